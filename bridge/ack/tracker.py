@@ -1,0 +1,70 @@
+"""Which LSN may be confirmed to PostgreSQL: the ack contract of one producing process.
+
+A transaction becomes confirmable when its Commit has been read and every event produced for
+it has been acknowledged by Kafka (acks=all). Transactions are confirmed strictly in commit
+order: the safe LSN is the end LSN of the newest transaction such that it and every earlier
+one are fully acknowledged. With nothing in flight, the stream's own position (`wal_end` of
+the last message or keepalive) is safe too, which keeps an idle publication from pinning WAL.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class Txn:
+    """Bookkeeping of one transaction: events not yet acked, and its end LSN once committed."""
+
+    __slots__ = ("pending", "end_lsn")
+
+    def __init__(self) -> None:
+        self.pending = 0
+        self.end_lsn: int | None = None
+
+
+class AckTracker:
+    def __init__(self, start_lsn: int = 0) -> None:
+        self._txns: deque[Txn] = deque()
+        self._open: Txn | None = None
+        self._safe = start_lsn
+        self.failed: str | None = None
+
+    def begin(self) -> Txn:
+        assert self._open is None, "Begin inside an open transaction"
+        self._open = Txn()
+        self._txns.append(self._open)
+        return self._open
+
+    @staticmethod
+    def produced(txn: Txn) -> None:
+        txn.pending += 1
+
+    @staticmethod
+    def acked(txn: Txn) -> None:
+        txn.pending -= 1
+
+    def commit(self, end_lsn: int) -> None:
+        assert self._open is not None, "Commit without Begin"
+        self._open.end_lsn = end_lsn
+        self._open = None
+
+    def fail(self, reason: str) -> None:
+        """A permanent delivery error: nothing is confirmed from now on."""
+        if self.failed is None:
+            self.failed = reason
+
+    @property
+    def idle(self) -> bool:
+        """No open transaction and nothing waiting for Kafka."""
+        return self._open is None and not self._txns
+
+    def safe_lsn(self, stream_position: int = 0) -> int:
+        """The highest LSN that may be confirmed now; never decreases."""
+        if self.failed is not None:
+            return self._safe
+        txns = self._txns
+        while txns and txns[0].end_lsn is not None and txns[0].pending == 0:
+            self._safe = max(self._safe, txns.popleft().end_lsn)
+        if self.idle and stream_position > self._safe:
+            self._safe = stream_position
+        return self._safe

@@ -1,0 +1,88 @@
+"""The Kafka side: an idempotent librdkafka producer that never drops a record.
+
+A full local queue (`BufferError`) is answered by serving delivery reports until there is
+room, never by dropping. Delivery callbacks run inside `poll()`/`flush()` on the caller's
+thread, so the acked-watermark bookkeeping needs no locks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, Mapping
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from bridge.config import RetryConfig
+from bridge.errors import ConfigError, ConnectionFailed
+
+log = logging.getLogger(__name__)
+
+OnDelivery = Callable[[KafkaError | None, object], None]
+
+
+class KafkaSink:
+    def __init__(self, settings: Mapping[str, str]) -> None:
+        self.bootstrap = settings.get("bootstrap.servers", "")
+        conf = dict(settings)
+        conf["error_cb"] = self._on_error
+        try:
+            self._producer = Producer(conf)
+        except KafkaException as exc:
+            raise ConfigError(f"invalid Kafka producer setting (debezium.sink.kafka.producer.*): {exc.args[0].str()}") from None
+        self._last_error: str | None = None
+
+    def _on_error(self, err: KafkaError) -> None:
+        # Transport errors are retried by librdkafka on its own; remember the last one so a
+        # connectivity check can name it. Fatal ones (idempotence broken) end the bridge.
+        self._last_error = err.str()
+        if err.fatal():
+            log.error("fatal Kafka producer error: %s", err.str())
+        else:
+            log.debug("Kafka producer error: %s", err.str())
+
+    def check_reachable(self, retry: RetryConfig) -> None:
+        """Fail with a clear message when no broker answers within the retry budget."""
+        total_s = sum(
+            min(retry.initial_backoff_ms * 2**i, retry.max_backoff_ms) for i in range(retry.attempts)
+        ) / 1000
+        deadline = time.monotonic() + max(total_s, 1.0)
+        while True:
+            try:
+                self._producer.list_topics(timeout=min(5.0, max(0.5, deadline - time.monotonic())))
+                return
+            except KafkaException as exc:
+                if time.monotonic() >= deadline:
+                    reason = self._last_error or exc.args[0].str()
+                    raise ConnectionFailed(
+                        f"cannot reach Kafka at {self.bootstrap} within {total_s:.0f}s: {reason}"
+                    ) from None
+
+    def produce(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        on_delivery: OnDelivery,
+        partition: int = -1,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        while True:
+            try:
+                self._producer.produce(
+                    topic, value, key, partition=partition, on_delivery=on_delivery, headers=headers
+                )
+                return
+            except BufferError:
+                # Local queue full: serve delivery reports until librdkafka has room again.
+                self._producer.poll(0.05)
+
+    def poll(self, timeout_s: float = 0) -> int:
+        return self._producer.poll(timeout_s)
+
+    def flush(self, timeout_s: float) -> int:
+        """Wait for outstanding deliveries; returns how many are still outstanding."""
+        return self._producer.flush(timeout_s)
+
+    def __len__(self) -> int:
+        return len(self._producer)

@@ -1,0 +1,81 @@
+"""Opening PostgreSQL connections with retry and backoff, and one clear error at the end."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable, TypeVar
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
+import psycopg2.extras
+
+from bridge.config import PostgresConfig, RetryConfig
+from bridge.errors import ConnectionFailed, ReplicationSetupError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def retrying(what: str, attempt: Callable[[], T], retry: RetryConfig, *, sleep=time.sleep) -> T:
+    """Call `attempt` until it succeeds; between failures wait with exponential backoff.
+
+    Only connection-level failures (`psycopg2.OperationalError` not caused by authentication)
+    are retried: a wrong password or missing database will not fix itself.
+    """
+    backoff = retry.initial_backoff_ms / 1000
+    for number in range(1, retry.attempts + 1):
+        try:
+            return attempt()
+        except psycopg2.OperationalError as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if _permanent(reason):
+                raise ConnectionFailed(f"cannot connect to {what}: {reason}") from None
+            if number == retry.attempts:
+                raise ConnectionFailed(
+                    f"cannot connect to {what} after {retry.attempts} attempts: {reason}"
+                ) from None
+            log.warning("cannot connect to %s (attempt %d/%d): %s; retrying in %.1fs",
+                        what, number, retry.attempts, reason, backoff)
+            sleep(backoff)
+            backoff = min(backoff * 2, retry.max_backoff_ms / 1000)
+    raise AssertionError("unreachable")
+
+
+def _permanent(reason: str) -> bool:
+    return any(
+        marker in reason
+        for marker in ("password authentication failed", "does not exist", "no pg_hba.conf entry",
+                       "permission denied")
+    )
+
+
+def describe(pg: PostgresConfig) -> str:
+    return f"PostgreSQL at {pg.hostname}:{pg.port} (database {pg.dbname!r}, user {pg.user!r})"
+
+
+def connect(pg: PostgresConfig, retry: RetryConfig) -> psycopg2.extensions.connection:
+    """A normal SQL connection (catalog queries, slot and publication management)."""
+    conn = retrying(describe(pg), lambda: psycopg2.connect(**pg.dsn_kwargs()), retry)
+    conn.autocommit = True
+    return conn
+
+
+def connect_replication(pg: PostgresConfig, retry: RetryConfig) -> psycopg2.extras.LogicalReplicationConnection:
+    """A logical replication (walsender) connection."""
+
+    def attempt():
+        try:
+            return psycopg2.connect(
+                connection_factory=psycopg2.extras.LogicalReplicationConnection, **pg.dsn_kwargs()
+            )
+        except psycopg2.OperationalError as exc:
+            if "replication" in str(exc) and ("pg_hba.conf" in str(exc) or "permission" in str(exc)):
+                raise ReplicationSetupError(
+                    f"{describe(pg)} refused a replication connection: {str(exc).strip()}. "
+                    "The user needs the REPLICATION attribute and a `replication` line in pg_hba.conf."
+                ) from None
+            raise
+
+    return retrying(describe(pg) + " (replication)", attempt, retry)

@@ -1,0 +1,94 @@
+"""Publication and replication slot: check what exists, create what is missing, explain what is wrong."""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
+from psycopg2 import sql
+
+from bridge.config import ReplicationConfig
+from bridge.errors import ReplicationSetupError
+
+log = logging.getLogger(__name__)
+
+
+def ensure_publication(conn: psycopg2.extensions.connection, cfg: ReplicationConfig) -> None:
+    """Make sure `publication.name` exists, per `publication.autocreate.mode`."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT puballtables FROM pg_publication WHERE pubname = %s", (cfg.publication_name,))
+        if cur.fetchone() is not None:
+            return
+        if cfg.publication_autocreate_mode == "disabled":
+            raise ReplicationSetupError(
+                f"publication {cfg.publication_name!r} does not exist and "
+                "publication.autocreate.mode=disabled: create it, e.g. "
+                f"CREATE PUBLICATION {cfg.publication_name} FOR ALL TABLES"
+            )
+        target = sql.SQL("FOR ALL TABLES") if cfg.publication_autocreate_mode == "all_tables" else sql.SQL("")
+        statement = sql.SQL("CREATE PUBLICATION {} {}").format(sql.Identifier(cfg.publication_name), target)
+        try:
+            cur.execute(statement)
+        except psycopg2.errors.InsufficientPrivilege as exc:
+            raise ReplicationSetupError(
+                f"cannot create publication {cfg.publication_name!r}: {exc.pgerror.strip()} "
+                "(FOR ALL TABLES needs a superuser; or create the publication yourself and set "
+                "publication.autocreate.mode=disabled)"
+            ) from None
+        log.info("created publication %s (%s)", cfg.publication_name, cfg.publication_autocreate_mode)
+
+
+def ensure_slot(conn: psycopg2.extensions.connection, cfg: ReplicationConfig) -> None:
+    """Make sure the logical slot exists in this database and uses pgoutput."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT plugin, slot_type, database, current_database() FROM pg_replication_slots "
+            "WHERE slot_name = %s",
+            (cfg.slot_name,),
+        )
+        row = cur.fetchone()
+        if row is not None:
+            plugin, slot_type, database, current = row
+            if slot_type != "logical" or plugin != "pgoutput":
+                raise ReplicationSetupError(
+                    f"replication slot {cfg.slot_name!r} exists but is a {slot_type} slot with plugin "
+                    f"{plugin!r}; pgbridge needs a logical slot with plugin 'pgoutput' "
+                    "(drop it or choose another slot.name)"
+                )
+            if database != current:
+                raise ReplicationSetupError(
+                    f"replication slot {cfg.slot_name!r} belongs to database {database!r}, "
+                    f"not {current!r}; choose another slot.name"
+                )
+            return
+        try:
+            cur.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (cfg.slot_name,))
+        except psycopg2.errors.InsufficientPrivilege as exc:
+            raise ReplicationSetupError(
+                f"cannot create replication slot {cfg.slot_name!r}: {exc.pgerror.strip()} "
+                "(the user needs the REPLICATION attribute)"
+            ) from None
+        except psycopg2.errors.DuplicateObject:
+            return  # created concurrently by another process: fine, it is checked on next start
+        except psycopg2.errors.ObjectNotInPrerequisiteState as exc:
+            raise ReplicationSetupError(
+                f"cannot create replication slot {cfg.slot_name!r}: {exc.pgerror.strip()} "
+                "(logical decoding needs wal_level=logical and a free max_replication_slots)"
+            ) from None
+        except psycopg2.errors.ConfigurationLimitExceeded as exc:
+            raise ReplicationSetupError(
+                f"cannot create replication slot {cfg.slot_name!r}: {exc.pgerror.strip()}"
+            ) from None
+        log.info("created replication slot %s", cfg.slot_name)
+
+
+def confirmed_flush_lsn(conn: psycopg2.extensions.connection, slot_name: str) -> int | None:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots WHERE slot_name = %s",
+            (slot_name,),
+        )
+        row = cur.fetchone()
+        return None if row is None or row[0] is None else int(row[0])

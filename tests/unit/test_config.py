@@ -1,0 +1,105 @@
+"""Configuration: Debezium Server names, defaults, and one clear error per bad value."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.config import config_from_properties, load_config
+from bridge.errors import ConfigError
+from bridge.properties import parse_properties
+
+MINIMAL = {
+    "debezium.sink.type": "kafka",
+    "debezium.sink.kafka.producer.bootstrap.servers": "127.0.0.1:9092",
+    "debezium.source.database.hostname": "db.example",
+    "debezium.source.database.user": "u",
+    "debezium.source.database.password": "p",
+    "debezium.source.database.dbname": "inventory",
+    "debezium.source.topic.prefix": "shop",
+}
+
+
+def with_(**overrides: str) -> dict[str, str]:
+    props = dict(MINIMAL)
+    props.update({k.replace("__", "."): v for k, v in overrides.items()})
+    return props
+
+
+def test_properties_format_follows_java():
+    text = "# comment\n! also\na.b = 1\nc:2\nd 3\ne=x\\\n   y\nf=\\u0041\\tz\ng=\n"
+    assert parse_properties(text) == {"a.b": "1", "c": "2", "d": "3", "e": "xy", "f": "A\tz", "g": ""}
+
+
+def test_properties_bad_unicode_escape_names_line():
+    with pytest.raises(ValueError, match=r"app.properties:2: malformed \\u escape"):
+        parse_properties("a=1\nb=\\u12\n", "app.properties")
+
+
+def test_minimal_config_gets_debezium_defaults():
+    cfg = config_from_properties(MINIMAL)
+    assert cfg.postgres.port == 5432
+    assert cfg.postgres.sslmode == "prefer"
+    assert cfg.replication.slot_name == "debezium"
+    assert cfg.replication.publication_name == "dbz_publication"
+    assert cfg.replication.publication_autocreate_mode == "all_tables"
+    assert cfg.events.topic_prefix == "shop"
+    assert cfg.events.tombstones_on_delete is True
+    assert cfg.events.skipped_operations == {"t"}
+    assert cfg.events.key_schemas_enable and cfg.events.value_schemas_enable
+    assert cfg.conversion.decimal_handling_mode == "precise"
+    assert cfg.unknown_keys == ()
+
+
+def test_producer_settings_force_durability_and_drop_java_only_keys():
+    cfg = config_from_properties(
+        with_(
+            debezium__sink__kafka__producer__key__serializer="org.apache.kafka.common.serialization.StringSerializer",
+            debezium__sink__kafka__producer__linger__ms="5",
+        )
+    )
+    assert cfg.producer["bootstrap.servers"] == "127.0.0.1:9092"
+    assert cfg.producer["enable.idempotence"] == "true"
+    assert cfg.producer["acks"] == "all"
+    assert cfg.producer["linger.ms"] == "5"
+    assert "key.serializer" not in cfg.producer
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("debezium.source.database.port", "abc", r"debezium\.source\.database\.port='abc' is not an integer"),
+        ("debezium.source.database.port", "70000", r"database\.port='70000' is out of range: allowed 1\.\.65535"),
+        ("debezium.source.tombstones.on.delete", "yes", r"tombstones\.on\.delete='yes' is invalid: allowed values are true, false"),
+        ("debezium.source.slot.name", "My-Slot", r"slot\.name='My-Slot' is invalid"),
+        ("debezium.source.publication.autocreate.mode", "some", r"allowed values are all_tables, disabled, no_tables"),
+        ("debezium.source.plugin.name", "decoderbufs", r"plugin\.name='decoderbufs' is not supported"),
+        ("debezium.sink.type", "kinesis", r"debezium\.sink\.type='kinesis' is invalid"),
+        ("debezium.sink.kafka.producer.acks", "1", r"producer\.acks='1' is invalid: pgbridge requires acks=all"),
+        ("debezium.source.decimal.handling.mode", "float", r"decimal\.handling\.mode"),
+        ("debezium.source.skipped.operations", "x", r"skipped\.operations='x' is invalid"),
+    ],
+)
+def test_invalid_values_name_key_value_and_allowed(key, value, message):
+    props = dict(MINIMAL)
+    props[key] = value
+    with pytest.raises(ConfigError, match=message):
+        config_from_properties(props)
+
+
+def test_missing_required_key_is_named():
+    props = dict(MINIMAL)
+    del props["debezium.source.topic.prefix"]
+    with pytest.raises(ConfigError, match=r"debezium\.source\.topic\.prefix is required"):
+        config_from_properties(props)
+
+
+def test_unknown_keys_are_reported():
+    cfg = config_from_properties(with_(debezium__source__no__such__key="1", bridge__typo="x"))
+    assert cfg.unknown_keys == ("bridge.typo", "debezium.source.no.such.key")
+
+
+def test_missing_and_unreadable_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.properties")
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(tmp_path)  # a directory
