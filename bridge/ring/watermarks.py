@@ -1,0 +1,114 @@
+"""Shared LSN cells beside the rings: per-producer acked watermarks and the safe LSN.
+
+Each cell is an aligned uint64 with exactly one writing process, so a plain 8-byte store is
+atomic and readers never see a torn value (x86-64, see `bridge.ring.ring`). Every cell is a
+watermark and may only grow; a write that would move one backwards raises ValueError.
+
+Layout (one segment, one 64-byte line per cell so writers never share a cache line):
+
+    offset       cell               written by     read by
+    0            magic              owner          b"PGBWMK01"
+    8            producers (n)      owner
+    64           safe LSN           coordinator    decoder (flush_lsn of status updates)
+    128 + 64*i   acked watermark i  producer i     coordinator
+"""
+
+from __future__ import annotations
+
+from multiprocessing.shared_memory import SharedMemory
+from typing import NamedTuple, Self
+
+from bridge.ring.segment import attach_segment, create_segment
+
+_MAGIC = int.from_bytes(b"PGBWMK01", "little")
+_LINE = 8  # uint64 words per 64-byte cache line
+_SAFE = _LINE  # word index of the safe LSN
+_ACKED = 2 * _LINE  # word index of producer 0's watermark
+
+
+def _size(producers: int) -> int:
+    return 8 * (_ACKED + _LINE * producers)
+
+
+class WatermarksHandle(NamedTuple):
+    """What a child needs to attach: plain data, picklable under every start method."""
+
+    name: str
+    producers: int
+
+
+class Watermarks:
+    """The LSN cells. The coordinator `create()`s them, children `attach()` to `handle`."""
+
+    def __init__(self, shm: SharedMemory, producers: int, *, owner: bool) -> None:
+        self._shm = shm
+        self._owner = owner
+        self._words = shm.buf[: _size(producers)].cast("Q")
+        self._closed = False
+        self.producers = producers
+        self.handle = WatermarksHandle(shm.name, producers)
+
+    @classmethod
+    def create(cls, producers: int) -> Self:
+        """New cells, all zero, for `producers` producers; `close()` unlinks them."""
+        if producers < 1:
+            raise ValueError(f"producers must be at least 1, got {producers}")
+        cells = cls(create_segment("lsn", _size(producers)), producers, owner=True)
+        cells._words[0] = _MAGIC
+        cells._words[1] = producers
+        return cells
+
+    @classmethod
+    def attach(cls, handle: WatermarksHandle) -> Self:
+        cells = cls(attach_segment(handle.name), handle.producers, owner=False)
+        if cells._words[0] != _MAGIC or cells._words[1] != handle.producers:
+            cells.close()
+            raise ValueError(
+                f"shared memory {handle.name!r} is not {handle.producers} pgbridge watermarks"
+            )
+        return cells
+
+    def acked(self, producer: int) -> int:
+        return self._words[_ACKED + _LINE * self._index(producer)]
+
+    def acked_all(self) -> list[int]:
+        return list(self._words[_ACKED :: _LINE])
+
+    def publish_acked(self, producer: int, lsn: int) -> None:
+        """Producer `producer`: everything it was given up to `lsn` is acked by Kafka."""
+        self._advance(_ACKED + _LINE * self._index(producer), lsn)
+
+    @property
+    def safe_lsn(self) -> int:
+        return self._words[_SAFE]
+
+    def publish_safe_lsn(self, lsn: int) -> None:
+        """Coordinator: the decoder may confirm up to `lsn` to PostgreSQL."""
+        self._advance(_SAFE, lsn)
+
+    def _index(self, producer: int) -> int:
+        if not 0 <= producer < self.producers:
+            raise IndexError(f"producer {producer} out of range 0..{self.producers - 1}")
+        return producer
+
+    def _advance(self, word: int, lsn: int) -> None:
+        current = self._words[word]
+        if lsn < current:
+            raise ValueError(f"watermark would move backwards from {current} to {lsn}")
+        self._words[word] = lsn
+
+    def close(self) -> None:
+        """Unmap; the creator also unlinks. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._words.release()
+        self._shm.close()
+        if self._owner:
+            self._shm.unlink()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
