@@ -20,6 +20,7 @@ from bridge.properties import parse_properties
 
 SOURCE = "debezium.source."
 PRODUCER = "debezium.sink.kafka.producer."
+POSTGRES_CONNECTOR = "io.debezium.connector.postgresql.PostgresConnector"
 
 # Java client settings that have no librdkafka equivalent (serializers are implied by JSON
 # output); Debezium Server examples always carry them, so they are accepted silently.
@@ -171,6 +172,9 @@ def config_from_properties(props: Mapping[str, str]) -> BridgeConfig:
     for side in ("key", "value"):
         r.choice(f"debezium.format.{side}", "json", ("json",))
 
+    connector = r.str(SOURCE + "connector.class", POSTGRES_CONNECTOR)
+    if connector != POSTGRES_CONNECTOR:
+        raise ConfigError(f"{SOURCE}connector.class={connector!r} is invalid: pgbridge is {POSTGRES_CONNECTOR}")
     plugin = r.str(SOURCE + "plugin.name", "pgoutput")
     if plugin != "pgoutput":
         raise ConfigError(

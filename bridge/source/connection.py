@@ -12,6 +12,7 @@ import psycopg2.extensions
 import psycopg2.extras
 
 from bridge.config import PostgresConfig, RetryConfig
+from bridge.decode.values import REPLICATION_SESSION_OPTIONS
 from bridge.errors import ConnectionFailed, ReplicationSetupError
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,9 @@ def connect_replication(pg: PostgresConfig, retry: RetryConfig) -> psycopg2.extr
     def attempt():
         try:
             return psycopg2.connect(
-                connection_factory=psycopg2.extras.LogicalReplicationConnection, **pg.dsn_kwargs()
+                connection_factory=psycopg2.extras.LogicalReplicationConnection,
+                options=REPLICATION_SESSION_OPTIONS,
+                **pg.dsn_kwargs(),
             )
         except psycopg2.OperationalError as exc:
             if "replication" in str(exc) and ("pg_hba.conf" in str(exc) or "permission" in str(exc)):

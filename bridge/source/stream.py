@@ -36,7 +36,7 @@ class ReplicationStream:
         *,
         status_interval_s: float,
         proto_version: int = 1,
-        messages: bool = True,
+        messages: bool = False,
     ) -> None:
         self._connect = connect
         self.slot_name = slot_name
@@ -49,6 +49,7 @@ class ReplicationStream:
         self._conn: psycopg2.extras.LogicalReplicationConnection | None = None
         self._cursor: psycopg2.extras.ReplicationCursor | None = None
         self.flushed_lsn = 0
+        self._last_sent = 0.0
 
     def start(self, retry: RetryConfig, *, sleep=time.sleep) -> None:
         """Start streaming from the slot's confirmed position.
@@ -65,7 +66,9 @@ class ReplicationStream:
                     slot_name=self.slot_name,
                     decode=False,
                     options=self._options,
-                    status_interval=self._status_interval_s,
+                    # psycopg2's own periodic feedback (whole seconds only); `confirm` sends
+                    # sooner when `status.update.interval.ms` is shorter.
+                    status_interval=max(1, round(self._status_interval_s)),
                 )
             except psycopg2.errors.ObjectInUse as exc:
                 conn.close()
@@ -116,13 +119,21 @@ class ReplicationStream:
         return self._cursor.wal_end
 
     def confirm(self, lsn: int, *, force: bool = False) -> None:
-        """Tell the server everything before `lsn` is durably delivered. Never goes backwards."""
+        """Tell the server everything before `lsn` is durably delivered. Never goes backwards.
+
+        Sent at most once per `status.update.interval.ms` unless `force`d; in between the
+        position is only recorded, and psycopg2 uses it when answering keepalives."""
         assert self._cursor is not None
         if lsn < self.flushed_lsn:
             raise AssertionError(f"flush LSN would go backwards: {format_lsn(lsn)} < {format_lsn(self.flushed_lsn)}")
         if lsn == self.flushed_lsn and not force:
             return
         self.flushed_lsn = lsn
+        now = time.monotonic()
+        if now - self._last_sent >= self._status_interval_s:
+            force = True
+        if force:
+            self._last_sent = now
         try:
             self._cursor.send_feedback(write_lsn=lsn, flush_lsn=lsn, apply_lsn=lsn, force=force)
         except psycopg2.Error as exc:

@@ -1,0 +1,44 @@
+"""The Debezium connector options that change how column values are converted.
+
+Names and defaults are Debezium's (`PostgresConnectorConfig`, `CommonConnectorConfig`,
+`TemporalPrecisionMode`); the config loader maps `decimal.handling.mode` & co. onto these fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bridge.errors import ConfigError
+
+# field name -> (Debezium key, allowed values); the first value is Debezium's default
+_CHOICES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "decimal_handling_mode": ("decimal.handling.mode", ("precise", "double", "string")),
+    "time_precision_mode": (
+        "time.precision.mode",
+        ("adaptive", "adaptive_time_microseconds", "connect", "isostring", "microseconds", "nanoseconds"),
+    ),
+    "binary_handling_mode": ("binary.handling.mode", ("bytes", "base64", "base64-url-safe", "hex")),
+    "interval_handling_mode": ("interval.handling.mode", ("numeric", "string")),
+    "hstore_handling_mode": ("hstore.handling.mode", ("json", "map")),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionOptions:
+    decimal_handling_mode: str = "precise"
+    time_precision_mode: str = "adaptive"
+    binary_handling_mode: str = "bytes"
+    interval_handling_mode: str = "numeric"
+    hstore_handling_mode: str = "json"
+    money_fraction_digits: int = 2
+    unavailable_value_placeholder: str = "__debezium_unavailable_value"
+    include_unknown_datatypes: bool = False
+
+    def __post_init__(self) -> None:
+        for field, (key, allowed) in _CHOICES.items():
+            value = getattr(self, field)
+            if value not in allowed:
+                raise ConfigError(f"invalid value {value!r} for {key}; allowed: {', '.join(allowed)}")
+        digits = self.money_fraction_digits
+        if isinstance(digits, bool) or not isinstance(digits, int) or digits < 0:
+            raise ConfigError(f"invalid value {digits!r} for money.fraction.digits; allowed: an integer >= 0")

@@ -1,0 +1,116 @@
+"""bool, integers, float4/8, numeric and money: PostgreSQL text -> Debezium JSON values.
+
+Debezium facts (PostgresValueConverter.convertDecimal/convertMoney, SpecialValueDecimal,
+VariableScaleDecimal, Kafka JsonConverter):
+- Decimal (precise mode) is serialised by JsonConverter as base64 of the unscaled value's
+  big-endian two's-complement bytes, minimal length (java BigInteger.toByteArray()).
+- numeric without typmod -> VariableScaleDecimal {scale, value}, trailing zeros stripped first
+  (22.2200 -> scale 2), negative scales clamped to 0 (100 -> scale 0, not 1E+2).
+- NaN/+-Infinity: string mode emits the enum names "NAN", "POSITIVE_INFINITY",
+  "NEGATIVE_INFINITY" (sic); double mode emits doubles, which Jackson writes as the JSON strings
+  "NaN", "Infinity", "-Infinity"; precise mode fails the connector.
+- float4/float8 NaN/Infinity likewise become the JSON strings "NaN"/"Infinity"/"-Infinity".
+"""
+
+from __future__ import annotations
+
+from binascii import b2a_base64
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
+
+from bridge.errors import UnsupportedType
+
+Convert = Callable[[bytes], object]
+
+_SPECIAL_FLOATS = {b"NaN": "NaN", b"Infinity": "Infinity", b"-Infinity": "-Infinity"}
+_SPECIAL_NUMERIC_STRING = {b"NaN": "NAN", b"Infinity": "POSITIVE_INFINITY", b"-Infinity": "NEGATIVE_INFINITY"}
+
+
+def unscaled_base64(unscaled: int) -> str:
+    """base64 of java BigInteger.toByteArray(): minimal two's complement, big-endian."""
+    length = (unscaled if unscaled >= 0 else ~unscaled).bit_length() // 8 + 1
+    return b2a_base64(unscaled.to_bytes(length, "big", signed=True), newline=False).decode()
+
+
+def bool_value(raw: bytes) -> object:
+    return raw == b"t"
+
+
+def float_value(raw: bytes) -> object:
+    # NaN / Infinity end in a letter, every finite float8out/float4out text in a digit
+    return float(raw) if raw[-1] < 58 else _SPECIAL_FLOATS[raw]
+
+
+def _unscaled(raw: bytes, scale: int) -> int:
+    """'-12.5' at scale 2 -> -1250 (BigDecimal.setScale, which never needs to round here)."""
+    whole, _, frac = raw.partition(b".")
+    if len(frac) > scale:
+        raise ValueError(f"numeric {raw!r} has more than {scale} fraction digits")
+    return int(whole + frac + b"0" * (scale - len(frac)))
+
+
+def _special_numeric(raw: bytes, column: str) -> object:
+    raise UnsupportedType(
+        f"column {column}: got the special value {raw.decode()} for a Decimal, which "
+        "decimal.handling.mode=precise cannot represent; use decimal.handling.mode=string or double"
+    )
+
+
+def numeric_converter(mode: str, scale: int | None, column: str = "?") -> Convert:
+    """numeric(p,s) (`scale` = s) or numeric without typmod (`scale` None)."""
+    if mode == "double":
+        return lambda raw: float(raw) if raw[-1] < 58 else _SPECIAL_FLOATS[raw]
+    if mode == "string":
+        special = _SPECIAL_NUMERIC_STRING
+
+        def to_string(raw: bytes) -> object:
+            if raw[-1] >= 58:
+                return special[raw]
+            if scale is None:
+                return raw.decode()
+            return raw.decode() if len(raw.partition(b".")[2]) == scale else f"{Decimal(raw.decode()):.{scale}f}"
+
+        return to_string
+    if scale is None:
+
+        def to_variable(raw: bytes) -> object:
+            if raw[-1] >= 58:
+                return _special_numeric(raw, column)
+            whole, _, frac = raw.partition(b".")
+            frac = frac.rstrip(b"0")
+            unscaled = int(whole + frac)
+            return {"scale": len(frac), "value": unscaled_base64(unscaled)}
+
+        return to_variable
+
+    def to_decimal(raw: bytes) -> object:
+        if raw[-1] >= 58:
+            return _special_numeric(raw, column)
+        return unscaled_base64(_unscaled(raw, scale))
+
+    return to_decimal
+
+
+def _money_decimal(raw: bytes) -> Decimal:
+    """PostgresMoney.parse: drop the currency symbol and ',' separators; '-' or '(..)' = negative.
+
+    Like Debezium this assumes '.' is the decimal point (lc_monetary C or en_US style).
+    """
+    text = raw.decode()
+    digits = "".join(ch for ch in text if ch.isdigit() or ch == ".")
+    value = Decimal(digits)
+    return -value if ("-" in text or "(" in text) else value
+
+
+def money_converter(mode: str, fraction_digits: int) -> Convert:
+    if mode == "double":
+        return lambda raw: float(_money_decimal(raw))
+    if mode == "string":
+        return lambda raw: format(_money_decimal(raw), "f")
+    quantum = Decimal(1).scaleb(-fraction_digits)
+
+    def to_decimal(raw: bytes) -> object:
+        value = _money_decimal(raw).quantize(quantum, rounding=ROUND_HALF_UP)
+        return unscaled_base64(int(value.scaleb(fraction_digits)))
+
+    return to_decimal

@@ -1,0 +1,189 @@
+"""Values with inner structure: arrays, hstore, point, PostGIS geometry/geography.
+
+Debezium facts (PostgresValueConverter, pgjdbc PgArray/HStoreConverter/PGpoint, io.debezium.data.*):
+- An array is converted element by element; a multi-dimensional array yields one null per
+  sub-array (the element converter cannot handle the nested java array and Debezium's
+  handleUnknownData returns null for the optional element).
+- hstore comes from pgjdbc's HStoreConverter.fromString, a java.util.HashMap: the JSON object
+  (json mode) and the Connect map (map mode) list keys in HashMap iteration order, not in the
+  order PostgreSQL printed them; `java_hashmap_order` reproduces that order. The json mode
+  string is written by Jackson (compact, its own escapes).
+- point -> io.debezium.data.geometry.Point {x, y, wkb (little-endian WKB point), srid null}.
+- PostGIS text output is hex EWKB; Debezium keeps all of it as `wkb` and only reads the SRID.
+"""
+
+from __future__ import annotations
+
+import struct
+from binascii import b2a_base64, unhexlify
+from collections.abc import Callable, Iterable
+
+Convert = Callable[[bytes], object]
+
+
+def _b64(data: bytes) -> str:
+    return b2a_base64(data, newline=False).decode()
+
+
+# --- arrays ------------------------------------------------------------------------------------
+
+
+def parse_array(text: str, delim: str = ",") -> list[object]:
+    """array_out text -> nested lists of element texts (bytes) or None for NULL.
+
+    Handles quoting, backslash escapes, NULL, nested dimensions and a leading '[1:3]=' bounds
+    decoration. `delim` is the element type's typdelim (';' for box, ',' otherwise).
+    """
+    if text[0] == "[":
+        text = text[text.index("=") + 1 :]
+    stack: list[list[object]] = []
+    result: list[object] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "{":
+            new: list[object] = []
+            if stack:
+                stack[-1].append(new)
+            else:
+                result = new
+            stack.append(new)
+            i += 1
+        elif ch == "}":
+            stack.pop()
+            i += 1
+        elif ch == delim or ch.isspace():
+            i += 1
+        elif ch == '"':
+            buf = []
+            i += 1
+            while text[i] != '"':
+                if text[i] == "\\":
+                    i += 1
+                buf.append(text[i])
+                i += 1
+            stack[-1].append("".join(buf).encode())
+            i += 1
+        else:
+            j = i
+            while text[j] != delim and text[j] != "}":
+                j += 1
+            token = text[i:j].strip()
+            stack[-1].append(None if token.upper() == "NULL" else token.encode())
+            i = j
+    return result
+
+
+def array_converter(element: Convert) -> Convert:
+    def convert(raw: bytes) -> object:
+        return [element(item) if isinstance(item, bytes) else None for item in parse_array(raw.decode())]
+
+    return convert
+
+
+# --- hstore ------------------------------------------------------------------------------------
+
+
+def parse_hstore(text: str) -> list[tuple[str, str | None]]:
+    """hstore_out text ('"k"=>"v", "n"=>NULL') -> pairs in printed order (HStoreConverter rules)."""
+    pairs: list[tuple[str, str | None]] = []
+    pos, n = 0, len(text)
+    while pos < n:
+        start = text.find('"', pos)
+        if start < 0:
+            break
+        key, pos = _quoted(text, start)
+        pos += 2  # past '=>' (the closing quote was consumed by _quoted)
+        if text[pos] == "N":
+            value, pos = None, pos + 4
+        else:
+            value, pos = _quoted(text, pos)
+        pairs.append((key, value))
+    return pairs
+
+
+def _quoted(text: str, start: int) -> tuple[str, int]:
+    """Read the "..." starting at `start`; returns the unescaped text and the index after it."""
+    buf = []
+    i = start + 1
+    while text[i] != '"':
+        if text[i] == "\\":
+            i += 1
+        buf.append(text[i])
+        i += 1
+    return "".join(buf), i + 1
+
+
+def _java_string_hash(s: str) -> int:
+    """java.lang.String.hashCode over UTF-16 code units, as an unsigned 32-bit value."""
+    data = s.encode("utf-16-be")
+    h = 0
+    for i in range(0, len(data), 2):
+        h = (31 * h + (data[i] << 8 | data[i + 1])) & 0xFFFFFFFF
+    return h
+
+
+def java_hashmap_order(keys: Iterable[str]) -> list[str]:
+    """Iteration order of a java.util.HashMap filled with `keys` (distinct) in this order.
+
+    Bucket = spread(hashCode) & (capacity - 1); the table starts at 16 and doubles whenever
+    size exceeds 0.75 * capacity; a bucket keeps insertion order (resizes split it stably).
+    Tree bins (8+ keys colliding in one bucket) are not modelled.
+    """
+    keys = list(keys)
+    capacity = 16
+    while len(keys) > capacity * 3 // 4:
+        capacity *= 2
+    mask = capacity - 1
+
+    def bucket(k: str) -> int:
+        h = _java_string_hash(k)
+        return (h ^ (h >> 16)) & mask
+
+    return sorted(keys, key=bucket)  # sorted() is stable: insertion order within a bucket
+
+
+_JACKSON_ESCAPES = {i: f"\\u{i:04X}" for i in range(32)} | {
+    8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r", 34: '\\"', 92: "\\\\",
+}
+
+
+def jackson_string(s: str) -> str:
+    return '"' + s.translate(_JACKSON_ESCAPES) + '"'
+
+
+def hstore_map(raw: bytes) -> dict[str, str | None]:
+    pairs = dict(parse_hstore(raw.decode()))
+    return {k: pairs[k] for k in java_hashmap_order(pairs)}
+
+
+def hstore_json(raw: bytes) -> str:
+    pairs = hstore_map(raw)
+    body = ",".join(
+        f"{jackson_string(k)}:{'null' if v is None else jackson_string(v)}" for k, v in pairs.items()
+    )
+    return "{" + body + "}"
+
+
+# --- geometry ----------------------------------------------------------------------------------
+
+_WKB_POINT = struct.Struct("<BIdd")
+
+
+def point_value(raw: bytes) -> object:
+    """'(1.5,-2)' -> Point struct; wkb is Point.buildWKBPoint: byte 1, then LE type 1, x, y."""
+    x_text, y_text = raw.strip(b"()").split(b",")
+    x, y = float(x_text), float(y_text)
+    return {"x": x, "y": y, "wkb": _b64(_WKB_POINT.pack(1, 1, x, y)), "srid": None}
+
+
+_EWKB_SRID_FLAG = 0x20000000
+
+
+def postgis_value(raw: bytes) -> object:
+    """Hex EWKB -> {wkb, srid} (PostgisGeometry.fromHexEwkb)."""
+    ewkb = unhexlify(raw)
+    order = "<" if ewkb[0] else ">"
+    (geom_type,) = struct.unpack_from(order + "I", ewkb, 1)
+    srid = struct.unpack_from(order + "i", ewkb, 5)[0] if geom_type & _EWKB_SRID_FLAG else None
+    return {"wkb": _b64(ewkb), "srid": srid}

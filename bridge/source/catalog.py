@@ -1,0 +1,38 @@
+"""Catalog facts a Relation message does not carry, read over the normal connection."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import psycopg2.extensions
+
+from bridge.decode.messages import Relation
+
+# Debezium keys a table by its primary key, in the key's own column order (JDBC
+# getPrimaryKeys KEY_SEQ); without one, by the replica identity index; else no key.
+_KEY_SQL = """
+SELECT i.indisprimary, a.attname
+FROM pg_index i
+JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, pos) ON true
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indrelid = %s AND (i.indisprimary OR i.indisreplident)
+ORDER BY i.indisprimary DESC, k.pos
+"""
+_NOT_NULL_SQL = "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND attnotnull AND NOT attisdropped"
+
+
+class TableInfo(NamedTuple):
+    key_columns: tuple[str, ...]  # may be empty: the events then have a null key
+    not_null: frozenset[str]  # columns whose Connect schema is not optional
+
+
+def describe_table(conn: psycopg2.extensions.connection, relation: Relation) -> TableInfo:
+    with conn.cursor() as cur:
+        cur.execute(_KEY_SQL, (relation.relation_id,))
+        key_rows = cur.fetchall()
+        cur.execute(_NOT_NULL_SQL, (relation.relation_id,))
+        not_null = frozenset(name for (name,) in cur.fetchall())
+    present = {c.name for c in relation.columns}
+    primary = key_rows[0][0] if key_rows else False  # the primary key wins over an identity index
+    keys = tuple(name for is_pk, name in key_rows if is_pk == primary and name in present)
+    return TableInfo(keys, not_null)

@@ -1,0 +1,40 @@
+"""Fixtures of the integration tier: a SQL connection and bridges with their own slot,
+publication and topic prefix, dropped afterwards."""
+
+from __future__ import annotations
+
+import psycopg2
+import pytest
+
+from tests.integration.support import BridgeProcess, write_properties
+
+
+@pytest.fixture
+def pg(pg_dsn):
+    conn = psycopg2.connect(pg_dsn)
+    conn.autocommit = True
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def bridge_factory(tmp_path, pg_dsn, kafka_bootstrap, pg):
+    """make(prefix, extra=...) → an unstarted BridgeProcess with its own slot and publication."""
+    made: list[tuple[BridgeProcess, str, str]] = []
+
+    def make(prefix: str, extra: dict[str, str] | None = None) -> BridgeProcess:
+        slot, publication = f"{prefix}_slot", f"{prefix}_pub"
+        cfg = write_properties(tmp_path / f"{prefix}.properties", pg_dsn, kafka_bootstrap,
+                               prefix=prefix, slot=slot, publication=publication, extra=extra)
+        bridge = BridgeProcess(cfg, tmp_path / f"{prefix}.log")
+        made.append((bridge, slot, publication))
+        return bridge
+
+    yield make
+    for bridge, slot, publication in made:
+        if bridge.running():
+            bridge.kill()
+        with pg.cursor() as cur:
+            cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                        "WHERE slot_name = %s AND NOT active", (slot,))
+            cur.execute(f'DROP PUBLICATION IF EXISTS "{publication}"')

@@ -1,0 +1,133 @@
+"""Helpers of the integration tier: the bridge as a real OS process, a Kafka reader, waits."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg2.extensions
+from confluent_kafka import Consumer, KafkaError
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class BridgeProcess:
+    """`bridge run -c <file>` in a child process, the way a user runs it."""
+
+    config_path: Path
+    log_path: Path
+    proc: subprocess.Popen | None = None
+    runs: list[str] = field(default_factory=list)
+
+    def start(self) -> None:
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bridge.cli", "run", "-c", str(self.config_path)],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM and wait: a clean stop flushes Kafka and confirms the slot."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise AssertionError(f"bridge did not stop within {timeout}s; log:\n{self.log()}")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait(30)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:] if self.log_path.exists() else ""
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def write_properties(path: Path, pg_dsn: str, kafka_bootstrap: str, *, prefix: str, slot: str,
+                     publication: str, extra: dict[str, str] | None = None) -> Path:
+    dsn = psycopg2.extensions.parse_dsn(pg_dsn)
+    props = {
+        "debezium.sink.type": "kafka",
+        "debezium.sink.kafka.producer.bootstrap.servers": kafka_bootstrap,
+        "debezium.sink.kafka.producer.key.serializer": "org.apache.kafka.common.serialization.StringSerializer",
+        "debezium.sink.kafka.producer.value.serializer": "org.apache.kafka.common.serialization.StringSerializer",
+        "debezium.source.connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+        "debezium.source.database.hostname": dsn["host"],
+        "debezium.source.database.port": dsn["port"],
+        "debezium.source.database.user": dsn["user"],
+        "debezium.source.database.password": dsn.get("password", ""),
+        "debezium.source.database.dbname": dsn["dbname"],
+        "debezium.source.topic.prefix": prefix,
+        "debezium.source.slot.name": slot,
+        "debezium.source.publication.name": publication,
+        "debezium.source.plugin.name": "pgoutput",
+        "debezium.source.status.update.interval.ms": "200",
+    }
+    props.update(extra or {})
+    path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+    return path
+
+
+@dataclass(frozen=True)
+class Event:
+    key: object
+    value: object
+    headers: dict[str, bytes]
+    partition: int
+    offset: int
+
+
+def _json(raw: bytes | None):
+    return None if raw is None else json.loads(raw)
+
+
+def consume(kafka_bootstrap: str, topic: str, *, count: int, timeout: float = 60.0) -> list[Event]:
+    """Read `topic` from the beginning until `count` records arrived (or fail after `timeout`)."""
+    consumer = Consumer({
+        "bootstrap.servers": kafka_bootstrap,
+        "group.id": f"test-{os.getpid()}-{time.monotonic_ns()}",
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+    })
+    events: list[Event] = []
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + timeout
+        while len(events) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+                    continue
+                raise AssertionError(f"consumer error: {msg.error()}")
+            events.append(Event(_json(msg.key()), _json(msg.value()), dict(msg.headers() or []),
+                                msg.partition(), msg.offset()))
+    finally:
+        consumer.close()
+    assert len(events) >= count, f"expected {count} records on {topic}, got {len(events)} in {timeout}s"
+    return events
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
