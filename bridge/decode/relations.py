@@ -73,7 +73,9 @@ class RelationCache:
     def get(self, relation_id: int) -> CachedRelation | None:
         return self._by_id.get(relation_id)
 
-    def lookup(self, relation_id: int, *, offset: int = 0, msg_type: str | None = None) -> CachedRelation:
+    def lookup(
+        self, relation_id: int, *, offset: int = 0, msg_type: str | None = None
+    ) -> CachedRelation:
         """Like `get`, but an unknown id raises `UnknownRelation` at `offset`/`msg_type`."""
         cached = self._by_id.get(relation_id)
         if cached is None:
