@@ -51,7 +51,7 @@ Convert = Callable[[bytes], object]
 @dataclass(frozen=True, slots=True)
 class ColumnConverter:
     convert: Convert  # pgoutput text bytes (never NULL) -> JSON-ready value
-    schema: Schema  # the column's Connect schema before nullability (see schema.field_schema)
+    schema: Schema  # the column's Connect schema before nullability (schema.field_schema); shared, read-only
     toast: object  # the value Debezium emits for an unchanged TOASTed column
 
 
@@ -185,9 +185,12 @@ _MS_TRUNCATED_ELEMENTS = {"time", "timetz"}
 
 
 def converter_for(type_info: TypeInfo, type_modifier: int, options: ConversionOptions) -> ColumnConverter | None:
-    """The converter of a column of type `type_info` with atttypmod `type_modifier`."""
+    """The converter of a column of type `type_info` with atttypmod `type_modifier`, or None
+    when Debezium leaves such a column out of its events."""
     typmod = type_info.effective_typmod(type_modifier)
     root = type_info.root
+    if root.name in _UNSUPPORTED_ARRAYS and root.namespace == "pg_catalog":
+        return None
     if root.kind is TypeKind.ARRAY:
         built = _array(root, typmod, options)
     else:
@@ -301,7 +304,7 @@ _SIMPLE: dict[str, Callable[[int, ConversionOptions], tuple[Convert, Schema]]] =
 
 def _array(t: TypeInfo, typmod: int, o: ConversionOptions) -> tuple[Convert, Schema] | None:
     element = t.element
-    if element is None or t.name in _UNSUPPORTED_ARRAYS:
+    if element is None:
         return None
     # Debezium finds no JDBC mapping for domain elements: they are unknown, like unknown types
     built = None if element.kind is TypeKind.DOMAIN else _scalar(element, typmod, o)
@@ -311,21 +314,19 @@ def _array(t: TypeInfo, typmod: int, o: ConversionOptions) -> tuple[Convert, Sch
         built = _unknown(o)
     convert, schema = built
     if element.name in _MS_TRUNCATED_ELEMENTS:
-        convert = _ms_truncated(element.name, convert, o)
+        convert = _ms_truncated(convert)
     return vs.array_converter(convert), array_schema(as_optional(schema))
 
 
-def _ms_truncated(name: str, convert: Convert, o: ConversionOptions) -> Convert:
+def _ms_truncated(convert: Convert) -> Convert:
     """Elements of time[]/timetz[] reach Debezium as java.sql.Time: sub-millisecond digits are lost."""
 
     def truncate(raw: bytes) -> object:
-        text = raw.decode()
-        head, dot, rest = text.partition(".")
+        head, dot, rest = raw.decode().partition(".")
         if not dot:
             return convert(raw)
-        digits = rest.lstrip("0123456789")  # the timetz offset, if any
-        frac = rest[: len(rest) - len(digits)][:3]
-        return convert(f"{head}.{frac}{digits}".encode())
+        offset = rest.lstrip("0123456789")  # timetz: '+02'
+        return convert(f"{head}.{rest[: len(rest) - len(offset)][:3]}{offset}".encode())
 
     return truncate
 

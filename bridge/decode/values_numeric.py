@@ -49,14 +49,14 @@ def _unscaled(raw: bytes, scale: int) -> int:
     return int(whole + frac + b"0" * (scale - len(frac)))
 
 
-def _special_numeric(raw: bytes, column: str) -> object:
+def _special_numeric(raw: bytes) -> object:
     raise UnsupportedType(
-        f"column {column}: got the special value {raw.decode()} for a Decimal, which "
+        f"got the special value {raw.decode()} for a Decimal column, which "
         "decimal.handling.mode=precise cannot represent; use decimal.handling.mode=string or double"
     )
 
 
-def numeric_converter(mode: str, scale: int | None, column: str = "?") -> Convert:
+def numeric_converter(mode: str, scale: int | None) -> Convert:
     """numeric(p,s) (`scale` = s) or numeric without typmod (`scale` None)."""
     if mode == "double":
         return lambda raw: float(raw) if raw[-1] < 58 else _SPECIAL_FLOATS[raw]
@@ -75,7 +75,7 @@ def numeric_converter(mode: str, scale: int | None, column: str = "?") -> Conver
 
         def to_variable(raw: bytes) -> object:
             if raw[-1] >= 58:
-                return _special_numeric(raw, column)
+                return _special_numeric(raw)
             whole, _, frac = raw.partition(b".")
             frac = frac.rstrip(b"0")
             unscaled = int(whole + frac)
@@ -85,7 +85,7 @@ def numeric_converter(mode: str, scale: int | None, column: str = "?") -> Conver
 
     def to_decimal(raw: bytes) -> object:
         if raw[-1] >= 58:
-            return _special_numeric(raw, column)
+            return _special_numeric(raw)
         return unscaled_base64(_unscaled(raw, scale))
 
     return to_decimal

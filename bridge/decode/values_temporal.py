@@ -244,7 +244,7 @@ def timestamptz_converter(precision: int) -> Convert:
     def convert(raw: bytes) -> object:
         s = raw.decode()
         # fast path: session TimeZone=UTC and a four-digit year AD: reformat the text as is
-        if s[-3:] == "+00" and s[4] == "-" and len(s) >= 22:
+        if len(s) >= 22 and s[-3:] == "+00" and s[4] == "-":
             frac = s[19:-3]
             if width:
                 frac = (frac + pad[len(frac) :]) if frac else pad

@@ -1,0 +1,137 @@
+"""Arrays, hstore, point and PostGIS values (rules cited in bridge/decode/values_structured.py;
+expected values from Debezium's AbstractRecordsProducerTest where noted)."""
+
+import pytest
+
+from bridge.decode.options import ConversionOptions
+from bridge.decode.types import BUILTIN_TYPES, TypeInfo, TypeKind
+from bridge.decode.values import ColumnConverter, converter_for
+from bridge.decode.values_structured import java_hashmap_order, parse_array, parse_hstore
+
+
+def conv(type_info: TypeInfo | int, typmod: int = -1, **options: object) -> ColumnConverter:
+    t = BUILTIN_TYPES[type_info] if isinstance(type_info, int) else type_info
+    c = converter_for(t, typmod, ConversionOptions(**options))  # type: ignore[arg-type]
+    assert c is not None
+    return c
+
+
+HSTORE = TypeInfo(16700, "hstore", "public")
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("{}", []),
+        ("{1,2,3}", [b"1", b"2", b"3"]),
+        ('{"a b","c\\"d","e\\\\f",NULL,"NULL",""}', [b"a b", b'c"d', b"e\\f", None, b"NULL", b""]),
+        ("{{1,2},{3,NULL}}", [[b"1", b"2"], [b"3", None]]),
+        ("[0:1]={7,8}", [b"7", b"8"]),
+        ('{"(1,2),(0,0)";"(3,3),(1,1)"}', [b"(1,2),(0,0)", b"(3,3),(1,1)"]),
+    ],
+)
+def test_parse_array(text, parsed):
+    delim = ";" if ";" in text else ","
+    assert parse_array(text, delim) == parsed
+
+
+def test_arrays_convert_each_element():
+    # AbstractRecordsProducerTest.schemasAndValuesForArrayTypes
+    assert conv(1007).convert(b"{1,2,NULL}") == [1, 2, None]
+    assert conv(1007).schema == {"type": "array", "items": {"type": "int32", "optional": True}, "optional": False}
+    assert conv(1014).convert(b'{"cone      ","ctwo      "}') == ["cone      ", "ctwo      "]
+    assert conv(1182).convert(b"{2016-11-04,2016-11-05}") == [17109, 17110]
+    numeric = conv(1231, (10 << 16 | 2) + 4)
+    assert numeric.convert(b"{1.20,3.40}") == ["eA==", "AVQ="]  # 120, 340
+    assert numeric.schema["items"]["parameters"] == {"scale": "2", "connect.decimal.precision": "10"}
+    assert conv(1231).convert(b"{1.1,2.22}") == [{"scale": 1, "value": "Cw=="}, {"scale": 2, "value": "AN4="}]
+    assert conv(1185).convert(b'{"2020-04-01 11:51:02+00"}') == ["2020-04-01T11:51:02.000000Z"]
+    assert conv(3807).convert(b'{"{\\"bar\\": \\"baz\\"}"}') == ['{"bar": "baz"}']
+    assert conv(1001).convert(b'{"\\\\x000102","\\\\x030405"}') == ["AAEC", "AwQF"]
+    assert conv(1001, binary_handling_mode="hex").convert(b'{"\\\\x000102"}') == ["000102"]
+
+
+def test_multidimensional_arrays_give_one_null_per_sub_array():
+    assert conv(1007).convert(b"{{1,2},{3,4}}") == [None, None]
+
+
+def test_time_array_elements_lose_sub_millisecond_digits():
+    # PgArray hands java.sql.Time (ms) to Debezium
+    assert conv(1183).convert(b"{00:01:02.123456}") == [62_123_000]
+    assert conv(1270).convert(b'{"13:51:30.123789+02"}') == ["11:51:30.123Z"]
+
+
+def test_unsupported_and_unknown_arrays():
+    options = ConversionOptions(include_unknown_datatypes=True)
+    for oid in (791, 1187, 143, 1017, 1561):  # money[], interval[], xml[], point[], bit[]
+        assert converter_for(BUILTIN_TYPES[oid], -1, options) is None
+    circle_array = TypeInfo(719, "_circle", kind=TypeKind.ARRAY, element=TypeInfo(718, "circle"))
+    assert converter_for(circle_array, -1, ConversionOptions()) is None
+    assert conv(circle_array, include_unknown_datatypes=True).convert(b'{"<(0,0),1>"}') == ["PCgwLDApLDE+"]
+
+
+def test_enum_and_domain_arrays():
+    mood = TypeInfo(16500, "mood", "public", TypeKind.ENUM, enum_labels=("sad", "happy"))
+    moods = TypeInfo(16501, "_mood", "public", TypeKind.ARRAY, element=mood)
+    c = conv(moods)
+    assert c.convert(b"{sad,happy}") == ["sad", "happy"]
+    assert c.schema["items"]["parameters"] == {"allowed": "sad,happy"}
+    domain = TypeInfo(16600, "posint", "public", TypeKind.DOMAIN, base=BUILTIN_TYPES[23])
+    domains = TypeInfo(16601, "_posint", "public", TypeKind.ARRAY, element=domain)
+    assert converter_for(domains, -1, ConversionOptions()) is None  # no JDBC type for the element
+    assert conv(domains, include_unknown_datatypes=True).convert(b"{1}") == ["MQ=="]
+
+
+def test_parse_hstore():
+    text = '"a"=>"1", "b \\"q\\""=>NULL, "c"=>"x\\\\y"'
+    assert parse_hstore(text) == [("a", "1"), ('b "q"', None), ("c", "x\\y")]
+    assert parse_hstore("") == []
+
+
+def test_java_hashmap_order():
+    # checked against java.util.HashMap on JDK 17
+    assert java_hashmap_order(["key4", "key5"]) == ["key5", "key4"]
+    assert java_hashmap_order([f"k{i * 7}é" for i in range(40)])[:5] == ["k203é", "k126é", "k259é", "k217é", "k49é"]
+
+
+def test_hstore_json_and_map_modes():
+    # AbstractRecordsProducerTest.schemaAndValueFieldForJsonEncodedHStoreType*
+    json_mode = conv(HSTORE)
+    assert json_mode.schema["name"] == "io.debezium.data.Json"
+    assert json_mode.convert(b'"key4"=>"val4", "key5"=>NULL') == '{"key5":null,"key4":"val4"}'
+    assert json_mode.convert(b'"key_#1"=>"val 1", "key 2"=>" ##123 78"') == '{"key_#1":"val 1","key 2":" ##123 78"}'
+    assert json_mode.convert(b'"t"=>"a\\"b\\\\c\nd\x01"') == '{"t":"a\\"b\\\\c\\nd\\u0001"}'
+    map_mode = conv(HSTORE, hstore_handling_mode="map")
+    assert map_mode.convert(b'"key1"=>"val1", "key2"=>NULL') == {"key1": "val1", "key2": None}
+    assert map_mode.schema == {
+        "type": "map",
+        "keys": {"type": "string", "optional": False},
+        "values": {"type": "string", "optional": True},
+        "optional": False,
+    }
+    assert conv(HSTORE).toast == '{"__debezium_unavailable_value":"__debezium_unavailable_value"}'
+
+
+def test_point():
+    c = conv(600)
+    # Point.createValue(schema, 1, 1): WKB 01 01000000 <1.0 LE> <1.0 LE>
+    assert c.convert(b"(1,1)") == {"x": 1.0, "y": 1.0, "wkb": "AQEAAAAAAAAAAADwPwAAAAAAAPA/", "srid": None}
+    assert [f["field"] for f in c.schema["fields"]] == ["x", "y", "wkb", "srid"]
+    assert c.schema["doc"] == "Geometry (POINT)" and c.schema["fields"][0]["type"] == "double"
+
+
+def test_postgis_keeps_whole_ewkb_and_reads_srid():
+    geometry = conv(TypeInfo(17000, "geometry", "public"))
+    # 'SRID=3187;POINT(174.9479 -36.7208)' (AbstractRecordsProducerTest.schemaAndValuesForPostgisTypes)
+    value = geometry.convert(b"0101000020730C00001C7C613255DE6540787AA52C435C42C0")
+    assert value == {"wkb": "AQEAACBzDAAAHHxhMlXeZUB4eqUsQ1xCwA==", "srid": 3187}
+    assert geometry.schema["optional"] is True and geometry.schema["name"] == "io.debezium.data.geometry.Geometry"
+    geography = conv(TypeInfo(17001, "geography", "public"))
+    assert geography.convert(b"010700000000000000") == {"wkb": "AQcAAAAAAAAA", "srid": None}
+    assert geography.schema["optional"] is False
+
+
+def test_extension_string_types():
+    assert conv(TypeInfo(17100, "citext", "public")).convert(b"MiXed") == "MiXed"
+    ltree = conv(TypeInfo(17200, "ltree", "public"))
+    assert ltree.schema["name"] == "io.debezium.data.Ltree" and ltree.convert(b"Top.Science") == "Top.Science"
