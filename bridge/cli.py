@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 
 from bridge import __version__
 from bridge.errors import BridgeError
@@ -56,18 +54,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"{args.config}: OK")
         return 0
 
-    from bridge.wiring import run_single_process
+    from bridge.wiring import run
 
-    stop = threading.Event()
-
-    def request_stop(signum, _frame):
-        log.info("received %s, stopping after the current batch", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    run_single_process(config, stop)
-    return 0
+    return run(config)
 
 
 if __name__ == "__main__":

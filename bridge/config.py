@@ -33,8 +33,9 @@ _PRODUCER_DEFAULTS = {
     "linger.ms": "20",
     "batch.size": "1000000",
     "compression.type": "lz4",
-    "queue.buffering.max.messages": "500000",
-    "queue.buffering.max.kbytes": "1048576",
+    # Bounds each producer's memory; a full queue is backpressure, not loss.
+    "queue.buffering.max.messages": "200000",
+    "queue.buffering.max.kbytes": "65536",
 }
 
 
@@ -88,6 +89,21 @@ class RetryConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    """The multiprocess pipeline (`bridge.*`)."""
+
+    producers: int
+    ring_bytes: int
+    salt: bytes
+    salts: Mapping[str, bytes]  # per-topic overrides of `salt`
+    partitioner: str  # "mmh3" or "murmur2" (Kafka's Java default partitioner, for cut-overs)
+    restart_policy: str  # "never" or "on-failure"
+    restart_max_attempts: int
+    restart_backoff_ms: int
+    shutdown_timeout_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class BridgeConfig:
     postgres: PostgresConfig
     replication: ReplicationConfig
@@ -95,6 +111,7 @@ class BridgeConfig:
     conversion: ConversionOptions
     producer: Mapping[str, str]
     retry: RetryConfig
+    pipeline: PipelineConfig
     unknown_keys: tuple[str, ...] = field(default=())
 
 
@@ -233,9 +250,35 @@ def config_from_properties(props: Mapping[str, str]) -> BridgeConfig:
         max_backoff_ms=r.int("bridge.connect.backoff.max.ms", 10_000, minimum=1),
     )
     producer = _producer_settings(props, r)
+    pipeline = _pipeline(props, r)
 
     unknown = tuple(sorted(k for k in props if k not in r.used))
-    return BridgeConfig(postgres, replication, events, conversion, producer, retry, unknown)
+    return BridgeConfig(postgres, replication, events, conversion, producer, retry, pipeline, unknown)
+
+
+SALT_PREFIX = "bridge.partition.salt."
+
+
+def _pipeline(props: Mapping[str, str], r: _Reader) -> PipelineConfig:
+    ring_bytes = r.int("bridge.ring.bytes", 16 * 1024 * 1024, minimum=1024 * 1024, maximum=2**32 - 8)
+    if ring_bytes % 8:
+        raise ConfigError(f"bridge.ring.bytes={ring_bytes} is invalid: it must be a multiple of 8")
+    salts = {}
+    for key, value in props.items():
+        if key.startswith(SALT_PREFIX) and len(key) > len(SALT_PREFIX):
+            r.used.add(key)
+            salts[key[len(SALT_PREFIX):]] = value.strip().encode()
+    return PipelineConfig(
+        producers=r.int("bridge.producers", max(1, (os.cpu_count() or 2) - 1), minimum=1, maximum=256),
+        ring_bytes=ring_bytes,
+        salt=(r.raw("bridge.partition.salt") or "").encode(),
+        salts=salts,
+        partitioner=r.choice("bridge.partitioner", "mmh3", ("mmh3", "murmur2")),
+        restart_policy=r.choice("bridge.restart.policy", "never", ("never", "on-failure")),
+        restart_max_attempts=r.int("bridge.restart.max.attempts", 5, minimum=1),
+        restart_backoff_ms=r.int("bridge.restart.backoff.ms", 2000, minimum=0),
+        shutdown_timeout_ms=r.int("bridge.shutdown.timeout.ms", 60_000, minimum=1000),
+    )
 
 
 def _slot_name(name: str) -> str:
@@ -251,12 +294,18 @@ def _slot_name(name: str) -> str:
 def _skipped_operations(value: str) -> frozenset[str]:
     ops = frozenset(p.strip() for p in value.split(",") if p.strip())
     if ops == {"none"}:
-        return frozenset()
+        ops = frozenset()
     bad = ops - {"c", "u", "d", "t"}
     if bad:
         raise ConfigError(
             f"{SOURCE}skipped.operations={value!r} is invalid: allowed are a comma-separated "
             "list of c, u, d, t, or none"
+        )
+    if "t" not in ops:
+        # Refused rather than silently dropped until truncate events are implemented.
+        raise ConfigError(
+            f"{SOURCE}skipped.operations={value!r} is not supported yet: truncate events (t) "
+            "must stay skipped in this version"
         )
     return ops
 

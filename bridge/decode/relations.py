@@ -51,8 +51,10 @@ class RelationCache:
         self._by_id: dict[int, CachedRelation] = {}
         self._key_columns = dict(key_columns or {})
 
-    def add(self, relation: Relation) -> CachedRelation:
-        names = self._key_columns.get((relation.namespace, relation.name))
+    def add(self, relation: Relation, key_columns: Sequence[str] | None = None) -> CachedRelation:
+        """Cache `relation`; `key_columns` (e.g. the primary key read from the catalog) wins
+        over the constructor's mapping, which wins over the Relation's key flags."""
+        names = key_columns if key_columns is not None else self._key_columns.get((relation.namespace, relation.name))
         if names is None:
             is_key = tuple(c.is_key for c in relation.columns)
         else:

@@ -19,6 +19,7 @@ from bridge.decode.options import ConversionOptions
 from bridge.decode.schema import envelope_schema, field_schema, key_schema, value_schema
 from bridge.decode.types import TypeRegistry
 from bridge.decode.values import converter_for
+from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF, WHOLE
 from bridge.source.catalog import TableInfo
 
 _encode = msgspec.json.Encoder().encode
@@ -106,19 +107,18 @@ class TableEvents:
 class EventBuilder:
     """Turns Insert/Update/Delete of known relations into Debezium records."""
 
-    def __init__(self, events: EventConfig, options: ConversionOptions, types: TypeRegistry,
-                 describe: Callable[[Relation], TableInfo], db: str) -> None:
+    def __init__(self, events: EventConfig, options: ConversionOptions, types: TypeRegistry, db: str) -> None:
         self._events = events
         self._options = options
         self._types = types
-        self._describe = describe
         self._db = db
         self._tables: dict[int, TableEvents] = {}
 
-    def relation(self, msg: Relation) -> None:
+    def relation(self, msg: Relation, info: TableInfo) -> TableEvents:
         """A Relation message (first use or after ALTER TABLE) replaces the table's shape."""
-        self._tables[msg.relation_id] = TableEvents(msg, self._describe(msg), self._types,
-                                                    self._options, self._events)
+        table = TableEvents(msg, info, self._types, self._options, self._events)
+        self._tables[msg.relation_id] = table
+        return table
 
     def _source(self, t: TableEvents, txn: TxnContext, lsn: int) -> dict:
         ts_us = txn.commit_ts_us
@@ -154,7 +154,9 @@ class EventBuilder:
         }
         return t.wrap_value(_encode(payload))
 
-    def change(self, msg: Insert | Update | Delete, txn: TxnContext, lsn: int) -> list[Record]:
+    def change(self, msg: Insert | Update | Delete, txn: TxnContext, lsn: int, half: int = WHOLE) -> list[Record]:
+        """The records of one change. A primary-key change is routed as two halves (see
+        `bridge.route.records`): `half` says which one this process emits."""
         t = self._tables[msg.relation_id]
         skipped = self._events.skipped_operations
         if type(msg) is Insert:
@@ -169,20 +171,23 @@ class EventBuilder:
             if self._events.tombstones_on_delete:
                 records.append(Record(t.topic, key, None))
             return records
-        return self._update(t, msg, txn, lsn)
+        return self._update(t, msg, txn, lsn, half)
 
-    def _update(self, t: TableEvents, msg: Update, txn: TxnContext, lsn: int) -> list[Record]:
+    def _update(self, t: TableEvents, msg: Update, txn: TxnContext, lsn: int, half: int) -> list[Record]:
         new_key = t.key(_fill_unchanged(msg.new, msg.old))
         old_key = t.key(msg.old) if msg.old is not None else new_key
         if old_key != new_key:
             # Primary-key change: Debezium emits a delete (+ tombstone) under the old key and a
             # create under the new one, each pointing at the other key in a header.
-            records = [Record(t.topic, old_key, self._envelope(t, t.row(msg.old), None, "d", txn, lsn),
-                              [("__debezium.newkey", new_key or b"")])]
-            if self._events.tombstones_on_delete:
-                records.append(Record(t.topic, old_key, None))
-            records.append(Record(t.topic, new_key, self._envelope(t, None, t.row(msg.new), "c", txn, lsn),
-                                  [("__debezium.oldkey", old_key or b"")]))
+            records = []
+            if half != NEW_KEY_HALF:
+                records.append(Record(t.topic, old_key, self._envelope(t, t.row(msg.old), None, "d", txn, lsn),
+                                      [("__debezium.newkey", new_key or b"")]))
+                if self._events.tombstones_on_delete:
+                    records.append(Record(t.topic, old_key, None))
+            if half != OLD_KEY_HALF:
+                records.append(Record(t.topic, new_key, self._envelope(t, None, t.row(msg.new), "c", txn, lsn),
+                                      [("__debezium.oldkey", old_key or b"")]))
             return records
         if "u" in self._events.skipped_operations:
             return []

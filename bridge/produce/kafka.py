@@ -58,6 +58,25 @@ class KafkaSink:
                         f"cannot reach Kafka at {self.bootstrap} within {total_s:.0f}s: {reason}"
                     ) from None
 
+    def partitions(self, topic: str, timeout_s: float = 30.0) -> int:
+        """Partition count of `topic`; asking creates it when the broker auto-creates topics."""
+        deadline = time.monotonic() + timeout_s
+        reason = "no metadata"
+        while time.monotonic() < deadline:
+            try:
+                meta = self._producer.list_topics(topic, timeout=5.0).topics.get(topic)
+            except KafkaException as exc:
+                reason = exc.args[0].str()
+            else:
+                if meta is not None and meta.error is None and meta.partitions:
+                    return len(meta.partitions)
+                reason = meta.error.str() if meta is not None and meta.error is not None else "no partitions yet"
+            time.sleep(0.2)
+        raise ConnectionFailed(
+            f"topic {topic!r} is not available on Kafka at {self.bootstrap} after {timeout_s:.0f}s: {reason} "
+            "(create it, or enable auto.create.topics.enable on the broker)"
+        )
+
     def produce(
         self,
         topic: str,

@@ -1,4 +1,4 @@
-"""Shared LSN cells beside the rings: per-producer acked watermarks and the safe LSN.
+"""Shared LSN cells beside the rings: what was dispatched, pushed, acked, and is safe.
 
 Each cell is an aligned uint64 with exactly one writing process, so a plain 8-byte store is
 atomic and readers never see a torn value (x86-64, see `bridge.ring.ring`). Every cell is a
@@ -6,11 +6,15 @@ watermark and may only grow; a write that would move one backwards raises ValueE
 
 Layout (one segment, one 64-byte line per cell so writers never share a cache line):
 
-    offset       cell               written by     read by
-    0            magic              owner          b"PGBWMK01"
-    8            producers (n)      owner
-    64           safe LSN           coordinator    decoder (flush_lsn of status updates)
-    128 + 64*i   acked watermark i  producer i     coordinator
+    offset        cell               written by     read by
+    0             magic              owner          b"PGBWMK02"
+    8             producers (n)      owner
+    64            safe LSN           coordinator    decoder (flush_lsn of status updates)
+    128           dispatched LSN     decoder        coordinator
+    192 + 128*i   acked watermark i  producer i     coordinator
+    256 + 128*i   pushed LSN i       decoder        coordinator
+
+`bridge.ack.watermark.safe_lsn` says how the coordinator combines them.
 """
 
 from __future__ import annotations
@@ -20,14 +24,17 @@ from typing import NamedTuple, Self
 
 from bridge.ring.segment import attach_segment, create_segment
 
-_MAGIC = int.from_bytes(b"PGBWMK01", "little")
+_MAGIC = int.from_bytes(b"PGBWMK02", "little")
 _LINE = 8  # uint64 words per 64-byte cache line
 _SAFE = _LINE  # word index of the safe LSN
-_ACKED = 2 * _LINE  # word index of producer 0's watermark
+_DISPATCHED = 2 * _LINE
+_ACKED = 3 * _LINE  # word index of producer 0's acked watermark
+_PUSHED = 4 * _LINE  # word index of producer 0's pushed LSN
+_STRIDE = 2 * _LINE  # words between one producer's cells and the next's
 
 
 def _size(producers: int) -> int:
-    return 8 * (_ACKED + _LINE * producers)
+    return 8 * (_ACKED + _STRIDE * producers)
 
 
 class WatermarksHandle(NamedTuple):
@@ -69,14 +76,34 @@ class Watermarks:
         return cells
 
     def acked(self, producer: int) -> int:
-        return self._words[_ACKED + _LINE * self._index(producer)]
+        return self._words[_ACKED + _STRIDE * self._index(producer)]
 
     def acked_all(self) -> list[int]:
-        return list(self._words[_ACKED :: _LINE])
+        return list(self._words[_ACKED::_STRIDE])
 
     def publish_acked(self, producer: int, lsn: int) -> None:
-        """Producer `producer`: everything it was given up to `lsn` is acked by Kafka."""
-        self._advance(_ACKED + _LINE * self._index(producer), lsn)
+        """Producer `producer`: every transaction it was given that ends at or before `lsn`
+        is acked by Kafka."""
+        self._advance(_ACKED + _STRIDE * self._index(producer), lsn)
+
+    def pushed(self, producer: int) -> int:
+        return self._words[_PUSHED + _STRIDE * self._index(producer)]
+
+    def pushed_all(self) -> list[int]:
+        return list(self._words[_PUSHED::_STRIDE])
+
+    def publish_pushed(self, producer: int, lsn: int) -> None:
+        """Decoder: the newest transaction end written into producer `producer`'s ring."""
+        self._advance(_PUSHED + _STRIDE * self._index(producer), lsn)
+
+    @property
+    def dispatched(self) -> int:
+        return self._words[_DISPATCHED]
+
+    def publish_dispatched(self, lsn: int) -> None:
+        """Decoder: everything the stream sent before `lsn` is in the rings. Written after
+        the `pushed` cells of the same transactions."""
+        self._advance(_DISPATCHED, lsn)
 
     @property
     def safe_lsn(self) -> int:

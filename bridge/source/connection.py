@@ -82,3 +82,23 @@ def connect_replication(pg: PostgresConfig, retry: RetryConfig) -> psycopg2.extr
             raise
 
     return retrying(describe(pg) + " (replication)", attempt, retry)
+
+
+class LazyConnection:
+    """A normal connection opened on first `cursor()`: processes that rarely need the catalog
+    do not hold a connection they never use."""
+
+    def __init__(self, pg: PostgresConfig, retry: RetryConfig) -> None:
+        self._pg = pg
+        self._retry = retry
+        self._conn: psycopg2.extensions.connection | None = None
+
+    def cursor(self):
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self._pg, self._retry)
+        return self._conn.cursor()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -139,6 +139,19 @@ class ReplicationStream:
         except psycopg2.Error as exc:
             raise ConnectionFailed(f"replication stream from slot {self.slot_name!r} broke: {str(exc).strip()}") from None
 
+    def keepalive(self) -> None:
+        """A status update with the current position, at most once a second: keeps the
+        walsender's timeout from firing while we are not reading (backpressure)."""
+        assert self._cursor is not None
+        now = time.monotonic()
+        if now - self._last_sent < 1.0:
+            return
+        self._last_sent = now
+        try:
+            self._cursor.send_feedback(force=True)
+        except psycopg2.Error as exc:
+            raise ConnectionFailed(f"replication stream from slot {self.slot_name!r} broke: {str(exc).strip()}") from None
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()

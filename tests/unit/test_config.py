@@ -48,6 +48,16 @@ def test_minimal_config_gets_debezium_defaults():
     assert cfg.events.key_schemas_enable and cfg.events.value_schemas_enable
     assert cfg.conversion.decimal_handling_mode == "precise"
     assert cfg.unknown_keys == ()
+    assert cfg.pipeline.producers >= 1
+    assert cfg.pipeline.partitioner == "mmh3"
+    assert cfg.pipeline.salt == b""
+
+
+def test_per_topic_salts():
+    cfg = config_from_properties(with_(bridge__partition__salt="s1", **{"bridge.partition.salt.shop.public.orders": "s2"}))
+    assert cfg.pipeline.salt == b"s1"
+    assert cfg.pipeline.salts == {"shop.public.orders": b"s2"}
+    assert cfg.unknown_keys == ()
 
 
 def test_producer_settings_force_durability_and_drop_java_only_keys():
@@ -77,6 +87,10 @@ def test_producer_settings_force_durability_and_drop_java_only_keys():
         ("debezium.sink.kafka.producer.acks", "1", r"producer\.acks='1' is invalid: pgbridge requires acks=all"),
         ("debezium.source.decimal.handling.mode", "float", r"decimal\.handling\.mode"),
         ("debezium.source.skipped.operations", "x", r"skipped\.operations='x' is invalid"),
+        ("debezium.source.skipped.operations", "none", r"skipped\.operations='none' is not supported yet"),
+        ("bridge.producers", "0", r"bridge\.producers='0' is out of range: allowed 1\.\.256"),
+        ("bridge.ring.bytes", "1048577", r"bridge\.ring\.bytes=1048577 is invalid: it must be a multiple of 8"),
+        ("bridge.partitioner", "crc", r"bridge\.partitioner='crc' is invalid: allowed values are mmh3, murmur2"),
     ],
 )
 def test_invalid_values_name_key_value_and_allowed(key, value, message):

@@ -1,0 +1,126 @@
+"""The coordinator: supervises the decoder and producers and publishes the safe LSN.
+
+Runs on an asyncio loop (uvloop). Every few milliseconds it recomputes the safe LSN from the
+shared cells (`bridge.ack.watermark`) and publishes it for the decoder, which confirms it to
+PostgreSQL. Lifecycle:
+- SIGTERM/SIGINT: the decoder is asked to stop; it stops reading, ends the rings' streams and
+  waits for the producers' final acks; the producers flush Kafka and exit. Exit 0.
+- A child that dies (or exits while nobody asked it to): the safe LSN is frozen, the rings
+  are aborted so the others stop, and the coordinator exits non-zero. Nothing past the last
+  safe LSN was confirmed, so a restart resumes from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+
+from bridge.ack.watermark import SafeLsn
+from bridge.lsn import format_lsn
+from bridge.ring import RingOwner, Watermarks
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.005
+
+
+@dataclass
+class Child:
+    role: str
+    process: BaseProcess
+    reported: bool = False
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
+class Coordinator:
+    def __init__(self, decoder: Child, producers: list[Child], rings: list[RingOwner], cells: Watermarks,
+                 shutdown_timeout_s: float) -> None:
+        self.decoder = decoder
+        self.children = [decoder, *producers]
+        self.rings = rings
+        self.cells = cells
+        self.safe = SafeLsn(lambda: cells.dispatched, cells.pushed_all, cells.acked_all)
+        self.shutdown_timeout_s = shutdown_timeout_s
+        self.stopping = False
+        self.failure: tuple[str, int] | None = None  # (message, exit code)
+        self._deadline: float | None = None
+
+    def request_stop(self) -> None:
+        if not self.stopping:
+            log.info("stopping: draining the pipeline")
+            self.stopping = True
+            self._deadline = time.monotonic() + self.shutdown_timeout_s
+            self._signal_decoder()
+
+    def _signal_decoder(self) -> None:
+        if self.decoder.process.exitcode is None:
+            self.decoder.process.terminate()  # SIGTERM: the decoder's graceful stop
+
+    def _fail(self, message: str, code: int) -> None:
+        if self.failure is not None:
+            return
+        log.error("%s; stopping the pipeline (slot confirmed only up to %s)", message,
+                  format_lsn(self.cells.safe_lsn))
+        self.failure = (message, code)
+        self.stopping = True
+        self._deadline = time.monotonic() + self.shutdown_timeout_s
+        for ring in self.rings:
+            ring.abort()
+        self._signal_decoder()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        try:
+            while True:
+                if self.failure is None:
+                    self.cells.publish_safe_lsn(self.safe.update())
+                if self._check_children():
+                    break
+                await asyncio.sleep(TICK_S)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        for child in self.children:
+            child.process.join()
+        if self.failure is not None:
+            return self.failure[1]
+        log.info("stopped cleanly; slot confirmed up to %s", format_lsn(self.cells.safe_lsn))
+        return 0
+
+    def _check_children(self) -> bool:
+        """Handle exits; True when every child has exited."""
+        running = 0
+        for child in self.children:
+            code = child.process.exitcode
+            if code is None:
+                running += 1
+                continue
+            if child.reported:
+                continue
+            child.reported = True
+            if code != 0:
+                self._fail(f"{child.role} {describe_exit(code)}", code if code > 0 else 1)
+            elif not self.stopping:
+                self._fail(f"{child.role} exited unexpectedly", 1)
+        if running and self._deadline is not None and time.monotonic() > self._deadline:
+            for child in self.children:
+                if child.process.exitcode is None:
+                    log.error("%s did not stop within %.0fs, killing it", child.role, self.shutdown_timeout_s)
+                    child.process.kill()
+            self._deadline = None
+            if self.failure is None:
+                self.failure = ("shutdown timed out", 1)
+        return running == 0

@@ -1,0 +1,63 @@
+"""Entry point of the decoder process (thin: the work is in `bridge.route.dispatcher`)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+
+from bridge.config import BridgeConfig
+from bridge.errors import BridgeError
+from bridge.proc.child import start_child
+from bridge.ring import RingClosed, RingHandle, RingWriter, Watermarks, WatermarksHandle
+from bridge.route.dispatcher import Dispatcher
+from bridge.route.router import Router
+from bridge.source.catalog import describe_table
+from bridge.source.connection import connect, connect_replication
+from bridge.source.slot import confirmed_flush_lsn
+from bridge.source.stream import ReplicationStream
+
+log = logging.getLogger("bridge.decoder")
+
+
+def decoder_main(config: BridgeConfig, rings: list[RingHandle], cells_handle: WatermarksHandle,
+                 parent_pid: int, log_level: str) -> None:
+    stop = threading.Event()
+    start_child("decoder", parent_pid, log_level, stop)
+    try:
+        sys.exit(_run(config, rings, cells_handle, stop))
+    except BridgeError as exc:
+        log.error("%s", exc)
+        sys.exit(exc.exit_code)
+
+
+def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: WatermarksHandle,
+         stop: threading.Event) -> int:
+    cells = Watermarks.attach(cells_handle)
+    writers = [RingWriter(h) for h in rings]
+    sql = connect(config.postgres, config.retry)
+    rep = config.replication
+    stream = ReplicationStream(lambda: connect_replication(config.postgres, config.retry), rep.slot_name,
+                               rep.publication_name, status_interval_s=rep.status_update_interval_ms / 1000)
+    try:
+        start = confirmed_flush_lsn(sql, rep.slot_name) or 0
+        stream.start(config.retry)
+        stream.flushed_lsn = start  # confirmations only ever move forward from the slot's position
+        pipe = config.pipeline
+        router = Router(pipe.producers, config.events.topic_prefix, pipe.salt, pipe.salts,
+                        lambda rel: describe_table(sql, rel))
+        dispatcher = Dispatcher(stream, router, writers, cells)
+        try:
+            dispatcher.run(stop)
+        except RingClosed:
+            # The coordinator aborted the pipeline (a producer died): confirm only what the
+            # coordinator had computed as safe, and report failure.
+            dispatcher.stop_after_abort()
+            return 1
+        return 0 if dispatcher.drain(pipe.shutdown_timeout_ms / 1000 * 0.8) else 1
+    finally:
+        stream.close()
+        sql.close()
+        for w in writers:
+            w.close()
+        cells.close()

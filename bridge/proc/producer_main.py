@@ -1,0 +1,42 @@
+"""Entry point of a producer process (thin: the work is in `bridge.produce.worker`)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from bridge.config import BridgeConfig
+from bridge.decode.types import TypeRegistry
+from bridge.errors import BridgeError
+from bridge.proc.child import start_child
+from bridge.produce.kafka import KafkaSink
+from bridge.produce.worker import ProducerWorker, run_producer
+from bridge.ring import RingHandle, RingReader, Watermarks, WatermarksHandle
+from bridge.source.connection import LazyConnection
+
+log = logging.getLogger("bridge.producer")
+
+
+def producer_main(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: WatermarksHandle,
+                  parent_pid: int, log_level: str) -> None:
+    start_child(f"producer-{index}", parent_pid, log_level)
+    try:
+        _run(index, config, ring, cells_handle)
+    except BridgeError as exc:
+        log.error("%s", exc)
+        sys.exit(exc.exit_code)
+
+
+def _run(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: WatermarksHandle) -> None:
+    cells = Watermarks.attach(cells_handle)
+    reader = RingReader(ring)
+    # Catalog queries (enums, domains, extension types) only: opened on first need.
+    sql = LazyConnection(config.postgres, config.retry)
+    try:
+        worker = ProducerWorker(config, KafkaSink(config.producer), TypeRegistry(sql))
+        run_producer(index, worker, reader, cells, config.pipeline.shutdown_timeout_ms / 1000 * 0.8)
+        log.debug("producer %d done after %d rows", index, worker.rows)
+    finally:
+        reader.close()
+        cells.close()
+        sql.close()

@@ -1,0 +1,124 @@
+"""A producer process's work: ring records → Debezium records → Kafka, and its acked watermark.
+
+Everything a producer receives arrives in WAL order for the keys it owns (see
+`bridge.route.partitioner`): it decodes the full rows, converts them, picks the partition and
+hands them to its idempotent librdkafka producer. Its watermark is the end LSN of the newest
+transaction it received whose records, and those of every earlier one it received, Kafka has
+acknowledged.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import msgspec
+
+from bridge.ack.tracker import AckTracker, Txn
+from bridge.config import BridgeConfig
+from bridge.decode.messages import Begin, Relation
+from bridge.decode.pgoutput import PgOutputDecoder
+from bridge.decode.types import TypeRegistry
+from bridge.errors import DeliveryError, ProtocolError
+from bridge.produce.events import EventBuilder, TxnContext
+from bridge.produce.kafka import KafkaSink
+from bridge.ring import RingClosed, RingReader, Watermarks
+from bridge.ring.records import iter_records
+from bridge.route import records as rec
+from bridge.route.partitioner import java_default_partition
+from bridge.source.catalog import TableInfo
+
+_decode_relation = msgspec.msgpack.Decoder(tuple[bytes, list[str], list[str]]).decode
+
+
+class ProducerWorker:
+    def __init__(self, config: BridgeConfig, sink: KafkaSink, types: TypeRegistry) -> None:
+        self.sink = sink
+        self.tracker = AckTracker()
+        self._decoder = PgOutputDecoder(proto_version=1)
+        self._builder = EventBuilder(config.events, config.conversion, types, config.postgres.dbname)
+        self._murmur2 = config.pipeline.partitioner == "murmur2"
+        self._partitions: dict[str, int] = {}
+        self._txn: Txn | None = None
+        self._ctx: TxnContext | None = None
+        self.rows = 0
+
+    @property
+    def watermark(self) -> int:
+        return self.tracker.safe_lsn()
+
+    def _delivered(self, txn: Txn, err, msg) -> None:
+        if err is not None:
+            self.tracker.fail(f"Kafka refused a record for {msg.topic()} [{msg.partition()}]: {err.str()}")
+        self.tracker.acked(txn)
+
+    def handle_batch(self, batch: memoryview) -> None:
+        header = rec.HEADER.unpack_from
+        for record in iter_records(batch):
+            kind, half, hash_, lsn, aux = header(record)
+            payload = bytes(record[rec.HEADER_SIZE:])
+            if kind == rec.ROW:
+                self._row(payload, half, hash_, lsn)
+            elif kind == rec.BEGIN:
+                msg = self._decoder.decode(payload)
+                assert type(msg) is Begin
+                self._txn = self.tracker.begin()
+                self._ctx = TxnContext(msg.xid, msg.commit_ts, aux or None)
+            elif kind == rec.COMMIT:
+                self.tracker.commit(lsn)
+                self._txn = self._ctx = None
+            elif kind == rec.RELATION:
+                self._relation(payload)
+            else:
+                raise ProtocolError(f"unknown ring record kind {kind}", offset=0, msg_type=None)
+
+    def _row(self, payload: bytes, half: int, hash_: int, lsn: int) -> None:
+        txn = self._txn
+        if txn is None:
+            raise ProtocolError("row record outside a transaction", offset=0, msg_type=chr(payload[0]))
+        msg = self._decoder.decode(payload)
+        on_delivery = functools.partial(self._delivered, txn)
+        for r in self._builder.change(msg, self._ctx, lsn, half):
+            partitions = self._partitions[r.topic]
+            if self._murmur2 and r.key is not None:
+                partition = java_default_partition(r.key, partitions)
+            else:
+                partition = hash_ % partitions
+            self.tracker.produced(txn)
+            self.sink.produce(r.topic, r.key, r.value, on_delivery, partition, r.headers)
+        self.rows += 1
+
+    def _relation(self, payload: bytes) -> None:
+        raw, key_columns, not_null = _decode_relation(payload)
+        msg = self._decoder.decode(raw)
+        assert type(msg) is Relation
+        table = self._builder.relation(msg, TableInfo(tuple(key_columns), frozenset(not_null)))
+        if table.topic not in self._partitions:
+            self._partitions[table.topic] = self.sink.partitions(table.topic)
+
+
+def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: Watermarks,
+                 flush_timeout_s: float) -> None:
+    """Serve ring `index` until its writer ends the stream, then flush Kafka and publish the
+    final watermark. Waits briefly for the ring while deliveries are outstanding so their
+    reports (served by `poll`) advance the watermark promptly."""
+    sink, tracker = worker.sink, worker.tracker
+    while True:
+        try:
+            batch = reader.read(0.005 if len(sink) else 0.1)
+        except RingClosed:
+            break
+        if batch is not None:
+            worker.handle_batch(batch)
+        sink.poll(0)
+        if tracker.failed is not None:
+            raise DeliveryError(tracker.failed)
+        cells.publish_acked(index, worker.watermark)
+    deadline = time.monotonic() + flush_timeout_s
+    while len(sink) and time.monotonic() < deadline:
+        sink.flush(0.2)
+    if tracker.failed is not None:
+        raise DeliveryError(tracker.failed)
+    cells.publish_acked(index, worker.watermark)
+    if len(sink):
+        raise DeliveryError(f"{len(sink)} records still unacknowledged by Kafka after {flush_timeout_s:.0f}s")

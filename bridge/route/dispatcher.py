@@ -1,0 +1,108 @@
+"""The decoder process's loop: stream → router → rings, progress cells, and slot feedback.
+
+Reads pgoutput in bulk, routes each message, writes every producer's batch into its ring,
+then publishes what is now in the rings (`pushed`, then `dispatched`) and confirms to
+PostgreSQL whatever the coordinator computed as safe. A full ring blocks reading, never the
+feedback: while waiting for room it keeps sending status updates so the walsender does not
+time the connection out.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from bridge.errors import BridgeError
+from bridge.lsn import format_lsn
+from bridge.ring import RingWriter, Watermarks
+from bridge.route.router import Router
+from bridge.source.stream import ReplicationStream
+
+log = logging.getLogger(__name__)
+
+READ_BATCH = 5000
+FLUSH_BYTES = 256 * 1024  # a producer's batch is written once it reaches this size
+WRITE_WAIT_S = 0.25
+
+
+class OversizeRecord(BridgeError):
+    """A single change does not fit into a ring."""
+
+    exit_code = 8
+
+
+class Dispatcher:
+    def __init__(self, stream: ReplicationStream, router: Router, writers: list[RingWriter],
+                 cells: Watermarks) -> None:
+        self.stream = stream
+        self.router = router
+        self.writers = writers
+        self.cells = cells
+        self.messages = 0
+
+    def run(self, stop: threading.Event) -> None:
+        stream, router, cells = self.stream, self.router, self.cells
+        builders = router.builders
+        while not stop.is_set():
+            batch = stream.read(READ_BATCH, timeout_s=0.05)
+            for m in batch:
+                router.handle(m.payload, m.data_start)
+            self.messages += len(batch)
+            for p, builder in enumerate(builders):
+                if builder.nbytes:
+                    self._write(p)
+            self._publish()
+            self._confirm()
+
+    def _write(self, producer: int) -> None:
+        builder = self.router.builders[producer]
+        writer = self.writers[producer]
+        if builder.nbytes > writer.max_batch:
+            raise OversizeRecord(
+                f"a batch of {builder.nbytes} bytes for producer {producer} does not fit its ring of "
+                f"{writer.capacity} bytes (a very large row?): raise bridge.ring.bytes"
+            )
+        while not writer.write(builder.buffer, timeout=WRITE_WAIT_S):
+            self.stream.keepalive()  # backpressure: keep the walsender from timing us out
+        builder.clear()
+
+    def _publish(self) -> None:
+        router, cells = self.router, self.cells
+        # pushed before dispatched: the coordinator reads them in the opposite order.
+        for producer, lsn in router.pending_pushed.items():
+            cells.publish_pushed(producer, lsn)
+        router.pending_pushed.clear()
+        dispatched = router.pending_dispatched
+        if not router.in_txn:
+            # Between transactions everything received is in the rings, so the stream's own
+            # position (keepalives included) is dispatched too: an idle slot keeps advancing.
+            dispatched = max(dispatched, self.stream.wal_end)
+        if dispatched > cells.dispatched:
+            cells.publish_dispatched(dispatched)
+
+    def _confirm(self, force: bool = False) -> None:
+        safe = self.cells.safe_lsn
+        if safe > self.stream.flushed_lsn or force:
+            self.stream.confirm(max(safe, self.stream.flushed_lsn), force=force)
+
+    def stop_after_abort(self) -> None:
+        """The coordinator aborted the pipeline: send the last position it computed as safe."""
+        self._confirm(force=True)
+        log.error("pipeline aborted; slot confirmed up to %s", format_lsn(self.stream.flushed_lsn))
+
+    def drain(self, timeout_s: float) -> bool:
+        """After a stop: end the rings' streams and confirm what the producers ack in time.
+        Returns whether everything dispatched was confirmed."""
+        for writer in self.writers:
+            writer.close()
+        deadline = time.monotonic() + timeout_s
+        target = self.cells.dispatched
+        while self.cells.safe_lsn < target and time.monotonic() < deadline:
+            self._confirm()
+            time.sleep(0.01)
+        self._confirm(force=True)
+        done = self.cells.safe_lsn >= target
+        log.info("decoder stopped after %d messages; slot confirmed up to %s%s", self.messages,
+                 format_lsn(self.stream.flushed_lsn), "" if done else " (producers did not finish in time)")
+        return done
