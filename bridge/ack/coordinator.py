@@ -5,8 +5,8 @@ shared cells (`bridge.ack.watermark`) and publishes it for the decoder, which co
 PostgreSQL. Lifecycle:
 - SIGTERM/SIGINT: the decoder is asked to stop; it stops reading, ends the rings' streams and
   waits for the producers' final acks; the producers flush Kafka and exit. Exit 0.
-- A child that dies (or exits while nobody asked it to): the safe LSN is frozen, the rings
-  are aborted so the others stop, and the coordinator exits non-zero. Nothing past the last
+- A child that dies (or exits while nobody asked it to): the safe LSN is frozen, the decoder
+  is killed, the rings are aborted so the producers stop, and the coordinator exits non-zero. Nothing past the last
   safe LSN was confirmed, so a restart resumes from there.
 """
 
@@ -76,8 +76,11 @@ class Coordinator:
         self.stopping = True
         self._deadline = time.monotonic() + self.shutdown_timeout_s
         for ring in self.rings:
-            ring.abort()
-        self._signal_decoder()
+            ring.abort()  # producers drain what they hold, flush, and exit
+        # The decoder must not wait for acks that will never come; killing it is safe: it
+        # has only ever confirmed positions that were safe when it sent them.
+        if self.decoder.process.exitcode is None:
+            self.decoder.process.kill()
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()

@@ -10,8 +10,11 @@ Extension types are recognised by name, like Debezium's TypeRegistry does.
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 
 class TypeKind(enum.Enum):
@@ -150,7 +153,10 @@ class TypeRegistry:
             cur.execute(_TYPE_QUERY, (oid,))
             row = cur.fetchone()
         if row is None:
-            raise LookupError(f"type OID {oid} not found in pg_type")
+            # Dropped since the change was written (DROP TYPE after the transaction): there
+            # is nothing left to describe it, so it is treated like any unknown type.
+            log.warning("type OID %d no longer exists in pg_type; treating it as an unknown type", oid)
+            return TypeInfo(oid, f"oid_{oid}", "")
         name, namespace, typtype, category, elem, basetype, typmod, labels = row
         kind = TypeKind.ARRAY if category == "A" and elem else TypeKind(typtype)
         return TypeInfo(

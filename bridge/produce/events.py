@@ -116,6 +116,8 @@ class EventBuilder:
 
     def relation(self, msg: Relation, info: TableInfo) -> TableEvents:
         """A Relation message (first use or after ALTER TABLE) replaces the table's shape."""
+        for column in msg.columns:  # re-read enums/domains: the server re-sends after ALTER TYPE
+            self._types.invalidate(column.type_oid)
         table = TableEvents(msg, info, self._types, self._options, self._events)
         self._tables[msg.relation_id] = table
         return table

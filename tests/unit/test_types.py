@@ -2,7 +2,9 @@
 
 import pytest
 
+from bridge.decode.options import ConversionOptions
 from bridge.decode.types import BUILTIN_TYPES, TypeInfo, TypeKind, TypeRegistry
+from bridge.decode.values import converter_for
 
 
 class FakeCursor:
@@ -79,5 +81,10 @@ def test_invalidate_rereads_user_types_only():
     registry.get(16500)
     registry.get(23)
     assert conn.queries == [16500, 16500]
-    with pytest.raises(LookupError):
-        registry.get(99999)
+
+
+def test_a_dropped_type_becomes_an_unknown_type():
+    registry = TypeRegistry(FakeConnection(ROWS))
+    vanished = registry.get(99999)
+    assert vanished.name == "oid_99999" and vanished.kind is TypeKind.BASE
+    assert converter_for(vanished, -1, ConversionOptions()) is None  # skipped like Debezium's unknown types
