@@ -70,8 +70,9 @@ class Coordinator:
     def _fail(self, message: str, code: int) -> None:
         if self.failure is not None:
             return
-        log.error("%s; stopping the pipeline (slot confirmed only up to %s)", message,
-                  format_lsn(self.cells.safe_lsn))
+        safe = self.cells.safe_lsn
+        log.error("%s; stopping the pipeline (%s)", message,
+                  f"slot confirmed only up to {format_lsn(safe)}" if safe else "nothing confirmed in this run")
         self.failure = (message, code)
         self.stopping = True
         self._deadline = time.monotonic() + self.shutdown_timeout_s

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 
+_PR_SET_NAME = 15
 _PR_SET_PDEATHSIG = 1
 
 
@@ -20,6 +21,8 @@ def start_child(role: str, parent_pid: int, log_level: str, stop: threading.Even
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         os._exit(1)
+    # `ps`/`top` show pgb-decoder, pgb-producer-0, ... instead of N identical pythons.
+    libc.prctl(_PR_SET_NAME, f"pgb-{role}".encode()[:15], 0, 0, 0)
     logging.basicConfig(level=log_level, stream=sys.stderr,
                         format=f"%(asctime)s %(levelname)s {role}[%(process)d] %(name)s: %(message)s")
     if stop is None:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg2
 import psycopg2.extensions
 from confluent_kafka import Consumer, KafkaError
 
@@ -131,3 +135,109 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2, what: st
             return result
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def check_per_key_sequences(events, final: dict[int, int]) -> None:
+    """Each key's values must go up by one, except where a replay restarts lower; every value
+    from 1 to the final committed one must be present."""
+    by_key: dict[int, list[int]] = defaultdict(list)
+    partition_of: dict[int, int] = {}
+    for e in events:
+        if e.value is None:
+            continue
+        after = e.value["payload"]["after"]
+        key = e.key["payload"]["id"]
+        assert partition_of.setdefault(key, e.partition) == e.partition, f"key {key} on two partitions"
+        by_key[key].append(after["v"])
+    assert set(by_key) == set(final), "keys missing from Kafka"
+    for key, values in by_key.items():
+        for prev, cur in zip(values, values[1:]):
+            assert cur == prev + 1 or cur <= prev, f"key {key}: {prev} then {cur} in {values}"
+        assert set(values) == set(range(values[0], final[key] + 1)) and values[0] <= 1, \
+            f"key {key}: gaps in {sorted(set(values))}, final {final[key]}"
+
+
+class Writers:
+    """Concurrent writers incrementing `v` of random keys, one row per transaction, until stopped."""
+
+    def __init__(self, dsn: str, table: str, keys: int, threads: int, max_updates: int) -> None:
+        self.dsn, self.table, self.keys = dsn, table, keys
+        self.max_updates = max_updates
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
+        self.errors: list[BaseException] = []
+
+    def _run(self, seed: int) -> None:
+        rng = random.Random(seed)
+        try:
+            conn = psycopg2.connect(self.dsn)
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                for _ in range(self.max_updates):  # bounded: the loop stops itself
+                    if self._stop.is_set():
+                        break
+                    cur.execute(f"UPDATE {self.table} SET v = v + 1 WHERE id = %s", (rng.randrange(self.keys),))
+            conn.close()
+        except BaseException as exc:  # surfaced by stop()
+            self.errors.append(exc)
+
+    def start(self) -> Writers:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(120)
+        assert not self.errors, self.errors
+
+    def final(self, pg) -> dict[int, int]:
+        with pg.cursor() as cur:
+            cur.execute(f"SELECT id, v FROM {self.table}")
+            return dict(cur.fetchall())
+
+
+def consume_until(kafka_bootstrap: str, topic: str, done, *, timeout: float = 120.0) -> list[Event]:
+    """Read `topic` from the beginning until `done(events)` is true (or fail after `timeout`)."""
+    consumer = Consumer({
+        "bootstrap.servers": kafka_bootstrap,
+        "group.id": f"test-{os.getpid()}-{time.monotonic_ns()}",
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+    })
+    events: list[Event] = []
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for msg in consumer.consume(1000, 0.5):
+                if msg.error():
+                    if msg.error().code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+                        continue
+                    raise AssertionError(f"consumer error: {msg.error()}")
+                events.append(Event(_json(msg.key()), _json(msg.value()), dict(msg.headers() or []),
+                                    msg.partition(), msg.offset()))
+            if done(events):
+                return events
+    finally:
+        consumer.close()
+    raise AssertionError(f"{topic}: condition not met after {timeout}s with {len(events)} records")
+
+
+def child_pids(parent: int) -> dict[str, int]:
+    """The pipeline's processes under `parent`, by name (pgb-decoder, pgb-producer-0, ...)."""
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if ppid == parent and comm.startswith("pgb-"):
+            out[comm] = int(entry)
+    return out

@@ -3,8 +3,6 @@ producers, a million-row transaction in bounded memory, an idle slot that keeps 
 
 from __future__ import annotations
 
-import random
-import threading
 import time
 from collections import defaultdict
 
@@ -13,7 +11,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from tests.integration.support import consume, wait_until
+from tests.integration.support import Writers, check_per_key_sequences, consume, wait_until
 from tests.integration.test_slice import confirmed_flush, slot_active
 
 PARTITIONS = 6
@@ -35,67 +33,6 @@ def topic_size(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
-def check_per_key_sequences(events, final: dict[int, int]) -> None:
-    """Each key's values must go up by one, except where a replay restarts lower; every value
-    from 1 to the final committed one must be present."""
-    by_key: dict[int, list[int]] = defaultdict(list)
-    partition_of: dict[int, int] = {}
-    for e in events:
-        if e.value is None:
-            continue
-        after = e.value["payload"]["after"]
-        key = e.key["payload"]["id"]
-        assert partition_of.setdefault(key, e.partition) == e.partition, f"key {key} on two partitions"
-        by_key[key].append(after["v"])
-    assert set(by_key) == set(final), "keys missing from Kafka"
-    for key, values in by_key.items():
-        for prev, cur in zip(values, values[1:]):
-            assert cur == prev + 1 or cur <= prev, f"key {key}: {prev} then {cur} in {values}"
-        assert set(values) == set(range(values[0], final[key] + 1)) and values[0] <= 1, \
-            f"key {key}: gaps in {sorted(set(values))}, final {final[key]}"
-
-
-class Writers:
-    """Concurrent writers incrementing `v` of random keys, one row per transaction, until stopped."""
-
-    def __init__(self, dsn: str, table: str, keys: int, threads: int, max_updates: int) -> None:
-        self.dsn, self.table, self.keys = dsn, table, keys
-        self.max_updates = max_updates
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
-        self.errors: list[BaseException] = []
-
-    def _run(self, seed: int) -> None:
-        rng = random.Random(seed)
-        try:
-            conn = psycopg2.connect(self.dsn)
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                for _ in range(self.max_updates):  # bounded: the loop stops itself
-                    if self._stop.is_set():
-                        break
-                    cur.execute(f"UPDATE {self.table} SET v = v + 1 WHERE id = %s", (rng.randrange(self.keys),))
-            conn.close()
-        except BaseException as exc:  # surfaced by stop()
-            self.errors.append(exc)
-
-    def start(self) -> Writers:
-        for t in self._threads:
-            t.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(120)
-        assert not self.errors, self.errors
-
-    def final(self, pg) -> dict[int, int]:
-        with pg.cursor() as cur:
-            cur.execute(f"SELECT id, v FROM {self.table}")
-            return dict(cur.fetchall())
-
-
 def keyed_table(pg, name: str, keys: int) -> None:
     with pg.cursor() as cur:
         cur.execute(f"CREATE TABLE {name} (id int PRIMARY KEY, v int NOT NULL, pad text)")
@@ -112,7 +49,7 @@ def test_per_key_order_under_concurrent_writers(pg, pg_dsn, bridge_factory, kafk
     keyed_table(pg, table, keys)
     topic = f"{unique_name}.public.{table}"
     create_topic(kafka_bootstrap, topic)
-    bridge = bridge_factory(unique_name, {"bridge.producers": str(producers)})
+    bridge = bridge_factory(unique_name, {"bridge.producers": str(producers)}, tables=[table])
     bridge.start()
     wait_until(lambda: slot_active(pg, f"{unique_name}_slot"), what="the bridge to start streaming")
 
@@ -172,7 +109,7 @@ def test_million_row_transaction_streams_with_bounded_memory(pg, bridge_factory,
     with pg.cursor() as cur:
         cur.execute(f"CREATE TABLE {table} (id bigint PRIMARY KEY, n int, label text, amount numeric(12,2), "
                     "at timestamptz, flag bool)")
-    bridge = bridge_factory(unique_name, {"bridge.producers": "2"})
+    bridge = bridge_factory(unique_name, {"bridge.producers": "2"}, tables=[table])
     bridge.start()
     wait_until(lambda: slot_active(pg, f"{unique_name}_slot"), what="the bridge to start streaming")
 

@@ -76,7 +76,7 @@ def test_stop_write_restart_loses_nothing(pg, bridge_factory, kafka_bootstrap, u
     slot = f"{unique_name}_slot"
     with pg.cursor() as cur:
         cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, note text)")
-    bridge = bridge_factory(unique_name)
+    bridge = bridge_factory(unique_name, tables=[table])
     bridge.start()
     wait_until(lambda: slot_active(pg, slot), what="the bridge to start streaming")
 

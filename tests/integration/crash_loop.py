@@ -1,0 +1,132 @@
+"""Crash loop: kill -9 the decoder, a producer or the coordinator at random moments while
+writers run, restart, repeat; then check that every committed change is in Kafka and that
+per-key order holds (duplicates only as a replayed suffix).
+
+The suite runs a short loop (tests/integration/test_crash_loop.py). The soak version runs
+against the local services for as long as you like:
+
+    eval "$(deploy/local/up)"
+    python -m tests.integration.crash_loop --iterations 300 --producers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg2
+
+from tests.integration.support import (BridgeProcess, Writers, check_per_key_sequences, child_pids,
+                                       consume_until, wait_until, write_properties)
+
+KEYS = 30
+
+
+def crash_loop(pg_dsn: str, kafka_bootstrap: str, workdir: Path, name: str, *, iterations: int,
+               producers: int, seed: int, log=print) -> dict[str, int]:
+    """Returns how many times each kind of process was killed."""
+    rng = random.Random(seed)
+    pg = psycopg2.connect(pg_dsn)
+    pg.autocommit = True
+    table, slot, publication = f"crash_{name}", f"{name}_slot", f"{name}_pub"
+    cfg = write_properties(workdir / f"{name}.properties", pg_dsn, kafka_bootstrap, prefix=name, slot=slot,
+                           publication=publication,
+                           extra={"bridge.producers": str(producers),
+                                  "debezium.source.publication.autocreate.mode": "disabled"})
+    bridge = BridgeProcess(cfg, workdir / f"{name}.log")
+    kills = {"coordinator": 0, "decoder": 0, "producer": 0}
+    try:
+        with pg.cursor() as cur:
+            cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v int NOT NULL, pad text)")
+            cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {table}')  # only our table
+        # The slot must exist before the first row so that no change predates it.
+        bridge.start()
+        wait_until(lambda: _slot_active(pg, slot), timeout=60, what="the first start")
+        with pg.cursor() as cur:
+            cur.execute(f"INSERT INTO {table} SELECT g, 1, 'x' FROM generate_series(0, {KEYS - 1}) g")
+        writers = Writers(pg_dsn, table, KEYS, threads=3, max_updates=1_000_000).start()
+        for i in range(iterations):
+            if not bridge.running():
+                bridge.start()
+            time.sleep(rng.uniform(0.2, 2.0))  # sometimes still starting, sometimes streaming
+            target = rng.choice(list(kills))
+            victim = _victim(bridge, target, rng)
+            if victim is None:  # the pipeline's children were not up yet: kill the coordinator
+                target, victim = "coordinator", bridge.proc.pid
+            os.kill(victim, signal.SIGKILL)
+            kills[target] += 1
+            code = bridge.proc.wait(90)
+            assert code != 0, f"iteration {i}: the bridge exited 0 after its {target} was killed"
+            wait_until(lambda: not child_pids(bridge.proc.pid), timeout=30, what="children to exit")
+            log(f"iteration {i + 1}/{iterations}: killed {target}, bridge exited {code}")
+        writers.stop()
+        final = writers.final(pg)
+
+        # Recovery run: everything committed must arrive, in per-key order.
+        bridge.start()
+        topic = f"{name}.public.{table}"
+        events = consume_until(kafka_bootstrap, topic, lambda ev: _reached(ev, final), timeout=180)
+        assert bridge.stop() == 0, bridge.log()
+        check_per_key_sequences(events, final)
+        log(f"{len(events)} records for {sum(final.values())} committed values; kills: {kills}")
+        return kills
+    finally:
+        if bridge.running():
+            bridge.kill()
+        with pg.cursor() as cur:
+            cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                        "WHERE slot_name = %s AND NOT active", (slot,))
+            cur.execute(f'DROP PUBLICATION IF EXISTS "{publication}"')
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+        pg.close()
+
+
+def _victim(bridge: BridgeProcess, target: str, rng: random.Random) -> int | None:
+    if target == "coordinator":
+        return bridge.proc.pid
+    deadline = time.monotonic() + 3.0  # children may still be starting (spawn takes a moment)
+    while time.monotonic() < deadline and bridge.running():
+        children = child_pids(bridge.proc.pid)
+        names = [n for n in children if n.startswith(f"pgb-{target}")]
+        if names:
+            return children[rng.choice(names)]
+        time.sleep(0.05)
+    return None
+
+
+def _slot_active(pg, slot: str) -> bool:
+    with pg.cursor() as cur:
+        cur.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+        row = cur.fetchone()
+        return bool(row and row[0])
+
+
+def _reached(events, final: dict[int, int]) -> bool:
+    best: dict[int, int] = {}
+    for e in events:
+        if e.value is not None:
+            key = e.key["payload"]["id"]
+            best[key] = max(best.get(key, 0), e.value["payload"]["after"]["v"])
+    return all(best.get(k, 0) >= v for k, v in final.items())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--producers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=int(time.time()))
+    args = parser.parse_args()
+    dsn, bootstrap = os.environ["BRIDGE_PG_DSN"], os.environ["BRIDGE_KAFKA_BOOTSTRAP"]
+    with tempfile.TemporaryDirectory() as tmp:
+        crash_loop(dsn, bootstrap, Path(tmp), f"soak_{args.seed}", iterations=args.iterations,
+                   producers=args.producers, seed=args.seed)
+    print(f"soak passed (seed {args.seed})")
+
+
+if __name__ == "__main__":
+    main()
