@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from bridge.config import RetryConfig
-from bridge.errors import ConfigError, ConnectionFailed
+from bridge.errors import ConfigError, ConnectionFailed, DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,13 @@ class KafkaSink:
             except BufferError:
                 # Local queue full: serve delivery reports until librdkafka has room again.
                 self._producer.poll(0.05)
+            except KafkaException as exc:
+                # Refused before sending (e.g. larger than message.max.bytes): permanent.
+                size = len(value or b"") + len(key or b"")
+                raise DeliveryError(
+                    f"Kafka producer refused a record of {size} bytes for {topic} [{partition}]: "
+                    f"{exc.args[0].str()} (see debezium.sink.kafka.producer.message.max.bytes)"
+                ) from None
 
     def poll(self, timeout_s: float = 0) -> int:
         return self._producer.poll(timeout_s)

@@ -3,15 +3,17 @@ producers, a million-row transaction in bounded memory, an idle slot that keeps 
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections import defaultdict
 
 import psycopg2
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
-from tests.integration.support import Writers, check_per_key_sequences, consume, wait_until
+from tests.integration.support import Writers, child_pids, check_per_key_sequences, consume, consume_until, wait_until
 from tests.integration.test_slice import confirmed_flush, slot_active
 
 PARTITIONS = 6
@@ -74,7 +76,6 @@ def test_per_key_order_under_concurrent_writers(pg, pg_dsn, bridge_factory, kafk
 
 def _process_tree_hwm_kib(root_pid: int) -> dict[int, int]:
     """Peak RSS (VmHWM, KiB) of a process and its descendants."""
-    import os
     children: dict[int, list[int]] = defaultdict(list)
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -175,3 +176,67 @@ def test_idle_publication_keeps_the_slot_advancing(pg, pg_dsn, bridge_factory, u
     finally:
         with pg.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS {other} WITH (FORCE)")
+
+
+def test_permanent_delivery_error_stops_without_confirming_past_it(pg, bridge_factory, kafka_bootstrap,
+                                                                   unique_name):
+    table = f"reject_{unique_name}"
+    topic = f"{unique_name}.public.{table}"
+    slot = f"{unique_name}_slot"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, body text)")
+    # GIVEN a topic whose broker-side limit rejects big records (a permanent delivery error)
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    for f in admin.create_topics([NewTopic(topic, 1, 1, config={"max.message.bytes": "4096"})]).values():
+        f.result(30)
+    bridge = bridge_factory(unique_name, {"bridge.producers": "2"}, tables=[table])
+    bridge.start()
+    wait_until(lambda: slot_active(pg, slot), what="the bridge to start streaming")
+    with pg.cursor() as cur:
+        cur.execute(f"INSERT INTO {table} VALUES (1, 'small')")
+    wait_until(lambda: topic_size(kafka_bootstrap, topic) == 1, what="the small row")
+    wait_until(lambda: confirmed_flush(pg, slot) > 0, what="the first confirmation")
+    with pg.cursor() as cur:
+        cur.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+        before_big = int(cur.fetchone()[0])
+        # random text does not compress below the limit
+        cur.execute(f"INSERT INTO {table} SELECT 2, string_agg(md5(random()::text), '') FROM generate_series(1, 400)")
+
+    # WHEN Kafka refuses it, THEN the bridge stops with the delivery error, confirming nothing past it
+    assert bridge.proc.wait(60) == 7, bridge.log()
+    assert "MSG_SIZE_TOO_LARGE" in bridge.log() or "too large" in bridge.log().lower(), bridge.log()
+    assert "Traceback" not in bridge.log()
+    assert confirmed_flush(pg, slot) <= before_big
+
+    # and after the topic is fixed a restart delivers the row: nothing was lost
+    res = ConfigResource("topic", topic, incremental_configs=[
+        ConfigEntry("max.message.bytes", "1048588", incremental_operation=AlterConfigOpType.SET)])
+    for f in admin.incremental_alter_configs([res]).values():
+        f.result(30)
+    bridge.start()
+    wait_until(lambda: topic_size(kafka_bootstrap, topic) >= 2, timeout=60, what="the big row after the fix")
+    assert bridge.stop() == 0, bridge.log()
+
+
+def test_restart_policy_on_failure_recovers_by_itself(pg, bridge_factory, kafka_bootstrap, unique_name):
+    table = f"restart_{unique_name}"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY)")
+    bridge = bridge_factory(unique_name, {"bridge.producers": "2", "bridge.restart.policy": "on-failure",
+                                          "bridge.restart.backoff.ms": "200"}, tables=[table])
+    bridge.start()
+    wait_until(lambda: slot_active(pg, f"{unique_name}_slot"), what="the bridge to start streaming")
+    with pg.cursor() as cur:
+        cur.execute(f"INSERT INTO {table} SELECT generate_series(1, 100)")
+    # GIVEN a producer killed under it
+    producer = wait_until(lambda: child_pids(bridge.proc.pid).get("pgb-producer-1"), what="producer-1")
+    os.kill(producer, signal.SIGKILL)
+    with pg.cursor() as cur:
+        cur.execute(f"INSERT INTO {table} SELECT generate_series(101, 200)")
+    # THEN the bridge restarts its pipeline and every row arrives
+    def all_ids(events):
+        return {e.key["payload"]["id"] for e in events} == set(range(1, 201))
+
+    consume_until(kafka_bootstrap, f"{unique_name}.public.{table}", all_ids, timeout=90)
+    assert bridge.running() and "restart 1 of" in bridge.log()
+    assert bridge.stop() == 0, bridge.log()
