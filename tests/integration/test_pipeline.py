@@ -240,3 +240,61 @@ def test_restart_policy_on_failure_recovers_by_itself(pg, bridge_factory, kafka_
     consume_until(kafka_bootstrap, f"{unique_name}.public.{table}", all_ids, timeout=90)
     assert bridge.running() and "restart 1 of" in bridge.log()
     assert bridge.stop() == 0, bridge.log()
+
+
+def test_murmur2_mode_places_keys_like_the_java_default_partitioner(pg, bridge_factory, kafka_bootstrap,
+                                                                     unique_name):
+    from bridge.route.partitioner import java_default_partition
+    table = f"m2_{unique_name}"
+    topic = f"{unique_name}.public.{table}"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
+    create_topic(kafka_bootstrap, topic)
+    bridge = bridge_factory(unique_name, {"bridge.producers": "2", "bridge.partitioner": "murmur2"}, tables=[table])
+    bridge.start()
+    wait_until(lambda: slot_active(pg, f"{unique_name}_slot"), what="the bridge to start streaming")
+    with pg.cursor() as cur:
+        cur.execute(f"INSERT INTO {table} SELECT g, 'v' FROM generate_series(1, 60) g")
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"m2-{unique_name}",
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    seen = {}
+    deadline = time.monotonic() + 60
+    while len(seen) < 60 and time.monotonic() < deadline:
+        for msg in consumer.consume(100, 0.5):
+            if not msg.error():
+                seen[msg.key()] = msg.partition()
+    consumer.close()
+    assert len(seen) == 60
+    # THEN each record sits where Kafka's Java producer would have put its (serialized) key
+    assert all(partition == java_default_partition(key, PARTITIONS) for key, partition in seen.items())
+    assert len(set(seen.values())) > 1
+    assert bridge.stop() == 0, bridge.log()
+
+
+def test_keyless_table_rows_stream_grouped_by_transaction(pg, bridge_factory, kafka_bootstrap, unique_name):
+    table = f"nokey_{unique_name}"
+    topic = f"{unique_name}.public.{table}"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (txn int, n int)")
+        cur.execute(f"ALTER TABLE {table} REPLICA IDENTITY FULL")
+    create_topic(kafka_bootstrap, topic)
+    bridge = bridge_factory(unique_name, {"bridge.producers": "2"}, tables=[table])
+    bridge.start()
+    wait_until(lambda: slot_active(pg, f"{unique_name}_slot"), what="the bridge to start streaming")
+    with pg.cursor() as cur:
+        for txn in range(12):
+            cur.execute(f"INSERT INTO {table} SELECT %s, g FROM generate_series(1, 5) g", (txn,))
+    events = consume(kafka_bootstrap, topic, count=60)
+    assert all(e.key is None for e in events)  # Debezium: no primary key → null key
+    partitions_of_txn = defaultdict(set)
+    order_in_txn = defaultdict(list)
+    for e in sorted(events, key=lambda e: (e.partition, e.offset)):
+        after = e.value["payload"]["after"]
+        partitions_of_txn[after["txn"]].add(e.partition)
+        order_in_txn[after["txn"]].append(after["n"])
+    assert set(partitions_of_txn) == set(range(12))
+    assert all(len(p) == 1 for p in partitions_of_txn.values()), "a transaction's rows were split"
+    assert all(ns == [1, 2, 3, 4, 5] for ns in order_in_txn.values())
+    assert len({p for ps in partitions_of_txn.values() for p in ps}) > 1, "transactions should spread"
+    assert bridge.stop() == 0, bridge.log()
