@@ -21,10 +21,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pgbridge {__version__}")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="stream changes from PostgreSQL into Kafka until stopped")
-    run.add_argument("-c", "--config", required=True, help="Debezium Server style application.properties")
-    check = sub.add_parser("check", help="validate the configuration and exit")
-    check.add_argument("-c", "--config", required=True)
+    for name, text in (("run", "stream changes from PostgreSQL into Kafka until stopped"),
+                       ("check", "validate the configuration and exit")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("-c", "--config", required=True,
+                         help="Debezium Server application.properties, or a Kafka Connect connector JSON")
+        cmd.add_argument("--bootstrap-servers", help="Kafka brokers (overrides the configuration's)")
     return parser
 
 
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     from bridge.config import load_config
 
-    config = load_config(args.config)
+    config = load_config(args.config, args.bootstrap_servers)
     if config.unknown_keys:
         log.warning("ignoring unknown configuration keys: %s", ", ".join(config.unknown_keys))
     if args.command == "check":

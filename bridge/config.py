@@ -9,6 +9,7 @@ is allowed.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,11 +117,19 @@ class BridgeConfig:
 
 
 class _Reader:
-    """Typed access to a flat property map; remembers which keys were used."""
+    """Typed access to a flat property map; remembers which keys were used.
 
-    def __init__(self, props: Mapping[str, str]) -> None:
+    `labels` maps a key to the name the user wrote (a Kafka Connect JSON config says
+    `database.port`, not `debezium.source.database.port`), so every message names it that way.
+    """
+
+    def __init__(self, props: Mapping[str, str], labels: Mapping[str, str] | None = None) -> None:
         self._props = props
+        self._labels = labels or {}
         self.used: set[str] = set()
+
+    def label(self, key: str) -> str:
+        return self._labels.get(key, key)
 
     def raw(self, key: str) -> str | None:
         self.used.add(key)
@@ -131,7 +140,7 @@ class _Reader:
         value = self.raw(key)
         if value is None or value == "":
             if default is None:
-                raise ConfigError(f"{key} is required but not set")
+                raise ConfigError(f"{self.label(key)} is required but not set")
             return default
         return value
 
@@ -142,9 +151,9 @@ class _Reader:
         try:
             number = int(value)
         except ValueError:
-            raise ConfigError(f"{key}={value!r} is not an integer") from None
+            raise ConfigError(f"{self.label(key)}={value!r} is not an integer") from None
         if not minimum <= number <= maximum:
-            raise ConfigError(f"{key}={value!r} is out of range: allowed {minimum}..{maximum}")
+            raise ConfigError(f"{self.label(key)}={value!r} is out of range: allowed {minimum}..{maximum}")
         return number
 
     def bool(self, key: str, default: bool) -> bool:
@@ -153,7 +162,7 @@ class _Reader:
             return default
         lowered = value.lower()
         if lowered not in ("true", "false"):
-            raise ConfigError(f"{key}={value!r} is invalid: allowed values are true, false")
+            raise ConfigError(f"{self.label(key)}={value!r} is invalid: allowed values are true, false")
         return lowered == "true"
 
     def choice(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -161,12 +170,14 @@ class _Reader:
         if value is None or value == "":
             return default
         if value.lower() not in allowed:
-            raise ConfigError(f"{key}={value!r} is invalid: allowed values are {', '.join(allowed)}")
+            raise ConfigError(f"{self.label(key)}={value!r} is invalid: allowed values are {', '.join(allowed)}")
         return value.lower()
 
 
-def load_config(path: str | os.PathLike[str]) -> BridgeConfig:
-    """Read and validate an application.properties file."""
+def load_config(path: str | os.PathLike[str], bootstrap_servers: str | None = None) -> BridgeConfig:
+    """Read and validate a Debezium Server application.properties or a Kafka Connect
+    connector JSON (`{"name": ..., "config": {...}}`, told apart by its first character).
+    `bootstrap_servers` overrides the Kafka brokers of either."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -174,15 +185,70 @@ def load_config(path: str | os.PathLike[str]) -> BridgeConfig:
         raise ConfigError(f"configuration file {str(file)!r} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"configuration file {str(file)!r} cannot be read: {exc}") from None
+    labels: dict[str, str] = {}
+    if text.lstrip().startswith("{"):
+        props, labels = connect_json_to_properties(text, str(file))
+    else:
+        try:
+            props = parse_properties(text, str(file))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    if bootstrap_servers:
+        props[PRODUCER + "bootstrap.servers"] = bootstrap_servers
+        labels[PRODUCER + "bootstrap.servers"] = "--bootstrap-servers"
+    return config_from_properties(props, labels)
+
+
+# Kafka Connect names → Debezium Server names, for the keys that are not connector properties.
+_CONNECT_KEYS = {
+    "key.converter.schemas.enable": "debezium.format.key.schemas.enable",
+    "value.converter.schemas.enable": "debezium.format.value.schemas.enable",
+    "bridge.kafka.bootstrap.servers": PRODUCER + "bootstrap.servers",
+}
+_JSON_CONVERTER = "org.apache.kafka.connect.json.JsonConverter"
+
+
+def connect_json_to_properties(text: str, source: str) -> tuple[dict[str, str], dict[str, str]]:
+    """A Kafka Connect connector JSON as the flat properties `config_from_properties` reads,
+    and the labels that name each key as the JSON wrote it."""
     try:
-        props = parse_properties(text, str(file))
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    return config_from_properties(props)
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{source}: not valid JSON: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("config"), dict):
+        raise ConfigError(f'{source}: a Kafka Connect connector JSON needs a "config" object')
+    props: dict[str, str] = {}
+    labels: dict[str, str] = {}
+    for key, value in doc["config"].items():
+        text_value = str(value).lower() if isinstance(value, bool) else str(value)
+        if key in ("key.converter", "value.converter"):
+            if text_value != _JSON_CONVERTER:
+                raise ConfigError(f"{key}={text_value!r} is not supported: pgbridge writes {_JSON_CONVERTER} output")
+            continue
+        if key == "tasks.max":
+            if text_value != "1":
+                raise ConfigError(f"tasks.max={text_value!r} is invalid: the PostgreSQL connector runs one task")
+            continue
+        if key in _CONNECT_KEYS:
+            internal = _CONNECT_KEYS[key]
+        elif key.startswith("producer.override."):
+            internal = PRODUCER + key[len("producer.override."):]
+        elif key.startswith("bridge."):
+            internal = key
+        else:
+            internal = SOURCE + key
+        props[internal] = text_value
+        labels[internal] = key
+    # Connect keeps the brokers in the worker config: say where pgbridge takes them from.
+    labels.setdefault(PRODUCER + "bootstrap.servers", "bridge.kafka.bootstrap.servers (or --bootstrap-servers)")
+    if isinstance(doc.get("name"), str):
+        props["bridge.connector.name"] = doc["name"]
+        labels["bridge.connector.name"] = "name"
+    return props, labels
 
 
-def config_from_properties(props: Mapping[str, str]) -> BridgeConfig:
-    r = _Reader(props)
+def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] | None = None) -> BridgeConfig:
+    r = _Reader(props, labels)
     sink = r.str("debezium.sink.type", "kafka")
     if sink != "kafka":
         raise ConfigError(f"debezium.sink.type={sink!r} is invalid: pgbridge supports only kafka")
@@ -191,11 +257,12 @@ def config_from_properties(props: Mapping[str, str]) -> BridgeConfig:
 
     connector = r.str(SOURCE + "connector.class", POSTGRES_CONNECTOR)
     if connector != POSTGRES_CONNECTOR:
-        raise ConfigError(f"{SOURCE}connector.class={connector!r} is invalid: pgbridge is {POSTGRES_CONNECTOR}")
+        raise ConfigError(f"{r.label(SOURCE + 'connector.class')}={connector!r} is invalid: "
+                          f"pgbridge is {POSTGRES_CONNECTOR}")
     plugin = r.str(SOURCE + "plugin.name", "pgoutput")
     if plugin != "pgoutput":
         raise ConfigError(
-            f"{SOURCE}plugin.name={plugin!r} is not supported: pgbridge reads the built-in "
+            f"{r.label(SOURCE + 'plugin.name')}={plugin!r} is not supported: pgbridge reads the built-in "
             "pgoutput plugin only (decoderbufs needs a server extension pgbridge does not use)"
         )
 
@@ -213,7 +280,7 @@ def config_from_properties(props: Mapping[str, str]) -> BridgeConfig:
         connect_timeout_s=max(1, r.int(SOURCE + "database.connect.timeout.ms", 10_000, minimum=1) // 1000),
     )
     replication = ReplicationConfig(
-        slot_name=_slot_name(r.str(SOURCE + "slot.name", "debezium")),
+        slot_name=_slot_name(r.str(SOURCE + "slot.name", "debezium"), r.label(SOURCE + "slot.name")),
         publication_name=r.str(SOURCE + "publication.name", "dbz_publication"),
         publication_autocreate_mode=r.choice(
             SOURCE + "publication.autocreate.mode",
@@ -224,7 +291,7 @@ def config_from_properties(props: Mapping[str, str]) -> BridgeConfig:
         status_update_interval_ms=r.int(SOURCE + "status.update.interval.ms", 10_000, minimum=1),
     )
     skipped = r.raw(SOURCE + "skipped.operations")
-    skipped_ops = _skipped_operations(skipped if skipped is not None else "t")
+    skipped_ops = _skipped_operations(skipped if skipped is not None else "t", r.label(SOURCE + "skipped.operations"))
     events = EventConfig(
         topic_prefix=r.str(SOURCE + "topic.prefix"),
         tombstones_on_delete=r.bool(SOURCE + "tombstones.on.delete", True),
@@ -232,18 +299,7 @@ def config_from_properties(props: Mapping[str, str]) -> BridgeConfig:
         key_schemas_enable=r.bool("debezium.format.key.schemas.enable", True),
         value_schemas_enable=r.bool("debezium.format.value.schemas.enable", True),
     )
-    conversion = ConversionOptions(
-        decimal_handling_mode=r.str(SOURCE + "decimal.handling.mode", "precise").lower(),
-        time_precision_mode=r.str(SOURCE + "time.precision.mode", "adaptive").lower(),
-        binary_handling_mode=r.str(SOURCE + "binary.handling.mode", "bytes").lower(),
-        interval_handling_mode=r.str(SOURCE + "interval.handling.mode", "numeric").lower(),
-        hstore_handling_mode=r.str(SOURCE + "hstore.handling.mode", "json").lower(),
-        money_fraction_digits=r.int(SOURCE + "money.fraction.digits", 2, maximum=20),
-        unavailable_value_placeholder=r.str(
-            SOURCE + "unavailable.value.placeholder", "__debezium_unavailable_value"
-        ),
-        include_unknown_datatypes=r.bool(SOURCE + "include.unknown.datatypes", False),
-    )
+    conversion = _conversion(r)
     retry = RetryConfig(
         attempts=r.int("bridge.connect.attempts", 8, minimum=1),
         initial_backoff_ms=r.int("bridge.connect.backoff.initial.ms", 500, minimum=1),
@@ -252,8 +308,26 @@ def config_from_properties(props: Mapping[str, str]) -> BridgeConfig:
     producer = _producer_settings(props, r)
     pipeline = _pipeline(props, r)
 
-    unknown = tuple(sorted(k for k in props if k not in r.used))
+    r.raw("bridge.connector.name")  # the JSON's "name": kept for offsets and headers
+    unknown = tuple(sorted(r.label(k) for k in props if k not in r.used))
     return BridgeConfig(postgres, replication, events, conversion, producer, retry, pipeline, unknown)
+
+
+def _conversion(r: _Reader) -> ConversionOptions:
+    def choice(name: str, allowed: tuple[str, ...]) -> str:
+        return r.choice(SOURCE + name, allowed[0], allowed)
+
+    return ConversionOptions(
+        decimal_handling_mode=choice("decimal.handling.mode", ("precise", "double", "string")),
+        time_precision_mode=choice("time.precision.mode", ("adaptive", "adaptive_time_microseconds", "connect",
+                                                            "isostring", "microseconds", "nanoseconds")),
+        binary_handling_mode=choice("binary.handling.mode", ("bytes", "base64", "base64-url-safe", "hex")),
+        interval_handling_mode=choice("interval.handling.mode", ("numeric", "string")),
+        hstore_handling_mode=choice("hstore.handling.mode", ("json", "map")),
+        money_fraction_digits=r.int(SOURCE + "money.fraction.digits", 2, maximum=20),
+        unavailable_value_placeholder=r.str(SOURCE + "unavailable.value.placeholder", "__debezium_unavailable_value"),
+        include_unknown_datatypes=r.bool(SOURCE + "include.unknown.datatypes", False),
+    )
 
 
 SALT_PREFIX = "bridge.partition.salt."
@@ -281,30 +355,30 @@ def _pipeline(props: Mapping[str, str], r: _Reader) -> PipelineConfig:
     )
 
 
-def _slot_name(name: str) -> str:
+def _slot_name(name: str, label: str) -> str:
     # PostgreSQL's rule for slot names (ReplicationSlotValidateName).
     if not name or len(name) > 63 or any(c not in "abcdefghijklmnopqrstuvwxyz0123456789_" for c in name):
         raise ConfigError(
-            f"{SOURCE}slot.name={name!r} is invalid: allowed are 1-63 characters of "
+            f"{label}={name!r} is invalid: allowed are 1-63 characters of "
             "lower-case letters, digits and underscores"
         )
     return name
 
 
-def _skipped_operations(value: str) -> frozenset[str]:
+def _skipped_operations(value: str, label: str) -> frozenset[str]:
     ops = frozenset(p.strip() for p in value.split(",") if p.strip())
     if ops == {"none"}:
         ops = frozenset()
     bad = ops - {"c", "u", "d", "t"}
     if bad:
         raise ConfigError(
-            f"{SOURCE}skipped.operations={value!r} is invalid: allowed are a comma-separated "
+            f"{label}={value!r} is invalid: allowed are a comma-separated "
             "list of c, u, d, t, or none"
         )
     if "t" not in ops:
         # Refused rather than silently dropped until truncate events are implemented.
         raise ConfigError(
-            f"{SOURCE}skipped.operations={value!r} is not supported yet: truncate events (t) "
+            f"{label}={value!r} is not supported yet: truncate events (t) "
             "must stay skipped in this version"
         )
     return ops
@@ -322,11 +396,11 @@ def _producer_settings(props: Mapping[str, str], r: _Reader) -> Mapping[str, str
         forced = _FORCED_PRODUCER.get(name)
         if forced is not None and value.strip().lower() not in (forced, "-1" if name == "acks" else forced):
             raise ConfigError(
-                f"{key}={value!r} is invalid: pgbridge requires {name}={forced} so that no "
+                f"{r.label(key)}={value!r} is invalid: pgbridge requires {name}={forced} so that no "
                 "acknowledged change can be lost"
             )
         settings[name] = value.strip()
     if not settings.get("bootstrap.servers"):
-        raise ConfigError(f"{PRODUCER}bootstrap.servers is required but not set")
+        raise ConfigError(f"{r.label(PRODUCER + 'bootstrap.servers')} is required but not set")
     settings.update(_FORCED_PRODUCER)
     return settings

@@ -117,3 +117,63 @@ def test_missing_and_unreadable_files(tmp_path):
         load_config(tmp_path / "nope.properties")
     with pytest.raises(ConfigError, match="cannot be read"):
         load_config(tmp_path)  # a directory
+
+
+CONNECT_JSON = """{
+  "name": "inventory-connector",
+  "config": {
+    "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+    "tasks.max": "1",
+    "plugin.name": "pgoutput",
+    "database.hostname": "db.example",
+    "database.port": 5433,
+    "database.user": "u",
+    "database.password": "p",
+    "database.dbname": "inventory",
+    "topic.prefix": "shop",
+    "tombstones.on.delete": false,
+    "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+    "key.converter.schemas.enable": "false",
+    "producer.override.linger.ms": "7",
+    "bridge.producers": "3"
+  }
+}"""
+
+
+def test_kafka_connect_json_is_accepted_with_bootstrap_from_the_command_line(tmp_path):
+    path = tmp_path / "connector.json"
+    path.write_text(CONNECT_JSON)
+    cfg = load_config(path, bootstrap_servers="k1:9092,k2:9092")
+    assert cfg.postgres.port == 5433 and cfg.postgres.dbname == "inventory"
+    assert cfg.events.topic_prefix == "shop"
+    assert cfg.events.tombstones_on_delete is False
+    assert cfg.events.key_schemas_enable is False and cfg.events.value_schemas_enable is True
+    assert cfg.producer["bootstrap.servers"] == "k1:9092,k2:9092"
+    assert cfg.producer["linger.ms"] == "7"
+    assert cfg.pipeline.producers == 3
+    assert cfg.unknown_keys == ()
+
+
+def test_kafka_connect_json_errors_name_the_keys_as_written(tmp_path):
+    path = tmp_path / "connector.json"
+    path.write_text(CONNECT_JSON.replace('"database.port": 5433', '"database.port": "x"'))
+    with pytest.raises(ConfigError, match=r"^database\.port='x' is not an integer"):
+        load_config(path, bootstrap_servers="k:9092")
+    path.write_text(CONNECT_JSON)
+    with pytest.raises(ConfigError, match=r"^bridge\.kafka\.bootstrap\.servers \(or --bootstrap-servers\) is required"):
+        load_config(path)
+    path.write_text(CONNECT_JSON.replace('"tasks.max": "1"', '"tasks.max": "4"'))
+    with pytest.raises(ConfigError, match=r"tasks\.max='4' is invalid"):
+        load_config(path, bootstrap_servers="k:9092")
+    path.write_text(CONNECT_JSON.replace('"plugin.name": "pgoutput"', '"plugin.name": "decoderbufs", "colour": "red"'))
+    with pytest.raises(ConfigError, match=r"^plugin\.name='decoderbufs' is not supported"):
+        load_config(path, bootstrap_servers="k:9092")
+    path.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        load_config(path)
+
+
+def test_kafka_connect_json_unknown_keys_are_named_as_written(tmp_path):
+    path = tmp_path / "connector.json"
+    path.write_text(CONNECT_JSON.replace('"tasks.max": "1"', '"tasks.max": "1", "colour": "red"'))
+    assert load_config(path, bootstrap_servers="k:9092").unknown_keys == ("colour",)
