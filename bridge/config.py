@@ -18,6 +18,7 @@ from typing import Mapping
 from bridge.decode.options import ConversionOptions
 from bridge.errors import ConfigError
 from bridge.properties import parse_properties
+from bridge.route.filters import TableFilter
 
 SOURCE = "debezium.source."
 PRODUCER = "debezium.sink.kafka.producer."
@@ -113,6 +114,7 @@ class BridgeConfig:
     producer: Mapping[str, str]
     retry: RetryConfig
     pipeline: PipelineConfig
+    filters: TableFilter = field(default_factory=TableFilter)
     unknown_keys: tuple[str, ...] = field(default=())
 
 
@@ -285,8 +287,7 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
         publication_autocreate_mode=r.choice(
             SOURCE + "publication.autocreate.mode",
             "all_tables",
-            # `filtered` arrives with table.include.list support.
-            ("all_tables", "disabled", "no_tables"),
+            ("all_tables", "disabled", "filtered", "no_tables"),
         ),
         status_update_interval_ms=r.int(SOURCE + "status.update.interval.ms", 10_000, minimum=1),
     )
@@ -308,9 +309,19 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     producer = _producer_settings(props, r)
     pipeline = _pipeline(props, r)
 
+    filter_keys = ("schema.include.list", "schema.exclude.list", "table.include.list", "table.exclude.list",
+                   "message.key.columns")
+    filters = TableFilter.from_lists(
+        schema_include=r.raw(SOURCE + "schema.include.list"),
+        schema_exclude=r.raw(SOURCE + "schema.exclude.list"),
+        table_include=r.raw(SOURCE + "table.include.list"),
+        table_exclude=r.raw(SOURCE + "table.exclude.list"),
+        key_columns=r.raw(SOURCE + "message.key.columns"),
+        labels={k: r.label(SOURCE + k) for k in filter_keys},
+    )
     r.raw("bridge.connector.name")  # the JSON's "name": kept for offsets and headers
     unknown = tuple(sorted(r.label(k) for k in props if k not in r.used))
-    return BridgeConfig(postgres, replication, events, conversion, producer, retry, pipeline, unknown)
+    return BridgeConfig(postgres, replication, events, conversion, producer, retry, pipeline, filters, unknown)
 
 
 def _conversion(r: _Reader) -> ConversionOptions:

@@ -35,7 +35,7 @@ def preflight(config: BridgeConfig) -> None:
     KafkaSink(config.producer).check_reachable(config.retry)
     sql = connect(config.postgres, config.retry)
     try:
-        ensure_publication(sql, config.replication)
+        ensure_publication(sql, config.replication, config.filters)
         ensure_slot(sql, config.replication)
     finally:
         sql.close()

@@ -45,7 +45,7 @@ def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: Watermarks
         stream.flushed_lsn = start  # confirmations only ever move forward from the slot's position
         pipe = config.pipeline
         router = Router(pipe.producers, config.events.topic_prefix, pipe.salt, pipe.salts,
-                        lambda rel: describe_table(sql, rel))
+                        lambda rel: describe_table(sql, rel, config.filters), config.filters.captures)
         dispatcher = Dispatcher(stream, router, writers, cells)
         try:
             dispatcher.run(stop)

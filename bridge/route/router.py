@@ -31,7 +31,8 @@ _encode_relation = msgspec.msgpack.Encoder().encode
 
 class Router:
     def __init__(self, producers: int, topic_prefix: str, salt: bytes, salts: Mapping[str, bytes],
-                 describe: Callable[[Relation], TableInfo]) -> None:
+                 describe: Callable[[Relation], TableInfo], captures: Callable[[str, str], bool] = lambda s, t: True
+                 ) -> None:
         self.producers = producers
         self.builders = [BatchBuilder() for _ in range(producers)]
         self.relations = RelationCache()
@@ -41,6 +42,8 @@ class Router:
         self._salt = salt
         self._salts = dict(salts)
         self._salt_of: dict[int, bytes] = {}
+        self._captures = captures
+        self._skipped: set[int] = set()  # relations the filters leave out
         self.in_txn = False
         self._xid = 0
         self._begin: bytes = b""
@@ -66,6 +69,8 @@ class Router:
     def _row(self, payload: bytes, lsn: int) -> None:
         if not self.in_txn:
             raise ProtocolError("row change outside a transaction", offset=0, msg_type=chr(payload[0]))
+        if self._skipped and int.from_bytes(payload[1:5], "big") in self._skipped:
+            return
         _, relid, key, old_key = extract_key(payload, self.relations)
         salt = self._salt_of[relid]
         h = key_hash(salt, key) if key else keyless_hash(salt, self._xid)
@@ -110,6 +115,10 @@ class Router:
     def _on_relation(self, payload: bytes, lsn: int) -> None:
         msg = self._decoder.decode(payload)
         assert type(msg) is Relation
+        if not self._captures(msg.namespace, msg.name):
+            self._skipped.add(msg.relation_id)
+            return
+        self._skipped.discard(msg.relation_id)
         info = self._describe(msg)
         self.relations.add(msg, info.key_columns)
         topic = f"{self._prefix}.{msg.namespace}.{msg.name}"

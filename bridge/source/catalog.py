@@ -7,6 +7,8 @@ from typing import NamedTuple
 import psycopg2.extensions
 
 from bridge.decode.messages import Relation
+from bridge.errors import ConfigError
+from bridge.route.filters import TableFilter
 
 # Debezium keys a table by its primary key, in the key's own column order (JDBC
 # getPrimaryKeys KEY_SEQ); without one, by the replica identity index; else no key.
@@ -26,13 +28,22 @@ class TableInfo(NamedTuple):
     not_null: frozenset[str]  # columns whose Connect schema is not optional
 
 
-def describe_table(conn: psycopg2.extensions.connection, relation: Relation) -> TableInfo:
+def describe_table(conn: psycopg2.extensions.connection, relation: Relation,
+                   filters: TableFilter | None = None) -> TableInfo:
+    """Key and nullability of `relation`; `message.key.columns` (in `filters`) overrides the key."""
     with conn.cursor() as cur:
         cur.execute(_KEY_SQL, (relation.relation_id,))
         key_rows = cur.fetchall()
         cur.execute(_NOT_NULL_SQL, (relation.relation_id,))
         not_null = frozenset(name for (name,) in cur.fetchall())
     present = {c.name for c in relation.columns}
+    override = filters.key_override(relation.namespace, relation.name) if filters else None
+    if override is not None:
+        missing = [name for name in override if name not in present]
+        if missing:
+            raise ConfigError(f"message.key.columns names {missing} for {relation.namespace}.{relation.name}, "
+                              f"which has no such column (columns: {sorted(present)})")
+        return TableInfo(override, not_null)
     primary = key_rows[0][0] if key_rows else False  # the primary key wins over an identity index
     keys = tuple(name for is_pk, name in key_rows if is_pk == primary and name in present)
     return TableInfo(keys, not_null)

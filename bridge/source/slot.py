@@ -11,12 +11,15 @@ from psycopg2 import sql
 
 from bridge.config import ReplicationConfig
 from bridge.errors import ReplicationSetupError
+from bridge.route.filters import TableFilter
 
 log = logging.getLogger(__name__)
 
 
-def ensure_publication(conn: psycopg2.extensions.connection, cfg: ReplicationConfig) -> None:
-    """Make sure `publication.name` exists, per `publication.autocreate.mode`."""
+def ensure_publication(conn: psycopg2.extensions.connection, cfg: ReplicationConfig,
+                       filters: TableFilter | None = None) -> None:
+    """Make sure `publication.name` exists, per `publication.autocreate.mode`; `filtered`
+    creates it for the tables the include/exclude lists capture."""
     with conn.cursor() as cur:
         cur.execute("SELECT puballtables FROM pg_publication WHERE pubname = %s", (cfg.publication_name,))
         if cur.fetchone() is not None:
@@ -27,7 +30,19 @@ def ensure_publication(conn: psycopg2.extensions.connection, cfg: ReplicationCon
                 "publication.autocreate.mode=disabled: create it, e.g. "
                 f"CREATE PUBLICATION {cfg.publication_name} FOR ALL TABLES"
             )
-        target = sql.SQL("FOR ALL TABLES") if cfg.publication_autocreate_mode == "all_tables" else sql.SQL("")
+        if cfg.publication_autocreate_mode == "all_tables":
+            target = sql.SQL("FOR ALL TABLES")
+        elif cfg.publication_autocreate_mode == "filtered":
+            tables = captured_tables(conn, filters or TableFilter())
+            if not tables:
+                raise ReplicationSetupError(
+                    f"publication.autocreate.mode=filtered: no table matches the include/exclude lists, "
+                    f"so publication {cfg.publication_name!r} would be empty"
+                )
+            target = sql.SQL("FOR TABLE {}").format(
+                sql.SQL(", ").join(sql.Identifier(schema, table) for schema, table in tables))
+        else:
+            target = sql.SQL("")
         statement = sql.SQL("CREATE PUBLICATION {} {}").format(sql.Identifier(cfg.publication_name), target)
         try:
             cur.execute(statement)
@@ -38,6 +53,14 @@ def ensure_publication(conn: psycopg2.extensions.connection, cfg: ReplicationCon
                 "publication.autocreate.mode=disabled)"
             ) from None
         log.info("created publication %s (%s)", cfg.publication_name, cfg.publication_autocreate_mode)
+
+
+def captured_tables(conn: psycopg2.extensions.connection, filters: TableFilter) -> list[tuple[str, str]]:
+    """Ordinary and partitioned tables the filters capture, as (schema, table)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1, 2")
+        return [(schema, table) for schema, table in cur.fetchall() if filters.captures(schema, table)]
 
 
 def ensure_slot(conn: psycopg2.extensions.connection, cfg: ReplicationConfig) -> None:

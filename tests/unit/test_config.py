@@ -81,7 +81,7 @@ def test_producer_settings_force_durability_and_drop_java_only_keys():
         ("debezium.source.database.port", "70000", r"database\.port='70000' is out of range: allowed 1\.\.65535"),
         ("debezium.source.tombstones.on.delete", "yes", r"tombstones\.on\.delete='yes' is invalid: allowed values are true, false"),
         ("debezium.source.slot.name", "My-Slot", r"slot\.name='My-Slot' is invalid"),
-        ("debezium.source.publication.autocreate.mode", "some", r"allowed values are all_tables, disabled, no_tables"),
+        ("debezium.source.publication.autocreate.mode", "some", r"allowed values are all_tables, disabled, filtered, no_tables"),
         ("debezium.source.plugin.name", "decoderbufs", r"plugin\.name='decoderbufs' is not supported"),
         ("debezium.sink.type", "kinesis", r"debezium\.sink\.type='kinesis' is invalid"),
         ("debezium.sink.kafka.producer.acks", "1", r"producer\.acks='1' is invalid: pgbridge requires acks=all"),
