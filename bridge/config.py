@@ -79,6 +79,9 @@ class EventConfig:
     skipped_operations: frozenset[str]
     key_schemas_enable: bool
     value_schemas_enable: bool
+    heartbeat_interval_ms: int = 0
+    heartbeat_topic_prefix: str = "__debezium-heartbeat"
+    heartbeat_action_query: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +302,9 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
         skipped_operations=skipped_ops,
         key_schemas_enable=r.bool("debezium.format.key.schemas.enable", True),
         value_schemas_enable=r.bool("debezium.format.value.schemas.enable", True),
+        heartbeat_interval_ms=r.int(SOURCE + "heartbeat.interval.ms", 0),
+        heartbeat_topic_prefix=r.str(SOURCE + "topic.heartbeat.prefix", "__debezium-heartbeat"),
+        heartbeat_action_query=r.raw(SOURCE + "heartbeat.action.query") or None,
     )
     conversion = _conversion(r)
     retry = RetryConfig(

@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
+from typing import Callable
+
+import psycopg2
 
 from bridge.config import BridgeConfig
 from bridge.errors import BridgeError
@@ -46,7 +50,7 @@ def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: Watermarks
         pipe = config.pipeline
         router = Router(pipe.producers, config.events.topic_prefix, pipe.salt, pipe.salts,
                         lambda rel: describe_table(sql, rel, config.filters), config.filters.captures)
-        dispatcher = Dispatcher(stream, router, writers, cells)
+        dispatcher = Dispatcher(stream, router, writers, cells, _action_query(config, sql))
         try:
             dispatcher.run(stop)
         except RingClosed:
@@ -61,3 +65,23 @@ def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: Watermarks
         for w in writers:
             w.close()
         cells.close()
+
+
+def _action_query(config: BridgeConfig, sql) -> Callable[[], None]:
+    """`heartbeat.action.query`, run every `heartbeat.interval.ms` as Debezium does."""
+    query, interval = config.events.heartbeat_action_query, config.events.heartbeat_interval_ms / 1000
+    if not query or not interval:
+        return lambda: None
+    next_run = [0.0]
+
+    def tick() -> None:
+        now = time.monotonic()
+        if now >= next_run[0]:
+            next_run[0] = now + interval
+            try:
+                with sql.cursor() as cur:
+                    cur.execute(query)
+            except psycopg2.Error as exc:
+                log.warning("heartbeat.action.query failed: %s", str(exc).strip())
+
+    return tick

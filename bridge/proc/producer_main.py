@@ -9,6 +9,7 @@ from bridge.config import BridgeConfig
 from bridge.decode.types import TypeRegistry
 from bridge.errors import BridgeError
 from bridge.proc.child import start_child
+from bridge.produce.heartbeat import Heartbeat
 from bridge.produce.kafka import KafkaSink
 from bridge.produce.worker import ProducerWorker, run_producer
 from bridge.ring import RingHandle, RingReader, Watermarks, WatermarksHandle
@@ -34,7 +35,8 @@ def _run(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: Water
     sql = LazyConnection(config.postgres, config.retry)
     try:
         worker = ProducerWorker(config, KafkaSink(config.producer), TypeRegistry(sql))
-        run_producer(index, worker, reader, cells, config.pipeline.shutdown_timeout_ms / 1000 * 0.8)
+        heartbeat = Heartbeat(config.events) if index == 0 and config.events.heartbeat_interval_ms else None
+        run_producer(index, worker, reader, cells, config.pipeline.shutdown_timeout_ms / 1000 * 0.8, heartbeat)
         log.debug("producer %d done after %d rows", index, worker.rows)
     finally:
         reader.close()

@@ -10,6 +10,7 @@ acknowledged.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 
 import msgspec
@@ -21,6 +22,7 @@ from bridge.decode.pgoutput import PgOutputDecoder
 from bridge.decode.types import TypeRegistry
 from bridge.errors import DeliveryError, ProtocolError
 from bridge.produce.events import EventBuilder, TxnContext
+from bridge.produce.heartbeat import Heartbeat
 from bridge.produce.kafka import KafkaSink
 from bridge.ring import RingClosed, RingReader, Watermarks
 from bridge.ring.records import iter_records
@@ -28,6 +30,7 @@ from bridge.route import records as rec
 from bridge.route.partitioner import java_default_partition
 from bridge.source.catalog import TableInfo
 
+log = logging.getLogger(__name__)
 _decode_relation = msgspec.msgpack.Decoder(tuple[bytes, list[str], list[str]]).decode
 
 
@@ -98,10 +101,11 @@ class ProducerWorker:
 
 
 def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: Watermarks,
-                 flush_timeout_s: float) -> None:
+                 flush_timeout_s: float, heartbeat: Heartbeat | None = None) -> None:
     """Serve ring `index` until its writer ends the stream, then flush Kafka and publish the
     final watermark. Waits briefly for the ring while deliveries are outstanding so their
-    reports (served by `poll`) advance the watermark promptly."""
+    reports (served by `poll`) advance the watermark promptly. One producer also sends the
+    heartbeats; they carry no position, so they are not part of the ack bookkeeping."""
     sink, tracker = worker.sink, worker.tracker
     while True:
         try:
@@ -110,6 +114,9 @@ def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: 
             break
         if batch is not None:
             worker.handle_batch(batch)
+        if heartbeat is not None and heartbeat.due(time.monotonic()):
+            hb = heartbeat.record(time.time_ns() // 1_000_000)
+            sink.produce(hb.topic, hb.key, hb.value, _heartbeat_delivered)
         sink.poll(0)
         if tracker.failed is not None:
             raise DeliveryError(tracker.failed)
@@ -122,3 +129,8 @@ def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: 
     cells.publish_acked(index, worker.watermark)
     if len(sink):
         raise DeliveryError(f"{len(sink)} records still unacknowledged by Kafka after {flush_timeout_s:.0f}s")
+
+
+def _heartbeat_delivered(err, msg) -> None:
+    if err is not None:
+        log.warning("heartbeat to %s not delivered: %s", msg.topic(), err.str())

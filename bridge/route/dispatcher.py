@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Callable
 
 from bridge.errors import BridgeError
 from bridge.lsn import format_lsn
@@ -34,12 +35,13 @@ class OversizeRecord(BridgeError):
 
 class Dispatcher:
     def __init__(self, stream: ReplicationStream, router: Router, writers: list[RingWriter],
-                 cells: Watermarks) -> None:
+                 cells: Watermarks, on_tick: Callable[[], None] = lambda: None) -> None:
         self.stream = stream
         self.router = router
         self.writers = writers
         self.cells = cells
         self.messages = 0
+        self._on_tick = on_tick  # periodic side work (heartbeat.action.query)
 
     def run(self, stop: threading.Event) -> None:
         stream, router, cells = self.stream, self.router, self.cells
@@ -54,6 +56,7 @@ class Dispatcher:
                     self._write(p)
             self._publish()
             self._confirm()
+            self._on_tick()
 
     def _write(self, producer: int) -> None:
         builder = self.router.builders[producer]
