@@ -70,6 +70,7 @@ class ReplicationConfig:
     publication_name: str
     publication_autocreate_mode: str
     status_update_interval_ms: int
+    slot_drop_on_stop: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +294,7 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
             ("all_tables", "disabled", "filtered", "no_tables"),
         ),
         status_update_interval_ms=r.int(SOURCE + "status.update.interval.ms", 10_000, minimum=1),
+        slot_drop_on_stop=r.bool(SOURCE + "slot.drop.on.stop", False),
     )
     skipped = r.raw(SOURCE + "skipped.operations")
     skipped_ops = _skipped_operations(skipped if skipped is not None else "t", r.label(SOURCE + "skipped.operations"))

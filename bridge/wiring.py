@@ -26,7 +26,7 @@ from bridge.proc.producer_main import producer_main
 from bridge.produce.kafka import KafkaSink
 from bridge.ring import RingOwner, Watermarks
 from bridge.source.connection import connect
-from bridge.source.slot import ensure_publication, ensure_slot
+from bridge.source.slot import drop_slot, ensure_publication, ensure_slot
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,12 @@ def run(config: BridgeConfig) -> int:
     attempt = 1
     while True:
         code = run_once(config)
+        if code == 0 and config.replication.slot_drop_on_stop:
+            sql = connect(config.postgres, config.retry)
+            try:
+                drop_slot(sql, config.replication.slot_name)
+            finally:
+                sql.close()
         if code == 0 or pipe.restart_policy == "never" or attempt >= pipe.restart_max_attempts:
             return code
         log.warning("pipeline failed (exit %d); restart %d of %d in %.1fs", code, attempt,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import psycopg2
 import psycopg2.errors
@@ -115,3 +116,19 @@ def confirmed_flush_lsn(conn: psycopg2.extensions.connection, slot_name: str) ->
         )
         row = cur.fetchone()
         return None if row is None or row[0] is None else int(row[0])
+
+
+def drop_slot(conn: psycopg2.extensions.connection, slot_name: str, wait_s: float = 10.0) -> None:
+    """Drop the slot (`slot.drop.on.stop`), waiting briefly for its walsender to let go."""
+    deadline = time.monotonic() + wait_s
+    with conn.cursor() as cur:
+        while True:
+            try:
+                cur.execute("SELECT pg_drop_replication_slot(%s) FROM pg_replication_slots WHERE slot_name = %s",
+                            (slot_name, slot_name))
+                log.info("dropped replication slot %s (slot.drop.on.stop)", slot_name)
+                return
+            except psycopg2.errors.ObjectInUse:
+                if time.monotonic() > deadline:
+                    raise ReplicationSetupError(f"slot.drop.on.stop: slot {slot_name!r} is still in use") from None
+                time.sleep(0.2)

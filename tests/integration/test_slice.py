@@ -105,3 +105,14 @@ def test_stop_write_restart_loses_nothing(pg, bridge_factory, kafka_bootstrap, u
     assert first_seen == list(range(150)), "rows out of commit order"
     assert bridge.stop() == 0, bridge.log()
     assert confirmed_flush(pg, slot) > flushed_at_stop
+
+
+def test_slot_drop_on_stop(pg, bridge_factory, unique_name):
+    bridge = bridge_factory(unique_name, {"debezium.source.slot.drop.on.stop": "true"})
+    bridge.start()
+    slot = f"{unique_name}_slot"
+    wait_until(lambda: slot_active(pg, slot), what="the bridge to start streaming")
+    assert bridge.stop() == 0, bridge.log()
+    with pg.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+        assert cur.fetchone()[0] == 0
