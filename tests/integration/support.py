@@ -160,9 +160,10 @@ def check_per_key_sequences(events, final: dict[int, int]) -> None:
 class Writers:
     """Concurrent writers incrementing `v` of random keys, one row per transaction, until stopped."""
 
-    def __init__(self, dsn: str, table: str, keys: int, threads: int, max_updates: int) -> None:
+    def __init__(self, dsn: str, table: str, keys: int, threads: int, max_updates: int, pause_s: float = 0.0) -> None:
         self.dsn, self.table, self.keys = dsn, table, keys
         self.max_updates = max_updates
+        self.pause_s = pause_s
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
         self.errors: list[BaseException] = []
@@ -177,6 +178,8 @@ class Writers:
                     if self._stop.is_set():
                         break
                     cur.execute(f"UPDATE {self.table} SET v = v + 1 WHERE id = %s", (rng.randrange(self.keys),))
+                    if self.pause_s:
+                        time.sleep(self.pause_s)
             conn.close()
         except BaseException as exc:  # surfaced by stop()
             self.errors.append(exc)

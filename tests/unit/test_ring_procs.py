@@ -111,7 +111,7 @@ def _start(method: str, target: object, *args: object) -> BaseProcess:
 
 
 def _reap(process: BaseProcess) -> int | None:
-    process.join(timeout=10.0)
+    process.join(timeout=60.0)  # generous: spawn is slow on a loaded 2-core machine
     exitcode = process.exitcode
     process.close()
     return exitcode
