@@ -80,6 +80,9 @@ def write_properties(path: Path, pg_dsn: str, kafka_bootstrap: str, *, prefix: s
         "debezium.source.publication.name": publication,
         "debezium.source.plugin.name": "pgoutput",
         "debezium.source.status.update.interval.ms": "200",
+        # Streaming only unless a test asks for a snapshot: the shared test database holds
+        # every earlier test's tables.
+        "debezium.source.snapshot.mode": "no_data",
     }
     props.update(extra or {})
     path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
@@ -100,31 +103,10 @@ def _json(raw: bytes | None):
 
 
 def consume(kafka_bootstrap: str, topic: str, *, count: int, timeout: float = 60.0) -> list[Event]:
-    """Read `topic` from the beginning until `count` records arrived (or fail after `timeout`)."""
-    consumer = Consumer({
-        "bootstrap.servers": kafka_bootstrap,
-        "group.id": f"test-{os.getpid()}-{time.monotonic_ns()}",
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-    })
-    events: list[Event] = []
-    try:
-        consumer.subscribe([topic])
-        deadline = time.monotonic() + timeout
-        while len(events) < count and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None:
-                continue
-            if msg.error():
-                if msg.error().code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
-                    continue
-                raise AssertionError(f"consumer error: {msg.error()}")
-            events.append(Event(_json(msg.key()), _json(msg.value()), dict(msg.headers() or []),
-                                msg.partition(), msg.offset()))
-    finally:
-        consumer.close()
-    assert len(events) >= count, f"expected {count} records on {topic}, got {len(events)} in {timeout}s"
-    return events
+    """The first `count` records of `topic` (fails when fewer arrive within `timeout`)."""
+    events = consume_until(kafka_bootstrap, topic, lambda ev: len(ev) >= count, timeout=timeout,
+                           what=f"{count} records")
+    return events[:count]
 
 
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
@@ -201,7 +183,8 @@ class Writers:
             return dict(cur.fetchall())
 
 
-def consume_until(kafka_bootstrap: str, topic: str, done, *, timeout: float = 120.0) -> list[Event]:
+def consume_until(kafka_bootstrap: str, topic: str, done, *, timeout: float = 120.0,
+                  what: str = "the condition") -> list[Event]:
     """Read `topic` from the beginning until `done(events)` is true (or fail after `timeout`)."""
     consumer = Consumer({
         "bootstrap.servers": kafka_bootstrap,
@@ -225,7 +208,7 @@ def consume_until(kafka_bootstrap: str, topic: str, done, *, timeout: float = 12
                 return events
     finally:
         consumer.close()
-    raise AssertionError(f"{topic}: condition not met after {timeout}s with {len(events)} records")
+    raise AssertionError(f"{topic}: {what} not met after {timeout}s with {len(events)} records")
 
 
 def child_pids(parent: int) -> dict[str, int]:
