@@ -10,6 +10,7 @@ is allowed.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,9 @@ from bridge.decode.options import ConversionOptions
 from bridge.errors import ConfigError
 from bridge.properties import parse_properties
 from bridge.route.filters import TableFilter
+from bridge.source.offsets import CutoverConfig, cutover_from_properties
+
+log = logging.getLogger(__name__)
 
 SOURCE = "debezium.source."
 PRODUCER = "debezium.sink.kafka.producer."
@@ -83,6 +87,7 @@ class EventConfig:
     heartbeat_interval_ms: int = 0
     heartbeat_topic_prefix: str = "__debezium-heartbeat"
     heartbeat_action_query: str | None = None
+    provide_transaction_metadata: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,15 @@ class RetryConfig:
     attempts: int
     initial_backoff_ms: int
     max_backoff_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotConfig:
+    mode: str  # initial | always | initial_only | no_data | when_needed
+    fetch_size: int
+    max_threads: int
+    include: str | None  # snapshot.include.collection.list
+    select_overrides: Mapping[str, str]  # "schema.table" -> SELECT
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +132,10 @@ class BridgeConfig:
     producer: Mapping[str, str]
     retry: RetryConfig
     pipeline: PipelineConfig
+    snapshot: SnapshotConfig
     filters: TableFilter = field(default_factory=TableFilter)
     unknown_keys: tuple[str, ...] = field(default=())
+    cutover: CutoverConfig | None = None
 
 
 class _Reader:
@@ -307,6 +323,7 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
         heartbeat_interval_ms=r.int(SOURCE + "heartbeat.interval.ms", 0),
         heartbeat_topic_prefix=r.str(SOURCE + "topic.heartbeat.prefix", "__debezium-heartbeat"),
         heartbeat_action_query=r.raw(SOURCE + "heartbeat.action.query") or None,
+        provide_transaction_metadata=r.bool(SOURCE + "provide.transaction.metadata", False),
     )
     conversion = _conversion(r)
     retry = RetryConfig(
@@ -318,18 +335,50 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     pipeline = _pipeline(props, r)
 
     filter_keys = ("schema.include.list", "schema.exclude.list", "table.include.list", "table.exclude.list",
-                   "message.key.columns")
+                   "message.key.columns", "message.prefix.include.list", "message.prefix.exclude.list")
     filters = TableFilter.from_lists(
         schema_include=r.raw(SOURCE + "schema.include.list"),
         schema_exclude=r.raw(SOURCE + "schema.exclude.list"),
         table_include=r.raw(SOURCE + "table.include.list"),
         table_exclude=r.raw(SOURCE + "table.exclude.list"),
         key_columns=r.raw(SOURCE + "message.key.columns"),
+        message_include=r.raw(SOURCE + "message.prefix.include.list"),
+        message_exclude=r.raw(SOURCE + "message.prefix.exclude.list"),
         labels={k: r.label(SOURCE + k) for k in filter_keys},
     )
+    snapshot = _snapshot(props, r)
     r.raw("bridge.connector.name")  # the JSON's "name": kept for offsets and headers
+    cutover = cutover_from_properties(r.raw)
     unknown = tuple(sorted(r.label(k) for k in props if k not in r.used))
-    return BridgeConfig(postgres, replication, events, conversion, producer, retry, pipeline, filters, unknown)
+    return BridgeConfig(postgres, replication, events, conversion, producer, retry, pipeline, snapshot, filters,
+                        unknown, cutover=cutover)
+
+
+OVERRIDES = SOURCE + "snapshot.select.statement.overrides"
+
+
+def _snapshot(props: Mapping[str, str], r: _Reader) -> SnapshotConfig:
+    mode = r.choice(SOURCE + "snapshot.mode", "initial",
+                    ("initial", "always", "initial_only", "no_data", "never", "when_needed"))
+    if mode == "never":  # Debezium's legacy name
+        mode = "no_data"
+    overrides = {}
+    for table in (t.strip() for t in (r.raw(OVERRIDES) or "").split(",")):
+        if not table:
+            continue
+        statement = r.raw(f"{OVERRIDES}.{table}")
+        if not statement:  # Debezium warns and reads the whole table
+            log.warning("%s names %s but %s is not set; reading the whole table", r.label(OVERRIDES), table,
+                        r.label(f"{OVERRIDES}.{table}"))
+            continue
+        overrides[table] = statement
+    return SnapshotConfig(
+        mode=mode,
+        fetch_size=r.int(SOURCE + "snapshot.fetch.size", 10240, minimum=1),
+        max_threads=r.int(SOURCE + "snapshot.max.threads", 1, minimum=1, maximum=64),
+        include=r.raw(SOURCE + "snapshot.include.collection.list") or None,
+        select_overrides=overrides,
+    )
 
 
 def _conversion(r: _Reader) -> ConversionOptions:
@@ -393,12 +442,6 @@ def _skipped_operations(value: str, label: str) -> frozenset[str]:
         raise ConfigError(
             f"{label}={value!r} is invalid: allowed are a comma-separated "
             "list of c, u, d, t, or none"
-        )
-    if "t" not in ops:
-        # Refused rather than silently dropped until truncate events are implemented.
-        raise ConfigError(
-            f"{label}={value!r} is not supported yet: truncate events (t) "
-            "must stay skipped in this version"
         )
     return ops
 

@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import time
+import uuid
 
 import uvloop
 
@@ -36,7 +37,9 @@ def preflight(config: BridgeConfig) -> None:
     sql = connect(config.postgres, config.retry)
     try:
         ensure_publication(sql, config.replication, config.filters)
-        ensure_slot(sql, config.replication)
+        # The slot is only checked here; the decoder creates it (after an initial snapshot if
+        # snapshot.mode asks for one).
+        ensure_slot(sql, config.replication, create=False)
     finally:
         sql.close()
 
@@ -66,13 +69,14 @@ def run_once(config: BridgeConfig) -> int:
     pipe = config.pipeline
     ctx = multiprocessing.get_context("spawn")  # the coordinator runs uvloop: never fork it
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+    run_id = str(uuid.uuid4())  # Debezium's __debezium.context.runId header, one per run
     rings = [RingOwner(pipe.ring_bytes) for _ in range(pipe.producers)]
     cells = Watermarks.create(pipe.producers)
     try:
         producers = [
             Child(f"producer-{i}", ctx.Process(
                 target=producer_main, name=f"pgbridge-producer-{i}",
-                args=(i, config, rings[i].handle, cells.handle, os.getpid(), level)))
+                args=(i, config, rings[i].handle, cells.handle, os.getpid(), level, run_id)))
             for i in range(pipe.producers)
         ]
         decoder = Child("decoder", ctx.Process(

@@ -117,6 +117,12 @@ class Coordinator:
             child.reported = True
             if code != 0:
                 self._fail(f"{child.role} {describe_exit(code)}", code if code > 0 else 1)
+            elif child is self.decoder and not self.stopping:
+                # The decoder finished its work (snapshot.mode=initial_only): the producers
+                # drain the rings it closed and exit.
+                log.info("decoder finished; waiting for the producers")
+                self.stopping = True
+                self._deadline = time.monotonic() + self.shutdown_timeout_s
             elif not self.stopping:
                 self._fail(f"{child.role} exited unexpectedly", 1)
         if running and self._deadline is not None and time.monotonic() > self._deadline:

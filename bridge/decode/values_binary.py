@@ -60,5 +60,5 @@ def bits_value(raw: bytes) -> object:
     its last character as bit 0, i.e. the number little-endian in as few bytes as it needs
     (b'11' -> [3], b'1000000' -> [64], b'00' -> [] ; the declared length does not pad it).
     """
-    n = int(raw, 2)
+    n = int(raw, 2) if raw else 0  # varbit '' -> no bytes
     return _b64(n.to_bytes((n.bit_length() + 7) // 8, "little"))

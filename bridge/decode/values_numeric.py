@@ -8,8 +8,13 @@ VariableScaleDecimal, Kafka JsonConverter):
   (22.2200 -> scale 2), negative scales clamped to 0 (100 -> scale 0, not 1E+2).
 - NaN/+-Infinity: string mode emits the enum names "NAN", "POSITIVE_INFINITY",
   "NEGATIVE_INFINITY" (sic); double mode emits doubles, which Jackson writes as the JSON strings
-  "NaN", "Infinity", "-Infinity"; precise mode fails the connector.
+  "NaN", "Infinity", "-Infinity"; precise mode cannot represent them: the conversion throws,
+  Debezium's TableSchemaBuilder logs the failure and leaves the *column* null (an array with one
+  such element is null as a whole) and streams on. Here the converter raises
+  `NotRepresentable` and the event builder turns it into null plus a warning.
 - float4/float8 NaN/Infinity likewise become the JSON strings "NaN"/"Infinity"/"-Infinity".
+- Finite doubles/floats are JSON numbers spelled by Java's Double/Float.toString (`1.0E10`,
+  `3.4028235E38`): the converters return `msgspec.Raw` fragments (values_float).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from binascii import b2a_base64
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 
-from bridge.errors import UnsupportedType
+from bridge.decode.values_float import raw_double, raw_float4_text, raw_float8_text
 
 Convert = Callable[[bytes], object]
 
@@ -36,9 +41,8 @@ def bool_value(raw: bytes) -> object:
     return raw == b"t"
 
 
-def float_value(raw: bytes) -> object:
-    # NaN / Infinity end in a letter, every finite float8out/float4out text in a digit
-    return float(raw) if raw[-1] < 58 else _SPECIAL_FLOATS[raw]
+float4_value = raw_float4_text  # float4out text -> FLOAT32 JSON (Float.toString spelling)
+float8_value = raw_float8_text  # float8out text -> FLOAT64 JSON (Double.toString spelling)
 
 
 def _unscaled(raw: bytes, scale: int) -> int:
@@ -49,17 +53,22 @@ def _unscaled(raw: bytes, scale: int) -> int:
     return int(whole + frac + b"0" * (scale - len(frac)))
 
 
+class NotRepresentable(ValueError):
+    """A value Debezium fails to convert: the column is emitted as null (with a warning)."""
+
+
 def _special_numeric(raw: bytes) -> object:
-    raise UnsupportedType(
-        f"got the special value {raw.decode()} for a Decimal column, which "
-        "decimal.handling.mode=precise cannot represent; use decimal.handling.mode=string or double"
+    raise NotRepresentable(
+        f"the special value {raw.decode()} cannot be represented with decimal.handling.mode=precise "
+        "(use decimal.handling.mode=string or double to keep it)"
     )
 
 
 def numeric_converter(mode: str, scale: int | None) -> Convert:
     """numeric(p,s) (`scale` = s) or numeric without typmod (`scale` None)."""
     if mode == "double":
-        return lambda raw: float(raw) if raw[-1] < 58 else _SPECIAL_FLOATS[raw]
+        # NaN / Infinity end in a letter, every finite numeric text in a digit
+        return lambda raw: raw_double(float(raw)) if raw[-1] < 58 else _SPECIAL_FLOATS[raw]
     if mode == "string":
         special = _SPECIAL_NUMERIC_STRING
 
@@ -104,7 +113,7 @@ def _money_decimal(raw: bytes) -> Decimal:
 
 def money_converter(mode: str, fraction_digits: int) -> Convert:
     if mode == "double":
-        return lambda raw: float(_money_decimal(raw))
+        return lambda raw: raw_double(float(_money_decimal(raw)))
     if mode == "string":
         return lambda raw: format(_money_decimal(raw), "f")
     quantum = Decimal(1).scaleb(-fraction_digits)

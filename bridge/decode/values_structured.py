@@ -9,14 +9,23 @@ Debezium facts (PostgresValueConverter, pgjdbc PgArray/HStoreConverter/PGpoint, 
   order PostgreSQL printed them; `java_hashmap_order` reproduces that order. The json mode
   string is written by Jackson (compact, its own escapes).
 - point -> io.debezium.data.geometry.Point {x, y, wkb (little-endian WKB point), srid null}.
+- Debezium 3.7 (3.6 dropped them): line -> io.debezium.data.geometry.Line {a, b, c};
+  lseg / path -> Geometry (version 2) {wkb LineString, srid null, extensions {"type": "lseg" |
+  "path", "closed" (path only): "true"/"false"}}; box / polygon -> Geometry with a one-ring
+  WKB Polygon (box: (x1,y1),(x1,y2),(x2,y2),(x2,y1),(x1,y1); polygon: its points and the first
+  again), extensions {"type": "box" | "polygon"}; circle -> io.debezium.data.geometry.Circle
+  {center: Point, radius}. Doubles are spelled by Java (values_float).
 - PostGIS text output is hex EWKB; Debezium keeps all of it as `wkb` and only reads the SRID.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 from binascii import b2a_base64, unhexlify
 from collections.abc import Callable, Iterable
+
+from bridge.decode.values_float import raw_double
 
 Convert = Callable[[bytes], object]
 
@@ -173,8 +182,72 @@ _WKB_POINT = struct.Struct("<BIdd")
 def point_value(raw: bytes) -> object:
     """'(1.5,-2)' -> Point struct; wkb is Point.buildWKBPoint: byte 1, then LE type 1, x, y."""
     x_text, y_text = raw.strip(b"()").split(b",")
-    x, y = float(x_text), float(y_text)
-    return {"x": x, "y": y, "wkb": _b64(_WKB_POINT.pack(1, 1, x, y)), "srid": None}
+    return _point(float(x_text), float(y_text))
+
+
+def _point(x: float, y: float) -> dict:
+    return {"x": raw_double(x), "y": raw_double(y), "wkb": _b64(_WKB_POINT.pack(1, 1, x, y)), "srid": None}
+
+
+_NUMBER = re.compile(rb"[^()\[\]<>{},\s]+")
+_WKB_LINESTRING = struct.Struct("<BII")  # byte order 1 (LE), type 2, number of points
+_WKB_POLYGON = struct.Struct("<BIII")  # byte order 1 (LE), type 3, 1 ring, number of points
+
+
+def _coordinates(raw: bytes) -> list[float]:
+    return [float(n) for n in _NUMBER.findall(raw)]
+
+
+def _pairs(raw: bytes) -> list[tuple[float, float]]:
+    c = _coordinates(raw)
+    return list(zip(c[0::2], c[1::2]))
+
+
+def _packed(points: list[tuple[float, float]]) -> bytes:
+    return struct.pack(f"<{2 * len(points)}d", *(v for p in points for v in p))
+
+
+def _geometry(wkb: bytes, extensions: dict[str, str]) -> dict:
+    return {"wkb": _b64(wkb), "srid": None, "extensions": extensions}
+
+
+def line_value(raw: bytes) -> object:
+    """'{1,-1,0}' -> Line {a, b, c} (Ax + By + C = 0)."""
+    a, b, c = _coordinates(raw)
+    return {"a": raw_double(a), "b": raw_double(b), "c": raw_double(c)}
+
+
+def lseg_value(raw: bytes) -> object:
+    """'[(0,0),(1,1)]' -> Geometry: a two-point LineString."""
+    points = _pairs(raw)
+    return _geometry(_WKB_LINESTRING.pack(1, 2, len(points)) + _packed(points), {"type": "lseg"})
+
+
+def path_value(raw: bytes) -> object:
+    """'[(0,0),(1,1)]' (open) or '((0,0),(1,1))' (closed) -> Geometry: a LineString."""
+    points = _pairs(raw)
+    closed = "true" if raw[:1] == b"(" else "false"
+    return _geometry(_WKB_LINESTRING.pack(1, 2, len(points)) + _packed(points), {"type": "path", "closed": closed})
+
+
+def box_value(raw: bytes) -> object:
+    """'(1,1),(0,0)' -> Geometry: a Polygon walking the corners from (x1,y1)."""
+    (x1, y1), (x2, y2) = _pairs(raw)
+    ring = [(x1, y1), (x1, y2), (x2, y2), (x2, y1), (x1, y1)]
+    return _geometry(_WKB_POLYGON.pack(1, 3, 1, 5) + _packed(ring), {"type": "box"})
+
+
+def polygon_value(raw: bytes) -> object:
+    """'((0,0),(1,1),(2,0))' -> Geometry: a Polygon whose ring repeats the first point."""
+    ring = _pairs(raw)
+    ring.append(ring[0])
+    return _geometry(_WKB_POLYGON.pack(1, 3, 1, len(ring)) + _packed(ring), {"type": "polygon"})
+
+
+def circle_value(raw: bytes) -> object:
+    """'<(1,2),3>' -> Circle {center: Point, radius}."""
+    x, y, r = _coordinates(raw)
+    return {"center": _point(x, y), "radius": raw_double(r)}
 
 
 _EWKB_SRID_FLAG = 0x20000000

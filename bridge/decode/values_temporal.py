@@ -23,14 +23,18 @@ from decimal import Decimal
 US_PER_DAY = 86_400_000_000
 _EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
 
-# Surprising Debezium rules, kept on purpose:
-# - `timestamp` +-infinity is pgjdbc's DATE_POSITIVE/NEGATIVE_INFINITY (a *millisecond* constant)
-#   read as *microseconds* (Conversions.toInstantFromMicros), then converted to the output unit;
-#   nanosecond mode maps them to Long.MAX_VALUE/MIN_VALUE instead.
-TS_POS_INF_US = 9_223_372_036_825_200_000
+# Surprising Debezium 3.7 rules (tests/data/debezium), kept on purpose:
+# - `timestamp` +-infinity: millisecond fields (Timestamp, connect) get pgjdbc's
+#   DATE_POSITIVE/NEGATIVE_INFINITY millisecond constants times 1000 (sic: 9223372036825200000);
+#   microsecond and nanosecond fields get Long.MAX_VALUE / Long.MIN_VALUE. (3.6 read the
+#   millisecond constant as microseconds: +-9223372036825200 ms, +-...825200000 us.)
+TS_POS_INF_US = 9_223_372_036_825_200_000  # also the millisecond-mode value, as is
 TS_NEG_INF_US = -9_223_372_036_832_400_000
-# - `date` +infinity is LocalDate -5877611-06-21 and -infinity is -5877611-06-22 (sic: both far in
-#   the past, +infinity one day *before* -infinity).
+# - a microsecond timestamp beyond the int64 range (year 294247+) is computed as Java does:
+#   TimeUnit.SECONDS.toMicros(epochSecond) saturates at Long.MAX/MIN, then the microseconds of
+#   the second are added with wrap-around: 294276-12-31 23:59:59.999999 -> -9223372036853775810.
+# - `date` +infinity is LocalDate +5877611-06-21 = 2146033979 (3.6 had the year's sign wrong:
+#   -5877611-06-21 = -2147472692) and -infinity is LocalDate -5877611-06-22 = -2147472691.
 # - `timestamptz` +-infinity is the plain string "infinity" / "-infinity".
 
 
@@ -56,7 +60,7 @@ def civil_from_days(z: int) -> tuple[int, int, int]:
     return yoe + era * 400 + (m <= 2), m, d
 
 
-DATE_POS_INF_DAYS = days_from_civil(-5_877_611, 6, 21)
+DATE_POS_INF_DAYS = days_from_civil(5_877_611, 6, 21)  # 2146033979
 DATE_NEG_INF_DAYS = days_from_civil(-5_877_611, 6, 22)
 
 
@@ -147,6 +151,7 @@ def parse_timestamptz_us(s: str) -> int:
 # --- converters (factories run once per column; the returned callables run per value) -------
 
 Convert = Callable[[bytes], object]
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 
 
 def date_converter(mode: str) -> Convert:
@@ -207,23 +212,31 @@ def timestamp_converter(mode: str, precision: int) -> Convert:
     if mode == "nanoseconds" or (mode.startswith("adaptive") and precision > 6):
         return _nanos_timestamp
     if mode == "connect" or (mode.startswith("adaptive") and precision <= 3):
-        special_ms = {b"infinity": TS_POS_INF_US // 1000, b"-infinity": TS_NEG_INF_US // 1000}
+        special_ms = {b"infinity": TS_POS_INF_US, b"-infinity": TS_NEG_INF_US}
 
         def to_ms(raw: bytes) -> object:
             ms = special_ms.get(raw)
             return parse(raw.decode()) // 1000 if ms is None else ms
 
         return to_ms
-    special_us = {b"infinity": TS_POS_INF_US, b"-infinity": TS_NEG_INF_US}
+    special_us = {b"infinity": _LONG_MAX, b"-infinity": _LONG_MIN}
 
     def to_us(raw: bytes) -> object:
         us = special_us.get(raw)
-        return parse(raw.decode()) if us is None else us
+        if us is not None:
+            return us
+        us = parse(raw.decode())
+        return us if _LONG_MIN <= us <= _LONG_MAX else java_epoch_micros(us)
 
     return to_us
 
 
-_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+def java_epoch_micros(us: int) -> int:
+    """Epoch microseconds as Java computes them from an Instant outside the int64 range:
+    saturating seconds-to-micros, then a wrapping add of the second's microseconds."""
+    seconds, micros = divmod(us, 1_000_000)
+    whole = min(max(seconds * 1_000_000, _LONG_MIN), _LONG_MAX)
+    return (whole + micros + 2**63) % 2**64 - 2**63
 
 
 def _nanos_timestamp(raw: bytes) -> object:

@@ -18,7 +18,9 @@ from bridge.route.dispatcher import Dispatcher
 from bridge.route.router import Router
 from bridge.source.catalog import describe_table
 from bridge.source.connection import connect, connect_replication
-from bridge.source.slot import confirmed_flush_lsn
+from bridge.source.offsets import OffsetsError, resume_filter
+from bridge.snapshot.initial import needs_snapshot, take_snapshot
+from bridge.source.slot import confirmed_flush_lsn, ensure_slot, slot_exists
 from bridge.source.stream import ReplicationStream
 
 log = logging.getLogger("bridge.decoder")
@@ -40,27 +42,47 @@ def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: Watermarks
     cells = Watermarks.attach(cells_handle)
     writers = [RingWriter(h) for h in rings]
     sql = connect(config.postgres, config.retry)
-    rep = config.replication
-    stream = ReplicationStream(lambda: connect_replication(config.postgres, config.retry), rep.slot_name,
-                               rep.publication_name, status_interval_s=rep.status_update_interval_ms / 1000)
+    rep, pipe = config.replication, config.pipeline
+    stream = None
     try:
-        start = confirmed_flush_lsn(sql, rep.slot_name) or 0
-        stream.start(config.retry)
-        stream.flushed_lsn = start  # confirmations only ever move forward from the slot's position
-        pipe = config.pipeline
-        router = Router(pipe.producers, config.events.topic_prefix, pipe.salt, pipe.salts,
-                        lambda rel: describe_table(sql, rel, config.filters), config.filters.captures)
-        dispatcher = Dispatcher(stream, router, writers, cells, _action_query(config, sql))
+        router = Router(config, lambda rel: describe_table(sql, rel, config.filters))
+        dispatcher = Dispatcher(None, router, writers, cells, _action_query(config, sql))
+        # Cut-over from Debezium (bridge.cutover.*): resume its slot where its stored offset says it stopped.
+        cutover = config.cutover
+        if cutover is not None and not slot_exists(sql, rep.slot_name):
+            raise OffsetsError(f"cut-over from Debezium: slot {rep.slot_name!r} does not exist; slot.name must be "
+                               "the slot Debezium streamed from")
         try:
+            if needs_snapshot(config.snapshot.mode, slot_exists(sql, rep.slot_name)):
+                take_snapshot(config, router, dispatcher, lambda: connect(config.postgres, config.retry),
+                              lambda: connect_replication(config.postgres, config.retry), stop.is_set,
+                              keep_slot=config.snapshot.mode != "initial_only")
+                if config.snapshot.mode == "initial_only":
+                    for writer in writers:
+                        writer.close()  # end of stream: the producers flush and exit
+                    log.info("snapshot.mode=initial_only: snapshot done, not streaming")
+                    return 0
+            else:
+                ensure_slot(sql, rep)
+            start = confirmed_flush_lsn(sql, rep.slot_name) or 0
+            resume = resume_filter(cutover, config.producer, start) if cutover else None
+            stream = ReplicationStream(lambda: connect_replication(config.postgres, config.retry), rep.slot_name,
+                                       rep.publication_name, status_interval_s=rep.status_update_interval_ms / 1000)
+            stream.start(config.retry, start_lsn=resume.start_lsn if resume else 0)
+            stream.flushed_lsn = start  # confirmations only ever move forward from the slot's position
+            router.skip = resume
+            dispatcher.stream = stream
             dispatcher.run(stop)
         except RingClosed:
             # The coordinator aborted the pipeline (a producer died): confirm only what the
             # coordinator had computed as safe, and report failure.
-            dispatcher.stop_after_abort()
+            if stream is not None:
+                dispatcher.stop_after_abort()
             return 1
         return 0 if dispatcher.drain(pipe.shutdown_timeout_ms / 1000 * 0.8) else 1
     finally:
-        stream.close()
+        if stream is not None:
+            stream.close()
         sql.close()
         for w in writers:
             w.close()

@@ -19,22 +19,22 @@ log = logging.getLogger("bridge.producer")
 
 
 def producer_main(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: WatermarksHandle,
-                  parent_pid: int, log_level: str) -> None:
+                  parent_pid: int, log_level: str, run_id: str) -> None:
     start_child(f"producer-{index}", parent_pid, log_level)
     try:
-        _run(index, config, ring, cells_handle)
+        _run(index, config, ring, cells_handle, run_id)
     except BridgeError as exc:
         log.error("%s", exc)
         sys.exit(exc.exit_code)
 
 
-def _run(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: WatermarksHandle) -> None:
+def _run(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: WatermarksHandle, run_id: str) -> None:
     cells = Watermarks.attach(cells_handle)
     reader = RingReader(ring)
     # Catalog queries (enums, domains, extension types) only: opened on first need.
     sql = LazyConnection(config.postgres, config.retry)
     try:
-        worker = ProducerWorker(config, KafkaSink(config.producer), TypeRegistry(sql))
+        worker = ProducerWorker(config, KafkaSink(config.producer), TypeRegistry(sql), run_id)
         heartbeat = Heartbeat(config.events) if index == 0 and config.events.heartbeat_interval_ms else None
         run_producer(index, worker, reader, cells, config.pipeline.shutdown_timeout_ms / 1000 * 0.8, heartbeat)
         log.debug("producer %d done after %d rows", index, worker.rows)

@@ -3,11 +3,31 @@
 Everything that depends only on a relation's shape (topic, converters, key columns, the JSON
 of the Connect schemas) is built once per Relation message in `TableEvents`; per row only the
 values are converted and the payload encoded with one msgspec encoder.
+
+Debezium 3.7 facts (checked against tests/data/debezium, a real Debezium 3.7.0 on Kafka
+Connect 4.3.1 with JsonConverter):
+- Every change record and tombstone carries the headers `__debezium.context.connectorLogicalName`
+  (the topic prefix), `__debezium.context.taskId` ("0": the connector has one task),
+  `__debezium.context.connectorName` ("postgresql") and `__debezium.context.runId` (one UUID per
+  run of the connector). A primary-key change adds `__debezium.newkey` (on the old key's delete
+  and tombstone) or `__debezium.oldkey` (on the new key's create) *first*; its value is the
+  other key's JSON without schema.
+- `source` ends with `origin` and `origin_lsn`, both null (no replication origin).
+- A column Debezium cannot convert (numeric NaN with decimal.handling.mode=precise) is null,
+  with a logged warning; the connector streams on.
+- A null in a NOT NULL column (the columns a DEFAULT/INDEX replica identity leaves out of a
+  delete's old row) becomes the converter's fallback: 0, false, "", ... (JdbcValueConverters).
+- Jackson writes characters outside the BMP as escaped surrogate pairs (`\\uD83C\\uDF89`) while
+  other non-ASCII stays raw UTF-8, and uses upper-case hex in `\\u00XX` escapes; msgspec writes
+  raw UTF-8 and lower-case hex. `jackson_json` fixes the encoded bytes, after a cheap check.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import time
+import uuid
 from typing import Callable, NamedTuple
 
 import msgspec
@@ -18,31 +38,71 @@ from bridge.decode.messages import UNCHANGED_TOAST, Delete, Insert, Relation, Up
 from bridge.decode.options import ConversionOptions
 from bridge.decode.schema import envelope_schema, field_schema, key_schema, value_schema
 from bridge.decode.types import TypeRegistry
-from bridge.decode.values import converter_for
+from bridge.decode.values import converter_for, null_fallback
+from bridge.decode.values_numeric import NotRepresentable
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF, WHOLE
 from bridge.source.catalog import TableInfo
 
+log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 SOURCE_VERSION = f"{__version__}-pgbridge"
+
+Headers = list[tuple[str, bytes]]
 
 
 class Record(NamedTuple):
     topic: str
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes]] | None = None
+    headers: Headers | None = None
 
 
 class TxnContext:
     """What every event of one transaction shares: its id, commit time, and Debezium's
-    `sequence` anchor (the previous transaction's commit position)."""
+    `sequence` anchor (the previous transaction's commit position). With transaction metadata
+    on, `order` is the current event's (total_order, data_collection_order), set per event."""
 
-    __slots__ = ("xid", "commit_ts_us", "last_commit_lsn")
+    __slots__ = ("xid", "commit_ts_us", "last_commit_lsn", "metadata", "order")
 
-    def __init__(self, xid: int, commit_ts_us: int, last_commit_lsn: int | None) -> None:
+    def __init__(self, xid: int, commit_ts_us: int, last_commit_lsn: int | None, metadata: bool = False) -> None:
         self.xid = xid
         self.commit_ts_us = commit_ts_us
         self.last_commit_lsn = last_commit_lsn
+        self.metadata = metadata
+        self.order = (0, 0)
+
+    def block(self, lsn: int) -> dict | None:
+        """The envelope's `transaction` (Debezium's id is `<txId>:<LSN of this event>`)."""
+        if not self.metadata:
+            return None
+        return {"id": f"{self.xid}:{lsn}", "total_order": self.order[0], "data_collection_order": self.order[1]}
+
+
+# --- Jackson's spelling of the encoded JSON ------------------------------------------------------
+
+_ASTRAL = re.compile(rb"[\xf0-\xf4][\x80-\xbf]{3}")
+_BELOW_F0 = bytes(range(0xF0))
+_ESCAPES = re.compile(rb"\\(\\|u00[01][0-9a-f])")
+
+
+def _surrogates(m: re.Match) -> bytes:
+    cp = ord(m[0].decode()) - 0x10000
+    return b"\\u%04X\\u%04X" % (0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF))
+
+
+def _upper_hex(m: re.Match) -> bytes:
+    return m[0] if m[1] == b"\\" else m[0].upper().replace(b"\\U", b"\\u")
+
+
+def jackson_json(body: bytes) -> bytes:
+    """msgspec's JSON bytes as Jackson writes them: characters above U+FFFF as `\\uD83C\\uDF89`,
+    control characters as `\\u001F` (upper-case hex). Costs two scans when there is nothing
+    to change (callers on the hot path inline them: `_needs_jackson`)."""
+    if not body.isascii() and body.translate(None, _BELOW_F0):  # UTF-8 lead bytes of U+10000..
+        body = _ASTRAL.sub(_surrogates, body)
+    if b"\\u00" in body:
+        body = _ESCAPES.sub(_upper_hex, body)
+    return body
 
 
 def _wrap(schema: dict | None) -> Callable[[bytes], bytes]:
@@ -51,6 +111,29 @@ def _wrap(schema: dict | None) -> Callable[[bytes], bytes]:
         return lambda payload: payload
     head = b'{"schema":' + _encode(schema) + b',"payload":'
     return lambda payload: head + payload + b"}"
+
+
+def source_block(prefix: str, db: str, commit_ts_us: int, schema: str, table: str, txid: int | None,
+                 lsn: int, last_commit_lsn: int | None) -> dict:
+    """io.debezium.connector.postgresql.Source of a streamed event (Debezium 3.7 field order)."""
+    return {
+        "version": SOURCE_VERSION,
+        "connector": "postgresql",
+        "name": prefix,
+        "ts_ms": commit_ts_us // 1000,
+        "snapshot": "false",
+        "db": db,
+        "sequence": _encode([None if last_commit_lsn is None else str(last_commit_lsn), str(lsn)]).decode(),
+        "ts_us": commit_ts_us,
+        "ts_ns": commit_ts_us * 1000,
+        "schema": schema,
+        "table": table,
+        "txId": txid,
+        "lsn": lsn,
+        "xmin": None,
+        "origin": None,
+        "origin_lsn": None,
+    }
 
 
 class TableEvents:
@@ -72,9 +155,11 @@ class TableEvents:
             cv = converter_for(types.get(col.type_oid), col.type_modifier, options)
             if cv is None:
                 continue
-            # (position, name, convert, what an unchanged TOASTed value becomes)
-            picks.append((i, col.name, cv.convert, cv.toast))
-            fields[col.name] = field_schema(col.name, cv.schema, optional=col.name not in info.not_null)
+            field = field_schema(col.name, cv.schema, optional=col.name not in info.not_null)
+            null = None if field["optional"] else null_fallback(cv.schema)
+            # (position, name, convert, what an unchanged TOASTed value becomes, what NULL becomes)
+            picks.append((i, col.name, cv.convert, cv.toast, null))
+            fields[col.name] = field
         self.picks = tuple(picks)
         by_name = {p[1]: p for p in picks}
         self.key_picks = tuple(by_name[n] for n in info.key_columns if n in by_name)
@@ -86,33 +171,65 @@ class TableEvents:
 
     def row(self, values: tuple) -> dict:
         out = {}
-        for i, name, convert, toast in self.picks:
+        for i, name, convert, toast, null in self.picks:
             raw = values[i]
             if raw is None:
-                out[name] = None
+                out[name] = null
             elif raw is UNCHANGED_TOAST:
                 out[name] = toast
             else:
-                out[name] = convert(raw)
+                try:
+                    out[name] = convert(raw)
+                except NotRepresentable as exc:
+                    out[name] = self._unrepresentable(name, exc)
         return out
 
-    def key(self, values: tuple) -> bytes | None:
+    def _unrepresentable(self, column: str, exc: NotRepresentable) -> None:
+        """Debezium logs a value it cannot convert and emits the column as null."""
+        log.warning("%s.%s.%s: %s; the column is emitted as null, as Debezium does",
+                    self.schema, self.table, column, exc)
+        return None
+
+    def key_payload(self, values: tuple) -> bytes | None:
+        """The key's JSON without schema (also the value of the newkey/oldkey headers)."""
         if not self.key_picks:
             return None
-        payload = {name: (None if values[i] is None else convert(values[i]))
-                   for i, name, convert, _ in self.key_picks}
-        return self.wrap_key(_encode(payload))
+        payload = {}
+        for i, name, convert, _, null in self.key_picks:
+            raw = values[i]
+            try:
+                payload[name] = null if raw is None else convert(raw)
+            except NotRepresentable as exc:
+                payload[name] = self._unrepresentable(name, exc)
+        body = _encode(payload)
+        return jackson_json(body) if not body.isascii() or b"\\u00" in body else body
+
+    def key(self, values: tuple) -> bytes | None:
+        payload = self.key_payload(values)
+        return None if payload is None else self.wrap_key(payload)
 
 
 class EventBuilder:
-    """Turns Insert/Update/Delete of known relations into Debezium records."""
+    """Turns Insert/Update/Delete of known relations into Debezium records.
 
-    def __init__(self, events: EventConfig, options: ConversionOptions, types: TypeRegistry, db: str) -> None:
+    `run_id` is the `__debezium.context.runId` header: one id per run of the bridge, the same
+    in every producer process (pass it down from the coordinator); by default a fresh UUID.
+    """
+
+    def __init__(self, events: EventConfig, options: ConversionOptions, types: TypeRegistry, db: str,
+                 run_id: str | None = None) -> None:
         self._events = events
         self._options = options
         self._types = types
         self._db = db
         self._tables: dict[int, TableEvents] = {}
+        self.run_id = run_id or str(uuid.uuid4())
+        self.headers: Headers = [
+            ("__debezium.context.connectorLogicalName", events.topic_prefix.encode()),
+            ("__debezium.context.taskId", b"0"),
+            ("__debezium.context.connectorName", b"postgresql"),
+            ("__debezium.context.runId", self.run_id.encode()),
+        ]
 
     def relation(self, msg: Relation, info: TableInfo) -> TableEvents:
         """A Relation message (first use or after ALTER TABLE) replaces the table's shape."""
@@ -122,79 +239,101 @@ class EventBuilder:
         self._tables[msg.relation_id] = table
         return table
 
-    def _source(self, t: TableEvents, txn: TxnContext, lsn: int) -> dict:
-        ts_us = txn.commit_ts_us
-        last = txn.last_commit_lsn
-        return {
-            "version": SOURCE_VERSION,
-            "connector": "postgresql",
-            "name": self._events.topic_prefix,
-            "ts_ms": ts_us // 1000,
-            "snapshot": "false",
-            "db": self._db,
-            "sequence": _encode([None if last is None else str(last), str(lsn)]).decode(),
-            "ts_us": ts_us,
-            "ts_ns": ts_us * 1000,
-            "schema": t.schema,
-            "table": t.table,
-            "txId": txn.xid,
-            "lsn": lsn,
-            "xmin": None,
-        }
-
-    def _envelope(self, t: TableEvents, before, after, op: str, txn: TxnContext, lsn: int) -> bytes:
+    def _envelope(self, t: TableEvents, before, after, op: str, txn: TxnContext, lsn: int,
+                  snapshot: str = "false") -> bytes:
         now_ns = time.time_ns()
+        ts_us, last = txn.commit_ts_us, txn.last_commit_lsn
         payload = {
             "before": before,
             "after": after,
-            "source": self._source(t, txn, lsn),
-            "transaction": None,
+            "source": {  # source_block(), inlined: this runs once per event
+                "version": SOURCE_VERSION,
+                "connector": "postgresql",
+                "name": self._events.topic_prefix,
+                "ts_ms": ts_us // 1000,
+                "snapshot": snapshot,
+                "db": self._db,
+                "sequence": f'["{last}","{lsn}"]' if last is not None else f'[null,"{lsn}"]',
+                "ts_us": ts_us,
+                "ts_ns": ts_us * 1000,
+                "schema": t.schema,
+                "table": t.table,
+                "txId": txn.xid,
+                "lsn": lsn,
+                "xmin": None,
+                "origin": None,
+                "origin_lsn": None,
+            },
+            "transaction": txn.block(lsn),
             "op": op,
             "ts_ms": now_ns // 1_000_000,
             "ts_us": now_ns // 1000,
             "ts_ns": now_ns,
         }
-        return t.wrap_value(_encode(payload))
+        body = _encode(payload)
+        if not body.isascii() or b"\\u00" in body:
+            body = jackson_json(body)
+        return t.wrap_value(body)
 
     def change(self, msg: Insert | Update | Delete, txn: TxnContext, lsn: int, half: int = WHOLE) -> list[Record]:
         """The records of one change. A primary-key change is routed as two halves (see
         `bridge.route.records`): `half` says which one this process emits."""
         t = self._tables[msg.relation_id]
         skipped = self._events.skipped_operations
+        headers = self.headers
         if type(msg) is Insert:
             if "c" in skipped:
                 return []
-            return [Record(t.topic, t.key(msg.new), self._envelope(t, None, t.row(msg.new), "c", txn, lsn))]
+            return [Record(t.topic, t.key(msg.new), self._envelope(t, None, t.row(msg.new), "c", txn, lsn), headers)]
         if type(msg) is Delete:
             if "d" in skipped:
                 return []
             key = t.key(msg.old)
-            records = [Record(t.topic, key, self._envelope(t, t.row(msg.old), None, "d", txn, lsn))]
+            records = [Record(t.topic, key, self._envelope(t, t.row(msg.old), None, "d", txn, lsn), headers)]
             if self._events.tombstones_on_delete:
-                records.append(Record(t.topic, key, None))
+                records.append(Record(t.topic, key, None, headers))
             return records
         return self._update(t, msg, txn, lsn, half)
 
+    def snapshot_row(self, msg: Insert, txn: TxnContext, lsn: int, marker: str) -> Record:
+        """A row read by the initial snapshot: `op: "r"` with Debezium's `source.snapshot` marker."""
+        t = self._tables[msg.relation_id]
+        return Record(t.topic, t.key(msg.new), self._envelope(t, None, t.row(msg.new), "r", txn, lsn, marker),
+                      self.headers)
+
+    def truncate(self, relation_id: int, txn: TxnContext, lsn: int) -> Record:
+        """Debezium's truncate event: null key, `op: "t"`, before and after null."""
+        t = self._tables[relation_id]
+        return Record(t.topic, None, self._envelope(t, None, None, "t", txn, lsn), self.headers)
+
     def _update(self, t: TableEvents, msg: Update, txn: TxnContext, lsn: int, half: int) -> list[Record]:
-        new_key = t.key(_fill_unchanged(msg.new, msg.old))
-        old_key = t.key(msg.old) if msg.old is not None else new_key
-        if old_key != new_key:
+        new_values = _fill_unchanged(msg.new, msg.old)
+        new_payload = t.key_payload(new_values)
+        old_payload = t.key_payload(msg.old) if msg.old is not None else new_payload
+        if old_payload != new_payload:
             # Primary-key change: Debezium emits a delete (+ tombstone) under the old key and a
             # create under the new one, each pointing at the other key in a header.
             records = []
             if half != NEW_KEY_HALF:
+                old_key = t.wrap_key(old_payload) if old_payload is not None else None
+                headers = [("__debezium.newkey", new_payload or b""), *self.headers]
                 records.append(Record(t.topic, old_key, self._envelope(t, t.row(msg.old), None, "d", txn, lsn),
-                                      [("__debezium.newkey", new_key or b"")]))
+                                      headers))
                 if self._events.tombstones_on_delete:
-                    records.append(Record(t.topic, old_key, None))
+                    records.append(Record(t.topic, old_key, None, headers))
             if half != OLD_KEY_HALF:
+                new_key = t.wrap_key(new_payload) if new_payload is not None else None
+                headers = [("__debezium.oldkey", old_payload or b""), *self.headers]
                 records.append(Record(t.topic, new_key, self._envelope(t, None, t.row(msg.new), "c", txn, lsn),
-                                      [("__debezium.oldkey", old_key or b"")]))
+                                      headers))
             return records
         if "u" in self._events.skipped_operations:
             return []
+        new_key = t.wrap_key(new_payload) if new_payload is not None else None
+        # REPLICA IDENTITY FULL: the old row holds the TOASTed values the new one leaves out
         before = t.row(msg.old) if msg.old_kind == "O" else None
-        return [Record(t.topic, new_key, self._envelope(t, before, t.row(msg.new), "u", txn, lsn))]
+        after = t.row(new_values if msg.old_kind == "O" else msg.new)
+        return [Record(t.topic, new_key, self._envelope(t, before, after, "u", txn, lsn), self.headers)]
 
 
 def _fill_unchanged(new: tuple, old: tuple | None) -> tuple:

@@ -21,7 +21,8 @@ from bridge.decode.messages import Begin, Relation
 from bridge.decode.pgoutput import PgOutputDecoder
 from bridge.decode.types import TypeRegistry
 from bridge.errors import DeliveryError, ProtocolError
-from bridge.produce.events import EventBuilder, TxnContext
+from bridge.produce.events import EventBuilder, Record, TxnContext
+from bridge.produce.side_events import MessageEvents, TransactionEvents
 from bridge.produce.heartbeat import Heartbeat
 from bridge.produce.kafka import KafkaSink
 from bridge.ring import RingClosed, RingReader, Watermarks
@@ -32,14 +33,19 @@ from bridge.source.catalog import TableInfo
 
 log = logging.getLogger(__name__)
 _decode_relation = msgspec.msgpack.Decoder(tuple[bytes, list[str], list[str]]).decode
+_decode_end = msgspec.msgpack.Decoder(tuple[int, list[tuple[str, int]]]).decode
 
 
 class ProducerWorker:
-    def __init__(self, config: BridgeConfig, sink: KafkaSink, types: TypeRegistry) -> None:
+    def __init__(self, config: BridgeConfig, sink: KafkaSink, types: TypeRegistry, run_id: str | None = None) -> None:
         self.sink = sink
         self.tracker = AckTracker()
+        db = config.postgres.dbname
         self._decoder = PgOutputDecoder(proto_version=1)
-        self._builder = EventBuilder(config.events, config.conversion, types, config.postgres.dbname)
+        self._builder = EventBuilder(config.events, config.conversion, types, db, run_id)
+        self._messages = MessageEvents(config.events, config.conversion, db)
+        self._transactions = TransactionEvents(config.events)
+        self._metadata = config.events.provide_transaction_metadata
         self._murmur2 = config.pipeline.partitioner == "murmur2"
         self._partitions: dict[str, int] = {}
         self._txn: Txn | None = None
@@ -61,35 +67,76 @@ class ProducerWorker:
             kind, half, hash_, lsn, aux = header(record)
             payload = bytes(record[rec.HEADER_SIZE:])
             if kind == rec.ROW:
-                self._row(payload, half, hash_, lsn)
+                self._row(payload, half, hash_, lsn, aux)
             elif kind == rec.BEGIN:
                 msg = self._decoder.decode(payload)
                 assert type(msg) is Begin
                 self._txn = self.tracker.begin()
-                self._ctx = TxnContext(msg.xid, msg.commit_ts, aux or None)
+                self._ctx = TxnContext(msg.xid, msg.commit_ts, aux or None, self._metadata)
             elif kind == rec.COMMIT:
                 self.tracker.commit(lsn)
                 self._txn = self._ctx = None
             elif kind == rec.RELATION:
                 self._relation(payload)
+            elif kind == rec.SNAPSHOT_ROW:
+                msg = self._decoder.decode(payload)
+                self._produce(self._builder.snapshot_row(msg, self._in_txn(kind), lsn, rec.SNAPSHOT_MARKERS[half]),
+                              hash_)
+                self.rows += 1
+            elif kind == rec.MESSAGE:
+                ctx = self._in_txn(kind)
+                self._produce(self._messages.record(self._decoder.decode(payload), ctx.xid, ctx.commit_ts_us,
+                                                    ctx.last_commit_lsn), hash_)
+            elif kind == rec.STANDALONE_MESSAGE:
+                # A non-transactional message is its own unit of work, confirmable at its LSN.
+                self._txn = self.tracker.begin()
+                self._produce(self._messages.record(self._decoder.decode(payload), None, time.time_ns() // 1000,
+                                                    aux or None), hash_)
+                self.tracker.commit(lsn)
+                self._txn = None
+            elif kind == rec.TRUNCATE:
+                ctx = self._in_txn(kind)
+                ctx.order = (aux >> 32, aux & 0xFFFFFFFF)
+                self._produce(self._builder.truncate(int.from_bytes(payload[:4], "big"), ctx, lsn), hash_)
+            elif kind == rec.TXMETA:
+                self._transaction_record(half, lsn, payload)
             else:
                 raise ProtocolError(f"unknown ring record kind {kind}", offset=0, msg_type=None)
 
-    def _row(self, payload: bytes, half: int, hash_: int, lsn: int) -> None:
+    def _in_txn(self, kind: int) -> TxnContext:
+        if self._ctx is None:
+            raise ProtocolError(f"ring record {chr(kind)!r} outside a transaction", offset=0, msg_type=None)
+        return self._ctx
+
+    def _produce(self, r: Record, hash_: int) -> None:
+        """Produce one record as part of the current transaction's acknowledgements."""
+        partitions = self._partitions.get(r.topic)
+        if partitions is None:  # side topics (messages, transactions) are looked up on first use
+            partitions = self._partitions[r.topic] = self.sink.partitions(r.topic)
+        if self._murmur2 and r.key is not None:
+            partition = java_default_partition(r.key, partitions)
+        else:
+            partition = hash_ % partitions
         txn = self._txn
-        if txn is None:
-            raise ProtocolError("row record outside a transaction", offset=0, msg_type=chr(payload[0]))
-        msg = self._decoder.decode(payload)
-        on_delivery = functools.partial(self._delivered, txn)
-        for r in self._builder.change(msg, self._ctx, lsn, half):
-            partitions = self._partitions[r.topic]
-            if self._murmur2 and r.key is not None:
-                partition = java_default_partition(r.key, partitions)
-            else:
-                partition = hash_ % partitions
-            self.tracker.produced(txn)
-            self.sink.produce(r.topic, r.key, r.value, on_delivery, partition, r.headers)
+        self.tracker.produced(txn)
+        self.sink.produce(r.topic, r.key, r.value, functools.partial(self._delivered, txn), partition, r.headers)
+
+    def _row(self, payload: bytes, half: int, hash_: int, lsn: int, order: int) -> None:
+        ctx = self._in_txn(rec.ROW)
+        if self._metadata:
+            ctx.order = (order >> 32, order & 0xFFFFFFFF)
+        for r in self._builder.change(self._decoder.decode(payload), ctx, lsn, half):
+            self._produce(r, hash_)
         self.rows += 1
+
+    def _transaction_record(self, half: int, lsn: int, payload: bytes) -> None:
+        ctx = self._in_txn(rec.TXMETA)
+        if half == rec.TX_BEGIN:
+            r = self._transactions.begin(ctx.xid, lsn, ctx.commit_ts_us)
+        else:
+            events, per_table = _decode_end(payload)
+            r = self._transactions.end(ctx.xid, lsn, ctx.commit_ts_us, events, per_table)
+        self._produce(r, 0)  # one partition's order: BEGIN/END of every transaction in sequence
 
     def _relation(self, payload: bytes) -> None:
         raw, key_columns, not_null = _decode_relation(payload)

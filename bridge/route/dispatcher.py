@@ -27,6 +27,10 @@ FLUSH_BYTES = 256 * 1024  # a producer's batch is written once it reaches this s
 WRITE_WAIT_S = 0.25
 
 
+class StopRequested(BridgeError):
+    """A stop arrived while the decoder was waiting (e.g. for a snapshot's acks)."""
+
+
 class OversizeRecord(BridgeError):
     """A single change does not fit into a ring."""
 
@@ -34,7 +38,7 @@ class OversizeRecord(BridgeError):
 
 
 class Dispatcher:
-    def __init__(self, stream: ReplicationStream, router: Router, writers: list[RingWriter],
+    def __init__(self, stream: ReplicationStream | None, router: Router, writers: list[RingWriter],
                  cells: Watermarks, on_tick: Callable[[], None] = lambda: None) -> None:
         self.stream = stream
         self.router = router
@@ -44,19 +48,36 @@ class Dispatcher:
         self._on_tick = on_tick  # periodic side work (heartbeat.action.query)
 
     def run(self, stop: threading.Event) -> None:
-        stream, router, cells = self.stream, self.router, self.cells
-        builders = router.builders
+        stream, router = self.stream, self.router
         while not stop.is_set():
             batch = stream.read(READ_BATCH, timeout_s=0.05)
             for m in batch:
                 router.handle(m.payload, m.data_start)
             self.messages += len(batch)
-            for p, builder in enumerate(builders):
-                if builder.nbytes:
-                    self._write(p)
-            self._publish()
+            self.flush(stream.wal_end)
             self._confirm()
             self._on_tick()
+
+    def flush(self, idle_position: int) -> None:
+        """Write every pending batch, then publish the progress (`idle_position`: where the
+        source is when no transaction is open)."""
+        for p, builder in enumerate(self.router.builders):
+            if builder.nbytes:
+                self._write(p)
+        self._publish(idle_position)
+
+    def write_full(self) -> None:
+        """Write the batches that reached FLUSH_BYTES (a long read in progress)."""
+        for p, builder in enumerate(self.router.builders):
+            if builder.nbytes >= FLUSH_BYTES:
+                self._write(p)
+
+    def wait_safe(self, lsn: int, stop: Callable[[], bool]) -> None:
+        """Block until the coordinator says everything up to `lsn` is acked by Kafka."""
+        while self.cells.safe_lsn < lsn:
+            if stop():
+                raise StopRequested("stopped while waiting for Kafka's acknowledgements")
+            time.sleep(0.01)
 
     def _write(self, producer: int) -> None:
         builder = self.router.builders[producer]
@@ -67,20 +88,22 @@ class Dispatcher:
                 f"{writer.capacity} bytes (a very large row?): raise bridge.ring.bytes"
             )
         while not writer.write(builder.buffer, timeout=WRITE_WAIT_S):
-            self.stream.keepalive()  # backpressure: keep the walsender from timing us out
+            if self.stream is not None:
+                self.stream.keepalive()  # backpressure: keep the walsender from timing us out
         builder.clear()
 
-    def _publish(self) -> None:
+    def _publish(self, idle_position: int) -> None:
         router, cells = self.router, self.cells
         # pushed before dispatched: the coordinator reads them in the opposite order.
         for producer, lsn in router.pending_pushed.items():
-            cells.publish_pushed(producer, lsn)
+            if lsn > cells.pushed(producer):
+                cells.publish_pushed(producer, lsn)
         router.pending_pushed.clear()
         dispatched = router.pending_dispatched
         if not router.in_txn:
             # Between transactions everything received is in the rings, so the stream's own
             # position (keepalives included) is dispatched too: an idle slot keeps advancing.
-            dispatched = max(dispatched, self.stream.wal_end)
+            dispatched = max(dispatched, idle_position)
         if dispatched > cells.dispatched:
             cells.publish_dispatched(dispatched)
 

@@ -1,9 +1,12 @@
 """Which tables are captured, and which columns key them: Debezium's filter properties.
 
-As in Debezium (`Predicates.includes`/`excludes`): each list is comma-separated regular
-expressions, matched case-insensitively against the whole name, the schema for
+As in Debezium (`Predicates.includes`/`excludes`, `Strings.RegExSplitter`): each list is
+comma-separated regular expressions (`\\,` escapes a comma), matched case-insensitively against
+the whole name, the schema for
 `schema.*.list` and `schema.table` for `table.*.list`. An include list and its exclude list
 cannot both be set. System schemas are never captured.
+
+`message.prefix.include.list` / `exclude.list` filter logical messages by prefix the same way.
 
 `message.key.columns` is `<table regex>:<column>,<column>;...` and replaces a matching table's
 key (its primary key) for routing and for the Kafka key.
@@ -16,42 +19,36 @@ from dataclasses import dataclass
 
 from bridge.errors import ConfigError
 
+# Java's Pattern.CASE_INSENSITIVE without UNICODE_CASE folds ASCII letters only.
+_FLAGS = re.IGNORECASE | re.ASCII
 _SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
 
 
-def split_regex_list(text: str) -> list[str]:
-    """Split at commas that are not inside (), [] or {} (so `a{1,3}` stays one pattern)."""
-    parts, depth, current = [], 0, []
-    escaped = False
-    for ch in text:
-        if escaped:
-            current.append(ch)
-            escaped = False
+def split_regex_list(text: str | None) -> list[str]:
+    """Debezium's `Strings.RegExSplitter`: split at commas not escaped by a backslash (`\\,` is a
+    comma inside an expression); items are trimmed, empty ones dropped."""
+    if not text:
+        return []
+    parts, start, i = [], 0, 0
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2  # the escaped character never separates
             continue
-        if ch == "\\":
-            escaped = True
-            current.append(ch)
-            continue
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth = max(0, depth - 1)
-        if ch == "," and depth == 0:
-            parts.append("".join(current).strip())
-            current = []
-            continue
-        current.append(ch)
-    parts.append("".join(current).strip())
-    return [p for p in parts if p]
+        if text[i] == ",":
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    parts.append(text[start:])
+    return [p.strip().replace("\\,", ",") for p in parts if p.strip()]
 
 
-def _compile(key: str, text: str | None) -> tuple[re.Pattern[str], ...] | None:
+def compile_list(key: str, text: str | None) -> tuple[re.Pattern[str], ...] | None:
     if text is None or not text.strip():
         return None
     patterns = []
     for part in split_regex_list(text):
         try:
-            patterns.append(re.compile(part, re.IGNORECASE))
+            patterns.append(re.compile(part, _FLAGS))
         except re.error as exc:
             raise ConfigError(f"{key}={text!r} is invalid: {part!r} is not a regular expression ({exc})") from None
     return tuple(patterns)
@@ -68,24 +65,33 @@ class TableFilter:
     table_include: tuple[re.Pattern[str], ...] | None = None
     table_exclude: tuple[re.Pattern[str], ...] | None = None
     key_columns: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = ()
+    message_include: tuple[re.Pattern[str], ...] | None = None
+    message_exclude: tuple[re.Pattern[str], ...] | None = None
 
     @classmethod
     def from_lists(cls, *, schema_include: str | None = None, schema_exclude: str | None = None,
                    table_include: str | None = None, table_exclude: str | None = None,
-                   key_columns: str | None = None, labels: dict[str, str] | None = None) -> TableFilter:
+                   key_columns: str | None = None, message_include: str | None = None,
+                   message_exclude: str | None = None, labels: dict[str, str] | None = None) -> TableFilter:
         names = {"schema.include.list": "schema.include.list", "schema.exclude.list": "schema.exclude.list",
                  "table.include.list": "table.include.list", "table.exclude.list": "table.exclude.list",
-                 "message.key.columns": "message.key.columns", **(labels or {})}
+                 "message.key.columns": "message.key.columns",
+                 "message.prefix.include.list": "message.prefix.include.list",
+                 "message.prefix.exclude.list": "message.prefix.exclude.list", **(labels or {})}
         for include, exclude, a, b in ((schema_include, schema_exclude, "schema.include.list", "schema.exclude.list"),
-                                       (table_include, table_exclude, "table.include.list", "table.exclude.list")):
+                                       (table_include, table_exclude, "table.include.list", "table.exclude.list"),
+                                       (message_include, message_exclude, "message.prefix.include.list",
+                                        "message.prefix.exclude.list")):
             if include and include.strip() and exclude and exclude.strip():
                 raise ConfigError(f"{names[a]} and {names[b]} cannot both be set")
         return cls(
-            _compile(names["schema.include.list"], schema_include),
-            _compile(names["schema.exclude.list"], schema_exclude),
-            _compile(names["table.include.list"], table_include),
-            _compile(names["table.exclude.list"], table_exclude),
+            compile_list(names["schema.include.list"], schema_include),
+            compile_list(names["schema.exclude.list"], schema_exclude),
+            compile_list(names["table.include.list"], table_include),
+            compile_list(names["table.exclude.list"], table_exclude),
             _key_columns(names["message.key.columns"], key_columns),
+            compile_list(names["message.prefix.include.list"], message_include),
+            compile_list(names["message.prefix.exclude.list"], message_exclude),
         )
 
     def captures(self, schema: str, table: str) -> bool:
@@ -101,6 +107,12 @@ class TableFilter:
         if self.table_exclude is not None and _any(self.table_exclude, qualified):
             return False
         return True
+
+    def captures_message(self, prefix: str) -> bool:
+        """`message.prefix.include.list` / `exclude.list` for logical decoding messages."""
+        if self.message_include is not None and not _any(self.message_include, prefix):
+            return False
+        return self.message_exclude is None or not _any(self.message_exclude, prefix)
 
     def key_override(self, schema: str, table: str) -> tuple[str, ...] | None:
         qualified = f"{schema}.{table}"
@@ -123,7 +135,7 @@ def _key_columns(key: str, text: str | None) -> tuple[tuple[re.Pattern[str], tup
             raise ConfigError(f"{key}={text!r} is invalid: expected <schema.table>:<column>[,<column>...] "
                               "entries separated by ';'")
         try:
-            out.append((re.compile(table.strip(), re.IGNORECASE), names))
+            out.append((re.compile(table.strip(), _FLAGS), names))
         except re.error as exc:
             raise ConfigError(f"{key}={text!r} is invalid: {table!r} is not a regular expression ({exc})") from None
     return tuple(out)

@@ -4,13 +4,18 @@ Each record is a fixed header followed by the raw pgoutput message it carries, s
 never converts a column and nothing is pickled:
 
     offset  size  field
-    0       1     kind     'R' relation, 'B' begin, 'W' row change, 'C' commit
-    1       1     half     rows only: 0 whole change, 1 old-key half, 2 new-key half
+    0       1     kind     'R' relation, 'B' begin, 'W' row change, 'C' commit, 'M' message in a
+                           transaction, 'N' non-transactional message, 'T' truncate of one table,
+                           'X' transaction metadata (BEGIN/END record), 'S' snapshot row
+    1       1     half     rows: 0 whole change, 1 old-key half, 2 new-key half; 'X': 0 BEGIN, 1 END;
+                           'S': index in SNAPSHOT_MARKERS
     2       2     (padding)
-    4       4     hash     rows only: the salted routing hash (the producer derives the partition)
+    4       4     hash     the salted routing hash (the producer derives the partition)
     8       8     lsn      the message's own LSN (commit: the transaction's end LSN)
-    16      8     aux      begin: end LSN of the previous transaction (Debezium's `sequence`)
-    24      ...   payload  the pgoutput message; for 'R' a msgpack [message, key columns, not-null columns]
+    16      8     aux      begin, 'N': end LSN of the previous transaction (Debezium's `sequence`);
+                           rows, 'T': total_order << 32 | data_collection_order (transaction metadata)
+    24      ...   payload  the pgoutput message; 'R': msgpack [message, key columns, not-null columns];
+                           'T': relation id (4 bytes) + message; 'X' END: msgpack [events, [[table, n]...]]
 
 A primary-key change is split in two records so each half is produced by the owner of its
 key: the old key's delete (+ tombstone) and the new key's create.
@@ -24,7 +29,12 @@ HEADER = struct.Struct("<BBxxIQQ")
 HEADER_SIZE = HEADER.size
 
 RELATION, BEGIN, ROW, COMMIT = b"R"[0], b"B"[0], b"W"[0], b"C"[0]
+MESSAGE, STANDALONE_MESSAGE, TRUNCATE, TXMETA = b"M"[0], b"N"[0], b"T"[0], b"X"[0]
+SNAPSHOT_ROW = b"S"[0]
+# `half` of a snapshot row: its Debezium `source.snapshot` marker
+SNAPSHOT_MARKERS = ("true", "first", "first_in_data_collection", "last_in_data_collection", "last")
 WHOLE, OLD_KEY_HALF, NEW_KEY_HALF = 0, 1, 2
+TX_BEGIN, TX_END = 0, 1
 
 
 def pack(kind: int, half: int, hash_: int, lsn: int, aux: int, payload: bytes) -> bytes:

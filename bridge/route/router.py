@@ -2,19 +2,25 @@
 
 Only what routing needs is parsed: the message type, the relation, the key bytes (without
 converting a column), and for Begin/Commit their LSNs and xid. A producer sees a
-transaction's Begin just before its first row of that transaction and its Commit only if it
-got a row, so a producer with quiet keys is never woken for others' transactions; the
+transaction's Begin just before its first record of that transaction and its Commit only if
+it got one, so a producer with quiet keys is never woken for others' transactions; the
 coordinator learns from `pushed`/`dispatched` which producers hold nothing back
 (`bridge.ack.watermark`).
+
+Besides rows: logical messages go to the owner of their prefix (a non-transactional one is a
+self-contained unit with its own position), truncates to the owner of each table's topic, and
+with `provide.transaction.metadata` the decoder numbers each transaction's events and has
+producer 0 write its BEGIN/END records (one producer keeps that topic in commit order).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Callable
 
 import msgspec
 
-from bridge.decode.messages import Begin, Commit, Relation
+from bridge.config import BridgeConfig
+from bridge.decode.messages import Begin, Commit, LogicalMessage, Relation, Truncate
 from bridge.decode.pgoutput import PgOutputDecoder
 from bridge.decode.relations import RelationCache
 from bridge.errors import ProtocolError
@@ -24,62 +30,106 @@ from bridge.route.keys import extract_key
 from bridge.route.partitioner import key_hash, keyless_hash
 from bridge.source.catalog import TableInfo
 
-_ROW_KINDS = frozenset(b"IUD")
-_IGNORED = frozenset(b"YOT")  # Type (types resolve by OID), Origin, Truncate (skipped.operations=t)
-_encode_relation = msgspec.msgpack.Encoder().encode
+_INSERT, _UPDATE, _DELETE = b"IUD"
+_IGNORED = frozenset(b"YO")  # Type (types resolve by OID), Origin
+_encode = msgspec.msgpack.Encoder().encode
+TXMETA_PRODUCER = 0
 
 
 class Router:
-    def __init__(self, producers: int, topic_prefix: str, salt: bytes, salts: Mapping[str, bytes],
-                 describe: Callable[[Relation], TableInfo], captures: Callable[[str, str], bool] = lambda s, t: True
-                 ) -> None:
-        self.producers = producers
-        self.builders = [BatchBuilder() for _ in range(producers)]
+    def __init__(self, config: BridgeConfig, describe: Callable[[Relation], TableInfo]) -> None:
+        # skip(kind, payload, lsn) drops messages already delivered: set by the decoder when it
+        # streams a cut-over from Debezium (`bridge.source.offsets.ResumeFilter`).
+        self.skip: Callable[[int, bytes, int], bool] | None = None
+        pipe, events = config.pipeline, config.events
+        self.producers = pipe.producers
+        self.builders = [BatchBuilder() for _ in range(self.producers)]
         self.relations = RelationCache()
         self._decoder = PgOutputDecoder(proto_version=1)
         self._describe = describe
-        self._prefix = topic_prefix
-        self._salt = salt
-        self._salts = dict(salts)
-        self._salt_of: dict[int, bytes] = {}
-        self._captures = captures
+        self._filters = config.filters
+        self._prefix = events.topic_prefix
+        self._salt = pipe.salt
+        self._salts = dict(pipe.salts)
+        skipped = events.skipped_operations
+        self._skip_insert, self._skip_update, self._skip_delete = "c" in skipped, "u" in skipped, "d" in skipped
+        self._truncates = "t" not in skipped
+        self._txmeta = events.provide_transaction_metadata
+        self._tables: dict[int, tuple[bytes, str]] = {}  # relation id -> (salt, "schema.table")
         self._skipped: set[int] = set()  # relations the filters leave out
         self.in_txn = False
         self._xid = 0
+        self._begin_lsn = 0
         self._begin: bytes = b""
-        self._begun = [False] * producers
+        self._begun = [False] * self.producers
         self._last_commit = 0
+        self._events = 0
+        self._per_table: dict[str, int] = {}
         # Progress not yet visible to the coordinator: published once the batches are written.
         self.pending_pushed: dict[int, int] = {}
         self.pending_dispatched = 0
 
     def handle(self, payload: bytes, lsn: int) -> None:
         kind = payload[0]
-        if kind in _ROW_KINDS:
+        if self.skip is not None and self.skip(kind, payload, lsn):
+            return
+        if kind == _INSERT or kind == _UPDATE or kind == _DELETE:
             self._row(payload, lsn)
         elif kind == 0x42:  # 'B'
-            self._on_begin(payload)
+            self._on_begin(payload, lsn)
         elif kind == 0x43:  # 'C'
-            self._on_commit(payload)
+            self._on_commit(payload, lsn)
         elif kind == 0x52:  # 'R'
             self._on_relation(payload, lsn)
+        elif kind == 0x4D:  # 'M'
+            self._on_message(payload, lsn)
+        elif kind == 0x54:  # 'T'
+            self._on_truncate(payload, lsn)
         elif kind not in _IGNORED:
             raise ProtocolError("unexpected message on a protocol-1 stream", offset=0, msg_type=chr(kind))
+
+    # -- rows --------------------------------------------------------------------------------
 
     def _row(self, payload: bytes, lsn: int) -> None:
         if not self.in_txn:
             raise ProtocolError("row change outside a transaction", offset=0, msg_type=chr(payload[0]))
         if self._skipped and int.from_bytes(payload[1:5], "big") in self._skipped:
             return
-        _, relid, key, old_key = extract_key(payload, self.relations)
-        salt = self._salt_of[relid]
+        kind, relid, key, old_key = extract_key(payload, self.relations)
+        salt, table = self._tables[relid]
         h = key_hash(salt, key) if key else keyless_hash(salt, self._xid)
         if old_key is not None and old_key != key and key:
+            # A primary-key change: delete (+ tombstone) under the old key, create under the new.
             old_h = key_hash(salt, old_key)
-            self._push(old_h % self.producers, rec.pack(rec.ROW, rec.OLD_KEY_HALF, old_h, lsn, 0, payload))
-            self._push(h % self.producers, rec.pack(rec.ROW, rec.NEW_KEY_HALF, h, lsn, 0, payload))
-        else:
-            self._push(h % self.producers, rec.pack(rec.ROW, rec.WHOLE, h, lsn, 0, payload))
+            if not self._skip_delete:
+                self._push(old_h % self.producers,
+                           rec.pack(rec.ROW, rec.OLD_KEY_HALF, old_h, lsn, self._count(table, lsn), payload))
+            if not self._skip_insert:
+                self._push(h % self.producers,
+                           rec.pack(rec.ROW, rec.NEW_KEY_HALF, h, lsn, self._count(table, lsn), payload))
+            return
+        if (self._skip_insert and kind == "I") or (self._skip_update and kind == "U") or (
+                self._skip_delete and kind == "D"):
+            return
+        self._push(h % self.producers, rec.pack(rec.ROW, rec.WHOLE, h, lsn, self._count(table, lsn), payload))
+
+    def snapshot_row(self, payload: bytes, lsn: int, marker: int) -> None:
+        """A snapshot row (a synthesized Insert, `bridge.snapshot.wire`), routed by key like a
+        streamed one so it reaches Kafka before any later change of the same key."""
+        _, relid, key, _ = extract_key(payload, self.relations)
+        salt, _ = self._tables[relid]
+        h = key_hash(salt, key) if key else keyless_hash(salt, self._xid)
+        self._push(h % self.producers, rec.pack(rec.SNAPSHOT_ROW, marker, h, lsn, 0, payload))
+
+    def _count(self, table: str, lsn: int) -> int:
+        """Transaction metadata: the event's (total_order, data_collection_order), packed."""
+        if not self._txmeta:
+            return 0
+        if self._events == 0:
+            self._push(TXMETA_PRODUCER, rec.pack(rec.TXMETA, rec.TX_BEGIN, 0, self._begin_lsn, 0, b""))
+        self._events += 1
+        order = self._per_table[table] = self._per_table.get(table, 0) + 1
+        return self._events << 32 | order
 
     def _push(self, producer: int, record: bytes) -> None:
         builder = self.builders[producer]
@@ -88,21 +138,29 @@ class Router:
             builder.add(self._begin)
         builder.add(record)
 
-    def _on_begin(self, payload: bytes) -> None:
+    # -- transaction boundaries ----------------------------------------------------------------
+
+    def _on_begin(self, payload: bytes, lsn: int) -> None:
         msg = self._decoder.decode(payload)
         assert type(msg) is Begin
         if self.in_txn:
             raise ProtocolError("Begin inside a transaction", offset=0, msg_type="B")
         self.in_txn = True
         self._xid = msg.xid
+        self._begin_lsn = lsn
         self._begin = rec.pack(rec.BEGIN, 0, 0, msg.final_lsn, self._last_commit, payload)
         self._begun = [False] * self.producers
+        self._events = 0
+        self._per_table = {}
 
-    def _on_commit(self, payload: bytes) -> None:
+    def _on_commit(self, payload: bytes, lsn: int) -> None:
         msg = self._decoder.decode(payload)
         assert type(msg) is Commit
         if not self.in_txn:
             raise ProtocolError("Commit without Begin", offset=0, msg_type="C")
+        if self._events:
+            body = _encode([self._events, list(self._per_table.items())])
+            self._push(TXMETA_PRODUCER, rec.pack(rec.TXMETA, rec.TX_END, 0, lsn, 0, body))
         record = rec.pack(rec.COMMIT, 0, 0, msg.end_lsn, 0, payload)
         for producer, begun in enumerate(self._begun):
             if begun:
@@ -112,18 +170,50 @@ class Router:
         self._last_commit = msg.end_lsn
         self.in_txn = False
 
+    # -- schema, messages, truncates -----------------------------------------------------------
+
     def _on_relation(self, payload: bytes, lsn: int) -> None:
         msg = self._decoder.decode(payload)
         assert type(msg) is Relation
-        if not self._captures(msg.namespace, msg.name):
+        if not self._filters.captures(msg.namespace, msg.name):
             self._skipped.add(msg.relation_id)
             return
         self._skipped.discard(msg.relation_id)
         info = self._describe(msg)
         self.relations.add(msg, info.key_columns)
         topic = f"{self._prefix}.{msg.namespace}.{msg.name}"
-        self._salt_of[msg.relation_id] = self._salts.get(topic, self._salt)
-        body = _encode_relation([payload, list(info.key_columns), sorted(info.not_null)])
+        self._tables[msg.relation_id] = (self._salts.get(topic, self._salt), f"{msg.namespace}.{msg.name}")
+        body = _encode([payload, list(info.key_columns), sorted(info.not_null)])
         record = rec.pack(rec.RELATION, 0, 0, lsn, 0, body)
         for builder in self.builders:
             builder.add(record)
+
+    def _on_message(self, payload: bytes, lsn: int) -> None:
+        msg = self._decoder.decode(payload)
+        assert type(msg) is LogicalMessage
+        if not self._filters.captures_message(msg.prefix):
+            return
+        h = key_hash(self._salt, msg.prefix.encode())
+        owner = h % self.producers
+        if msg.transactional:
+            if not self.in_txn:
+                raise ProtocolError("transactional message outside a transaction", offset=0, msg_type="M")
+            self._push(owner, rec.pack(rec.MESSAGE, 0, h, msg.lsn, 0, payload))
+            return
+        # Its own unit of work: confirmable once acked, at its own position.
+        self.builders[owner].add(rec.pack(rec.STANDALONE_MESSAGE, 0, h, msg.lsn, self._last_commit, payload))
+        self.pending_pushed[owner] = max(self.pending_pushed.get(owner, 0), msg.lsn)
+        self.pending_dispatched = max(self.pending_dispatched, msg.lsn)
+
+    def _on_truncate(self, payload: bytes, lsn: int) -> None:
+        if not self._truncates:
+            return
+        msg = self._decoder.decode(payload)
+        assert type(msg) is Truncate
+        for relid in msg.relation_ids:
+            if relid in self._skipped or relid not in self._tables:
+                continue
+            salt, table = self._tables[relid]
+            h = key_hash(salt, table.encode())
+            body = relid.to_bytes(4, "big") + payload  # the table this record is about, then the message
+            self._push(h % self.producers, rec.pack(rec.TRUNCATE, 0, h, lsn, self._count(table, lsn), body))

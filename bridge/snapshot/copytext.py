@@ -14,6 +14,7 @@ decoded anyway so the parser is the exact inverse of the format, not of one serv
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 Row = tuple[bytes | None, ...]
 
@@ -37,16 +38,46 @@ def unescape(field: bytes) -> bytes | None:
         return None
     if b"\\" not in field:
         return field
+    if field.count(b"\\") == 2 * field.count(b"\\\\"):
+        # Only escaped backslashes (every bytea in hex output, JSON with escapes): pairing them
+        # left to right is what the escape scan does, so a plain replace is exact.
+        return field.replace(b"\\\\", b"\\")
     return _ESCAPE.sub(_replace, field)
 
 
-def parse_line(line: bytes, ncols: int) -> Row:
-    """One COPY text line (with or without its newline) of a row with `ncols` columns."""
-    if line.endswith(b"\n"):
-        line = line[:-1]
-    if ncols == 0:  # a row without columns is an empty line, not one empty field
-        return ()
-    fields = line.split(b"\t")
-    if b"\\" not in line:  # the common case: no NULL and nothing escaped
-        return tuple(fields)
-    return tuple(map(unescape, fields))
+class RowBatcher:
+    """The file object `cursor.copy_expert` writes to: psycopg2 calls `write` once per row (one
+    CopyData message), so rows are parsed as they arrive and handed to `emit` in lists of
+    `batch_rows`; `emit` may block, which pauses the COPY (backpressure, bounded memory).
+
+    `write` is the snapshot's hot loop, hence everything inlined."""
+
+    __slots__ = ("_rows", "_batch_rows", "_emit", "_ncols", "rows_total")
+
+    def __init__(self, ncols: int, batch_rows: int, emit: Callable[[list[Row]], None]) -> None:
+        self._rows: list[Row] = []
+        self._batch_rows = batch_rows
+        self._emit = emit
+        self._ncols = ncols
+        self.rows_total = 0
+
+    def write(self, line: bytes) -> None:
+        fields = line.split(b"\t")
+        fields[-1] = fields[-1][:-1]  # the newline
+        rows = self._rows
+        rows.append(tuple(map(unescape, fields)) if b"\\" in line else tuple(fields))
+        if len(rows) == self._batch_rows:
+            self._flush()
+
+    def close(self) -> None:
+        """Emit the last, partial batch."""
+        if self._rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        rows = self._rows
+        if self._ncols == 0:  # a row without columns is an empty line, not one empty field
+            rows = [()] * len(rows)
+        self._rows = []
+        self.rows_total += len(rows)
+        self._emit(rows)

@@ -48,17 +48,19 @@ class ExportedSlot:
 
 
 def create_slot_with_snapshot(
-    conn: psycopg2.extras.LogicalReplicationConnection, slot_name: str
+    conn: psycopg2.extras.LogicalReplicationConnection, slot_name: str, *, temporary: bool = False
 ) -> ExportedSlot:
     """Create the logical pgoutput slot `slot_name` on the replication connection `conn` and
-    export its snapshot. `conn` is kept (idle) in the result; see the module docstring."""
+    export its snapshot. `conn` is kept (idle) in the result; see the module docstring. A
+    `temporary` slot disappears with the connection (or a crash)."""
     if not _SLOT_NAME.fullmatch(slot_name):
         raise ReplicationSetupError(
             f"invalid slot name {slot_name!r}: use 1 to 63 lower-case letters, digits and underscores"
         )
     try:
         with conn.cursor() as cur:
-            cur.execute(f"CREATE_REPLICATION_SLOT {slot_name} LOGICAL pgoutput (SNAPSHOT 'export')")
+            kind = "TEMPORARY LOGICAL" if temporary else "LOGICAL"
+            cur.execute(f"CREATE_REPLICATION_SLOT {slot_name} {kind} pgoutput (SNAPSHOT 'export')")
             name, consistent_point, snapshot_name, _plugin = cur.fetchone()
     except psycopg2.errors.DuplicateObject:
         raise ReplicationSetupError(

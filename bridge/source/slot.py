@@ -64,8 +64,9 @@ def captured_tables(conn: psycopg2.extensions.connection, filters: TableFilter) 
         return [(schema, table) for schema, table in cur.fetchall() if filters.captures(schema, table)]
 
 
-def ensure_slot(conn: psycopg2.extensions.connection, cfg: ReplicationConfig) -> None:
-    """Make sure the logical slot exists in this database and uses pgoutput."""
+def ensure_slot(conn: psycopg2.extensions.connection, cfg: ReplicationConfig, *, create: bool = True) -> None:
+    """Check an existing slot (logical, pgoutput, this database); create it when missing and
+    `create` (an initial snapshot creates it itself, see `bridge.snapshot.initial`)."""
     with conn.cursor() as cur:
         cur.execute(
             "SELECT plugin, slot_type, database, current_database() FROM pg_replication_slots "
@@ -87,6 +88,8 @@ def ensure_slot(conn: psycopg2.extensions.connection, cfg: ReplicationConfig) ->
                     f"not {current!r}; choose another slot.name"
                 )
             return
+        if not create:
+            return
         try:
             cur.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (cfg.slot_name,))
         except psycopg2.errors.InsufficientPrivilege as exc:
@@ -106,6 +109,12 @@ def ensure_slot(conn: psycopg2.extensions.connection, cfg: ReplicationConfig) ->
                 f"cannot create replication slot {cfg.slot_name!r}: {exc.pgerror.strip()}"
             ) from None
         log.info("created replication slot %s", cfg.slot_name)
+
+
+def slot_exists(conn: psycopg2.extensions.connection, slot_name: str) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot_name,))
+        return cur.fetchone() is not None
 
 
 def confirmed_flush_lsn(conn: psycopg2.extensions.connection, slot_name: str) -> int | None:

@@ -36,7 +36,7 @@ class ReplicationStream:
         *,
         status_interval_s: float,
         proto_version: int = 1,
-        messages: bool = False,
+        messages: bool = True,
     ) -> None:
         self._connect = connect
         self.slot_name = slot_name
@@ -51,8 +51,9 @@ class ReplicationStream:
         self.flushed_lsn = 0
         self._last_sent = 0.0
 
-    def start(self, retry: RetryConfig, *, sleep=time.sleep) -> None:
-        """Start streaming from the slot's confirmed position.
+    def start(self, retry: RetryConfig, *, start_lsn: int = 0, sleep=time.sleep) -> None:
+        """Start streaming from the slot's confirmed position, or from `start_lsn` when that is
+        further (a cut-over from Debezium: the server skips transactions committed before it).
 
         A slot still held by a walsender of a previous (crashed) run is retried with backoff:
         the server releases it once it notices the old connection is gone.
@@ -64,6 +65,7 @@ class ReplicationStream:
             try:
                 cursor.start_replication(
                     slot_name=self.slot_name,
+                    start_lsn=start_lsn,
                     decode=False,
                     options=self._options,
                     # psycopg2's own periodic feedback (whole seconds only); `confirm` sends

@@ -87,7 +87,6 @@ def test_producer_settings_force_durability_and_drop_java_only_keys():
         ("debezium.sink.kafka.producer.acks", "1", r"producer\.acks='1' is invalid: pgbridge requires acks=all"),
         ("debezium.source.decimal.handling.mode", "float", r"decimal\.handling\.mode"),
         ("debezium.source.skipped.operations", "x", r"skipped\.operations='x' is invalid"),
-        ("debezium.source.skipped.operations", "none", r"skipped\.operations='none' is not supported yet"),
         ("bridge.producers", "0", r"bridge\.producers='0' is out of range: allowed 1\.\.256"),
         ("bridge.ring.bytes", "1048577", r"bridge\.ring\.bytes=1048577 is invalid: it must be a multiple of 8"),
         ("bridge.partitioner", "crc", r"bridge\.partitioner='crc' is invalid: allowed values are mmh3, murmur2"),

@@ -6,8 +6,10 @@ from bridge.errors import ConfigError
 from bridge.route.filters import TableFilter, split_regex_list
 
 
-def test_regex_lists_split_at_top_level_commas_only():
-    assert split_regex_list("a, b{1,3} ,(c,d),[x,y]") == ["a", "b{1,3}", "(c,d)", "[x,y]"]
+def test_regex_lists_split_like_debeziums_regex_splitter():
+    # only an escaped comma stays inside an expression, as in Debezium
+    assert split_regex_list("a, b{1\\,3} ,,c") == ["a", "b{1,3}", "c"]
+    assert split_regex_list("x{1,3}") == ["x{1", "3}"]
 
 
 def test_table_include_list_is_a_case_insensitive_full_match():

@@ -1,5 +1,6 @@
 """The decoder's routing: which producer gets which record, and the progress it reports."""
 
+from bridge.config import config_from_properties
 from bridge.decode import messages as m
 from bridge.ring.records import iter_records
 from bridge.route import records as rec
@@ -7,13 +8,16 @@ from bridge.route.partitioner import key_hash
 from bridge.route.router import Router
 from bridge.source.catalog import TableInfo
 from tests.pgoutput_encoder import encode
+from tests.unit.test_config import MINIMAL
 
 REL = m.Relation(16384, "public", "t", "d", (
     m.RelationColumn(True, "id", 23, -1), m.RelationColumn(False, "v", 25, -1)))
 
 
-def make(producers=4):
-    return Router(producers, "p", b"salt", {}, lambda rel: TableInfo(("id",), frozenset({"id"})))
+def make(producers=4, **props):
+    config = config_from_properties({**MINIMAL, "bridge.producers": str(producers), "bridge.partition.salt": "salt",
+                                     "debezium.source.topic.prefix": "p", **props})
+    return Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})))
 
 
 def records(router, producer):
@@ -81,3 +85,55 @@ def test_begin_record_carries_the_previous_commit_for_sequence():
     begins = [rec.HEADER.unpack_from(bytes(r)) for r in iter_records(memoryview(bytes(router.builders[0].buffer)))
               if r[0] == rec.BEGIN]
     assert [b[4] for b in begins] == [0, 200]
+
+
+def kinds(router, producer):
+    return [k for k, _ in records(router, producer)]
+
+
+def test_skipped_operations_are_dropped_by_the_router():
+    router = make(producers=1, **{"debezium.source.skipped.operations": "u,t"})
+    router.handle(encode(REL), 100)
+    txn(router, [m.Insert(16384, (b"1", b"a")), m.Update(16384, None, None, (b"1", b"b"))], 200)
+    assert kinds(router, 0) == [rec.RELATION, rec.BEGIN, rec.ROW, rec.COMMIT]
+
+
+def test_transaction_metadata_numbers_events_and_sends_begin_end_to_producer_0():
+    router = make(producers=4, **{"debezium.source.provide.transaction.metadata": "true"})
+    router.handle(encode(REL), 100)
+    txn(router, [m.Insert(16384, (str(i).encode(), b"a")) for i in range(3)], 500)
+    assert kinds(router, 0)[:3] == [rec.RELATION, rec.BEGIN, rec.TXMETA]
+    assert kinds(router, 0)[-2:] == [rec.TXMETA, rec.COMMIT]
+    orders = []
+    for p in range(4):
+        for r in iter_records(memoryview(bytes(router.builders[p].buffer))):
+            kind, half, _, _, aux = rec.HEADER.unpack_from(r)
+            if kind == rec.ROW:
+                orders.append((aux >> 32, aux & 0xFFFFFFFF))
+    assert sorted(orders) == [(1, 1), (2, 2), (3, 3)]
+
+
+def test_non_transactional_message_is_its_own_unit_of_work():
+    router = make(producers=2)
+    msg = m.LogicalMessage(False, 777, "audit", b"hello")
+    router.handle(encode(msg), 777)
+    owner = key_hash(b"salt", b"audit") % 2
+    assert kinds(router, owner) == [rec.STANDALONE_MESSAGE]
+    assert router.pending_pushed == {owner: 777} and router.pending_dispatched == 777
+
+
+def test_message_prefix_filter():
+    router = make(producers=1, **{"debezium.source.message.prefix.exclude.list": "aud.*"})
+    router.handle(encode(m.LogicalMessage(False, 777, "audit", b"x")), 777)
+    assert kinds(router, 0) == []
+
+
+def test_truncate_goes_to_each_captured_table_owner_only_when_not_skipped():
+    router = make(producers=1)
+    router.handle(encode(REL), 100)
+    txn(router, [m.Truncate((16384,), 0)], 200)
+    assert rec.TRUNCATE not in kinds(router, 0)
+    router = make(producers=1, **{"debezium.source.skipped.operations": "none"})
+    router.handle(encode(REL), 100)
+    txn(router, [m.Truncate((16384,), 0)], 200)
+    assert kinds(router, 0) == [rec.RELATION, rec.BEGIN, rec.TRUNCATE, rec.COMMIT]

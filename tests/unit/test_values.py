@@ -1,15 +1,24 @@
 """converter_for: numbers, strings, binary, bits, enums, unknown types, TOAST placeholders.
 
-Expected values are hand-derived from Debezium 3.6.1 rules (PostgresValueConverter,
-JdbcValueConverters) and its own test expectations (AbstractRecordsProducerTest) where cited.
+Expected values are hand-derived from Debezium 3.7 rules (PostgresValueConverter,
+JdbcValueConverters), its own test expectations (AbstractRecordsProducerTest) where cited, and
+the golden output of a real Debezium 3.7.0 (tests/data/debezium) where noted.
 """
 
 import pytest
+from msgspec import Raw
 
 from bridge.decode.options import ConversionOptions
+from bridge.decode.schema import connect_schema
 from bridge.decode.types import BUILTIN_TYPES, TypeInfo, TypeKind
-from bridge.decode.values import ColumnConverter, converter_for, placeholder_value
-from bridge.errors import ConfigError, UnsupportedType
+from bridge.decode.values import (
+    ColumnConverter,
+    converter_for,
+    null_fallback,
+    placeholder_value,
+)
+from bridge.decode.values_numeric import NotRepresentable
+from bridge.errors import ConfigError
 
 DEFAULT = ConversionOptions()
 
@@ -54,9 +63,9 @@ def test_options_error_names_key_value_and_allowed():
         (26, b"4000000000", 4000000000, "int64"),  # oid -> int64 (PostgresValueConverter OID case)
         (16, b"t", True, "boolean"),
         (16, b"f", False, "boolean"),
-        (700, b"3.3", 3.3, "float"),  # float4: JsonConverter prints Float.toString -> 3.3
-        (701, b"4.44", 4.44, "double"),
-        (701, b"-1.5e-300", -1.5e-300, "double"),
+        (700, b"3.3", Raw(b"3.3"), "float"),  # float4: JsonConverter prints Float.toString -> 3.3
+        (701, b"4.44", Raw(b"4.44"), "double"),
+        (701, b"-1.5e-300", Raw(b"-1.5E-300"), "double"),
     ],
 )
 def test_simple_numbers(oid, raw, value, type_):
@@ -70,6 +79,32 @@ def test_float_specials_are_jacksons_strings(oid):
     # Jackson writes NaN/Infinity doubles as quoted strings
     c = conv(oid)
     assert [c.convert(r) for r in (b"NaN", b"Infinity", b"-Infinity")] == ["NaN", "Infinity", "-Infinity"]
+
+
+@pytest.mark.parametrize(
+    ("oid", "raw", "java"),
+    [
+        # golden: num.f4 / num.f8 (Jackson = Float/Double.toString of Java 17)
+        (700, b"3.4028235e+38", "3.4028235E38"),
+        (701, b"1.7976931348623157e+308", "1.7976931348623157E308"),
+        (700, b"-0", "-0.0"),
+        (701, b"5e-324", "4.9E-324"),
+        (700, b"1.1754944e-38", "1.17549435E-38"),  # JDK 17's digit generator is not the shortest
+        (701, b"0.1", "0.1"),
+        (701, b"0", "0.0"),
+        # Double.toString layout: plain for 1e-3 <= |x| < 1e7, else computerized notation
+        (701, b"1e+10", "1.0E10"),
+        (701, b"0.001", "0.001"),
+        (701, b"0.0001", "1.0E-4"),
+        (701, b"1234567", "1234567.0"),
+        (701, b"12345678", "1.2345678E7"),
+        (701, b"-2.5", "-2.5"),
+        (701, b"2.82879384806159e+17", "2.82879384806159008E17"),  # JDK-4511638
+        (700, b"16777216", "1.6777216E7"),
+    ],
+)
+def test_floats_are_spelled_by_java(oid, raw, java):
+    assert conv(oid).convert(raw) == Raw(java.encode())
 
 
 # --- numeric ---------------------------------------------------------------------------------------
@@ -91,9 +126,13 @@ def test_numeric_precise_is_base64_of_unscaled_twos_complement():
     assert c.convert(b"-0.01") == "/w=="
 
 
-def test_numeric_precise_special_values_fail_like_debezium():
-    with pytest.raises(UnsupportedType, match="decimal.handling.mode"):
-        conv(1700, numeric_typmod(5, 2)).convert(b"NaN")
+@pytest.mark.parametrize("typmod", [numeric_typmod(5, 2), -1])
+@pytest.mark.parametrize("raw", [b"NaN", b"Infinity", b"-Infinity"])
+def test_numeric_precise_special_values_are_not_representable(typmod, raw):
+    # Debezium's conversion throws; TableSchemaBuilder logs it and the column is null (golden:
+    # num id 4-6). The converter raises, the event builder emits null and a warning.
+    with pytest.raises(NotRepresentable, match="decimal.handling.mode"):
+        conv(1700, typmod).convert(raw)
 
 
 def test_numeric_without_typmod_is_variable_scale_decimal():
@@ -110,8 +149,9 @@ def test_numeric_without_typmod_is_variable_scale_decimal():
 @pytest.mark.parametrize(
     ("typmod", "raw", "string", "double"),
     [
-        (numeric_typmod(6, 4), b"22.2200", "22.2200", 22.22),
-        (-1, b"22.2222", "22.2222", 22.2222),
+        (numeric_typmod(6, 4), b"22.2200", "22.2200", Raw(b"22.22")),
+        (-1, b"22.2222", "22.2222", Raw(b"22.2222")),
+        (-1, b"12345678901234567890.123456789", "12345678901234567890.123456789", Raw(b"1.2345678901234567E19")),
         (-1, b"NaN", "NAN", "NaN"),  # SpecialValueDecimal enum name in string mode (sic)
         (-1, b"Infinity", "POSITIVE_INFINITY", "Infinity"),
         (numeric_typmod(6, 4), b"-Infinity", "NEGATIVE_INFINITY", "-Infinity"),
@@ -132,7 +172,7 @@ def test_money_uses_fraction_digits_as_scale():
     assert c.convert(b"($1,234.11)") == "/h3t"
     assert conv(790, money_fraction_digits=3).convert(b"$1.5") == "Bdw="  # 1500 at scale 3
     assert conv(790, decimal_handling_mode="string").convert(b"$1,234.10") == "1234.10"
-    assert conv(790, decimal_handling_mode="double").convert(b"-$0.25") == -0.25
+    assert conv(790, decimal_handling_mode="double").convert(b"-$0.25") == Raw(b"-0.25")
 
 
 # --- strings -------------------------------------------------------------------------------------
@@ -235,6 +275,11 @@ def test_bits(oid, typmod, raw, value, length):
         assert c.schema["name"] == "io.debezium.data.Bits" and c.schema["parameters"] == {"length": length}
 
 
+def test_empty_varbit_is_empty_bytes():
+    # golden: net id 2, vb B'' -> ""
+    assert conv(1562, 16).convert(b"") == ""
+
+
 def test_bit64_high_bit():
     # bvl: '1' followed by 63 zeros -> [0,0,0,0,0,0,0,-128]
     assert conv(1560, 64).convert(b"1" + b"0" * 63) == "AAAAAAAAAIA="
@@ -244,22 +289,22 @@ def test_bit64_high_bit():
 
 
 def test_unknown_types_are_skipped_by_default():
-    assert converter_for(BUILTIN_TYPES[718], -1, DEFAULT) is None  # circle
+    assert converter_for(BUILTIN_TYPES[3615], -1, DEFAULT) is None  # tsquery
     assert converter_for(BUILTIN_TYPES[3220], -1, DEFAULT) is None  # pg_lsn
 
 
 @pytest.mark.parametrize(
     ("mode", "value"),
-    # AbstractRecordsProducerTest.schemaAndValueForUnknownColumn*: circle '((10, 20),10)'
+    # like AbstractRecordsProducerTest.schemaAndValueForUnknownColumn* (circle there, which 3.7 converts)
     [
-        ("bytes", "PCgxMC4wLDIwLjApLDEwLjA+"),
-        ("base64-url-safe", "PCgxMC4wLDIwLjApLDEwLjA-"),
-        ("hex", "3c2831302e302c32302e30292c31302e303e"),
+        ("bytes", "J2EnICYgJ2In"),
+        ("base64-url-safe", "J2EnICYgJ2In"),
+        ("hex", "276127202620276227"),
     ],
 )
 def test_unknown_types_as_bytes_of_their_text(mode, value):
-    c = conv(718, include_unknown_datatypes=True, binary_handling_mode=mode)
-    assert c.convert(b"<(10.0,20.0),10.0>") == value
+    c = conv(3615, include_unknown_datatypes=True, binary_handling_mode=mode)
+    assert c.convert(b"'a' & 'b'") == value
 
 
 # --- TOAST placeholders --------------------------------------------------------------------------
@@ -277,3 +322,32 @@ def test_placeholders_follow_the_column_type():
     assert placeholder_value(conv(1007)) == list(ph.encode())
     assert placeholder_value(conv(2951)) == ["b68a35a7-17ad-35b3-af2a-ae46edb4545a"]  # nameUUIDFromBytes
     assert placeholder_value(conv(25, unavailable_value_placeholder="?")) == "?"
+
+
+# --- NULL in a NOT NULL column --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("schema", "value"),
+    [
+        (connect_schema("int32"), 0),  # golden: ri_index delete, id (NOT NULL, not in the identity) -> 0
+        (connect_schema("int64"), 0),
+        (connect_schema("boolean"), False),
+        (connect_schema("string"), ""),
+        (connect_schema("double"), Raw(b"0.0")),
+        (connect_schema("int32", name="io.debezium.time.Date", version=1), 0),
+        (connect_schema("string", name="io.debezium.time.ZonedTimestamp", version=1), None),  # not established
+    ],
+)
+def test_null_fallback_of_required_fields(schema, value):
+    assert null_fallback(schema) == value
+
+
+def test_numeric_arrays_with_special_values_are_not_representable_in_every_mode():
+    # golden: arr.an '{1.5,NaN,-2,1e-5}' is null in precise, string and double modes (pgjdbc's
+    # new BigDecimal("NaN") fails for the whole array)
+    for mode in ("precise", "string", "double"):
+        c = conv(1231, decimal_handling_mode=mode)
+        with pytest.raises(NotRepresentable):
+            c.convert(b"{1.5,NaN,-2,1e-5}")
+    assert conv(1231, decimal_handling_mode="string").convert(b"{1.5,-2}") == ["1.5", "-2"]

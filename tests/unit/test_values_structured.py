@@ -1,12 +1,18 @@
 """Arrays, hstore, point and PostGIS values (rules cited in bridge/decode/values_structured.py;
 expected values from Debezium's AbstractRecordsProducerTest where noted)."""
 
+import msgspec
 import pytest
+from msgspec import Raw
 
 from bridge.decode.options import ConversionOptions
 from bridge.decode.types import BUILTIN_TYPES, TypeInfo, TypeKind
 from bridge.decode.values import ColumnConverter, converter_for
-from bridge.decode.values_structured import java_hashmap_order, parse_array, parse_hstore
+from bridge.decode.values_structured import (
+    java_hashmap_order,
+    parse_array,
+    parse_hstore,
+)
 
 
 def conv(type_info: TypeInfo | int, typmod: int = -1, **options: object) -> ColumnConverter:
@@ -76,6 +82,7 @@ def test_enum_and_domain_arrays():
     c = conv(moods)
     assert c.convert(b"{sad,happy}") == ["sad", "happy"]
     assert c.schema["items"]["parameters"] == {"allowed": "sad,happy"}
+    assert c.schema["items"]["optional"] is False  # golden: arr.amood items are required
     domain = TypeInfo(16600, "posint", "public", TypeKind.DOMAIN, base=BUILTIN_TYPES[23])
     domains = TypeInfo(16601, "_posint", "public", TypeKind.ARRAY, element=domain)
     assert converter_for(domains, -1, ConversionOptions()) is None  # no JDBC type for the element
@@ -115,7 +122,7 @@ def test_hstore_json_and_map_modes():
 def test_point():
     c = conv(600)
     # Point.createValue(schema, 1, 1): WKB 01 01000000 <1.0 LE> <1.0 LE>
-    assert c.convert(b"(1,1)") == {"x": 1.0, "y": 1.0, "wkb": "AQEAAAAAAAAAAADwPwAAAAAAAPA/", "srid": None}
+    assert c.convert(b"(1,1)") == {"x": Raw(b"1.0"), "y": Raw(b"1.0"), "wkb": "AQEAAAAAAAAAAADwPwAAAAAAAPA/", "srid": None}
     assert [f["field"] for f in c.schema["fields"]] == ["x", "y", "wkb", "srid"]
     assert c.schema["doc"] == "Geometry (POINT)" and c.schema["fields"][0]["type"] == "double"
 
@@ -135,3 +142,47 @@ def test_extension_string_types():
     assert conv(TypeInfo(17100, "citext", "public")).convert(b"MiXed") == "MiXed"
     ltree = conv(TypeInfo(17200, "ltree", "public"))
     assert ltree.schema["name"] == "io.debezium.data.Ltree" and ltree.convert(b"Top.Science") == "Top.Science"
+
+
+# --- geometric types (Debezium 3.7; values and schemas from the golden capture, rng_geo) ------
+
+
+def _json(value) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+@pytest.mark.parametrize(
+    ("oid", "raw", "json"),
+    [
+        (628, b"{1,-1,0}", '{"a":1.0,"b":-1.0,"c":0.0}'),
+        (628, b"{0,1,-2.5}", '{"a":0.0,"b":1.0,"c":-2.5}'),
+        (601, b"[(0,0),(1,1)]", ('{"wkb":"AQIAAAACAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAPA/AAAAAAAA8D8=","srid":null,'
+                                 '"extensions":{"type":"lseg"}}')),
+        (603, b"(1,1),(0,0)", ('{"wkb":"AQMAAAABAAAABQAAAAAAAAAAAPA/AAAAAAAA8D8AAAAAAADwPwAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
+                               'AAAAAAAAAAAAAAAA8D8AAAAAAADwPwAAAAAAAPA/","srid":null,"extensions":{"type":"box"}}')),
+        (602, b"[(0,0),(1,1),(2,0)]", ('{"wkb":"AQIAAAADAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAPA/AAAAAAAA8D8AAAAAAAAAQAAAAAAAAAAA",'
+                                       '"srid":null,"extensions":{"type":"path","closed":"false"}}')),
+        (602, b"((0,0),(1,1))", ('{"wkb":"AQIAAAACAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAPA/AAAAAAAA8D8=","srid":null,'
+                                 '"extensions":{"type":"path","closed":"true"}}')),
+        (604, b"((0,0),(1,1),(2,0))", ('{"wkb":"AQMAAAABAAAABAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAADwPwAAAAAAAPA/AAAAAAAAAEAA'
+                                       'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","srid":null,"extensions":{"type":"polygon"}}')),
+        (718, b"<(1,2),3>", '{"center":{"x":1.0,"y":2.0,"wkb":"AQEAAAAAAAAAAADwPwAAAAAAAABA","srid":null},"radius":3.0}'),
+    ],
+)
+def test_geometric_values(oid, raw, json):
+    assert _json(conv(oid).convert(raw)) == json
+
+
+def test_geometric_schemas():
+    line, lseg, circle = conv(628).schema, conv(601).schema, conv(718).schema
+    assert (line["name"], line["version"], line["doc"]) == ("io.debezium.data.geometry.Line", 1, "Geometry (LINE)")
+    assert [(f["field"], f["type"], f["optional"]) for f in line["fields"]] == [
+        ("a", "double", False), ("b", "double", False), ("c", "double", False)]
+    assert (lseg["name"], lseg["version"], lseg["doc"]) == ("io.debezium.data.geometry.Geometry", 2, "Geometry")
+    assert lseg["fields"][2] == {"type": "map", "keys": {"type": "string", "optional": False},
+                                 "values": {"type": "string", "optional": False}, "optional": True,
+                                 "field": "extensions"}
+    assert conv(603).schema == conv(602).schema == conv(604).schema == lseg
+    assert circle["name"] == "io.debezium.data.geometry.Circle" and circle["doc"] == "Geometry (CIRCLE)"
+    assert [f["field"] for f in circle["fields"]] == ["center", "radius"]
+    assert circle["fields"][0]["name"] == "io.debezium.data.geometry.Point"

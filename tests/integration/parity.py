@@ -1,0 +1,407 @@
+"""Golden-output parity: pgbridge's records against those of a real Debezium, text for text.
+
+The golden files (tests/data/debezium, see its README) hold every record a real Debezium wrote
+for our SQL. This module replays that SQL for pgbridge and compares the two record streams:
+
+- **exact text**: every JSON text is parsed by a small tokenizer that keeps each scalar's own
+  spelling (`3.4028235E38`, `"\\uD83C\\uDF89"`), then printed one scalar a line in document
+  order. Comparing those lines checks field order, float and string spelling, schemas and
+  values at once, and gives a readable unified diff per record.
+- **ignored** (they differ from run to run, or name the run): envelope `ts_ms/ts_us/ts_ns`,
+  source `version`, `ts_ms/ts_us/ts_ns`, `txId`, `lsn`, `sequence`, transaction ids, the
+  `__debezium.context.runId` header value, and the topic prefix and schema name (topics,
+  schema names, `source.name`, `source.schema`, the `connectorLogicalName` header). Columns the
+  SQL fills with non-deterministic values (`now()`) can be ignored by name (`volatile`).
+- **grouping**: records are compared topic by topic and, within a topic, key by key in order
+  (per-key order is what Kafka promises across partitions).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+GOLDEN_DIR = Path(__file__).resolve().parents[1] / "data" / "debezium"
+GOLDEN_SCHEMA = "golden"  # the schema the golden SQL creates its tables in
+
+IGNORED = "<ignored>"
+# envelope (payload) and source fields that change from run to run
+_ENVELOPE_IGNORED = frozenset({"ts_ms", "ts_us", "ts_ns"})
+_SOURCE_IGNORED = frozenset({"version", "ts_ms", "ts_us", "ts_ns", "txId", "lsn", "sequence"})
+_TRANSACTION_IGNORED = frozenset({"id"})
+_HEADERS_IGNORED = frozenset({"__debezium.context.runId"})
+
+
+# --- the golden passes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GoldenPass:
+    name: str
+    prefix: str  # the topic prefix Debezium ran with
+    properties: dict[str, str]  # connector properties of the run
+    sql: tuple[str, ...]  # files, in order: the schema, then the workload
+
+    @property
+    def schemas_enable(self) -> bool:
+        return self.properties.get("schemas.enable", "true") == "true"
+
+    def bridge_properties(self, schema: str) -> dict[str, str]:
+        """The same options for pgbridge, under their Debezium Server names. The publication is
+        made by the test (FOR TABLE of the pass's tables), so its autocreate mode is left out."""
+        out: dict[str, str] = {}
+        for key, value in self.properties.items():
+            if key == "schemas.enable":
+                out["debezium.format.key.schemas.enable"] = value
+                out["debezium.format.value.schemas.enable"] = value
+            elif key == "publication.autocreate.mode":
+                continue
+            elif key == "schema.include.list":
+                out["debezium.source.schema.include.list"] = schema if value == GOLDEN_SCHEMA else value
+            else:
+                out[f"debezium.source.{key}"] = value
+        return out
+
+    def records(self) -> list[Record]:
+        return load_golden(self.name)
+
+
+def golden_pass(name: str) -> GoldenPass:
+    manifest = json.loads((GOLDEN_DIR / "manifest.json").read_text())["passes"][name]
+    return GoldenPass(name, manifest["topic.prefix"], dict(manifest["properties"]), tuple(manifest["sql"]))
+
+
+def golden_sql(file: str, schema: str) -> list[str]:
+    """The statements of a golden SQL file with schema `golden` renamed to `schema`, split the
+    way the capture ran them (`psql -f`: each `;`-ended group of lines is one statement)."""
+    text = re.sub(rf"\b{GOLDEN_SCHEMA}\b", schema, (GOLDEN_DIR / file).read_text())
+    statements, current = [], []
+    for line in text.splitlines():
+        if not current and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            statements.append("\n".join(current))
+            current = []
+    assert not current, f"{file}: unterminated statement {current!r}"
+    return statements
+
+
+def golden_tables(schema: str) -> list[str]:
+    """Qualified names of the tables schema.sql creates."""
+    text = (GOLDEN_DIR / "schema.sql").read_text()
+    return [f"{schema}.{t}" for t in re.findall(rf"CREATE TABLE {GOLDEN_SCHEMA}\.(\w+)", text)]
+
+
+# --- records -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    key: str | None  # the exact JSON text
+    value: str | None
+    headers: tuple[tuple[str, str], ...] = field(default=())
+
+
+def load_golden(name: str) -> list[Record]:
+    """`<pass>.jsonl` as Records; `key_raw`/`value_raw` hold Java's exact text where it differs
+    from Python's compact dump (which otherwise equals it: non-ASCII is written raw)."""
+    out = []
+    for line in (GOLDEN_DIR / f"{name}.jsonl").read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        out.append(Record(r["topic"], _golden_text(r, "key"), _golden_text(r, "value"),
+                          tuple((h, v) for h, v in r["headers"] or ())))
+    return out
+
+
+def _golden_text(r: dict, what: str) -> str | None:
+    if f"{what}_raw" in r:
+        return r[f"{what}_raw"]
+    if r[what] is None:
+        return None
+    return json.dumps(r[what], separators=(",", ":"), ensure_ascii=False)
+
+
+def consume_records(bootstrap: str, counts: dict[str, int], *, timeout: float = 60.0,
+                    grace: float = 1.0, alive=lambda: True, idle_when_dead: float = 6.0) -> list[Record]:
+    """Read `counts`' topics from the beginning until each has its count, then `grace` seconds
+    more so that extra records show up too (raw text, headers as text). Gives up early when
+    `alive()` turns false (the writer is gone) and nothing arrived for `idle_when_dead` seconds.
+
+    Partitions are assigned explicitly as their topics appear (no group subscription: a
+    rebalance without committed offsets would restart from the beginning and duplicate)."""
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": f"parity-{os.getpid()}-{time.monotonic_ns()}",
+        "enable.auto.commit": False,
+    })
+    got: dict[str, int] = defaultdict(int)
+    records: list[Record] = []
+    assigned: set[str] = set()
+    try:
+        deadline = time.monotonic() + timeout
+        done_at = None
+        last_seen = time.monotonic()
+        while time.monotonic() < (deadline if done_at is None else min(deadline, done_at + grace)):
+            if len(assigned) < len(counts):
+                topics = consumer.list_topics(timeout=5).topics
+                new = [TopicPartition(t, p, OFFSET_BEGINNING)
+                       for t in counts if t not in assigned and t in topics and topics[t].error is None
+                       for p in topics[t].partitions]
+                if new:
+                    consumer.incremental_assign(new)
+                    assigned.update(tp.topic for tp in new)
+            batch = consumer.consume(1000, 0.2)
+            if batch:
+                last_seen = time.monotonic()
+            elif done_at is None and time.monotonic() - last_seen > idle_when_dead and not alive():
+                break
+            for msg in batch:
+                if msg.error():
+                    if msg.error().code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+                        continue
+                    raise AssertionError(f"consumer error: {msg.error()}")
+                key, value = msg.key(), msg.value()
+                records.append(Record(
+                    msg.topic(),
+                    None if key is None else key.decode(),
+                    None if value is None else value.decode(),
+                    tuple((h, v.decode() if v is not None else None) for h, v in msg.headers() or ()),
+                ))
+                got[msg.topic()] += 1
+            if done_at is None and all(got[t] >= n for t, n in counts.items()):
+                done_at = time.monotonic()
+    finally:
+        consumer.close()
+    return records
+
+
+def topics_with_prefix(bootstrap: str, prefix: str) -> set[str]:
+    """The topics whose names start with `prefix.` (to catch topics Debezium never wrote)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"parity-{os.getpid()}"})
+    try:
+        return {t for t in consumer.list_topics(timeout=10).topics if t.startswith(prefix + ".")}
+    finally:
+        consumer.close()
+
+
+# --- a JSON reader that keeps each token's spelling ---------------------------------------------
+
+_TOKEN = re.compile(r'\s*(?:([{}\[\]:,])|("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null))',
+                    re.DOTALL)
+
+
+class Obj(list):
+    """A JSON object as its (name, value) pairs, in document order."""
+
+
+def parse_raw(text: str):
+    """JSON text -> Obj / list / str (the scalar's exact source text, quotes included)."""
+    pos = 0
+
+    def token():
+        nonlocal pos
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise ValueError(f"bad JSON at {pos}: {text[pos:pos + 40]!r}")
+        pos = m.end()
+        return m.group(1) or m.group(2) or m.group(3)
+
+    def value(tok):
+        if tok == "{":
+            obj = Obj()
+            tok = token()
+            while tok != "}":
+                name = json.loads(tok)
+                assert token() == ":"
+                obj.append((name, value(token())))
+                tok = token()
+                if tok == ",":
+                    tok = token()
+            return obj
+        if tok == "[":
+            arr = []
+            tok = token()
+            while tok != "]":
+                arr.append(value(tok))
+                tok = token()
+                if tok == ",":
+                    tok = token()
+            return arr
+        return tok
+
+    result = value(token())
+    if text[pos:].strip():
+        raise ValueError(f"trailing text at {pos}")
+    return result
+
+
+def _get(obj, name):
+    if isinstance(obj, Obj):
+        for k, v in obj:
+            if k == name:
+                return v
+    return None
+
+
+def _mask(obj, names: frozenset[str]) -> None:
+    if isinstance(obj, Obj):
+        for i, (k, _) in enumerate(obj):
+            if k in names:
+                obj[i] = (k, IGNORED)
+
+
+def _lines(node, path: str, out: list[str]) -> None:
+    if isinstance(node, Obj):
+        out.append(f"{path} {{}}" if not node else f"{path} {{")
+        for k, v in node:
+            _lines(v, f"{path}.{k}", out)
+    elif isinstance(node, list):
+        out.append(f"{path} []" if not node else f"{path} [")
+        for i, v in enumerate(node):
+            _lines(v, f"{path}[{i}]", out)
+    else:
+        out.append(f"{path} = {node}")
+
+
+# --- normalisation and comparison -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Run:
+    """What names one run: its topic prefix and the schema its tables live in."""
+
+    prefix: str
+    schema: str
+    volatile: frozenset[str] = frozenset()  # column names whose values are not deterministic
+
+    def topic_suffix(self, topic: str) -> str | None:
+        head = f"{self.prefix}.{self.schema}."
+        return topic[len(head):] if topic.startswith(head) else None
+
+    def scalar(self, token: str) -> str:
+        """A scalar's text with this run's names replaced by placeholders."""
+        if token.startswith('"'):
+            token = token.replace(f'"{self.prefix}.{self.schema}.', '"<prefix>.<schema>.')
+            if token == f'"{self.prefix}"':
+                return '"<prefix>"'
+        return token
+
+
+def _rename(node, run: Run):
+    if isinstance(node, Obj):
+        return Obj((k, _rename(v, run)) for k, v in node)
+    if isinstance(node, list):
+        return [_rename(v, run) for v in node]
+    return run.scalar(node)
+
+
+def normalise_value(text: str | None, run: Run) -> list[str]:
+    """The value's lines with the run-specific parts masked."""
+    if text is None:
+        return ["value = <tombstone>"]
+    doc = _rename(parse_raw(text), run)
+    payload = _get(doc, "payload") if _get(doc, "schema") is not None else doc
+    if isinstance(payload, Obj):
+        _mask(payload, _ENVELOPE_IGNORED)
+        source = _get(payload, "source")
+        _mask(source, _SOURCE_IGNORED)
+        if isinstance(source, Obj):
+            source[:] = [(k, '"<schema>"' if k == "schema" and v == f'"{run.schema}"' else v) for k, v in source]
+        _mask(_get(payload, "transaction"), _TRANSACTION_IGNORED)
+        for image in ("before", "after"):
+            _mask(_get(payload, image), run.volatile)
+    out: list[str] = []
+    _lines(doc, "value", out)
+    return out
+
+
+def normalise_key(text: str | None, run: Run) -> list[str]:
+    if text is None:
+        return ["key = null"]
+    out: list[str] = []
+    _lines(_rename(parse_raw(text), run), "key", out)
+    return out
+
+
+def normalise_headers(headers, run: Run) -> list[str]:
+    out = []
+    for name, value in headers:
+        if name in _HEADERS_IGNORED:
+            value = IGNORED
+        elif name == "__debezium.context.connectorLogicalName" and value == run.prefix:
+            value = "<prefix>"
+        out.append(f"header {name} = {value}")
+    return out
+
+
+def record_lines(r: Record, run: Run) -> list[str]:
+    return normalise_headers(r.headers, run) + normalise_key(r.key, run) + normalise_value(r.value, run)
+
+
+def _compact(node) -> str:
+    if isinstance(node, Obj):
+        return "{" + ",".join(f'"{k}":{_compact(v)}' for k, v in node) + "}"
+    if isinstance(node, list):
+        return "[" + ",".join(_compact(v) for v in node) + "]"
+    return node
+
+
+def key_id(r: Record, run: Run) -> str:
+    """The key's payload, normalised: records of one key are compared in order."""
+    if r.key is None:
+        return "null"
+    doc = parse_raw(r.key)
+    payload = _get(doc, "payload") if _get(doc, "schema") is not None else doc
+    return _compact(_rename(payload, run))
+
+
+def compare(golden: list[Record], golden_run: Run, ours: list[Record], our_run: Run) -> list[str]:
+    """Readable differences (an empty list when the streams match)."""
+    problems: list[str] = []
+
+    def grouped(records: list[Record], run: Run) -> dict[str, dict[str, list[Record]]]:
+        out: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
+        for r in records:
+            suffix = run.topic_suffix(r.topic)
+            if suffix is None:
+                problems.append(f"record on an unexpected topic {r.topic}")
+                continue
+            out[suffix][key_id(r, run)].append(r)
+        return out
+
+    want, got = grouped(golden, golden_run), grouped(ours, our_run)
+    for topic in sorted(set(want) | set(got)):
+        if topic not in got:
+            problems.append(f"topic <prefix>.<schema>.{topic}: missing ({sum(map(len, want[topic].values()))} records)")
+            continue
+        if topic not in want:
+            problems.append(f"topic <prefix>.<schema>.{topic}: not in the golden output "
+                            f"({sum(map(len, got[topic].values()))} records)")
+            continue
+        for key in list(want[topic]) + [k for k in got[topic] if k not in want[topic]]:
+            w, g = want[topic].get(key, []), got[topic].get(key, [])
+            where = f"<prefix>.<schema>.{topic} key {key}"
+            if len(w) != len(g):
+                problems.append(f"{where}: {len(g)} records, Debezium wrote {len(w)}")
+            for i, (wr, gr) in enumerate(zip(w, g)):
+                a, b = record_lines(wr, golden_run), record_lines(gr, our_run)
+                if a != b:
+                    diff = difflib.unified_diff(a, b, "debezium", "pgbridge", n=2, lineterm="")
+                    problems.append(f"{where}, record {i}:\n" + "\n".join(diff))
+    return problems
+
+
+def report(problems: list[str], limit: int = 60) -> str:
+    shown = problems[:limit]
+    more = f"\n... and {len(problems) - limit} more differences" if len(problems) > limit else ""
+    return f"{len(problems)} differences with Debezium:\n" + "\n\n".join(shown) + more
