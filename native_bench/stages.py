@@ -1,0 +1,235 @@
+"""Micro-benchmarks of pgbridge's stages on synthetic pgoutput messages of the 8-column row.
+
+    python -m native_bench.stages --kafka HOST:PORT [--rows N] [--only route,encode,...]
+
+Prints one JSON object, {stage: {...figures...}}. Stages:
+    route        the decoder's per-message work: `Router.handle` (key bytes, salted mmh3,
+                 ring record into the owner's batch) for 2 producers, batches dropped
+    encode       full conversion + Debezium envelope JSON: `EventBuilder.change` (schemas on)
+    produce      msgspec-encode a small record + `Producer.produce()` into the local broker,
+                 acks=all, idempotent, lz4 (pgbridge's settings), until every delivery report
+                 is in; CPU includes librdkafka's threads
+    producer     one producer's whole path: ring batches (built by the router) →
+                 `ProducerWorker.handle_batch` → Kafka, flushed; rows per CPU-second
+CPU is this process's user+system time (getrusage), wall time by perf_counter. Rates are the
+best of 3 passes for the in-memory stages; produce/producer run once over all rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import struct
+import time
+import uuid
+
+import msgspec
+
+from bridge.config import config_from_properties
+from bridge.decode.messages import Relation
+from bridge.decode.pgoutput import PgOutputDecoder
+from bridge.decode.types import TypeRegistry
+from bridge.produce.events import EventBuilder, TxnContext
+from bridge.produce.kafka import KafkaSink
+from bridge.produce.worker import ProducerWorker
+from bridge.route.router import Router
+from bridge.source.catalog import TableInfo
+from native_bench import decode_bench
+
+TOPIC_TABLE = ("public", "orders")
+
+
+def _cpu() -> float:
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+
+def _relation_message() -> bytes:
+    out = [b"R", struct.pack(">I", decode_bench.RELATION_ID), b"public\0", b"orders\0", b"d",
+           struct.pack(">H", len(decode_bench.COLUMNS))]
+    for name, oid, typmod, key in decode_bench.COLUMNS:
+        out += [bytes([1 if key else 0]), name.encode() + b"\0", struct.pack(">Ii", oid, typmod)]
+    return b"".join(out)
+
+
+def _begin(lsn: int, xid: int) -> bytes:
+    return b"B" + struct.pack(">QqI", lsn, 0, xid)
+
+
+def _commit(lsn: int) -> bytes:
+    return b"C" + struct.pack(">BQQq", 0, lsn, lsn + 8, 0)
+
+
+def _stream(rows: int, per_txn: int = 100) -> list[tuple[bytes, int]]:
+    """(payload, lsn) of a stream: Relation, then transactions of `per_txn` inserts."""
+    inserts = decode_bench._messages(rows)["insert"]
+    out = [(_relation_message(), 16)]
+    lsn, xid = 1 << 24, 1000
+    for i in range(0, rows, per_txn):
+        out.append((_begin(lsn + 64 * per_txn, xid), lsn))
+        for m in inserts[i:i + per_txn]:
+            lsn += 64
+            out.append((m, lsn))
+        out.append((_commit(lsn), lsn))
+        lsn += 64
+        xid += 1
+    return out
+
+
+def _config(kafka: str, prefix: str, producers: int = 1, salt: str = ""):
+    return config_from_properties({
+        "debezium.sink.kafka.producer.bootstrap.servers": kafka,
+        "debezium.source.database.hostname": "127.0.0.1", "debezium.source.database.user": "bench",
+        "debezium.source.database.dbname": "native_bench", "debezium.source.topic.prefix": prefix,
+        "bridge.producers": str(producers), "bridge.partition.salt": salt,
+    })
+
+
+def _relation() -> Relation:
+    msg = PgOutputDecoder(1).decode(_relation_message())
+    assert type(msg) is Relation
+    return msg
+
+
+INFO = TableInfo(("id",), frozenset({"id"}))
+
+
+def bench_route(rows: int) -> dict:
+    stream = _stream(rows)
+    best = float("inf")
+    for _ in range(3):
+        router = Router(_config("127.0.0.1:1", "bench", producers=2, salt="salt"), lambda rel: INFO)
+        handle, builders = router.handle, router.builders
+        t0 = time.perf_counter()
+        for n, (payload, lsn) in enumerate(stream):
+            handle(payload, lsn)
+            if n % 1000 == 0:
+                for b in builders:
+                    b.clear()
+        best = min(best, time.perf_counter() - t0)
+    return {"rows": rows, "msgs_per_s": round(len(stream) / best), "rows_per_s": round(rows / best),
+            "us_per_row": round(best / rows * 1e6, 2)}
+
+
+def bench_encode(rows: int) -> dict:
+    config = _config("127.0.0.1:1", "bench")
+    decoder = PgOutputDecoder(1)
+    msgs = [decoder.decode(m) for m in decode_bench._messages(rows)["insert"]]
+    best = float("inf")
+    value_bytes = 0
+    for _ in range(3):
+        builder = EventBuilder(config.events, config.conversion, TypeRegistry(None), "native_bench")
+        builder.relation(_relation(), INFO)
+        txn = TxnContext(1000, 1_714_566_896_789_012, None)
+        change = builder.change
+        t0 = time.perf_counter()
+        for i, m in enumerate(msgs):
+            records = change(m, txn, i)
+        best = min(best, time.perf_counter() - t0)
+        value_bytes = len(records[0].value)
+    return {"rows": rows, "rows_per_s": round(rows / best), "us_per_row": round(best / rows * 1e6, 2),
+            "value_bytes": value_bytes, "schemas_enable": True}
+
+
+class _Value(msgspec.Struct, array_like=True, gc=False):
+    id: int
+    qty: int
+    email: str
+    price: str
+    note: str
+
+
+def _new_topic(kafka: str, partitions: int = 4) -> str:
+    from native_bench.services import Kafka
+    topic = f"nb_stage_{uuid.uuid4().hex[:8]}"
+    Kafka(kafka).create_topics([topic], partitions)
+    return topic
+
+
+def bench_produce(rows: int, kafka: str) -> dict:
+    topic = _new_topic(kafka)
+    config = _config(kafka, "bench")
+    sink = KafkaSink(config.producer)
+    encode = msgspec.json.Encoder().encode
+    acked = [0]
+
+    def delivered(err, msg):
+        if err is None:
+            acked[0] += 1
+
+    values = [_Value(i, i % 1000, f"user{i}@example.com", f"{i % 100000}.{i % 100:02d}", "a note") for i in range(rows)]
+    cpu0, t0 = _cpu(), time.perf_counter()
+    for i, v in enumerate(values):
+        sink.produce(topic, b'{"id":%d}' % i, encode(v), delivered, i & 3)
+        if i % 1000 == 0:
+            sink.poll(0)
+    sink.flush(60)
+    seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
+    from native_bench.services import Kafka
+    Kafka(kafka).delete_topics([topic])
+    if acked[0] != rows:
+        raise RuntimeError(f"produce: {acked[0]} of {rows} acked")
+    return {"rows": rows, "rows_per_s": round(rows / seconds), "rows_per_cpu_s": round(rows / cpu),
+            "cpu_us_per_row": round(cpu / rows * 1e6, 2), "settings": {k: config.producer[k] for k in
+                                                                        ("linger.ms", "compression.type")}}
+
+
+def bench_producer(rows: int, kafka: str) -> dict:
+    """ProducerWorker over ring batches as the decoder builds them (1 producer owns all)."""
+    prefix = f"nb_stage_{uuid.uuid4().hex[:8]}"
+    topic = f"{prefix}.public.orders"
+    from native_bench.services import Kafka
+    Kafka(kafka).create_topics([topic], 4)
+    router = Router(_config(kafka, prefix, producers=1), lambda rel: INFO)
+    batches = []
+    builder = router.builders[0]
+    for n, (payload, lsn) in enumerate(_stream(rows)):
+        router.handle(payload, lsn)
+        if builder.nbytes > 256 * 1024:
+            batches.append(bytes(builder.buffer))
+            builder.clear()
+    if builder.nbytes:
+        batches.append(bytes(builder.buffer))
+        builder.clear()
+    config = _config(kafka, prefix)
+    worker = ProducerWorker(config, KafkaSink(config.producer), TypeRegistry(None))
+    sink = worker.sink
+    cpu0, t0 = _cpu(), time.perf_counter()
+    for batch in batches:
+        worker.handle_batch(memoryview(batch))
+        sink.poll(0)
+    while len(sink):
+        sink.flush(1)
+    seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
+    Kafka(kafka).delete_topics([topic])
+    if worker.tracker.failed:
+        raise RuntimeError(worker.tracker.failed)
+    return {"rows": worker.rows, "rows_per_s": round(worker.rows / seconds),
+            "rows_per_cpu_s": round(worker.rows / cpu), "cpu_us_per_row": round(cpu / worker.rows * 1e6, 2),
+            "goal_rows_per_cpu_s": 60_000}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kafka", required=True)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--only", default="route,encode,produce,producer")
+    args = parser.parse_args()
+    out = {}
+    for stage in args.only.split(","):
+        if stage == "route":
+            out[stage] = bench_route(args.rows)
+        elif stage == "encode":
+            out[stage] = bench_encode(args.rows)
+        elif stage == "produce":
+            out[stage] = bench_produce(args.rows, args.kafka)
+        elif stage == "producer":
+            out[stage] = bench_producer(args.rows, args.kafka)
+        else:
+            raise SystemExit(f"unknown stage {stage}")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""The benchmark suite stays runnable: `python -m native_bench --quick` on one workload, pgbridge only."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.integration.support import REPO
+
+
+def test_quick_benchmark_of_pgbridge_writes_results_and_summary(tmp_path, pg_dsn, kafka_bootstrap):
+    # GIVEN the session's PostgreSQL and Kafka
+    out = tmp_path / "bench"
+    env = dict(os.environ, BRIDGE_PG_DSN=pg_dsn, BRIDGE_KAFKA_BOOTSTRAP=kafka_bootstrap)
+    # WHEN the quick benchmark runs W1 for pgbridge (1, 2 and 4 producers), without micro-benchmarks
+    proc = subprocess.run(
+        [sys.executable, "-m", "native_bench", "--quick", "--workloads", "W1", "--systems", "pgbridge",
+         "--no-micro", "--pg-dsn", pg_dsn, "--kafka", kafka_bootstrap, "--out", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    # THEN results.json has a positive rate for every pgbridge system, and the summary exists
+    results = json.loads((out / "results.json").read_text())
+    figures = results["workloads"]["W1"]["systems"]
+    assert {"pgbridge-1", "pgbridge-2", "pgbridge-4"} <= figures.keys()
+    for name in ("pgbridge-1", "pgbridge-2", "pgbridge-4"):
+        assert figures[name]["rows_per_s"] > 0, figures[name]
+        assert figures[name]["records"] == results["workloads"]["W1"]["counts"]["expected_kafka_records"]
+    assert results["meta"]["host"]["cores"] >= 1 and results["meta"]["postgresql"]["version"]
+    summary = (out / "summary.md").read_text()
+    assert "| W1 | pgbridge-1 |" in summary
