@@ -109,6 +109,14 @@ class SnapshotConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class IncrementalConfig:
+    """Incremental snapshots through the signal table (`bridge.snapshot.incremental`)."""
+
+    signal_table: str | None  # signal.data.collection, "schema.table"; None: no signal table
+    chunk_size: int  # incremental.snapshot.chunk.size
+
+
+@dataclass(frozen=True, slots=True)
 class PipelineConfig:
     """The multiprocess pipeline (`bridge.*`)."""
 
@@ -136,6 +144,7 @@ class BridgeConfig:
     filters: TableFilter = field(default_factory=TableFilter)
     unknown_keys: tuple[str, ...] = field(default=())
     cutover: CutoverConfig | None = None
+    incremental: IncrementalConfig = field(default_factory=lambda: IncrementalConfig(None, 1024))
 
 
 class _Reader:
@@ -349,9 +358,10 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     snapshot = _snapshot(props, r)
     r.raw("bridge.connector.name")  # the JSON's "name": kept for offsets and headers
     cutover = cutover_from_properties(r.raw)
+    incremental = _incremental(r)
     unknown = tuple(sorted(r.label(k) for k in props if k not in r.used))
     return BridgeConfig(postgres, replication, events, conversion, producer, retry, pipeline, snapshot, filters,
-                        unknown, cutover=cutover)
+                        unknown, cutover=cutover, incremental=incremental)
 
 
 OVERRIDES = SOURCE + "snapshot.select.statement.overrides"
@@ -378,6 +388,25 @@ def _snapshot(props: Mapping[str, str], r: _Reader) -> SnapshotConfig:
         max_threads=r.int(SOURCE + "snapshot.max.threads", 1, minimum=1, maximum=64),
         include=r.raw(SOURCE + "snapshot.include.collection.list") or None,
         select_overrides=overrides,
+    )
+
+
+def _incremental(r: _Reader) -> IncrementalConfig:
+    """Debezium's signalling and incremental snapshot keys (`bridge.snapshot.incremental`).
+    Only the `source` channel (the signal table) and `insert_insert` watermarks exist here."""
+    channels = [c.strip() for c in (r.raw(SOURCE + "signal.enabled.channels") or "source").split(",") if c.strip()]
+    others = [c for c in channels if c != "source"]
+    if others:
+        log.warning("%s: channel(s) %s are not supported by pgbridge; only the signal table (source) is read",
+                    r.label(SOURCE + "signal.enabled.channels"), ", ".join(others))
+    r.choice(SOURCE + "incremental.snapshot.watermarking.strategy", "insert_insert", ("insert_insert",))
+    table = r.raw(SOURCE + "signal.data.collection") or None
+    if table is not None and len(table.split(".")) != 2:
+        raise ConfigError(f"{r.label(SOURCE + 'signal.data.collection')}={table!r} is invalid: "
+                          "expected <schema>.<table>")
+    return IncrementalConfig(
+        signal_table=table if "source" in channels else None,
+        chunk_size=r.int(SOURCE + "incremental.snapshot.chunk.size", 1024, minimum=1, maximum=1_000_000),
     )
 
 

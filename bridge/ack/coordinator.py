@@ -117,14 +117,13 @@ class Coordinator:
             child.reported = True
             if code != 0:
                 self._fail(f"{child.role} {describe_exit(code)}", code if code > 0 else 1)
-            elif child is self.decoder and not self.stopping:
-                # The decoder finished its work (snapshot.mode=initial_only): the producers
-                # drain the rings it closed and exit.
-                log.info("decoder finished; waiting for the producers")
+            elif not self.stopping:
+                # A clean exit nobody asked for means the decoder ended the stream (it finished,
+                # e.g. snapshot.mode=initial_only, or it is failing): a producer exits 0 only once
+                # its ring's writer closed it. The others follow; a non-zero exit still fails.
+                log.info("%s finished; waiting for the others", child.role)
                 self.stopping = True
                 self._deadline = time.monotonic() + self.shutdown_timeout_s
-            elif not self.stopping:
-                self._fail(f"{child.role} exited unexpectedly", 1)
         if running and self._deadline is not None and time.monotonic() > self._deadline:
             for child in self.children:
                 if child.process.exitcode is None:

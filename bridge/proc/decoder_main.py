@@ -19,6 +19,7 @@ from bridge.route.router import Router
 from bridge.source.catalog import describe_table
 from bridge.source.connection import connect, connect_replication
 from bridge.source.offsets import OffsetsError, resume_filter
+from bridge.snapshot.incremental import IncrementalSnapshot, PostgresDatabase
 from bridge.snapshot.initial import needs_snapshot, take_snapshot
 from bridge.source.slot import confirmed_flush_lsn, ensure_slot, slot_exists
 from bridge.source.stream import ReplicationStream
@@ -44,9 +45,20 @@ def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: Watermarks
     sql = connect(config.postgres, config.retry)
     rep, pipe = config.replication, config.pipeline
     stream = None
+    incremental_db = None
     try:
-        router = Router(config, lambda rel: describe_table(sql, rel, config.filters))
-        dispatcher = Dispatcher(None, router, writers, cells, _action_query(config, sql))
+        describe = lambda rel: describe_table(sql, rel, config.filters)  # noqa: E731
+        router = Router(config, describe)
+        tick = _action_query(config, sql)
+        if config.incremental.signal_table is not None:
+            # Incremental snapshots (signal table): run between stream reads, after the heartbeat query.
+            incremental_db = PostgresDatabase(lambda: connect(config.postgres, config.retry),
+                                              rep.publication_name, config.incremental.signal_table,
+                                              config.filters.captures)
+            tick = _chain(tick, _incremental(config, router, incremental_db, describe).tick)
+        dispatcher = Dispatcher(None, router, writers, cells, tick)
+        if router.incremental is not None:
+            router.incremental.write_full = dispatcher.write_full
         # Cut-over from Debezium (bridge.cutover.*): resume its slot where its stored offset says it stopped.
         cutover = config.cutover
         if cutover is not None and not slot_exists(sql, rep.slot_name):
@@ -83,10 +95,28 @@ def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: Watermarks
     finally:
         if stream is not None:
             stream.close()
+        if incremental_db is not None:
+            incremental_db.close()
         sql.close()
         for w in writers:
             w.close()
         cells.close()
+
+
+def _incremental(config: BridgeConfig, router: Router, db: PostgresDatabase, describe) -> IncrementalSnapshot:
+    inc = config.incremental
+    db.check_signal_table()
+    log.info("signal table %s: incremental snapshots run on execute-snapshot signals, in chunks of %d rows; "
+             "one interrupted by a stop or crash is not resumed (send the signal again)", inc.signal_table,
+             inc.chunk_size)
+    return IncrementalSnapshot(inc.signal_table, inc.chunk_size, router, db, describe)
+
+
+def _chain(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        first()
+        second()
+    return both
 
 
 def _action_query(config: BridgeConfig, sql) -> Callable[[], None]:

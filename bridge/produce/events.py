@@ -38,7 +38,7 @@ from bridge.decode.messages import UNCHANGED_TOAST, Delete, Insert, Relation, Up
 from bridge.decode.options import ConversionOptions
 from bridge.decode.schema import envelope_schema, field_schema, key_schema, value_schema
 from bridge.decode.types import TypeRegistry
-from bridge.decode.values import converter_for, null_fallback
+from bridge.decode.values import converter_for, null_fallback, snapshot_converter_for
 from bridge.decode.values_numeric import NotRepresentable
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF, WHOLE
 from bridge.source.catalog import TableInfo
@@ -143,7 +143,8 @@ class TableEvents:
     converter and are skipped: `picks` lists the tuple positions that are emitted.
     """
 
-    __slots__ = ("topic", "schema", "table", "picks", "key_picks", "wrap_key", "wrap_value")
+    __slots__ = ("topic", "schema", "table", "picks", "key_picks", "wrap_key", "wrap_value", "_snapshot_picks",
+                 "_columns", "_types", "_options")
 
     def __init__(self, relation: Relation, info: TableInfo, types: TypeRegistry,
                  options: ConversionOptions, events: EventConfig) -> None:
@@ -161,6 +162,8 @@ class TableEvents:
             picks.append((i, col.name, cv.convert, cv.toast, null))
             fields[col.name] = field
         self.picks = tuple(picks)
+        self._snapshot_picks: tuple | None = None
+        self._columns, self._types, self._options = relation.columns, types, options
         by_name = {p[1]: p for p in picks}
         self.key_picks = tuple(by_name[n] for n in info.key_columns if n in by_name)
         key_fields = [fields[p[1]] for p in self.key_picks]
@@ -169,9 +172,20 @@ class TableEvents:
             envelope_schema(name, value_schema(name, list(fields.values()))) if events.value_schemas_enable else None
         )
 
-    def row(self, values: tuple) -> dict:
+    def snapshot_picks(self) -> tuple:
+        """`picks` with the converters of values read by a snapshot (`snapshot_converter_for`)."""
+        if self._snapshot_picks is None:
+            picks = []
+            for i, name, convert, toast, null in self.picks:
+                col = self._columns[i]
+                cv = snapshot_converter_for(self._types.get(col.type_oid), col.type_modifier, self._options)
+                picks.append((i, name, convert if cv is None else cv.convert, toast, null))
+            self._snapshot_picks = tuple(picks)
+        return self._snapshot_picks
+
+    def row(self, values: tuple, picks: tuple | None = None) -> dict:
         out = {}
-        for i, name, convert, toast, null in self.picks:
+        for i, name, convert, toast, null in picks or self.picks:
             raw = values[i]
             if raw is None:
                 out[name] = null
@@ -240,7 +254,7 @@ class EventBuilder:
         return table
 
     def _envelope(self, t: TableEvents, before, after, op: str, txn: TxnContext, lsn: int,
-                  snapshot: str = "false") -> bytes:
+                  snapshot: str = "false", transaction: bool = True) -> bytes:
         now_ns = time.time_ns()
         ts_us, last = txn.commit_ts_us, txn.last_commit_lsn
         payload = {
@@ -264,7 +278,7 @@ class EventBuilder:
                 "origin": None,
                 "origin_lsn": None,
             },
-            "transaction": txn.block(lsn),
+            "transaction": txn.block(lsn) if transaction else None,
             "op": op,
             "ts_ms": now_ns // 1_000_000,
             "ts_us": now_ns // 1000,
@@ -296,9 +310,12 @@ class EventBuilder:
         return self._update(t, msg, txn, lsn, half)
 
     def snapshot_row(self, msg: Insert, txn: TxnContext, lsn: int, marker: str) -> Record:
-        """A row read by the initial snapshot: `op: "r"` with Debezium's `source.snapshot` marker."""
+        """A row read by the initial snapshot: `op: "r"` with Debezium's `source.snapshot` marker,
+        values as Debezium's JDBC reads convert them, and no `transaction` block (Debezium's
+        snapshot records have none, even with transaction metadata on)."""
         t = self._tables[msg.relation_id]
-        return Record(t.topic, t.key(msg.new), self._envelope(t, None, t.row(msg.new), "r", txn, lsn, marker),
+        return Record(t.topic, t.key(msg.new),
+                      self._envelope(t, None, t.row(msg.new, t.snapshot_picks()), "r", txn, lsn, marker, False),
                       self.headers)
 
     def truncate(self, relation_id: int, txn: TxnContext, lsn: int) -> Record:

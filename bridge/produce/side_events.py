@@ -1,11 +1,18 @@
 """Records beside the row changes: logical decoding messages and transaction metadata.
 
-Shapes follow what Debezium 3.7 emits (tests/data/debezium/messages.jsonl, txmeta.jsonl):
+Shapes follow what Debezium 3.7 emits (tests/data/debezium/messages.jsonl, txmeta.jsonl, and a
+live Debezium 3.7.0 in tests/integration/test_live_parity.py):
 - `<prefix>.message`: key `{"prefix"}`, value `{op:"m", ts_ms, source, transaction, message:
-  {prefix, content}}` with `source.schema`/`table` empty; no headers.
+  {prefix, content}}` with `source.schema`/`table` empty; no headers. A non-transactional
+  message has `txId` null, `sequence` `[its LSN, its LSN]` (Debezium commits it) and the newest
+  transaction's commit time. With transaction metadata on, a transactional message is an event
+  of its transaction: it has a `transaction` block and counts in the END record.
 - `<prefix>.transaction`: key `{"id"}`, value `{status, id, event_count, data_collections, ts_ms}`;
   the id is `<txId>:<LSN>` (the BEGIN message's LSN for BEGIN, the commit's end for END) and
-  `data_collections` lists tables in java.util.HashMap order, as Debezium's map iterates.
+  `data_collections` lists tables in java.util.HashMap order, as Debezium's map iterates. Each
+  transactional message is a collection of its own there, named like Debezium's
+  `...LogicalDecodingMessageMonitor$LogicalDecodingMessageId@<hash>` (Debezium's hash is a Java
+  identity hash: the name and its place in the list cannot be reproduced, only the shape).
 """
 
 from __future__ import annotations
@@ -53,9 +60,12 @@ class MessageEvents:
             name="io.debezium.connector.postgresql.MessageValue", version=1,
         ) if events.value_schemas_enable else None
 
-    def record(self, msg: LogicalMessage, txid: int | None, commit_ts_us: int, last_commit: int | None) -> Record:
+    def record(self, msg: LogicalMessage, txid: int | None, commit_ts_us: int, last_commit: int | None,
+               transaction: dict | None = None) -> Record:
+        """`transaction`: the envelope's block (transactional messages with transaction metadata
+        on: Debezium counts them as events of their transaction)."""
         source = source_block(self._prefix, self._db, commit_ts_us, "", "", txid, msg.lsn, last_commit)
-        value = {"op": "m", "ts_ms": time.time_ns() // 1_000_000, "source": source, "transaction": None,
+        value = {"op": "m", "ts_ms": time.time_ns() // 1_000_000, "source": source, "transaction": transaction,
                  "message": {"prefix": msg.prefix, "content": self._content(msg.content)}}
         return Record(self.topic, _wrapped(self._key_schema, {"prefix": msg.prefix}),
                       _wrapped(self._value_schema, value))

@@ -85,13 +85,17 @@ class ProducerWorker:
                 self.rows += 1
             elif kind == rec.MESSAGE:
                 ctx = self._in_txn(kind)
+                if self._metadata:
+                    ctx.order = (aux >> 32, aux & 0xFFFFFFFF)
                 self._produce(self._messages.record(self._decoder.decode(payload), ctx.xid, ctx.commit_ts_us,
-                                                    ctx.last_commit_lsn), hash_)
+                                                    ctx.last_commit_lsn, ctx.block(lsn)), hash_)
             elif kind == rec.STANDALONE_MESSAGE:
-                # A non-transactional message is its own unit of work, confirmable at its LSN.
+                # A non-transactional message is its own unit of work, confirmable at its LSN;
+                # Debezium anchors its `sequence` at itself and stamps it with the newest
+                # transaction's commit time (`aux`; the clock before any transaction).
                 self._txn = self.tracker.begin()
-                self._produce(self._messages.record(self._decoder.decode(payload), None, time.time_ns() // 1000,
-                                                    aux or None), hash_)
+                self._produce(self._messages.record(self._decoder.decode(payload), None,
+                                                    aux or time.time_ns() // 1000, lsn), hash_)
                 self.tracker.commit(lsn)
                 self._txn = None
             elif kind == rec.TRUNCATE:

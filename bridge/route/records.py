@@ -12,8 +12,9 @@ never converts a column and nothing is pickled:
     2       2     (padding)
     4       4     hash     the salted routing hash (the producer derives the partition)
     8       8     lsn      the message's own LSN (commit: the transaction's end LSN)
-    16      8     aux      begin, 'N': end LSN of the previous transaction (Debezium's `sequence`);
-                           rows, 'T': total_order << 32 | data_collection_order (transaction metadata)
+    16      8     aux      begin: end LSN of the previous transaction (Debezium's `sequence`);
+                           'N': commit time (µs) of the newest transaction begun, 0 if none;
+                           rows, 'T', 'M': total_order << 32 | data_collection_order (transaction metadata)
     24      ...   payload  the pgoutput message; 'R': msgpack [message, key columns, not-null columns];
                            'T': relation id (4 bytes) + message; 'X' END: msgpack [events, [[table, n]...]]
 
@@ -32,7 +33,8 @@ RELATION, BEGIN, ROW, COMMIT = b"R"[0], b"B"[0], b"W"[0], b"C"[0]
 MESSAGE, STANDALONE_MESSAGE, TRUNCATE, TXMETA = b"M"[0], b"N"[0], b"T"[0], b"X"[0]
 SNAPSHOT_ROW = b"S"[0]
 # `half` of a snapshot row: its Debezium `source.snapshot` marker
-SNAPSHOT_MARKERS = ("true", "first", "first_in_data_collection", "last_in_data_collection", "last")
+SNAPSHOT_MARKERS = ("true", "first", "first_in_data_collection", "last_in_data_collection", "last", "incremental")
+INCREMENTAL_MARKER = SNAPSHOT_MARKERS.index("incremental")  # rows of an incremental snapshot's chunk
 WHOLE, OLD_KEY_HALF, NEW_KEY_HALF = 0, 1, 2
 TX_BEGIN, TX_END = 0, 1
 

@@ -34,6 +34,7 @@ _INSERT, _UPDATE, _DELETE = b"IUD"
 _IGNORED = frozenset(b"YO")  # Type (types resolve by OID), Origin
 _encode = msgspec.msgpack.Encoder().encode
 TXMETA_PRODUCER = 0
+MESSAGE_COLLECTION = "io.debezium.connector.postgresql.LogicalDecodingMessageMonitor$LogicalDecodingMessageId"
 
 
 class Router:
@@ -63,11 +64,18 @@ class Router:
         self._begin: bytes = b""
         self._begun = [False] * self.producers
         self._last_commit = 0
+        self._last_commit_ts = 0  # commit time (µs) of the newest Begin: Debezium's non-transactional message time
         self._events = 0
         self._per_table: dict[str, int] = {}
         # Progress not yet visible to the coordinator: published once the batches are written.
         self.pending_pushed: dict[int, int] = {}
         self.pending_dispatched = 0
+        # Incremental snapshots (`bridge.snapshot.incremental`): the signal table is always
+        # captured, as in Debezium; `watch` maps a relation id to a callback that sees each of its
+        # changes before it is routed, `incremental` gets Relation and Truncate messages.
+        self._signal_table = config.incremental.signal_table
+        self.watch: dict[int, Callable[[str, int, bytes, bytes | None, bytes, int, int], None]] = {}
+        self.incremental = None
 
     def handle(self, payload: bytes, lsn: int) -> None:
         kind = payload[0]
@@ -96,6 +104,8 @@ class Router:
         if self._skipped and int.from_bytes(payload[1:5], "big") in self._skipped:
             return
         kind, relid, key, old_key = extract_key(payload, self.relations)
+        if self.watch and relid in self.watch:
+            self.watch[relid](kind, relid, key, old_key, payload, lsn, self._xid)
         salt, table = self._tables[relid]
         h = key_hash(salt, key) if key else keyless_hash(salt, self._xid)
         if old_key is not None and old_key != key and key:
@@ -147,6 +157,7 @@ class Router:
             raise ProtocolError("Begin inside a transaction", offset=0, msg_type="B")
         self.in_txn = True
         self._xid = msg.xid
+        self._last_commit_ts = msg.commit_ts
         self._begin_lsn = lsn
         self._begin = rec.pack(rec.BEGIN, 0, 0, msg.final_lsn, self._last_commit, payload)
         self._begun = [False] * self.producers
@@ -170,12 +181,19 @@ class Router:
         self._last_commit = msg.end_lsn
         self.in_txn = False
 
+    def snapshot_done(self) -> None:
+        """After the snapshot's transaction: the first streamed one has no previous commit in
+        Debezium's `sequence` (`[null, ...]`), as after a fresh start."""
+        self._last_commit = 0
+        self._last_commit_ts = 0
+
     # -- schema, messages, truncates -----------------------------------------------------------
 
     def _on_relation(self, payload: bytes, lsn: int) -> None:
         msg = self._decoder.decode(payload)
         assert type(msg) is Relation
-        if not self._filters.captures(msg.namespace, msg.name):
+        if not self._filters.captures(msg.namespace, msg.name) and (
+                f"{msg.namespace}.{msg.name}" != self._signal_table):
             self._skipped.add(msg.relation_id)
             return
         self._skipped.discard(msg.relation_id)
@@ -187,10 +205,16 @@ class Router:
         record = rec.pack(rec.RELATION, 0, 0, lsn, 0, body)
         for builder in self.builders:
             builder.add(record)
+        if self.incremental is not None:
+            self.incremental.on_relation(msg)
 
     def _on_message(self, payload: bytes, lsn: int) -> None:
         msg = self._decoder.decode(payload)
         assert type(msg) is LogicalMessage
+        if not msg.transactional:
+            # Debezium commits a non-transactional message, filtered out or not: it anchors
+            # the `sequence` of what follows (and its own).
+            self._last_commit = msg.lsn
         if not self._filters.captures_message(msg.prefix):
             return
         h = key_hash(self._salt, msg.prefix.encode())
@@ -198,14 +222,20 @@ class Router:
         if msg.transactional:
             if not self.in_txn:
                 raise ProtocolError("transactional message outside a transaction", offset=0, msg_type="M")
-            self._push(owner, rec.pack(rec.MESSAGE, 0, h, msg.lsn, 0, payload))
+            # Debezium counts a message as an event of its transaction, in a data collection of
+            # its own named by a Java object's identity (LogicalDecodingMessageId@<hash>).
+            collection = f"{MESSAGE_COLLECTION}@{msg.lsn & 0x7FFFFFFF:x}"
+            self._push(owner, rec.pack(rec.MESSAGE, 0, h, msg.lsn, self._count(collection, msg.lsn), payload))
             return
-        # Its own unit of work: confirmable once acked, at its own position.
-        self.builders[owner].add(rec.pack(rec.STANDALONE_MESSAGE, 0, h, msg.lsn, self._last_commit, payload))
+        # Its own unit of work: confirmable once acked, at its own position. Debezium stamps
+        # it with the newest transaction's commit time.
+        self.builders[owner].add(rec.pack(rec.STANDALONE_MESSAGE, 0, h, msg.lsn, self._last_commit_ts, payload))
         self.pending_pushed[owner] = max(self.pending_pushed.get(owner, 0), msg.lsn)
         self.pending_dispatched = max(self.pending_dispatched, msg.lsn)
 
     def _on_truncate(self, payload: bytes, lsn: int) -> None:
+        if self.incremental is not None:
+            self.incremental.on_truncate(payload)
         if not self._truncates:
             return
         msg = self._decoder.decode(payload)

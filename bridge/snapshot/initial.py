@@ -86,6 +86,7 @@ def take_snapshot(config: BridgeConfig, router: Router, dispatcher: Dispatcher,
                 if stop():
                     raise SnapshotFailed("stopped during the snapshot; the next start takes it again")
         router.handle(wire.commit(point, started_us), point)
+        router.snapshot_done()
         dispatcher.flush(idle_position=point)
         dispatcher.wait_safe(point, stop)
         log.info("snapshot done: %d rows acknowledged by Kafka", rows)

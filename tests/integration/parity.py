@@ -7,13 +7,18 @@ for our SQL. This module replays that SQL for pgbridge and compares the two reco
   spelling (`3.4028235E38`, `"\\uD83C\\uDF89"`), then printed one scalar a line in document
   order. Comparing those lines checks field order, float and string spelling, schemas and
   values at once, and gives a readable unified diff per record.
-- **ignored** (they differ from run to run, or name the run): envelope `ts_ms/ts_us/ts_ns`,
+- **ignored** (`GOLDEN_IGNORED`: they differ from run to run, or name the run): envelope `ts_ms/ts_us/ts_ns`,
   source `version`, `ts_ms/ts_us/ts_ns`, `txId`, `lsn`, `sequence`, transaction ids, the
   `__debezium.context.runId` header value, and the topic prefix and schema name (topics,
   schema names, `source.name`, `source.schema`, the `connectorLogicalName` header). Columns the
   SQL fills with non-deterministic values (`now()`) can be ignored by name (`volatile`).
 - **grouping**: records are compared topic by topic and, within a topic, key by key in order
   (per-key order is what Kafka promises across partitions).
+
+The same comparison serves the live proof (tests/integration/test_live_parity.py), where a real
+Debezium and pgbridge read the same WAL at once: `Run(prefix, None)` keeps the schemas (and
+compares the side topics `message` and `transaction`), `LIVE_IGNORED` leaves only the clock,
+`source.version` and the runId header out, and `Allowed` entries mask documented differences.
 """
 
 from __future__ import annotations
@@ -33,11 +38,36 @@ GOLDEN_DIR = Path(__file__).resolve().parents[1] / "data" / "debezium"
 GOLDEN_SCHEMA = "golden"  # the schema the golden SQL creates its tables in
 
 IGNORED = "<ignored>"
-# envelope (payload) and source fields that change from run to run
-_ENVELOPE_IGNORED = frozenset({"ts_ms", "ts_us", "ts_ns"})
-_SOURCE_IGNORED = frozenset({"version", "ts_ms", "ts_us", "ts_ns", "txId", "lsn", "sequence"})
-_TRANSACTION_IGNORED = frozenset({"id"})
-_HEADERS_IGNORED = frozenset({"__debezium.context.runId"})
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """The fields left out of a comparison (compared as equal whatever their values)."""
+
+    envelope: frozenset[str]  # of the payload (also the BEGIN/END records' `ts_ms`)
+    source: frozenset[str]
+    transaction: frozenset[str]  # of the envelope's `transaction` block
+    headers: frozenset[str]
+    txrecord: frozenset[str] = frozenset()  # of the BEGIN/END records of `<prefix>.transaction`
+
+
+# Golden files against a live pgbridge: a different run on a different WAL, so everything that
+# names a position or a moment differs.
+GOLDEN_IGNORED = Ignored(
+    envelope=frozenset({"ts_ms", "ts_us", "ts_ns"}),
+    source=frozenset({"version", "ts_ms", "ts_us", "ts_ns", "txId", "lsn", "sequence"}),
+    transaction=frozenset({"id"}),
+    headers=frozenset({"__debezium.context.runId"}),
+    txrecord=frozenset({"id", "ts_ms"}),
+)
+# Two connectors reading the same WAL at once (tests/integration/test_live_parity.py): positions,
+# transaction ids and commit times must be equal; only the processing clock and the version differ.
+LIVE_IGNORED = Ignored(
+    envelope=frozenset({"ts_ms", "ts_us", "ts_ns"}),
+    source=frozenset({"version"}),
+    transaction=frozenset(),
+    headers=frozenset({"__debezium.context.runId"}),
+)
 
 
 # --- the golden passes ---------------------------------------------------------------------------
@@ -185,6 +215,61 @@ def consume_records(bootstrap: str, counts: dict[str, int], *, timeout: float = 
     return records
 
 
+def consume_prefix(bootstrap: str, prefix: str, done, *, quiet: float = 2.0, timeout: float = 90.0,
+                   alive=lambda: True) -> list[Record]:
+    """Every record of the topics `<prefix>.*`, read from the beginning (partitions assigned as
+    topics appear), until `done(records)` holds and nothing new arrived for `quiet` seconds.
+    Fails after `timeout`, or when `alive()` turns false while `done` does not hold."""
+    consumer = Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": f"parity-{os.getpid()}-{time.monotonic_ns()}",
+        "enable.auto.commit": False,
+    })
+    records: list[Record] = []
+    assigned: set[str] = set()
+    try:
+        deadline = time.monotonic() + timeout
+        last_seen = time.monotonic()
+        next_listing = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= next_listing:
+                topics = consumer.list_topics(timeout=5).topics
+                new = [TopicPartition(t, p, OFFSET_BEGINNING)
+                       for t, meta in topics.items()
+                       if t.startswith(prefix + ".") and t not in assigned and meta.error is None
+                       for p in meta.partitions]
+                if new:
+                    consumer.incremental_assign(new)
+                    assigned.update(tp.topic for tp in new)
+                    last_seen = now
+                next_listing = now + 1.0
+            batch = consumer.consume(1000, 0.2)
+            for msg in batch:
+                if msg.error():
+                    if msg.error().code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+                        continue
+                    raise AssertionError(f"consumer error: {msg.error()}")
+                key, value = msg.key(), msg.value()
+                records.append(Record(
+                    msg.topic(),
+                    None if key is None else key.decode(),
+                    None if value is None else value.decode(),
+                    tuple((h, v.decode() if v is not None else None) for h, v in msg.headers() or ()),
+                ))
+                last_seen = time.monotonic()
+            finished = done(records)
+            if finished and time.monotonic() - last_seen >= quiet:
+                return records
+            if time.monotonic() > deadline:
+                raise AssertionError(f"topics {prefix}.*: not complete after {timeout}s "
+                                     f"({len(records)} records from {sorted(assigned)})")
+            if not finished and not alive() and time.monotonic() - last_seen > 5:
+                raise AssertionError(f"topics {prefix}.*: the writer stopped after {len(records)} records")
+    finally:
+        consumer.close()
+
+
 def topics_with_prefix(bootstrap: str, prefix: str) -> set[str]:
     """The topics whose names start with `prefix.` (to catch topics Debezium never wrote)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"parity-{os.getpid()}"})
@@ -278,20 +363,28 @@ def _lines(node, path: str, out: list[str]) -> None:
 
 @dataclass(frozen=True)
 class Run:
-    """What names one run: its topic prefix and the schema its tables live in."""
+    """What names one run: its topic prefix and the schema its tables live in. With `schema`
+    None the tables keep their schema (two runs on the same database): topics are compared by
+    what follows `<prefix>.`, side topics (`message`, `transaction`) included."""
 
     prefix: str
-    schema: str
+    schema: str | None
     volatile: frozenset[str] = frozenset()  # column names whose values are not deterministic
 
     def topic_suffix(self, topic: str) -> str | None:
-        head = f"{self.prefix}.{self.schema}."
+        head = f"{self.prefix}.{self.schema}." if self.schema is not None else f"{self.prefix}."
         return topic[len(head):] if topic.startswith(head) else None
+
+    def topic_label(self, suffix: str) -> str:
+        return f"<prefix>.<schema>.{suffix}" if self.schema is not None else f"<prefix>.{suffix}"
 
     def scalar(self, token: str) -> str:
         """A scalar's text with this run's names replaced by placeholders."""
         if token.startswith('"'):
-            token = token.replace(f'"{self.prefix}.{self.schema}.', '"<prefix>.<schema>.')
+            if self.schema is not None:
+                token = token.replace(f'"{self.prefix}.{self.schema}.', '"<prefix>.<schema>.')
+            elif token.startswith(f'"{self.prefix}.'):
+                token = '"<prefix>.' + token[len(self.prefix) + 2:]
             if token == f'"{self.prefix}"':
                 return '"<prefix>"'
         return token
@@ -305,19 +398,45 @@ def _rename(node, run: Run):
     return run.scalar(node)
 
 
-def normalise_value(text: str | None, run: Run) -> list[str]:
+MESSAGE_COLLECTION = re.compile(r'"io\.debezium\.connector\.postgresql\.LogicalDecodingMessageMonitor'
+                                r'\$LogicalDecodingMessageId@[0-9a-f]+"')
+
+
+def _message_collections(payload: Obj) -> None:
+    """Debezium counts each transactional logical message in an END record's `data_collections`
+    as a collection of its own, named by a Java object's identity hash and placed by it in the
+    HashMap's order: neither can be reproduced. Such entries get one name and go last (the
+    tables keep their order)."""
+    collections = _get(payload, "data_collections")
+    if not isinstance(collections, list):
+        return
+
+    def is_message(entry) -> bool:
+        return isinstance(_get(entry, "data_collection"), str) and bool(
+            MESSAGE_COLLECTION.fullmatch(_get(entry, "data_collection")))
+
+    messages = [Obj((k, '"<logical message>"' if k == "data_collection" else v) for k, v in e)
+                for e in collections if is_message(e)]
+    collections[:] = [e for e in collections if not is_message(e)] + messages
+
+
+def normalise_value(text: str | None, run: Run, ignored: Ignored = GOLDEN_IGNORED) -> list[str]:
     """The value's lines with the run-specific parts masked."""
     if text is None:
         return ["value = <tombstone>"]
     doc = _rename(parse_raw(text), run)
     payload = _get(doc, "payload") if _get(doc, "schema") is not None else doc
     if isinstance(payload, Obj):
-        _mask(payload, _ENVELOPE_IGNORED)
+        if _get(payload, "status") is not None and _get(payload, "op") is None:
+            _mask(payload, ignored.txrecord)  # a BEGIN/END record of <prefix>.transaction
+            _message_collections(payload)
+        else:
+            _mask(payload, ignored.envelope)
         source = _get(payload, "source")
-        _mask(source, _SOURCE_IGNORED)
-        if isinstance(source, Obj):
+        _mask(source, ignored.source)
+        if isinstance(source, Obj) and run.schema is not None:
             source[:] = [(k, '"<schema>"' if k == "schema" and v == f'"{run.schema}"' else v) for k, v in source]
-        _mask(_get(payload, "transaction"), _TRANSACTION_IGNORED)
+        _mask(_get(payload, "transaction"), ignored.transaction)
         for image in ("before", "after"):
             _mask(_get(payload, image), run.volatile)
     out: list[str] = []
@@ -333,10 +452,10 @@ def normalise_key(text: str | None, run: Run) -> list[str]:
     return out
 
 
-def normalise_headers(headers, run: Run) -> list[str]:
+def normalise_headers(headers, run: Run, ignored: Ignored = GOLDEN_IGNORED) -> list[str]:
     out = []
     for name, value in headers:
-        if name in _HEADERS_IGNORED:
+        if name in ignored.headers:
             value = IGNORED
         elif name == "__debezium.context.connectorLogicalName" and value == run.prefix:
             value = "<prefix>"
@@ -344,8 +463,8 @@ def normalise_headers(headers, run: Run) -> list[str]:
     return out
 
 
-def record_lines(r: Record, run: Run) -> list[str]:
-    return normalise_headers(r.headers, run) + normalise_key(r.key, run) + normalise_value(r.value, run)
+def record_lines(r: Record, run: Run, ignored: Ignored = GOLDEN_IGNORED) -> list[str]:
+    return normalise_headers(r.headers, run, ignored) + normalise_key(r.key, run) + normalise_value(r.value, run, ignored)
 
 
 def _compact(node) -> str:
@@ -365,9 +484,54 @@ def key_id(r: Record, run: Run) -> str:
     return _compact(_rename(payload, run))
 
 
-def compare(golden: list[Record], golden_run: Run, ours: list[Record], our_run: Run) -> list[str]:
-    """Readable differences (an empty list when the streams match)."""
+@dataclass(frozen=True)
+class Allowed:
+    """A documented difference between Debezium and pgbridge, with the reason.
+
+    In records on topics whose suffix (what follows `<prefix>.`) fully matches `topic`, and
+    whose Debezium record has a line matching `when` (a regex searched in the normalised lines,
+    e.g. `value.payload.op = "r"`), the lines whose path fully matches `path` are compared as
+    equal. `compare` counts in `seen[entry]` how many records really differed there, so a test
+    can assert that each documented difference is still real."""
+
+    topic: str
+    path: str
+    reason: str
+    when: str = ""
+
+
+def _split(line: str) -> tuple[str, str]:
+    path, _, rest = line.partition(" ")
+    return path, rest
+
+
+def _apply_allowed(topic: str, a: list[str], b: list[str], allowed, seen) -> tuple[list[str], list[str]]:
+    for entry in allowed:
+        if not re.fullmatch(entry.topic, topic):
+            continue
+        if entry.when and not any(re.search(entry.when, line) for line in a):
+            continue
+        path = re.compile(entry.path)
+        hit = [i for i, line in enumerate(a) if path.fullmatch(_split(line)[0])]
+        hit_b = [i for i, line in enumerate(b) if path.fullmatch(_split(line)[0])]
+        if not hit and not hit_b:
+            continue
+        if [a[i] for i in hit] != [b[i] for i in hit_b]:
+            seen[entry] = seen.get(entry, 0) + 1
+        masked = f"= <allowed: {entry.reason}>"
+        a = [f"{_split(line)[0]} {masked}" if i in hit else line for i, line in enumerate(a)]
+        b = [f"{_split(line)[0]} {masked}" if i in hit_b else line for i, line in enumerate(b)]
+    return a, b
+
+
+def compare(golden: list[Record], golden_run: Run, ours: list[Record], our_run: Run, *,
+            ignored: Ignored = GOLDEN_IGNORED, allowed: tuple[Allowed, ...] = (),
+            ordered: frozenset[str] = frozenset(), seen: dict | None = None) -> list[str]:
+    """Readable differences (an empty list when the streams match). `golden` is Debezium's
+    output. Topics (suffixes) in `ordered` are compared as one sequence instead of key by key
+    (single-partition topics whose keys differ per record, such as `transaction`)."""
     problems: list[str] = []
+    seen = {} if seen is None else seen
 
     def grouped(records: list[Record], run: Run) -> dict[str, dict[str, list[Record]]]:
         out: dict[str, dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
@@ -376,25 +540,28 @@ def compare(golden: list[Record], golden_run: Run, ours: list[Record], our_run: 
             if suffix is None:
                 problems.append(f"record on an unexpected topic {r.topic}")
                 continue
-            out[suffix][key_id(r, run)].append(r)
+            out[suffix]["(in order)" if suffix in ordered else key_id(r, run)].append(r)
         return out
 
     want, got = grouped(golden, golden_run), grouped(ours, our_run)
     for topic in sorted(set(want) | set(got)):
+        label = golden_run.topic_label(topic)
         if topic not in got:
-            problems.append(f"topic <prefix>.<schema>.{topic}: missing ({sum(map(len, want[topic].values()))} records)")
+            problems.append(f"topic {label}: missing ({sum(map(len, want[topic].values()))} records)")
             continue
         if topic not in want:
-            problems.append(f"topic <prefix>.<schema>.{topic}: not in the golden output "
+            problems.append(f"topic {label}: not in Debezium's output "
                             f"({sum(map(len, got[topic].values()))} records)")
             continue
         for key in list(want[topic]) + [k for k in got[topic] if k not in want[topic]]:
             w, g = want[topic].get(key, []), got[topic].get(key, [])
-            where = f"<prefix>.<schema>.{topic} key {key}"
+            where = f"{label} key {key}"
             if len(w) != len(g):
                 problems.append(f"{where}: {len(g)} records, Debezium wrote {len(w)}")
             for i, (wr, gr) in enumerate(zip(w, g)):
-                a, b = record_lines(wr, golden_run), record_lines(gr, our_run)
+                a, b = record_lines(wr, golden_run, ignored), record_lines(gr, our_run, ignored)
+                if allowed:
+                    a, b = _apply_allowed(topic, a, b, allowed, seen)
                 if a != b:
                     diff = difflib.unified_diff(a, b, "debezium", "pgbridge", n=2, lineterm="")
                     problems.append(f"{where}, record {i}:\n" + "\n".join(diff))

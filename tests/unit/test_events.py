@@ -191,3 +191,30 @@ def test_floats_and_astral_characters_are_spelled_like_jackson():
 def test_jackson_json(encoded, jackson):
     assert jackson_json(encoded) == jackson
     assert json.loads(jackson) == json.loads(encoded)
+
+
+# --- snapshot records ----------------------------------------------------------------------------
+
+DATE, NAME = 1082, 19
+
+
+def test_snapshot_rows_have_no_transaction_block_even_with_transaction_metadata():
+    b = builder([("id", INT4), ("v", TEXT)])
+    txn = TxnContext(xid=0, commit_ts_us=1_700_000_000_000_000, last_commit_lsn=None, metadata=True)
+    p = payload(b.snapshot_row(Insert(1, (b"1", b"a")), txn, 500, "last").value)
+    assert (p["op"], p["source"]["snapshot"], p["transaction"]) == ("r", "last", None)
+
+
+def test_snapshot_values_follow_debeziums_jdbc_reads_for_name_and_date():
+    # GIVEN a name and a date column (a real Debezium 3.7.0: its snapshot reads through JDBC)
+    b = builder([("id", INT4), ("nm", NAME), ("d", DATE)])
+    rows = [(b"1", b"a_name", b"2024-02-29"), (b"2", None, b"0044-03-15 BC"), (b"3", None, b"infinity"),
+            (b"4", None, b"-infinity")]
+    snap = [payload(b.snapshot_row(Insert(1, r), TXN, 500, "true").value)["after"] for r in rows]
+    streamed = [payload(b.change(Insert(1, r), TXN, 600)[0].value)["after"] for r in rows]
+    # THEN the snapshot has the name's text (streamed: always null) and BC dates lose their era,
+    # and the infinities are pgjdbc's sentinels seen through java.sql.Date
+    assert [s["nm"] for s in snap] == ["a_name", None, None, None]
+    assert [s["nm"] for s in streamed] == [None] * 4
+    assert [s["d"] for s in snap] == [19782, -703383, -622191234, -625821272]
+    assert [s["d"] for s in streamed] == [19782, -735160, 2146033979, -2147472691]
