@@ -25,6 +25,14 @@ class BatchBuilder:
         self.buffer += record
         self.records += 1
 
+    def add_parts(self, head: bytes, body: bytes) -> None:
+        """`add(head + body)` without building the joined bytes first."""
+        buffer = self.buffer
+        buffer += _LENGTH.pack(len(head) + len(body))
+        buffer += head
+        buffer += body
+        self.records += 1
+
     @property
     def nbytes(self) -> int:
         return len(self.buffer)

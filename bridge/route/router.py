@@ -33,6 +33,7 @@ from bridge.source.catalog import TableInfo
 _INSERT, _UPDATE, _DELETE = b"IUD"
 _IGNORED = frozenset(b"YO")  # Type (types resolve by OID), Origin
 _encode = msgspec.msgpack.Encoder().encode
+_HEADER = rec.HEADER.pack
 TXMETA_PRODUCER = 0
 MESSAGE_COLLECTION = "io.debezium.connector.postgresql.LogicalDecodingMessageMonitor$LogicalDecodingMessageId"
 
@@ -55,6 +56,7 @@ class Router:
         skipped = events.skipped_operations
         self._skip_insert, self._skip_update, self._skip_delete = "c" in skipped, "u" in skipped, "d" in skipped
         self._truncates = "t" not in skipped
+        self._skips = self._skip_insert or self._skip_update or self._skip_delete
         self._txmeta = events.provide_transaction_metadata
         self._tables: dict[int, tuple[bytes, str]] = {}  # relation id -> (salt, "schema.table")
         self._skipped: set[int] = set()  # relations the filters leave out
@@ -118,10 +120,16 @@ class Router:
                 self._push(h % self.producers,
                            rec.pack(rec.ROW, rec.NEW_KEY_HALF, h, lsn, self._count(table, lsn), payload))
             return
-        if (self._skip_insert and kind == "I") or (self._skip_update and kind == "U") or (
-                self._skip_delete and kind == "D"):
+        if self._skips and ((self._skip_insert and kind == "I") or (self._skip_update and kind == "U") or (
+                self._skip_delete and kind == "D")):
             return
-        self._push(h % self.producers, rec.pack(rec.ROW, rec.WHOLE, h, lsn, self._count(table, lsn), payload))
+        # the hot path: one header, appended beside the payload without joining them first
+        producer = h % self.producers
+        if not self._begun[producer]:
+            self._begun[producer] = True
+            self.builders[producer].add(self._begin)
+        self.builders[producer].add_parts(
+            _HEADER(rec.ROW, rec.WHOLE, h, lsn, self._count(table, lsn) if self._txmeta else 0), payload)
 
     def snapshot_row(self, payload: bytes, lsn: int, marker: int) -> None:
         """A snapshot row (a synthesized Insert, `bridge.snapshot.wire`), routed by key like a

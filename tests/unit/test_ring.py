@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.unit.shm_leaks import no_leaked_segments  # noqa: F401 (autouse fixture)
 from bridge.ring import (
     BatchBuilder,
     RingClosed,
@@ -25,17 +26,6 @@ from bridge.ring import (
 )
 
 CAPACITY = 256
-
-
-def _segments() -> set[str]:
-    return {name for name in os.listdir("/dev/shm") if name.startswith("pgbridge-")}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def no_leaked_segments() -> Iterator[None]:
-    before = _segments()
-    yield
-    assert _segments() - before == set()
 
 
 @pytest.fixture

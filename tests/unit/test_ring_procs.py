@@ -14,12 +14,12 @@ import textwrap
 import threading
 import time
 import zlib
-from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 import pytest
 
+from tests.unit.shm_leaks import no_leaked_segments  # noqa: F401 (autouse fixture)
 from bridge.ring import (
     BatchBuilder,
     RingClosed,
@@ -35,16 +35,9 @@ from bridge.ring import (
 _STAMP = struct.Struct("<d")
 
 
+
 def _segments() -> set[str]:
-    return {name for name in os.listdir("/dev/shm") if name.startswith("pgbridge-")}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def no_leaked_segments() -> Iterator[None]:
-    before = _segments()
-    yield
-    assert _segments() - before == set()
-
+    return set(os.listdir("/dev/shm"))
 
 def _record(i: int) -> bytes:
     """Record i: 32 to 64 bytes derived from i, so both sides can compute the checksum."""
