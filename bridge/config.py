@@ -344,7 +344,8 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     pipeline = _pipeline(props, r)
 
     filter_keys = ("schema.include.list", "schema.exclude.list", "table.include.list", "table.exclude.list",
-                   "message.key.columns", "message.prefix.include.list", "message.prefix.exclude.list")
+                   "message.key.columns", "message.prefix.include.list", "message.prefix.exclude.list",
+                   "column.include.list", "column.exclude.list")
     filters = TableFilter.from_lists(
         schema_include=r.raw(SOURCE + "schema.include.list"),
         schema_exclude=r.raw(SOURCE + "schema.exclude.list"),
@@ -353,6 +354,8 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
         key_columns=r.raw(SOURCE + "message.key.columns"),
         message_include=r.raw(SOURCE + "message.prefix.include.list"),
         message_exclude=r.raw(SOURCE + "message.prefix.exclude.list"),
+        column_include=r.raw(SOURCE + "column.include.list"),
+        column_exclude=r.raw(SOURCE + "column.exclude.list"),
         labels={k: r.label(SOURCE + k) for k in filter_keys},
     )
     snapshot = _snapshot(props, r)

@@ -16,11 +16,11 @@ from bridge.proc.child import start_child
 from bridge.ring import RingClosed, RingHandle, RingWriter, Watermarks, WatermarksHandle
 from bridge.route.dispatcher import Dispatcher
 from bridge.route.router import Router
+from bridge.snapshot.incremental import IncrementalSnapshot, PostgresDatabase
+from bridge.snapshot.initial import needs_snapshot, take_snapshot
 from bridge.source.catalog import describe_table
 from bridge.source.connection import connect, connect_replication
 from bridge.source.offsets import OffsetsError, resume_filter
-from bridge.snapshot.incremental import IncrementalSnapshot, PostgresDatabase
-from bridge.snapshot.initial import needs_snapshot, take_snapshot
 from bridge.source.slot import confirmed_flush_lsn, ensure_slot, slot_exists
 from bridge.source.stream import ReplicationStream
 
@@ -47,7 +47,7 @@ def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: Watermarks
     stream = None
     incremental_db = None
     try:
-        describe = lambda rel: describe_table(sql, rel, config.filters)  # noqa: E731
+        describe = lambda rel: describe_table(sql, rel, config.filters)
         router = Router(config, describe)
         tick = _action_query(config, sql)
         if config.incremental.signal_table is not None:

@@ -155,6 +155,8 @@ class TableEvents:
         self.topic = name
         picks, fields = [], {}
         for i, col in enumerate(relation.columns):
+            if col.name in info.excluded:
+                continue
             cv = converter_for(types.get(col.type_oid), col.type_modifier, options)
             if cv is None:
                 continue

@@ -32,7 +32,7 @@ from bridge.route.partitioner import java_default_partition
 from bridge.source.catalog import TableInfo
 
 log = logging.getLogger(__name__)
-_decode_relation = msgspec.msgpack.Decoder(tuple[bytes, list[str], list[str]]).decode
+_decode_relation = msgspec.msgpack.Decoder(tuple[bytes, list[str], list[str], list[str]]).decode
 _decode_end = msgspec.msgpack.Decoder(tuple[int, list[tuple[str, int]]]).decode
 
 
@@ -143,10 +143,10 @@ class ProducerWorker:
         self._produce(r, 0)  # one partition's order: BEGIN/END of every transaction in sequence
 
     def _relation(self, payload: bytes) -> None:
-        raw, key_columns, not_null = _decode_relation(payload)
+        raw, key_columns, not_null, excluded = _decode_relation(payload)
         msg = self._decoder.decode(raw)
         assert type(msg) is Relation
-        table = self._builder.relation(msg, TableInfo(tuple(key_columns), frozenset(not_null)))
+        table = self._builder.relation(msg, TableInfo(tuple(key_columns), frozenset(not_null), frozenset(excluded)))
         if table.topic not in self._partitions:
             self._partitions[table.topic] = self.sink.partitions(table.topic)
 

@@ -6,7 +6,8 @@ the whole name, the schema for
 `schema.*.list` and `schema.table` for `table.*.list`. An include list and its exclude list
 cannot both be set. System schemas are never captured.
 
-`message.prefix.include.list` / `exclude.list` filter logical messages by prefix the same way.
+`message.prefix.include.list` / `exclude.list` filter logical messages by prefix the same way,
+and `column.include.list` / `exclude.list` the columns of the events, as `schema.table.column`.
 
 `message.key.columns` is `<table regex>:<column>,<column>;...` and replaces a matching table's
 key (its primary key) for routing and for the Kafka key.
@@ -67,21 +68,27 @@ class TableFilter:
     key_columns: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = ()
     message_include: tuple[re.Pattern[str], ...] | None = None
     message_exclude: tuple[re.Pattern[str], ...] | None = None
+    column_include: tuple[re.Pattern[str], ...] | None = None
+    column_exclude: tuple[re.Pattern[str], ...] | None = None
 
     @classmethod
     def from_lists(cls, *, schema_include: str | None = None, schema_exclude: str | None = None,
                    table_include: str | None = None, table_exclude: str | None = None,
                    key_columns: str | None = None, message_include: str | None = None,
-                   message_exclude: str | None = None, labels: dict[str, str] | None = None) -> TableFilter:
+                   message_exclude: str | None = None, column_include: str | None = None,
+                   column_exclude: str | None = None, labels: dict[str, str] | None = None) -> TableFilter:
         names = {"schema.include.list": "schema.include.list", "schema.exclude.list": "schema.exclude.list",
                  "table.include.list": "table.include.list", "table.exclude.list": "table.exclude.list",
                  "message.key.columns": "message.key.columns",
                  "message.prefix.include.list": "message.prefix.include.list",
-                 "message.prefix.exclude.list": "message.prefix.exclude.list", **(labels or {})}
+                 "message.prefix.exclude.list": "message.prefix.exclude.list",
+                 "column.include.list": "column.include.list", "column.exclude.list": "column.exclude.list",
+                 **(labels or {})}
         for include, exclude, a, b in ((schema_include, schema_exclude, "schema.include.list", "schema.exclude.list"),
                                        (table_include, table_exclude, "table.include.list", "table.exclude.list"),
                                        (message_include, message_exclude, "message.prefix.include.list",
-                                        "message.prefix.exclude.list")):
+                                        "message.prefix.exclude.list"),
+                                       (column_include, column_exclude, "column.include.list", "column.exclude.list")):
             if include and include.strip() and exclude and exclude.strip():
                 raise ConfigError(f"{names[a]} and {names[b]} cannot both be set")
         return cls(
@@ -92,6 +99,8 @@ class TableFilter:
             _key_columns(names["message.key.columns"], key_columns),
             compile_list(names["message.prefix.include.list"], message_include),
             compile_list(names["message.prefix.exclude.list"], message_exclude),
+            compile_list(names["column.include.list"], column_include),
+            compile_list(names["column.exclude.list"], column_exclude),
         )
 
     def captures(self, schema: str, table: str) -> bool:
@@ -113,6 +122,13 @@ class TableFilter:
         if self.message_include is not None and not _any(self.message_include, prefix):
             return False
         return self.message_exclude is None or not _any(self.message_exclude, prefix)
+
+    def captures_column(self, schema: str, table: str, column: str) -> bool:
+        """`column.include.list` / `exclude.list`, matched against `schema.table.column`."""
+        name = f"{schema}.{table}.{column}"
+        if self.column_include is not None and not _any(self.column_include, name):
+            return False
+        return self.column_exclude is None or not _any(self.column_exclude, name)
 
     def key_override(self, schema: str, table: str) -> tuple[str, ...] | None:
         qualified = f"{schema}.{table}"

@@ -209,7 +209,7 @@ class Router:
         self.relations.add(msg, info.key_columns)
         topic = f"{self._prefix}.{msg.namespace}.{msg.name}"
         self._tables[msg.relation_id] = (self._salts.get(topic, self._salt), f"{msg.namespace}.{msg.name}")
-        body = _encode([payload, list(info.key_columns), sorted(info.not_null)])
+        body = _encode([payload, list(info.key_columns), sorted(info.not_null), sorted(info.excluded)])
         record = rec.pack(rec.RELATION, 0, 0, lsn, 0, body)
         for builder in self.builders:
             builder.add(record)

@@ -57,7 +57,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
 import psycopg2
@@ -138,8 +138,8 @@ class SnapshotTable:
     key_columns: tuple[str, ...] = ()  # key order (ORDER BY)
     key_indexes: tuple[int, ...] = ()  # positions of the key columns in a row, ascending
     key_types: tuple[str, ...] = ()  # format_type() of each key column, key order
-    max_key: tuple[str | None, ...] | None = None
-    last_key: tuple[str | None, ...] | None = None  # None: nothing read yet
+    max_key: tuple[str | None, ...] | None = None  # text of the key columns, key order
+    last_key: tuple[bytes | None, ...] | None = None  # the last row read (pgoutput text); None: nothing yet
     rows: int = 0
     superseded: int = 0  # chunk rows dropped because the stream changed them in the window
     started: float = field(default_factory=time.monotonic)
@@ -168,7 +168,7 @@ def key_bytes(row: Row, key_indexes: tuple[int, ...]) -> bytes:
 
 def _instant(ts: float) -> str:
     """Java's Instant.toString (Debezium's SignalMetadata): UTC, fraction in groups of 3 digits."""
-    text = datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0")
+    text = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0")
     if text.endswith("."):
         return text[:-1] + "Z"
     whole, frac = text.split(".")
@@ -215,7 +215,7 @@ class IncrementalSnapshot:
         self._opened = False
         self._window: dict[bytes, Row] = {}
         self._chunk_table: SnapshotTable | None = None
-        self._chunk_last: tuple[str | None, ...] | None = None
+        self._chunk_last: tuple[bytes | None, ...] | None = None
         self._xids = ALL_VISIBLE
         self._own: deque[str] = deque(maxlen=64)  # recent watermark ids written by this process
         self._warned_unknown = False
@@ -253,10 +253,10 @@ class IncrementalSnapshot:
         elif type_ in (EXECUTE, STOP, PAUSE, RESUME, LOG):
             try:
                 doc = json.loads(data) if data else {}
-                if not isinstance(doc, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as exc:
-                log.warning("signal %r (%s): data %r is not a JSON object (%s); ignored", id_, type_, data, exc)
+            except ValueError:
+                doc = None
+            if not isinstance(doc, dict):
+                log.warning("signal %r (%s): data %r is not a JSON object; ignored", id_, type_, data)
                 return
             self._pending.append((type_, id_ or "", doc))
         else:
@@ -266,7 +266,7 @@ class IncrementalSnapshot:
                      xid: int) -> None:
         """A streamed change of the table whose chunk is buffered: its keys leave the buffer."""
         window = self._window
-        if False:
+        if window and (self._opened or not self._xids.visible(xid)):
             before = len(window)
             window.pop(key, None)
             if old_key is not None:
@@ -516,8 +516,7 @@ class IncrementalSnapshot:
                 window[key_bytes(row, table.key_indexes)] = row
             last = rows[-1]
             names = [c.name for c in table.relation.columns]  # type: ignore[union-attr]
-            self._chunk_last = tuple(None if last[names.index(k)] is None else last[names.index(k)].decode()
-                                     for k in table.key_columns)
+            self._chunk_last = tuple(last[names.index(k)] for k in table.key_columns)
             self._window, self._xids, self._chunk_table = window, xids, table
             self._chunk_id = chunk_id
             self._router.watch[table.ref.oid] = self.on_table_row
@@ -547,12 +546,14 @@ def _rows_compare(columns: tuple[str, ...], op: str, values: tuple[str | None, .
     return f"({lhs}) {op} ({mogrify(rhs, values)})"
 
 
-def chunk_query(table: SnapshotTable, limit: int, mogrify: Callable[[str, tuple], str]) -> str:
-    """The SELECT of the table's next chunk: after `last_key`, up to `max_key`, in key order."""
+def chunk_query(table: SnapshotTable, limit: int, mogrify: Callable[[str, tuple], str],
+                after: tuple[str | None, ...] | None) -> str:
+    """The SELECT of the table's next chunk: after the key `after` (`last_key` as text), up to
+    `max_key`, in key order."""
     assert table.relation is not None and table.max_key is not None
     conditions = []
-    if table.last_key is not None:
-        conditions.append(_rows_compare(table.key_columns, ">", table.last_key, table.key_types, mogrify))
+    if after is not None:
+        conditions.append(_rows_compare(table.key_columns, ">", after, table.key_types, mogrify))
     conditions.append(_rows_compare(table.key_columns, "<=", table.max_key, table.key_types, mogrify))
     if table.condition:
         conditions.append(f"({table.condition})")
@@ -576,8 +577,8 @@ class PostgresDatabase:
         self._connect = connect
         self._conn: psycopg2.extensions.connection | None = None
         self._publication = publication
-        schema, name = signal_table.split(".")
-        self._signal = f"{quote_ident(schema)}.{quote_ident(name)}"
+        self._signal_schema, self._signal_name = signal_table.split(".")
+        self._signal = f"{quote_ident(self._signal_schema)}.{quote_ident(self._signal_name)}"
         self._captures = captures
 
     def close(self) -> None:
@@ -610,8 +611,7 @@ class PostgresDatabase:
             with conn.cursor() as cur:
                 cur.execute("SELECT to_regclass(%s) IS NOT NULL", (self._signal,))
                 exists = cur.fetchone()[0]
-                schema, name = self._signal_parts()
-                cur.execute(_ATTRS_SQL, (self._publication, schema, name))
+                cur.execute(_ATTRS_SQL, (self._publication, self._signal_schema, self._signal_name))
                 published = cur.fetchone() is not None
             return exists, published
         exists, published = self._run(check)
@@ -622,10 +622,6 @@ class PostgresDatabase:
         elif not published:
             log.warning("signal.data.collection %s is not in publication %s: signals will not be seen",
                         self._signal, self._publication)
-
-    def _signal_parts(self) -> tuple[str, str]:
-        schema, name = self._signal.split('"."')
-        return schema[1:].replace('""', '"'), name[:-1].replace('""', '"')
 
     def insert_signal(self, id_: str, type_: str, data: str) -> None:
         def insert(conn):
@@ -677,9 +673,13 @@ class PostgresDatabase:
 
     def read_chunk(self, table: SnapshotTable, limit: int) -> tuple[list[Row], XidSnapshot]:
         def read(conn):
+            encoding = psycopg2.extensions.encodings[conn.encoding]
+
             def mogrify(sql: str, args: tuple) -> str:
-                return conn.cursor().mogrify(sql, args).decode(psycopg2.extensions.encodings[conn.encoding])
-            query = chunk_query(table, limit, mogrify)
+                return conn.cursor().mogrify(sql, args).decode(encoding)
+            after = None if table.last_key is None else tuple(
+                None if v is None else v.decode(encoding) for v in table.last_key)
+            query = chunk_query(table, limit, mogrify, after)
             rows: list[Row] = []
             with conn.cursor() as cur:
                 cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")

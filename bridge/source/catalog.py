@@ -26,6 +26,7 @@ _NOT_NULL_SQL = "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum
 class TableInfo(NamedTuple):
     key_columns: tuple[str, ...]  # may be empty: the events then have a null key
     not_null: frozenset[str]  # columns whose Connect schema is not optional
+    excluded: frozenset[str] = frozenset()  # left out of the events (column.include/exclude.list)
 
 
 def describe_table(conn: psycopg2.extensions.connection, relation: Relation,
@@ -37,13 +38,15 @@ def describe_table(conn: psycopg2.extensions.connection, relation: Relation,
         cur.execute(_NOT_NULL_SQL, (relation.relation_id,))
         not_null = frozenset(name for (name,) in cur.fetchall())
     present = {c.name for c in relation.columns}
+    excluded = frozenset(c.name for c in relation.columns
+                         if filters is not None and not filters.captures_column(relation.namespace, relation.name, c.name))
     override = filters.key_override(relation.namespace, relation.name) if filters else None
     if override is not None:
         missing = [name for name in override if name not in present]
         if missing:
             raise ConfigError(f"message.key.columns names {missing} for {relation.namespace}.{relation.name}, "
                               f"which has no such column (columns: {sorted(present)})")
-        return TableInfo(override, not_null)
+        return TableInfo(override, not_null, excluded)
     primary = key_rows[0][0] if key_rows else False  # the primary key wins over an identity index
     keys = tuple(name for is_pk, name in key_rows if is_pk == primary and name in present)
-    return TableInfo(keys, not_null)
+    return TableInfo(keys, not_null, excluded)

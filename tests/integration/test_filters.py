@@ -55,3 +55,21 @@ def test_exclude_list_drops_changes_of_an_all_tables_publication(pg, bridge_fact
     from confluent_kafka.admin import AdminClient
     topics = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics
     assert f"{unique_name}.public.{b}" not in topics
+
+
+def test_column_exclude_list_removes_columns_from_values_and_schemas(pg, bridge_factory, kafka_bootstrap,
+                                                                     unique_name):
+    table = f"cols_{unique_name}"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, email text, secret text)")
+    bridge = bridge_factory(unique_name, {"debezium.source.column.exclude.list": f"public\\.{table}\\.secret"},
+                            tables=[table])
+    bridge.start()
+    wait_until(lambda: slot_active(pg, f"{unique_name}_slot"), what="the bridge to start streaming")
+    with pg.cursor() as cur:
+        cur.execute(f"INSERT INTO {table} VALUES (1, 'a@example.com', 'hunter2')")
+    (event,) = consume(kafka_bootstrap, f"{unique_name}.public.{table}", count=1)
+    assert event.value["payload"]["after"] == {"id": 1, "email": "a@example.com"}
+    after_schema = next(f for f in event.value["schema"]["fields"] if f["field"] == "after")
+    assert [f["field"] for f in after_schema["fields"]] == ["id", "email"]
+    assert bridge.stop() == 0, bridge.log()

@@ -49,3 +49,11 @@ def test_message_key_columns():
     assert f.key_override("public", "other") is None
     with pytest.raises(ConfigError, match="message.key.columns"):
         TableFilter.from_lists(key_columns="public.orders")
+
+
+def test_column_lists_match_schema_table_column():
+    f = TableFilter.from_lists(column_exclude="public\\.users\\.(password|ssn)")
+    assert not f.captures_column("public", "users", "password")
+    assert f.captures_column("public", "users", "email")
+    g = TableFilter.from_lists(column_include="public\\.users\\.(id|email)")
+    assert g.captures_column("public", "users", "id") and not g.captures_column("public", "users", "ssn")

@@ -1,0 +1,343 @@
+"""Incremental snapshots: the watermark window and its deduplication, driven through a real
+Router with a fake SQL side (`bridge.snapshot.incremental`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from bridge.config import config_from_properties
+from bridge.decode import messages as m
+from bridge.decode.pgoutput import PgOutputDecoder
+from bridge.decode.relations import RelationCache
+from bridge.errors import ConfigError
+from bridge.ring.records import iter_records
+from bridge.route import records as rec
+from bridge.route.keys import extract_key
+from bridge.route.router import Router
+from bridge.snapshot import wire
+from bridge.snapshot.incremental import (
+    ALL_VISIBLE,
+    IncrementalSnapshot,
+    SnapshotTable,
+    TableRef,
+    XidSnapshot,
+    chunk_query,
+    key_bytes,
+    metadata,
+)
+from bridge.source.catalog import TableInfo
+from tests.pgoutput_encoder import encode
+from tests.unit.test_config import MINIMAL
+
+SIG_OID, T_OID = 500, 600
+SIGNAL = m.Relation(SIG_OID, "public", "dbz_signal", "d", (
+    m.RelationColumn(True, "id", 1043, -1), m.RelationColumn(False, "type", 1043, -1),
+    m.RelationColumn(False, "data", 1043, -1)))
+TABLE = m.Relation(T_OID, "public", "t", "d", (
+    m.RelationColumn(True, "id", 23, -1), m.RelationColumn(False, "v", 25, -1)))
+_decode = PgOutputDecoder(proto_version=1).decode
+
+
+class FakeDb:
+    """The table `public.t` as {id: v}, and the signal rows the snapshot writes."""
+
+    def __init__(self, rows: dict[int, str]) -> None:
+        self.rows = dict(rows)
+        self.signals: list[tuple[str, str, str]] = []
+        self.xids = ALL_VISIBLE  # what the next chunk's SELECT "saw"
+        self.reads = 0
+
+    def insert_signal(self, id_, type_, data):
+        self.signals.append((id_, type_, data))
+
+    def published_tables(self):
+        return [TableRef("public", "dbz_signal", SIG_OID, "r"), TableRef("public", "t", T_OID, "r")]
+
+    def relation(self, ref):
+        assert ref.oid == T_OID
+        return TABLE
+
+    def type_names(self, columns):
+        return ["integer" for _ in columns]
+
+    def max_key(self, table):
+        return (str(max(self.rows)),) if self.rows else None
+
+    def read_chunk(self, table, limit):
+        self.reads += 1
+        low = int(table.last_key[0]) if table.last_key else -1
+        high = int(table.max_key[0])
+        keys = sorted(k for k in self.rows if low < k <= high)[:limit]
+        return [(str(k).encode(), self.rows[k].encode()) for k in keys], self.xids
+
+
+class Stream:
+    """Feeds the router pgoutput messages in WAL order, one transaction at a time."""
+
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.lsn = 1000
+        self.xid = 700
+
+    def txn(self, *changes, xid: int | None = None) -> int:
+        self.xid += 1
+        self.lsn += 100
+        begin = self.lsn
+        self.router.handle(encode(m.Begin(begin + 90, 1_700_000_000_000_000, xid or self.xid)), begin)
+        for i, change in enumerate(changes):
+            self.router.handle(encode(change), begin + 1 + i)
+        self.router.handle(encode(m.Commit(0, begin + 90, begin + 99, 1_700_000_000_000_000)), begin + 99)
+        return begin
+
+    def signal(self, id_: str, type_: str, data: str | None = None, xid: int | None = None) -> int:
+        return self.txn(m.Insert(SIG_OID, (id_.encode(), type_.encode(), None if data is None else data.encode())),
+                        xid=xid)
+
+    def watermark(self, db: FakeDb, index: int) -> int:
+        """The watermark `db.signals[index]` arriving in the stream."""
+        return self.signal(*db.signals[index])
+
+
+def make(rows: dict[int, str] | None = None, chunk_size: int = 3, describe_table: bool = True, **props):
+    config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p",
+                                     "debezium.source.signal.data.collection": "public.dbz_signal", **props})
+    router = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})))
+    db = FakeDb(rows if rows is not None else {i: f"v{i}" for i in range(1, 8)})
+    inc = IncrementalSnapshot("public.dbz_signal", chunk_size, router, db, router._describe)
+    stream = Stream(router)
+    router.handle(encode(SIGNAL), 10)
+    if describe_table:
+        router.handle(encode(TABLE), 11)
+    return router, db, inc, stream
+
+
+def execute(stream: Stream, *tables: str, **extra) -> None:
+    stream.signal("ad-hoc-1", "execute-snapshot",
+                  json.dumps({"data-collections": list(tables) or ["public.t"], "type": "incremental", **extra}))
+
+
+def take(router: Router):
+    """The records written so far (one producer), as (kind, half, lsn, row values or None); cleared."""
+    out = []
+    builder = router.builders[0]
+    for r in iter_records(memoryview(bytes(builder.buffer))):
+        kind, half, _, lsn, _ = rec.HEADER.unpack_from(r)
+        payload = bytes(r[rec.HEADER_SIZE:])
+        values = None
+        if kind in (rec.ROW, rec.SNAPSHOT_ROW):
+            msg = _decode(payload)
+            values = getattr(msg, "new", None) or getattr(msg, "old", None)
+        out.append((kind, half, lsn, values))
+    builder.clear()
+    return out
+
+
+def snapshot_rows(records) -> list[tuple]:
+    return [v for kind, half, _, v in records if kind == rec.SNAPSHOT_ROW]
+
+
+def test_chunk_rows_go_out_at_the_close_watermark_inside_its_transaction_minus_keys_changed_in_the_window():
+    router, db, inc, stream = make()
+    execute(stream)
+    inc.tick()
+    # GIVEN a chunk read between the two watermarks the snapshot wrote
+    assert [(i.rsplit("-", 1)[1], t) for i, t, _ in db.signals] == [
+        ("open", "snapshot-window-open"), ("close", "snapshot-window-close")]
+    stream.watermark(db, 0)
+    # WHEN key 2 changes and key 3 is deleted inside the window
+    stream.txn(m.Update(T_OID, None, None, (b"2", b"changed")))
+    stream.txn(m.Delete(T_OID, "K", (b"3", None)))
+    take(router)
+    close_lsn = stream.watermark(db, 1)
+    # THEN only key 1 is emitted, as an incremental snapshot row, inside the close transaction
+    records = take(router)
+    kinds = [k for k, *_ in records]
+    assert kinds == [rec.BEGIN, rec.SNAPSHOT_ROW, rec.ROW, rec.COMMIT]
+    _, half, lsn, values = records[1]
+    assert values == (b"1", b"v1") and rec.SNAPSHOT_MARKERS[half] == "incremental" and lsn == close_lsn + 1
+    assert records[2][3][1] == b"snapshot-window-close"  # the signal table's own event is emitted too
+
+
+def test_change_before_the_open_watermark_keeps_the_row_unless_the_chunk_did_not_see_it():
+    router, db, inc, stream = make()
+    execute(stream)
+    db.xids = XidSnapshot(900, 905, frozenset({902}))  # the chunk's SELECT did not see xid 902
+    inc.tick()
+    # GIVEN changes committed before the open watermark: one seen by the SELECT, one not
+    stream.txn(m.Update(T_OID, None, None, (b"1", b"seen")), xid=901)
+    stream.txn(m.Update(T_OID, None, None, (b"2", b"unseen")), xid=902)
+    stream.watermark(db, 0)
+    take(router)
+    stream.watermark(db, 1)
+    # THEN the row the SELECT read after change 901 stays; the one older than change 902 is dropped
+    assert snapshot_rows(take(router)) == [(b"1", b"v1"), (b"3", b"v3")]
+
+
+def test_primary_key_change_in_the_window_drops_both_keys():
+    router, db, inc, stream = make()
+    execute(stream)
+    inc.tick()
+    stream.watermark(db, 0)
+    stream.txn(m.Update(T_OID, "K", (b"1", None), (b"3", b"moved")))
+    take(router)
+    stream.watermark(db, 1)
+    assert snapshot_rows(take(router)) == [(b"2", b"v2")]
+
+
+def test_whole_table_in_key_order_chunk_by_chunk_up_to_the_key_fixed_at_the_start(caplog):
+    caplog.set_level(logging.INFO, "bridge.snapshot.incremental")
+    router, db, inc, stream = make()
+    execute(stream)
+    emitted = []
+    for _ in range(10):
+        before = len(db.signals)
+        inc.tick()
+        if len(db.signals) == before:
+            break
+        db.rows[100] = "beyond the maximum"  # inserted after the start: left to the stream
+        for i in range(before, len(db.signals)):
+            stream.watermark(db, i)
+        emitted += snapshot_rows(take(router))
+    assert [int(k) for k, _ in emitted] == [1, 2, 3, 4, 5, 6, 7]
+    assert not inc.running
+    assert "incremental snapshot of public.t done: 7 rows" in caplog.text
+    assert "incremental snapshot completed" in caplog.text
+
+
+def test_stop_snapshot_takes_effect_at_the_next_chunk_boundary():
+    router, db, inc, stream = make()
+    execute(stream)
+    inc.tick()
+    stream.signal("stop-1", "stop-snapshot", json.dumps({"data-collections": ["public.t"], "type": "incremental"}))
+    inc.tick()  # a chunk is in flight: nothing happens yet
+    stream.watermark(db, 0)
+    take(router)
+    stream.watermark(db, 1)
+    assert len(snapshot_rows(take(router))) == 3  # the buffered chunk still goes out, as in Debezium
+    inc.tick()
+    assert not inc.running and len(db.signals) == 2  # no further chunk
+
+
+def test_pause_and_resume():
+    _router, db, inc, stream = make()
+    execute(stream)
+    stream.signal("p", "pause-snapshot", "{}")
+    inc.tick()
+    assert db.signals == [] and inc.running
+    stream.signal("r", "resume-snapshot", "{}")
+    inc.tick()
+    assert len(db.signals) == 2
+
+
+def test_watermarks_of_a_snapshot_this_process_does_not_run_are_ignored(caplog):
+    # GIVEN a restart: the stream replays watermarks of the snapshot the previous process ran
+    router, _db, inc, stream = make()
+    stream.signal("0f0e-open", "snapshot-window-open", "{}")
+    stream.signal("0f0e-close", "snapshot-window-close", "{}")
+    stream.signal("0f0f-open", "snapshot-window-open", "{}")
+    # THEN they are ignored, with one warning that says what to do
+    assert not snapshot_rows(take(router)) and not inc.running
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "not resumed" in warnings[0].getMessage()
+
+
+def test_table_the_stream_has_not_described_yet_gets_a_relation_first():
+    router, db, inc, stream = make(describe_table=False)
+    execute(stream)
+    inc.tick()
+    stream.watermark(db, 0)
+    take(router)
+    stream.watermark(db, 1)
+    kinds = [k for k, *_ in take(router)]
+    assert kinds[:3] == [rec.RELATION, rec.BEGIN, rec.SNAPSHOT_ROW]  # relations go straight to every ring
+
+
+def test_shape_change_during_the_window_reads_the_chunk_again():
+    router, db, inc, stream = make()
+    execute(stream)
+    inc.tick()
+    stream.watermark(db, 0)
+    wider = m.Relation(T_OID, "public", "t", "d", TABLE.columns + (m.RelationColumn(False, "w", 23, -1),))
+    stream.txn(wider, m.Insert(T_OID, (b"50", b"x", b"1")))
+    take(router)
+    stream.watermark(db, 1)
+    assert snapshot_rows(take(router)) == []
+    inc.tick()  # the same chunk again, in the new shape
+    assert db.reads == 2 and len(db.signals) == 4
+
+
+def test_truncate_in_the_window_empties_the_chunk():
+    router, db, inc, stream = make(**{"debezium.source.skipped.operations": "none"})
+    execute(stream)
+    inc.tick()
+    stream.watermark(db, 0)
+    stream.txn(m.Truncate((T_OID,), 0))
+    take(router)
+    stream.watermark(db, 1)
+    assert snapshot_rows(take(router)) == []
+
+
+def test_signal_table_is_captured_even_when_the_filters_leave_it_out():
+    router, db, inc, stream = make(**{"debezium.source.table.include.list": r"public\.t"})
+    execute(stream)
+    inc.tick()
+    assert len(db.signals) == 2
+    assert any(k == rec.ROW for k, *_ in take(router))  # the signal's own event
+
+
+def test_signals_that_are_not_for_incremental_snapshots_are_ignored(caplog):
+    _router, db, inc, stream = make()
+    stream.signal("b", "execute-snapshot", json.dumps({"data-collections": ["public.t"], "type": "blocking"}))
+    stream.signal("x", "execute-snapshot", "not json")
+    stream.signal("y", "execute-snapshot", json.dumps({"data-collections": ["public.nope"]}))
+    stream.signal("z", "something-else", "{}")
+    inc.tick()
+    assert db.signals == [] and not inc.running
+    assert "blocking" in caplog.text and "not a JSON object" in caplog.text and "public.nope" in caplog.text
+
+
+def test_key_bytes_are_the_routing_key_of_the_same_row():
+    cache = RelationCache()
+    cache.add(TABLE, ("id",))
+    row = (b"42", b"x")
+    assert key_bytes(row, (0,)) == extract_key(wire.insert(T_OID, row), cache)[2]
+    assert key_bytes((None, b"x"), (0,)) == b"n"
+
+
+def test_xid_snapshot_visibility_across_an_epoch():
+    snap = XidSnapshot.parse("4294967290:4294967300:4294967295")  # xmax is in epoch 1
+    assert snap.visible(4294967289 & 0xFFFFFFFF)  # below xmin: committed before
+    assert not snap.visible(4294967295 & 0xFFFFFFFF)  # in progress
+    assert snap.visible(4294967296 & 0xFFFFFFFF)  # epoch 1, xid 0: committed
+    assert not snap.visible(4294967301 & 0xFFFFFFFF)  # started after the snapshot
+
+
+def test_chunk_query():
+    table = SnapshotTable(TableRef("public", "t", T_OID, "r"), condition="v <> 'x'", relation=TABLE,
+                          key_columns=("id",), key_types=("integer",), max_key=("7",), last_key=(b"3",))
+    mogrify = lambda sql, args: sql % tuple(f"'{a}'" for a in args)
+    assert chunk_query(table, 3, mogrify, ("3",)) == (
+        'SELECT "id", "v" FROM ONLY "public"."t" WHERE ("id") > (\'3\'::integer) AND ("id") <= (\'7\'::integer) '
+        "AND (v <> 'x') ORDER BY \"id\" LIMIT 3")
+
+
+def test_watermark_data_is_debeziums_signal_metadata():
+    assert metadata(1_700_000_000.5, 1_700_000_001.123456, "sig-1", "public.t") == (
+        '{"openWindowTimestamp": "2023-11-14T22:13:20.500Z", "closeWindowTimestamp": "2023-11-14T22:13:21.123456Z", '
+        '"correlationId": "sig-1", "dataCollectionId": "public.t"}')
+
+
+def test_config_keys():
+    config = config_from_properties({**MINIMAL, "debezium.source.signal.data.collection": "public.sig",
+                                     "debezium.source.incremental.snapshot.chunk.size": "10"})
+    assert (config.incremental.signal_table, config.incremental.chunk_size) == ("public.sig", 10)
+    assert config_from_properties(MINIMAL).incremental.signal_table is None
+    assert config_from_properties(MINIMAL).incremental.chunk_size == 1024
+    with pytest.raises(ConfigError, match="insert_insert"):
+        config_from_properties({**MINIMAL, "debezium.source.incremental.snapshot.watermarking.strategy":
+                                "insert_delete"})
+    with pytest.raises(ConfigError, match="schema"):
+        config_from_properties({**MINIMAL, "debezium.source.signal.data.collection": "sig"})
