@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg2
 import pytest
 
-from tests.integration.support import BridgeProcess, write_properties
+from tests.integration.support import BridgeProcess, drop_slot_and_publication, write_properties
 
 
 @pytest.fixture
@@ -40,7 +40,4 @@ def bridge_factory(tmp_path, pg_dsn, kafka_bootstrap, pg):
     for bridge, slot, publication in made:
         if bridge.running():
             bridge.kill()
-        with pg.cursor() as cur:
-            cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                        "WHERE slot_name = %s AND NOT active", (slot,))
-            cur.execute(f'DROP PUBLICATION IF EXISTS "{publication}"')
+        drop_slot_and_publication(pg, slot, publication)

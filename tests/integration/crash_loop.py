@@ -22,7 +22,8 @@ from pathlib import Path
 import psycopg2
 
 from tests.integration.support import (BridgeProcess, Writers, check_per_key_sequences, child_pids,
-                                       consume_until, wait_until, write_properties)
+                                       consume_until, drop_slot_and_publication, slot_active, wait_until,
+                                       write_properties)
 
 KEYS = 30
 
@@ -46,7 +47,7 @@ def crash_loop(pg_dsn: str, kafka_bootstrap: str, workdir: Path, name: str, *, i
             cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {table}')  # only our table
         # The slot must exist before the first row so that no change predates it.
         bridge.start()
-        wait_until(lambda: _slot_active(pg, slot), timeout=60, what="the first start")
+        wait_until(lambda: slot_active(pg, slot), timeout=60, what="the first start")
         with pg.cursor() as cur:
             cur.execute(f"INSERT INTO {table} SELECT g, 1, 'x' FROM generate_series(0, {KEYS - 1}) g")
         # A steady, bounded load: enough to be mid-flight at every kill, small enough that the
@@ -80,10 +81,8 @@ def crash_loop(pg_dsn: str, kafka_bootstrap: str, workdir: Path, name: str, *, i
     finally:
         if bridge.running():
             bridge.kill()
+        drop_slot_and_publication(pg, slot, publication)
         with pg.cursor() as cur:
-            cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                        "WHERE slot_name = %s AND NOT active", (slot,))
-            cur.execute(f'DROP PUBLICATION IF EXISTS "{publication}"')
             cur.execute(f"DROP TABLE IF EXISTS {table}")
         pg.close()
 
@@ -100,12 +99,6 @@ def _victim(bridge: BridgeProcess, target: str, rng: random.Random) -> int | Non
         time.sleep(0.05)
     return None
 
-
-def _slot_active(pg, slot: str) -> bool:
-    with pg.cursor() as cur:
-        cur.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,))
-        row = cur.fetchone()
-        return bool(row and row[0])
 
 
 def _reached(events, final: dict[int, int]) -> bool:

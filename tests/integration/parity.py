@@ -572,3 +572,10 @@ def report(problems: list[str], limit: int = 60) -> str:
     shown = problems[:limit]
     more = f"\n... and {len(problems) - limit} more differences" if len(problems) > limit else ""
     return f"{len(problems)} differences with Debezium:\n" + "\n\n".join(shown) + more
+
+
+def run_sql(conn, statements: list[str]) -> None:
+    """Each statement in its own transaction (autocommit), as `psql -f` runs a file."""
+    with conn.cursor() as cur:
+        for statement in statements:
+            cur.execute(statement)

@@ -227,3 +227,25 @@ def child_pids(parent: int) -> dict[str, int]:
         if ppid == parent and comm.startswith("pgb-"):
             out[comm] = int(entry)
     return out
+
+
+def slot_active(pg, slot: str) -> bool:
+    with pg.cursor() as cur:
+        cur.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+        row = cur.fetchone()
+        return bool(row and row[0])
+
+
+def confirmed_flush(pg, slot: str) -> int:
+    with pg.cursor() as cur:
+        cur.execute("SELECT confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots WHERE slot_name = %s",
+                    (slot,))
+        return int(cur.fetchone()[0])
+
+
+def drop_slot_and_publication(pg, slot: str, publication: str) -> None:
+    """Test cleanup: the slot (once its walsender let go) and the publication."""
+    with pg.cursor() as cur:
+        cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                    "WHERE slot_name = %s AND NOT active", (slot,))
+        cur.execute(f'DROP PUBLICATION IF EXISTS "{publication}"')

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.integration.support import consume, wait_until
-from tests.integration.test_slice import slot_active
+from tests.integration.support import slot_active
 
 
 def test_filtered_publication_include_list_and_message_key_columns(pg, bridge_factory, kafka_bootstrap,

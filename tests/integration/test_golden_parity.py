@@ -18,23 +18,10 @@ import psycopg2
 import pytest
 
 from tests.integration import parity
-from tests.integration.support import BridgeProcess, wait_until, write_properties
+from tests.integration.support import BridgeProcess, slot_active, wait_until, write_properties
 
 # pass -> the group of passes that share one copy of the tables and one replay of the workload
 PASSES = {"default": "matrix", "alt_modes": "matrix", "double": "matrix", "pk_change": "pk"}
-
-
-def _slot_active(conn, slot: str) -> bool:
-    with conn.cursor() as cur:
-        cur.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,))
-        row = cur.fetchone()
-        return bool(row and row[0])
-
-
-def _run_sql(conn, statements: list[str]) -> None:
-    with conn.cursor() as cur:
-        for statement in statements:  # autocommit: each its own transaction, as psql -f runs them
-            cur.execute(statement)
 
 
 @dataclass
@@ -64,7 +51,7 @@ def streamed(pg_dsn, kafka_bootstrap, tmp_path_factory):
             schema_file, workload_file = passes[name].sql
             assert schema_file == "schema.sql", passes[name].sql
             if group not in workloads:
-                _run_sql(conn, parity.golden_sql(schema_file, schemas[group]))
+                parity.run_sql(conn, parity.golden_sql(schema_file, schemas[group]))
                 workloads[group] = parity.golden_sql(workload_file, schemas[group])
             else:
                 assert parity.golden_sql(workload_file, schemas[group]) == workloads[group]
@@ -83,13 +70,13 @@ def streamed(pg_dsn, kafka_bootstrap, tmp_path_factory):
             bridges[name] = (bridge, slot, publication)
             bridge.start()
         for name, (bridge, slot, _) in bridges.items():
-            wait_until(lambda b=bridge, s=slot: _slot_active(conn, s) or not b.running(), timeout=60,
+            wait_until(lambda b=bridge, s=slot: slot_active(conn, s) or not b.running(), timeout=60,
                        what=f"the {name} bridge to stream")
             assert bridge.running(), f"the {name} bridge stopped:\n{bridge.log()}"
 
         # WHEN the workloads run
         for group, statements in workloads.items():
-            _run_sql(conn, statements)
+            parity.run_sql(conn, statements)
 
         # THEN each bridge writes as many records per topic as Debezium did (read back here)
         out = {}

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tests.integration.support import consume, wait_until
-from tests.integration.test_slice import slot_active
+from tests.integration.support import slot_active
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "debezium" / "heartbeat.jsonl"
 

@@ -11,7 +11,7 @@ import time
 import psycopg2
 
 from tests.integration.support import Writers, consume_until, wait_until
-from tests.integration.test_slice import slot_active
+from tests.integration.support import slot_active
 from tests.integration.test_snapshot import state_from_events, table_state
 
 

@@ -35,7 +35,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from tests.integration import parity
-from tests.integration.support import REPO, BridgeProcess, wait_until, write_properties
+from tests.integration.support import BridgeProcess, REPO, slot_active, wait_until, write_properties
 
 RUN = REPO / "deploy" / "local" / "debezium" / "run"
 STOP = REPO / "deploy" / "local" / "debezium" / "stop"
@@ -55,19 +55,6 @@ DOCUMENTED: tuple[parity.Allowed, ...] = (
         r"[^.]+\.[^.]+", r"value\.payload\.source\.ts_(ms|us|ns)",
         "snapshot time: the clock when each connector took its snapshot", when=_SNAPSHOT),
 )
-
-
-def _slot_active(conn, slot: str) -> bool:
-    with conn.cursor() as cur:
-        cur.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,))
-        row = cur.fetchone()
-        return bool(row and row[0])
-
-
-def _run_sql(conn, statements: list[str]) -> None:
-    with conn.cursor() as cur:
-        for statement in statements:  # autocommit: each its own transaction, as psql -f runs them
-            cur.execute(statement)
 
 
 def _has_key(records: list[parity.Record], topic: str, key: dict) -> bool:
@@ -95,8 +82,8 @@ def live(pg_dsn, kafka_bootstrap, tmp_path_factory):
     try:
         # GIVEN the golden tables in two schemas, one of them already filled (for the snapshot)
         for schema in (snap, stream):
-            _run_sql(conn, parity.golden_sql("schema.sql", schema))
-        _run_sql(conn, parity.golden_sql("workload.sql", snap))
+            parity.run_sql(conn, parity.golden_sql("schema.sql", schema))
+        parity.run_sql(conn, parity.golden_sql("workload.sql", snap))
         tables = parity.golden_tables(snap) + parity.golden_tables(stream)
         with conn.cursor() as cur:
             for publication in slots.values():
@@ -123,23 +110,23 @@ def live(pg_dsn, kafka_bootstrap, tmp_path_factory):
         proc = subprocess.run([str(RUN), dbz, str(props)], env=env, capture_output=True, text=True, timeout=600,
                               check=False)
         assert proc.returncode == 0, f"deploy/local/debezium/run failed (exit {proc.returncode}):\n{proc.stderr[-5000:]}"
-        wait_until(lambda: _slot_active(conn, f"{ours}_slot") or not bridge.running(), timeout=60,
+        wait_until(lambda: slot_active(conn, f"{ours}_slot") or not bridge.running(), timeout=60,
                    what="pgbridge to stream")
         assert bridge.running(), f"pgbridge stopped:\n{bridge.log()}"
 
         # WHEN the workload runs on the live schema
-        _run_sql(conn, parity.golden_sql("workload.sql", stream))
-        _run_sql(conn, [f"TRUNCATE {stream}.small, {stream}.small2;"])
+        parity.run_sql(conn, parity.golden_sql("workload.sql", stream))
+        parity.run_sql(conn, [f"TRUNCATE {stream}.small, {stream}.small2;"])
         for file in SIDE_SQL:
             if file == "txmeta.sql":
-                _run_sql(conn, [
+                parity.run_sql(conn, [
                     f"TRUNCATE {stream}.small;",
                     # a transaction holding only a message; a message the prefix filter drops
                     f"SELECT pg_logical_emit_message(true, '{stream}-tx', 'alone in its transaction');",
                     f"SELECT pg_logical_emit_message(false, '{stream}-filtered', 'not captured');",
                 ])
-            _run_sql(conn, parity.golden_sql(file, stream))
-        _run_sql(conn, [f"INSERT INTO {stream}.small2 VALUES (999, 'the end');"])
+            parity.run_sql(conn, parity.golden_sql(file, stream))
+        parity.run_sql(conn, [f"INSERT INTO {stream}.small2 VALUES (999, 'the end');"])
 
         # THEN both write everything (read back until the last row arrived and the topics are quiet)
         end = (f"{stream}.small2", {"id": 999})
@@ -159,7 +146,7 @@ def live(pg_dsn, kafka_bootstrap, tmp_path_factory):
             subprocess.run([str(STOP), dbz, "--purge"], env=env, capture_output=True, timeout=120, check=False)
         with conn.cursor() as cur:
             for slot, publication in slots.items():
-                wait_until(lambda s=slot: not _slot_active(conn, s), timeout=30, what=f"slot {slot} to be released")
+                wait_until(lambda s=slot: not slot_active(conn, s), timeout=30, what=f"slot {slot} to be released")
                 cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
                             "WHERE slot_name = %s", (slot,))
                 cur.execute(f'DROP PUBLICATION IF EXISTS "{publication}"')

@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from tests.integration.support import Writers, child_pids, check_per_key_sequences, consume, consume_until, wait_until
-from tests.integration.test_slice import confirmed_flush, slot_active
+from tests.integration.support import confirmed_flush, slot_active
 
 PARTITIONS = 6
 

@@ -5,21 +5,7 @@ from __future__ import annotations
 
 import psycopg2.extras
 
-from tests.integration.support import consume, wait_until
-
-
-def slot_active(pg, slot: str) -> bool:
-    with pg.cursor() as cur:
-        cur.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,))
-        row = cur.fetchone()
-        return bool(row and row[0])
-
-
-def confirmed_flush(pg, slot: str) -> int:
-    with pg.cursor() as cur:
-        cur.execute("SELECT confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots WHERE slot_name = %s",
-                    (slot,))
-        return int(cur.fetchone()[0])
+from tests.integration.support import confirmed_flush, consume, slot_active, wait_until
 
 
 def test_insert_update_delete_arrive_as_debezium_events_in_order(pg, bridge_factory, kafka_bootstrap, unique_name):

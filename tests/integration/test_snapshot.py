@@ -11,7 +11,7 @@ import psycopg2
 
 from tests.integration.support import child_pids, consume, consume_until, wait_until
 from tests.integration.test_pipeline import topic_size
-from tests.integration.test_slice import slot_active
+from tests.integration.support import slot_active
 
 
 def _topic_size(bootstrap: str, topic: str) -> int:
@@ -161,7 +161,7 @@ def test_select_statement_override_and_no_snapshot_when_the_slot_exists(pg, brid
                                                                         unique_name):
     big, small = make_tables(pg, unique_name, rows=10)
     slot = f"{unique_name}_slot"
-    override = f"debezium.source.snapshot.select.statement.overrides"
+    override = "debezium.source.snapshot.select.statement.overrides"
     bridge = bridge_factory(unique_name, snapshot_props(big, small, **{
         override: f"public.{big}",
         f"{override}.public.{big}": f"SELECT * FROM public.{big} WHERE id <= 3",
