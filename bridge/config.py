@@ -75,6 +75,7 @@ class ReplicationConfig:
     publication_autocreate_mode: str
     status_update_interval_ms: int
     slot_drop_on_stop: bool = False
+    flush_lsn: bool = True  # lsn.flush.mode=manual: never confirm (an external process does)
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +321,7 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
         ),
         status_update_interval_ms=r.int(SOURCE + "status.update.interval.ms", 10_000, minimum=1),
         slot_drop_on_stop=r.bool(SOURCE + "slot.drop.on.stop", False),
+        flush_lsn=_flush_lsn(r),
     )
     skipped = r.raw(SOURCE + "skipped.operations")
     skipped_ops = _skipped_operations(skipped if skipped is not None else "t", r.label(SOURCE + "skipped.operations"))
@@ -360,6 +362,11 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     )
     snapshot = _snapshot(props, r)
     r.raw("bridge.connector.name")  # the JSON's "name": kept for offsets and headers
+    for key in _NO_EFFECT:
+        r.raw(SOURCE + key)
+    for key in props:  # Debezium Server's own offset store settings: the slot is ours
+        if key.startswith("debezium.source.offset.storage."):
+            r.raw(key)
     cutover = cutover_from_properties(r.raw)
     incremental = _incremental(r)
     unknown = tuple(sorted(r.label(k) for k in props if k not in r.used))
@@ -453,6 +460,23 @@ def _pipeline(props: Mapping[str, str], r: _Reader) -> PipelineConfig:
         restart_backoff_ms=r.int("bridge.restart.backoff.ms", 2000, minimum=0),
         shutdown_timeout_ms=r.int("bridge.shutdown.timeout.ms", 60_000, minimum=1000),
     )
+
+
+# Debezium tuning keys of its own queues and offset store: pgbridge has bounded rings instead
+# and keeps its position in the slot, so they are accepted and have no effect.
+_NO_EFFECT = ("max.batch.size", "max.queue.size", "max.queue.size.in.bytes", "poll.interval.ms",
+              "offset.storage", "offset.storage.file.filename", "offset.flush.interval.ms",
+              "offset.flush.timeout.ms")
+
+
+def _flush_lsn(r: _Reader) -> bool:
+    """`lsn.flush.mode` (connector | connector_and_driver | manual), or the legacy boolean
+    `flush.lsn.source` (false = manual)."""
+    legacy = r.raw(SOURCE + "flush.lsn.source")
+    mode = r.choice(SOURCE + "lsn.flush.mode", "connector", ("connector", "connector_and_driver", "manual"))
+    if legacy is not None and r.raw(SOURCE + "lsn.flush.mode") is None:
+        return r.bool(SOURCE + "flush.lsn.source", True)
+    return mode != "manual"
 
 
 def _slot_name(name: str, label: str) -> str:

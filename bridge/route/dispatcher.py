@@ -39,13 +39,14 @@ class OversizeRecord(BridgeError):
 
 class Dispatcher:
     def __init__(self, stream: ReplicationStream | None, router: Router, writers: list[RingWriter],
-                 cells: Watermarks, on_tick: Callable[[], None] = lambda: None) -> None:
+                 cells: Watermarks, on_tick: Callable[[], None] = lambda: None, *, flush_lsn: bool = True) -> None:
         self.stream = stream
         self.router = router
         self.writers = writers
         self.cells = cells
         self.messages = 0
         self._on_tick = on_tick  # periodic side work (heartbeat.action.query)
+        self.flush_lsn = flush_lsn  # false with lsn.flush.mode=manual
 
     def run(self, stop: threading.Event) -> None:
         stream, router = self.stream, self.router
@@ -108,6 +109,8 @@ class Dispatcher:
             cells.publish_dispatched(dispatched)
 
     def _confirm(self, force: bool = False) -> None:
+        if not self.flush_lsn:  # lsn.flush.mode=manual: someone else confirms the slot
+            return
         safe = self.cells.safe_lsn
         if safe > self.stream.flushed_lsn or force:
             self.stream.confirm(max(safe, self.stream.flushed_lsn), force=force)

@@ -102,3 +102,20 @@ def test_slot_drop_on_stop(pg, bridge_factory, unique_name):
     with pg.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s", (slot,))
         assert cur.fetchone()[0] == 0
+
+
+def test_lsn_flush_mode_manual_never_confirms_the_slot(pg, bridge_factory, kafka_bootstrap, unique_name):
+    table = f"manual_{unique_name}"
+    slot = f"{unique_name}_slot"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY)")
+    bridge = bridge_factory(unique_name, {"debezium.source.lsn.flush.mode": "manual"}, tables=[table])
+    bridge.start()
+    wait_until(lambda: slot_active(pg, slot), what="the bridge to start streaming")
+    before = confirmed_flush(pg, slot)
+    with pg.cursor() as cur:
+        cur.execute(f"INSERT INTO {table} SELECT generate_series(1, 10)")
+    consume(kafka_bootstrap, f"{unique_name}.public.{table}", count=10)
+    assert bridge.stop() == 0, bridge.log()
+    # THEN the events were delivered, but the slot was left where it was (someone else confirms)
+    assert confirmed_flush(pg, slot) == before

@@ -176,3 +176,17 @@ def test_kafka_connect_json_unknown_keys_are_named_as_written(tmp_path):
     path = tmp_path / "connector.json"
     path.write_text(CONNECT_JSON.replace('"tasks.max": "1"', '"tasks.max": "1", "colour": "red"'))
     assert load_config(path, bootstrap_servers="k:9092").unknown_keys == ("colour",)
+
+
+def test_lsn_flush_mode_and_its_legacy_alias():
+    assert config_from_properties(MINIMAL).replication.flush_lsn is True
+    assert config_from_properties(with_(debezium__source__lsn__flush__mode="manual")).replication.flush_lsn is False
+    assert config_from_properties(with_(debezium__source__flush__lsn__source="false")).replication.flush_lsn is False
+    with pytest.raises(ConfigError, match=r"lsn\.flush\.mode='sometimes' is invalid: allowed values are connector, "):
+        config_from_properties(with_(debezium__source__lsn__flush__mode="sometimes"))
+
+
+def test_debezium_tuning_keys_without_meaning_here_are_accepted_quietly():
+    cfg = config_from_properties(with_(debezium__source__max__batch__size="4096",
+                                       debezium__source__offset__storage__file__filename="data/offsets.dat"))
+    assert cfg.unknown_keys == ()
