@@ -13,13 +13,22 @@ from collections import deque
 
 
 class Txn:
-    """Bookkeeping of one transaction: events not yet acked, and its end LSN once committed."""
+    """Bookkeeping of one transaction: events not yet acked, and its end LSN once committed.
 
-    __slots__ = ("pending", "end_lsn")
+    A Txn is also the librdkafka delivery callback of its records (one call per record, so it
+    is a plain callable rather than a closure made per record)."""
 
-    def __init__(self) -> None:
+    __slots__ = ("pending", "end_lsn", "_tracker")
+
+    def __init__(self, tracker: AckTracker) -> None:
         self.pending = 0
         self.end_lsn: int | None = None
+        self._tracker = tracker
+
+    def __call__(self, err, msg) -> None:
+        if err is not None:
+            self._tracker.fail(f"Kafka refused a record for {msg.topic()} [{msg.partition()}]: {err.str()}")
+        self.pending -= 1
 
 
 class AckTracker:
@@ -31,7 +40,7 @@ class AckTracker:
 
     def begin(self) -> Txn:
         assert self._open is None, "Begin inside an open transaction"
-        self._open = Txn()
+        self._open = Txn(self)
         self._txns.append(self._open)
         return self._open
 
