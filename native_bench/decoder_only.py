@@ -85,21 +85,19 @@ def main() -> None:
         stream = ReplicationStream(lambda: connect_replication(config.postgres, config.retry), rep.slot_name,
                                    rep.publication_name, status_interval_s=rep.status_update_interval_ms / 1000)
         router = Router(config, lambda rel: describe_table(sql, rel, config.filters))
-        dispatcher = Dispatcher(stream, router, writers, cells)
         stop = threading.Event()
+        deadline = time.monotonic() + args.timeout
 
-        def watch() -> None:  # the end: everything up to END_LSN received and routed
-            deadline = time.monotonic() + args.timeout
-            while not stop.is_set():
-                if stream.wal_end >= end and not router.in_txn or time.monotonic() > deadline:
-                    stop.set()
-                time.sleep(0.002)
+        def check_end() -> None:
+            # The end: everything up to END_LSN received and routed. Checked between reads, as
+            # the real decoder runs its periodic work: a watcher thread would compete for the GIL.
+            if stream.wal_end >= end and not router.in_txn or time.monotonic() > deadline:
+                stop.set()
 
+        dispatcher = Dispatcher(stream, router, writers, cells, check_end)
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         stream.start(config.retry)
         started = time.time()
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
         dispatcher.run(stop)
         ended = time.time()
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
