@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psycopg2
 from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "deploy" / "examples" / "application.properties"
@@ -38,6 +39,7 @@ def main() -> int:
 
 
 def demo(dsn: str, bootstrap: str) -> int:
+    fresh_topic(bootstrap)
     pg = psycopg2.connect(dsn)
     pg.autocommit = True
     with pg.cursor() as cur:
@@ -47,6 +49,8 @@ def demo(dsn: str, bootstrap: str) -> int:
         cur.execute("DROP TABLE IF EXISTS demo_customers")
         cur.execute("CREATE TABLE demo_customers (id serial PRIMARY KEY, name text NOT NULL, "
                     "email text, balance numeric(12,2), updated_at timestamptz DEFAULT now())")
+        # A row from before the bridge starts: it arrives through the initial snapshot (op "r").
+        cur.execute("INSERT INTO demo_customers (name, email, balance) VALUES ('Grace', 'grace@example.com', 7.00)")
 
     print(f"$ bridge run -c {CONFIG.relative_to(REPO)}", flush=True)
     bridge = subprocess.Popen([sys.executable, "-m", "bridge.cli", "run", "-c", str(CONFIG)], cwd=REPO)
@@ -57,12 +61,24 @@ def demo(dsn: str, bootstrap: str) -> int:
                         "('Ada', 'ada@example.com', 120.50), ('Linus', 'linus@example.com', 99.99)")
             cur.execute("UPDATE demo_customers SET balance = balance + 10 WHERE name = 'Ada'")
             cur.execute("DELETE FROM demo_customers WHERE name = 'Linus'")
-        print_events(bootstrap, expected=5)
+        print_events(bootstrap, expected=6)
     finally:
         bridge.send_signal(signal.SIGTERM)
         code = bridge.wait(60)
     print(f"bridge stopped with exit code {code}")
     return code
+
+
+def fresh_topic(bootstrap: str) -> None:
+    """Delete the demo topic of an earlier run, so only this run's events are printed."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    if TOPIC not in admin.list_topics(timeout=10).topics:
+        return
+    for future in admin.delete_topics([TOPIC]).values():
+        future.result(30)
+    deadline = time.monotonic() + 30
+    while TOPIC in admin.list_topics(timeout=10).topics and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def wait_for_slot(pg, timeout: float = 60) -> None:
