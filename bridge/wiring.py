@@ -36,7 +36,7 @@ def preflight(config: BridgeConfig) -> None:
     KafkaSink(config.producer).check_reachable(config.retry)
     sql = connect(config.postgres, config.retry)
     try:
-        ensure_publication(sql, config.replication, config.filters)
+        ensure_publication(sql, config.replication, config.filters, config.incremental.signal_table)
         # The slot is only checked here; the decoder creates it (after an initial snapshot if
         # snapshot.mode asks for one).
         ensure_slot(sql, config.replication, create=False)

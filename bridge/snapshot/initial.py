@@ -71,7 +71,11 @@ def take_snapshot(config: BridgeConfig, router: Router, dispatcher: Dispatcher,
                               max_threads=snap.max_threads)
         log.info("snapshot of %d table(s) at %s with %d thread(s)", len(plans), format_lsn(point), snap.max_threads)
         started_us = time.time_ns() // 1000
-        router.handle(wire.begin(point, started_us, 0), point)
+        # Debezium reports its snapshot transaction's id as source.txId
+        with sessions[0].cursor() as cur:
+            cur.execute("SELECT txid_current()")
+            snapshot_xid = cur.fetchone()[0] & 0xFFFFFFFF
+        router.handle(wire.begin(point, started_us, snapshot_xid), point)
         for plan in plans:
             router.handle(wire.relation(plan.relation), point)
         rows = 0

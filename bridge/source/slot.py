@@ -18,9 +18,10 @@ log = logging.getLogger(__name__)
 
 
 def ensure_publication(conn: psycopg2.extensions.connection, cfg: ReplicationConfig,
-                       filters: TableFilter | None = None) -> None:
+                       filters: TableFilter | None = None, signal_table: str | None = None) -> None:
     """Make sure `publication.name` exists, per `publication.autocreate.mode`; `filtered`
-    creates it for the tables the include/exclude lists capture."""
+    creates it for the tables the include/exclude lists capture, plus the signal table
+    (`signal.data.collection`, always captured, as in Debezium)."""
     with conn.cursor() as cur:
         cur.execute("SELECT puballtables FROM pg_publication WHERE pubname = %s", (cfg.publication_name,))
         if cur.fetchone() is not None:
@@ -35,6 +36,8 @@ def ensure_publication(conn: psycopg2.extensions.connection, cfg: ReplicationCon
             target = sql.SQL("FOR ALL TABLES")
         elif cfg.publication_autocreate_mode == "filtered":
             tables = captured_tables(conn, filters or TableFilter())
+            if signal_table is not None and tuple(signal_table.split(".", 1)) not in tables:
+                tables.append(tuple(signal_table.split(".", 1)))
             if not tables:
                 raise ReplicationSetupError(
                     f"publication.autocreate.mode=filtered: no table matches the include/exclude lists, "

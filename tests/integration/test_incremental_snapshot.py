@@ -10,8 +10,7 @@ import time
 
 import psycopg2
 
-from tests.integration.support import Writers, consume_until, wait_until
-from tests.integration.support import slot_active
+from tests.integration.support import Writers, consume_until, slot_active, wait_until
 from tests.integration.test_snapshot import state_from_events, table_state
 
 
@@ -165,4 +164,22 @@ def test_stop_snapshot_stops_it(pg, bridge_factory, kafka_bootstrap, unique_name
     assert f"incremental snapshot of public.{table} done" not in bridge_log(bridge)
     assert len([e for e in consume_until(kafka_bootstrap, topic, lambda ev: len(ev) >= len(events), timeout=60)
                 if e.value and e.value["payload"]["op"] == "r"]) == len(reads), "chunks read after the stop"
+    assert bridge.stop() == 0, bridge.log()
+
+
+def test_filtered_publication_includes_the_signal_table(pg, bridge_factory, unique_name):
+    table, signal = f"inc_pub_{unique_name}", f"inc_sig_{unique_name}"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY)")
+        cur.execute(f"CREATE TABLE {signal} (id varchar(64) PRIMARY KEY, type varchar(32), data varchar(2048))")
+    bridge = bridge_factory(unique_name, {
+        "debezium.source.publication.autocreate.mode": "filtered",
+        "debezium.source.table.include.list": f"public\\.{table}",
+        "debezium.source.signal.data.collection": f"public.{signal}",
+    })
+    bridge.start()
+    wait_until(lambda: slot_active(pg, f"{unique_name}_slot"), what="the bridge to start streaming")
+    with pg.cursor() as cur:
+        cur.execute("SELECT tablename FROM pg_publication_tables WHERE pubname = %s ORDER BY 1", (f"{unique_name}_pub",))
+        assert [r[0] for r in cur.fetchall()] == sorted([table, signal])
     assert bridge.stop() == 0, bridge.log()

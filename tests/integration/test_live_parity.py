@@ -48,8 +48,8 @@ _SNAPSHOT = r'value\.payload\.op = "r"'
 DOCUMENTED: tuple[parity.Allowed, ...] = (
     parity.Allowed(
         r"[^.]+\.[^.]+", r"value\.payload\.source\.(txId|lsn|sequence)",
-        "snapshot position: each connector snapshots in its own transaction (Debezium: txid_current() of it; "
-        "pgbridge: 0) at its own slot's consistent point (`lsn`, and `sequence` [null, lsn])",
+        "snapshot position: each connector snapshots in its own transaction (both report its "
+        "txid_current()) at its own slot's consistent point (`lsn`, and `sequence` [null, lsn])",
         when=_SNAPSHOT),
     parity.Allowed(
         r"[^.]+\.[^.]+", r"value\.payload\.source\.ts_(ms|us|ns)",
