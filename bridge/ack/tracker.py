@@ -44,14 +44,6 @@ class AckTracker:
         self._txns.append(self._open)
         return self._open
 
-    @staticmethod
-    def produced(txn: Txn) -> None:
-        txn.pending += 1
-
-    @staticmethod
-    def acked(txn: Txn) -> None:
-        txn.pending -= 1
-
     def commit(self, end_lsn: int) -> None:
         assert self._open is not None, "Commit without Begin"
         self._open.end_lsn = end_lsn

@@ -64,10 +64,6 @@ class ColumnConverter:
     toast: object  # the value Debezium emits for an unchanged TOASTed column
 
 
-def placeholder_value(converter: ColumnConverter) -> object:
-    """What Debezium puts in place of an unchanged TOASTed value of this column."""
-    return converter.toast
-
 
 # --- schemas of Debezium's logical types --------------------------------------------------------
 

@@ -15,7 +15,6 @@ from bridge.decode.values import (
     ColumnConverter,
     converter_for,
     null_fallback,
-    placeholder_value,
 )
 from bridge.decode.values_numeric import NotRepresentable
 from bridge.errors import ConfigError
@@ -312,16 +311,16 @@ def test_unknown_types_as_bytes_of_their_text(mode, value):
 
 def test_placeholders_follow_the_column_type():
     ph = "__debezium_unavailable_value"
-    assert placeholder_value(conv(25)) == ph
-    assert placeholder_value(conv(3802)) == ph
-    assert placeholder_value(conv(1700, numeric_typmod(5, 2))) == ph  # handleUnknownData: the string
-    assert placeholder_value(conv(17)) == "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="  # its bytes
-    assert placeholder_value(conv(17, binary_handling_mode="hex")) == ph
-    assert placeholder_value(conv(17, binary_handling_mode="base64")) is None
-    assert placeholder_value(conv(1009)) == [ph]
-    assert placeholder_value(conv(1007)) == list(ph.encode())
-    assert placeholder_value(conv(2951)) == ["b68a35a7-17ad-35b3-af2a-ae46edb4545a"]  # nameUUIDFromBytes
-    assert placeholder_value(conv(25, unavailable_value_placeholder="?")) == "?"
+    assert conv(25).toast == ph
+    assert conv(3802).toast == ph
+    assert conv(1700, numeric_typmod(5, 2)).toast == ph  # handleUnknownData: the string
+    assert conv(17).toast == "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="  # its bytes
+    assert conv(17, binary_handling_mode="hex").toast == ph
+    assert conv(17, binary_handling_mode="base64").toast is None
+    assert conv(1009).toast == [ph]
+    assert conv(1007).toast == list(ph.encode())
+    assert conv(2951).toast == ["b68a35a7-17ad-35b3-af2a-ae46edb4545a"]  # nameUUIDFromBytes
+    assert conv(25, unavailable_value_placeholder="?").toast == "?"
 
 
 # --- NULL in a NOT NULL column --------------------------------------------------------------------
