@@ -76,6 +76,9 @@ class ReplicationConfig:
     status_update_interval_ms: int
     slot_drop_on_stop: bool = False
     flush_lsn: bool = True  # lsn.flush.mode=manual: never confirm (an external process does)
+    # After the decoder has drained the stream it waits this long before reading again, so the
+    # next read finds a batch (`bridge.read.coalesce.ms`; 0 = wake for every arrival).
+    read_coalesce_ms: int = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +325,7 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
         status_update_interval_ms=r.int(SOURCE + "status.update.interval.ms", 10_000, minimum=1),
         slot_drop_on_stop=r.bool(SOURCE + "slot.drop.on.stop", False),
         flush_lsn=_flush_lsn(r),
+        read_coalesce_ms=r.int("bridge.read.coalesce.ms", 2, minimum=0, maximum=1000),
     )
     skipped = r.raw(SOURCE + "skipped.operations")
     skipped_ops = _skipped_operations(skipped if skipped is not None else "t", r.label(SOURCE + "skipped.operations"))

@@ -94,7 +94,8 @@ def main() -> None:
             if stream.wal_end >= end and not router.in_txn or time.monotonic() > deadline:
                 stop.set()
 
-        dispatcher = Dispatcher(stream, router, writers, cells, check_end)
+        dispatcher = Dispatcher(stream, router, writers, cells, check_end,
+                                coalesce_s=rep.read_coalesce_ms / 1000)
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         stream.start(config.retry)
         started = time.time()

@@ -56,7 +56,8 @@ def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: Watermarks
                                               rep.publication_name, config.incremental.signal_table,
                                               config.filters.captures)
             tick = _chain(tick, _incremental(config, router, incremental_db, describe).tick)
-        dispatcher = Dispatcher(None, router, writers, cells, tick, flush_lsn=rep.flush_lsn)
+        dispatcher = Dispatcher(None, router, writers, cells, tick, flush_lsn=rep.flush_lsn,
+                                coalesce_s=rep.read_coalesce_ms / 1000)
         if router.incremental is not None:
             router.incremental.write_full = dispatcher.write_full
         # Cut-over from Debezium (bridge.cutover.*): resume its slot where its stored offset says it stopped.

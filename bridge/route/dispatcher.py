@@ -39,7 +39,8 @@ class OversizeRecord(BridgeError):
 
 class Dispatcher:
     def __init__(self, stream: ReplicationStream | None, router: Router, writers: list[RingWriter],
-                 cells: Watermarks, on_tick: Callable[[], None] = lambda: None, *, flush_lsn: bool = True) -> None:
+                 cells: Watermarks, on_tick: Callable[[], None] = lambda: None, *, flush_lsn: bool = True,
+                 coalesce_s: float = 0.0) -> None:
         self.stream = stream
         self.router = router
         self.writers = writers
@@ -47,6 +48,7 @@ class Dispatcher:
         self.messages = 0
         self._on_tick = on_tick  # periodic side work (heartbeat.action.query)
         self.flush_lsn = flush_lsn  # false with lsn.flush.mode=manual
+        self.coalesce_s = coalesce_s
 
     def run(self, stop: threading.Event) -> None:
         stream, router = self.stream, self.router
@@ -58,6 +60,11 @@ class Dispatcher:
             self.flush(stream.wal_end)
             self._confirm()
             self._on_tick()
+            if 0 < len(batch) < READ_BATCH and self.coalesce_s:
+                # The stream is drained. Reading again at once would wake for every message the
+                # walsender sends, a syscall ping-pong that on a busy stream costs more CPU per
+                # row than the routing itself and slows the walsender too: let a batch gather.
+                stop.wait(self.coalesce_s)
 
     def flush(self, idle_position: int) -> None:
         """Write every pending batch, then publish the progress (`idle_position`: where the

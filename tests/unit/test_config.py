@@ -90,6 +90,7 @@ def test_producer_settings_force_durability_and_drop_java_only_keys():
         ("bridge.producers", "0", r"bridge\.producers='0' is out of range: allowed 1\.\.256"),
         ("bridge.ring.bytes", "1048577", r"bridge\.ring\.bytes=1048577 is invalid: it must be a multiple of 8"),
         ("bridge.partitioner", "crc", r"bridge\.partitioner='crc' is invalid: allowed values are mmh3, murmur2"),
+        ("bridge.read.coalesce.ms", "-1", r"bridge\.read\.coalesce\.ms='-1' is out of range: allowed 0\.\.1000"),
     ],
 )
 def test_invalid_values_name_key_value_and_allowed(key, value, message):
