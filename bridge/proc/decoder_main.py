@@ -16,7 +16,7 @@ from bridge.proc.child import start_child
 from bridge.ring import RingClosed, RingHandle, RingWriter, Watermarks, WatermarksHandle
 from bridge.route.dispatcher import Dispatcher
 from bridge.route.router import Router
-from bridge.snapshot.incremental import IncrementalSnapshot, PostgresDatabase
+from bridge.snapshot.incremental import IncrementalSnapshot, PostgresDatabase, progress_id
 from bridge.snapshot.initial import needs_snapshot, take_snapshot
 from bridge.source.catalog import describe_table
 from bridge.source.connection import connect, connect_replication
@@ -45,7 +45,7 @@ def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: Watermarks
     sql = connect(config.postgres, config.retry)
     rep, pipe = config.replication, config.pipeline
     stream = None
-    incremental_db = None
+    incremental_db = incremental = None
     try:
         describe = lambda rel: describe_table(sql, rel, config.filters)
         router = Router(config, describe)
@@ -55,7 +55,8 @@ def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: Watermarks
             incremental_db = PostgresDatabase(lambda: connect(config.postgres, config.retry),
                                               rep.publication_name, config.incremental.signal_table,
                                               config.filters.captures)
-            tick = _chain(tick, _incremental(config, router, incremental_db, describe).tick)
+            incremental = _incremental(config, router, incremental_db, describe, lambda: cells.safe_lsn)
+            tick = _chain(tick, incremental.tick)
         dispatcher = Dispatcher(None, router, writers, cells, tick, flush_lsn=rep.flush_lsn,
                                 coalesce_s=rep.read_coalesce_ms / 1000)
         if router.incremental is not None:
@@ -66,7 +67,11 @@ def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: Watermarks
             raise OffsetsError(f"cut-over from Debezium: slot {rep.slot_name!r} does not exist; slot.name must be "
                                "the slot Debezium streamed from")
         try:
-            if needs_snapshot(config.snapshot.mode, slot_exists(sql, rep.slot_name)):
+            resuming = slot_exists(sql, rep.slot_name)
+            if incremental is not None:
+                # Only with the slot it belongs to: a new slot starts a new history.
+                _resume(incremental, new_slot=not resuming)
+            if needs_snapshot(config.snapshot.mode, resuming):
                 take_snapshot(config, router, dispatcher, lambda: connect(config.postgres, config.retry),
                               lambda: connect_replication(config.postgres, config.retry), stop.is_set,
                               keep_slot=config.snapshot.mode != "initial_only")
@@ -104,13 +109,21 @@ def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: Watermarks
         cells.close()
 
 
-def _incremental(config: BridgeConfig, router: Router, db: PostgresDatabase, describe) -> IncrementalSnapshot:
+def _incremental(config: BridgeConfig, router: Router, db: PostgresDatabase, describe,
+                 acked_lsn: Callable[[], int]) -> IncrementalSnapshot:
     inc = config.incremental
     db.check_signal_table()
-    log.info("signal table %s: incremental snapshots run on execute-snapshot signals, in chunks of %d rows; "
-             "one interrupted by a stop or crash is not resumed (send the signal again)", inc.signal_table,
-             inc.chunk_size)
-    return IncrementalSnapshot(inc.signal_table, inc.chunk_size, router, db, describe)
+    log.info("signal table %s: incremental snapshots run on execute-snapshot signals, in chunks of %d rows",
+             inc.signal_table, inc.chunk_size)
+    return IncrementalSnapshot(inc.signal_table, inc.chunk_size, router, db, describe, acked_lsn=acked_lsn,
+                               progress_id=progress_id(config.replication.slot_name))
+
+
+def _resume(snapshot: IncrementalSnapshot, *, new_slot: bool) -> None:
+    try:
+        snapshot.resume(new_slot=new_slot)
+    except psycopg2.Error as exc:  # e.g. the signal table does not exist (warned about at start)
+        log.warning("incremental snapshot progress not read: %s", (getattr(exc, "pgerror", None) or str(exc)).strip())
 
 
 def _chain(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:

@@ -39,15 +39,21 @@ stream; tables without a key are skipped with a warning. `stop-snapshot` (all ta
 listed ones) takes effect at the next chunk boundary, `pause-snapshot` / `resume-snapshot`
 too. A schema change of the table while a chunk is buffered makes that chunk be read again.
 
-Not resumed after a restart: the snapshot's progress lives in the decoder's memory, not in the
-slot. If pgbridge stops while one runs, the watermarks replayed on the next start are logged
-as not belonging to a running snapshot and ignored; insert a new `execute-snapshot` signal to
-take it again (rows already emitted are emitted again: at least once). A signal whose
-transaction was not yet confirmed when pgbridge stopped is replayed, and so starts again.
+Resumed after a restart, which Debezium does from its offsets: pgbridge keeps its position in
+the slot, so it keeps the snapshot's progress in the signal table, in one row of its own (id
+`pgbridge-progress-<slot>`, type `pgbridge-incremental-progress`, updated in place; like every
+change of the signal table it also appears in the signal table's topic). The row records the
+queue of tables with, for each, its maximum key and the last key read, as of the oldest chunk
+whose rows Kafka has not acknowledged yet: a restart reads that chunk and the ones after it
+again (at least once) and never skips one. It is rewritten when a chunk is acknowledged or the
+queue changes, and emptied when the snapshot completes or is stopped. A signal whose
+transaction was not yet confirmed when pgbridge stopped is replayed by the stream; tables it
+names that the resumed snapshot already has queued are not queued twice.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -80,6 +86,8 @@ log = logging.getLogger(__name__)
 
 EXECUTE, STOP, PAUSE, RESUME, LOG = "execute-snapshot", "stop-snapshot", "pause-snapshot", "resume-snapshot", "log"
 WINDOW_OPEN, WINDOW_CLOSE = "snapshot-window-open", "snapshot-window-close"
+PROGRESS = "pgbridge-incremental-progress"  # the signal row holding a resumable snapshot's progress
+PROGRESS_VERSION = 1
 FLUSH_EVERY = 256  # rows pushed between checks that no ring batch grew too large
 _U32 = struct.Struct(">I").pack
 
@@ -147,6 +155,8 @@ class SnapshotTable:
 
 class Database(Protocol):
     def insert_signal(self, id_: str, type_: str, data: str) -> None: ...
+    def save_progress(self, id_: str, data: str) -> None: ...
+    def load_progress(self, id_: str) -> str | None: ...
     def published_tables(self) -> list[TableRef]: ...
     def relation(self, ref: TableRef) -> Relation: ...
     def type_names(self, columns: Iterable[tuple[int, int]]) -> list[str]: ...
@@ -187,6 +197,16 @@ def metadata(open_ts: float, close_ts: float | None, correlation_id: str | None,
     return json.dumps(fields, separators=(", ", ": "))
 
 
+def progress_id(slot_name: str) -> str:
+    """The progress row's id: readable when it fits Debezium's recommended varchar(42)."""
+    text = f"pgbridge-progress-{slot_name}"
+    return text if len(text) <= 42 else f"pgbridge-progress-{hashlib.blake2b(slot_name.encode(), digest_size=8).hexdigest()}"
+
+
+def _text(key: tuple[bytes | None, ...] | None) -> list[str | None] | None:
+    return None if key is None else [None if v is None else v.decode("utf-8") for v in key]
+
+
 def _shape(relation: Relation) -> tuple:
     return tuple((c.name, c.type_oid, c.type_modifier) for c in relation.columns)
 
@@ -198,7 +218,10 @@ class IncrementalSnapshot:
     read the next chunk."""
 
     def __init__(self, signal_table: str, chunk_size: int, router: Router, db: Database,
-                 describe: Callable[[Relation], TableInfo]) -> None:
+                 describe: Callable[[Relation], TableInfo], *, acked_lsn: Callable[[], int],
+                 progress_id: str) -> None:
+        """`acked_lsn()`: the coordinator's safe LSN, below which Kafka has acknowledged
+        everything; `progress_id`: the id of this bridge's progress row in the signal table."""
         self.signal_table = signal_table
         self.chunk_size = chunk_size
         self._router = router
@@ -220,6 +243,16 @@ class IncrementalSnapshot:
         self._own: deque[str] = deque(maxlen=64)  # recent watermark ids written by this process
         self._warned_unknown = False
         self.rows_emitted = 0
+        # Resumability: the progress as of the start of each chunk whose rows are not yet acked,
+        # with the LSN of its close watermark, oldest first; what was last stored, and whether
+        # the state changed since.
+        self._acked_lsn = acked_lsn
+        self._progress_id = progress_id
+        self._unacked: deque[tuple[int, str]] = deque()
+        self._chunk_progress = ""
+        self._stored: str | None = None
+        self._changed = False
+        self._warned_store = False
         router.incremental = self
 
     @property
@@ -250,6 +283,8 @@ class IncrementalSnapshot:
             self._on_open(id_ or "")
         elif type_ == WINDOW_CLOSE:
             self._on_close(id_ or "", lsn)
+        elif type_ == PROGRESS:
+            return
         elif type_ in (EXECUTE, STOP, PAUSE, RESUME, LOG):
             try:
                 doc = json.loads(data) if data else {}
@@ -322,6 +357,9 @@ class IncrementalSnapshot:
         self.rows_emitted += emitted
         table.last_key = self._chunk_last
         log.debug("incremental snapshot: %s chunk done, %d rows emitted", table.ref.qualified, emitted)
+        # Until Kafka acks these rows (with this transaction), a restart must read the chunk again.
+        self._unacked.append((lsn, self._chunk_progress))
+        self._changed = True
         self._end_chunk()
 
     def _end_chunk(self) -> None:
@@ -338,10 +376,9 @@ class IncrementalSnapshot:
     def _unknown_watermark(self, id_: str) -> None:
         if not self._warned_unknown:
             self._warned_unknown = True
-            log.warning("incremental snapshot watermark %r does not belong to a snapshot this process runs: an "
-                        "incremental snapshot interrupted by a restart is not resumed; insert a new "
-                        "execute-snapshot signal to take it again (further such watermarks are logged at debug)",
-                        id_)
+            log.info("incremental snapshot watermark %r is not of a chunk this process reads (an earlier run's, "
+                     "replayed after a restart, or another connector's); ignored (further ones are logged at "
+                     "debug)", id_)
         else:
             log.debug("watermark %r of no running incremental snapshot; ignored", id_)
 
@@ -354,6 +391,7 @@ class IncrementalSnapshot:
         try:
             while self._pending:
                 self._act(*self._pending.popleft())
+            self._store_progress()
             if self._queue and not self._paused:
                 self._read_chunk()
         except psycopg2.Error as exc:
@@ -362,6 +400,80 @@ class IncrementalSnapshot:
             self._end_chunk()
             self._queue.clear()
             self._paused = False
+            self._unacked.clear()
+            self._changed = True
+
+    # -- progress across restarts ----------------------------------------------------------------
+
+    def _progress(self) -> str:
+        """The queue as JSON: what a restart needs to go on from here."""
+        return json.dumps({"version": PROGRESS_VERSION, "paused": self._paused, "tables": [
+            {"table": t.ref.qualified, "condition": t.condition, "signal": t.correlation_id,
+             "max_key": None if t.max_key is None else list(t.max_key), "last_key": _text(t.last_key)}
+            for t in self._queue]}, separators=(",", ":"))
+
+    def _store_progress(self) -> None:
+        """Store the progress as of the oldest chunk Kafka has not acked, if that changed."""
+        acked = self._acked_lsn()
+        while self._unacked and self._unacked[0][0] < acked:
+            self._unacked.popleft()
+            self._changed = True
+        if not self._changed:
+            return
+        self._changed = False
+        progress = self._unacked[0][1] if self._unacked else self._progress()
+        if progress == self._stored or (self._stored is None and not self._queue and not self._unacked):
+            return  # nothing new, or nothing ever stored and nothing to resume
+        try:
+            self._db.save_progress(self._progress_id, progress)
+        except psycopg2.Error as exc:
+            if not self._warned_store:
+                self._warned_store = True
+                log.warning("incremental snapshot: cannot store its progress in %s (%s); it runs on, but a "
+                            "restart will not resume it", self.signal_table,
+                            (getattr(exc, "pgerror", None) or str(exc)).strip())
+            return
+        self._stored = progress
+
+    def resume(self, *, new_slot: bool = False) -> None:
+        """At start: queue again the snapshot a previous run left unfinished, if any. With a
+        `new_slot` the stored progress belongs to an earlier slot's history and is cleared."""
+        text = self._db.load_progress(self._progress_id)
+        if text is None:
+            return
+        self._stored = text
+        if new_slot:
+            self._changed = True  # the next tick stores the empty queue
+            return
+        try:
+            doc = json.loads(text)
+            if doc.get("version") != PROGRESS_VERSION:
+                raise ValueError(f"version {doc.get('version')!r}")
+            tables = [(t["table"], t.get("condition"), t.get("signal"), t.get("max_key"), t.get("last_key"))
+                      for t in doc["tables"]]
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.warning("incremental snapshot progress %r in %s is not readable (%s); not resumed",
+                        self._progress_id, self.signal_table, exc)
+            return
+        if not tables:
+            return
+        published = {t.qualified: t for t in self._db.published_tables()}
+        for name, condition, correlation_id, max_key, last_key in tables:
+            ref = published.get(name)
+            if ref is None:
+                log.warning("incremental snapshot: %s is no longer a captured table of the publication; "
+                            "not resumed", name)
+                continue
+            self._queue.append(SnapshotTable(
+                ref, condition, correlation_id, max_key=None if max_key is None else tuple(max_key),
+                last_key=None if last_key is None else tuple(None if v is None else v.encode() for v in last_key)))
+        self._paused = bool(doc.get("paused"))
+        self._changed = True
+        if self._queue:
+            first, rest = self._queue[0], [t.ref.qualified for t in list(self._queue)[1:]]
+            where = "from the start" if first.last_key is None else f"after key {_text(first.last_key)}"
+            log.info("incremental snapshot resumed from its stored progress: %s %s%s%s", first.ref.qualified, where,
+                     f", then {', '.join(rest)}" if rest else "", " (paused)" if self._paused else "")
 
     def _act(self, type_: str, id_: str, doc: dict) -> None:
         if type_ == LOG:
@@ -372,6 +484,7 @@ class IncrementalSnapshot:
                 log.warning("signal %r (%s): no incremental snapshot is running; ignored", id_, type_)
                 return
             self._paused = type_ == PAUSE
+            self._changed = True
             log.info("incremental snapshot %s", "paused" if self._paused else "resumed")
             return
         kind = str(doc.get("type") or "incremental").lower()
@@ -429,6 +542,7 @@ class IncrementalSnapshot:
             self._queue.append(SnapshotTable(ref, condition, id_))
             added.append(ref.qualified)
         if added:
+            self._changed = True
             log.info("incremental snapshot requested by signal %r: %s (chunks of %d rows)", id_, ", ".join(added),
                      self.chunk_size)
 
@@ -448,6 +562,7 @@ class IncrementalSnapshot:
                     patterns.append(re.compile(re.escape(name)))
             stopped = [t.ref.qualified for t in self._queue if any(p.fullmatch(t.ref.qualified) for p in patterns)]
             self._queue = deque(t for t in self._queue if t.ref.qualified not in stopped)
+        self._changed = True
         log.info("incremental snapshot: stop-snapshot %r removed %s%s", id_, ", ".join(stopped) or "nothing",
                  "" if self._queue else "; no table left, the snapshot has stopped")
         if not self._queue:
@@ -482,6 +597,7 @@ class IncrementalSnapshot:
 
     def _next_table(self, done: SnapshotTable, how: str) -> None:
         self._queue.popleft()
+        self._changed = True
         elapsed = time.monotonic() - done.started
         log.info("incremental snapshot of %s %s: %d rows in %.1fs (%d more superseded by streamed changes)",
                  done.ref.qualified, how, done.rows, elapsed, done.superseded)
@@ -517,6 +633,7 @@ class IncrementalSnapshot:
             last = rows[-1]
             names = [c.name for c in table.relation.columns]  # type: ignore[union-attr]
             self._chunk_last = tuple(last[names.index(k)] for k in table.key_columns)
+            self._chunk_progress = self._progress()  # before this chunk: where a restart would go on
             self._window, self._xids, self._chunk_table = window, xids, table
             self._chunk_id = chunk_id
             self._router.watch[table.ref.oid] = self.on_table_row
@@ -628,6 +745,30 @@ class PostgresDatabase:
             with conn.cursor() as cur:
                 cur.execute(f"INSERT INTO {self._signal} VALUES (%s, %s, %s)", (id_, type_, data))
         self._run(insert)
+
+    def save_progress(self, id_: str, data: str) -> None:
+        """One row per bridge, updated in place (the signal table need not have a unique id)."""
+        def save(conn):
+            with conn.cursor() as cur:
+                cur.execute("BEGIN")
+                try:
+                    cur.execute(f"UPDATE {self._signal} SET data = %s WHERE id = %s AND type = %s",
+                                (data, id_, PROGRESS))
+                    if cur.rowcount == 0:
+                        cur.execute(f"INSERT INTO {self._signal} VALUES (%s, %s, %s)", (id_, PROGRESS, data))
+                    cur.execute("COMMIT")
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+        self._run(save)
+
+    def load_progress(self, id_: str) -> str | None:
+        def load(conn):
+            with conn.cursor() as cur:
+                cur.execute(f"SELECT data FROM {self._signal} WHERE id = %s AND type = %s", (id_, PROGRESS))
+                row = cur.fetchone()
+                return None if row is None else row[0]
+        return self._run(load)
 
     def published_tables(self) -> list[TableRef]:
         def query(conn):

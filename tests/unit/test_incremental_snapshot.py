@@ -27,12 +27,14 @@ from bridge.snapshot.incremental import (
     chunk_query,
     key_bytes,
     metadata,
+    progress_id,
 )
 from bridge.source.catalog import TableInfo
 from tests.pgoutput_encoder import encode
 from tests.unit.test_config import MINIMAL
 
 SIG_OID, T_OID = 500, 600
+PROGRESS_ID = "pgbridge-progress-test"
 SIGNAL = m.Relation(SIG_OID, "public", "dbz_signal", "d", (
     m.RelationColumn(True, "id", 1043, -1), m.RelationColumn(False, "type", 1043, -1),
     m.RelationColumn(False, "data", 1043, -1)))
@@ -49,6 +51,15 @@ class FakeDb:
         self.signals: list[tuple[str, str, str]] = []
         self.xids = ALL_VISIBLE  # what the next chunk's SELECT "saw"
         self.reads = 0
+        self.progress: dict[str, str] = {}  # the progress rows, by id
+        self.progress_writes = 0
+
+    def save_progress(self, id_, data):
+        self.progress[id_] = data
+        self.progress_writes += 1
+
+    def load_progress(self, id_):
+        return self.progress.get(id_)
 
     def insert_signal(self, id_, type_, data):
         self.signals.append((id_, type_, data))
@@ -101,12 +112,24 @@ class Stream:
         return self.signal(*db.signals[index])
 
 
-def make(rows: dict[int, str] | None = None, chunk_size: int = 3, describe_table: bool = True, **props):
+class Acks:
+    """The coordinator's safe LSN, set by the test."""
+
+    def __init__(self) -> None:
+        self.lsn = 1 << 63  # everything acked unless a test says otherwise
+
+    def __call__(self) -> int:
+        return self.lsn
+
+
+def make(rows: dict[int, str] | None = None, chunk_size: int = 3, describe_table: bool = True,
+         db: FakeDb | None = None, acks: Acks | None = None, **props):
     config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p",
                                      "debezium.source.signal.data.collection": "public.dbz_signal", **props})
     router = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})))
-    db = FakeDb(rows if rows is not None else {i: f"v{i}" for i in range(1, 8)})
-    inc = IncrementalSnapshot("public.dbz_signal", chunk_size, router, db, router._describe)
+    db = db or FakeDb(rows if rows is not None else {i: f"v{i}" for i in range(1, 8)})
+    inc = IncrementalSnapshot("public.dbz_signal", chunk_size, router, db, router._describe,
+                              acked_lsn=acks or Acks(), progress_id=PROGRESS_ID)
     stream = Stream(router)
     router.handle(encode(SIGNAL), 10)
     if describe_table:
@@ -233,15 +256,17 @@ def test_pause_and_resume():
 
 
 def test_watermarks_of_a_snapshot_this_process_does_not_run_are_ignored(caplog):
+    caplog.set_level(logging.DEBUG, "bridge.snapshot.incremental")
     # GIVEN a restart: the stream replays watermarks of the snapshot the previous process ran
     router, _db, inc, stream = make()
     stream.signal("0f0e-open", "snapshot-window-open", "{}")
     stream.signal("0f0e-close", "snapshot-window-close", "{}")
     stream.signal("0f0f-open", "snapshot-window-open", "{}")
-    # THEN they are ignored, with one warning that says what to do
+    # THEN they are ignored, said once at info level, then at debug
     assert not snapshot_rows(take(router)) and not inc.running
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 1 and "not resumed" in warnings[0].getMessage()
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert len(infos) == 1 and "'0f0e-open' is not of a chunk this process reads" in infos[0]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 def test_table_the_stream_has_not_described_yet_gets_a_relation_first():
@@ -341,3 +366,142 @@ def test_config_keys():
                                 "insert_delete"})
     with pytest.raises(ConfigError, match="schema"):
         config_from_properties({**MINIMAL, "debezium.source.signal.data.collection": "sig"})
+
+
+# -- resuming after a restart ------------------------------------------------------------------------
+
+def run_chunk(inc, db, stream, router) -> tuple[list[int], int | None]:
+    """One tick and the watermarks it wrote streamed back: (keys emitted, close watermark's LSN)."""
+    before = len(db.signals)
+    inc.tick()
+    close_lsn = None
+    for i in range(before, len(db.signals)):
+        lsn = stream.watermark(db, i)
+        if db.signals[i][1] == "snapshot-window-close":
+            close_lsn = lsn + 1  # the watermark's Insert, first change of its transaction
+    return [int(k) for k, _ in snapshot_rows(take(router))], close_lsn
+
+
+def stored(db) -> dict:
+    return json.loads(db.progress[PROGRESS_ID])
+
+
+def test_progress_is_stored_as_of_the_oldest_chunk_kafka_has_not_acked_and_a_restart_goes_on_from_there():
+    acks = Acks()
+    acks.lsn = 0  # nothing acked yet
+    router, db, inc, stream = make(acks=acks)
+    execute(stream)
+    assert run_chunk(inc, db, stream, router)[0] == [1, 2, 3]
+    first_close = stream.lsn + 1
+    assert run_chunk(inc, db, stream, router)[0] == [4, 5, 6]
+    # Neither chunk is acked: a restart would read the table from its start (up to the fixed max key).
+    assert stored(db)["tables"] == [{"table": "public.t", "condition": None, "signal": "ad-hoc-1",
+                                     "max_key": ["7"], "last_key": None}]
+    # WHEN Kafka acks the first chunk's transaction
+    acks.lsn = first_close + 1
+    assert run_chunk(inc, db, stream, router)[0] == [7]  # stored before this chunk starts
+    assert stored(db)["tables"][0]["last_key"] == ["3"]
+    # THEN after a crash a new process resumes after key 3: chunk 2 again (at least once), never chunk 1
+    router2, _, inc2, stream2 = make(db=db)
+    inc2.resume()
+    assert inc2.running
+    emitted = []
+    for _ in range(5):
+        emitted += run_chunk(inc2, db, stream2, router2)[0]
+    assert emitted == [4, 5, 6, 7] and not inc2.running
+
+
+def test_completed_snapshot_leaves_nothing_to_resume_once_acked():
+    acks = Acks()
+    acks.lsn = 0
+    router, db, inc, stream = make(acks=acks)
+    execute(stream)
+    for _ in range(5):
+        run_chunk(inc, db, stream, router)
+    assert not inc.running
+    assert stored(db)["tables"][0]["last_key"] is None  # completed, but nothing acked yet
+    acks.lsn = 1 << 63
+    inc.tick()
+    assert stored(db)["tables"] == []
+    router2, _, inc2, stream2 = make(db=db)
+    inc2.resume()
+    assert not inc2.running and run_chunk(inc2, db, stream2, router2) == ([], None)
+
+
+def test_stop_snapshot_empties_the_stored_progress():
+    router, db, inc, stream = make()
+    execute(stream)
+    run_chunk(inc, db, stream, router)
+    assert stored(db)["tables"]
+    stream.signal("stop-1", "stop-snapshot", json.dumps({"type": "incremental"}))
+    inc.tick()
+    assert stored(db)["tables"] == []
+
+
+def test_replayed_signal_does_not_queue_a_resumed_table_twice():
+    router, db, inc, stream = make()
+    execute(stream)
+    run_chunk(inc, db, stream, router)  # keys 1..3, acked
+    inc.tick()
+    router2, _, inc2, stream2 = make(db=db)
+    inc2.resume()
+    execute(stream2)  # the signal's transaction was not confirmed: the stream brings it again
+    emitted = []
+    for _ in range(5):
+        emitted += run_chunk(inc2, db, stream2, router2)[0]
+    assert emitted == [4, 5, 6, 7]
+
+
+def test_pause_survives_a_restart():
+    router, db, inc, stream = make()
+    execute(stream)
+    run_chunk(inc, db, stream, router)
+    stream.signal("p", "pause-snapshot", "{}")
+    inc.tick()
+    router2, _, inc2, stream2 = make(db=db)
+    inc2.resume()
+    assert inc2.running and run_chunk(inc2, db, stream2, router2) == ([], None)
+    stream2.signal("r", "resume-snapshot", "{}")
+    assert run_chunk(inc2, db, stream2, router2)[0] == [4, 5, 6]
+
+
+def test_a_new_slot_clears_the_stored_progress():
+    router, db, inc, stream = make()
+    execute(stream)
+    run_chunk(inc, db, stream, router)
+    router2, _, inc2, stream2 = make(db=db)
+    inc2.resume(new_slot=True)
+    assert not inc2.running and run_chunk(inc2, db, stream2, router2) == ([], None)
+    assert stored(db)["tables"] == []
+
+
+def test_progress_that_cannot_be_stored_is_warned_about_once_and_the_snapshot_runs_on(caplog):
+    import psycopg2
+
+    class NoUpdate(FakeDb):
+        def save_progress(self, id_, data):
+            raise psycopg2.errors.InsufficientPrivilege("permission denied for table dbz_signal")
+
+    router, db, inc, stream = make(db=NoUpdate({i: f"v{i}" for i in range(1, 8)}))
+    execute(stream)
+    emitted = []
+    for _ in range(5):
+        emitted += run_chunk(inc, db, stream, router)[0]
+    assert emitted == [1, 2, 3, 4, 5, 6, 7]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "cannot store its progress" in warnings[0] and "permission denied" in warnings[0]
+
+
+def test_unreadable_progress_is_not_resumed(caplog):
+    db = FakeDb({1: "a"})
+    db.progress[PROGRESS_ID] = '{"version": 99, "tables": []}'
+    _router, _, inc, _ = make(db=db)
+    inc.resume()
+    assert not inc.running
+    assert "is not readable (version 99)" in caplog.text
+
+
+def test_progress_id_fits_debeziums_recommended_id_column():
+    assert progress_id("debezium") == "pgbridge-progress-debezium"
+    long = progress_id("s" * 63)
+    assert len(long) <= 42 and long != progress_id("t" * 63)
