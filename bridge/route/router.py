@@ -53,6 +53,7 @@ class Router:
         self._prefix = events.topic_prefix
         self._salt = pipe.salt
         self._salts = dict(pipe.salts)
+        self._message_salt = self._salts.get(f"{events.topic_prefix}.message", self._salt)
         skipped = events.skipped_operations
         self._skip_insert, self._skip_update, self._skip_delete = "c" in skipped, "u" in skipped, "d" in skipped
         self._truncates = "t" not in skipped
@@ -225,7 +226,7 @@ class Router:
             self._last_commit = msg.lsn
         if not self._filters.captures_message(msg.prefix):
             return
-        h = key_hash(self._salt, msg.prefix.encode())
+        h = key_hash(self._message_salt, msg.prefix.encode())
         owner = h % self.producers
         if msg.transactional:
             if not self.in_txn:

@@ -122,6 +122,14 @@ def test_non_transactional_message_is_its_own_unit_of_work():
     assert router.pending_pushed == {owner: 777} and router.pending_dispatched == 777
 
 
+def test_message_topic_takes_its_per_topic_salt():
+    router = make(producers=1, **{"bridge.partition.salt.p.message": "blue"})
+    router.handle(encode(m.LogicalMessage(False, 777, "audit", b"x")), 777)
+    (record,) = [bytes(r) for r in iter_records(memoryview(bytes(router.builders[0].buffer)))]
+    _, _, hash_, _, _ = rec.HEADER.unpack_from(record)
+    assert hash_ == key_hash(b"blue", b"audit") != key_hash(b"salt", b"audit")
+
+
 def test_message_prefix_filter():
     router = make(producers=1, **{"debezium.source.message.prefix.exclude.list": "aud.*"})
     router.handle(encode(m.LogicalMessage(False, 777, "audit", b"x")), 777)
