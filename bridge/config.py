@@ -136,6 +136,15 @@ class PipelineConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpConfig:
+    """Health checks and Prometheus metrics over HTTP (`bridge.status`)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080  # 0: any free port (the log says which)
+
+
+@dataclass(frozen=True, slots=True)
 class BridgeConfig:
     postgres: PostgresConfig
     replication: ReplicationConfig
@@ -149,6 +158,7 @@ class BridgeConfig:
     unknown_keys: tuple[str, ...] = field(default=())
     cutover: CutoverConfig | None = None
     incremental: IncrementalConfig = field(default_factory=lambda: IncrementalConfig(None, 1024))
+    http: HttpConfig = field(default_factory=HttpConfig)
 
 
 class _Reader:
@@ -373,9 +383,19 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
             r.raw(key)
     cutover = cutover_from_properties(r.raw)
     incremental = _incremental(r)
+    http = _http(r)
     unknown = tuple(sorted(r.label(k) for k in props if k not in r.used))
     return BridgeConfig(postgres, replication, events, conversion, producer, retry, pipeline, snapshot, filters,
-                        unknown, cutover=cutover, incremental=incremental)
+                        unknown, cutover=cutover, incremental=incremental, http=http)
+
+
+def _http(r: _Reader) -> HttpConfig:
+    """`bridge.http.*`, or Debezium Server's (Quarkus) `quarkus.http.port` / `.host`."""
+    enabled = r.bool("bridge.http.enabled", True)
+    quarkus_port = r.int("quarkus.http.port", 8080, maximum=65535)
+    quarkus_host = r.str("quarkus.http.host", "127.0.0.1")
+    return HttpConfig(enabled=enabled, host=r.str("bridge.http.host", quarkus_host),
+                      port=r.int("bridge.http.port", quarkus_port, maximum=65535))
 
 
 OVERRIDES = SOURCE + "snapshot.select.statement.overrides"

@@ -1,21 +1,23 @@
 """The one place where the stages are connected.
 
-    coordinator (this process, uvloop)
+    coordinator (this process, uvloop)   safe LSN, supervision, HTTP status (bridge.status)
       ├─ decoder process   source → route → rings          (bridge.proc.decoder_main)
       └─ producer 0..N-1   ring → decode → produce → acked (bridge.proc.producer_main)
 
 The coordinator checks the configuration against the servers first (Kafka reachable,
 PostgreSQL reachable, publication and slot present or created) so that expected problems are
 one clear error before any process starts; then it creates the rings and LSN cells, spawns
-the children and supervises them (`bridge.ack.coordinator`).
+the children and supervises them (`bridge.ack.coordinator`). Health and metrics are served
+for the process's whole life, across pipeline restarts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
 import os
-import time
+import signal
 import uuid
 
 import uvloop
@@ -28,6 +30,8 @@ from bridge.produce.kafka import KafkaSink
 from bridge.ring import RingOwner, Watermarks
 from bridge.source.connection import connect
 from bridge.source.slot import drop_slot, ensure_publication, ensure_slot
+from bridge.status.http import serve
+from bridge.status.metrics import PipelineState
 
 log = logging.getLogger(__name__)
 
@@ -47,25 +51,59 @@ def preflight(config: BridgeConfig) -> None:
 def run(config: BridgeConfig) -> int:
     """Run the pipeline until stopped; restart it after a failure if the policy says so."""
     preflight(config)
+    return uvloop.run(_supervise(config))
+
+
+async def _supervise(config: BridgeConfig) -> int:
     pipe = config.pipeline
-    attempt = 1
-    while True:
-        code = run_once(config)
-        if code == 0 and config.replication.slot_drop_on_stop:
-            sql = connect(config.postgres, config.retry)
-            try:
-                drop_slot(sql, config.replication.slot_name)
-            finally:
-                sql.close()
-        if code == 0 or pipe.restart_policy == "never" or attempt >= pipe.restart_max_attempts:
-            return code
-        log.warning("pipeline failed (exit %d); restart %d of %d in %.1fs", code, attempt,
-                    pipe.restart_max_attempts - 1, pipe.restart_backoff_ms / 1000)
-        time.sleep(pipe.restart_backoff_ms / 1000)
-        attempt += 1
+    state = PipelineState(config.replication.slot_name, pipe.producers)
+    server = await serve(config.http, state)
+    try:
+        attempt = 1
+        while True:
+            code = await run_once(config, state)
+            if code == 0 and config.replication.slot_drop_on_stop:
+                sql = connect(config.postgres, config.retry)
+                try:
+                    drop_slot(sql, config.replication.slot_name)
+                finally:
+                    sql.close()
+            if (code == 0 or state.stop_requested or pipe.restart_policy == "never"
+                    or attempt >= pipe.restart_max_attempts):
+                state.phase = "stopped" if code == 0 else "failed"
+                return code
+            log.warning("pipeline failed (exit %d); restart %d of %d in %.1fs", code, attempt,
+                        pipe.restart_max_attempts - 1, pipe.restart_backoff_ms / 1000)
+            state.phase = "restarting"
+            if await _stop_requested_within(pipe.restart_backoff_ms / 1000):
+                log.info("stop requested while waiting to restart")
+                state.stop_requested = True
+                state.phase = "failed"
+                return code
+            attempt += 1
+            state.restarts += 1
+    finally:
+        if server is not None:
+            server.close()
 
 
-def run_once(config: BridgeConfig) -> int:
+async def _stop_requested_within(seconds: float) -> bool:
+    """Wait `seconds`, or less if SIGTERM/SIGINT arrives; whether one did."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+        return True
+    except asyncio.TimeoutError:
+        return False
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def run_once(config: BridgeConfig, state: PipelineState) -> int:
     pipe = config.pipeline
     ctx = multiprocessing.get_context("spawn")  # the coordinator runs uvloop: never fork it
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
@@ -87,9 +125,10 @@ def run_once(config: BridgeConfig) -> int:
         log.info("streaming slot %s of %s into Kafka at %s with %d producer(s)",
                  config.replication.slot_name, config.postgres.dbname,
                  config.producer.get("bootstrap.servers"), pipe.producers)
-        coordinator = Coordinator(decoder, producers, rings, cells, pipe.shutdown_timeout_ms / 1000)
-        return uvloop.run(coordinator.run())
+        coordinator = Coordinator(decoder, producers, rings, cells, pipe.shutdown_timeout_ms / 1000, state)
+        return await coordinator.run()
     finally:
+        state.cells, state.rings, state.children = None, [], []
         for ring in rings:
             ring.close()
         cells.close()

@@ -391,6 +391,7 @@ def write_bridge_properties(ctx: Context, slot: str, prefix: str, producers: int
         "debezium.source.plugin.name": "pgoutput",
         "debezium.source.status.update.interval.ms": "1000",
         "bridge.producers": str(producers),
+        "bridge.http.port": "0",
     }
     cfg = ctx.logs / f"{prefix}.properties"
     cfg.write_text("".join(f"{k}={v}\n" for k, v in props.items()))

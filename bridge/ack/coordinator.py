@@ -22,6 +22,7 @@ from multiprocessing.process import BaseProcess
 from bridge.ack.watermark import SafeLsn
 from bridge.lsn import format_lsn
 from bridge.ring import RingOwner, Watermarks
+from bridge.status.metrics import PipelineState
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,10 @@ class Child:
     process: BaseProcess
     reported: bool = False
 
+    @property
+    def alive(self) -> bool:
+        return self.process.exitcode is None
+
 
 def describe_exit(code: int | None) -> str:
     if code is None:
@@ -45,7 +50,7 @@ def describe_exit(code: int | None) -> str:
 
 class Coordinator:
     def __init__(self, decoder: Child, producers: list[Child], rings: list[RingOwner], cells: Watermarks,
-                 shutdown_timeout_s: float) -> None:
+                 shutdown_timeout_s: float, state: PipelineState | None = None) -> None:
         self.decoder = decoder
         self.children = [decoder, *producers]
         self.rings = rings
@@ -55,11 +60,17 @@ class Coordinator:
         self.stopping = False
         self.failure: tuple[str, int] | None = None  # (message, exit code)
         self._deadline: float | None = None
+        # What health checks and metrics read (`bridge.status`): this run's cells and processes.
+        self.state = state or PipelineState("", len(producers))
+        self.state.cells, self.state.rings, self.state.children = cells, rings, self.children
+        self.state.phase = "streaming"
 
     def request_stop(self) -> None:
+        self.state.stop_requested = True
         if not self.stopping:
             log.info("stopping: draining the pipeline")
             self.stopping = True
+            self.state.phase = "stopping"
             self._deadline = time.monotonic() + self.shutdown_timeout_s
             self._signal_decoder()
 
@@ -75,6 +86,7 @@ class Coordinator:
                   f"slot confirmed only up to {format_lsn(safe)}" if safe else "nothing confirmed in this run")
         self.failure = (message, code)
         self.stopping = True
+        self.state.phase = "failed"
         self._deadline = time.monotonic() + self.shutdown_timeout_s
         for ring in self.rings:
             ring.abort()  # producers drain what they hold, flush, and exit
@@ -115,7 +127,14 @@ class Coordinator:
             if child.reported:
                 continue
             child.reported = True
-            if code != 0:
+            if code == -signal.SIGTERM and child is self.decoder and self.state.stop_requested \
+                    and not self.cells.decoder_running:
+                # Stopped before it had started (and so before its SIGTERM handler was in place):
+                # it confirmed nothing; end the producers' streams as a clean stop would.
+                log.info("decoder stopped before it started")
+                for ring in self.rings:
+                    ring.abort()
+            elif code != 0:
                 self._fail(f"{child.role} {describe_exit(code)}", code if code > 0 else 1)
             elif not self.stopping:
                 # A clean exit nobody asked for means the decoder ended the stream (it finished,
@@ -123,6 +142,7 @@ class Coordinator:
                 # its ring's writer closed it. The others follow; a non-zero exit still fails.
                 log.info("%s finished; waiting for the others", child.role)
                 self.stopping = True
+                self.state.phase = "stopping"
                 self._deadline = time.monotonic() + self.shutdown_timeout_s
         if running and self._deadline is not None and time.monotonic() > self._deadline:
             for child in self.children:

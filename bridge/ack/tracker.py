@@ -18,11 +18,12 @@ class Txn:
     A Txn is also the librdkafka delivery callback of its records (one call per record, so it
     is a plain callable rather than a closure made per record)."""
 
-    __slots__ = ("pending", "end_lsn", "_tracker")
+    __slots__ = ("pending", "end_lsn", "commit_us", "_tracker")
 
     def __init__(self, tracker: AckTracker) -> None:
         self.pending = 0
         self.end_lsn: int | None = None
+        self.commit_us = 0
         self._tracker = tracker
 
     def __call__(self, err, msg) -> None:
@@ -37,6 +38,7 @@ class AckTracker:
         self._open: Txn | None = None
         self._safe = start_lsn
         self.failed: str | None = None
+        self.acked_commit_us = 0  # commit time of the newest fully acked transaction (metrics)
 
     def begin(self) -> Txn:
         assert self._open is None, "Begin inside an open transaction"
@@ -44,9 +46,10 @@ class AckTracker:
         self._txns.append(self._open)
         return self._open
 
-    def commit(self, end_lsn: int) -> None:
+    def commit(self, end_lsn: int, commit_us: int = 0) -> None:
         assert self._open is not None, "Commit without Begin"
         self._open.end_lsn = end_lsn
+        self._open.commit_us = commit_us
         self._open = None
 
     def fail(self, reason: str) -> None:
@@ -65,7 +68,9 @@ class AckTracker:
             return self._safe
         txns = self._txns
         while txns and txns[0].end_lsn is not None and txns[0].pending == 0:
-            self._safe = max(self._safe, txns.popleft().end_lsn)
+            txn = txns.popleft()
+            self._safe = max(self._safe, txn.end_lsn)
+            self.acked_commit_us = max(self.acked_commit_us, txn.commit_us)
         if self.idle and stream_position > self._safe:
             self._safe = stream_position
         return self._safe

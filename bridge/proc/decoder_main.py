@@ -41,6 +41,7 @@ def decoder_main(config: BridgeConfig, rings: list[RingHandle], cells_handle: Wa
 def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: WatermarksHandle,
          stop: threading.Event) -> int:
     cells = Watermarks.attach(cells_handle)
+    cells.publish_decoder_running()
     writers = [RingWriter(h) for h in rings]
     sql = connect(config.postgres, config.retry)
     rep, pipe = config.replication, config.pipeline

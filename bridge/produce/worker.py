@@ -50,6 +50,7 @@ class ProducerWorker:
         self._txn: Txn | None = None
         self._ctx: TxnContext | None = None
         self.rows = 0
+        self.records = 0  # produced, tombstones included (metrics)
 
     @property
     def watermark(self) -> int:
@@ -68,7 +69,7 @@ class ProducerWorker:
                 self._txn = self.tracker.begin()
                 self._ctx = TxnContext(msg.xid, msg.commit_ts, aux or None, self._metadata)
             elif kind == rec.COMMIT:
-                self.tracker.commit(lsn)
+                self.tracker.commit(lsn, self._ctx.commit_ts_us if self._ctx is not None else 0)
                 self._txn = self._ctx = None
             elif kind == rec.RELATION:
                 self._relation(payload)
@@ -88,9 +89,9 @@ class ProducerWorker:
                 # Debezium anchors its `sequence` at itself and stamps it with the newest
                 # transaction's commit time (`aux`; the clock before any transaction).
                 self._txn = self.tracker.begin()
-                self._produce(self._messages.record(self._decoder.decode(payload), None,
-                                                    aux or time.time_ns() // 1000, lsn), hash_)
-                self.tracker.commit(lsn)
+                stamp = aux or time.time_ns() // 1000
+                self._produce(self._messages.record(self._decoder.decode(payload), None, stamp, lsn), hash_)
+                self.tracker.commit(lsn, stamp)
                 self._txn = None
             elif kind == rec.TRUNCATE:
                 ctx = self._in_txn(kind)
@@ -117,6 +118,7 @@ class ProducerWorker:
             partition = hash_ % partitions
         txn = self._txn
         txn.pending += 1  # AckTracker.produced, inlined: once per record
+        self.records += 1
         self.sink.produce(r.topic, r.key, r.value, txn, partition, r.headers)  # the Txn counts the acks
 
     def _row(self, payload: bytes, half: int, hash_: int, lsn: int, order: int) -> None:
@@ -166,12 +168,14 @@ def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: 
         if tracker.failed is not None:
             raise DeliveryError(tracker.failed)
         cells.publish_acked(index, worker.watermark)
+        cells.publish_producer_stats(index, worker.rows, worker.records, tracker.acked_commit_us)
     deadline = time.monotonic() + flush_timeout_s
     while len(sink) and time.monotonic() < deadline:
         sink.flush(0.2)
     if tracker.failed is not None:
         raise DeliveryError(tracker.failed)
     cells.publish_acked(index, worker.watermark)
+    cells.publish_producer_stats(index, worker.rows, worker.records, tracker.acked_commit_us)
     if len(sink):
         raise DeliveryError(f"{len(sink)} records still unacknowledged by Kafka after {flush_timeout_s:.0f}s")
 

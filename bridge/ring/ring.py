@@ -92,6 +92,13 @@ class RingOwner:
         )
         self._closed = False
 
+    def used_bytes(self) -> int:
+        """Bytes written and not yet consumed (a gauge: read without ordering)."""
+        if self._closed:
+            return 0
+        with self._shm.buf[: layout.HEADER_SIZE] as raw, raw.cast("Q") as words:
+            return words[layout.HEAD] - words[layout.TAIL]
+
     def abort(self) -> None:
         """Mark both ends closed and wake both, e.g. after one of the two processes died.
 

@@ -1,18 +1,25 @@
 """Shared LSN cells beside the rings: what was dispatched, pushed, acked, and is safe.
 
 Each cell is an aligned uint64 with exactly one writing process, so a plain 8-byte store is
-atomic and readers never see a torn value (x86-64, see `bridge.ring.ring`). Every cell is a
-watermark and may only grow; a write that would move one backwards raises ValueError.
+atomic and readers never see a torn value (x86-64, see `bridge.ring.ring`). Every LSN cell is
+a watermark and may only grow; a write that would move one backwards raises ValueError.
 
 Layout (one segment, one 64-byte line per cell so writers never share a cache line):
 
     offset        cell               written by     read by
-    0             magic              owner          b"PGBWMK02"
+    0             magic              owner          b"PGBWMK03"
     8             producers (n)      owner
     64            safe LSN           coordinator    decoder (flush_lsn of status updates)
     128           dispatched LSN     decoder        coordinator
+    136, 144      server's wal_end, messages read   (decoder → metrics)
+    152           1 once the decoder runs (its signal handlers are in place)
     192 + 128*i   acked watermark i  producer i     coordinator
+    200 + 128*i,  rows, records produced,           (producer i → metrics)
+    208, 216      commit time (µs) of the newest acked transaction
     256 + 128*i   pushed LSN i       decoder        coordinator
+
+The counters beside a cell share its line and its writer; they are statistics only (read
+without ordering), never part of the ack contract.
 
 `bridge.ack.watermark.safe_lsn` says how the coordinator combines them.
 """
@@ -24,7 +31,7 @@ from typing import NamedTuple, Self
 
 from bridge.ring.segment import attach_segment, create_segment
 
-_MAGIC = int.from_bytes(b"PGBWMK02", "little")
+_MAGIC = int.from_bytes(b"PGBWMK03", "little")
 _LINE = 8  # uint64 words per 64-byte cache line
 _SAFE = _LINE  # word index of the safe LSN
 _DISPATCHED = 2 * _LINE
@@ -85,6 +92,36 @@ class Watermarks:
         """Producer `producer`: every transaction it was given that ends at or before `lsn`
         is acked by Kafka."""
         self._advance(_ACKED + _STRIDE * self._index(producer), lsn)
+
+    def publish_producer_stats(self, producer: int, rows: int, records: int, acked_commit_us: int) -> None:
+        """Producer `producer`: rows converted, records produced, and the commit time of the
+        newest transaction Kafka fully acked (metrics)."""
+        base = _ACKED + _STRIDE * self._index(producer)
+        words = self._words
+        words[base + 1] = rows
+        words[base + 2] = records
+        words[base + 3] = acked_commit_us
+
+    def producer_stats(self, producer: int) -> tuple[int, int, int]:
+        base = _ACKED + _STRIDE * self._index(producer)
+        words = self._words
+        return words[base + 1], words[base + 2], words[base + 3]
+
+    def publish_decoder_stats(self, wal_end: int, messages: int) -> None:
+        """Decoder: the server's newest position seen on the stream, messages read (metrics)."""
+        self._words[_DISPATCHED + 1] = wal_end
+        self._words[_DISPATCHED + 2] = messages
+
+    def publish_decoder_running(self) -> None:
+        """Decoder: started; from now on a SIGTERM is a graceful stop, not its death."""
+        self._words[_DISPATCHED + 3] = 1
+
+    @property
+    def decoder_running(self) -> bool:
+        return self._words[_DISPATCHED + 3] == 1
+
+    def decoder_stats(self) -> tuple[int, int]:
+        return self._words[_DISPATCHED + 1], self._words[_DISPATCHED + 2]
 
     def pushed(self, producer: int) -> int:
         return self._words[_PUSHED + _STRIDE * self._index(producer)]

@@ -114,6 +114,7 @@ class Dispatcher:
             dispatched = max(dispatched, idle_position)
         if dispatched > cells.dispatched:
             cells.publish_dispatched(dispatched)
+        cells.publish_decoder_stats(idle_position, self.messages)
 
     def _confirm(self, force: bool = False) -> None:
         if not self.flush_lsn:  # lsn.flush.mode=manual: someone else confirms the slot

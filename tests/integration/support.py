@@ -83,6 +83,8 @@ def write_properties(path: Path, pg_dsn: str, kafka_bootstrap: str, *, prefix: s
         # Streaming only unless a test asks for a snapshot: the shared test database holds
         # every earlier test's tables.
         "debezium.source.snapshot.mode": "no_data",
+        # Health and metrics on any free port (the log says which): bridges run side by side.
+        "bridge.http.port": "0",
     }
     props.update(extra or {})
     path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))

@@ -242,6 +242,17 @@ def test_restart_policy_on_failure_recovers_by_itself(pg, bridge_factory, kafka_
     assert bridge.stop() == 0, bridge.log()
 
 
+def test_stop_while_the_pipeline_starts_is_a_clean_stop_without_restart(pg, bridge_factory, unique_name):
+    bridge = bridge_factory(unique_name, {"bridge.producers": "2", "bridge.restart.policy": "on-failure",
+                                          "bridge.restart.backoff.ms": "200"})
+    bridge.start()
+    # GIVEN a stop request as soon as the processes are spawned (before the decoder is up)
+    wait_until(lambda: "with 2 producer(s)" in bridge.log(), interval=0.01, what="the processes to be spawned")
+    # THEN the bridge stops cleanly, and a stop is never followed by a restart
+    assert bridge.stop() == 0, bridge.log()
+    assert "restart" not in bridge.log() and "Traceback" not in bridge.log()
+
+
 def test_murmur2_mode_places_keys_like_the_java_default_partitioner(pg, bridge_factory, kafka_bootstrap,
                                                                      unique_name):
     from bridge.route.partitioner import java_default_partition

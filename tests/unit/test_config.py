@@ -191,3 +191,15 @@ def test_debezium_tuning_keys_without_meaning_here_are_accepted_quietly():
     cfg = config_from_properties(with_(debezium__source__max__batch__size="4096",
                                        debezium__source__offset__storage__file__filename="data/offsets.dat"))
     assert cfg.unknown_keys == ()
+
+
+def test_http_status_keys_accept_debezium_servers_quarkus_names():
+    cfg = config_from_properties({**MINIMAL, "quarkus.http.port": "9999", "quarkus.http.host": "0.0.0.0"})
+    assert (cfg.http.enabled, cfg.http.host, cfg.http.port) == (True, "0.0.0.0", 9999)
+    assert cfg.unknown_keys == ()
+    cfg = config_from_properties({**MINIMAL, "quarkus.http.port": "9999", "bridge.http.port": "0",
+                                  "bridge.http.enabled": "false"})
+    assert (cfg.http.enabled, cfg.http.host, cfg.http.port) == (False, "127.0.0.1", 0)
+    assert config_from_properties(dict(MINIMAL)).http.port == 8080
+    with pytest.raises(ConfigError, match=r"quarkus\.http\.port='70000' is out of range: allowed 0\.\.65535"):
+        config_from_properties({**MINIMAL, "quarkus.http.port": "70000"})
