@@ -92,6 +92,7 @@ class EventConfig:
     heartbeat_topic_prefix: str = "__debezium-heartbeat"
     heartbeat_action_query: str | None = None
     provide_transaction_metadata: bool = False
+    topic_delimiter: str = "."  # topic.delimiter: between the parts of every topic name
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +350,7 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
         heartbeat_topic_prefix=r.str(SOURCE + "topic.heartbeat.prefix", "__debezium-heartbeat"),
         heartbeat_action_query=r.raw(SOURCE + "heartbeat.action.query") or None,
         provide_transaction_metadata=r.bool(SOURCE + "provide.transaction.metadata", False),
+        topic_delimiter=r.str(SOURCE + "topic.delimiter", "."),
     )
     conversion = _conversion(r)
     retry = RetryConfig(
