@@ -19,7 +19,7 @@ from typing import Mapping
 from bridge.decode.options import ConversionOptions
 from bridge.errors import ConfigError
 from bridge.properties import parse_properties
-from bridge.route.filters import TableFilter
+from bridge.route.filters import TableFilter, compile_list
 from bridge.source.offsets import CutoverConfig, cutover_from_properties
 
 log = logging.getLogger(__name__)
@@ -306,7 +306,7 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
         raise ConfigError(f"{r.label(SOURCE + 'connector.class')}={connector!r} is invalid: "
                           f"pgbridge is {POSTGRES_CONNECTOR}")
     plugin = r.str(SOURCE + "plugin.name", "pgoutput")
-    if plugin != "pgoutput":
+    if plugin.lower() != "pgoutput":  # Debezium compares case-insensitively
         raise ConfigError(
             f"{r.label(SOURCE + 'plugin.name')}={plugin!r} is not supported: pgbridge reads the built-in "
             "pgoutput plugin only (decoderbufs needs a server extension pgbridge does not use)"
@@ -379,7 +379,10 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     snapshot = _snapshot(props, r)
     r.raw("bridge.connector.name")  # the JSON's "name": kept for offsets and headers
     for key in _NO_EFFECT:
-        r.raw(SOURCE + key)
+        if key in _NO_EFFECT_INTS:
+            r.int(SOURCE + key, 0)
+        else:
+            r.raw(SOURCE + key)
     for key in props:  # Debezium Server's own offset store settings: the slot is ours
         if key.startswith("debezium.source.offset.storage."):
             r.raw(key)
@@ -404,6 +407,10 @@ OVERRIDES = SOURCE + "snapshot.select.statement.overrides"
 
 
 def _snapshot(props: Mapping[str, str], r: _Reader) -> SnapshotConfig:
+    raw_mode = (r.raw(SOURCE + "snapshot.mode") or "").lower()
+    if raw_mode in ("configuration_based", "custom"):
+        raise ConfigError(f"{r.label(SOURCE + 'snapshot.mode')}={raw_mode!r} is not supported by pgbridge: use "
+                          "initial, always, initial_only, no_data (never) or when_needed")
     mode = r.choice(SOURCE + "snapshot.mode", "initial",
                     ("initial", "always", "initial_only", "no_data", "never", "when_needed"))
     if mode == "never":  # Debezium's legacy name
@@ -422,9 +429,16 @@ def _snapshot(props: Mapping[str, str], r: _Reader) -> SnapshotConfig:
         mode=mode,
         fetch_size=r.int(SOURCE + "snapshot.fetch.size", 10240, minimum=1),
         max_threads=r.int(SOURCE + "snapshot.max.threads", 1, minimum=1, maximum=64),
-        include=r.raw(SOURCE + "snapshot.include.collection.list") or None,
+        include=_regex_list(r, SOURCE + "snapshot.include.collection.list"),
         select_overrides=overrides,
     )
+
+
+def _regex_list(r: _Reader, key: str) -> str | None:
+    """A comma-separated list of regular expressions, checked now rather than when used."""
+    text = r.raw(key) or None
+    compile_list(r.label(key), text)
+    return text
 
 
 def _incremental(r: _Reader) -> IncrementalConfig:
@@ -493,6 +507,7 @@ def _pipeline(props: Mapping[str, str], r: _Reader) -> PipelineConfig:
 _NO_EFFECT = ("max.batch.size", "max.queue.size", "max.queue.size.in.bytes", "poll.interval.ms",
               "offset.storage", "offset.storage.file.filename", "offset.flush.interval.ms",
               "offset.flush.timeout.ms")
+_NO_EFFECT_INTS = frozenset(_NO_EFFECT) - {"offset.storage", "offset.storage.file.filename"}
 
 
 def _flush_lsn(r: _Reader) -> bool:
@@ -519,11 +534,11 @@ def _skipped_operations(value: str, label: str) -> frozenset[str]:
     ops = frozenset(p.strip() for p in value.split(",") if p.strip())
     if ops == {"none"}:
         ops = frozenset()
-    bad = ops - {"c", "u", "d", "t"}
+    bad = ops - {"c", "u", "d", "t", "r"}
     if bad:
         raise ConfigError(
             f"{label}={value!r} is invalid: allowed are a comma-separated "
-            "list of c, u, d, t, or none"
+            "list of c, u, d, t, r, or none"
         )
     return ops
 

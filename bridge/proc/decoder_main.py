@@ -81,6 +81,13 @@ def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: Watermarks
                         writer.close()  # end of stream: the producers flush and exit
                     log.info("snapshot.mode=initial_only: snapshot done, not streaming")
                     return 0
+            elif config.snapshot.mode == "initial_only":
+                # As Debezium with offsets: the snapshot was taken before, and this mode never streams.
+                for writer in writers:
+                    writer.close()
+                log.info("snapshot.mode=initial_only: slot %s exists, so there is no snapshot to take; not streaming",
+                         rep.slot_name)
+                return 0
             else:
                 ensure_slot(sql, rep)
             start = confirmed_flush_lsn(sql, rep.slot_name) or 0

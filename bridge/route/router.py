@@ -57,6 +57,7 @@ class Router:
         skipped = events.skipped_operations
         self._skip_insert, self._skip_update, self._skip_delete = "c" in skipped, "u" in skipped, "d" in skipped
         self._truncates = "t" not in skipped
+        self._skip_read = "r" in skipped  # snapshot rows (op "r"), initial or incremental
         self._skips = self._skip_insert or self._skip_update or self._skip_delete
         self._txmeta = events.provide_transaction_metadata
         self._tables: dict[int, tuple[bytes, str]] = {}  # relation id -> (salt, "schema.table")
@@ -135,6 +136,8 @@ class Router:
     def snapshot_row(self, payload: bytes, lsn: int, marker: int) -> None:
         """A snapshot row (a synthesized Insert, `bridge.snapshot.wire`), routed by key like a
         streamed one so it reaches Kafka before any later change of the same key."""
+        if self._skip_read:  # skipped.operations=r
+            return
         _, relid, key, _ = extract_key(payload, self.relations)
         salt, _ = self._tables[relid]
         h = key_hash(salt, key) if key else keyless_hash(salt, self._xid)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg2
 import psycopg2.extensions
-from confluent_kafka import Consumer, KafkaError
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -109,6 +109,16 @@ def consume(kafka_bootstrap: str, topic: str, *, count: int, timeout: float = 60
     events = consume_until(kafka_bootstrap, topic, lambda ev: len(ev) >= count, timeout=timeout,
                            what=f"{count} records")
     return events[:count]
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    """Records in all partitions of `topic` (the sum of the high watermarks: a fresh topic)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"sizer-{os.getpid()}"})
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics[topic]
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in meta.partitions)
+    finally:
+        consumer.close()
 
 
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):

@@ -15,12 +15,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bridge.lsn import parse_lsn
 from bridge.source.offsets import CutoverConfig, read_offsets_file, select_offset
-from tests.integration.support import REPO, consume_until, wait_until
+from tests.integration.support import REPO, consume_until, topic_size, wait_until
 
 RUN = REPO / "deploy" / "local" / "debezium" / "run"
 STOP = REPO / "deploy" / "local" / "debezium" / "stop"
@@ -75,15 +75,6 @@ def per_key(changes: list[tuple[str, int, int | None]]) -> dict[int, list[tuple[
     for change in changes:
         out.setdefault(change[1], []).append(change)
     return out
-
-
-def topic_size(bootstrap: str, topic: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "cutover-sizer"})
-    try:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in meta.partitions)
-    finally:
-        consumer.close()
 
 
 def slot_confirmed(pg, slot: str) -> int:

@@ -10,11 +10,11 @@ from collections import defaultdict
 
 import psycopg2
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 
 from tests.integration.support import Writers, child_pids, check_per_key_sequences, consume, consume_until, wait_until
-from tests.integration.support import confirmed_flush, slot_active
+from tests.integration.support import confirmed_flush, slot_active, topic_size
 
 PARTITIONS = 6
 
@@ -23,16 +23,6 @@ def create_topic(bootstrap: str, topic: str, partitions: int = PARTITIONS) -> No
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.create_topics([NewTopic(topic, partitions, 1)]).values():
         future.result(30)
-
-
-def topic_size(bootstrap: str, topic: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "sizer"})
-    try:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                   for p in meta.partitions)
-    finally:
-        consumer.close()
 
 
 def keyed_table(pg, name: str, keys: int) -> None:

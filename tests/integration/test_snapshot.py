@@ -10,8 +10,7 @@ import threading
 import psycopg2
 
 from tests.integration.support import child_pids, consume, consume_until, wait_until
-from tests.integration.test_pipeline import topic_size
-from tests.integration.support import slot_active
+from tests.integration.support import slot_active, topic_size
 
 
 def _topic_size(bootstrap: str, topic: str) -> int:
@@ -155,6 +154,14 @@ def test_snapshot_modes_initial_only_and_existing_slot(pg, bridge_factory, kafka
     assert bridge.proc.wait(120) == 0, bridge.log()
     assert len(consume(kafka_bootstrap, f"{unique_name}.public.{big}", count=10)) == 10
     assert not slot_exists(pg, slot)
+    # WHEN the slot exists (it streamed before), initial_only has nothing to do: no snapshot, no streaming
+    with pg.cursor() as cur:
+        cur.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
+        cur.execute(f"INSERT INTO {big} VALUES (11, 0, 'after')")
+    bridge.start()
+    assert bridge.proc.wait(120) == 0, bridge.log()
+    assert "slot " + slot + " exists, so there is no snapshot to take; not streaming" in bridge.log()
+    assert topic_size(kafka_bootstrap, f"{unique_name}.public.{big}") == 10  # nothing streamed
 
 
 def test_select_statement_override_and_no_snapshot_when_the_slot_exists(pg, bridge_factory, kafka_bootstrap,

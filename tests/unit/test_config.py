@@ -90,6 +90,11 @@ def test_producer_settings_force_durability_and_drop_java_only_keys():
         ("bridge.producers", "0", r"bridge\.producers='0' is out of range: allowed 1\.\.256"),
         ("bridge.ring.bytes", "1048577", r"bridge\.ring\.bytes=1048577 is invalid: it must be a multiple of 8"),
         ("bridge.partitioner", "crc", r"bridge\.partitioner='crc' is invalid: allowed values are mmh3, murmur2"),
+        ("debezium.source.snapshot.mode", "configuration_based",
+         r"snapshot\.mode='configuration_based' is not supported by pgbridge: use initial, always"),
+        ("debezium.source.snapshot.include.collection.list", "public\\.(a",
+         r"snapshot\.include\.collection\.list='public\\\\.\(a' is invalid: .* is not a regular expression"),
+        ("debezium.source.max.queue.size", "lots", r"max\.queue\.size='lots' is not an integer"),
         ("bridge.read.coalesce.ms", "-1", r"bridge\.read\.coalesce\.ms='-1' is out of range: allowed 0\.\.1000"),
     ],
 )
@@ -203,3 +208,10 @@ def test_http_status_keys_accept_debezium_servers_quarkus_names():
     assert config_from_properties(dict(MINIMAL)).http.port == 8080
     with pytest.raises(ConfigError, match=r"quarkus\.http\.port='70000' is out of range: allowed 0\.\.65535"):
         config_from_properties({**MINIMAL, "quarkus.http.port": "70000"})
+
+
+def test_debezium_spellings_it_accepts():
+    cfg = config_from_properties({**MINIMAL, "debezium.source.plugin.name": "PGOUTPUT",
+                                  "debezium.source.skipped.operations": "r,t", "debezium.source.max.queue.size": "8192"})
+    assert cfg.events.skipped_operations == {"r", "t"}
+    assert cfg.unknown_keys == ()

@@ -145,3 +145,14 @@ def test_truncate_goes_to_each_captured_table_owner_only_when_not_skipped():
     router.handle(encode(REL), 100)
     txn(router, [m.Truncate((16384,), 0)], 200)
     assert kinds(router, 0) == [rec.RELATION, rec.BEGIN, rec.TRUNCATE, rec.COMMIT]
+
+
+def test_skipped_read_operations_drop_snapshot_rows_only():
+    from bridge.snapshot import wire
+    for skipped, expected in (("r", []), ("t", [rec.BEGIN, rec.SNAPSHOT_ROW])):
+        router = make(producers=1, **{"debezium.source.skipped.operations": skipped})
+        router.handle(encode(REL), 100)
+        router.builders[0].clear()
+        router.handle(encode(m.Begin(300, 1_700_000_000_000_000, 9)), 200)
+        router.snapshot_row(wire.insert(16384, (b"1", b"a")), 250, 0)
+        assert kinds(router, 0) == expected
