@@ -21,10 +21,14 @@ def ensure_publication(conn: psycopg2.extensions.connection, cfg: ReplicationCon
                        filters: TableFilter | None = None, signal_table: str | None = None) -> None:
     """Make sure `publication.name` exists, per `publication.autocreate.mode`; `filtered`
     creates it for the tables the include/exclude lists capture, plus the signal table
-    (`signal.data.collection`, always captured, as in Debezium)."""
+    (`signal.data.collection`, always captured, as in Debezium), and, as Debezium does, sets
+    an existing one's tables to that list when the lists or the tables changed."""
     with conn.cursor() as cur:
         cur.execute("SELECT puballtables FROM pg_publication WHERE pubname = %s", (cfg.publication_name,))
-        if cur.fetchone() is not None:
+        row = cur.fetchone()
+        if row is not None:
+            if cfg.publication_autocreate_mode == "filtered":
+                _update_filtered(conn, cfg, row[0], filters, signal_table)
             return
         if cfg.publication_autocreate_mode == "disabled":
             raise ReplicationSetupError(
@@ -35,16 +39,7 @@ def ensure_publication(conn: psycopg2.extensions.connection, cfg: ReplicationCon
         if cfg.publication_autocreate_mode == "all_tables":
             target = sql.SQL("FOR ALL TABLES")
         elif cfg.publication_autocreate_mode == "filtered":
-            tables = captured_tables(conn, filters or TableFilter())
-            if signal_table is not None and tuple(signal_table.split(".", 1)) not in tables:
-                tables.append(tuple(signal_table.split(".", 1)))
-            if not tables:
-                raise ReplicationSetupError(
-                    f"publication.autocreate.mode=filtered: no table matches the include/exclude lists, "
-                    f"so publication {cfg.publication_name!r} would be empty"
-                )
-            target = sql.SQL("FOR TABLE {}").format(
-                sql.SQL(", ").join(sql.Identifier(schema, table) for schema, table in tables))
+            target = sql.SQL("FOR TABLE {}").format(_table_list(_filtered_tables(conn, cfg, filters, signal_table)))
         else:
             target = sql.SQL("")
         statement = sql.SQL("CREATE PUBLICATION {} {}").format(sql.Identifier(cfg.publication_name), target)
@@ -57,6 +52,49 @@ def ensure_publication(conn: psycopg2.extensions.connection, cfg: ReplicationCon
                 "publication.autocreate.mode=disabled)"
             ) from None
         log.info("created publication %s (%s)", cfg.publication_name, cfg.publication_autocreate_mode)
+
+
+def _filtered_tables(conn: psycopg2.extensions.connection, cfg: ReplicationConfig, filters: TableFilter | None,
+                     signal_table: str | None) -> list[tuple[str, str]]:
+    tables = captured_tables(conn, filters or TableFilter())
+    if signal_table is not None and tuple(signal_table.split(".", 1)) not in tables:
+        tables.append(tuple(signal_table.split(".", 1)))
+    if not tables:
+        raise ReplicationSetupError(
+            f"publication.autocreate.mode=filtered: no table matches the include/exclude lists, "
+            f"so publication {cfg.publication_name!r} would be empty"
+        )
+    return sorted(tables)
+
+
+def _table_list(tables: list[tuple[str, str]]) -> sql.Composable:
+    return sql.SQL(", ").join(sql.Identifier(schema, table) for schema, table in tables)
+
+
+def _update_filtered(conn: psycopg2.extensions.connection, cfg: ReplicationConfig, all_tables: bool,
+                     filters: TableFilter | None, signal_table: str | None) -> None:
+    name = cfg.publication_name
+    if all_tables:
+        raise ReplicationSetupError(
+            f"publication {name!r} is FOR ALL TABLES, but publication.autocreate.mode=filtered needs one that "
+            "lists the captured tables: drop it (pgbridge then creates it) or use all_tables/disabled")
+    wanted = _filtered_tables(conn, cfg, filters, signal_table)
+    with conn.cursor() as cur:
+        cur.execute("SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s", (name,))
+        current = sorted(cur.fetchall())
+        if current == wanted:
+            return
+        added = sorted(set(wanted) - set(current))
+        removed = sorted(set(current) - set(wanted))
+        try:
+            cur.execute(sql.SQL("ALTER PUBLICATION {} SET TABLE {}").format(sql.Identifier(name), _table_list(wanted)))
+        except psycopg2.errors.InsufficientPrivilege as exc:
+            raise ReplicationSetupError(
+                f"publication {name!r} must change to match the include/exclude lists, but: {exc.pgerror.strip()} "
+                "(its owner can run it; or set publication.autocreate.mode=disabled and manage it yourself)"
+            ) from None
+    log.info("publication %s updated to the include/exclude lists: added %s; removed %s", name,
+             ", ".join(".".join(t) for t in added) or "nothing", ", ".join(".".join(t) for t in removed) or "nothing")
 
 
 def captured_tables(conn: psycopg2.extensions.connection, filters: TableFilter) -> list[tuple[str, str]]:

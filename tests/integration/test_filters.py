@@ -34,6 +34,29 @@ def test_filtered_publication_include_list_and_message_key_columns(pg, bridge_fa
     assert [f["field"] for f in events[0].key["schema"]["fields"]] == ["tenant", "id"]
     assert bridge.stop() == 0, bridge.log()
 
+    # WHEN the include list grows, THEN the next start sets the publication's tables to it, as Debezium does
+    text = bridge.config_path.read_text()
+    bridge.config_path.write_text(text.replace(f"public\\.{keep}\n", f"public\\.{keep},public\\.{skip}\n"))
+    bridge.start()
+    wait_until(lambda: slot_active(pg, f"{unique_name}_slot"), what="the bridge to stream again")
+    with pg.cursor() as cur:
+        cur.execute("SELECT tablename FROM pg_publication_tables WHERE pubname = %s ORDER BY 1", (f"{unique_name}_pub",))
+        assert [r[0] for r in cur.fetchall()] == sorted([keep, skip])
+        cur.execute(f"INSERT INTO {skip} VALUES (2)")
+    assert [e.key["payload"]["id"] for e in consume(kafka_bootstrap, f"{unique_name}.public.{skip}", count=1)] == [2]
+    assert f"publication {unique_name}_pub updated to the include/exclude lists: added public.{skip}" in bridge.log()
+    assert bridge.stop() == 0, bridge.log()
+
+
+def test_filtered_mode_refuses_an_all_tables_publication(pg, bridge_factory, unique_name):
+    with pg.cursor() as cur:
+        cur.execute(f'CREATE PUBLICATION "{unique_name}_pub" FOR ALL TABLES')
+    bridge = bridge_factory(unique_name, {"debezium.source.publication.autocreate.mode": "filtered",
+                                          "debezium.source.table.include.list": "public\\.nothing_here"})
+    bridge.start()
+    assert bridge.proc.wait(60) == 4, bridge.log()
+    assert f"publication '{unique_name}_pub' is FOR ALL TABLES, but publication.autocreate.mode=filtered" in bridge.log()
+
 
 def test_exclude_list_drops_changes_of_an_all_tables_publication(pg, bridge_factory, kafka_bootstrap, unique_name):
     a, b = f"a_{unique_name}", f"b_{unique_name}"
