@@ -41,6 +41,7 @@ from bridge.decode.types import TypeRegistry
 from bridge.decode.values import converter_for, null_fallback, snapshot_converter_for
 from bridge.decode.values_numeric import NotRepresentable
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF, WHOLE
+from bridge.route.topics import TopicNames
 from bridge.source.catalog import TableInfo
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,8 @@ class TableEvents:
         self.schema, self.table = relation.namespace, relation.name
         # `"schema":...,"table":...` of the source block, encoded once
         self.source_names = jackson_json(b'"schema":' + _encode(self.schema) + b',"table":' + _encode(self.table))
-        name = f"{events.topic_prefix}.{self.schema}.{self.table}"
+        # the topic, sanitized as Debezium does; the Connect schema names start with it too
+        name = TopicNames(events).table(self.schema, self.table)
         self.topic = name
         picks, fields = [], {}
         for i, col in enumerate(relation.columns):

@@ -1,5 +1,6 @@
-"""Debezium heartbeats: `{"ts_ms": now}` to `<topic.heartbeat.prefix>.<topic.prefix>` every
-`heartbeat.interval.ms`, keyed by `{"serverName": <topic.prefix>}`.
+"""Debezium heartbeats: `{"ts_ms": now}` to `<topic.heartbeat.prefix>.<topic.prefix>` (with
+`topic.delimiter`: `bridge.route.topics`) every `heartbeat.interval.ms`, keyed by
+`{"serverName": <topic.prefix>}`.
 
 Consumers use them to see the connector alive while the captured tables are quiet. pgbridge's
 slot advances on idle databases without them; `heartbeat.action.query` (run by the decoder on
@@ -12,6 +13,7 @@ import msgspec
 
 from bridge.config import EventConfig
 from bridge.produce.events import Record
+from bridge.route.topics import TopicNames
 
 _encode = msgspec.json.Encoder().encode
 _KEY_SCHEMA = {"type": "struct", "fields": [{"type": "string", "optional": False, "field": "serverName"}],
@@ -23,7 +25,7 @@ _VALUE_SCHEMA = {"type": "struct", "fields": [{"type": "int64", "optional": Fals
 class Heartbeat:
     def __init__(self, events: EventConfig) -> None:
         self.interval_s = events.heartbeat_interval_ms / 1000
-        self.topic = f"{events.heartbeat_topic_prefix}.{events.topic_prefix}"
+        self.topic = TopicNames(events).heartbeat()
         key = {"serverName": events.topic_prefix}
         self._key = _encode({"schema": _KEY_SCHEMA, "payload": key} if events.key_schemas_enable else key)
         self._with_schema = events.value_schemas_enable

@@ -7,8 +7,9 @@ live Debezium 3.7.0 in tests/integration/test_live_parity.py):
   message has `txId` null, `sequence` `[its LSN, its LSN]` (Debezium commits it) and the newest
   transaction's commit time. With transaction metadata on, a transactional message is an event
   of its transaction: it has a `transaction` block and counts in the END record.
-- `<prefix>.transaction`: key `{"id"}`, value `{status, id, event_count, data_collections, ts_ms}`;
-  the id is `<txId>:<LSN>` (the BEGIN message's LSN for BEGIN, the commit's end for END) and
+- `<prefix>.transaction` (`<prefix><topic.delimiter><topic.transaction>`, `bridge.route.topics`;
+  the message topic keeps its "." whatever the delimiter): key `{"id"}`, value `{status, id,
+  event_count, data_collections, ts_ms}`; the id is `<txId>:<LSN>` (the BEGIN message's LSN for BEGIN, the commit's end for END) and
   `data_collections` lists tables in java.util.HashMap order, as Debezium's map iterates. Each
   transactional message is a collection of its own there, named like Debezium's
   `...LogicalDecodingMessageMonitor$LogicalDecodingMessageId@<hash>` (Debezium's hash is a Java
@@ -28,6 +29,7 @@ from bridge.decode.options import ConversionOptions
 from bridge.decode.schema import connect_schema, field_schema, source_schema, struct_schema, transaction_schema
 from bridge.decode.values_structured import java_hashmap_order
 from bridge.produce.events import Record, source_block
+from bridge.route.topics import TopicNames
 
 _encode = msgspec.json.Encoder().encode
 
@@ -38,7 +40,7 @@ def _wrapped(schema: dict | None, payload: dict) -> bytes:
 
 class MessageEvents:
     def __init__(self, events: EventConfig, options: ConversionOptions, db: str) -> None:
-        self.topic = f"{events.topic_prefix}.message"
+        self.topic = TopicNames(events).message()
         self._prefix, self._db = events.topic_prefix, db
         self._content = values_binary.encoder(options.binary_handling_mode)
         content_type = "bytes" if options.binary_handling_mode == "bytes" else "string"
@@ -73,7 +75,7 @@ class MessageEvents:
 
 class TransactionEvents:
     def __init__(self, events: EventConfig) -> None:
-        self.topic = f"{events.topic_prefix}.transaction"
+        self.topic = TopicNames(events).transaction()
         self._key_schema = struct_schema(
             [field_schema("id", connect_schema("string"))],
             name="io.debezium.connector.common.TransactionMetadataKey", version=1,

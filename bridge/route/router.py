@@ -28,6 +28,7 @@ from bridge.ring.records import BatchBuilder
 from bridge.route import records as rec
 from bridge.route.keys import extract_key
 from bridge.route.partitioner import key_hash, keyless_hash
+from bridge.route.topics import TopicNames
 from bridge.source.catalog import TableInfo
 
 _INSERT, _UPDATE, _DELETE = b"IUD"
@@ -50,10 +51,10 @@ class Router:
         self._decoder = PgOutputDecoder(proto_version=1)
         self._describe = describe
         self._filters = config.filters
-        self._prefix = events.topic_prefix
+        self._topics = TopicNames(events)
         self._salt = pipe.salt
-        self._salts = dict(pipe.salts)
-        self._message_salt = self._salts.get(f"{events.topic_prefix}.message", self._salt)
+        self._salts = dict(pipe.salts)  # per-topic overrides, by the topic's (sanitized) name
+        self._message_salt = self._salts.get(self._topics.message(), self._salt)
         skipped = events.skipped_operations
         self._skip_insert, self._skip_update, self._skip_delete = "c" in skipped, "u" in skipped, "d" in skipped
         self._truncates = "t" not in skipped
@@ -211,7 +212,7 @@ class Router:
         self._skipped.discard(msg.relation_id)
         info = self._describe(msg)
         self.relations.add(msg, info.key_columns)
-        topic = f"{self._prefix}.{msg.namespace}.{msg.name}"
+        topic = self._topics.table(msg.namespace, msg.name)
         self._tables[msg.relation_id] = (self._salts.get(topic, self._salt), f"{msg.namespace}.{msg.name}")
         body = _encode([payload, list(info.key_columns), sorted(info.not_null), sorted(info.excluded)])
         record = rec.pack(rec.RELATION, 0, 0, lsn, 0, body)
