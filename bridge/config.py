@@ -137,6 +137,16 @@ class PipelineConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ExactlyOnceConfig:
+    """Transactional producers and per-producer positions in Kafka (`bridge.produce.exactly_once`)."""
+
+    enabled: bool = False
+    commit_interval_ms: int = 100  # how long a Kafka transaction stays open at most (roughly)
+    offsets_topic: str = "pgbridge_offsets"  # compacted; holds each producer's committed position
+    transactional_id_prefix: str = ""  # "<prefix>-<producer>"; empty: derived from the server and slot
+
+
+@dataclass(frozen=True, slots=True)
 class HttpConfig:
     """Health checks and Prometheus metrics over HTTP (`bridge.status`)."""
 
@@ -160,6 +170,7 @@ class BridgeConfig:
     cutover: CutoverConfig | None = None
     incremental: IncrementalConfig = field(default_factory=lambda: IncrementalConfig(None, 1024))
     http: HttpConfig = field(default_factory=HttpConfig)
+    exactly_once: ExactlyOnceConfig = field(default_factory=ExactlyOnceConfig)
 
 
 class _Reader:
@@ -389,9 +400,30 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     cutover = cutover_from_properties(r.raw)
     incremental = _incremental(r)
     http = _http(r)
+    exactly_once = _exactly_once(r, producer)
     unknown = tuple(sorted(r.label(k) for k in props if k not in r.used))
     return BridgeConfig(postgres, replication, events, conversion, producer, retry, pipeline, snapshot, filters,
-                        unknown, cutover=cutover, incremental=incremental, http=http)
+                        unknown, cutover=cutover, incremental=incremental, http=http, exactly_once=exactly_once)
+
+
+def _exactly_once(r: _Reader, producer: Mapping[str, str]) -> ExactlyOnceConfig:
+    """`bridge.exactly.once`, or Kafka Connect's connector key `exactly.once.support=required`."""
+    support = r.choice(SOURCE + "exactly.once.support", "requested", ("requested", "required"))
+    enabled = r.bool("bridge.exactly.once", support == "required")
+    if "transactional.id" in producer:
+        raise ConfigError(f"{r.label(PRODUCER + 'transactional.id')} cannot be set: pgbridge names its transactional "
+                          "producers itself; use bridge.exactly.once=true (and bridge.exactly.once.transactional.id."
+                          "prefix)")
+    topic = r.str("bridge.exactly.once.offsets.topic", "pgbridge_offsets")
+    if any(c not in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-" for c in topic):
+        raise ConfigError(f"bridge.exactly.once.offsets.topic={topic!r} is invalid: a Kafka topic name is made of "
+                          "letters, digits, '.', '_' and '-'")
+    return ExactlyOnceConfig(
+        enabled=enabled,
+        commit_interval_ms=r.int("bridge.exactly.once.commit.interval.ms", 100, minimum=1, maximum=600_000),
+        offsets_topic=topic,
+        transactional_id_prefix=r.str("bridge.exactly.once.transactional.id.prefix", ""),
+    )
 
 
 def _http(r: _Reader) -> HttpConfig:

@@ -29,14 +29,16 @@ from bridge.proc.producer_main import producer_main
 from bridge.produce.kafka import KafkaSink
 from bridge.ring import RingOwner, Watermarks
 from bridge.source.connection import connect
-from bridge.source.slot import drop_slot, ensure_publication, ensure_slot
+from bridge.produce.exactly_once import load_resume_points
+from bridge.source.slot import drop_slot, ensure_publication, ensure_slot, slot_exists
 from bridge.status.http import serve
 from bridge.status.metrics import PipelineState
 
 log = logging.getLogger(__name__)
 
 
-def preflight(config: BridgeConfig) -> None:
+def preflight(config: BridgeConfig) -> str:
+    """Check the servers; returns the PostgreSQL cluster's system identifier."""
     KafkaSink(config.producer).check_reachable(config.retry)
     sql = connect(config.postgres, config.retry)
     try:
@@ -44,24 +46,27 @@ def preflight(config: BridgeConfig) -> None:
         # The slot is only checked here; the decoder creates it (after an initial snapshot if
         # snapshot.mode asks for one).
         ensure_slot(sql, config.replication, create=False)
+        with sql.cursor() as cur:
+            cur.execute("SELECT system_identifier::text FROM pg_control_system()")
+            return cur.fetchone()[0]
     finally:
         sql.close()
 
 
 def run(config: BridgeConfig) -> int:
     """Run the pipeline until stopped; restart it after a failure if the policy says so."""
-    preflight(config)
-    return uvloop.run(_supervise(config))
+    system = preflight(config)
+    return uvloop.run(_supervise(config, system))
 
 
-async def _supervise(config: BridgeConfig) -> int:
+async def _supervise(config: BridgeConfig, system: str) -> int:
     pipe = config.pipeline
     state = PipelineState(config.replication.slot_name, pipe.producers)
     server = await serve(config.http, state)
     try:
         attempt = 1
         while True:
-            code = await run_once(config, state)
+            code = await run_once(config, state, system)
             if code == 0 and config.replication.slot_drop_on_stop:
                 sql = connect(config.postgres, config.retry)
                 try:
@@ -103,8 +108,17 @@ async def _stop_requested_within(seconds: float) -> bool:
             loop.remove_signal_handler(sig)
 
 
-async def run_once(config: BridgeConfig, state: PipelineState) -> int:
+async def run_once(config: BridgeConfig, state: PipelineState, system: str = "") -> int:
     pipe = config.pipeline
+    resume: list = [None] * pipe.producers
+    if config.exactly_once.enabled:
+        # Before any producer starts: their committed positions, read once the slot's state is known.
+        sql = connect(config.postgres, config.retry)
+        try:
+            slot_is_new = not slot_exists(sql, config.replication.slot_name)
+        finally:
+            sql.close()
+        resume = await asyncio.to_thread(load_resume_points, config, system, slot_is_new)
     ctx = multiprocessing.get_context("spawn")  # the coordinator runs uvloop: never fork it
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     run_id = str(uuid.uuid4())  # Debezium's __debezium.context.runId header, one per run
@@ -114,7 +128,7 @@ async def run_once(config: BridgeConfig, state: PipelineState) -> int:
         producers = [
             Child(f"producer-{i}", ctx.Process(
                 target=producer_main, name=f"pgbridge-producer-{i}",
-                args=(i, config, rings[i].handle, cells.handle, os.getpid(), level, run_id)))
+                args=(i, config, rings[i].handle, cells.handle, os.getpid(), level, run_id, resume[i], system)))
             for i in range(pipe.producers)
         ]
         decoder = Child("decoder", ctx.Process(

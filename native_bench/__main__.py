@@ -10,7 +10,7 @@ BRIDGE_KAFKA_BOOTSTRAP are set. Writes DIR/results.json, summary.md, PNG plots a
 
 Systems: ceiling (= pg_recvlogical, raw-eager, raw-bulk, server-decode), decoder-only,
 pgbridge (= pgbridge-1, pgbridge-2, pgbridge-4), debezium (= debezium-json, debezium-json-schemas),
-or any of those names alone.
+or any of those names alone; pgbridge-2-eos (exactly once) only when named.
 """
 
 from __future__ import annotations

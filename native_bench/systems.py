@@ -9,6 +9,8 @@ Stage:
     decoder-only     pgbridge's decoder process code into rings whose consumers discard (native_bench.decoder_only)
 Into Kafka (same broker, topics pre-created with the same partition count for every system):
     pgbridge-N       `python -m bridge.cli run` with bridge.producers=N
+    pgbridge-2-eos   the same with N=2 and bridge.exactly.once=true (opt-in: not part of "pgbridge";
+                     also "pgbridge-eos"); its topics' end offsets include the transaction markers
     debezium-json / debezium-json-schemas
                      Kafka Connect standalone + the Debezium PostgreSQL connector
                      (deploy/local/debezium/run), JsonConverter schemas.enable false / true,
@@ -358,13 +360,16 @@ class Handle:
 
 
 class PgBridge(KafkaSystem):
-    def __init__(self, producers: int) -> None:
+    def __init__(self, producers: int, exactly_once: bool = False) -> None:
         self.producers = producers
-        self.name = f"pgbridge-{producers}"
-        self.ident = f"pgbridge{producers}"
+        self.exactly_once = exactly_once
+        self.name = f"pgbridge-{producers}" + ("-eos" if exactly_once else "")
+        self.ident = f"pgbridge{producers}" + ("eos" if exactly_once else "")
 
     def start(self, ctx, slot, prefix):
-        cfg = write_bridge_properties(ctx, slot, prefix, self.producers)
+        cfg = write_bridge_properties(ctx, slot, prefix, self.producers,
+                                      {"bridge.exactly.once": "true", "bridge.exactly.once.offsets.topic":
+                                       f"{prefix}_offsets"} if self.exactly_once else None)
         log = open(ctx.logs / f"{prefix}.log", "wb")
         proc = subprocess.Popen([sys.executable, "-m", "bridge.cli", "run", "-c", str(cfg)], cwd=REPO,
                                 stdout=log, stderr=subprocess.STDOUT)
@@ -372,7 +377,8 @@ class PgBridge(KafkaSystem):
         return _BridgeHandle(proc)
 
 
-def write_bridge_properties(ctx: Context, slot: str, prefix: str, producers: int) -> Path:
+def write_bridge_properties(ctx: Context, slot: str, prefix: str, producers: int,
+                            extra: dict[str, str] | None = None) -> Path:
     """pgbridge's application.properties for one system run: defaults plus slot, topics, N."""
     p = ctx.services.dsn_params
     props = {
@@ -392,6 +398,7 @@ def write_bridge_properties(ctx: Context, slot: str, prefix: str, producers: int
         "debezium.source.status.update.interval.ms": "1000",
         "bridge.producers": str(producers),
         "bridge.http.port": "0",
+        **(extra or {}),
     }
     cfg = ctx.logs / f"{prefix}.properties"
     cfg.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
@@ -515,6 +522,7 @@ def make(names: list[str]) -> list[System]:
         "decoder-only": [DecoderOnly()],
         "pgbridge": [PgBridge(1), PgBridge(2), PgBridge(4)],
         "pgbridge-1": [PgBridge(1)], "pgbridge-2": [PgBridge(2)], "pgbridge-4": [PgBridge(4)],
+        "pgbridge-eos": [PgBridge(2, exactly_once=True)], "pgbridge-2-eos": [PgBridge(2, exactly_once=True)],
         "debezium": [Debezium(False), Debezium(True)],
         "debezium-json": [Debezium(False)], "debezium-json-schemas": [Debezium(True)],
     }

@@ -9,6 +9,7 @@ from bridge.config import BridgeConfig
 from bridge.decode.types import TypeRegistry
 from bridge.errors import BridgeError
 from bridge.proc.child import start_child
+from bridge.produce.exactly_once import ResumePoint, Transactions, transactional_id
 from bridge.produce.heartbeat import Heartbeat
 from bridge.produce.kafka import KafkaSink
 from bridge.produce.worker import ProducerWorker, run_producer
@@ -19,24 +20,36 @@ log = logging.getLogger("bridge.producer")
 
 
 def producer_main(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: WatermarksHandle,
-                  parent_pid: int, log_level: str, run_id: str) -> None:
+                  parent_pid: int, log_level: str, run_id: str, resume: ResumePoint | None = None,
+                  system: str = "") -> None:
+    """`resume`/`system`: with exactly once, this producer's committed position and the
+    PostgreSQL cluster's system identifier (`bridge.produce.exactly_once`)."""
     start_child(f"producer-{index}", parent_pid, log_level)
     try:
-        _run(index, config, ring, cells_handle, run_id)
+        _run(index, config, ring, cells_handle, run_id, resume, system)
     except BridgeError as exc:
         log.error("%s", exc)
         sys.exit(exc.exit_code)
 
 
-def _run(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: WatermarksHandle, run_id: str) -> None:
+def _run(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: WatermarksHandle, run_id: str,
+         resume: ResumePoint | None, system: str) -> None:
     cells = Watermarks.attach(cells_handle)
     reader = RingReader(ring)
     # Catalog queries (enums, domains, extension types) only: opened on first need.
     sql = LazyConnection(config.postgres, config.retry)
     try:
-        worker = ProducerWorker(config, KafkaSink(config.producer), TypeRegistry(sql), run_id)
+        transactions = None
+        if config.exactly_once.enabled:
+            sink = KafkaSink(config.producer, transactional_id(config, index))
+            sink.init_transactions()
+            transactions = Transactions(sink, config, index, system)
+        else:
+            sink, resume = KafkaSink(config.producer), None
+        worker = ProducerWorker(config, sink, TypeRegistry(sql), run_id, resume)
         heartbeat = Heartbeat(config.events) if index == 0 and config.events.heartbeat_interval_ms else None
-        run_producer(index, worker, reader, cells, config.pipeline.shutdown_timeout_ms / 1000 * 0.8, heartbeat)
+        run_producer(index, worker, reader, cells, config.pipeline.shutdown_timeout_ms / 1000 * 0.8, heartbeat,
+                     transactions)
         log.debug("producer %d done after %d rows", index, worker.rows)
     finally:
         reader.close()

@@ -22,10 +22,14 @@ OnDelivery = Callable[[KafkaError | None, object], None]
 
 
 class KafkaSink:
-    def __init__(self, settings: Mapping[str, str]) -> None:
+    def __init__(self, settings: Mapping[str, str], transactional_id: str | None = None) -> None:
+        """With a `transactional_id` the producer writes through Kafka transactions
+        (`bridge.produce.exactly_once`): `init_transactions()` first, then begin/commit."""
         self.bootstrap = settings.get("bootstrap.servers", "")
         conf = dict(settings)
         conf["error_cb"] = self._on_error
+        if transactional_id is not None:
+            conf["transactional.id"] = transactional_id
         try:
             self._producer = Producer(conf)
         except KafkaException as exc:
@@ -102,6 +106,25 @@ class KafkaSink:
                     f"Kafka producer refused a record of {size} bytes for {topic} [{partition}]: "
                     f"{exc.args[0].str()} (see debezium.sink.kafka.producer.message.max.bytes)"
                 ) from None
+
+    # -- transactions (exactly once) ------------------------------------------------------------
+    # A failed transactional call cannot be repaired here (the records are gone from the ring):
+    # it ends the process, and the slot, never confirmed past the last commit, replays them.
+
+    def init_transactions(self, timeout_s: float = 60.0) -> None:
+        self._transactional("initialise transactions", self._producer.init_transactions, timeout_s)
+
+    def begin_transaction(self) -> None:
+        self._transactional("begin a transaction", self._producer.begin_transaction)
+
+    def commit_transaction(self, timeout_s: float = 60.0) -> None:
+        self._transactional("commit a transaction", self._producer.commit_transaction, timeout_s)
+
+    def _transactional(self, what: str, call, *args) -> None:
+        try:
+            call(*args)
+        except KafkaException as exc:
+            raise DeliveryError(f"Kafka producer could not {what}: {exc.args[0].str()}") from None
 
     def poll(self, timeout_s: float = 0) -> int:
         return self._producer.poll(timeout_s)

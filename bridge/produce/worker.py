@@ -4,7 +4,8 @@ Everything a producer receives arrives in WAL order for the keys it owns (see
 `bridge.route.partitioner`): it decodes the full rows, converts them, picks the partition and
 hands them to its idempotent librdkafka producer. Its watermark is the end LSN of the newest
 transaction it received whose records, and those of every earlier one it received, Kafka has
-acknowledged.
+acknowledged; with exactly once (`bridge.produce.exactly_once`), the one its last committed
+Kafka transaction reached, and after a restart it skips what that transaction already held.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from bridge.decode.pgoutput import PgOutputDecoder
 from bridge.decode.types import TypeRegistry
 from bridge.errors import DeliveryError, ProtocolError
 from bridge.produce.events import EventBuilder, Record, TxnContext
+from bridge.produce.exactly_once import ResumePoint, Transactions
 from bridge.produce.side_events import MessageEvents, TransactionEvents
 from bridge.produce.heartbeat import Heartbeat
 from bridge.produce.kafka import KafkaSink
@@ -33,10 +35,15 @@ from bridge.source.catalog import TableInfo
 log = logging.getLogger(__name__)
 _decode_relation = msgspec.msgpack.Decoder(tuple[bytes, list[str], list[str], list[str]]).decode
 _decode_end = msgspec.msgpack.Decoder(tuple[int, list[tuple[str, int]]]).decode
+# Ring records that become Kafka records: what a resume point counts inside a transaction.
+_UNITS = frozenset((rec.ROW, rec.SNAPSHOT_ROW, rec.MESSAGE, rec.TRUNCATE, rec.TXMETA))
+_ALL = 1 << 62
 
 
 class ProducerWorker:
-    def __init__(self, config: BridgeConfig, sink: KafkaSink, types: TypeRegistry, run_id: str | None = None) -> None:
+    def __init__(self, config: BridgeConfig, sink: KafkaSink, types: TypeRegistry, run_id: str | None = None,
+                 resume: ResumePoint | None = None) -> None:
+        """`resume`: with exactly once, what an earlier run committed (skipped when replayed)."""
         self.sink = sink
         self.tracker = AckTracker()
         db = config.postgres.dbname
@@ -51,15 +58,30 @@ class ProducerWorker:
         self._ctx: TxnContext | None = None
         self.rows = 0
         self.records = 0  # produced, tombstones included (metrics)
+        # Position in the stream, in the terms of a resume point: the newest transaction handled
+        # to its end, the one in progress (its commit LSN) and its units so far.
+        self.resume = resume
+        self.last_end = resume.lsn if resume is not None else 0
+        self.txn_final = 0
+        self.units = 0
+        self._skip_units = 0  # units of the current transaction an earlier run committed
 
     @property
     def watermark(self) -> int:
         return self.tracker.safe_lsn()
 
+    def position(self) -> ResumePoint:
+        """Where this producer is: what a Kafka transaction committed now contains."""
+        return ResumePoint(self.last_end, self.txn_final, self.units if self.txn_final else 0)
+
     def handle_batch(self, batch: memoryview) -> None:
         header = rec.HEADER.unpack_from
         for record in iter_records(batch):
             kind, half, hash_, lsn, aux = header(record)
+            if kind in _UNITS:
+                self.units += 1
+                if self.units <= self._skip_units:
+                    continue  # in Kafka already: committed by an earlier run (exactly once)
             payload = bytes(record[rec.HEADER_SIZE:])
             if kind == rec.ROW:
                 self._row(payload, half, hash_, lsn, aux)
@@ -68,9 +90,15 @@ class ProducerWorker:
                 assert type(msg) is Begin
                 self._txn = self.tracker.begin()
                 self._ctx = TxnContext(msg.xid, msg.commit_ts, aux or None, self._metadata)
+                self.txn_final, self.units = lsn, 0  # a Begin record carries the commit LSN
+                resume = self.resume
+                if resume is not None:
+                    self._skip_units = _ALL if lsn < resume.lsn else resume.done if lsn == resume.txn else 0
             elif kind == rec.COMMIT:
                 self.tracker.commit(lsn, self._ctx.commit_ts_us if self._ctx is not None else 0)
                 self._txn = self._ctx = None
+                self.last_end = max(self.last_end, lsn)
+                self.txn_final = self.units = self._skip_units = 0
             elif kind == rec.RELATION:
                 self._relation(payload)
             elif kind == rec.SNAPSHOT_ROW:
@@ -88,6 +116,9 @@ class ProducerWorker:
                 # A non-transactional message is its own unit of work, confirmable at its LSN;
                 # Debezium anchors its `sequence` at itself and stamps it with the newest
                 # transaction's commit time (`aux`; the clock before any transaction).
+                if self.resume is not None and lsn <= self.resume.lsn:
+                    continue  # committed by an earlier run (exactly once)
+                self.last_end = max(self.last_end, lsn)
                 self._txn = self.tracker.begin()
                 stamp = aux or time.time_ns() // 1000
                 self._produce(self._messages.record(self._decoder.decode(payload), None, stamp, lsn), hash_)
@@ -148,27 +179,44 @@ class ProducerWorker:
 
 
 def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: Watermarks,
-                 flush_timeout_s: float, heartbeat: Heartbeat | None = None) -> None:
+                 flush_timeout_s: float, heartbeat: Heartbeat | None = None,
+                 transactions: Transactions | None = None) -> None:
     """Serve ring `index` until its writer ends the stream, then flush Kafka and publish the
     final watermark. Waits briefly for the ring while deliveries are outstanding so their
     reports (served by `poll`) advance the watermark promptly. One producer also sends the
-    heartbeats; they carry no position, so they are not part of the ack bookkeeping."""
+    heartbeats; they carry no position, so they are not part of the ack bookkeeping.
+
+    With `transactions` (exactly once) records go out in Kafka transactions committed about
+    every `bridge.exactly.once.commit.interval.ms`, and the watermark is what the last commit
+    contained: delivered but uncommitted records are invisible to read_committed consumers."""
     sink, tracker = worker.sink, worker.tracker
+    committed = 0
     while True:
         try:
-            batch = reader.read(0.005 if len(sink) else 0.1)
+            batch = reader.read(0.005 if len(sink) or (transactions and transactions.open) else 0.1)
         except RingClosed:
             break
         if batch is not None:
+            if transactions is not None:
+                transactions.ensure_open()
             worker.handle_batch(batch)
         if heartbeat is not None and heartbeat.due(time.monotonic()):
             hb = heartbeat.record(time.time_ns() // 1_000_000)
+            if transactions is not None:
+                transactions.ensure_open()
             sink.produce(hb.topic, hb.key, hb.value, _heartbeat_delivered)
         sink.poll(0)
         if tracker.failed is not None:
             raise DeliveryError(tracker.failed)
-        cells.publish_acked(index, worker.watermark)
+        if transactions is None:
+            cells.publish_acked(index, worker.watermark)
+        elif transactions.due(time.monotonic()):
+            committed = _commit(worker, transactions, cells, index, committed)
         cells.publish_producer_stats(index, worker.rows, worker.records, tracker.acked_commit_us)
+    if transactions is not None:
+        if transactions.open:
+            _commit(worker, transactions, cells, index, committed)
+        return
     deadline = time.monotonic() + flush_timeout_s
     while len(sink) and time.monotonic() < deadline:
         sink.flush(0.2)
@@ -178,6 +226,19 @@ def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: 
     cells.publish_producer_stats(index, worker.rows, worker.records, tracker.acked_commit_us)
     if len(sink):
         raise DeliveryError(f"{len(sink)} records still unacknowledged by Kafka after {flush_timeout_s:.0f}s")
+
+
+def _commit(worker: ProducerWorker, transactions: Transactions, cells: Watermarks, index: int, committed: int) -> int:
+    """Commit the open Kafka transaction with the producer's position; publish what it made safe."""
+    point = worker.position()
+    transactions.commit(point)  # raises on failure: nothing past the previous commit is acked
+    if worker.tracker.failed is not None:
+        raise DeliveryError(worker.tracker.failed)
+    worker.tracker.safe_lsn()  # only to drop the bookkeeping of delivered transactions
+    if point.lsn > committed:
+        cells.publish_acked(index, point.lsn)
+    cells.publish_producer_stats(index, worker.rows, worker.records, worker.tracker.acked_commit_us)
+    return max(committed, point.lsn)
 
 
 def _heartbeat_delivered(err, msg) -> None:

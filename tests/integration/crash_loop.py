@@ -1,12 +1,15 @@
 """Crash loop: kill -9 the decoder, a producer or the coordinator at random moments while
 writers run, restart, repeat; then check that every committed change is in Kafka and that
-per-key order holds (duplicates only as a replayed suffix).
+per-key order holds (duplicates only as a replayed suffix). With `exactly_once`, the bridge runs
+with `bridge.exactly.once=true`, writers also update many keys per transaction (so Kafka
+transactions end inside PostgreSQL ones), and the check is strict: read committed, every change
+exactly once.
 
 The suite runs a short loop (tests/integration/test_crash_loop.py). The soak version runs
 against the local services for as long as you like:
 
     eval "$(deploy/local/up)"
-    python -m tests.integration.crash_loop --iterations 300 --producers 2
+    python -m tests.integration.crash_loop --iterations 300 --producers 2 [--exactly-once]
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 
 import psycopg2
 
-from tests.integration.support import (BridgeProcess, Writers, check_per_key_sequences, child_pids,
+from tests.integration.support import (BridgeProcess, Writers, check_exactly_once, check_per_key_sequences, child_pids,
                                        consume_until, drop_slot_and_publication, slot_active, wait_until,
                                        write_properties)
 
@@ -29,7 +32,7 @@ KEYS = 30
 
 
 def crash_loop(pg_dsn: str, kafka_bootstrap: str, workdir: Path, name: str, *, iterations: int,
-               producers: int, seed: int, log=print) -> dict[str, int]:
+               producers: int, seed: int, exactly_once: bool = False, log=print) -> dict[str, int]:
     """Returns how many times each kind of process was killed."""
     rng = random.Random(seed)
     pg = psycopg2.connect(pg_dsn)
@@ -38,7 +41,9 @@ def crash_loop(pg_dsn: str, kafka_bootstrap: str, workdir: Path, name: str, *, i
     cfg = write_properties(workdir / f"{name}.properties", pg_dsn, kafka_bootstrap, prefix=name, slot=slot,
                            publication=publication,
                            extra={"bridge.producers": str(producers),
-                                  "debezium.source.publication.autocreate.mode": "disabled"})
+                                  "debezium.source.publication.autocreate.mode": "disabled",
+                                  "bridge.exactly.once": str(exactly_once).lower(),
+                                  "bridge.exactly.once.offsets.topic": f"{name}_offsets"})
     bridge = BridgeProcess(cfg, workdir / f"{name}.log")
     kills = {"coordinator": 0, "decoder": 0, "producer": 0}
     try:
@@ -52,7 +57,8 @@ def crash_loop(pg_dsn: str, kafka_bootstrap: str, workdir: Path, name: str, *, i
             cur.execute(f"INSERT INTO {table} SELECT g, 1, 'x' FROM generate_series(0, {KEYS - 1}) g")
         # A steady, bounded load: enough to be mid-flight at every kill, small enough that the
         # recovery run catches up quickly even on a loaded 2-core machine.
-        writers = Writers(pg_dsn, table, KEYS, threads=3, max_updates=20_000, pause_s=0.002).start()
+        writers = Writers(pg_dsn, table, KEYS, threads=3, max_updates=20_000, pause_s=0.002,
+                          keys_per_txn=(1, 5) if exactly_once else (1, 1)).start()
         for i in range(iterations):
             if not bridge.running():
                 bridge.start()
@@ -73,9 +79,23 @@ def crash_loop(pg_dsn: str, kafka_bootstrap: str, workdir: Path, name: str, *, i
         # Recovery run: everything committed must arrive, in per-key order.
         bridge.start()
         topic = f"{name}.public.{table}"
-        events = consume_until(kafka_bootstrap, topic, lambda ev: _reached(ev, final), timeout=300)
+        seen: list = []
+
+        def reached(ev) -> bool:
+            seen[:] = ev
+            return _reached(ev, final)
+
+        try:
+            events = consume_until(kafka_bootstrap, topic, reached, timeout=300)
+        except AssertionError:
+            # Say which keys are short (or doubled) rather than only that the wait timed out.
+            (check_exactly_once if exactly_once else check_per_key_sequences)(seen, final)
+            raise
         assert bridge.stop() == 0, bridge.log()
-        check_per_key_sequences(events, final)
+        if exactly_once:
+            check_exactly_once(events, final)
+        else:
+            check_per_key_sequences(events, final)
         log(f"{len(events)} records for {sum(final.values())} committed values; kills: {kills}")
         return kills
     finally:
@@ -115,11 +135,12 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--producers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--exactly-once", action="store_true")
     args = parser.parse_args()
     dsn, bootstrap = os.environ["BRIDGE_PG_DSN"], os.environ["BRIDGE_KAFKA_BOOTSTRAP"]
     with tempfile.TemporaryDirectory() as tmp:
         crash_loop(dsn, bootstrap, Path(tmp), f"soak_{args.seed}", iterations=args.iterations,
-                   producers=args.producers, seed=args.seed)
+                   producers=args.producers, seed=args.seed, exactly_once=args.exactly_once)
     print(f"soak passed (seed {args.seed})")
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
@@ -151,11 +152,26 @@ def check_per_key_sequences(events, final: dict[int, int]) -> None:
             f"key {key}: gaps in {sorted(set(values))}, final {final[key]}"
 
 
-class Writers:
-    """Concurrent writers incrementing `v` of random keys, one row per transaction, until stopped."""
+def check_exactly_once(events, final: dict[int, int]) -> None:
+    """Strict: each key's values are exactly 1, 2, ..., final in order (no gap, no duplicate)."""
+    by_key: dict[int, list[int]] = {}
+    for e in sorted(events, key=lambda e: (e.partition, e.offset)):
+        if e.value is not None:
+            by_key.setdefault(e.key["payload"]["id"], []).append(e.value["payload"]["after"]["v"])
+    assert set(by_key) == set(final), "keys missing from Kafka"
+    for key, values in by_key.items():
+        assert values == list(range(1, final[key] + 1)), \
+            f"key {key}: {len(values)} records for {final[key]} changes: {values}"
 
-    def __init__(self, dsn: str, table: str, keys: int, threads: int, max_updates: int, pause_s: float = 0.0) -> None:
+
+class Writers:
+    """Concurrent writers incrementing `v` of random keys until stopped: per transaction, a number
+    of distinct keys drawn from `keys_per_txn` (one row per transaction by default)."""
+
+    def __init__(self, dsn: str, table: str, keys: int, threads: int, max_updates: int, pause_s: float = 0.0,
+                 keys_per_txn: tuple[int, int] = (1, 1)) -> None:
         self.dsn, self.table, self.keys = dsn, table, keys
+        self.keys_per_txn = keys_per_txn
         self.max_updates = max_updates
         self.pause_s = pause_s
         self._stop = threading.Event()
@@ -171,7 +187,15 @@ class Writers:
                 for _ in range(self.max_updates):  # bounded: the loop stops itself
                     if self._stop.is_set():
                         break
-                    cur.execute(f"UPDATE {self.table} SET v = v + 1 WHERE id = %s", (rng.randrange(self.keys),))
+                    n = rng.randint(*self.keys_per_txn)
+                    if n == 1:
+                        cur.execute(f"UPDATE {self.table} SET v = v + 1 WHERE id = %s", (rng.randrange(self.keys),))
+                    else:
+                        try:
+                            cur.execute(f"UPDATE {self.table} SET v = v + 1 WHERE id = ANY(%s)",
+                                        (rng.sample(range(self.keys), n),))
+                        except psycopg2.errors.DeadlockDetected:
+                            pass  # rolled back whole: nothing changed (writers lock keys in any order)
                     if self.pause_s:
                         time.sleep(self.pause_s)
             conn.close()
