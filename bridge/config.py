@@ -93,6 +93,8 @@ class EventConfig:
     heartbeat_action_query: str | None = None
     provide_transaction_metadata: bool = False
     topic_delimiter: str = "."  # topic.delimiter: between the parts of every topic name
+    topic_transaction: str = "transaction"  # topic.transaction: <prefix><delimiter><this>
+    heartbeat_topic_name: str | None = None  # topic.heartbeat.name: replaces <heartbeat prefix>.<prefix>
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,16 +354,18 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     skipped = r.raw(SOURCE + "skipped.operations")
     skipped_ops = _skipped_operations(skipped if skipped is not None else "t", r.label(SOURCE + "skipped.operations"))
     events = EventConfig(
-        topic_prefix=r.str(SOURCE + "topic.prefix"),
+        topic_prefix=_topic_part(r, "topic.prefix", None),
         tombstones_on_delete=r.bool(SOURCE + "tombstones.on.delete", True),
         skipped_operations=skipped_ops,
         key_schemas_enable=r.bool("debezium.format.key.schemas.enable", True),
         value_schemas_enable=r.bool("debezium.format.value.schemas.enable", True),
         heartbeat_interval_ms=r.int(SOURCE + "heartbeat.interval.ms", 0),
-        heartbeat_topic_prefix=r.str(SOURCE + "topic.heartbeat.prefix", "__debezium-heartbeat"),
+        heartbeat_topic_prefix=_topic_part(r, "topic.heartbeat.prefix", "__debezium-heartbeat"),
         heartbeat_action_query=r.raw(SOURCE + "heartbeat.action.query") or None,
         provide_transaction_metadata=r.bool(SOURCE + "provide.transaction.metadata", False),
-        topic_delimiter=r.str(SOURCE + "topic.delimiter", "."),
+        topic_delimiter=_topic_part(r, "topic.delimiter", "."),
+        topic_transaction=_topic_part(r, "topic.transaction", "transaction"),
+        heartbeat_topic_name=_topic_part(r, "topic.heartbeat.name", "") or None,
     )
     conversion = _conversion(r)
     retry = RetryConfig(
@@ -550,6 +554,18 @@ def _flush_lsn(r: _Reader) -> bool:
     if legacy is not None and r.raw(SOURCE + "lsn.flush.mode") is None:
         return r.bool(SOURCE + "flush.lsn.source", True)
     return mode != "manual"
+
+
+_TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def _topic_part(r: _Reader, name: str, default: str | None) -> str:
+    """A topic name or part of one, checked as Debezium does (its message, its character set)."""
+    value = r.str(SOURCE + name, default)
+    if value and not set(value) <= _TOPIC_CHARS:
+        raise ConfigError(f"{r.label(SOURCE + name)}={value!r} is invalid: only the underscore, hyphen, dot and "
+                          "alphanumeric characters are allowed")
+    return value
 
 
 def _slot_name(name: str, label: str) -> str:

@@ -87,8 +87,8 @@ class TopicNames:
         self.prefix = events.topic_prefix
         self.delimiter = events.topic_delimiter
         d = self.delimiter
-        self._transaction = f"{self.prefix}{d}{getattr(events, 'topic_transaction', None) or 'transaction'}"
-        self._heartbeat = (getattr(events, "heartbeat_topic_name", None)
+        self._transaction = f"{self.prefix}{d}{events.topic_transaction}"
+        self._heartbeat = (events.heartbeat_topic_name
                            or f"{events.heartbeat_topic_prefix}{d}{self.prefix}")
 
     def table(self, schema: str, table: str) -> str:

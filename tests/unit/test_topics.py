@@ -237,21 +237,26 @@ def test_a_sanitized_name_is_logged_once(caplog, monkeypatch):
 # --- topic.transaction / topic.heartbeat.name (when EventConfig has them) ------------------------
 
 
-class _WithExtras:
-    """An EventConfig with the fields `bridge.config` may add for these two settings."""
-
-    def __init__(self, base: EventConfig, **extra) -> None:
-        self._base, self._extra = base, extra
-
-    def __getattr__(self, name):
-        return self._extra[name] if name in self._extra else getattr(self._base, name)
-
-
 def test_topic_transaction_and_heartbeat_name():
-    names = TopicNames(_WithExtras(events(topic_delimiter="_"), topic_transaction="tx",
-                                   heartbeat_topic_name="shared-heartbeats"))
+    from bridge.config import config_from_properties
+    from tests.unit.test_config import MINIMAL
+    ev = config_from_properties({**MINIMAL, "debezium.source.topic.prefix": "srv", "debezium.source.topic.delimiter": "_",
+                                 "debezium.source.topic.transaction": "tx",
+                                 "debezium.source.topic.heartbeat.name": "shared-heartbeats"}).events
+    names = TopicNames(ev)
     assert names.transaction() == "srv_tx"
     assert names.heartbeat() == "shared-heartbeats"
-    unset = TopicNames(_WithExtras(events(), topic_transaction="", heartbeat_topic_name=""))
+    unset = TopicNames(config_from_properties({**MINIMAL, "debezium.source.topic.prefix": "srv"}).events)
     assert unset.transaction() == "srv.transaction"
     assert unset.heartbeat() == "__debezium-heartbeat.srv"
+
+
+@pytest.mark.parametrize("key", ["topic.prefix", "topic.delimiter", "topic.transaction", "topic.heartbeat.prefix",
+                                 "topic.heartbeat.name"])
+def test_topic_parts_with_invalid_characters_are_refused_as_debezium_refuses_them(key):
+    from bridge.config import config_from_properties
+    from bridge.errors import ConfigError
+    from tests.unit.test_config import MINIMAL
+    with pytest.raises(ConfigError, match=rf"{key}='my prefix!' is invalid: only the underscore, hyphen, dot and "
+                                          "alphanumeric characters are allowed"):
+        config_from_properties({**MINIMAL, f"debezium.source.{key}": "my prefix!"})
