@@ -65,13 +65,21 @@ class ProducerWorker:
         self.txn_final = 0
         self.units = 0
         self._skip_units = 0  # units of the current transaction an earlier run committed
+        # Still replaying what `resume` covers: until then, a commit must record `resume` itself
+        # (the replayed transactions before it would otherwise overwrite its partial part).
+        self._behind = resume is not None and bool(resume.lsn or resume.txn)
 
     @property
     def watermark(self) -> int:
         return self.tracker.safe_lsn()
 
     def position(self) -> ResumePoint:
-        """Where this producer is: what a Kafka transaction committed now contains."""
+        """Where this producer is: what a Kafka transaction committed now contains (with an
+        earlier run's commits: at least what they contained)."""
+        if self._behind:
+            r = self.resume
+            if not (r.txn and self.txn_final == r.txn and self.units > r.done):
+                return r
         return ResumePoint(self.last_end, self.txn_final, self.units if self.txn_final else 0)
 
     def handle_batch(self, batch: memoryview) -> None:
@@ -94,11 +102,15 @@ class ProducerWorker:
                 resume = self.resume
                 if resume is not None:
                     self._skip_units = _ALL if lsn < resume.lsn else resume.done if lsn == resume.txn else 0
+                    if self._skip_units == 0:
+                        self._behind = False  # a transaction after everything committed before
             elif kind == rec.COMMIT:
                 self.tracker.commit(lsn, self._ctx.commit_ts_us if self._ctx is not None else 0)
                 self._txn = self._ctx = None
                 self.last_end = max(self.last_end, lsn)
                 self.txn_final = self.units = self._skip_units = 0
+                if self._behind and lsn > self.resume.lsn:
+                    self._behind = False  # the partly committed transaction is through
             elif kind == rec.RELATION:
                 self._relation(payload)
             elif kind == rec.SNAPSHOT_ROW:
@@ -118,6 +130,7 @@ class ProducerWorker:
                 # transaction's commit time (`aux`; the clock before any transaction).
                 if self.resume is not None and lsn <= self.resume.lsn:
                     continue  # committed by an earlier run (exactly once)
+                self._behind = False
                 self.last_end = max(self.last_end, lsn)
                 self._txn = self.tracker.begin()
                 stamp = aux or time.time_ns() // 1000

@@ -160,8 +160,11 @@ def check_exactly_once(events, final: dict[int, int]) -> None:
             by_key.setdefault(e.key["payload"]["id"], []).append(e.value["payload"]["after"]["v"])
     assert set(by_key) == set(final), "keys missing from Kafka"
     for key, values in by_key.items():
-        assert values == list(range(1, final[key] + 1)), \
-            f"key {key}: {len(values)} records for {final[key]} changes: {values}"
+        expected = list(range(1, final[key] + 1))
+        if values != expected:
+            at = next((i for i, (a, b) in enumerate(zip(values, expected)) if a != b), min(len(values), len(expected)))
+            raise AssertionError(f"key {key}: {len(values)} records for {final[key]} changes; from position {at}: "
+                                 f"{values[max(0, at - 3):at + 5]} where {expected[max(0, at - 3):at + 5]} was due")
 
 
 class Writers:

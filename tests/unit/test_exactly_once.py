@@ -12,6 +12,7 @@ from bridge.decode.types import TypeRegistry
 from bridge.produce.exactly_once import ResumePoint, Transactions, choose_resume_points, fingerprint, marker_key
 from bridge.produce.worker import ProducerWorker, run_producer
 from bridge.ring import RingOwner, RingReader, RingWriter, Watermarks
+from bridge.ring.records import BatchBuilder, iter_records
 from bridge.route.router import Router
 from bridge.source.catalog import TableInfo
 from tests.pgoutput_encoder import encode
@@ -201,3 +202,33 @@ def test_changed_routing_or_producer_count_replays_at_least_once(caplog):
 def test_marker_keys_name_the_server_database_slot_and_producer():
     config = config_from_properties({**MINIMAL, **EO, "debezium.source.slot.name": "s1"})
     assert marker_key(config, 3) == b"db.example:5432/inventory/s1/3"
+
+
+def test_a_chain_of_crashes_at_every_record_writes_each_row_once():
+    """Run 1 commits after i records, run 2 (resumed) after j records of the replay, run 3 goes
+    to the end: for every i, j, the rows the three committed are each row once. (Run 2 replays
+    whole transactions before run 1's position, whose commits must keep run 1's partial count.)"""
+    _, router, _, _ = setup()
+    txn(router, 200, [m.Insert(16384, (str(i).encode(), b"a")) for i in (1, 2)])
+    txn(router, 300, [m.Insert(16384, (str(i).encode(), b"a")) for i in (3, 4, 5)])
+    txn(router, 400, [m.Insert(16384, (str(i).encode(), b"a")) for i in (6, 7)])
+    records = [bytes(r) for r in iter_records(memoryview(bytes(router.builders[0].buffer)))]
+    relation, records = records[0], records[1:]
+
+    def batch(rs) -> memoryview:
+        builder = BatchBuilder()
+        for r in (relation, *rs):
+            builder.add(r)
+        return memoryview(bytes(builder.buffer))
+
+    def run(resume, upto):
+        _, _, worker, sink = setup(resume)
+        worker.handle_batch(batch(records[:upto]))
+        return ids(sink), worker.position()
+
+    for i in range(len(records) + 1):
+        first, point1 = run(None, i)
+        for j in range(len(records) + 1):
+            second, point2 = run(point1, j)
+            third, _ = run(point2, len(records))
+            assert first + second + third == [1, 2, 3, 4, 5, 6, 7], (i, j, point1, point2)
