@@ -56,12 +56,12 @@ def txn(xid: int, end_lsn: int, keys: list[bytes]) -> list[tuple[bytes, int]]:
     return msgs
 
 
-def run(reads, *, coalesce_s: float, producers: int = 2):
+def run(reads, *, coalesce_s: float, producers: int = 2, ring_bytes: int = 1 << 20):
     router = make(producers=producers)
     stop = RecordingStop()
     stream = ScriptedStream(reads, stop)
     with Watermarks.create(producers) as cells:
-        owners = [RingOwner(1 << 20) for _ in range(producers)]
+        owners = [RingOwner(ring_bytes) for _ in range(producers)]
         writers = [RingWriter(o.handle) for o in owners]
         readers = [RingReader(o.handle) for o in owners]
         try:
@@ -101,3 +101,37 @@ def test_waits_for_a_batch_to_gather_only_after_draining_the_stream():
 def test_coalescing_off_reads_again_at_once():
     waits, *_ = run([[(encode(REL), 100)], txn(2, 300, [b"x"])], coalesce_s=0.0)
     assert waits == []
+
+
+def test_a_bulk_read_of_wide_rows_is_written_in_pieces_that_fit_the_ring():
+    # 4,000 rows of 4 kB in one read: 16 MB for one producer's 1 MiB ring, drained meanwhile
+    wide = b"w" * 4096
+    msgs = [(encode(m.Begin(10_000_000, 1_700_000_000_000_000, 3)), 1000)]
+    msgs += [(encode(m.Insert(REL.relation_id, (str(i).encode(), wide))), 1001 + i) for i in range(4000)]
+    msgs.append((encode(m.Commit(0, 9_999_999, 10_000_000, 1_700_000_000_000_000)), 10_000_000))
+    router = make(producers=1)
+    stop = RecordingStop()
+    stream = ScriptedStream([[(encode(REL), 100)], msgs], stop)
+    with Watermarks.create(1) as cells, RingOwner(1 << 20) as owner, RingWriter(owner.handle) as writer, \
+            RingReader(owner.handle) as reader:
+        rows = 0
+
+        def drain():
+            nonlocal rows
+            while True:
+                try:
+                    batch = reader.read(0.5)
+                except Exception:
+                    return
+                if batch is None:
+                    if stop.is_set():
+                        return
+                    continue
+                rows += sum(1 for r in iter_records(batch) if bytes(r[:1])[0] == rec.ROW)
+
+        drainer = threading.Thread(target=drain)
+        drainer.start()
+        Dispatcher(stream, router, [writer], cells, coalesce_s=0).run(stop)
+        writer.close()
+        drainer.join(30)
+    assert rows == 4000
