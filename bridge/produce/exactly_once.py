@@ -114,8 +114,6 @@ def load_resume_points(config: BridgeConfig, system: str, slot_is_new: bool) -> 
         except KafkaException as exc:
             raise ConnectionFailed(f"exactly once: cannot initialise transactional id "
                                    f"{transactional_id(config, index)!r}: {exc.args[0].str()}") from None
-        finally:
-            fence.flush(0)
     keys = {marker_key(config, i): i for i in range(max(producers, 256))}
     markers = {}
     for key, value in _read_compacted(settings, eo.offsets_topic).items():

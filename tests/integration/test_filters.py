@@ -96,3 +96,22 @@ def test_column_exclude_list_removes_columns_from_values_and_schemas(pg, bridge_
     after_schema = next(f for f in event.value["schema"]["fields"] if f["field"] == "after")
     assert [f["field"] for f in after_schema["fields"]] == ["id", "email"]
     assert bridge.stop() == 0, bridge.log()
+
+
+def test_topic_names_take_the_delimiter_and_lose_invalid_characters(pg, bridge_factory, kafka_bootstrap, unique_name):
+    table = f"Odd Name {unique_name}"
+    with pg.cursor() as cur:
+        cur.execute(f'CREATE TABLE "{table}" (id int PRIMARY KEY)')
+    # GIVEN topic.delimiter=_ and a table whose name has a space and capitals
+    bridge = bridge_factory(unique_name, {"debezium.source.topic.delimiter": "_"}, tables=[f'"{table}"'])
+    bridge.start()
+    wait_until(lambda: slot_active(pg, f"{unique_name}_slot"), what="the bridge to start streaming")
+    with pg.cursor() as cur:
+        cur.execute(f'INSERT INTO "{table}" VALUES (1)')
+    # THEN the topic is <prefix>_public_<table> with the space as "_", and the schemas follow it
+    topic = f"{unique_name}_public_{table.replace(' ', '_')}"
+    (event,) = consume(kafka_bootstrap, topic, count=1)
+    assert event.value["payload"]["source"]["table"] == table  # the real name stays in the source block
+    assert event.key["schema"]["name"] == f"{topic}.Key"
+    assert event.value["schema"]["name"] == f"{topic}.Envelope"
+    assert bridge.stop() == 0, bridge.log()

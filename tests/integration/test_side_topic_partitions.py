@@ -25,7 +25,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from bridge.route.partitioner import java_default_partition, key_hash
-from tests.integration.support import slot_active, wait_until
+from tests.integration.support import slot_active, topic_size, wait_until
 
 PARTITIONS = 3
 # They spread over partitions with each salt and partitioner used below (preconditions the
@@ -153,16 +153,6 @@ def read_all(bootstrap: str, topics: tuple[str, ...], count: int, timeout: float
     return sorted(out, key=lambda r: (r.topic, r.partition, r.offset))
 
 
-def stored_count(bootstrap: str, topics: tuple[str, ...]) -> int:
-    """Records in all partitions of `topics` (high watermarks; the topics are fresh)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"side-size-{time.monotonic_ns()}"})
-    try:
-        return sum(consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
-                   for t in topics for p in range(PARTITIONS))
-    finally:
-        consumer.close()
-
-
 def run_and_read(pg, bridge_factory, kafka_bootstrap, unique_name, side_topics, extra):
     """Start a bridge, run the workload, read both side topics completely, stop cleanly."""
     bridge, table = start_bridge(pg, bridge_factory, unique_name, extra)
@@ -172,7 +162,7 @@ def run_and_read(pg, bridge_factory, kafka_bootstrap, unique_name, side_topics, 
         records = read_all(kafka_bootstrap, side_topics, expected)
         assert bridge.stop() == 0, bridge.log()
         # nothing beyond the expected records: no duplicate, no foreign message
-        assert stored_count(kafka_bootstrap, side_topics) == len(records) == expected
+        assert sum(topic_size(kafka_bootstrap, t) for t in side_topics) == len(records) == expected
     finally:
         if bridge.running():
             bridge.kill()
