@@ -121,7 +121,7 @@ def load_resume_points(config: BridgeConfig, system: str, slot_is_new: bool) -> 
         if index is not None and value is not None:
             markers[index] = json.loads(value)
     points = choose_resume_points(markers, producers, fingerprint(config), system, slot_is_new)
-    if any(p.lsn for p in points):
+    if any(p.lsn or p.txn for p in points):  # a first transaction partly committed has lsn 0
         log.info("exactly once: resuming producers after their committed positions %s",
                  ", ".join(f"{i}: {p.lsn:X}" + (f" (+{p.done} of {p.txn:X})" if p.txn else "")
                            for i, p in enumerate(points)))
