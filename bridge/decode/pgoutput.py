@@ -143,6 +143,24 @@ def _commit(buf: bytes, pos: int, xid: None) -> Commit:
     return Commit(flags, commit_lsn, end_lsn, ts + PG_EPOCH_OFFSET_US)
 
 
+def begin_fields(buf: bytes) -> tuple[int, int, int]:
+    """(final_lsn, commit time in UNIX µs, xid) of a whole Begin message (type byte
+    included) without building a `Begin`: the decoder process reads one per transaction.
+    Malformed input raises the same `ProtocolError` as `decode`."""
+    if len(buf) != 1 + _BEGIN.size:
+        msg = _begin(buf, 1, None)  # a wrong length: raises the precise error
+        return msg.final_lsn, msg.commit_ts, msg.xid
+    final_lsn, ts, xid = _BEGIN.unpack_from(buf, 1)
+    return final_lsn, ts + PG_EPOCH_OFFSET_US, xid
+
+
+def commit_end_lsn(buf: bytes) -> int:
+    """end_lsn of a whole Commit message (type byte included), as `begin_fields` does for Begin."""
+    if len(buf) != 1 + _COMMIT.size:
+        return _commit(buf, 1, None).end_lsn  # a wrong length: raises the precise error
+    return _COMMIT.unpack_from(buf, 1)[2]
+
+
 def _origin(buf: bytes, pos: int, xid: None) -> Origin:
     """Origin 'O': int64 commit_lsn on the origin server | string origin name."""
     (lsn,) = _fixed(buf, pos, _LSN, "Origin")

@@ -16,6 +16,12 @@ Which key a change routes by:
 
 Only the tuple prefix up to the last key column is read for the routing key; the full
 decode in the producer validates the rest of the message.
+
+`leading_key` is the decoder's hot path for the common shape, a key made of the tuple's
+first columns (`CachedRelation.key_end == len(key_indexes)`): it reads those columns'
+lengths and slices, and leaves anything unusual (NULL or unchanged key values, bytes that
+run short, a column count that disagrees with the Relation) to `extract_key`, which gives
+the same key or the precise `ProtocolError`.
 """
 
 import struct
@@ -25,6 +31,7 @@ from bridge.errors import ProtocolError
 
 _U32 = struct.Struct(">I").unpack_from
 _U16 = struct.Struct(">H").unpack_from
+_COUNT_KIND_LENGTH = struct.Struct(">HBI").unpack_from  # TupleData's ncols, then its first column
 
 _INSERT, _UPDATE, _DELETE = b"I"[0], b"U"[0], b"D"[0]
 _NEW, _KEY, _OLD = b"N"[0], b"K"[0], b"O"[0]
@@ -120,3 +127,28 @@ def extract_key(
             raise _error(buf, pos, "key column is unchanged TOAST and no old key was sent")
         key = old_key
     return chr(msg_type), relid, key, old_key
+
+
+def leading_key(buf: bytes, pos: int, ncols: int, key_columns: int) -> bytes | None:
+    """The key of the TupleData at `pos` when its first `key_columns` columns (>= 1) are the
+    key and all hold a text or binary value; None sends the caller to `extract_key`.
+
+    Returns exactly the bytes `extract_key` returns for such a tuple: those columns' wire
+    form, `kind | int32 length | data` each, read straight from `buf`."""
+    if len(buf) < pos + 7:
+        return None
+    count, kind, length = _COUNT_KIND_LENGTH(buf, pos)
+    if count != ncols or (kind != _TEXT and kind != _BINARY):
+        return None
+    start = pos + 2
+    end = start + 5 + length
+    for _ in range(key_columns - 1):
+        if len(buf) < end + 5:
+            return None
+        kind = buf[end]
+        if kind != _TEXT and kind != _BINARY:
+            return None
+        end += 5 + _U32(buf, end + 1)[0]
+    if end > len(buf):
+        return None
+    return buf[start:end]

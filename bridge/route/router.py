@@ -15,23 +15,26 @@ producer 0 write its BEGIN/END records (one producer keeps that topic in commit 
 
 from __future__ import annotations
 
+import struct
 from typing import Callable
 
 import msgspec
 
 from bridge.config import BridgeConfig
-from bridge.decode.messages import Begin, Commit, LogicalMessage, Relation, Truncate
-from bridge.decode.pgoutput import PgOutputDecoder
+from bridge.decode.messages import LogicalMessage, Relation, Truncate
+from bridge.decode.pgoutput import PgOutputDecoder, begin_fields, commit_end_lsn
 from bridge.decode.relations import RelationCache
 from bridge.errors import ProtocolError
 from bridge.ring.records import BatchBuilder
 from bridge.route import records as rec
-from bridge.route.keys import extract_key
+from bridge.route.keys import extract_key, leading_key
 from bridge.route.partitioner import key_hash, keyless_hash
 from bridge.route.topics import TopicNames
 from bridge.source.catalog import TableInfo
 
 _INSERT, _UPDATE, _DELETE = b"IUD"
+_NEW, _KEY, _OLD = b"NKO"
+_RELATION_ID = struct.Struct(">I").unpack_from
 _IGNORED = frozenset(b"YO")  # Type (types resolve by OID), Origin
 _encode = msgspec.msgpack.Encoder().encode
 _HEADER = rec.HEADER.pack
@@ -62,6 +65,9 @@ class Router:
         self._skips = self._skip_insert or self._skip_update or self._skip_delete
         self._txmeta = events.provide_transaction_metadata
         self._tables: dict[int, tuple[bytes, str]] = {}  # relation id -> (salt, "schema.table")
+        # Relations keyed by their leading columns (the common shape), for the hot path:
+        # relation id -> (salt, key column count, column count, "schema.table")
+        self._leading: dict[int, tuple[bytes, int, int, str]] = {}
         self._skipped: set[int] = set()  # relations the filters leave out
         self.in_txn = False
         self._xid = 0
@@ -106,8 +112,38 @@ class Router:
     def _row(self, payload: bytes, lsn: int) -> None:
         if not self.in_txn:
             raise ProtocolError("row change outside a transaction", offset=0, msg_type=chr(payload[0]))
+        key = None
+        # The hot path: an Insert, an Update without an old tuple or a Delete of a table keyed
+        # by its leading columns, routed by a slice of the tuple (`leading_key`). Everything
+        # else, every malformed message included, takes the general path (`_route`).
+        if len(payload) > 6 and not self._skips:
+            relid = _RELATION_ID(payload, 1)[0]
+            leading = self._leading.get(relid)
+            marker = payload[5]
+            if leading is not None and (marker == _NEW if payload[0] != _DELETE else marker == _KEY or marker == _OLD) \
+                    and not (self.watch and relid in self.watch):
+                salt, key_columns, ncols, table = leading
+                key = leading_key(payload, 6, ncols, key_columns)
+        if key is not None:
+            h = key_hash(salt, key)
+        else:
+            routed = self._route(payload, lsn)
+            if routed is None:
+                return
+            h, table = routed
+        # one header, appended beside the payload without joining them first
+        producer = h % self.producers
+        if not self._begun[producer]:
+            self._begun[producer] = True
+            self.builders[producer].add(self._begin)
+        self.builders[producer].add_parts(
+            _HEADER(rec.ROW, rec.WHOLE, h, lsn, self._count(table, lsn) if self._txmeta else 0), payload)
+
+    def _route(self, payload: bytes, lsn: int) -> tuple[int, str] | None:
+        """The general path of a row change: its (hash, table) when it is routed as one whole
+        record, None when it is filtered out or was split here (a primary-key change)."""
         if self._skipped and int.from_bytes(payload[1:5], "big") in self._skipped:
-            return
+            return None
         kind, relid, key, old_key = extract_key(payload, self.relations)
         if self.watch and relid in self.watch:
             self.watch[relid](kind, relid, key, old_key, payload, lsn, self._xid)
@@ -122,17 +158,11 @@ class Router:
             if not self._skip_insert:
                 self._push(h % self.producers,
                            rec.pack(rec.ROW, rec.NEW_KEY_HALF, h, lsn, self._count(table, lsn), payload))
-            return
+            return None
         if self._skips and ((self._skip_insert and kind == "I") or (self._skip_update and kind == "U") or (
                 self._skip_delete and kind == "D")):
-            return
-        # the hot path: one header, appended beside the payload without joining them first
-        producer = h % self.producers
-        if not self._begun[producer]:
-            self._begun[producer] = True
-            self.builders[producer].add(self._begin)
-        self.builders[producer].add_parts(
-            _HEADER(rec.ROW, rec.WHOLE, h, lsn, self._count(table, lsn) if self._txmeta else 0), payload)
+            return None
+        return h, table
 
     def snapshot_row(self, payload: bytes, lsn: int, marker: int) -> None:
         """A snapshot row (a synthesized Insert, `bridge.snapshot.wire`), routed by key like a
@@ -164,34 +194,32 @@ class Router:
     # -- transaction boundaries ----------------------------------------------------------------
 
     def _on_begin(self, payload: bytes, lsn: int) -> None:
-        msg = self._decoder.decode(payload)
-        assert type(msg) is Begin
+        final_lsn, commit_ts, xid = begin_fields(payload)
         if self.in_txn:
             raise ProtocolError("Begin inside a transaction", offset=0, msg_type="B")
         self.in_txn = True
-        self._xid = msg.xid
-        self._last_commit_ts = msg.commit_ts
+        self._xid = xid
+        self._last_commit_ts = commit_ts
         self._begin_lsn = lsn
-        self._begin = rec.pack(rec.BEGIN, 0, 0, msg.final_lsn, self._last_commit, payload)
+        self._begin = rec.pack(rec.BEGIN, 0, 0, final_lsn, self._last_commit, payload)
         self._begun = [False] * self.producers
         self._events = 0
         self._per_table = {}
 
     def _on_commit(self, payload: bytes, lsn: int) -> None:
-        msg = self._decoder.decode(payload)
-        assert type(msg) is Commit
+        end_lsn = commit_end_lsn(payload)
         if not self.in_txn:
             raise ProtocolError("Commit without Begin", offset=0, msg_type="C")
         if self._events:
             body = _encode([self._events, list(self._per_table.items())])
             self._push(TXMETA_PRODUCER, rec.pack(rec.TXMETA, rec.TX_END, 0, lsn, 0, body))
-        record = rec.pack(rec.COMMIT, 0, 0, msg.end_lsn, 0, payload)
+        record = rec.pack(rec.COMMIT, 0, 0, end_lsn, 0, payload)
         for producer, begun in enumerate(self._begun):
             if begun:
                 self.builders[producer].add(record)
-                self.pending_pushed[producer] = msg.end_lsn
-        self.pending_dispatched = msg.end_lsn
-        self._last_commit = msg.end_lsn
+                self.pending_pushed[producer] = end_lsn
+        self.pending_dispatched = end_lsn
+        self._last_commit = end_lsn
         self.in_txn = False
 
     def snapshot_done(self) -> None:
@@ -208,12 +236,18 @@ class Router:
         if not self._filters.captures(msg.namespace, msg.name) and (
                 f"{msg.namespace}.{msg.name}" != self._signal_table):
             self._skipped.add(msg.relation_id)
+            self._leading.pop(msg.relation_id, None)
             return
         self._skipped.discard(msg.relation_id)
         info = self._describe(msg)
-        self.relations.add(msg, info.key_columns)
+        cached = self.relations.add(msg, info.key_columns)
         topic = self._topics.table(msg.namespace, msg.name)
-        self._tables[msg.relation_id] = (self._salts.get(topic, self._salt), f"{msg.namespace}.{msg.name}")
+        salt, table = self._salts.get(topic, self._salt), f"{msg.namespace}.{msg.name}"
+        self._tables[msg.relation_id] = (salt, table)
+        if cached.key_indexes and cached.key_end == len(cached.key_indexes):
+            self._leading[msg.relation_id] = (salt, cached.key_end, len(cached.is_key), table)
+        else:
+            self._leading.pop(msg.relation_id, None)
         body = _encode([payload, list(info.key_columns), sorted(info.not_null), sorted(info.excluded)])
         record = rec.pack(rec.RELATION, 0, 0, lsn, 0, body)
         for builder in self.builders:

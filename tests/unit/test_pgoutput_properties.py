@@ -1,14 +1,15 @@
 """Property tests: arbitrary bytes never escape as anything but ProtocolError; valid
 messages round-trip through a test-side encoder; routing keys follow key equality."""
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.decode import messages as m
-from bridge.decode.pgoutput import PG_EPOCH_OFFSET_US, PgOutputDecoder
+from bridge.decode.pgoutput import PG_EPOCH_OFFSET_US, PgOutputDecoder, begin_fields, commit_end_lsn
 from bridge.decode.relations import RelationCache
 from bridge.errors import ProtocolError
-from bridge.route.keys import extract_key
+from bridge.route.keys import extract_key, leading_key
 from tests.pgoutput_encoder import encode
 
 FAST = settings(max_examples=300, deadline=None)
@@ -104,3 +105,41 @@ def test_routing_keys_are_equal_exactly_when_keys_are_equal(data):
     keys = [extract_key(encode(m.Insert(1, tuple(r))), cache)[2] for r in rows]
     project = [[v for v, k in zip(r, is_key) if k] for r in rows]
     assert (keys[0] == keys[1]) == (project[0] == project[1])
+
+
+@FAST
+@given(st.data())
+def test_leading_key_is_extract_key_or_defers_to_it(data):
+    # GIVEN a table keyed by its first columns and any change, well-formed or cut short
+    ncols = data.draw(st.integers(1, 5))
+    key_columns = data.draw(st.integers(1, ncols))
+    cache = RelationCache()
+    cache.add(m.Relation(1, "public", "t", "d", tuple(
+        m.RelationColumn(n < key_columns, f"c{n}", 25, -1) for n in range(ncols))))
+    values = tuple(data.draw(st.lists(value, min_size=ncols, max_size=ncols)))
+    change = data.draw(st.sampled_from([m.Insert(1, values), m.Update(1, None, None, values),
+                                        m.Delete(1, "K", values), m.Delete(1, "O", values)]))
+    raw = encode(change)
+    raw = raw[:data.draw(st.integers(0, len(raw)))] if data.draw(st.booleans()) else raw
+    # WHEN the hot path reads its key
+    fast = leading_key(raw, 6, ncols, key_columns) if len(raw) > 6 else None
+    # THEN it either defers (None) or returns exactly the general path's key
+    if fast is not None:
+        assert fast == extract_key(raw, cache)[2]
+    elif all(type(v) is bytes or type(v) is m.BinaryValue for v in values[:key_columns]) and raw == encode(change):
+        raise AssertionError("a well-formed change with text/binary key values must take the hot path")
+
+
+def test_begin_and_commit_fields_match_the_decoder_and_its_errors():
+    decoder = PgOutputDecoder(1)
+    begin = encode(m.Begin(0x1_0000_0010, 1_700_000_000_123_456, 4242))
+    assert begin_fields(begin) == (0x1_0000_0010, 1_700_000_000_123_456, 4242)
+    commit = encode(m.Commit(0, 0x20, 0x28, 1_700_000_000_123_456))
+    assert commit_end_lsn(commit) == decoder.decode(commit).end_lsn == 0x28
+    for fast, raw in ((begin_fields, begin), (commit_end_lsn, commit)):
+        for bad in (raw[:-1], raw + b"\0"):
+            with pytest.raises(ProtocolError) as fast_error:
+                fast(bad)
+            with pytest.raises(ProtocolError) as general_error:
+                decoder.decode(bad)
+            assert str(fast_error.value) == str(general_error.value)

@@ -156,3 +156,39 @@ def test_skipped_read_operations_drop_snapshot_rows_only():
         router.handle(encode(m.Begin(300, 1_700_000_000_000_000, 9)), 200)
         router.snapshot_row(wire.insert(16384, (b"1", b"a")), 250, 0)
         assert kinds(router, 0) == expected
+
+
+class GeneralOnly(Router):
+    """A Router that never takes the leading-key hot path: the reference it must agree with."""
+
+    def _on_relation(self, payload, lsn):
+        super()._on_relation(payload, lsn)
+        self._leading.clear()
+
+
+def test_hot_path_routes_byte_for_byte_like_the_general_path():
+    # GIVEN a table keyed by its first column, one keyed by a later column, and every kind of change
+    late_key = m.Relation(16385, "public", "late", "d", (
+        m.RelationColumn(False, "v", 25, -1), m.RelationColumn(True, "id", 23, -1)))
+    changes = [
+        m.Insert(16384, (b"1", b"a")), m.Insert(16384, (b"2", None)), m.Insert(16385, (b"x", b"3")),
+        m.Update(16384, None, None, (b"1", b"b")), m.Update(16384, "K", (b"1", None), (b"9", b"b")),
+        m.Update(16384, "O", (b"2", b"old"), (b"2", m.UNCHANGED_TOAST)),
+        m.Update(16384, "K", (b"3", None), (m.UNCHANGED_TOAST, b"c")),
+        m.Delete(16384, "K", (b"9", None)), m.Delete(16384, "O", (b"2", b"old")), m.Delete(16385, "K", (None, b"3")),
+    ]
+    for props in ({}, {"debezium.source.provide.transaction.metadata": "true"}):
+        config = config_from_properties({**MINIMAL, "bridge.producers": "4", "bridge.partition.salt": "salt",
+                                         "debezium.source.topic.prefix": "p", **props})
+        describe = lambda rel: TableInfo(("id",), frozenset({"id"}))  # noqa: E731
+        hot, general = Router(config, describe), GeneralOnly(config, describe)
+        # WHEN both route the same stream
+        for router in (hot, general):
+            router.handle(encode(REL), 100)
+            router.handle(encode(late_key), 101)
+            txn(router, changes, end_lsn=300)
+        # THEN every producer's batch is the same bytes
+        assert list(hot._leading) == [16384]  # the hot path served the table keyed by its first column
+        for p in range(4):
+            assert hot.builders[p].buffer == general.builders[p].buffer, (props, p)
+        assert hot.pending_pushed == general.pending_pushed
