@@ -55,9 +55,10 @@ class Dispatcher:
         while not stop.is_set():
             batch = stream.read(READ_BATCH, timeout_s=0.05)
             routed = 0  # bytes since the last check: a bulk read of wide rows outgrows a ring
+            handle = router.handle
             for m in batch:
                 payload = m.payload
-                router.handle(payload, m.data_start)
+                handle(payload, m.data_start)
                 routed += len(payload)
                 if routed >= FLUSH_BYTES:
                     self.write_full()

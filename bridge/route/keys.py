@@ -135,7 +135,8 @@ def leading_key(buf: bytes, pos: int, ncols: int, key_columns: int) -> bytes | N
 
     Returns exactly the bytes `extract_key` returns for such a tuple: those columns' wire
     form, `kind | int32 length | data` each, read straight from `buf`."""
-    if len(buf) < pos + 7:
+    size = len(buf)
+    if size < pos + 7:
         return None
     count, kind, length = _COUNT_KIND_LENGTH(buf, pos)
     if count != ncols or (kind != _TEXT and kind != _BINARY):
@@ -143,12 +144,12 @@ def leading_key(buf: bytes, pos: int, ncols: int, key_columns: int) -> bytes | N
     start = pos + 2
     end = start + 5 + length
     for _ in range(key_columns - 1):
-        if len(buf) < end + 5:
+        if size < end + 5:
             return None
         kind = buf[end]
         if kind != _TEXT and kind != _BINARY:
             return None
         end += 5 + _U32(buf, end + 1)[0]
-    if end > len(buf):
+    if end > size:
         return None
     return buf[start:end]

@@ -96,20 +96,23 @@ class ReplicationStream:
             return
 
     def read(self, max_messages: int, timeout_s: float) -> list:
-        """Return up to `max_messages` messages; waits at most `timeout_s` when none are buffered."""
+        """Return up to `max_messages` (>= 1) messages; waits at most `timeout_s` when none are buffered."""
         cursor = self._cursor
         assert cursor is not None, "start() first"
         out = []
+        read, append = cursor.read_message, out.append
         try:
-            while len(out) < max_messages:
-                msg = cursor.read_message()
-                if msg is None:
-                    if out or timeout_s <= 0:
-                        break
-                    select.select([cursor], [], [], timeout_s)
-                    timeout_s = 0
-                    continue
-                out.append(msg)
+            while True:
+                msg = read()
+                if msg is not None:
+                    append(msg)
+                    if len(out) < max_messages:
+                        continue
+                    break
+                if out or timeout_s <= 0:
+                    break
+                select.select([cursor], [], [], timeout_s)
+                timeout_s = 0
         except psycopg2.Error as exc:
             raise ConnectionFailed(f"replication stream from slot {self.slot_name!r} broke: {str(exc).strip()}") from None
         return out
