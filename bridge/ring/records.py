@@ -7,7 +7,8 @@ agree on for the many small records a batch carries.
 import struct
 from collections.abc import Iterator
 
-_LENGTH = struct.Struct("<I")
+LENGTH_FORMAT = "<I"  # each record's length, in front of it
+_LENGTH = struct.Struct(LENGTH_FORMAT)
 
 
 class BatchBuilder:
@@ -30,6 +31,14 @@ class BatchBuilder:
         buffer = self.buffer
         buffer += _LENGTH.pack(len(head) + len(body))
         buffer += head
+        buffer += body
+        self.records += 1
+
+    def add_framed(self, framed_head: bytes, body: bytes) -> None:
+        """`add_parts` for a head packed with its record's length in front (`LENGTH_FORMAT`
+        then the head's fields, one `struct` call for both): the decoder's hot path."""
+        buffer = self.buffer
+        buffer += framed_head
         buffer += body
         self.records += 1
 

@@ -29,12 +29,12 @@ _MASK = 0xFFFFFFFF
 
 def key_hash(salt: bytes, key: bytes) -> int:
     """Unsigned 32-bit salted murmur3 of a routing key."""
-    return mmh3.hash(salt + key, signed=False)
+    return mmh3.hash(salt + key, 0, False)  # positional: (data, seed, signed)
 
 
 def keyless_hash(salt: bytes, xid: int) -> int:
     """Hash for rows without a key: one value per transaction."""
-    return mmh3.hash(salt + _U32.pack(xid & _MASK), signed=False)
+    return mmh3.hash(salt + _U32.pack(xid & _MASK), 0, False)
 
 
 def murmur2(data: bytes) -> int:

@@ -26,8 +26,12 @@ from __future__ import annotations
 
 import struct
 
+from bridge.ring.records import LENGTH_FORMAT
+
 HEADER = struct.Struct("<BBxxIQQ")
 HEADER_SIZE = HEADER.size
+# A batch's length prefix and the header in one pack: `BatchBuilder.add_framed`'s head
+FRAMED_HEADER = struct.Struct(LENGTH_FORMAT + HEADER.format[1:])
 
 RELATION, BEGIN, ROW, COMMIT = b"R"[0], b"B"[0], b"W"[0], b"C"[0]
 MESSAGE, STANDALONE_MESSAGE, TRUNCATE, TXMETA = b"M"[0], b"N"[0], b"T"[0], b"X"[0]

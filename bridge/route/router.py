@@ -35,6 +35,8 @@ from bridge.source.catalog import TableInfo
 _INSERT, _UPDATE, _DELETE = b"IUD"
 _NEW, _KEY, _OLD = b"NKO"
 _RELATION_ID = struct.Struct(">I").unpack_from
+_FRAMED_HEADER = rec.FRAMED_HEADER.pack
+_HEADER_SIZE, _ROW, _WHOLE = rec.HEADER_SIZE, rec.ROW, rec.WHOLE
 _IGNORED = frozenset(b"YO")  # Type (types resolve by OID), Origin
 _encode = msgspec.msgpack.Encoder().encode
 _HEADER = rec.HEADER.pack
@@ -131,13 +133,13 @@ class Router:
             if routed is None:
                 return
             h, table = routed
-        # one header, appended beside the payload without joining them first
+        # one header (packed with the batch's length prefix), appended beside the payload
         producer = h % self.producers
         if not self._begun[producer]:
             self._begun[producer] = True
             self.builders[producer].add(self._begin)
-        self.builders[producer].add_parts(
-            _HEADER(rec.ROW, rec.WHOLE, h, lsn, self._count(table, lsn) if self._txmeta else 0), payload)
+        self.builders[producer].add_framed(_FRAMED_HEADER(
+            _HEADER_SIZE + len(payload), _ROW, _WHOLE, h, lsn, self._count(table, lsn) if self._txmeta else 0), payload)
 
     def _route(self, payload: bytes, lsn: int) -> tuple[int, str] | None:
         """The general path of a row change: its (hash, table) when it is routed as one whole
