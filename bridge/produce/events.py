@@ -155,7 +155,7 @@ class TableEvents:
     """
 
     __slots__ = ("topic", "schema", "table", "source_names", "picks", "key_picks", "wrap_key", "wrap_value",
-                 "value_wrapping", "envelope_txn", "envelope_snapshot", "envelope_format", "reader", "key_mask",
+                 "key_wrapping", "value_wrapping", "envelope_txn", "envelope_snapshot", "envelope_format", "reader", "key_mask",
                  "_snapshot_picks", "_columns", "_types", "_options")
 
     def __init__(self, relation: Relation, info: TableInfo, types: TypeRegistry,
@@ -184,7 +184,9 @@ class TableEvents:
         by_name = {p[1]: p for p in picks}
         self.key_picks = tuple(by_name[n] for n in info.key_columns if n in by_name)
         key_fields = [fields[p[1]] for p in self.key_picks]
-        self.wrap_key = _wrap(key_schema(name, key_fields) if events.key_schemas_enable else None)
+        key = key_schema(name, key_fields) if events.key_schemas_enable else None
+        self.wrap_key = _wrap(key)
+        self.key_wrapping = _wrapping(key)
         value = envelope_schema(name, value_schema(name, list(fields.values()))) if events.value_schemas_enable else None
         self.wrap_value = _wrap(value)
         self.value_wrapping = _wrapping(value)
@@ -242,8 +244,14 @@ class TableEvents:
         return _row_json(payload)
 
     def key_json(self, payload: dict | None) -> bytes | None:
-        """The key from the payload dict of the fast path's reader."""
-        return None if payload is None else self.wrap_key(_row_json(payload))
+        """The key from the payload dict of the fast path's reader (`key`, in one call)."""
+        if payload is None:
+            return None
+        body = _encode(payload)
+        if not body.isascii() or b"\\u00" in body:
+            body = jackson_json(body)
+        head, tail = self.key_wrapping
+        return head + body + tail
 
     def key(self, values: tuple) -> bytes | None:
         payload = self.key_payload(values)
@@ -348,7 +356,7 @@ class EventBuilder:
         reader leaves to it (binary, not representable) or a malformed message."""
         try:
             t = self._tables.get(_U32(buf, pos + 1)[0])
-            if t is None:
+            if t is None or t.reader is None:
                 return None
             kind, marker = buf[pos], buf[pos + 5]
             skipped = self._skipped
@@ -400,9 +408,8 @@ class EventBuilder:
             fmt = t.envelope_format
         else:
             fmt = self.envelope_format(t, txn)
-        block = txn.block(lsn)
         now_ns = time.time_ns()
-        return fmt % (before, after, lsn, lsn, b"null" if block is None else _encode(block), op,
+        return fmt % (before, after, lsn, lsn, _encode(txn.block(lsn)) if txn.metadata else b"null", op,
                       now_ns // 1_000_000, now_ns // 1000, now_ns)
 
     def snapshot_row(self, msg: Insert, txn: TxnContext, lsn: int, marker: str) -> Record:

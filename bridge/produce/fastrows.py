@@ -1,9 +1,11 @@
 """Per-relation readers from a pgoutput TupleData straight to the converted row.
 
 The general path decodes a change into a message of raw values (`bridge.decode.pgoutput`) and
-then converts them column by column (`TableEvents.row`, `TableEvents.key_payload`). A reader
-made here by `compile_reader` does both in one pass of straight-line code, one statement
-group per column, and returns the key's values without converting them a second time.
+then converts them column by column into a dict (`TableEvents.row`, `TableEvents.key_payload`).
+A reader made here by `compile_reader` does both in one pass of straight-line code, one
+statement group per column, and returns the key's values without converting them a second
+time. Rows and keys are msgspec Structs whose fields encode as the column names, in the
+dict's order: the same JSON, encoded in about half the time of a dict's.
 
 It covers what a change almost always holds: text values, NULLs and unchanged TOAST. Anything
 else — a binary value, another column count, a malformed tuple, a converter that raises
@@ -21,26 +23,36 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 
+import msgspec
+
 _U16 = struct.Struct(">H").unpack_from
 _U32 = struct.Struct(">I").unpack_from
 
-# (row dict, key dict or None, position after the tuple, bit mask of the unchanged-TOAST columns)
-Reader = Callable[[bytes, int], tuple[dict, dict | None, int, int]]
+# (row, key or None, position after the tuple, bit mask of the unchanged-TOAST columns)
+Reader = Callable[[bytes, int], tuple[msgspec.Struct, msgspec.Struct | None, int, int]]
 
 
 class Unsupported(Exception):
     """A tuple the fast path leaves to the general one."""
 
 
-def compile_reader(ncols: int, picks: tuple, key_picks: tuple) -> Reader:
+def compile_reader(ncols: int, picks: tuple, key_picks: tuple) -> Reader | None:
     """A reader of TupleData with `ncols` columns, emitting `picks` — the (position, name,
     convert, toast value, NULL value) of `TableEvents.picks` — and returning the values of
-    `key_picks` (a subset of them) as the key's payload dict, in that order.
+    `key_picks` (a subset of them) as the key's payload, in that order.
 
     `read(buf, pos)` reads the tuple at `buf[pos:]` (its column count first). Bit `i` of the
     returned mask is set when column `i` is unchanged TOAST: the row holds the placeholder, and
-    the caller decides whether the general path must fill it in (key columns)."""
-    ns: dict[str, object] = {"U16": _U16, "U32": _U32, "Unsupported": Unsupported, "NCOLS": ncols}
+    the caller decides whether the general path must fill it in (key columns).
+
+    None when a column's name cannot be a Struct field's encoded name (msgspec refuses `"`, `\\`
+    and control characters): such a table's changes all take the general path."""
+    try:
+        row_type, key_type = _payload_struct("Row", picks), _payload_struct("Key", key_picks)
+    except ValueError:
+        return None
+    ns: dict[str, object] = {"U16": _U16, "U32": _U32, "Unsupported": Unsupported, "NCOLS": ncols,
+                             "Row": row_type, "Key": key_type}
     emitted = {p[0]: p for p in picks}
     lines = [
         "def read(buf, p):",
@@ -61,8 +73,8 @@ def compile_reader(ncols: int, picks: tuple, key_picks: tuple) -> Reader:
                 "        raise Unsupported",
             ]
             continue
-        _, name, convert, toast, null = emitted[i]
-        ns[f"name{i}"], ns[f"convert{i}"], ns[f"toast{i}"], ns[f"null{i}"] = name, convert, toast, null
+        _, _, convert, toast, null = emitted[i]
+        ns[f"convert{i}"], ns[f"toast{i}"], ns[f"null{i}"] = convert, toast, null
         lines += [
             "    k = buf[p]",
             "    if k == 116:",
@@ -79,11 +91,18 @@ def compile_reader(ncols: int, picks: tuple, key_picks: tuple) -> Reader:
             "    else:",
             "        raise Unsupported",
         ]
-    row = ", ".join(f"name{p[0]}: v{p[0]}" for p in picks)
-    key = "{" + ", ".join(f"name{p[0]}: v{p[0]}" for p in key_picks) + "}" if key_picks else "None"
-    lines.append(f"    return {{{row}}}, {key}, p, u")
+    row = ", ".join(f"v{p[0]}" for p in picks)
+    key = "Key(" + ", ".join(f"v{p[0]}" for p in key_picks) + ")" if key_picks else "None"
+    lines.append(f"    return Row({row}), {key}, p, u")
     exec(compile("\n".join(lines), "<pgbridge fast row reader>", "exec"), ns)
     return ns["read"]  # type: ignore[return-value]
+
+
+def _payload_struct(name: str, picks: tuple) -> type[msgspec.Struct]:
+    """A Struct of the columns of `picks`, in order, encoding as their names (renamed fields:
+    the attribute names are plain `c<position>`)."""
+    fields = [(f"c{p[0]}", object) for p in picks]
+    return msgspec.defstruct(name, fields, rename={f"c{p[0]}": p[1] for p in picks}, gc=False)
 
 
 def key_mask(key_picks: tuple) -> int:

@@ -91,7 +91,7 @@ class ProducerWorker:
         # `bridge.ring.records.iter_records`), and the fast path reads row changes straight
         # from it; only the other records are copied out, into a payload of their own.
         buf = bytes(batch)
-        header, length = rec.HEADER.unpack_from, _LENGTH
+        header, length, produce = rec.HEADER.unpack_from, _LENGTH, self._kafka_produce
         end, offset = len(buf), 0
         while offset < end:
             start = offset + 4
@@ -106,14 +106,28 @@ class ProducerWorker:
                 if self.units <= self._skip_units:
                     continue  # in Kafka already: committed by an earlier run (exactly once)
             if kind == rec.ROW:
-                ctx = self._in_txn(kind)
+                ctx = self._ctx or self._in_txn(kind)
                 if self._metadata:
                     ctx.order = (aux >> 32, aux & 0xFFFFFFFF)
                 records = self._fast_change(buf, start + rec.HEADER_SIZE, offset, ctx, lsn, half)
                 if records is None:  # the general path: decode, then build
                     records = self._builder.change(self._decoder.decode(buf[start + rec.HEADER_SIZE:offset]),
                                                    ctx, lsn, half)
-                self._produce_rows(records, hash_)
+                # `_produce`, inlined, with librdkafka's produce called directly: whatever it
+                # raises is left to `KafkaSink.produce` (retry on a full queue, or the error)
+                txn = self._txn
+                for topic, key, value, headers in records:  # Records, or the fast path's tuples
+                    partitions = self._partitions.get(topic) or self._topic_partitions(topic)
+                    partition = java_default_partition(key, partitions) if self._murmur2 and key is not None \
+                        else hash_ % partitions
+                    txn.pending += 1  # AckTracker.produced, inlined: once per record; the Txn counts acks
+                    self.records += 1
+                    try:
+                        # positional, in confluent-kafka's order: topic, value, key, partition,
+                        # on_delivery, callback, timestamp, headers (keywords cost ~0.4 µs a call)
+                        produce(topic, value, key, partition, txn, None, 0, headers)
+                    except Exception:  # noqa: BLE001 - BufferError: poll, retry; KafkaException: DeliveryError
+                        self.sink.produce(topic, key, value, txn, partition, headers)
                 self.rows += 1
                 continue
             payload = buf[start + rec.HEADER_SIZE:offset]
@@ -191,24 +205,6 @@ class ProducerWorker:
         txn.pending += 1  # AckTracker.produced, inlined: once per record
         self.records += 1
         self.sink.produce(r.topic, r.key, r.value, txn, partition, r.headers)  # the Txn counts the acks
-
-    def _produce_rows(self, records, hash_: int) -> None:
-        """`_produce` of the records of one row change (`Record`s or the fast path's tuples of
-        the same fields), with librdkafka's produce called directly; whatever it raises is left
-        to `KafkaSink.produce` (retry on a full queue, or the error)."""
-        txn, produce = self._txn, self._kafka_produce
-        for topic, key, value, headers in records:
-            partitions = self._partitions.get(topic) or self._topic_partitions(topic)
-            partition = java_default_partition(key, partitions) if self._murmur2 and key is not None \
-                else hash_ % partitions
-            txn.pending += 1  # AckTracker.produced, inlined: once per record; the Txn counts the acks
-            self.records += 1
-            try:
-                # positional, in confluent-kafka's order: topic, value, key, partition,
-                # on_delivery, callback, timestamp, headers (keywords cost ~0.4 µs a call)
-                produce(topic, value, key, partition, txn, None, 0, headers)
-            except Exception:  # noqa: BLE001 - BufferError: poll and retry; KafkaException: DeliveryError
-                self.sink.produce(topic, key, value, txn, partition, headers)
 
     def _transaction_record(self, half: int, lsn: int, payload: bytes) -> None:
         ctx = self._in_txn(rec.TXMETA)
