@@ -95,7 +95,12 @@ def numeric_converter(mode: str, scale: int | None) -> Convert:
     def to_decimal(raw: bytes) -> object:
         if raw[-1] >= 58:
             return _special_numeric(raw)
-        return unscaled_base64(_unscaled(raw, scale))
+        whole, _, frac = raw.partition(b".")
+        # numeric(p,s) text has exactly s fraction digits: the digits are the unscaled value
+        unscaled = int(whole + frac) if len(frac) == scale else _unscaled(raw, scale)
+        # unscaled_base64, inlined: this is on every row's path
+        length = (unscaled if unscaled >= 0 else ~unscaled).bit_length() // 8 + 1
+        return b2a_base64(unscaled.to_bytes(length, "big", signed=True), newline=False).decode()
 
     return to_decimal
 

@@ -280,9 +280,13 @@ def timestamptz_converter(precision: int) -> Convert:
     width = precision if 0 <= precision <= 9 else 0
     pad = "." + "0" * width if width else ""
 
+    full = 23 + width if width else -1  # length of 'YYYY-MM-DD HH:MM:SS.ffffff+00' with all `width` digits
+
     def convert(raw: bytes) -> object:
         s = raw.decode()
         # fast path: session TimeZone=UTC and a four-digit year AD: reformat the text as is
+        if len(s) == full and s[4] == "-" and s[-3:] == "+00":  # every fraction digit there
+            return f"{s[:10]}T{s[11:-3]}Z"
         if len(s) >= 22 and s[-3:] == "+00" and s[4] == "-":
             frac = s[19:-3]
             if width:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import re
+import struct
 import time
 import uuid
 from typing import Callable, NamedTuple
@@ -40,12 +41,14 @@ from bridge.decode.schema import envelope_schema, field_schema, key_schema, valu
 from bridge.decode.types import TypeRegistry
 from bridge.decode.values import converter_for, null_fallback, snapshot_converter_for
 from bridge.decode.values_numeric import NotRepresentable
+from bridge.produce.fastrows import compile_reader, key_mask
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF, WHOLE
 from bridge.route.topics import TopicNames
 from bridge.source.catalog import TableInfo
 
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
+_U32 = struct.Struct(">I").unpack_from
 SOURCE_VERSION = f"{__version__}-pgbridge"
 
 Headers = list[tuple[str, bytes]]
@@ -106,12 +109,19 @@ def jackson_json(body: bytes) -> bytes:
     return body
 
 
-def _wrap(schema: dict | None) -> Callable[[bytes], bytes]:
-    """JsonConverter layout: `{"schema":...,"payload":...}` with schemas.enable, else the payload."""
+def _wrapping(schema: dict | None) -> tuple[bytes, bytes]:
+    """JsonConverter layout: `{"schema":...,"payload":...}` with schemas.enable, else the
+    payload: what goes before and after the payload."""
     if schema is None:
+        return b"", b""
+    return b'{"schema":' + _encode(schema) + b',"payload":', b"}"
+
+
+def _wrap(schema: dict | None) -> Callable[[bytes], bytes]:
+    head, tail = _wrapping(schema)
+    if not head:
         return lambda payload: payload
-    head = b'{"schema":' + _encode(schema) + b',"payload":'
-    return lambda payload: head + payload + b"}"
+    return lambda payload: head + payload + tail
 
 
 def source_block(prefix: str, db: str, commit_ts_us: int, schema: str, table: str, txid: int | None,
@@ -145,6 +155,7 @@ class TableEvents:
     """
 
     __slots__ = ("topic", "schema", "table", "source_names", "picks", "key_picks", "wrap_key", "wrap_value",
+                 "key_wrapping", "value_wrapping", "envelope_txn", "envelope_snapshot", "envelope_format", "reader", "key_mask",
                  "_snapshot_picks", "_columns", "_types", "_options")
 
     def __init__(self, relation: Relation, info: TableInfo, types: TypeRegistry,
@@ -173,10 +184,19 @@ class TableEvents:
         by_name = {p[1]: p for p in picks}
         self.key_picks = tuple(by_name[n] for n in info.key_columns if n in by_name)
         key_fields = [fields[p[1]] for p in self.key_picks]
-        self.wrap_key = _wrap(key_schema(name, key_fields) if events.key_schemas_enable else None)
-        self.wrap_value = _wrap(
-            envelope_schema(name, value_schema(name, list(fields.values()))) if events.value_schemas_enable else None
-        )
+        key = key_schema(name, key_fields) if events.key_schemas_enable else None
+        self.wrap_key = _wrap(key)
+        self.key_wrapping = _wrapping(key)
+        value = envelope_schema(name, value_schema(name, list(fields.values()))) if events.value_schemas_enable else None
+        self.wrap_value = _wrap(value)
+        self.value_wrapping = _wrapping(value)
+        # EventBuilder's envelope template of the current transaction (`envelope_format`)
+        self.envelope_txn: TxnContext | None = None
+        self.envelope_snapshot = ""
+        self.envelope_format = b""
+        # the fast path's tuple reader (`bridge.produce.fastrows`)
+        self.reader = compile_reader(len(relation.columns), self.picks, self.key_picks)
+        self.key_mask = key_mask(self.key_picks)
 
     def snapshot_picks(self) -> tuple:
         """`picks` with the converters of values read by a snapshot (`snapshot_converter_for`)."""
@@ -221,8 +241,17 @@ class TableEvents:
                 payload[name] = null if raw is None else convert(raw)
             except NotRepresentable as exc:
                 payload[name] = self._unrepresentable(name, exc)
+        return _row_json(payload)
+
+    def key_json(self, payload: dict | None) -> bytes | None:
+        """The key from the payload dict of the fast path's reader (`key`, in one call)."""
+        if payload is None:
+            return None
         body = _encode(payload)
-        return jackson_json(body) if not body.isascii() or b"\\u00" in body else body
+        if not body.isascii() or b"\\u00" in body:
+            body = jackson_json(body)
+        head, tail = self.key_wrapping
+        return head + body + tail
 
     def key(self, values: tuple) -> bytes | None:
         payload = self.key_payload(values)
@@ -243,16 +272,12 @@ class EventBuilder:
         self._types = types
         self._db = db
         self._tables: dict[int, TableEvents] = {}
+        self._skipped = events.skipped_operations
         self.run_id = run_id or str(uuid.uuid4())
-        # Debezium's field order; `%` slots: before, after, ts_ms, snapshot, sequence, ts_us, ts_ns,
-        # schema+table (pre-encoded per table), txId, lsn, transaction, op, ts_ms, ts_us, ts_ns.
-        self._template = (
-            b'{"before":%s,"after":%s,"source":{"version":' + _encode(SOURCE_VERSION)
-            + b',"connector":"postgresql","name":' + jackson_json(_encode(events.topic_prefix))
-            + b',"ts_ms":%d,"snapshot":"%s","db":' + jackson_json(_encode(db))
-            + b',"sequence":"%s","ts_us":%d,"ts_ns":%d,%s,"txId":%s,"lsn":%d,"xmin":null,"origin":null,'
-            b'"origin_lsn":null},"transaction":%s,"op":"%s","ts_ms":%d,"ts_us":%d,"ts_ns":%d}'
-        )
+        # the start of `source` and its `db` (Debezium's field order), pre-encoded
+        self._source_head = (b',"source":{"version":' + _encode(SOURCE_VERSION)
+                             + b',"connector":"postgresql","name":' + jackson_json(_encode(events.topic_prefix)))
+        self._db_json = jackson_json(_encode(db))
         self.headers: Headers = [
             ("__debezium.context.connectorLogicalName", events.topic_prefix.encode()),
             ("__debezium.context.taskId", b"0"),
@@ -270,18 +295,36 @@ class EventBuilder:
 
     def _envelope(self, t: TableEvents, before, after, op: str, txn: TxnContext, lsn: int,
                   snapshot: str = "false", transaction: bool = True) -> bytes:
-        """The envelope's JSON. Everything but the row images and a few numbers is the same for
-        every event of a table, so it is a bytes template filled with `%`; only the row images
-        go through the encoder (and Jackson's spelling fix, when they need it)."""
-        now_ns = time.time_ns()
-        ts_us, last = txn.commit_ts_us, txn.last_commit_lsn
+        """The envelope's JSON (`envelope_format`): only the row images go through the encoder
+        (and Jackson's spelling fix, when they need it)."""
         block = txn.block(lsn) if transaction else None
-        return t.wrap_value(self._template % (
-            _row_json(before), _row_json(after), ts_us // 1000, snapshot.encode(),
-            b'[\\"%d\\",\\"%d\\"]' % (last, lsn) if last is not None else b'[null,\\"%d\\"]' % lsn,
-            ts_us, ts_us * 1000, t.source_names, b"null" if txn.xid is None else b"%d" % txn.xid, lsn,
-            b"null" if block is None else _encode(block), op.encode(), now_ns // 1_000_000, now_ns // 1000, now_ns,
+        if t.envelope_txn is txn and t.envelope_snapshot == snapshot:
+            fmt = t.envelope_format
+        else:
+            fmt = self.envelope_format(t, txn, snapshot)
+        now_ns = time.time_ns()
+        return fmt % (_row_json(before), _row_json(after), lsn, lsn, b"null" if block is None else _encode(block),
+                      op.encode(), now_ns // 1_000_000, now_ns // 1000, now_ns)
+
+    def envelope_format(self, t: TableEvents, txn: TxnContext, snapshot: str = "false") -> bytes:
+        """The whole value of `t`'s events in `txn` (schema included) as a `%` template, cached
+        on `t` for the transaction: everything but the row images, the event's LSN (twice),
+        `transaction` block, op and processing time is the same for all of them. `%` slots:
+        before, after, sequence's LSN, lsn, transaction, op, ts_ms, ts_us, ts_ns."""
+        ts_us, last = txn.commit_ts_us, txn.last_commit_lsn
+        head, tail = t.value_wrapping
+        fmt = b"".join((
+            _literal(head), b'{"before":%s,"after":%s', _literal(self._source_head),
+            b',"ts_ms":%d,"snapshot":"' % (ts_us // 1000), _literal(snapshot.encode()),
+            b'","db":', _literal(self._db_json),
+            b',"sequence":"[null,\\"' if last is None else b',"sequence":"[\\"%d\\",\\"' % last,
+            b'%%d\\"]","ts_us":%d,"ts_ns":%d,' % (ts_us, ts_us * 1000), _literal(t.source_names),
+            b',"txId":', b"null" if txn.xid is None else b"%d" % txn.xid,
+            b',"lsn":%d,"xmin":null,"origin":null,"origin_lsn":null},"transaction":%s,"op":"%s",'
+            b'"ts_ms":%d,"ts_us":%d,"ts_ns":%d}', _literal(tail),
         ))
+        t.envelope_txn, t.envelope_snapshot, t.envelope_format = txn, snapshot, fmt
+        return fmt
 
     def change(self, msg: Insert | Update | Delete, txn: TxnContext, lsn: int, half: int = WHOLE) -> list[Record]:
         """The records of one change. A primary-key change is routed as two halves (see
@@ -302,6 +345,72 @@ class EventBuilder:
                 records.append(Record(t.topic, key, None, headers))
             return records
         return self._update(t, msg, txn, lsn, half)
+
+    def fast_change(self, buf: bytes, pos: int, end: int, txn: TxnContext, lsn: int,
+                    half: int = WHOLE) -> tuple[tuple[str, bytes | None, bytes | None, Headers], ...] | None:
+        """What `change(decode(buf[pos:end]), txn, lsn, half)` returns, as plain
+        (topic, key, value, headers) tuples, straight from the Insert/Update/Delete message at
+        `buf[pos:end]` (outside a streamed block) with the table's reader (`bridge.produce.fastrows`).
+        None when the change needs the general path: an unknown relation, a primary-key change,
+        unchanged TOAST where the general path fills it in, a skipped operation, a value the
+        reader leaves to it (binary, not representable) or a malformed message."""
+        try:
+            t = self._tables.get(_U32(buf, pos + 1)[0])
+            if t is None or t.reader is None:
+                return None
+            kind, marker = buf[pos], buf[pos + 5]
+            skipped = self._skipped
+            if kind == 0x49:  # 'I' relid 'N' new
+                row, key, p, toast = t.reader(buf, pos + 6)
+                if p != end or toast or marker != 0x4E or "c" in skipped:
+                    return None
+                return ((t.topic, t.key_json(key), self._value(t, b"null", _row_json(row), b"c", txn, lsn),
+                         self.headers),)
+            if kind == 0x44:  # 'D' relid ('K' | 'O') old
+                row, key, p, toast = t.reader(buf, pos + 6)
+                if p != end or toast or (marker != 0x4B and marker != 0x4F) or "d" in skipped:
+                    return None
+                key = t.key_json(key)
+                value = (t.topic, key, self._value(t, _row_json(row), b"null", b"d", txn, lsn), self.headers)
+                if self._events.tombstones_on_delete:
+                    return value, (t.topic, key, None, self.headers)
+                return (value,)
+            if kind == 0x55 and "u" not in skipped:  # 'U' relid [('K' | 'O') old] 'N' new
+                before = b"null"
+                if marker == 0x4E:  # no old tuple: the key did not change
+                    row, key, p, toast = t.reader(buf, pos + 6)
+                    if toast & t.key_mask:
+                        return None
+                else:
+                    old, old_key, p, old_toast = t.reader(buf, pos + 6)
+                    if buf[p] != 0x4E or old_toast:
+                        return None
+                    row, key, p, toast = t.reader(buf, p + 1)
+                    if toast & t.key_mask or (key is not None and _row_json(key) != _row_json(old_key)):
+                        return None  # a key from the old tuple, or a primary-key change
+                    if marker == 0x4F:  # REPLICA IDENTITY FULL
+                        if toast:
+                            return None  # filled in from the old row
+                        before = _row_json(old)
+                    elif marker != 0x4B:
+                        return None
+                if p != end:
+                    return None
+                return ((t.topic, t.key_json(key), self._value(t, before, _row_json(row), b"u", txn, lsn),
+                         self.headers),)
+        except Exception:  # noqa: BLE001 - the general path raises what applies, or copes
+            return None
+        return None
+
+    def _value(self, t: TableEvents, before: bytes, after: bytes, op: bytes, txn: TxnContext, lsn: int) -> bytes:
+        """`_envelope` of a streamed change from the row images' JSON."""
+        if t.envelope_txn is txn and t.envelope_snapshot == "false":
+            fmt = t.envelope_format
+        else:
+            fmt = self.envelope_format(t, txn)
+        now_ns = time.time_ns()
+        return fmt % (before, after, lsn, lsn, _encode(txn.block(lsn)) if txn.metadata else b"null", op,
+                      now_ns // 1_000_000, now_ns // 1000, now_ns)
 
     def snapshot_row(self, msg: Insert, txn: TxnContext, lsn: int, marker: str) -> Record:
         """A row read by the initial snapshot: `op: "r"` with Debezium's `source.snapshot` marker,
@@ -345,6 +454,11 @@ class EventBuilder:
         before = t.row(msg.old) if msg.old_kind == "O" else None
         after = t.row(new_values if msg.old_kind == "O" else msg.new)
         return [Record(t.topic, new_key, self._envelope(t, before, after, "u", txn, lsn), self.headers)]
+
+
+def _literal(text: bytes) -> bytes:
+    """`text` as literal text inside a `%` template."""
+    return text.replace(b"%", b"%%")
 
 
 def _row_json(row: dict | None) -> bytes:

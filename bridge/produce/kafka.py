@@ -35,6 +35,9 @@ class KafkaSink:
         except KafkaException as exc:
             raise ConfigError(f"invalid Kafka producer setting (debezium.sink.kafka.producer.*): {exc.args[0].str()}") from None
         self._last_error: str | None = None
+        # librdkafka's produce itself, for the per-record hot path (`ProducerWorker`): a caller
+        # hands anything it raises back to `produce`, which retries or reports it
+        self.produce_call = self._producer.produce
 
     def _on_error(self, err: KafkaError) -> None:
         # Transport errors are retried by librdkafka on its own; remember the last one so a
