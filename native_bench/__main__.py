@@ -1,12 +1,14 @@
 """pgbridge benchmarks against the stream ceiling and a real Debezium, on this machine.
 
     python -m native_bench [--quick] [--workloads W1,W2,W3,W4] [--systems ceiling,decoder-only,pgbridge,debezium]
-                           [--out DIR] [--no-micro] [--pg-dsn DSN] [--kafka HOST:PORT]
+                           [--repeat N] [--out DIR] [--no-micro] [--pg-dsn DSN] [--kafka HOST:PORT]
 
 Starts (or reuses) the local PostgreSQL and Kafka of deploy/local/up unless BRIDGE_PG_DSN and
 BRIDGE_KAFKA_BOOTSTRAP are set. Writes DIR/results.json, summary.md, PNG plots and logs/
 (default bench-results/<UTC timestamp>/). Default sizes take about 15 minutes on 2 cores;
---quick is a smoke run of about a minute.
+--quick is a smoke run of about a minute. --repeat N streams every workload N times per system
+in alternating rounds and reports the median round: on a shared machine one pass can be off by
+half either way.
 
 Systems: ceiling (= pg_recvlogical, raw-eager, raw-bulk, server-decode), decoder-only,
 pgbridge (= pgbridge-1, pgbridge-2, pgbridge-4), debezium (= debezium-json, debezium-json-schemas),
@@ -33,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--systems", default=",".join(systems.ALL), help="comma list (see above)")
     parser.add_argument("--out", type=Path, help="output directory (default bench-results/<timestamp>)")
     parser.add_argument("--no-micro", action="store_true", help="skip the stage micro-benchmarks")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="stream each workload N times per system, alternating, and report the median round")
     parser.add_argument("--pg-dsn", help="PostgreSQL DSN (default: $BRIDGE_PG_DSN or deploy/local/up)")
     parser.add_argument("--kafka", help="Kafka bootstrap (default: $BRIDGE_KAFKA_BOOTSTRAP or deploy/local/up)")
     args = parser.parse_args(argv)
@@ -43,9 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown workload(s) {', '.join(unknown)}; known: {', '.join(workloads.KINDS)}")
     system_names = [s.strip() for s in args.systems.split(",") if s.strip()]
     systems.make(system_names)  # validates the names before anything starts
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1, got {args.repeat}")
     out = args.out or REPO / "bench-results" / datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     results = suite.run("quick" if args.quick else "default", names, system_names, out.resolve(),
-                        micro=not args.no_micro, pg_dsn=args.pg_dsn, kafka_bootstrap=args.kafka)
+                        micro=not args.no_micro, pg_dsn=args.pg_dsn, kafka_bootstrap=args.kafka,
+                        repeat=args.repeat)
     print((out / "summary.md").read_text())
     print(f"results: {out / 'results.json'}  (whole run {results['wall_seconds']:.0f} s)")
     failed = [f"{w}/{s}" for w, wl in results["workloads"].items() for s, f in wl["systems"].items() if "error" in f]

@@ -67,7 +67,10 @@ def summary_md(results: dict) -> str:
         "systems run one after another over the same WAL.",
         "",
         f"Command: `{results['config']['command']}` (size `{results['config']['size']}`, "
-        f"whole run {results['wall_seconds']:.0f} s).",
+        f"whole run {results['wall_seconds']:.0f} s)."
+        + (f" Each system streamed each workload {results['config']['repeat']} times, in alternating rounds; "
+           "the figures are its median round's, every round's rows/s is in results.json (`rows_per_s_rounds`)."
+           if results["config"].get("repeat", 1) > 1 else ""),
         "",
         "| workload | system | rows/s | × ceiling | latency p50 / p95 / p99 ms | CPU µs / row | peak RSS MB | Kafka bytes / row |",
         "|---|---|--:|--:|--:|--:|--:|--:|",

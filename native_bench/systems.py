@@ -54,9 +54,11 @@ class Context:
     workload: Workload
     logs: Path
     timeout_s: float
+    round: int = 0  # with --repeat: which pass over the workload's WAL (each has its own slots)
 
     def slot(self, system: "System", suffix: str = "") -> str:
-        return f"nb_{self.run_id}_{self.workload.name.lower()}_{system.ident}{suffix}"
+        again = f"_r{self.round}" if self.round else ""
+        return f"nb_{self.run_id}_{self.workload.name.lower()}_{system.ident}{again}{suffix}"
 
     def prefix(self, system: "System", suffix: str = "") -> str:
         return self.slot(system, suffix)  # topic prefix = slot name: unique per run and system
