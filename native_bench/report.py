@@ -16,29 +16,52 @@ def _ok(fig: dict | None) -> bool:
 
 
 def ratios(results: dict) -> dict:
-    """Per workload: the stream ceiling (fastest reader), pgbridge / ceiling and / Debezium."""
+    """Per workload: the stream ceiling (fastest reader), pgbridge / ceiling and / Debezium.
+
+    With --repeat, a ratio is the median over rounds of the ratio within each round: the
+    systems of one round run minutes apart at most, while the machine's speed drifts between
+    rounds, so comparing one system's median round with another's would mix those drifts."""
     out = {}
     for name, wl in results["workloads"].items():
         sysfigs = wl["systems"]
+        readers = [f for s, f in sysfigs.items() if s in CEILING_READERS and _ok(f)]
         ceiling = max(((s, f["rows_per_s"]) for s, f in sysfigs.items() if s in CEILING_READERS and _ok(f)),
                       key=lambda x: x[1], default=(None, None))
         entry = {"ceiling_system": ceiling[0], "ceiling_rows_per_s": ceiling[1]}
         if _ok(sysfigs.get("server-decode")):
             entry["server_decode_rows_per_s"] = sysfigs["server-decode"]["rows_per_s"]
         if _ok(sysfigs.get("decoder-only")) and ceiling[1]:
-            entry["decoder_only_over_ceiling"] = round(sysfigs["decoder-only"]["rows_per_s"] / ceiling[1], 3)
+            entry["decoder_only_over_ceiling"] = over(sysfigs["decoder-only"], readers)
         for s, f in sysfigs.items():
             if not s.startswith("pgbridge") or not _ok(f):
                 continue
             r = {}
             if ceiling[1]:
-                r["over_ceiling"] = round(f["rows_per_s"] / ceiling[1], 3)
+                r["over_ceiling"] = over(f, readers)
             for d in ("debezium-json", "debezium-json-schemas"):
                 if _ok(sysfigs.get(d)):
-                    r[f"over_{d}"] = round(f["rows_per_s"] / sysfigs[d]["rows_per_s"], 2)
+                    r[f"over_{d}"] = over(f, [sysfigs[d]], 2)
             entry[s] = r
         out[name] = entry
     return out
+
+
+def over(fig: dict, others: list[dict], digits: int = 3) -> float:
+    """`fig`'s rows/s over the fastest of `others`: per round and the median of those when
+    every one has the same rounds (`rows_per_s_rounds`), else over the figures themselves."""
+    rounds = [f.get("rows_per_s_rounds") for f in [fig, *others]]
+    if all(rounds) and len({len(r) for r in rounds}) == 1:
+        per_round = []
+        for mine, *theirs in zip(*rounds):
+            best = max((t for t in theirs if t), default=None)
+            if mine and best:
+                per_round.append(mine / best)
+        if per_round:
+            per_round.sort()
+            middle = len(per_round) // 2
+            value = per_round[middle] if len(per_round) % 2 else (per_round[middle - 1] + per_round[middle]) / 2
+            return round(value, digits)
+    return round(fig["rows_per_s"] / max(f["rows_per_s"] for f in others), digits)
 
 
 def _fmt(v, digits: int = 0) -> str:
@@ -100,7 +123,11 @@ def summary_md(results: dict) -> str:
         "|---|--:|--:|---|--:|--:|--:|",
     ]
     for name, r in rat.items():
-        for s in sorted(k for k in r if k.startswith("pgbridge")):
+        bridges = sorted(k for k in r if k.startswith("pgbridge"))
+        if not bridges and "decoder_only_over_ceiling" in r:  # a run of the ceiling and the decoder alone
+            lines.append(f"| {name} | {_fmt(r.get('ceiling_rows_per_s'))} ({r.get('ceiling_system')}) | "
+                         f"{_fmt(r['decoder_only_over_ceiling'], 2)} | – | – | – | – |")
+        for s in bridges:
             lines.append(
                 f"| {name} | {_fmt(r.get('ceiling_rows_per_s'))} ({r.get('ceiling_system')}) | "
                 f"{_fmt(r.get('decoder_only_over_ceiling'), 2)} | {s} | {_fmt(r[s].get('over_ceiling'), 2)} | "

@@ -15,3 +15,14 @@ def test_the_median_round_is_reported_with_every_rounds_rate():
 def test_one_round_is_reported_as_is_and_all_failed_rounds_are_an_error():
     assert median_round([{"rows_per_s": 5}]) == {"rows_per_s": 5}
     assert "error" in median_round([{"error": "a"}, {"error": "b"}])
+
+
+def test_ratios_are_medians_of_the_ratios_within_each_round():
+    from native_bench.report import over
+    # GIVEN a machine twice as fast in round 2: within each round the system reaches 0.9 of the best reader
+    fig = {"rows_per_s": 90, "rows_per_s_rounds": [90, 180, 99]}
+    readers = [{"rows_per_s": 100, "rows_per_s_rounds": [100, 200, 110]},
+               {"rows_per_s": 50, "rows_per_s_rounds": [50, 150, None]}]
+    assert over(fig, readers) == 0.9
+    # without rounds: the figures themselves
+    assert over({"rows_per_s": 45}, [{"rows_per_s": 50}, {"rows_per_s": 30}]) == 0.9
