@@ -29,7 +29,7 @@ import re
 import struct
 import time
 import uuid
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import msgspec
 
@@ -117,13 +117,6 @@ def _wrapping(schema: dict | None) -> tuple[bytes, bytes]:
     return b'{"schema":' + _encode(schema) + b',"payload":', b"}"
 
 
-def _wrap(schema: dict | None) -> Callable[[bytes], bytes]:
-    head, tail = _wrapping(schema)
-    if not head:
-        return lambda payload: payload
-    return lambda payload: head + payload + tail
-
-
 def source_block(prefix: str, db: str, commit_ts_us: int, schema: str, table: str, txid: int | None,
                  lsn: int, last_commit_lsn: int | None) -> dict:
     """io.debezium.connector.postgresql.Source of a streamed event (Debezium 3.7 field order)."""
@@ -154,8 +147,8 @@ class TableEvents:
     converter and are skipped: `picks` lists the tuple positions that are emitted.
     """
 
-    __slots__ = ("topic", "schema", "table", "source_names", "picks", "key_picks", "wrap_key", "wrap_value",
-                 "key_wrapping", "value_wrapping", "envelope_txn", "envelope_snapshot", "envelope_format", "reader", "key_mask",
+    __slots__ = ("topic", "schema", "table", "source_names", "picks", "key_picks", "key_wrapping", "value_wrapping",
+                 "envelope_txn", "envelope_snapshot", "envelope_format", "reader", "key_mask",
                  "_snapshot_picks", "_columns", "_types", "_options")
 
     def __init__(self, relation: Relation, info: TableInfo, types: TypeRegistry,
@@ -184,12 +177,9 @@ class TableEvents:
         by_name = {p[1]: p for p in picks}
         self.key_picks = tuple(by_name[n] for n in info.key_columns if n in by_name)
         key_fields = [fields[p[1]] for p in self.key_picks]
-        key = key_schema(name, key_fields) if events.key_schemas_enable else None
-        self.wrap_key = _wrap(key)
-        self.key_wrapping = _wrapping(key)
-        value = envelope_schema(name, value_schema(name, list(fields.values()))) if events.value_schemas_enable else None
-        self.wrap_value = _wrap(value)
-        self.value_wrapping = _wrapping(value)
+        self.key_wrapping = _wrapping(key_schema(name, key_fields) if events.key_schemas_enable else None)
+        self.value_wrapping = _wrapping(
+            envelope_schema(name, value_schema(name, list(fields.values()))) if events.value_schemas_enable else None)
         # EventBuilder's envelope template of the current transaction (`envelope_format`)
         self.envelope_txn: TxnContext | None = None
         self.envelope_snapshot = ""
@@ -243,15 +233,14 @@ class TableEvents:
                 payload[name] = self._unrepresentable(name, exc)
         return _row_json(payload)
 
-    def key_json(self, payload: dict | None) -> bytes | None:
-        """The key from the payload dict of the fast path's reader (`key`, in one call)."""
-        if payload is None:
-            return None
-        body = _encode(payload)
-        if not body.isascii() or b"\\u00" in body:
-            body = jackson_json(body)
+    def wrap_key(self, payload: bytes) -> bytes:
+        """The key record: its payload JSON, with the key schema when key schemas are on."""
         head, tail = self.key_wrapping
-        return head + body + tail
+        return head + payload + tail
+
+    def key_json(self, payload: msgspec.Struct | None) -> bytes | None:
+        """The key record from the key payload of the fast path's reader."""
+        return None if payload is None else self.wrap_key(_row_json(payload))
 
     def key(self, values: tuple) -> bytes | None:
         payload = self.key_payload(values)
@@ -295,16 +284,21 @@ class EventBuilder:
 
     def _envelope(self, t: TableEvents, before, after, op: str, txn: TxnContext, lsn: int,
                   snapshot: str = "false", transaction: bool = True) -> bytes:
-        """The envelope's JSON (`envelope_format`): only the row images go through the encoder
-        (and Jackson's spelling fix, when they need it)."""
-        block = txn.block(lsn) if transaction else None
+        """The envelope's JSON from the row images (dicts or Structs, or None): only they go
+        through the encoder (and Jackson's spelling fix, when they need it)."""
+        return self._value(t, _row_json(before), _row_json(after), op.encode(), txn, lsn, snapshot, transaction)
+
+    def _value(self, t: TableEvents, before: bytes, after: bytes, op: bytes, txn: TxnContext, lsn: int,
+               snapshot: str = "false", transaction: bool = True) -> bytes:
+        """The envelope's JSON from the row images' JSON, filling `envelope_format`."""
         if t.envelope_txn is txn and t.envelope_snapshot == snapshot:
             fmt = t.envelope_format
         else:
             fmt = self.envelope_format(t, txn, snapshot)
+        block = txn.block(lsn) if transaction and txn.metadata else None
         now_ns = time.time_ns()
-        return fmt % (_row_json(before), _row_json(after), lsn, lsn, b"null" if block is None else _encode(block),
-                      op.encode(), now_ns // 1_000_000, now_ns // 1000, now_ns)
+        return fmt % (before, after, lsn, lsn, b"null" if block is None else _encode(block), op,
+                      now_ns // 1_000_000, now_ns // 1000, now_ns)
 
     def envelope_format(self, t: TableEvents, txn: TxnContext, snapshot: str = "false") -> bytes:
         """The whole value of `t`'s events in `txn` (schema included) as a `%` template, cached
@@ -401,16 +395,6 @@ class EventBuilder:
         except Exception:  # noqa: BLE001 - the general path raises what applies, or copes
             return None
         return None
-
-    def _value(self, t: TableEvents, before: bytes, after: bytes, op: bytes, txn: TxnContext, lsn: int) -> bytes:
-        """`_envelope` of a streamed change from the row images' JSON."""
-        if t.envelope_txn is txn and t.envelope_snapshot == "false":
-            fmt = t.envelope_format
-        else:
-            fmt = self.envelope_format(t, txn)
-        now_ns = time.time_ns()
-        return fmt % (before, after, lsn, lsn, _encode(txn.block(lsn)) if txn.metadata else b"null", op,
-                      now_ns // 1_000_000, now_ns // 1000, now_ns)
 
     def snapshot_row(self, msg: Insert, txn: TxnContext, lsn: int, marker: str) -> Record:
         """A row read by the initial snapshot: `op: "r"` with Debezium's `source.snapshot` marker,

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import psycopg2
+
 from tests.integration.support import REPO
 
 
@@ -31,3 +33,31 @@ def test_quick_benchmark_of_pgbridge_writes_results_and_summary(tmp_path, pg_dsn
     assert results["meta"]["host"]["cores"] >= 1 and results["meta"]["postgresql"]["version"]
     summary = (out / "summary.md").read_text()
     assert "| W1 | pgbridge-1 |" in summary
+
+
+def test_repeated_rounds_report_the_median_and_leave_no_slot(tmp_path, pg_dsn, kafka_bootstrap):
+    # GIVEN the session's PostgreSQL and Kafka
+    out = tmp_path / "bench"
+    env = dict(os.environ, BRIDGE_PG_DSN=pg_dsn, BRIDGE_KAFKA_BOOTSTRAP=kafka_bootstrap)
+    # WHEN the reader and the decoder alone stream W1 twice each, in alternating rounds
+    proc = subprocess.run(
+        [sys.executable, "-m", "native_bench", "--quick", "--workloads", "W1", "--systems", "raw-bulk,decoder-only",
+         "--repeat", "2", "--no-micro", "--pg-dsn", pg_dsn, "--kafka", kafka_bootstrap, "--out", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    # THEN each system reports its median round beside both rounds, and the ratio is computed
+    results = json.loads((out / "results.json").read_text())
+    figures = results["workloads"]["W1"]["systems"]
+    for name in ("raw-bulk", "decoder-only"):
+        rounds = figures[name]["rows_per_s_rounds"]
+        assert len(rounds) == 2 and all(r > 0 for r in rounds), figures[name]
+        assert figures[name]["rows_per_s"] == min(rounds)  # the lower middle of two
+    assert results["ratios"]["W1"]["decoder_only_over_ceiling"] > 0
+    assert "(round 2 of 2)" in proc.stderr
+    # and every round's slot is gone
+    bench_db = " ".join(p for p in pg_dsn.split() if not p.startswith("dbname=")) + " dbname=native_bench"
+    with psycopg2.connect(bench_db) as conn, conn.cursor() as cur:
+        cur.execute("SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE %s",
+                    (f"nb_{results['config']['run_id']}%",))
+        assert cur.fetchall() == []
