@@ -32,6 +32,7 @@ from bridge.decode.pgoutput import PgOutputDecoder
 from bridge.decode.types import TypeRegistry
 from bridge.produce.events import EventBuilder, TxnContext
 from bridge.produce.kafka import KafkaSink
+from bridge.proc.child import keep_heap
 from bridge.produce.worker import ProducerWorker
 from bridge.route.router import Router
 from bridge.source.catalog import TableInfo
@@ -195,6 +196,7 @@ def bench_producer(rows: int, kafka: str) -> dict:
     config = _config(kafka, prefix)
     worker = ProducerWorker(config, KafkaSink(config.producer), TypeRegistry(None))
     sink = worker.sink
+    keep_heap()  # the allocator setting of a producer process (`bridge.proc.child.start_child`)
     cpu0, t0 = _cpu(), time.perf_counter()
     for batch in batches:
         worker.handle_batch(memoryview(batch))

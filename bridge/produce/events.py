@@ -49,6 +49,7 @@ from bridge.source.catalog import TableInfo
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 _U32 = struct.Struct(">I").unpack_from
+_time_ns = time.time_ns  # the processing time of an event (its ts_ms, ts_us, ts_ns)
 SOURCE_VERSION = f"{__version__}-pgbridge"
 
 Headers = list[tuple[str, bytes]]
@@ -101,10 +102,10 @@ def _upper_hex(m: re.Match) -> bytes:
 def jackson_json(body: bytes) -> bytes:
     """msgspec's JSON bytes as Jackson writes them: characters above U+FFFF as `\\uD83C\\uDF89`,
     control characters as `\\u001F` (upper-case hex). Costs two scans when there is nothing
-    to change (callers on the hot path inline them: `_needs_jackson`)."""
+    to change (`_row_json` makes them before calling it)."""
     if not body.isascii() and body.translate(None, _BELOW_F0):  # UTF-8 lead bytes of U+10000..
         body = _ASTRAL.sub(_surrogates, body)
-    if b"\\u00" in body:
+    if body.find(b"\\u00") >= 0:
         body = _ESCAPES.sub(_upper_hex, body)
     return body
 
@@ -185,7 +186,8 @@ class TableEvents:
         self.envelope_snapshot = ""
         self.envelope_format = b""
         # the fast path's tuple reader (`bridge.produce.fastrows`)
-        self.reader = compile_reader(len(relation.columns), self.picks, self.key_picks)
+        self.reader = compile_reader(len(relation.columns), self.picks, self.key_picks, self.key_wrapping,
+                                     jackson_json)
         self.key_mask = key_mask(self.key_picks)
 
     def snapshot_picks(self) -> tuple:
@@ -237,10 +239,6 @@ class TableEvents:
         """The key record: its payload JSON, with the key schema when key schemas are on."""
         head, tail = self.key_wrapping
         return head + payload + tail
-
-    def key_json(self, payload: msgspec.Struct | None) -> bytes | None:
-        """The key record from the key payload of the fast path's reader."""
-        return None if payload is None else self.wrap_key(_row_json(payload))
 
     def key(self, values: tuple) -> bytes | None:
         payload = self.key_payload(values)
@@ -296,9 +294,9 @@ class EventBuilder:
         else:
             fmt = self.envelope_format(t, txn, snapshot)
         block = txn.block(lsn) if transaction and txn.metadata else None
-        now_ns = time.time_ns()
+        ns = b"%d" % _time_ns()  # ts_ms, ts_us and ts_ns: one clock reading, formatted once
         return fmt % (before, after, lsn, lsn, b"null" if block is None else _encode(block), op,
-                      now_ns // 1_000_000, now_ns // 1000, now_ns)
+                      ns[:-6], ns[:-3], ns)
 
     def envelope_format(self, t: TableEvents, txn: TxnContext, snapshot: str = "false") -> bytes:
         """The whole value of `t`'s events in `txn` (schema included) as a `%` template, cached
@@ -315,7 +313,7 @@ class EventBuilder:
             b'%%d\\"]","ts_us":%d,"ts_ns":%d,' % (ts_us, ts_us * 1000), _literal(t.source_names),
             b',"txId":', b"null" if txn.xid is None else b"%d" % txn.xid,
             b',"lsn":%d,"xmin":null,"origin":null,"origin_lsn":null},"transaction":%s,"op":"%s",'
-            b'"ts_ms":%d,"ts_us":%d,"ts_ns":%d}', _literal(tail),
+            b'"ts_ms":%s,"ts_us":%s,"ts_ns":%s}', _literal(tail),
         ))
         t.envelope_txn, t.envelope_snapshot, t.envelope_format = txn, snapshot, fmt
         return fmt
@@ -353,48 +351,53 @@ class EventBuilder:
             if t is None or t.reader is None:
                 return None
             kind, marker = buf[pos], buf[pos + 5]
-            skipped = self._skipped
             if kind == 0x49:  # 'I' relid 'N' new
-                row, key, p, toast = t.reader(buf, pos + 6)
-                if p != end or toast or marker != 0x4E or "c" in skipped:
+                after, key, p, toast = t.reader(buf, pos + 6)
+                if p != end or toast or marker != 0x4E or "c" in self._skipped:
                     return None
-                return ((t.topic, t.key_json(key), self._value(t, b"null", _row_json(row), b"c", txn, lsn),
-                         self.headers),)
-            if kind == 0x44:  # 'D' relid ('K' | 'O') old
-                row, key, p, toast = t.reader(buf, pos + 6)
-                if p != end or toast or (marker != 0x4B and marker != 0x4F) or "d" in skipped:
+                before, op = b"null", b"c"
+            elif kind == 0x44:  # 'D' relid ('K' | 'O') old
+                before, key, p, toast = t.reader(buf, pos + 6)
+                if p != end or toast or (marker != 0x4B and marker != 0x4F) or "d" in self._skipped:
                     return None
-                key = t.key_json(key)
-                value = (t.topic, key, self._value(t, _row_json(row), b"null", b"d", txn, lsn), self.headers)
-                if self._events.tombstones_on_delete:
-                    return value, (t.topic, key, None, self.headers)
-                return (value,)
-            if kind == 0x55 and "u" not in skipped:  # 'U' relid [('K' | 'O') old] 'N' new
-                before = b"null"
+                after, op = b"null", b"d"
+            elif kind == 0x55 and "u" not in self._skipped:  # 'U' relid [('K' | 'O') old] 'N' new
+                before, op = b"null", b"u"
                 if marker == 0x4E:  # no old tuple: the key did not change
-                    row, key, p, toast = t.reader(buf, pos + 6)
+                    after, key, p, toast = t.reader(buf, pos + 6)
                     if toast & t.key_mask:
                         return None
                 else:
                     old, old_key, p, old_toast = t.reader(buf, pos + 6)
                     if buf[p] != 0x4E or old_toast:
                         return None
-                    row, key, p, toast = t.reader(buf, p + 1)
-                    if toast & t.key_mask or (key is not None and _row_json(key) != _row_json(old_key)):
+                    after, key, p, toast = t.reader(buf, p + 1)
+                    if toast & t.key_mask or key != old_key:
                         return None  # a key from the old tuple, or a primary-key change
                     if marker == 0x4F:  # REPLICA IDENTITY FULL
                         if toast:
                             return None  # filled in from the old row
-                        before = _row_json(old)
+                        before = old
                     elif marker != 0x4B:
                         return None
                 if p != end:
                     return None
-                return ((t.topic, t.key_json(key), self._value(t, before, _row_json(row), b"u", txn, lsn),
-                         self.headers),)
+            else:
+                return None
+            # `_value`, inlined (this runs for every row)
+            if t.envelope_txn is txn and t.envelope_snapshot == "false":
+                fmt = t.envelope_format
+            else:
+                fmt = self.envelope_format(t, txn)
+            ns = b"%d" % _time_ns()
+            record = (t.topic, key, fmt % (before, after, lsn, lsn,
+                                           _encode(txn.block(lsn)) if txn.metadata else b"null",
+                                           op, ns[:-6], ns[:-3], ns), self.headers)
         except Exception:  # noqa: BLE001 - the general path raises what applies, or copes
             return None
-        return None
+        if op == b"d" and self._events.tombstones_on_delete:
+            return record, (t.topic, key, None, self.headers)
+        return (record,)
 
     def snapshot_row(self, msg: Insert, txn: TxnContext, lsn: int, marker: str) -> Record:
         """A row read by the initial snapshot: `op: "r"` with Debezium's `source.snapshot` marker,
@@ -449,7 +452,8 @@ def _row_json(row: dict | None) -> bytes:
     if row is None:
         return b"null"
     body = _encode(row)
-    return jackson_json(body) if not body.isascii() or b"\\u00" in body else body
+    # `find`, not `in`: `in` first tries the needle as an int and formats a TypeError (~1 µs)
+    return jackson_json(body) if not body.isascii() or body.find(b"\\u00") >= 0 else body
 
 
 def _fill_unchanged(new: tuple, old: tuple | None) -> tuple:

@@ -1,11 +1,11 @@
-"""Per-relation readers from a pgoutput TupleData straight to the converted row.
+"""Per-relation readers from a pgoutput TupleData straight to the row's and the key's JSON.
 
-The general path decodes a change into a message of raw values (`bridge.decode.pgoutput`) and
-then converts them column by column into a dict (`TableEvents.row`, `TableEvents.key_payload`).
-A reader made here by `compile_reader` does both in one pass of straight-line code, one
-statement group per column, and returns the key's values without converting them a second
-time. Rows and keys are msgspec Structs whose fields encode as the column names, in the
-dict's order: the same JSON, encoded in about half the time of a dict's.
+The general path decodes a change into a message of raw values (`bridge.decode.pgoutput`),
+converts them column by column into a dict (`TableEvents.row`, `TableEvents.key_payload`) and
+encodes that. A reader made here by `compile_reader` does all three in one pass of
+straight-line code, one statement group per column, and encodes the key's values without
+converting them a second time. Rows and keys are msgspec Structs whose fields encode as the
+column names, in the dict's order: the same JSON, encoded in about half the time of a dict's.
 
 It covers what a change almost always holds: text values, NULLs and unchanged TOAST. Anything
 else — a binary value, another column count, a malformed tuple, a converter that raises
@@ -25,21 +25,26 @@ from collections.abc import Callable
 
 import msgspec
 
+_encode = msgspec.json.Encoder().encode
 _U16 = struct.Struct(">H").unpack_from
 _U32 = struct.Struct(">I").unpack_from
 
-# (row, key or None, position after the tuple, bit mask of the unchanged-TOAST columns)
-Reader = Callable[[bytes, int], tuple[msgspec.Struct, msgspec.Struct | None, int, int]]
+# (row JSON, key record or None, position after the tuple, bit mask of the unchanged-TOAST columns)
+Reader = Callable[[bytes, int], tuple[bytes, bytes | None, int, int]]
+Fix = Callable[[bytes], bytes]
 
 
 class Unsupported(Exception):
     """A tuple the fast path leaves to the general one."""
 
 
-def compile_reader(ncols: int, picks: tuple, key_picks: tuple) -> Reader | None:
+def compile_reader(ncols: int, picks: tuple, key_picks: tuple, key_wrapping: tuple[bytes, bytes],
+                   fix: Fix) -> Reader | None:
     """A reader of TupleData with `ncols` columns, emitting `picks` — the (position, name,
-    convert, toast value, NULL value) of `TableEvents.picks` — and returning the values of
-    `key_picks` (a subset of them) as the key's payload, in that order.
+    convert, toast value, NULL value) of `TableEvents.picks` — as the row's JSON, and the
+    values of `key_picks` (a subset of them, in that order) as the key record: their JSON
+    between `key_wrapping`'s head and tail. `fix` (`events.jackson_json`) respells JSON that is
+    not plain ASCII or holds a `\\u00XX` escape.
 
     `read(buf, pos)` reads the tuple at `buf[pos:]` (its column count first). Bit `i` of the
     returned mask is set when column `i` is unchanged TOAST: the row holds the placeholder, and
@@ -51,8 +56,10 @@ def compile_reader(ncols: int, picks: tuple, key_picks: tuple) -> Reader | None:
         row_type, key_type = _payload_struct("Row", picks), _payload_struct("Key", key_picks)
     except ValueError:
         return None
+    head, tail = key_wrapping
     ns: dict[str, object] = {"U16": _U16, "U32": _U32, "Unsupported": Unsupported, "NCOLS": ncols,
-                             "Row": row_type, "Key": key_type}
+                             "Row": row_type, "Key": key_type, "ENCODE": _encode, "FIX": fix,
+                             "ESCAPE": b"\\u00", "KEY": head.replace(b"%", b"%%") + b"%s" + tail.replace(b"%", b"%%")}
     emitted = {p[0]: p for p in picks}
     lines = [
         "def read(buf, p):",
@@ -91,9 +98,21 @@ def compile_reader(ncols: int, picks: tuple, key_picks: tuple) -> Reader | None:
             "    else:",
             "        raise Unsupported",
         ]
-    row = ", ".join(f"v{p[0]}" for p in picks)
-    key = "Key(" + ", ".join(f"v{p[0]}" for p in key_picks) + ")" if key_picks else "None"
-    lines.append(f"    return Row({row}), {key}, p, u")
+    # `find`, not `in`: `in` first tries the needle as an int, and fails with a TypeError
+    lines += [
+        "    r = ENCODE(Row(" + ", ".join(f"v{p[0]}" for p in picks) + "))",
+        "    if not r.isascii() or r.find(ESCAPE) >= 0:",
+        "        r = FIX(r)",
+    ]
+    if key_picks:
+        lines += [
+            "    k = ENCODE(Key(" + ", ".join(f"v{p[0]}" for p in key_picks) + "))",
+            "    if not k.isascii() or k.find(ESCAPE) >= 0:",
+            "        k = FIX(k)",
+            "    return r, KEY % k, p, u" if head or tail else "    return r, k, p, u",
+        ]
+    else:
+        lines.append("    return r, None, p, u")
     exec(compile("\n".join(lines), "<pgbridge fast row reader>", "exec"), ns)
     return ns["read"]  # type: ignore[return-value]
 

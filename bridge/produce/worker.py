@@ -11,7 +11,6 @@ Kafka transaction reached, and after a restart it skips what that transaction al
 from __future__ import annotations
 
 import logging
-import struct
 import time
 
 import msgspec
@@ -38,7 +37,7 @@ _decode_end = msgspec.msgpack.Decoder(tuple[int, list[tuple[str, int]]]).decode
 # Ring records that become Kafka records: what a resume point counts inside a transaction.
 _UNITS = frozenset((rec.ROW, rec.SNAPSHOT_ROW, rec.MESSAGE, rec.TRUNCATE, rec.TXMETA))
 _ALL = 1 << 62
-_LENGTH = struct.Struct("<I").unpack_from  # a record's length in a batch (bridge.ring.records)
+_FRAMED = rec.FRAMED_HEADER.unpack_from  # a record's length in a batch, then its header
 
 
 class ProducerWorker:
@@ -91,98 +90,107 @@ class ProducerWorker:
         # `bridge.ring.records.iter_records`), and the fast path reads row changes straight
         # from it; only the other records are copied out, into a payload of their own.
         buf = bytes(batch)
-        header, length, produce = rec.HEADER.unpack_from, _LENGTH, self._kafka_produce
+        framed, header, produce = _FRAMED, rec.HEADER.unpack_from, self._kafka_produce
+        fast_change, partitions_of, murmur2 = self._fast_change, self._partitions, self._murmur2
         end, offset = len(buf), 0
-        while offset < end:
-            start = offset + 4
-            offset = start + length(buf, start - 4)[0]
-            if offset > end:
-                raise ValueError(f"record at offset {start - 4} runs past the end of its batch")
-            if offset - start < rec.HEADER_SIZE:
-                header(buf[start:offset])  # raises struct.error, as reading the record alone does
-            kind, half, hash_, lsn, aux = header(buf, start)
-            if kind in _UNITS:
-                self.units += 1
-                if self.units <= self._skip_units:
-                    continue  # in Kafka already: committed by an earlier run (exactly once)
-            if kind == rec.ROW:
-                ctx = self._ctx or self._in_txn(kind)
-                if self._metadata:
-                    ctx.order = (aux >> 32, aux & 0xFFFFFFFF)
-                records = self._fast_change(buf, start + rec.HEADER_SIZE, offset, ctx, lsn, half)
-                if records is None:  # the general path: decode, then build
-                    records = self._builder.change(self._decoder.decode(buf[start + rec.HEADER_SIZE:offset]),
+        rows = records = 0  # per-row counters kept local, added to the metrics after the batch
+        try:
+            while offset < end:
+                length, kind, half, hash_, lsn, aux = framed(buf, offset)
+                start = offset + 4
+                offset = start + length
+                if offset > end:
+                    raise ValueError(f"record at offset {start - 4} runs past the end of its batch")
+                if length < rec.HEADER_SIZE:
+                    header(buf[start:offset])  # raises struct.error, as reading the record alone does
+                if kind in _UNITS:
+                    self.units += 1
+                    if self.units <= self._skip_units:
+                        continue  # in Kafka already: committed by an earlier run (exactly once)
+                if kind == rec.ROW:
+                    ctx = self._ctx or self._in_txn(kind)
+                    if self._metadata:
+                        ctx.order = (aux >> 32, aux & 0xFFFFFFFF)
+                    out = fast_change(buf, start + rec.HEADER_SIZE, offset, ctx, lsn, half)
+                    if out is None:  # the general path: decode, then build
+                        out = self._builder.change(self._decoder.decode(buf[start + rec.HEADER_SIZE:offset]),
                                                    ctx, lsn, half)
-                # `_produce`, inlined, with librdkafka's produce called directly: whatever it
-                # raises is left to `KafkaSink.produce` (retry on a full queue, or the error)
-                txn = self._txn
-                for topic, key, value, headers in records:  # Records, or the fast path's tuples
-                    partitions = self._partitions.get(topic) or self._topic_partitions(topic)
-                    partition = java_default_partition(key, partitions) if self._murmur2 and key is not None \
-                        else hash_ % partitions
-                    txn.pending += 1  # AckTracker.produced, inlined: once per record; the Txn counts acks
-                    self.records += 1
-                    try:
-                        # positional, in confluent-kafka's order: topic, value, key, partition,
-                        # on_delivery, callback, timestamp, headers (keywords cost ~0.4 µs a call)
-                        produce(topic, value, key, partition, txn, None, 0, headers)
-                    except Exception:  # noqa: BLE001 - BufferError: poll, retry; KafkaException: DeliveryError
-                        self.sink.produce(topic, key, value, txn, partition, headers)
-                self.rows += 1
-                continue
-            payload = buf[start + rec.HEADER_SIZE:offset]
-            if kind == rec.BEGIN:
-                msg = self._decoder.decode(payload)
-                assert type(msg) is Begin
-                self._txn = self.tracker.begin()
-                self._ctx = TxnContext(msg.xid, msg.commit_ts, aux or None, self._metadata)
-                self.txn_final, self.units = lsn, 0  # a Begin record carries the commit LSN
-                resume = self.resume
-                if resume is not None:
-                    self._skip_units = _ALL if lsn < resume.lsn else resume.done if lsn == resume.txn else 0
-                    if self._skip_units == 0:
-                        self._behind = False  # a transaction after everything committed before
-            elif kind == rec.COMMIT:
-                self.tracker.commit(lsn, self._ctx.commit_ts_us if self._ctx is not None else 0)
-                self._txn = self._ctx = None
-                self.last_end = max(self.last_end, lsn)
-                self.txn_final = self.units = self._skip_units = 0
-                if self._behind and lsn > self.resume.lsn:
-                    self._behind = False  # the partly committed transaction is through
-            elif kind == rec.RELATION:
-                self._relation(payload)
-            elif kind == rec.SNAPSHOT_ROW:
-                msg = self._decoder.decode(payload)
-                self._produce(self._builder.snapshot_row(msg, self._in_txn(kind), lsn, rec.SNAPSHOT_MARKERS[half]),
-                              hash_)
-                self.rows += 1
-            elif kind == rec.MESSAGE:
-                ctx = self._in_txn(kind)
-                if self._metadata:
-                    ctx.order = (aux >> 32, aux & 0xFFFFFFFF)
-                self._produce(self._messages.record(self._decoder.decode(payload), ctx.xid, ctx.commit_ts_us,
-                                                    ctx.last_commit_lsn, ctx.block(lsn)), hash_)
-            elif kind == rec.STANDALONE_MESSAGE:
-                # A non-transactional message is its own unit of work, confirmable at its LSN;
-                # Debezium anchors its `sequence` at itself and stamps it with the newest
-                # transaction's commit time (`aux`; the clock before any transaction).
-                if self.resume is not None and lsn <= self.resume.lsn:
-                    continue  # committed by an earlier run (exactly once)
-                self._behind = False
-                self.last_end = max(self.last_end, lsn)
-                self._txn = self.tracker.begin()
-                stamp = aux or time.time_ns() // 1000
-                self._produce(self._messages.record(self._decoder.decode(payload), None, stamp, lsn), hash_)
-                self.tracker.commit(lsn, stamp)
-                self._txn = None
-            elif kind == rec.TRUNCATE:
-                ctx = self._in_txn(kind)
+                    # `_produce`, inlined, with librdkafka's produce called directly: whatever it
+                    # raises is left to `KafkaSink.produce` (retry on a full queue, or the error)
+                    txn = self._txn
+                    for topic, key, value, headers in out:  # Records, or the fast path's tuples
+                        partitions = partitions_of.get(topic) or self._topic_partitions(topic)
+                        partition = java_default_partition(key, partitions) if murmur2 and key is not None \
+                            else hash_ % partitions
+                        txn.pending += 1  # AckTracker.produced, inlined: once per record; the Txn counts acks
+                        records += 1
+                        try:
+                            # positional, in confluent-kafka's order: topic, value, key, partition,
+                            # on_delivery, callback, timestamp, headers (keywords cost ~0.4 µs a call)
+                            produce(topic, value, key, partition, txn, None, 0, headers)
+                        except Exception:  # noqa: BLE001 - BufferError: poll, retry; KafkaException: DeliveryError
+                            self.sink.produce(topic, key, value, txn, partition, headers)
+                    rows += 1
+                    continue
+                self._other(kind, half, hash_, lsn, aux, buf[start + rec.HEADER_SIZE:offset])
+        finally:
+            self.rows += rows
+            self.records += records
+
+    def _other(self, kind: int, half: int, hash_: int, lsn: int, aux: int, payload: bytes) -> None:
+        """A ring record other than a row change (their header fields, and the payload)."""
+        if kind == rec.BEGIN:
+            msg = self._decoder.decode(payload)
+            assert type(msg) is Begin
+            self._txn = self.tracker.begin()
+            self._ctx = TxnContext(msg.xid, msg.commit_ts, aux or None, self._metadata)
+            self.txn_final, self.units = lsn, 0  # a Begin record carries the commit LSN
+            resume = self.resume
+            if resume is not None:
+                self._skip_units = _ALL if lsn < resume.lsn else resume.done if lsn == resume.txn else 0
+                if self._skip_units == 0:
+                    self._behind = False  # a transaction after everything committed before
+        elif kind == rec.COMMIT:
+            self.tracker.commit(lsn, self._ctx.commit_ts_us if self._ctx is not None else 0)
+            self._txn = self._ctx = None
+            self.last_end = max(self.last_end, lsn)
+            self.txn_final = self.units = self._skip_units = 0
+            if self._behind and lsn > self.resume.lsn:
+                self._behind = False  # the partly committed transaction is through
+        elif kind == rec.RELATION:
+            self._relation(payload)
+        elif kind == rec.SNAPSHOT_ROW:
+            msg = self._decoder.decode(payload)
+            self._produce(self._builder.snapshot_row(msg, self._in_txn(kind), lsn, rec.SNAPSHOT_MARKERS[half]),
+                          hash_)
+            self.rows += 1
+        elif kind == rec.MESSAGE:
+            ctx = self._in_txn(kind)
+            if self._metadata:
                 ctx.order = (aux >> 32, aux & 0xFFFFFFFF)
-                self._produce(self._builder.truncate(int.from_bytes(payload[:4], "big"), ctx, lsn), hash_)
-            elif kind == rec.TXMETA:
-                self._transaction_record(half, lsn, payload)
-            else:
-                raise ProtocolError(f"unknown ring record kind {kind}", offset=0, msg_type=None)
+            self._produce(self._messages.record(self._decoder.decode(payload), ctx.xid, ctx.commit_ts_us,
+                                                ctx.last_commit_lsn, ctx.block(lsn)), hash_)
+        elif kind == rec.STANDALONE_MESSAGE:
+            # A non-transactional message is its own unit of work, confirmable at its LSN;
+            # Debezium anchors its `sequence` at itself and stamps it with the newest
+            # transaction's commit time (`aux`; the clock before any transaction).
+            if self.resume is not None and lsn <= self.resume.lsn:
+                return  # committed by an earlier run (exactly once)
+            self._behind = False
+            self.last_end = max(self.last_end, lsn)
+            self._txn = self.tracker.begin()
+            stamp = aux or time.time_ns() // 1000
+            self._produce(self._messages.record(self._decoder.decode(payload), None, stamp, lsn), hash_)
+            self.tracker.commit(lsn, stamp)
+            self._txn = None
+        elif kind == rec.TRUNCATE:
+            ctx = self._in_txn(kind)
+            ctx.order = (aux >> 32, aux & 0xFFFFFFFF)
+            self._produce(self._builder.truncate(int.from_bytes(payload[:4], "big"), ctx, lsn), hash_)
+        elif kind == rec.TXMETA:
+            self._transaction_record(half, lsn, payload)
+        else:
+            raise ProtocolError(f"unknown ring record kind {kind}", offset=0, msg_type=None)
 
     def _in_txn(self, kind: int) -> TxnContext:
         if self._ctx is None:

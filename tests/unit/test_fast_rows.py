@@ -43,7 +43,7 @@ ROW = (b"1000001", b"7", b"user1@example.com", b"12.50", b"2024-05-01 12:34:56.7
 @pytest.fixture(autouse=True)
 def fixed_clock(monkeypatch):
     """Both paths stamp ts_ms/ts_us/ts_ns with the processing time: freeze it."""
-    monkeypatch.setattr(events_module.time, "time_ns", lambda: 1_750_000_000_987_654_321)
+    monkeypatch.setattr(events_module, "_time_ns", lambda: 1_750_000_000_987_654_321)
 
 
 def builder(columns, key=("id",), not_null=("id",), excluded=(), **overrides) -> EventBuilder:
