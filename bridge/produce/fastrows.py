@@ -13,6 +13,8 @@ else — a binary value, another column count, a malformed tuple, a converter th
 which produces the same bytes or the proper error. A reader has no side effect, so that retry
 is always safe.
 
+A boolean's text is compared in place (`bool_value`, without the call).
+
 The code is generated from positions and flags only: column names, converters, NULL
 fallbacks and TOAST placeholders are bound as constants of the function's namespace, never
 written into the source text.
@@ -25,9 +27,14 @@ from collections.abc import Callable
 
 import msgspec
 
+from bridge.decode.values_numeric import bool_value
+
 _encode = msgspec.json.Encoder().encode
 _U16 = struct.Struct(">H").unpack_from
-_U32 = struct.Struct(">I").unpack_from
+# A column's kind byte and the length after it, in one call. For a NULL or unchanged value
+# (one byte) the "length" is the next column's first bytes, unused; at the very end of a
+# batch that read fails, and the change takes the general path like any other that raises.
+_KIND_LENGTH = struct.Struct(">BI").unpack_from
 
 # (row JSON, key record or None, position after the tuple, bit mask of the unchanged-TOAST columns)
 Reader = Callable[[bytes, int], tuple[bytes, bytes | None, int, int]]
@@ -57,7 +64,7 @@ def compile_reader(ncols: int, picks: tuple, key_picks: tuple, key_wrapping: tup
     except ValueError:
         return None
     head, tail = key_wrapping
-    ns: dict[str, object] = {"U16": _U16, "U32": _U32, "Unsupported": Unsupported, "NCOLS": ncols,
+    ns: dict[str, object] = {"U16": _U16, "KIND_LENGTH": _KIND_LENGTH, "Unsupported": Unsupported, "NCOLS": ncols,
                              "Row": row_type, "Key": key_type, "ENCODE": _encode, "FIX": fix,
                              "ESCAPE": b"\\u00", "KEY": head.replace(b"%", b"%%") + b"%s" + tail.replace(b"%", b"%%")}
     emitted = {p[0]: p for p in picks}
@@ -71,9 +78,9 @@ def compile_reader(ncols: int, picks: tuple, key_picks: tuple, key_wrapping: tup
     for i in range(ncols):
         if i not in emitted:  # left out of the events: step over it
             lines += [
-                "    k = buf[p]",
+                "    k, n = KIND_LENGTH(buf, p)",
                 "    if k == 116 or k == 98:",  # 't' text, 'b' binary
-                "        p += 5 + U32(buf, p + 1)[0]",
+                "        p += 5 + n",
                 "    elif k == 110 or k == 117:",  # 'n' null, 'u' unchanged TOAST
                 "        p += 1",
                 "    else:",
@@ -83,11 +90,11 @@ def compile_reader(ncols: int, picks: tuple, key_picks: tuple, key_wrapping: tup
         _, _, convert, toast, null = emitted[i]
         ns[f"convert{i}"], ns[f"toast{i}"], ns[f"null{i}"] = convert, toast, null
         lines += [
-            "    k = buf[p]",
+            "    k, n = KIND_LENGTH(buf, p)",
             "    if k == 116:",
             "        s = p + 5",
-            "        p = s + U32(buf, p + 1)[0]",
-            f"        v{i} = convert{i}(buf[s:p])",
+            "        p = s + n",
+            f"        v{i} = buf[s:p] == b't'" if convert is bool_value else f"        v{i} = convert{i}(buf[s:p])",
             "    elif k == 110:",
             f"        v{i} = null{i}",
             "        p += 1",

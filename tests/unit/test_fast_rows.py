@@ -297,6 +297,18 @@ def test_worker_produces_the_same_records_either_way(props):
     assert len(rows) == 9 and rows[-1][2] is not None and b'"price":null' in rows[-1][2]
 
 
+def test_a_null_last_column_at_the_very_end_of_a_batch():
+    # the reader takes a column's kind and length in one read, which for a trailing NULL runs
+    # past the end of the buffer when the change is the batch's last bytes: the general path
+    # then makes the records, the same ones
+    b = builder(WIDE)
+    row = ROW[:7] + (None,)
+    raw = encode(Insert(1, row))
+    at_end = b.fast_change(raw, 0, len(raw), TXN, 4096, 0)
+    assert at_end is None
+    assert [tuple(r) for r in b.fast_change(raw + b"more", 0, len(raw), TXN, 4096, 0)] == general(b, Insert(1, row))
+
+
 # --- Kafka's answers on the hot path -------------------------------------------------------------
 
 
