@@ -102,7 +102,7 @@ def _upper_hex(m: re.Match) -> bytes:
 def jackson_json(body: bytes) -> bytes:
     """msgspec's JSON bytes as Jackson writes them: characters above U+FFFF as `\\uD83C\\uDF89`,
     control characters as `\\u001F` (upper-case hex). Costs two scans when there is nothing
-    to change (`_row_json` makes them before calling it)."""
+    to change (`_row_json` and the fast readers make them before calling it)."""
     if not body.isascii() and body.translate(None, _BELOW_F0):  # UTF-8 lead bytes of U+10000..
         body = _ASTRAL.sub(_surrogates, body)
     if body.find(b"\\u00") >= 0:
@@ -384,7 +384,7 @@ class EventBuilder:
                     return None
             else:
                 return None
-            # `_value`, inlined (this runs for every row)
+            # `_value`, inlined (a call per row saved): keep the two in step
             if t.envelope_txn is txn and t.envelope_snapshot == "false":
                 fmt = t.envelope_format
             else:
@@ -452,7 +452,7 @@ def _row_json(row: dict | None) -> bytes:
     if row is None:
         return b"null"
     body = _encode(row)
-    # `find`, not `in`: `in` first tries the needle as an int and formats a TypeError (~1 µs)
+    # `find`, not `in`: `in` first tries the needle as an int and formats a TypeError each time
     return jackson_json(body) if not body.isascii() or body.find(b"\\u00") >= 0 else body
 
 
