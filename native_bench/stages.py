@@ -213,6 +213,8 @@ def bench_producer(rows: int, kafka: str, rounds: int = 5) -> dict:
             seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
             if worker.tracker.failed:
                 raise RuntimeError(worker.tracker.failed)
+            if worker.rows != rows:
+                raise RuntimeError(f"producer: {worker.rows} of {rows} rows produced")
             if worker.tracker.safe_lsn() < lsn:
                 raise RuntimeError(f"producer: acked up to {worker.tracker.safe_lsn()}, not the stream's end {lsn}")
             per_round.append((worker.rows / cpu, worker.rows / seconds, cpu / worker.rows * 1e6))

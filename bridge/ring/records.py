@@ -26,17 +26,10 @@ class BatchBuilder:
         self.buffer += record
         self.records += 1
 
-    def add_parts(self, head: bytes, body: bytes) -> None:
-        """`add(head + body)` without building the joined bytes first."""
-        buffer = self.buffer
-        buffer += _LENGTH.pack(len(head) + len(body))
-        buffer += head
-        buffer += body
-        self.records += 1
-
     def add_framed(self, framed_head: bytes, body: bytes) -> None:
-        """`add_parts` for a head packed with its record's length in front (`LENGTH_FORMAT`
-        then the head's fields, one `struct` call for both): the decoder's hot path."""
+        """`add(head + body)` without joining them, for a head packed with the record's length
+        in front (`LENGTH_FORMAT`, then the head's fields: one `struct` call for both): the
+        decoder's hot path."""
         buffer = self.buffer
         buffer += framed_head
         buffer += body

@@ -31,11 +31,11 @@ from bridge.errors import ProtocolError
 
 _U32 = struct.Struct(">I").unpack_from
 _U16 = struct.Struct(">H").unpack_from
-_COUNT_KIND_LENGTH = struct.Struct(">HBI").unpack_from  # TupleData's ncols, then its first column
+COUNT_KIND_LENGTH = struct.Struct(">HBI").unpack_from  # TupleData's ncols, then its first column
 
 _INSERT, _UPDATE, _DELETE = b"I"[0], b"U"[0], b"D"[0]
 _NEW, _KEY, _OLD = b"N"[0], b"K"[0], b"O"[0]
-_NULL, _UNCHANGED, _TEXT, _BINARY = b"n"[0], b"u"[0], b"t"[0], b"b"[0]
+_NULL, _UNCHANGED, TEXT, BINARY = b"n"[0], b"u"[0], b"t"[0], b"b"[0]
 
 
 def _error(buf: bytes, offset: int, reason: str) -> ProtocolError:
@@ -64,7 +64,7 @@ def _tuple_key(
         if pos >= size:
             raise _error(buf, pos, "truncated tuple: missing column kind")
         kind = buf[pos]
-        if kind == _TEXT or kind == _BINARY:
+        if kind == TEXT or kind == BINARY:
             if pos + 5 > size:
                 raise _error(buf, pos, "truncated tuple: missing column length")
             pos += 5 + _U32(buf, pos + 1)[0]
@@ -138,8 +138,8 @@ def leading_key(buf: bytes, pos: int, ncols: int, key_columns: int) -> bytes | N
     size = len(buf)
     if size < pos + 7:
         return None
-    count, kind, length = _COUNT_KIND_LENGTH(buf, pos)
-    if count != ncols or (kind != _TEXT and kind != _BINARY):
+    count, kind, length = COUNT_KIND_LENGTH(buf, pos)
+    if count != ncols or (kind != TEXT and kind != BINARY):
         return None
     start = pos + 2
     end = start + 5 + length
@@ -147,7 +147,7 @@ def leading_key(buf: bytes, pos: int, ncols: int, key_columns: int) -> bytes | N
         if size < end + 5:
             return None
         kind = buf[end]
-        if kind != _TEXT and kind != _BINARY:
+        if kind != TEXT and kind != BINARY:
             return None
         end += 5 + _U32(buf, end + 1)[0]
     if end > size:

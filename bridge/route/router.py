@@ -28,7 +28,7 @@ from bridge.decode.relations import RelationCache
 from bridge.errors import ProtocolError
 from bridge.ring.records import BatchBuilder
 from bridge.route import records as rec
-from bridge.route.keys import extract_key, leading_key
+from bridge.route.keys import BINARY, COUNT_KIND_LENGTH, TEXT, extract_key, leading_key
 from bridge.route.partitioner import key_hash, keyless_hash
 from bridge.route.topics import TopicNames
 from bridge.source.catalog import TableInfo
@@ -36,14 +36,11 @@ from bridge.source.catalog import TableInfo
 _INSERT, _UPDATE, _DELETE = b"IUD"
 _NEW, _KEY, _OLD = b"NKO"
 _RELATION_ID = struct.Struct(">I").unpack_from
-_COUNT_KIND_LENGTH = struct.Struct(">HBI").unpack_from
-_TEXT, _BINARY = b"tb"
 _FRAMED_HEADER = rec.FRAMED_HEADER.pack
 _HEADER_SIZE, _ROW, _WHOLE = rec.HEADER_SIZE, rec.ROW, rec.WHOLE
 _IGNORED = frozenset(b"YO")  # Type (types resolve by OID), Origin
 _encode = msgspec.msgpack.Encoder().encode
 _mmh3 = mmh3.hash
-_HEADER = rec.HEADER.pack
 TXMETA_PRODUCER = 0
 MESSAGE_COLLECTION = "io.debezium.connector.postgresql.LogicalDecodingMessageMonitor$LogicalDecodingMessageId"
 
@@ -132,8 +129,8 @@ class Router:
                 # A one-column key first in the tuple is by far the most common shape: its
                 # column count, kind and length in one unpack (`leading_key`'s first step)
                 if key_columns == 1 and len(payload) >= 13:
-                    count, value_kind, length = _COUNT_KIND_LENGTH(payload, 6)
-                    if count == ncols and (value_kind == _TEXT or value_kind == _BINARY) and 13 + length <= len(payload):
+                    count, value_kind, length = COUNT_KIND_LENGTH(payload, 6)
+                    if count == ncols and (value_kind == TEXT or value_kind == BINARY) and 13 + length <= len(payload):
                         key = payload[8:13 + length]
                 else:
                     key = leading_key(payload, 6, ncols, key_columns)
