@@ -1,10 +1,15 @@
 """Reader for Java `.properties` files, the format of Debezium Server's application.properties.
 
 Follows java.util.Properties.load: `#`/`!` comments, `=`, `:` or whitespace as separator,
-backslash line continuations, and the escapes `\\t \\n \\r \\f \\uXXXX`.
+backslash line continuations, and the escapes `\\t \\n \\r \\f \\uXXXX`. `PropertyReader`
+gives typed access to the resulting flat key map; every configuration section reads through it.
 """
 
 from __future__ import annotations
+
+from typing import Mapping
+
+from bridge.errors import ConfigError
 
 _ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
 
@@ -77,3 +82,61 @@ def parse_properties(text: str, source: str = "<properties>") -> dict[str, str]:
         where = f"{source}:{number}"
         result[_unescape(key, where)] = _unescape(value, where)
     return result
+
+
+class PropertyReader:
+    """Typed access to a flat property map; remembers which keys were used.
+
+    `labels` maps a key to the name the user wrote (a Kafka Connect JSON config says
+    `database.port`, not `debezium.source.database.port`), so every message names it that way.
+    """
+
+    def __init__(self, props: Mapping[str, str], labels: Mapping[str, str] | None = None) -> None:
+        self._props = props
+        self._labels = labels or {}
+        self.used: set[str] = set()
+
+    def label(self, key: str) -> str:
+        return self._labels.get(key, key)
+
+    def raw(self, key: str) -> str | None:
+        self.used.add(key)
+        value = self._props.get(key)
+        return None if value is None else value.strip()
+
+    def str(self, key: str, default: str | None = None) -> str:
+        value = self.raw(key)
+        if value is None or value == "":
+            if default is None:
+                raise ConfigError(f"{self.label(key)} is required but not set")
+            return default
+        return value
+
+    def int(self, key: str, default: int, *, minimum: int = 0, maximum: int = 2**63 - 1) -> int:
+        value = self.raw(key)
+        if value is None or value == "":
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigError(f"{self.label(key)}={value!r} is not an integer") from None
+        if not minimum <= number <= maximum:
+            raise ConfigError(f"{self.label(key)}={value!r} is out of range: allowed {minimum}..{maximum}")
+        return number
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self.raw(key)
+        if value is None or value == "":
+            return default
+        lowered = value.lower()
+        if lowered not in ("true", "false"):
+            raise ConfigError(f"{self.label(key)}={value!r} is invalid: allowed values are true, false")
+        return lowered == "true"
+
+    def choice(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.raw(key)
+        if value is None or value == "":
+            return default
+        if value.lower() not in allowed:
+            raise ConfigError(f"{self.label(key)}={value!r} is invalid: allowed values are {', '.join(allowed)}")
+        return value.lower()
