@@ -1,4 +1,4 @@
-"""`bridge` command line: `bridge run -c application.properties`.
+"""`bridge` command line: `bridge <command> ...`, the commands in `bridge.commands`.
 
 Expected failures (`BridgeError`: bad config, unreachable servers, missing slot, ...) print one
 line naming the problem and exit with the error's code; no traceback.
@@ -11,6 +11,7 @@ import logging
 import sys
 
 from bridge import __version__
+from bridge.commands import COMMANDS, command
 from bridge.errors import BridgeError
 
 log = logging.getLogger("bridge")
@@ -21,12 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"pgbridge {__version__}")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("run", "stream changes from PostgreSQL into Kafka until stopped"),
-                       ("check", "validate the configuration and exit")):
-        cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("-c", "--config", required=True,
-                         help="Debezium Server application.properties, or a Kafka Connect connector JSON")
-        cmd.add_argument("--bootstrap-servers", help="Kafka brokers (overrides the configuration's)")
+    for name in COMMANDS:
+        module = command(name)
+        module.add_arguments(sub.add_parser(name, help=module.HELP))
     return parser
 
 
@@ -38,27 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return _dispatch(args)
+        return command(args.command).main(args)
     except BridgeError as exc:
         log.error("%s", exc)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
-
-
-def _dispatch(args: argparse.Namespace) -> int:
-    from bridge.config import load_config
-
-    config = load_config(args.config, args.bootstrap_servers)
-    if config.unknown_keys:
-        log.warning("ignoring unknown configuration keys: %s", ", ".join(config.unknown_keys))
-    if args.command == "check":
-        print(f"{args.config}: OK")
-        return 0
-
-    from bridge.wiring import run
-
-    return run(config)
 
 
 if __name__ == "__main__":

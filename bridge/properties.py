@@ -104,6 +104,12 @@ class PropertyReader:
         value = self._props.get(key)
         return None if value is None else value.strip()
 
+    def with_prefix(self, prefix: str) -> dict[str, str]:
+        """Every key that starts with `prefix` (longer than it), with its value; all count as used."""
+        found = {k: v for k, v in self._props.items() if k.startswith(prefix) and len(k) > len(prefix)}
+        self.used.update(found)
+        return found
+
     def str(self, key: str, default: str | None = None) -> str:
         value = self.raw(key)
         if value is None or value == "":

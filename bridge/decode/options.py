@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bridge.errors import ConfigError
+from bridge.properties import PropertyReader
 
 # field name -> (Debezium key, allowed values); the first value is Debezium's default
 _CHOICES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -42,3 +43,22 @@ class ConversionOptions:
         digits = self.money_fraction_digits
         if isinstance(digits, bool) or not isinstance(digits, int) or digits < 0:
             raise ConfigError(f"invalid value {digits!r} for money.fraction.digits; allowed: an integer >= 0")
+
+
+def read_conversion(r: PropertyReader) -> ConversionOptions:
+    """The options from Debezium's connector keys (`debezium.source.*`)."""
+    def choice(field: str) -> str:
+        key, allowed = _CHOICES[field]
+        return r.choice("debezium.source." + key, allowed[0], allowed)
+
+    return ConversionOptions(
+        decimal_handling_mode=choice("decimal_handling_mode"),
+        time_precision_mode=choice("time_precision_mode"),
+        binary_handling_mode=choice("binary_handling_mode"),
+        interval_handling_mode=choice("interval_handling_mode"),
+        hstore_handling_mode=choice("hstore_handling_mode"),
+        money_fraction_digits=r.int("debezium.source.money.fraction.digits", 2, maximum=20),
+        unavailable_value_placeholder=r.str("debezium.source.unavailable.value.placeholder",
+                                            "__debezium_unavailable_value"),
+        include_unknown_datatypes=r.bool("debezium.source.include.unknown.datatypes", False),
+    )

@@ -37,7 +37,7 @@ from __future__ import annotations
 import logging
 import re
 
-from bridge.config import EventConfig
+from bridge.route.settings import EventConfig
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,10 @@ import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.extras
 
-from bridge.config import PostgresConfig, RetryConfig
 from bridge.decode.values import REPLICATION_SESSION_OPTIONS
 from bridge.errors import ConnectionFailed, ReplicationSetupError
+from bridge.retry import RetryConfig
+from bridge.source.settings import PostgresConfig
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -18,7 +18,7 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extras
 
-from bridge.config import RetryConfig
+from bridge.retry import RetryConfig
 from bridge.errors import ConnectionFailed, ReplicationSetupError
 from bridge.lsn import format_lsn
 

@@ -20,9 +20,9 @@ import asyncio
 import json
 import logging
 
-from bridge.config import HttpConfig
 from bridge.errors import ConfigError
 from bridge.status.metrics import PipelineState, render
+from bridge.status.settings import HttpConfig
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from bridge.config import EventConfig
+from bridge.route.settings import EventConfig
 from bridge.decode.messages import (
     UNCHANGED_TOAST,
     Delete,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bridge.config import HttpConfig
+from bridge.status.settings import HttpConfig
 from bridge.errors import ConfigError
 from bridge.ring import RingOwner, RingWriter, Watermarks
 from bridge.status.http import respond, serve

@@ -1,0 +1,111 @@
+"""The source's configuration: which PostgreSQL, which slot and publication, how the slot is
+confirmed. Debezium's connector keys (`debezium.source.*`, or unprefixed in a Connect JSON)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bridge.errors import ConfigError
+from bridge.properties import PropertyReader
+
+SOURCE = "debezium.source."
+POSTGRES_CONNECTOR = "io.debezium.connector.postgresql.PostgresConnector"
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresConfig:
+    hostname: str
+    port: int
+    user: str
+    password: str
+    dbname: str
+    sslmode: str
+    connect_timeout_s: int
+
+    def dsn_kwargs(self) -> dict[str, object]:
+        return {
+            "host": self.hostname,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password,
+            "dbname": self.dbname,
+            "sslmode": self.sslmode,
+            "connect_timeout": self.connect_timeout_s,
+            "application_name": "pgbridge",
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationConfig:
+    slot_name: str
+    publication_name: str
+    publication_autocreate_mode: str
+    status_update_interval_ms: int
+    slot_drop_on_stop: bool = False
+    flush_lsn: bool = True  # lsn.flush.mode=manual: never confirm (an external process does)
+    # After the decoder has drained the stream it waits this long before reading again, so the
+    # next read finds a batch (`bridge.read.coalesce.ms`; 0 = wake for every arrival).
+    read_coalesce_ms: int = 2
+
+
+def check_connector(r: PropertyReader) -> None:
+    """`connector.class` and `plugin.name` name what pgbridge is, or the file is not for it."""
+    connector = r.str(SOURCE + "connector.class", POSTGRES_CONNECTOR)
+    if connector != POSTGRES_CONNECTOR:
+        raise ConfigError(f"{r.label(SOURCE + 'connector.class')}={connector!r} is invalid: "
+                          f"pgbridge is {POSTGRES_CONNECTOR}")
+    plugin = r.str(SOURCE + "plugin.name", "pgoutput")
+    if plugin.lower() != "pgoutput":  # Debezium compares case-insensitively
+        raise ConfigError(
+            f"{r.label(SOURCE + 'plugin.name')}={plugin!r} is not supported: pgbridge reads the built-in "
+            "pgoutput plugin only (decoderbufs needs a server extension pgbridge does not use)"
+        )
+
+
+def read_postgres(r: PropertyReader) -> PostgresConfig:
+    return PostgresConfig(
+        hostname=r.str(SOURCE + "database.hostname"),
+        port=r.int(SOURCE + "database.port", 5432, minimum=1, maximum=65535),
+        user=r.str(SOURCE + "database.user"),
+        password=r.raw(SOURCE + "database.password") or "",
+        dbname=r.str(SOURCE + "database.dbname"),
+        sslmode=r.choice(SOURCE + "database.sslmode", "prefer", SSL_MODES),
+        connect_timeout_s=max(1, r.int(SOURCE + "database.connect.timeout.ms", 10_000, minimum=1) // 1000),
+    )
+
+
+def read_replication(r: PropertyReader) -> ReplicationConfig:
+    return ReplicationConfig(
+        slot_name=_slot_name(r.str(SOURCE + "slot.name", "debezium"), r.label(SOURCE + "slot.name")),
+        publication_name=r.str(SOURCE + "publication.name", "dbz_publication"),
+        publication_autocreate_mode=r.choice(
+            SOURCE + "publication.autocreate.mode",
+            "all_tables",
+            ("all_tables", "disabled", "filtered", "no_tables"),
+        ),
+        status_update_interval_ms=r.int(SOURCE + "status.update.interval.ms", 10_000, minimum=1),
+        slot_drop_on_stop=r.bool(SOURCE + "slot.drop.on.stop", False),
+        flush_lsn=_flush_lsn(r),
+        read_coalesce_ms=r.int("bridge.read.coalesce.ms", 2, minimum=0, maximum=1000),
+    )
+
+
+def _flush_lsn(r: PropertyReader) -> bool:
+    """`lsn.flush.mode` (connector | connector_and_driver | manual), or the legacy boolean
+    `flush.lsn.source` (false = manual)."""
+    legacy = r.raw(SOURCE + "flush.lsn.source")
+    mode = r.choice(SOURCE + "lsn.flush.mode", "connector", ("connector", "connector_and_driver", "manual"))
+    if legacy is not None and r.raw(SOURCE + "lsn.flush.mode") is None:
+        return r.bool(SOURCE + "flush.lsn.source", True)
+    return mode != "manual"
+
+
+def _slot_name(name: str, label: str) -> str:
+    # PostgreSQL's rule for slot names (ReplicationSlotValidateName).
+    if not name or len(name) > 63 or any(c not in "abcdefghijklmnopqrstuvwxyz0123456789_" for c in name):
+        raise ConfigError(
+            f"{label}={name!r} is invalid: allowed are 1-63 characters of "
+            "lower-case letters, digits and underscores"
+        )
+    return name
