@@ -167,6 +167,27 @@ def check_exactly_once(events, final: dict[int, int]) -> None:
                                  f"{values[max(0, at - 3):at + 5]} where {expected[max(0, at - 3):at + 5]} was due")
 
 
+def state_from_events(events) -> dict[int, int]:
+    """Replay the events per key (in partition order) into the final `v` of each row."""
+    state: dict[int, int] = {}
+    for e in sorted(events, key=lambda e: (e.partition, e.offset)):
+        if e.value is None:
+            continue
+        p = e.value["payload"]
+        if p["op"] == "d":
+            state.pop(p["before"]["id"], None)
+        else:
+            state[p["after"]["id"]] = p["after"]["v"]
+    return state
+
+
+def table_state(pg, table: str) -> dict[int, int]:
+    """{id: v} of `table` as PostgreSQL has it now."""
+    with pg.cursor() as cur:
+        cur.execute(f"SELECT id, v FROM {table}")
+        return dict(cur.fetchall())
+
+
 class Writers:
     """Concurrent writers incrementing `v` of random keys until stopped: per transaction, a number
     of distinct keys drawn from `keys_per_txn` (one row per transaction by default)."""

@@ -12,7 +12,8 @@ from bridge.route import dispatcher as dispatcher_module
 from bridge.route import records as rec
 from bridge.route.dispatcher import Dispatcher
 from tests.pgoutput_encoder import encode
-from tests.unit.test_router import REL, make
+from tests.unit.builders import REL
+from tests.unit.builders import make_router as make
 
 
 class ScriptedStream:

@@ -31,7 +31,7 @@ from bridge.snapshot.incremental import (
 )
 from bridge.source.catalog import TableInfo
 from tests.pgoutput_encoder import encode
-from tests.unit.test_config import MINIMAL
+from tests.unit.builders import MINIMAL
 
 SIG_OID, T_OID = 500, 600
 PROGRESS_ID = "pgbridge-progress-test"
