@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
@@ -24,21 +24,33 @@ REPO = Path(__file__).resolve().parents[2]
 
 @dataclass
 class BridgeProcess:
-    """`bridge run -c <file>` in a child process, the way a user runs it."""
+    """`bridge <command> -c <file> <args>` in a child process, the way a user runs it: `run` unless
+    another subcommand is given."""
 
     config_path: Path
     log_path: Path
     proc: subprocess.Popen | None = None
-    runs: list[str] = field(default_factory=list)
+    command: str = "run"
+    args: tuple[str, ...] = ()
 
-    def start(self) -> None:
+    def start(self, env: dict[str, str] | None = None) -> None:
+        """Start the process; `env` adds to this one's environment (e.g. PGBRIDGE_FAILPOINTS)."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", "run", "-c", str(self.config_path)],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "bridge.cli", self.command, "-c", str(self.config_path), *self.args],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env} if env else None,
         )
         log.close()
+
+    def wait(self, timeout: float = 60) -> int:
+        """The exit code, once the process ends by itself (a one-shot command, a fault point)."""
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise AssertionError(f"bridge {self.command} did not exit within {timeout}s; log:\n{self.log()}")
 
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM and wait: a clean stop flushes Kafka and confirms the slot."""
