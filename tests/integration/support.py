@@ -144,6 +144,16 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2, what: st
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def reached_final(events, final: dict[int, int]) -> bool:
+    """Whether every key of `final` has reached its final `v` in `events` (a wait's end)."""
+    best: dict[int, int] = {}
+    for e in events:
+        if e.value is not None:
+            key = e.key["payload"]["id"]
+            best[key] = max(best.get(key, 0), e.value["payload"]["after"]["v"])
+    return all(best.get(k, 0) >= v for k, v in final.items())
+
+
 def check_per_key_sequences(events, final: dict[int, int]) -> None:
     """Each key's values must go up by one, except where a replay restarts lower; every value
     from 1 to the final committed one must be present."""
@@ -198,6 +208,12 @@ def table_state(pg, table: str) -> dict[int, int]:
     with pg.cursor() as cur:
         cur.execute(f"SELECT id, v FROM {table}")
         return dict(cur.fetchall())
+
+
+def slot_exists(pg, slot: str) -> bool:
+    with pg.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+        return cur.fetchone() is not None
 
 
 class Writers:

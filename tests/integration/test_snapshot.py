@@ -10,7 +10,7 @@ import threading
 import psycopg2
 
 from tests.integration.support import child_pids, consume, consume_until, wait_until
-from tests.integration.support import slot_active, state_from_events, table_state, topic_size
+from tests.integration.support import slot_active, slot_exists, state_from_events, table_state, topic_size
 
 
 def _topic_size(bootstrap: str, topic: str) -> int:
@@ -18,12 +18,6 @@ def _topic_size(bootstrap: str, topic: str) -> int:
         return topic_size(bootstrap, topic)
     except KeyError:  # not created yet
         return 0
-
-
-def slot_exists(pg, slot: str) -> bool:
-    with pg.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,))
-        return cur.fetchone() is not None
 
 
 def make_tables(pg, name: str, rows: int) -> tuple[str, str]:
