@@ -251,7 +251,7 @@ class Writers:
                     if self.pause_s:
                         time.sleep(self.pause_s)
             conn.close()
-        except BaseException as exc:  # surfaced by stop()
+        except BaseException as exc:  # noqa: BLE001 - surfaced by stop()
             self.errors.append(exc)
 
     def start(self) -> Writers:
