@@ -11,6 +11,7 @@ import pytest
 
 from bridge import failpoints
 from bridge.errors import ConfigError
+from tests.unit.builders import MINIMAL
 
 REPO = Path(__file__).resolve().parents[2]
 REACH = "from bridge import failpoints; failpoints.hit(failpoints.BEFORE_CONFIRM); print('past it')"
@@ -63,3 +64,13 @@ def test_sleep_pauses_at_the_point(monkeypatch, caplog):
     failpoints.hit(failpoints.MID_SNAPSHOT)
     assert slept == [0.25]
     assert "fault point mid_snapshot: sleeping 0.250s" in caplog.text
+
+
+def test_a_misspelt_variable_stops_the_bridge_with_one_line(tmp_path):
+    config = tmp_path / "a.properties"
+    config.write_text("".join(f"{k}={v}\n" for k, v in MINIMAL.items()))
+    result = python(f"from bridge.cli import main; raise SystemExit(main(['run', '-c', {str(config)!r}]))",
+                    {"PGBRIDGE_FAILPOINTS": "before_confirm:crash"})
+    assert result.returncode == 2, result.stderr
+    assert "PGBRIDGE_FAILPOINTS: 'before_confirm:crash' has no valid action" in result.stderr
+    assert "Traceback" not in result.stderr
