@@ -18,14 +18,15 @@ ROOT = Path(bridge.__file__).resolve().parent
 # Entries are modules or packages under `bridge` (a package covers its submodules); the longest
 # entry that covers a module gives its layer. `__init__` is the `bridge` package itself.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundations", ("__init__", "errors", "lsn", "properties", "failpoints")),
+    ("foundations", ("__init__", "errors", "lsn", "properties", "retry", "failpoints")),
     ("ring and pgoutput", ("ring", "decode.messages", "decode.pgoutput", "decode.relations")),
     ("conversion", ("decode",)),
-    # `config` still sits with the components it reads for; `format` (the JSON converter)
-    # belongs in conversion once it no longer reads bridge.config.
+    # `config` composes the components' settings, and some components still take the whole
+    # BridgeConfig, so it sits with them; `format` (the JSON converter) belongs in conversion
+    # once it no longer reads bridge.config.
     ("components", ("config", "kafka", "source", "route", "snapshot", "produce", "format", "ack", "status")),
     ("processes", ("proc", "ack.coordinator")),
-    ("commands", ("wiring", "cli")),
+    ("commands", ("wiring", "commands", "cli")),
 )
 # What the ring may import from outside itself: it is the transport, and knows no records.
 RING_MAY_IMPORT = {"errors"}
