@@ -122,7 +122,7 @@ def test_a_bulk_read_of_wide_rows_is_written_in_pieces_that_fit_the_ring():
             while True:
                 try:
                     batch = reader.read(0.5)
-                except Exception:  # noqa: BLE001 - RingClosed at the end of the stream, or a failure the row count shows
+                except Exception:  # noqa: BLE001 - RingClosed ends the drain; a failure shows in the row count
                     return
                 if batch is None:
                     if stop.is_set():

@@ -16,9 +16,8 @@ from bridge.ring.records import BatchBuilder, iter_records
 from bridge.route.router import Router
 from bridge.source.catalog import TableInfo
 from tests.pgoutput_encoder import encode
-from tests.unit.builders import MINIMAL
 from tests.fakes import FakeSink
-from tests.unit.builders import REL, txn
+from tests.unit.builders import MINIMAL, REL, txn
 
 EO = {"bridge.exactly.once": "true", "debezium.source.tombstones.on.delete": "false"}
 
