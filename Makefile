@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 
-.PHONY: install demo test unit up down bench
+.PHONY: install demo test unit lint up down bench
 
 install: $(VENV)/.installed
 
@@ -18,11 +18,15 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(PY) deploy/local/demo.py
 
-test: install
+test: lint
 	PY=$(PY) deploy/local/run-tests
 
-unit: install
+unit: lint
 	$(PY) -m pytest -m "not integration" -q
+
+# ruff with pyproject.toml's rules; the import layers are a unit test (tests/unit/test_layers.py)
+lint: install
+	$(PY) -m ruff check .
 
 up:
 	@deploy/local/up

@@ -25,7 +25,7 @@ from bridge.route.filters import TableFilter
 from bridge.route.settings import EventConfig, PipelineConfig, read_events, read_filters, read_pipeline
 from bridge.snapshot.settings import IncrementalConfig, SnapshotConfig, read_incremental, read_snapshot
 from bridge.source.offsets import CutoverConfig, cutover_from_properties
-from bridge.source.settings import (POSTGRES_CONNECTOR, SOURCE, PostgresConfig, ReplicationConfig, check_connector,
+from bridge.source.settings import (SOURCE, PostgresConfig, ReplicationConfig, check_connector,
                                     read_postgres, read_replication)
 from bridge.status.settings import HttpConfig, read_http
 

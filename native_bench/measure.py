@@ -255,7 +255,7 @@ class LatencyConsumer:
                         ts = _commit_ms(value)
                         if ts is not None and ts >= self.since_ms:
                             self.latencies_ms.append(now_ms - ts)
-        except Exception as exc:  # reported, never hidden
+        except Exception as exc:  # noqa: BLE001 - reported, never hidden
             self.error = repr(exc)
         finally:
             consumer.close()

@@ -119,7 +119,8 @@ def summary_md(results: dict) -> str:
         "Ratios (pgbridge rows/s over the stream ceiling = fastest of pg_recvlogical and the psycopg2 raw readers, "
         "and over Debezium):",
         "",
-        "| workload | ceiling rows/s (reader) | decoder-only / ceiling | pgbridge | / ceiling | / debezium-json | / debezium-json-schemas |",
+        "| workload | ceiling rows/s (reader) | decoder-only / ceiling | pgbridge | / ceiling | / debezium-json "
+        "| / debezium-json-schemas |",
         "|---|--:|--:|---|--:|--:|--:|",
     ]
     for name, r in rat.items():
@@ -146,7 +147,8 @@ def summary_md(results: dict) -> str:
         "backlog (JVM warm-up included for Debezium). Latency: W2 is run again at a fixed "
         "rate while each Kafka system streams; a consumer reads every record, latency = read time − source.ts_ms "
         "(commit time), after a warm-up that is not counted. CPU µs / row (= CPU seconds per million rows): "
-        "user+system time of all the system's processes while streaming (start-up excluded); the walsender's and broker's CPU are in results.json. Peak RSS: largest sum over the "
+        "user+system time of all the system's processes while streaming (start-up excluded); the walsender's and "
+        "broker's CPU are in results.json. Peak RSS: largest sum over the "
         "system's processes. Kafka bytes/row: the topics' log segment bytes on the broker's disk (after the "
         "producer's compression: pgbridge lz4, Connect none by default) per row change. pgbridge writes "
         "JSON with schemas (its default, like debezium-json-schemas); Debezium runs with connector and Connect "

@@ -72,7 +72,7 @@ def run(size: str, workload_names: list[str], system_names: list[str], out: Path
                         time.sleep(0.5)  # let the previous system's leftovers (broker flush, exits) settle
                         try:
                             fig = s.run(ctx, wrun)
-                        except Exception as exc:  # one broken system must not lose the others' figures
+                        except Exception as exc:  # noqa: BLE001 - one broken system must not lose the others' figures
                             fig = {"error": f"{type(exc).__name__}: {exc}"}
                         finally:
                             if s.kind != "kafka":
@@ -140,7 +140,7 @@ def _latency_phase(ctx, wl, chosen, entry, samples) -> None:
             entry["systems"].setdefault(s.name, {})["latency_ms"] = fig["latency_ms"]
             lat = fig["latency_ms"]
             log(f"W2 latency: {s.name}: p50 {lat['p50']} ms, p95 {lat['p95']} ms, p99 {lat['p99']} ms")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - recorded beside the figures
             entry["systems"].setdefault(s.name, {})["latency_error"] = f"{type(exc).__name__}: {exc}"
             log(f"W2 latency: {s.name}: {exc}")
 

@@ -17,6 +17,11 @@ from pathlib import Path
 
 import pytest
 
+# Shared fakes and builders (psycopg's habit): plain modules the tests import names from, loaded
+# as plugins so that their asserts are rewritten like a test's and fixtures put there reach every
+# test. A test module never imports another test module (tests/unit/test_test_imports.py).
+pytest_plugins = ("tests.fakes", "tests.unit.builders")
+
 REPO = Path(__file__).resolve().parent.parent
 UP = REPO / "deploy" / "local" / "up"
 DOWN = REPO / "deploy" / "local" / "down"

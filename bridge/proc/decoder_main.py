@@ -48,7 +48,7 @@ def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: Watermarks
     stream = None
     incremental_db = incremental = None
     try:
-        describe = lambda rel: describe_table(sql, rel, config.filters)
+        describe = lambda rel: describe_table(sql, rel, config.filters)  # noqa: E731
         router = Router(config, describe)
         tick = _action_query(config, sql)
         if config.incremental.signal_table is not None:

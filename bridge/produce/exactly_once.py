@@ -41,6 +41,7 @@ from typing import Mapping
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bridge import failpoints
 from bridge.config import BridgeConfig
 from bridge.errors import ConnectionFailed
 
@@ -198,6 +199,8 @@ class Transactions:
         """Write the marker and commit: the data and the position become visible together."""
         self._sink.produce(self._topic, self._key, marker_value(point, self._producers, self._routing, self._system),
                            _marker_delivered, 0)
+        if failpoints.ENABLED:
+            failpoints.hit(failpoints.AFTER_PRODUCE_BEFORE_COMMIT)
         self._sink.commit_transaction()
         self.open = False
         self.commits += 1

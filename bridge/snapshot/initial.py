@@ -23,6 +23,7 @@ from typing import Callable
 import psycopg2.extensions
 import psycopg2.extras
 
+from bridge import failpoints
 from bridge.config import BridgeConfig
 from bridge.errors import BridgeError
 from bridge.lsn import format_lsn
@@ -87,6 +88,8 @@ def take_snapshot(config: BridgeConfig, router: Router, dispatcher: Dispatcher,
                     router.snapshot_row(wire.insert(relid, row), point, _MARKER[batch.marker(i)])
                 rows += len(batch.rows)
                 dispatcher.write_full()
+                if failpoints.ENABLED:
+                    failpoints.hit(failpoints.MID_SNAPSHOT)
                 if stop():
                     raise SnapshotFailed("stopped during the snapshot; the next start takes it again")
         router.handle(wire.commit(point, started_us), point)

@@ -242,7 +242,7 @@ class SnapshotReader:
                           emit=functools.partial(self._put, index))
             except _Stopped:
                 return
-            except BaseException as exc:  # handed to the consumer, which raises it
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
                 with self._cond:
                     if not self._stopping and self._error is None:
                         self._error = _classify(exc, plan)

@@ -18,6 +18,7 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extras
 
+from bridge import failpoints
 from bridge.retry import RetryConfig
 from bridge.errors import ConnectionFailed, ReplicationSetupError
 from bridge.lsn import format_lsn
@@ -133,6 +134,8 @@ class ReplicationStream:
             raise AssertionError(f"flush LSN would go backwards: {format_lsn(lsn)} < {format_lsn(self.flushed_lsn)}")
         if lsn == self.flushed_lsn and not force:
             return
+        if failpoints.ENABLED:
+            failpoints.hit(failpoints.BEFORE_CONFIRM)
         self.flushed_lsn = lsn
         now = time.monotonic()
         if now - self._last_sent >= self._status_interval_s:

@@ -25,8 +25,8 @@ from pathlib import Path
 import psycopg2
 
 from tests.integration.support import (BridgeProcess, Writers, check_exactly_once, check_per_key_sequences, child_pids,
-                                       consume_until, drop_slot_and_publication, slot_active, wait_until,
-                                       write_properties)
+                                       consume_until, drop_slot_and_publication, reached_final, slot_active,
+                                       wait_until, write_properties)
 
 KEYS = 30
 
@@ -83,7 +83,7 @@ def crash_loop(pg_dsn: str, kafka_bootstrap: str, workdir: Path, name: str, *, i
 
         def reached(ev) -> bool:
             seen[:] = ev
-            return _reached(ev, final)
+            return reached_final(ev, final)
 
         try:
             events = consume_until(kafka_bootstrap, topic, reached, timeout=300)
@@ -118,16 +118,6 @@ def _victim(bridge: BridgeProcess, target: str, rng: random.Random) -> int | Non
             return children[rng.choice(names)]
         time.sleep(0.05)
     return None
-
-
-
-def _reached(events, final: dict[int, int]) -> bool:
-    best: dict[int, int] = {}
-    for e in events:
-        if e.value is not None:
-            key = e.key["payload"]["id"]
-            best[key] = max(best.get(key, 0), e.value["payload"]["after"]["v"])
-    return all(best.get(k, 0) >= v for k, v in final.items())
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg2
@@ -24,21 +24,33 @@ REPO = Path(__file__).resolve().parents[2]
 
 @dataclass
 class BridgeProcess:
-    """`bridge run -c <file>` in a child process, the way a user runs it."""
+    """`bridge <command> -c <file> <args>` in a child process, the way a user runs it: `run` unless
+    another subcommand is given."""
 
     config_path: Path
     log_path: Path
     proc: subprocess.Popen | None = None
-    runs: list[str] = field(default_factory=list)
+    command: str = "run"
+    args: tuple[str, ...] = ()
 
-    def start(self) -> None:
+    def start(self, env: dict[str, str] | None = None) -> None:
+        """Start the process; `env` adds to this one's environment (e.g. PGBRIDGE_FAILPOINTS)."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bridge.cli", "run", "-c", str(self.config_path)],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "bridge.cli", self.command, "-c", str(self.config_path), *self.args],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env} if env else None,
         )
         log.close()
+
+    def wait(self, timeout: float = 60) -> int:
+        """The exit code, once the process ends by itself (a one-shot command, a fault point)."""
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise AssertionError(f"bridge {self.command} did not exit within {timeout}s; log:\n{self.log()}")
 
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM and wait: a clean stop flushes Kafka and confirms the slot."""
@@ -132,6 +144,16 @@ def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2, what: st
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def reached_final(events, final: dict[int, int]) -> bool:
+    """Whether every key of `final` has reached its final `v` in `events` (a wait's end)."""
+    best: dict[int, int] = {}
+    for e in events:
+        if e.value is not None:
+            key = e.key["payload"]["id"]
+            best[key] = max(best.get(key, 0), e.value["payload"]["after"]["v"])
+    return all(best.get(k, 0) >= v for k, v in final.items())
+
+
 def check_per_key_sequences(events, final: dict[int, int]) -> None:
     """Each key's values must go up by one, except where a replay restarts lower; every value
     from 1 to the final committed one must be present."""
@@ -165,6 +187,33 @@ def check_exactly_once(events, final: dict[int, int]) -> None:
             at = next((i for i, (a, b) in enumerate(zip(values, expected)) if a != b), min(len(values), len(expected)))
             raise AssertionError(f"key {key}: {len(values)} records for {final[key]} changes; from position {at}: "
                                  f"{values[max(0, at - 3):at + 5]} where {expected[max(0, at - 3):at + 5]} was due")
+
+
+def state_from_events(events) -> dict[int, int]:
+    """Replay the events per key (in partition order) into the final `v` of each row."""
+    state: dict[int, int] = {}
+    for e in sorted(events, key=lambda e: (e.partition, e.offset)):
+        if e.value is None:
+            continue
+        p = e.value["payload"]
+        if p["op"] == "d":
+            state.pop(p["before"]["id"], None)
+        else:
+            state[p["after"]["id"]] = p["after"]["v"]
+    return state
+
+
+def table_state(pg, table: str) -> dict[int, int]:
+    """{id: v} of `table` as PostgreSQL has it now."""
+    with pg.cursor() as cur:
+        cur.execute(f"SELECT id, v FROM {table}")
+        return dict(cur.fetchall())
+
+
+def slot_exists(pg, slot: str) -> bool:
+    with pg.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+        return cur.fetchone() is not None
 
 
 class Writers:
@@ -202,7 +251,7 @@ class Writers:
                     if self.pause_s:
                         time.sleep(self.pause_s)
             conn.close()
-        except BaseException as exc:  # surfaced by stop()
+        except BaseException as exc:  # noqa: BLE001 - surfaced by stop()
             self.errors.append(exc)
 
     def start(self) -> Writers:

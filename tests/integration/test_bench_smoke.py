@@ -70,7 +70,8 @@ def test_producer_stage_reports_its_best_round_against_the_real_broker(kafka_boo
          "--rows", "3000", "--rounds", "3"],
         cwd=REPO, capture_output=True, text=True, timeout=300, check=True)
     p = json.loads(out.stdout.strip().splitlines()[-1])["producer"]
-    # THEN every round produced all rows and Kafka acked past the stream's end (else the stage fails), and the figure is the best of them with the median beside it
+    # THEN every round produced all rows and Kafka acked past the stream's end (else the stage fails),
+    # and the figure is the best of them with the median beside it
     assert p["rows"] == 3000 and p["rounds"] == 3 and len(p["rows_per_cpu_s_rounds"]) == 3
     assert p["rows_per_cpu_s"] == max(p["rows_per_cpu_s_rounds"]) > 0
     assert sorted(p["rows_per_cpu_s_rounds"])[1] == p["rows_per_cpu_s_median"]

@@ -11,8 +11,7 @@ import time
 
 import psycopg2
 
-from tests.integration.support import Writers, consume_until, slot_active, wait_until
-from tests.integration.test_snapshot import state_from_events, table_state
+from tests.integration.support import Writers, consume_until, slot_active, state_from_events, table_state, wait_until
 
 
 def make_tables(pg, name: str, rows: int) -> tuple[str, str]:

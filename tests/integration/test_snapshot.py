@@ -10,7 +10,7 @@ import threading
 import psycopg2
 
 from tests.integration.support import child_pids, consume, consume_until, wait_until
-from tests.integration.support import slot_active, topic_size
+from tests.integration.support import slot_active, slot_exists, state_from_events, table_state, topic_size
 
 
 def _topic_size(bootstrap: str, topic: str) -> int:
@@ -18,12 +18,6 @@ def _topic_size(bootstrap: str, topic: str) -> int:
         return topic_size(bootstrap, topic)
     except KeyError:  # not created yet
         return 0
-
-
-def slot_exists(pg, slot: str) -> bool:
-    with pg.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,))
-        return cur.fetchone() is not None
 
 
 def make_tables(pg, name: str, rows: int) -> tuple[str, str]:
@@ -44,26 +38,6 @@ def snapshot_props(big: str, small: str, **extra: str) -> dict[str, str]:
         "bridge.producers": "2",
         **extra,
     }
-
-
-def state_from_events(events) -> dict[int, int]:
-    """Replay the events per key (in partition order) into the final `v` of each row."""
-    state: dict[int, int] = {}
-    for e in sorted(events, key=lambda e: (e.partition, e.offset)):
-        if e.value is None:
-            continue
-        p = e.value["payload"]
-        if p["op"] == "d":
-            state.pop(p["before"]["id"], None)
-        else:
-            state[p["after"]["id"]] = p["after"]["v"]
-    return state
-
-
-def table_state(pg, table: str) -> dict[int, int]:
-    with pg.cursor() as cur:
-        cur.execute(f"SELECT id, v FROM {table}")
-        return dict(cur.fetchall())
 
 
 def test_initial_snapshot_then_streaming_has_no_gap_and_no_duplicate(pg, pg_dsn, bridge_factory, kafka_bootstrap,

@@ -145,7 +145,7 @@ class Writer(threading.Thread):
                             cur.execute(f"DELETE FROM {self.table} WHERE id = %s", (rnd.randrange(self.next_id),))
                     conn.commit()
                     self.commits += 1
-        except BaseException as exc:  # reported by the test
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
             self.error = exc
         finally:
             conn.close()

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 
 from tests.integration.support import child_pids, consume, slot_active, wait_until
-from tests.unit.test_status import parse
+from tests.prometheus_text import parse
 
 
 def get(port: int, path: str) -> tuple[int, bytes]:

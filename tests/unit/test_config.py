@@ -7,16 +7,7 @@ import pytest
 from bridge.config import config_from_properties, load_config
 from bridge.errors import ConfigError
 from bridge.properties import parse_properties
-
-MINIMAL = {
-    "debezium.sink.type": "kafka",
-    "debezium.sink.kafka.producer.bootstrap.servers": "127.0.0.1:9092",
-    "debezium.source.database.hostname": "db.example",
-    "debezium.source.database.user": "u",
-    "debezium.source.database.password": "p",
-    "debezium.source.database.dbname": "inventory",
-    "debezium.source.topic.prefix": "shop",
-}
+from tests.unit.builders import MINIMAL
 
 
 def with_(**overrides: str) -> dict[str, str]:

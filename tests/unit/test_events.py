@@ -9,7 +9,6 @@ import uuid
 
 import pytest
 
-from bridge.route.settings import EventConfig
 from bridge.decode.messages import (
     UNCHANGED_TOAST,
     Delete,
@@ -23,15 +22,10 @@ from bridge.decode.types import TypeRegistry
 from bridge.produce.events import EventBuilder, TxnContext, jackson_json
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF
 from bridge.source.catalog import TableInfo
+from tests.unit.builders import events
 
 INT4, TEXT, FLOAT8, NUMERIC = 23, 25, 701, 1700
 TXN = TxnContext(xid=700, commit_ts_us=1_700_000_000_123_456, last_commit_lsn=1000)
-
-
-def events(**overrides) -> EventConfig:
-    settings = {"topic_prefix": "srv", "tombstones_on_delete": True, "skipped_operations": frozenset("t"),
-                "key_schemas_enable": True, "value_schemas_enable": True, **overrides}
-    return EventConfig(**settings)
 
 
 def builder(columns, key=("id",), not_null=("id",), run_id="run-1", **overrides) -> EventBuilder:

@@ -16,8 +16,8 @@ from bridge.ring.records import BatchBuilder, iter_records
 from bridge.route.router import Router
 from bridge.source.catalog import TableInfo
 from tests.pgoutput_encoder import encode
-from tests.unit.test_config import MINIMAL
-from tests.unit.test_side_events import REL, FakeSink, txn
+from tests.fakes import FakeSink
+from tests.unit.builders import MINIMAL, REL, txn
 
 EO = {"bridge.exactly.once": "true", "debezium.source.tombstones.on.delete": "false"}
 

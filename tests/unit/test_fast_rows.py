@@ -24,8 +24,8 @@ from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF
 from bridge.route.router import Router
 from bridge.source.catalog import TableInfo
 from tests.pgoutput_encoder import encode
-from tests.unit.test_config import MINIMAL
-from tests.unit.test_events import events
+from tests.fakes import FakeProducer, RecordingSink
+from tests.unit.builders import MINIMAL, events
 
 INT4, INT8, TEXT, FLOAT8, NUMERIC, TSTZ, BOOL, JSONB = 23, 20, 25, 701, 1700, 1184, 16, 3802
 NUMERIC_12_2 = ((12 << 16) | 2) + 4
@@ -247,21 +247,6 @@ def test_column_names_are_data_never_code():
 # --- the worker: the same records reach Kafka --------------------------------------------------
 
 
-class RecordingSink:
-    def __init__(self) -> None:
-        self.records: list[tuple] = []
-
-    def partitions(self, topic: str) -> int:
-        return 3
-
-    def produce(self, topic, key, value, on_delivery, partition=-1, headers=None) -> None:
-        self.records.append((topic, key, value, partition, headers))
-        on_delivery(None, None)
-
-    def __len__(self) -> int:
-        return 0
-
-
 def worker_records(batch: bytes, use_fast: bool, **props) -> list[tuple]:
     config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p",
                                      **props})
@@ -310,28 +295,6 @@ def test_a_null_last_column_at_the_very_end_of_a_batch():
 
 
 # --- Kafka's answers on the hot path -------------------------------------------------------------
-
-
-class FakeProducer:
-    """confluent-kafka's produce: full twice, then accepting; or refusing."""
-
-    def __init__(self, refuse: bool = False) -> None:
-        self.full, self.refuse, self.produced, self.polls = 2, refuse, [], 0
-
-    def produce(self, topic, value=None, key=None, partition=-1, on_delivery=None, callback=None, timestamp=0,
-                headers=None):
-        from confluent_kafka import KafkaError, KafkaException
-        if self.refuse:
-            raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
-        if self.full:
-            self.full -= 1
-            raise BufferError("Local: Queue full")
-        self.produced.append((topic, key, value, partition, headers))
-        on_delivery(None, None)
-
-    def poll(self, timeout):
-        self.polls += 1
-        return 0
 
 
 def kafka_worker(producer: FakeProducer):

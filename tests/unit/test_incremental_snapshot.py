@@ -31,7 +31,7 @@ from bridge.snapshot.incremental import (
 )
 from bridge.source.catalog import TableInfo
 from tests.pgoutput_encoder import encode
-from tests.unit.test_config import MINIMAL
+from tests.unit.builders import MINIMAL
 
 SIG_OID, T_OID = 500, 600
 PROGRESS_ID = "pgbridge-progress-test"
@@ -343,7 +343,7 @@ def test_xid_snapshot_visibility_across_an_epoch():
 def test_chunk_query():
     table = SnapshotTable(TableRef("public", "t", T_OID, "r"), condition="v <> 'x'", relation=TABLE,
                           key_columns=("id",), key_types=("integer",), max_key=("7",), last_key=(b"3",))
-    mogrify = lambda sql, args: sql % tuple(f"'{a}'" for a in args)
+    mogrify = lambda sql, args: sql % tuple(f"'{a}'" for a in args)  # noqa: E731
     assert chunk_query(table, 3, mogrify, ("3",)) == (
         'SELECT "id", "v" FROM ONLY "public"."t" WHERE ("id") > (\'3\'::integer) AND ("id") <= (\'7\'::integer) '
         "AND (v <> 'x') ORDER BY \"id\" LIMIT 3")

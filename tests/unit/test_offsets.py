@@ -25,7 +25,7 @@ from bridge.source.offsets import (
     select_offset,
 )
 from tests.pgoutput_encoder import encode
-from tests.unit.test_config import MINIMAL
+from tests.unit.builders import MINIMAL
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "offsets"
 REAL = DATA / "debezium-3.7.0-standalone.dat"  # written by Debezium 3.7.0 on Connect 4.3.1 standalone

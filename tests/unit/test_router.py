@@ -8,16 +8,8 @@ from bridge.route.partitioner import key_hash
 from bridge.route.router import Router
 from bridge.source.catalog import TableInfo
 from tests.pgoutput_encoder import encode
-from tests.unit.test_config import MINIMAL
-
-REL = m.Relation(16384, "public", "t", "d", (
-    m.RelationColumn(True, "id", 23, -1), m.RelationColumn(False, "v", 25, -1)))
-
-
-def make(producers=4, **props):
-    config = config_from_properties({**MINIMAL, "bridge.producers": str(producers), "bridge.partition.salt": "salt",
-                                     "debezium.source.topic.prefix": "p", **props})
-    return Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})))
+from tests.unit.builders import MINIMAL, REL
+from tests.unit.builders import make_router as make
 
 
 def records(router, producer):

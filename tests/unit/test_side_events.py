@@ -9,52 +9,12 @@ import json
 from bridge.config import config_from_properties
 from bridge.decode import messages as m
 from bridge.decode.options import ConversionOptions
-from bridge.decode.types import TypeRegistry
 from bridge.produce.side_events import MessageEvents, TransactionEvents
-from bridge.produce.worker import ProducerWorker
-from bridge.route.router import MESSAGE_COLLECTION, Router
+from bridge.route.router import MESSAGE_COLLECTION
 from bridge.snapshot import wire
-from bridge.source.catalog import TableInfo
 from tests.pgoutput_encoder import encode
-from tests.unit.test_config import MINIMAL
-
-REL = m.Relation(16384, "public", "t", "d", (m.RelationColumn(True, "id", 23, -1), m.RelationColumn(False, "v", 25, -1)))
-COMMIT_TS = 1_700_000_000_123_456
-
-
-class FakeSink:
-    def __init__(self) -> None:
-        self.records: list[tuple[str, dict | None, dict | None]] = []
-
-    def partitions(self, topic: str) -> int:
-        return 1
-
-    def produce(self, topic, key, value, on_delivery, partition, headers=None) -> None:
-        self.records.append((topic, key and json.loads(key), value and json.loads(value)))
-
-    def __len__(self) -> int:
-        return 0
-
-
-def pipeline(**props):
-    config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p",
-                                     **props})
-    router = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})))
-    sink = FakeSink()
-    worker = ProducerWorker(config, sink, TypeRegistry(), run_id="run")
-    return router, worker, sink
-
-
-def run(router, worker) -> None:
-    worker.handle_batch(memoryview(bytes(router.builders[0].buffer)))
-    router.builders[0].buffer.clear()
-
-
-def txn(router, end_lsn, items, xid=7, ts=COMMIT_TS):
-    router.handle(encode(m.Begin(end_lsn - 8, ts, xid)), end_lsn - 100)
-    for i, item in enumerate(items):
-        router.handle(encode(item), end_lsn - 90 + i)
-    router.handle(encode(m.Commit(0, end_lsn - 8, end_lsn, ts)), end_lsn)
+from tests.unit.builders import COMMIT_TS, MINIMAL, REL, pipeline, txn
+from tests.unit.builders import run_batch as run
 
 
 def payloads(sink, topic):

@@ -14,42 +14,25 @@ from bridge.decode.messages import Relation, RelationColumn
 from bridge.errors import ConnectionFailed
 from bridge.snapshot.parallel import SnapshotBatch, SnapshotProgress, SnapshotReader
 from bridge.snapshot.plan import TablePlan
+from tests.fakes import FakeConnection
 
 
-class FakeCursor:
-    def __init__(self, session: FakeSession) -> None:
-        self.session = session
+class FakeSession(FakeConnection):
+    """A snapshot session: `rows` holds the row count of each (table, chunk)."""
 
-    def __enter__(self) -> FakeCursor:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def copy_expert(self, sql: str, file) -> None:
-        # the query is "COPY (<table>:<chunk>) TO STDOUT": rows "<table> <chunk> <n>"
-        table, chunk = sql[len("COPY ("):-len(") TO STDOUT")].split(":")
-        for n in range(self.session.rows[(table, int(chunk))]):
-            if self.session.fail_at == (table, int(chunk), n):
-                raise psycopg2.OperationalError("server closed the connection unexpectedly")
-            if self.session.jitter:
-                time.sleep(random.random() / 20000)
-            file.write(f"{table}\t{chunk}\t{n}\n".encode())
-
-
-class FakeSession:
     def __init__(self, rows: dict[tuple[str, int], int], *, fail_at=None, jitter=False) -> None:
-        self.rows, self.fail_at, self.jitter = rows, fail_at, jitter
-        self.closed = 0
+        super().__init__(rows)
+        self.fail_at, self.jitter = fail_at, jitter
 
-    def cursor(self) -> FakeCursor:
-        return FakeCursor(self)
-
-    def cancel(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.closed = 1
+    def copy_out(self, sql: str):
+        # the query is "<table>:<chunk>": rows "<table> <chunk> <n>"
+        table, chunk = sql.split(":")
+        for n in range(self.rows[(table, int(chunk))]):
+            if self.fail_at == (table, int(chunk), n):
+                raise psycopg2.OperationalError("server closed the connection unexpectedly")
+            if self.jitter:
+                time.sleep(random.random() / 20000)
+            yield f"{table}\t{chunk}\t{n}\n".encode()
 
 
 def plan(name: str, chunks: int, estimate: int | None = 100) -> TablePlan:

@@ -13,25 +13,13 @@ from bridge.errors import ConfigError
 from bridge.ring import RingOwner, RingWriter, Watermarks
 from bridge.status.http import respond, serve
 from bridge.status.metrics import Family, PipelineState, render
+from tests.prometheus_text import parse
 
 
 @dataclass
 class FakeChild:
     role: str
     alive: bool = True
-
-
-def parse(text: str) -> dict[tuple[str, tuple], float]:
-    """{(name, sorted labels): value} of a Prometheus text exposition."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        head, value = line.rsplit(" ", 1)
-        name, _, labels = head.partition("{")
-        pairs = tuple(sorted(tuple(p.split("=", 1)) for p in labels.rstrip("}").split(",") if p))
-        out[(name, tuple((k, v.strip('"')) for k, v in pairs))] = float(value)
-    return out
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ from bridge.route.router import Router
 from bridge.route.topics import MAX_NAME_LENGTH, TopicNames, sanitize
 from bridge.source.catalog import TableInfo
 from tests.pgoutput_encoder import encode
-from tests.unit.test_config import MINIMAL
-from tests.unit.test_side_events import COMMIT_TS, pipeline, run, txn
+from tests.unit.builders import COMMIT_TS, MINIMAL, pipeline, txn
+from tests.unit.builders import run_batch as run
 
 GOLDEN = Path(__file__).parent.parent / "data" / "debezium"
 
@@ -239,7 +239,6 @@ def test_a_sanitized_name_is_logged_once(caplog, monkeypatch):
 
 def test_topic_transaction_and_heartbeat_name():
     from bridge.config import config_from_properties
-    from tests.unit.test_config import MINIMAL
     ev = config_from_properties({**MINIMAL, "debezium.source.topic.prefix": "srv", "debezium.source.topic.delimiter": "_",
                                  "debezium.source.topic.transaction": "tx",
                                  "debezium.source.topic.heartbeat.name": "shared-heartbeats"}).events
@@ -256,7 +255,6 @@ def test_topic_transaction_and_heartbeat_name():
 def test_topic_parts_with_invalid_characters_are_refused_as_debezium_refuses_them(key):
     from bridge.config import config_from_properties
     from bridge.errors import ConfigError
-    from tests.unit.test_config import MINIMAL
     with pytest.raises(ConfigError, match=rf"{key}='my prefix!' is invalid: only the underscore, hyphen, dot and "
                                           "alphanumeric characters are allowed"):
         config_from_properties({**MINIMAL, f"debezium.source.{key}": "my prefix!"})

@@ -5,32 +5,7 @@ import pytest
 from bridge.decode.options import ConversionOptions
 from bridge.decode.types import BUILTIN_TYPES, TypeInfo, TypeKind, TypeRegistry
 from bridge.decode.values import converter_for
-
-
-class FakeCursor:
-    def __init__(self, rows: dict[int, tuple], log: list[int]) -> None:
-        self.rows, self.log, self.row = rows, log, None
-
-    def __enter__(self) -> "FakeCursor":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def execute(self, sql: str, params: tuple[int]) -> None:
-        self.log.append(params[0])
-        self.row = self.rows.get(params[0])
-
-    def fetchone(self) -> tuple | None:
-        return self.row
-
-
-class FakeConnection:
-    def __init__(self, rows: dict[int, tuple]) -> None:
-        self.rows, self.queries = rows, []
-
-    def cursor(self) -> FakeCursor:
-        return FakeCursor(self.rows, self.queries)
+from tests.fakes import FakeConnection
 
 
 # (typname, nspname, typtype, typcategory, typelem, typbasetype, typtypmod, enum labels)

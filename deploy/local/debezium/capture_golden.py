@@ -20,8 +20,9 @@ compact re-serialization, json.dumps(x, separators=(",", ":"), ensure_ascii=Fals
 byte-identical to what Debezium wrote (Java's float formatting, for instance), `key_raw` /
 `value_raw` hold the exact text as well. Records are grouped by topic (sorted by name), in
 offset order. manifest.json records, per pass, the SQL files, the properties given to the run
-script and the Debezium version; README.md beside the data says what the passes showed. Timestamps, LSNs, txIds and the runId header differ from run to run: compare
-them by shape, not value.
+script and the Debezium version; README.md beside the data says what the passes showed.
+Timestamps, LSNs, txIds and the runId header differ from run to run: compare them by shape, not
+value.
 
 SQL files run statement by statement in autocommit (a statement ends with `;` at the end of a
 line), exactly like `psql -v ON_ERROR_STOP=1 -f FILE`, so pgbridge's tests can replay them.

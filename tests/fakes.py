@@ -1,0 +1,112 @@
+"""Test doubles shared by the unit tests: a psycopg2 connection and cursor, the producer stage's
+Kafka sinks, and confluent-kafka's Producer. Loaded as a pytest plugin by tests/conftest.py, so
+asserts here are rewritten like a test's and fixtures put here reach every test."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+
+class FakeConnection:
+    """A psycopg2 connection. Its cursors answer `execute` from `rows`, keyed by the query's first
+    parameter, and write `copy_out(sql)`'s lines for `COPY (...) TO STDOUT`; `queries` lists the
+    first parameter of each query executed."""
+
+    def __init__(self, rows: dict | None = None) -> None:
+        self.rows = rows or {}
+        self.queries: list = []
+        self.closed = 0
+
+    def cursor(self) -> FakeCursor:
+        return FakeCursor(self)
+
+    def copy_out(self, sql: str) -> Iterable[bytes]:
+        """The bytes a `COPY (...) TO STDOUT` of `sql` writes; none here, test doubles override."""
+        return ()
+
+    def cancel(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = 1
+
+
+class FakeCursor:
+    def __init__(self, connection: FakeConnection) -> None:
+        self.connection, self.row = connection, None
+
+    def __enter__(self) -> FakeCursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def execute(self, sql: str, params: tuple) -> None:
+        self.connection.queries.append(params[0])
+        self.row = self.connection.rows.get(params[0])
+
+    def fetchone(self) -> tuple | None:
+        return self.row
+
+    def copy_expert(self, sql: str, file) -> None:
+        query = sql[len("COPY ("):-len(") TO STDOUT")]
+        for line in self.connection.copy_out(query):
+            file.write(line)
+
+
+class FakeSink:
+    """The producer stage's Kafka sink, one partition per topic: keeps (topic, key, value) as
+    parsed JSON and never acknowledges, for tests of what is built rather than what is acked."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, dict | None, dict | None]] = []
+
+    def partitions(self, topic: str) -> int:
+        return 1
+
+    def produce(self, topic, key, value, on_delivery, partition, headers=None) -> None:
+        self.records.append((topic, key and json.loads(key), value and json.loads(value)))
+
+    def __len__(self) -> int:
+        return 0
+
+
+class RecordingSink:
+    """The producer stage's Kafka sink, three partitions per topic: keeps (topic, key, value,
+    partition, headers) as produced and acknowledges each record at once."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple] = []
+
+    def partitions(self, topic: str) -> int:
+        return 3
+
+    def produce(self, topic, key, value, on_delivery, partition=-1, headers=None) -> None:
+        self.records.append((topic, key, value, partition, headers))
+        on_delivery(None, None)
+
+    def __len__(self) -> int:
+        return 0
+
+
+class FakeProducer:
+    """confluent-kafka's produce: full twice, then accepting; or refusing."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.full, self.refuse, self.produced, self.polls = 2, refuse, [], 0
+
+    def produce(self, topic, value=None, key=None, partition=-1, on_delivery=None, callback=None, timestamp=0,
+                headers=None):
+        from confluent_kafka import KafkaError, KafkaException
+        if self.refuse:
+            raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+        if self.full:
+            self.full -= 1
+            raise BufferError("Local: Queue full")
+        self.produced.append((topic, key, value, partition, headers))
+        on_delivery(None, None)
+
+    def poll(self, timeout):
+        self.polls += 1
+        return 0

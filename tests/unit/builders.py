@@ -1,0 +1,68 @@
+"""Builders shared by the unit tests: the smallest valid configuration, one table's relation,
+routers and a producer pipeline over a fake sink, and transactions fed to a router. Loaded as a
+pytest plugin by tests/conftest.py."""
+
+from __future__ import annotations
+
+from bridge.config import config_from_properties
+from bridge.decode import messages as m
+from bridge.decode.types import TypeRegistry
+from bridge.produce.worker import ProducerWorker
+from bridge.route.router import Router
+from bridge.route.settings import EventConfig
+from bridge.source.catalog import TableInfo
+from tests.fakes import FakeSink
+from tests.pgoutput_encoder import encode
+
+MINIMAL = {
+    "debezium.sink.type": "kafka",
+    "debezium.sink.kafka.producer.bootstrap.servers": "127.0.0.1:9092",
+    "debezium.source.database.hostname": "db.example",
+    "debezium.source.database.user": "u",
+    "debezium.source.database.password": "p",
+    "debezium.source.database.dbname": "inventory",
+    "debezium.source.topic.prefix": "shop",
+}
+
+# public.t (relation 16384): id int4 (the key), v text
+REL = m.Relation(16384, "public", "t", "d", (
+    m.RelationColumn(True, "id", 23, -1), m.RelationColumn(False, "v", 25, -1)))
+COMMIT_TS = 1_700_000_000_123_456
+
+
+def events(**overrides) -> EventConfig:
+    """The event settings of topic prefix `srv`, schemas on, tombstones on, truncates skipped."""
+    settings = {"topic_prefix": "srv", "tombstones_on_delete": True, "skipped_operations": frozenset("t"),
+                "key_schemas_enable": True, "value_schemas_enable": True, **overrides}
+    return EventConfig(**settings)
+
+
+def make_router(producers=4, **props) -> Router:
+    """A router over `producers` producers, salt `salt`, prefix `p`; every table keyed by `id`."""
+    config = config_from_properties({**MINIMAL, "bridge.producers": str(producers), "bridge.partition.salt": "salt",
+                                     "debezium.source.topic.prefix": "p", **props})
+    return Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})))
+
+
+def pipeline(**props) -> tuple[Router, ProducerWorker, FakeSink]:
+    """A router and one producer's worker, prefix `p`, producing into a `FakeSink`."""
+    config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p",
+                                     **props})
+    router = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})))
+    sink = FakeSink()
+    worker = ProducerWorker(config, sink, TypeRegistry(), run_id="run")
+    return router, worker, sink
+
+
+def run_batch(router: Router, worker: ProducerWorker) -> None:
+    """Hand what the router built for producer 0 to the worker, as one ring batch."""
+    worker.handle_batch(memoryview(bytes(router.builders[0].buffer)))
+    router.builders[0].buffer.clear()
+
+
+def txn(router: Router, end_lsn: int, items, xid=7, ts=COMMIT_TS) -> None:
+    """Feed the router one transaction of `items` (pgoutput messages) committed at `end_lsn`."""
+    router.handle(encode(m.Begin(end_lsn - 8, ts, xid)), end_lsn - 100)
+    for i, item in enumerate(items):
+        router.handle(encode(item), end_lsn - 90 + i)
+    router.handle(encode(m.Commit(0, end_lsn - 8, end_lsn, ts)), end_lsn)
