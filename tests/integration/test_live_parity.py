@@ -57,11 +57,31 @@ DOCUMENTED: tuple[parity.Allowed, ...] = (
 )
 
 
-def _has_key(records: list[parity.Record], topic: str, key: dict) -> bool:
+def _row_with_key(records: list[parity.Record], topic: str, key: dict) -> parity.Record | None:
     for r in records:
         if r.topic == topic and r.key is not None and r.value is not None:
             doc = json.loads(r.key)
             if doc.get("payload", doc) == key:
+                return r
+    return None
+
+
+def _finished(records: list[parity.Record], prefix: str, topic: str, key: dict) -> bool:
+    """The end row arrived, and so did the END record of its transaction: the transaction topic
+    is written by another producer, so the row alone does not say that topic is complete."""
+    row = _row_with_key(records, f"{prefix}.{topic}", key)
+    if row is None:
+        return False
+    value = json.loads(row.value)
+    txn = value.get("payload", value).get("transaction")
+    if txn is None:
+        return True
+    xid = txn["id"].split(":")[0]
+    for r in records:
+        if r.topic == f"{prefix}.transaction" and r.value is not None:
+            doc = json.loads(r.value)
+            doc = doc.get("payload", doc)
+            if doc.get("status") == "END" and str(doc.get("id")).split(":")[0] == xid:
                 return True
     return False
 
@@ -130,9 +150,9 @@ def live(pg_dsn, kafka_bootstrap, tmp_path_factory):
 
         # THEN both write everything (read back until the last row arrived and the topics are quiet)
         end = (f"{stream}.small2", {"id": 999})
-        got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, lambda rs: _has_key(rs, f"{dbz}.{end[0]}", end[1]),
+        got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, lambda rs: _finished(rs, dbz, *end),
                                         quiet=3.0, timeout=90)
-        got_ours = parity.consume_prefix(kafka_bootstrap, ours, lambda rs: _has_key(rs, f"{ours}.{end[0]}", end[1]),
+        got_ours = parity.consume_prefix(kafka_bootstrap, ours, lambda rs: _finished(rs, ours, *end),
                                          quiet=2.0, timeout=60, alive=bridge.running)
         code = bridge.stop()
         assert code == 0, f"pgbridge exited with {code}:\n{bridge.log()}"
