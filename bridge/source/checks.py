@@ -13,10 +13,10 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bridge.config import ReplicationConfig
 from bridge.route.filters import TableFilter
 from bridge.source.catalog import SessionFacts, TableFacts
 from bridge.source.publication import PublicationChange, PublicationFacts
+from bridge.source.settings import ReplicationConfig
 from bridge.source.slots import SlotFacts
 
 

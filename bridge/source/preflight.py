@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import psycopg2.extensions
 
-from bridge.config import ReplicationConfig
 from bridge.errors import ReplicationSetupError
 from bridge.route.filters import TableFilter
 from bridge.source.catalog import (
@@ -37,6 +36,7 @@ from bridge.source.publication import (
     inspect_publication,
     plan_publication,
 )
+from bridge.source.settings import ReplicationConfig
 from bridge.source.slots import SlotFacts, create_slot, inspect_slot
 
 log = logging.getLogger(__name__)

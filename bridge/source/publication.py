@@ -19,10 +19,10 @@ import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
-from bridge.config import ReplicationConfig
 from bridge.errors import ReplicationSetupError
 from bridge.route.filters import TableFilter
 from bridge.source.catalog import TableFacts
+from bridge.source.settings import ReplicationConfig
 
 log = logging.getLogger(__name__)
 
