@@ -51,7 +51,7 @@ class PostgresFacts:
 
 
 def inspect_postgres(conn: psycopg2.extensions.connection, cfg: ReplicationConfig) -> PostgresFacts:
-    """Everything the checks read; SELECTs only (they run in a read-only transaction)."""
+    """Everything the checks read; SELECTs only, so it also runs in a read-only transaction."""
     return PostgresFacts(inspect_session(conn), inspect_publication(conn, cfg.publication_name),
                          inspect_slot(conn, cfg.slot_name), inspect_tables(conn))
 
@@ -86,7 +86,8 @@ def prepare_postgres(conn: psycopg2.extensions.connection, cfg: ReplicationConfi
 
 
 def ensure_slot(conn: psycopg2.extensions.connection, cfg: ReplicationConfig) -> None:
-    """Check an existing slot (logical, pgoutput, this database); create it when missing."""
+    """The decoder, before it streams without an initial snapshot: check an existing slot
+    (logical, pgoutput, this database); create it when missing."""
     slot = inspect_slot(conn, cfg.slot_name)
     # The warnings were logged by the preflight; only what stops the stream counts here.
     _raise_first_error(check_slot(slot, inspect_session(conn)))
