@@ -12,7 +12,7 @@ import sys
 
 from bridge import __version__
 from bridge.commands import COMMANDS, command
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, ExitCode
 
 log = logging.getLogger("bridge")
 
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        return ExitCode.INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -1,33 +1,54 @@
-"""The one error hierarchy of pgbridge.
+"""The one error hierarchy of pgbridge, and every exit code it uses.
 
 Every error a user can cause or meet in operation (bad config, unreachable server, bad
 protocol bytes, missing slot) is a `BridgeError`; the CLI prints its message and exits
 non-zero without a traceback. Anything else is a bug and keeps its traceback.
 """
 
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Every exit status of `bridge` and of its processes (the README has the same table).
+
+    A child process exits with its error's code and the coordinator exits with the first
+    failed child's, so a code means the same wherever the failure happened."""
+
+    OK = 0  # stopped cleanly, or snapshot.mode=initial_only finished
+    FAILED = 1  # a process was killed or did not stop in time; an error without its own code
+    CONFIG = 2
+    CONNECTION = 3
+    REPLICATION_SETUP = 4
+    PROTOCOL = 5
+    UNSUPPORTED_TYPE = 6
+    DELIVERY = 7
+    OVERSIZE_RECORD = 8  # one change does not fit into a ring
+    SNAPSHOT_STOPPED = 9  # stopped during the initial snapshot: the next start takes it again
+    INTERRUPTED = 130  # Ctrl-C before the pipeline ran (the shell's 128 + SIGINT)
+
 
 class BridgeError(Exception):
     """Base of every expected pgbridge error."""
 
-    exit_code = 1
+    exit_code = ExitCode.FAILED
 
 
 class ConfigError(BridgeError):
     """A configuration file or key is missing, unreadable or has an invalid value."""
 
-    exit_code = 2
+    exit_code = ExitCode.CONFIG
 
 
 class ConnectionFailed(BridgeError):
     """A server (PostgreSQL or Kafka) could not be reached after retrying."""
 
-    exit_code = 3
+    exit_code = ExitCode.CONNECTION
 
 
 class ReplicationSetupError(BridgeError):
     """Slot or publication missing, wrong plugin, or insufficient privileges."""
 
-    exit_code = 4
+    exit_code = ExitCode.REPLICATION_SETUP
 
 
 class ProtocolError(BridgeError):
@@ -37,7 +58,7 @@ class ProtocolError(BridgeError):
     the one-letter pgoutput message type (or None when the type byte itself is missing).
     """
 
-    exit_code = 5
+    exit_code = ExitCode.PROTOCOL
 
     def __init__(self, reason: str, *, offset: int, msg_type: str | None) -> None:
         self.reason = reason
@@ -49,10 +70,10 @@ class ProtocolError(BridgeError):
 class UnsupportedType(BridgeError):
     """A column type pgbridge cannot convert (and `include.unknown.datatypes` is false)."""
 
-    exit_code = 6
+    exit_code = ExitCode.UNSUPPORTED_TYPE
 
 
 class DeliveryError(BridgeError):
     """Kafka permanently refused a record; the slot is not acknowledged past it."""
 
-    exit_code = 7
+    exit_code = ExitCode.DELIVERY

@@ -30,7 +30,8 @@ from bridge.produce.kafka import KafkaSink
 from bridge.ring import RingOwner, Watermarks
 from bridge.source.connection import connect
 from bridge.produce.exactly_once import load_resume_points
-from bridge.source.slot import drop_slot, ensure_publication, ensure_slot, slot_exists
+from bridge.source.preflight import prepare_postgres
+from bridge.source.slots import drop_slot, slot_exists
 from bridge.status.http import serve
 from bridge.status.metrics import PipelineState
 
@@ -42,13 +43,7 @@ def preflight(config: BridgeConfig) -> str:
     KafkaSink(config.producer).check_reachable(config.retry)
     sql = connect(config.postgres, config.retry)
     try:
-        ensure_publication(sql, config.replication, config.filters, config.incremental.signal_table)
-        # The slot is only checked here; the decoder creates it (after an initial snapshot if
-        # snapshot.mode asks for one).
-        ensure_slot(sql, config.replication, create=False)
-        with sql.cursor() as cur:
-            cur.execute("SELECT system_identifier::text FROM pg_control_system()")
-            return cur.fetchone()[0]
+        return prepare_postgres(sql, config.replication, config.filters, config.incremental.signal_table)
     finally:
         sql.close()
 

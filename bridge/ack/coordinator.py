@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 
 from bridge.ack.watermark import SafeLsn
+from bridge.errors import ExitCode
 from bridge.lsn import format_lsn
 from bridge.ring import RingOwner, Watermarks
 from bridge.status.metrics import PipelineState
@@ -114,7 +115,7 @@ class Coordinator:
         if self.failure is not None:
             return self.failure[1]
         log.info("stopped cleanly; slot confirmed up to %s", format_lsn(self.cells.safe_lsn))
-        return 0
+        return ExitCode.OK
 
     def _check_children(self) -> bool:
         """Handle exits; True when every child has exited."""
@@ -135,7 +136,7 @@ class Coordinator:
                 for ring in self.rings:
                     ring.abort()
             elif code != 0:
-                self._fail(f"{child.role} {describe_exit(code)}", code if code > 0 else 1)
+                self._fail(f"{child.role} {describe_exit(code)}", code if code > 0 else ExitCode.FAILED)
             elif not self.stopping:
                 # A clean exit nobody asked for means the decoder ended the stream (it finished,
                 # e.g. snapshot.mode=initial_only, or it is failing): a producer exits 0 only once
@@ -151,5 +152,5 @@ class Coordinator:
                     child.process.kill()
             self._deadline = None
             if self.failure is None:
-                self.failure = ("shutdown timed out", 1)
+                self.failure = ("shutdown timed out", ExitCode.FAILED)
         return running == 0

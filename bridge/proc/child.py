@@ -9,6 +9,8 @@ import signal
 import sys
 import threading
 
+from bridge.errors import ExitCode
+
 _PR_SET_NAME = 15
 _PR_SET_PDEATHSIG = 1
 # glibc mallopt parameters (malloc.h)
@@ -24,7 +26,7 @@ def start_child(role: str, parent_pid: int, log_level: str, stop: threading.Even
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(1)
+        os._exit(ExitCode.FAILED)
     # `ps`/`top` show pgb-decoder, pgb-producer-0, ... instead of N identical pythons.
     libc.prctl(_PR_SET_NAME, f"pgb-{role}".encode()[:15], 0, 0, 0)
     keep_heap(libc)

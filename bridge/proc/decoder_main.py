@@ -21,7 +21,8 @@ from bridge.snapshot.initial import needs_snapshot, take_snapshot
 from bridge.source.catalog import describe_table
 from bridge.source.connection import connect, connect_replication
 from bridge.source.offsets import OffsetsError, resume_filter
-from bridge.source.slot import confirmed_flush_lsn, ensure_slot, slot_exists
+from bridge.source.preflight import ensure_slot
+from bridge.source.slots import confirmed_flush_lsn, slot_exists
 from bridge.source.stream import ReplicationStream
 
 log = logging.getLogger("bridge.decoder")

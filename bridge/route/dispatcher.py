@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Callable
 
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, ExitCode
 from bridge.lsn import format_lsn
 from bridge.ring import RingWriter, Watermarks
 from bridge.route.router import Router
@@ -34,7 +34,7 @@ class StopRequested(BridgeError):
 class OversizeRecord(BridgeError):
     """A single change does not fit into a ring."""
 
-    exit_code = 8
+    exit_code = ExitCode.OVERSIZE_RECORD
 
 
 class Dispatcher:

@@ -25,7 +25,7 @@ import psycopg2.extras
 
 from bridge import failpoints
 from bridge.config import BridgeConfig
-from bridge.errors import BridgeError
+from bridge.errors import BridgeError, ExitCode
 from bridge.lsn import format_lsn
 from bridge.route import records as rec
 from bridge.route.dispatcher import Dispatcher
@@ -35,7 +35,7 @@ from bridge.snapshot.parallel import SnapshotReader
 from bridge.snapshot.plan import plan_snapshot
 from bridge.snapshot.reader import open_snapshot_session
 from bridge.snapshot.selection import TableSelection
-from bridge.snapshot.slot import create_slot_with_snapshot
+from bridge.source.slots import copy_slot, create_slot_with_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ _MARKER = {name: index for index, name in enumerate(rec.SNAPSHOT_MARKERS)}
 
 
 class SnapshotFailed(BridgeError):
-    exit_code = 9
+    exit_code = ExitCode.SNAPSHOT_STOPPED
 
 
 def needs_snapshot(mode: str, slot_exists: bool) -> bool:
@@ -100,20 +100,13 @@ def take_snapshot(config: BridgeConfig, router: Router, dispatcher: Dispatcher,
         if keep_slot:
             conn = connect_sql()
             try:
-                _make_permanent(conn, temp_name, slot_name, replace=snap.mode == "always")
+                # snapshot.mode=always: the fresh snapshot supersedes the old position
+                copy_slot(conn, temp_name, slot_name, replace=snap.mode == "always")
             finally:
                 conn.close()
+            log.info("replication slot %s created at the snapshot's consistent point", slot_name)
         return point
     finally:
         for session in sessions:
             session.close()
         repl.close()  # drops the temporary slot
-
-
-def _make_permanent(conn: psycopg2.extensions.connection, temp_name: str, slot_name: str, *, replace: bool) -> None:
-    with conn.cursor() as cur:
-        if replace:  # snapshot.mode=always: the fresh snapshot supersedes the old position
-            cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                        "WHERE slot_name = %s", (slot_name,))
-        cur.execute("SELECT pg_copy_logical_replication_slot(%s, %s, false)", (temp_name, slot_name))
-    log.info("replication slot %s created at the snapshot's consistent point", slot_name)

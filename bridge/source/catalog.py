@@ -1,7 +1,10 @@
-"""Catalog facts a Relation message does not carry, read over the normal connection."""
+"""Catalog facts, read-only, over the normal connection: what a Relation message does not carry
+(keys, nullability), and what the preflight checks read (tables and their replica identity,
+the connected role's rights)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import psycopg2.extensions
@@ -50,3 +53,52 @@ def describe_table(conn: psycopg2.extensions.connection, relation: Relation,
     primary = key_rows[0][0] if key_rows else False  # the primary key wins over an identity index
     keys = tuple(name for is_pk, name in key_rows if is_pk == primary and name in present)
     return TableInfo(keys, not_null, excluded)
+
+
+_TABLES_SQL = """
+SELECT n.nspname, c.relname, c.relreplident,
+       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),
+       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1, 2
+"""
+_SESSION_SQL = """
+SELECT current_user, current_database(), r.rolsuper, r.rolreplication,
+       (SELECT system_identifier::text FROM pg_control_system())
+FROM pg_roles r WHERE r.rolname = current_user
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class TableFacts:
+    """An ordinary or partitioned table (not a partition: the publication lists its root)."""
+
+    schema: str
+    name: str
+    replica_identity: str  # pg_class.relreplident: d(efault: the primary key), n(othing), f(ull), i(ndex)
+    has_primary_key: bool
+    has_identity_index: bool  # the index REPLICA IDENTITY USING INDEX names still exists
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFacts:
+    """Who pgbridge is connected as, and to what."""
+
+    role: str
+    database: str
+    superuser: bool
+    replication: bool  # the REPLICATION attribute: slots and replication connections
+    system_identifier: str  # the cluster's: exactly-once positions belong to one cluster
+
+
+def inspect_tables(conn: psycopg2.extensions.connection) -> tuple[TableFacts, ...]:
+    """Every table of the database, system catalogs included, by schema and name."""
+    with conn.cursor() as cur:
+        cur.execute(_TABLES_SQL)
+        return tuple(TableFacts(*row) for row in cur.fetchall())
+
+
+def inspect_session(conn: psycopg2.extensions.connection) -> SessionFacts:
+    with conn.cursor() as cur:
+        cur.execute(_SESSION_SQL)
+        return SessionFacts(*cur.fetchone())

@@ -19,6 +19,8 @@ import psycopg2.errors
 import psycopg2.extensions
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
+from bridge.source.slots import drop_slot, inspect_slot
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -318,22 +320,18 @@ def child_pids(parent: int) -> dict[str, int]:
 
 
 def slot_active(pg, slot: str) -> bool:
-    with pg.cursor() as cur:
-        cur.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,))
-        row = cur.fetchone()
-        return bool(row and row[0])
+    facts = inspect_slot(pg, slot)
+    return facts is not None and facts.active
 
 
 def confirmed_flush(pg, slot: str) -> int:
-    with pg.cursor() as cur:
-        cur.execute("SELECT confirmed_flush_lsn - '0/0'::pg_lsn FROM pg_replication_slots WHERE slot_name = %s",
-                    (slot,))
-        return int(cur.fetchone()[0])
+    return int(inspect_slot(pg, slot).confirmed_flush_lsn)
 
 
 def drop_slot_and_publication(pg, slot: str, publication: str) -> None:
     """Test cleanup: the slot (once its walsender let go) and the publication."""
+    facts = inspect_slot(pg, slot)
+    if facts is not None and not facts.active:
+        drop_slot(pg, slot)
     with pg.cursor() as cur:
-        cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                    "WHERE slot_name = %s AND NOT active", (slot,))
         cur.execute(f'DROP PUBLICATION IF EXISTS "{publication}"')

@@ -23,7 +23,7 @@ from bridge.snapshot.parallel import SnapshotBatch, SnapshotReader
 from bridge.snapshot.plan import TablePlan, plan_snapshot
 from bridge.snapshot.reader import copy_rows, open_snapshot_session
 from bridge.snapshot.selection import TableSelection
-from bridge.snapshot.slot import ExportedSlot, create_slot_with_snapshot
+from bridge.source.slots import ExportedSlot, create_slot_with_snapshot
 
 DONE = "snapshot-test-done"
 
