@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from bridge.commands import add_config_arguments
+from bridge.errors import ExitCode
 
 HELP = "validate the configuration and exit"
 log = logging.getLogger("bridge")
@@ -28,4 +29,4 @@ def load_and_warn(args: argparse.Namespace):
 def main(args: argparse.Namespace) -> int:
     load_and_warn(args)
     print(f"{args.config}: OK")
-    return 0
+    return ExitCode.OK
