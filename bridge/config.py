@@ -18,6 +18,7 @@ from typing import Mapping
 
 from bridge.decode.options import ConversionOptions
 from bridge.errors import ConfigError
+from bridge.kafka.settings import PREFIX as PRODUCER, KafkaSettings, read_kafka_settings
 from bridge.properties import PropertyReader as _Reader, parse_properties
 from bridge.route.filters import TableFilter, compile_list
 from bridge.source.offsets import CutoverConfig, cutover_from_properties
@@ -25,24 +26,7 @@ from bridge.source.offsets import CutoverConfig, cutover_from_properties
 log = logging.getLogger(__name__)
 
 SOURCE = "debezium.source."
-PRODUCER = "debezium.sink.kafka.producer."
 POSTGRES_CONNECTOR = "io.debezium.connector.postgresql.PostgresConnector"
-
-# Java client settings that have no librdkafka equivalent (serializers are implied by JSON
-# output); Debezium Server examples always carry them, so they are accepted silently.
-_JAVA_ONLY_PRODUCER_KEYS = frozenset(
-    {"key.serializer", "value.serializer", "buffer.memory", "max.block.ms", "client.dns.lookup"}
-)
-# Settings pgbridge owns because the no-data-loss guarantee depends on them.
-_FORCED_PRODUCER = {"enable.idempotence": "true", "acks": "all"}
-_PRODUCER_DEFAULTS = {
-    "linger.ms": "20",
-    "batch.size": "1000000",
-    "compression.type": "lz4",
-    # Bounds each producer's memory; a full queue is backpressure, not loss.
-    "queue.buffering.max.messages": "200000",
-    "queue.buffering.max.kbytes": "65536",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +147,7 @@ class BridgeConfig:
     replication: ReplicationConfig
     events: EventConfig
     conversion: ConversionOptions
-    producer: Mapping[str, str]
+    kafka: KafkaSettings
     retry: RetryConfig
     pipeline: PipelineConfig
     snapshot: SnapshotConfig
@@ -315,7 +299,7 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
         initial_backoff_ms=r.int("bridge.connect.backoff.initial.ms", 500, minimum=1),
         max_backoff_ms=r.int("bridge.connect.backoff.max.ms", 10_000, minimum=1),
     )
-    producer = _producer_settings(props, r)
+    kafka = read_kafka_settings(props, r)
     pipeline = _pipeline(props, r)
 
     filter_keys = ("schema.include.list", "schema.exclude.list", "table.include.list", "table.exclude.list",
@@ -346,17 +330,17 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     cutover = cutover_from_properties(r.raw)
     incremental = _incremental(r)
     http = _http(r)
-    exactly_once = _exactly_once(r, producer)
+    exactly_once = _exactly_once(r, kafka)
     unknown = tuple(sorted(r.label(k) for k in props if k not in r.used))
-    return BridgeConfig(postgres, replication, events, conversion, producer, retry, pipeline, snapshot, filters,
+    return BridgeConfig(postgres, replication, events, conversion, kafka, retry, pipeline, snapshot, filters,
                         unknown, cutover=cutover, incremental=incremental, http=http, exactly_once=exactly_once)
 
 
-def _exactly_once(r: _Reader, producer: Mapping[str, str]) -> ExactlyOnceConfig:
+def _exactly_once(r: _Reader, kafka: KafkaSettings) -> ExactlyOnceConfig:
     """`bridge.exactly.once`, or Kafka Connect's connector key `exactly.once.support=required`."""
     support = r.choice(SOURCE + "exactly.once.support", "requested", ("requested", "required"))
     enabled = r.bool("bridge.exactly.once", support == "required")
-    if "transactional.id" in producer:
+    if "transactional.id" in kafka.producer.settings:
         raise ConfigError(f"{r.label(PRODUCER + 'transactional.id')} cannot be set: pgbridge names its transactional "
                           "producers itself; use bridge.exactly.once=true (and bridge.exactly.once.transactional.id."
                           "prefix)")
@@ -531,25 +515,3 @@ def _skipped_operations(value: str, label: str) -> frozenset[str]:
             "list of c, u, d, t, r, or none"
         )
     return ops
-
-
-def _producer_settings(props: Mapping[str, str], r: _Reader) -> Mapping[str, str]:
-    settings = dict(_PRODUCER_DEFAULTS)
-    for key, value in props.items():
-        if not key.startswith(PRODUCER):
-            continue
-        r.used.add(key)
-        name = key[len(PRODUCER):]
-        if name in _JAVA_ONLY_PRODUCER_KEYS:
-            continue
-        forced = _FORCED_PRODUCER.get(name)
-        if forced is not None and value.strip().lower() not in (forced, "-1" if name == "acks" else forced):
-            raise ConfigError(
-                f"{r.label(key)}={value!r} is invalid: pgbridge requires {name}={forced} so that no "
-                "acknowledged change can be lost"
-            )
-        settings[name] = value.strip()
-    if not settings.get("bootstrap.servers"):
-        raise ConfigError(f"{r.label(PRODUCER + 'bootstrap.servers')} is required but not set")
-    settings.update(_FORCED_PRODUCER)
-    return settings

@@ -48,8 +48,6 @@ class TransactionalSink(FakeSink):
         self.committed.append(self._current)
         self._current, self.open = [], False
 
-    def poll(self, timeout_s: float = 0) -> int:
-        return 0
 
 
 def setup(resume: ResumePoint | None = None, **props):

@@ -248,8 +248,13 @@ def test_column_names_are_data_never_code():
 
 
 class RecordingSink:
+    """A `KafkaOutput` that keeps the records it is given, and acknowledges each at once."""
+
     def __init__(self) -> None:
         self.records: list[tuple] = []
+
+    def produce_call(self, topic, value, key, partition, on_delivery, callback, timestamp, headers) -> None:
+        self.produce(topic, key, value, on_delivery, partition, headers)
 
     def partitions(self, topic: str) -> int:
         return 3
@@ -257,6 +262,12 @@ class RecordingSink:
     def produce(self, topic, key, value, on_delivery, partition=-1, headers=None) -> None:
         self.records.append((topic, key, value, partition, headers))
         on_delivery(None, None)
+
+    def poll(self, timeout_s: float = 0) -> int:
+        return 0
+
+    def flush(self, timeout_s: float) -> int:
+        return 0
 
     def __len__(self) -> int:
         return 0
@@ -335,9 +346,10 @@ class FakeProducer:
 
 
 def kafka_worker(producer: FakeProducer):
-    from bridge.produce.kafka import KafkaSink
+    from bridge.kafka.settings import KafkaSettings
+    from bridge.produce.kafka import KafkaWriter
     config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p"})
-    sink = KafkaSink({"bootstrap.servers": "127.0.0.1:1"})
+    sink = KafkaWriter(KafkaSettings.split({"bootstrap.servers": "127.0.0.1:1"}))
     sink._producer, sink.produce_call = producer, producer.produce
     sink.partitions = lambda topic: 1
     router = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})))
@@ -369,8 +381,10 @@ def test_librdkafka_takes_the_positional_order_of_the_hot_path():
     # GIVEN librdkafka's in-process mock broker, WHEN the worker produces a row through it,
     # THEN key, value, partition and headers arrive where they belong and the Txn is the callback.
     from confluent_kafka import Consumer, TopicPartition
-    from bridge.produce.kafka import KafkaSink
-    sink = KafkaSink({"test.mock.num.brokers": "1", "bootstrap.servers": "127.0.0.1:1", "linger.ms": "0"})
+    from bridge.kafka.settings import KafkaSettings
+    from bridge.produce.kafka import KafkaWriter
+    sink = KafkaWriter(KafkaSettings.split({"test.mock.num.brokers": "1", "bootstrap.servers": "127.0.0.1:1",
+                                            "linger.ms": "0"}))
     bootstrap = sink._producer.list_topics(timeout=10).orig_broker_name.split("/")[0]
     config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p"})
     router = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})))

@@ -23,14 +23,25 @@ COMMIT_TS = 1_700_000_000_123_456
 
 
 class FakeSink:
+    """A `KafkaOutput` that keeps the records it is given, decoded."""
+
     def __init__(self) -> None:
         self.records: list[tuple[str, dict | None, dict | None]] = []
+
+    def produce_call(self, topic, value, key, partition, on_delivery, callback, timestamp, headers) -> None:
+        self.produce(topic, key, value, on_delivery, partition, headers)
 
     def partitions(self, topic: str) -> int:
         return 1
 
-    def produce(self, topic, key, value, on_delivery, partition, headers=None) -> None:
+    def produce(self, topic, key, value, on_delivery, partition=-1, headers=None) -> None:
         self.records.append((topic, key and json.loads(key), value and json.loads(value)))
+
+    def poll(self, timeout_s: float = 0) -> int:
+        return 0
+
+    def flush(self, timeout_s: float) -> int:
+        return 0
 
     def __len__(self) -> int:
         return 0
