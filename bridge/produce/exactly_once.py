@@ -110,7 +110,7 @@ def load_resume_points(config: BridgeConfig, system: str, slot_is_new: bool) -> 
     eo, producers, kafka = config.exactly_once, config.pipeline.producers, config.kafka
     _ensure_offsets_topic(kafka.connection, eo.offsets_topic)
     for index in range(producers):
-        # built as that producer's own will be, so what it fences is what it will resume
+        # with the settings and the transactional id producer `index` will have (`KafkaWriter`)
         fence = clients.producer(kafka.connection, kafka.producer,
                                  **{"transactional.id": transactional_id(config, index)})
         try:

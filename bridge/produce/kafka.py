@@ -63,7 +63,8 @@ class TransactionalOutput(KafkaOutput, Protocol):
 
 
 class KafkaWriter:
-    """Implements `KafkaOutput` (and `TransactionalOutput` when built with a transactional id)."""
+    """pgbridge's producer of records: a `KafkaOutput`, and a `TransactionalOutput` when built
+    with a transactional id."""
 
     def __init__(self, kafka: KafkaSettings, transactional_id: str | None = None) -> None:
         """With a `transactional_id` the producer writes through Kafka transactions
@@ -72,7 +73,7 @@ class KafkaWriter:
         extra = {} if transactional_id is None else {"transactional.id": transactional_id}
         self._producer = clients.producer(kafka.connection, kafka.producer, error_cb=self._on_error, **extra)
         self._last_error: str | None = None
-        self.produce_call = self._producer.produce
+        self.produce_call = self._producer.produce  # the hot path's (`KafkaOutput.produce_call`)
 
     def _on_error(self, err: KafkaError) -> None:
         # Transport errors are retried by librdkafka on its own; remember the last one so a
