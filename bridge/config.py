@@ -18,6 +18,7 @@ from typing import Mapping
 
 from bridge.decode.options import ConversionOptions, read_conversion
 from bridge.errors import ConfigError
+from bridge.kafka.settings import PREFIX as PRODUCER, KafkaSettings, read_kafka_settings
 from bridge.produce.settings import ExactlyOnceConfig, read_exactly_once
 from bridge.properties import PropertyReader as _Reader, parse_properties
 from bridge.retry import RetryConfig, read_retry
@@ -32,28 +33,9 @@ from bridge.status.settings import HttpConfig, read_http
 log = logging.getLogger(__name__)
 
 __all__ = ["BridgeConfig", "ConversionOptions", "CutoverConfig", "EventConfig", "ExactlyOnceConfig", "HttpConfig",
-           "IncrementalConfig", "PipelineConfig", "PostgresConfig", "ReplicationConfig", "RetryConfig",
+           "IncrementalConfig", "KafkaSettings", "PipelineConfig", "PostgresConfig", "ReplicationConfig", "RetryConfig",
            "SnapshotConfig", "TableFilter", "config_from_properties", "connect_json_to_properties", "load_config",
            "read_config_file"]
-
-PRODUCER = "debezium.sink.kafka.producer."
-
-# Java client settings that have no librdkafka equivalent (serializers are implied by JSON
-# output); Debezium Server examples always carry them, so they are accepted silently.
-_JAVA_ONLY_PRODUCER_KEYS = frozenset(
-    {"key.serializer", "value.serializer", "buffer.memory", "max.block.ms", "client.dns.lookup"}
-)
-# Settings pgbridge owns because the no-data-loss guarantee depends on them.
-_FORCED_PRODUCER = {"enable.idempotence": "true", "acks": "all"}
-_PRODUCER_DEFAULTS = {
-    "linger.ms": "20",
-    "batch.size": "1000000",
-    "compression.type": "lz4",
-    # Bounds each producer's memory; a full queue is backpressure, not loss.
-    "queue.buffering.max.messages": "200000",
-    "queue.buffering.max.kbytes": "65536",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class BridgeConfig:
@@ -61,7 +43,7 @@ class BridgeConfig:
     replication: ReplicationConfig
     events: EventConfig
     conversion: ConversionOptions
-    producer: Mapping[str, str]
+    kafka: KafkaSettings
     retry: RetryConfig
     pipeline: PipelineConfig
     snapshot: SnapshotConfig
@@ -168,7 +150,7 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     events = read_events(r)
     conversion = read_conversion(r)
     retry = read_retry(r)
-    producer = _producer_settings(r)
+    kafka = read_kafka_settings(r)
     pipeline = read_pipeline(r)
     filters = read_filters(r)
     snapshot = read_snapshot(r)
@@ -177,9 +159,9 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     cutover = cutover_from_properties(r.raw)
     incremental = read_incremental(r)
     http = read_http(r)
-    exactly_once = read_exactly_once(r, producer, PRODUCER)
+    exactly_once = read_exactly_once(r, kafka.producer.settings, PRODUCER)
     unknown = tuple(sorted(r.label(k) for k in props if k not in r.used))
-    return BridgeConfig(postgres, replication, events, conversion, producer, retry, pipeline, snapshot, filters,
+    return BridgeConfig(postgres, replication, events, conversion, kafka, retry, pipeline, snapshot, filters,
                         unknown, cutover=cutover, incremental=incremental, http=http, exactly_once=exactly_once)
 
 
@@ -198,22 +180,3 @@ def _accept_no_effect_keys(r: _Reader) -> None:
         else:
             r.raw(SOURCE + key)
     r.with_prefix(SOURCE + "offset.storage.")  # Debezium Server's own offset store settings: the slot is ours
-
-
-def _producer_settings(r: _Reader) -> Mapping[str, str]:
-    settings = dict(_PRODUCER_DEFAULTS)
-    for key, value in r.with_prefix(PRODUCER).items():
-        name = key[len(PRODUCER):]
-        if name in _JAVA_ONLY_PRODUCER_KEYS:
-            continue
-        forced = _FORCED_PRODUCER.get(name)
-        if forced is not None and value.strip().lower() not in (forced, "-1" if name == "acks" else forced):
-            raise ConfigError(
-                f"{r.label(key)}={value!r} is invalid: pgbridge requires {name}={forced} so that no "
-                "acknowledged change can be lost"
-            )
-        settings[name] = value.strip()
-    if not settings.get("bootstrap.servers"):
-        raise ConfigError(f"{r.label(PRODUCER + 'bootstrap.servers')} is required but not set")
-    settings.update(_FORCED_PRODUCER)
-    return settings

@@ -26,7 +26,7 @@ from bridge.ack.coordinator import Child, Coordinator
 from bridge.config import BridgeConfig
 from bridge.proc.decoder_main import decoder_main
 from bridge.proc.producer_main import producer_main
-from bridge.produce.kafka import KafkaSink
+from bridge.produce.kafka import KafkaWriter
 from bridge.ring import RingOwner, Watermarks
 from bridge.source.connection import connect
 from bridge.produce.exactly_once import load_resume_points
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 def preflight(config: BridgeConfig) -> str:
     """Check the servers; returns the PostgreSQL cluster's system identifier."""
-    KafkaSink(config.producer).check_reachable(config.retry)
+    KafkaWriter(config.kafka).check_reachable(config.retry)
     sql = connect(config.postgres, config.retry)
     try:
         return prepare_postgres(sql, config.replication, config.filters, config.incremental.signal_table)
@@ -133,7 +133,7 @@ async def run_once(config: BridgeConfig, state: PipelineState, system: str = "")
             child.process.start()
         log.info("streaming slot %s of %s into Kafka at %s with %d producer(s)",
                  config.replication.slot_name, config.postgres.dbname,
-                 config.producer.get("bootstrap.servers"), pipe.producers)
+                 config.kafka.connection.bootstrap_servers, pipe.producers)
         coordinator = Coordinator(decoder, producers, rings, cells, pipe.shutdown_timeout_ms / 1000, state)
         return await coordinator.run()
     finally:

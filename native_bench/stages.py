@@ -33,7 +33,7 @@ from bridge.decode.messages import Relation
 from bridge.decode.pgoutput import PgOutputDecoder
 from bridge.decode.types import TypeRegistry
 from bridge.produce.events import EventBuilder, TxnContext
-from bridge.produce.kafka import KafkaSink
+from bridge.produce.kafka import KafkaWriter
 from bridge.proc.child import keep_heap
 from bridge.produce.worker import ProducerWorker
 from bridge.route.router import Router
@@ -153,7 +153,7 @@ def _new_topic(kafka: str, partitions: int = 4) -> str:
 def bench_produce(rows: int, kafka: str) -> dict:
     topic = _new_topic(kafka)
     config = _config(kafka, "bench")
-    sink = KafkaSink(config.producer)
+    writer = KafkaWriter(config.kafka)
     encode = msgspec.json.Encoder().encode
     acked = [0]
 
@@ -164,18 +164,18 @@ def bench_produce(rows: int, kafka: str) -> dict:
     values = [_Value(i, i % 1000, f"user{i}@example.com", f"{i % 100000}.{i % 100:02d}", "a note") for i in range(rows)]
     cpu0, t0 = _cpu(), time.perf_counter()
     for i, v in enumerate(values):
-        sink.produce(topic, b'{"id":%d}' % i, encode(v), delivered, i & 3)
+        writer.produce(topic, b'{"id":%d}' % i, encode(v), delivered, i & 3)
         if i % 1000 == 0:
-            sink.poll(0)
-    sink.flush(60)
+            writer.poll(0)
+    writer.flush(60)
     seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
     from native_bench.services import Kafka
     Kafka(kafka).delete_topics([topic])
     if acked[0] != rows:
         raise RuntimeError(f"produce: {acked[0]} of {rows} acked")
     return {"rows": rows, "rows_per_s": round(rows / seconds), "rows_per_cpu_s": round(rows / cpu),
-            "cpu_us_per_row": round(cpu / rows * 1e6, 2), "settings": {k: config.producer[k] for k in
-                                                                        ("linger.ms", "compression.type")}}
+            "cpu_us_per_row": round(cpu / rows * 1e6, 2),
+            "settings": {k: config.kafka.producer.settings[k] for k in ("linger.ms", "compression.type")}}
 
 
 def bench_producer(rows: int, kafka: str, rounds: int = 5) -> dict:
@@ -202,14 +202,14 @@ def bench_producer(rows: int, kafka: str, rounds: int = 5) -> dict:
     per_round = []
     try:
         for _ in range(rounds):
-            worker = ProducerWorker(config, KafkaSink(config.producer), TypeRegistry(None))
-            sink = worker.sink
+            worker = ProducerWorker(config, KafkaWriter(config.kafka), TypeRegistry(None))
+            writer = worker.kafka
             cpu0, t0 = _cpu(), time.perf_counter()
             for batch in batches:
                 worker.handle_batch(memoryview(batch))
-                sink.poll(0)
-            while len(sink):
-                sink.flush(1)
+                writer.poll(0)
+            while len(writer):
+                writer.flush(1)
             seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
             if worker.tracker.failed:
                 raise RuntimeError(worker.tracker.failed)

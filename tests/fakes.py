@@ -56,28 +56,40 @@ class FakeCursor:
 
 
 class FakeSink:
-    """The producer stage's Kafka sink, one partition per topic: keeps (topic, key, value) as
-    parsed JSON and never acknowledges, for tests of what is built rather than what is acked."""
+    """A `KafkaOutput` with one partition per topic: keeps (topic, key, value) as parsed JSON and
+    never acknowledges, for tests of what is built rather than what is acked."""
 
     def __init__(self) -> None:
         self.records: list[tuple[str, dict | None, dict | None]] = []
 
+    def produce_call(self, topic, value, key, partition, on_delivery, callback, timestamp, headers) -> None:
+        self.produce(topic, key, value, on_delivery, partition, headers)
+
     def partitions(self, topic: str) -> int:
         return 1
 
-    def produce(self, topic, key, value, on_delivery, partition, headers=None) -> None:
+    def produce(self, topic, key, value, on_delivery, partition=-1, headers=None) -> None:
         self.records.append((topic, key and json.loads(key), value and json.loads(value)))
+
+    def poll(self, timeout_s: float = 0) -> int:
+        return 0
+
+    def flush(self, timeout_s: float) -> int:
+        return 0
 
     def __len__(self) -> int:
         return 0
 
 
 class RecordingSink:
-    """The producer stage's Kafka sink, three partitions per topic: keeps (topic, key, value,
+    """A `KafkaOutput` with three partitions per topic: keeps (topic, key, value,
     partition, headers) as produced and acknowledges each record at once."""
 
     def __init__(self) -> None:
         self.records: list[tuple] = []
+
+    def produce_call(self, topic, value, key, partition, on_delivery, callback, timestamp, headers) -> None:
+        self.produce(topic, key, value, on_delivery, partition, headers)
 
     def partitions(self, topic: str) -> int:
         return 3
@@ -85,6 +97,12 @@ class RecordingSink:
     def produce(self, topic, key, value, on_delivery, partition=-1, headers=None) -> None:
         self.records.append((topic, key, value, partition, headers))
         on_delivery(None, None)
+
+    def poll(self, timeout_s: float = 0) -> int:
+        return 0
+
+    def flush(self, timeout_s: float) -> int:
+        return 0
 
     def __len__(self) -> int:
         return 0

@@ -92,7 +92,7 @@ def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: Watermarks
             else:
                 ensure_slot(sql, rep)
             start = confirmed_flush_lsn(sql, rep.slot_name) or 0
-            resume = resume_filter(cutover, config.producer, start) if cutover else None
+            resume = resume_filter(cutover, config.kafka.connection, start) if cutover else None
             stream = ReplicationStream(lambda: connect_replication(config.postgres, config.retry), rep.slot_name,
                                        rep.publication_name, status_interval_s=rep.status_update_interval_ms / 1000)
             stream.start(config.retry, start_lsn=resume.start_lsn if resume else 0)

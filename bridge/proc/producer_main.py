@@ -11,7 +11,7 @@ from bridge.errors import BridgeError
 from bridge.proc.child import start_child
 from bridge.produce.exactly_once import ResumePoint, Transactions, transactional_id
 from bridge.produce.heartbeat import Heartbeat
-from bridge.produce.kafka import KafkaSink
+from bridge.produce.kafka import KafkaWriter
 from bridge.produce.worker import ProducerWorker, run_producer
 from bridge.ring import RingHandle, RingReader, Watermarks, WatermarksHandle
 from bridge.source.connection import LazyConnection
@@ -41,12 +41,12 @@ def _run(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: Water
     try:
         transactions = None
         if config.exactly_once.enabled:
-            sink = KafkaSink(config.producer, transactional_id(config, index))
-            sink.init_transactions()
-            transactions = Transactions(sink, config, index, system)
+            kafka = KafkaWriter(config.kafka, transactional_id(config, index))
+            kafka.init_transactions()
+            transactions = Transactions(kafka, config, index, system)
         else:
-            sink, resume = KafkaSink(config.producer), None
-        worker = ProducerWorker(config, sink, TypeRegistry(sql), run_id, resume)
+            kafka, resume = KafkaWriter(config.kafka), None
+        worker = ProducerWorker(config, kafka, TypeRegistry(sql), run_id, resume)
         heartbeat = Heartbeat(config.events) if index == 0 and config.events.heartbeat_interval_ms else None
         run_producer(index, worker, reader, cells, config.pipeline.shutdown_timeout_ms / 1000 * 0.8, heartbeat,
                      transactions)

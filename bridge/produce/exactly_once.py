@@ -38,12 +38,15 @@ import time
 from dataclasses import dataclass
 from typing import Mapping
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
+from confluent_kafka.admin import NewTopic
 
 from bridge import failpoints
 from bridge.config import BridgeConfig
 from bridge.errors import ConnectionFailed
+from bridge.kafka import clients
+from bridge.kafka.settings import KafkaConnection
+from bridge.produce.kafka import TransactionalOutput
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +108,12 @@ def choose_resume_points(markers: Mapping[int, dict], producers: int, routing: s
 def load_resume_points(config: BridgeConfig, system: str, slot_is_new: bool) -> list[ResumePoint]:
     """At start, in the coordinator: fence the producers' transactional ids, then read their
     committed markers."""
-    eo, producers = config.exactly_once, config.pipeline.producers
-    settings = {k: v for k, v in config.producer.items() if k not in ("enable.idempotence", "acks")}
-    _ensure_offsets_topic(settings, eo.offsets_topic)
+    eo, producers, kafka = config.exactly_once, config.pipeline.producers, config.kafka
+    _ensure_offsets_topic(kafka.connection, eo.offsets_topic)
     for index in range(producers):
-        fence = Producer({**settings, "transactional.id": transactional_id(config, index)})
+        # with the settings and the transactional id producer `index` will have (`KafkaWriter`)
+        fence = clients.producer(kafka.connection, kafka.producer,
+                                 **{"transactional.id": transactional_id(config, index)})
         try:
             fence.init_transactions(INIT_TIMEOUT_S)  # aborts what a crashed process left open
         except KafkaException as exc:
@@ -117,7 +121,7 @@ def load_resume_points(config: BridgeConfig, system: str, slot_is_new: bool) -> 
                                    f"{transactional_id(config, index)!r}: {exc.args[0].str()}") from None
     keys = {marker_key(config, i): i for i in range(max(producers, 256))}
     markers = {}
-    for key, value in _read_compacted(settings, eo.offsets_topic).items():
+    for key, value in _read_compacted(kafka.connection, eo.offsets_topic).items():
         index = keys.get(key)
         if index is not None and value is not None:
             markers[index] = json.loads(value)
@@ -129,8 +133,8 @@ def load_resume_points(config: BridgeConfig, system: str, slot_is_new: bool) -> 
     return points
 
 
-def _ensure_offsets_topic(settings: Mapping[str, str], topic: str) -> None:
-    admin = AdminClient({"bootstrap.servers": settings["bootstrap.servers"]})
+def _ensure_offsets_topic(connection: KafkaConnection, topic: str) -> None:
+    admin = clients.admin(connection)
     if topic in admin.list_topics(timeout=30).topics:
         return
     futures = admin.create_topics([NewTopic(topic, 1, -1, config={"cleanup.policy": "compact"})])
@@ -143,10 +147,10 @@ def _ensure_offsets_topic(settings: Mapping[str, str], topic: str) -> None:
                                    f"{exc.args[0].str()}") from None
 
 
-def _read_compacted(settings: Mapping[str, str], topic: str) -> dict[bytes, bytes | None]:
+def _read_compacted(connection: KafkaConnection, topic: str) -> dict[bytes, bytes | None]:
     """Latest committed value per key of `topic` (every partition, to its end)."""
-    consumer = Consumer({"bootstrap.servers": settings["bootstrap.servers"], "group.id": "pgbridge-offsets-reader",
-                         "enable.auto.commit": False, "isolation.level": "read_committed"})
+    consumer = clients.consumer(connection, "pgbridge-offsets-reader",
+                                **{"enable.auto.commit": False, "isolation.level": "read_committed"})
     try:
         meta = consumer.list_topics(topic, timeout=30).topics[topic]
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in meta.partitions}
@@ -174,8 +178,8 @@ def _read_compacted(settings: Mapping[str, str], topic: str) -> dict[bytes, byte
 class Transactions:
     """A producer process's Kafka transactions: opened on demand, committed with a marker."""
 
-    def __init__(self, sink, config: BridgeConfig, index: int, system: str) -> None:
-        self._sink = sink
+    def __init__(self, kafka: TransactionalOutput, config: BridgeConfig, index: int, system: str) -> None:
+        self._kafka = kafka
         self._system = system
         self._topic = config.exactly_once.offsets_topic
         self._key = marker_key(config, index)
@@ -188,7 +192,7 @@ class Transactions:
 
     def ensure_open(self) -> None:
         if not self.open:
-            self._sink.begin_transaction()
+            self._kafka.begin_transaction()
             self.open = True
             self._opened_at = time.monotonic()
 
@@ -197,11 +201,11 @@ class Transactions:
 
     def commit(self, point: ResumePoint) -> None:
         """Write the marker and commit: the data and the position become visible together."""
-        self._sink.produce(self._topic, self._key, marker_value(point, self._producers, self._routing, self._system),
-                           _marker_delivered, 0)
+        self._kafka.produce(self._topic, self._key, marker_value(point, self._producers, self._routing, self._system),
+                            _marker_delivered, 0)
         if failpoints.ENABLED:
             failpoints.hit(failpoints.AFTER_PRODUCE_BEFORE_COMMIT)
-        self._sink.commit_transaction()
+        self._kafka.commit_transaction()
         self.open = False
         self.commits += 1
 

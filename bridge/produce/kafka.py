@@ -2,42 +2,78 @@
 
 A full local queue (`BufferError`) is answered by serving delivery reports until there is
 room, never by dropping. Delivery callbacks run inside `poll()`/`flush()` on the caller's
-thread, so the acked-watermark bookkeeping needs no locks.
+thread, so the acked-watermark bookkeeping needs no locks. `KafkaOutput` is what a producer
+worker needs from it, so that tests can stand in for Kafka.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Mapping
+from typing import Callable, Protocol, runtime_checkable
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException
 
 from bridge.config import RetryConfig
-from bridge.errors import ConfigError, ConnectionFailed, DeliveryError
+from bridge.errors import ConnectionFailed, DeliveryError
+from bridge.kafka import clients
+from bridge.kafka.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
 OnDelivery = Callable[[KafkaError | None, object], None]
 
 
-class KafkaSink:
-    def __init__(self, settings: Mapping[str, str], transactional_id: str | None = None) -> None:
+class ProduceCall(Protocol):
+    """confluent-kafka's `Producer.produce`, called positionally (keywords cost ~0.4 µs a call)."""
+
+    def __call__(self, topic: str, value: bytes | None, key: bytes | None, partition: int, on_delivery: OnDelivery,
+                 callback: None, timestamp: int, headers: list[tuple[str, bytes]] | None, /) -> None: ...
+
+
+@runtime_checkable
+class KafkaOutput(Protocol):
+    """What a producer worker needs from Kafka (`bridge.produce.worker`): `KafkaWriter`, or a
+    test double."""
+
+    @property
+    def produce_call(self) -> ProduceCall:
+        """The per-record hot path: librdkafka's produce itself. Whatever it raises, the caller
+        hands the record to `produce`, which retries or reports it."""
+
+    def produce(self, topic: str, key: bytes | None, value: bytes | None, on_delivery: OnDelivery,
+                partition: int = -1, headers: list[tuple[str, bytes]] | None = None) -> None: ...
+
+    def partitions(self, topic: str) -> int: ...
+
+    def poll(self, timeout_s: float = 0) -> int: ...
+
+    def flush(self, timeout_s: float) -> int: ...
+
+    def __len__(self) -> int: ...
+
+
+@runtime_checkable
+class TransactionalOutput(KafkaOutput, Protocol):
+    """A `KafkaOutput` writing through Kafka transactions (`bridge.produce.exactly_once`)."""
+
+    def begin_transaction(self) -> None: ...
+
+    def commit_transaction(self, timeout_s: float = 60.0) -> None: ...
+
+
+class KafkaWriter:
+    """pgbridge's producer of records: a `KafkaOutput`, and a `TransactionalOutput` when built
+    with a transactional id."""
+
+    def __init__(self, kafka: KafkaSettings, transactional_id: str | None = None) -> None:
         """With a `transactional_id` the producer writes through Kafka transactions
         (`bridge.produce.exactly_once`): `init_transactions()` first, then begin/commit."""
-        self.bootstrap = settings.get("bootstrap.servers", "")
-        conf = dict(settings)
-        conf["error_cb"] = self._on_error
-        if transactional_id is not None:
-            conf["transactional.id"] = transactional_id
-        try:
-            self._producer = Producer(conf)
-        except KafkaException as exc:
-            raise ConfigError(f"invalid Kafka producer setting (debezium.sink.kafka.producer.*): {exc.args[0].str()}") from None
+        self.bootstrap = kafka.connection.bootstrap_servers
+        extra = {} if transactional_id is None else {"transactional.id": transactional_id}
+        self._producer = clients.producer(kafka.connection, kafka.producer, error_cb=self._on_error, **extra)
         self._last_error: str | None = None
-        # librdkafka's produce itself, for the per-record hot path (`ProducerWorker`): a caller
-        # hands anything it raises back to `produce`, which retries or reports it
-        self.produce_call = self._producer.produce
+        self.produce_call = self._producer.produce  # the hot path's (`KafkaOutput.produce_call`)
 
     def _on_error(self, err: KafkaError) -> None:
         # Transport errors are retried by librdkafka on its own; remember the last one so a

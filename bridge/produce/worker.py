@@ -25,7 +25,7 @@ from bridge.produce.events import EventBuilder, Record, TxnContext
 from bridge.produce.exactly_once import ResumePoint, Transactions
 from bridge.produce.side_events import MessageEvents, TransactionEvents
 from bridge.produce.heartbeat import Heartbeat
-from bridge.produce.kafka import KafkaSink
+from bridge.produce.kafka import KafkaOutput
 from bridge.ring import RingClosed, RingReader, Watermarks
 from bridge.route import records as rec
 from bridge.route.partitioner import java_default_partition
@@ -41,10 +41,10 @@ _FRAMED = rec.FRAMED_HEADER.unpack_from  # a record's length in a batch, then it
 
 
 class ProducerWorker:
-    def __init__(self, config: BridgeConfig, sink: KafkaSink, types: TypeRegistry, run_id: str | None = None,
+    def __init__(self, config: BridgeConfig, kafka: KafkaOutput, types: TypeRegistry, run_id: str | None = None,
                  resume: ResumePoint | None = None) -> None:
         """`resume`: with exactly once, what an earlier run committed (skipped when replayed)."""
-        self.sink = sink
+        self.kafka = kafka
         self.tracker = AckTracker()
         db = config.postgres.dbname
         self._decoder = PgOutputDecoder(proto_version=1)
@@ -55,8 +55,7 @@ class ProducerWorker:
         self._murmur2 = config.pipeline.partitioner == "murmur2"
         self._partitions: dict[str, int] = {}
         self._fast_change = self._builder.fast_change
-        # librdkafka's produce when the sink exposes it (KafkaSink), else the sink's (test doubles)
-        self._kafka_produce = getattr(sink, "produce_call", None) or _positional(sink.produce)
+        self._kafka_produce = kafka.produce_call
         self._txn: Txn | None = None
         self._ctx: TxnContext | None = None
         self.rows = 0
@@ -116,7 +115,7 @@ class ProducerWorker:
                         out = self._builder.change(self._decoder.decode(buf[start + rec.HEADER_SIZE:offset]),
                                                    ctx, lsn, half)
                     # `_produce`, inlined, with librdkafka's produce called directly: whatever it
-                    # raises is left to `KafkaSink.produce` (retry on a full queue, or the error)
+                    # raises is left to `KafkaOutput.produce` (retry on a full queue, or the error)
                     txn = self._txn
                     for topic, key, value, headers in out:  # Records, or the fast path's tuples
                         partitions = partitions_of.get(topic) or self._topic_partitions(topic)
@@ -129,7 +128,7 @@ class ProducerWorker:
                             # on_delivery, callback, timestamp, headers (keywords cost ~0.4 µs a call)
                             produce(topic, value, key, partition, txn, None, 0, headers)
                         except Exception:  # noqa: BLE001 - BufferError: poll, retry; KafkaException: DeliveryError
-                            self.sink.produce(topic, key, value, txn, partition, headers)
+                            self.kafka.produce(topic, key, value, txn, partition, headers)
                     rows += 1
                     continue
                 self._other(kind, half, hash_, lsn, aux, buf[start + rec.HEADER_SIZE:offset])
@@ -199,7 +198,7 @@ class ProducerWorker:
 
     def _topic_partitions(self, topic: str) -> int:
         """Partition count of a topic first met (side topics: messages, transactions)."""
-        partitions = self._partitions[topic] = self.sink.partitions(topic)
+        partitions = self._partitions[topic] = self.kafka.partitions(topic)
         return partitions
 
     def _produce(self, r: Record, hash_: int) -> None:
@@ -212,7 +211,7 @@ class ProducerWorker:
         txn = self._txn
         txn.pending += 1  # AckTracker.produced, inlined: once per record
         self.records += 1
-        self.sink.produce(r.topic, r.key, r.value, txn, partition, r.headers)  # the Txn counts the acks
+        self.kafka.produce(r.topic, r.key, r.value, txn, partition, r.headers)  # the Txn counts the acks
 
     def _transaction_record(self, half: int, lsn: int, payload: bytes) -> None:
         ctx = self._in_txn(rec.TXMETA)
@@ -229,7 +228,7 @@ class ProducerWorker:
         assert type(msg) is Relation
         table = self._builder.relation(msg, TableInfo(tuple(key_columns), frozenset(not_null), frozenset(excluded)))
         if table.topic not in self._partitions:
-            self._partitions[table.topic] = self.sink.partitions(table.topic)
+            self._partitions[table.topic] = self.kafka.partitions(table.topic)
 
 
 def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: Watermarks,
@@ -243,11 +242,11 @@ def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: 
     With `transactions` (exactly once) records go out in Kafka transactions committed about
     every `bridge.exactly.once.commit.interval.ms`, and the watermark is what the last commit
     contained: delivered but uncommitted records are invisible to read_committed consumers."""
-    sink, tracker = worker.sink, worker.tracker
+    kafka, tracker = worker.kafka, worker.tracker
     committed = 0
     while True:
         try:
-            batch = reader.read(0.005 if len(sink) or (transactions and transactions.open) else 0.1)
+            batch = reader.read(0.005 if len(kafka) or (transactions and transactions.open) else 0.1)
         except RingClosed:
             break
         if batch is not None:
@@ -258,8 +257,8 @@ def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: 
             hb = heartbeat.record(time.time_ns() // 1_000_000)
             if transactions is not None:
                 transactions.ensure_open()
-            sink.produce(hb.topic, hb.key, hb.value, _heartbeat_delivered)
-        sink.poll(0)
+            kafka.produce(hb.topic, hb.key, hb.value, _heartbeat_delivered)
+        kafka.poll(0)
         if tracker.failed is not None:
             raise DeliveryError(tracker.failed)
         if transactions is None:
@@ -272,14 +271,14 @@ def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: 
             _commit(worker, transactions, cells, index, committed)
         return
     deadline = time.monotonic() + flush_timeout_s
-    while len(sink) and time.monotonic() < deadline:
-        sink.flush(0.2)
+    while len(kafka) and time.monotonic() < deadline:
+        kafka.flush(0.2)
     if tracker.failed is not None:
         raise DeliveryError(tracker.failed)
     cells.publish_acked(index, worker.watermark)
     cells.publish_producer_stats(index, worker.rows, worker.records, tracker.acked_commit_us)
-    if len(sink):
-        raise DeliveryError(f"{len(sink)} records still unacknowledged by Kafka after {flush_timeout_s:.0f}s")
+    if len(kafka):
+        raise DeliveryError(f"{len(kafka)} records still unacknowledged by Kafka after {flush_timeout_s:.0f}s")
 
 
 def _commit(worker: ProducerWorker, transactions: Transactions, cells: Watermarks, index: int, committed: int) -> int:
@@ -293,12 +292,6 @@ def _commit(worker: ProducerWorker, transactions: Transactions, cells: Watermark
         cells.publish_acked(index, point.lsn)
     cells.publish_producer_stats(index, worker.rows, worker.records, worker.tracker.acked_commit_us)
     return max(committed, point.lsn)
-
-
-def _positional(produce):
-    """`KafkaSink.produce` with the arguments of confluent-kafka's `Producer.produce`."""
-    return lambda topic, value, key, partition, on_delivery, _callback, _timestamp, headers: produce(
-        topic, key, value, on_delivery, partition, headers)
 
 
 def _heartbeat_delivered(err, msg) -> None:

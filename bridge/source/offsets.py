@@ -47,11 +47,13 @@ import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
 
 from bridge.errors import ConfigError
+from bridge.kafka import clients
+from bridge.kafka.settings import KafkaConnection
 from bridge.lsn import format_lsn
 from bridge.source.java_serialization import read_byte_map
 
@@ -199,14 +201,12 @@ def read_offsets_file(path: str | os.PathLike[str]) -> list[tuple[bytes | None, 
     return read_byte_map(data, f"offsets file {path}")
 
 
-def read_offsets_topic(kafka: Mapping[str, str], topic: str, timeout_s: float = 30.0
+def read_offsets_topic(kafka: KafkaConnection, topic: str, timeout_s: float = 30.0
                        ) -> list[tuple[bytes | None, bytes | None]]:
     """Every record of a Kafka Connect offsets topic, partition by partition, in offset order (a
     key always lives in one partition, so its last record is its newest)."""
-    settings = {k: v for k, v in kafka.items()
-                if k in ("bootstrap.servers", "security.protocol", "client.dns.lookup") or k.startswith(("ssl.", "sasl."))}
-    consumer = Consumer({**settings, "group.id": f"pgbridge-cutover-{os.getpid()}", "enable.auto.commit": False,
-                         "enable.partition.eof": False})
+    consumer = clients.consumer(kafka, f"pgbridge-cutover-{os.getpid()}",
+                                **{"enable.auto.commit": False, "enable.partition.eof": False})
     deadline = time.monotonic() + timeout_s
     try:
         try:
@@ -215,7 +215,7 @@ def read_offsets_topic(kafka: Mapping[str, str], topic: str, timeout_s: float = 
             raise OffsetsError(f"cannot read offsets topic {topic!r}: {exc}") from None
         info = meta.topics.get(topic)
         if info is None or info.error is not None or not info.partitions:
-            raise OffsetsError(f"offsets topic {topic!r} does not exist on {settings.get('bootstrap.servers')}"
+            raise OffsetsError(f"offsets topic {topic!r} does not exist on {kafka.bootstrap_servers}"
                                + (f" ({info.error.str()})" if info is not None and info.error else ""))
         ends: dict[int, int] = {}
         for p in info.partitions:
@@ -241,13 +241,13 @@ def read_offsets_topic(kafka: Mapping[str, str], topic: str, timeout_s: float = 
         consumer.close()
 
 
-def load_offset(cfg: CutoverConfig, kafka: Mapping[str, str]) -> DebeziumOffset:
-    """Debezium's offset from the file or topic `cfg` names (`kafka`: the sink's settings)."""
+def load_offset(cfg: CutoverConfig, kafka: KafkaConnection) -> DebeziumOffset:
+    """Debezium's offset from the file or topic `cfg` names (`kafka`: where the topic is)."""
     entries = read_offsets_file(cfg.offsets_file) if cfg.offsets_file else read_offsets_topic(kafka, cfg.offsets_topic)
     return select_offset(entries, cfg)
 
 
-def resume_filter(cfg: CutoverConfig, kafka: Mapping[str, str], slot_confirmed: int) -> ResumeFilter:
+def resume_filter(cfg: CutoverConfig, kafka: KafkaConnection, slot_confirmed: int) -> ResumeFilter:
     """The filter that resumes where Debezium stopped; `slot_confirmed` only explains in the log."""
     offset = load_offset(cfg, kafka)
     log.info("cut-over from Debezium connector %s (%s): %s; slot confirmed up to %s", cfg.connector_name,

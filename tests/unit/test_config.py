@@ -58,11 +58,11 @@ def test_producer_settings_force_durability_and_drop_java_only_keys():
             debezium__sink__kafka__producer__linger__ms="5",
         )
     )
-    assert cfg.producer["bootstrap.servers"] == "127.0.0.1:9092"
-    assert cfg.producer["enable.idempotence"] == "true"
-    assert cfg.producer["acks"] == "all"
-    assert cfg.producer["linger.ms"] == "5"
-    assert "key.serializer" not in cfg.producer
+    assert cfg.kafka.connection.settings["bootstrap.servers"] == "127.0.0.1:9092"
+    assert cfg.kafka.producer.settings["enable.idempotence"] == "true"
+    assert cfg.kafka.producer.settings["acks"] == "all"
+    assert cfg.kafka.producer.settings["linger.ms"] == "5"
+    assert "key.serializer" not in {**cfg.kafka.connection.settings, **cfg.kafka.producer.settings}
 
 
 @pytest.mark.parametrize(
@@ -144,8 +144,8 @@ def test_kafka_connect_json_is_accepted_with_bootstrap_from_the_command_line(tmp
     assert cfg.events.topic_prefix == "shop"
     assert cfg.events.tombstones_on_delete is False
     assert cfg.events.key_schemas_enable is False and cfg.events.value_schemas_enable is True
-    assert cfg.producer["bootstrap.servers"] == "k1:9092,k2:9092"
-    assert cfg.producer["linger.ms"] == "7"
+    assert cfg.kafka.connection.settings["bootstrap.servers"] == "k1:9092,k2:9092"
+    assert cfg.kafka.producer.settings["linger.ms"] == "7"
     assert cfg.pipeline.producers == 3
     assert cfg.unknown_keys == ()
 

@@ -10,6 +10,7 @@ from bridge.config import config_from_properties
 from bridge.decode import messages as m
 from bridge.decode.types import TypeRegistry
 from bridge.produce.exactly_once import ResumePoint, Transactions, choose_resume_points, fingerprint, marker_key
+from bridge.produce.kafka import KafkaOutput, TransactionalOutput
 from bridge.produce.worker import ProducerWorker, run_producer
 from bridge.ring import RingOwner, RingReader, RingWriter, Watermarks
 from bridge.ring.records import BatchBuilder, iter_records
@@ -48,8 +49,11 @@ class TransactionalSink(FakeSink):
         self.committed.append(self._current)
         self._current, self.open = [], False
 
-    def poll(self, timeout_s: float = 0) -> int:
-        return 0
+
+
+def test_the_fakes_implement_the_worker_protocols():
+    assert isinstance(FakeSink(), KafkaOutput) and not isinstance(FakeSink(), TransactionalOutput)
+    assert isinstance(TransactionalSink(), TransactionalOutput)
 
 
 def setup(resume: ResumePoint | None = None, **props):

@@ -298,9 +298,10 @@ def test_a_null_last_column_at_the_very_end_of_a_batch():
 
 
 def kafka_worker(producer: FakeProducer):
-    from bridge.produce.kafka import KafkaSink
+    from bridge.kafka.settings import KafkaSettings
+    from bridge.produce.kafka import KafkaWriter
     config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p"})
-    sink = KafkaSink({"bootstrap.servers": "127.0.0.1:1"})
+    sink = KafkaWriter(KafkaSettings.split({"bootstrap.servers": "127.0.0.1:1"}))
     sink._producer, sink.produce_call = producer, producer.produce
     sink.partitions = lambda topic: 1
     router = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})))
@@ -332,8 +333,10 @@ def test_librdkafka_takes_the_positional_order_of_the_hot_path():
     # GIVEN librdkafka's in-process mock broker, WHEN the worker produces a row through it,
     # THEN key, value, partition and headers arrive where they belong and the Txn is the callback.
     from confluent_kafka import Consumer, TopicPartition
-    from bridge.produce.kafka import KafkaSink
-    sink = KafkaSink({"test.mock.num.brokers": "1", "bootstrap.servers": "127.0.0.1:1", "linger.ms": "0"})
+    from bridge.kafka.settings import KafkaSettings
+    from bridge.produce.kafka import KafkaWriter
+    sink = KafkaWriter(KafkaSettings.split({"test.mock.num.brokers": "1", "bootstrap.servers": "127.0.0.1:1",
+                                            "linger.ms": "0"}))
     bootstrap = sink._producer.list_topics(timeout=10).orig_broker_name.split("/")[0]
     config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p"})
     router = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})))

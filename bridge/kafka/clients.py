@@ -1,0 +1,38 @@
+"""Every Kafka client pgbridge opens is built here, with the same connection settings.
+
+A client's configuration is the connection (`KafkaConnection`: brokers, TLS, SASL), then the
+producer tuning for producers, then what the caller adds (a group, a transactional id,
+callbacks). librdkafka refusing a setting is a configuration error, named by the keys the
+user wrote.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, TypeVar
+
+from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka.admin import AdminClient
+
+from bridge.errors import ConfigError
+from bridge.kafka.settings import PREFIX, KafkaConnection, ProducerTuning
+
+_Client = TypeVar("_Client")
+
+
+def producer(connection: KafkaConnection, tuning: ProducerTuning, **extra: object) -> Producer:
+    return _build(Producer, "producer", {**connection.settings, **tuning.settings, **extra})
+
+
+def consumer(connection: KafkaConnection, group: str, **extra: object) -> Consumer:
+    return _build(Consumer, "consumer", {**connection.settings, "group.id": group, **extra})
+
+
+def admin(connection: KafkaConnection, **extra: object) -> AdminClient:
+    return _build(AdminClient, "admin client", {**connection.settings, **extra})
+
+
+def _build(client: Callable[[dict], _Client], kind: str, conf: dict) -> _Client:
+    try:
+        return client(conf)
+    except KafkaException as exc:
+        raise ConfigError(f"invalid Kafka {kind} setting ({PREFIX}*): {exc.args[0].str()}") from None

@@ -1,0 +1,103 @@
+"""The Kafka section: `debezium.sink.kafka.producer.*`, split into connection and producer tuning.
+
+Debezium Server has one set of Kafka client properties, its producer's. pgbridge also opens
+consumers and an admin client (exactly once, cut-over), which must reach and authenticate to
+the same brokers: the connection part (`KafkaConnection`) goes into every client, the rest
+(`ProducerTuning`: batching, compression, queue sizes, timeouts, the forced durability) only
+into the producers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from bridge.errors import ConfigError
+from bridge.properties import PropertyReader
+
+PREFIX = "debezium.sink.kafka.producer."
+
+# Java client settings that have no librdkafka equivalent (serializers are implied by JSON
+# output); Debezium Server examples always carry them, so they are accepted silently.
+# `client.dns.lookup` is one for a Java value librdkafka refuses (`default`); librdkafka's own
+# default already tries every address of a name, as the Java client's does.
+_JAVA_ONLY = frozenset({"key.serializer", "value.serializer", "buffer.memory", "max.block.ms", "client.dns.lookup"})
+# Settings pgbridge owns because the no-data-loss guarantee depends on them.
+_FORCED = {"enable.idempotence": "true", "acks": "all"}
+_DEFAULTS = {
+    "linger.ms": "20",
+    "batch.size": "1000000",
+    "compression.type": "lz4",
+    # Bounds each producer's memory; a full queue is backpressure, not loss.
+    "queue.buffering.max.messages": "200000",
+    "queue.buffering.max.kbytes": "65536",
+}
+
+# librdkafka settings, valid for every client type, that say where the brokers are and how to
+# reach and authenticate to them (its CONFIGURATION.md, properties marked `*`).
+_CONNECTION_KEYS = frozenset({
+    "bootstrap.servers", "metadata.broker.list", "security.protocol", "client.id", "client.rack",
+    "broker.address.family", "broker.address.ttl", "connections.max.idle.ms",
+    "enable.ssl.certificate.verification", "enable.sasl.oauthbearer.unsecure.jwt",
+    "api.version.request", "api.version.request.timeout.ms", "api.version.fallback.ms", "broker.version.fallback",
+    "metadata.recovery.strategy", "metadata.recovery.rebootstrap.trigger.ms",
+})
+_CONNECTION_PREFIXES = ("ssl.", "sasl.", "https.", "socket.", "reconnect.backoff.", "test.mock.")
+
+
+def is_connection_setting(name: str) -> bool:
+    return name in _CONNECTION_KEYS or name.startswith(_CONNECTION_PREFIXES)
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaConnection:
+    """Where the brokers are and how to reach them: librdkafka's names (`bootstrap.servers`,
+    `security.protocol`, `ssl.*`, `sasl.*`, ...), given to every client."""
+
+    settings: Mapping[str, str]
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.settings["bootstrap.servers"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerTuning:
+    """The data producers' own settings: batching, compression, queue sizes, and the forced
+    `acks=all`, `enable.idempotence=true`."""
+
+    settings: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSettings:
+    connection: KafkaConnection
+    producer: ProducerTuning
+
+    @classmethod
+    def split(cls, settings: Mapping[str, str]) -> KafkaSettings:
+        """Librdkafka producer settings, parted into connection and tuning (order kept, so of
+        two aliases the later still wins)."""
+        connection = {k: v for k, v in settings.items() if is_connection_setting(k)}
+        tuning = {k: v for k, v in settings.items() if not is_connection_setting(k)}
+        return cls(KafkaConnection(connection), ProducerTuning(tuning))
+
+
+def read_kafka_settings(r: PropertyReader) -> KafkaSettings:
+    """`debezium.sink.kafka.producer.*`: pgbridge's defaults, the user's values, the forced ones."""
+    settings = dict(_DEFAULTS)
+    for key, value in r.with_prefix(PREFIX).items():
+        name = key[len(PREFIX):]
+        if name in _JAVA_ONLY:
+            continue
+        forced = _FORCED.get(name)
+        if forced is not None and value.strip().lower() not in (forced, "-1" if name == "acks" else forced):
+            raise ConfigError(
+                f"{r.label(key)}={value!r} is invalid: pgbridge requires {name}={forced} so that no "
+                "acknowledged change can be lost"
+            )
+        settings[name] = value.strip()
+    if not settings.get("bootstrap.servers"):
+        raise ConfigError(f"{r.label(PREFIX + 'bootstrap.servers')} is required but not set")
+    settings.update(_FORCED)
+    return KafkaSettings.split(settings)
