@@ -19,7 +19,6 @@ import struct
 from typing import Callable
 
 import mmh3
-import msgspec
 
 from bridge.config import BridgeConfig
 from bridge.decode.messages import LogicalMessage, Relation, Truncate
@@ -39,7 +38,6 @@ _RELATION_ID = struct.Struct(">I").unpack_from
 _FRAMED_HEADER = rec.FRAMED_HEADER.pack
 _HEADER_SIZE, _ROW, _WHOLE = rec.HEADER_SIZE, rec.ROW, rec.WHOLE
 _IGNORED = frozenset(b"YO")  # Type (types resolve by OID), Origin
-_encode = msgspec.msgpack.Encoder().encode
 _mmh3 = mmh3.hash
 TXMETA_PRODUCER = 0
 MESSAGE_COLLECTION = "io.debezium.connector.postgresql.LogicalDecodingMessageMonitor$LogicalDecodingMessageId"
@@ -141,7 +139,8 @@ class Router:
             if routed is None:
                 return
             h, table = routed
-        # one header (packed with the batch's length prefix), appended beside the payload
+        # one row record's header ('W', `rec.row`, inlined: packed with the batch's length
+        # prefix), appended beside the payload
         producer = h % self.producers
         if not self._begun[producer]:
             self._begun[producer] = True
@@ -164,10 +163,9 @@ class Router:
             old_h = key_hash(salt, old_key)
             if not self._skip_delete:
                 self._push(old_h % self.producers,
-                           rec.pack(rec.ROW, rec.OLD_KEY_HALF, old_h, lsn, self._count(table, lsn), payload))
+                           rec.row(rec.OLD_KEY_HALF, old_h, lsn, self._count(table, lsn), payload))
             if not self._skip_insert:
-                self._push(h % self.producers,
-                           rec.pack(rec.ROW, rec.NEW_KEY_HALF, h, lsn, self._count(table, lsn), payload))
+                self._push(h % self.producers, rec.row(rec.NEW_KEY_HALF, h, lsn, self._count(table, lsn), payload))
             return None
         if self._skips and ((self._skip_insert and kind == "I") or (self._skip_update and kind == "U") or (
                 self._skip_delete and kind == "D")):
@@ -182,17 +180,17 @@ class Router:
         _, relid, key, _ = extract_key(payload, self.relations)
         salt, _ = self._tables[relid]
         h = key_hash(salt, key) if key else keyless_hash(salt, self._xid)
-        self._push(h % self.producers, rec.pack(rec.SNAPSHOT_ROW, marker, h, lsn, 0, payload))
+        self._push(h % self.producers, rec.snapshot_row(marker, h, lsn, payload))
 
     def _count(self, table: str, lsn: int) -> int:
         """Transaction metadata: the event's (total_order, data_collection_order), packed."""
         if not self._txmeta:
             return 0
         if self._events == 0:
-            self._push(TXMETA_PRODUCER, rec.pack(rec.TXMETA, rec.TX_BEGIN, 0, self._begin_lsn, 0, b""))
+            self._push(TXMETA_PRODUCER, rec.tx_begin(self._begin_lsn))
         self._events += 1
         order = self._per_table[table] = self._per_table.get(table, 0) + 1
-        return self._events << 32 | order
+        return self._events << 32 | order  # the packed order of `rec.order_fields`, inlined: once per row
 
     def _push(self, producer: int, record: bytes) -> None:
         builder = self.builders[producer]
@@ -211,7 +209,7 @@ class Router:
         self._xid = xid
         self._last_commit_ts = commit_ts
         self._begin_lsn = lsn
-        self._begin = rec.pack(rec.BEGIN, 0, 0, final_lsn, self._last_commit, payload)
+        self._begin = rec.begin(final_lsn, self._last_commit, payload)
         self._begun = [False] * self.producers
         self._events = 0
         self._per_table = {}
@@ -221,9 +219,8 @@ class Router:
         if not self.in_txn:
             raise ProtocolError("Commit without Begin", offset=0, msg_type="C")
         if self._events:
-            body = _encode([self._events, list(self._per_table.items())])
-            self._push(TXMETA_PRODUCER, rec.pack(rec.TXMETA, rec.TX_END, 0, lsn, 0, body))
-        record = rec.pack(rec.COMMIT, 0, 0, end_lsn, 0, payload)
+            self._push(TXMETA_PRODUCER, rec.tx_end(lsn, self._events, self._per_table.items()))
+        record = rec.commit(end_lsn, payload)
         for producer, begun in enumerate(self._begun):
             if begun:
                 self.builders[producer].add(record)
@@ -258,8 +255,7 @@ class Router:
             self._leading[msg.relation_id] = (salt, cached.key_end, len(cached.is_key), table)
         else:
             self._leading.pop(msg.relation_id, None)
-        body = _encode([payload, list(info.key_columns), sorted(info.not_null), sorted(info.excluded)])
-        record = rec.pack(rec.RELATION, 0, 0, lsn, 0, body)
+        record = rec.relation(lsn, payload, info.key_columns, info.not_null, info.excluded)
         for builder in self.builders:
             builder.add(record)
         if self.incremental is not None:
@@ -282,11 +278,11 @@ class Router:
             # Debezium counts a message as an event of its transaction, in a data collection of
             # its own named by a Java object's identity (LogicalDecodingMessageId@<hash>).
             collection = f"{MESSAGE_COLLECTION}@{msg.lsn & 0x7FFFFFFF:x}"
-            self._push(owner, rec.pack(rec.MESSAGE, 0, h, msg.lsn, self._count(collection, msg.lsn), payload))
+            self._push(owner, rec.message(h, msg.lsn, self._count(collection, msg.lsn), payload))
             return
         # Its own unit of work: confirmable once acked, at its own position. Debezium stamps
         # it with the newest transaction's commit time.
-        self.builders[owner].add(rec.pack(rec.STANDALONE_MESSAGE, 0, h, msg.lsn, self._last_commit_ts, payload))
+        self.builders[owner].add(rec.standalone_message(h, msg.lsn, self._last_commit_ts, payload))
         self.pending_pushed[owner] = max(self.pending_pushed.get(owner, 0), msg.lsn)
         self.pending_dispatched = max(self.pending_dispatched, msg.lsn)
 
@@ -302,5 +298,4 @@ class Router:
                 continue
             salt, table = self._tables[relid]
             h = key_hash(salt, table.encode())
-            body = relid.to_bytes(4, "big") + payload  # the table this record is about, then the message
-            self._push(h % self.producers, rec.pack(rec.TRUNCATE, 0, h, lsn, self._count(table, lsn), body))
+            self._push(h % self.producers, rec.truncate(h, lsn, self._count(table, lsn), relid, payload))
