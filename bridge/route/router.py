@@ -11,12 +11,15 @@ Besides rows: logical messages go to the owner of their prefix (a non-transactio
 self-contained unit with its own position), truncates to the owner of each table's topic, and
 with `provide.transaction.metadata` the decoder numbers each transaction's events and has
 producer 0 write its BEGIN/END records (one producer keeps that topic in commit order).
+
+What else sees the stream (a cut-over filter, the incremental snapshot) is passed in as
+`RouterHooks` when the router is built (`bridge.route.hooks`).
 """
 
 from __future__ import annotations
 
 import struct
-from typing import Callable
+from collections.abc import Callable
 
 import mmh3
 
@@ -27,6 +30,7 @@ from bridge.decode.relations import RelationCache
 from bridge.errors import ProtocolError
 from bridge.ring.records import BatchBuilder
 from bridge.route import records as rec
+from bridge.route.hooks import RouterHooks
 from bridge.route.keys import BINARY, COUNT_KIND_LENGTH, TEXT, extract_key, leading_key
 from bridge.route.partitioner import key_hash, keyless_hash
 from bridge.route.topics import TopicNames
@@ -43,11 +47,12 @@ TXMETA_PRODUCER = 0
 MESSAGE_COLLECTION = "io.debezium.connector.postgresql.LogicalDecodingMessageMonitor$LogicalDecodingMessageId"
 
 
+NO_HOOKS = RouterHooks()
+
+
 class Router:
-    def __init__(self, config: BridgeConfig, describe: Callable[[Relation], TableInfo]) -> None:
-        # skip(kind, payload, lsn) drops messages already delivered: set by the decoder when it
-        # streams a cut-over from Debezium (`bridge.source.offsets.ResumeFilter`).
-        self.skip: Callable[[int, bytes, int], bool] | None = None
+    def __init__(self, config: BridgeConfig, describe: Callable[[Relation], TableInfo],
+                 hooks: RouterHooks = NO_HOOKS) -> None:
         pipe, events = config.pipeline, config.events
         self.producers = pipe.producers
         self.builders = [BatchBuilder() for _ in range(self.producers)]
@@ -83,16 +88,23 @@ class Router:
         self.pending_pushed: dict[int, int] = {}
         self.pending_dispatched = 0
         # Incremental snapshots (`bridge.snapshot.incremental`): the signal table is always
-        # captured, as in Debezium; `watch` maps a relation id to a callback that sees each of its
-        # changes before it is routed, `incremental` gets Relation and Truncate messages.
+        # captured, as in Debezium.
         self._signal_table = config.incremental.signal_table
-        self.watch: dict[int, Callable[[str, int, bytes, bytes | None, bytes, int, int], None]] = {}
-        self.incremental = None
+        self._watched = hooks.watched
+        self._on_relation_hook = hooks.on_relation
+        self._on_truncate_hook = hooks.on_truncate
+        drop = hooks.drop
+        if drop is not None:
+            # Only with the hook does `handle` ask it first (an instance attribute shadowing the method).
+            route = self.handle
+
+            def handle(payload: bytes, lsn: int) -> None:
+                if not drop(payload[0], payload, lsn):
+                    route(payload, lsn)
+            self.handle = handle  # type: ignore[method-assign]
 
     def handle(self, payload: bytes, lsn: int) -> None:
         kind = payload[0]
-        if self.skip is not None and self.skip(kind, payload, lsn):
-            return
         if kind == _INSERT or kind == _UPDATE or kind == _DELETE:
             self._row(payload, lsn)
         elif kind == 0x42:  # 'B'
@@ -122,7 +134,7 @@ class Router:
             leading = self._leading.get(relid)
             marker = payload[5]
             if leading is not None and (marker == _NEW if payload[0] != _DELETE else marker == _KEY or marker == _OLD) \
-                    and not (self.watch and relid in self.watch):
+                    and not (self._watched and relid in self._watched):
                 salt, key_columns, ncols, table = leading
                 # A one-column key first in the tuple is by far the most common shape: its
                 # column count, kind and length in one unpack (`leading_key`'s first step)
@@ -154,8 +166,9 @@ class Router:
         if self._skipped and int.from_bytes(payload[1:5], "big") in self._skipped:
             return None
         kind, relid, key, old_key = extract_key(payload, self.relations)
-        if self.watch and relid in self.watch:
-            self.watch[relid](kind, relid, key, old_key, payload, lsn, self._xid)
+        watcher = self._watched.get(relid) if self._watched else None
+        if watcher is not None:
+            watcher(kind, relid, key, old_key, payload, lsn, self._xid)
         salt, table = self._tables[relid]
         h = key_hash(salt, key) if key else keyless_hash(salt, self._xid)
         if old_key is not None and old_key != key and key:
@@ -258,8 +271,8 @@ class Router:
         record = rec.relation(lsn, payload, info.key_columns, info.not_null, info.excluded)
         for builder in self.builders:
             builder.add(record)
-        if self.incremental is not None:
-            self.incremental.on_relation(msg)
+        if self._on_relation_hook is not None:
+            self._on_relation_hook(msg)
 
     def _on_message(self, payload: bytes, lsn: int) -> None:
         msg = self._decoder.decode(payload)
@@ -287,8 +300,8 @@ class Router:
         self.pending_dispatched = max(self.pending_dispatched, msg.lsn)
 
     def _on_truncate(self, payload: bytes, lsn: int) -> None:
-        if self.incremental is not None:
-            self.incremental.on_truncate(payload)
+        if self._on_truncate_hook is not None:
+            self._on_truncate_hook(payload)
         if not self._truncates:
             return
         msg = self._decoder.decode(payload)
