@@ -4,6 +4,7 @@ from bridge.config import config_from_properties
 from bridge.decode import messages as m
 from bridge.ring.records import iter_records
 from bridge.route import records as rec
+from bridge.route.hooks import RouterHooks
 from bridge.route.partitioner import key_hash
 from bridge.route.router import Router
 from bridge.source.catalog import TableInfo
@@ -195,7 +196,6 @@ def test_hot_path_routes_byte_for_byte_like_the_general_path():
 
 
 def test_hooks_see_watched_rows_relations_and_truncates_before_they_are_routed():
-    from bridge.route.hooks import RouterHooks
     seen, relations, truncates = [], [], []
     watched = {}
     config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p",
@@ -216,14 +216,16 @@ def test_hooks_see_watched_rows_relations_and_truncates_before_they_are_routed()
 
 
 def test_a_drop_hook_is_asked_first_and_without_one_handle_checks_nothing():
-    from bridge.route.hooks import RouterHooks
     asked = []
-    config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p"})
-    describe = lambda rel: TableInfo(("id",), frozenset({"id"}))  # noqa: E731
-    plain = Router(config, describe)
+
+    def drop_inserts(kind, payload, lsn):
+        asked.append(kind)
+        return kind == ord("I")
+
+    plain = make(producers=1)
     assert plain.handle.__func__ is Router.handle  # the method itself: no per-message check
-    drop_inserts = lambda kind, payload, lsn: asked.append(kind) or kind == ord("I")  # noqa: E731
-    dropping = Router(config, describe, RouterHooks(drop=drop_inserts))
+    config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p"})
+    dropping = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})), RouterHooks(drop=drop_inserts))
     dropping.handle(encode(REL), 100)
     txn(dropping, [m.Insert(16384, (b"1", b"a"))], 200)
     assert asked == [ord(c) for c in "RBIC"] and kinds(dropping, 0) == [rec.RELATION]
