@@ -15,6 +15,7 @@ import psycopg2
 import psycopg2.extensions
 
 from bridge.config import BridgeConfig, RetryConfig
+from bridge.decode.messages import Relation
 from bridge.ring import RingWriter, Watermarks
 from bridge.route.dispatcher import Dispatcher
 from bridge.route.hooks import RouterHooks
@@ -23,7 +24,7 @@ from bridge.snapshot.incremental.emitter import RouterEmitter
 from bridge.snapshot.incremental.machine import IncrementalSnapshot
 from bridge.snapshot.incremental.progress import progress_id
 from bridge.snapshot.incremental.sql import PostgresDatabase
-from bridge.source.catalog import describe_table
+from bridge.source.catalog import TableInfo, describe_table
 from bridge.source.connection import connect, connect_replication
 from bridge.source.offsets import ResumeFilter, resume_filter
 from bridge.source.slot import confirmed_flush_lsn
@@ -71,7 +72,10 @@ def build_decoder(config: BridgeConfig, writers: list[RingWriter], cells: Waterm
     and runs `heartbeat.action.query`. `on_tick` runs between stream reads after the decoder's
     own periodic work. With a cut-over (`bridge.cutover.*`) the slot must exist already."""
     rep, inc = config.replication, config.incremental
-    describe = lambda rel: describe_table(sql, rel, config.filters)
+
+    def describe(relation: Relation) -> TableInfo:
+        return describe_table(sql, relation, config.filters)
+
     cutover = None
     if config.cutover is not None:
         # Resume Debezium's slot where its stored offset says it stopped.

@@ -26,7 +26,8 @@ PROPS = {
 SIGNAL = m.Relation(500, "public", "sig", "d", (
     m.RelationColumn(True, "id", 1043, -1), m.RelationColumn(False, "type", 1043, -1),
     m.RelationColumn(False, "data", 1043, -1)))
-TABLE = m.Relation(600, "public", "t", "d", (m.RelationColumn(True, "id", 23, -1), m.RelationColumn(False, "v", 25, -1)))
+TABLE = m.Relation(600, "public", "t", "d", (
+    m.RelationColumn(True, "id", 23, -1), m.RelationColumn(False, "v", 25, -1)))
 
 
 class Catalog:

@@ -122,7 +122,10 @@ def make(rows: dict[int, str] | None = None, chunk_size: int = 3, describe_table
          db: FakeDb | None = None, acks: Acks | None = None, **props):
     config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p",
                                      "debezium.source.signal.data.collection": "public.dbz_signal", **props})
-    describe = lambda rel: TableInfo(("id",), frozenset({"id"}))
+
+    def describe(relation):
+        return TableInfo(("id",), frozenset({"id"}))
+
     db = db or FakeDb(rows if rows is not None else {i: f"v{i}" for i in range(1, 8)})
     inc = IncrementalSnapshot("public.dbz_signal", chunk_size, db, describe, acked_lsn=acks or Acks(),
                               progress_id=PROGRESS_ID)
