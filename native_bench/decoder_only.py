@@ -2,9 +2,10 @@
 
     python -m native_bench.decoder_only -c application.properties --end-lsn X/Y
 
-The decoder's own code, composed as `bridge.proc.decoder_main` does (`ReplicationStream` →
-`Router` → `Dispatcher` writing every producer's batches into its shared-memory ring), runs
-in this process with the bridge's configuration file; `bridge.producers` spawned processes
+The decoder's own code, assembled by `bridge.proc.decoder_build` as in the decoder process
+(`ReplicationStream` → `Router` → `Dispatcher` writing every producer's batches into its
+shared-memory ring), runs in this process with the bridge's configuration file, streaming from
+the slot's position (no snapshot, no slot set-up); `bridge.producers` spawned processes
 read the rings and drop the batches. Stops once the server has sent everything up to END_LSN and prints one
 JSON object: messages, rows, the wall times, and the CPU seconds of the decoder and of the
 discarding readers. Compared with the raw reader on the same WAL this says whether reading +
@@ -21,12 +22,9 @@ import threading
 import time
 
 from bridge.config import load_config
+from bridge.proc.decoder_build import build_decoder
 from bridge.ring import RingClosed, RingOwner, RingReader, RingWriter, Watermarks
-from bridge.route.dispatcher import Dispatcher
-from bridge.route.router import Router
-from bridge.source.catalog import describe_table
-from bridge.source.connection import connect, connect_replication
-from bridge.source.stream import ReplicationStream
+from bridge.source.connection import connect
 from native_bench.raw_reader import peak_rss_bytes
 
 
@@ -69,7 +67,7 @@ def main() -> None:
     rings = [RingOwner(config.pipeline.ring_bytes) for _ in range(producers)]
     cells = Watermarks.create(producers)
     pipes, readers, writers = [], [], []
-    sql = stream = None
+    sql = decoder = None
     try:
         for ring in rings:
             parent, child = ctx.Pipe()
@@ -81,28 +79,24 @@ def main() -> None:
             assert parent.recv() == "ready"
         writers = [RingWriter(r.handle) for r in rings]
         sql = connect(config.postgres, config.retry)
-        rep = config.replication
-        stream = ReplicationStream(lambda: connect_replication(config.postgres, config.retry), rep.slot_name,
-                                   rep.publication_name, status_interval_s=rep.status_update_interval_ms / 1000)
-        router = Router(config, lambda rel: describe_table(sql, rel, config.filters))
         stop = threading.Event()
         deadline = time.monotonic() + args.timeout
 
         def check_end() -> None:
             # The end: everything up to END_LSN received and routed. Checked between reads, as
             # the real decoder runs its periodic work: a watcher thread would compete for the GIL.
-            if stream.wal_end >= end and not router.in_txn or time.monotonic() > deadline:
+            if decoder.stream.wal_end >= end and not decoder.router.in_txn or time.monotonic() > deadline:
                 stop.set()
 
-        dispatcher = Dispatcher(stream, router, writers, cells, check_end,
-                                coalesce_s=rep.read_coalesce_ms / 1000)
+        decoder = build_decoder(config, writers, cells, sql, on_tick=check_end)
+        dispatcher = decoder.dispatcher
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-        stream.start(config.retry)
+        decoder.start_streaming(config.retry)
         started = time.time()
         dispatcher.run(stop)
         ended = time.time()
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-        reached = stream.wal_end >= end
+        reached = decoder.stream.wal_end >= end
         for w in writers:
             w.close()
         reader_stats = [p.recv() for p in pipes]
@@ -114,8 +108,8 @@ def main() -> None:
         for proc in readers:
             if proc.is_alive():
                 proc.kill()
-        if stream is not None:
-            stream.close()
+        if decoder is not None:
+            decoder.close()
         if sql is not None:
             sql.close()
         for ring in rings:

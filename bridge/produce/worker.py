@@ -13,8 +13,6 @@ from __future__ import annotations
 import logging
 import time
 
-import msgspec
-
 from bridge.ack.tracker import AckTracker, Txn
 from bridge.config import BridgeConfig
 from bridge.decode.messages import Begin, Relation
@@ -32,8 +30,6 @@ from bridge.route.partitioner import java_default_partition
 from bridge.source.catalog import TableInfo
 
 log = logging.getLogger(__name__)
-_decode_relation = msgspec.msgpack.Decoder(tuple[bytes, list[str], list[str], list[str]]).decode
-_decode_end = msgspec.msgpack.Decoder(tuple[int, list[tuple[str, int]]]).decode
 # Ring records that become Kafka records: what a resume point counts inside a transaction.
 _UNITS = frozenset((rec.ROW, rec.SNAPSHOT_ROW, rec.MESSAGE, rec.TRUNCATE, rec.TXMETA))
 _ALL = 1 << 62
@@ -166,7 +162,7 @@ class ProducerWorker:
         elif kind == rec.MESSAGE:
             ctx = self._in_txn(kind)
             if self._metadata:
-                ctx.order = (aux >> 32, aux & 0xFFFFFFFF)
+                ctx.order = rec.order_fields(aux)
             self._produce(self._messages.record(self._decoder.decode(payload), ctx.xid, ctx.commit_ts_us,
                                                 ctx.last_commit_lsn, ctx.block(lsn)), hash_)
         elif kind == rec.STANDALONE_MESSAGE:
@@ -184,8 +180,8 @@ class ProducerWorker:
             self._txn = None
         elif kind == rec.TRUNCATE:
             ctx = self._in_txn(kind)
-            ctx.order = (aux >> 32, aux & 0xFFFFFFFF)
-            self._produce(self._builder.truncate(int.from_bytes(payload[:4], "big"), ctx, lsn), hash_)
+            ctx.order = rec.order_fields(aux)
+            self._produce(self._builder.truncate(rec.truncated_relation(payload), ctx, lsn), hash_)
         elif kind == rec.TXMETA:
             self._transaction_record(half, lsn, payload)
         else:
@@ -218,12 +214,12 @@ class ProducerWorker:
         if half == rec.TX_BEGIN:
             r = self._transactions.begin(ctx.xid, lsn, ctx.commit_ts_us)
         else:
-            events, per_table = _decode_end(payload)
+            events, per_table = rec.tx_end_fields(payload)
             r = self._transactions.end(ctx.xid, lsn, ctx.commit_ts_us, events, per_table)
         self._produce(r, 0)  # one partition's order: BEGIN/END of every transaction in sequence
 
     def _relation(self, payload: bytes) -> None:
-        raw, key_columns, not_null, excluded = _decode_relation(payload)
+        raw, key_columns, not_null, excluded = rec.relation_fields(payload)
         msg = self._decoder.decode(raw)
         assert type(msg) is Relation
         table = self._builder.relation(msg, TableInfo(tuple(key_columns), frozenset(not_null), frozenset(excluded)))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from bridge.errors import BridgeError, ExitCode
 from bridge.lsn import format_lsn
@@ -49,6 +49,11 @@ class Dispatcher:
         self._on_tick = on_tick  # periodic side work (heartbeat.action.query)
         self.flush_lsn = flush_lsn  # false with lsn.flush.mode=manual
         self.coalesce_s = coalesce_s
+
+    def attach_stream(self, stream: ReplicationStream) -> None:
+        """The started stream to read from. Before it (an initial snapshot), a full ring is
+        waited for without keepalives and nothing is confirmed."""
+        self.stream = stream
 
     def run(self, stop: threading.Event) -> None:
         stream, router = self.stream, self.router

@@ -15,16 +15,24 @@ never converts a column and nothing is pickled:
     16      8     aux      begin: end LSN of the previous transaction (Debezium's `sequence`);
                            'N': commit time (µs) of the newest transaction begun, 0 if none;
                            rows, 'T', 'M': total_order << 32 | data_collection_order (transaction metadata)
-    24      ...   payload  the pgoutput message; 'R': msgpack [message, key columns, not-null columns];
-                           'T': relation id (4 bytes) + message; 'X' END: msgpack [events, [[table, n]...]]
+    24      ...   payload  the pgoutput message; 'R': msgpack [message, key columns, not-null columns,
+                           excluded columns]; 'T': relation id (4 bytes) + message;
+                           'X' END: msgpack [events, [[table, n]...]]
 
 A primary-key change is split in two records so each half is produced by the owner of its
 key: the old key's delete (+ tombstone) and the new key's create.
+
+`half` and `aux` mean different things per kind, so records are made by one constructor per
+kind (named arguments, not six integers) and their payloads read back by the matching readers
+below. The decoder's per-row hot path packs its row records inline (`Router._row`).
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
+
+import msgspec
 
 from bridge.ring.records import LENGTH_FORMAT
 
@@ -42,6 +50,85 @@ INCREMENTAL_MARKER = SNAPSHOT_MARKERS.index("incremental")  # rows of an increme
 WHOLE, OLD_KEY_HALF, NEW_KEY_HALF = 0, 1, 2
 TX_BEGIN, TX_END = 0, 1
 
+_pack = HEADER.pack
+_encode = msgspec.msgpack.Encoder().encode
+_decode_relation = msgspec.msgpack.Decoder(tuple[bytes, list[str], list[str], list[str]]).decode
+_decode_tx_end = msgspec.msgpack.Decoder(tuple[int, list[tuple[str, int]]]).decode
 
-def pack(kind: int, half: int, hash_: int, lsn: int, aux: int, payload: bytes) -> bytes:
-    return HEADER.pack(kind, half, hash_, lsn, aux) + payload
+
+# -- constructors, one per kind -------------------------------------------------------------------
+
+def relation(lsn: int, payload: bytes, key_columns: Iterable[str], not_null: Iterable[str],
+             excluded: Iterable[str]) -> bytes:
+    """'R': a Relation message with what the decoder learned of the table from the catalog."""
+    return _pack(RELATION, 0, 0, lsn, 0) + _encode([payload, list(key_columns), sorted(not_null), sorted(excluded)])
+
+
+def begin(final_lsn: int, prev_commit: int, payload: bytes) -> bytes:
+    """'B': a Begin, at its transaction's commit LSN, with the end LSN of the transaction
+    before it (Debezium's `sequence`; 0 when there is none)."""
+    return _pack(BEGIN, 0, 0, final_lsn, prev_commit) + payload
+
+
+def commit(end_lsn: int, payload: bytes) -> bytes:
+    """'C': a Commit, at its transaction's end LSN."""
+    return _pack(COMMIT, 0, 0, end_lsn, 0) + payload
+
+
+def row(half: int, hash_: int, lsn: int, order: int, payload: bytes) -> bytes:
+    """'W': a row change, whole or one half of a primary-key change (`half`); `order` is the
+    packed event order with transaction metadata (`order_fields`), else 0."""
+    return _pack(ROW, half, hash_, lsn, order) + payload
+
+
+def snapshot_row(marker: int, hash_: int, lsn: int, payload: bytes) -> bytes:
+    """'S': a snapshot row (a synthesized Insert) with its index in SNAPSHOT_MARKERS."""
+    return _pack(SNAPSHOT_ROW, marker, hash_, lsn, 0) + payload
+
+
+def message(hash_: int, lsn: int, order: int, payload: bytes) -> bytes:
+    """'M': a logical message inside a transaction, counted as one of its events (`order`)."""
+    return _pack(MESSAGE, 0, hash_, lsn, order) + payload
+
+
+def standalone_message(hash_: int, lsn: int, commit_ts: int, payload: bytes) -> bytes:
+    """'N': a non-transactional logical message, stamped with the newest transaction's commit
+    time (µs; 0 before any)."""
+    return _pack(STANDALONE_MESSAGE, 0, hash_, lsn, commit_ts) + payload
+
+
+def truncate(hash_: int, lsn: int, order: int, relation_id: int, payload: bytes) -> bytes:
+    """'T': a Truncate message, for the one table `relation_id` of the tables it names."""
+    return _pack(TRUNCATE, 0, hash_, lsn, order) + relation_id.to_bytes(4, "big") + payload
+
+
+def tx_begin(begin_lsn: int) -> bytes:
+    """'X' BEGIN: the transaction-metadata BEGIN record, at the Begin message's LSN."""
+    return _pack(TXMETA, TX_BEGIN, 0, begin_lsn, 0)
+
+
+def tx_end(commit_lsn: int, events: int, per_table: Iterable[tuple[str, int]]) -> bytes:
+    """'X' END: the transaction-metadata END record: events in all, and per data collection."""
+    return _pack(TXMETA, TX_END, 0, commit_lsn, 0) + _encode([events, list(per_table)])
+
+
+# -- readers of what the constructors packed (a header is read with HEADER/FRAMED_HEADER) ----------
+
+def relation_fields(payload: bytes) -> tuple[bytes, list[str], list[str], list[str]]:
+    """An 'R' payload: (Relation message, key columns, not-null columns, excluded columns)."""
+    return _decode_relation(payload)
+
+
+def truncated_relation(payload: bytes) -> int:
+    """A 'T' payload's table (the Truncate message follows it)."""
+    return int.from_bytes(payload[:4], "big")
+
+
+def tx_end_fields(payload: bytes) -> tuple[int, list[tuple[str, int]]]:
+    """An 'X' END payload: (events, [(data collection, events)...])."""
+    return _decode_tx_end(payload)
+
+
+def order_fields(aux: int) -> tuple[int, int]:
+    """An event's (total_order, data_collection_order) from its `aux`."""
+    return aux >> 32, aux & 0xFFFFFFFF

@@ -11,15 +11,17 @@ Besides rows: logical messages go to the owner of their prefix (a non-transactio
 self-contained unit with its own position), truncates to the owner of each table's topic, and
 with `provide.transaction.metadata` the decoder numbers each transaction's events and has
 producer 0 write its BEGIN/END records (one producer keeps that topic in commit order).
+
+What else sees the stream (a cut-over filter, the incremental snapshot) is passed in as
+`RouterHooks` when the router is built (`bridge.route.hooks`).
 """
 
 from __future__ import annotations
 
 import struct
-from typing import Callable
+from collections.abc import Callable
 
 import mmh3
-import msgspec
 
 from bridge.config import BridgeConfig
 from bridge.decode.messages import LogicalMessage, Relation, Truncate
@@ -28,6 +30,7 @@ from bridge.decode.relations import RelationCache
 from bridge.errors import ProtocolError
 from bridge.ring.records import BatchBuilder
 from bridge.route import records as rec
+from bridge.route.hooks import RouterHooks
 from bridge.route.keys import BINARY, COUNT_KIND_LENGTH, TEXT, extract_key, leading_key
 from bridge.route.partitioner import key_hash, keyless_hash
 from bridge.route.topics import TopicNames
@@ -39,17 +42,17 @@ _RELATION_ID = struct.Struct(">I").unpack_from
 _FRAMED_HEADER = rec.FRAMED_HEADER.pack
 _HEADER_SIZE, _ROW, _WHOLE = rec.HEADER_SIZE, rec.ROW, rec.WHOLE
 _IGNORED = frozenset(b"YO")  # Type (types resolve by OID), Origin
-_encode = msgspec.msgpack.Encoder().encode
 _mmh3 = mmh3.hash
 TXMETA_PRODUCER = 0
 MESSAGE_COLLECTION = "io.debezium.connector.postgresql.LogicalDecodingMessageMonitor$LogicalDecodingMessageId"
 
 
+NO_HOOKS = RouterHooks()
+
+
 class Router:
-    def __init__(self, config: BridgeConfig, describe: Callable[[Relation], TableInfo]) -> None:
-        # skip(kind, payload, lsn) drops messages already delivered: set by the decoder when it
-        # streams a cut-over from Debezium (`bridge.source.offsets.ResumeFilter`).
-        self.skip: Callable[[int, bytes, int], bool] | None = None
+    def __init__(self, config: BridgeConfig, describe: Callable[[Relation], TableInfo],
+                 hooks: RouterHooks = NO_HOOKS) -> None:
         pipe, events = config.pipeline, config.events
         self.producers = pipe.producers
         self.builders = [BatchBuilder() for _ in range(self.producers)]
@@ -85,16 +88,23 @@ class Router:
         self.pending_pushed: dict[int, int] = {}
         self.pending_dispatched = 0
         # Incremental snapshots (`bridge.snapshot.incremental`): the signal table is always
-        # captured, as in Debezium; `watch` maps a relation id to a callback that sees each of its
-        # changes before it is routed, `incremental` gets Relation and Truncate messages.
+        # captured, as in Debezium.
         self._signal_table = config.incremental.signal_table
-        self.watch: dict[int, Callable[[str, int, bytes, bytes | None, bytes, int, int], None]] = {}
-        self.incremental = None
+        self._watched = hooks.watched
+        self._on_relation_hook = hooks.on_relation
+        self._on_truncate_hook = hooks.on_truncate
+        drop = hooks.drop
+        if drop is not None:
+            # Only with the hook does `handle` ask it first (an instance attribute shadowing the method).
+            route = self.handle
+
+            def handle(payload: bytes, lsn: int) -> None:
+                if not drop(payload[0], payload, lsn):
+                    route(payload, lsn)
+            self.handle = handle  # type: ignore[method-assign]
 
     def handle(self, payload: bytes, lsn: int) -> None:
         kind = payload[0]
-        if self.skip is not None and self.skip(kind, payload, lsn):
-            return
         if kind == _INSERT or kind == _UPDATE or kind == _DELETE:
             self._row(payload, lsn)
         elif kind == 0x42:  # 'B'
@@ -124,7 +134,7 @@ class Router:
             leading = self._leading.get(relid)
             marker = payload[5]
             if leading is not None and (marker == _NEW if payload[0] != _DELETE else marker == _KEY or marker == _OLD) \
-                    and not (self.watch and relid in self.watch):
+                    and not (self._watched and relid in self._watched):
                 salt, key_columns, ncols, table = leading
                 # A one-column key first in the tuple is by far the most common shape: its
                 # column count, kind and length in one unpack (`leading_key`'s first step)
@@ -141,7 +151,8 @@ class Router:
             if routed is None:
                 return
             h, table = routed
-        # one header (packed with the batch's length prefix), appended beside the payload
+        # one row record's header ('W', `rec.row`, inlined: packed with the batch's length
+        # prefix), appended beside the payload
         producer = h % self.producers
         if not self._begun[producer]:
             self._begun[producer] = True
@@ -155,8 +166,9 @@ class Router:
         if self._skipped and int.from_bytes(payload[1:5], "big") in self._skipped:
             return None
         kind, relid, key, old_key = extract_key(payload, self.relations)
-        if self.watch and relid in self.watch:
-            self.watch[relid](kind, relid, key, old_key, payload, lsn, self._xid)
+        watcher = self._watched.get(relid) if self._watched else None
+        if watcher is not None:
+            watcher(kind, relid, key, old_key, payload, lsn, self._xid)
         salt, table = self._tables[relid]
         h = key_hash(salt, key) if key else keyless_hash(salt, self._xid)
         if old_key is not None and old_key != key and key:
@@ -164,10 +176,9 @@ class Router:
             old_h = key_hash(salt, old_key)
             if not self._skip_delete:
                 self._push(old_h % self.producers,
-                           rec.pack(rec.ROW, rec.OLD_KEY_HALF, old_h, lsn, self._count(table, lsn), payload))
+                           rec.row(rec.OLD_KEY_HALF, old_h, lsn, self._count(table, lsn), payload))
             if not self._skip_insert:
-                self._push(h % self.producers,
-                           rec.pack(rec.ROW, rec.NEW_KEY_HALF, h, lsn, self._count(table, lsn), payload))
+                self._push(h % self.producers, rec.row(rec.NEW_KEY_HALF, h, lsn, self._count(table, lsn), payload))
             return None
         if self._skips and ((self._skip_insert and kind == "I") or (self._skip_update and kind == "U") or (
                 self._skip_delete and kind == "D")):
@@ -182,17 +193,17 @@ class Router:
         _, relid, key, _ = extract_key(payload, self.relations)
         salt, _ = self._tables[relid]
         h = key_hash(salt, key) if key else keyless_hash(salt, self._xid)
-        self._push(h % self.producers, rec.pack(rec.SNAPSHOT_ROW, marker, h, lsn, 0, payload))
+        self._push(h % self.producers, rec.snapshot_row(marker, h, lsn, payload))
 
     def _count(self, table: str, lsn: int) -> int:
         """Transaction metadata: the event's (total_order, data_collection_order), packed."""
         if not self._txmeta:
             return 0
         if self._events == 0:
-            self._push(TXMETA_PRODUCER, rec.pack(rec.TXMETA, rec.TX_BEGIN, 0, self._begin_lsn, 0, b""))
+            self._push(TXMETA_PRODUCER, rec.tx_begin(self._begin_lsn))
         self._events += 1
         order = self._per_table[table] = self._per_table.get(table, 0) + 1
-        return self._events << 32 | order
+        return self._events << 32 | order  # the packed order of `rec.order_fields`, inlined: once per row
 
     def _push(self, producer: int, record: bytes) -> None:
         builder = self.builders[producer]
@@ -211,7 +222,7 @@ class Router:
         self._xid = xid
         self._last_commit_ts = commit_ts
         self._begin_lsn = lsn
-        self._begin = rec.pack(rec.BEGIN, 0, 0, final_lsn, self._last_commit, payload)
+        self._begin = rec.begin(final_lsn, self._last_commit, payload)
         self._begun = [False] * self.producers
         self._events = 0
         self._per_table = {}
@@ -221,9 +232,8 @@ class Router:
         if not self.in_txn:
             raise ProtocolError("Commit without Begin", offset=0, msg_type="C")
         if self._events:
-            body = _encode([self._events, list(self._per_table.items())])
-            self._push(TXMETA_PRODUCER, rec.pack(rec.TXMETA, rec.TX_END, 0, lsn, 0, body))
-        record = rec.pack(rec.COMMIT, 0, 0, end_lsn, 0, payload)
+            self._push(TXMETA_PRODUCER, rec.tx_end(lsn, self._events, self._per_table.items()))
+        record = rec.commit(end_lsn, payload)
         for producer, begun in enumerate(self._begun):
             if begun:
                 self.builders[producer].add(record)
@@ -258,12 +268,11 @@ class Router:
             self._leading[msg.relation_id] = (salt, cached.key_end, len(cached.is_key), table)
         else:
             self._leading.pop(msg.relation_id, None)
-        body = _encode([payload, list(info.key_columns), sorted(info.not_null), sorted(info.excluded)])
-        record = rec.pack(rec.RELATION, 0, 0, lsn, 0, body)
+        record = rec.relation(lsn, payload, info.key_columns, info.not_null, info.excluded)
         for builder in self.builders:
             builder.add(record)
-        if self.incremental is not None:
-            self.incremental.on_relation(msg)
+        if self._on_relation_hook is not None:
+            self._on_relation_hook(msg)
 
     def _on_message(self, payload: bytes, lsn: int) -> None:
         msg = self._decoder.decode(payload)
@@ -282,17 +291,17 @@ class Router:
             # Debezium counts a message as an event of its transaction, in a data collection of
             # its own named by a Java object's identity (LogicalDecodingMessageId@<hash>).
             collection = f"{MESSAGE_COLLECTION}@{msg.lsn & 0x7FFFFFFF:x}"
-            self._push(owner, rec.pack(rec.MESSAGE, 0, h, msg.lsn, self._count(collection, msg.lsn), payload))
+            self._push(owner, rec.message(h, msg.lsn, self._count(collection, msg.lsn), payload))
             return
         # Its own unit of work: confirmable once acked, at its own position. Debezium stamps
         # it with the newest transaction's commit time.
-        self.builders[owner].add(rec.pack(rec.STANDALONE_MESSAGE, 0, h, msg.lsn, self._last_commit_ts, payload))
+        self.builders[owner].add(rec.standalone_message(h, msg.lsn, self._last_commit_ts, payload))
         self.pending_pushed[owner] = max(self.pending_pushed.get(owner, 0), msg.lsn)
         self.pending_dispatched = max(self.pending_dispatched, msg.lsn)
 
     def _on_truncate(self, payload: bytes, lsn: int) -> None:
-        if self.incremental is not None:
-            self.incremental.on_truncate(payload)
+        if self._on_truncate_hook is not None:
+            self._on_truncate_hook(payload)
         if not self._truncates:
             return
         msg = self._decoder.decode(payload)
@@ -302,5 +311,4 @@ class Router:
                 continue
             salt, table = self._tables[relid]
             h = key_hash(salt, table.encode())
-            body = relid.to_bytes(4, "big") + payload  # the table this record is about, then the message
-            self._push(h % self.producers, rec.pack(rec.TRUNCATE, 0, h, lsn, self._count(table, lsn), body))
+            self._push(h % self.producers, rec.truncate(h, lsn, self._count(table, lsn), relid, payload))

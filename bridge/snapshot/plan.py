@@ -75,6 +75,12 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def quote_qualified(name: str) -> str:
+    """A "schema.table" name (as configured) quoted for SQL."""
+    schema, table = name.split(".")
+    return f"{quote_ident(schema)}.{quote_ident(table)}"
+
+
 def key_bounds(low: int, high: int, chunks: int) -> list[int]:
     """Inner bounds splitting the integers [low, high] into up to `chunks` even ranges."""
     span = high - low + 1
@@ -121,13 +127,13 @@ def plan_snapshot(
         plans = []
         for schema, name in selection.order(t for t in found if selection.snapshotted(*t)):
             oid, relkind, identity, published = found[(schema, name)]
-            relation, integer_key = _relation(cur, oid, schema, name, identity, published)
+            relation, integer_key = catalog_relation(cur, oid, schema, name, identity, published)
             override = selection.select_overrides.get(f"{schema}.{name}")
             plans.append(_plan_table(cur, relation, relkind, integer_key, override, max_threads, chunk_pages))
         return plans
 
 
-def _relation(
+def catalog_relation(
     cur: psycopg2.extensions.cursor, oid: int, schema: str, name: str, identity: str, published: list[str] | None
 ) -> tuple[Relation, str | None]:
     """The Relation pgoutput would send, and the primary key column's name if it is one integer."""

@@ -1,5 +1,6 @@
 """Incremental snapshots: the watermark window and its deduplication, driven through a real
-Router with a fake SQL side (`bridge.snapshot.incremental`)."""
+Router with a fake SQL side (`bridge.snapshot.incremental`), wired as `bridge.proc.decoder_build`
+wires them."""
 
 from __future__ import annotations
 
@@ -18,17 +19,12 @@ from bridge.route import records as rec
 from bridge.route.keys import extract_key
 from bridge.route.router import Router
 from bridge.snapshot import wire
-from bridge.snapshot.incremental import (
-    ALL_VISIBLE,
-    IncrementalSnapshot,
-    SnapshotTable,
-    TableRef,
-    XidSnapshot,
-    chunk_query,
-    key_bytes,
-    metadata,
-    progress_id,
-)
+from bridge.snapshot.incremental.emitter import RouterEmitter
+from bridge.snapshot.incremental.machine import IncrementalSnapshot
+from bridge.snapshot.incremental.progress import StoredProgress, StoredTable, parse_progress, progress_id
+from bridge.snapshot.incremental.sql import chunk_query
+from bridge.snapshot.incremental.tables import SnapshotTable, TableRef
+from bridge.snapshot.incremental.window import ALL_VISIBLE, XidSnapshot, key_bytes, metadata
 from bridge.source.catalog import TableInfo
 from tests.pgoutput_encoder import encode
 from tests.unit.builders import MINIMAL
@@ -126,10 +122,15 @@ def make(rows: dict[int, str] | None = None, chunk_size: int = 3, describe_table
          db: FakeDb | None = None, acks: Acks | None = None, **props):
     config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p",
                                      "debezium.source.signal.data.collection": "public.dbz_signal", **props})
-    router = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})))
+
+    def describe(relation):
+        return TableInfo(("id",), frozenset({"id"}))
+
     db = db or FakeDb(rows if rows is not None else {i: f"v{i}" for i in range(1, 8)})
-    inc = IncrementalSnapshot("public.dbz_signal", chunk_size, router, db, router._describe,
-                              acked_lsn=acks or Acks(), progress_id=PROGRESS_ID)
+    inc = IncrementalSnapshot("public.dbz_signal", chunk_size, db, describe, acked_lsn=acks or Acks(),
+                              progress_id=PROGRESS_ID)
+    router = Router(config, describe, inc.router_hooks())
+    inc.attach(RouterEmitter(router, lambda: None))
     stream = Stream(router)
     router.handle(encode(SIGNAL), 10)
     if describe_table:
@@ -505,3 +506,16 @@ def test_progress_id_fits_debeziums_recommended_id_column():
     assert progress_id("debezium") == "pgbridge-progress-debezium"
     long = progress_id("s" * 63)
     assert len(long) <= 42 and long != progress_id("t" * 63)
+
+
+def test_stored_progress_reads_without_a_running_snapshot():
+    router, db, inc, stream = make()
+    execute(stream)
+    run_chunk(inc, db, stream, router)
+    inc.tick()  # the chunk is acked: the progress goes on after it
+    assert parse_progress(db.progress[PROGRESS_ID]) == StoredProgress(
+        paused=False, tables=(StoredTable("public.t", None, "ad-hoc-1", ["7"], ["3"]),))
+    with pytest.raises(ValueError, match="version 99"):
+        parse_progress('{"version": 99, "tables": []}')
+    with pytest.raises(ValueError):
+        parse_progress('{"version": 1, "tables": [{"condition": null}]}')

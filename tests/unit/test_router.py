@@ -4,6 +4,7 @@ from bridge.config import config_from_properties
 from bridge.decode import messages as m
 from bridge.ring.records import iter_records
 from bridge.route import records as rec
+from bridge.route.hooks import RouterHooks
 from bridge.route.partitioner import key_hash
 from bridge.route.router import Router
 from bridge.source.catalog import TableInfo
@@ -184,3 +185,39 @@ def test_hot_path_routes_byte_for_byte_like_the_general_path():
         for p in range(4):
             assert hot.builders[p].buffer == general.builders[p].buffer, (props, p)
         assert hot.pending_pushed == general.pending_pushed
+
+
+def test_hooks_see_watched_rows_relations_and_truncates_before_they_are_routed():
+    seen, relations, truncates = [], [], []
+    watched = {}
+    config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p",
+                                     "debezium.source.skipped.operations": "none"})
+    router = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})), RouterHooks(
+        watched=watched, on_relation=relations.append, on_truncate=truncates.append))
+    router.handle(encode(REL), 100)
+    assert [r.relation_id for r in relations] == [16384]
+    # GIVEN the table watched after the router was built (the hooks' owner keeps the mapping)
+    watched[16384] = lambda *change: seen.append((change[0], change[2], change[5], change[6]))
+    txn(router, [m.Insert(16384, (b"1", b"a")), m.Update(16384, "K", (b"1", None), (b"2", b"b"))], 200, xid=9)
+    # THEN the watcher sees each change (kind, key, lsn, xid), which is routed as well
+    assert seen == [("I", b"t\x00\x00\x00\x011", 192, 9), ("U", b"t\x00\x00\x00\x012", 193, 9)]
+    assert kinds(router, 0).count(rec.ROW) == 3  # the insert, and the key change's two halves
+    del watched[16384]
+    txn(router, [m.Insert(16384, (b"3", b"a")), m.Truncate((16384,), 0)], 300)
+    assert len(seen) == 2 and len(truncates) == 1
+
+
+def test_a_drop_hook_is_asked_first_and_without_one_handle_checks_nothing():
+    asked = []
+
+    def drop_inserts(kind, payload, lsn):
+        asked.append(kind)
+        return kind == ord("I")
+
+    plain = make(producers=1)
+    assert plain.handle.__func__ is Router.handle  # the method itself: no per-message check
+    config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p"})
+    dropping = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})), RouterHooks(drop=drop_inserts))
+    dropping.handle(encode(REL), 100)
+    txn(dropping, [m.Insert(16384, (b"1", b"a"))], 200)
+    assert asked == [ord(c) for c in "RBIC"] and kinds(dropping, 0) == [rec.RELATION]
