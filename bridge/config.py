@@ -24,6 +24,7 @@ from bridge.properties import PropertyReader as _Reader, parse_properties
 from bridge.retry import RetryConfig, read_retry
 from bridge.route.filters import TableFilter
 from bridge.route.settings import EventConfig, PipelineConfig, read_events, read_filters, read_pipeline
+from bridge.route.spec import RoutingSpec
 from bridge.snapshot.settings import IncrementalConfig, SnapshotConfig, read_incremental, read_snapshot
 from bridge.source.offsets import CutoverConfig, cutover_from_properties
 from bridge.source.settings import (SOURCE, PostgresConfig, ReplicationConfig, check_connector,
@@ -53,6 +54,11 @@ class BridgeConfig:
     incremental: IncrementalConfig = field(default_factory=lambda: IncrementalConfig(None, 1024))
     http: HttpConfig = field(default_factory=HttpConfig)
     exactly_once: ExactlyOnceConfig = field(default_factory=ExactlyOnceConfig)
+
+    @property
+    def routing(self) -> RoutingSpec:
+        """What the decoder's router reads, and exactly once's fingerprint hashes."""
+        return RoutingSpec.of(self.pipeline, self.events, self.filters, self.incremental.signal_table)
 
 
 def load_config(path: str | os.PathLike[str], bootstrap_servers: str | None = None) -> BridgeConfig:

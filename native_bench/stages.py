@@ -102,7 +102,7 @@ def bench_route(rows: int) -> dict:
     stream = _stream(rows)
     best = float("inf")
     for _ in range(3):
-        router = Router(_config("127.0.0.1:1", "bench", producers=2, salt="salt"), lambda rel: INFO)
+        router = Router(_config("127.0.0.1:1", "bench", producers=2, salt="salt").routing, lambda rel: INFO)
         handle, builders = router.handle, router.builders
         t0 = time.perf_counter()
         for n, (payload, lsn) in enumerate(stream):
@@ -123,7 +123,7 @@ def bench_encode(rows: int) -> dict:
     value_bytes = 0
     for _ in range(3):
         builder = EventBuilder(config.events, config.conversion, TypeRegistry(None), "native_bench")
-        builder.relation(_relation(), INFO)
+        builder.relation(_relation(), INFO, "bench.public.orders")
         txn = TxnContext(1000, 1_714_566_896_789_012, None)
         change = builder.change
         t0 = time.perf_counter()
@@ -186,7 +186,7 @@ def bench_producer(rows: int, kafka: str, rounds: int = 5) -> dict:
     topic = f"{prefix}.public.orders"
     from native_bench.services import Kafka
     Kafka(kafka).create_topics([topic], 4)
-    router = Router(_config(kafka, prefix, producers=1), lambda rel: INFO)
+    router = Router(_config(kafka, prefix, producers=1).routing, lambda rel: INFO)
     batches = []
     builder = router.builders[0]
     for n, (payload, lsn) in enumerate(_stream(rows)):

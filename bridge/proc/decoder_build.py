@@ -91,7 +91,7 @@ def build_decoder(config: BridgeConfig, writers: list[RingWriter], cells: Waterm
         incremental = IncrementalSnapshot(inc.signal_table, inc.chunk_size, incremental_db, describe,
                                           acked_lsn=lambda: cells.safe_lsn, progress_id=progress_id(rep.slot_name))
         hooks = dataclasses.replace(incremental.router_hooks(), drop=cutover)
-    router = Router(config, describe, hooks)
+    router = Router(config.routing, describe, hooks)
     # Between stream reads: the heartbeat query, then the incremental snapshot's turn.
     tick = _chain(_action_query(config, sql), incremental.tick if incremental is not None else None, on_tick)
     dispatcher = Dispatcher(None, router, writers, cells, tick, flush_lsn=rep.flush_lsn,

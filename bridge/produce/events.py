@@ -43,7 +43,6 @@ from bridge.decode.values import converter_for, null_fallback, snapshot_converte
 from bridge.decode.values_numeric import NotRepresentable
 from bridge.produce.fastrows import compile_reader, key_mask
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF, WHOLE
-from bridge.route.topics import TopicNames
 from bridge.source.catalog import TableInfo
 
 log = logging.getLogger(__name__)
@@ -152,14 +151,13 @@ class TableEvents:
                  "envelope_txn", "envelope_snapshot", "envelope_format", "reader", "key_mask",
                  "_snapshot_picks", "_columns", "_types", "_options")
 
-    def __init__(self, relation: Relation, info: TableInfo, types: TypeRegistry,
+    def __init__(self, relation: Relation, info: TableInfo, topic: str, types: TypeRegistry,
                  options: ConversionOptions, events: EventConfig) -> None:
         self.schema, self.table = relation.namespace, relation.name
         # `"schema":...,"table":...` of the source block, encoded once
         self.source_names = jackson_json(b'"schema":' + _encode(self.schema) + b',"table":' + _encode(self.table))
-        # the topic, sanitized as Debezium does; the Connect schema names start with it too
-        name = TopicNames(events).table(self.schema, self.table)
-        self.topic = name
+        # the topic the decoder named (sanitized as Debezium does); the Connect schema names start with it
+        name = self.topic = topic
         picks, fields = [], {}
         for i, col in enumerate(relation.columns):
             if col.name in info.excluded:
@@ -272,11 +270,12 @@ class EventBuilder:
             ("__debezium.context.runId", self.run_id.encode()),
         ]
 
-    def relation(self, msg: Relation, info: TableInfo) -> TableEvents:
-        """A Relation message (first use or after ALTER TABLE) replaces the table's shape."""
+    def relation(self, msg: Relation, info: TableInfo, topic: str) -> TableEvents:
+        """A Relation message (first use or after ALTER TABLE) replaces the table's shape; `topic`
+        is the table's topic as the decoder named it (`bridge.route.router`)."""
         for column in msg.columns:  # re-read enums/domains: the server re-sends after ALTER TYPE
             self._types.invalidate(column.type_oid)
-        table = TableEvents(msg, info, self._types, self._options, self._events)
+        table = TableEvents(msg, info, topic, self._types, self._options, self._events)
         self._tables[msg.relation_id] = table
         return table
 

@@ -18,12 +18,13 @@ each change once provided the producer skips, after a restart, exactly what its 
 it committed: whole transactions ending at or before L, and the first K units of F.
 
 That replay is deterministic because a producer receives the same records in the same order
-for the same WAL, given the same routing (producer count, salts, partitioner, filters). The
-fingerprint records the routing; if it changed, or the producer count did, the markers cannot
-be matched record by record: the replay is then written again as a whole (at least once, so
-nothing is lost) and a warning says so. A new slot, or another PostgreSQL cluster (system
-identifier), starts a new history: its markers are ignored. An initial snapshot interrupted by
-a crash is taken again from the start (its committed part appears twice), as without this mode.
+for the same WAL, given the same routing (producer count, salts, partitioner, filters, topic
+naming: everything in `bridge.route.spec.RoutingSpec`). The fingerprint is that spec's hash; if
+it changed, or the producer count did, the markers cannot be matched record by record: the
+replay is then written again as a whole (at least once, so nothing is lost) and a warning says
+so. A new slot, or another PostgreSQL cluster (system identifier), starts a new history: its
+markers are ignored. An initial snapshot interrupted by a crash is taken again from the start
+(its committed part appears twice), as without this mode.
 
 Before reading the markers, every producer's transactional id is initialised once (which
 aborts a transaction a crashed process left open), so the committed view is complete.
@@ -31,7 +32,6 @@ aborts a transaction a crashed process left open), so the committed view is comp
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -60,15 +60,6 @@ class ResumePoint:
     lsn: int = 0
     txn: int = 0
     done: int = 0
-
-
-def fingerprint(config: BridgeConfig) -> str:
-    """The routing and filtering a marker's record counts depend on."""
-    pipe, ev = config.pipeline, config.events
-    parts = (pipe.producers, pipe.salt, sorted(pipe.salts.items()), pipe.partitioner, repr(config.filters),
-             sorted(ev.skipped_operations), ev.tombstones_on_delete, ev.provide_transaction_metadata,
-             config.incremental.signal_table)
-    return hashlib.sha1(repr(parts).encode()).hexdigest()[:16]
 
 
 def transactional_id(config: BridgeConfig, index: int) -> str:
@@ -125,7 +116,7 @@ def load_resume_points(config: BridgeConfig, system: str, slot_is_new: bool) -> 
         index = keys.get(key)
         if index is not None and value is not None:
             markers[index] = json.loads(value)
-    points = choose_resume_points(markers, producers, fingerprint(config), system, slot_is_new)
+    points = choose_resume_points(markers, producers, config.routing.fingerprint(), system, slot_is_new)
     if any(p.lsn or p.txn for p in points):  # a first transaction partly committed has lsn 0
         log.info("exactly once: resuming producers after their committed positions %s",
                  ", ".join(f"{i}: {p.lsn:X}" + (f" (+{p.done} of {p.txn:X})" if p.txn else "")
@@ -185,7 +176,7 @@ class Transactions:
         self._key = marker_key(config, index)
         self._interval_s = config.exactly_once.commit_interval_ms / 1000
         self._producers = config.pipeline.producers
-        self._routing = fingerprint(config)
+        self._routing = config.routing.fingerprint()
         self.open = False
         self._opened_at = 0.0
         self.commits = 0

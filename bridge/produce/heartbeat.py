@@ -25,7 +25,7 @@ _VALUE_SCHEMA = {"type": "struct", "fields": [{"type": "int64", "optional": Fals
 class Heartbeat:
     def __init__(self, events: EventConfig) -> None:
         self.interval_s = events.heartbeat_interval_ms / 1000
-        self.topic = TopicNames(events).heartbeat()
+        self.topic = TopicNames.of(events).heartbeat()
         key = {"serverName": events.topic_prefix}
         self._key = _encode({"schema": _KEY_SCHEMA, "payload": key} if events.key_schemas_enable else key)
         self._with_schema = events.value_schemas_enable

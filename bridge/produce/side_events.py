@@ -40,7 +40,7 @@ def _wrapped(schema: dict | None, payload: dict) -> bytes:
 
 class MessageEvents:
     def __init__(self, events: EventConfig, options: ConversionOptions, db: str) -> None:
-        self.topic = TopicNames(events).message()
+        self.topic = TopicNames.of(events).message()
         self._prefix, self._db = events.topic_prefix, db
         self._content = values_binary.encoder(options.binary_handling_mode)
         content_type = "bytes" if options.binary_handling_mode == "bytes" else "string"
@@ -75,7 +75,7 @@ class MessageEvents:
 
 class TransactionEvents:
     def __init__(self, events: EventConfig) -> None:
-        self.topic = TopicNames(events).transaction()
+        self.topic = TopicNames.of(events).transaction()
         self._key_schema = struct_schema(
             [field_schema("id", connect_schema("string"))],
             name="io.debezium.connector.common.TransactionMetadataKey", version=1,

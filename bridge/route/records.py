@@ -52,16 +52,18 @@ TX_BEGIN, TX_END = 0, 1
 
 _pack = HEADER.pack
 _encode = msgspec.msgpack.Encoder().encode
-_decode_relation = msgspec.msgpack.Decoder(tuple[bytes, list[str], list[str], list[str]]).decode
+_decode_relation = msgspec.msgpack.Decoder(tuple[bytes, list[str], list[str], list[str], str]).decode
 _decode_tx_end = msgspec.msgpack.Decoder(tuple[int, list[tuple[str, int]]]).decode
 
 
 # -- constructors, one per kind -------------------------------------------------------------------
 
 def relation(lsn: int, payload: bytes, key_columns: Iterable[str], not_null: Iterable[str],
-             excluded: Iterable[str]) -> bytes:
-    """'R': a Relation message with what the decoder learned of the table from the catalog."""
-    return _pack(RELATION, 0, 0, lsn, 0) + _encode([payload, list(key_columns), sorted(not_null), sorted(excluded)])
+             excluded: Iterable[str], topic: str) -> bytes:
+    """'R': a Relation message with what the decoder learned of the table from the catalog, and
+    its topic: named once, by the decoder, so producers never compute it on their own."""
+    return _pack(RELATION, 0, 0, lsn, 0) + _encode([payload, list(key_columns), sorted(not_null), sorted(excluded),
+                                                     topic])
 
 
 def begin(final_lsn: int, prev_commit: int, payload: bytes) -> bytes:
@@ -114,8 +116,8 @@ def tx_end(commit_lsn: int, events: int, per_table: Iterable[tuple[str, int]]) -
 
 # -- readers of what the constructors packed (a header is read with HEADER/FRAMED_HEADER) ----------
 
-def relation_fields(payload: bytes) -> tuple[bytes, list[str], list[str], list[str]]:
-    """An 'R' payload: (Relation message, key columns, not-null columns, excluded columns)."""
+def relation_fields(payload: bytes) -> tuple[bytes, list[str], list[str], list[str], str]:
+    """An 'R' payload: (Relation message, key columns, not-null columns, excluded columns, topic)."""
     return _decode_relation(payload)
 
 

@@ -23,7 +23,6 @@ from collections.abc import Callable
 
 import mmh3
 
-from bridge.config import BridgeConfig
 from bridge.decode.messages import LogicalMessage, Relation, Truncate
 from bridge.decode.pgoutput import PgOutputDecoder, begin_fields, commit_end_lsn
 from bridge.decode.relations import RelationCache
@@ -33,6 +32,7 @@ from bridge.route import records as rec
 from bridge.route.hooks import RouterHooks
 from bridge.route.keys import BINARY, COUNT_KIND_LENGTH, TEXT, extract_key, leading_key
 from bridge.route.partitioner import key_hash, keyless_hash
+from bridge.route.spec import RoutingSpec
 from bridge.route.topics import TopicNames
 from bridge.source.catalog import TableInfo
 
@@ -51,25 +51,24 @@ NO_HOOKS = RouterHooks()
 
 
 class Router:
-    def __init__(self, config: BridgeConfig, describe: Callable[[Relation], TableInfo],
+    def __init__(self, spec: RoutingSpec, describe: Callable[[Relation], TableInfo],
                  hooks: RouterHooks = NO_HOOKS) -> None:
-        pipe, events = config.pipeline, config.events
-        self.producers = pipe.producers
+        self.producers = spec.producers
         self.builders = [BatchBuilder() for _ in range(self.producers)]
         self.relations = RelationCache()
         self._decoder = PgOutputDecoder(proto_version=1)
         self._describe = describe
-        self._filters = config.filters
-        self._topics = TopicNames(events)
-        self._salt = pipe.salt
-        self._salts = dict(pipe.salts)  # per-topic overrides, by the topic's (sanitized) name
+        self._filters = spec.filters
+        self._topics = TopicNames(spec.topic_prefix, spec.topic_delimiter)
+        self._salt = spec.salt
+        self._salts = dict(spec.salts)  # per-topic overrides, by the topic's (sanitized) name
         self._message_salt = self._salts.get(self._topics.message(), self._salt)
-        skipped = events.skipped_operations
+        skipped = spec.skipped_operations
         self._skip_insert, self._skip_update, self._skip_delete = "c" in skipped, "u" in skipped, "d" in skipped
         self._truncates = "t" not in skipped
         self._skip_read = "r" in skipped  # snapshot rows (op "r"), initial or incremental
         self._skips = self._skip_insert or self._skip_update or self._skip_delete
-        self._txmeta = events.provide_transaction_metadata
+        self._txmeta = spec.transaction_metadata
         self._tables: dict[int, tuple[bytes, str]] = {}  # relation id -> (salt, "schema.table")
         # Relations keyed by their leading columns (the common shape), for the hot path:
         # relation id -> (salt, key column count, column count, "schema.table")
@@ -89,7 +88,7 @@ class Router:
         self.pending_dispatched = 0
         # Incremental snapshots (`bridge.snapshot.incremental`): the signal table is always
         # captured, as in Debezium.
-        self._signal_table = config.incremental.signal_table
+        self._signal_table = spec.signal_table
         self._watched = hooks.watched
         self._on_relation_hook = hooks.on_relation
         self._on_truncate_hook = hooks.on_truncate
@@ -268,7 +267,7 @@ class Router:
             self._leading[msg.relation_id] = (salt, cached.key_end, len(cached.is_key), table)
         else:
             self._leading.pop(msg.relation_id, None)
-        record = rec.relation(lsn, payload, info.key_columns, info.not_null, info.excluded)
+        record = rec.relation(lsn, payload, info.key_columns, info.not_null, info.excluded, topic)
         for builder in self.builders:
             builder.add(record)
         if self._on_relation_hook is not None:

@@ -75,21 +75,23 @@ def _blank(part: str) -> bool:
 
 
 class TopicNames:
-    """Every topic name of one connector configuration.
-
-    `topic_transaction` and `heartbeat_topic_name` are read from `EventConfig` when it has them
-    (`topic.transaction`, `topic.heartbeat.name`); without them Debezium's defaults apply.
-    """
+    """Every topic name of one connector configuration: `topic.prefix`, `topic.delimiter`,
+    `topic.transaction`, `topic.heartbeat.prefix` and `topic.heartbeat.name`, with Debezium's
+    defaults."""
 
     __slots__ = ("prefix", "delimiter", "_transaction", "_heartbeat")
 
-    def __init__(self, events: EventConfig) -> None:
-        self.prefix = events.topic_prefix
-        self.delimiter = events.topic_delimiter
-        d = self.delimiter
-        self._transaction = f"{self.prefix}{d}{events.topic_transaction}"
-        self._heartbeat = (events.heartbeat_topic_name
-                           or f"{events.heartbeat_topic_prefix}{d}{self.prefix}")
+    def __init__(self, prefix: str, delimiter: str = ".", transaction: str = "transaction",
+                 heartbeat_prefix: str = "__debezium-heartbeat", heartbeat_name: str | None = None) -> None:
+        self.prefix = prefix
+        self.delimiter = delimiter
+        self._transaction = f"{prefix}{delimiter}{transaction}"
+        self._heartbeat = heartbeat_name or f"{heartbeat_prefix}{delimiter}{prefix}"
+
+    @classmethod
+    def of(cls, events: EventConfig) -> TopicNames:
+        return cls(events.topic_prefix, events.topic_delimiter, events.topic_transaction,
+                   events.heartbeat_topic_prefix, events.heartbeat_topic_name)
 
     def table(self, schema: str, table: str) -> str:
         """The data change topic of `schema.table` (also the prefix of its Connect schema names)."""

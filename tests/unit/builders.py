@@ -41,14 +41,14 @@ def make_router(producers=4, **props) -> Router:
     """A router over `producers` producers, salt `salt`, prefix `p`; every table keyed by `id`."""
     config = config_from_properties({**MINIMAL, "bridge.producers": str(producers), "bridge.partition.salt": "salt",
                                      "debezium.source.topic.prefix": "p", **props})
-    return Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})))
+    return Router(config.routing, lambda rel: TableInfo(("id",), frozenset({"id"})))
 
 
 def pipeline(**props) -> tuple[Router, ProducerWorker, FakeSink]:
     """A router and one producer's worker, prefix `p`, producing into a `FakeSink`."""
     config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p",
                                      **props})
-    router = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})))
+    router = Router(config.routing, lambda rel: TableInfo(("id",), frozenset({"id"})))
     sink = FakeSink()
     worker = ProducerWorker(config, sink, TypeRegistry(), run_id="run")
     return router, worker, sink

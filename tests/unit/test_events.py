@@ -21,6 +21,7 @@ from bridge.decode.options import ConversionOptions
 from bridge.decode.types import TypeRegistry
 from bridge.produce.events import EventBuilder, TxnContext, jackson_json
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF
+from bridge.route.topics import TopicNames
 from bridge.source.catalog import TableInfo
 from tests.unit.builders import events
 
@@ -30,9 +31,10 @@ TXN = TxnContext(xid=700, commit_ts_us=1_700_000_000_123_456, last_commit_lsn=10
 
 def builder(columns, key=("id",), not_null=("id",), run_id="run-1", **overrides) -> EventBuilder:
     """A builder that knows one table `public.t` (relation id 1) with `columns` = [(name, oid)]."""
-    b = EventBuilder(events(**overrides), ConversionOptions(), TypeRegistry(), "db", run_id=run_id)
+    ev = events(**overrides)
+    b = EventBuilder(ev, ConversionOptions(), TypeRegistry(), "db", run_id=run_id)
     rel = Relation(1, "public", "t", "d", tuple(RelationColumn(n in key, n, oid, -1) for n, oid in columns))
-    b.relation(rel, TableInfo(tuple(key), frozenset(not_null)))
+    b.relation(rel, TableInfo(tuple(key), frozenset(not_null)), TopicNames.of(ev).table("public", "t"))
     return b
 
 

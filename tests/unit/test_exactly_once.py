@@ -9,7 +9,7 @@ import logging
 from bridge.config import config_from_properties
 from bridge.decode import messages as m
 from bridge.decode.types import TypeRegistry
-from bridge.produce.exactly_once import ResumePoint, Transactions, choose_resume_points, fingerprint, marker_key
+from bridge.produce.exactly_once import ResumePoint, Transactions, choose_resume_points, marker_key
 from bridge.produce.kafka import KafkaOutput, TransactionalOutput
 from bridge.produce.worker import ProducerWorker, run_producer
 from bridge.ring import RingOwner, RingReader, RingWriter, Watermarks
@@ -59,7 +59,7 @@ def test_the_fakes_implement_the_worker_protocols():
 def setup(resume: ResumePoint | None = None, **props):
     config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p",
                                      **EO, **props})
-    router = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})))
+    router = Router(config.routing, lambda rel: TableInfo(("id",), frozenset({"id"})))
     sink = TransactionalSink()
     sink.open = True  # the tests of the worker alone: one long transaction
     worker = ProducerWorker(config, sink, TypeRegistry(), run_id="run", resume=resume)
@@ -151,7 +151,7 @@ def test_positions_replayed_through_a_resume_point_agree_with_the_first_run():
 def test_run_producer_commits_with_a_marker_and_publishes_what_the_commit_made_safe(monkeypatch):
     config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p", **EO,
                                      "bridge.exactly.once.commit.interval.ms": "1"})
-    router = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})))
+    router = Router(config.routing, lambda rel: TableInfo(("id",), frozenset({"id"})))
     router.handle(encode(REL), 10)
     txn(router, 200, [m.Insert(16384, (b"1", b"a"))])
     router.handle(encode(m.Begin(292, 1_700_000_000_000_000, 8)), 201)
@@ -168,7 +168,7 @@ def test_run_producer_commits_with_a_marker_and_publishes_what_the_commit_made_s
     assert sink.committed and not sink.open
     # every Kafka transaction ends with its marker, and the last one says: T1 whole, 1 unit of T2
     assert all(records[-1][0] == "pgbridge_offsets" for records in sink.committed)
-    assert markers[-1][1] == {"lsn": 200, "txn": 292, "done": 1, "producers": 1, "routing": fingerprint(config),
+    assert markers[-1][1] == {"lsn": 200, "txn": 292, "done": 1, "producers": 1, "routing": config.routing.fingerprint(),
                               "system": "sys-1"}
     assert acked == 200  # the open PostgreSQL transaction is not confirmable yet
     assert ids(sink) == [1, 2]
@@ -176,7 +176,7 @@ def test_run_producer_commits_with_a_marker_and_publishes_what_the_commit_made_s
 
 def test_resume_points_from_markers():
     config = config_from_properties({**MINIMAL, "bridge.producers": "2", **EO})
-    routing = fingerprint(config)
+    routing = config.routing.fingerprint()
 
     def marker(lsn, producers=2, routing=routing, system="s"):
         return {"lsn": lsn, "txn": lsn + 8, "done": 3, "producers": producers, "routing": routing, "system": system}
@@ -193,14 +193,14 @@ def test_resume_points_from_markers():
 def test_changed_routing_or_producer_count_replays_at_least_once(caplog):
     caplog.set_level(logging.WARNING)
     config = config_from_properties({**MINIMAL, "bridge.producers": "2", **EO})
-    routing = fingerprint(config)
+    routing = config.routing.fingerprint()
     base = {"lsn": 100, "txn": 0, "done": 0, "routing": routing, "system": "s"}
     assert choose_resume_points({0: {**base, "producers": 3}}, 2, routing, "s", False) == [ResumePoint()] * 2
     assert choose_resume_points({0: {**base, "producers": 2, "routing": "x"}}, 2, routing, "s", False) == \
         [ResumePoint()] * 2
     assert "written again (at least once)" in caplog.text
     salted = config_from_properties({**MINIMAL, "bridge.producers": "2", **EO, "bridge.partition.salt": "x"})
-    assert fingerprint(salted) != routing
+    assert salted.routing.fingerprint() != routing
 
 
 def test_marker_keys_name_the_server_database_slot_and_producer():

@@ -22,6 +22,7 @@ from bridge.ring.records import iter_records
 from bridge.route import records as rec
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF
 from bridge.route.router import Router
+from bridge.route.topics import TopicNames
 from bridge.source.catalog import TableInfo
 from tests.pgoutput_encoder import encode
 from tests.fakes import FakeProducer, RecordingSink
@@ -48,9 +49,11 @@ def fixed_clock(monkeypatch):
 
 def builder(columns, key=("id",), not_null=("id",), excluded=(), **overrides) -> EventBuilder:
     """A builder that knows `public.t` (relation id 1) with `columns` = [(name, oid, typmod)]."""
-    b = EventBuilder(events(**overrides), ConversionOptions(), TypeRegistry(), "db", run_id="run-1")
+    ev = events(**overrides)
+    b = EventBuilder(ev, ConversionOptions(), TypeRegistry(), "db", run_id="run-1")
     rel = Relation(1, "public", "t", "d", tuple(RelationColumn(n in key, n, oid, mod) for n, oid, mod in columns))
-    b.relation(rel, TableInfo(tuple(key), frozenset(not_null), frozenset(excluded)))
+    b.relation(rel, TableInfo(tuple(key), frozenset(not_null), frozenset(excluded)),
+               TopicNames.of(ev).table("public", "t"))
     return b
 
 
@@ -163,7 +166,7 @@ def test_a_new_transaction_or_table_shape_renews_the_envelope():
     # ALTER TABLE: a new Relation message replaces the reader and the envelope's schema
     b.relation(Relation(1, "public", "t", "d", (RelationColumn(True, "id", INT8, -1),
                                                 RelationColumn(False, "extra", TEXT, -1))),
-               TableInfo(("id",), frozenset({"id"})))
+               TableInfo(("id",), frozenset({"id"})), "srv.public.t")
     same(b, Insert(1, (b"5", b"x")), txn=TXN)
 
 
@@ -266,7 +269,7 @@ def test_worker_produces_the_same_records_either_way(props):
     columns = tuple(RelationColumn(n == "id", n, oid, mod) for n, oid, mod in WIDE)
     config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p",
                                      **props})
-    router = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})))
+    router = Router(config.routing, lambda rel: TableInfo(("id",), frozenset({"id"})))
     router.handle(encode(Relation(16384, "public", "t", "d", columns)), 10)
     router.handle(encode(m.Begin(4992, 1_700_000_000_000_000, 7)), 100)
     changes = [Insert(16384, ROW), Insert(16384, (b"2",) + ROW[1:]), Update(16384, None, None, ROW),
@@ -304,7 +307,7 @@ def kafka_worker(producer: FakeProducer):
     sink = KafkaWriter(KafkaSettings.split({"bootstrap.servers": "127.0.0.1:1"}))
     sink._producer, sink.produce_call = producer, producer.produce
     sink.partitions = lambda topic: 1
-    router = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})))
+    router = Router(config.routing, lambda rel: TableInfo(("id",), frozenset({"id"})))
     router.handle(encode(Relation(16384, "public", "t", "d", (RelationColumn(True, "id", INT4, -1),))), 10)
     router.handle(encode(m.Begin(4992, 1_700_000_000_000_000, 7)), 100)
     router.handle(encode(Insert(16384, (b"1",))), 200)
@@ -339,7 +342,7 @@ def test_librdkafka_takes_the_positional_order_of_the_hot_path():
                                             "linger.ms": "0"}))
     bootstrap = sink._producer.list_topics(timeout=10).orig_broker_name.split("/")[0]
     config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p"})
-    router = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})))
+    router = Router(config.routing, lambda rel: TableInfo(("id",), frozenset({"id"})))
     router.handle(encode(Relation(16384, "public", "t", "d", (RelationColumn(True, "id", INT4, -1),))), 10)
     router.handle(encode(m.Begin(4992, 1_700_000_000_000_000, 7)), 100)
     router.handle(encode(Insert(16384, (b"1",))), 200)

@@ -129,7 +129,7 @@ def make(rows: dict[int, str] | None = None, chunk_size: int = 3, describe_table
     db = db or FakeDb(rows if rows is not None else {i: f"v{i}" for i in range(1, 8)})
     inc = IncrementalSnapshot("public.dbz_signal", chunk_size, db, describe, acked_lsn=acks or Acks(),
                               progress_id=PROGRESS_ID)
-    router = Router(config, describe, inc.router_hooks())
+    router = Router(config.routing, describe, inc.router_hooks())
     inc.attach(RouterEmitter(router, lambda: None))
     stream = Stream(router)
     router.handle(encode(SIGNAL), 10)

@@ -255,7 +255,7 @@ def test_non_transactional_messages_up_to_the_last_commit_are_skipped():
 def test_router_drops_skipped_changes_but_still_moves_the_slot_past_them():
     config = config_from_properties({**MINIMAL, "bridge.producers": "2", "debezium.source.topic.prefix": "p"})
     resume = ResumeFilter(DebeziumOffset(340, 340, 340, 11, "COMMIT", None))
-    router = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})), RouterHooks(drop=resume))
+    router = Router(config.routing, lambda rel: TableInfo(("id",), frozenset({"id"})), RouterHooks(drop=resume))
     router.handle(encode(m.Relation(16384, "public", "t", "d", (
         m.RelationColumn(True, "id", 23, -1), m.RelationColumn(False, "v", 25, -1)))), 90)
     for _, payload, lsn in txn(11, 130, [130], 300):

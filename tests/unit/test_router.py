@@ -174,7 +174,7 @@ def test_hot_path_routes_byte_for_byte_like_the_general_path():
         config = config_from_properties({**MINIMAL, "bridge.producers": "4", "bridge.partition.salt": "salt",
                                          "debezium.source.topic.prefix": "p", **props})
         describe = lambda rel: TableInfo(("id",), frozenset({"id"}))  # noqa: E731
-        hot, general = Router(config, describe), GeneralOnly(config, describe)
+        hot, general = Router(config.routing, describe), GeneralOnly(config.routing, describe)
         # WHEN both route the same stream
         for router in (hot, general):
             router.handle(encode(REL), 100)
@@ -192,7 +192,7 @@ def test_hooks_see_watched_rows_relations_and_truncates_before_they_are_routed()
     watched = {}
     config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p",
                                      "debezium.source.skipped.operations": "none"})
-    router = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})), RouterHooks(
+    router = Router(config.routing, lambda rel: TableInfo(("id",), frozenset({"id"})), RouterHooks(
         watched=watched, on_relation=relations.append, on_truncate=truncates.append))
     router.handle(encode(REL), 100)
     assert [r.relation_id for r in relations] == [16384]
@@ -217,7 +217,7 @@ def test_a_drop_hook_is_asked_first_and_without_one_handle_checks_nothing():
     plain = make(producers=1)
     assert plain.handle.__func__ is Router.handle  # the method itself: no per-message check
     config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p"})
-    dropping = Router(config, lambda rel: TableInfo(("id",), frozenset({"id"})), RouterHooks(drop=drop_inserts))
+    dropping = Router(config.routing, lambda rel: TableInfo(("id",), frozenset({"id"})), RouterHooks(drop=drop_inserts))
     dropping.handle(encode(REL), 100)
     txn(dropping, [m.Insert(16384, (b"1", b"a"))], 200)
     assert asked == [ord(c) for c in "RBIC"] and kinds(dropping, 0) == [rec.RELATION]

@@ -56,7 +56,7 @@ def row_hash(router: Router, rel: m.Relation) -> int:
 
 
 def test_default_names():
-    names = TopicNames(events())
+    names = TopicNames.of(events())
     assert names.table("public", "t") == "srv.public.t"
     assert names.message() == "srv.message"
     assert names.transaction() == "srv.transaction"
@@ -68,7 +68,7 @@ def test_default_names_match_the_real_debezium_capture():
     manifest = json.loads((GOLDEN / "manifest.json").read_text())["passes"]
     checked = tombstone_records = 0
     for name, p in manifest.items():
-        names = TopicNames(events(topic_prefix=p["topic.prefix"]))
+        names = TopicNames.of(events(topic_prefix=p["topic.prefix"]))
         side = {names.message(), names.transaction(), names.heartbeat()}
         tables, tombstones = set(), set()
         for line in (GOLDEN / p["file"]).read_text().splitlines():
@@ -102,7 +102,7 @@ def test_the_producers_use_the_default_names():
 
 
 def test_delimiter_joins_table_transaction_and_heartbeat_but_not_message():
-    names = TopicNames(events(topic_delimiter="_", heartbeat_topic_prefix="hb"))
+    names = TopicNames.of(events(topic_delimiter="_", heartbeat_topic_prefix="hb"))
     assert names.table("public", "t") == "srv_public_t"
     assert names.transaction() == "srv_transaction"
     assert names.heartbeat() == "hb_srv"
@@ -111,7 +111,7 @@ def test_delimiter_joins_table_transaction_and_heartbeat_but_not_message():
 
 
 def test_delimiter_of_several_characters():
-    names = TopicNames(events(topic_delimiter="--"))
+    names = TopicNames.of(events(topic_delimiter="--"))
     assert names.table("public", "t") == "srv--public--t"
     assert names.transaction() == "srv--transaction"
     assert names.heartbeat() == "__debezium-heartbeat--srv"
@@ -145,7 +145,7 @@ def test_per_topic_salt_is_looked_up_by_the_delimited_name():
     # GIVEN a salt for the table's topic as named with delimiter "_"
     router = Router(config_from_properties({
         **MINIMAL, "bridge.producers": "1", "bridge.partition.salt": "salt", "debezium.source.topic.prefix": "p",
-        "debezium.source.topic.delimiter": "_", "bridge.partition.salt.p_public_t": "blue"}),
+        "debezium.source.topic.delimiter": "_", "bridge.partition.salt.p_public_t": "blue"}).routing,
         lambda rel: TableInfo(("id",), frozenset({"id"})))
     # WHEN a row of that table is routed
     assert row_hash(router, relation("public", "t")) == key_hash(b"blue", KEY) != key_hash(b"salt", KEY)
@@ -165,12 +165,12 @@ def test_per_topic_salt_is_looked_up_by_the_delimited_name():
     ("public", "party\U0001F389", "srv.public.party__"),
 ])
 def test_invalid_characters_become_underscores(schema, table, topic):
-    assert TopicNames(events()).table(schema, table) == topic
+    assert TopicNames.of(events()).table(schema, table) == topic
 
 
 def test_blank_parts_are_left_out_with_their_delimiter():
     # Debezium joins only the non-blank parts (blank: nothing but characters up to U+0020)
-    names = TopicNames(events())
+    names = TopicNames.of(events())
     assert names.table("public", " ") == "srv.public"
     assert names.table("\t", "t") == "srv.t"
     assert names.table("public", " x") == "srv.public._x"
@@ -183,12 +183,12 @@ def test_names_of_one_or_two_dots():
     assert sanitize(".") == "_"
     assert sanitize("..") == "__"
     assert sanitize("...") == "..."
-    assert TopicNames(events(topic_prefix=".")).table("", " ") == "_"
+    assert TopicNames.of(events(topic_prefix=".")).table("", " ") == "_"
 
 
 def test_length_is_cut_to_249_after_replacement():
     prefix = "p" * 200
-    names = TopicNames(events(topic_prefix=prefix))
+    names = TopicNames.of(events(topic_prefix=prefix))
     # exactly the limit: kept
     fits = "t" * (MAX_NAME_LENGTH - len(prefix) - len(".public."))
     assert names.table("public", fits) == f"{prefix}.public.{fits}"
@@ -219,13 +219,13 @@ def test_sanitized_name_is_the_records_topic_and_schema_prefix():
 def test_per_topic_salt_is_looked_up_by_the_sanitized_name():
     router = Router(config_from_properties({
         **MINIMAL, "bridge.producers": "1", "bridge.partition.salt": "salt", "debezium.source.topic.prefix": "p",
-        "bridge.partition.salt.p.my_schema.t": "blue"}), lambda rel: TableInfo(("id",), frozenset({"id"})))
+        "bridge.partition.salt.p.my_schema.t": "blue"}).routing, lambda rel: TableInfo(("id",), frozenset({"id"})))
     assert row_hash(router, relation("my schema", "t")) == key_hash(b"blue", KEY)
 
 
 def test_a_sanitized_name_is_logged_once(caplog, monkeypatch):
     monkeypatch.setattr(topics, "_warned", set())
-    names = TopicNames(events())
+    names = TopicNames.of(events())
     with caplog.at_level(logging.WARNING, logger="bridge.route.topics"):
         names.table("public", "a b")
         names.table("public", "a b")
@@ -242,10 +242,10 @@ def test_topic_transaction_and_heartbeat_name():
     ev = config_from_properties({**MINIMAL, "debezium.source.topic.prefix": "srv", "debezium.source.topic.delimiter": "_",
                                  "debezium.source.topic.transaction": "tx",
                                  "debezium.source.topic.heartbeat.name": "shared-heartbeats"}).events
-    names = TopicNames(ev)
+    names = TopicNames.of(ev)
     assert names.transaction() == "srv_tx"
     assert names.heartbeat() == "shared-heartbeats"
-    unset = TopicNames(config_from_properties({**MINIMAL, "debezium.source.topic.prefix": "srv"}).events)
+    unset = TopicNames.of(config_from_properties({**MINIMAL, "debezium.source.topic.prefix": "srv"}).events)
     assert unset.transaction() == "srv.transaction"
     assert unset.heartbeat() == "__debezium-heartbeat.srv"
 
