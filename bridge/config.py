@@ -19,7 +19,7 @@ from typing import Mapping
 from bridge.decode.options import ConversionOptions, read_conversion
 from bridge.errors import ConfigError
 from bridge.kafka.settings import PREFIX as PRODUCER, KafkaSettings, read_kafka_settings
-from bridge.produce.settings import ExactlyOnceConfig, read_exactly_once
+from bridge.produce.settings import ExactlyOnceConfig, ExactlyOnceScope, read_exactly_once
 from bridge.properties import PropertyReader as _Reader, parse_properties
 from bridge.retry import RetryConfig, read_retry
 from bridge.route.filters import TableFilter
@@ -54,6 +54,13 @@ class BridgeConfig:
     incremental: IncrementalConfig = field(default_factory=lambda: IncrementalConfig(None, 1024))
     http: HttpConfig = field(default_factory=HttpConfig)
     exactly_once: ExactlyOnceConfig = field(default_factory=ExactlyOnceConfig)
+
+    @property
+    def exactly_once_scope(self) -> ExactlyOnceScope:
+        """Whose exactly-once positions this bridge keeps, and under which routing."""
+        pg = self.postgres
+        return ExactlyOnceScope(self.exactly_once, self.kafka, pg.hostname, pg.port, pg.dbname,
+                                self.replication.slot_name, self.pipeline.producers, self.routing.fingerprint())
 
     @property
     def routing(self) -> RoutingSpec:

@@ -113,7 +113,7 @@ async def run_once(config: BridgeConfig, state: PipelineState, system: str = "")
             slot_is_new = not slot_exists(sql, config.replication.slot_name)
         finally:
             sql.close()
-        resume = await asyncio.to_thread(load_resume_points, config, system, slot_is_new)
+        resume = await asyncio.to_thread(load_resume_points, config.exactly_once_scope, system, slot_is_new)
     ctx = multiprocessing.get_context("spawn")  # the coordinator runs uvloop: never fork it
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     run_id = str(uuid.uuid4())  # Debezium's __debezium.context.runId header, one per run

@@ -18,6 +18,7 @@ from bridge.proc.decoder_startup import startup_plan
 from bridge.ring import RingClosed, RingHandle, RingWriter, Watermarks, WatermarksHandle
 from bridge.snapshot.incremental.machine import IncrementalSnapshot
 from bridge.snapshot.initial import take_snapshot
+from bridge.snapshot.selection import TableSelection
 from bridge.source.connection import connect, connect_replication
 from bridge.source.preflight import ensure_slot
 from bridge.source.slots import slot_exists
@@ -53,7 +54,8 @@ def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: Watermarks
                 # Only with the slot it belongs to: a new slot starts a new history.
                 _resume(decoder.incremental, new_slot=plan.new_slot)
             if plan.snapshot:
-                take_snapshot(config, decoder.router, decoder.dispatcher,
+                take_snapshot(config.snapshot, rep, TableSelection.of(config.snapshot, config.filters),
+                              decoder.router, decoder.dispatcher,
                               lambda: connect(config.postgres, config.retry),
                               lambda: connect_replication(config.postgres, config.retry), stop.is_set,
                               keep_slot=plan.keep_slot)

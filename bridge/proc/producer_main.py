@@ -9,7 +9,7 @@ from bridge.config import BridgeConfig
 from bridge.decode.types import TypeRegistry
 from bridge.errors import BridgeError
 from bridge.proc.child import start_child
-from bridge.produce.exactly_once import ResumePoint, Transactions, transactional_id
+from bridge.produce.exactly_once import ResumePoint, Transactions
 from bridge.produce.heartbeat import Heartbeat
 from bridge.produce.kafka import KafkaWriter
 from bridge.produce.worker import ProducerWorker, run_producer
@@ -41,9 +41,9 @@ def _run(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: Water
     try:
         transactions = None
         if config.exactly_once.enabled:
-            kafka = KafkaWriter(config.kafka, transactional_id(config, index))
+            kafka = KafkaWriter(config.kafka, config.exactly_once_scope.transactional_id(index))
             kafka.init_transactions()
-            transactions = Transactions(kafka, config, index, system)
+            transactions = Transactions(kafka, config.exactly_once_scope, index, system)
         else:
             kafka, resume = KafkaWriter(config.kafka), None
         worker = ProducerWorker(config, kafka, TypeRegistry(sql), run_id, resume)

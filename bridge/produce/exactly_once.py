@@ -42,11 +42,11 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 from bridge import failpoints
-from bridge.config import BridgeConfig
 from bridge.errors import ConnectionFailed
 from bridge.kafka import clients
 from bridge.kafka.settings import KafkaConnection
 from bridge.produce.kafka import TransactionalOutput
+from bridge.produce.settings import ExactlyOnceScope
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +60,6 @@ class ResumePoint:
     lsn: int = 0
     txn: int = 0
     done: int = 0
-
-
-def transactional_id(config: BridgeConfig, index: int) -> str:
-    prefix = config.exactly_once.transactional_id_prefix
-    if not prefix:
-        pg = config.postgres
-        prefix = f"pgbridge-{pg.hostname}-{pg.port}-{pg.dbname}-{config.replication.slot_name}"
-    return f"{prefix}-{index}"
-
-
-def marker_key(config: BridgeConfig, index: int) -> bytes:
-    pg = config.postgres
-    return f"{pg.hostname}:{pg.port}/{pg.dbname}/{config.replication.slot_name}/{index}".encode()
 
 
 def marker_value(point: ResumePoint, producers: int, routing: str, system: str) -> bytes:
@@ -96,27 +83,27 @@ def choose_resume_points(markers: Mapping[int, dict], producers: int, routing: s
     return [ResumePoint() for _ in range(producers)]
 
 
-def load_resume_points(config: BridgeConfig, system: str, slot_is_new: bool) -> list[ResumePoint]:
+def load_resume_points(scope: ExactlyOnceScope, system: str, slot_is_new: bool) -> list[ResumePoint]:
     """At start, in the coordinator: fence the producers' transactional ids, then read their
     committed markers."""
-    eo, producers, kafka = config.exactly_once, config.pipeline.producers, config.kafka
+    eo, producers, kafka = scope.settings, scope.producers, scope.kafka
     _ensure_offsets_topic(kafka.connection, eo.offsets_topic)
     for index in range(producers):
         # with the settings and the transactional id producer `index` will have (`KafkaWriter`)
         fence = clients.producer(kafka.connection, kafka.producer,
-                                 **{"transactional.id": transactional_id(config, index)})
+                                 **{"transactional.id": scope.transactional_id(index)})
         try:
             fence.init_transactions(INIT_TIMEOUT_S)  # aborts what a crashed process left open
         except KafkaException as exc:
             raise ConnectionFailed(f"exactly once: cannot initialise transactional id "
-                                   f"{transactional_id(config, index)!r}: {exc.args[0].str()}") from None
-    keys = {marker_key(config, i): i for i in range(max(producers, 256))}
+                                   f"{scope.transactional_id(index)!r}: {exc.args[0].str()}") from None
+    keys = {scope.marker_key(i): i for i in range(max(producers, 256))}
     markers = {}
     for key, value in _read_compacted(kafka.connection, eo.offsets_topic).items():
         index = keys.get(key)
         if index is not None and value is not None:
             markers[index] = json.loads(value)
-    points = choose_resume_points(markers, producers, config.routing.fingerprint(), system, slot_is_new)
+    points = choose_resume_points(markers, producers, scope.routing, system, slot_is_new)
     if any(p.lsn or p.txn for p in points):  # a first transaction partly committed has lsn 0
         log.info("exactly once: resuming producers after their committed positions %s",
                  ", ".join(f"{i}: {p.lsn:X}" + (f" (+{p.done} of {p.txn:X})" if p.txn else "")
@@ -169,14 +156,14 @@ def _read_compacted(connection: KafkaConnection, topic: str) -> dict[bytes, byte
 class Transactions:
     """A producer process's Kafka transactions: opened on demand, committed with a marker."""
 
-    def __init__(self, kafka: TransactionalOutput, config: BridgeConfig, index: int, system: str) -> None:
+    def __init__(self, kafka: TransactionalOutput, scope: ExactlyOnceScope, index: int, system: str) -> None:
         self._kafka = kafka
         self._system = system
-        self._topic = config.exactly_once.offsets_topic
-        self._key = marker_key(config, index)
-        self._interval_s = config.exactly_once.commit_interval_ms / 1000
-        self._producers = config.pipeline.producers
-        self._routing = config.routing.fingerprint()
+        self._topic = scope.settings.offsets_topic
+        self._key = scope.marker_key(index)
+        self._interval_s = scope.settings.commit_interval_ms / 1000
+        self._producers = scope.producers
+        self._routing = scope.routing
         self.open = False
         self._opened_at = 0.0
         self.commits = 0

@@ -1,5 +1,6 @@
 """Delivery settings of the producers that are pgbridge's own: exactly once
-(`bridge.exactly.once.*`, or Kafka Connect's connector key `exactly.once.support=required`)."""
+(`bridge.exactly.once.*`, or Kafka Connect's connector key `exactly.once.support=required`),
+and the scope its positions belong to."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from bridge.errors import ConfigError
+from bridge.kafka.settings import KafkaSettings
 from bridge.properties import PropertyReader
 
 _TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
@@ -20,6 +22,30 @@ class ExactlyOnceConfig:
     commit_interval_ms: int = 100  # how long a Kafka transaction stays open at most (roughly)
     offsets_topic: str = "pgbridge_offsets"  # compacted; holds each producer's committed position
     transactional_id_prefix: str = ""  # "<prefix>-<producer>"; empty: derived from the server and slot
+
+
+@dataclass(frozen=True, slots=True)
+class ExactlyOnceScope:
+    """Whose positions these are: one bridge's producers on one slot of one database, with the
+    routing their record counts depend on (`RoutingSpec.fingerprint`)."""
+
+    settings: ExactlyOnceConfig
+    kafka: KafkaSettings
+    host: str
+    port: int
+    dbname: str
+    slot: str
+    producers: int
+    routing: str
+
+    def transactional_id(self, index: int) -> str:
+        prefix = self.settings.transactional_id_prefix
+        if not prefix:
+            prefix = f"pgbridge-{self.host}-{self.port}-{self.dbname}-{self.slot}"
+        return f"{prefix}-{index}"
+
+    def marker_key(self, index: int) -> bytes:
+        return f"{self.host}:{self.port}/{self.dbname}/{self.slot}/{index}".encode()
 
 
 def read_exactly_once(r: PropertyReader, producer: Mapping[str, str], producer_prefix: str) -> ExactlyOnceConfig:

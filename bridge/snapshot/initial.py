@@ -24,7 +24,6 @@ import psycopg2.extensions
 import psycopg2.extras
 
 from bridge import failpoints
-from bridge.config import BridgeConfig
 from bridge.errors import BridgeError, ExitCode
 from bridge.lsn import format_lsn
 from bridge.route import records as rec
@@ -35,6 +34,8 @@ from bridge.snapshot.parallel import SnapshotReader
 from bridge.snapshot.plan import plan_snapshot
 from bridge.snapshot.reader import open_snapshot_session
 from bridge.snapshot.selection import TableSelection
+from bridge.snapshot.settings import SnapshotConfig
+from bridge.source.settings import ReplicationConfig
 from bridge.source.slots import copy_slot, create_slot_with_snapshot
 
 log = logging.getLogger(__name__)
@@ -53,14 +54,15 @@ def needs_snapshot(mode: str, slot_exists: bool) -> bool:
     return mode in ("initial", "initial_only", "when_needed") and not slot_exists
 
 
-def take_snapshot(config: BridgeConfig, router: Router, dispatcher: Dispatcher,
+def take_snapshot(snap: SnapshotConfig, replication: ReplicationConfig, selection: TableSelection,
+                  router: Router, dispatcher: Dispatcher,
                   connect_sql: Callable[[], psycopg2.extensions.connection],
                   connect_replication: Callable[[], psycopg2.extras.LogicalReplicationConnection],
                   stop: Callable[[], bool], *, keep_slot: bool = True) -> int:
     """Read every captured table into the rings, wait for Kafka's acks, create the permanent
     slot at the snapshot's consistent point (unless `keep_slot` is false: initial_only), and
     return that point."""
-    snap, slot_name = config.snapshot, config.replication.slot_name
+    slot_name = replication.slot_name
     temp_name = f"{slot_name[:40]}_snapshot_{os.getpid()}"
     repl = connect_replication()
     sessions: list[psycopg2.extensions.connection] = []
@@ -68,7 +70,7 @@ def take_snapshot(config: BridgeConfig, router: Router, dispatcher: Dispatcher,
         exported = create_slot_with_snapshot(repl, temp_name, temporary=True)
         point = exported.consistent_point
         sessions = [open_snapshot_session(connect_sql, exported.snapshot_name) for _ in range(snap.max_threads)]
-        plans = plan_snapshot(sessions[0], config.replication.publication_name, TableSelection.from_config(config),
+        plans = plan_snapshot(sessions[0], replication.publication_name, selection,
                               max_threads=snap.max_threads)
         log.info("snapshot of %d table(s) at %s with %d thread(s)", len(plans), format_lsn(point), snap.max_threads)
         started_us = time.time_ns() // 1000

@@ -16,8 +16,8 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bridge.config import BridgeConfig
 from bridge.route.filters import TableFilter, compile_list
+from bridge.snapshot.settings import SnapshotConfig
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,9 @@ class TableSelection:
         return cls(filters, snapshot_include, overrides)
 
     @classmethod
-    def from_config(cls, config: BridgeConfig) -> TableSelection:
-        snap = config.snapshot
+    def of(cls, snap: SnapshotConfig, filters: TableFilter) -> TableSelection:
         include = compile_list("snapshot.include.collection.list", snap.include) or ()
-        return cls(config.filters, include, dict(snap.select_overrides))
+        return cls(filters, include, dict(snap.select_overrides))
 
     def captured(self, schema: str, table: str) -> bool:
         """Whether the connector captures `schema.table` at all (stream and snapshot)."""

@@ -9,7 +9,7 @@ import logging
 from bridge.config import config_from_properties
 from bridge.decode import messages as m
 from bridge.decode.types import TypeRegistry
-from bridge.produce.exactly_once import ResumePoint, Transactions, choose_resume_points, marker_key
+from bridge.produce.exactly_once import ResumePoint, Transactions, choose_resume_points
 from bridge.produce.kafka import KafkaOutput, TransactionalOutput
 from bridge.produce.worker import ProducerWorker, run_producer
 from bridge.ring import RingOwner, RingReader, RingWriter, Watermarks
@@ -162,7 +162,7 @@ def test_run_producer_commits_with_a_marker_and_publishes_what_the_commit_made_s
             Watermarks.create(1) as cells:
         assert writer.write(bytes(router.builders[0].buffer))
         writer.close()
-        run_producer(0, worker, reader, cells, 5.0, transactions=Transactions(sink, config, 0, "sys-1"))
+        run_producer(0, worker, reader, cells, 5.0, transactions=Transactions(sink, config.exactly_once_scope, 0, "sys-1"))
         acked = cells.acked(0)
     markers = [(k, v) for txn_records in sink.committed for t, k, v in txn_records if t == "pgbridge_offsets"]
     assert sink.committed and not sink.open
@@ -205,7 +205,7 @@ def test_changed_routing_or_producer_count_replays_at_least_once(caplog):
 
 def test_marker_keys_name_the_server_database_slot_and_producer():
     config = config_from_properties({**MINIMAL, **EO, "debezium.source.slot.name": "s1"})
-    assert marker_key(config, 3) == b"db.example:5432/inventory/s1/3"
+    assert config.exactly_once_scope.marker_key(3) == b"db.example:5432/inventory/s1/3"
 
 
 def test_a_chain_of_crashes_at_every_record_writes_each_row_once():

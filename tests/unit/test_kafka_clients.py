@@ -15,7 +15,7 @@ from bridge.config import config_from_properties
 from bridge.errors import ConfigError
 from bridge.kafka import clients
 from bridge.kafka.settings import KafkaSettings
-from bridge.produce.exactly_once import load_resume_points, transactional_id
+from bridge.produce.exactly_once import load_resume_points
 from bridge.produce.kafka import KafkaOutput, KafkaWriter, TransactionalOutput
 from bridge.source.offsets import read_offsets_topic
 
@@ -87,7 +87,7 @@ def test_every_client_gets_the_same_security_settings(made):
     config = secure_config(**{"bridge.exactly.once": "true", "bridge.producers": "2"})
     KafkaWriter(config.kafka).check_reachable(config.retry)  # the data producer; preflight's check
     KafkaWriter(config.kafka, "pgbridge-0")  # a transactional data producer (exactly once)
-    load_resume_points(config, "system", slot_is_new=True)  # fencing producers, offsets topic admin and reader
+    load_resume_points(config.exactly_once_scope, "system", slot_is_new=True)  # fencing producers, offsets topic admin and reader
     assert read_offsets_topic(config.kafka.connection, "connect-offsets") == []  # cut-over from Debezium
     assert [kind for kind, _ in made] == ["producer", "producer", "admin", "producer", "producer", "consumer",
                                           "consumer"]
@@ -100,7 +100,7 @@ def test_every_client_gets_the_same_security_settings(made):
         else:
             assert not set(TUNING) & set(conf), kind
     fenced = [conf["transactional.id"] for kind, conf in made[3:5]]
-    assert fenced == [transactional_id(config, 0), transactional_id(config, 1)]
+    assert fenced == [config.exactly_once_scope.transactional_id(0), config.exactly_once_scope.transactional_id(1)]
 
 
 def test_the_settings_split_into_connection_and_producer_tuning():
