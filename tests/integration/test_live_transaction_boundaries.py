@@ -1,0 +1,200 @@
+"""Transaction metadata of transactions that capture nothing, against a live Debezium 3.7.0.
+
+With `provide.transaction.metadata=true` Debezium writes a BEGIN record for every pgoutput Begin
+it receives and an END record for every Commit, whether or not an event of the transaction was
+dispatched (PostgresStreamingChangeEventSource.processReplicationMessages ->
+TransactionMonitor.transactionStartedEvent/transactionCommittedEvent). PostgreSQL 15's pgoutput
+sends a transaction when it holds a change of a published table or a transactional logical
+message (messages reach every slot whatever its publication). So a transaction whose only
+content Debezium then drops gets a BEGIN and an END with `"event_count":0,"data_collections":[]`:
+- a transactional message whose prefix `message.prefix.include.list` leaves out (the filter is
+  applied before the transaction monitor counts the message);
+- a change of a published table that `table.include.list` leaves out;
+- a change whose operation `skipped.operations` leaves out (a TRUNCATE by default, an UPDATE here).
+Dropped content also leaves `total_order` / `data_collection_order` of the other events alone.
+
+Both connectors run at once on the same tables with the same options, each with its own slot
+and a publication of both tables (one captured, one left out by `table.include.list`: what an
+all-tables publication does for every other table, without the whole database's traffic).
+Each case is one transaction; its records (the `transaction` topic in order, the row and
+message topics key by key) are compared text for text (tests/integration/parity.py, only the
+processing clock, `source.version` and the runId header ignored). Records of other
+transactions (other tests' transactional messages reach both slots) are left out by txid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from dataclasses import dataclass
+
+import psycopg2
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from tests.integration import parity
+from tests.integration.support import BridgeProcess, REPO, slot_active, wait_until, write_properties
+
+RUN = REPO / "deploy" / "local" / "debezium" / "run"
+STOP = REPO / "deploy" / "local" / "debezium" / "stop"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    statements: tuple[str, ...]  # `{s}` is the schema; `{out}` / `{in}` a transactional message left out / kept
+    event_count: int  # what Debezium's END record counts (checked first: the case is what it claims)
+
+
+_OUT = "SELECT pg_logical_emit_message(true, '{s}-out', 'left out by the prefix filter')"
+_IN = "SELECT pg_logical_emit_message(true, '{s}-in', 'kept')"
+CASES = (
+    Case("filtered_message_only", (_OUT,), 0),
+    Case("included_message_only", (_IN,), 1),
+    Case("excluded_table_only", ("INSERT INTO {s}.other VALUES (1, 'x')",), 0),
+    Case("skipped_truncate_only", ("TRUNCATE {s}.cap",), 0),
+    Case("row_filtered_message_row", ("INSERT INTO {s}.cap VALUES (1, 'a')", _OUT,
+                                      "INSERT INTO {s}.cap VALUES (2, 'b')"), 2),
+    Case("filtered_message_then_row", (_OUT, "INSERT INTO {s}.cap VALUES (3, 'c')"), 1),
+    Case("row_included_message_row", ("INSERT INTO {s}.cap VALUES (4, 'd')", _IN,
+                                      "INSERT INTO {s}.cap VALUES (5, 'e')"), 3),
+    Case("excluded_row_then_captured_row", ("INSERT INTO {s}.other VALUES (2, 'y')",
+                                            "INSERT INTO {s}.cap VALUES (6, 'f')"), 1),
+    Case("skipped_update_only", ("UPDATE {s}.cap SET v = 'z' WHERE id = 1",), 0),
+)
+_END_ROW = "INSERT INTO {s}.cap VALUES (999, 'the end')"
+
+
+def _payload(text: str | None):
+    if text is None:
+        return None
+    doc = json.loads(text)
+    return doc.get("payload", doc)
+
+
+def _txid(r: parity.Record) -> int | None:
+    """The transaction a record belongs to: the `<txid>:<lsn>` id of a BEGIN/END record, the
+    source block's txId of a row or message (None for tombstones and standalone messages)."""
+    value = _payload(r.value)
+    if value is None:
+        return None
+    if r.topic.endswith(".transaction"):
+        return int(value["id"].split(":")[0])
+    return value["source"]["txId"]
+
+
+def _ended(records: list[parity.Record], txid: int) -> bool:
+    """The END record of `txid` arrived (the last record a transaction gets)."""
+    return any(r.topic.endswith(".transaction") and _txid(r) == txid and _payload(r.value)["status"] == "END"
+               for r in records)
+
+
+def _transaction(conn, statements: tuple[str, ...], schema: str) -> int:
+    """Run `statements` in one transaction; its xid (as pgoutput and both connectors see it)."""
+    with conn.cursor() as cur:
+        for statement in statements:
+            cur.execute(statement.format(s=schema))
+        cur.execute("SELECT txid_current() & 4294967295")
+        (txid,) = cur.fetchone()
+    conn.commit()
+    return txid
+
+
+@pytest.fixture(scope="module")
+def live(pg_dsn, kafka_bootstrap, tmp_path_factory):
+    """Both connectors over the cases: (debezium records, bridge records, {case: txid}, runs, dir)."""
+    tag = f"tb_{uuid.uuid4().hex[:6]}"
+    dbz, ours = f"{tag}_dbz", f"{tag}_pgb"
+    tmp = tmp_path_factory.mktemp("transaction_boundaries")
+    env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
+    conn = psycopg2.connect(pg_dsn)
+    conn.autocommit = True
+    bridge: BridgeProcess | None = None
+    dbz_started = False
+    slots = {dbz: f"{dbz}_pub", f"{ours}_slot": f"{ours}_pub"}
+    try:
+        # GIVEN a captured table and a published one that table.include.list leaves out
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE SCHEMA {tag}")
+            cur.execute(f"CREATE TABLE {tag}.cap (id int PRIMARY KEY, v text)")
+            cur.execute(f"CREATE TABLE {tag}.other (id int PRIMARY KEY, v text)")
+            for publication in slots.values():
+                cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {tag}.cap, {tag}.other')
+        common = {
+            "snapshot.mode": "no_data",
+            "publication.autocreate.mode": "disabled",
+            "table.include.list": f"{tag}\\.cap",
+            "provide.transaction.metadata": "true",
+            "message.prefix.include.list": f"{tag}-in",
+            "skipped.operations": "t,u",
+        }
+        # AND pgbridge, as a real process, and the real Debezium with the same options
+        cfg = write_properties(tmp / f"{ours}.properties", pg_dsn, kafka_bootstrap, prefix=ours,
+                               slot=f"{ours}_slot", publication=f"{ours}_pub",
+                               extra={**{f"debezium.source.{k}": v for k, v in common.items()},
+                                      "bridge.producers": "2"})
+        bridge = BridgeProcess(cfg, tmp / f"{ours}.log")
+        bridge.start()
+        props = tmp / f"{dbz}.properties"
+        props.write_text("".join(f"{k}={v}\n" for k, v in {**common, "publication.name": f"{dbz}_pub"}.items()))
+        dbz_started = True
+        proc = subprocess.run([str(RUN), dbz, str(props)], env=env, capture_output=True, text=True, timeout=600,
+                              check=False)
+        assert proc.returncode == 0, f"deploy/local/debezium/run failed (exit {proc.returncode}):\n{proc.stderr[-5000:]}"
+        wait_until(lambda: slot_active(conn, f"{ours}_slot") or not bridge.running(), timeout=60,
+                   what="pgbridge to stream")
+        assert bridge.running(), f"pgbridge stopped:\n{bridge.log()}"
+
+        # WHEN each case runs as one transaction, then a last captured row
+        work = psycopg2.connect(pg_dsn)
+        try:
+            txids = {case.name: _transaction(work, case.statements, tag) for case in CASES}
+            end = _transaction(work, (_END_ROW,), tag)
+        finally:
+            work.close()
+
+        # THEN both write everything (read back until the last transaction's END arrived)
+        got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, lambda rs: _ended(rs, end), quiet=3.0, timeout=90)
+        got_ours = parity.consume_prefix(kafka_bootstrap, ours, lambda rs: _ended(rs, end), quiet=2.0, timeout=60,
+                                         alive=bridge.running)
+        code = bridge.stop()
+        assert code == 0, f"pgbridge exited with {code}:\n{bridge.log()}"
+        for name, records in (("debezium", got_dbz), ("pgbridge", got_ours)):
+            (tmp / f"{name}.jsonl").write_text("".join(json.dumps(r.__dict__) + "\n" for r in records))
+        yield got_dbz, got_ours, txids, parity.Run(dbz, None), parity.Run(ours, None), tmp
+    finally:
+        if bridge is not None and bridge.running():
+            bridge.kill()
+        if dbz_started:
+            subprocess.run([str(STOP), dbz, "--purge"], env=env, capture_output=True, timeout=120, check=False)
+        with conn.cursor() as cur:
+            for slot, publication in slots.items():
+                wait_until(lambda s=slot: not slot_active(conn, s), timeout=30, what=f"slot {slot} to be released")
+                cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                            "WHERE slot_name = %s", (slot,))
+                cur.execute(f'DROP PUBLICATION IF EXISTS "{publication}"')
+            cur.execute(f"DROP SCHEMA IF EXISTS {tag} CASCADE")
+        conn.close()
+        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+        topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith((f"{dbz}.", f"{ours}."))]
+        if topics:
+            for future in admin.delete_topics(topics).values():
+                future.result(30)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_transaction_records_match_debezium(live, case):
+    dbz_records, our_records, txids, dbz_run, our_run, tmp = live
+    txid = txids[case.name]
+    dbz_case = [r for r in dbz_records if _txid(r) == txid]
+    our_case = [r for r in our_records if _txid(r) == txid]
+    # GIVEN Debezium wrote a BEGIN and an END counting the case's events
+    boundaries = [_payload(r.value) for r in dbz_case if r.topic.endswith(".transaction")]
+    assert [(b["status"], b["event_count"]) for b in boundaries] == [("BEGIN", None), ("END", case.event_count)], \
+        f"Debezium's transaction records for {case.name}: {boundaries}"
+    # THEN pgbridge wrote the same records for that transaction (BEGIN/END, rows, messages)
+    problems = parity.compare(dbz_case, dbz_run, our_case, our_run, ignored=parity.LIVE_IGNORED,
+                              ordered=frozenset({"transaction"}))
+    assert not problems, parity.report(problems) + f"\nDebezium's BEGIN/END: {boundaries}\n(records in {tmp})"
