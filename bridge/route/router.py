@@ -42,6 +42,7 @@ _RELATION_ID = struct.Struct(">I").unpack_from
 _FRAMED_HEADER = rec.FRAMED_HEADER.pack
 _HEADER_SIZE, _ROW, _WHOLE = rec.HEADER_SIZE, rec.ROW, rec.WHOLE
 _IGNORED = frozenset(b"YO")  # Type (types resolve by OID), Origin
+_CONTENT = frozenset(b"IUDTM")  # what a transaction carries besides Begin, Commit and Relation
 _mmh3 = mmh3.hash
 TXMETA_PRODUCER = 0
 MESSAGE_COLLECTION = "io.debezium.connector.postgresql.LogicalDecodingMessageMonitor$LogicalDecodingMessageId"
@@ -92,14 +93,25 @@ class Router:
         self._watched = hooks.watched
         self._on_relation_hook = hooks.on_relation
         self._on_truncate_hook = hooks.on_truncate
+        # With transaction metadata, Debezium writes BEGIN and END for every transaction the
+        # server sends, captured or not (END with `event_count` 0); not for its snapshot's, nor
+        # for one a cut-over drops whole (Debezium wrote those already). `_boundaries` says
+        # whether the current transaction gets them even without an event.
+        self._boundaries = False
         drop = hooks.drop
         if drop is not None:
             # Only with the hook does `handle` ask it first (an instance attribute shadowing the method).
             route = self.handle
 
             def handle(payload: bytes, lsn: int) -> None:
-                if not drop(payload[0], payload, lsn):
-                    route(payload, lsn)
+                kind = payload[0]
+                if drop(kind, payload, lsn):
+                    return
+                route(payload, lsn)
+                if kind == 0x42:  # 'B': a replayed transaction shows by nothing passing the hook
+                    self._boundaries = False
+                elif kind in _CONTENT:
+                    self._boundaries = self._txmeta
             self.handle = handle  # type: ignore[method-assign]
 
     def handle(self, payload: bytes, lsn: int) -> None:
@@ -225,6 +237,13 @@ class Router:
         self._begun = [False] * self.producers
         self._events = 0
         self._per_table = {}
+        self._boundaries = self._txmeta
+
+    def snapshot_begin(self, payload: bytes, lsn: int) -> None:
+        """The initial snapshot's Begin (`bridge.snapshot.wire`): its transaction has no BEGIN
+        or END record, as Debezium's snapshot has none."""
+        self._on_begin(payload, lsn)
+        self._boundaries = False
 
     def _on_commit(self, payload: bytes, lsn: int) -> None:
         end_lsn = commit_end_lsn(payload)
@@ -232,6 +251,9 @@ class Router:
             raise ProtocolError("Commit without Begin", offset=0, msg_type="C")
         if self._events:
             self._push(TXMETA_PRODUCER, rec.tx_end(lsn, self._events, self._per_table.items()))
+        elif self._boundaries:  # nothing captured: BEGIN and END all the same, as Debezium
+            self._push(TXMETA_PRODUCER, rec.tx_begin(self._begin_lsn))
+            self._push(TXMETA_PRODUCER, rec.tx_end(lsn, 0, ()))
         record = rec.commit(end_lsn, payload)
         for producer, begun in enumerate(self._begun):
             if begun:

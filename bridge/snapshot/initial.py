@@ -78,7 +78,7 @@ def take_snapshot(snap: SnapshotConfig, replication: ReplicationConfig, selectio
         with sessions[0].cursor() as cur:
             cur.execute("SELECT txid_current()")
             snapshot_xid = cur.fetchone()[0] & 0xFFFFFFFF
-        router.handle(wire.begin(point, started_us, snapshot_xid), point)
+        router.snapshot_begin(wire.begin(point, started_us, snapshot_xid), point)
         for plan in plans:
             router.handle(wire.relation(plan.relation), point)
         rows = 0

@@ -106,6 +106,63 @@ def test_transaction_metadata_numbers_events_and_sends_begin_end_to_producer_0()
     assert sorted(orders) == [(1, 1), (2, 2), (3, 3)]
 
 
+def tx_records(router, producer=0):
+    """The (kind, half, LSN) of the transaction metadata records the router built."""
+    out = []
+    for r in iter_records(memoryview(bytes(router.builders[producer].buffer))):
+        kind, half, _, lsn, _ = rec.HEADER.unpack_from(r)
+        if kind == rec.TXMETA:
+            out.append((half, lsn, bytes(r[rec.HEADER_SIZE:])))
+    return out
+
+
+EMPTY = [
+    m.LogicalMessage(True, 190, "other-prefix", b"x"),  # a message the prefix filter drops
+    m.Truncate((16384,), 0),  # a skipped operation (t)
+]
+
+
+def test_a_transaction_with_nothing_captured_still_gets_begin_and_end_with_metadata():
+    # GIVEN transaction metadata and a prefix filter; WHEN a transaction holds only what is not captured
+    router = make(producers=2, **{"debezium.source.provide.transaction.metadata": "true",
+                                  "debezium.source.message.prefix.include.list": "mine"})
+    router.handle(encode(REL), 100)
+    txn(router, EMPTY, 200)
+    # THEN producer 0 gets BEGIN at the Begin's position and END with no events, as Debezium writes
+    assert [(half, lsn) for half, lsn, _ in tx_records(router)] == [(rec.TX_BEGIN, 192), (rec.TX_END, 200)]
+    assert rec.tx_end_fields(tx_records(router)[1][2]) == (0, [])
+    assert router.pending_dispatched == 200
+
+
+def test_no_begin_or_end_without_metadata_for_the_snapshot_or_for_what_a_cut_over_drops():
+    plain = make(producers=1, **{"debezium.source.message.prefix.include.list": "mine"})
+    plain.handle(encode(REL), 100)
+    txn(plain, EMPTY, 200)
+    assert tx_records(plain) == []
+    # the initial snapshot's transaction
+    meta = {"debezium.source.provide.transaction.metadata": "true"}
+    snap = make(producers=1, **meta)
+    snap.snapshot_begin(encode(m.Begin(292, 1_700_000_000_000_000, 9)), 292)
+    snap.handle(encode(m.Commit(0, 292, 300, 1_700_000_000_000_000)), 300)
+    assert tx_records(snap) == []
+    # a transaction a cut-over drops whole (its changes were Debezium's), and one it lets through
+    config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p", **meta,
+                                     "debezium.source.message.prefix.include.list": "mine"})
+    current = [0]
+
+    def drop(kind, payload, lsn):  # the changes of transaction 7 were Debezium's
+        return kind not in b"BCR" and current[0] == 7
+
+    cut = Router(config.routing, lambda rel: TableInfo(("id",), frozenset({"id"})), RouterHooks(drop=drop))
+    cut.handle(encode(REL), 100)
+    current[0] = 7
+    txn(cut, [m.Insert(16384, (b"1", b"a"))], 200, xid=7)
+    assert tx_records(cut) == []
+    current[0] = 8
+    txn(cut, [m.LogicalMessage(True, 290, "not-captured", b"x")], 300, xid=8)
+    assert [half for half, _, _ in tx_records(cut)] == [rec.TX_BEGIN, rec.TX_END]
+
+
 def test_non_transactional_message_is_its_own_unit_of_work():
     router = make(producers=2)
     msg = m.LogicalMessage(False, 777, "audit", b"hello")
