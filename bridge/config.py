@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from bridge.decode.options import ConversionOptions, read_conversion
+from bridge.convert.options import ConversionOptions, read_conversion
+from bridge.cutover.offsets import CutoverConfig, cutover_from_properties
 from bridge.errors import ConfigError
 from bridge.kafka.settings import PREFIX as PRODUCER, KafkaSettings, read_kafka_settings
 from bridge.produce.settings import ExactlyOnceConfig, ExactlyOnceScope, read_exactly_once
@@ -26,7 +27,6 @@ from bridge.route.filters import TableFilter
 from bridge.route.settings import EventConfig, PipelineConfig, read_events, read_filters, read_pipeline
 from bridge.route.spec import RoutingSpec
 from bridge.snapshot.settings import IncrementalConfig, SnapshotConfig, read_incremental, read_snapshot
-from bridge.source.offsets import CutoverConfig, cutover_from_properties
 from bridge.source.settings import (SOURCE, PostgresConfig, ReplicationConfig, check_connector,
                                     read_postgres, read_replication)
 from bridge.status.settings import HttpConfig, read_http

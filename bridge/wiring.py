@@ -7,7 +7,7 @@
 The coordinator checks the configuration against the servers first (Kafka reachable,
 PostgreSQL reachable, publication and slot present or created) so that expected problems are
 one clear error before any process starts; then it creates the rings and LSN cells, spawns
-the children and supervises them (`bridge.ack.coordinator`). Health and metrics are served
+the children and supervises them (`bridge.proc.coordinator`). Health and metrics are served
 for the process's whole life, across pipeline restarts.
 """
 
@@ -22,14 +22,14 @@ import uuid
 
 import uvloop
 
-from bridge.ack.coordinator import Child, Coordinator
 from bridge.config import BridgeConfig
+from bridge.proc.coordinator import Child, Coordinator
 from bridge.proc.decoder_main import decoder_main
 from bridge.proc.producer_main import producer_main
-from bridge.produce.kafka import KafkaWriter
-from bridge.ring import RingOwner, Watermarks
-from bridge.source.connection import connect
 from bridge.produce.exactly_once import load_resume_points
+from bridge.produce.kafka import KafkaWriter
+from bridge.ring import RingOwner, LsnCells
+from bridge.source.connection import connect
 from bridge.source.preflight import prepare_postgres
 from bridge.source.slots import drop_slot, slot_exists
 from bridge.status.http import serve
@@ -118,7 +118,7 @@ async def run_once(config: BridgeConfig, state: PipelineState, system: str = "")
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     run_id = str(uuid.uuid4())  # Debezium's __debezium.context.runId header, one per run
     rings = [RingOwner(pipe.ring_bytes) for _ in range(pipe.producers)]
-    cells = Watermarks.create(pipe.producers)
+    cells = LsnCells.create(pipe.producers)
     try:
         producers = [
             Child(f"producer-{i}", ctx.Process(

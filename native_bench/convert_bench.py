@@ -11,9 +11,9 @@ import argparse
 import json
 import time
 
-from bridge.decode.options import ConversionOptions
-from bridge.decode.types import BUILTIN_TYPES
-from bridge.decode.values import converter_for
+from bridge.convert.options import ConversionOptions
+from bridge.convert.types import BUILTIN_TYPES
+from bridge.convert.values import converter_for
 
 COLUMNS = ((20, -1), (23, -1), (25, -1), (1700, (12 << 16 | 2) + 4), (1184, -1), (25, -1), (16, -1), (3802, -1))
 

@@ -11,9 +11,9 @@ import json
 import struct
 import time
 
-from bridge.decode.messages import Relation, RelationColumn
-from bridge.decode.pgoutput import PgOutputDecoder
-from bridge.decode.relations import RelationCache
+from bridge.pgoutput.messages import Relation, RelationColumn
+from bridge.pgoutput.protocol import PgOutputDecoder
+from bridge.pgoutput.relations import RelationCache
 from bridge.route.keys import extract_key
 
 RELATION_ID = 16_390

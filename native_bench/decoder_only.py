@@ -23,7 +23,7 @@ import time
 
 from bridge.config import load_config
 from bridge.proc.decoder_build import build_decoder
-from bridge.ring import RingClosed, RingOwner, RingReader, RingWriter, Watermarks
+from bridge.ring import RingClosed, RingOwner, RingReader, RingWriter, LsnCells
 from bridge.source.connection import connect
 from native_bench.raw_reader import peak_rss_bytes
 
@@ -65,7 +65,7 @@ def main() -> None:
 
     ctx = multiprocessing.get_context("spawn")
     rings = [RingOwner(config.pipeline.ring_bytes) for _ in range(producers)]
-    cells = Watermarks.create(producers)
+    cells = LsnCells.create(producers)
     pipes, readers, writers = [], [], []
     sql = decoder = None
     try:

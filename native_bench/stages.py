@@ -29,12 +29,12 @@ import uuid
 import msgspec
 
 from bridge.config import config_from_properties
-from bridge.decode.messages import Relation
-from bridge.decode.pgoutput import PgOutputDecoder
-from bridge.decode.types import TypeRegistry
+from bridge.convert.types import TypeRegistry
+from bridge.pgoutput.messages import Relation
+from bridge.pgoutput.protocol import PgOutputDecoder
+from bridge.proc.child import keep_heap
 from bridge.produce.events import EventBuilder, TxnContext
 from bridge.produce.kafka import KafkaWriter
-from bridge.proc.child import keep_heap
 from bridge.produce.worker import ProducerWorker
 from bridge.route.router import Router
 from bridge.source.catalog import TableInfo

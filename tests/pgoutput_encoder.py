@@ -4,8 +4,8 @@ import struct
 
 import msgspec
 
-from bridge.decode import messages as m
-from bridge.decode.pgoutput import PG_EPOCH_OFFSET_US
+from bridge.pgoutput import messages as m
+from bridge.pgoutput.protocol import PG_EPOCH_OFFSET_US
 
 
 def s(text: str) -> bytes:

@@ -15,8 +15,9 @@ import psycopg2
 import psycopg2.extensions
 
 from bridge.config import BridgeConfig, RetryConfig
-from bridge.decode.messages import Relation
-from bridge.ring import RingWriter, Watermarks
+from bridge.cutover.offsets import ResumeFilter, resume_filter
+from bridge.pgoutput.messages import Relation
+from bridge.ring import RingWriter, LsnCells
 from bridge.route.dispatcher import Dispatcher
 from bridge.route.hooks import RouterHooks
 from bridge.route.router import Router
@@ -26,7 +27,6 @@ from bridge.snapshot.incremental.progress import progress_id
 from bridge.snapshot.incremental.sql import PostgresDatabase
 from bridge.source.catalog import TableInfo, describe_table
 from bridge.source.connection import connect, connect_replication
-from bridge.source.offsets import ResumeFilter, resume_filter
 from bridge.source.slots import confirmed_flush_lsn
 from bridge.source.stream import ReplicationStream
 
@@ -66,7 +66,7 @@ class Decoder:
             self._incremental_db.close()
 
 
-def build_decoder(config: BridgeConfig, writers: list[RingWriter], cells: Watermarks,
+def build_decoder(config: BridgeConfig, writers: list[RingWriter], cells: LsnCells,
                   sql: psycopg2.extensions.connection, *, on_tick: Callable[[], None] | None = None) -> Decoder:
     """The decoder over `writers` (one ring per producer) and `cells`; `sql` describes tables
     and runs `heartbeat.action.query`. `on_tick` runs between stream reads after the decoder's

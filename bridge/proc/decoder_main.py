@@ -15,7 +15,7 @@ from bridge.errors import BridgeError
 from bridge.proc.child import start_child
 from bridge.proc.decoder_build import Decoder, build_decoder
 from bridge.proc.decoder_startup import startup_plan
-from bridge.ring import RingClosed, RingHandle, RingWriter, Watermarks, WatermarksHandle
+from bridge.ring import RingClosed, RingHandle, RingWriter, LsnCells, LsnCellsHandle
 from bridge.snapshot.incremental.machine import IncrementalSnapshot
 from bridge.snapshot.initial import take_snapshot
 from bridge.snapshot.selection import TableSelection
@@ -26,7 +26,7 @@ from bridge.source.slots import slot_exists
 log = logging.getLogger("bridge.decoder")
 
 
-def decoder_main(config: BridgeConfig, rings: list[RingHandle], cells_handle: WatermarksHandle,
+def decoder_main(config: BridgeConfig, rings: list[RingHandle], cells_handle: LsnCellsHandle,
                  parent_pid: int, log_level: str) -> None:
     stop = threading.Event()
     start_child("decoder", parent_pid, log_level, stop)
@@ -37,9 +37,9 @@ def decoder_main(config: BridgeConfig, rings: list[RingHandle], cells_handle: Wa
         sys.exit(exc.exit_code)
 
 
-def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: WatermarksHandle,
+def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: LsnCellsHandle,
          stop: threading.Event) -> int:
-    cells = Watermarks.attach(cells_handle)
+    cells = LsnCells.attach(cells_handle)
     cells.publish_decoder_running()
     writers = [RingWriter(h) for h in rings]
     sql = connect(config.postgres, config.retry)

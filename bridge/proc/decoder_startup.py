@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bridge.cutover.offsets import OffsetsError
 from bridge.errors import ConfigError
 from bridge.snapshot.initial import needs_snapshot
-from bridge.source.offsets import OffsetsError
 
 
 @dataclass(frozen=True, slots=True)

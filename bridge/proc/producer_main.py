@@ -6,20 +6,20 @@ import logging
 import sys
 
 from bridge.config import BridgeConfig
-from bridge.decode.types import TypeRegistry
+from bridge.convert.types import TypeRegistry
 from bridge.errors import BridgeError
 from bridge.proc.child import start_child
 from bridge.produce.exactly_once import ResumePoint, Transactions
 from bridge.produce.heartbeat import Heartbeat
 from bridge.produce.kafka import KafkaWriter
 from bridge.produce.worker import ProducerWorker, run_producer
-from bridge.ring import RingHandle, RingReader, Watermarks, WatermarksHandle
+from bridge.ring import RingHandle, RingReader, LsnCells, LsnCellsHandle
 from bridge.source.connection import LazyConnection
 
 log = logging.getLogger("bridge.producer")
 
 
-def producer_main(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: WatermarksHandle,
+def producer_main(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: LsnCellsHandle,
                   parent_pid: int, log_level: str, run_id: str, resume: ResumePoint | None = None,
                   system: str = "") -> None:
     """`resume`/`system`: with exactly once, this producer's committed position and the
@@ -32,9 +32,9 @@ def producer_main(index: int, config: BridgeConfig, ring: RingHandle, cells_hand
         sys.exit(exc.exit_code)
 
 
-def _run(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: WatermarksHandle, run_id: str,
+def _run(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: LsnCellsHandle, run_id: str,
          resume: ResumePoint | None, system: str) -> None:
-    cells = Watermarks.attach(cells_handle)
+    cells = LsnCells.attach(cells_handle)
     reader = RingReader(ring)
     # Catalog queries (enums, domains, extension types) only: opened on first need.
     sql = LazyConnection(config.postgres, config.retry)

@@ -35,12 +35,12 @@ import msgspec
 
 from bridge import __version__
 from bridge.config import EventConfig
-from bridge.decode.messages import UNCHANGED_TOAST, Delete, Insert, Relation, Update
-from bridge.decode.options import ConversionOptions
-from bridge.decode.schema import envelope_schema, field_schema, key_schema, value_schema
-from bridge.decode.types import TypeRegistry
-from bridge.decode.values import converter_for, null_fallback, snapshot_converter_for
-from bridge.decode.values_numeric import NotRepresentable
+from bridge.convert.options import ConversionOptions
+from bridge.convert.schema import envelope_schema, field_schema, key_schema, value_schema
+from bridge.convert.types import TypeRegistry
+from bridge.convert.values import converter_for, null_fallback, snapshot_converter_for
+from bridge.convert.values_numeric import NotRepresentable
+from bridge.pgoutput.messages import UNCHANGED_TOAST, Delete, Insert, Relation, Update
 from bridge.produce.fastrows import compile_reader, key_mask
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF, WHOLE
 from bridge.source.catalog import TableInfo

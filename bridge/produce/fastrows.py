@@ -1,6 +1,6 @@
 """Per-relation readers from a pgoutput TupleData straight to the row's and the key's JSON.
 
-The general path decodes a change into a message of raw values (`bridge.decode.pgoutput`),
+The general path decodes a change into a message of raw values (`bridge.pgoutput.protocol`),
 converts them column by column into a dict (`TableEvents.row`, `TableEvents.key_payload`) and
 encodes that. A reader made here by `compile_reader` does all three in one pass of
 straight-line code, one statement group per column, and encodes the key's values without
@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from bridge.decode.values_numeric import bool_value
+from bridge.convert.values_numeric import bool_value
 
 _encode = msgspec.json.Encoder().encode
 _U16 = struct.Struct(">H").unpack_from

@@ -23,11 +23,11 @@ import time
 import msgspec
 
 from bridge.config import EventConfig
-from bridge.decode import values_binary
-from bridge.decode.messages import LogicalMessage
-from bridge.decode.options import ConversionOptions
-from bridge.decode.schema import connect_schema, field_schema, source_schema, struct_schema, transaction_schema
-from bridge.decode.values_structured import java_hashmap_order
+from bridge.convert import values_binary
+from bridge.convert.options import ConversionOptions
+from bridge.convert.schema import connect_schema, field_schema, source_schema, struct_schema, transaction_schema
+from bridge.convert.values_structured import java_hashmap_order
+from bridge.pgoutput.messages import LogicalMessage
 from bridge.produce.events import Record, source_block
 from bridge.route.topics import TopicNames
 

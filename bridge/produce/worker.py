@@ -15,16 +15,16 @@ import time
 
 from bridge.ack.tracker import AckTracker, Txn
 from bridge.config import BridgeConfig
-from bridge.decode.messages import Begin, Relation
-from bridge.decode.pgoutput import PgOutputDecoder
-from bridge.decode.types import TypeRegistry
+from bridge.convert.types import TypeRegistry
 from bridge.errors import DeliveryError, ProtocolError
+from bridge.pgoutput.messages import Begin, Relation
+from bridge.pgoutput.protocol import PgOutputDecoder
 from bridge.produce.events import EventBuilder, Record, TxnContext
 from bridge.produce.exactly_once import ResumePoint, Transactions
-from bridge.produce.side_events import MessageEvents, TransactionEvents
 from bridge.produce.heartbeat import Heartbeat
 from bridge.produce.kafka import KafkaOutput
-from bridge.ring import RingClosed, RingReader, Watermarks
+from bridge.produce.side_events import MessageEvents, TransactionEvents
+from bridge.ring import RingClosed, RingReader, LsnCells
 from bridge.route import records as rec
 from bridge.route.partitioner import java_default_partition
 from bridge.source.catalog import TableInfo
@@ -228,7 +228,7 @@ class ProducerWorker:
             self._partitions[table.topic] = self.kafka.partitions(table.topic)
 
 
-def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: Watermarks,
+def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: LsnCells,
                  flush_timeout_s: float, heartbeat: Heartbeat | None = None,
                  transactions: Transactions | None = None) -> None:
     """Serve ring `index` until its writer ends the stream, then flush Kafka and publish the
@@ -278,7 +278,7 @@ def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: 
         raise DeliveryError(f"{len(kafka)} records still unacknowledged by Kafka after {flush_timeout_s:.0f}s")
 
 
-def _commit(worker: ProducerWorker, transactions: Transactions, cells: Watermarks, index: int, committed: int) -> int:
+def _commit(worker: ProducerWorker, transactions: Transactions, cells: LsnCells, index: int, committed: int) -> int:
     """Commit the open Kafka transaction with the producer's position; publish what it made safe."""
     point = worker.position()
     transactions.commit(point)  # raises on failure: nothing past the previous commit is acked

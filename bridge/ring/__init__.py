@@ -5,7 +5,7 @@ handles are picklable, the ring's eventfds travel with them), the children attac
 coordinator unlinks after they exited:
 
     ring = RingOwner(capacity)                     # one per producer
-    cells = Watermarks.create(producers)
+    cells = LsnCells.create(producers)
     ctx = multiprocessing.get_context("spawn")
     ctx.Process(target=producer_main, args=(ring.handle, cells.handle)).start()
     # decoder:   RingWriter(handle).write(batch, timeout) -> bool   (False: still full)
@@ -14,9 +14,9 @@ coordinator unlinks after they exited:
     ring.close(); cells.close()                    # unlink
 """
 
+from bridge.ring.cells import LsnCells, LsnCellsHandle
 from bridge.ring.records import BatchBuilder, iter_records
 from bridge.ring.ring import RingClosed, RingHandle, RingOwner, RingReader, RingStats, RingWriter
-from bridge.ring.watermarks import Watermarks, WatermarksHandle
 
 __all__ = [
     "BatchBuilder",
@@ -26,7 +26,7 @@ __all__ = [
     "RingReader",
     "RingStats",
     "RingWriter",
-    "Watermarks",
-    "WatermarksHandle",
+    "LsnCells",
+    "LsnCellsHandle",
     "iter_records",
 ]

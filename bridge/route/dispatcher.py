@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from bridge.errors import BridgeError, ExitCode
 from bridge.lsn import format_lsn
-from bridge.ring import RingWriter, Watermarks
+from bridge.ring import RingWriter, LsnCells
 from bridge.route.router import Router
 from bridge.source.stream import ReplicationStream
 
@@ -39,7 +39,7 @@ class OversizeRecord(BridgeError):
 
 class Dispatcher:
     def __init__(self, stream: ReplicationStream | None, router: Router, writers: list[RingWriter],
-                 cells: Watermarks, on_tick: Callable[[], None] = lambda: None, *, flush_lsn: bool = True,
+                 cells: LsnCells, on_tick: Callable[[], None] = lambda: None, *, flush_lsn: bool = True,
                  coalesce_s: float = 0.0) -> None:
         self.stream = stream
         self.router = router

@@ -3,7 +3,7 @@
 Each is optional and costs nothing per message when unset: the router binds what it needs
 once, at construction.
 - `drop(kind, payload, lsn)`: True for a message already delivered, left out before routing
-  (a cut-over from Debezium: `bridge.source.offsets.ResumeFilter`).
+  (a cut-over from Debezium: `bridge.cutover.offsets.ResumeFilter`).
 - `watched`: relation id → `RowWatcher`, seeing each change of that table before it is
   routed. A live view: its owner (the incremental snapshot) adds and removes tables as it goes.
 - `on_relation(msg)`: every Relation message of a captured table, after the router took it.
@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bridge.decode.messages import Relation
+from bridge.pgoutput.messages import Relation
 
 
 class RowWatcher(Protocol):

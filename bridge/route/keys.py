@@ -24,18 +24,17 @@ run short, a column count that disagrees with the Relation) to `extract_key`, wh
 the same key or the precise `ProtocolError`.
 """
 
-import struct
-
-from bridge.decode.relations import CachedRelation, RelationCache, UnknownRelation
 from bridge.errors import ProtocolError
+from bridge.pgoutput import wire
+from bridge.pgoutput.relations import CachedRelation, RelationCache, UnknownRelation
 
-_U32 = struct.Struct(">I").unpack_from
-_U16 = struct.Struct(">H").unpack_from
-COUNT_KIND_LENGTH = struct.Struct(">HBI").unpack_from  # TupleData's ncols, then its first column
+_U32 = wire.unpack_u32
+_U16 = wire.unpack_u16
+COUNT_KIND_LENGTH = wire.COUNT_KIND_LENGTH.unpack_from  # TupleData's ncols, then its first column
 
-_INSERT, _UPDATE, _DELETE = b"I"[0], b"U"[0], b"D"[0]
-_NEW, _KEY, _OLD = b"N"[0], b"K"[0], b"O"[0]
-_NULL, _UNCHANGED, TEXT, BINARY = b"n"[0], b"u"[0], b"t"[0], b"b"[0]
+_INSERT, _UPDATE, _DELETE = wire.INSERT, wire.UPDATE, wire.DELETE
+_NEW, _KEY, _OLD = wire.NEW, wire.KEY, wire.OLD
+_NULL, _UNCHANGED, TEXT, BINARY = wire.NULL, wire.UNCHANGED_TOAST, wire.TEXT, wire.BINARY
 
 
 def _error(buf: bytes, offset: int, reason: str) -> ProtocolError:

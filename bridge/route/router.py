@@ -5,7 +5,7 @@ converting a column), and for Begin/Commit their LSNs and xid. A producer sees a
 transaction's Begin just before its first record of that transaction and its Commit only if
 it got one, so a producer with quiet keys is never woken for others' transactions; the
 coordinator learns from `pushed`/`dispatched` which producers hold nothing back
-(`bridge.ack.watermark`).
+(`bridge.ack.safe_lsn`).
 
 Besides rows: logical messages go to the owner of their prefix (a non-transactional one is a
 self-contained unit with its own position), truncates to the owner of each table's topic, and
@@ -18,15 +18,15 @@ What else sees the stream (a cut-over filter, the incremental snapshot) is passe
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 
 import mmh3
 
-from bridge.decode.messages import LogicalMessage, Relation, Truncate
-from bridge.decode.pgoutput import PgOutputDecoder, begin_fields, commit_end_lsn
-from bridge.decode.relations import RelationCache
 from bridge.errors import ProtocolError
+from bridge.pgoutput import wire
+from bridge.pgoutput.messages import LogicalMessage, Relation, Truncate
+from bridge.pgoutput.protocol import PgOutputDecoder, begin_fields, commit_end_lsn
+from bridge.pgoutput.relations import RelationCache
 from bridge.ring.records import BatchBuilder
 from bridge.route import records as rec
 from bridge.route.hooks import RouterHooks
@@ -36,13 +36,13 @@ from bridge.route.spec import RoutingSpec
 from bridge.route.topics import TopicNames
 from bridge.source.catalog import TableInfo
 
-_INSERT, _UPDATE, _DELETE = b"IUD"
-_NEW, _KEY, _OLD = b"NKO"
-_RELATION_ID = struct.Struct(">I").unpack_from
+_INSERT, _UPDATE, _DELETE = wire.INSERT, wire.UPDATE, wire.DELETE
+_NEW, _KEY, _OLD = wire.NEW, wire.KEY, wire.OLD
+_RELATION_ID = wire.unpack_u32
 _FRAMED_HEADER = rec.FRAMED_HEADER.pack
 _HEADER_SIZE, _ROW, _WHOLE = rec.HEADER_SIZE, rec.ROW, rec.WHOLE
-_IGNORED = frozenset(b"YO")  # Type (types resolve by OID), Origin
-_CONTENT = frozenset(b"IUDTM")  # what a transaction carries besides Begin, Commit and Relation
+_IGNORED = frozenset((wire.TYPE, wire.ORIGIN))  # types resolve by OID
+_CONTENT = wire.CONTENT
 _mmh3 = mmh3.hash
 TXMETA_PRODUCER = 0
 MESSAGE_COLLECTION = "io.debezium.connector.postgresql.LogicalDecodingMessageMonitor$LogicalDecodingMessageId"

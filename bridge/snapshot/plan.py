@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import psycopg2
 import psycopg2.extensions
 
-from bridge.decode.messages import Relation, RelationColumn
 from bridge.errors import ConfigError, ReplicationSetupError
+from bridge.pgoutput.messages import Relation, RelationColumn
 from bridge.snapshot.selection import OVERRIDES_KEY, TableSelection
 
 log = logging.getLogger(__name__)

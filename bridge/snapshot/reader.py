@@ -24,7 +24,7 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
 
-from bridge.decode.values import REPLICATION_SESSION_OPTIONS
+from bridge.convert.values import REPLICATION_SESSION_OPTIONS
 from bridge.errors import ReplicationSetupError
 from bridge.snapshot.copytext import Row, RowBatcher
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import struct
 
-from bridge.decode.messages import Relation
-from bridge.decode.pgoutput import PG_EPOCH_OFFSET_US
+from bridge.pgoutput.messages import Relation
+from bridge.pgoutput.protocol import PG_EPOCH_OFFSET_US
 
 _BEGIN = struct.Struct(">cQqI")
 _COMMIT = struct.Struct(">cBQQq")

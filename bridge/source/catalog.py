@@ -9,8 +9,8 @@ from typing import NamedTuple
 
 import psycopg2.extensions
 
-from bridge.decode.messages import Relation
 from bridge.errors import ConfigError
+from bridge.pgoutput.messages import Relation
 from bridge.route.filters import TableFilter
 
 # Debezium keys a table by its primary key, in the key's own column order (JDBC

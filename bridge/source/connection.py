@@ -11,7 +11,7 @@ import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.extras
 
-from bridge.decode.values import REPLICATION_SESSION_OPTIONS
+from bridge.convert.values import REPLICATION_SESSION_OPTIONS
 from bridge.errors import ConnectionFailed, ReplicationSetupError
 from bridge.retry import RetryConfig
 from bridge.source.settings import PostgresConfig

@@ -19,9 +19,9 @@ import psycopg2.errors
 import psycopg2.extras
 
 from bridge import failpoints
-from bridge.retry import RetryConfig
 from bridge.errors import ConnectionFailed, ReplicationSetupError
 from bridge.lsn import format_lsn
+from bridge.retry import RetryConfig
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """What the running pipeline reports: Prometheus metrics and a health verdict.
 
 Everything is read in the coordinator from the shared cells the processes already keep
-(`bridge.ring.watermarks`), the rings' fill and the children's exit codes, so serving a
+(`bridge.ring.cells`), the rings' fill and the children's exit codes, so serving a
 scrape costs the data path nothing. LSNs are reported as plain numbers (bytes of WAL), so
 `pgbridge_source_lag_bytes` is a subtraction a dashboard could also do.
 """
@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bridge.ring import RingOwner, Watermarks
+from bridge.ring import RingOwner, LsnCells
 
 
 class ChildView(Protocol):
@@ -64,7 +64,7 @@ class PipelineState:
     phase: str = "starting"  # starting | streaming | stopping | restarting | failed | stopped
     restarts: int = 0
     stop_requested: bool = False  # SIGTERM/SIGINT: no restart after this
-    cells: Watermarks | None = None
+    cells: LsnCells | None = None
     rings: list[RingOwner] = field(default_factory=list)
     children: list[ChildView] = field(default_factory=list)
 

@@ -18,8 +18,8 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bridge.cutover.offsets import CutoverConfig, read_offsets_file, select_offset
 from bridge.lsn import parse_lsn
-from bridge.source.offsets import CutoverConfig, read_offsets_file, select_offset
 from tests.integration.support import REPO, consume_until, topic_size, wait_until
 
 RUN = REPO / "deploy" / "local" / "debezium" / "run"

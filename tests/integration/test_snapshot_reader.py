@@ -14,10 +14,10 @@ import psycopg2
 import psycopg2.extras
 import pytest
 
-from bridge.decode.messages import Commit, Delete, Insert, LogicalMessage, Relation, Update
-from bridge.decode.pgoutput import PgOutputDecoder
-from bridge.decode.values import REPLICATION_SESSION_OPTIONS
+from bridge.convert.values import REPLICATION_SESSION_OPTIONS
 from bridge.errors import ConfigError, ReplicationSetupError
+from bridge.pgoutput.messages import Commit, Delete, Insert, LogicalMessage, Relation, Update
+from bridge.pgoutput.protocol import PgOutputDecoder
 from bridge.snapshot.copytext import Row
 from bridge.snapshot.parallel import SnapshotBatch, SnapshotReader
 from bridge.snapshot.plan import TablePlan, plan_snapshot

@@ -8,7 +8,7 @@ pgoutput sends each type's output function text. `col::text` is *not* always tha
 values are read with a pass-through typecaster instead: libpq's text result format is the output
 function's text too.
 
-Also checks the conclusion about session settings documented in bridge/decode/values.py, with a
+Also checks the conclusion about session settings documented in bridge/convert/values.py, with a
 real walsender: its startup options decide the text pgoutput sends.
 """
 
@@ -23,9 +23,9 @@ import psycopg2.extras
 import pytest
 from msgspec import Raw
 
-from bridge.decode.options import ConversionOptions
-from bridge.decode.types import TypeRegistry
-from bridge.decode.values import REPLICATION_SESSION_OPTIONS, converter_for
+from bridge.convert.options import ConversionOptions
+from bridge.convert.types import TypeRegistry
+from bridge.convert.values import REPLICATION_SESSION_OPTIONS, converter_for
 
 PH = "__debezium_unavailable_value"
 

@@ -5,8 +5,8 @@ pytest plugin by tests/conftest.py."""
 from __future__ import annotations
 
 from bridge.config import config_from_properties
-from bridge.decode import messages as m
-from bridge.decode.types import TypeRegistry
+from bridge.convert.types import TypeRegistry
+from bridge.pgoutput import messages as m
 from bridge.produce.worker import ProducerWorker
 from bridge.route.router import Router
 from bridge.route.settings import EventConfig

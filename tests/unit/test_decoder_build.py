@@ -7,7 +7,7 @@ import json
 from types import SimpleNamespace
 
 from bridge.config import config_from_properties
-from bridge.decode import messages as m
+from bridge.pgoutput import messages as m
 from bridge.proc import decoder_build
 from bridge.proc.decoder_build import build_decoder
 from bridge.ring.records import iter_records

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from bridge.cutover.offsets import OffsetsError
 from bridge.errors import ConfigError
 from bridge.proc.decoder_startup import StartupPlan, startup_plan
-from bridge.source.offsets import OffsetsError
 
 MODES = ("initial", "always", "initial_only", "no_data", "when_needed")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from types import SimpleNamespace
 
-from bridge.decode import messages as m
-from bridge.ring import RingOwner, RingReader, RingWriter, Watermarks
+from bridge.pgoutput import messages as m
+from bridge.ring import RingOwner, RingReader, RingWriter, LsnCells
 from bridge.ring.records import iter_records
 from bridge.route import dispatcher as dispatcher_module
 from bridge.route import records as rec
@@ -61,7 +61,7 @@ def run(reads, *, coalesce_s: float, producers: int = 2, ring_bytes: int = 1 << 
     router = make(producers=producers)
     stop = RecordingStop()
     stream = ScriptedStream(reads, stop)
-    with Watermarks.create(producers) as cells:
+    with LsnCells.create(producers) as cells:
         owners = [RingOwner(ring_bytes) for _ in range(producers)]
         writers = [RingWriter(o.handle) for o in owners]
         readers = [RingReader(o.handle) for o in owners]
@@ -113,7 +113,7 @@ def test_a_bulk_read_of_wide_rows_is_written_in_pieces_that_fit_the_ring():
     router = make(producers=1)
     stop = RecordingStop()
     stream = ScriptedStream([[(encode(REL), 100)], msgs], stop)
-    with Watermarks.create(1) as cells, RingOwner(1 << 20) as owner, RingWriter(owner.handle) as writer, \
+    with LsnCells.create(1) as cells, RingOwner(1 << 20) as owner, RingWriter(owner.handle) as writer, \
             RingReader(owner.handle) as reader:
         rows = 0
 

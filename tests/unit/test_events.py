@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from bridge.decode.messages import (
+from bridge.pgoutput.messages import (
     UNCHANGED_TOAST,
     Delete,
     Insert,
@@ -17,8 +17,8 @@ from bridge.decode.messages import (
     RelationColumn,
     Update,
 )
-from bridge.decode.options import ConversionOptions
-from bridge.decode.types import TypeRegistry
+from bridge.convert.options import ConversionOptions
+from bridge.convert.types import TypeRegistry
 from bridge.produce.events import EventBuilder, TxnContext, jackson_json
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF
 from bridge.route.topics import TopicNames

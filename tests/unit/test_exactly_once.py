@@ -7,12 +7,12 @@ import json
 import logging
 
 from bridge.config import config_from_properties
-from bridge.decode import messages as m
-from bridge.decode.types import TypeRegistry
+from bridge.convert.types import TypeRegistry
+from bridge.pgoutput import messages as m
 from bridge.produce.exactly_once import ResumePoint, Transactions, choose_resume_points
 from bridge.produce.kafka import KafkaOutput, TransactionalOutput
 from bridge.produce.worker import ProducerWorker, run_producer
-from bridge.ring import RingOwner, RingReader, RingWriter, Watermarks
+from bridge.ring import RingOwner, RingReader, RingWriter, LsnCells
 from bridge.ring.records import BatchBuilder, iter_records
 from bridge.route.router import Router
 from bridge.source.catalog import TableInfo
@@ -159,7 +159,7 @@ def test_run_producer_commits_with_a_marker_and_publishes_what_the_commit_made_s
     sink = TransactionalSink()
     worker = ProducerWorker(config, sink, TypeRegistry(), run_id="run")
     with RingOwner(1 << 20) as owner, RingWriter(owner.handle) as writer, RingReader(owner.handle) as reader, \
-            Watermarks.create(1) as cells:
+            LsnCells.create(1) as cells:
         assert writer.write(bytes(router.builders[0].buffer))
         writer.close()
         run_producer(0, worker, reader, cells, 5.0, transactions=Transactions(sink, config.exactly_once_scope, 0, "sys-1"))

@@ -9,12 +9,12 @@ import logging
 import pytest
 
 from bridge.config import config_from_properties
-from bridge.decode import messages as m
-from bridge.decode.messages import UNCHANGED_TOAST, BinaryValue, Delete, Insert, Relation, RelationColumn, Update
-from bridge.decode.options import ConversionOptions
-from bridge.decode.pgoutput import PgOutputDecoder
-from bridge.decode.types import TypeRegistry
+from bridge.convert.options import ConversionOptions
+from bridge.convert.types import TypeRegistry
 from bridge.errors import ProtocolError
+from bridge.pgoutput import messages as m
+from bridge.pgoutput.messages import UNCHANGED_TOAST, BinaryValue, Delete, Insert, Relation, RelationColumn, Update
+from bridge.pgoutput.protocol import PgOutputDecoder
 from bridge.produce import events as events_module
 from bridge.produce.events import EventBuilder, TxnContext
 from bridge.produce.worker import ProducerWorker

@@ -10,10 +10,10 @@ import logging
 import pytest
 
 from bridge.config import config_from_properties
-from bridge.decode import messages as m
-from bridge.decode.pgoutput import PgOutputDecoder
-from bridge.decode.relations import RelationCache
 from bridge.errors import ConfigError
+from bridge.pgoutput import messages as m
+from bridge.pgoutput.protocol import PgOutputDecoder
+from bridge.pgoutput.relations import RelationCache
 from bridge.ring.records import iter_records
 from bridge.route import records as rec
 from bridge.route.keys import extract_key

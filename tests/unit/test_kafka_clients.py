@@ -12,12 +12,12 @@ import pytest
 
 import bridge
 from bridge.config import config_from_properties
+from bridge.cutover.offsets import read_offsets_topic
 from bridge.errors import ConfigError
 from bridge.kafka import clients
 from bridge.kafka.settings import KafkaSettings
 from bridge.produce.exactly_once import load_resume_points
 from bridge.produce.kafka import KafkaOutput, KafkaWriter, TransactionalOutput
-from bridge.source.offsets import read_offsets_topic
 
 PRODUCER = "debezium.sink.kafka.producer."
 SOURCE = {

@@ -19,13 +19,14 @@ ROOT = Path(bridge.__file__).resolve().parent
 # entry that covers a module gives its layer. `__init__` is the `bridge` package itself.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundations", ("__init__", "errors", "lsn", "properties", "retry", "failpoints")),
-    ("ring and pgoutput", ("ring", "decode.messages", "decode.pgoutput", "decode.relations")),
-    ("conversion", ("decode",)),
+    ("ring and pgoutput", ("ring", "pgoutput")),
+    ("conversion", ("convert",)),
     # `config` composes the components' settings, and some components still take the whole
     # BridgeConfig, so it sits with them; `format` (the JSON converter) belongs in conversion
     # once it no longer reads bridge.config.
-    ("components", ("config", "kafka", "source", "route", "snapshot", "produce", "format", "ack", "status")),
-    ("processes", ("proc", "ack.coordinator")),
+    ("components", ("config", "kafka", "source", "cutover", "route", "snapshot", "produce", "format", "ack",
+                    "status")),
+    ("processes", ("proc",)),
     ("commands", ("wiring", "commands", "cli")),
 )
 # What the ring may import from outside itself: it is the transport, and knows no records.
@@ -70,7 +71,7 @@ def imported(name: str, source: str, known: set[str], is_package: bool = False) 
             else:
                 module = node.module or ""
             # `from bridge.route import records` imports the module bridge.route.records;
-            # `from bridge.decode.messages import Insert` the module bridge.decode.messages
+            # `from bridge.pgoutput.messages import Insert` the module bridge.pgoutput.messages
             targets = [f"{module}.{alias.name}" if f"{module}.{alias.name}".removeprefix("bridge.") in known
                        else module for alias in node.names]
         else:
@@ -125,15 +126,15 @@ def test_the_ring_imports_nothing_of_bridge_but_errors():
 
 
 def test_the_check_reads_every_spelling_of_an_import():
-    known = {"__init__", "errors", "ring", "ring.ring", "route", "route.records", "route.router", "decode.messages"}
+    known = {"__init__", "errors", "ring", "ring.ring", "route", "route.records", "route.router", "pgoutput.messages"}
     source = ("import bridge.errors\nfrom bridge import __version__\nfrom bridge.route import records as rec\n"
-              "from bridge.decode.messages import Insert\nfrom . import ring\n"
+              "from bridge.pgoutput.messages import Insert\nfrom . import ring\n"
               "def f():\n    from .records import x\n")
     assert imported("route.router", source, known) == {"errors", "__init__", "route", "route.records",
-                                                         "decode.messages"}
+                                                         "pgoutput.messages"}
 
 
 def test_the_check_finds_an_upward_import():
     assert upward_imports({"ring.ring": {"errors", "route.router"}, "cli": {"ring"}}) == [
         "bridge.ring.ring (ring and pgoutput) imports bridge.route.router (components)"]
-    assert layer_of("decode.values") == 2 and layer_of("decode.pgoutput") == 1
+    assert layer_of("convert.values") == 2 and layer_of("pgoutput.protocol") == 1

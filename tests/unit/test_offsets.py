@@ -1,5 +1,5 @@
 """Cut-over from Debezium: reading Connect's offsets file, picking our offset, and skipping what
-Debezium already emitted (`bridge.source.offsets`)."""
+Debezium already emitted (`bridge.cutover.offsets`)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from bridge.config import config_from_properties
-from bridge.decode import messages as m
+from bridge.cutover.java_serialization import SerializationError, read_byte_map
 from bridge.errors import ConfigError
+from bridge.pgoutput import messages as m
 from bridge.route.hooks import RouterHooks
 from bridge.route.router import Router
 from bridge.source.catalog import TableInfo
-from bridge.source.java_serialization import SerializationError, read_byte_map
-from bridge.source.offsets import (
+from bridge.cutover.offsets import (
     CutoverConfig,
     DebeziumOffset,
     OffsetsError,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.decode.messages import (
+from bridge.pgoutput.messages import (
     UNCHANGED_TOAST,
     Begin,
     BeginPrepare,
@@ -32,8 +32,8 @@ from bridge.decode.messages import (
     Type,
     Update,
 )
-from bridge.decode.pgoutput import PG_EPOCH_OFFSET_US, PgOutputDecoder
 from bridge.errors import ProtocolError
+from bridge.pgoutput.protocol import PG_EPOCH_OFFSET_US, PgOutputDecoder
 
 GOLDEN = Path(__file__).parents[1] / "data" / "pgoutput"
 MANIFEST = json.loads((GOLDEN / "manifest.json").read_text())

@@ -5,10 +5,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.decode import messages as m
-from bridge.decode.pgoutput import PG_EPOCH_OFFSET_US, PgOutputDecoder, begin_fields, commit_end_lsn
-from bridge.decode.relations import RelationCache
 from bridge.errors import ProtocolError
+from bridge.pgoutput import messages as m
+from bridge.pgoutput.protocol import PG_EPOCH_OFFSET_US, PgOutputDecoder, begin_fields, commit_end_lsn
+from bridge.pgoutput.relations import RelationCache
 from bridge.route.keys import extract_key, leading_key
 from tests.pgoutput_encoder import encode
 

@@ -2,9 +2,9 @@
 
 import pytest
 
-from bridge.decode.messages import Relation, RelationColumn
-from bridge.decode.relations import RelationCache, UnknownRelation
 from bridge.errors import ConfigError, ProtocolError
+from bridge.pgoutput.messages import Relation, RelationColumn
+from bridge.pgoutput.relations import RelationCache, UnknownRelation
 
 
 def relation(identity="d", keys=(True, False, False), names=("id", "label", "extra")):

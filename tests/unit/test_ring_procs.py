@@ -27,8 +27,8 @@ from bridge.ring import (
     RingOwner,
     RingReader,
     RingWriter,
-    Watermarks,
-    WatermarksHandle,
+    LsnCells,
+    LsnCellsHandle,
     iter_records,
 )
 
@@ -89,8 +89,8 @@ def _write_then_hang(handle: RingHandle, conn: Connection) -> None:
     time.sleep(60)
 
 
-def _publish_acked(handle: WatermarksHandle, producer: int, lsn: int) -> None:
-    with Watermarks.attach(handle) as cells:
+def _publish_acked(handle: LsnCellsHandle, producer: int, lsn: int) -> None:
+    with LsnCells.attach(handle) as cells:
         cells.publish_acked(producer, lsn)
 
 
@@ -221,8 +221,8 @@ def test_killed_creator_segments_are_unlinked_by_its_resource_tracker() -> None:
     script = textwrap.dedent(
         """
         import sys, time
-        from bridge.ring import RingOwner, Watermarks
-        ring, cells = RingOwner(4096), Watermarks.create(2)
+        from bridge.ring import RingOwner, LsnCells
+        ring, cells = RingOwner(4096), LsnCells.create(2)
         print(ring.handle.name, cells.handle.name, flush=True)
         time.sleep(60)
         """
@@ -249,7 +249,7 @@ def test_killed_creator_segments_are_unlinked_by_its_resource_tracker() -> None:
 
 
 def test_watermarks_cross_processes() -> None:
-    with Watermarks.create(3) as cells:
+    with LsnCells.create(3) as cells:
         for producer, lsn in ((0, 100), (2, 0x16_B374_D848)):
             assert _reap(_start("spawn", _publish_acked, cells.handle, producer, lsn)) == 0
         assert cells.acked_all() == [100, 0, 0x16_B374_D848]

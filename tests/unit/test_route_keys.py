@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.decode.messages import (
+from bridge.pgoutput.messages import (
     UNCHANGED_TOAST,
     BinaryValue,
     Delete,
@@ -15,9 +15,9 @@ from bridge.decode.messages import (
     RelationColumn,
     Update,
 )
-from bridge.decode.pgoutput import PgOutputDecoder
-from bridge.decode.relations import RelationCache, UnknownRelation
 from bridge.errors import ProtocolError
+from bridge.pgoutput.protocol import PgOutputDecoder
+from bridge.pgoutput.relations import RelationCache, UnknownRelation
 from bridge.route.keys import extract_key
 
 GOLDEN = Path(__file__).parents[1] / "data" / "pgoutput"

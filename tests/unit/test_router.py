@@ -1,7 +1,7 @@
 """The decoder's routing: which producer gets which record, and the progress it reports."""
 
 from bridge.config import config_from_properties
-from bridge.decode import messages as m
+from bridge.pgoutput import messages as m
 from bridge.ring.records import iter_records
 from bridge.route import records as rec
 from bridge.route.hooks import RouterHooks

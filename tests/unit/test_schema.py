@@ -3,7 +3,7 @@ TableSchemaBuilder, SchemaFactory, Envelope and PostgresSourceInfoStructMaker.""
 
 import json
 
-from bridge.decode.schema import (
+from bridge.convert.schema import (
     connect_schema,
     envelope_schema,
     field_schema,

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 from bridge.config import config_from_properties
-from bridge.decode import messages as m
-from bridge.decode.options import ConversionOptions
+from bridge.convert.options import ConversionOptions
+from bridge.pgoutput import messages as m
 from bridge.produce.side_events import MessageEvents, TransactionEvents
 from bridge.route.router import MESSAGE_COLLECTION
 from bridge.snapshot import wire

@@ -10,8 +10,8 @@ import time
 import psycopg2
 import pytest
 
-from bridge.decode.messages import Relation, RelationColumn
 from bridge.errors import ConnectionFailed
+from bridge.pgoutput.messages import Relation, RelationColumn
 from bridge.snapshot.parallel import SnapshotBatch, SnapshotProgress, SnapshotReader
 from bridge.snapshot.plan import TablePlan
 from tests.fakes import FakeConnection

@@ -1,6 +1,6 @@
 """Snapshot sessions take the walsender's session settings (the values' text depends on them)."""
 
-from bridge.decode.values import REPLICATION_SESSION_OPTIONS
+from bridge.convert.values import REPLICATION_SESSION_OPTIONS
 from bridge.snapshot.reader import SESSION_SETTINGS
 
 

@@ -1,7 +1,7 @@
 """Synthesized snapshot messages decode as the streaming decoder expects."""
 
-from bridge.decode import messages as m
-from bridge.decode.pgoutput import PgOutputDecoder
+from bridge.pgoutput import messages as m
+from bridge.pgoutput.protocol import PgOutputDecoder
 from bridge.snapshot import wire
 
 REL = m.Relation(16384, "public", "t", "d", (m.RelationColumn(True, "id", 23, -1),

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from bridge.status.settings import HttpConfig
 from bridge.errors import ConfigError
-from bridge.ring import RingOwner, RingWriter, Watermarks
+from bridge.ring import RingOwner, RingWriter, LsnCells
 from bridge.status.http import respond, serve
 from bridge.status.metrics import Family, PipelineState, render
+from bridge.status.settings import HttpConfig
 from tests.prometheus_text import parse
 
 
@@ -24,7 +24,7 @@ class FakeChild:
 
 @pytest.fixture
 def state():
-    cells = Watermarks.create(2)
+    cells = LsnCells.create(2)
     cells.publish_decoder_running()
     rings = [RingOwner(1 << 20) for _ in range(2)]
     st = PipelineState("slot", 2, phase="streaming", cells=cells, rings=rings,
@@ -87,7 +87,7 @@ def test_health_is_down_when_a_process_died_or_the_pipeline_is_not_streaming(sta
 
 
 def test_a_decoder_still_starting_is_not_ready_yet():
-    with Watermarks.create(1) as cells:
+    with LsnCells.create(1) as cells:
         st = PipelineState("slot", 1, phase="streaming", cells=cells,
                            children=[FakeChild("decoder"), FakeChild("producer-0")])
         code, _, body = respond(st, "GET", "/q/health")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bridge.config import EventConfig, config_from_properties
-from bridge.decode import messages as m
-from bridge.decode.options import ConversionOptions
+from bridge.convert.options import ConversionOptions
+from bridge.pgoutput import messages as m
 from bridge.produce.heartbeat import Heartbeat
 from bridge.produce.side_events import MessageEvents, TransactionEvents
 from bridge.ring.records import iter_records

@@ -2,9 +2,9 @@
 
 import pytest
 
-from bridge.decode.options import ConversionOptions
-from bridge.decode.types import BUILTIN_TYPES, TypeInfo, TypeKind, TypeRegistry
-from bridge.decode.values import converter_for
+from bridge.convert.options import ConversionOptions
+from bridge.convert.types import BUILTIN_TYPES, TypeInfo, TypeKind, TypeRegistry
+from bridge.convert.values import converter_for
 from tests.fakes import FakeConnection
 
 

@@ -8,15 +8,15 @@ the golden output of a real Debezium 3.7.0 (tests/data/debezium) where noted.
 import pytest
 from msgspec import Raw
 
-from bridge.decode.options import ConversionOptions
-from bridge.decode.schema import connect_schema
-from bridge.decode.types import BUILTIN_TYPES, TypeInfo, TypeKind
-from bridge.decode.values import (
+from bridge.convert.options import ConversionOptions
+from bridge.convert.schema import connect_schema
+from bridge.convert.types import BUILTIN_TYPES, TypeInfo, TypeKind
+from bridge.convert.values import (
     ColumnConverter,
     converter_for,
     null_fallback,
 )
-from bridge.decode.values_numeric import NotRepresentable
+from bridge.convert.values_numeric import NotRepresentable
 from bridge.errors import ConfigError
 
 DEFAULT = ConversionOptions()

@@ -1,14 +1,14 @@
-"""Arrays, hstore, point and PostGIS values (rules cited in bridge/decode/values_structured.py;
+"""Arrays, hstore, point and PostGIS values (rules cited in bridge/convert/values_structured.py;
 expected values from Debezium's AbstractRecordsProducerTest where noted)."""
 
 import msgspec
 import pytest
 from msgspec import Raw
 
-from bridge.decode.options import ConversionOptions
-from bridge.decode.types import BUILTIN_TYPES, TypeInfo, TypeKind
-from bridge.decode.values import ColumnConverter, converter_for
-from bridge.decode.values_structured import (
+from bridge.convert.options import ConversionOptions
+from bridge.convert.types import BUILTIN_TYPES, TypeInfo, TypeKind
+from bridge.convert.values import ColumnConverter, converter_for
+from bridge.convert.values_structured import (
     java_hashmap_order,
     parse_array,
     parse_hstore,

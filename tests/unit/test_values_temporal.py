@@ -1,13 +1,13 @@
 """Temporal conversions. Expected values come from Debezium's AbstractRecordsProducerTest
 (schemaAndValuesForDateTimeTypes & co., inserted with '2016-11-04T13:51:30.123456' etc.) and the
-rules cited in bridge/decode/values_temporal.py; Java-only constants were checked with java.time."""
+rules cited in bridge/convert/values_temporal.py; Java-only constants were checked with java.time."""
 
 import pytest
 
-from bridge.decode.options import ConversionOptions
-from bridge.decode.types import BUILTIN_TYPES
-from bridge.decode.values import ColumnConverter, converter_for
-from bridge.decode.values_temporal import civil_from_days, days_from_civil
+from bridge.convert.options import ConversionOptions
+from bridge.convert.types import BUILTIN_TYPES
+from bridge.convert.values import ColumnConverter, converter_for
+from bridge.convert.values_temporal import civil_from_days, days_from_civil
 
 TS_US = 1478267490123456  # 2016-11-04T13:51:30.123456Z
 DAYS_2016_11_04 = 17109

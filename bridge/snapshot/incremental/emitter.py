@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from bridge.decode.messages import Relation
+from bridge.pgoutput.messages import Relation
 from bridge.route import records as rec
 from bridge.route.router import Router
 from bridge.snapshot import wire

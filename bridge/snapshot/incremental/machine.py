@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import psycopg2
 
-from bridge.decode.messages import Insert, Relation
-from bridge.decode.pgoutput import PgOutputDecoder
+from bridge.pgoutput.messages import Insert, Relation
+from bridge.pgoutput.protocol import PgOutputDecoder
 from bridge.route.hooks import RouterHooks, RowWatcher
 from bridge.snapshot.incremental.emitter import Emitter
 from bridge.snapshot.incremental.progress import (

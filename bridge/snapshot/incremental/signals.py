@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bridge.decode.messages import Insert
+from bridge.pgoutput.messages import Insert
 from bridge.snapshot.incremental.tables import SnapshotTable, TableRef
 
 log = logging.getLogger(__name__)

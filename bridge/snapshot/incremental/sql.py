@@ -10,7 +10,7 @@ from typing import Protocol
 import psycopg2
 import psycopg2.extensions
 
-from bridge.decode.messages import Relation
+from bridge.pgoutput.messages import Relation
 from bridge.snapshot.copytext import Row
 from bridge.snapshot.incremental import progress
 from bridge.snapshot.incremental.tables import SnapshotTable, TableRef

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from bridge.decode.messages import Relation
+from bridge.pgoutput.messages import Relation
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,8 +19,8 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bridge.decode.messages import Truncate
-from bridge.decode.pgoutput import PgOutputDecoder
+from bridge.pgoutput.messages import Truncate
+from bridge.pgoutput.protocol import PgOutputDecoder
 from bridge.snapshot.copytext import Row
 from bridge.snapshot.incremental.tables import SnapshotTable
 

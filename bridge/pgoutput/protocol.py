@@ -1,7 +1,7 @@
 """Decoder of the pgoutput binary protocol, versions 1 to 4.
 
 `PgOutputDecoder.decode` takes one XLogData payload (the bytes after the 25-byte 'w'
-header) and returns one message from `bridge.decode.messages`. All integers on the wire
+header) and returns one message from `bridge.pgoutput.messages`. All integers on the wire
 are big-endian; "string" means NUL-terminated UTF-8.
 
 Every decoder below checks bounds explicitly, so malformed, truncated or over-long input
@@ -15,7 +15,7 @@ a streamed block.
 
 import struct
 
-from bridge.decode.messages import (
+from bridge.pgoutput.messages import (
     UNCHANGED_TOAST,
     Begin,
     BeginPrepare,
@@ -41,15 +41,16 @@ from bridge.decode.messages import (
     Update,
 )
 from bridge.errors import ProtocolError
+from bridge.pgoutput import wire
 
 # PostgreSQL counts time from 2000-01-01 UTC; this is that instant in UNIX microseconds.
 PG_EPOCH_OFFSET_US = 946_684_800_000_000
 
-_OID = struct.Struct(">I")  # also xids and lengths: every int32 on the wire is unsigned here
-_U32 = _OID.unpack_from
-_U16 = struct.Struct(">H").unpack_from
-_BEGIN = struct.Struct(">QqI")
-_COMMIT = struct.Struct(">BQQq")
+_OID = wire.UINT32  # also xids and lengths: every int32 on the wire is unsigned here
+_U32 = wire.unpack_u32
+_U16 = wire.unpack_u16
+_BEGIN = wire.BEGIN_FIELDS
+_COMMIT = wire.COMMIT_FIELDS
 _LSN = struct.Struct(">Q")
 _TRUNCATE = struct.Struct(">IB")
 _MESSAGE = struct.Struct(">BQ")
@@ -62,8 +63,7 @@ _PREPARE = struct.Struct(">BQQqI")  # also Commit Prepared and Stream Prepare
 _ROLLBACK_PREPARED = struct.Struct(">BQQqqI")
 _COLUMN_TAIL = struct.Struct(">Ii")
 
-# Tuple column kinds.
-_NULL, _UNCHANGED, _TEXT, _BINARY = b"n"[0], b"u"[0], b"t"[0], b"b"[0]
+_NULL, _UNCHANGED, _TEXT, _BINARY = wire.NULL, wire.UNCHANGED_TOAST, wire.TEXT, wire.BINARY
 
 
 def _error(buf: bytes, offset: int, reason: str) -> ProtocolError:

@@ -34,12 +34,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bridge.decode import values_binary as vb
-from bridge.decode import values_numeric as vn
-from bridge.decode import values_structured as vs
-from bridge.decode import values_temporal as vt
-from bridge.decode.options import ConversionOptions
-from bridge.decode.schema import (
+from bridge.convert import values_binary as vb
+from bridge.convert import values_numeric as vn
+from bridge.convert import values_structured as vs
+from bridge.convert import values_temporal as vt
+from bridge.convert.options import ConversionOptions
+from bridge.convert.schema import (
     Schema,
     array_schema,
     as_optional,
@@ -47,8 +47,8 @@ from bridge.decode.schema import (
     map_schema,
     struct_schema,
 )
-from bridge.decode.schema import field_schema as _field
-from bridge.decode.types import TypeInfo, TypeKind
+from bridge.convert.schema import field_schema as _field
+from bridge.convert.types import TypeInfo, TypeKind
 
 REPLICATION_SESSION_OPTIONS = (
     "-c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3 -c bytea_output=hex -c TimeZone=UTC"

@@ -23,7 +23,7 @@ from binascii import b2a_base64
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 
-from bridge.decode.values_float import raw_double, raw_float4_text, raw_float8_text
+from bridge.convert.values_float import raw_double, raw_float4_text, raw_float8_text
 
 Convert = Callable[[bytes], object]
 

@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.ack.watermark import SafeLsn, safe_lsn
+from bridge.ack.safe_lsn import SafeLsn, safe_lsn
 
 
 def test_caught_up_producers_hold_nothing_back():

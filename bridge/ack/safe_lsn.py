@@ -1,6 +1,6 @@
 """The coordinator's watermark math: how far the slot may be confirmed.
 
-Inputs, all LSNs that only grow (shared-memory cells, see `bridge.ring.watermarks`):
+Inputs, all LSNs that only grow (shared-memory cells, see `bridge.ring.cells`):
 - `dispatched` (D): every transaction the stream sent before D is fully written into the
   rings; when the decoder is between transactions it is the stream's latest position.
 - `pushed[p]` (P_p): end LSN of the newest transaction written into producer p's ring.

@@ -25,7 +25,7 @@ import struct
 from binascii import b2a_base64, unhexlify
 from collections.abc import Callable, Iterable
 
-from bridge.decode.values_float import raw_double
+from bridge.convert.values_float import raw_double
 
 Convert = Callable[[bytes], object]
 

@@ -1,7 +1,7 @@
 """The coordinator: supervises the decoder and producers and publishes the safe LSN.
 
 Runs on an asyncio loop (uvloop). Every few milliseconds it recomputes the safe LSN from the
-shared cells (`bridge.ack.watermark`) and publishes it for the decoder, which confirms it to
+shared cells (`bridge.ack.safe_lsn`) and publishes it for the decoder, which confirms it to
 PostgreSQL. Lifecycle:
 - SIGTERM/SIGINT: the decoder is asked to stop; it stops reading, ends the rings' streams and
   waits for the producers' final acks; the producers flush Kafka and exit. Exit 0.
@@ -19,10 +19,10 @@ import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 
-from bridge.ack.watermark import SafeLsn
+from bridge.ack.safe_lsn import SafeLsn
 from bridge.errors import ExitCode
 from bridge.lsn import format_lsn
-from bridge.ring import RingOwner, Watermarks
+from bridge.ring import RingOwner, LsnCells
 from bridge.status.metrics import PipelineState
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def describe_exit(code: int | None) -> str:
 
 
 class Coordinator:
-    def __init__(self, decoder: Child, producers: list[Child], rings: list[RingOwner], cells: Watermarks,
+    def __init__(self, decoder: Child, producers: list[Child], rings: list[RingOwner], cells: LsnCells,
                  shutdown_timeout_s: float, state: PipelineState | None = None) -> None:
         self.decoder = decoder
         self.children = [decoder, *producers]

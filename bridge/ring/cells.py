@@ -21,7 +21,7 @@ Layout (one segment, one 64-byte line per cell so writers never share a cache li
 The counters beside a cell share its line and its writer; they are statistics only (read
 without ordering), never part of the ack contract.
 
-`bridge.ack.watermark.safe_lsn` says how the coordinator combines them.
+`bridge.ack.safe_lsn.safe_lsn` says how the coordinator combines them.
 """
 
 from __future__ import annotations
@@ -44,14 +44,14 @@ def _size(producers: int) -> int:
     return 8 * (_ACKED + _STRIDE * producers)
 
 
-class WatermarksHandle(NamedTuple):
+class LsnCellsHandle(NamedTuple):
     """What a child needs to attach: plain data, picklable under every start method."""
 
     name: str
     producers: int
 
 
-class Watermarks:
+class LsnCells:
     """The LSN cells. The coordinator `create()`s them, children `attach()` to `handle`."""
 
     def __init__(self, shm: SharedMemory, producers: int, *, owner: bool) -> None:
@@ -60,7 +60,7 @@ class Watermarks:
         self._words = shm.buf[: _size(producers)].cast("Q")
         self._closed = False
         self.producers = producers
-        self.handle = WatermarksHandle(shm.name, producers)
+        self.handle = LsnCellsHandle(shm.name, producers)
 
     @classmethod
     def create(cls, producers: int) -> Self:
@@ -73,12 +73,12 @@ class Watermarks:
         return cells
 
     @classmethod
-    def attach(cls, handle: WatermarksHandle) -> Self:
+    def attach(cls, handle: LsnCellsHandle) -> Self:
         cells = cls(attach_segment(handle.name), handle.producers, owner=False)
         if cells._words[0] != _MAGIC or cells._words[1] != handle.producers:
             cells.close()
             raise ValueError(
-                f"shared memory {handle.name!r} is not {handle.producers} pgbridge watermarks"
+                f"shared memory {handle.name!r} is not the LSN cells of {handle.producers} pgbridge producers"
             )
         return cells
 

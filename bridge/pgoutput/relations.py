@@ -17,8 +17,8 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
-from bridge.decode.messages import Relation
 from bridge.errors import ConfigError, ProtocolError
+from bridge.pgoutput.messages import Relation
 
 
 class UnknownRelation(ProtocolError):

@@ -8,7 +8,7 @@ Kafka Connect stores a source offset under a JSON key and a JSON value
            "lsn_commit":668563336,"lsn":668563784,"txId":172914,"ts_usec":1795499427173114}
 
 either in a standalone worker's `offset.storage.file.filename` (a Java-serialized
-`HashMap<byte[], byte[]>`, `bridge.source.java_serialization`) or in a distributed worker's
+`HashMap<byte[], byte[]>`, `bridge.cutover.java_serialization`) or in a distributed worker's
 `offset.storage.topic` (one Kafka record per commit; the newest record of a key wins, a null
 value deletes it).
 
@@ -43,7 +43,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,11 +50,12 @@ from typing import Callable, Iterable
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaException, TopicPartition
 
+from bridge.cutover.java_serialization import read_byte_map
 from bridge.errors import ConfigError
 from bridge.kafka import clients
 from bridge.kafka.settings import KafkaConnection
 from bridge.lsn import format_lsn
-from bridge.source.java_serialization import read_byte_map
+from bridge.pgoutput import wire
 
 log = logging.getLogger(__name__)
 
@@ -261,8 +261,8 @@ def resume_filter(cfg: CutoverConfig, kafka: KafkaConnection, slot_confirmed: in
 
 # -- skipping what Debezium already emitted ---------------------------------------------------------
 
-_BEGIN = struct.Struct(">QqI")  # Begin: final_lsn (start of the commit record), commit time, xid
-_INSERT, _UPDATE, _DELETE, _TRUNCATE, _MESSAGE = b"IUDTM"
+_BEGIN = wire.BEGIN_FIELDS  # final_lsn (start of the commit record), commit time, xid
+_INSERT, _UPDATE, _DELETE, _TRUNCATE, _MESSAGE = wire.INSERT, wire.UPDATE, wire.DELETE, wire.TRUNCATE, wire.MESSAGE
 
 
 class ResumeFilter:

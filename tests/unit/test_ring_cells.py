@@ -7,11 +7,11 @@ import os
 
 import pytest
 
-from bridge.ring import Watermarks
+from bridge.ring import LsnCells
 
 
 def test_cells_start_at_zero_and_are_seen_by_an_attached_process_view() -> None:
-    with Watermarks.create(3) as coordinator, Watermarks.attach(coordinator.handle) as producer:
+    with LsnCells.create(3) as coordinator, LsnCells.attach(coordinator.handle) as producer:
         assert coordinator.acked_all() == [0, 0, 0] and coordinator.safe_lsn == 0
         producer.publish_acked(1, 0x16_B374_D848)
         coordinator.publish_safe_lsn(0x16_B374_D800)
@@ -21,7 +21,7 @@ def test_cells_start_at_zero_and_are_seen_by_an_attached_process_view() -> None:
 
 
 def test_watermarks_never_move_backwards() -> None:
-    with Watermarks.create(1) as cells:
+    with LsnCells.create(1) as cells:
         cells.publish_acked(0, 200)
         cells.publish_acked(0, 200)  # unchanged is fine
         with pytest.raises(ValueError, match="backwards from 200 to 199"):
@@ -34,18 +34,18 @@ def test_watermarks_never_move_backwards() -> None:
 
 def test_producer_index_and_count_are_checked() -> None:
     with pytest.raises(ValueError, match="at least 1"):
-        Watermarks.create(0)
-    with Watermarks.create(2) as cells:
+        LsnCells.create(0)
+    with LsnCells.create(2) as cells:
         with pytest.raises(IndexError, match="out of range"):
             cells.publish_acked(2, 1)
-        with pytest.raises(ValueError, match="not 3 pgbridge watermarks"):
-            Watermarks.attach(cells.handle._replace(producers=3))
+        with pytest.raises(ValueError, match="not the LSN cells of 3 pgbridge producers"):
+            LsnCells.attach(cells.handle._replace(producers=3))
 
 
 def test_close_unlinks_only_for_the_creator() -> None:
-    cells = Watermarks.create(1)
+    cells = LsnCells.create(1)
     path = os.path.join("/dev/shm", cells.handle.name)
-    Watermarks.attach(cells.handle).close()
+    LsnCells.attach(cells.handle).close()
     assert os.path.exists(path)
     cells.close()
     cells.close()  # idempotent
