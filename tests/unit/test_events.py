@@ -19,7 +19,8 @@ from bridge.decode.messages import (
 )
 from bridge.decode.options import ConversionOptions
 from bridge.decode.types import TypeRegistry
-from bridge.produce.events import EventBuilder, TxnContext, jackson_json
+from bridge.format.jackson import jackson_json
+from bridge.produce.events import EventBuilder, TxnContext
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF
 from bridge.source.catalog import TableInfo
 from tests.unit.builders import events
