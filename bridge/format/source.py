@@ -1,98 +1,114 @@
 """Debezium's `source` block (io.debezium.connector.postgresql.Source), written once.
 
-`FIELDS` is the block in Debezium 3.7's field order, each field with its value from the block's
-inputs (`SourceInfo`) and when that value is known. Both forms come from it, so their fields
-and order cannot disagree:
-- `source_block(info)`: the dict (side events encode it through their writer);
-- `SourceTemplate`: the JSON of one table's blocks as a template, compiled when the table's
-  shape is known. Fields known with the table are written into it; `per_txn` renders the others
-  once per transaction, with the event's LSN (in `sequence` and `lsn`) left as a `%d` slot.
+`FIELDS` is the block in Debezium 3.7's field order: each field's value as an expression over
+the block's inputs (`INPUTS`), and how a table's template writes it. Both forms are compiled
+from it, so their fields and order cannot disagree:
+- `source_block(...)`: the dict (side events encode it through their writer);
+- `SourceTemplate`: the JSON of one table's blocks. Fields known with the table are written
+  when the table's shape is known; `txn` writes the others once per transaction, and leaves
+  the event's LSN (in `sequence` and `lsn`) as `%d` slots.
+
+Both are generated code (like `bridge.produce.fastrows`): a transaction's part of the block is
+one function call and one `%`, since small transactions make it once per few rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from functools import lru_cache
 
 import msgspec
 
 from bridge import __version__
+from bridge.format.jackson import ESCAPE, jackson_json
 from bridge.format.json import json_bytes, literal
 
 SOURCE_VERSION = f"{__version__}-pgbridge"
 _encode = msgspec.json.Encoder().encode
 
+# the block's inputs: the connector's logical name (topic.prefix), the database, the table; then
+# per transaction the snapshot marker ("false" when streaming), the commit time, the xid, the
+# previous transaction's commit position (`sequence`'s anchor); then the event's LSN
+INPUTS = ("prefix", "db", "schema", "table", "snapshot", "commit_ts_us", "txid", "last_commit_lsn", "lsn")
 
-class SourceInfo(NamedTuple):
-    prefix: str  # topic.prefix, the connector's logical name
-    db: str
-    schema: str
-    table: str
-    snapshot: str  # "false" when streaming, else the snapshot's SnapshotRecord marker
-    commit_ts_us: int
-    txid: int | None
-    last_commit_lsn: int | None  # `sequence`'s anchor: the previous transaction's commit position
-    lsn: int  # the event's
-
-
-def _sequence(s: SourceInfo) -> str:
-    return _encode([None if s.last_commit_lsn is None else str(s.last_commit_lsn), str(s.lsn)]).decode()
-
-
-# (field, "table" when known with the table / "txn" when known per transaction, its value)
-FIELDS: tuple[tuple[str, str, Callable[[SourceInfo], object]], ...] = (
-    ("version", "table", lambda s: SOURCE_VERSION),
-    ("connector", "table", lambda s: "postgresql"),
-    ("name", "table", lambda s: s.prefix),
-    ("ts_ms", "txn", lambda s: s.commit_ts_us // 1000),
-    ("snapshot", "txn", lambda s: s.snapshot),
-    ("db", "table", lambda s: s.db),
-    ("sequence", "txn", _sequence),
-    ("ts_us", "txn", lambda s: s.commit_ts_us),
-    ("ts_ns", "txn", lambda s: s.commit_ts_us * 1000),
-    ("schema", "table", lambda s: s.schema),
-    ("table", "table", lambda s: s.table),
-    ("txId", "txn", lambda s: s.txid),
-    ("lsn", "txn", lambda s: s.lsn),
-    ("xmin", "table", lambda s: None),
-    ("origin", "table", lambda s: None),
-    ("origin_lsn", "table", lambda s: None),
+# (field, its value, how a table's template writes it: "table" known with the table; known per
+# transaction, "int" a number, "int?" a number or None, "word" one of a few strings, "json" any
+# value; "lsn" the event's LSN)
+FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("version", "VERSION", "table"),
+    ("connector", "'postgresql'", "table"),
+    ("name", "prefix", "table"),
+    ("ts_ms", "commit_ts_us // 1000", "int"),
+    ("snapshot", "snapshot", "word"),
+    ("db", "db", "table"),
+    ("sequence", "sequence(last_commit_lsn, lsn)", "json"),
+    ("ts_us", "commit_ts_us", "int"),
+    ("ts_ns", "commit_ts_us * 1000", "int"),
+    ("schema", "schema", "table"),
+    ("table", "table", "table"),
+    ("txId", "txid", "int?"),
+    ("lsn", "lsn", "lsn"),
+    ("xmin", "None", "table"),
+    ("origin", "None", "table"),
+    ("origin_lsn", "None", "table"),
 )
 
 
-def source_block(info: SourceInfo) -> dict:
-    return {name: value(info) for name, _, value in FIELDS}
+def _sequence(last_commit_lsn: int | None, lsn: int) -> str:
+    """`["<last commit LSN>","<LSN>"]`, the first null when there is none (JSON of numbers' strings)."""
+    return f'[null,"{lsn}"]' if last_commit_lsn is None else f'["{last_commit_lsn}","{lsn}"]'
 
 
-# An LSN no event has (LSNs are unsigned): its digits in a field's JSON stand for the event's
-# LSN. Nothing else in a per-transaction field (numbers >= 0, null, the snapshot marker) holds them.
+# An LSN no event has (LSNs are unsigned) for the event's while a transaction's values are
+# written: its digits become the `%d` slot. Nothing else in those values (numbers >= 0, null,
+# the snapshot marker) holds them.
 _LSN_MARK = -(2**63)
 _LSN_DIGITS = b"%d" % _LSN_MARK
 
 
-class SourceTemplate:
-    """One table's source blocks. `template % per_txn(...)` is the block of an event of that
-    transaction as a `%` template whose `%d` slots (one per use) take the event's LSN: the
-    template is made for two rounds of `%`, its own text escaped for both."""
+def _txn_json(value: object) -> bytes:
+    """`value`'s JSON for a template's slot (`json_bytes` and `literal`, inlined)."""
+    body = _encode(value)
+    if not body.isascii() or body.find(ESCAPE) >= 0:
+        body = jackson_json(body)
+    return body.replace(b"%", b"%%").replace(_LSN_DIGITS, b"%d")
 
-    __slots__ = ("template", "_table", "_per_txn")
+
+def _compile(name: str, expression: str) -> Callable:
+    ns: dict[str, object] = {"VERSION": SOURCE_VERSION, "sequence": _sequence, "J": _txn_json,
+                             "W": lru_cache(maxsize=32)(_txn_json)}
+    exec(compile(f"def {name}({', '.join(INPUTS)}):\n    return {expression}", f"<pgbridge {name}>", "exec"), ns)
+    return ns[name]  # type: ignore[return-value]
+
+
+# source_block(prefix, db, schema, table, snapshot, commit_ts_us, txid, last_commit_lsn, lsn) -> dict
+source_block: Callable[..., dict] = _compile(
+    "source_block", "{" + ", ".join(f"{field!r}: {value}" for field, value, _ in FIELDS) + "}")
+# the values of a table's template's slots for one transaction (with the event's LSN marked)
+_SLOT_VALUES = {"int": "{}", "int?": 'b"null" if {0} is None else b"%d" % {0}', "word": "W({})", "json": "J({})"}
+_txn_values: Callable[..., tuple] = _compile("txn_values", "(" + "".join(
+    f"{_SLOT_VALUES[how].format(value)}, " for _, value, how in FIELDS if how in _SLOT_VALUES) + ")")
+
+
+class SourceTemplate:
+    """One table's source blocks. `template` is made for two rounds of `%`: a transaction's
+    values, then an event's LSN."""
+
+    __slots__ = ("template", "_table")
 
     def __init__(self, prefix: str, db: str, schema: str, table: str) -> None:
         self._table = (prefix, db, schema, table)
-        known = SourceInfo(prefix, db, schema, table, "", 0, None, None, _LSN_MARK)
-        pieces, per_txn = [], []
-        for name, when, value in FIELDS:
-            if when == "table":
-                piece = literal(literal(json_bytes(value(known))))
+        known = source_block(prefix, db, schema, table, "", 0, None, None, _LSN_MARK)
+        pieces = []
+        for field, _, how in FIELDS:
+            if how == "table":  # escaped for both rounds
+                piece = literal(literal(json_bytes(known[field])))
             else:
-                piece = b"%s"
-                per_txn.append(value)
-            pieces.append(b'"%s":%s' % (name.encode(), piece))
+                piece = b"%%d" if how == "lsn" else b"%d" if how == "int" else b"%s"
+            pieces.append(b'"%s":%s' % (field.encode(), piece))
         self.template = b"{" + b",".join(pieces) + b"}"
-        self._per_txn = tuple(per_txn)
 
-    def per_txn(self, snapshot: str, commit_ts_us: int, txid: int | None, last_commit_lsn: int | None
-                ) -> tuple[bytes, ...]:
-        """The values of `template`'s slots for one transaction."""
-        info = SourceInfo(*self._table, snapshot, commit_ts_us, txid, last_commit_lsn, _LSN_MARK)
-        return tuple([literal(json_bytes(value(info))).replace(_LSN_DIGITS, b"%d") for value in self._per_txn])
+    def txn(self, snapshot: str, commit_ts_us: int, txid: int | None, last_commit_lsn: int | None) -> bytes:
+        """The block of the transaction's events, as a `%` template whose `%d` slots (one per
+        use) take the event's LSN."""
+        return self.template % _txn_values(*self._table, snapshot, commit_ts_us, txid, last_commit_lsn, _LSN_MARK)

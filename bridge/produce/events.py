@@ -122,9 +122,9 @@ class TableEvents:
                                           if key_fields else None)
         self.value_writer = converters.value.prepare(
             envelope_schema(name, value_schema(name, list(fields.values()))), name, VALUE)
-        # the envelope for two rounds of `%`: per transaction, then per event (`envelope_format`)
+        # the envelope's template around its source block (`EventBuilder.envelope_format`)
         self.source = SourceTemplate(events.topic_prefix, db, self.schema, self.table)
-        self.envelope = _envelope_template(self.value_writer, self.source)
+        self.envelope = _envelope_template(self.value_writer)
         # EventBuilder's envelope template of the current transaction (`envelope_format`)
         self.envelope_txn: TxnContext | None = None
         self.envelope_snapshot = ""
@@ -180,8 +180,9 @@ class TableEvents:
         return self.key_writer.payload(payload)  # type: ignore[union-attr]  # key_picks: a key writer
 
     def wrap_key(self, payload: bytes) -> bytes:
-        """The key record of a `key_payload`."""
-        return self.key_writer.wrap(payload)  # type: ignore[union-attr]
+        """The key record of a `key_payload` (the writer's `wrap`, inlined)."""
+        writer = self.key_writer
+        return writer.head + payload + writer.tail  # type: ignore[union-attr]
 
     def key(self, values: tuple) -> bytes | None:
         payload = self.key_payload(values)
@@ -224,8 +225,9 @@ class EventBuilder:
     def _envelope(self, t: TableEvents, before, after, op: str, txn: TxnContext, lsn: int,
                   snapshot: str = "false", transaction: bool = True) -> bytes:
         """The envelope from the row images (dicts, or None): only they go through the writer."""
-        payload = t.value_writer.payload
-        return self._value(t, payload(before), payload(after), op.encode(), txn, lsn, snapshot, transaction)
+        payload = t.value_writer.payload  # an image that is None is `null`, as `payload(None)` writes it
+        return self._value(t, b"null" if before is None else payload(before),
+                           b"null" if after is None else payload(after), op.encode(), txn, lsn, snapshot, transaction)
 
     def _value(self, t: TableEvents, before: bytes, after: bytes, op: bytes, txn: TxnContext, lsn: int,
                snapshot: str = "false", transaction: bool = True) -> bytes:
@@ -244,7 +246,8 @@ class EventBuilder:
         on `t` for the transaction: everything but the row images, the event's LSN (twice),
         `transaction` block, op and processing time is the same for all of them. `%` slots:
         before, after, sequence's LSN, lsn, transaction, op, ts_ms, ts_us, ts_ns."""
-        fmt = t.envelope % t.source.per_txn(snapshot, txn.commit_ts_us, txn.xid, txn.last_commit_lsn)
+        head, tail = t.envelope
+        fmt = b"".join((head, t.source.txn(snapshot, txn.commit_ts_us, txn.xid, txn.last_commit_lsn), tail))
         t.envelope_txn, t.envelope_snapshot, t.envelope_format = txn, snapshot, fmt
         return fmt
 
@@ -373,14 +376,12 @@ class EventBuilder:
         return [Record(t.topic, new_key, self._envelope(t, before, after, "u", txn, lsn), self.headers)]
 
 
-def _envelope_template(writer: Writer, source: SourceTemplate) -> bytes:
-    """A table's envelope (`writer`'s record of it) as a template for two rounds of `%`: per
-    transaction `source`'s values (`SourceTemplate.per_txn`), then per event the slots of
-    `EventBuilder.envelope_format`. Debezium's Envelope field order."""
-    return b"".join((
-        literal(literal(writer.head)), b'{"before":%%s,"after":%%s,"source":', source.template,
-        b',"transaction":%%s,"op":"%%s","ts_ms":%%s,"ts_us":%%s,"ts_ns":%%s}', literal(literal(writer.tail)),
-    ))
+def _envelope_template(writer: Writer) -> tuple[bytes, bytes]:
+    """The `%` template of a table's envelope (`writer`'s record of it) before and after its
+    source block, in Debezium's Envelope field order; slots: before, after | transaction, op,
+    ts_ms, ts_us, ts_ns."""
+    return (literal(writer.head) + b'{"before":%s,"after":%s,"source":',
+            b',"transaction":%s,"op":"%s","ts_ms":%s,"ts_us":%s,"ts_ns":%s}' + literal(writer.tail))
 
 
 def _fill_unchanged(new: tuple, old: tuple | None) -> tuple:

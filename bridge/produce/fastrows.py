@@ -1,11 +1,13 @@
-"""Per-relation readers from a pgoutput TupleData straight to the row's and the key's JSON.
+"""Per-relation readers from a pgoutput TupleData straight to the row's payload and the key record.
 
 The general path decodes a change into a message of raw values (`bridge.decode.pgoutput`),
 converts them column by column into a dict (`TableEvents.row`, `TableEvents.key_payload`) and
-encodes that. A reader made here by `compile_reader` does all three in one pass of
-straight-line code, one statement group per column, and encodes the key's values without
-converting them a second time. Rows and keys are msgspec Structs whose fields encode as the
-column names, in the dict's order: the same JSON, encoded in about half the time of a dict's.
+has the writer (`bridge.format`) encode that. A reader made here by `compile_reader` does all
+three in one pass of straight-line code, one statement group per column, and encodes the key's
+values without converting them a second time. Rows and keys are msgspec Structs whose fields
+encode as the column names, in the dict's order: the same JSON, encoded in about half the time
+of a dict's. The writers' pieces (`encode`, `fix`, `escape`, the key's `template`) are bound by
+name, so the reader spells what the general path's writer would.
 
 It covers what a change almost always holds: text values, NULLs and unchanged TOAST. Anything
 else — a binary value, another column count, a malformed tuple, a converter that raises
@@ -16,8 +18,8 @@ is always safe.
 A boolean's text is compared in place (`bool_value`, without the call).
 
 The code is generated from positions and flags only: column names, converters, NULL
-fallbacks and TOAST placeholders are bound as constants of the function's namespace, never
-written into the source text.
+fallbacks, TOAST placeholders and the writers' pieces are bound as constants of the function's
+namespace, never written into the source text.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ _U16 = struct.Struct(">H").unpack_from
 # batch that read fails, and the change takes the general path like any other that raises.
 _KIND_LENGTH = struct.Struct(">BI").unpack_from
 
-# (row JSON, key record or None, position after the tuple, bit mask of the unchanged-TOAST columns)
+# (row payload, key record or None, position after the tuple, bit mask of the unchanged-TOAST columns)
 Reader = Callable[[bytes, int], tuple[bytes, bytes | None, int, int]]
 
 
@@ -67,7 +69,7 @@ def compile_reader(ncols: int, picks: tuple, key_picks: tuple, row_writer: Write
                              "Row": row_type, "Key": key_type,
                              "ENCODE": row_writer.encode, "FIX": row_writer.fix, "ESCAPE": row_writer.escape}
     if key_picks:
-        assert key_writer is not None
+        assert key_writer is not None  # a table with key columns has a key writer
         ns.update(KEY_ENCODE=key_writer.encode, KEY_FIX=key_writer.fix, KEY_ESCAPE=key_writer.escape,
                   KEY=key_writer.template)
     emitted = {p[0]: p for p in picks}

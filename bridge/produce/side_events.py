@@ -32,7 +32,7 @@ from bridge.decode.schema import (
 )
 from bridge.decode.values_structured import java_hashmap_order
 from bridge.format.converter import KEY, VALUE, Converters, converters_for
-from bridge.format.source import SourceInfo, source_block
+from bridge.format.source import source_block
 from bridge.produce.events import Record
 from bridge.route.topics import TopicNames
 
@@ -55,8 +55,7 @@ class MessageEvents:
                transaction: dict | None = None) -> Record:
         """`transaction`: the envelope's block (transactional messages with transaction metadata
         on: Debezium counts them as events of their transaction)."""
-        source = source_block(SourceInfo(self._prefix, self._db, "", "", "false", commit_ts_us, txid, last_commit,
-                                         msg.lsn))
+        source = source_block(self._prefix, self._db, "", "", "false", commit_ts_us, txid, last_commit, msg.lsn)
         value = {"op": "m", "ts_ms": time.time_ns() // 1_000_000, "source": source, "transaction": transaction,
                  "message": {"prefix": msg.prefix, "content": self._content(msg.content)}}
         return Record(self.topic, self._key.write({"prefix": msg.prefix}), self._value.write(value))

@@ -19,6 +19,7 @@ from bridge.decode.messages import Begin, Relation
 from bridge.decode.pgoutput import PgOutputDecoder
 from bridge.decode.types import TypeRegistry
 from bridge.errors import DeliveryError, ProtocolError
+from bridge.format.converter import converters_for
 from bridge.produce.events import EventBuilder, Record, TxnContext
 from bridge.produce.exactly_once import ResumePoint, Transactions
 from bridge.produce.side_events import MessageEvents, TransactionEvents
@@ -44,9 +45,10 @@ class ProducerWorker:
         self.tracker = AckTracker()
         db = config.postgres.dbname
         self._decoder = PgOutputDecoder(proto_version=1)
-        self._builder = EventBuilder(config.events, config.conversion, types, db, run_id)
-        self._messages = MessageEvents(config.events, config.conversion, db)
-        self._transactions = TransactionEvents(config.events)
+        converters = converters_for(config.events)
+        self._builder = EventBuilder(config.events, config.conversion, types, db, run_id, converters)
+        self._messages = MessageEvents(config.events, config.conversion, db, converters)
+        self._transactions = TransactionEvents(config.events, converters)
         self._metadata = config.events.provide_transaction_metadata
         self._murmur2 = config.pipeline.partitioner == "murmur2"
         self._partitions: dict[str, int] = {}

@@ -126,8 +126,8 @@ def test_hstore_json_and_map_modes():
 def test_point():
     c = conv(600)
     # Point.createValue(schema, 1, 1): WKB 01 01000000 <1.0 LE> <1.0 LE>
-    assert c.convert(b"(1,1)") == {"x": Raw(b"1.0"), "y": Raw(b"1.0"), "wkb": b64("AQEAAAAAAAAAAADwPwAAAAAAAPA/"),
-                                         "srid": None}
+    wkb = b64("AQEAAAAAAAAAAADwPwAAAAAAAPA/")
+    assert c.convert(b"(1,1)") == {"x": Raw(b"1.0"), "y": Raw(b"1.0"), "wkb": wkb, "srid": None}
     assert [f["field"] for f in c.schema["fields"]] == ["x", "y", "wkb", "srid"]
     assert c.schema["doc"] == "Geometry (POINT)" and c.schema["fields"][0]["type"] == "double"
 
