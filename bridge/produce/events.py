@@ -89,9 +89,9 @@ class TableEvents:
     converter and are skipped: `picks` lists the tuple positions that are emitted.
     """
 
-    __slots__ = ("topic", "schema", "table", "picks", "key_picks", "key_writer", "value_writer", "envelope",
-                 "envelope_txn", "envelope_snapshot", "envelope_format", "reader", "key_mask",
-                 "_snapshot_picks", "_columns", "_types", "_options", "source")
+    __slots__ = ("topic", "schema", "table", "picks", "key_picks", "key_writer", "value_writer", "source",
+                 "envelope", "envelope_txn", "envelope_snapshot", "envelope_format", "reader", "key_mask",
+                 "_snapshot_picks", "_columns", "_types", "_options")
 
     def __init__(self, relation: Relation, info: TableInfo, types: TypeRegistry,
                  options: ConversionOptions, events: EventConfig, db: str, converters: Converters) -> None:
