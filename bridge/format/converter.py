@@ -28,7 +28,7 @@ class Writer(Protocol):
 
     topic: str
     field: str
-    head: bytes  # what goes before a payload in a record
+    head: bytes  # what goes before a payload in a record (`payload`'s bytes)
     tail: bytes  # and after it
     template: bytes  # `head %s tail` as a `%` template
     encode: Callable[[object], bytes]  # a value's bytes before `fix`
@@ -37,10 +37,6 @@ class Writer(Protocol):
 
     def payload(self, value: object) -> bytes:
         """A Connect value's bytes (`encode`, then `fix` when needed)."""
-        ...
-
-    def wrap(self, payload: bytes) -> bytes:
-        """The record of a `payload`."""
         ...
 
     def write(self, value: object) -> bytes:

@@ -6,8 +6,8 @@ value. A Connect value is encoded by msgspec in Jackson's spelling (`bridge.form
 value, WKB, Bits) become padded standard base64 strings, as JsonConverter writes them; every
 other value (a `msgspec.Raw` double spelled by Java included) is written as it is.
 
-The schema is encoded by msgspec as it is, without Jackson's respelling (as before this module
-existed: output stays identical).
+The schema is encoded by msgspec as it is, without Jackson's respelling, as pgbridge always
+wrote it (Jackson would escape a name's characters above U+FFFF or below U+0020 in it too).
 """
 
 from __future__ import annotations
@@ -55,10 +55,6 @@ class JsonWriter:
         self.template = literal(self.head) + b"%s" + literal(self.tail)
 
     payload = staticmethod(json_bytes)  # a Connect value's JSON (None is `null`)
-
-    def wrap(self, payload: bytes) -> bytes:
-        """The record around a payload from `payload`."""
-        return self.head + payload + self.tail
 
     def write(self, value: object) -> bytes:
         return self.head + self.payload(value) + self.tail

@@ -180,7 +180,7 @@ class TableEvents:
         return self.key_writer.payload(payload)  # type: ignore[union-attr]  # key_picks: a key writer
 
     def wrap_key(self, payload: bytes) -> bytes:
-        """The key record of a `key_payload` (the writer's `wrap`, inlined)."""
+        """The key record of a `key_payload`: the writer's head and tail around it."""
         writer = self.key_writer
         return writer.head + payload + writer.tail  # type: ignore[union-attr]
 
