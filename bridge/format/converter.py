@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bridge.config import EventConfig
 from bridge.decode.schema import Schema
 from bridge.format.json import JsonConverter
 
@@ -58,7 +57,14 @@ class Converters:
     value: Converter
 
 
-def converters_for(events: EventConfig) -> Converters:
+class ConverterSettings(Protocol):
+    """The settings that choose and set up the converters (`EventConfig` holds them)."""
+
+    key_schemas_enable: bool  # debezium.format.key.schemas.enable
+    value_schemas_enable: bool  # debezium.format.value.schemas.enable
+
+
+def converters_for(settings: ConverterSettings) -> Converters:
     """The converters the configuration names: JsonConverter for both, each with its own
-    `schemas.enable` (`debezium.format.key.schemas.enable`, `...value.schemas.enable`)."""
-    return Converters(JsonConverter(events.key_schemas_enable), JsonConverter(events.value_schemas_enable))
+    `schemas.enable`."""
+    return Converters(JsonConverter(settings.key_schemas_enable), JsonConverter(settings.value_schemas_enable))

@@ -10,7 +10,6 @@ from binascii import b2a_base64
 
 import pytest
 
-from bridge.config import EventConfig
 from bridge.decode.messages import Delete, Insert, LogicalMessage, Relation, RelationColumn, Update
 from bridge.decode.options import ConversionOptions
 from bridge.decode.schema import source_schema
@@ -25,6 +24,7 @@ from bridge.produce.heartbeat import Heartbeat
 from bridge.produce.side_events import MessageEvents, TransactionEvents
 from bridge.source.catalog import TableInfo
 from tests.pgoutput_encoder import encode
+from tests.unit.builders import events
 
 INT4, TEXT, BYTEA, NUMERIC = 23, 25, 17, 1700
 NUMERIC_12_2 = ((12 << 16) | 2) + 4
@@ -37,13 +37,6 @@ TOPIC = "srv.public.t"
 def fixed_clock(monkeypatch):
     """Both paths stamp ts_ms/ts_us/ts_ns with the processing time: freeze it."""
     monkeypatch.setattr(events_module, "_time_ns", lambda: 1_750_000_000_987_654_321)
-
-
-def events(**overrides) -> EventConfig:
-    settings = {"topic_prefix": "srv", "tombstones_on_delete": True, "skipped_operations": frozenset(),
-                "key_schemas_enable": True, "value_schemas_enable": True, "heartbeat_interval_ms": 1000,
-                **overrides}
-    return EventConfig(**settings)
 
 
 class Recording:
