@@ -138,3 +138,59 @@ def envelope_schema(topic: str, value: Schema) -> Schema:
         field_schema("ts_ns", connect_schema("int64", optional=True)),
     ]
     return struct_schema(fields, name=f"{topic}.Envelope", version=2)
+
+
+# --- the side streams' schemas (Debezium 3.7: logical decoding messages, transaction metadata, heartbeats)
+
+
+def message_key_schema() -> Schema:
+    return struct_schema([field_schema("prefix", connect_schema("string", optional=True))],
+                         name="io.debezium.connector.postgresql.MessageKey", version=1)
+
+
+def message_value_schema(content_type: str) -> Schema:
+    """`content_type`: "bytes" (binary.handling.mode=bytes) or "string" (the other modes)."""
+    message = struct_schema(
+        [field_schema("prefix", connect_schema("string", optional=True)),
+         field_schema("content", connect_schema(content_type, optional=True))],
+        name="io.debezium.connector.postgresql.Message", version=1,
+    )
+    return struct_schema(
+        [field_schema("op", connect_schema("string")),
+         field_schema("ts_ms", connect_schema("int64", optional=True)),
+         field_schema("source", source_schema()),
+         field_schema("transaction", transaction_schema()),
+         field_schema("message", message)],
+        name="io.debezium.connector.postgresql.MessageValue", version=1,
+    )
+
+
+def transaction_key_schema() -> Schema:
+    return struct_schema([field_schema("id", connect_schema("string"))],
+                         name="io.debezium.connector.common.TransactionMetadataKey", version=1)
+
+
+def transaction_value_schema() -> Schema:
+    collection = struct_schema(
+        [field_schema("data_collection", connect_schema("string")),
+         field_schema("event_count", connect_schema("int64"))],
+        optional=True, name="event.collection", version=1,
+    )
+    return struct_schema(
+        [field_schema("status", connect_schema("string")),
+         field_schema("id", connect_schema("string")),
+         field_schema("event_count", connect_schema("int64", optional=True)),
+         field_schema("data_collections", array_schema(collection, optional=True)),
+         field_schema("ts_ms", connect_schema("int64"))],
+        name="io.debezium.connector.common.TransactionMetadataValue", version=1,
+    )
+
+
+def heartbeat_key_schema() -> Schema:
+    return struct_schema([field_schema("serverName", connect_schema("string"))],
+                         name="io.debezium.connector.common.ServerNameKey", version=1)
+
+
+def heartbeat_value_schema() -> Schema:
+    return struct_schema([field_schema("ts_ms", connect_schema("int64"))],
+                         name="io.debezium.connector.common.Heartbeat", version=1)

@@ -1,4 +1,9 @@
-"""Column value conversion: pgoutput text -> the JSON value and Connect schema Debezium emits.
+"""Column value conversion: pgoutput text -> the Connect value and schema Debezium emits.
+
+Values are Connect values, format-neutral: `bytes` for BYTES (bytea in binary.handling.mode=bytes,
+Decimal, a VariableScaleDecimal's value, WKB, Bits), dicts for structs, lists for arrays, and
+`msgspec.Raw` for doubles already spelled as Java does; the record's writer (`bridge.format`)
+encodes them.
 
 `converter_for(type_info, type_modifier, options)` is called once per relation column and returns
 a `ColumnConverter` whose `convert(raw)` is a precompiled callable (no per-value mode checks), or
@@ -59,7 +64,7 @@ Convert = Callable[[bytes], object]
 
 @dataclass(frozen=True, slots=True)
 class ColumnConverter:
-    convert: Convert  # pgoutput text bytes (never NULL) -> JSON-ready value
+    convert: Convert  # pgoutput text bytes (never NULL) -> Connect value
     schema: Schema  # the column's Connect schema before nullability (schema.field_schema); shared, read-only
     toast: object  # the value Debezium emits for an unchanged TOASTed column
 
@@ -413,7 +418,7 @@ _ZERO_DOUBLE = vn.float8_value(b"0")
 _FALLBACKS: dict[tuple[str, str | None], object] = {
     ("int8", None): 0, ("int16", None): 0, ("int32", None): 0, ("int64", None): 0,
     ("float", None): vn.float4_value(b"0"), ("double", None): _ZERO_DOUBLE,
-    ("boolean", None): False, ("string", None): "", ("bytes", None): "",
+    ("boolean", None): False, ("string", None): "", ("bytes", None): b"",
     ("int32", "io.debezium.time.Date"): 0, ("int32", "io.debezium.time.Time"): 0,
     ("int64", "io.debezium.time.MicroTime"): 0, ("int64", "io.debezium.time.Timestamp"): 0,
     ("int64", "io.debezium.time.MicroTimestamp"): 0,
@@ -439,8 +444,8 @@ def _toast_value(type_name: str, binary: bool, o: ConversionOptions) -> object:
     ph_bytes = ph.encode()
     if type_name in ("_text", "_varchar", "_bpchar", "_json", "_jsonb"):
         return [ph]
-    if type_name == "_bytea":
-        return [vb.encoder("bytes")(ph_bytes)]
+    if type_name == "_bytea":  # the JSON is base64 in every mode; BYTES elements in bytes mode
+        return [ph_bytes if o.binary_handling_mode == "bytes" else vb.connect_bytes("base64")(ph_bytes)]
     if type_name in ("_int4", "_date", "_int8"):
         return list(ph_bytes)
     if type_name == "_uuid":
@@ -450,5 +455,5 @@ def _toast_value(type_name: str, binary: bool, o: ConversionOptions) -> object:
             return {ph: ph}
         return "{" + vs.jackson_string(ph) + ":" + vs.jackson_string(ph) + "}"
     if binary and o.binary_handling_mode != "hex":
-        return vb.encoder("bytes")(ph_bytes) if o.binary_handling_mode == "bytes" else None
+        return ph_bytes if o.binary_handling_mode == "bytes" else None
     return ph

@@ -1,8 +1,9 @@
-"""bytea, bit/varbit and `binary.handling.mode`.
+"""bytea, bit/varbit and `binary.handling.mode`, as Connect values.
 
-JsonConverter writes a Connect BYTES value as standard base64 with padding, so `bytes` and
-`base64` modes give the same JSON (only the schema differs); `base64-url-safe` is
-java.util.Base64.getUrlEncoder() (padded), `hex` is lower-case hex (HexConverter).
+`bytes` mode gives a Connect BYTES value (`bytes`), which JsonConverter writes as standard
+base64 with padding; the other modes give strings: `base64` that same base64 (so `bytes` and
+`base64` give the same JSON, only the schema differs), `base64-url-safe`
+java.util.Base64.getUrlEncoder() (padded), `hex` lower-case hex (HexConverter).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ def _b64(data: bytes) -> str:
     return b2a_base64(data, newline=False).decode()
 
 
-def encoder(mode: str) -> Callable[[bytes], str]:
-    """bytes -> JSON string for a binary.handling.mode."""
+def connect_bytes(mode: str) -> Callable[[bytes], bytes | str]:
+    """bytes -> the Connect value of a binary.handling.mode: the bytes, or a string."""
+    if mode == "bytes":
+        return bytes
     if mode == "hex":
         return lambda data: data.hex()
     if mode == "base64-url-safe":
@@ -41,13 +44,15 @@ def bytea_converter(mode: str) -> Convert:
     if mode == "hex":
         # the hex text output already is the answer
         return lambda raw: raw[2:].decode() if raw[:2] == b"\\x" else bytea_from_text(raw).hex()
-    encode = encoder(mode)
+    if mode == "bytes":
+        return bytea_from_text
+    encode = connect_bytes(mode)
     return lambda raw: encode(bytea_from_text(raw))
 
 
 def text_as_binary_converter(mode: str) -> Convert:
     """include.unknown.datatypes: the value's text, as bytes (Debezium's convertBinary(String))."""
-    return encoder(mode)
+    return connect_bytes(mode)
 
 
 def bit_bool(raw: bytes) -> object:
@@ -61,4 +66,4 @@ def bits_value(raw: bytes) -> object:
     (b'11' -> [3], b'1000000' -> [64], b'00' -> [] ; the declared length does not pad it).
     """
     n = int(raw, 2) if raw else 0  # varbit '' -> no bytes
-    return _b64(n.to_bytes((n.bit_length() + 7) // 8, "little"))
+    return n.to_bytes((n.bit_length() + 7) // 8, "little")

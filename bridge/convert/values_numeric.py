@@ -1,9 +1,9 @@
-"""bool, integers, float4/8, numeric and money: PostgreSQL text -> Debezium JSON values.
+"""bool, integers, float4/8, numeric and money: PostgreSQL text -> Debezium's Connect values.
 
 Debezium facts (PostgresValueConverter.convertDecimal/convertMoney, SpecialValueDecimal,
 VariableScaleDecimal, Kafka JsonConverter):
-- Decimal (precise mode) is serialised by JsonConverter as base64 of the unscaled value's
-  big-endian two's-complement bytes, minimal length (java BigInteger.toByteArray()).
+- Decimal (precise mode) is the unscaled value's big-endian two's-complement bytes, minimal
+  length (java BigInteger.toByteArray()), which JsonConverter writes as base64.
 - numeric without typmod -> VariableScaleDecimal {scale, value}, trailing zeros stripped first
   (22.2200 -> scale 2), negative scales clamped to 0 (100 -> scale 0, not 1E+2).
 - NaN/+-Infinity: string mode emits the enum names "NAN", "POSITIVE_INFINITY",
@@ -19,7 +19,6 @@ VariableScaleDecimal, Kafka JsonConverter):
 
 from __future__ import annotations
 
-from binascii import b2a_base64
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -31,10 +30,10 @@ _SPECIAL_FLOATS = {b"NaN": "NaN", b"Infinity": "Infinity", b"-Infinity": "-Infin
 _SPECIAL_NUMERIC_STRING = {b"NaN": "NAN", b"Infinity": "POSITIVE_INFINITY", b"-Infinity": "NEGATIVE_INFINITY"}
 
 
-def unscaled_base64(unscaled: int) -> str:
-    """base64 of java BigInteger.toByteArray(): minimal two's complement, big-endian."""
+def unscaled_bytes(unscaled: int) -> bytes:
+    """java BigInteger.toByteArray(): minimal two's complement, big-endian."""
     length = (unscaled if unscaled >= 0 else ~unscaled).bit_length() // 8 + 1
-    return b2a_base64(unscaled.to_bytes(length, "big", signed=True), newline=False).decode()
+    return unscaled.to_bytes(length, "big", signed=True)
 
 
 def bool_value(raw: bytes) -> object:
@@ -88,7 +87,7 @@ def numeric_converter(mode: str, scale: int | None) -> Convert:
             whole, _, frac = raw.partition(b".")
             frac = frac.rstrip(b"0")
             unscaled = int(whole + frac)
-            return {"scale": len(frac), "value": unscaled_base64(unscaled)}
+            return {"scale": len(frac), "value": unscaled_bytes(unscaled)}
 
         return to_variable
 
@@ -98,9 +97,9 @@ def numeric_converter(mode: str, scale: int | None) -> Convert:
         whole, _, frac = raw.partition(b".")
         # numeric(p,s) text has exactly s fraction digits: the digits are the unscaled value
         unscaled = int(whole + frac) if len(frac) == scale else _unscaled(raw, scale)
-        # unscaled_base64, inlined: this is on every row's path
+        # unscaled_bytes, inlined: this is on every row's path
         length = (unscaled if unscaled >= 0 else ~unscaled).bit_length() // 8 + 1
-        return b2a_base64(unscaled.to_bytes(length, "big", signed=True), newline=False).decode()
+        return unscaled.to_bytes(length, "big", signed=True)
 
     return to_decimal
 
@@ -125,6 +124,6 @@ def money_converter(mode: str, fraction_digits: int) -> Convert:
 
     def to_decimal(raw: bytes) -> object:
         value = _money_decimal(raw).quantize(quantum, rounding=ROUND_HALF_UP)
-        return unscaled_base64(int(value.scaleb(fraction_digits)))
+        return unscaled_bytes(int(value.scaleb(fraction_digits)))
 
     return to_decimal

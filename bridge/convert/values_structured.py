@@ -16,22 +16,19 @@ Debezium facts (PostgresValueConverter, pgjdbc PgArray/HStoreConverter/PGpoint, 
   again), extensions {"type": "box" | "polygon"}; circle -> io.debezium.data.geometry.Circle
   {center: Point, radius}. Doubles are spelled by Java (values_float).
 - PostGIS text output is hex EWKB; Debezium keeps all of it as `wkb` and only reads the SRID.
+Values are Connect values: a `wkb` is `bytes` (the JSON writer spells it as base64).
 """
 
 from __future__ import annotations
 
 import re
 import struct
-from binascii import b2a_base64, unhexlify
+from binascii import unhexlify
 from collections.abc import Callable, Iterable
 
 from bridge.convert.values_float import raw_double
 
 Convert = Callable[[bytes], object]
-
-
-def _b64(data: bytes) -> str:
-    return b2a_base64(data, newline=False).decode()
 
 
 # --- arrays ------------------------------------------------------------------------------------
@@ -186,7 +183,7 @@ def point_value(raw: bytes) -> object:
 
 
 def _point(x: float, y: float) -> dict:
-    return {"x": raw_double(x), "y": raw_double(y), "wkb": _b64(_WKB_POINT.pack(1, 1, x, y)), "srid": None}
+    return {"x": raw_double(x), "y": raw_double(y), "wkb": _WKB_POINT.pack(1, 1, x, y), "srid": None}
 
 
 _NUMBER = re.compile(rb"[^()\[\]<>{},\s]+")
@@ -208,7 +205,7 @@ def _packed(points: list[tuple[float, float]]) -> bytes:
 
 
 def _geometry(wkb: bytes, extensions: dict[str, str]) -> dict:
-    return {"wkb": _b64(wkb), "srid": None, "extensions": extensions}
+    return {"wkb": wkb, "srid": None, "extensions": extensions}
 
 
 def line_value(raw: bytes) -> object:
@@ -259,4 +256,4 @@ def postgis_value(raw: bytes) -> object:
     order = "<" if ewkb[0] else ">"
     (geom_type,) = struct.unpack_from(order + "I", ewkb, 1)
     srid = struct.unpack_from(order + "i", ewkb, 5)[0] if geom_type & _EWKB_SRID_FLAG else None
-    return {"wkb": _b64(ewkb), "srid": srid}
+    return {"wkb": ewkb, "srid": srid}

@@ -1,8 +1,9 @@
 """Decoded changes → Debezium records (topic, key JSON, value JSON, headers).
 
-Everything that depends only on a relation's shape (topic, converters, key columns, the JSON
-of the Connect schemas) is built once per Relation message in `TableEvents`; per row only the
-values are converted and the payload encoded with one msgspec encoder.
+Everything that depends only on a relation's shape (topic, value converters, key columns, the
+key and value writers prepared from the Connect schemas, the envelope template) is built once
+per Relation message in `TableEvents`; per row only the values are converted and the row images
+written. The record format is the writers' (`bridge.format`): JSON today.
 
 Debezium 3.7 facts (checked against tests/data/debezium, a real Debezium 3.7.0 on Kafka
 Connect 4.3.1 with JsonConverter):
@@ -17,15 +18,12 @@ Connect 4.3.1 with JsonConverter):
   with a logged warning; the connector streams on.
 - A null in a NOT NULL column (the columns a DEFAULT/INDEX replica identity leaves out of a
   delete's old row) becomes the converter's fallback: 0, false, "", ... (JdbcValueConverters).
-- Jackson writes characters outside the BMP as escaped surrogate pairs (`\\uD83C\\uDF89`) while
-  other non-ASCII stays raw UTF-8, and uses upper-case hex in `\\u00XX` escapes; msgspec writes
-  raw UTF-8 and lower-case hex. `jackson_json` fixes the encoded bytes, after a cheap check.
+- Values are spelled as Jackson writes them (`bridge.format.jackson`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import struct
 import time
 import uuid
@@ -33,13 +31,15 @@ from typing import NamedTuple
 
 import msgspec
 
-from bridge import __version__
 from bridge.config import EventConfig
 from bridge.convert.options import ConversionOptions
 from bridge.convert.schema import envelope_schema, field_schema, key_schema, value_schema
 from bridge.convert.types import TypeRegistry
 from bridge.convert.values import converter_for, null_fallback, snapshot_converter_for
 from bridge.convert.values_numeric import NotRepresentable
+from bridge.format.converter import KEY, VALUE, Converters, Writer, converters_for
+from bridge.format.json import literal
+from bridge.format.source import SourceTemplate
 from bridge.pgoutput.messages import UNCHANGED_TOAST, Delete, Insert, Relation, Update
 from bridge.produce.fastrows import compile_reader, key_mask
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF, WHOLE
@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 _U32 = struct.Struct(">I").unpack_from
 _time_ns = time.time_ns  # the processing time of an event (its ts_ms, ts_us, ts_ns)
-SOURCE_VERSION = f"{__version__}-pgbridge"
 
 Headers = list[tuple[str, bytes]]
 
@@ -82,64 +81,6 @@ class TxnContext:
         return {"id": f"{self.xid}:{lsn}", "total_order": self.order[0], "data_collection_order": self.order[1]}
 
 
-# --- Jackson's spelling of the encoded JSON ------------------------------------------------------
-
-_ASTRAL = re.compile(rb"[\xf0-\xf4][\x80-\xbf]{3}")
-_BELOW_F0 = bytes(range(0xF0))
-_ESCAPES = re.compile(rb"\\(\\|u00[01][0-9a-f])")
-
-
-def _surrogates(m: re.Match) -> bytes:
-    cp = ord(m[0].decode()) - 0x10000
-    return b"\\u%04X\\u%04X" % (0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF))
-
-
-def _upper_hex(m: re.Match) -> bytes:
-    return m[0] if m[1] == b"\\" else m[0].upper().replace(b"\\U", b"\\u")
-
-
-def jackson_json(body: bytes) -> bytes:
-    """msgspec's JSON bytes as Jackson writes them: characters above U+FFFF as `\\uD83C\\uDF89`,
-    control characters as `\\u001F` (upper-case hex). Costs two scans when there is nothing
-    to change (`_row_json` and the fast readers make them before calling it)."""
-    if not body.isascii() and body.translate(None, _BELOW_F0):  # UTF-8 lead bytes of U+10000..
-        body = _ASTRAL.sub(_surrogates, body)
-    if body.find(b"\\u00") >= 0:
-        body = _ESCAPES.sub(_upper_hex, body)
-    return body
-
-
-def _wrapping(schema: dict | None) -> tuple[bytes, bytes]:
-    """JsonConverter layout: `{"schema":...,"payload":...}` with schemas.enable, else the
-    payload: what goes before and after the payload."""
-    if schema is None:
-        return b"", b""
-    return b'{"schema":' + _encode(schema) + b',"payload":', b"}"
-
-
-def source_block(prefix: str, db: str, commit_ts_us: int, schema: str, table: str, txid: int | None,
-                 lsn: int, last_commit_lsn: int | None) -> dict:
-    """io.debezium.connector.postgresql.Source of a streamed event (Debezium 3.7 field order)."""
-    return {
-        "version": SOURCE_VERSION,
-        "connector": "postgresql",
-        "name": prefix,
-        "ts_ms": commit_ts_us // 1000,
-        "snapshot": "false",
-        "db": db,
-        "sequence": _encode([None if last_commit_lsn is None else str(last_commit_lsn), str(lsn)]).decode(),
-        "ts_us": commit_ts_us,
-        "ts_ns": commit_ts_us * 1000,
-        "schema": schema,
-        "table": table,
-        "txId": txid,
-        "lsn": lsn,
-        "xmin": None,
-        "origin": None,
-        "origin_lsn": None,
-    }
-
-
 class TableEvents:
     """The per-relation half of event building.
 
@@ -147,15 +88,13 @@ class TableEvents:
     converter and are skipped: `picks` lists the tuple positions that are emitted.
     """
 
-    __slots__ = ("topic", "schema", "table", "source_names", "picks", "key_picks", "key_wrapping", "value_wrapping",
-                 "envelope_txn", "envelope_snapshot", "envelope_format", "reader", "key_mask",
+    __slots__ = ("topic", "schema", "table", "picks", "key_picks", "key_writer", "value_writer", "source",
+                 "envelope", "envelope_txn", "envelope_snapshot", "envelope_format", "reader", "key_mask",
                  "_snapshot_picks", "_columns", "_types", "_options")
 
     def __init__(self, relation: Relation, info: TableInfo, topic: str, types: TypeRegistry,
-                 options: ConversionOptions, events: EventConfig) -> None:
+                 options: ConversionOptions, events: EventConfig, db: str, converters: Converters) -> None:
         self.schema, self.table = relation.namespace, relation.name
-        # `"schema":...,"table":...` of the source block, encoded once
-        self.source_names = jackson_json(b'"schema":' + _encode(self.schema) + b',"table":' + _encode(self.table))
         # the topic the decoder named (sanitized as Debezium does); the Connect schema names start with it
         name = self.topic = topic
         picks, fields = [], {}
@@ -176,16 +115,21 @@ class TableEvents:
         by_name = {p[1]: p for p in picks}
         self.key_picks = tuple(by_name[n] for n in info.key_columns if n in by_name)
         key_fields = [fields[p[1]] for p in self.key_picks]
-        self.key_wrapping = _wrapping(key_schema(name, key_fields) if events.key_schemas_enable else None)
-        self.value_wrapping = _wrapping(
-            envelope_schema(name, value_schema(name, list(fields.values()))) if events.value_schemas_enable else None)
+        # None without key columns: such a table's records have no key
+        self.key_writer: Writer | None = (converters.key.prepare(key_schema(name, key_fields), name, KEY)
+                                          if key_fields else None)
+        self.value_writer = converters.value.prepare(
+            envelope_schema(name, value_schema(name, list(fields.values()))), name, VALUE)
+        # the envelope's template around its source block (`EventBuilder.envelope_format`)
+        self.source = SourceTemplate(events.topic_prefix, db, self.schema, self.table)
+        self.envelope = _envelope_template(self.value_writer)
         # EventBuilder's envelope template of the current transaction (`envelope_format`)
         self.envelope_txn: TxnContext | None = None
         self.envelope_snapshot = ""
         self.envelope_format = b""
         # the fast path's tuple reader (`bridge.produce.fastrows`)
-        self.reader = compile_reader(len(relation.columns), self.picks, self.key_picks, self.key_wrapping,
-                                     jackson_json)
+        self.reader = compile_reader(len(relation.columns), self.picks, self.key_picks, self.value_writer,
+                                     self.key_writer)
         self.key_mask = key_mask(self.key_picks)
 
     def snapshot_picks(self) -> tuple:
@@ -221,7 +165,7 @@ class TableEvents:
         return None
 
     def key_payload(self, values: tuple) -> bytes | None:
-        """The key's JSON without schema (also the value of the newkey/oldkey headers)."""
+        """The key's payload, without wrapping (also the value of the newkey/oldkey headers)."""
         if not self.key_picks:
             return None
         payload = {}
@@ -231,12 +175,12 @@ class TableEvents:
                 payload[name] = null if raw is None else convert(raw)
             except NotRepresentable as exc:
                 payload[name] = self._unrepresentable(name, exc)
-        return _row_json(payload)
+        return self.key_writer.payload(payload)  # type: ignore[union-attr]  # key_picks: a key writer
 
     def wrap_key(self, payload: bytes) -> bytes:
-        """The key record: its payload JSON, with the key schema when key schemas are on."""
-        head, tail = self.key_wrapping
-        return head + payload + tail
+        """The key record of a `key_payload`: the writer's head and tail around it."""
+        writer = self.key_writer
+        return writer.head + payload + writer.tail  # type: ignore[union-attr]
 
     def key(self, values: tuple) -> bytes | None:
         payload = self.key_payload(values)
@@ -251,18 +195,16 @@ class EventBuilder:
     """
 
     def __init__(self, events: EventConfig, options: ConversionOptions, types: TypeRegistry, db: str,
-                 run_id: str | None = None) -> None:
+                 run_id: str | None = None, converters: Converters | None = None) -> None:
+        """`converters`: the key and value converters, by default the ones `events` names."""
         self._events = events
+        self._converters = converters or converters_for(events)
         self._options = options
         self._types = types
         self._db = db
         self._tables: dict[int, TableEvents] = {}
         self._skipped = events.skipped_operations
         self.run_id = run_id or str(uuid.uuid4())
-        # the start of `source` and its `db` (Debezium's field order), pre-encoded
-        self._source_head = (b',"source":{"version":' + _encode(SOURCE_VERSION)
-                             + b',"connector":"postgresql","name":' + jackson_json(_encode(events.topic_prefix)))
-        self._db_json = jackson_json(_encode(db))
         self.headers: Headers = [
             ("__debezium.context.connectorLogicalName", events.topic_prefix.encode()),
             ("__debezium.context.taskId", b"0"),
@@ -275,19 +217,20 @@ class EventBuilder:
         is the table's topic as the decoder named it (`bridge.route.router`)."""
         for column in msg.columns:  # re-read enums/domains: the server re-sends after ALTER TYPE
             self._types.invalidate(column.type_oid)
-        table = TableEvents(msg, info, topic, self._types, self._options, self._events)
+        table = TableEvents(msg, info, topic, self._types, self._options, self._events, self._db, self._converters)
         self._tables[msg.relation_id] = table
         return table
 
     def _envelope(self, t: TableEvents, before, after, op: str, txn: TxnContext, lsn: int,
                   snapshot: str = "false", transaction: bool = True) -> bytes:
-        """The envelope's JSON from the row images (dicts or Structs, or None): only they go
-        through the encoder (and Jackson's spelling fix, when they need it)."""
-        return self._value(t, _row_json(before), _row_json(after), op.encode(), txn, lsn, snapshot, transaction)
+        """The envelope from the row images (dicts, or None): only they go through the writer."""
+        payload = t.value_writer.payload  # an image that is None is `null`, as `payload(None)` writes it
+        return self._value(t, b"null" if before is None else payload(before),
+                           b"null" if after is None else payload(after), op.encode(), txn, lsn, snapshot, transaction)
 
     def _value(self, t: TableEvents, before: bytes, after: bytes, op: bytes, txn: TxnContext, lsn: int,
                snapshot: str = "false", transaction: bool = True) -> bytes:
-        """The envelope's JSON from the row images' JSON, filling `envelope_format`."""
+        """The envelope from the row images' payloads, filling `envelope_format`."""
         if t.envelope_txn is txn and t.envelope_snapshot == snapshot:
             fmt = t.envelope_format
         else:
@@ -302,18 +245,8 @@ class EventBuilder:
         on `t` for the transaction: everything but the row images, the event's LSN (twice),
         `transaction` block, op and processing time is the same for all of them. `%` slots:
         before, after, sequence's LSN, lsn, transaction, op, ts_ms, ts_us, ts_ns."""
-        ts_us, last = txn.commit_ts_us, txn.last_commit_lsn
-        head, tail = t.value_wrapping
-        fmt = b"".join((
-            _literal(head), b'{"before":%s,"after":%s', _literal(self._source_head),
-            b',"ts_ms":%d,"snapshot":"' % (ts_us // 1000), _literal(snapshot.encode()),
-            b'","db":', _literal(self._db_json),
-            b',"sequence":"[null,\\"' if last is None else b',"sequence":"[\\"%d\\",\\"' % last,
-            b'%%d\\"]","ts_us":%d,"ts_ns":%d,' % (ts_us, ts_us * 1000), _literal(t.source_names),
-            b',"txId":', b"null" if txn.xid is None else b"%d" % txn.xid,
-            b',"lsn":%d,"xmin":null,"origin":null,"origin_lsn":null},"transaction":%s,"op":"%s",'
-            b'"ts_ms":%s,"ts_us":%s,"ts_ns":%s}', _literal(tail),
-        ))
+        head, tail = t.envelope
+        fmt = b"".join((head, t.source.txn(snapshot, txn.commit_ts_us, txn.xid, txn.last_commit_lsn), tail))
         t.envelope_txn, t.envelope_snapshot, t.envelope_format = txn, snapshot, fmt
         return fmt
 
@@ -442,17 +375,12 @@ class EventBuilder:
         return [Record(t.topic, new_key, self._envelope(t, before, after, "u", txn, lsn), self.headers)]
 
 
-def _literal(text: bytes) -> bytes:
-    """`text` as literal text inside a `%` template."""
-    return text.replace(b"%", b"%%")
-
-
-def _row_json(row: dict | None) -> bytes:
-    if row is None:
-        return b"null"
-    body = _encode(row)
-    # `find`, not `in`: `in` first tries the needle as an int and formats a TypeError each time
-    return jackson_json(body) if not body.isascii() or body.find(b"\\u00") >= 0 else body
+def _envelope_template(writer: Writer) -> tuple[bytes, bytes]:
+    """The `%` template of a table's envelope (`writer`'s record of it) before and after its
+    source block, in Debezium's Envelope field order; slots: before, after | transaction, op,
+    ts_ms, ts_us, ts_ns."""
+    return (literal(writer.head) + b'{"before":%s,"after":%s,"source":',
+            b',"transaction":%s,"op":"%s","ts_ms":%s,"ts_us":%s,"ts_ns":%s}' + literal(writer.tail))
 
 
 def _fill_unchanged(new: tuple, old: tuple | None) -> tuple:

@@ -1,11 +1,13 @@
-"""Per-relation readers from a pgoutput TupleData straight to the row's and the key's JSON.
+"""Per-relation readers from a pgoutput TupleData straight to the row's payload and the key record.
 
 The general path decodes a change into a message of raw values (`bridge.pgoutput.protocol`),
 converts them column by column into a dict (`TableEvents.row`, `TableEvents.key_payload`) and
-encodes that. A reader made here by `compile_reader` does all three in one pass of
-straight-line code, one statement group per column, and encodes the key's values without
-converting them a second time. Rows and keys are msgspec Structs whose fields encode as the
-column names, in the dict's order: the same JSON, encoded in about half the time of a dict's.
+has the writer (`bridge.format`) encode that. A reader made here by `compile_reader` does all
+three in one pass of straight-line code, one statement group per column, and encodes the key's
+values without converting them a second time. Rows and keys are msgspec Structs whose fields
+encode as the column names, in the dict's order: the same JSON, encoded in about half the time
+of a dict's. The writers' pieces (`encode`, `fix`, `escape`, the key's `template`) are bound by
+name, so the reader spells what the general path's writer would.
 
 It covers what a change almost always holds: text values, NULLs and unchanged TOAST. Anything
 else — a binary value, another column count, a malformed tuple, a converter that raises
@@ -16,8 +18,8 @@ is always safe.
 A boolean's text is compared in place (`bool_value`, without the call).
 
 The code is generated from positions and flags only: column names, converters, NULL
-fallbacks and TOAST placeholders are bound as constants of the function's namespace, never
-written into the source text.
+fallbacks, TOAST placeholders and the writers' pieces are bound as constants of the function's
+namespace, never written into the source text.
 """
 
 from __future__ import annotations
@@ -28,30 +30,30 @@ from collections.abc import Callable
 import msgspec
 
 from bridge.convert.values_numeric import bool_value
+from bridge.format.converter import Writer
 
-_encode = msgspec.json.Encoder().encode
 _U16 = struct.Struct(">H").unpack_from
 # A column's kind byte and the length after it, in one call. For a NULL or unchanged value
 # (one byte) the "length" is the next column's first bytes, unused; at the very end of a
 # batch that read fails, and the change takes the general path like any other that raises.
 _KIND_LENGTH = struct.Struct(">BI").unpack_from
 
-# (row JSON, key record or None, position after the tuple, bit mask of the unchanged-TOAST columns)
+# (row payload, key record or None, position after the tuple, bit mask of the unchanged-TOAST columns)
 Reader = Callable[[bytes, int], tuple[bytes, bytes | None, int, int]]
-Fix = Callable[[bytes], bytes]
 
 
 class Unsupported(Exception):
     """A tuple the fast path leaves to the general one."""
 
 
-def compile_reader(ncols: int, picks: tuple, key_picks: tuple, key_wrapping: tuple[bytes, bytes],
-                   fix: Fix) -> Reader | None:
+def compile_reader(ncols: int, picks: tuple, key_picks: tuple, row_writer: Writer,
+                   key_writer: Writer | None) -> Reader | None:
     """A reader of TupleData with `ncols` columns, emitting `picks` — the (position, name,
-    convert, toast value, NULL value) of `TableEvents.picks` — as the row's JSON, and the
-    values of `key_picks` (a subset of them, in that order) as the key record: their JSON
-    between `key_wrapping`'s head and tail. `fix` (`events.jackson_json`) respells JSON that is
-    not plain ASCII or holds a `\\u00XX` escape.
+    convert, toast value, NULL value) of `TableEvents.picks` — as the row's payload written by
+    `row_writer` (the value writer: the row goes into the envelope), and the values of
+    `key_picks` (a subset of them, in that order) as the key record of `key_writer`. Each writer
+    gives its pieces by name: `encode`, `fix` (applied to what is not plain ASCII or holds
+    `escape`) and, for the key, the record `template`.
 
     `read(buf, pos)` reads the tuple at `buf[pos:]` (its column count first). Bit `i` of the
     returned mask is set when column `i` is unchanged TOAST: the row holds the placeholder, and
@@ -63,10 +65,13 @@ def compile_reader(ncols: int, picks: tuple, key_picks: tuple, key_wrapping: tup
         row_type, key_type = _payload_struct("Row", picks), _payload_struct("Key", key_picks)
     except ValueError:
         return None
-    head, tail = key_wrapping
     ns: dict[str, object] = {"U16": _U16, "KIND_LENGTH": _KIND_LENGTH, "Unsupported": Unsupported, "NCOLS": ncols,
-                             "Row": row_type, "Key": key_type, "ENCODE": _encode, "FIX": fix,
-                             "ESCAPE": b"\\u00", "KEY": head.replace(b"%", b"%%") + b"%s" + tail.replace(b"%", b"%%")}
+                             "Row": row_type, "Key": key_type,
+                             "ENCODE": row_writer.encode, "FIX": row_writer.fix, "ESCAPE": row_writer.escape}
+    if key_picks:
+        assert key_writer is not None  # a table with key columns has a key writer
+        ns.update(KEY_ENCODE=key_writer.encode, KEY_FIX=key_writer.fix, KEY_ESCAPE=key_writer.escape,
+                  KEY=key_writer.template)
     emitted = {p[0]: p for p in picks}
     lines = [
         "def read(buf, p):",
@@ -113,10 +118,10 @@ def compile_reader(ncols: int, picks: tuple, key_picks: tuple, key_wrapping: tup
     ]
     if key_picks:
         lines += [
-            "    k = ENCODE(Key(" + ", ".join(f"v{p[0]}" for p in key_picks) + "))",
-            "    if not k.isascii() or k.find(ESCAPE) >= 0:",
-            "        k = FIX(k)",
-            "    return r, KEY % k, p, u" if head or tail else "    return r, k, p, u",
+            "    k = KEY_ENCODE(Key(" + ", ".join(f"v{p[0]}" for p in key_picks) + "))",
+            "    if not k.isascii() or k.find(KEY_ESCAPE) >= 0:",
+            "        k = KEY_FIX(k)",
+            "    return r, KEY % k, p, u" if key_writer.head or key_writer.tail else "    return r, k, p, u",
         ]
     else:
         lines.append("    return r, None, p, u")

@@ -9,26 +9,23 @@ the same interval) is still honoured for setups that rely on it.
 
 from __future__ import annotations
 
-import msgspec
-
 from bridge.config import EventConfig
+from bridge.convert.schema import heartbeat_key_schema, heartbeat_value_schema
+from bridge.format.converter import KEY, VALUE, Converters, converters_for
 from bridge.produce.events import Record
 from bridge.route.topics import TopicNames
 
-_encode = msgspec.json.Encoder().encode
-_KEY_SCHEMA = {"type": "struct", "fields": [{"type": "string", "optional": False, "field": "serverName"}],
-               "optional": False, "name": "io.debezium.connector.common.ServerNameKey", "version": 1}
-_VALUE_SCHEMA = {"type": "struct", "fields": [{"type": "int64", "optional": False, "field": "ts_ms"}],
-                 "optional": False, "name": "io.debezium.connector.common.Heartbeat", "version": 1}
-
 
 class Heartbeat:
-    def __init__(self, events: EventConfig) -> None:
+    """`converters`: by default the ones `events` names."""
+
+    def __init__(self, events: EventConfig, converters: Converters | None = None) -> None:
+        converters = converters or converters_for(events)
         self.interval_s = events.heartbeat_interval_ms / 1000
         self.topic = TopicNames.of(events).heartbeat()
-        key = {"serverName": events.topic_prefix}
-        self._key = _encode({"schema": _KEY_SCHEMA, "payload": key} if events.key_schemas_enable else key)
-        self._with_schema = events.value_schemas_enable
+        self._key = converters.key.prepare(heartbeat_key_schema(), self.topic, KEY).write(
+            {"serverName": events.topic_prefix})
+        self._value = converters.value.prepare(heartbeat_value_schema(), self.topic, VALUE)
         self._next = 0.0
 
     def due(self, now_s: float) -> bool:
@@ -39,6 +36,4 @@ class Heartbeat:
         return True
 
     def record(self, now_ms: int) -> Record:
-        value = {"ts_ms": now_ms}
-        body = _encode({"schema": _VALUE_SCHEMA, "payload": value} if self._with_schema else value)
-        return Record(self.topic, self._key, body)
+        return Record(self.topic, self._key, self._value.write({"ts_ms": now_ms}))

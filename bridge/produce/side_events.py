@@ -20,79 +20,55 @@ from __future__ import annotations
 
 import time
 
-import msgspec
-
 from bridge.config import EventConfig
 from bridge.convert import values_binary
 from bridge.convert.options import ConversionOptions
-from bridge.convert.schema import connect_schema, field_schema, source_schema, struct_schema, transaction_schema
-from bridge.convert.values_structured import java_hashmap_order
 from bridge.pgoutput.messages import LogicalMessage
-from bridge.produce.events import Record, source_block
+from bridge.convert.schema import (
+    message_key_schema,
+    message_value_schema,
+    transaction_key_schema,
+    transaction_value_schema,
+)
+from bridge.convert.values_structured import java_hashmap_order
+from bridge.format.converter import KEY, VALUE, Converters, converters_for
+from bridge.format.source import source_block
+from bridge.produce.events import Record
 from bridge.route.topics import TopicNames
-
-_encode = msgspec.json.Encoder().encode
-
-
-def _wrapped(schema: dict | None, payload: dict) -> bytes:
-    return _encode(payload if schema is None else {"schema": schema, "payload": payload})
 
 
 class MessageEvents:
-    def __init__(self, events: EventConfig, options: ConversionOptions, db: str) -> None:
+    """`converters`: by default the ones `events` names."""
+
+    def __init__(self, events: EventConfig, options: ConversionOptions, db: str,
+                 converters: Converters | None = None) -> None:
+        converters = converters or converters_for(events)
         self.topic = TopicNames.of(events).message()
         self._prefix, self._db = events.topic_prefix, db
-        self._content = values_binary.encoder(options.binary_handling_mode)
+        # a Connect value: bytes in binary.handling.mode=bytes, else the mode's string
+        self._content = values_binary.connect_bytes(options.binary_handling_mode)
         content_type = "bytes" if options.binary_handling_mode == "bytes" else "string"
-        self._key_schema = struct_schema(
-            [field_schema("prefix", connect_schema("string", optional=True))],
-            name="io.debezium.connector.postgresql.MessageKey", version=1,
-        ) if events.key_schemas_enable else None
-        message = struct_schema(
-            [field_schema("prefix", connect_schema("string", optional=True)),
-             field_schema("content", connect_schema(content_type, optional=True))],
-            name="io.debezium.connector.postgresql.Message", version=1,
-        )
-        self._value_schema = struct_schema(
-            [field_schema("op", connect_schema("string")),
-             field_schema("ts_ms", connect_schema("int64", optional=True)),
-             field_schema("source", source_schema()),
-             field_schema("transaction", transaction_schema()),
-             field_schema("message", message)],
-            name="io.debezium.connector.postgresql.MessageValue", version=1,
-        ) if events.value_schemas_enable else None
+        self._key = converters.key.prepare(message_key_schema(), self.topic, KEY)
+        self._value = converters.value.prepare(message_value_schema(content_type), self.topic, VALUE)
 
     def record(self, msg: LogicalMessage, txid: int | None, commit_ts_us: int, last_commit: int | None,
                transaction: dict | None = None) -> Record:
         """`transaction`: the envelope's block (transactional messages with transaction metadata
         on: Debezium counts them as events of their transaction)."""
-        source = source_block(self._prefix, self._db, commit_ts_us, "", "", txid, msg.lsn, last_commit)
+        source = source_block(self._prefix, self._db, "", "", "false", commit_ts_us, txid, last_commit, msg.lsn)
         value = {"op": "m", "ts_ms": time.time_ns() // 1_000_000, "source": source, "transaction": transaction,
                  "message": {"prefix": msg.prefix, "content": self._content(msg.content)}}
-        return Record(self.topic, _wrapped(self._key_schema, {"prefix": msg.prefix}),
-                      _wrapped(self._value_schema, value))
+        return Record(self.topic, self._key.write({"prefix": msg.prefix}), self._value.write(value))
 
 
 class TransactionEvents:
-    def __init__(self, events: EventConfig) -> None:
+    """`converters`: by default the ones `events` names."""
+
+    def __init__(self, events: EventConfig, converters: Converters | None = None) -> None:
+        converters = converters or converters_for(events)
         self.topic = TopicNames.of(events).transaction()
-        self._key_schema = struct_schema(
-            [field_schema("id", connect_schema("string"))],
-            name="io.debezium.connector.common.TransactionMetadataKey", version=1,
-        ) if events.key_schemas_enable else None
-        collection = struct_schema(
-            [field_schema("data_collection", connect_schema("string")),
-             field_schema("event_count", connect_schema("int64"))],
-            optional=True, name="event.collection", version=1,
-        )
-        self._value_schema = struct_schema(
-            [field_schema("status", connect_schema("string")),
-             field_schema("id", connect_schema("string")),
-             field_schema("event_count", connect_schema("int64", optional=True)),
-             {"type": "array", "items": collection, "optional": True, "field": "data_collections"},
-             field_schema("ts_ms", connect_schema("int64"))],
-            name="io.debezium.connector.common.TransactionMetadataValue", version=1,
-        ) if events.value_schemas_enable else None
+        self._key = converters.key.prepare(transaction_key_schema(), self.topic, KEY)
+        self._value = converters.value.prepare(transaction_value_schema(), self.topic, VALUE)
 
     def begin(self, txid: int, lsn: int, commit_ts_us: int) -> Record:
         return self._record("BEGIN", f"{txid}:{lsn}", None, None, commit_ts_us)
@@ -105,4 +81,4 @@ class TransactionEvents:
     def _record(self, status: str, tx_id: str, count: int | None, collections: list | None, ts_us: int) -> Record:
         value = {"status": status, "id": tx_id, "event_count": count, "data_collections": collections,
                  "ts_ms": ts_us // 1000}
-        return Record(self.topic, _wrapped(self._key_schema, {"id": tx_id}), _wrapped(self._value_schema, value))
+        return Record(self.topic, self._key.write({"id": tx_id}), self._value.write(value))

@@ -17,6 +17,7 @@ from bridge.ack.tracker import AckTracker, Txn
 from bridge.config import BridgeConfig
 from bridge.convert.types import TypeRegistry
 from bridge.errors import DeliveryError, ProtocolError
+from bridge.format.converter import converters_for
 from bridge.pgoutput.messages import Begin, Relation
 from bridge.pgoutput.protocol import PgOutputDecoder
 from bridge.produce.events import EventBuilder, Record, TxnContext
@@ -24,7 +25,7 @@ from bridge.produce.exactly_once import ResumePoint, Transactions
 from bridge.produce.heartbeat import Heartbeat
 from bridge.produce.kafka import KafkaOutput
 from bridge.produce.side_events import MessageEvents, TransactionEvents
-from bridge.ring import RingClosed, RingReader, LsnCells
+from bridge.ring import LsnCells, RingClosed, RingReader
 from bridge.route import records as rec
 from bridge.route.partitioner import java_default_partition
 from bridge.source.catalog import TableInfo
@@ -44,9 +45,10 @@ class ProducerWorker:
         self.tracker = AckTracker()
         db = config.postgres.dbname
         self._decoder = PgOutputDecoder(proto_version=1)
-        self._builder = EventBuilder(config.events, config.conversion, types, db, run_id)
-        self._messages = MessageEvents(config.events, config.conversion, db)
-        self._transactions = TransactionEvents(config.events)
+        converters = converters_for(config.events)
+        self._builder = EventBuilder(config.events, config.conversion, types, db, run_id, converters)
+        self._messages = MessageEvents(config.events, config.conversion, db, converters)
+        self._transactions = TransactionEvents(config.events, converters)
         self._metadata = config.events.provide_transaction_metadata
         self._murmur2 = config.pipeline.partitioner == "murmur2"
         self._partitions: dict[str, int] = {}

@@ -19,7 +19,8 @@ from bridge.pgoutput.messages import (
 )
 from bridge.convert.options import ConversionOptions
 from bridge.convert.types import TypeRegistry
-from bridge.produce.events import EventBuilder, TxnContext, jackson_json
+from bridge.format.jackson import jackson_json
+from bridge.produce.events import EventBuilder, TxnContext
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF
 from bridge.route.topics import TopicNames
 from bridge.source.catalog import TableInfo

@@ -20,12 +20,10 @@ ROOT = Path(bridge.__file__).resolve().parent
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundations", ("__init__", "errors", "lsn", "properties", "retry", "failpoints")),
     ("ring and pgoutput", ("ring", "pgoutput")),
-    ("conversion", ("convert",)),
+    ("conversion", ("convert", "format")),
     # `config` composes the components' settings, and some components still take the whole
-    # BridgeConfig, so it sits with them; `format` (the JSON converter) belongs in conversion
-    # once it no longer reads bridge.config.
-    ("components", ("config", "kafka", "source", "cutover", "route", "snapshot", "produce", "format", "ack",
-                    "status")),
+    # BridgeConfig, so it sits with them.
+    ("components", ("config", "kafka", "source", "cutover", "route", "snapshot", "produce", "ack", "status")),
     ("processes", ("proc",)),
     ("commands", ("wiring", "commands", "cli")),
 )
