@@ -20,7 +20,7 @@ from bridge.convert.options import ConversionOptions, read_conversion
 from bridge.cutover.offsets import CutoverConfig, cutover_from_properties
 from bridge.errors import ConfigError
 from bridge.kafka.settings import PREFIX as PRODUCER, KafkaSettings, read_kafka_settings
-from bridge.produce.settings import ExactlyOnceConfig, ExactlyOnceScope, read_exactly_once
+from bridge.produce.settings import ExactlyOnceConfig, ExactlyOnceScope, ProducerSpec, read_exactly_once
 from bridge.properties import PropertyReader as _Reader, parse_properties
 from bridge.retry import RetryConfig, read_retry
 from bridge.route.filters import TableFilter
@@ -61,6 +61,11 @@ class BridgeConfig:
         pg = self.postgres
         return ExactlyOnceScope(self.exactly_once, self.kafka, pg.hostname, pg.port, pg.dbname,
                                 self.replication.slot_name, self.pipeline.producers, self.routing.fingerprint())
+
+    @property
+    def producer_spec(self) -> ProducerSpec:
+        """What a producer's work reads (`bridge.produce.worker`)."""
+        return ProducerSpec(self.events, self.conversion, self.postgres.dbname, self.pipeline.partitioner)
 
     @property
     def routing(self) -> RoutingSpec:

@@ -202,7 +202,7 @@ def bench_producer(rows: int, kafka: str, rounds: int = 5) -> dict:
     per_round = []
     try:
         for _ in range(rounds):
-            worker = ProducerWorker(config, KafkaWriter(config.kafka), TypeRegistry(None))
+            worker = ProducerWorker(config.producer_spec, KafkaWriter(config.kafka), TypeRegistry(None))
             writer = worker.kafka
             cpu0, t0 = _cpu(), time.perf_counter()
             for batch in batches:

@@ -46,7 +46,7 @@ def _run(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: LsnCe
             transactions = Transactions(kafka, config.exactly_once_scope, index, system)
         else:
             kafka, resume = KafkaWriter(config.kafka), None
-        worker = ProducerWorker(config, kafka, TypeRegistry(sql), run_id, resume)
+        worker = ProducerWorker(config.producer_spec, kafka, TypeRegistry(sql), run_id, resume)
         heartbeat = Heartbeat(config.events) if index == 0 and config.events.heartbeat_interval_ms else None
         run_producer(index, worker, reader, cells, config.pipeline.shutdown_timeout_ms / 1000 * 0.8, heartbeat,
                      transactions)

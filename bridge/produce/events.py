@@ -31,7 +31,6 @@ from typing import NamedTuple
 
 import msgspec
 
-from bridge.config import EventConfig
 from bridge.convert.options import ConversionOptions
 from bridge.convert.schema import envelope_schema, field_schema, key_schema, value_schema
 from bridge.convert.types import TypeRegistry
@@ -43,6 +42,7 @@ from bridge.format.source import SourceTemplate
 from bridge.pgoutput.messages import UNCHANGED_TOAST, Delete, Insert, Relation, Update
 from bridge.produce.fastrows import compile_reader, key_mask
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF, WHOLE
+from bridge.route.settings import EventConfig
 from bridge.source.catalog import TableInfo
 
 log = logging.getLogger(__name__)

@@ -9,10 +9,10 @@ the same interval) is still honoured for setups that rely on it.
 
 from __future__ import annotations
 
-from bridge.config import EventConfig
 from bridge.convert.schema import heartbeat_key_schema, heartbeat_value_schema
 from bridge.format.converter import KEY, VALUE, Converters, converters_for
 from bridge.produce.events import Record
+from bridge.route.settings import EventConfig
 from bridge.route.topics import TopicNames
 
 

@@ -14,10 +14,10 @@ from typing import Callable, Protocol, runtime_checkable
 
 from confluent_kafka import KafkaError, KafkaException
 
-from bridge.config import RetryConfig
 from bridge.errors import ConnectionFailed, DeliveryError
 from bridge.kafka import clients
 from bridge.kafka.settings import KafkaSettings
+from bridge.retry import RetryConfig
 
 log = logging.getLogger(__name__)
 

@@ -1,17 +1,30 @@
 """Delivery settings of the producers that are pgbridge's own: exactly once
 (`bridge.exactly.once.*`, or Kafka Connect's connector key `exactly.once.support=required`),
-and the scope its positions belong to."""
+the scope its positions belong to, and the sections a producer's work reads."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Mapping
 
+from bridge.convert.options import ConversionOptions
 from bridge.errors import ConfigError
 from bridge.kafka.settings import KafkaSettings
 from bridge.properties import PropertyReader
+from bridge.route.settings import EventConfig
 
 _TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+@dataclass(frozen=True, slots=True)
+class ProducerSpec:
+    """What a producer's work reads: the events' shape, the value conversion, the database name
+    of the `source` block, and which partitioner places keys (`bridge.partitioner`)."""
+
+    events: EventConfig
+    conversion: ConversionOptions
+    dbname: str
+    partitioner: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import time
 
-from bridge.config import EventConfig
 from bridge.convert import values_binary
 from bridge.convert.options import ConversionOptions
 from bridge.pgoutput.messages import LogicalMessage
+from bridge.route.settings import EventConfig
 from bridge.convert.schema import (
     message_key_schema,
     message_value_schema,

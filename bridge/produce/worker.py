@@ -14,7 +14,6 @@ import logging
 import time
 
 from bridge.ack.tracker import AckTracker, Txn
-from bridge.config import BridgeConfig
 from bridge.convert.types import TypeRegistry
 from bridge.errors import DeliveryError, ProtocolError
 from bridge.format.converter import converters_for
@@ -24,6 +23,7 @@ from bridge.produce.events import EventBuilder, Record, TxnContext
 from bridge.produce.exactly_once import ResumePoint, Transactions
 from bridge.produce.heartbeat import Heartbeat
 from bridge.produce.kafka import KafkaOutput
+from bridge.produce.settings import ProducerSpec
 from bridge.produce.side_events import MessageEvents, TransactionEvents
 from bridge.ring import LsnCells, RingClosed, RingReader
 from bridge.route import records as rec
@@ -38,19 +38,19 @@ _FRAMED = rec.FRAMED_HEADER.unpack_from  # a record's length in a batch, then it
 
 
 class ProducerWorker:
-    def __init__(self, config: BridgeConfig, kafka: KafkaOutput, types: TypeRegistry, run_id: str | None = None,
+    def __init__(self, spec: ProducerSpec, kafka: KafkaOutput, types: TypeRegistry, run_id: str | None = None,
                  resume: ResumePoint | None = None) -> None:
         """`resume`: with exactly once, what an earlier run committed (skipped when replayed)."""
         self.kafka = kafka
         self.tracker = AckTracker()
-        db = config.postgres.dbname
+        db, events = spec.dbname, spec.events
         self._decoder = PgOutputDecoder(proto_version=1)
-        converters = converters_for(config.events)
-        self._builder = EventBuilder(config.events, config.conversion, types, db, run_id, converters)
-        self._messages = MessageEvents(config.events, config.conversion, db, converters)
-        self._transactions = TransactionEvents(config.events, converters)
-        self._metadata = config.events.provide_transaction_metadata
-        self._murmur2 = config.pipeline.partitioner == "murmur2"
+        converters = converters_for(events)
+        self._builder = EventBuilder(events, spec.conversion, types, db, run_id, converters)
+        self._messages = MessageEvents(events, spec.conversion, db, converters)
+        self._transactions = TransactionEvents(events, converters)
+        self._metadata = events.provide_transaction_metadata
+        self._murmur2 = spec.partitioner == "murmur2"
         self._partitions: dict[str, int] = {}
         self._fast_change = self._builder.fast_change
         self._kafka_produce = kafka.produce_call

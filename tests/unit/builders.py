@@ -50,7 +50,7 @@ def pipeline(**props) -> tuple[Router, ProducerWorker, FakeSink]:
                                      **props})
     router = Router(config.routing, lambda rel: TableInfo(("id",), frozenset({"id"})))
     sink = FakeSink()
-    worker = ProducerWorker(config, sink, TypeRegistry(), run_id="run")
+    worker = ProducerWorker(config.producer_spec, sink, TypeRegistry(), run_id="run")
     return router, worker, sink
 
 

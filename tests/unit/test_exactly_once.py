@@ -62,7 +62,7 @@ def setup(resume: ResumePoint | None = None, **props):
     router = Router(config.routing, lambda rel: TableInfo(("id",), frozenset({"id"})))
     sink = TransactionalSink()
     sink.open = True  # the tests of the worker alone: one long transaction
-    worker = ProducerWorker(config, sink, TypeRegistry(), run_id="run", resume=resume)
+    worker = ProducerWorker(config.producer_spec, sink, TypeRegistry(), run_id="run", resume=resume)
     router.handle(encode(REL), 10)
     return config, router, worker, sink
 
@@ -157,7 +157,7 @@ def test_run_producer_commits_with_a_marker_and_publishes_what_the_commit_made_s
     router.handle(encode(m.Begin(292, 1_700_000_000_000_000, 8)), 201)
     router.handle(encode(m.Insert(16384, (b"2", b"a"))), 210)
     sink = TransactionalSink()
-    worker = ProducerWorker(config, sink, TypeRegistry(), run_id="run")
+    worker = ProducerWorker(config.producer_spec, sink, TypeRegistry(), run_id="run")
     with RingOwner(1 << 20) as owner, RingWriter(owner.handle) as writer, RingReader(owner.handle) as reader, \
             LsnCells.create(1) as cells:
         assert writer.write(bytes(router.builders[0].buffer))

@@ -254,7 +254,7 @@ def worker_records(batch: bytes, use_fast: bool, **props) -> list[tuple]:
     config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p",
                                      **props})
     sink = RecordingSink()
-    worker = ProducerWorker(config, sink, TypeRegistry(), run_id="run")
+    worker = ProducerWorker(config.producer_spec, sink, TypeRegistry(), run_id="run")
     if not use_fast:
         worker._fast_change = lambda *args: None
     worker.handle_batch(memoryview(batch))
@@ -312,7 +312,7 @@ def kafka_worker(producer: FakeProducer):
     router.handle(encode(m.Begin(4992, 1_700_000_000_000_000, 7)), 100)
     router.handle(encode(Insert(16384, (b"1",))), 200)
     router.handle(encode(m.Commit(0, 4992, 5000, 1_700_000_000_000_000)), 5000)
-    return ProducerWorker(config, sink, TypeRegistry(), run_id="run"), bytes(router.builders[0].buffer)
+    return ProducerWorker(config.producer_spec, sink, TypeRegistry(), run_id="run"), bytes(router.builders[0].buffer)
 
 
 def test_a_full_queue_is_waited_out_never_dropped():
@@ -350,7 +350,7 @@ def test_librdkafka_takes_the_positional_order_of_the_hot_path():
     batch = bytes(router.builders[0].buffer)
     (row_hash,) = [rec.HEADER.unpack_from(r)[2] for r in map(bytes, iter_records(memoryview(batch)))
                    if r[0] == rec.ROW]
-    worker = ProducerWorker(config, sink, TypeRegistry(), run_id="run")
+    worker = ProducerWorker(config.producer_spec, sink, TypeRegistry(), run_id="run")
     worker.handle_batch(memoryview(batch))
     assert sink.flush(10) == 0
     assert worker.tracker.safe_lsn() == 5000  # the delivery report reached the transaction

@@ -21,9 +21,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundations", ("__init__", "errors", "lsn", "properties", "retry", "failpoints")),
     ("ring and pgoutput", ("ring", "pgoutput")),
     ("conversion", ("convert", "format")),
-    # `config` composes the components' settings, and some components still take the whole
-    # BridgeConfig, so it sits with them.
-    ("components", ("config", "kafka", "source", "cutover", "route", "snapshot", "produce", "ack", "status")),
+    ("components", ("kafka", "source", "cutover", "route", "snapshot", "produce", "ack", "status")),
+    # composes the components' settings: no component reads the whole configuration
+    ("configuration", ("config",)),
     ("processes", ("proc",)),
     ("commands", ("wiring", "commands", "cli")),
 )
