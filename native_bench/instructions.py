@@ -1,0 +1,390 @@
+"""Instructions per row of the decoder and of one producer, counted by callgrind.
+
+    python -m native_bench.instructions [--kafka HOST:PORT] [--only decoder-W1,decoder-W2,producer]
+                                        [--rows 10000,30000] [--repeat N] [--tree PATH] [--compare BASE] [--json]
+
+Measures:
+    decoder-W1   `Router.handle` (2 producers) over a replayed W1 stream: one transaction of
+                 inserts of the 8-column row
+    decoder-W2   the same over a W2 stream: transactions of 2 inserts, 2 updates, 1 delete
+    producer     the producer stage of `native_bench.stages` (one round): ring batches →
+                 `ProducerWorker.handle_batch` → Kafka, every record acked; all threads, so
+                 librdkafka's are counted (the Kafka client's own code is shown beside it)
+
+Each measure runs twice under `valgrind --tool=callgrind`, over the smaller and the larger row
+count; a row's figure is the difference of the two counts divided by the difference of the
+rows, so start-up and the measure's fixed costs cancel. Only the measured loop is counted:
+callgrind dumps its counters each time the process calls getrusage(2), and the child calls it
+exactly twice, around the loop (the producer stage's CPU clock already does).
+
+The W1/W2 streams are pgoutput messages as PostgreSQL sends them for the suite's workloads
+(`workloads.py`: same columns, same row text), generated here, identical for every tree.
+
+`--tree PATH` measures another checkout: the child runs with that tree as its working directory
+and its only PYTHONPATH entry, so its `bridge` and `native_bench.stages` are the ones measured.
+`--compare BASE` measures BASE, then the tree, and prints both with the change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import pickle
+import resource
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+VALGRIND = "/usr/bin/valgrind"
+MARKER = "getrusage"  # callgrind dumps before each call (--dump-before)
+MEASURES = ("decoder-W1", "decoder-W2", "producer")
+REPO = Path(__file__).resolve().parent.parent
+CHUNK = 1000  # messages routed between two clears of the batches (bench_route's rhythm)
+
+# -- the replayed streams ----------------------------------------------------------------------
+
+RELATION_ID = 16_400
+COLUMNS = (  # the workloads' row (`workloads.ROW_DDL`): name, type oid, typmod, key
+    ("id", 20, -1, True), ("qty", 23, -1, False), ("email", 25, -1, False),
+    ("price", 1700, (12 << 16 | 2) + 4, False), ("created_at", 1184, -1, False),
+    ("note", 25, -1, False), ("active", 16, -1, False), ("attrs", 3802, -1, False),
+)
+_T0 = datetime.datetime(2024, 5, 1, 12, tzinfo=datetime.timezone.utc)
+
+
+def _row(n: int, note: str | None = None) -> list[bytes]:
+    """Row n as PostgreSQL prints `workloads.ROW_SQL` (TimeZone UTC)."""
+    created = (_T0 + datetime.timedelta(seconds=n)).strftime("%Y-%m-%d %H:%M:%S+00")
+    return [str(n).encode(), str(n % 1000).encode(), f"user{n}@example.com".encode(),
+            f"{n % 100000}.{n % 100:02d}".encode(), created.encode(),
+            (note or f"a short free-text note about row {n}").encode(), b"t" if n % 2 == 0 else b"f",
+            b'{"plan": "pro", "tags": ["a", "b"], "seats": %d}' % (n % 50)]
+
+
+def _tuple(values: list[bytes | None]) -> bytes:
+    out = [struct.pack(">H", len(values))]
+    for v in values:
+        out.append(b"n" if v is None else b"t" + struct.pack(">I", len(v)) + v)
+    return b"".join(out)
+
+
+def _relation(table: str) -> bytes:
+    out = [b"R", struct.pack(">I", RELATION_ID), b"public\0", table.encode() + b"\0", b"d",
+           struct.pack(">H", len(COLUMNS))]
+    for name, oid, typmod, key in COLUMNS:
+        out += [bytes([key]), name.encode() + b"\0", struct.pack(">Ii", oid, typmod)]
+    return b"".join(out)
+
+
+class _Wal:
+    """Positions and transaction framing of a stream being written."""
+
+    def __init__(self, table: str) -> None:
+        self.messages: list[tuple[bytes, int]] = [(_relation(table), 1 << 24)]
+        self.lsn = (1 << 24) + 256
+        self.xid = 1000
+
+    def transaction(self, changes: list[bytes]) -> None:
+        begin_at = self.lsn
+        positions = [begin_at + 64 * (i + 1) for i in range(len(changes))]
+        commit = positions[-1] + 64
+        ts = 768_000_000_000_000 + self.xid  # µs since 2000-01-01
+        self.messages.append((b"B" + struct.pack(">QqI", commit, ts, self.xid), begin_at))
+        self.messages += zip(changes, positions)
+        self.messages.append((b"C" + struct.pack(">BQQq", 0, commit, commit + 64, ts), commit))
+        self.lsn, self.xid = commit + 128, self.xid + 1
+
+
+def _change(kind: bytes, marker: bytes, values: list[bytes | None]) -> bytes:
+    return kind + struct.pack(">I", RELATION_ID) + marker + _tuple(values)
+
+
+def stream(workload: str, rows: int) -> list[tuple[bytes, int]]:
+    """(payload, lsn) of a W1 or W2 stream of `rows` changes, its Relation first."""
+    wal = _Wal("w1_rows" if workload == "W1" else "w2_rows")
+    if workload == "W1":
+        wal.transaction([_change(b"I", b"N", _row(n)) for n in range(1, rows + 1)])
+    elif workload == "W2":  # `workloads.Oltp`: rows 1..2P exist, transaction t inserts 2, updates 2, deletes 1
+        if rows % 5:
+            raise ValueError("a W2 stream has 5 changes per transaction")
+        pool = txns = rows // 5
+        for t in range(txns):
+            n = 2 * pool + 2 * t
+            u1, u2 = pool + 1 + (t * 7919) % pool, pool + 1 + (t * 104_729) % pool
+            wal.transaction([
+                _change(b"I", b"N", _row(n + 1)), _change(b"I", b"N", _row(n + 2)),
+                _change(b"U", b"N", _row(u1, f"updated in {t}")),
+                _change(b"U", b"N", _row(u2, f"updated again in {t}")),
+                _change(b"D", b"K", [str(t + 1).encode()] + [None] * (len(COLUMNS) - 1)),
+            ])
+    else:
+        raise ValueError(f"unknown workload {workload}")
+    return wal.messages
+
+
+# -- callgrind's output ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Part:
+    """One callgrind dump: all threads' instructions, and those spent in the Kafka client's own
+    code (librdkafka and confluent_kafka's extension; their calls into libc or Python are not)."""
+
+    number: int
+    total: int
+    kafka_client: int
+
+
+def read_parts(paths: list[Path]) -> list[Part]:
+    """The dumps of one run, in order. Object names are compressed across the dumps of a run
+    (`ob=(3) /lib/x.so` once, then `ob=(3)`), so the files are read in part order."""
+    texts = sorted((_part_number(text), text) for text in (p.read_text() for p in paths))
+    names: dict[str, str] = {}
+    return [_part(text, names) for _, text in texts]
+
+
+def _part_number(text: str) -> int:
+    for line in text.splitlines()[:50]:  # in the header
+        if line.startswith("part:"):
+            return int(line[5:])
+    raise ValueError("a callgrind output without a 'part:' line")
+
+
+def _part(text: str, names: dict[str, str]) -> Part:
+    number = _part_number(text)
+    total, kafka_client = None, 0
+    positions, ir = 1, 0  # the columns of a cost line: positions, then events
+    current, skip_next = "", False
+    for line in text.splitlines():
+        first = line[:1]
+        if first and first in "0123456789+-*":
+            if skip_next:  # the inclusive cost of the call above: counted where it is spent
+                skip_next = False
+            elif "librdkafka" in current or "confluent_kafka" in current:
+                fields = line.split()
+                if len(fields) > positions + ir:
+                    kafka_client += int(fields[positions + ir])
+        elif line.startswith(("ob=", "cob=")):
+            ref, _, name = line.split("=", 1)[1].partition(" ")
+            if name:
+                names[ref] = name
+            if first == "o":
+                current = names.get(ref, ref)
+        elif line.startswith("calls="):
+            skip_next = True
+        elif line.startswith("positions:"):
+            positions = len(line.split()) - 1
+        elif line.startswith("events:"):
+            ir = line.split()[1:].index("Ir")
+        elif line.startswith(("totals:", "summary:")):
+            total = int(line.split()[1 + ir])
+    if total is None:
+        raise ValueError(f"callgrind part {number} without totals")
+    return Part(number, total, kafka_client)
+
+
+def region(parts: list[Part]) -> Part:
+    """The dump between the two marker calls: the second of three."""
+    if [p.number for p in parts] != [1, 2, 3]:
+        raise RuntimeError(f"expected 3 callgrind dumps (before, between and after the two {MARKER} calls), "
+                           f"got parts {[p.number for p in parts]}: does the measured code call {MARKER} elsewhere?")
+    return parts[1]
+
+
+def per_row(small: tuple[int, Part], large: tuple[int, Part]) -> dict:
+    """Instructions per row from the regions of two runs over `small[0]` and `large[0]` rows."""
+    rows = large[0] - small[0]
+    return {"instructions": (large[1].total - small[1].total) / rows,
+            "kafka_client": (large[1].kafka_client - small[1].kafka_client) / rows}
+
+
+# -- one run under callgrind -------------------------------------------------------------------
+
+def _callgrind(tree: Path, child: list[str], work: Path) -> tuple[dict, Part]:
+    out = work / "callgrind.out"
+    cmd = [VALGRIND, "--tool=callgrind", "--separate-threads=no", f"--dump-before={MARKER}",
+           f"--callgrind-out-file={out}", f"--log-file={work / 'valgrind.log'}",
+           sys.executable, "-P", str(Path(__file__).resolve()), "--child", *child]
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(child)} under callgrind failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    if not Path(result["bridge"]).resolve().is_relative_to(tree.resolve()):
+        raise RuntimeError(f"the child imported {result['bridge']}, not the bridge of {tree}")
+    return result, region(read_parts(sorted(work.glob("callgrind.out*"))))
+
+
+def measure(tree: Path, name: str, rows: tuple[int, int], kafka: str | None, work: Path) -> dict:
+    regions = []
+    for n in rows:
+        run_dir = Path(tempfile.mkdtemp(prefix=f"{name}-{n}-", dir=work))
+        if name == "producer":
+            result, part = _callgrind(tree, ["producer", str(n), kafka], run_dir)
+            messages = None
+        else:
+            messages = stream(name.split("-")[1], n)
+            path = run_dir / "stream.pickle"
+            path.write_bytes(pickle.dumps(messages))
+            result, part = _callgrind(tree, ["decoder", str(path)], run_dir)
+            changes = sum(len(p) for p, _ in messages if p[:1] in b"IUD")
+            if result["batch_bytes"] < changes:
+                raise RuntimeError(f"{name}: {result['batch_bytes']} bytes routed, fewer than the changes' {changes}")
+        regions.append((n, part, messages))
+    (n1, small, m1), (n2, large, m2) = regions
+    out = per_row((n1, small), (n2, large))
+    if m1 is not None:
+        out["per_message"] = (large.total - small.total) / (len(m2) - len(m1))
+        del out["kafka_client"]
+    out["region"] = {str(n1): small.total, str(n2): large.total}
+    return out
+
+
+def measure_tree(tree: Path, names: list[str], rows: tuple[int, int], kafka: str | None, repeat: int) -> dict:
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    with tempfile.TemporaryDirectory(prefix="nb-instructions-") as work:
+        for _ in range(repeat):
+            for name in names:
+                runs[name].append(measure(tree, name, rows, kafka, Path(work)))
+    figures = {}
+    for name, rs in runs.items():
+        fig = {"instructions_per_row": round(statistics.median(r["instructions"] for r in rs)),
+               "runs": [round(r["instructions"]) for r in rs], "region_instructions": [r["region"] for r in rs]}
+        if "per_message" in rs[0]:
+            fig["instructions_per_message"] = round(statistics.median(r["per_message"] for r in rs))
+        if "kafka_client" in rs[0]:
+            fig["kafka_client_per_row"] = round(statistics.median(r["kafka_client"] for r in rs))
+        figures[name] = fig
+    return {"tree": str(tree), "commit": _commit(tree), "rows": list(rows), "measures": figures}
+
+
+def _commit(tree: Path) -> str:
+    git = ["git", "-C", str(tree)]
+    head = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout
+    return head + ("-dirty" if dirty.strip() else "")
+
+
+# -- report ------------------------------------------------------------------------------------
+
+def _cell(fig: dict) -> str:
+    text = f"{fig['instructions_per_row']:,}"
+    if len(fig["runs"]) > 1:
+        text += f" ({min(fig['runs']):,}–{max(fig['runs']):,})"
+    return text
+
+
+def _detail(fig: dict) -> str:
+    if "instructions_per_message" in fig:
+        return f"{fig['instructions_per_message']:,} per message"
+    if "kafka_client_per_row" in fig:
+        return f"{fig['kafka_client_per_row']:,} in the Kafka client's code"
+    return ""
+
+
+def table(tree: dict, base: dict | None = None) -> str:
+    rows = "–".join(f"{n:,}" for n in tree["rows"])
+    lines = [f"callgrind instructions per row ({rows} rows, all threads)", ""]
+    if base is None:
+        lines += [f"tree {tree['tree']} at {tree['commit']}", "", "| measure | per row | |", "|---|--:|---|"]
+        lines += [f"| {name} | {_cell(fig)} | {_detail(fig)} |" for name, fig in tree["measures"].items()]
+    else:
+        lines += [f"base {base['tree']} at {base['commit']}", f"head {tree['tree']} at {tree['commit']}", "",
+                  "| measure | base | head | change |", "|---|--:|--:|--:|"]
+        for name, fig in tree["measures"].items():
+            b = base["measures"][name]
+            change = fig["instructions_per_row"] / b["instructions_per_row"] - 1
+            lines.append(f"| {name} | {_cell(b)} | {_cell(fig)} | {change:+.2%} |")
+    return "\n".join(lines)
+
+
+def compare(base: dict, head: dict) -> dict:
+    return {"base": base, "head": head, "ratio": {
+        name: round(fig["instructions_per_row"] / base["measures"][name]["instructions_per_row"], 4)
+        for name, fig in head["measures"].items()}}
+
+
+# -- the child: the measured loop, in the measured tree ------------------------------------------
+
+def _router(stages):
+    """The tree's decoder Router for 2 producers, tables keyed by `id`."""
+    make = getattr(stages, "decoder_router", None)
+    if make is not None:
+        return make()
+    # a tree from before `stages.decoder_router` (579d1c6 and earlier): as its bench_route built it
+    from bridge.route.router import Router
+    return Router(stages._config("127.0.0.1:1", "bench", producers=2, salt="salt"), lambda rel: stages.INFO)
+
+
+def route(router, messages: list[tuple[bytes, int]]) -> int:
+    """Route `messages` as the decoder does, the batches dropped every CHUNK messages, between
+    the two marker calls. Returns the bytes the batches held."""
+    chunks = [messages[i:i + CHUNK] for i in range(0, len(messages), CHUNK)]
+    handle, builders = router.handle, router.builders
+    routed = 0
+    resource.getrusage(resource.RUSAGE_SELF)  # marker: the measured loop starts
+    for chunk in chunks:
+        for payload, lsn in chunk:
+            handle(payload, lsn)
+        for builder in builders:
+            routed += builder.nbytes
+            builder.clear()
+    resource.getrusage(resource.RUSAGE_SELF)  # marker: it ends
+    return routed
+
+
+def _child(args: list[str]) -> None:
+    import bridge
+    from native_bench import stages
+    if args[0] == "decoder":
+        messages = pickle.loads(Path(args[1]).read_bytes())
+        result = {"batch_bytes": route(_router(stages), messages)}
+    elif args[0] == "producer":  # the stage's own CPU clock (getrusage) brackets its round
+        result = stages.bench_producer(int(args[1]), args[2], rounds=1)
+    else:
+        raise SystemExit(f"unknown child {args[0]}")
+    print(json.dumps({"bridge": bridge.__file__, **result}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        _child(argv[1:])
+        return 0
+    parser = argparse.ArgumentParser(prog="python -m native_bench.instructions", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(__doc__.splitlines()[2:]))
+    parser.add_argument("--kafka", default=os.environ.get("BRIDGE_KAFKA_BOOTSTRAP"),
+                        help="Kafka for the producer (default $BRIDGE_KAFKA_BOOTSTRAP; without one, decoders only)")
+    parser.add_argument("--only", help=f"comma list of {', '.join(MEASURES)}")
+    parser.add_argument("--rows", default="10000,30000", help="the two row counts (W2: multiples of 5)")
+    parser.add_argument("--repeat", type=int, default=1, help="measure N times; the median is reported")
+    parser.add_argument("--tree", type=Path, default=REPO, help="checkout to measure (default: this one)")
+    parser.add_argument("--compare", type=Path, metavar="BASE", help="measure BASE too and print the change")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    names = args.only.split(",") if args.only else [m for m in MEASURES if m != "producer" or args.kafka]
+    if unknown := [n for n in names if n not in MEASURES]:
+        parser.error(f"unknown measure(s) {', '.join(unknown)}; known: {', '.join(MEASURES)}")
+    if "producer" in names and not args.kafka:
+        parser.error('producer needs --kafka or BRIDGE_KAFKA_BOOTSTRAP (eval "$(deploy/local/up)")')
+    small, large = (int(n) for n in args.rows.split(","))
+    if not 0 < small < large:
+        parser.error("--rows takes two counts, the smaller first")
+    rows = (small, large)
+    base = measure_tree(args.compare.resolve(), names, rows, args.kafka, args.repeat) if args.compare else None
+    head = measure_tree(args.tree.resolve(), names, rows, args.kafka, args.repeat)
+    if args.json:
+        print(json.dumps(compare(base, head) if base else head, indent=2))
+    else:
+        print(table(head, base))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
