@@ -132,12 +132,13 @@ def stream(workload: str, rows: int) -> list[tuple[bytes, int]]:
 
 @dataclass(frozen=True)
 class Part:
-    """One callgrind dump: all threads' instructions, and those spent in the Kafka client's own
-    code (librdkafka and confluent_kafka's extension; their calls into libc or Python are not)."""
+    """One callgrind dump: all threads' instructions, and librdkafka's share of them: its own
+    code and what it calls in other libraries (libc), not the delivery reports it hands back to
+    confluent_kafka's extension (Python's work)."""
 
     number: int
     total: int
-    kafka_client: int
+    librdkafka: int
 
 
 def read_parts(paths: list[Path]) -> list[Part]:
@@ -156,27 +157,33 @@ def _part_number(text: str) -> int:
 
 
 def _part(text: str, names: dict[str, str]) -> Part:
+    """Callgrind's format: `ob=` names the object of the cost lines that follow; a `calls=` line
+    (after `cob=` when the callee is in another object) is followed by the call's inclusive cost."""
     number = _part_number(text)
-    total, kafka_client = None, 0
+    total, librdkafka = None, 0
     positions, ir = 1, 0  # the columns of a cost line: positions, then events
-    current, skip_next = "", False
+    current, callee, call = "", None, False
     for line in text.splitlines():
         first = line[:1]
         if first and first in "0123456789+-*":
-            if skip_next:  # the inclusive cost of the call above: counted where it is spent
-                skip_next = False
-            elif "librdkafka" in current or "confluent_kafka" in current:
+            if "librdkafka" in current:
                 fields = line.split()
-                if len(fields) > positions + ir:
-                    kafka_client += int(fields[positions + ir])
+                cost = int(fields[positions + ir]) if len(fields) > positions + ir else 0
+                if not call:
+                    librdkafka += cost
+                elif callee is not None and "librdkafka" not in callee and "confluent_kafka" not in callee:
+                    librdkafka += cost  # a call into libc; calls within librdkafka count where they are spent
+            call, callee = False, None
         elif line.startswith(("ob=", "cob=")):
             ref, _, name = line.split("=", 1)[1].partition(" ")
             if name:
                 names[ref] = name
             if first == "o":
                 current = names.get(ref, ref)
+            else:
+                callee = names.get(ref, ref)
         elif line.startswith("calls="):
-            skip_next = True
+            call = True
         elif line.startswith("positions:"):
             positions = len(line.split()) - 1
         elif line.startswith("events:"):
@@ -185,7 +192,7 @@ def _part(text: str, names: dict[str, str]) -> Part:
             total = int(line.split()[1 + ir])
     if total is None:
         raise ValueError(f"callgrind part {number} without totals")
-    return Part(number, total, kafka_client)
+    return Part(number, total, librdkafka)
 
 
 def region(parts: list[Part]) -> Part:
@@ -196,11 +203,13 @@ def region(parts: list[Part]) -> Part:
     return parts[1]
 
 
-def per_row(small: tuple[int, Part], large: tuple[int, Part]) -> dict:
+def per_row(small: tuple[int, Part], large: tuple[int, Part]) -> dict[str, float]:
     """Instructions per row from the regions of two runs over `small[0]` and `large[0]` rows."""
     rows = large[0] - small[0]
-    return {"instructions": (large[1].total - small[1].total) / rows,
-            "kafka_client": (large[1].kafka_client - small[1].kafka_client) / rows}
+    total = (large[1].total - small[1].total) / rows
+    librdkafka = (large[1].librdkafka - small[1].librdkafka) / rows
+    return {"instructions_per_row": total, "librdkafka_per_row": librdkafka,
+            "outside_librdkafka_per_row": total - librdkafka}
 
 
 # -- one run under callgrind -------------------------------------------------------------------
@@ -220,47 +229,43 @@ def _callgrind(tree: Path, child: list[str], work: Path) -> tuple[dict, Part]:
     return result, region(read_parts(sorted(work.glob("callgrind.out*"))))
 
 
-def measure(tree: Path, name: str, rows: tuple[int, int], kafka: str | None, work: Path) -> dict:
+def measure(tree: Path, name: str, rows: tuple[int, int], kafka: str | None, work: Path) -> dict[str, float]:
+    """One measure's figures per row (and per message for the decoder)."""
     regions = []
     for n in rows:
         run_dir = Path(tempfile.mkdtemp(prefix=f"{name}-{n}-", dir=work))
         if name == "producer":
-            result, part = _callgrind(tree, ["producer", str(n), kafka], run_dir)
-            messages = None
-        else:
-            messages = stream(name.split("-")[1], n)
-            path = run_dir / "stream.pickle"
-            path.write_bytes(pickle.dumps(messages))
-            result, part = _callgrind(tree, ["decoder", str(path)], run_dir)
-            changes = sum(len(p) for p, _ in messages if p[:1] in b"IUD")
-            if result["batch_bytes"] < changes:
-                raise RuntimeError(f"{name}: {result['batch_bytes']} bytes routed, fewer than the changes' {changes}")
-        regions.append((n, part, messages))
+            _, part = _callgrind(tree, ["producer", str(n), kafka], run_dir)
+            regions.append((n, part, 0))
+            continue
+        messages = stream(name.split("-")[1], n)
+        path = run_dir / "stream.pickle"
+        path.write_bytes(pickle.dumps(messages))
+        result, part = _callgrind(tree, ["decoder", str(path)], run_dir)
+        changes = sum(len(p) for p, _ in messages if p[:1] in b"IUD")
+        if result["batch_bytes"] < changes:
+            raise RuntimeError(f"{name}: {result['batch_bytes']} bytes routed, fewer than the changes' {changes}")
+        regions.append((n, part, len(messages)))
     (n1, small, m1), (n2, large, m2) = regions
-    out = per_row((n1, small), (n2, large))
-    if m1 is not None:
-        out["per_message"] = (large.total - small.total) / (len(m2) - len(m1))
-        del out["kafka_client"]
-    out["region"] = {str(n1): small.total, str(n2): large.total}
-    return out
+    figures = per_row((n1, small), (n2, large))
+    if name != "producer":
+        figures = {"instructions_per_row": figures["instructions_per_row"],
+                   "instructions_per_message": (large.total - small.total) / (m2 - m1)}
+    return figures
 
 
 def measure_tree(tree: Path, names: list[str], rows: tuple[int, int], kafka: str | None, repeat: int) -> dict:
-    runs: dict[str, list[dict]] = {name: [] for name in names}
+    """Every measure `repeat` times: the median of each figure, and every run's."""
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="nb-instructions-") as work:
         for _ in range(repeat):
             for name in names:
                 runs[name].append(measure(tree, name, rows, kafka, Path(work)))
-    figures = {}
+    measures = {}
     for name, rs in runs.items():
-        fig = {"instructions_per_row": round(statistics.median(r["instructions"] for r in rs)),
-               "runs": [round(r["instructions"]) for r in rs], "region_instructions": [r["region"] for r in rs]}
-        if "per_message" in rs[0]:
-            fig["instructions_per_message"] = round(statistics.median(r["per_message"] for r in rs))
-        if "kafka_client" in rs[0]:
-            fig["kafka_client_per_row"] = round(statistics.median(r["kafka_client"] for r in rs))
-        figures[name] = fig
-    return {"tree": str(tree), "commit": _commit(tree), "rows": list(rows), "measures": figures}
+        measures[name] = {key: round(statistics.median(r[key] for r in rs)) for key in rs[0]}
+        measures[name]["runs"] = [{key: round(value) for key, value in r.items()} for r in rs]
+    return {"tree": str(tree), "commit": _commit(tree), "rows": list(rows), "measures": measures}
 
 
 def _commit(tree: Path) -> str:
@@ -272,41 +277,51 @@ def _commit(tree: Path) -> str:
 
 # -- report ------------------------------------------------------------------------------------
 
-def _cell(fig: dict) -> str:
-    text = f"{fig['instructions_per_row']:,}"
-    if len(fig["runs"]) > 1:
-        text += f" ({min(fig['runs']):,}–{max(fig['runs']):,})"
-    return text
+ROWS = (  # table rows: label, measure, figure
+    ("decoder W1, per row", "decoder-W1", "instructions_per_row"),
+    ("decoder W1, per message", "decoder-W1", "instructions_per_message"),
+    ("decoder W2, per row", "decoder-W2", "instructions_per_row"),
+    ("decoder W2, per message", "decoder-W2", "instructions_per_message"),
+    ("producer, per row", "producer", "instructions_per_row"),
+    ("producer, outside librdkafka", "producer", "outside_librdkafka_per_row"),
+    ("producer, in librdkafka", "producer", "librdkafka_per_row"),
+)
 
 
-def _detail(fig: dict) -> str:
-    if "instructions_per_message" in fig:
-        return f"{fig['instructions_per_message']:,} per message"
-    if "kafka_client_per_row" in fig:
-        return f"{fig['kafka_client_per_row']:,} in the Kafka client's code"
-    return ""
+def _cell(fig: dict, key: str) -> str:
+    values = [r[key] for r in fig["runs"]]
+    text = f"{fig[key]:,}"
+    return text + (f" ({min(values):,}–{max(values):,})" if len(values) > 1 else "")
 
 
-def table(tree: dict, base: dict | None = None) -> str:
-    rows = "–".join(f"{n:,}" for n in tree["rows"])
-    lines = [f"callgrind instructions per row ({rows} rows, all threads)", ""]
-    if base is None:
-        lines += [f"tree {tree['tree']} at {tree['commit']}", "", "| measure | per row | |", "|---|--:|---|"]
-        lines += [f"| {name} | {_cell(fig)} | {_detail(fig)} |" for name, fig in tree["measures"].items()]
-    else:
-        lines += [f"base {base['tree']} at {base['commit']}", f"head {tree['tree']} at {tree['commit']}", "",
-                  "| measure | base | head | change |", "|---|--:|--:|--:|"]
-        for name, fig in tree["measures"].items():
-            b = base["measures"][name]
-            change = fig["instructions_per_row"] / b["instructions_per_row"] - 1
-            lines.append(f"| {name} | {_cell(b)} | {_cell(fig)} | {change:+.2%} |")
+def table(head: dict, base: dict | None = None) -> str:
+    """Markdown: the tree's figures (median, and the range over --repeat runs), or base and head
+    with the change."""
+    counts = " and ".join(f"{n:,}" for n in head["rows"])
+    lines = [f"callgrind instructions, all threads: the difference between {counts} rows", ""]
+    if base is not None:
+        lines.append(f"base: {base['tree']} at {base['commit']}  ")
+    lines += [f"{'head' if base else 'tree'}: {head['tree']} at {head['commit']}", ""]
+    lines += ["| | base | head | change |", "|---|--:|--:|--:|"] if base else ["| | instructions |", "|---|--:|"]
+    for label, name, key in ROWS:
+        if name not in head["measures"]:
+            continue
+        fig = head["measures"][name]
+        if base is None:
+            lines.append(f"| {label} | {_cell(fig, key)} |")
+        else:
+            was = base["measures"][name]
+            change = f"{fig[key] / was[key] - 1:+.2%}" if was[key] else ""
+            lines.append(f"| {label} | {_cell(was, key)} | {_cell(fig, key)} | {change} |")
     return "\n".join(lines)
 
 
 def compare(base: dict, head: dict) -> dict:
-    return {"base": base, "head": head, "ratio": {
-        name: round(fig["instructions_per_row"] / base["measures"][name]["instructions_per_row"], 4)
-        for name, fig in head["measures"].items()}}
+    """Both trees' figures and head ÷ base of each."""
+    ratios = {name: {key: round(value / base["measures"][name][key], 4)
+                     for key, value in fig.items() if key != "runs" and base["measures"][name][key]}
+              for name, fig in head["measures"].items()}
+    return {"base": base, "head": head, "ratio": ratios}
 
 
 # -- the child: the measured loop, in the measured tree ------------------------------------------
