@@ -15,7 +15,10 @@ Each measure runs twice under `valgrind --tool=callgrind`, over the smaller and 
 count; a row's figure is the difference of the two counts divided by the difference of the
 rows, so start-up and the measure's fixed costs cancel. Only the measured loop is counted:
 callgrind dumps its counters each time the process calls getrusage(2), and the child calls it
-exactly twice, around the loop (the producer stage's CPU clock already does).
+exactly twice, around the loop (the producer stage's CPU clock already does). The child's
+string hash is seeded (PYTHONHASHSEED, 0 then 1, ... with --repeat): one seed gives the same
+count every time, and seeds differ by up to 2% (dict layouts), so compare trees over the same
+seeds.
 
 The W1/W2 streams are pgoutput messages as PostgreSQL sends them for the suite's workloads
 (`workloads.py`: same columns, same row text), generated here, identical for every tree.
@@ -214,12 +217,13 @@ def per_row(small: tuple[int, Part], large: tuple[int, Part]) -> dict[str, float
 
 # -- one run under callgrind -------------------------------------------------------------------
 
-def _callgrind(tree: Path, child: list[str], work: Path) -> tuple[dict, Part]:
+def _callgrind(tree: Path, child: list[str], work: Path, seed: int) -> tuple[dict, Part]:
     out = work / "callgrind.out"
     cmd = [VALGRIND, "--tool=callgrind", "--separate-threads=no", f"--dump-before={MARKER}",
            f"--callgrind-out-file={out}", f"--log-file={work / 'valgrind.log'}",
            sys.executable, "-P", str(Path(__file__).resolve()), "--child", *child]
-    env = dict(os.environ, PYTHONPATH=str(tree))
+    # the string hash fixed: dict and set layouts, hence the cost of lookups, repeat
+    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED=str(seed))
     proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(child)} under callgrind failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -229,19 +233,20 @@ def _callgrind(tree: Path, child: list[str], work: Path) -> tuple[dict, Part]:
     return result, region(read_parts(sorted(work.glob("callgrind.out*"))))
 
 
-def measure(tree: Path, name: str, rows: tuple[int, int], kafka: str | None, work: Path) -> dict[str, float]:
-    """One measure's figures per row (and per message for the decoder)."""
+def measure(tree: Path, name: str, rows: tuple[int, int], kafka: str | None, work: Path,
+            seed: int) -> dict[str, float]:
+    """One measure's figures per row (and per message for the decoder), with string hash `seed`."""
     regions = []
     for n in rows:
         run_dir = Path(tempfile.mkdtemp(prefix=f"{name}-{n}-", dir=work))
         if name == "producer":
-            _, part = _callgrind(tree, ["producer", str(n), kafka], run_dir)
+            _, part = _callgrind(tree, ["producer", str(n), kafka], run_dir, seed)
             regions.append((n, part, 0))
             continue
         messages = stream(name.split("-")[1], n)
         path = run_dir / "stream.pickle"
         path.write_bytes(pickle.dumps(messages))
-        result, part = _callgrind(tree, ["decoder", str(path)], run_dir)
+        result, part = _callgrind(tree, ["decoder", str(path)], run_dir, seed)
         changes = sum(len(p) for p, _ in messages if p[:1] in b"IUD")
         if result["batch_bytes"] < changes:
             raise RuntimeError(f"{name}: {result['batch_bytes']} bytes routed, fewer than the changes' {changes}")
@@ -255,12 +260,13 @@ def measure(tree: Path, name: str, rows: tuple[int, int], kafka: str | None, wor
 
 
 def measure_tree(tree: Path, names: list[str], rows: tuple[int, int], kafka: str | None, repeat: int) -> dict:
-    """Every measure `repeat` times: the median of each figure, and every run's."""
+    """Every measure `repeat` times, with string hash seeds 0, 1, ...: the median of each
+    figure, and every run's."""
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="nb-instructions-") as work:
-        for _ in range(repeat):
+        for seed in range(repeat):
             for name in names:
-                runs[name].append(measure(tree, name, rows, kafka, Path(work)))
+                runs[name].append(measure(tree, name, rows, kafka, Path(work), seed))
     measures = {}
     for name, rs in runs.items():
         measures[name] = {key: round(statistics.median(r[key] for r in rs)) for key in rs[0]}
@@ -378,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="Kafka for the producer (default $BRIDGE_KAFKA_BOOTSTRAP; without one, decoders only)")
     parser.add_argument("--only", help=f"comma list of {', '.join(MEASURES)}")
     parser.add_argument("--rows", default="10000,30000", help="the two row counts (W2: multiples of 5)")
-    parser.add_argument("--repeat", type=int, default=1, help="measure N times; the median is reported")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure N times, with string hash seeds 0..N-1; the median is reported")
     parser.add_argument("--tree", type=Path, default=REPO, help="checkout to measure (default: this one)")
     parser.add_argument("--compare", type=Path, metavar="BASE", help="measure BASE too and print the change")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
