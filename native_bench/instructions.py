@@ -9,16 +9,17 @@ Measures:
     decoder-W2   the same over a W2 stream: transactions of 2 inserts, 2 updates, 1 delete
     producer     the producer stage of `native_bench.stages` (one round): ring batches →
                  `ProducerWorker.handle_batch` → Kafka, every record acked; all threads, so
-                 librdkafka's are counted (the Kafka client's own code is shown beside it)
+                 librdkafka's are counted, and shown apart: librdkafka's share depends on
+                 how it batches, hence on timing; the rest repeats
 
 Each measure runs twice under `valgrind --tool=callgrind`, over the smaller and the larger row
 count; a row's figure is the difference of the two counts divided by the difference of the
 rows, so start-up and the measure's fixed costs cancel. Only the measured loop is counted:
 callgrind dumps its counters each time the process calls getrusage(2), and the child calls it
 exactly twice, around the loop (the producer stage's CPU clock already does). The child's
-string hash is seeded (PYTHONHASHSEED, 0 then 1, ... with --repeat): one seed gives the same
-count every time, and seeds differ by up to 2% (dict layouts), so compare trees over the same
-seeds.
+string hash is seeded (PYTHONHASHSEED: 0, then 1, 2, ... with --repeat) and glibc copies in
+vector loops (COPY_LOOPS): the decoder's count then repeats to about 0.3% whatever the seed or
+the environment.
 
 The W1/W2 streams are pgoutput messages as PostgreSQL sends them for the suite's workloads
 (`workloads.py`: same columns, same row text), generated here, identical for every tree.
@@ -49,6 +50,10 @@ MARKER = "getrusage"  # callgrind dumps before each call (--dump-before)
 MEASURES = ("decoder-W1", "decoder-W2", "producer")
 REPO = Path(__file__).resolve().parent.parent
 CHUNK = 1000  # messages routed between two clears of the batches (bench_route's rhythm)
+# memcpy and memset in vector loops, never `rep movsb`/`rep stosb`: valgrind counts each byte a
+# rep instruction moves, so a buffer that realloc happens to move (it depends on where the heap's
+# objects landed) would add its length in instructions, 2-4% of the decoder's count.
+COPY_LOOPS = "glibc.cpu.x86_rep_movsb_threshold=4294967295:glibc.cpu.x86_rep_stosb_threshold=4294967295"
 
 # -- the replayed streams ----------------------------------------------------------------------
 
@@ -222,8 +227,7 @@ def _callgrind(tree: Path, child: list[str], work: Path, seed: int) -> tuple[dic
     cmd = [VALGRIND, "--tool=callgrind", "--separate-threads=no", f"--dump-before={MARKER}",
            f"--callgrind-out-file={out}", f"--log-file={work / 'valgrind.log'}",
            sys.executable, "-P", str(Path(__file__).resolve()), "--child", *child]
-    # the string hash fixed: dict and set layouts, hence the cost of lookups, repeat
-    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED=str(seed))
+    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED=str(seed), GLIBC_TUNABLES=COPY_LOOPS)
     proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(child)} under callgrind failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -275,10 +279,9 @@ def measure_tree(tree: Path, names: list[str], rows: tuple[int, int], kafka: str
 
 
 def _commit(tree: Path) -> str:
-    git = ["git", "-C", str(tree)]
-    head = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout
-    return head + ("-dirty" if dirty.strip() else "")
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True).stdout.strip()
+    return git("rev-parse", "--short", "HEAD") + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 # -- report ------------------------------------------------------------------------------------
@@ -398,6 +401,10 @@ def main(argv: list[str] | None = None) -> int:
     small, large = (int(n) for n in args.rows.split(","))
     if not 0 < small < large:
         parser.error("--rows takes two counts, the smaller first")
+    if "decoder-W2" in names and (small % 5 or large % 5):
+        parser.error("a W2 stream has 5 changes per transaction: --rows takes multiples of 5")
+    if args.repeat < 1:
+        parser.error(f"--repeat must be at least 1, got {args.repeat}")
     rows = (small, large)
     base = measure_tree(args.compare.resolve(), names, rows, args.kafka, args.repeat) if args.compare else None
     head = measure_tree(args.tree.resolve(), names, rows, args.kafka, args.repeat)
