@@ -98,11 +98,17 @@ def _relation() -> Relation:
 INFO = TableInfo(("id",), frozenset({"id"}))
 
 
+def decoder_router() -> Router:
+    """The decoder's Router for 2 producers, every table keyed by `id` (also what
+    `native_bench.instructions` measures)."""
+    return Router(_config("127.0.0.1:1", "bench", producers=2, salt="salt").routing, lambda rel: INFO)
+
+
 def bench_route(rows: int) -> dict:
     stream = _stream(rows)
     best = float("inf")
     for _ in range(3):
-        router = Router(_config("127.0.0.1:1", "bench", producers=2, salt="salt").routing, lambda rel: INFO)
+        router = decoder_router()
         handle, builders = router.handle, router.builders
         t0 = time.perf_counter()
         for n, (payload, lsn) in enumerate(stream):
