@@ -2,8 +2,8 @@
 
 import pytest
 
-from bridge.decode.messages import Begin, Commit, Delete, Insert, Relation, Update
-from bridge.decode.pgoutput import PgOutputDecoder
+from bridge.pgoutput.messages import Begin, Commit, Delete, Insert, Relation, Update
+from bridge.pgoutput.protocol import PgOutputDecoder
 from native_bench import instructions, stages
 
 HEADER = """# callgrind format
