@@ -335,3 +335,32 @@ def drop_slot_and_publication(pg, slot: str, publication: str) -> None:
         drop_slot(pg, slot)
     with pg.cursor() as cur:
         cur.execute(f'DROP PUBLICATION IF EXISTS "{publication}"')
+
+
+# -- pgbridge beside a real Debezium, with the same connector options ---------------------------
+
+DEBEZIUM_RUN = REPO / "deploy" / "local" / "debezium" / "run"
+DEBEZIUM_STOP = REPO / "deploy" / "local" / "debezium" / "stop"
+
+
+def start_bridge_with(tmp: Path, pg_dsn: str, kafka_bootstrap: str, prefix: str, options: dict[str, str],
+                      producers: int = 2) -> BridgeProcess:
+    """`bridge run` with the connector `options` (unprefixed, as Debezium names them), slot
+    `<prefix>_slot` and publication `<prefix>_pub`; started."""
+    cfg = write_properties(tmp / f"{prefix}.properties", pg_dsn, kafka_bootstrap, prefix=prefix,
+                           slot=f"{prefix}_slot", publication=f"{prefix}_pub",
+                           extra={**{f"debezium.source.{k}": v for k, v in options.items()},
+                                  "bridge.producers": str(producers)})
+    bridge = BridgeProcess(cfg, tmp / f"{prefix}.log")
+    bridge.start()
+    return bridge
+
+
+def start_debezium_with(tmp: Path, name: str, options: dict[str, str], env: dict[str, str]) -> None:
+    """The real Debezium (`deploy/local/debezium/run`) with the same `options` and publication
+    `<name>_pub`; returns once it streams (its snapshot done). Stop it with DEBEZIUM_STOP."""
+    props = tmp / f"{name}.properties"
+    props.write_text("".join(f"{k}={v}\n" for k, v in {**options, "publication.name": f"{name}_pub"}.items()))
+    proc = subprocess.run([str(DEBEZIUM_RUN), name, str(props)], env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert proc.returncode == 0, f"deploy/local/debezium/run failed (exit {proc.returncode}):\n{proc.stderr[-5000:]}"

@@ -35,10 +35,9 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from tests.integration import parity
-from tests.integration.support import BridgeProcess, REPO, slot_active, wait_until, write_properties
+from tests.integration.support import (DEBEZIUM_STOP, BridgeProcess, slot_active, start_bridge_with,
+                                       start_debezium_with, wait_until)
 
-RUN = REPO / "deploy" / "local" / "debezium" / "run"
-STOP = REPO / "deploy" / "local" / "debezium" / "stop"
 
 SIDE_SQL = ("truncate.sql", "pk_change.sql", "messages.sql", "txmeta.sql")
 
@@ -117,19 +116,10 @@ def live(pg_dsn, kafka_bootstrap, tmp_path_factory):
             "message.prefix.include.list": f"{stream}-(nontx|tx|bin)",
         }
         # AND pgbridge, as a real process, with the same options
-        cfg = write_properties(tmp / f"{ours}.properties", pg_dsn, kafka_bootstrap, prefix=ours,
-                               slot=f"{ours}_slot", publication=f"{ours}_pub",
-                               extra={**{f"debezium.source.{k}": v for k, v in common.items()},
-                                      "bridge.producers": "2"})
-        bridge = BridgeProcess(cfg, tmp / f"{ours}.log")
-        bridge.start()
+        bridge = start_bridge_with(tmp, pg_dsn, kafka_bootstrap, ours, common)
         # AND the real Debezium (returns once it streams, its snapshot done)
-        props = tmp / f"{dbz}.properties"
-        props.write_text("".join(f"{k}={v}\n" for k, v in {**common, "publication.name": f"{dbz}_pub"}.items()))
         dbz_started = True
-        proc = subprocess.run([str(RUN), dbz, str(props)], env=env, capture_output=True, text=True, timeout=600,
-                              check=False)
-        assert proc.returncode == 0, f"deploy/local/debezium/run failed (exit {proc.returncode}):\n{proc.stderr[-5000:]}"
+        start_debezium_with(tmp, dbz, common, env)
         wait_until(lambda: slot_active(conn, f"{ours}_slot") or not bridge.running(), timeout=60,
                    what="pgbridge to stream")
         assert bridge.running(), f"pgbridge stopped:\n{bridge.log()}"
@@ -163,7 +153,7 @@ def live(pg_dsn, kafka_bootstrap, tmp_path_factory):
         if bridge is not None and bridge.running():
             bridge.kill()
         if dbz_started:
-            subprocess.run([str(STOP), dbz, "--purge"], env=env, capture_output=True, timeout=120, check=False)
+            subprocess.run([str(DEBEZIUM_STOP), dbz, "--purge"], env=env, capture_output=True, timeout=120, check=False)
         with conn.cursor() as cur:
             for slot, publication in slots.items():
                 wait_until(lambda s=slot: not slot_active(conn, s), timeout=30, what=f"slot {slot} to be released")
