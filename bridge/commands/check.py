@@ -1,4 +1,8 @@
-"""`bridge check -c FILE`: validate the configuration and exit (0 when `bridge run` would accept it)."""
+"""`bridge check -c FILE`: what pgbridge will honour, refuse and ignore of the configuration.
+
+Exits 0 when `bridge run` would accept the file, 2 (a configuration error) when a key is
+refused or a value is invalid. Values are never printed: a key can hold a secret.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import logging
 from bridge.commands import add_config_arguments
 from bridge.errors import ExitCode
 
-HELP = "validate the configuration and exit"
+HELP = "report what the configuration's keys will do (honoured, refused, ignored) and exit"
 log = logging.getLogger("bridge")
 
 
@@ -17,16 +21,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_and_warn(args: argparse.Namespace):
-    """Every section `bridge run` needs; unknown keys are named in one warning."""
+    """Every section `bridge run` needs; a refused key stops it, an ignored one is a warning."""
     from bridge.config import load_config
 
     config = load_config(args.config, args.bootstrap_servers)
-    if config.unknown_keys:
-        log.warning("ignoring unknown configuration keys: %s", ", ".join(config.unknown_keys))
+    for verdict in config.keys.ignored:
+        log.warning("ignoring %s", verdict.line())
     return config
 
 
 def main(args: argparse.Namespace) -> int:
-    load_and_warn(args)
+    from bridge.config import load_config
+
+    keys = load_config(args.config, args.bootstrap_servers, refuse=False).keys
+    for title, verdicts in (("honoured", keys.honoured), ("ignored", keys.ignored), ("refused", keys.refused)):
+        print(f"{title} ({len(verdicts)}):")
+        for verdict in verdicts:
+            print(f"  {verdict.line()}")
+    if keys.refused:
+        print(f"{args.config}: REFUSED ({len(keys.refused)} key(s))")
+        return ExitCode.CONFIG
     print(f"{args.config}: OK")
     return ExitCode.OK

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bridge.config import config_from_properties, load_config
@@ -38,7 +40,7 @@ def test_minimal_config_gets_debezium_defaults():
     assert cfg.events.skipped_operations == {"t"}
     assert cfg.events.key_schemas_enable and cfg.events.value_schemas_enable
     assert cfg.conversion.decimal_handling_mode == "precise"
-    assert cfg.unknown_keys == ()
+    assert not cfg.keys.refused and not cfg.keys.ignored
     assert cfg.pipeline.producers >= 1
     assert cfg.pipeline.partitioner == "mmh3"
     assert cfg.pipeline.salt == b""
@@ -48,7 +50,7 @@ def test_per_topic_salts():
     cfg = config_from_properties(with_(bridge__partition__salt="s1", **{"bridge.partition.salt.shop.public.orders": "s2"}))
     assert cfg.pipeline.salt == b"s1"
     assert cfg.pipeline.salts == {"shop.public.orders": b"s2"}
-    assert cfg.unknown_keys == ()
+    assert not cfg.keys.refused and not cfg.keys.ignored
 
 
 def test_producer_settings_force_durability_and_drop_java_only_keys():
@@ -103,9 +105,16 @@ def test_missing_required_key_is_named():
         config_from_properties(props)
 
 
-def test_unknown_keys_are_reported():
-    cfg = config_from_properties(with_(debezium__source__no__such__key="1", bridge__typo="x"))
-    assert cfg.unknown_keys == ("bridge.typo", "debezium.source.no.such.key")
+def test_unknown_keys_stop_the_start_one_line_each():
+    props = with_(debezium__source__no__such__key="1", bridge__typo="x")
+    with pytest.raises(ConfigError) as refused:
+        config_from_properties(props)
+    lines = str(refused.value).splitlines()
+    assert [line.split(" is refused: ")[0] for line in lines] == ["debezium.source.no.such.key", "bridge.typo"]
+    assert all("not a setting pgbridge knows" in line for line in lines)
+    report = config_from_properties(props, refuse=False).keys
+    assert [v.key for v in report.refused] == ["debezium.source.no.such.key", "bridge.typo"]
+    assert "debezium.source.topic.prefix" in [v.key for v in report.honoured]
 
 
 def test_missing_and_unreadable_files(tmp_path):
@@ -147,7 +156,7 @@ def test_kafka_connect_json_is_accepted_with_bootstrap_from_the_command_line(tmp
     assert cfg.kafka.connection.settings["bootstrap.servers"] == "k1:9092,k2:9092"
     assert cfg.kafka.producer.settings["linger.ms"] == "7"
     assert cfg.pipeline.producers == 3
-    assert cfg.unknown_keys == ()
+    assert not cfg.keys.refused and not cfg.keys.ignored
 
 
 def test_kafka_connect_json_errors_name_the_keys_as_written(tmp_path):
@@ -159,7 +168,9 @@ def test_kafka_connect_json_errors_name_the_keys_as_written(tmp_path):
     with pytest.raises(ConfigError, match=r"^bridge\.kafka\.bootstrap\.servers \(or --bootstrap-servers\) is required"):
         load_config(path)
     path.write_text(CONNECT_JSON.replace('"tasks.max": "1"', '"tasks.max": "4"'))
-    with pytest.raises(ConfigError, match=r"tasks\.max='4' is invalid"):
+    assert "tasks.max" in [v.key for v in load_config(path, bootstrap_servers="k:9092").keys.honoured]
+    path.write_text(CONNECT_JSON.replace('"tasks.max": "1"', '"tasks.max": "0"'))
+    with pytest.raises(ConfigError, match=r"^tasks\.max='0' is out of range"):
         load_config(path, bootstrap_servers="k:9092")
     path.write_text(CONNECT_JSON.replace('"plugin.name": "pgoutput"', '"plugin.name": "decoderbufs", "colour": "red"'))
     with pytest.raises(ConfigError, match=r"^plugin\.name='decoderbufs' is not supported"):
@@ -172,7 +183,8 @@ def test_kafka_connect_json_errors_name_the_keys_as_written(tmp_path):
 def test_kafka_connect_json_unknown_keys_are_named_as_written(tmp_path):
     path = tmp_path / "connector.json"
     path.write_text(CONNECT_JSON.replace('"tasks.max": "1"', '"tasks.max": "1", "colour": "red"'))
-    assert load_config(path, bootstrap_servers="k:9092").unknown_keys == ("colour",)
+    with pytest.raises(ConfigError, match=r"^colour is refused: not a setting pgbridge knows"):
+        load_config(path, bootstrap_servers="k:9092")
 
 
 def test_lsn_flush_mode_and_its_legacy_alias():
@@ -186,13 +198,13 @@ def test_lsn_flush_mode_and_its_legacy_alias():
 def test_debezium_tuning_keys_without_meaning_here_are_accepted_quietly():
     cfg = config_from_properties(with_(debezium__source__max__batch__size="4096",
                                        debezium__source__offset__storage__file__filename="data/offsets.dat"))
-    assert cfg.unknown_keys == ()
+    assert not cfg.keys.refused and not cfg.keys.ignored
 
 
 def test_http_status_keys_accept_debezium_servers_quarkus_names():
     cfg = config_from_properties({**MINIMAL, "quarkus.http.port": "9999", "quarkus.http.host": "0.0.0.0"})
     assert (cfg.http.enabled, cfg.http.host, cfg.http.port) == (True, "0.0.0.0", 9999)
-    assert cfg.unknown_keys == ()
+    assert not cfg.keys.refused and not cfg.keys.ignored
     cfg = config_from_properties({**MINIMAL, "quarkus.http.port": "9999", "bridge.http.port": "0",
                                   "bridge.http.enabled": "false"})
     assert (cfg.http.enabled, cfg.http.host, cfg.http.port) == (False, "127.0.0.1", 0)
@@ -205,4 +217,37 @@ def test_debezium_spellings_it_accepts():
     cfg = config_from_properties({**MINIMAL, "debezium.source.plugin.name": "PGOUTPUT",
                                   "debezium.source.skipped.operations": "r,t", "debezium.source.max.queue.size": "8192"})
     assert cfg.events.skipped_operations == {"r", "t"}
-    assert cfg.unknown_keys == ()
+    assert not cfg.keys.refused and not cfg.keys.ignored
+
+
+def test_kafka_connect_json_in_every_form_people_post(tmp_path):
+    """Wrapped, flat (PUT body), name inside config, numbers and booleans as values."""
+    wrapped = json.loads(CONNECT_JSON)
+    flat = {"name": "inventory-connector", **wrapped["config"]}
+    nameless = dict(wrapped["config"])
+    repeated = {"name": "inventory-connector", "config": flat}
+    path = tmp_path / "c.json"
+    seen = []
+    for doc in (wrapped, flat, nameless, repeated):
+        path.write_text(json.dumps(doc))
+        cfg = load_config(path, bootstrap_servers="k:9092")
+        seen.append((cfg.postgres.port, cfg.events.tombstones_on_delete,
+                     next((v.key for v in cfg.keys.honoured if v.key == "name"), None)))
+    assert seen == [(5433, False, "name"), (5433, False, "name"), (5433, False, None), (5433, False, "name")]
+    path.write_text(json.dumps({"name": "a", "config": {**flat, "name": "b"}}))
+    with pytest.raises(ConfigError, match=r"\"name\" is 'a' but config\.name is 'b'"):
+        load_config(path, bootstrap_servers="k:9092")
+    path.write_text(json.dumps({**flat, "database.port": [5432]}))
+    with pytest.raises(ConfigError, match=r"database\.port is a JSON list"):
+        load_config(path, bootstrap_servers="k:9092")
+
+
+def test_kafka_connect_standalone_properties_are_read_as_connect_settings(tmp_path):
+    path = tmp_path / "connector.properties"
+    config = json.loads(CONNECT_JSON)["config"]
+    path.write_text("name=inventory-connector\n" + "".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}\n"
+                                                         for k, v in config.items()))
+    cfg = load_config(path, bootstrap_servers="k:9092")
+    assert cfg.postgres.port == 5433 and cfg.events.key_schemas_enable is False
+    assert cfg.kafka.producer.settings["linger.ms"] == "7"
+    assert not cfg.keys.refused and not cfg.keys.ignored

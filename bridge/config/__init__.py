@@ -1,0 +1,138 @@
+"""Typed, frozen configuration read from a Debezium Server `application.properties` or a Kafka
+Connect connector configuration (`bridge.config.files`).
+
+Names are Debezium's: `debezium.source.*` are the PostgreSQL connector's properties,
+`debezium.sink.kafka.producer.*` are Kafka producer properties, `debezium.format.*` the
+converter settings. pgbridge's own settings live under `bridge.*`. Each section is read by the
+component that owns it; every key then gets a verdict (`bridge.config.keys`): honoured,
+refused (the start stops, one line per key) or ignored with a warning where Debezium ignores
+it too. Invalid values raise `ConfigError` naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from bridge.convert.options import ConversionOptions, read_conversion
+from bridge.cutover.offsets import CutoverConfig, cutover_from_properties
+from bridge.config.files import CONNECT, CONNECTOR_NAME, connect_json_to_properties, read_config_file
+from bridge.config.keys import KeyReport, classify
+from bridge.errors import ConfigError
+from bridge.format.settings import read_format
+from bridge.kafka.settings import PREFIX as PRODUCER, KafkaSettings, read_kafka_settings
+from bridge.produce.settings import ExactlyOnceConfig, ExactlyOnceScope, ProducerSpec, read_exactly_once
+from bridge.properties import PropertyReader as _Reader
+from bridge.retry import RetryConfig, read_retry
+from bridge.route.filters import TableFilter
+from bridge.route.settings import EventConfig, PipelineConfig, read_events, read_filters, read_pipeline
+from bridge.route.spec import RoutingSpec
+from bridge.snapshot.settings import IncrementalConfig, SnapshotConfig, read_incremental, read_snapshot
+from bridge.source.settings import SOURCE, PostgresConfig, ReplicationConfig, check_connector, read_postgres, read_replication
+from bridge.status.settings import HttpConfig, read_http
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BridgeConfig", "ConversionOptions", "CutoverConfig", "EventConfig", "ExactlyOnceConfig", "HttpConfig",
+           "IncrementalConfig", "KafkaSettings", "PipelineConfig", "PostgresConfig", "ReplicationConfig", "RetryConfig",
+           "SnapshotConfig", "TableFilter", "config_from_properties", "connect_json_to_properties", "load_config",
+           "read_config_file"]
+
+@dataclass(frozen=True, slots=True)
+class BridgeConfig:
+    postgres: PostgresConfig
+    replication: ReplicationConfig
+    events: EventConfig
+    conversion: ConversionOptions
+    kafka: KafkaSettings
+    retry: RetryConfig
+    pipeline: PipelineConfig
+    snapshot: SnapshotConfig
+    filters: TableFilter = field(default_factory=TableFilter)
+    keys: KeyReport = field(default_factory=KeyReport)
+    cutover: CutoverConfig | None = None
+    incremental: IncrementalConfig = field(default_factory=lambda: IncrementalConfig(None, 1024))
+    http: HttpConfig = field(default_factory=HttpConfig)
+    exactly_once: ExactlyOnceConfig = field(default_factory=ExactlyOnceConfig)
+
+    @property
+    def exactly_once_scope(self) -> ExactlyOnceScope:
+        """Whose exactly-once positions this bridge keeps, and under which routing."""
+        pg = self.postgres
+        return ExactlyOnceScope(self.exactly_once, self.kafka, pg.hostname, pg.port, pg.dbname,
+                                self.replication.slot_name, self.pipeline.producers, self.routing.fingerprint())
+
+    @property
+    def producer_spec(self) -> ProducerSpec:
+        """What a producer's work reads (`bridge.produce.worker`)."""
+        return ProducerSpec(self.events, self.conversion, self.postgres.dbname, self.pipeline.partitioner)
+
+    @property
+    def routing(self) -> RoutingSpec:
+        """What the decoder's router reads, and exactly once's fingerprint hashes."""
+        return RoutingSpec.of(self.pipeline, self.events, self.filters, self.incremental.signal_table)
+
+
+def load_config(path: str | os.PathLike[str], bootstrap_servers: str | None = None, *,
+                refuse: bool = True) -> BridgeConfig:
+    """Read and validate a Debezium Server application.properties or a Kafka Connect
+    connector configuration (`bridge.config.files`). `bootstrap_servers` overrides the Kafka
+    brokers of either."""
+    return config_from_properties(*read_config_file(path, bootstrap_servers), refuse=refuse)
+
+
+def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] | None = None, *,
+                           refuse: bool = True) -> BridgeConfig:
+    """Every section of `bridge run`, each read by the component that owns it, and the verdict
+    on every key (`bridge.config.keys`). A refused key raises `ConfigError` unless `refuse` is
+    false (`bridge check` prints the whole report instead)."""
+    labels = labels or {}
+    r = _Reader(props, labels)
+    sink = r.str("debezium.sink.type", "kafka")
+    if sink != "kafka":
+        raise ConfigError(f"debezium.sink.type={sink!r} is invalid: pgbridge supports only kafka")
+    for side in ("key", "value"):
+        read_format(r, side)
+    check_connector(r)
+    postgres = read_postgres(r)
+    replication = read_replication(r)
+    events = read_events(r)
+    conversion = read_conversion(r)
+    retry = read_retry(r)
+    kafka = read_kafka_settings(r)
+    pipeline = read_pipeline(r)
+    filters = read_filters(r)
+    snapshot = read_snapshot(r)
+    r.raw(CONNECTOR_NAME)  # the JSON's "name": kept for offsets and headers
+    # The PostgreSQL connector makes one task whatever tasks.max allows, as pgbridge runs one bridge.
+    r.int(CONNECT + "tasks.max", 1, minimum=1)
+    r.bool(CONNECT + "tasks.max.enforce", True)
+    _accept_no_effect_keys(r)
+    cutover = cutover_from_properties(r.raw)
+    incremental = read_incremental(r)
+    http = read_http(r)
+    exactly_once = read_exactly_once(r, kafka.producer.settings, PRODUCER)
+    keys = classify(props, r.used, labels)
+    if refuse and keys.refused:
+        raise ConfigError(keys.refusal())
+    return BridgeConfig(postgres, replication, events, conversion, kafka, retry, pipeline, snapshot, filters,
+                        keys, cutover=cutover, incremental=incremental, http=http, exactly_once=exactly_once)
+
+
+# Debezium tuning keys of its own queues and offset store: pgbridge has bounded rings instead
+# and keeps its position in the slot, so they are accepted and have no effect.
+_NO_EFFECT = ("max.batch.size", "max.queue.size", "max.queue.size.in.bytes", "poll.interval.ms",
+              "offset.storage", "offset.storage.file.filename", "offset.flush.interval.ms",
+              "offset.flush.timeout.ms")
+_NO_EFFECT_INTS = frozenset(_NO_EFFECT) - {"offset.storage", "offset.storage.file.filename"}
+
+
+def _accept_no_effect_keys(r: _Reader) -> None:
+    for key in _NO_EFFECT:
+        if key in _NO_EFFECT_INTS:
+            r.int(SOURCE + key, 0)
+        else:
+            r.raw(SOURCE + key)
+    r.with_prefix(SOURCE + "offset.storage.")  # Debezium Server's own offset store settings: the slot is ours
