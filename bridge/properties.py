@@ -89,15 +89,23 @@ class PropertyReader:
 
     `labels` maps a key to the name the user wrote (a Kafka Connect JSON config says
     `database.port`, not `debezium.source.database.port`), so every message names it that way.
+    The values of `secrets` (keys filled from a config provider or the environment) never
+    appear in a message.
     """
 
-    def __init__(self, props: Mapping[str, str], labels: Mapping[str, str] | None = None) -> None:
+    def __init__(self, props: Mapping[str, str], labels: Mapping[str, str] | None = None,
+                 secrets: frozenset[str] = frozenset()) -> None:
         self._props = props
         self._labels = labels or {}
+        self._secrets = secrets
         self.used: set[str] = set()
 
     def label(self, key: str) -> str:
         return self._labels.get(key, key)
+
+    def shown(self, key: str, value: str) -> str:
+        """`label=value` for a message, the value hidden when it is a secret."""
+        return f"{self.label(key)}=<secret>" if key in self._secrets else f"{self.label(key)}={value!r}"
 
     def raw(self, key: str) -> str | None:
         self.used.add(key)
@@ -125,9 +133,9 @@ class PropertyReader:
         try:
             number = int(value)
         except ValueError:
-            raise ConfigError(f"{self.label(key)}={value!r} is not an integer") from None
+            raise ConfigError(f"{self.shown(key, value)} is not an integer") from None
         if not minimum <= number <= maximum:
-            raise ConfigError(f"{self.label(key)}={value!r} is out of range: allowed {minimum}..{maximum}")
+            raise ConfigError(f"{self.shown(key, value)} is out of range: allowed {minimum}..{maximum}")
         return number
 
     def bool(self, key: str, default: bool) -> bool:
@@ -136,7 +144,7 @@ class PropertyReader:
             return default
         lowered = value.lower()
         if lowered not in ("true", "false"):
-            raise ConfigError(f"{self.label(key)}={value!r} is invalid: allowed values are true, false")
+            raise ConfigError(f"{self.shown(key, value)} is invalid: allowed values are true, false")
         return lowered == "true"
 
     def choice(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -144,5 +152,5 @@ class PropertyReader:
         if value is None or value == "":
             return default
         if value.lower() not in allowed:
-            raise ConfigError(f"{self.label(key)}={value!r} is invalid: allowed values are {', '.join(allowed)}")
+            raise ConfigError(f"{self.shown(key, value)} is invalid: allowed values are {', '.join(allowed)}")
         return value.lower()

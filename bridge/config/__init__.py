@@ -18,7 +18,7 @@ from typing import Mapping
 
 from bridge.convert.options import ConversionOptions, read_conversion
 from bridge.cutover.offsets import CutoverConfig, cutover_from_properties
-from bridge.config.files import CONNECT, CONNECTOR_NAME, connect_json_to_properties, read_config_file
+from bridge.config.files import CONNECT, CONNECTOR_NAME, ConfigFile, connect_json_to_properties, read_config_file
 from bridge.config.keys import KeyReport, classify
 from bridge.errors import ConfigError
 from bridge.format.settings import read_format
@@ -35,7 +35,7 @@ from bridge.status.settings import HttpConfig, read_http
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BridgeConfig", "ConversionOptions", "CutoverConfig", "EventConfig", "ExactlyOnceConfig", "HttpConfig",
+__all__ = ["BridgeConfig", "ConfigFile", "ConversionOptions", "CutoverConfig", "EventConfig", "ExactlyOnceConfig", "HttpConfig",
            "IncrementalConfig", "KafkaSettings", "PipelineConfig", "PostgresConfig", "ReplicationConfig", "RetryConfig",
            "SnapshotConfig", "TableFilter", "config_from_properties", "connect_json_to_properties", "load_config",
            "read_config_file"]
@@ -80,16 +80,17 @@ def load_config(path: str | os.PathLike[str], bootstrap_servers: str | None = No
     """Read and validate a Debezium Server application.properties or a Kafka Connect
     connector configuration (`bridge.config.files`). `bootstrap_servers` overrides the Kafka
     brokers of either."""
-    return config_from_properties(*read_config_file(path, bootstrap_servers), refuse=refuse)
+    file = read_config_file(path, bootstrap_servers)
+    return config_from_properties(file.props, file.labels, refuse=refuse, secrets=file.secrets)
 
 
 def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] | None = None, *,
-                           refuse: bool = True) -> BridgeConfig:
+                           refuse: bool = True, secrets: frozenset[str] = frozenset()) -> BridgeConfig:
     """Every section of `bridge run`, each read by the component that owns it, and the verdict
     on every key (`bridge.config.keys`). A refused key raises `ConfigError` unless `refuse` is
     false (`bridge check` prints the whole report instead)."""
     labels = labels or {}
-    r = _Reader(props, labels)
+    r = _Reader(props, labels, secrets)
     sink = r.str("debezium.sink.type", "kafka")
     if sink != "kafka":
         raise ConfigError(f"debezium.sink.type={sink!r} is invalid: pgbridge supports only kafka")

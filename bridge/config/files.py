@@ -12,22 +12,36 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from bridge.errors import ConfigError
 from bridge.kafka.settings import PREFIX as PRODUCER
-from bridge.properties import parse_properties
+from bridge.config.providers import resolve_secrets
+from bridge.properties import PropertyReader, parse_properties
 from bridge.source.settings import SOURCE
 
 CONNECTOR_NAME = "bridge.connector.name"
 
 
-def read_config_file(path: str | os.PathLike[str], bootstrap_servers: str | None = None
-                     ) -> tuple[dict[str, str], dict[str, str]]:
-    """The file's keys as Debezium Server properties, and the labels that name each key as the
-    file wrote it. A command that needs only some sections reads them from these with a
-    `PropertyReader` and the sections' `read_*` functions. `bootstrap_servers` overrides the
-    Kafka brokers of either form."""
+@dataclass(frozen=True, slots=True)
+class ConfigFile:
+    """A configuration file's keys as Debezium Server properties, the labels that name each key
+    as the file wrote it, and the keys whose values are secrets (`bridge.config.providers`)."""
+
+    props: dict[str, str]
+    labels: dict[str, str]
+    secrets: frozenset[str] = frozenset()
+
+    def reader(self) -> PropertyReader:
+        """What a command that needs only some sections reads them with (the sections' `read_*`)."""
+        return PropertyReader(self.props, self.labels, self.secrets)
+
+
+def read_config_file(path: str | os.PathLike[str], bootstrap_servers: str | None = None) -> ConfigFile:
+    """Read any of the three forms, with its secrets put in place. `bootstrap_servers` overrides
+    the Kafka brokers of every form."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -36,7 +50,8 @@ def read_config_file(path: str | os.PathLike[str], bootstrap_servers: str | None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"configuration file {str(file)!r} cannot be read: {exc}") from None
     labels: dict[str, str] = {}
-    if text.lstrip().startswith("{"):
+    connect = text.lstrip().startswith("{")
+    if connect:
         props, labels = connect_json_to_properties(text, str(file))
     else:
         try:
@@ -46,10 +61,12 @@ def read_config_file(path: str | os.PathLike[str], bootstrap_servers: str | None
         if "connector.class" in props and SOURCE + "connector.class" not in props:
             # a Kafka Connect standalone connector file (`connect-standalone worker.properties connector.properties`)
             props, labels = connect_settings_to_properties(props, props.get("name"), str(file))
+            connect = True
+    secrets = resolve_secrets(props, labels, connect=connect)
     if bootstrap_servers:
         props[PRODUCER + "bootstrap.servers"] = bootstrap_servers
         labels[PRODUCER + "bootstrap.servers"] = "--bootstrap-servers"
-    return props, labels
+    return ConfigFile(props, labels, secrets)
 
 
 # Kafka Connect names → Debezium Server names, for the keys that are not connector properties.
@@ -129,7 +146,7 @@ def connect_json_to_properties(text: str, source: str) -> tuple[dict[str, str], 
     return connect_settings_to_properties(config, name, source)
 
 
-def connect_settings_to_properties(config: dict[str, object], name: object, source: str
+def connect_settings_to_properties(config: Mapping[str, object], name: object, source: str
                                    ) -> tuple[dict[str, str], dict[str, str]]:
     """A connector's Kafka Connect settings as Debezium Server properties, with their labels."""
     props: dict[str, str] = {}

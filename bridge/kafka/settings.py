@@ -9,6 +9,7 @@ into the producers.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -42,6 +43,7 @@ _CONNECTION_KEYS = frozenset({
     "api.version.request", "api.version.request.timeout.ms", "api.version.fallback.ms", "broker.version.fallback",
     "metadata.recovery.strategy", "metadata.recovery.rebootstrap.trigger.ms",
 })
+_SECRET = re.compile(r"password|secret|jaas|token|credentials|\.pem$|key$", re.IGNORECASE)
 _CONNECTION_PREFIXES = ("ssl.", "sasl.", "https.", "socket.", "reconnect.backoff.", "test.mock.")
 
 
@@ -55,6 +57,10 @@ class KafkaConnection:
     `security.protocol`, `ssl.*`, `sasl.*`, ...), given to every client."""
 
     settings: Mapping[str, str]
+
+    def __repr__(self) -> str:  # what logs and tracebacks print: never a password or a JAAS line
+        shown = {k: "<secret>" if _SECRET.search(k) else v for k, v in self.settings.items()}
+        return f"KafkaConnection(settings={shown!r})"
 
     @property
     def bootstrap_servers(self) -> str:
@@ -93,7 +99,7 @@ def read_kafka_settings(r: PropertyReader) -> KafkaSettings:
         forced = _FORCED.get(name)
         if forced is not None and value.strip().lower() not in (forced, "-1" if name == "acks" else forced):
             raise ConfigError(
-                f"{r.label(key)}={value!r} is invalid: pgbridge requires {name}={forced} so that no "
+                f"{r.shown(key, value)} is invalid: pgbridge requires {name}={forced} so that no "
                 "acknowledged change can be lost"
             )
         settings[name] = value.strip()

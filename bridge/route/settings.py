@@ -108,7 +108,7 @@ def _topic_part(r: PropertyReader, name: str, default: str | None) -> str:
     """A topic name or part of one, checked as Debezium does (its message, its character set)."""
     value = r.str(SOURCE + name, default)
     if value and not set(value) <= _TOPIC_CHARS:
-        raise ConfigError(f"{r.label(SOURCE + name)}={value!r} is invalid: only the underscore, hyphen, dot and "
+        raise ConfigError(f"{r.shown(SOURCE + name, value)} is invalid: only the underscore, hyphen, dot and "
                           "alphanumeric characters are allowed")
     return value
 

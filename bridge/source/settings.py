@@ -3,7 +3,7 @@ confirmed. Debezium's connector keys (`debezium.source.*`, or unprefixed in a Co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bridge.errors import ConfigError
 from bridge.properties import PropertyReader
@@ -18,7 +18,7 @@ class PostgresConfig:
     hostname: str
     port: int
     user: str
-    password: str
+    password: str = field(repr=False)  # a repr ends up in logs and tracebacks
     dbname: str
     sslmode: str
     connect_timeout_s: int

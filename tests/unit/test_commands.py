@@ -10,7 +10,6 @@ from bridge import cli
 from bridge.commands import COMMANDS, command
 from bridge.config import load_config, read_config_file
 from bridge.errors import ConfigError
-from bridge.properties import PropertyReader
 from bridge.source.settings import read_postgres, read_replication
 
 
@@ -53,8 +52,7 @@ def test_a_command_reads_only_the_sections_it_needs(tmp_path):
     path = tmp_path / "slot.properties"
     path.write_text("debezium.source.database.hostname=db\ndebezium.source.database.user=u\n"
                     "debezium.source.database.dbname=d\ndebezium.source.slot.name=s1\n")
-    props, labels = read_config_file(path)
-    r = PropertyReader(props, labels)
+    r = read_config_file(path).reader()
     # WHEN only the source sections are read THEN they load, while the whole config would not
     assert read_postgres(r).hostname == "db"
     assert read_replication(r).slot_name == "s1"
