@@ -20,6 +20,7 @@ from bridge.convert.options import ConversionOptions, read_conversion
 from bridge.cutover.offsets import CutoverConfig, cutover_from_properties
 from bridge.config.files import CONNECT, CONNECTOR_NAME, ConfigFile, connect_json_to_properties, read_config_file
 from bridge.config.keys import KeyReport, classify
+from bridge.config.providers import provider_keys
 from bridge.errors import ConfigError
 from bridge.format.settings import read_format
 from bridge.kafka.settings import PREFIX as PRODUCER, KafkaSettings, read_kafka_settings
@@ -115,6 +116,7 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     incremental = read_incremental(r)
     http = read_http(r)
     exactly_once = read_exactly_once(r, kafka.producer.settings, PRODUCER)
+    r.used.update(provider_keys(props))  # read when the file was (bridge.config.providers)
     keys = classify(props, r.used, labels)
     if refuse and keys.refused:
         raise ConfigError(keys.refusal())

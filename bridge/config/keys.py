@@ -74,8 +74,6 @@ _NOT_YET = (
             *_src(r"signal\.kafka\..*", r"signal\.consumer\..*"))
     + _rule(REFUSED, "notification channels are not implemented yet: remove the notification.* keys",
             *_src(r"notification\..*"))
-    + _rule(REFUSED, "config providers are not implemented yet: write the values into the file",
-            r"(debezium\.source\.)?config\.providers(\..*)?")
 )
 
 # Keys Debezium reads for other connectors or for sink connectors only: the PostgreSQL source

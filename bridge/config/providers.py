@@ -98,6 +98,11 @@ def _read_properties(name: str, path: str) -> dict[str, str]:
         raise ConfigError(f"config provider {name!r}: {exc}") from None
 
 
+def provider_keys(props: Mapping[str, str]) -> set[str]:
+    """The keys that declare providers (honoured: `resolve_providers` has read them)."""
+    return {k for k in props if k in _PROVIDER_PREFIXES or k.startswith(tuple(p + "." for p in _PROVIDER_PREFIXES))}
+
+
 def _providers(props: Mapping[str, str], labels: Mapping[str, str]) -> tuple[dict[str, Provider], set[str]]:
     """The declared providers, and the keys that declared them."""
     found: dict[str, Provider] = {}
@@ -128,10 +133,8 @@ def _providers(props: Mapping[str, str], labels: Mapping[str, str]) -> tuple[dic
 
 def resolve_providers(props: dict[str, str], labels: Mapping[str, str]) -> set[str]:
     """Replace every `${provider:path:key}` reference in place; returns the keys that held one
-    (secrets from here on). The provider declarations themselves are removed from `props`."""
-    providers, declaring = _providers(props, labels)
-    for key in declaring:
-        del props[key]
+    (secrets from here on)."""
+    providers, _ = _providers(props, labels)
     secrets: set[str] = set()
     for key, value in props.items():
         if "${" not in value:

@@ -46,6 +46,7 @@ def test_file_directory_and_env_providers_fill_values(tmp_path, monkeypatch):
     cfg = load_config(path, bootstrap_servers="k:9092")
     assert (cfg.postgres.password, cfg.postgres.user, cfg.postgres.port) == ("s3cret-file", "replicator", 6543)
     assert not cfg.keys.refused and not cfg.keys.ignored
+    assert {"config.providers", "config.providers.env.class"} <= {v.key for v in cfg.keys.honoured}
 
 
 @pytest.mark.parametrize("config, message", [
