@@ -107,6 +107,10 @@ class PropertyReader:
         """`label=value` for a message, the value hidden when it is a secret."""
         return f"{self.label(key)}=<secret>" if key in self._secrets else f"{self.label(key)}={value!r}"
 
+    def hide(self, key: str, message: str, value: str) -> str:
+        """`message` (someone else's words about `key`) with the value cut out when it is a secret."""
+        return message.replace(value, "<secret>") if key in self._secrets and value else message
+
     def raw(self, key: str) -> str | None:
         self.used.add(key)
         value = self._props.get(key)

@@ -9,6 +9,7 @@ into the producers.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Mapping
@@ -106,4 +107,29 @@ def read_kafka_settings(r: PropertyReader) -> KafkaSettings:
     if not settings.get("bootstrap.servers"):
         raise ConfigError(f"{r.label(PREFIX + 'bootstrap.servers')} is required but not set")
     settings.update(_FORCED)
+    _check_with_librdkafka(r, settings)
     return KafkaSettings.split(settings)
+
+
+def _check_with_librdkafka(r: PropertyReader, settings: Mapping[str, str]) -> None:
+    """librdkafka judges every setting's name and value now, not when the first producer
+    starts: a Java-only property (`sasl.jaas.config`, `ssl.truststore.*`, `partitioner.class`,
+    ...) or a bad value stops the start with one line per key. Settings that only fail together
+    (a missing certificate file, a SASL mechanism without its credentials) fail when a client
+    is built (`bridge.kafka.clients`). A client without brokers connects to nothing."""
+    from confluent_kafka import KafkaException, Producer
+
+    quiet = logging.getLogger("bridge.kafka.check")
+    quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
+    lines = []
+    for name, value in settings.items():
+        try:
+            Producer({name: value, "bootstrap.servers": "", "logger": quiet})
+        except KafkaException as exc:
+            why = exc.args[0].str()
+            if not why.startswith("Failed to create"):  # that one needs the other settings
+                key = PREFIX + name
+                lines.append(f"{r.label(key)} is refused: librdkafka says: {r.hide(key, why, value)}")
+    if lines:
+        raise ConfigError("\n".join(lines))

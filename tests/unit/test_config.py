@@ -251,3 +251,18 @@ def test_kafka_connect_standalone_properties_are_read_as_connect_settings(tmp_pa
     assert cfg.postgres.port == 5433 and cfg.events.key_schemas_enable is False
     assert cfg.kafka.producer.settings["linger.ms"] == "7"
     assert not cfg.keys.refused and not cfg.keys.ignored
+
+
+def test_kafka_settings_librdkafka_cannot_take_are_refused_one_line_each():
+    props = with_(**{"debezium.sink.kafka.producer.sasl.jaas.config": "org.apache...PlainLoginModule required;",
+                     "debezium.sink.kafka.producer.compression.type": "foo",
+                     "debezium.sink.kafka.producer.max.request.size": "1048576",
+                     "debezium.sink.kafka.producer.linger.ms": "5"})
+    with pytest.raises(ConfigError) as refused:
+        config_from_properties(props)
+    lines = str(refused.value).splitlines()
+    assert [line.split(" is refused: ")[0] for line in lines] == [
+        "debezium.sink.kafka.producer.compression.type", "debezium.sink.kafka.producer.sasl.jaas.config",
+        "debezium.sink.kafka.producer.max.request.size"]
+    assert "Java JAAS configuration is not supported" in lines[1]
+    assert 'No such configuration property: "max.request.size"' in lines[2]
