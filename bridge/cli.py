@@ -20,7 +20,8 @@ log = logging.getLogger("bridge")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bridge", description="PostgreSQL logical replication to Kafka, Debezium-compatible")
     parser.add_argument("--version", action="version", version=f"pgbridge {__version__}")
-    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                        help="default: quarkus.log.level of the configuration, else INFO")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
         module = command(name)
@@ -31,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=args.log_level,
+        level=args.log_level or "INFO",
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

@@ -24,7 +24,10 @@ def load_and_warn(args: argparse.Namespace):
     """Every section `bridge run` needs; a refused key stops it, an ignored one is a warning."""
     from bridge.config import load_config
 
+    from bridge.logsettings import apply_logging
+
     config = load_config(args.config, args.bootstrap_servers)
+    apply_logging(config.logging, args.log_level)
     for verdict in config.keys.ignored:
         log.warning("ignoring %s", verdict.line())
     return config

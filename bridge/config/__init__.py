@@ -23,6 +23,7 @@ from bridge.config.keys import KeyReport, classify
 from bridge.config.providers import provider_keys
 from bridge.errors import ConfigError
 from bridge.format.settings import read_format
+from bridge.logsettings import LogConfig, read_logging
 from bridge.kafka.settings import PREFIX as PRODUCER, KafkaSettings, read_kafka_settings
 from bridge.produce.settings import ExactlyOnceConfig, ExactlyOnceScope, ProducerSpec, read_exactly_once
 from bridge.properties import PropertyReader as _Reader
@@ -56,6 +57,7 @@ class BridgeConfig:
     cutover: CutoverConfig | None = None
     incremental: IncrementalConfig = field(default_factory=lambda: IncrementalConfig(None, 1024))
     http: HttpConfig = field(default_factory=HttpConfig)
+    logging: LogConfig = field(default_factory=LogConfig)
     exactly_once: ExactlyOnceConfig = field(default_factory=ExactlyOnceConfig)
 
     @property
@@ -115,13 +117,14 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     cutover = cutover_from_properties(r.raw)
     incremental = read_incremental(r)
     http = read_http(r)
+    logs = read_logging(r)
     exactly_once = read_exactly_once(r, kafka.producer.settings, PRODUCER)
     r.used.update(provider_keys(props))  # read when the file was (bridge.config.providers)
     keys = classify(props, r.used, labels)
     if refuse and keys.refused:
         raise ConfigError(keys.refusal())
     return BridgeConfig(postgres, replication, events, conversion, kafka, retry, pipeline, snapshot, filters,
-                        keys, cutover=cutover, incremental=incremental, http=http, exactly_once=exactly_once)
+                        keys, cutover=cutover, incremental=incremental, http=http, exactly_once=exactly_once, logging=logs)
 
 
 # Debezium tuning keys of its own queues and offset store: pgbridge has bounded rings instead

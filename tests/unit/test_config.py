@@ -266,3 +266,12 @@ def test_kafka_settings_librdkafka_cannot_take_are_refused_one_line_each():
         "debezium.sink.kafka.producer.max.request.size"]
     assert "Java JAAS configuration is not supported" in lines[1]
     assert 'No such configuration property: "max.request.size"' in lines[2]
+
+
+def test_debezium_server_log_keys():
+    assert config_from_properties({**MINIMAL, "quarkus.log.level": "warn"}).logging.level == "WARNING"
+    assert config_from_properties({**MINIMAL, "quarkus.log.console.json": "false"}).logging.level is None
+    with pytest.raises(ConfigError, match=r"^quarkus\.log\.console\.json=true is refused: pgbridge writes plain"):
+        config_from_properties({**MINIMAL, "quarkus.log.console.json": "true"})
+    with pytest.raises(ConfigError, match=r"^quarkus\.log\.category\.\"io\.debezium\"\.level is refused"):
+        config_from_properties({**MINIMAL, 'quarkus.log.category."io.debezium".level': "DEBUG"})
