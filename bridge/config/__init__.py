@@ -18,6 +18,7 @@ from typing import Mapping
 
 from bridge.convert.options import ConversionOptions, read_conversion
 from bridge.cutover.offsets import CutoverConfig, cutover_from_properties
+from bridge.config.compat import read_compat
 from bridge.config.files import CONNECT, CONNECTOR_NAME, ConfigFile, connect_json_to_properties, read_config_file
 from bridge.config.keys import KeyReport, classify
 from bridge.config.providers import provider_keys
@@ -32,7 +33,7 @@ from bridge.route.filters import TableFilter
 from bridge.route.settings import EventConfig, PipelineConfig, read_events, read_filters, read_pipeline
 from bridge.route.spec import RoutingSpec
 from bridge.snapshot.settings import IncrementalConfig, SnapshotConfig, read_incremental, read_snapshot
-from bridge.source.settings import SOURCE, PostgresConfig, ReplicationConfig, check_connector, read_postgres, read_replication
+from bridge.source.settings import PostgresConfig, ReplicationConfig, check_connector, read_postgres, read_replication
 from bridge.status.settings import HttpConfig, read_http
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     # The PostgreSQL connector makes one task whatever tasks.max allows, as pgbridge runs one bridge.
     r.int(CONNECT + "tasks.max", 1, minimum=1)
     r.bool(CONNECT + "tasks.max.enforce", True)
-    _accept_no_effect_keys(r)
+    read_compat(r)
     cutover = cutover_from_properties(r.raw)
     incremental = read_incremental(r)
     http = read_http(r)
@@ -125,20 +126,3 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
         raise ConfigError(keys.refusal())
     return BridgeConfig(postgres, replication, events, conversion, kafka, retry, pipeline, snapshot, filters,
                         keys, cutover=cutover, incremental=incremental, http=http, exactly_once=exactly_once, logging=logs)
-
-
-# Debezium tuning keys of its own queues and offset store: pgbridge has bounded rings instead
-# and keeps its position in the slot, so they are accepted and have no effect.
-_NO_EFFECT = ("max.batch.size", "max.queue.size", "max.queue.size.in.bytes", "poll.interval.ms",
-              "offset.storage", "offset.storage.file.filename", "offset.flush.interval.ms",
-              "offset.flush.timeout.ms")
-_NO_EFFECT_INTS = frozenset(_NO_EFFECT) - {"offset.storage", "offset.storage.file.filename"}
-
-
-def _accept_no_effect_keys(r: _Reader) -> None:
-    for key in _NO_EFFECT:
-        if key in _NO_EFFECT_INTS:
-            r.int(SOURCE + key, 0)
-        else:
-            r.raw(SOURCE + key)
-    r.with_prefix(SOURCE + "offset.storage.")  # Debezium Server's own offset store settings: the slot is ours

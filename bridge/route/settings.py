@@ -58,8 +58,10 @@ def read_events(r: PropertyReader) -> EventConfig:
         tombstones_on_delete=r.bool(SOURCE + "tombstones.on.delete", True),
         skipped_operations=_skipped_operations(skipped if skipped is not None else "t",
                                                r.label(SOURCE + "skipped.operations")),
-        key_schemas_enable=r.bool("debezium.format.key.schemas.enable", True),
-        value_schemas_enable=r.bool("debezium.format.value.schemas.enable", True),
+        # Debezium Server copies debezium.format.* to both converters, then the per-side keys win
+        key_schemas_enable=r.bool("debezium.format.key.schemas.enable", r.bool("debezium.format.schemas.enable", True)),
+        value_schemas_enable=r.bool("debezium.format.value.schemas.enable",
+                                    r.bool("debezium.format.schemas.enable", True)),
         heartbeat_interval_ms=r.int(SOURCE + "heartbeat.interval.ms", 0),
         heartbeat_topic_prefix=_topic_part(r, "topic.heartbeat.prefix", "__debezium-heartbeat"),
         heartbeat_action_query=r.raw(SOURCE + "heartbeat.action.query") or None,

@@ -10,6 +10,7 @@ from bridge.properties import PropertyReader
 
 SOURCE = "debezium.source."
 POSTGRES_CONNECTOR = "io.debezium.connector.postgresql.PostgresConnector"
+_TLS_FILES = ("sslcert", "sslkey", "sslrootcert", "sslpassword")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
@@ -22,9 +23,14 @@ class PostgresConfig:
     dbname: str
     sslmode: str
     connect_timeout_s: int
+    # database.sslcert / sslkey / sslrootcert / sslpassword: libpq takes pgjdbc's names as they are
+    tls_files: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    keepalives: bool = True  # database.tcpKeepAlive
 
     def dsn_kwargs(self) -> dict[str, object]:
         return {
+            **dict(self.tls_files),
+            "keepalives": 1 if self.keepalives else 0,
             "host": self.hostname,
             "port": self.port,
             "user": self.user,
@@ -72,6 +78,9 @@ def read_postgres(r: PropertyReader) -> PostgresConfig:
         dbname=r.str(SOURCE + "database.dbname"),
         sslmode=r.choice(SOURCE + "database.sslmode", "prefer", SSL_MODES),
         connect_timeout_s=max(1, r.int(SOURCE + "database.connect.timeout.ms", 10_000, minimum=1) // 1000),
+        tls_files=tuple((name, value) for name in _TLS_FILES
+                        if (value := r.raw(SOURCE + "database." + name))),
+        keepalives=r.bool(SOURCE + "database.tcpKeepAlive", True),
     )
 
 

@@ -275,3 +275,66 @@ def test_debezium_server_log_keys():
         config_from_properties({**MINIMAL, "quarkus.log.console.json": "true"})
     with pytest.raises(ConfigError, match=r"^quarkus\.log\.category\.\"io\.debezium\"\.level is refused"):
         config_from_properties({**MINIMAL, 'quarkus.log.category."io.debezium".level': "DEBUG"})
+
+
+@pytest.mark.parametrize("key, verdict, words", [
+    ("debezium.source.schema.history.internal.kafka.topic", "ignored", "keeps none"),
+    ("debezium.source.database.history.kafka.topic", "ignored", "removed in Debezium 2.0"),
+    ("debezium.source.database.server.name", "ignored", "topic.prefix names the topics"),
+    ("debezium.source.heartbeat.topics.prefix", "ignored", "topic.heartbeat.prefix names it"),
+    ("debezium.source.include.schema.changes", "ignored", "no schema change events"),
+    ("connect.errors.deadletterqueue.topic.name", "ignored", "sink connectors"),
+    ("debezium.sink.kafka.something", "ignored", "reads only producer.*"),
+    ("log.level", "ignored", "reads only debezium.* and quarkus.*"),
+    ("debezium.source.table.whitelist", "refused", "use the *.include.list"),
+    ("debezium.source.database.include.list", "refused", "captures no table"),
+    ("debezium.source.database.sslfactory", "refused", "database.sslmode=require"),
+    ("debezium.source.database.ApplicationName", "refused", "libpq, not pgjdbc"),
+    ("debezium.source.driver.loginTimeout", "refused", "libpq, not pgjdbc"),
+    ("debezium.source.converters", "refused", "Java classes"),
+    ("debezium.source.slot.max.retries", "refused", "bridge.connect.attempts"),
+    ("debezium.source.internal.slot.seek.to.known.offset.on.start", "refused", "internal Debezium setting"),
+    ('quarkus.log.category."io.debezium".level', "refused", "not a Quarkus application"),
+    ("debezium.sink.pubsub.project.id", "refused", "Kafka only"),
+    ("debezium.transforms.unwrap.type", "refused", "issue #12"),
+    ("debezium.source.no.such.thing", "refused", "not a setting pgbridge knows"),
+])
+def test_keys_no_section_reads_are_judged_by_debeziums_own_treatment(key, verdict, words):
+    from bridge.config.keys import judge
+
+    got, why = judge(key)
+    assert got == verdict and words in why
+
+
+@pytest.mark.parametrize("key, value, honoured", [
+    ("snapshot.isolation.mode", "repeatable_read", True), ("snapshot.isolation.mode", "read_committed", False),
+    ("snapshot.locking.mode", "none", True), ("snapshot.locking.mode", "shared", False),
+    ("topic.naming.strategy", "io.debezium.schema.SchemaTopicNamingStrategy", True),
+    ("topic.naming.strategy", "io.debezium.schema.DefaultTopicNamingStrategy", False),
+    ("extended.headers.enabled", "TRUE", True), ("extended.headers.enabled", "false", False),
+    ("streaming.delay.ms", "0", True), ("streaming.delay.ms", "500", False),
+    ("table.ignore.builtin", "false", True), ("max.queue.size", "16384", True),
+])
+def test_debezium_keys_honoured_at_some_values_only(key, value, honoured):
+    props = with_(**{"debezium.source." + key: value})
+    if honoured:
+        cfg = config_from_properties(props)
+        assert "debezium.source." + key in [v.key for v in cfg.keys.honoured]
+    else:
+        with pytest.raises(ConfigError, match=rf"^debezium\.source\.{key.replace('.', '[.]')}='{value}' is refused: "):
+            config_from_properties(props)
+
+
+def test_postgres_tls_files_and_keepalive_reach_libpq():
+    cfg = config_from_properties(with_(debezium__source__database__sslrootcert="/etc/ca.pem",
+                                       debezium__source__database__sslcert="/etc/c.pem",
+                                       debezium__source__database__tcpKeepAlive="false"))
+    kwargs = cfg.postgres.dsn_kwargs()
+    assert (kwargs["sslrootcert"], kwargs["sslcert"], kwargs["keepalives"]) == ("/etc/ca.pem", "/etc/c.pem", 0)
+    assert "sslkey" not in kwargs and config_from_properties(MINIMAL).postgres.dsn_kwargs()["keepalives"] == 1
+
+
+def test_debezium_server_format_keys_for_both_converters():
+    cfg = config_from_properties(with_(debezium__format__schemas__enable="false",
+                                       debezium__format__value__schemas__enable="true"))
+    assert (cfg.events.key_schemas_enable, cfg.events.value_schemas_enable) == (False, True)
