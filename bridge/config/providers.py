@@ -17,7 +17,9 @@ later as a wrong password; pgbridge refuses it at start instead, naming the key,
 Debezium Server form (MicroProfile Config): an environment variable overrides a key
 (`DEBEZIUM_SOURCE_DATABASE_PASSWORD` for `debezium.source.database.password`: the key with every
 character that is not a letter or digit made `_`, upper-cased) or adds one; `${NAME}` in a value
-is another key or an environment variable, `${NAME:default}` with a default; `\\${` is a literal.
+is another key or an environment variable, `${NAME:default}` with a default; `\\${` and `$${`
+are a literal `${` — which is how a Debezium Server file writes a provider reference
+(`$${file:/secrets.properties:password}`): expressions are expanded first, providers after.
 
 Every key whose value came from a provider, an override or an expression is a secret: its value
 never appears in an error, a log line or `bridge check` output.
@@ -182,8 +184,9 @@ def resolve_secrets(props: dict[str, str], labels: dict[str, str], *, connect: b
         refuse_unresolved(props, labels)
         return frozenset(secrets)
     secrets = apply_environment(props, labels, environ)
+    declared, _ = _providers(props, labels)
+    secrets |= expand_expressions(props, labels, environ, frozenset(declared))
     secrets |= resolve_providers(props, labels)
-    secrets |= expand_expressions(props, labels, environ)
     return frozenset(secrets)
 
 
@@ -210,13 +213,18 @@ def apply_environment(props: dict[str, str], labels: dict[str, str], environ: Ma
     return secrets
 
 
-_EXPRESSION = re.compile(r"(\\?)\$\{([^}:]+)(?::([^}]*))?\}")
+# MicroProfile expression: ${NAME} or ${NAME:default}; `\${` and `$${` write a literal `${`.
+_EXPRESSION = re.compile(r"(\\|\$)?\$\{([^}:]+)(?::([^}]*))?\}")
 
 
-def expand_expressions(props: dict[str, str], labels: Mapping[str, str], environ: Mapping[str, str]) -> set[str]:
+def expand_expressions(props: dict[str, str], labels: Mapping[str, str], environ: Mapping[str, str],
+                       providers: frozenset[str] = frozenset()) -> set[str]:
     """Debezium Server's `${NAME}` / `${NAME:default}` expressions, in place; returns the keys
     that held one. NAME is another key of the file or an environment variable (as MicroProfile
-    looks it up); a name with neither and no default stops the start."""
+    looks it up); a name with neither and no default stops the start. MicroProfile reads
+    `${file:/p:k}` as the key `file` with the default `/p:k` before any config provider sees it,
+    which is why Debezium Server needs `$${file:/p:k}`: pgbridge refuses the unescaped form of a
+    declared provider rather than connect with `/p:k` as a password."""
     secrets: set[str] = set()
 
     def lookup(name: str) -> str | None:
@@ -232,6 +240,9 @@ def expand_expressions(props: dict[str, str], labels: Mapping[str, str], environ
             escaped, name, default = match.groups()
             if escaped:
                 return match.group(0)[1:]
+            if name in providers:
+                raise ConfigError(f"{labels.get(key, key)}: Debezium Server reads ${{{name}:...}} as an expression "
+                                  f"before config provider {name!r} runs: write $${{{name}:...}}")
             found = lookup(name)
             if found is None:
                 if default is None:

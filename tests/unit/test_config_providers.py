@@ -130,3 +130,16 @@ def test_kafka_client_settings_print_without_passwords(tmp_path):
                     "debezium.sink.kafka.producer.sasl.username=alice\n")
     shown = repr(load_config(path, refuse=False).kafka)
     assert "hunter2" not in shown and "'sasl.password': '<secret>'" in shown and "alice" in shown
+
+
+def test_debezium_server_writes_provider_references_escaped(tmp_path):
+    (tmp_path / "s.properties").write_text("pw=from-provider\n")
+    path = tmp_path / "application.properties"
+    declare = (f"debezium.source.config.providers=file\n"
+               f"debezium.source.config.providers.file.class={FILE}\n")
+    path.write_text(SERVER + declare + f"debezium.source.database.password=$${{file:{tmp_path}/s.properties:pw}}\n")
+    assert load_config(path).postgres.password == "from-provider"
+    # unescaped, MicroProfile would read it as the key "file" with a default: refused
+    path.write_text(SERVER + declare + f"debezium.source.database.password=${{file:{tmp_path}/s.properties:pw}}\n")
+    with pytest.raises(ConfigError, match=r"write \$\$\{file:\.\.\.\}"):
+        load_config(path)
