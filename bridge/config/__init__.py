@@ -23,7 +23,7 @@ from bridge.config.files import CONNECT, CONNECTOR_NAME, ConfigFile, connect_jso
 from bridge.config.keys import KeyReport, classify
 from bridge.config.providers import provider_keys
 from bridge.errors import ConfigError
-from bridge.format.settings import read_format
+from bridge.format.settings import read_format, read_header_format
 from bridge.logsettings import LogConfig, read_logging
 from bridge.kafka.settings import PREFIX as PRODUCER, KafkaSettings, read_kafka_settings
 from bridge.produce.settings import ExactlyOnceConfig, ExactlyOnceScope, ProducerSpec, read_exactly_once
@@ -100,6 +100,7 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
         raise ConfigError(f"debezium.sink.type={sink!r} is invalid: pgbridge supports only kafka")
     for side in ("key", "value"):
         read_format(r, side)
+    read_header_format(r)
     check_connector(r)
     postgres = read_postgres(r)
     replication = read_replication(r)

@@ -42,6 +42,7 @@ class JsonWriter:
 
     __slots__ = ("topic", "field", "head", "tail", "template")
 
+    templates = True
     encode = staticmethod(_encode)
     fix = staticmethod(jackson_json)
     escape = ESCAPE

@@ -1,27 +1,173 @@
-"""The format section: which converter writes keys and values.
+"""The format section: which converter writes keys, values and headers, with its options.
 
 Debezium Server names a format (`debezium.format.value=json`); a Kafka Connect JSON names a
 converter class (`value.converter=org.apache.kafka.connect.json.JsonConverter`), which
-`bridge.config.files` files under the same key. Either spelling is read here.
+`bridge.config.files` files under the same key, its options (`value.converter.<opt>`) under
+`debezium.format.value.<opt>`. Either spelling is read here, each option as the converter reads
+it; what pgbridge cannot write as Debezium does is refused with one line.
+
+Converters (Kafka Connect 4.x, Debezium 3.7):
+- JsonConverter (`json`, `jsonbytearray`: the same bytes): `schemas.enable`.
+- StringConverter (`simplestring`): `converter.encoding`.
+- CloudEventsConverter (`cloudevents`): `serializer.type`, `data.serializer.type` (json only),
+  `json.schemas.enable`, `extension.attributes.enable`, `metadata.source`, ...
+- Debezium's ByteArrayConverter / BinaryDataConverter (`binary`): a Struct goes to the
+  converter `delegate.converter.type` names, with the options under that key's own prefix;
+  without a delegate Connect fails on the first record. Kafka's ByteArrayConverter and
+  ByteBufferConverter take BYTES values only, and every Debezium record value is a Struct.
+Headers are written as Kafka Connect's default SimpleHeaderConverter writes them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bridge.errors import ConfigError
 from bridge.properties import PropertyReader
 
-JSON = "json"
+FORMAT = "debezium.format."
+JSON, STRING, CLOUDEVENTS = "json", "simplestring", "cloudevents"
+_BINARY = "binary"  # Debezium's byte array converters: a delegate writes every Struct
+
 # Converter classes by the Debezium Server format name they are.
-_CLASSES = {"org.apache.kafka.connect.json.JsonConverter": JSON}
-_SUPPORTED = (JSON,)
+_CLASSES = {
+    "org.apache.kafka.connect.json.JsonConverter": JSON,
+    "org.apache.kafka.connect.storage.StringConverter": STRING,
+    "io.debezium.converters.CloudEventsConverter": CLOUDEVENTS,
+    "io.debezium.converters.BinaryDataConverter": _BINARY,
+    "io.debezium.converters.ByteArrayConverter": _BINARY,
+}
+_NAMES = {JSON: JSON, "jsonbytearray": JSON, STRING: STRING, CLOUDEVENTS: CLOUDEVENTS, _BINARY: _BINARY}
+_AVRO = ("avro", "io.confluent.connect.avro.AvroConverter", "io.apicurio.registry.utils.converter.AvroConverter")
+_BYTES_ONLY = ("org.apache.kafka.connect.converters.ByteArrayConverter",
+               "org.apache.kafka.connect.converters.ByteBufferConverter")
+_SIMPLE_HEADERS = "org.apache.kafka.connect.storage.SimpleHeaderConverter"
+
+# Java charset names (and the aliases people write) -> Python codecs that encode the same bytes;
+# both replace what a charset cannot hold with '?'.
+_CHARSETS = {"utf-8": "utf-8", "utf8": "utf-8", "iso-8859-1": "latin-1", "iso8859_1": "latin-1",
+             "latin1": "latin-1", "us-ascii": "ascii", "ascii": "ascii", "utf-16be": "utf-16-be",
+             "utf-16le": "utf-16-le"}
+_ADJUSTMENT_MODES = ("avro", "avro_unicode", "none")
+# CloudEventsConverter's metadata sources: where each attribute comes from.
+_METADATA_DEFAULT = "value,id:generate,type:generate,traceparent:header,dataSchemaName:generate"
+_METADATA_FIELDS = ("id", "type", "traceparent", "dataSchemaName")
 
 
-def read_format(r: PropertyReader, side: str) -> str:
-    """`debezium.format.<side>` (side: key, value, header) as a format name."""
-    key = f"debezium.format.{side}"
+@dataclass(frozen=True, slots=True)
+class ConverterSpec:
+    """One side's converter and the options that shape its bytes."""
+
+    kind: str = JSON  # JSON, STRING or CLOUDEVENTS
+    schemas_enable: bool = True  # JsonConverter's `schemas.enable`
+    encoding: str = "utf-8"  # StringConverter's `converter.encoding`, as a Python codec
+    data_schemas_enable: bool = True  # CloudEvents: `json.schemas.enable` (the `data` attribute's schema)
+    extension_attributes: bool = True  # CloudEvents: `extension.attributes.enable`
+
+
+def read_format(r: PropertyReader, side: str) -> ConverterSpec:
+    """`debezium.format.<side>` (side: key, value) and its options."""
+    return _read_converter(r, FORMAT + side, side)
+
+
+def read_header_format(r: PropertyReader) -> None:
+    """`debezium.format.header` (Connect's `header.converter`): pgbridge writes headers as
+    Connect's default SimpleHeaderConverter does, and accepts only that."""
+    key = FORMAT + "header"
+    value = r.raw(key)
+    if value and value != _SIMPLE_HEADERS:
+        raise ConfigError(f"{r.label(key)}={value!r} is not supported: pgbridge writes headers as Kafka Connect's "
+                          f"default header converter ({_SIMPLE_HEADERS}) does; remove the key or name that class")
+
+
+def _read_converter(r: PropertyReader, key: str, side: str) -> ConverterSpec:
     value = r.raw(key) or JSON
-    name = _CLASSES.get(value, value.lower())
-    if name not in _SUPPORTED:
-        raise ConfigError(f"{r.label(key)}={value!r} is not supported: pgbridge writes "
-                          f"{', '.join(_SUPPORTED)} ({', '.join(_CLASSES)})")
-    return name
+    name = _CLASSES.get(value) or _NAMES.get(value.lower())
+    if name is None:
+        raise ConfigError(f"{r.label(key)}={value!r} is not supported: {_unsupported(value)}")
+    options = key + "."
+    # every converter is handed `schemas.enable`; only JsonConverter reads it (Connect passes it on)
+    schemas_enable = r.bool(options + "schemas.enable", True)
+    if name == _BINARY:
+        delegate = options + "delegate.converter.type"
+        if not r.raw(delegate):
+            raise ConfigError(f"{r.label(key)}={value!r} needs {r.label(delegate)}: Debezium's record {side}s are "
+                              "Structs, which this converter hands to its delegate (without one Connect fails on "
+                              "the first record); name JsonConverter there, or use JsonConverter directly")
+        return _read_converter(r, delegate, side)
+    if name == STRING:
+        return ConverterSpec(STRING, schemas_enable, encoding=_encoding(r, options + "converter.encoding"))
+    if name == CLOUDEVENTS:
+        return _read_cloudevents(r, options, schemas_enable)
+    return ConverterSpec(JSON, schemas_enable)
+
+
+def _unsupported(value: str) -> str:
+    if value in _AVRO or value.lower() == "avro":
+        return "Avro is not implemented yet (a later issue): use JsonConverter, or keep Debezium for this connector"
+    if value in _BYTES_ONLY:
+        return ("it takes BYTES values only, and Debezium's records are Structs (Connect's task fails on the first "
+                "record; outbox payloads need the EventRouter transform, not implemented yet: issue #12); use "
+                "io.debezium.converters.BinaryDataConverter with delegate.converter.type, or JsonConverter")
+    names = sorted({*_NAMES, *_CLASSES} - {_BINARY})
+    return f"pgbridge writes {', '.join(names)}"
+
+
+def _encoding(r: PropertyReader, key: str) -> str:
+    value = r.raw(key) or "UTF-8"
+    codec = _CHARSETS.get(value.lower())
+    if codec is None:
+        raise ConfigError(f"{r.label(key)}={value!r} is not supported: pgbridge encodes UTF-8, UTF-16BE, UTF-16LE, "
+                          "ISO-8859-1 and US-ASCII")
+    return codec
+
+
+def _read_cloudevents(r: PropertyReader, options: str, schemas_enable: bool) -> ConverterSpec:
+    for option in ("serializer.type", "data.serializer.type"):
+        value = r.raw(options + option) or "json"
+        if value.lower() != "json":
+            why = ("Avro is not implemented yet (a later issue)" if value.lower() == "avro"
+                   else "Debezium knows json and avro")
+            raise ConfigError(f"{r.label(options + option)}={value!r} is not supported: {why}; pgbridge writes "
+                              "CloudEvents as JSON (json)")
+    key = options + "opentelemetry.tracing.attributes.enable"
+    if r.bool(key, False):
+        raise ConfigError(f"{r.label(key)}=true is not supported: the traceparent attribute comes from a header "
+                          "that Debezium's tracing transform adds (transforms are not implemented yet: issue #12)")
+    key = options + "schema.name.adjustment.mode"  # names the CloudEvents schema, which JSON does not write
+    r.choice(key, "avro", _ADJUSTMENT_MODES)
+    r.raw(options + "schema.cloudevents.name")  # likewise: the schema registry's name of it
+    header_schema_name = r.bool(options + "schema.data.name.source.header.enable", False)
+    _metadata_source(r, options + "metadata.source", header_schema_name)
+    r.int(options + "json.schemas.cache.size", 1000)  # a cache size: no effect on the bytes
+    return ConverterSpec(CLOUDEVENTS, schemas_enable,
+                         data_schemas_enable=r.bool(options + "json.schemas.enable", True),
+                         extension_attributes=r.bool(options + "extension.attributes.enable", True))
+
+
+def _metadata_source(r: PropertyReader, key: str, header_schema_name: bool) -> None:
+    """`metadata.source`: a global source, then `<field>:header|generate` overrides. pgbridge
+    writes what the default gives: attributes from the record value, id and type generated.
+    Header sources read headers that only transforms add; an id or type from the value is
+    null, which Connect refuses in a required field."""
+    text = r.raw(key) or _METADATA_DEFAULT
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or parts[0].lower() not in ("value", "header"):
+        raise ConfigError(f"{r.label(key)}={text!r} is invalid: it starts with the global source, value or header")
+    sources = dict.fromkeys(_METADATA_FIELDS, parts[0].lower())
+    for part in parts[1:]:
+        field, _, source = part.partition(":")
+        if field not in _METADATA_FIELDS or source.strip().lower() not in ("header", "generate"):
+            raise ConfigError(f"{r.label(key)}={text!r} is invalid: {part!r} is not <field>:header|generate with "
+                              f"a field among {', '.join(_METADATA_FIELDS)}")
+        sources[field] = source.strip().lower()
+    # a header traceparent is read only with the tracing attributes on (refused before), a header
+    # data schema name only with schema.data.name.source.header.enable
+    sources.pop("traceparent")
+    if not header_schema_name:
+        sources.pop("dataSchemaName")
+    if parts[0].lower() == "header" or sources.get("dataSchemaName") == "header" \
+            or sources["id"] != "generate" or sources["type"] != "generate":
+        raise ConfigError(f"{r.label(key)}={text!r} is not supported: pgbridge takes the attributes from the record "
+                          "value and generates id and type (header sources read headers that only transforms add, "
+                          f"not implemented yet: issue #12); use the default {_METADATA_DEFAULT!r}")

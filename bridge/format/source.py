@@ -109,6 +109,11 @@ class SourceTemplate:
             pieces.append(b'"%s":%s' % (field.encode(), piece))
         self.template = b"{" + b",".join(pieces) + b"}"
 
+    def block(self, snapshot: str, commit_ts_us: int, txid: int | None, last_commit_lsn: int | None,
+              lsn: int) -> dict:
+        """One event's block as a Connect value (for writers without templates)."""
+        return source_block(*self._table, snapshot, commit_ts_us, txid, last_commit_lsn, lsn)
+
     def txn(self, snapshot: str, commit_ts_us: int, txid: int | None, last_commit_lsn: int | None) -> bytes:
         """The block of the transaction's events, as a `%` template whose `%d` slots (one per
         use) take the event's LSN."""

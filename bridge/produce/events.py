@@ -3,7 +3,9 @@
 Everything that depends only on a relation's shape (topic, value converters, key columns, the
 key and value writers prepared from the Connect schemas, the envelope template) is built once
 per Relation message in `TableEvents`; per row only the values are converted and the row images
-written. The record format is the writers' (`bridge.format`): JSON today.
+written. The record format is the writers' (`bridge.format`): JSON records are made from
+templates (and the fast path); other writers (StringConverter, CloudEvents) are handed the
+whole envelope as a Connect value on the general path.
 
 Debezium 3.7 facts (checked against tests/data/debezium, a real Debezium 3.7.0 on Kafka
 Connect 4.3.1 with JsonConverter):
@@ -36,8 +38,8 @@ from bridge.convert.schema import envelope_schema, field_schema, key_schema, val
 from bridge.convert.types import TypeRegistry
 from bridge.convert.values import converter_for, null_fallback, snapshot_converter_for
 from bridge.convert.values_numeric import NotRepresentable
-from bridge.format.converter import KEY, VALUE, Converters, Writer, converters_for
-from bridge.format.json import literal
+from bridge.format.converter import KEY, VALUE, Converters, RecordWriter, Writer, converters_for
+from bridge.format.json import json_bytes, literal
 from bridge.format.source import SourceTemplate
 from bridge.pgoutput.messages import UNCHANGED_TOAST, Delete, Insert, Relation, Update
 from bridge.produce.fastrows import compile_reader, key_mask
@@ -116,20 +118,22 @@ class TableEvents:
         self.key_picks = tuple(by_name[n] for n in info.key_columns if n in by_name)
         key_fields = [fields[p[1]] for p in self.key_picks]
         # None without key columns: such a table's records have no key
-        self.key_writer: Writer | None = (converters.key.prepare(key_schema(name, key_fields), name, KEY)
-                                          if key_fields else None)
-        self.value_writer = converters.value.prepare(
+        self.key_writer: RecordWriter | None = (converters.key.prepare(key_schema(name, key_fields), name, KEY)
+                                                if key_fields else None)
+        self.value_writer: RecordWriter = converters.value.prepare(
             envelope_schema(name, value_schema(name, list(fields.values()))), name, VALUE)
-        # the envelope's template around its source block (`EventBuilder.envelope_format`)
+        # the envelope's template around its source block (`EventBuilder.envelope_format`); None
+        # for a writer without templates, which gets the envelope as a Connect value
         self.source = SourceTemplate(events.topic_prefix, db, self.schema, self.table)
-        self.envelope = _envelope_template(self.value_writer)
+        templates = self.value_writer.templates and (self.key_writer is None or self.key_writer.templates)
+        self.envelope = _envelope_template(self.value_writer) if templates else None  # type: ignore[arg-type]
         # EventBuilder's envelope template of the current transaction (`envelope_format`)
         self.envelope_txn: TxnContext | None = None
         self.envelope_snapshot = ""
         self.envelope_format = b""
         # the fast path's tuple reader (`bridge.produce.fastrows`)
         self.reader = compile_reader(len(relation.columns), self.picks, self.key_picks, self.value_writer,
-                                     self.key_writer)
+                                     self.key_writer) if templates else None  # type: ignore[arg-type]
         self.key_mask = key_mask(self.key_picks)
 
     def snapshot_picks(self) -> tuple:
@@ -164,10 +168,7 @@ class TableEvents:
                     self.schema, self.table, column, exc)
         return None
 
-    def key_payload(self, values: tuple) -> bytes | None:
-        """The key's payload, without wrapping (also the value of the newkey/oldkey headers)."""
-        if not self.key_picks:
-            return None
+    def _key_values(self, values: tuple) -> dict:
         payload = {}
         for i, name, convert, _, null in self.key_picks:
             raw = values[i]
@@ -175,16 +176,26 @@ class TableEvents:
                 payload[name] = null if raw is None else convert(raw)
             except NotRepresentable as exc:
                 payload[name] = self._unrepresentable(name, exc)
-        return self.key_writer.payload(payload)  # type: ignore[union-attr]  # key_picks: a key writer
+        return payload
 
-    def wrap_key(self, payload: bytes) -> bytes:
-        """The key record of a `key_payload`: the writer's head and tail around it."""
+    def key_payload(self, values: tuple) -> bytes | None:
+        """The key's JSON without schema: the value of the newkey/oldkey headers (whatever the
+        key converter), and what tells a key change; for a JSON key writer, its payload."""
+        return json_bytes(self._key_values(values)) if self.key_picks else None
+
+    def wrap_key(self, payload: bytes, values: tuple) -> bytes | None:
+        """The key record of `values`, whose `key_payload` is `payload`: a JSON writer's head
+        and tail around it; another writer's record of the key."""
         writer = self.key_writer
+        if self.envelope is None:
+            return writer.write(self._key_values(values))  # type: ignore[union-attr]
         return writer.head + payload + writer.tail  # type: ignore[union-attr]
 
     def key(self, values: tuple) -> bytes | None:
+        if self.envelope is None:
+            return self.key_writer.write(self._key_values(values)) if self.key_picks else None  # type: ignore[union-attr]
         payload = self.key_payload(values)
-        return None if payload is None else self.wrap_key(payload)
+        return None if payload is None else self.wrap_key(payload, values)
 
 
 class EventBuilder:
@@ -223,8 +234,16 @@ class EventBuilder:
 
     def _envelope(self, t: TableEvents, before, after, op: str, txn: TxnContext, lsn: int,
                   snapshot: str = "false", transaction: bool = True) -> bytes:
-        """The envelope from the row images (dicts, or None): only they go through the writer."""
-        payload = t.value_writer.payload  # an image that is None is `null`, as `payload(None)` writes it
+        """The envelope from the row images (dicts, or None): only they go through the writer
+        (a writer without templates writes the whole envelope)."""
+        if t.envelope is None:
+            ns = _time_ns()
+            return t.value_writer.write({
+                "before": before, "after": after,
+                "source": t.source.block(snapshot, txn.commit_ts_us, txn.xid, txn.last_commit_lsn, lsn),
+                "transaction": txn.block(lsn) if transaction else None, "op": op,
+                "ts_ms": ns // 1_000_000, "ts_us": ns // 1000, "ts_ns": ns})
+        payload = t.value_writer.payload  # type: ignore[attr-defined]  # a writer with templates  # an image that is None is `null`, as `payload(None)` writes it
         return self._value(t, b"null" if before is None else payload(before),
                            b"null" if after is None else payload(after), op.encode(), txn, lsn, snapshot, transaction)
 
@@ -354,21 +373,21 @@ class EventBuilder:
             # create under the new one, each pointing at the other key in a header.
             records = []
             if half != NEW_KEY_HALF:
-                old_key = t.wrap_key(old_payload) if old_payload is not None else None
+                old_key = t.wrap_key(old_payload, msg.old) if old_payload is not None else None
                 headers = [("__debezium.newkey", new_payload or b""), *self.headers]
                 records.append(Record(t.topic, old_key, self._envelope(t, t.row(msg.old), None, "d", txn, lsn),
                                       headers))
                 if self._events.tombstones_on_delete:
                     records.append(Record(t.topic, old_key, None, headers))
             if half != OLD_KEY_HALF:
-                new_key = t.wrap_key(new_payload) if new_payload is not None else None
+                new_key = t.wrap_key(new_payload, new_values) if new_payload is not None else None
                 headers = [("__debezium.oldkey", old_payload or b""), *self.headers]
                 records.append(Record(t.topic, new_key, self._envelope(t, None, t.row(msg.new), "c", txn, lsn),
                                       headers))
             return records
         if "u" in self._events.skipped_operations:
             return []
-        new_key = t.wrap_key(new_payload) if new_payload is not None else None
+        new_key = t.wrap_key(new_payload, new_values) if new_payload is not None else None
         # REPLICA IDENTITY FULL: the old row holds the TOASTed values the new one leaves out
         before = t.row(msg.old) if msg.old_kind == "O" else None
         after = t.row(new_values if msg.old_kind == "O" else msg.new)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from bridge.errors import ConfigError
+from bridge.format.settings import ConverterSpec, read_format
 from bridge.properties import PropertyReader
 from bridge.route.filters import TableFilter
 
@@ -34,6 +35,8 @@ class EventConfig:
     topic_delimiter: str = "."  # topic.delimiter: between the parts of every topic name
     topic_transaction: str = "transaction"  # topic.transaction: <prefix><delimiter><this>
     heartbeat_topic_name: str | None = None  # topic.heartbeat.name: replaces <heartbeat prefix>.<prefix>
+    key_format: ConverterSpec = ConverterSpec()  # debezium.format.key (key.converter) and its options
+    value_format: ConverterSpec = ConverterSpec()
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,15 +56,14 @@ class PipelineConfig:
 
 def read_events(r: PropertyReader) -> EventConfig:
     skipped = r.raw(SOURCE + "skipped.operations")
+    key_format, value_format = read_format(r, "key"), read_format(r, "value")
     return EventConfig(
         topic_prefix=_topic_part(r, "topic.prefix", None),
         tombstones_on_delete=r.bool(SOURCE + "tombstones.on.delete", True),
         skipped_operations=_skipped_operations(skipped if skipped is not None else "t",
                                                r.label(SOURCE + "skipped.operations")),
-        # Debezium Server copies debezium.format.* to both converters, then the per-side keys win
-        key_schemas_enable=r.bool("debezium.format.key.schemas.enable", r.bool("debezium.format.schemas.enable", True)),
-        value_schemas_enable=r.bool("debezium.format.value.schemas.enable",
-                                    r.bool("debezium.format.schemas.enable", True)),
+        key_schemas_enable=key_format.schemas_enable,
+        value_schemas_enable=value_format.schemas_enable,
         heartbeat_interval_ms=r.int(SOURCE + "heartbeat.interval.ms", 0),
         heartbeat_topic_prefix=_topic_part(r, "topic.heartbeat.prefix", "__debezium-heartbeat"),
         heartbeat_action_query=r.raw(SOURCE + "heartbeat.action.query") or None,
@@ -69,6 +71,8 @@ def read_events(r: PropertyReader) -> EventConfig:
         topic_delimiter=_topic_part(r, "topic.delimiter", "."),
         topic_transaction=_topic_part(r, "topic.transaction", "transaction"),
         heartbeat_topic_name=_topic_part(r, "topic.heartbeat.name", "") or None,
+        key_format=key_format,
+        value_format=value_format,
     )
 
 
