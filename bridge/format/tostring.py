@@ -4,7 +4,8 @@
 default), null as a null record. What Debezium's values print (checked against Java 17 and
 Kafka Connect 4.3's classes):
 - Struct: `Struct{name=value,...}` in field order, fields whose value is null left out, no
-  quoting or escaping (`Struct{id=1,v=a, b}`).
+  quoting or escaping (`Struct{id=1,v=a, b}`). A source block's `snapshot` is null while
+  streaming (JSON shows its default, "false"), so it is left out too.
 - List: `[a, null, c]`; Map (hstore in map mode, a java.util.HashMap): `{k=v, n=null}` in the
   map's iteration order, which the converter already gave the dict.
 - Decimal (BigDecimal): `BigDecimal.toString`, scientific when the scale is negative or the
@@ -37,6 +38,9 @@ _JAVA_DATES = {"org.apache.kafka.connect.data.Date": 86_400_000, "org.apache.kaf
 # BYTES values Debezium makes as byte[] (the rest are ByteBuffers): by schema name, or by the
 # name of the struct that holds them
 _BYTE_ARRAYS = ("io.debezium.data.Bits",)
+# Debezium never puts a source block's `snapshot` "false" (SnapshotRecord.FALSE leaves the field
+# null; JsonConverter writes the field's default, "false"): the Struct leaves it out
+_SOURCE = "io.debezium.connector.postgresql.Source"
 _BYTE_ARRAY_STRUCTS = ("io.debezium.data.VariableScaleDecimal", "io.debezium.data.geometry.Geometry",
                        "io.debezium.data.geometry.Geography", "io.debezium.data.geometry.Point")
 
@@ -113,11 +117,12 @@ def renderer(schema: Schema, holder: str | None = None) -> Render:
     struct that holds the field."""
     kind, name = schema["type"], schema.get("name")
     if kind == "struct":
-        fields = tuple((f["field"], renderer(f, name)) for f in schema["fields"])
+        fields = tuple((f["field"], renderer(f, name), "false" if name == _SOURCE and f["field"] == "snapshot" else None)
+                       for f in schema["fields"])
 
         def struct(value: dict) -> str:
-            return "Struct{" + ",".join([f"{field}={render(v)}" for field, render in fields
-                                         if (v := value.get(field)) is not None]) + "}"
+            return "Struct{" + ",".join([f"{field}={render(v)}" for field, render, unset in fields
+                                         if (v := value.get(field)) is not None and v != unset]) + "}"
         return struct  # type: ignore[return-value]
     if kind == "array":
         item = renderer(schema["items"])

@@ -579,3 +579,83 @@ def run_sql(conn, statements: list[str]) -> None:
     with conn.cursor() as cur:
         for statement in statements:
             cur.execute(statement)
+
+
+# --- records of any converter: text compared with named masks ------------------------------------
+
+
+@dataclass(frozen=True)
+class Mask:
+    """A documented difference in a record's text (key or value): every match of `pattern` is
+    replaced by `<why>` on both sides. `compare_text` counts the records whose text it changed,
+    per side, so a test can assert that each mask was really needed."""
+
+    pattern: str
+    why: str
+
+
+def _masked(text: str | None, prefix: str, masks: tuple[Mask, ...], hits: dict | None) -> str:
+    if text is None:
+        return "<null>"
+    text = text.replace(prefix, "<prefix>")
+    for mask in masks:
+        text, n = re.subn(mask.pattern, f"<{mask.why}>", text)
+        if n and hits is not None:
+            hits[mask] = hits.get(mask, 0) + 1
+    return text
+
+
+def _text_lines(label: str, text: str) -> list[str]:
+    """A record's text as lines for a readable diff: JSON one scalar a line, else at commas."""
+    if text.startswith("{") and not text.startswith("{<"):
+        try:
+            out: list[str] = []
+            _lines(parse_raw(text), label, out)
+            return out
+        except ValueError:
+            pass
+    return [f"{label} {part}" for part in re.split(r"(?<=,)", text)]
+
+
+def compare_text(debezium: list[Record], dbz_prefix: str, ours: list[Record], our_prefix: str, *,
+                 masks: tuple[Mask, ...] = (), ignored_headers: frozenset[str] = frozenset({"__debezium.context.runId"}),
+                 hits: dict | None = None) -> list[str]:
+    """Readable differences between two streams written by any converter (StringConverter,
+    CloudEvents ...), text for text: topics by what follows the prefix, records key by key
+    (the key's masked text) in order, each record's headers, key and value. The prefix is
+    replaced by `<prefix>` everywhere; `masks` hide the documented differences. `hits` (when
+    given) counts, per side (`(mask, "debezium")` / `(mask, "pgbridge")`), the records a mask changed."""
+    problems: list[str] = []
+    hits = {} if hits is None else hits
+
+    def grouped(records: list[Record], prefix: str, side: str) -> dict[str, dict[str, list[list[str]]]]:
+        side_hits: dict = {}
+        out: dict[str, dict[str, list[list[str]]]] = defaultdict(lambda: defaultdict(list))
+        for r in records:
+            if not r.topic.startswith(prefix + "."):
+                problems.append(f"record on an unexpected topic {r.topic}")
+                continue
+            key = _masked(r.key, prefix, masks, side_hits)
+            value = _masked(r.value, prefix, masks, side_hits)
+            headers = [f"header {name} = " + ("<ignored>" if name in ignored_headers else _masked(v, prefix, (), None))
+                       for name, v in r.headers]
+            out[r.topic[len(prefix) + 1:]][key].append(headers + _text_lines("key", key) + _text_lines("value", value))
+        for mask, n in side_hits.items():
+            hits[(mask, side)] = hits.get((mask, side), 0) + n
+        return out
+
+    want, got = grouped(debezium, dbz_prefix, "debezium"), grouped(ours, our_prefix, "pgbridge")
+    for topic in sorted(set(want) | set(got)):
+        if topic not in got or topic not in want:
+            problems.append(f"topic <prefix>.{topic}: only in {'Debezium' if topic in want else 'pgbridge'}'s output")
+            continue
+        for key in list(want[topic]) + [k for k in got[topic] if k not in want[topic]]:
+            w, g = want[topic].get(key, []), got[topic].get(key, [])
+            where = f"<prefix>.{topic} key {key}"
+            if len(w) != len(g):
+                problems.append(f"{where}: {len(g)} records, Debezium wrote {len(w)}")
+            for i, (a, b) in enumerate(zip(w, g)):
+                if a != b:
+                    diff = difflib.unified_diff(a, b, "debezium", "pgbridge", n=2, lineterm="")
+                    problems.append(f"{where}, record {i}:\n" + "\n".join(diff))
+    return problems

@@ -344,13 +344,16 @@ DEBEZIUM_STOP = REPO / "deploy" / "local" / "debezium" / "stop"
 
 
 def start_bridge_with(tmp: Path, pg_dsn: str, kafka_bootstrap: str, prefix: str, options: dict[str, str],
-                      producers: int = 2) -> BridgeProcess:
+                      producers: int = 2, converters: dict[str, str] | None = None) -> BridgeProcess:
     """`bridge run` with the connector `options` (unprefixed, as Debezium names them), slot
-    `<prefix>_slot` and publication `<prefix>_pub`; started."""
+    `<prefix>_slot` and publication `<prefix>_pub`; started. `converters`: Connect's
+    `key.converter`/`value.converter`/`header.converter` keys and their options, as a
+    connector configuration names them (`value.converter.schemas.enable`)."""
+    formats = {"debezium.format." + k.replace(".converter", "", 1): v for k, v in (converters or {}).items()}
     cfg = write_properties(tmp / f"{prefix}.properties", pg_dsn, kafka_bootstrap, prefix=prefix,
                            slot=f"{prefix}_slot", publication=f"{prefix}_pub",
                            extra={**{f"debezium.source.{k}": v for k, v in options.items()},
-                                  "bridge.producers": str(producers)})
+                                  "bridge.producers": str(producers), **formats})
     bridge = BridgeProcess(cfg, tmp / f"{prefix}.log")
     bridge.start()
     return bridge
