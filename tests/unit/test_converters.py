@@ -18,7 +18,7 @@ from bridge.convert.schema import (array_schema, connect_schema, field_schema, h
 from bridge.convert.types import TypeRegistry
 from bridge.errors import ConfigError
 from bridge.format.cloudevents import CloudEventsConverter, ce_time, extension_name
-from bridge.format.converter import KEY, VALUE, Converters, converters_for
+from bridge.format.converter import VALUE, Converters, converters_for
 from bridge.format.json import JsonConverter
 from bridge.format.settings import CLOUDEVENTS, JSON, STRING, ConverterSpec
 from bridge.format.source import SOURCE_VERSION, source_block
