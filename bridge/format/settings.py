@@ -80,21 +80,24 @@ def read_header_format(r: PropertyReader) -> None:
                           f"default header converter ({_SIMPLE_HEADERS}) does; remove the key or name that class")
 
 
-def _read_converter(r: PropertyReader, key: str, side: str) -> ConverterSpec:
+def _read_converter(r: PropertyReader, key: str, side: str, delegate: bool = False) -> ConverterSpec:
     value = r.raw(key) or JSON
-    name = _CLASSES.get(value) or _NAMES.get(value.lower())
+    name = _CLASSES.get(value) or (None if delegate else _NAMES.get(value.lower()))
     if name is None:
+        if delegate and value.lower() in _NAMES:  # Debezium instantiates the delegate by class name
+            raise ConfigError(f"{r.label(key)}={value!r} is invalid: it names a converter class, e.g. "
+                              "org.apache.kafka.connect.json.JsonConverter")
         raise ConfigError(f"{r.label(key)}={value!r} is not supported: {_unsupported(value)}")
     options = key + "."
     # every converter is handed `schemas.enable`; only JsonConverter reads it (Connect passes it on)
     schemas_enable = r.bool(options + "schemas.enable", True)
     if name == _BINARY:
-        delegate = options + "delegate.converter.type"
-        if not r.raw(delegate):
-            raise ConfigError(f"{r.label(key)}={value!r} needs {r.label(delegate)}: Debezium's record {side}s are "
+        inner = options + "delegate.converter.type"
+        if not r.raw(inner):
+            raise ConfigError(f"{r.label(key)}={value!r} needs {r.label(inner)}: Debezium's record {side}s are "
                               "Structs, which this converter hands to its delegate (without one Connect fails on "
                               "the first record); name JsonConverter there, or use JsonConverter directly")
-        return _read_converter(r, delegate, side)
+        return _read_converter(r, inner, side, delegate=True)
     if name == STRING:
         return ConverterSpec(STRING, schemas_enable, encoding=_encoding(r, options + "converter.encoding"))
     if name == CLOUDEVENTS:

@@ -41,6 +41,7 @@ REL = Relation(1, "public", "t", "d", (RelationColumn(True, "id", 23, -1), Relat
 SOURCE = (f"source=Struct{{version={SOURCE_VERSION},connector=postgresql,name=srv,ts_ms=1700000000123,db=db,"
           'sequence=["1000","4096"],ts_us=1700000000123456,ts_ns=1700000000123456000,schema=public,table=t,'
           "txId=700,lsn=4096}")
+JSON_CLASS = "org.apache.kafka.connect.json.JsonConverter"
 CLOCK = "ts_ms=1750000000987,ts_us=1750000000987654,ts_ns=1750000000987654321"
 
 
@@ -247,7 +248,7 @@ def test_debeziums_byte_array_converters_write_with_their_delegate():
     # THEN every Struct is written by the delegate, with the delegate's options
     assert (v.kind, v.schemas_enable, k.kind) == (JSON, False, STRING)
     assert config_from_properties({**MINIMAL, "debezium.format.value": "binary",
-                                   "debezium.format.value.delegate.converter.type": "json",
+                                   "debezium.format.value.delegate.converter.type": JSON_CLASS,
                                    "debezium.format.value.delegate.converter.type.schemas.enable": "false"}
                                   ).events.value_schemas_enable is False
 
@@ -260,7 +261,9 @@ def test_debeziums_byte_array_converters_write_with_their_delegate():
     ({"debezium.format.value": "org.apache.kafka.connect.converters.ByteArrayConverter"}, "BYTES values only"),
     ({"debezium.format.value": "org.apache.kafka.connect.converters.ByteBufferConverter"}, "BYTES values only"),
     ({"debezium.format.value": "binary"}, "needs debezium.format.value.delegate.converter.type"),
-    ({"debezium.format.value": "binary", "debezium.format.value.delegate.converter.type": "avro"}, "Avro"),
+    ({"debezium.format.value": "binary", "debezium.format.value.delegate.converter.type": "avro"}, "names a converter class"),
+    ({"debezium.format.value": "binary",
+      "debezium.format.value.delegate.converter.type": "io.confluent.connect.avro.AvroConverter"}, "Avro"),
     ({"debezium.format.value": "cloudevents", "debezium.format.value.serializer.type": "avro"}, "Avro"),
     ({"debezium.format.value": "cloudevents", "debezium.format.value.data.serializer.type": "avro"}, "Avro"),
     ({"debezium.format.value": "cloudevents", "debezium.format.value.opentelemetry.tracing.attributes.enable": "true"},
