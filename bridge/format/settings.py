@@ -3,8 +3,9 @@
 Debezium Server names a format (`debezium.format.value=json`); a Kafka Connect JSON names a
 converter class (`value.converter=org.apache.kafka.connect.json.JsonConverter`), which
 `bridge.config.files` files under the same key, its options (`value.converter.<opt>`) under
-`debezium.format.value.<opt>`. Either spelling is read here, each option as the converter reads
-it; what pgbridge cannot write as Debezium does is refused with one line.
+`debezium.format.value.<opt>` (Debezium Server also hands both converters `debezium.format.<opt>`;
+the side's own key wins). Either spelling is read here, each option as the converter reads it;
+what pgbridge cannot write as Debezium does is refused with one line.
 
 Converters (Kafka Connect 4.x, Debezium 3.7):
 - JsonConverter (`json`, `jsonbytearray`: the same bytes): `schemas.enable`.
@@ -65,9 +66,30 @@ class ConverterSpec:
     extension_attributes: bool = True  # CloudEvents: `extension.attributes.enable`
 
 
+class _Options:
+    """One converter's options: `<key>.<option>`; at the top level Debezium Server also hands
+    both converters `debezium.format.<option>`, which the side's own key overrides."""
+
+    def __init__(self, r: PropertyReader, key: str, common: bool) -> None:
+        self.r, self.prefix, self.common = r, key + ".", common
+
+    def key(self, option: str) -> str:
+        """The key that gives `option` (the side's own when it is set)."""
+        own = self.prefix + option
+        if self.common and self.r.raw(FORMAT + option) is not None and self.r.raw(own) is None:
+            return FORMAT + option
+        return own
+
+    def raw(self, option: str) -> str | None:
+        return self.r.raw(self.key(option))
+
+    def bool(self, option: str, default: bool) -> bool:
+        return self.r.bool(self.key(option), default)
+
+
 def read_format(r: PropertyReader, side: str) -> ConverterSpec:
     """`debezium.format.<side>` (side: key, value) and its options."""
-    return _read_converter(r, FORMAT + side, side)
+    return _read_converter(r, FORMAT + side, side, top=True)
 
 
 def read_header_format(r: PropertyReader) -> None:
@@ -76,32 +98,32 @@ def read_header_format(r: PropertyReader) -> None:
     key = FORMAT + "header"
     value = r.raw(key)
     if value and value != _SIMPLE_HEADERS:
-        raise ConfigError(f"{r.label(key)}={value!r} is not supported: pgbridge writes headers as Kafka Connect's "
+        raise ConfigError(f"{r.shown(key, value)} is not supported: pgbridge writes headers as Kafka Connect's "
                           f"default header converter ({_SIMPLE_HEADERS}) does; remove the key or name that class")
 
 
-def _read_converter(r: PropertyReader, key: str, side: str, delegate: bool = False) -> ConverterSpec:
+def _read_converter(r: PropertyReader, key: str, side: str, top: bool) -> ConverterSpec:
     value = r.raw(key) or JSON
-    name = _CLASSES.get(value) or (None if delegate else _NAMES.get(value.lower()))
+    name = _CLASSES.get(value) or (_NAMES.get(value.lower()) if top else None)
     if name is None:
-        if delegate and value.lower() in _NAMES:  # Debezium instantiates the delegate by class name
-            raise ConfigError(f"{r.label(key)}={value!r} is invalid: it names a converter class, e.g. "
+        if not top and value.lower() in _NAMES:  # Debezium instantiates a delegate by class name
+            raise ConfigError(f"{r.shown(key, value)} is invalid: it names a converter class, e.g. "
                               "org.apache.kafka.connect.json.JsonConverter")
-        raise ConfigError(f"{r.label(key)}={value!r} is not supported: {_unsupported(value)}")
-    options = key + "."
+        raise ConfigError(f"{r.shown(key, value)} is not supported: {_unsupported(value)}")
+    options = _Options(r, key, top)
     # every converter is handed `schemas.enable`; only JsonConverter reads it (Connect passes it on)
-    schemas_enable = r.bool(options + "schemas.enable", True)
+    schemas_enable = options.bool("schemas.enable", True)
     if name == _BINARY:
-        inner = options + "delegate.converter.type"
+        inner = key + ".delegate.converter.type"
         if not r.raw(inner):
-            raise ConfigError(f"{r.label(key)}={value!r} needs {r.label(inner)}: Debezium's record {side}s are "
+            raise ConfigError(f"{r.shown(key, value)} needs {r.label(inner)}: Debezium's record {side}s are "
                               "Structs, which this converter hands to its delegate (without one Connect fails on "
                               "the first record); name JsonConverter there, or use JsonConverter directly")
-        return _read_converter(r, inner, side, delegate=True)
+        return _read_converter(r, inner, side, top=False)
     if name == STRING:
-        return ConverterSpec(STRING, schemas_enable, encoding=_encoding(r, options + "converter.encoding"))
+        return ConverterSpec(STRING, schemas_enable, encoding=_encoding(options))
     if name == CLOUDEVENTS:
-        return _read_cloudevents(r, options, schemas_enable)
+        return _read_cloudevents(options, schemas_enable)
     return ConverterSpec(JSON, schemas_enable)
 
 
@@ -116,36 +138,39 @@ def _unsupported(value: str) -> str:
     return f"pgbridge writes {', '.join(names)}"
 
 
-def _encoding(r: PropertyReader, key: str) -> str:
-    value = r.raw(key) or "UTF-8"
+def _encoding(options: _Options) -> str:
+    key = options.key("converter.encoding")
+    value = options.r.raw(key) or "UTF-8"
     codec = _CHARSETS.get(value.lower())
     if codec is None:
-        raise ConfigError(f"{r.label(key)}={value!r} is not supported: pgbridge encodes UTF-8, UTF-16BE, UTF-16LE, "
-                          "ISO-8859-1 and US-ASCII")
+        raise ConfigError(f"{options.r.shown(key, value)} is not supported: pgbridge encodes UTF-8, UTF-16BE, "
+                          "UTF-16LE, ISO-8859-1 and US-ASCII")
     return codec
 
 
-def _read_cloudevents(r: PropertyReader, options: str, schemas_enable: bool) -> ConverterSpec:
+def _read_cloudevents(options: _Options, schemas_enable: bool) -> ConverterSpec:
+    r = options.r
     for option in ("serializer.type", "data.serializer.type"):
-        value = r.raw(options + option) or "json"
+        key = options.key(option)
+        value = r.raw(key) or "json"
         if value.lower() != "json":
             why = ("Avro is not implemented yet (a later issue)" if value.lower() == "avro"
                    else "Debezium knows json and avro")
-            raise ConfigError(f"{r.label(options + option)}={value!r} is not supported: {why}; pgbridge writes "
-                              "CloudEvents as JSON (json)")
-    key = options + "opentelemetry.tracing.attributes.enable"
+            raise ConfigError(f"{r.shown(key, value)} is not supported: {why}; pgbridge writes CloudEvents as "
+                              "JSON (json)")
+    key = options.key("opentelemetry.tracing.attributes.enable")
     if r.bool(key, False):
         raise ConfigError(f"{r.label(key)}=true is not supported: the traceparent attribute comes from a header "
                           "that Debezium's tracing transform adds (transforms are not implemented yet: issue #12)")
-    key = options + "schema.name.adjustment.mode"  # names the CloudEvents schema, which JSON does not write
-    r.choice(key, "avro", _ADJUSTMENT_MODES)
-    r.raw(options + "schema.cloudevents.name")  # likewise: the schema registry's name of it
-    header_schema_name = r.bool(options + "schema.data.name.source.header.enable", False)
-    _metadata_source(r, options + "metadata.source", header_schema_name)
-    r.int(options + "json.schemas.cache.size", 1000)  # a cache size: no effect on the bytes
+    # the CloudEvents schema's name and its registry name: JSON does not write them
+    r.choice(options.key("schema.name.adjustment.mode"), "avro", _ADJUSTMENT_MODES)
+    options.raw("schema.cloudevents.name")
+    header_schema_name = options.bool("schema.data.name.source.header.enable", False)
+    _metadata_source(r, options.key("metadata.source"), header_schema_name)
+    r.int(options.key("json.schemas.cache.size"), 1000)  # a cache size: no effect on the bytes
     return ConverterSpec(CLOUDEVENTS, schemas_enable,
-                         data_schemas_enable=r.bool(options + "json.schemas.enable", True),
-                         extension_attributes=r.bool(options + "extension.attributes.enable", True))
+                         data_schemas_enable=options.bool("json.schemas.enable", True),
+                         extension_attributes=options.bool("extension.attributes.enable", True))
 
 
 def _metadata_source(r: PropertyReader, key: str, header_schema_name: bool) -> None:
@@ -156,12 +181,12 @@ def _metadata_source(r: PropertyReader, key: str, header_schema_name: bool) -> N
     text = r.raw(key) or _METADATA_DEFAULT
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts or parts[0].lower() not in ("value", "header"):
-        raise ConfigError(f"{r.label(key)}={text!r} is invalid: it starts with the global source, value or header")
+        raise ConfigError(f"{r.shown(key, text)} is invalid: it starts with the global source, value or header")
     sources = dict.fromkeys(_METADATA_FIELDS, parts[0].lower())
     for part in parts[1:]:
         field, _, source = part.partition(":")
         if field not in _METADATA_FIELDS or source.strip().lower() not in ("header", "generate"):
-            raise ConfigError(f"{r.label(key)}={text!r} is invalid: {part!r} is not <field>:header|generate with "
+            raise ConfigError(f"{r.shown(key, text)} is invalid: {part!r} is not <field>:header|generate with "
                               f"a field among {', '.join(_METADATA_FIELDS)}")
         sources[field] = source.strip().lower()
     # a header traceparent is read only with the tracing attributes on (refused before), a header
@@ -171,6 +196,6 @@ def _metadata_source(r: PropertyReader, key: str, header_schema_name: bool) -> N
         sources.pop("dataSchemaName")
     if parts[0].lower() == "header" or sources.get("dataSchemaName") == "header" \
             or sources["id"] != "generate" or sources["type"] != "generate":
-        raise ConfigError(f"{r.label(key)}={text!r} is not supported: pgbridge takes the attributes from the record "
+        raise ConfigError(f"{r.shown(key, text)} is not supported: pgbridge takes the attributes from the record "
                           "value and generates id and type (header sources read headers that only transforms add, "
                           f"not implemented yet: issue #12); use the default {_METADATA_DEFAULT!r}")

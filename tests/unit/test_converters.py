@@ -316,3 +316,12 @@ def test_a_pipeline_with_string_converters_writes_structs_end_to_end():
     assert (topic, key) == ("p.public.t", b"Struct{id=7}")
     assert value.startswith(b"Struct{after=Struct{id=7,v=seven},source=Struct{version=")
     assert headers[0] == ("__debezium.context.connectorLogicalName", b"p")
+
+
+def test_debezium_server_common_format_options_reach_both_converters_and_the_side_wins():
+    k, v = fmt(**{"debezium.format.key": "simplestring", "debezium.format.value": "cloudevents",
+                  "debezium.format.converter.encoding": "US-ASCII", "debezium.format.json.schemas.enable": "false",
+                  "debezium.format.value.json.schemas.enable": "true"})
+    assert (k.encoding, v.data_schemas_enable) == ("ascii", True)
+    _, v = fmt(**{"debezium.format.value": "cloudevents", "debezium.format.extension.attributes.enable": "false"})
+    assert v.extension_attributes is False
