@@ -19,6 +19,8 @@ EXPECTED = {
     "debezium-server.properties": (0, [], ["debezium.source.schema.history.internal",
                                            "debezium.source.schema.history.internal.file.filename"], None),
     "secrets-env-provider.json": (0, [], [], None),
+    "cloudevents.properties": (0, [], [], None),
+    "string-keys.json": (0, [], [], None),
     "legacy-1x.json": (2, ["table.whitelist"], ["database.server.name", "database.history.kafka.topic"], None),
     "unwrap-smt.json": (2, ["transforms", "transforms.unwrap.type", "transforms.unwrap.drop.tombstones",
                             "transforms.route.type", "transforms.route.regex", "transforms.route.replacement"], [], None),
