@@ -35,6 +35,7 @@ from bridge.route.spec import RoutingSpec
 from bridge.snapshot.settings import IncrementalConfig, SnapshotConfig, read_incremental, read_snapshot
 from bridge.source.settings import PostgresConfig, ReplicationConfig, check_connector, read_postgres, read_replication
 from bridge.status.settings import HttpConfig, read_http
+from bridge.transform.settings import NO_RULES, ColumnRules, read_columns
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class BridgeConfig:
     http: HttpConfig = field(default_factory=HttpConfig)
     logging: LogConfig = field(default_factory=LogConfig)
     exactly_once: ExactlyOnceConfig = field(default_factory=ExactlyOnceConfig)
+    columns: ColumnRules = NO_RULES
 
     @property
     def exactly_once_scope(self) -> ExactlyOnceScope:
@@ -71,7 +73,8 @@ class BridgeConfig:
     @property
     def producer_spec(self) -> ProducerSpec:
         """What a producer's work reads (`bridge.produce.worker`)."""
-        return ProducerSpec(self.events, self.conversion, self.postgres.dbname, self.pipeline.partitioner)
+        return ProducerSpec(self.events, self.conversion, self.postgres.dbname, self.pipeline.partitioner,
+                            self.columns)
 
     @property
     def routing(self) -> RoutingSpec:
@@ -121,9 +124,11 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     http = read_http(r)
     logs = read_logging(r)
     exactly_once = read_exactly_once(r, kafka.producer.settings, PRODUCER)
+    columns = read_columns(r)
     r.used.update(provider_keys(props))  # read when the file was (bridge.config.providers)
     keys = classify(props, r.used, labels)
     if refuse and keys.refused:
         raise ConfigError(keys.refusal())
     return BridgeConfig(postgres, replication, events, conversion, kafka, retry, pipeline, snapshot, filters,
-                        keys, cutover=cutover, incremental=incremental, http=http, exactly_once=exactly_once, logging=logs)
+                        keys, cutover=cutover, incremental=incremental, http=http, exactly_once=exactly_once,
+                        logging=logs, columns=columns)

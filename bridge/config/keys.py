@@ -61,9 +61,6 @@ _NOT_YET = (
     _rule(REFUSED, "transforms (SMTs) are not implemented yet (issue #12): remove them and transform "
           "downstream, or keep Debezium for this connector",
           r"debezium\.transforms(\..*)?", r"debezium\.predicates(\..*)?")
-    + _rule(REFUSED, "column masking, hashing and truncation are not implemented yet: keep Debezium for "
-            "this connector, or exclude the column with column.exclude.list",
-            *_src(r"column\.mask\..*", r"column\.truncate\..*"))
     + _rule(REFUSED, "errors.tolerance is not implemented yet: pgbridge stops on an event it cannot convert "
             "(errors.tolerance=none); remove the key", r"connect\.errors\.tolerance")
     + _rule(REFUSED, "topic creation settings are not implemented yet: create the topics beforehand "

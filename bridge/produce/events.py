@@ -46,6 +46,8 @@ from bridge.produce.fastrows import compile_reader, key_mask
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF, WHOLE
 from bridge.route.settings import EventConfig
 from bridge.source.catalog import TableInfo
+from bridge.transform.columns import ColumnMapper, mapper_for
+from bridge.transform.settings import NO_RULES, ColumnRules
 
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
@@ -92,31 +94,45 @@ class TableEvents:
 
     __slots__ = ("topic", "schema", "table", "picks", "key_picks", "key_writer", "value_writer", "source",
                  "envelope", "envelope_txn", "envelope_snapshot", "envelope_format", "reader", "key_mask",
-                 "_snapshot_picks", "_columns", "_types", "_options")
+                 "_snapshot_picks", "_columns", "_types", "_options", "_mappers")
 
     def __init__(self, relation: Relation, info: TableInfo, topic: str, types: TypeRegistry,
-                 options: ConversionOptions, events: EventConfig, db: str, converters: Converters) -> None:
+                 options: ConversionOptions, events: EventConfig, db: str, converters: Converters,
+                 columns: ColumnRules = NO_RULES) -> None:
+        """`columns`: the column masking/hashing/truncation rules, applied to the row images
+        only (`bridge.transform.columns`)."""
         self.schema, self.table = relation.namespace, relation.name
         # the topic the decoder named (sanitized as Debezium does); the Connect schema names start with it
         name = self.topic = topic
         picks, fields = [], {}
+        plain_picks, plain_fields = {}, {}  # of mapped columns: what the key keeps
+        self._mappers: dict[int, ColumnMapper] = {}
         for i, col in enumerate(relation.columns):
             if col.name in info.excluded:
                 continue
-            cv = converter_for(types.get(col.type_oid), col.type_modifier, options)
+            type_info = types.get(col.type_oid)
+            cv = converter_for(type_info, col.type_modifier, options)
             if cv is None:
                 continue
-            field = field_schema(col.name, cv.schema, optional=col.name not in info.not_null)
+            optional = col.name not in info.not_null
+            field = field_schema(col.name, cv.schema, optional=optional)
             null = None if field["optional"] else null_fallback(cv.schema)
             # (position, name, convert, what an unchanged TOASTed value becomes, what NULL becomes)
-            picks.append((i, col.name, cv.convert, cv.toast, null))
+            pick = (i, col.name, cv.convert, cv.toast, null)
+            rule = columns.rule_for(self.schema, self.table, col.name) if columns else None
+            mapper = rule and mapper_for(rule, type_info, col.type_modifier, cv.schema)
+            if mapper:
+                plain_picks[col.name], plain_fields[col.name] = pick, field
+                pick, field = mapper.pick(pick), field_schema(col.name, mapper.schema(cv.schema), optional=optional)
+                self._mappers[i] = mapper
+            picks.append(pick)
             fields[col.name] = field
         self.picks = tuple(picks)
         self._snapshot_picks: tuple | None = None
         self._columns, self._types, self._options = relation.columns, types, options
-        by_name = {p[1]: p for p in picks}
+        by_name = {p[1]: plain_picks.get(p[1], p) for p in picks}
         self.key_picks = tuple(by_name[n] for n in info.key_columns if n in by_name)
-        key_fields = [fields[p[1]] for p in self.key_picks]
+        key_fields = [plain_fields.get(p[1], fields[p[1]]) for p in self.key_picks]
         # None without key columns: such a table's records have no key
         self.key_writer: RecordWriter | None = (converters.key.prepare(key_schema(name, key_fields), name, KEY)
                                                 if key_fields else None)
@@ -131,9 +147,11 @@ class TableEvents:
         self.envelope_txn: TxnContext | None = None
         self.envelope_snapshot = ""
         self.envelope_format = b""
-        # the fast path's tuple reader (`bridge.produce.fastrows`)
+        # the fast path's tuple reader (`bridge.produce.fastrows`); it gives the key the row's
+        # values, so a key column whose values a rule maps takes the general path
+        mapped_key = any(p[0] in self._mappers for p in self.key_picks)
         self.reader = compile_reader(len(relation.columns), self.picks, self.key_picks, self.value_writer,
-                                     self.key_writer) if templates else None  # type: ignore[arg-type]
+                                     self.key_writer) if templates and not mapped_key else None  # type: ignore[arg-type]
         self.key_mask = key_mask(self.key_picks)
 
     def snapshot_picks(self) -> tuple:
@@ -143,7 +161,10 @@ class TableEvents:
             for i, name, convert, toast, null in self.picks:
                 col = self._columns[i]
                 cv = snapshot_converter_for(self._types.get(col.type_oid), col.type_modifier, self._options)
-                picks.append((i, name, convert if cv is None else cv.convert, toast, null))
+                if cv is not None:
+                    mapper = self._mappers.get(i)
+                    convert = cv.convert if mapper is None else mapper.convert(cv.convert)
+                picks.append((i, name, convert, toast, null))
             self._snapshot_picks = tuple(picks)
         return self._snapshot_picks
 
@@ -206,9 +227,12 @@ class EventBuilder:
     """
 
     def __init__(self, events: EventConfig, options: ConversionOptions, types: TypeRegistry, db: str,
-                 run_id: str | None = None, converters: Converters | None = None) -> None:
-        """`converters`: the key and value converters, by default the ones `events` names."""
+                 run_id: str | None = None, converters: Converters | None = None,
+                 columns: ColumnRules = NO_RULES) -> None:
+        """`converters`: the key and value converters, by default the ones `events` names;
+        `columns`: the column masking/hashing/truncation rules."""
         self._events = events
+        self._columns = columns
         self._converters = converters or converters_for(events)
         self._options = options
         self._types = types
@@ -228,7 +252,8 @@ class EventBuilder:
         is the table's topic as the decoder named it (`bridge.route.router`)."""
         for column in msg.columns:  # re-read enums/domains: the server re-sends after ALTER TYPE
             self._types.invalidate(column.type_oid)
-        table = TableEvents(msg, info, topic, self._types, self._options, self._events, self._db, self._converters)
+        table = TableEvents(msg, info, topic, self._types, self._options, self._events, self._db, self._converters,
+                            self._columns)
         self._tables[msg.relation_id] = table
         return table
 

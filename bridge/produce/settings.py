@@ -12,6 +12,7 @@ from bridge.errors import ConfigError
 from bridge.kafka.settings import KafkaSettings
 from bridge.properties import PropertyReader
 from bridge.route.settings import EventConfig
+from bridge.transform.settings import NO_RULES, ColumnRules
 
 _TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
@@ -19,12 +20,14 @@ _TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 @dataclass(frozen=True, slots=True)
 class ProducerSpec:
     """What a producer's work reads: the events' shape, the value conversion, the database name
-    of the `source` block, and which partitioner places keys (`bridge.partitioner`)."""
+    of the `source` block, which partitioner places keys (`bridge.partitioner`) and the column
+    masking/hashing/truncation rules."""
 
     events: EventConfig
     conversion: ConversionOptions
     dbname: str
     partitioner: str
+    columns: ColumnRules = NO_RULES
 
 
 @dataclass(frozen=True, slots=True)

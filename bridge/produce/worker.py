@@ -46,7 +46,7 @@ class ProducerWorker:
         db, events = spec.dbname, spec.events
         self._decoder = PgOutputDecoder(proto_version=1)
         converters = converters_for(events)
-        self._builder = EventBuilder(events, spec.conversion, types, db, run_id, converters)
+        self._builder = EventBuilder(events, spec.conversion, types, db, run_id, converters, spec.columns)
         self._messages = MessageEvents(events, spec.conversion, db, converters)
         self._transactions = TransactionEvents(events, converters)
         self._metadata = events.provide_transaction_metadata
