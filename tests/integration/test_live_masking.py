@@ -16,7 +16,8 @@ Both connectors start together (their own slot, publication and topic prefix) wi
   bytea, numeric(10,2) and jsonb, and a column also listed for masking (truncation comes first).
 Rows exist before the start (snapshot, `op: "r"`), then inserts, updates (unchanged TOAST
 under DEFAULT identity, the old row under FULL identity), deletes (NOT NULL columns' stand-ins
-in the before image) and a primary-key change stream.
+in the before image) and a primary-key change stream; then one `execute-snapshot` signal in the
+signal table, read by both, snapshots two tables again (`source.snapshot: "incremental"`).
 
 Every record of the three tables' topics is compared key by key, text for text
 (tests/integration/parity.py): only the processing clock, `source.version`, the runId header and
@@ -42,9 +43,9 @@ _SNAPSHOT = r'value\.payload\.op = "r"'
 SNAPSHOT_POSITION = (
     parity.Allowed(r"[^.]+\.[^.]+", r"value\.payload\.source\.(txId|lsn|sequence)",
                    "snapshot position: each connector snapshots in its own transaction at its own slot's "
-                   "consistent point", when=_SNAPSHOT),
+                   "consistent point, and writes its own incremental snapshot windows", when=_SNAPSHOT),
     parity.Allowed(r"[^.]+\.[^.]+", r"value\.payload\.source\.ts_(ms|us|ns)",
-                   "snapshot time: the clock when each connector took its snapshot", when=_SNAPSHOT),
+                   "snapshot time: the clock when each connector read the rows", when=_SNAPSHOT),
 )
 
 SCHEMA_SQL = """
@@ -60,6 +61,7 @@ CREATE TABLE {s}.m (
 CREATE TABLE {s}.k (name text PRIMARY KEY, v text);
 CREATE TABLE {s}.f (id int PRIMARY KEY, s text, t text, h text);
 ALTER TABLE {s}.f REPLICA IDENTITY FULL;
+CREATE TABLE {s}.sig (id varchar(64) PRIMARY KEY, type varchar(32) NOT NULL, data varchar(2048));
 """
 # text that pglz cannot shrink below the TOAST threshold: stored out of line, so an update that
 # leaves it alone sends it as unchanged TOAST
@@ -98,8 +100,14 @@ def stream(s: str) -> list[str]:
         f"DELETE FROM {s}.k WHERE name = 'bob'",
         f"UPDATE {s}.f SET s = 'other', t = 'truncated too', h = 'hash me too' WHERE id = 1",
         f"DELETE FROM {s}.f WHERE id = 1",
-        f"INSERT INTO {s}.k VALUES ('zz_end', 'the end')",  # the last record both must write
+        f"INSERT INTO {s}.k VALUES ('zz_end', 'the end')",  # the last streamed record both must write
     ]
+
+
+def incremental_snapshot(s: str) -> str:
+    """The signal both connectors read from the signal table: snapshot the tables again."""
+    data = json.dumps({"data-collections": [f"{s}.m", f"{s}.k"], "type": "incremental"})
+    return f"INSERT INTO {s}.sig VALUES ('masking-1', 'execute-snapshot', '{data}')"
 
 
 def rules(s: str) -> dict[str, str]:
@@ -115,8 +123,17 @@ def rules(s: str) -> dict[str, str]:
     }
 
 
-def _ended(records: list[parity.Record]) -> bool:
+def _incremental(r: parity.Record) -> bool:
+    return r.value is not None and '"snapshot":"incremental"' in r.value
+
+
+def _streamed(records: list[parity.Record]) -> bool:
     return any(r.topic.endswith(".k") and r.key is not None and '"zz_end"' in r.key for r in records)
+
+
+def _snapshotted(rows: int):
+    """Whether the incremental snapshot's `rows` records arrived."""
+    return lambda records: sum(map(_incremental, records)) >= rows
 
 
 @pytest.fixture(scope="module")
@@ -139,9 +156,10 @@ def live(pg_dsn, kafka_bootstrap, tmp_path_factory):
             for statement in before(tag):
                 cur.execute(statement)
             for publication in slots.values():
-                cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {tag}.m, {tag}.k, {tag}.f')
+                cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {tag}.m, {tag}.k, {tag}.f, {tag}.sig')
         options = {"snapshot.mode": "initial", "publication.autocreate.mode": "disabled",
-                   "table.include.list": f"{tag}.m,{tag}.k,{tag}.f", **rules(tag)}
+                   "table.include.list": f"{tag}.m,{tag}.k,{tag}.f", "signal.data.collection": f"{tag}.sig",
+                   **rules(tag)}
         # AND both connectors with the same rules, pgbridge as a real process
         bridge = start_bridge_with(tmp, pg_dsn, kafka_bootstrap, ours, options)
         dbz_started = True
@@ -150,14 +168,21 @@ def live(pg_dsn, kafka_bootstrap, tmp_path_factory):
                    what="pgbridge to stream")
         assert bridge.running(), f"pgbridge stopped:\n{bridge.log()}"
 
-        # WHEN the changes stream
+        # WHEN the changes stream, and once both wrote them, an incremental snapshot runs
         with conn.cursor() as cur:
             for statement in stream(tag):
                 cur.execute(statement)
+        parity.consume_prefix(kafka_bootstrap, dbz, _streamed, quiet=1.0, timeout=120)
+        parity.consume_prefix(kafka_bootstrap, ours, _streamed, quiet=1.0, timeout=90, alive=bridge.running)
+        with conn.cursor() as cur:
+            cur.execute(incremental_snapshot(tag))
+            cur.execute(f"SELECT (SELECT count(*) FROM {tag}.m) + (SELECT count(*) FROM {tag}.k)")
+            (rows,) = cur.fetchone()
 
-        # THEN both write every record (read back until the end row arrived)
-        got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, _ended, quiet=3.0, timeout=120)
-        got_ours = parity.consume_prefix(kafka_bootstrap, ours, _ended, quiet=2.0, timeout=90, alive=bridge.running)
+        # THEN both write every record (read back until the incremental snapshot's rows arrived)
+        got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, _snapshotted(rows), quiet=3.0, timeout=120)
+        got_ours = parity.consume_prefix(kafka_bootstrap, ours, _snapshotted(rows), quiet=2.0, timeout=90,
+                                         alive=bridge.running)
         code = bridge.stop()
         assert code == 0, f"pgbridge exited with {code}:\n{bridge.log()}"
         for name, records in (("debezium", got_dbz), ("pgbridge", got_ours)):
