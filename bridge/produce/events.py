@@ -106,7 +106,7 @@ class TableEvents:
         name = self.topic = topic
         picks, fields = [], {}
         plain_picks, plain_fields = {}, {}  # of mapped columns: what the key keeps
-        self._mappers: dict[int, ColumnMapper] = {}
+        self._mappers: dict[int, ColumnMapper] = {}  # by position: the mappers that change values
         for i, col in enumerate(relation.columns):
             if col.name in info.excluded:
                 continue
@@ -123,8 +123,9 @@ class TableEvents:
             mapper = rule and mapper_for(rule, type_info, col.type_modifier, cv.schema)
             if mapper:
                 plain_picks[col.name], plain_fields[col.name] = pick, field
-                pick, field = mapper.pick(pick), field_schema(col.name, mapper.schema(cv.schema), optional=optional)
-                self._mappers[i] = mapper
+                pick, field = mapper.pick(pick), mapper.field(field)
+                if mapper.value is not None:
+                    self._mappers[i] = mapper
             picks.append(pick)
             fields[col.name] = field
         self.picks = tuple(picks)

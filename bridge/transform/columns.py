@@ -48,9 +48,17 @@ class ColumnMapper:
     parameters: dict[str, str]
     value: Mapping | None
 
-    def schema(self, schema: Schema) -> Schema:
-        """`schema` (a column's, before nullability) with the rule's parameters added last."""
-        return {**schema, "parameters": {**schema.get("parameters", {}), **self.parameters}}
+    def field(self, field: Schema) -> Schema:
+        """A column's struct field (`bridge.convert.schema.field_schema`) with the rule's
+        parameters added after the type's own, where JsonConverter writes them: before the
+        field's `default` and name."""
+        parameters = {**field.get("parameters", {}), **self.parameters}
+        out: Schema = {}
+        for key, value in field.items():
+            if key in ("default", "field") and "parameters" not in out:
+                out["parameters"] = parameters
+            out[key] = parameters if key == "parameters" else value
+        return out
 
     def pick(self, pick: tuple) -> tuple:
         """A `TableEvents` pick (position, name, convert, toast value, NULL value) whose every

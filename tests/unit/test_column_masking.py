@@ -12,6 +12,7 @@ import pytest
 
 from bridge.config import config_from_properties, load_config
 from bridge.convert.options import ConversionOptions
+from bridge.convert.schema import array_schema, connect_schema, field_schema
 from bridge.convert.types import BUILTIN_TYPES, TypeInfo, TypeKind, TypeRegistry
 from bridge.errors import ConfigError
 from bridge.format.jackson import jackson_json
@@ -222,15 +223,14 @@ def test_truncation_applies_where_the_column_may_be_longer_whatever_its_type():
     assert int4.parameters == {"truncateLength": "4"} and int4.value is None
 
 
-def test_parameters_are_added_after_the_types_own():
-    enum = {"type": "string", "optional": False, "name": "io.debezium.data.Enum", "version": 1,
-            "parameters": {"allowed": "happy,sad"}}
+def test_parameters_are_added_after_the_types_own_and_before_the_default():
+    enum = connect_schema("string", name="io.debezium.data.Enum", version=1, parameters={"allowed": "happy,sad"})
     mapper = mapper_for(MASK3, TypeInfo(MOOD, "mood", "public", TypeKind.ENUM), -1, enum)
-    assert json.dumps(mapper.schema(enum)) == (
+    assert json.dumps(mapper.field(field_schema("mood", enum, default="happy"))) == (
         '{"type": "string", "optional": false, "name": "io.debezium.data.Enum", "version": 1, '
-        '"parameters": {"allowed": "happy,sad", "masked": "true"}}')
-    array = {"type": "array", "items": {"type": "string", "optional": True}, "optional": False}
-    assert list(mapper.schema(array)) == ["type", "items", "optional", "parameters"]
+        '"parameters": {"allowed": "happy,sad", "masked": "true"}, "default": "happy", "field": "mood"}')
+    array = field_schema("a", array_schema(connect_schema("string", optional=True)), optional=True)
+    assert list(mapper.field(array)) == ["type", "items", "optional", "parameters", "field"]
 
 
 # --- the events ----------------------------------------------------------------------------------
@@ -316,6 +316,9 @@ def test_the_fast_path_writes_the_same_records_and_a_mapped_key_takes_the_genera
         assert got is not None and got == general(keyed_by_id, msg)
     # a masked key column: the key needs the real value the row does not hold
     assert fast(builder(), Insert(1, ROW)) is None
+    # a key column whose rule changes only its schema keeps the fast path
+    keyed_by_i = builder(key=("i",), not_null=("i",))
+    assert fast(keyed_by_i, Insert(1, ROW)) == general(keyed_by_i, Insert(1, ROW))
 
 
 def test_snapshot_rows_are_mapped():
