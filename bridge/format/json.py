@@ -4,7 +4,10 @@ With `schemas.enable` a record is `{"schema":<Connect schema>,"payload":<value>}
 value. A Connect value is encoded by msgspec in Jackson's spelling (`bridge.format.jackson`):
 `bytes` (Connect BYTES: bytea in binary.handling.mode=bytes, Decimal, a VariableScaleDecimal's
 value, WKB, Bits) become padded standard base64 strings, as JsonConverter writes them; every
-other value (a `msgspec.Raw` double spelled by Java included) is written as it is.
+other value (a `msgspec.Raw` double spelled by Java included) is written as it is. A string may
+end in a lone high surrogate (a Java String truncated through a character,
+`bridge.transform.strings`): msgspec refuses it, Jackson writes it as `\\uD83C`, and so does
+`json_bytes`.
 
 The schema is encoded by msgspec as it is, without Jackson's respelling, as pgbridge always
 wrote it (Jackson would escape a name's characters above U+FFFF or below U+0020 in it too).
@@ -12,12 +15,15 @@ wrote it (Jackson would escape a name's characters above U+FFFF or below U+0020 
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 
 from bridge.convert.schema import Schema
 from bridge.format.jackson import ESCAPE, jackson_json
 
 _encode = msgspec.json.Encoder().encode
+_SURROGATE = re.compile("([\ud800-\udfff])")
 
 
 def literal(text: bytes) -> bytes:
@@ -27,9 +33,28 @@ def literal(text: bytes) -> bytes:
 
 def json_bytes(value: object) -> bytes:
     """A Connect value's JSON, in Jackson's spelling."""
+    try:
+        body = _encode(value)
+    except UnicodeEncodeError:  # a lone surrogate in a string
+        body = _encode(_lone_surrogates(value))
     # `find`, not `in`: `in` first tries the needle as an int and formats a TypeError each time
-    body = _encode(value)
     return jackson_json(body) if not body.isascii() or body.find(ESCAPE) >= 0 else body
+
+
+def _lone_surrogates(value: object) -> object:
+    """`value` with every string that holds a lone surrogate as its JSON text, the surrogate
+    escaped as Jackson writes it."""
+    if isinstance(value, str):
+        parts = _SURROGATE.split(value)
+        if len(parts) == 1:
+            return value
+        return msgspec.Raw(b'"' + b"".join(b"\\u%04X" % ord(p) if i % 2 else _encode(p)[1:-1]
+                                           for i, p in enumerate(parts)) + b'"')
+    if isinstance(value, dict):
+        return {k: _lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_lone_surrogates(v) for v in value]
+    return value
 
 
 class JsonWriter:

@@ -2,9 +2,8 @@
 and the bytes a salted digest reads.
 
 - Truncation (TruncateColumn) keeps `String.substring(0, n)`: `n` UTF-16 units, so a character
-  outside the BMP counts twice and may be cut in half. Jackson writes the high surrogate left
-  alone as `\\uD83C`; msgspec cannot encode it, so such a value is returned as `msgspec.Raw`
-  JSON text (the writers' later respelling, `bridge.format.jackson`, leaves it as it is).
+  outside the BMP counts twice and may be cut in half, leaving its high surrogate alone at the
+  end of the string (the writers spell it as Java does: `\\uD83C` in JSON, `?` in bytes).
 - Hashing (MaskStrings.HashValueConverter) digests the salt's bytes, then the value's bytes:
   V1 the value as `ObjectOutputStream.writeObject` writes a String (stream header, TC_STRING
   with a 2-byte length, or TC_LONGSTRING with an 8-byte one past 65535 bytes, then modified
@@ -20,12 +19,9 @@ import re
 import struct
 from collections.abc import Callable
 
-import msgspec
-
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _STREAM_HEADER = b"\xac\xed\x00\x05"  # STREAM_MAGIC, STREAM_VERSION
 _TC_STRING, _TC_LONGSTRING = b"t", b"|"
-_encode = msgspec.json.Encoder().encode
 
 
 def utf16_length(text: str) -> int:
@@ -43,18 +39,15 @@ def _utf16_units(text: str) -> str:
     return _ASTRAL.sub(_pair, text)
 
 
-def truncate_text(text: str, n: int) -> str | msgspec.Raw:
+def truncate_text(text: str, n: int) -> str:
     """Java's `text.substring(0, n)` when `text.length() > n`, else `text`."""
     if len(text) <= n and (text.isascii() or utf16_length(text) <= n):
         return text
     if text.isascii() or utf16_length(text) == len(text):
         return text[:n]
     units = _utf16_units(text)[:n]
-    if not units or not "\ud800" <= units[-1] <= "\udbff":
-        return units.encode("utf-16-le", "surrogatepass").decode("utf-16-le")  # the pairs joined again
-    # the cut split a character: its high surrogate stays, as Jackson's escape
-    head = units[:-1].encode("utf-16-le", "surrogatepass").decode("utf-16-le")
-    return msgspec.Raw(_encode(head)[:-1] + b'\\u%04X"' % ord(units[-1]))
+    # the pairs joined again; a high surrogate the cut left alone stays as it is
+    return units.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
 
 def java_serialized(text: str) -> bytes:
