@@ -3,7 +3,8 @@
 Key: struct `io.debezium.connector.common.NotificationKey` v1 {id}. Value: struct
 `io.debezium.connector.common.Notification` v1 {id, type, aggregate_type, additional_data
 (optional map of strings), timestamp (int64)}. No headers. Both go through the connector's key
-and value converters, like every record.
+and value converters, like every record (CloudEventsConverter writes them as null, as it writes
+every record that is not a change event).
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ class NotificationRecords:
         self._key = converters.key.prepare(notification_key_schema(), topic, KEY)
         self._value = converters.value.prepare(notification_value_schema(), topic, VALUE)
 
-    def key(self, n: Notification) -> bytes:
+    def key(self, n: Notification) -> bytes | None:
         return self._key.write({"id": n.id})
 
-    def value(self, n: Notification) -> bytes:
+    def value(self, n: Notification) -> bytes | None:
         return self._value.write({"id": n.id, "type": n.type, "aggregate_type": n.aggregate_type,
                                   "additional_data": dict(n.additional_data), "timestamp": n.timestamp})
