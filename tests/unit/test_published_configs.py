@@ -29,6 +29,8 @@ EXPECTED = {
                                          "debezium.source.slot.max.retries"], [], None),
     "avro-registry.json": (2, None, None, "key.converter='io.confluent.connect.avro.AvroConverter' is not supported"),
     "msk-sasl-jaas.json": (2, None, None, "producer.override.sasl.jaas.config is refused: librdkafka says: Java JAAS"),
+    "kafka-signals-notifications.json": (0, [], [], None),
+    "jmx-channels.properties": (2, None, None, "channel 'jmx' is refused: pgbridge runs no JVM"),
 }
 
 
