@@ -26,6 +26,7 @@ from bridge.errors import ConfigError
 from bridge.format.settings import read_format, read_header_format
 from bridge.logsettings import LogConfig, read_logging
 from bridge.kafka.settings import PREFIX as PRODUCER, KafkaSettings, read_kafka_settings
+from bridge.notify.settings import NotificationConfig, read_notification
 from bridge.produce.settings import ExactlyOnceConfig, ExactlyOnceScope, ProducerSpec, read_exactly_once
 from bridge.properties import PropertyReader as _Reader
 from bridge.retry import RetryConfig, read_retry
@@ -62,6 +63,7 @@ class BridgeConfig:
     logging: LogConfig = field(default_factory=LogConfig)
     exactly_once: ExactlyOnceConfig = field(default_factory=ExactlyOnceConfig)
     columns: ColumnRules = NO_RULES
+    notification: NotificationConfig = field(default_factory=NotificationConfig)
 
     @property
     def exactly_once_scope(self) -> ExactlyOnceScope:
@@ -120,7 +122,8 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     r.bool(CONNECT + "tasks.max.enforce", True)
     read_compat(r)
     cutover = cutover_from_properties(r.raw)
-    incremental = read_incremental(r)
+    incremental = read_incremental(r, events.topic_prefix)
+    notification = read_notification(r)
     http = read_http(r)
     logs = read_logging(r)
     exactly_once = read_exactly_once(r, kafka.producer.settings, PRODUCER)
@@ -131,4 +134,4 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
         raise ConfigError(keys.refusal())
     return BridgeConfig(postgres, replication, events, conversion, kafka, retry, pipeline, snapshot, filters,
                         keys, cutover=cutover, incremental=incremental, http=http, exactly_once=exactly_once,
-                        logging=logs, columns=columns)
+                        logging=logs, columns=columns, notification=notification)

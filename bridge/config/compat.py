@@ -22,7 +22,7 @@ NO_EFFECT = tuple(SOURCE + k for k in (
     "record.processing.threads", "record.processing.order", "record.processing.shutdown.timeout.ms",
     "record.processing.with.serial.consumer", "errors.retry.delay.initial.ms", "errors.retry.delay.max.ms",
     "statistics.metrics.enabled", "connection.validation.timeout.ms", "executor.shutdown.timeout.ms",
-    "custom.sanitize.pattern", "topic.cache.size", "signal.poll.interval.ms", "snapshot.max.threads.multiplier",
+    "custom.sanitize.pattern", "topic.cache.size", "snapshot.max.threads.multiplier",
     "table.ignore.builtin", "snapshot.lock.timeout.ms",
 )) + ("debezium.engine.factory", "debezium.termination.wait", "debezium.sink.kafka.wait.message.delivery.timeout.ms",
       "connect.config.action.reload", "connect.offsets.storage.topic")

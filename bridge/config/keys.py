@@ -66,11 +66,6 @@ _NOT_YET = (
     + _rule(REFUSED, "topic creation settings are not implemented yet: create the topics beforehand "
             "(kafka-topics.sh) or let the broker auto-create them, and remove the keys",
             r"connect\.topic\.creation\..*")
-    + _rule(REFUSED, "the kafka signal channel is not implemented yet: send signals through the signal "
-            "table (signal.data.collection) and remove the keys",
-            *_src(r"signal\.kafka\..*", r"signal\.consumer\..*"))
-    + _rule(REFUSED, "notification channels are not implemented yet: remove the notification.* keys",
-            *_src(r"notification\..*"))
 )
 
 # Keys the Debezium PostgreSQL connector itself ignores (facts from Debezium 3.x's source):

@@ -23,16 +23,18 @@ def producer(connection: KafkaConnection, tuning: ProducerTuning, **extra: objec
     return _build(Producer, "producer", {**connection.settings, **tuning.settings, **extra})
 
 
-def consumer(connection: KafkaConnection, group: str, **extra: object) -> Consumer:
-    return _build(Consumer, "consumer", {**connection.settings, "group.id": group, **extra})
+def consumer(connection: KafkaConnection, group: str, *, keys: str = PREFIX, **extra: object) -> Consumer:
+    """`keys`: where the settings come from, named by a refusal (`signal.consumer.*` for the
+    signal channel's consumer)."""
+    return _build(Consumer, "consumer", {**connection.settings, "group.id": group, **extra}, keys)
 
 
 def admin(connection: KafkaConnection, **extra: object) -> AdminClient:
     return _build(AdminClient, "admin client", {**connection.settings, **extra})
 
 
-def _build(client: Callable[[dict], _Client], kind: str, conf: dict) -> _Client:
+def _build(client: Callable[[dict], _Client], kind: str, conf: dict, keys: str = PREFIX) -> _Client:
     try:
         return client(conf)
     except KafkaException as exc:
-        raise ConfigError(f"invalid Kafka {kind} setting ({PREFIX}*): {exc.args[0].str()}") from None
+        raise ConfigError(f"invalid Kafka {kind} setting ({keys}*): {exc.args[0].str()}") from None

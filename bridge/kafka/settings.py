@@ -90,6 +90,23 @@ class KafkaSettings:
         return cls(KafkaConnection(connection), ProducerTuning(tuning))
 
 
+# Deserializer classes a Java consumer names: librdkafka hands bytes over, and pgbridge's
+# consumers read keys and values as the strings Java's StringDeserializer would give.
+_JAVA_ONLY_CONSUMER = frozenset({"key.deserializer", "value.deserializer"})
+
+
+def read_consumer_properties(r: PropertyReader, prefix: str) -> dict[str, str]:
+    """Consumer properties written as Java client properties under `prefix` (Debezium's
+    `signal.consumer.*`), by their librdkafka names: the same translation as the producers'
+    (security settings included), without what only Java clients have."""
+    out = {}
+    for key, value in r.with_prefix(prefix).items():
+        name = key[len(prefix):]
+        if name not in _JAVA_ONLY and name not in _JAVA_ONLY_CONSUMER:
+            out[name] = value.strip()
+    return out
+
+
 def read_kafka_settings(r: PropertyReader) -> KafkaSettings:
     """`debezium.sink.kafka.producer.*`: pgbridge's defaults, the user's values, the forced ones."""
     settings = dict(_DEFAULTS)

@@ -1,7 +1,8 @@
 """The decoder's stages, assembled in one place: the replication stream, the router with its
-hooks (a cut-over filter, the incremental snapshot), the dispatcher writing into the rings, and
-the periodic work between stream reads. The decoder process (`bridge.proc.decoder_main`) and
-`native_bench.decoder_only` both run what `build_decoder` returns.
+hooks (a cut-over filter, the incremental snapshot and its signal channels), the dispatcher
+writing into the rings, the notifications, and the periodic work between stream reads. The
+decoder process (`bridge.proc.decoder_main`) and `native_bench.decoder_only` both run what
+`build_decoder` returns.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import psycopg2.extensions
 
 from bridge.config import BridgeConfig, RetryConfig
 from bridge.cutover.offsets import ResumeFilter, resume_filter
+from bridge.notify.channels import Notifier, build_notifier
 from bridge.pgoutput.messages import Relation
 from bridge.ring import RingWriter, LsnCells
 from bridge.route.dispatcher import Dispatcher
 from bridge.route.hooks import RouterHooks
 from bridge.route.router import Router
+from bridge.snapshot.incremental.channels import SignalChannel
 from bridge.snapshot.incremental.emitter import RouterEmitter
+from bridge.snapshot.incremental.kafka_channel import KafkaChannel
 from bridge.snapshot.incremental.machine import IncrementalSnapshot
 from bridge.snapshot.incremental.progress import progress_id
 from bridge.snapshot.incremental.sql import PostgresDatabase
@@ -39,12 +43,14 @@ class Decoder:
 
     def __init__(self, router: Router, dispatcher: Dispatcher, stream: ReplicationStream,
                  sql: psycopg2.extensions.connection, slot_name: str, *, cutover: ResumeFilter | None,
-                 incremental: IncrementalSnapshot | None, incremental_db: PostgresDatabase | None) -> None:
+                 incremental: IncrementalSnapshot | None, incremental_db: PostgresDatabase | None,
+                 notifier: Notifier | None = None) -> None:
         self.router = router
         self.dispatcher = dispatcher
         self.stream = stream
         self.cutover = cutover
         self.incremental = incremental
+        self.notifier = notifier  # the snapshots' notifications, None when off
         self.streaming = False
         self._sql = sql
         self._slot_name = slot_name
@@ -60,10 +66,15 @@ class Decoder:
         self.streaming = True
 
     def close(self) -> None:
-        """Close the connections the decoder opened (not `sql`, its caller's)."""
+        """Close the connections the decoder opened (not `sql`, its caller's), and send the
+        notifications still waiting."""
         self.stream.close()
+        if self.incremental is not None:
+            self.incremental.close()
         if self._incremental_db is not None:
             self._incremental_db.close()
+        if self.notifier is not None:
+            self.notifier.close()
 
 
 def build_decoder(config: BridgeConfig, writers: list[RingWriter], cells: LsnCells,
@@ -81,19 +92,27 @@ def build_decoder(config: BridgeConfig, writers: list[RingWriter], cells: LsnCel
         # Resume Debezium's slot where its stored offset says it stopped.
         cutover = resume_filter(config.cutover, config.kafka.connection, confirmed_flush_lsn(sql, rep.slot_name) or 0)
     hooks = RouterHooks(drop=cutover)
+    notifier = build_notifier(config.notification, config.kafka, config.events)
     incremental = incremental_db = None
     if inc.signal_table is not None:
         incremental_db = PostgresDatabase(lambda: connect(config.postgres, config.retry), rep.publication_name,
                                           inc.signal_table, config.filters.captures)
         incremental_db.check_signal_table()
-        log.info("signal table %s: incremental snapshots run on execute-snapshot signals, in chunks of %d rows",
-                 inc.signal_table, inc.chunk_size)
+        channels: list[SignalChannel] = []
+        if inc.kafka is not None:
+            channels.append(KafkaChannel(inc.kafka, inc.poll_interval_ms / 1000))
+        log.info("signal table %s: incremental snapshots run on execute-snapshot signals (channels: %s), in chunks "
+                 "of %d rows", inc.signal_table, ", ".join(inc.channels) or "none", inc.chunk_size)
         incremental = IncrementalSnapshot(inc.signal_table, inc.chunk_size, incremental_db, describe,
-                                          acked_lsn=lambda: cells.safe_lsn, progress_id=progress_id(rep.slot_name))
+                                          acked_lsn=lambda: cells.safe_lsn, progress_id=progress_id(rep.slot_name),
+                                          source_channel=inc.source_channel, channels=channels, notifier=notifier,
+                                          connector=config.events.topic_prefix)
         hooks = dataclasses.replace(incremental.router_hooks(), drop=cutover)
     router = Router(config.routing, describe, hooks)
-    # Between stream reads: the heartbeat query, then the incremental snapshot's turn.
-    tick = _chain(_action_query(config, sql), incremental.tick if incremental is not None else None, on_tick)
+    # Between stream reads: the heartbeat query, the incremental snapshot's turn, the
+    # notifications' delivery reports.
+    tick = _chain(_action_query(config, sql), incremental.tick if incremental is not None else None,
+                  notifier.poll if notifier is not None else None, on_tick)
     dispatcher = Dispatcher(None, router, writers, cells, tick, flush_lsn=rep.flush_lsn,
                             coalesce_s=rep.read_coalesce_ms / 1000)
     if incremental is not None:
@@ -101,7 +120,7 @@ def build_decoder(config: BridgeConfig, writers: list[RingWriter], cells: LsnCel
     stream = ReplicationStream(lambda: connect_replication(config.postgres, config.retry), rep.slot_name,
                                rep.publication_name, status_interval_s=rep.status_update_interval_ms / 1000)
     return Decoder(router, dispatcher, stream, sql, rep.slot_name, cutover=cutover, incremental=incremental,
-                   incremental_db=incremental_db)
+                   incremental_db=incremental_db, notifier=notifier)
 
 
 def _chain(*ticks: Callable[[], None] | None) -> Callable[[], None]:

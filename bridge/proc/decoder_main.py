@@ -18,6 +18,7 @@ from bridge.proc.decoder_startup import startup_plan
 from bridge.ring import RingClosed, RingHandle, RingWriter, LsnCells, LsnCellsHandle
 from bridge.snapshot.incremental.machine import IncrementalSnapshot
 from bridge.snapshot.initial import take_snapshot
+from bridge.snapshot.initial_report import InitialReport
 from bridge.snapshot.selection import TableSelection
 from bridge.source.connection import connect, connect_replication
 from bridge.source.preflight import ensure_slot
@@ -49,18 +50,22 @@ def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: LsnCellsHa
         plan = startup_plan(config.snapshot.mode, slot_exists(sql, rep.slot_name), config.cutover is not None,
                             slot_name=rep.slot_name)
         decoder = build_decoder(config, writers, cells, sql)
+        report = InitialReport(decoder.notifier, config.events.topic_prefix)
         try:
             if decoder.incremental is not None:
                 # Only with the slot it belongs to: a new slot starts a new history.
                 _resume(decoder.incremental, new_slot=plan.new_slot)
             if plan.snapshot:
-                take_snapshot(config.snapshot, rep, TableSelection.of(config.snapshot, config.filters),
+                take_snapshot(config.snapshot, rep,
+                              TableSelection.of(config.snapshot, config.filters, config.incremental.signal_table),
                               decoder.router, decoder.dispatcher,
                               lambda: connect(config.postgres, config.retry),
                               lambda: connect_replication(config.postgres, config.retry), stop.is_set,
-                              keep_slot=plan.keep_slot)
-            elif plan.ensure_slot:
-                ensure_slot(sql, rep)
+                              keep_slot=plan.keep_slot, report=report)
+            else:
+                report.skipped()
+                if plan.ensure_slot:
+                    ensure_slot(sql, rep)
             if not plan.stream:
                 for writer in writers:
                     writer.close()  # end of stream: the producers flush and exit

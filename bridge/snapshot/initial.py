@@ -30,8 +30,9 @@ from bridge.route import records as rec
 from bridge.route.dispatcher import Dispatcher
 from bridge.route.router import Router
 from bridge.snapshot import wire
+from bridge.snapshot.initial_report import InitialReport
 from bridge.snapshot.parallel import SnapshotReader
-from bridge.snapshot.plan import plan_snapshot
+from bridge.snapshot.plan import listed_tables, plan_snapshot
 from bridge.snapshot.reader import open_snapshot_session
 from bridge.snapshot.selection import TableSelection
 from bridge.snapshot.settings import SnapshotConfig
@@ -58,20 +59,23 @@ def take_snapshot(snap: SnapshotConfig, replication: ReplicationConfig, selectio
                   router: Router, dispatcher: Dispatcher,
                   connect_sql: Callable[[], psycopg2.extensions.connection],
                   connect_replication: Callable[[], psycopg2.extras.LogicalReplicationConnection],
-                  stop: Callable[[], bool], *, keep_slot: bool = True) -> int:
+                  stop: Callable[[], bool], *, keep_slot: bool = True, report: InitialReport | None = None) -> int:
     """Read every captured table into the rings, wait for Kafka's acks, create the permanent
     slot at the snapshot's consistent point (unless `keep_slot` is false: initial_only), and
-    return that point."""
+    return that point. `report` sends the snapshot's notifications."""
+    report = report or InitialReport(None, "")
     slot_name = replication.slot_name
     temp_name = f"{slot_name[:40]}_snapshot_{os.getpid()}"
     repl = connect_replication()
     sessions: list[psycopg2.extensions.connection] = []
     try:
+        report.started()
         exported = create_slot_with_snapshot(repl, temp_name, temporary=True)
         point = exported.consistent_point
         sessions = [open_snapshot_session(connect_sql, exported.snapshot_name) for _ in range(snap.max_threads)]
         plans = plan_snapshot(sessions[0], replication.publication_name, selection,
                               max_threads=snap.max_threads)
+        report.resolved(listed_tables(sessions[0], replication.publication_name, selection), plans)
         log.info("snapshot of %d table(s) at %s with %d thread(s)", len(plans), format_lsn(point), snap.max_threads)
         started_us = time.time_ns() // 1000
         # Debezium reports its snapshot transaction's id as source.txId
@@ -82,8 +86,8 @@ def take_snapshot(snap: SnapshotConfig, replication: ReplicationConfig, selectio
         for plan in plans:
             router.handle(wire.relation(plan.relation), point)
         rows = 0
-        with SnapshotReader(sessions, plans, fetch_size=snap.fetch_size, progress=lambda p: log.info("%s", p)
-                            ) as reader:
+        with SnapshotReader(sessions, plans, fetch_size=snap.fetch_size, progress=lambda p: log.info("%s", p),
+                            table_started=report.table_started, table_done=report.table_done) as reader:
             for batch in reader:
                 relid = batch.table.relation.relation_id
                 for i, row in enumerate(batch.rows):
@@ -107,7 +111,11 @@ def take_snapshot(snap: SnapshotConfig, replication: ReplicationConfig, selectio
             finally:
                 conn.close()
             log.info("replication slot %s created at the snapshot's consistent point", slot_name)
+        report.completed()
         return point
+    except BaseException:
+        report.aborted()
+        raise
     finally:
         for session in sessions:
             session.close()

@@ -123,7 +123,11 @@ class SnapshotReader:
         max_buffered: int | None = None,
         progress: Callable[[SnapshotProgress], None] | None = None,
         progress_interval_s: float = 5.0,
+        table_started: Callable[[TablePlan], None] | None = None,
+        table_done: Callable[[TablePlan, int], None] | None = None,
     ) -> None:
+        """`table_started(plan)` and `table_done(plan, rows)` run as emission reaches a table
+        and passes its last row (the notifications of `bridge.snapshot.initial_report`)."""
         if not sessions:
             raise ValueError("a snapshot reader needs at least one session")
         self._sessions = list(sessions)
@@ -132,6 +136,8 @@ class SnapshotReader:
         self._limit = max_buffered or 2 * len(sessions)
         self._progress = progress
         self._interval = progress_interval_s
+        self._table_started = table_started
+        self._table_done = table_done
         self._tasks = deque((t, q) for t, plan in enumerate(self._tables) for q in plan.queries)
         self._chunks_left = [len(plan.queries) for plan in self._tables]
         self._buffers: list[deque[list[Row]]] = [deque() for _ in self._tables]
@@ -187,6 +193,8 @@ class SnapshotReader:
         for index, plan in enumerate(self._tables):
             log.info("snapshot: reading %s (%d of %d tables, %d quer%s)", plan.name, index + 1, len(self._tables),
                      len(plan.queries), "y" if len(plan.queries) == 1 else "ies")
+            if self._table_started is not None:
+                self._table_started(plan)
             first, table_rows = True, 0
             while (rows := self._next_batch(index)) is not None:
                 if pending is not None:
@@ -201,6 +209,8 @@ class SnapshotReader:
             if pending is not None and pending.table is plan:
                 pending = replace(pending, last_in_table=True)
             log.info("snapshot: %s done, %d rows", plan.name, table_rows)
+            if self._table_done is not None:
+                self._table_done(plan, table_rows)
         if pending is not None:
             yield replace(pending, last=True)
         self._report(rows_done, len(self._tables), started)

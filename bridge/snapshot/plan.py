@@ -133,6 +133,15 @@ def plan_snapshot(
         return plans
 
 
+def listed_tables(conn: psycopg2.extensions.connection, publication: str, selection: TableSelection
+                  ) -> list[tuple[str, str]]:
+    """The publication's tables the snapshot lists (`TableSelection.listed`), in Debezium's
+    order of captured tables (`TableSelection.listed_order`)."""
+    with conn.cursor() as cur:
+        cur.execute(_TABLES_SQL, (publication,))
+        return selection.listed_order((schema, name) for _, schema, name, *_ in cur if selection.listed(schema, name))
+
+
 def catalog_relation(
     cur: psycopg2.extensions.cursor, oid: int, schema: str, name: str, identity: str, published: list[str] | None
 ) -> tuple[Relation, str | None]:

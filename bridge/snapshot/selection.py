@@ -8,6 +8,9 @@
   sorted by `schema.table`.
 - `snapshot.select.statement.overrides` names tables whose snapshot query is
   `snapshot.select.statement.overrides.<schema.table>`.
+- The signal table (`signal.data.collection`) is captured whatever the filters say, and its rows
+  are never read by the snapshot (Debezium skips it); it is listed among the snapshot's tables
+  in its notifications (`listed`), after the include list's tables.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class TableSelection:
     snapshot_include: tuple = ()
     # `schema.table` -> the SELECT that replaces the table's snapshot query
     select_overrides: Mapping[str, str] = field(default_factory=dict)
+    signal_table: str | None = None  # signal.data.collection, "schema.table"
 
     @classmethod
     def from_properties(cls, props: Mapping[str, str], filters: TableFilter | None = None) -> TableSelection:
@@ -54,9 +58,9 @@ class TableSelection:
         return cls(filters, snapshot_include, overrides)
 
     @classmethod
-    def of(cls, snap: SnapshotConfig, filters: TableFilter) -> TableSelection:
+    def of(cls, snap: SnapshotConfig, filters: TableFilter, signal_table: str | None = None) -> TableSelection:
         include = compile_list("snapshot.include.collection.list", snap.include) or ()
-        return cls(filters, include, dict(snap.select_overrides))
+        return cls(filters, include, dict(snap.select_overrides), signal_table)
 
     def captured(self, schema: str, table: str) -> bool:
         """Whether the connector captures `schema.table` at all (stream and snapshot)."""
@@ -64,9 +68,23 @@ class TableSelection:
 
     def snapshotted(self, schema: str, table: str) -> bool:
         """Whether the initial snapshot reads `schema.table`."""
-        if not self.captured(schema, table):
+        return f"{schema}.{table}" != self.signal_table and self.listed(schema, table)
+
+    def listed(self, schema: str, table: str) -> bool:
+        """Whether `schema.table` is one of the snapshot's tables (Debezium's captured tables of
+        the snapshot): read, or the signal table."""
+        qualified = f"{schema}.{table}"
+        if not (self.captured(schema, table) or qualified == self.signal_table):
             return False
-        return not self.snapshot_include or any(p.fullmatch(f"{schema}.{table}") for p in self.snapshot_include)
+        return not self.snapshot_include or any(p.fullmatch(qualified) for p in self.snapshot_include)
+
+    def listed_order(self, tables: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+        """`order`, then the signal table when the include list does not name it (Debezium's
+        captured tables: the include list's patterns, then the signal table's)."""
+        tables = set(tables)
+        ordered = self.order(tables)
+        ordered += [t for t in sorted(tables) if f"{t[0]}.{t[1]}" == self.signal_table and t not in ordered]
+        return ordered
 
     def order(self, tables: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         """`tables` ((schema, table) pairs) in Debezium's snapshot order."""

@@ -121,3 +121,49 @@ def test_incremental_snapshot_reads_signals_and_emits_chunks_through_the_built_r
     snapshot_rows = [bytes(r) for r in iter_records(memoryview(bytes(router.builders[0].buffer)))
                      if r[0] == rec.SNAPSHOT_ROW]
     assert len(snapshot_rows) == 2 and decoder.incremental.rows_emitted == 2
+
+
+def test_the_kafka_channel_and_the_notifier_are_built_in_the_decoder_and_closed_with_it(monkeypatch):
+    made = {}
+
+    class Channel:
+        name = "kafka"
+
+        def __init__(self, config, poll_interval_s):
+            made["channel"] = (config.topic, poll_interval_s)
+            self.closed = False
+
+        def read(self):
+            return []
+
+        def acted(self, generation):
+            pass
+
+        def stored(self, generation):
+            pass
+
+        def close(self):
+            made["channel closed"] = True
+
+    class Notifier:
+        def poll(self):
+            made["polled"] = made.get("polled", 0) + 1
+
+        def close(self):
+            made["notifier closed"] = True
+
+    monkeypatch.setattr(decoder_build, "PostgresDatabase", SignalDb)
+    monkeypatch.setattr(decoder_build, "KafkaChannel", Channel)
+    monkeypatch.setattr(decoder_build, "build_notifier", lambda config, kafka, events: Notifier())
+    monkeypatch.setattr(decoder_build, "ReplicationStream", lambda *a, **k: SimpleNamespace(close=lambda: None))
+    config = config_from_properties({
+        **PROPS, "debezium.source.signal.data.collection": "public.sig",
+        "debezium.source.signal.enabled.channels": "kafka", "debezium.source.signal.kafka.bootstrap.servers": "k:1",
+        "debezium.source.signal.poll.interval.ms": "200", "debezium.source.notification.enabled.channels": "log"})
+    decoder = build_decoder(config, [], SimpleNamespace(safe_lsn=0), Catalog())
+    assert made == {"channel": ("p-signal", 0.2)}
+    assert decoder.incremental._source is None  # kafka only: rows inserted into the signal table are not signals
+    decoder.dispatcher._on_tick()
+    assert made["polled"] == 1  # delivery reports are served between stream reads
+    decoder.close()
+    assert made["channel closed"] and made["notifier closed"]

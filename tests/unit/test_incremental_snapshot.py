@@ -22,6 +22,7 @@ from bridge.snapshot import wire
 from bridge.snapshot.incremental.emitter import RouterEmitter
 from bridge.snapshot.incremental.machine import IncrementalSnapshot
 from bridge.snapshot.incremental.progress import StoredProgress, StoredTable, parse_progress, progress_id
+from bridge.snapshot.incremental.signals import Signal
 from bridge.snapshot.incremental.sql import chunk_query
 from bridge.snapshot.incremental.tables import SnapshotTable, TableRef
 from bridge.snapshot.incremental.window import ALL_VISIBLE, XidSnapshot, key_bytes, metadata
@@ -80,6 +81,9 @@ class FakeDb:
         keys = sorted(k for k in self.rows if low < k <= high)[:limit]
         return [(str(k).encode(), self.rows[k].encode()) for k in keys], self.xids
 
+    def row_count(self, table):
+        return sum(1 for k in self.rows if k <= int(table.max_key[0]))
+
 
 class Stream:
     """Feeds the router pgoutput messages in WAL order, one transaction at a time."""
@@ -119,7 +123,8 @@ class Acks:
 
 
 def make(rows: dict[int, str] | None = None, chunk_size: int = 3, describe_table: bool = True,
-         db: FakeDb | None = None, acks: Acks | None = None, **props):
+         db: FakeDb | None = None, acks: Acks | None = None, machine: dict | None = None, **props):
+    """`machine`: more arguments of the IncrementalSnapshot (channels, notifier)."""
     config = config_from_properties({**MINIMAL, "bridge.producers": "1", "debezium.source.topic.prefix": "p",
                                      "debezium.source.signal.data.collection": "public.dbz_signal", **props})
 
@@ -128,7 +133,7 @@ def make(rows: dict[int, str] | None = None, chunk_size: int = 3, describe_table
 
     db = db or FakeDb(rows if rows is not None else {i: f"v{i}" for i in range(1, 8)})
     inc = IncrementalSnapshot("public.dbz_signal", chunk_size, db, describe, acked_lsn=acks or Acks(),
-                              progress_id=PROGRESS_ID)
+                              progress_id=PROGRESS_ID, **(machine or {}))
     router = Router(config.routing, describe, inc.router_hooks())
     inc.attach(RouterEmitter(router, lambda: None))
     stream = Stream(router)
@@ -519,3 +524,134 @@ def test_stored_progress_reads_without_a_running_snapshot():
         parse_progress('{"version": 99, "tables": []}')
     with pytest.raises(ValueError):
         parse_progress('{"version": 1, "tables": [{"condition": null}]}')
+
+
+# -- signal channels and notifications ----------------------------------------------------------------
+
+class Notes:
+    """A notifier that keeps what it is sent."""
+
+    def __init__(self) -> None:
+        self.sent = []
+
+    def send(self, notification) -> None:
+        self.sent.append(notification)
+
+    def take(self) -> list[tuple]:
+        """(type, additional_data without connector_name, id) of each notification; cleared."""
+        out = [(n.type, {k: v for k, v in n.additional_data if k != "connector_name"}, n.id) for n in self.sent]
+        self.sent.clear()
+        return out
+
+
+class QueueChannel:
+    """A signal channel fed by the test, recording what the machine tells it."""
+
+    name = "kafka"
+
+    def __init__(self) -> None:
+        self.arrived: list = []
+        self.acted_at: list[int] = []
+        self.stored_at: list[int] = []
+        self.closed = False
+
+    def read(self):
+        out, self.arrived = self.arrived, []
+        return out
+
+    def acted(self, generation):
+        self.acted_at.append(generation)
+
+    def stored(self, generation):
+        self.stored_at.append(generation)
+
+    def close(self):
+        self.closed = True
+
+
+def run_all(inc, db, stream, router, ticks: int = 6) -> list[int]:
+    emitted = []
+    for _ in range(ticks):
+        emitted += run_chunk(inc, db, stream, router)[0]
+    return emitted
+
+
+def test_notifications_of_an_incremental_snapshot_are_debeziums_steps():
+    notes = Notes()
+    router, db, inc, stream = make(machine={"notifier": notes, "connector": "p"})
+    execute(stream)
+    assert run_all(inc, db, stream, router) == [1, 2, 3, 4, 5, 6, 7]
+    t = "public.t"
+    progress = {"data_collections": t, "current_collection_in_progress": t, "maximum_key": "7", "total_rows": "7",
+                "total_chunks": "3"}
+    assert notes.take() == [
+        ("STARTED", {"data_collections": t}, "ad-hoc-1"),
+        ("DATA_COLLECTIONS_RESOLVED", {"data_collections": t}, "ad-hoc-1"),
+        ("IN_PROGRESS", {**progress, "last_processed_key": "3", "chunk_index": "1"}, "ad-hoc-1"),
+        ("IN_PROGRESS", {**progress, "last_processed_key": "6", "chunk_index": "2"}, "ad-hoc-1"),
+        ("IN_PROGRESS", {**progress, "last_processed_key": "7", "chunk_index": "3"}, "ad-hoc-1"),
+        ("TABLE_SCAN_COMPLETED", {"data_collections": t, "scanned_collection": t, "total_rows_scanned": "7",
+                                  "status": "SUCCEEDED", "total_rows": "7"}, "ad-hoc-1"),
+        ("COMPLETED", {}, "ad-hoc-1"),
+    ]
+
+
+def test_notifications_of_an_empty_table_pause_resume_and_stop():
+    notes = Notes()
+    router, db, inc, stream = make(rows={}, machine={"notifier": notes, "connector": "p"})
+    execute(stream)
+    run_all(inc, db, stream, router, ticks=2)
+    assert [(k, d) for k, d, _ in notes.take()][2:] == [
+        ("TABLE_SCAN_COMPLETED", {"data_collections": "public.t", "scanned_collection": "public.t",
+                                  "total_rows_scanned": "0", "status": "EMPTY"}), ("COMPLETED", {})]
+    db.rows = {i: "v" for i in range(1, 8)}
+    execute(stream)
+    run_chunk(inc, db, stream, router)
+    notes.take()
+    stream.signal("p1", "pause-snapshot", "{}")
+    stream.signal("p2", "pause-snapshot", "{}")  # already paused: nothing to say
+    inc.tick()
+    stream.signal("r1", "resume-snapshot", "{}")
+    run_chunk(inc, db, stream, router)
+    assert [(k, d, i) for k, d, i in notes.take()][:2] == [
+        ("PAUSED", {"data_collections": "public.t"}, "ad-hoc-1"), ("RESUMED", {"data_collections": "public.t"},
+                                                                   "ad-hoc-1")]
+    stream.signal("s1", "stop-snapshot", json.dumps({"data-collections": ["public.t"], "type": "incremental"}))
+    run_chunk(inc, db, stream, router)
+    (completed, aborted) = notes.take()
+    # the table being read is stopped: Debezium moves past it (COMPLETED, the last table), then
+    # reports the stop under a new id, the snapshot's correlation id being gone
+    assert completed == ("COMPLETED", {}, "ad-hoc-1")
+    assert aborted[:2] == ("ABORTED", {"data_collections": "public.t"}) and aborted[2] != "ad-hoc-1"
+
+
+def test_signals_of_another_channel_run_snapshots_and_are_stored_before_it_commits():
+    kafka = QueueChannel()
+    acks = Acks()
+    acks.lsn = 0
+    router, db, inc, stream = make(acks=acks, machine={"channels": [kafka]})
+    kafka.arrived = [Signal("execute-snapshot", "k1", {"data-collections": ["public.t"]})]
+    assert run_chunk(inc, db, stream, router)[0] == [1, 2, 3]
+    # the queue holding public.t is stored before the first chunk is read: the signal's effect survives
+    acted = kafka.acted_at[-1]
+    assert acted > 0 and kafka.stored_at[-1] >= acted
+    assert stored(db)["tables"][0]["signal"] == "k1"
+    # a signal that arrives while a chunk is unacked is not stored until that chunk is acked
+    kafka.arrived = [Signal("pause-snapshot", None, {})]
+    run_chunk(inc, db, stream, router)
+    assert kafka.stored_at[-1] < kafka.acted_at[-1] and not stored(db)["paused"]
+    acks.lsn = 1 << 63
+    inc.tick()
+    assert kafka.stored_at[-1] >= kafka.acted_at[-1] and stored(db)["paused"]
+    inc.close()
+    assert kafka.closed
+
+
+def test_signals_inserted_into_the_table_are_ignored_without_the_source_channel():
+    kafka = QueueChannel()
+    router, db, inc, stream = make(machine={"source_channel": False, "channels": [kafka]})
+    execute(stream)
+    assert run_chunk(inc, db, stream, router) == ([], None) and not inc.running
+    kafka.arrived = [Signal("execute-snapshot", None, {"data-collections": ["public.t"]})]
+    # its watermarks still are read from the stream
+    assert run_all(inc, db, stream, router) == [1, 2, 3, 4, 5, 6, 7]

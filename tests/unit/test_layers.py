@@ -21,7 +21,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundations", ("__init__", "errors", "lsn", "properties", "retry", "failpoints", "logsettings")),
     ("ring and pgoutput", ("ring", "pgoutput")),
     ("conversion", ("convert", "format")),
-    ("components", ("kafka", "source", "cutover", "route", "snapshot", "transform", "produce", "ack", "status")),
+    ("components", ("kafka", "source", "cutover", "route", "snapshot", "transform", "produce", "ack", "status",
+                    "notify")),
     # composes the components' settings: no component reads the whole configuration
     ("configuration", ("config",)),
     ("processes", ("proc",)),

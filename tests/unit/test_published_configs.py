@@ -32,6 +32,8 @@ EXPECTED = {
     "pii-masking.json": (0, [], [], None),
     "masking-hashing-strategy.properties": (2, None, None, "debezium.source.column.mask.hash.hashing.strategy is "
                                             "not a column mapping key Debezium knows"),
+    "kafka-signals-notifications.json": (0, [], [], None),
+    "jmx-channels.properties": (2, None, None, "channel 'jmx' is refused: pgbridge runs no JVM"),
 }
 
 

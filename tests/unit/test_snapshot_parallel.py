@@ -152,3 +152,15 @@ def test_progress_arithmetic():
     unknown = SnapshotProgress(rows=250, estimated_rows=None, tables_done=1, tables=4, elapsed_s=5.0)
     assert unknown.percent is None and unknown.eta_s is None
     assert str(unknown) == "snapshot: 250 rows, 1/4 tables, 50 rows/s"
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_each_table_is_announced_as_emission_reaches_it_and_passes_its_last_row(threads):
+    seen = []
+    batches = read_all(TABLES, ROWS, threads, fetch_size=4,
+                       table_started=lambda p: seen.append(("start", p.relation.name)),
+                       table_done=lambda p, rows: seen.append(("done", p.relation.name, rows)))
+    # every table, the empty one too, in plan order, with its row count
+    assert seen == [("start", "a"), ("done", "a", 12), ("start", "b"), ("done", "b", 0), ("start", "c"),
+                    ("done", "c", 17)]
+    assert sum(len(b.rows) for b in batches) == 29

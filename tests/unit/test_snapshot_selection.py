@@ -100,3 +100,16 @@ def test_an_override_without_its_statement_is_skipped_with_a_warning(caplog):
 def test_an_invalid_expression_names_the_key():
     with pytest.raises(ConfigError, match=r"table\.exclude\.list='public\.\(' is invalid: 'public\.\(' is not a regular"):
         TableSelection.from_properties({"table.exclude.list": "public.("})
+
+
+def test_the_signal_table_is_listed_but_never_read():
+    selection = TableSelection.from_properties({"table.include.list": "public.order.*"})
+    selection = TableSelection(selection.filters, selection.snapshot_include, {}, "audit.log")
+    assert not selection.snapshotted("audit", "log") and selection.listed("audit", "log")
+    assert selection.snapshotted("public", "orders") and not selection.listed("inventory", "orders")
+    # Debezium's captured tables: the include list's patterns, then the signal table's
+    assert selection.listed_order(t for t in TABLES if selection.listed(*t)) == [
+        ("public", "order_items"), ("public", "orders"), ("audit", "log")]
+    everything = TableSelection(signal_table="inventory.orders")
+    assert everything.listed_order(TABLES)[:3] == [("Sales", "Leads"), ("audit", "log"), ("inventory", "orders")]
+    assert not everything.snapshotted("inventory", "orders")

@@ -1,9 +1,11 @@
 """Incremental snapshots through the signal table, while streaming continues (Debezium's
 `execute-snapshot` / `stop-snapshot`, DBLog watermarks, `insert_insert` strategy).
 
-A user inserts an `execute-snapshot` row into `signal.data.collection` (`signals`). The decoder
-sees that Insert in the stream (the router hands the signal table's rows to the snapshot before
-routing them; the signal table's own events are emitted like any table's, as Debezium does).
+A user inserts an `execute-snapshot` row into `signal.data.collection` (`signals`), or sends it
+to the signal topic (`kafka_channel`; `channels` has what every signal channel does). The
+decoder sees the signal table's Inserts in the stream (the router hands the signal table's rows
+to the snapshot before routing them; the signal table's own events are emitted like any table's,
+as Debezium does).
 The snapshot then reads each table in chunks of `incremental.snapshot.chunk.size` rows in key
 order, one chunk at a time, from the decoder's loop (`machine.IncrementalSnapshot.tick`,
 between stream reads):
@@ -29,7 +31,8 @@ progress kept in the signal table (`progress`). A signal whose transaction was n
 when pgbridge stopped is replayed by the stream; tables it names that the resumed snapshot
 already has queued are not queued twice.
 
-Modules: `signals` (signal rows), `window` (the DBLog window of a chunk), `progress` (the
-persisted progress row), `sql` (chunk queries, `PostgresDatabase`), `emitter` (what the snapshot
-needs of the decoder), `machine` (the state machine that ties them), `tables` (what is read).
+Modules: `signals` (signal rows), `channels` and `kafka_channel` (where signals come from),
+`window` (the DBLog window of a chunk), `progress` (the persisted progress row), `sql` (chunk
+queries, `PostgresDatabase`), `emitter` (what the snapshot needs of the decoder), `reporting`
+(its notifications), `machine` (the state machine that ties them), `tables` (what is read).
 """

@@ -2,8 +2,10 @@
 
 Driven by the decoder: the router hands it, in WAL order, the signal table's rows, the changes
 of the table whose chunk is in flight, and Relation and Truncate messages (`router_hooks`); the
-decoder loop calls `tick` between stream reads to act on pending signals, store the progress and
-read the next chunk. A chunk's rows go out through an `Emitter`.
+decoder loop calls `tick` between stream reads to act on the signals its channels bring
+(`channels`: the signal table, Kafka), store the progress, tell the channels what is stored, and
+read the next chunk. A chunk's rows go out through an `Emitter`; what happens is reported as
+Debezium's notifications (`reporting`).
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import psycopg2
 
+from bridge.notify.channels import Notifier
+from bridge.notify.notification import EMPTY, NO_PRIMARY_KEY, SQL_EXCEPTION, SUCCEEDED
 from bridge.pgoutput.messages import Insert, Relation
 from bridge.pgoutput.protocol import PgOutputDecoder
 from bridge.route.hooks import RouterHooks, RowWatcher
+from bridge.snapshot.incremental.channels import SignalChannel, SourceChannel
 from bridge.snapshot.incremental.emitter import Emitter
 from bridge.snapshot.incremental.progress import (
     PROGRESS,
@@ -41,6 +46,7 @@ from bridge.snapshot.incremental.signals import (
     tables_to_snapshot,
     tables_to_stop,
 )
+from bridge.snapshot.incremental.reporting import Report
 from bridge.snapshot.incremental.sql import Database
 from bridge.snapshot.incremental.tables import SnapshotTable
 from bridge.snapshot.incremental.window import Chunk, Window, key_bytes, metadata
@@ -49,6 +55,8 @@ from bridge.source.catalog import TableInfo
 log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 256  # rows pushed between checks that no ring batch grew too large
+# how a table's end is logged, by its notification status
+_HOW = {SUCCEEDED: "done", EMPTY: "done (empty)", NO_PRIMARY_KEY: "skipped", SQL_EXCEPTION: "skipped"}
 
 
 def _shape(relation: Relation) -> tuple:
@@ -61,9 +69,13 @@ class IncrementalSnapshot:
 
     def __init__(self, signal_table: str, chunk_size: int, db: Database,
                  describe: Callable[[Relation], TableInfo], *, acked_lsn: Callable[[], int],
-                 progress_id: str) -> None:
+                 progress_id: str, source_channel: bool = True, channels: Sequence[SignalChannel] = (),
+                 notifier: Notifier | None = None, connector: str = "") -> None:
         """`acked_lsn()`: the coordinator's safe LSN, below which Kafka has acknowledged
-        everything; `progress_id`: the id of this bridge's progress row in the signal table."""
+        everything; `progress_id`: the id of this bridge's progress row in the signal table;
+        `source_channel`: whether signals inserted into the signal table are acted on (its
+        window markers always are); `channels`: the other signal channels; `notifier`: where
+        notifications go, as connector `connector` (topic.prefix)."""
         self.signal_table = signal_table
         self.chunk_size = chunk_size
         self._db = db
@@ -74,13 +86,15 @@ class IncrementalSnapshot:
         # the table whose chunk is in flight. The router reads this dict, never writes it.
         self._watched: dict[int, RowWatcher] = {}
         self._signal_relid: int | None = None
-        self._pending: deque[Signal] = deque()  # signals to act on at the next tick
+        self._source = SourceChannel() if source_channel else None
+        self._channels: list[SignalChannel] = ([self._source] if self._source else []) + list(channels)
         self._queue: deque[SnapshotTable] = deque()  # tables still to read; [0] is the current one
         self._paused = False
         self._window = Window()
         self.rows_emitted = 0
         self._progress_id = progress_id
         self._progress = ProgressKeeper(lambda data: db.save_progress(progress_id, data), acked_lsn, signal_table)
+        self._report = Report(notifier, connector, chunk_size)
 
     def router_hooks(self) -> RouterHooks:
         """What the router hands this snapshot."""
@@ -118,9 +132,12 @@ class IncrementalSnapshot:
         elif row.type == WINDOW_CLOSE:
             self._on_close(row.id or "", lsn)
         elif row.type != PROGRESS:
+            if self._source is None:
+                log.debug("signal %r in %s ignored: the source channel is not enabled", row.id, self.signal_table)
+                return
             signal = parse_signal(row)
             if signal is not None:
-                self._pending.append(signal)
+                self._source.push(signal)
 
     def _on_close(self, id_: str, lsn: int) -> None:
         chunk = self._window.closing(id_)
@@ -148,7 +165,7 @@ class IncrementalSnapshot:
         self.rows_emitted += emitted
         table.last_key = chunk.last_key
         log.debug("incremental snapshot: %s chunk done, %d rows emitted", table.ref.qualified, emitted)
-        self._progress.chunk_emitted(lsn, chunk.progress_before)
+        self._progress.chunk_emitted(lsn, chunk.progress_before, chunk.progress_generation)
         self._end_chunk()
 
     def _end_chunk(self) -> None:
@@ -160,13 +177,18 @@ class IncrementalSnapshot:
     # -- the decoder loop's turn -------------------------------------------------------------------
 
     def tick(self) -> None:
-        """Act on pending signals and read the next chunk, unless a chunk is still in flight."""
+        """Act on the signals that arrived and read the next chunk, unless a chunk is still in
+        flight."""
         if self._window.chunk is not None:
             return
         try:
-            while self._pending:
-                self._act(self._pending.popleft())
+            for channel in self._channels:
+                for signal in channel.read():
+                    self._act(signal)
+                channel.acted(self._progress.generation)
             self._progress.store(self._dump, bool(self._queue))
+            for channel in self._channels:
+                channel.stored(self._progress.stored_generation)
             if self._queue and not self._paused:
                 self._read_chunk()
         except psycopg2.Error as exc:
@@ -179,6 +201,11 @@ class IncrementalSnapshot:
 
     def _dump(self) -> str:
         return dump_progress(self._queue, self._paused)
+
+    def close(self) -> None:
+        """Close the signal channels (the kafka channel commits what is stored)."""
+        for channel in self._channels:
+            channel.close()
 
     # -- progress across restarts ----------------------------------------------------------------
 
@@ -204,6 +231,8 @@ class IncrementalSnapshot:
         self._paused = stored.paused
         self._progress.note_change()
         if self._queue:
+            # Debezium keeps the latest execute-snapshot's id in its offsets: the last table's signal
+            self._report.correlation_id = self._queue[-1].correlation_id
             first, rest = self._queue[0], [t.ref.qualified for t in list(self._queue)[1:]]
             where = "from the start" if first.last_key is None else f"after key {key_text(first.last_key)}"
             log.info("incremental snapshot resumed from its stored progress: %s %s%s%s", first.ref.qualified, where,
@@ -219,9 +248,13 @@ class IncrementalSnapshot:
             if not self.running:
                 log.warning("signal %r (%s): no incremental snapshot is running; ignored", signal.id, signal.type)
                 return
-            self._paused = signal.type == PAUSE
+            pause = signal.type == PAUSE
+            if pause == self._paused:
+                return
+            self._paused = pause
             self._progress.note_change()
             log.info("incremental snapshot %s", "paused" if self._paused else "resumed")
+            (self._report.paused if pause else self._report.resumed)(self._queue)
             return
         request = snapshot_request(signal)
         if request is None:
@@ -232,7 +265,8 @@ class IncrementalSnapshot:
         else:
             self._execute(signal.id, names, conditions)
 
-    def _execute(self, id_: str, names: list[str], conditions: list) -> None:
+    def _execute(self, id_: str | None, names: list[str], conditions: list) -> None:
+        was_running = self.running
         added = tables_to_snapshot(id_, names, conditions, self._db.published_tables(),
                                    {t.ref.oid for t in self._queue}, self.signal_table)
         if added:
@@ -240,18 +274,30 @@ class IncrementalSnapshot:
             self._progress.note_change()
             log.info("incremental snapshot requested by signal %r: %s (chunks of %d rows)", id_,
                      ", ".join(t.ref.qualified for t in added), self.chunk_size)
+            self._report.correlation_id = id_
+            if not was_running:
+                self._report.started(self._queue)
 
-    def _stop(self, id_: str, names: list[str]) -> None:
+    def _stop(self, id_: str | None, names: list[str]) -> None:
         if not self.running:
             log.warning("signal %r: no incremental snapshot is running; stop-snapshot ignored", id_)
+            self._report.correlation_id = None
             return
+        # As Debezium: the tables named, in the order named, the one being read last
+        current = self._queue[0].ref.qualified
         stopped = tables_to_stop(names, self._queue)
+        if current in stopped:
+            stopped = [name for name in stopped if name != current] + [current]
         self._queue = deque(t for t in self._queue if t.ref.qualified not in stopped)
         self._progress.note_change()
         log.info("incremental snapshot: stop-snapshot %r removed %s%s", id_, ", ".join(stopped) or "nothing",
                  "" if self._queue else "; no table left, the snapshot has stopped")
+        if current in stopped and not self._queue:
+            self._report.completed()  # Debezium moves past the stopped table first
+        self._report.aborted(stopped)
         if not self._queue:
             self._paused = False
+            self._report.correlation_id = None
 
     # -- reading a chunk -----------------------------------------------------------------------------
 
@@ -265,7 +311,7 @@ class IncrementalSnapshot:
         if not info.key_columns:
             log.warning("incremental snapshot of %s skipped: the table has no primary key (nor message.key.columns)",
                         table.ref.qualified)
-            return "skipped"
+            return NO_PRIMARY_KEY
         names = [c.name for c in relation.columns]
         columns = {c.name: c for c in relation.columns}
         table.relation = relation
@@ -276,19 +322,23 @@ class IncrementalSnapshot:
         if table.max_key is None:
             table.max_key = self._db.max_key(table)
             if table.max_key is None:
-                return "done (empty)"
+                return EMPTY
             log.info("incremental snapshot of %s started; it ends at key %s", table.ref.qualified,
                      dict(zip(table.key_columns, table.max_key)))
+            if self._report.on:
+                table.total_rows = self._db.row_count(table)
         return None
 
-    def _next_table(self, done: SnapshotTable, how: str) -> None:
+    def _next_table(self, done: SnapshotTable, status: str) -> None:
+        self._report.table_done(self._queue, done, status)
         self._queue.popleft()
         self._progress.note_change()
         elapsed = time.monotonic() - done.started
         log.info("incremental snapshot of %s %s: %d rows in %.1fs (%d more superseded by streamed changes)",
-                 done.ref.qualified, how, done.rows, elapsed, done.superseded)
+                 done.ref.qualified, _HOW[status], done.rows, elapsed, done.superseded)
         if not self._queue:
             log.info("incremental snapshot completed")
+            self._report.completed()
 
     def _read_chunk(self) -> None:
         chunk_id = self._window.new_chunk_id()
@@ -307,18 +357,20 @@ class IncrementalSnapshot:
             except psycopg2.Error as exc:
                 log.warning("incremental snapshot of %s failed, skipping the table: %s", table.ref.qualified,
                             (getattr(exc, "pgerror", None) or str(exc)).strip())
-                self._next_table(table, "skipped")
+                self._next_table(table, SQL_EXCEPTION)
                 continue
             if not rows:
-                self._next_table(table, "done")
+                self._next_table(table, SUCCEEDED)
                 continue
+            table.scanned += len(rows)
             names = [c.name for c in table.relation.columns]  # type: ignore[union-attr]
             last = rows[-1]
             chunk = Chunk(chunk_id, table, {key_bytes(row, table.key_indexes): row for row in rows},
                           tuple(last[names.index(k)] for k in table.key_columns), xids,
-                          self._dump())  # before this chunk: where a restart would go on
+                          self._dump(), self._progress.generation)  # before this chunk: where a restart goes on
             self._window.chunk = chunk
             self._watched[table.ref.oid] = chunk.on_row
+            self._report.in_progress(self._queue, table, chunk.last_key)
             break
         self._db.insert_signal(f"{chunk_id}-close", WINDOW_CLOSE,
                                metadata(opened, time.time(), first.correlation_id, first.ref.qualified))

@@ -4,8 +4,8 @@ Debezium resumes from its offsets; pgbridge keeps its position in the slot, so i
 snapshot's progress in the signal table, in one row of its own (id `pgbridge-progress-<slot>`,
 type `pgbridge-incremental-progress`, updated in place; like every change of the signal table it
 also appears in the signal table's topic). The row records the queue of tables with, for each,
-its maximum key and the last key read, as of the oldest chunk whose rows Kafka has not
-acknowledged yet: a restart reads that chunk and the ones after it again (at least once) and
+its maximum key and the last key read (and, when notifications are on, its row count), as of the
+oldest chunk whose rows Kafka has not acknowledged yet: a restart reads that chunk and the ones after it again (at least once) and
 never skips one. It is rewritten when a chunk is acknowledged or the queue changes, and
 emptied when the snapshot completes or is stopped.
 
@@ -49,10 +49,16 @@ def key_text(key: tuple[bytes | None, ...] | None) -> list[str | None] | None:
 
 def dump_progress(queue: Iterable[SnapshotTable], paused: bool) -> str:
     """The queue as JSON: what a restart needs to go on from here."""
-    return json.dumps({"version": PROGRESS_VERSION, "paused": paused, "tables": [
-        {"table": t.ref.qualified, "condition": t.condition, "signal": t.correlation_id,
-         "max_key": None if t.max_key is None else list(t.max_key), "last_key": key_text(t.last_key)}
-        for t in queue]}, separators=(",", ":"))
+    return json.dumps({"version": PROGRESS_VERSION, "paused": paused, "tables": [_dump_table(t) for t in queue]},
+                      separators=(",", ":"))
+
+
+def _dump_table(t: SnapshotTable) -> dict:
+    out = {"table": t.ref.qualified, "condition": t.condition, "signal": t.correlation_id,
+           "max_key": None if t.max_key is None else list(t.max_key), "last_key": key_text(t.last_key)}
+    if t.total_rows is not None:
+        out["total_rows"] = t.total_rows
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +68,7 @@ class StoredTable:
     signal: str | None  # id of the signal that asked for it
     max_key: list | None  # text of the key columns, key order
     last_key: list | None  # text of the last key read; None: nothing yet
+    total_rows: int | None = None  # rows up to max_key, when counted (notifications)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +84,7 @@ def parse_progress(text: str) -> StoredProgress:
         if doc.get("version") != PROGRESS_VERSION:
             raise ValueError(f"version {doc.get('version')!r}")
         tables = tuple(StoredTable(t["table"], t.get("condition"), t.get("signal"), t.get("max_key"),
-                                   t.get("last_key")) for t in doc["tables"])
+                                   t.get("last_key"), t.get("total_rows")) for t in doc["tables"])
     except (TypeError, KeyError, AttributeError) as exc:
         raise ValueError(str(exc)) from exc
     return StoredProgress(bool(doc.get("paused")), tables)
@@ -94,7 +101,8 @@ def restore(stored: StoredProgress, published: dict[str, TableRef]) -> list[Snap
             continue
         queue.append(SnapshotTable(
             ref, t.condition, t.signal, max_key=None if t.max_key is None else tuple(t.max_key),
-            last_key=None if t.last_key is None else tuple(None if v is None else v.encode() for v in t.last_key)))
+            last_key=None if t.last_key is None else tuple(None if v is None else v.encode() for v in t.last_key),
+            total_rows=t.total_rows))
     return queue
 
 
@@ -128,18 +136,22 @@ class ProgressKeeper:
     """Stores the progress as of the oldest chunk Kafka has not acknowledged, when it changed.
 
     `save(data)` writes the row; `acked_lsn()` is the coordinator's safe LSN, below which Kafka
-    has acknowledged everything."""
+    has acknowledged everything. Each change of the snapshot's state (`note_change`) is a new
+    `generation`; `stored_generation` is the one the row holds, so a signal channel knows when
+    what a signal changed is stored (`bridge.snapshot.incremental.channels`)."""
 
     def __init__(self, save: Callable[[str], None], acked_lsn: Callable[[], int], signal_table: str) -> None:
         self._save = save
         self._acked_lsn = acked_lsn
         self._signal_table = signal_table
         # the progress as of the start of each chunk whose rows are not yet acked, with the LSN
-        # of its close marker, oldest first
-        self._unacked: deque[tuple[int, str]] = deque()
+        # of its close marker and the progress's generation, oldest first
+        self._unacked: deque[tuple[int, str, int]] = deque()
         self._stored: str | None = None  # what the row holds
         self._changed = False  # whether the snapshot's state changed since the last store
         self._warned = False
+        self.generation = 0
+        self.stored_generation = 0
 
     def loaded(self, text: str) -> None:
         """The row as read at start."""
@@ -147,11 +159,12 @@ class ProgressKeeper:
 
     def note_change(self) -> None:
         self._changed = True
+        self.generation += 1
 
-    def chunk_emitted(self, close_lsn: int, progress_before: str) -> None:
+    def chunk_emitted(self, close_lsn: int, progress_before: str, generation: int) -> None:
         """Until Kafka acks a chunk's rows (with its close marker's transaction), a restart must
-        read the chunk again."""
-        self._unacked.append((close_lsn, progress_before))
+        read the chunk again: from `progress_before`, the progress of `generation`."""
+        self._unacked.append((close_lsn, progress_before, generation))
         self._changed = True
 
     def forget_unacked(self) -> None:
@@ -168,9 +181,13 @@ class ProgressKeeper:
         if not self._changed:
             return
         self._changed = False
-        progress = self._unacked[0][1] if self._unacked else current()
+        if self._unacked:
+            _, progress, generation = self._unacked[0]
+        else:
+            progress, generation = current(), self.generation
         if progress == self._stored or (self._stored is None and not queued and not self._unacked):
-            return  # nothing new, or nothing ever stored and nothing to resume
+            self.stored_generation = generation  # nothing new, or nothing ever stored and nothing to resume
+            return
         try:
             self._save(progress)
         except psycopg2.Error as exc:
@@ -181,3 +198,4 @@ class ProgressKeeper:
                             (getattr(exc, "pgerror", None) or str(exc)).strip())
             return
         self._stored = progress
+        self.stored_generation = generation

@@ -45,7 +45,7 @@ class Signal:
     """A signal to act on at the decoder loop's next turn: one of ACTIONS, with its JSON data."""
 
     type: str
-    id: str
+    id: str | None  # a Kafka signal may have none
     doc: dict
 
 
@@ -71,7 +71,7 @@ def parse_signal(row: SignalRow) -> Signal | None:
     if not isinstance(doc, dict):
         log.warning("signal %r (%s): data %r is not a JSON object; ignored", row.id, row.type, row.data)
         return None
-    return Signal(row.type, row.id or "", doc)
+    return Signal(row.type, row.id, doc)
 
 
 def snapshot_request(signal: Signal) -> tuple[list[str], list] | None:
@@ -99,7 +99,7 @@ def snapshot_request(signal: Signal) -> tuple[list[str], list] | None:
     return names, doc.get("additional-conditions") or []
 
 
-def tables_to_snapshot(signal_id: str, names: list[str], conditions: list, published: list[TableRef],
+def tables_to_snapshot(signal_id: str | None, names: list[str], conditions: list, published: list[TableRef],
                        queued: set[int], signal_table: str) -> list[SnapshotTable]:
     """The tables an execute-snapshot adds to the queue, in the order it names them: published
     and captured (`published`), not queued already, not the signal table."""
@@ -136,13 +136,16 @@ def tables_to_snapshot(signal_id: str, names: list[str], conditions: list, publi
 
 
 def tables_to_stop(names: list[str], queue: Iterable[SnapshotTable]) -> list[str]:
-    """The queued tables a stop-snapshot names (every one when it names none)."""
+    """The queued tables a stop-snapshot names, in the order it names them (every one, in queue
+    order, when it names none)."""
+    queued = [t.ref.qualified for t in queue]
     if not names:
-        return [t.ref.qualified for t in queue]
-    patterns = []
+        return queued
+    stopped: list[str] = []
     for name in names:
         try:
-            patterns.append(re.compile(name))
+            pattern = re.compile(name)
         except re.error:
-            patterns.append(re.compile(re.escape(name)))
-    return [t.ref.qualified for t in queue if any(p.fullmatch(t.ref.qualified) for p in patterns)]
+            pattern = re.compile(re.escape(name))
+        stopped += [t for t in queued if pattern.fullmatch(t) and t not in stopped]
+    return stopped

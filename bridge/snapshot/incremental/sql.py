@@ -30,6 +30,7 @@ class Database(Protocol):
     def type_names(self, columns: Iterable[tuple[int, int]]) -> list[str]: ...
     def max_key(self, table: SnapshotTable) -> tuple[str | None, ...] | None: ...
     def read_chunk(self, table: SnapshotTable, limit: int) -> tuple[list[Row], XidSnapshot]: ...
+    def row_count(self, table: SnapshotTable) -> int | None: ...
 
 
 _PUBLISHED_SQL = """
@@ -42,6 +43,9 @@ ORDER BY 1, 2
 """
 _ATTRS_SQL = ("SELECT attnames::text[] FROM pg_publication_tables "
               "WHERE pubname = %s AND schemaname = %s AND tablename = %s")
+# Debezium's PostgresConnection.readRowCountEstimate
+_ESTIMATE_SQL = ("SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                 "WHERE n.nspname = %s AND c.relname = %s")
 
 
 def _rows_compare(columns: tuple[str, ...], op: str, values: tuple[str | None, ...], types: tuple[str, ...],
@@ -66,6 +70,15 @@ def chunk_query(table: SnapshotTable, limit: int, mogrify: Callable[[str, tuple]
     columns = ", ".join(quote_ident(c.name) for c in table.relation.columns)
     return (f"SELECT {columns} FROM {_from(table)} WHERE {' AND '.join(conditions)} "
             f"ORDER BY {', '.join(map(quote_ident, table.key_columns))} LIMIT {int(limit)}")
+
+
+def count_query(table: SnapshotTable, mogrify: Callable[[str, tuple], str]) -> str:
+    """The rows up to `max_key` that the snapshot reads (Debezium's bounded row count)."""
+    assert table.max_key is not None
+    conditions = [_rows_compare(table.key_columns, "<=", table.max_key, table.key_types, mogrify)]
+    if table.condition:
+        conditions.append(f"({table.condition})")
+    return f"SELECT COUNT(1) FROM {_from(table)} WHERE {' AND '.join(conditions)}"
 
 
 def _from(table: SnapshotTable) -> str:
@@ -210,3 +223,19 @@ class PostgresDatabase:
                     cur.execute("ROLLBACK")
             return rows, xids
         return self._run(read)
+
+    def row_count(self, table: SnapshotTable) -> int | None:
+        """The table's rows as Debezium's notifications count them: the planner's estimate
+        (`reltuples`) when positive and no additional condition applies, else a count up to the
+        maximum key."""
+        def count(conn):
+            with conn.cursor() as cur:
+                if not table.condition:
+                    cur.execute(_ESTIMATE_SQL, (table.ref.schema, table.ref.name))
+                    row = cur.fetchone()
+                    if row is not None and row[0] is not None and row[0] > 0:
+                        return int(row[0])
+                cur.execute(count_query(table, lambda sql, args: cur.mogrify(sql, args).decode(
+                    psycopg2.extensions.encodings[conn.encoding])))
+                return int(cur.fetchone()[0])
+        return self._run(count)

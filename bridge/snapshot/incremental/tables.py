@@ -35,4 +35,6 @@ class SnapshotTable:
     last_key: tuple[bytes | None, ...] | None = None  # the last row read (pgoutput text); None: nothing yet
     rows: int = 0
     superseded: int = 0  # chunk rows dropped because the stream changed them in the window
+    scanned: int = 0  # rows read by this process's chunks (superseded ones included)
+    total_rows: int | None = None  # rows up to max_key, estimated or counted at the start (notifications)
     started: float = field(default_factory=time.monotonic)

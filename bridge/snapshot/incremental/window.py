@@ -92,16 +92,17 @@ def metadata(open_ts: float, close_ts: float | None, correlation_id: str | None,
 class Chunk:
     """A chunk read into memory (its rows by routing key), waiting for its close marker."""
 
-    __slots__ = ("id", "last_key", "opened", "progress_before", "rows", "table", "xids")
+    __slots__ = ("id", "last_key", "opened", "progress_before", "progress_generation", "rows", "table", "xids")
 
     def __init__(self, id_: str, table: SnapshotTable, rows: dict[bytes, Row], last_key: tuple[bytes | None, ...],
-                 xids: XidSnapshot, progress_before: str) -> None:
+                 xids: XidSnapshot, progress_before: str, progress_generation: int) -> None:
         self.id = id_
         self.table = table
         self.rows = rows
         self.last_key = last_key  # the key of its last row, key order: where the next chunk starts
         self.xids = xids  # what its SELECT saw
         self.progress_before = progress_before  # the stored progress a restart before its ack goes on from
+        self.progress_generation = progress_generation  # the generation of that progress (`progress`)
         self.opened = False  # its open marker has streamed by
 
     def on_row(self, kind: str, relid: int, key: bytes, old_key: bytes | None, payload: bytes, lsn: int,

@@ -1,0 +1,175 @@
+"""Notifications, live: a real Debezium 3.7.0 and pgbridge with the same options write the same
+notification records (sink channel) for an initial snapshot and for an incremental snapshot
+asked for over Kafka (`signal.enabled.channels=source,kafka`).
+
+Both connectors capture one schema: tables `a` (5 rows), `b` (3 rows), `empty`, and the signal
+table `sig`, which both use (each ignores the other's watermarks). Each has its own topic prefix,
+slot, publication, signal topic (`<prefix>-signal`, the default) and notification topic
+(`<prefix>.notify`). Once both stream, the same execute-snapshot record (id `parity-1`, tables
+b, empty, a, in chunks of 2 rows) goes to each signal topic; when both have reported the
+incremental snapshot COMPLETED, their notification topics are compared in order, record by
+record, text for text (tests/integration/parity.py), keys included.
+
+What is left out, and why:
+- `timestamp` of every notification: the clock when each connector sent it;
+- the `id` (key and value) of the initial snapshot's notifications: a random UUID per
+  notification in Debezium and in pgbridge (the incremental snapshot's are the signal's id, and
+  compared);
+- the order of `status` and `data_collections` inside `additional_data` of the initial
+  snapshot's TABLE_SCAN_COMPLETED (compared as a map there): the two keys share a Java HashMap
+  bucket, so Debezium writes them in the order of a `Map.of` whose iteration order is drawn at
+  random when its JVM starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import uuid
+
+import psycopg2
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+
+from tests.integration import parity
+from tests.integration.support import (DEBEZIUM_STOP, BridgeProcess, slot_active, start_bridge_with,
+                                       start_debezium_with, wait_until)
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+IGNORED = parity.Ignored(envelope=frozenset({"timestamp"}), source=frozenset(), transaction=frozenset(),
+                         headers=frozenset())
+
+
+def _pairs(text: str):
+    return json.loads(text, object_pairs_hook=lambda pairs: pairs)
+
+
+def _dump(node) -> str:
+    if isinstance(node, list) and all(isinstance(p, tuple) and len(p) == 2 for p in node) and node:
+        return "{" + ",".join(f"{json.dumps(k)}:{_dump(v)}" for k, v in node) + "}"
+    if isinstance(node, list):
+        return "[" + ",".join(_dump(v) for v in node) + "]"
+    return json.dumps(node, ensure_ascii=False)
+
+
+def _comparable(record: parity.Record) -> parity.Record:
+    """The record with what legitimately differs put aside (the module's docstring says what)."""
+    value = _pairs(record.value)
+    payload = dict(value)["payload"]
+    fields = dict(payload)
+    initial = fields["aggregate_type"] == "Initial Snapshot"
+    if initial:
+        assert _UUID.fullmatch(fields["id"]), fields["id"]
+    out = []
+    for name, v in payload:
+        if name == "id" and initial:
+            v = "<uuid>"
+        elif name == "additional_data" and initial and fields["type"] == "TABLE_SCAN_COMPLETED":
+            v = sorted(v)
+        out.append((name, v))
+    value = [(k, out if k == "payload" else v) for k, v in value]
+    key = _pairs(record.key)
+    if initial:
+        key = [(k, [("id", "<uuid>")] if k == "payload" else v) for k, v in key]
+    return parity.Record(record.topic, _dump(key), _dump(value), record.headers)
+
+
+def _completed(records: list[parity.Record], topic: str) -> bool:
+    return any(r.topic == topic and '"aggregate_type":"Incremental Snapshot"' in r.value
+               and '"type":"COMPLETED"' in r.value for r in records)
+
+
+def test_notifications_equal_debeziums_for_an_initial_and_an_incremental_snapshot(pg_dsn, kafka_bootstrap,
+                                                                                   tmp_path):
+    tag = f"ln_{uuid.uuid4().hex[:6]}"
+    schema, dbz, ours = f"{tag}_s", f"{tag}_dbz", f"{tag}_pgb"
+    env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
+    conn = psycopg2.connect(pg_dsn)
+    conn.autocommit = True
+    bridge: BridgeProcess | None = None
+    dbz_started = False
+    slots = {dbz: f"{dbz}_pub", f"{ours}_slot": f"{ours}_pub"}
+    try:
+        # GIVEN three tables and a signal table, published to both connectors
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE SCHEMA {schema}")
+            cur.execute(f"CREATE TABLE {schema}.a (id int PRIMARY KEY, v text)")
+            cur.execute(f"INSERT INTO {schema}.a SELECT g, 'x' FROM generate_series(1, 5) g")
+            cur.execute(f"CREATE TABLE {schema}.b (id int PRIMARY KEY, k text)")
+            cur.execute(f"INSERT INTO {schema}.b SELECT g, 'y' FROM generate_series(1, 3) g")
+            cur.execute(f"CREATE TABLE {schema}.empty (id int PRIMARY KEY)")
+            cur.execute(f"CREATE TABLE {schema}.sig (id varchar(64) PRIMARY KEY, type varchar(32) NOT NULL, "
+                        "data varchar(2048))")
+            for publication in slots.values():
+                cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {schema}.a, {schema}.b, {schema}.empty, '
+                            f"{schema}.sig")
+        common = {
+            "snapshot.mode": "initial",
+            "publication.autocreate.mode": "disabled",
+            "schema.include.list": schema,
+            "signal.data.collection": f"{schema}.sig",
+            "signal.enabled.channels": "source,kafka",
+            "signal.kafka.bootstrap.servers": kafka_bootstrap,
+            "signal.poll.interval.ms": "500",
+            "incremental.snapshot.chunk.size": "2",
+            "notification.enabled.channels": "sink,log",
+        }
+        # AND pgbridge and the real Debezium, each with its notification topic
+        bridge = start_bridge_with(tmp_path, pg_dsn, kafka_bootstrap, ours,
+                                   {**common, "notification.sink.topic.name": f"{ours}.notify"})
+        dbz_started = True
+        start_debezium_with(tmp_path, dbz, {**common, "notification.sink.topic.name": f"{dbz}.notify"}, env)
+        wait_until(lambda: slot_active(conn, f"{ours}_slot") or not bridge.running(), timeout=60,
+                   what="pgbridge to stream")
+        assert bridge.running(), f"pgbridge stopped:\n{bridge.log()}"
+
+        # WHEN the same execute-snapshot signal goes to each one's signal topic, keyed by its topic prefix
+        signal = {"id": "parity-1", "type": "execute-snapshot",
+                  "data": {"data-collections": [f"{schema}.b", f"{schema}.empty", f"{schema}.a"],
+                           "type": "INCREMENTAL"}}
+        producer = Producer({"bootstrap.servers": kafka_bootstrap})
+        for prefix in (dbz, ours):
+            producer.produce(f"{prefix}-signal", json.dumps(signal).encode(), prefix.encode())
+        assert producer.flush(30) == 0
+
+        # THEN both report the initial snapshot and the incremental snapshot with the same records
+        got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, lambda rs: _completed(rs, f"{dbz}.notify"),
+                                        quiet=3.0, timeout=120)
+        got_ours = parity.consume_prefix(kafka_bootstrap, ours, lambda rs: _completed(rs, f"{ours}.notify"),
+                                         quiet=2.0, timeout=60, alive=bridge.running)
+        assert bridge.stop() == 0, bridge.log()
+        notes_dbz = [_comparable(r) for r in got_dbz if r.topic == f"{dbz}.notify"]
+        notes_ours = [_comparable(r) for r in got_ours if r.topic == f"{ours}.notify"]
+        (tmp_path / "debezium.jsonl").write_text("".join(json.dumps(r.__dict__) + "\n" for r in notes_dbz))
+        (tmp_path / "pgbridge.jsonl").write_text("".join(json.dumps(r.__dict__) + "\n" for r in notes_ours))
+        kinds = [(json.loads(r.value)["payload"]["aggregate_type"], json.loads(r.value)["payload"]["type"])
+                 for r in notes_dbz]
+        # (not vacuous: every kind of notification both snapshots send)
+        assert {("Initial Snapshot", t) for t in ("STARTED", "DATA_COLLECTIONS_RESOLVED", "IN_PROGRESS",
+                                                 "TABLE_SCAN_COMPLETED", "COMPLETED")} <= set(kinds)
+        assert {("Incremental Snapshot", t) for t in ("STARTED", "DATA_COLLECTIONS_RESOLVED", "IN_PROGRESS",
+                                                     "TABLE_SCAN_COMPLETED", "COMPLETED")} <= set(kinds)
+        problems = parity.compare(notes_dbz, parity.Run(dbz, None), notes_ours, parity.Run(ours, None),
+                                  ignored=IGNORED, ordered=frozenset({"notify"}))
+        assert not problems, parity.report(problems) + f"\n(records in {tmp_path})"
+    finally:
+        if bridge is not None and bridge.running():
+            bridge.kill()
+        if dbz_started:
+            subprocess.run([str(DEBEZIUM_STOP), dbz, "--purge"], env=env, capture_output=True, timeout=120, check=False)
+        with conn.cursor() as cur:
+            for slot, publication in slots.items():
+                wait_until(lambda s=slot: not slot_active(conn, s), timeout=30, what=f"slot {slot} to be released")
+                cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                            "WHERE slot_name = %s", (slot,))
+                cur.execute(f'DROP PUBLICATION IF EXISTS "{publication}"')
+            cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.close()
+        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+        topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith((f"{dbz}.", f"{ours}.", f"{dbz}-",
+                                                                                   f"{ours}-"))]
+        if topics:
+            for future in admin.delete_topics(topics).values():
+                future.result(30)
