@@ -26,6 +26,7 @@ from bridge.errors import ConfigError
 from bridge.format.settings import read_format, read_header_format
 from bridge.logsettings import LogConfig, read_logging
 from bridge.kafka.settings import PREFIX as PRODUCER, KafkaSettings, read_kafka_settings
+from bridge.kafka.topic_creation import TopicCreation, read_topic_creation
 from bridge.produce.settings import ExactlyOnceConfig, ExactlyOnceScope, ProducerSpec, read_exactly_once
 from bridge.properties import PropertyReader as _Reader
 from bridge.retry import RetryConfig, read_retry
@@ -60,6 +61,7 @@ class BridgeConfig:
     http: HttpConfig = field(default_factory=HttpConfig)
     logging: LogConfig = field(default_factory=LogConfig)
     exactly_once: ExactlyOnceConfig = field(default_factory=ExactlyOnceConfig)
+    topic_creation: TopicCreation | None = None  # Kafka Connect's topic.creation.* (None: create none)
 
     @property
     def exactly_once_scope(self) -> ExactlyOnceScope:
@@ -122,8 +124,10 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     logs = read_logging(r)
     exactly_once = read_exactly_once(r, kafka.producer.settings, PRODUCER)
     r.used.update(provider_keys(props))  # read when the file was (bridge.config.providers)
+    topic_creation = read_topic_creation(r)
     keys = classify(props, r.used, labels)
     if refuse and keys.refused:
         raise ConfigError(keys.refusal())
     return BridgeConfig(postgres, replication, events, conversion, kafka, retry, pipeline, snapshot, filters,
-                        keys, cutover=cutover, incremental=incremental, http=http, exactly_once=exactly_once, logging=logs)
+                        keys, cutover=cutover, incremental=incremental, http=http, exactly_once=exactly_once, logging=logs,
+                        topic_creation=topic_creation)

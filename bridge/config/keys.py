@@ -66,9 +66,6 @@ _NOT_YET = (
             *_src(r"column\.mask\..*", r"column\.truncate\..*"))
     + _rule(REFUSED, "errors.tolerance is not implemented yet: pgbridge stops on an event it cannot convert "
             "(errors.tolerance=none); remove the key", r"connect\.errors\.tolerance")
-    + _rule(REFUSED, "topic creation settings are not implemented yet: create the topics beforehand "
-            "(kafka-topics.sh) or let the broker auto-create them, and remove the keys",
-            r"connect\.topic\.creation\..*")
     + _rule(REFUSED, "the kafka signal channel is not implemented yet: send signals through the signal "
             "table (signal.data.collection) and remove the keys",
             *_src(r"signal\.kafka\..*", r"signal\.consumer\..*"))
@@ -112,6 +109,15 @@ _DEBEZIUM_IGNORES = (
             r"connect\.errors\.deadletterqueue\..*")
     + _rule(IGNORED, "Debezium Server's Kafka sink reads only producer.* and wait.message.delivery.timeout.ms",
             r"debezium\.sink\.kafka\.(?!producer\.).*")
+    # topic.creation.* keys the section (`bridge.kafka.topic_creation`) did not read
+    + _rule(IGNORED, "a Kafka Connect worker setting, which a connector configuration cannot change: Connect "
+            "ignores it here; pgbridge's is bridge.topic.creation.enable",
+            r"connect\.topic\.creation\.enable", *_src(r"topic\.creation\.enable"))
+    + _rule(IGNORED, "Kafka Connect ignores include/exclude of the default topic creation group: it takes "
+            "every topic no group of topic.creation.groups matches",
+            r"connect\.topic\.creation\.default\.(include|exclude)", *_src(r"topic\.creation\.default\.(include|exclude)"))
+    + _rule(IGNORED, "not a group listed in topic.creation.groups: Kafka Connect ignores it",
+            r"connect\.topic\.creation\..*", *_src(r"topic\.creation\..*"))
     + _rule(IGNORED, "Debezium Server reads only debezium.* and quarkus.* keys from application.properties",
             r"(?!debezium\.|quarkus\.|bridge\.|connect\.)[^.].*")
 )
