@@ -64,8 +64,6 @@ _NOT_YET = (
     + _rule(REFUSED, "column masking, hashing and truncation are not implemented yet: keep Debezium for "
             "this connector, or exclude the column with column.exclude.list",
             *_src(r"column\.mask\..*", r"column\.truncate\..*"))
-    + _rule(REFUSED, "errors.tolerance is not implemented yet: pgbridge stops on an event it cannot convert "
-            "(errors.tolerance=none); remove the key", r"connect\.errors\.tolerance")
     + _rule(REFUSED, "the kafka signal channel is not implemented yet: send signals through the signal "
             "table (signal.data.collection) and remove the keys",
             *_src(r"signal\.kafka\..*", r"signal\.consumer\..*"))
@@ -158,7 +156,8 @@ _NOT_IMPLEMENTED = (
     + _rule(REFUSED, "retries are pgbridge's own: use bridge.connect.attempts, bridge.connect.backoff.*, "
             "bridge.restart.policy and bridge.restart.backoff.ms",
             *_src(r"slot\.max\.retries", r"slot\.retry\.delay\.ms", r"errors\.max\.retries",
-                  r"retriable\.restart\.connector\.wait\.ms"))
+                  r"retriable\.restart\.connector\.wait\.ms"),
+            r"connect\.errors\.max\.retries")  # Debezium's key, a Connect-level name in files.py's mapping
     + _rule(REFUSED, "an internal Debezium setting; pgbridge has no equivalent", *_src(r"internal\..*"))
     + _rule(REFUSED, "the signal channels file, jmx and in-process are not implemented", *_src(r"signal\.file"))
     + _rule(REFUSED, "signal retries are not implemented: pgbridge writes watermarks in the same transaction "

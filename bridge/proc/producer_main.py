@@ -45,7 +45,9 @@ def _run(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: LsnCe
             kafka.init_transactions()
             transactions = Transactions(kafka, config.exactly_once_scope, index, system)
         else:
-            kafka, resume = KafkaWriter(config.kafka, topics=config.topic_creation), None
+            kafka = KafkaWriter(config.kafka, topics=config.topic_creation,
+                                skips_refused=config.producer_spec.skips_refused)
+            resume = None
         worker = ProducerWorker(config.producer_spec, kafka, TypeRegistry(sql), run_id, resume)
         heartbeat = Heartbeat(config.events) if index == 0 and config.events.heartbeat_interval_ms else None
         if heartbeat is not None and config.topic_creation is not None:

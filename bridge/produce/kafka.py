@@ -18,6 +18,7 @@ from bridge.errors import ConnectionFailed, DeliveryError
 from bridge.kafka import clients
 from bridge.kafka.settings import KafkaSettings
 from bridge.kafka.topic_creation import TopicCreation, TopicCreator
+from bridge.produce.failures import Unsent
 from bridge.retry import RetryConfig
 
 log = logging.getLogger(__name__)
@@ -68,11 +69,14 @@ class KafkaWriter:
     with a transactional id."""
 
     def __init__(self, kafka: KafkaSettings, transactional_id: str | None = None,
-                 topics: TopicCreation | None = None) -> None:
+                 topics: TopicCreation | None = None, skips_refused: bool = False) -> None:
         """With a `transactional_id` the producer writes through Kafka transactions
         (`bridge.produce.exactly_once`): `init_transactions()` first, then begin/commit. With
         `topics` (Kafka Connect's `topic.creation.*`) each topic is created, if missing, when
-        `partitions` first asks for it: before its first record."""
+        `partitions` first asks for it: before its first record. `skips_refused`
+        (errors.tolerance=all): a record librdkafka refuses at once goes to its delivery
+        callback as a failed delivery, as the Java producer reports it, instead of stopping here."""
+        self._skips_refused = skips_refused
         self.bootstrap = kafka.connection.bootstrap_servers
         extra = {} if transactional_id is None else {"transactional.id": transactional_id}
         self._producer = clients.producer(kafka.connection, kafka.producer, error_cb=self._on_error, **extra)
@@ -148,6 +152,10 @@ class KafkaWriter:
                 self._producer.poll(0.05)
             except KafkaException as exc:
                 # Refused before sending (e.g. larger than message.max.bytes): permanent.
+                err = exc.args[0]
+                if self._skips_refused and not err.fatal():
+                    on_delivery(err, Unsent(topic, partition, key, value))
+                    return
                 size = len(value or b"") + len(key or b"")
                 raise DeliveryError(
                     f"Kafka producer refused a record of {size} bytes for {topic} [{partition}]: "
