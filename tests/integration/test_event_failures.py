@@ -20,7 +20,7 @@ import subprocess
 
 import pytest
 
-from tests.integration.support import (DEBEZIUM_STOP, confirmed_flush, consume_until, slot_active,
+from tests.integration.support import (DEBEZIUM_STOP, confirmed_flush, consume_until, slot_active, slot_streaming,
                                        start_debezium_with, topic_size, wait_until)
 
 MODE = "debezium.source.event.processing.failure.handling.mode"
@@ -55,7 +55,7 @@ def test_a_row_that_cannot_be_converted_in_each_mode(pg, bridge_factory, kafka_b
     bridge = bridge_factory(unique_name, {"bridge.producers": "1", MODE: mode}, tables=[table])
     bridge.start()
     try:
-        wait_until(lambda: slot_active(pg, slot), timeout=60, what="the bridge to stream")
+        wait_until(lambda: slot_streaming(pg, slot), timeout=60, what="the bridge to stream")
         # WHEN the rows stream
         before_row_2 = insert_rows(pg, table)
         if mode == "fail":
@@ -105,7 +105,7 @@ def test_debezium_fails_or_skips_the_same_row(pg, pg_dsn, bridge_factory, kafka_
         start_debezium_with(tmp_path, dbz, {"snapshot.mode": "no_data", "publication.autocreate.mode": "disabled",
                                             "event.processing.failure.handling.mode": mode}, env)
         bridge.start()
-        wait_until(lambda: slot_active(pg, f"{ours}_slot"), timeout=60, what="the bridge to stream")
+        wait_until(lambda: slot_streaming(pg, f"{ours}_slot"), timeout=60, what="the bridge to stream")
         # WHEN the rows stream through both
         before_row_2 = insert_rows(pg, table)
         if mode == "fail":
@@ -134,6 +134,95 @@ def test_debezium_fails_or_skips_the_same_row(pg, pg_dsn, bridge_factory, kafka_
         row_3_lsn = got[ours][-1].value["payload"]["source"]["lsn"]
         wait_until(lambda: confirmed_flush(pg, dbz) > row_3_lsn, timeout=120, what="Debezium to confirm row 3")
         assert confirmed_flush(pg, f"{ours}_slot") > row_3_lsn
+    finally:
+        if bridge.running():
+            bridge.kill()
+        subprocess.run([str(DEBEZIUM_STOP), dbz, "--purge"], env=env, capture_output=True, timeout=120, check=False)
+        with pg.cursor() as cur:
+            wait_until(lambda: not slot_active(pg, dbz), timeout=30, what="Debezium's slot to be released")
+            cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s",
+                        (dbz,))
+            cur.execute(f'DROP PUBLICATION IF EXISTS "{dbz}_pub"')
+
+
+# --- a record Kafka refuses: Kafka Connect's errors.tolerance ------------------------------------
+
+BIG = 30_000  # characters of a text value: over the producer's message.max.bytes below
+
+
+@pytest.mark.parametrize("tolerance", ["none", "all"])
+def test_a_record_kafka_refuses_stops_the_bridge_or_is_skipped_with_errors_tolerance_all(
+        pg, bridge_factory, kafka_bootstrap, unique_name, tolerance):
+    table, slot = f"ef_{unique_name}", f"{unique_name}_slot"
+    topic = f"{unique_name}.public.{table}"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
+    # GIVEN a producer that refuses records over 20000 bytes
+    bridge = bridge_factory(unique_name, {"bridge.producers": "1", "connect.errors.tolerance": tolerance,
+                                          "debezium.sink.kafka.producer.message.max.bytes": "20000"}, tables=[table])
+    bridge.start()
+    try:
+        wait_until(lambda: slot_streaming(pg, slot), timeout=60, what="the bridge to stream")
+        # WHEN a small row, a row too large for Kafka and a small row stream, one transaction each
+        with pg.cursor() as cur:
+            cur.execute(f"INSERT INTO {table} VALUES (1, 'small')")
+            cur.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+            before_row_2 = int(cur.fetchone()[0])
+            cur.execute(f"INSERT INTO {table} VALUES (2, repeat('x', {BIG}))")
+            cur.execute(f"INSERT INTO {table} VALUES (3, 'small')")
+        if tolerance == "none":
+            # THEN the bridge stops naming the record's topic, and the slot stays before row 2
+            assert bridge.wait(60) == 7, bridge.log()
+            assert "Kafka producer refused a record of " in bridge.log() and topic in bridge.log()
+            assert confirmed_flush(pg, slot) <= before_row_2
+            return
+        # THEN with errors.tolerance=all row 2 is skipped with an error line, rows 1 and 3 delivered
+        events = consume_until(kafka_bootstrap, topic, lambda ev: 3 in ids(ev), timeout=60, what="row 3")
+        assert ids(events) == [1, 3]
+        row_3_lsn = events[-1].value["payload"]["source"]["lsn"]
+        assert bridge.stop() == 0, bridge.log()
+        (line,) = [x for x in bridge.log().splitlines() if "not delivered" in x]
+        assert "ERROR producer-0" in line and f"record for {topic} [0] not delivered: " in line, line
+        assert "skipped (errors.tolerance=all)" in line and "xxxx" not in line
+        # AND the slot moved past it, as Connect commits the offset of a record it skipped
+        assert confirmed_flush(pg, slot) > row_3_lsn
+    finally:
+        if bridge.running():
+            bridge.kill()
+
+
+def test_debezium_on_kafka_connect_skips_the_same_refused_record(pg, pg_dsn, bridge_factory, kafka_bootstrap,
+                                                                  unique_name, tmp_path):
+    # GIVEN errors.tolerance=all on Kafka Connect (its producer refusing requests over 20000
+    # bytes, through a producer override) and on pgbridge (message.max.bytes=20000)
+    table = f"ef_{unique_name}"
+    dbz, ours = f"{unique_name}_dbz", f"{unique_name}_pgb"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
+        cur.execute(f'CREATE PUBLICATION "{dbz}_pub" FOR TABLE {table}')
+    env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
+    bridge = bridge_factory(ours, {"bridge.producers": "1", "connect.errors.tolerance": "all",
+                                   "debezium.sink.kafka.producer.message.max.bytes": "20000"}, tables=[table])
+    try:
+        start_debezium_with(tmp_path, dbz, {
+            "snapshot.mode": "no_data", "publication.autocreate.mode": "disabled", "errors.tolerance": "all",
+            "producer.override.max.request.size": "20000", "worker.connector.client.config.override.policy": "All",
+        }, env)
+        bridge.start()
+        wait_until(lambda: slot_streaming(pg, f"{ours}_slot"), timeout=60, what="the bridge to stream")
+        # WHEN a small row, a row too large for Kafka and a small row stream
+        with pg.cursor() as cur:
+            for row in ("(1, 'small')", f"(2, repeat('x', {BIG}))", "(3, 'small')"):
+                cur.execute(f"INSERT INTO {table} VALUES {row}")
+        # THEN both skip row 2 and deliver rows 1 and 3, and both slots move past row 3
+        for prefix in (dbz, ours):
+            events = consume_until(kafka_bootstrap, f"{prefix}.public.{table}", lambda ev: 3 in ids(ev), timeout=90,
+                                   what="row 3")
+            assert ids(events) == [1, 3], prefix
+        row_3_lsn = events[-1].value["payload"]["source"]["lsn"]
+        assert bridge.stop() == 0, bridge.log()
+        assert confirmed_flush(pg, f"{ours}_slot") > row_3_lsn
+        wait_until(lambda: confirmed_flush(pg, dbz) > row_3_lsn, timeout=120, what="Debezium to confirm row 3")
     finally:
         if bridge.running():
             bridge.kill()

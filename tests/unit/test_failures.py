@@ -253,3 +253,24 @@ def test_a_record_librdkafka_refuses_at_once_is_skipped_through_its_delivery_cal
     run_batch(router, worker)
     # THEN it counts as handled: the transaction is confirmable
     assert worker.tracker.failed is None and worker.tracker.safe_lsn() == 5000
+
+
+def test_a_snapshot_row_that_cannot_be_converted_is_handled_the_same_way(caplog):
+    # GIVEN an initial snapshot's transaction with the three rows (Debezium's snapshot dispatch
+    # applies the same mode)
+    from bridge.route import records as rec
+    cfg = config(debezium__source__event__processing__failure__handling__mode="warn")
+    router = Router(cfg.routing, lambda rel: TableInfo(("id",), NOT_NULL))
+    sink = RecordingSink()
+    worker = ProducerWorker(cfg.producer_spec, sink, TypeRegistry(), run_id="run")
+    router.handle(encode(REL), 10)
+    router.snapshot_begin(encode(m.Begin(1000, TS, 7)), 1000)
+    for row in ROWS:
+        router.snapshot_row(encode(m.Insert(16384, row)), 1000, rec.SNAPSHOT_MARKERS.index("true"))
+    router.handle(encode(m.Commit(0, 1000, 1000, TS)), 1000)
+    with caplog.at_level(logging.WARNING, logger="bridge.produce.failures"):
+        run_batch(router, worker)
+    # THEN rows 1 and 3 are read, row 2 is skipped with its warning, the snapshot's transaction completes
+    assert [a["id"] for a in after(sink)] == [1, 3]
+    assert "skipped the change event of public.t" in caplog.text
+    assert worker.tracker.safe_lsn() == 1000
