@@ -75,7 +75,7 @@ class UnsupportedType(BridgeError):
 
 class ValueNotConverted(UnsupportedType):
     """A column value Debezium cannot convert either (numeric NaN with decimal.handling.mode=precise)
-    where the event cannot do without it: a key or NOT NULL column, or
+    where the event cannot do without it: a key column, a NOT NULL one without a default, or
     event.converting.failure.handling.mode=fail (`bridge.produce.failures`)."""
 
 

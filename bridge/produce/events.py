@@ -17,9 +17,10 @@ Connect 4.3.1 with JsonConverter):
   other key's JSON without schema.
 - `source` ends with `origin` and `origin_lsn`, both null (no replication origin).
 - A column Debezium cannot convert (numeric NaN with decimal.handling.mode=precise) is null,
-  with a logged warning, and the connector streams on; unless it is a key or NOT NULL column,
-  or event.converting.failure.handling.mode=fail: then the event fails (`ValueNotConverted`),
-  and event.processing.failure.handling.mode decides (`bridge.produce.failures`).
+  with a logged warning, and the connector streams on (its default in a NOT NULL column that has
+  one); in a key column, a NOT NULL one without a default, or with
+  event.converting.failure.handling.mode=fail the event fails (`ValueNotConverted`), and
+  event.processing.failure.handling.mode decides (`bridge.produce.failures`).
 - A null in a NOT NULL column (the columns a DEFAULT/INDEX replica identity leaves out of a
   delete's old row) becomes the converter's fallback: 0, false, "", ... (JdbcValueConverters).
 - Values are spelled as Jackson writes them (`bridge.format.jackson`).
@@ -95,7 +96,7 @@ class TableEvents:
 
     __slots__ = ("topic", "schema", "table", "picks", "key_picks", "key_writer", "value_writer", "source",
                  "envelope", "envelope_txn", "envelope_snapshot", "envelope_format", "reader", "key_mask",
-                 "_snapshot_picks", "_columns", "_types", "_options", "_required", "_converting")
+                 "_snapshot_picks", "_columns", "_types", "_options", "_keys", "_required", "_converting")
 
     def __init__(self, relation: Relation, info: TableInfo, topic: str, types: TypeRegistry,
                  options: ConversionOptions, events: EventConfig, db: str, converters: Converters,
@@ -121,8 +122,11 @@ class TableEvents:
         self._columns, self._types, self._options = relation.columns, types, options
         by_name = {p[1]: p for p in picks}
         self.key_picks = tuple(by_name[n] for n in info.key_columns if n in by_name)
-        # columns an event cannot do without: a null there fails it (`_unrepresentable`)
-        self._required = frozenset(n for n, f in fields.items() if not f["optional"]) | set(info.key_columns)
+        # what a value Debezium cannot convert does to the event (`_unrepresentable`): in a key
+        # column it fails it; in a NOT NULL one JsonConverter writes the field's default (its
+        # replace.null.with.default), and without a default Connect refuses the null
+        self._keys = frozenset(info.key_columns)
+        self._required = {n: f.get("default") for n, f in fields.items() if not f["optional"]}
         self._converting = converting
         key_fields = [fields[p[1]] for p in self.key_picks]
         # None without key columns: such a table's records have no key
@@ -170,21 +174,28 @@ class TableEvents:
                     out[name] = self._unrepresentable(name, exc)
         return out
 
-    def _unrepresentable(self, column: str, exc: NotRepresentable) -> None:
-        """A value Debezium cannot convert: the column is null, logged per
-        event.converting.failure.handling.mode (warn, skip); the event fails (`ValueNotConverted`)
-        with mode fail, or when the column is a key or NOT NULL one, where Connect refuses a null."""
-        if column in self._required:
-            raise ValueNotConverted(f"column {column}: {exc}; it is a key or NOT NULL column, which cannot be null")
+    def _unrepresentable(self, column: str, exc: NotRepresentable) -> object:
+        """A value Debezium cannot convert (`TableSchemaBuilder`): in a key column the event fails
+        (`ValueNotConverted`); else, per event.converting.failure.handling.mode, it fails too
+        (fail) or the column is null, logged (warn) or not (skip). A null in a NOT NULL column is
+        its field's default, as JsonConverter writes it, or without one fails the event: Connect
+        refuses the null in a required field."""
+        if column in self._keys:
+            raise ValueNotConverted(f"column {column}: {exc}; it is a key column")
         if self._converting == "fail":
             raise ValueNotConverted(f"column {column}: {exc} (event.converting.failure.handling.mode=fail)")
+        required = column in self._required
+        if required and self._required[column] is None:
+            raise ValueNotConverted(f"column {column}: {exc}; it is a NOT NULL column without a default, "
+                                    "which cannot be null")
+        outcome = "its default" if required else "null"
         if self._converting == "warn":
-            log.warning("%s.%s.%s: %s; the column is emitted as null, as Debezium does",
-                        self.schema, self.table, column, exc)
+            log.warning("%s.%s.%s: %s; the column is emitted as %s, as Debezium does",
+                        self.schema, self.table, column, exc, outcome)
         else:
-            log.debug("%s.%s.%s: %s; the column is emitted as null (event.converting.failure.handling.mode=skip)",
-                      self.schema, self.table, column, exc)
-        return None
+            log.debug("%s.%s.%s: %s; the column is emitted as %s (event.converting.failure.handling.mode=skip)",
+                      self.schema, self.table, column, exc, outcome)
+        return self._required[column] if required else None
 
     def text_row(self, values: tuple) -> dict[str, str | None]:
         """A tuple's values as text, by column (what a failure logs when asked to)."""

@@ -7,8 +7,9 @@ Debezium 3.7, PostgreSQL connector (`TableSchemaBuilder`, `EventDispatcher`, `Co
   `warn` (default) leaves the column null with a warning, `skip` likewise without one, `fail`
   fails the event.
 - The event fails all the same when that column is a key column (the key generator does not
-  catch) or a NOT NULL one: Connect refuses the null in a required field ("Invalid value: null
-  used for required field") when the envelope is built.
+  catch) or a NOT NULL one without a default: Connect refuses the null in a required field
+  ("Invalid value: null used for required field") when the envelope is built. A NOT NULL column
+  with a default in its Connect schema accepts the null, and JsonConverter writes the default.
 - A failed event is handled per `event.processing.failure.handling.mode`: `fail` (default)
   stops the connector ("Error while processing event at offset {...}"), `warn` logs it and
   skips it, `skip` skips it (logged at debug); `ignore` is a legacy name of `skip`. Skipped

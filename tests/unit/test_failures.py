@@ -129,8 +129,8 @@ def test_a_nullable_column_is_null_with_a_warning_and_a_not_null_one_fails_the_e
     assert str(failed.value) == (
         "cannot build the change event of public.t at LSN 0/79E: column n: the special value NaN cannot be "
         "represented with decimal.handling.mode=precise (use decimal.handling.mode=string or double to keep it); "
-        "it is a key or NOT NULL column, which cannot be null. event.processing.failure.handling.mode=fail stops "
-        "here, as Debezium does; warn or skip skip such an event")
+        "it is a NOT NULL column without a default, which cannot be null. event.processing.failure.handling.mode=fail "
+        "stops here, as Debezium does; warn or skip skip such an event")
 
 
 def test_warn_logs_and_skips_the_event_and_the_slot_moves_past_it(caplog):
@@ -163,7 +163,7 @@ def test_skip_skips_the_event_without_a_warning(caplog, mode):
 
 
 def test_a_key_column_fails_the_event_whatever_it_is():
-    with pytest.raises(ValueNotConverted, match="column id: .*key or NOT NULL"):
+    with pytest.raises(ValueNotConverted, match="column id: .*; it is a key column"):
         rel = m.Relation(16385, "public", "k", "d", (m.RelationColumn(True, "id", NUMERIC, -1),))
         cfg = config()
         router = Router(cfg.routing, lambda r: TableInfo(("id",), frozenset()))
@@ -173,6 +173,25 @@ def test_a_key_column_fails_the_event_whatever_it_is():
         router.handle(encode(m.Insert(16385, (b"NaN",))), 950)
         router.handle(encode(m.Commit(0, 992, 1000, TS)), 1000)
         run_batch(router, worker)
+
+
+def test_a_not_null_column_with_a_default_gets_the_default_as_jsonconverter_writes_it(monkeypatch, caplog):
+    # GIVEN n NOT NULL DEFAULT 7 (Debezium 3.7 live: NaN there is written as the field's default
+    # 7.00, "Arw=", by JsonConverter's replace.null.with.default; the Struct accepts the null)
+    from bridge.produce import events
+    field_schema = events.field_schema
+
+    def with_default(name, schema, optional):
+        field = field_schema(name, schema, optional=optional)
+        return {**field, "default": "Arw="} if name == "n" else field
+
+    monkeypatch.setattr(events, "field_schema", with_default)
+    with caplog.at_level(logging.WARNING):
+        worker, sink, _ = stream(ROWS)
+    # THEN row 2 is delivered with n at its default, with Debezium's warning, and nothing fails
+    assert [a["n"] for a in after(sink)] == [ONE_AND_A_HALF, "Arw=", THREE]
+    assert "public.t.n: the special value NaN" in caplog.text and "emitted as its default" in caplog.text
+    assert worker.tracker.safe_lsn() == 3000
 
 
 def test_converting_fail_fails_the_event_of_a_nullable_column_too(caplog):
