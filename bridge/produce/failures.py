@@ -60,8 +60,6 @@ class FailureHandling:
     tolerance: str = "none"  # errors.tolerance
     log_enable: bool = False  # errors.log.enable
     log_messages: bool = False  # errors.log.include.messages
-    retry_timeout_ms: int = 0  # errors.retry.timeout: no stage here fails retriably
-    retry_delay_max_ms: int = 60_000  # errors.retry.delay.max.ms
 
 
 def read_failure_handling(r: PropertyReader) -> FailureHandling:
@@ -69,14 +67,16 @@ def read_failure_handling(r: PropertyReader) -> FailureHandling:
     tolerance = r.raw(CONNECT + "tolerance") or "none"
     if tolerance not in ("none", "all"):  # Connect's validator is case-sensitive
         raise ConfigError(f"{r.label(CONNECT + 'tolerance')}={tolerance!r} is invalid: allowed values are none, all")
+    # Connect's retries of a transform or converter failing retriably: no stage here fails that
+    # way, so they are checked (Connect's LONG type) and change nothing
+    r.int(CONNECT + "retry.timeout", 0, minimum=-(2**63))
+    r.int(CONNECT + "retry.delay.max.ms", 60_000, minimum=-(2**63))
     return FailureHandling(
         processing="skip" if processing == "ignore" else processing,
         converting=r.choice(CONVERTING, "warn", ("fail", "warn", "skip")),
         tolerance=tolerance,
         log_enable=r.bool(CONNECT + "log.enable", False),
         log_messages=r.bool(CONNECT + "log.include.messages", False),
-        retry_timeout_ms=r.int(CONNECT + "retry.timeout", 0, minimum=-(2**63)),
-        retry_delay_max_ms=r.int(CONNECT + "retry.delay.max.ms", 60_000, minimum=-(2**63)),
     )
 
 
@@ -119,8 +119,8 @@ class Failures:
             if isinstance(exc, ValueNotConverted):
                 raise ValueNotConverted(
                     f"cannot build the change event of {table} at LSN {format_lsn(lsn)}: {exc}. "
-                    "event.processing.failure.handling.mode=fail stops here, as Debezium does; warn or skip "
-                    "skip such an event") from None
+                    "event.processing.failure.handling.mode=fail stops here, as Debezium does; set it to warn "
+                    "or skip to skip such an event") from None
             raise exc  # not a value Debezium cannot convert either: a bug, with its traceback
         where = f"the change event of {table} at LSN {format_lsn(lsn)}"
         if self.handling.log_messages and values is not None:

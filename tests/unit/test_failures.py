@@ -68,7 +68,7 @@ def after(sink: RecordingSink) -> list[dict]:
 
 def test_defaults_are_debeziums_and_connects():
     cfg = config()
-    assert cfg.failures == FailureHandling("fail", "warn", "none", False, False, 0, 60_000)
+    assert cfg.failures == FailureHandling("fail", "warn", "none", False, False)
     assert not cfg.producer_spec.skips_refused
 
 
@@ -81,7 +81,7 @@ def test_every_key_is_read(tmp_path):
                                 "event.converting.failure.handling.mode": "skip",
                                 "errors.deadletterqueue.topic.name": "dlq"}))
     cfg = load_config(path, "127.0.0.1:9092", refuse=False)
-    assert cfg.failures == FailureHandling("warn", "skip", "all", True, True, -1, 1000)
+    assert cfg.failures == FailureHandling("warn", "skip", "all", True, True)
     assert cfg.producer_spec.skips_refused
     assert not cfg.keys.refused
     assert [v.key for v in cfg.keys.ignored] == ["errors.deadletterqueue.topic.name"]  # a source ignores them
@@ -130,7 +130,7 @@ def test_a_nullable_column_is_null_with_a_warning_and_a_not_null_one_fails_the_e
         "cannot build the change event of public.t at LSN 0/79E: column n: the special value NaN cannot be "
         "represented with decimal.handling.mode=precise (use decimal.handling.mode=string or double to keep it); "
         "it is a NOT NULL column without a default, which cannot be null. event.processing.failure.handling.mode=fail "
-        "stops here, as Debezium does; warn or skip skip such an event")
+        "stops here, as Debezium does; set it to warn or skip to skip such an event")
 
 
 def test_warn_logs_and_skips_the_event_and_the_slot_moves_past_it(caplog):
