@@ -20,7 +20,7 @@ class ExitCode(enum.IntEnum):
     CONNECTION = 3
     REPLICATION_SETUP = 4
     PROTOCOL = 5
-    UNSUPPORTED_TYPE = 6
+    UNSUPPORTED_TYPE = 6  # a column type, or a value (event.processing.failure.handling.mode=fail)
     DELIVERY = 7
     OVERSIZE_RECORD = 8  # one change does not fit into a ring
     SNAPSHOT_STOPPED = 9  # stopped during the initial snapshot: the next start takes it again
@@ -71,6 +71,12 @@ class UnsupportedType(BridgeError):
     """A column type pgbridge cannot convert (and `include.unknown.datatypes` is false)."""
 
     exit_code = ExitCode.UNSUPPORTED_TYPE
+
+
+class ValueNotConverted(UnsupportedType):
+    """A column value Debezium cannot convert either (numeric NaN with decimal.handling.mode=precise)
+    where the event cannot do without it: a key column, a NOT NULL one without a default, or
+    event.converting.failure.handling.mode=fail (`bridge.produce.failures`)."""
 
 
 class DeliveryError(BridgeError):

@@ -122,6 +122,11 @@ class PropertyReader:
         self.used.update(found)
         return found
 
+    def present(self, prefix: str) -> list[str]:
+        """The keys that start with `prefix`, without counting them as used: a section that
+        reads only some of a family's keys leaves the others to the key catalog."""
+        return [k for k in self._props if k.startswith(prefix)]
+
     def str(self, key: str, default: str | None = None) -> str:
         value = self.raw(key)
         if value is None or value == "":

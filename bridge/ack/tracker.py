@@ -10,6 +10,7 @@ the last message or keepalive) is safe too, which keeps an idle publication from
 from __future__ import annotations
 
 from collections import deque
+from typing import Callable
 
 
 class Txn:
@@ -27,13 +28,16 @@ class Txn:
         self._tracker = tracker
 
     def __call__(self, err, msg) -> None:
-        if err is not None:
+        if err is not None and not self._tracker.skips(err, msg):
             self._tracker.fail(f"Kafka refused a record for {msg.topic()} [{msg.partition()}]: {err.str()}")
         self.pending -= 1
 
 
 class AckTracker:
-    def __init__(self, start_lsn: int = 0) -> None:
+    def __init__(self, start_lsn: int = 0, skip: Callable[[object, object], bool] | None = None) -> None:
+        """`skip(err, msg)`: whether a record Kafka refused is deliberately skipped (it then counts
+        as handled, as Kafka Connect's errors.tolerance=all has it: `bridge.produce.failures`)."""
+        self._skip = skip
         self._txns: deque[Txn] = deque()
         self._open: Txn | None = None
         self._safe = start_lsn
@@ -51,6 +55,9 @@ class AckTracker:
         self._open.end_lsn = end_lsn
         self._open.commit_us = commit_us
         self._open = None
+
+    def skips(self, err, msg) -> bool:
+        return self._skip is not None and self._skip(err, msg)
 
     def fail(self, reason: str) -> None:
         """A permanent delivery error: nothing is confirmed from now on."""

@@ -27,6 +27,8 @@ from bridge.format.settings import read_format, read_header_format
 from bridge.logsettings import LogConfig, read_logging
 from bridge.kafka.settings import PREFIX as PRODUCER, KafkaSettings, read_kafka_settings
 from bridge.notify.settings import NotificationConfig, read_notification
+from bridge.kafka.topic_creation import TopicCreation, read_topic_creation
+from bridge.produce.failures import FailureHandling, read_failure_handling
 from bridge.produce.settings import ExactlyOnceConfig, ExactlyOnceScope, ProducerSpec, read_exactly_once
 from bridge.properties import PropertyReader as _Reader
 from bridge.retry import RetryConfig, read_retry
@@ -64,6 +66,8 @@ class BridgeConfig:
     exactly_once: ExactlyOnceConfig = field(default_factory=ExactlyOnceConfig)
     columns: ColumnRules = NO_RULES
     notification: NotificationConfig = field(default_factory=NotificationConfig)
+    topic_creation: TopicCreation | None = None  # Kafka Connect's topic.creation.* (None: create none)
+    failures: FailureHandling = field(default_factory=FailureHandling)
 
     @property
     def exactly_once_scope(self) -> ExactlyOnceScope:
@@ -76,7 +80,8 @@ class BridgeConfig:
     def producer_spec(self) -> ProducerSpec:
         """What a producer's work reads (`bridge.produce.worker`)."""
         return ProducerSpec(self.events, self.conversion, self.postgres.dbname, self.pipeline.partitioner,
-                            self.columns)
+                            columns=self.columns, failures=self.failures,
+                            skips_refused=self.failures.tolerance == "all" and not self.exactly_once.enabled)
 
     @property
     def routing(self) -> RoutingSpec:
@@ -129,9 +134,12 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     exactly_once = read_exactly_once(r, kafka.producer.settings, PRODUCER)
     columns = read_columns(r)
     r.used.update(provider_keys(props))  # read when the file was (bridge.config.providers)
+    topic_creation = read_topic_creation(r)
+    failures = read_failure_handling(r)
     keys = classify(props, r.used, labels)
     if refuse and keys.refused:
         raise ConfigError(keys.refusal())
     return BridgeConfig(postgres, replication, events, conversion, kafka, retry, pipeline, snapshot, filters,
                         keys, cutover=cutover, incremental=incremental, http=http, exactly_once=exactly_once,
-                        logging=logs, columns=columns, notification=notification)
+                        logging=logs, columns=columns, notification=notification, topic_creation=topic_creation,
+                        failures=failures)

@@ -61,11 +61,6 @@ _NOT_YET = (
     _rule(REFUSED, "transforms (SMTs) are not implemented yet (issue #12): remove them and transform "
           "downstream, or keep Debezium for this connector",
           r"debezium\.transforms(\..*)?", r"debezium\.predicates(\..*)?")
-    + _rule(REFUSED, "errors.tolerance is not implemented yet: pgbridge stops on an event it cannot convert "
-            "(errors.tolerance=none); remove the key", r"connect\.errors\.tolerance")
-    + _rule(REFUSED, "topic creation settings are not implemented yet: create the topics beforehand "
-            "(kafka-topics.sh) or let the broker auto-create them, and remove the keys",
-            r"connect\.topic\.creation\..*")
 )
 
 # Keys the Debezium PostgreSQL connector itself ignores (facts from Debezium 3.x's source):
@@ -104,6 +99,15 @@ _DEBEZIUM_IGNORES = (
             r"connect\.errors\.deadletterqueue\..*")
     + _rule(IGNORED, "Debezium Server's Kafka sink reads only producer.* and wait.message.delivery.timeout.ms",
             r"debezium\.sink\.kafka\.(?!producer\.).*")
+    # topic.creation.* keys the section (`bridge.kafka.topic_creation`) did not read
+    + _rule(IGNORED, "a Kafka Connect worker setting, which a connector configuration cannot change: Connect "
+            "ignores it here; pgbridge's is bridge.topic.creation.enable",
+            r"connect\.topic\.creation\.enable", *_src(r"topic\.creation\.enable"))
+    + _rule(IGNORED, "Kafka Connect ignores include/exclude of the default topic creation group: it takes "
+            "every topic no group of topic.creation.groups matches",
+            r"connect\.topic\.creation\.default\.(include|exclude)", *_src(r"topic\.creation\.default\.(include|exclude)"))
+    + _rule(IGNORED, "not a group listed in topic.creation.groups: Kafka Connect ignores it",
+            r"connect\.topic\.creation\..*", *_src(r"topic\.creation\..*"))
     + _rule(IGNORED, "Debezium Server reads only debezium.* and quarkus.* keys from application.properties",
             r"(?!debezium\.|quarkus\.|bridge\.|connect\.)[^.].*")
 )
@@ -144,7 +148,8 @@ _NOT_IMPLEMENTED = (
     + _rule(REFUSED, "retries are pgbridge's own: use bridge.connect.attempts, bridge.connect.backoff.*, "
             "bridge.restart.policy and bridge.restart.backoff.ms",
             *_src(r"slot\.max\.retries", r"slot\.retry\.delay\.ms", r"errors\.max\.retries",
-                  r"retriable\.restart\.connector\.wait\.ms"))
+                  r"retriable\.restart\.connector\.wait\.ms"),
+            r"connect\.errors\.max\.retries")  # Debezium's key, a Connect-level name in files.py's mapping
     + _rule(REFUSED, "an internal Debezium setting; pgbridge has no equivalent", *_src(r"internal\..*"))
     + _rule(REFUSED, "the signal channels file, jmx and in-process are not implemented", *_src(r"signal\.file"))
     + _rule(REFUSED, "signal retries are not implemented: pgbridge writes watermarks in the same transaction "

@@ -41,13 +41,17 @@ def _run(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: LsnCe
     try:
         transactions = None
         if config.exactly_once.enabled:
-            kafka = KafkaWriter(config.kafka, config.exactly_once_scope.transactional_id(index))
+            kafka = KafkaWriter(config.kafka, config.exactly_once_scope.transactional_id(index), config.topic_creation)
             kafka.init_transactions()
             transactions = Transactions(kafka, config.exactly_once_scope, index, system)
         else:
-            kafka, resume = KafkaWriter(config.kafka), None
+            kafka = KafkaWriter(config.kafka, topics=config.topic_creation,
+                                skips_refused=config.producer_spec.skips_refused)
+            resume = None
         worker = ProducerWorker(config.producer_spec, kafka, TypeRegistry(sql), run_id, resume)
         heartbeat = Heartbeat(config.events) if index == 0 and config.events.heartbeat_interval_ms else None
+        if heartbeat is not None and config.topic_creation is not None:
+            kafka.partitions(heartbeat.topic)  # created (topic.creation.*) before the first heartbeat
         run_producer(index, worker, reader, cells, config.pipeline.shutdown_timeout_ms / 1000 * 0.8, heartbeat,
                      transactions)
         log.debug("producer %d done after %d rows", index, worker.rows)

@@ -17,7 +17,10 @@ Connect 4.3.1 with JsonConverter):
   other key's JSON without schema.
 - `source` ends with `origin` and `origin_lsn`, both null (no replication origin).
 - A column Debezium cannot convert (numeric NaN with decimal.handling.mode=precise) is null,
-  with a logged warning; the connector streams on.
+  with a logged warning, and the connector streams on (its default in a NOT NULL column that has
+  one); in a key column, a NOT NULL one without a default, or with
+  event.converting.failure.handling.mode=fail the event fails (`ValueNotConverted`), and
+  event.processing.failure.handling.mode decides (`bridge.produce.failures`).
 - A null in a NOT NULL column (the columns a DEFAULT/INDEX replica identity leaves out of a
   delete's old row) becomes the converter's fallback: 0, false, "", ... (JdbcValueConverters).
 - Values are spelled as Jackson writes them (`bridge.format.jackson`).
@@ -38,6 +41,7 @@ from bridge.convert.schema import envelope_schema, field_schema, key_schema, val
 from bridge.convert.types import TypeRegistry
 from bridge.convert.values import converter_for, null_fallback, snapshot_converter_for
 from bridge.convert.values_numeric import NotRepresentable
+from bridge.errors import ValueNotConverted
 from bridge.format.converter import KEY, VALUE, Converters, RecordWriter, Writer, converters_for
 from bridge.format.json import json_bytes, literal
 from bridge.format.source import SourceTemplate
@@ -94,13 +98,15 @@ class TableEvents:
 
     __slots__ = ("topic", "schema", "table", "picks", "key_picks", "key_writer", "value_writer", "source",
                  "envelope", "envelope_txn", "envelope_snapshot", "envelope_format", "reader", "key_mask",
-                 "_snapshot_picks", "_columns", "_types", "_options", "_mappers")
+                 "_snapshot_picks", "_columns", "_types", "_options", "_mappers", "_keys", "_required",
+                 "_converting")
 
     def __init__(self, relation: Relation, info: TableInfo, topic: str, types: TypeRegistry,
                  options: ConversionOptions, events: EventConfig, db: str, converters: Converters,
-                 columns: ColumnRules = NO_RULES) -> None:
+                 columns: ColumnRules = NO_RULES, converting: str = "warn") -> None:
         """`columns`: the column masking/hashing/truncation rules, applied to the row images
-        only (`bridge.transform.columns`)."""
+        only (`bridge.transform.columns`); `converting`: event.converting.failure.handling.mode
+        (`bridge.produce.failures`)."""
         self.schema, self.table = relation.namespace, relation.name
         # the topic the decoder named (sanitized as Debezium does); the Connect schema names start with it
         name = self.topic = topic
@@ -133,6 +139,12 @@ class TableEvents:
         self._columns, self._types, self._options = relation.columns, types, options
         by_name = {p[1]: plain_picks.get(p[1], p) for p in picks}
         self.key_picks = tuple(by_name[n] for n in info.key_columns if n in by_name)
+        # what a value Debezium cannot convert does to the event (`_unrepresentable`): in a key
+        # column it fails it; in a NOT NULL one JsonConverter writes the field's default (its
+        # replace.null.with.default), and without a default Connect refuses the null
+        self._keys = frozenset(info.key_columns)
+        self._required = {n: f.get("default") for n, f in fields.items() if not f["optional"]}
+        self._converting = converting
         key_fields = [plain_fields.get(p[1], fields[p[1]]) for p in self.key_picks]
         # None without key columns: such a table's records have no key
         self.key_writer: RecordWriter | None = (converters.key.prepare(key_schema(name, key_fields), name, KEY)
@@ -184,11 +196,33 @@ class TableEvents:
                     out[name] = self._unrepresentable(name, exc)
         return out
 
-    def _unrepresentable(self, column: str, exc: NotRepresentable) -> None:
-        """Debezium logs a value it cannot convert and emits the column as null."""
-        log.warning("%s.%s.%s: %s; the column is emitted as null, as Debezium does",
-                    self.schema, self.table, column, exc)
-        return None
+    def _unrepresentable(self, column: str, exc: NotRepresentable) -> object:
+        """A value Debezium cannot convert (`TableSchemaBuilder`): in a key column the event fails
+        (`ValueNotConverted`); else, per event.converting.failure.handling.mode, it fails too
+        (fail) or the column is null, logged (warn) or not (skip). A null in a NOT NULL column is
+        its field's default, as JsonConverter writes it, or without one fails the event: Connect
+        refuses the null in a required field."""
+        if column in self._keys:
+            raise ValueNotConverted(f"column {column}: {exc}; it is a key column")
+        if self._converting == "fail":
+            raise ValueNotConverted(f"column {column}: {exc} (event.converting.failure.handling.mode=fail)")
+        required = column in self._required
+        if required and self._required[column] is None:
+            raise ValueNotConverted(f"column {column}: {exc}; it is a NOT NULL column without a default, "
+                                    "which cannot be null")
+        outcome = "its default" if required else "null"
+        if self._converting == "warn":
+            log.warning("%s.%s.%s: %s; the column is emitted as %s, as Debezium does",
+                        self.schema, self.table, column, exc, outcome)
+        else:
+            log.debug("%s.%s.%s: %s; the column is emitted as %s (event.converting.failure.handling.mode=skip)",
+                      self.schema, self.table, column, exc, outcome)
+        return self._required[column] if required else None
+
+    def text_row(self, values: tuple) -> dict[str, str | None]:
+        """A tuple's values as text, by column (what a failure logs when asked to)."""
+        return {col.name: None if raw is None or raw is UNCHANGED_TOAST else raw.decode("utf-8", "replace")
+                for col, raw in zip(self._columns, values)}
 
     def _key_values(self, values: tuple) -> dict:
         payload = {}
@@ -229,9 +263,11 @@ class EventBuilder:
 
     def __init__(self, events: EventConfig, options: ConversionOptions, types: TypeRegistry, db: str,
                  run_id: str | None = None, converters: Converters | None = None,
-                 columns: ColumnRules = NO_RULES) -> None:
+                 columns: ColumnRules = NO_RULES, converting: str = "warn") -> None:
         """`converters`: the key and value converters, by default the ones `events` names;
-        `columns`: the column masking/hashing/truncation rules."""
+        `columns`: the column masking/hashing/truncation rules; `converting`:
+        event.converting.failure.handling.mode (`bridge.produce.failures`)."""
+        self._converting = converting
         self._events = events
         self._columns = columns
         self._converters = converters or converters_for(events)
@@ -254,9 +290,17 @@ class EventBuilder:
         for column in msg.columns:  # re-read enums/domains: the server re-sends after ALTER TYPE
             self._types.invalidate(column.type_oid)
         table = TableEvents(msg, info, topic, self._types, self._options, self._events, self._db, self._converters,
-                            self._columns)
+                            self._columns, self._converting)
         self._tables[msg.relation_id] = table
         return table
+
+    def failed_row(self, msg: Insert | Update | Delete) -> tuple[str, dict[str, str | None] | None]:
+        """(schema.table, its values as text) of a change whose event could not be built."""
+        t = self._tables.get(msg.relation_id)
+        if t is None:
+            return f"relation {msg.relation_id}", None
+        values = msg.new if type(msg) is not Delete else msg.old
+        return f"{t.schema}.{t.table}", None if values is None else t.text_row(values)
 
     def _envelope(self, t: TableEvents, before, after, op: str, txn: TxnContext, lsn: int,
                   snapshot: str = "false", transaction: bool = True) -> bytes:

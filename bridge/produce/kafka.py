@@ -17,6 +17,8 @@ from confluent_kafka import KafkaError, KafkaException
 from bridge.errors import ConnectionFailed, DeliveryError
 from bridge.kafka import clients
 from bridge.kafka.settings import KafkaSettings
+from bridge.kafka.topic_creation import TopicCreation, TopicCreator
+from bridge.produce.failures import Unsent
 from bridge.retry import RetryConfig
 
 log = logging.getLogger(__name__)
@@ -66,12 +68,19 @@ class KafkaWriter:
     """pgbridge's producer of records: a `KafkaOutput`, and a `TransactionalOutput` when built
     with a transactional id."""
 
-    def __init__(self, kafka: KafkaSettings, transactional_id: str | None = None) -> None:
+    def __init__(self, kafka: KafkaSettings, transactional_id: str | None = None,
+                 topics: TopicCreation | None = None, skips_refused: bool = False) -> None:
         """With a `transactional_id` the producer writes through Kafka transactions
-        (`bridge.produce.exactly_once`): `init_transactions()` first, then begin/commit."""
+        (`bridge.produce.exactly_once`): `init_transactions()` first, then begin/commit. With
+        `topics` (Kafka Connect's `topic.creation.*`) each topic is created, if missing, when
+        `partitions` first asks for it: before its first record. `skips_refused`
+        (errors.tolerance=all): a record librdkafka refuses at once goes to its delivery
+        callback as a failed delivery, as the Java producer reports it, instead of stopping here."""
+        self._skips_refused = skips_refused
         self.bootstrap = kafka.connection.bootstrap_servers
         extra = {} if transactional_id is None else {"transactional.id": transactional_id}
         self._producer = clients.producer(kafka.connection, kafka.producer, error_cb=self._on_error, **extra)
+        self._topics = None if topics is None else TopicCreator(topics, lambda: clients.admin(kafka.connection))
         self._last_error: str | None = None
         self.produce_call = self._producer.produce  # the hot path's (`KafkaOutput.produce_call`)
 
@@ -102,7 +111,10 @@ class KafkaWriter:
                     ) from None
 
     def partitions(self, topic: str, timeout_s: float = 30.0) -> int:
-        """Partition count of `topic`; asking creates it when the broker auto-creates topics."""
+        """Partition count of `topic`: first created as `topic.creation.*` says when they are set
+        (and it is missing); else asking creates it when the broker auto-creates topics."""
+        if self._topics is not None:
+            self._topics.ensure(topic)
         deadline = time.monotonic() + timeout_s
         reason = "no metadata"
         while time.monotonic() < deadline:
@@ -140,6 +152,10 @@ class KafkaWriter:
                 self._producer.poll(0.05)
             except KafkaException as exc:
                 # Refused before sending (e.g. larger than message.max.bytes): permanent.
+                err = exc.args[0]
+                if self._skips_refused and not err.fatal():
+                    on_delivery(err, Unsent(topic, partition, key, value))
+                    return
                 size = len(value or b"") + len(key or b"")
                 raise DeliveryError(
                     f"Kafka producer refused a record of {size} bytes for {topic} [{partition}]: "

@@ -10,6 +10,7 @@ from typing import Mapping
 from bridge.convert.options import ConversionOptions
 from bridge.errors import ConfigError
 from bridge.kafka.settings import KafkaSettings
+from bridge.produce.failures import FailureHandling
 from bridge.properties import PropertyReader
 from bridge.route.settings import EventConfig
 from bridge.transform.settings import NO_RULES, ColumnRules
@@ -20,14 +21,18 @@ _TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 @dataclass(frozen=True, slots=True)
 class ProducerSpec:
     """What a producer's work reads: the events' shape, the value conversion, the database name
-    of the `source` block, which partitioner places keys (`bridge.partitioner`) and the column
-    masking/hashing/truncation rules."""
+    of the `source` block, which partitioner places keys (`bridge.partitioner`), the column
+    masking/hashing/truncation rules, what becomes of an event that cannot be built or
+    delivered, and whether a record Kafka refuses is skipped (errors.tolerance=all, not under
+    exactly once: `bridge.produce.failures`)."""
 
     events: EventConfig
     conversion: ConversionOptions
     dbname: str
     partitioner: str
     columns: ColumnRules = NO_RULES
+    failures: FailureHandling = FailureHandling()
+    skips_refused: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from bridge.pgoutput.messages import Begin, Relation
 from bridge.pgoutput.protocol import PgOutputDecoder
 from bridge.produce.events import EventBuilder, Record, TxnContext
 from bridge.produce.exactly_once import ResumePoint, Transactions
+from bridge.produce.failures import Failures
 from bridge.produce.heartbeat import Heartbeat
 from bridge.produce.kafka import KafkaOutput
 from bridge.produce.settings import ProducerSpec
@@ -42,11 +43,13 @@ class ProducerWorker:
                  resume: ResumePoint | None = None) -> None:
         """`resume`: with exactly once, what an earlier run committed (skipped when replayed)."""
         self.kafka = kafka
-        self.tracker = AckTracker()
+        self._failures = Failures(spec.failures, spec.skips_refused)
+        self.tracker = AckTracker(skip=self._failures.refused if spec.skips_refused else None)
         db, events = spec.dbname, spec.events
         self._decoder = PgOutputDecoder(proto_version=1)
         converters = converters_for(events)
-        self._builder = EventBuilder(events, spec.conversion, types, db, run_id, converters, spec.columns)
+        self._builder = EventBuilder(events, spec.conversion, types, db, run_id, converters, spec.columns,
+                                     spec.failures.converting)
         self._messages = MessageEvents(events, spec.conversion, db, converters)
         self._transactions = TransactionEvents(events, converters)
         self._metadata = events.provide_transaction_metadata
@@ -110,8 +113,12 @@ class ProducerWorker:
                         ctx.order = (aux >> 32, aux & 0xFFFFFFFF)
                     out = fast_change(buf, start + rec.HEADER_SIZE, offset, ctx, lsn, half)
                     if out is None:  # the general path: decode, then build
-                        out = self._builder.change(self._decoder.decode(buf[start + rec.HEADER_SIZE:offset]),
-                                                   ctx, lsn, half)
+                        msg = self._decoder.decode(buf[start + rec.HEADER_SIZE:offset])
+                        try:
+                            out = self._builder.change(msg, ctx, lsn, half)
+                        except Exception as exc:  # noqa: BLE001 - event.processing.failure.handling.mode
+                            self._event_failed(exc, msg, lsn)
+                            out = ()  # skipped on purpose: the transaction still completes
                     # `_produce`, inlined, with librdkafka's produce called directly: whatever it
                     # raises is left to `KafkaOutput.produce` (retry on a full queue, or the error)
                     txn = self._txn
@@ -158,8 +165,13 @@ class ProducerWorker:
             self._relation(payload)
         elif kind == rec.SNAPSHOT_ROW:
             msg = self._decoder.decode(payload)
-            self._produce(self._builder.snapshot_row(msg, self._in_txn(kind), lsn, rec.SNAPSHOT_MARKERS[half]),
-                          hash_)
+            ctx = self._in_txn(kind)
+            try:
+                record = self._builder.snapshot_row(msg, ctx, lsn, rec.SNAPSHOT_MARKERS[half])
+            except Exception as exc:  # noqa: BLE001 - event.processing.failure.handling.mode
+                self._event_failed(exc, msg, lsn)
+            else:
+                self._produce(record, hash_)
             self.rows += 1
         elif kind == rec.MESSAGE:
             ctx = self._in_txn(kind)
@@ -188,6 +200,11 @@ class ProducerWorker:
             self._transaction_record(half, lsn, payload)
         else:
             raise ProtocolError(f"unknown ring record kind {kind}", offset=0, msg_type=None)
+
+    def _event_failed(self, exc: Exception, msg, lsn: int) -> None:
+        """A change whose event could not be built: stop, or skip it (`Failures.event`)."""
+        table, values = self._builder.failed_row(msg)
+        self._failures.event(exc, table, lsn, values)
 
     def _in_txn(self, kind: int) -> TxnContext:
         if self._ctx is None:

@@ -324,6 +324,14 @@ def slot_active(pg, slot: str) -> bool:
     return facts is not None and facts.active
 
 
+def slot_streaming(pg, slot: str) -> bool:
+    """The slot is in use and past its creation: a change committed from now on reaches it. (A
+    slot being created is active already, before its consistent point; a change committed
+    meanwhile is not decoded.)"""
+    facts = inspect_slot(pg, slot)
+    return facts is not None and facts.active and facts.confirmed_flush_lsn is not None
+
+
 def confirmed_flush(pg, slot: str) -> int:
     return int(inspect_slot(pg, slot).confirmed_flush_lsn)
 
