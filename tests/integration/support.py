@@ -364,3 +364,9 @@ def start_debezium_with(tmp: Path, name: str, options: dict[str, str], env: dict
     proc = subprocess.run([str(DEBEZIUM_RUN), name, str(props)], env=env, capture_output=True, text=True,
                           timeout=600, check=False)
     assert proc.returncode == 0, f"deploy/local/debezium/run failed (exit {proc.returncode}):\n{proc.stderr[-5000:]}"
+
+
+# -- Debezium's JDBC sink connector: a Debezium-format consumer written elsewhere ---------------
+
+JDBC_SINK_RUN = REPO / "deploy" / "local" / "jdbc-sink" / "run"
+JDBC_SINK_STOP = REPO / "deploy" / "local" / "jdbc-sink" / "stop"
