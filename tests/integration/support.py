@@ -324,6 +324,15 @@ def slot_active(pg, slot: str) -> bool:
     return facts is not None and facts.active
 
 
+def slot_consistent(pg, slot: str) -> bool:
+    """Active and past its consistent point: changes committed from now on reach the bridge.
+    (`slot_active` alone is already true while the slot is being created, when a concurrent
+    transaction elsewhere delays the consistent point and changes committed meanwhile are not
+    decoded; until that point confirmed_flush_lsn is null.)"""
+    facts = inspect_slot(pg, slot)
+    return facts is not None and facts.active and facts.confirmed_flush_lsn is not None
+
+
 def confirmed_flush(pg, slot: str) -> int:
     return int(inspect_slot(pg, slot).confirmed_flush_lsn)
 

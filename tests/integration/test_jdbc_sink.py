@@ -28,7 +28,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from tests.integration.support import (JDBC_SINK_RUN, JDBC_SINK_STOP, BridgeProcess, drop_slot_and_publication,
-                                       slot_active, start_bridge_with, topic_size, wait_until)
+                                       slot_consistent, start_bridge_with, topic_size, wait_until)
 
 # name suffix -> (DDL with {t} for the table, key columns)
 TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -120,10 +120,16 @@ def _workload(t: dict[str, str]) -> list[str]:
 
 
 def _rows(conn, table: str, columns: list[str], keys: tuple[str, ...]) -> list[tuple]:
-    """The rows of `table` as Python values, ordered by key (bytea as bytes, to compare)."""
+    """The rows of `table` as Python values, ordered by key (bytea as bytes and JSON as sorted text,
+    to compare and hash)."""
+    def comparable(v):
+        if isinstance(v, memoryview):
+            return bytes(v)
+        return json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v
+
     with conn.cursor() as cur:
         cur.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY {', '.join(keys)}")
-        return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in cur.fetchall()]
+        return [tuple(comparable(v) for v in row) for row in cur.fetchall()]
 
 
 def _columns(conn, table: str) -> list[str]:
@@ -164,8 +170,14 @@ class Sink:
             return f"(no log: {exc})"
 
     def errors(self) -> list[str]:
+        """The log's ERROR lines (with errors.log.include.messages, the first names the record)."""
         with open(self.log_path, errors="replace") as f:
             return [line.rstrip() for line in f if " ERROR " in line or "Invalid null value" in line]
+
+    def why(self) -> str:
+        """What to print when the sink failed or fell behind: first errors, then the log's tail."""
+        errors = "\n".join(line[:2500] for line in self.errors()[:3])
+        return f"first errors in {self.log_path}:\n{errors}\nlast lines:\n{self.log_tail()}"
 
 
 @pytest.fixture
@@ -233,8 +245,10 @@ def test_debezium_jdbc_sink_rebuilds_the_tables_from_pgbridge_topics(pg_dsn, kaf
             f"topics.regex={prefix}\\.public\\.{tag}_.*",
             "insert.mode=upsert", "delete.enabled=true", "primary.key.mode=record_key",
             "schema.evolution=basic", "errors.tolerance=none",
+            # a record it cannot take is logged (topic, partition, offset, the record) before the task fails
+            "errors.log.enable=true", "errors.log.include.messages=true",
         )
-        wait_until(lambda: slot_active(src, f"{prefix}_slot") or not bridge.running(), timeout=60,
+        wait_until(lambda: slot_consistent(src, f"{prefix}_slot") or not bridge.running(), timeout=60,
                    what="pgbridge to stream")
         assert bridge.running(), f"pgbridge stopped:\n{bridge.log()}"
 
@@ -255,8 +269,8 @@ def test_debezium_jdbc_sink_rebuilds_the_tables_from_pgbridge_topics(pg_dsn, kaf
 
         def rebuilt_equal() -> bool:
             state, trace = sink.task_state()
-            assert state == "RUNNING", (f"the JDBC sink task is {state}:\n{trace[:3000]}\n"
-                                        f"last lines of {sink.log_path}:\n{sink.log_tail()}")
+            if state != "RUNNING":
+                pytest.fail(f"the JDBC sink task is {state}:\n{trace[:2000]}\n{sink.why()}", pytrace=False)
             for s in tables:
                 got[s] = _rows(dst, rebuilt[s], columns[s], TABLES[s][1]) if _table_exists(dst, rebuilt[s]) else []
             return got == expected
@@ -266,10 +280,9 @@ def test_debezium_jdbc_sink_rebuilds_the_tables_from_pgbridge_topics(pg_dsn, kaf
         except AssertionError as exc:
             diff = {s: {"missing": sorted(set(expected[s]) - set(got.get(s, [])), key=str)[:5],
                         "extra": sorted(set(got.get(s, [])) - set(expected[s]), key=str)[:5]} for s in tables}
-            raise AssertionError(f"{exc}\ndifferences (first 5 each): {diff}\n"
-                                 f"last lines of {sink.log_path}:\n{sink.log_tail()}") from None
+            raise AssertionError(f"{exc}\ndifferences (first 5 each): {diff}\n{sink.why()}") from None
         assert sink.task_state()[0] == "RUNNING"
-        assert not sink.errors(), "\n".join(sink.errors()[:20])
+        assert not sink.errors(), sink.why()
         assert bridge.running(), f"pgbridge stopped:\n{bridge.log()}"
 
         events = {s: topic_size(kafka_bootstrap, f"{prefix}.public.{t}") for s, t in tables.items()}
