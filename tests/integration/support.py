@@ -136,6 +136,22 @@ def topic_size(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
+def group_lag(bootstrap: str, group: str, topics: list[str]) -> dict[str, int]:
+    """Per topic, the records (all partitions) past what consumer group `group` has committed."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        lag = {}
+        for topic in topics:
+            meta = consumer.list_topics(topic, timeout=10).topics[topic]
+            parts = [TopicPartition(topic, p) for p in meta.partitions]
+            committed = consumer.committed(parts, timeout=10)
+            lag[topic] = sum(consumer.get_watermark_offsets(tp, timeout=10)[1] - max(c.offset, 0)
+                             for tp, c in zip(parts, committed))
+        return lag
+    finally:
+        consumer.close()
+
+
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
