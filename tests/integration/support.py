@@ -136,6 +136,22 @@ def topic_size(bootstrap: str, topic: str) -> int:
         consumer.close()
 
 
+def group_lag(bootstrap: str, group: str, topics: list[str]) -> dict[str, int]:
+    """Per topic, the records (all partitions) past what consumer group `group` has committed."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        lag = {}
+        for topic in topics:
+            meta = consumer.list_topics(topic, timeout=10).topics[topic]
+            parts = [TopicPartition(topic, p) for p in meta.partitions]
+            committed = consumer.committed(parts, timeout=10)
+            lag[topic] = sum(consumer.get_watermark_offsets(tp, timeout=10)[1] - max(c.offset, 0)
+                             for tp, c in zip(parts, committed))
+        return lag
+    finally:
+        consumer.close()
+
+
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -320,14 +336,10 @@ def child_pids(parent: int) -> dict[str, int]:
 
 
 def slot_active(pg, slot: str) -> bool:
-    facts = inspect_slot(pg, slot)
-    return facts is not None and facts.active
-
-
-def slot_streaming(pg, slot: str) -> bool:
-    """The slot is in use and past its creation: a change committed from now on reaches it. (A
-    slot being created is active already, before its consistent point; a change committed
-    meanwhile is not decoded.)"""
+    """In use and past its creation: a change committed from now on reaches the bridge. (A slot
+    being created is active already, before its consistent point — which a concurrent
+    transaction elsewhere delays — and a change committed meanwhile is not decoded; until that
+    point confirmed_flush_lsn is null.)"""
     facts = inspect_slot(pg, slot)
     return facts is not None and facts.active and facts.confirmed_flush_lsn is not None
 
@@ -375,3 +387,9 @@ def start_debezium_with(tmp: Path, name: str, options: dict[str, str], env: dict
     proc = subprocess.run([str(DEBEZIUM_RUN), name, str(props)], env=env, capture_output=True, text=True,
                           timeout=600, check=False)
     assert proc.returncode == 0, f"deploy/local/debezium/run failed (exit {proc.returncode}):\n{proc.stderr[-5000:]}"
+
+
+# -- Debezium's JDBC sink connector: a Debezium-format consumer written elsewhere ---------------
+
+JDBC_SINK_RUN = REPO / "deploy" / "local" / "jdbc-sink" / "run"
+JDBC_SINK_STOP = REPO / "deploy" / "local" / "jdbc-sink" / "stop"

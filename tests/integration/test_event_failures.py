@@ -20,7 +20,7 @@ import subprocess
 
 import pytest
 
-from tests.integration.support import (DEBEZIUM_STOP, confirmed_flush, consume_until, slot_active, slot_streaming,
+from tests.integration.support import (DEBEZIUM_STOP, confirmed_flush, consume_until, slot_active,
                                        start_debezium_with, topic_size, wait_until)
 
 MODE = "debezium.source.event.processing.failure.handling.mode"
@@ -55,7 +55,7 @@ def test_a_row_that_cannot_be_converted_in_each_mode(pg, bridge_factory, kafka_b
     bridge = bridge_factory(unique_name, {"bridge.producers": "1", MODE: mode}, tables=[table])
     bridge.start()
     try:
-        wait_until(lambda: slot_streaming(pg, slot), timeout=60, what="the bridge to stream")
+        wait_until(lambda: slot_active(pg, slot), timeout=60, what="the bridge to stream")
         # WHEN the rows stream
         before_row_2 = insert_rows(pg, table)
         if mode == "fail":
@@ -105,7 +105,7 @@ def test_debezium_fails_or_skips_the_same_row(pg, pg_dsn, bridge_factory, kafka_
         start_debezium_with(tmp_path, dbz, {"snapshot.mode": "no_data", "publication.autocreate.mode": "disabled",
                                             "event.processing.failure.handling.mode": mode}, env)
         bridge.start()
-        wait_until(lambda: slot_streaming(pg, f"{ours}_slot"), timeout=60, what="the bridge to stream")
+        wait_until(lambda: slot_active(pg, f"{ours}_slot"), timeout=60, what="the bridge to stream")
         # WHEN the rows stream through both
         before_row_2 = insert_rows(pg, table)
         if mode == "fail":
@@ -162,7 +162,7 @@ def test_a_record_kafka_refuses_stops_the_bridge_or_is_skipped_with_errors_toler
                                           "debezium.sink.kafka.producer.message.max.bytes": "20000"}, tables=[table])
     bridge.start()
     try:
-        wait_until(lambda: slot_streaming(pg, slot), timeout=60, what="the bridge to stream")
+        wait_until(lambda: slot_active(pg, slot), timeout=60, what="the bridge to stream")
         # WHEN a small row, a row too large for Kafka and a small row stream, one transaction each
         with pg.cursor() as cur:
             cur.execute(f"INSERT INTO {table} VALUES (1, 'small')")
@@ -209,7 +209,7 @@ def test_debezium_on_kafka_connect_skips_the_same_refused_record(pg, pg_dsn, bri
             "producer.override.max.request.size": "20000", "worker.connector.client.config.override.policy": "All",
         }, env)
         bridge.start()
-        wait_until(lambda: slot_streaming(pg, f"{ours}_slot"), timeout=60, what="the bridge to stream")
+        wait_until(lambda: slot_active(pg, f"{ours}_slot"), timeout=60, what="the bridge to stream")
         # WHEN a small row, a row too large for Kafka and a small row stream
         with pg.cursor() as cur:
             for row in ("(1, 'small')", f"(2, repeat('x', {BIG}))", "(3, 'small')"):

@@ -17,7 +17,7 @@ import subprocess
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
-from tests.integration.support import (DEBEZIUM_STOP, confirmed_flush, consume, slot_active, slot_streaming,
+from tests.integration.support import (DEBEZIUM_STOP, confirmed_flush, consume, slot_active,
                                        start_debezium_with, wait_until)
 
 
@@ -116,7 +116,7 @@ def test_topics_are_created_per_group_in_order_and_existing_ones_are_left_alone(
                             tables=tables)
     bridge.start()
     try:
-        wait_until(lambda: slot_streaming(pg, f"{prefix}_slot"), timeout=60, what="the bridge to stream")
+        wait_until(lambda: slot_active(pg, f"{prefix}_slot"), timeout=60, what="the bridge to stream")
         # WHEN a row of each table streams
         stream_a_row_each(pg, kafka_bootstrap, prefix, tables)
         assert bridge.stop() == 0, bridge.log()
@@ -144,7 +144,7 @@ def test_debezium_on_kafka_connect_creates_the_same_topics(pg, pg_dsn, admin, br
         start_debezium_with(tmp_path, dbz, {**GROUPS, "snapshot.mode": "no_data",
                                             "publication.autocreate.mode": "disabled"}, env)
         bridge.start()
-        wait_until(lambda: slot_streaming(pg, f"{ours}_slot"), timeout=60, what="the bridge to stream")
+        wait_until(lambda: slot_active(pg, f"{ours}_slot"), timeout=60, what="the bridge to stream")
         # WHEN a row of each table streams through each
         stream_a_row_each(pg, kafka_bootstrap, dbz, dbz_tables)
         stream_a_row_each(pg, kafka_bootstrap, ours, our_tables)
@@ -176,7 +176,7 @@ def test_a_topic_the_broker_refuses_to_create_stops_the_bridge_before_the_slot_m
     }, tables=[table])
     bridge.start()
     try:
-        wait_until(lambda: slot_streaming(pg, f"{prefix}_slot"), timeout=60, what="the bridge to stream")
+        wait_until(lambda: slot_active(pg, f"{prefix}_slot"), timeout=60, what="the bridge to stream")
         before = confirmed_flush(pg, f"{prefix}_slot")
         # WHEN a row streams
         with pg.cursor() as cur:
