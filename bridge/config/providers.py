@@ -31,7 +31,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 
 from bridge.errors import ConfigError
 from bridge.properties import parse_properties
@@ -105,8 +105,8 @@ def provider_keys(props: Mapping[str, str]) -> set[str]:
     return {k for k in props if k in _PROVIDER_PREFIXES or k.startswith(tuple(p + "." for p in _PROVIDER_PREFIXES))}
 
 
-def _providers(props: Mapping[str, str], labels: Mapping[str, str]) -> tuple[dict[str, Provider], set[str]]:
-    """The declared providers, and the keys that declared them."""
+def _providers(props: Mapping[str, str], labels: Mapping[str, str]) -> dict[str, Provider]:
+    """The declared providers by name."""
     found: dict[str, Provider] = {}
     used: set[str] = set()
     for prefix in _PROVIDER_PREFIXES:
@@ -130,34 +130,41 @@ def _providers(props: Mapping[str, str], labels: Mapping[str, str]) -> tuple[dic
     for key in props:  # a provider's settings for a name config.providers does not list
         if key.startswith(tuple(p + "." for p in _PROVIDER_PREFIXES)) and key not in used:
             raise ConfigError(f"{labels.get(key, key)} is refused: its provider is not listed in config.providers")
-    return found, used
+    return found
 
 
 def resolve_providers(props: dict[str, str], labels: Mapping[str, str]) -> set[str]:
     """Replace every `${provider:path:key}` reference in place; returns the keys that held one
     (secrets from here on)."""
-    providers, _ = _providers(props, labels)
-    secrets: set[str] = set()
-    for key, value in props.items():
+    providers = _providers(props, labels)
+
+    def substitute(key: str, match: re.Match[str]) -> str:
+        name, path, ref = match.group(1), match.group(2), match.group(3)
+        provider = providers.get(name)
+        if provider is None:
+            return match.group(0)  # not a provider reference (maybe a Server expression)
+        resolved = provider.resolve(path, ref)
+        if resolved is None:
+            where = f"{path}:{ref}" if path else ref
+            raise ConfigError(f"{labels.get(key, key)}: config provider {name!r} has no value for {where!r}")
+        return resolved
+
+    return _substitute(props, _REFERENCE, substitute)
+
+
+def _substitute(props: dict[str, str], pattern: re.Pattern[str],
+                replace: Callable[[str, re.Match[str]], str]) -> set[str]:
+    """Every match of `pattern` in every value replaced by `replace(key, match)`, in place;
+    returns the keys whose value changed."""
+    changed: set[str] = set()
+    for key, value in list(props.items()):
         if "${" not in value:
             continue
-
-        def substitute(match: re.Match[str], key: str = key) -> str:
-            name, path, ref = match.group(1), match.group(2), match.group(3)
-            provider = providers.get(name)
-            if provider is None:
-                return match.group(0)  # not a provider reference (maybe a Server expression)
-            resolved = provider.resolve(path, ref)
-            if resolved is None:
-                where = f"{path}:{ref}" if path else ref
-                raise ConfigError(f"{labels.get(key, key)}: config provider {name!r} has no value for {where!r}")
-            return resolved
-
-        replaced = _REFERENCE.sub(substitute, value)
+        replaced = pattern.sub(lambda match, key=key: replace(key, match), value)
         if replaced != value:
             props[key] = replaced
-            secrets.add(key)
-    return secrets
+            changed.add(key)
+    return changed
 
 
 def refuse_unresolved(props: Mapping[str, str], labels: Mapping[str, str]) -> None:
@@ -184,7 +191,7 @@ def resolve_secrets(props: dict[str, str], labels: dict[str, str], *, connect: b
         refuse_unresolved(props, labels)
         return frozenset(secrets)
     secrets = apply_environment(props, labels, environ)
-    declared, _ = _providers(props, labels)
+    declared = _providers(props, labels)
     secrets |= expand_expressions(props, labels, environ, frozenset(declared))
     secrets |= resolve_providers(props, labels)
     return frozenset(secrets)
@@ -225,34 +232,25 @@ def expand_expressions(props: dict[str, str], labels: Mapping[str, str], environ
     `${file:/p:k}` as the key `file` with the default `/p:k` before any config provider sees it,
     which is why Debezium Server needs `$${file:/p:k}`: pgbridge refuses the unescaped form of a
     declared provider rather than connect with `/p:k` as a password."""
-    secrets: set[str] = set()
 
     def lookup(name: str) -> str | None:
         if name in props:
             return props[name]
         return environ.get(name, environ.get(env_name(name)))
 
-    for key, value in list(props.items()):
-        if "${" not in value:
-            continue
+    def substitute(key: str, match: re.Match[str]) -> str:
+        escaped, name, default = match.groups()
+        if escaped:
+            return match.group(0)[1:]
+        if name in providers:
+            raise ConfigError(f"{labels.get(key, key)}: Debezium Server reads ${{{name}:...}} as an expression "
+                              f"before config provider {name!r} runs: write $${{{name}:...}}")
+        found = lookup(name)
+        if found is None:
+            if default is None:
+                raise ConfigError(f"{labels.get(key, key)}: ${{{name}}} is neither a key of the file nor an "
+                                  f"environment variable; set {name} or write ${{{name}:default}}")
+            return default
+        return found
 
-        def substitute(match: re.Match[str], key: str = key) -> str:
-            escaped, name, default = match.groups()
-            if escaped:
-                return match.group(0)[1:]
-            if name in providers:
-                raise ConfigError(f"{labels.get(key, key)}: Debezium Server reads ${{{name}:...}} as an expression "
-                                  f"before config provider {name!r} runs: write $${{{name}:...}}")
-            found = lookup(name)
-            if found is None:
-                if default is None:
-                    raise ConfigError(f"{labels.get(key, key)}: ${{{name}}} is neither a key of the file nor an "
-                                      f"environment variable; set {name} or write ${{{name}:default}}")
-                return default
-            return found
-
-        replaced = _EXPRESSION.sub(substitute, value)
-        if replaced != value:
-            props[key] = replaced
-            secrets.add(key)
-    return secrets
+    return _substitute(props, _EXPRESSION, substitute)
