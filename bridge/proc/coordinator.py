@@ -87,7 +87,9 @@ class Coordinator:
                   f"slot confirmed only up to {format_lsn(safe)}" if safe else "nothing confirmed in this run")
         self.failure = (message, code)
         self.stopping = True
-        self.state.phase = "failed"
+        # not "failed": the supervisor may restart this run, and liveness must say alive until
+        # it decides not to (`bridge.wiring.run` sets "failed" then)
+        self.state.phase = "failing"
         self._deadline = time.monotonic() + self.shutdown_timeout_s
         for ring in self.rings:
             ring.abort()  # producers drain what they hold, flush, and exit

@@ -82,6 +82,8 @@ def test_health_is_down_when_a_process_died_or_the_pipeline_is_not_streaming(sta
     state.phase = "restarting"
     assert respond(state, "GET", "/health")[0] == 503
     assert respond(state, "GET", "/q/health/live")[0] == 200  # restarting is alive
+    state.phase = "failing"  # a run winding down after a failure: the supervisor may restart it
+    assert respond(state, "GET", "/q/health/live")[0] == 200 and respond(state, "GET", "/health")[0] == 503
     state.phase = "failed"
     assert respond(state, "GET", "/q/health/live")[0] == 503
 
