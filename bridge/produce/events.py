@@ -22,7 +22,7 @@ Connect 4.3.1 with JsonConverter):
   event.converting.failure.handling.mode=fail the event fails (`ValueNotConverted`), and
   event.processing.failure.handling.mode decides (`bridge.produce.failures`).
 - A null in a NOT NULL column (the columns a DEFAULT/INDEX replica identity leaves out of a
-  delete's old row) becomes the converter's fallback: 0, false, "", ... (JdbcValueConverters).
+  delete's old row) becomes the converter's fallback: 0, false, "", ... (`bridge.convert.fallbacks`).
 - Values are spelled as Jackson writes them (`bridge.format.jackson`).
 """
 
@@ -39,7 +39,8 @@ import msgspec
 from bridge.convert.options import ConversionOptions
 from bridge.convert.schema import envelope_schema, field_schema, key_schema, value_schema
 from bridge.convert.types import TypeRegistry
-from bridge.convert.values import converter_for, null_fallback, snapshot_converter_for
+from bridge.convert.fallbacks import null_fallback, required_converter
+from bridge.convert.values import converter_for, snapshot_converter_for
 from bridge.convert.values_numeric import NotRepresentable
 from bridge.errors import ValueNotConverted
 from bridge.format.converter import KEY, VALUE, Converters, RecordWriter, Writer, converters_for
@@ -120,11 +121,16 @@ class TableEvents:
             cv = converter_for(type_info, col.type_modifier, options)
             if cv is None:
                 continue
-            optional = col.name not in info.not_null
-            field = field_schema(col.name, cv.schema, optional=optional)
-            null = None if field["optional"] else null_fallback(cv.schema)
+            required = col.name in info.not_null
+            field = field_schema(col.name, cv.schema, optional=not required)
+            # what NULL becomes in a NOT NULL column: the converter's fallback (even where the
+            # field is optional by its type: the geometric ones)
+            convert, null = cv.convert, None
+            if required:
+                null = null_fallback(type_info, col.type_modifier, options, cv.schema)
+                convert = required_converter(cv, null)
             # (position, name, convert, what an unchanged TOASTed value becomes, what NULL becomes)
-            pick = (i, col.name, cv.convert, cv.toast, null)
+            pick = (i, col.name, convert, cv.toast, null)
             rule = columns.rule_for(self.schema, self.table, col.name) if columns else None
             mapper = rule and mapper_for(rule, type_info, col.type_modifier, cv.schema)
             if mapper:

@@ -4,6 +4,7 @@ and None — the general path's turn — for whatever it does not cover. No serv
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -100,6 +101,19 @@ def test_nulls_and_not_null_fallbacks(schemas):
                 value_schemas_enable=schemas)
     same(b, Insert(1, (b"1",) + (None,) * 7))
     same(b, Delete(1, "K", (b"1",) + (None,) * 7))  # qty 0, email "", active false
+
+
+@SCHEMAS
+def test_required_columns_of_every_family_are_never_null_in_a_delete(schemas):
+    # GIVEN every column NOT NULL: numeric(12,2), timestamptz and jsonb included (issue 11)
+    b = builder(WIDE, not_null=[c[0] for c in WIDE], key_schemas_enable=schemas, value_schemas_enable=schemas)
+    # WHEN a delete under REPLICA IDENTITY DEFAULT carries only the key
+    (record, _) = same(b, Delete(1, "K", (b"1",) + (None,) * 7))
+    # THEN both paths fill each column with its fallback, never null
+    before = json.loads(record[2])
+    before = (before["payload"] if schemas else before)["before"]
+    assert before == {"id": 1, "qty": 0, "email": "", "price": "AA==", "created_at": "1970-01-01T00:00:00Z",
+                      "note": "", "active": False, "attrs": ""}
 
 
 @SCHEMAS
