@@ -44,6 +44,7 @@ class Recording:
 
     def __init__(self, inner) -> None:
         self.inner, self.prepared = inner, []
+        self.null_is_default = inner.null_is_default
 
     def prepare(self, schema, topic, field):
         self.prepared.append((topic, field, schema["name"]))
