@@ -100,8 +100,11 @@ _POINT = struct_schema(
 
 
 _DOUBLE = connect_schema("double")
+# Debezium 3.7 builds the line, lseg, box, path, polygon and circle schemas optional, whatever
+# the column's nullability (a real Debezium 3.7.0, tests/integration/test_live_defaults.py)
 _LINE = struct_schema(
     [_field("a", _DOUBLE), _field("b", _DOUBLE), _field("c", _DOUBLE)],
+    optional=True,
     name="io.debezium.data.geometry.Line",
     version=1,
     doc="Geometry (LINE)",
@@ -112,12 +115,14 @@ _GEOMETRY = struct_schema(
         _field("srid", connect_schema("int32", optional=True)),
         _field("extensions", {**map_schema(_STRING, _STRING), "optional": True}),
     ],
+    optional=True,
     name="io.debezium.data.geometry.Geometry",
     version=2,
     doc="Geometry",
 )
 _CIRCLE = struct_schema(
     [_field("center", _POINT), _field("radius", _DOUBLE)],
+    optional=True,
     name="io.debezium.data.geometry.Circle",
     version=1,
     doc="Geometry (CIRCLE)",
