@@ -36,8 +36,8 @@ WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped
 # pg_get_expr spells constants with the session's settings: those of pgjdbc's session, which
 # Debezium parses (ISO dates, shortest-exact floats), with the postgres interval style and UTC
 # offsets pgbridge's converters read.
-_EXPRESSION_SESSION = ("SET LOCAL DateStyle = 'ISO'", "SET LOCAL IntervalStyle = 'postgres'",
-                       "SET LOCAL extra_float_digits = 3", "SET LOCAL TimeZone = 'UTC'")
+_EXPRESSION_SESSION = ("BEGIN; SET LOCAL DateStyle = 'ISO'; SET LOCAL IntervalStyle = 'postgres'; "
+                       "SET LOCAL extra_float_digits = 3; SET LOCAL TimeZone = 'UTC'")
 
 
 class TableInfo(NamedTuple):
@@ -76,10 +76,8 @@ def describe_table(conn: psycopg2.extensions.connection, relation: Relation,
 def _column_facts(cur: psycopg2.extensions.cursor, relation_id: int) -> list[tuple[str, bool, str | None]]:
     """(name, NOT NULL, default expression) of each column, in a transaction of its own whose
     settings spell the expressions (the connection is in autocommit mode)."""
-    cur.execute("BEGIN")
     try:
-        for statement in _EXPRESSION_SESSION:
-            cur.execute(statement)
+        cur.execute(_EXPRESSION_SESSION)
         cur.execute(_COLUMNS_SQL, (relation_id,))
         rows = cur.fetchall()
     except BaseException:
