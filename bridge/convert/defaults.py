@@ -25,9 +25,9 @@ with the column's own value converter. Its rules, which `column_default` follows
   LocalTime.MAX (23:59:59.999999999), and Debezium converts those with Java's overflowing
   arithmetic (a date's epoch day is cast to int).
 
-A null in a column with a default is written as the default: Kafka's JsonConverter
-(`replace.null.with.default`, true by default) and Debezium's converters
-(`bridge.convert.fallbacks`) both do it.
+A NULL in a column with a default is written as the default: in a NOT NULL column by Debezium's
+converters (`bridge.convert.fallbacks`), in any column by Kafka's JsonConverter
+(`replace.null.with.default`, true by default), not by StringConverter (`bridge.produce.events`).
 """
 
 from __future__ import annotations
