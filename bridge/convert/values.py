@@ -100,8 +100,11 @@ _POINT = struct_schema(
 
 
 _DOUBLE = connect_schema("double")
+# Debezium 3.7 builds the line, lseg, box, path, polygon and circle schemas optional, whatever
+# the column's nullability (a real Debezium 3.7.0, tests/integration/test_live_defaults.py)
 _LINE = struct_schema(
     [_field("a", _DOUBLE), _field("b", _DOUBLE), _field("c", _DOUBLE)],
+    optional=True,
     name="io.debezium.data.geometry.Line",
     version=1,
     doc="Geometry (LINE)",
@@ -112,12 +115,14 @@ _GEOMETRY = struct_schema(
         _field("srid", connect_schema("int32", optional=True)),
         _field("extensions", {**map_schema(_STRING, _STRING), "optional": True}),
     ],
+    optional=True,
     name="io.debezium.data.geometry.Geometry",
     version=2,
     doc="Geometry",
 )
 _CIRCLE = struct_schema(
     [_field("center", _POINT), _field("radius", _DOUBLE)],
+    optional=True,
     name="io.debezium.data.geometry.Circle",
     version=1,
     doc="Geometry (CIRCLE)",
@@ -193,6 +198,12 @@ def _numeric_precision_scale(typmod: int) -> tuple[int, int] | None:
     if typmod == -1:
         return None
     return ((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF
+
+
+def numeric_scale(typmod: int) -> int | None:
+    """The scale of a numeric(p,s) (the effective typmod); None for an unconstrained numeric."""
+    ps = _numeric_precision_scale(typmod)
+    return None if ps is None else ps[1]
 
 
 # --- the factory -------------------------------------------------------------------------------
@@ -311,12 +322,18 @@ def _hstore(typmod: int, o: ConversionOptions) -> tuple[Convert, Schema]:
     return vs.hstore_json, _JSON
 
 
+def yields_null(raw: bytes) -> object:
+    """The converter of values Debezium never reads (`name`): null (a NOT NULL column's
+    fallback, see `bridge.convert.fallbacks.required_converter`)."""
+    return None
+
+
 def _name(typmod: int, o: ConversionOptions) -> tuple[Convert, Schema]:
     # Surprising but Debezium: `name` has a string schema (JDBC VARCHAR) yet its value resolver
     # has no case for it, so the value is null unless include.unknown.datatypes is on.
     if o.include_unknown_datatypes:
         return _TEXT, _STRING
-    return (lambda raw: None), _STRING
+    return yields_null, _STRING
 
 
 _SIMPLE: dict[str, Callable[[int, ConversionOptions], tuple[Convert, Schema]]] = {
@@ -410,27 +427,6 @@ def _ms_truncated(convert: Convert) -> Convert:
         return convert(f"{head}.{rest[: len(rest) - len(offset)][:3]}{offset}".encode())
 
     return truncate
-
-
-# --- NULL in a NOT NULL column ---------------------------------------------------------------------
-
-_ZERO_DOUBLE = vn.float8_value(b"0")
-_FALLBACKS: dict[tuple[str, str | None], object] = {
-    ("int8", None): 0, ("int16", None): 0, ("int32", None): 0, ("int64", None): 0,
-    ("float", None): vn.float4_value(b"0"), ("double", None): _ZERO_DOUBLE,
-    ("boolean", None): False, ("string", None): "", ("bytes", None): b"",
-    ("int32", "io.debezium.time.Date"): 0, ("int32", "io.debezium.time.Time"): 0,
-    ("int64", "io.debezium.time.MicroTime"): 0, ("int64", "io.debezium.time.Timestamp"): 0,
-    ("int64", "io.debezium.time.MicroTimestamp"): 0,
-}  # fmt: skip
-
-
-def null_fallback(schema: Schema) -> object:
-    """What Debezium emits for a NULL in a column whose field is required: the converter's
-    fallback (JdbcValueConverters.convertValue: 0, 0.0, false, "", empty bytes, epoch). This
-    happens in a delete's old row under REPLICA IDENTITY DEFAULT/INDEX, which carries only the
-    identity columns. Types whose fallback is not established here stay null."""
-    return _FALLBACKS.get((schema["type"], schema.get("name")))
 
 
 # --- unchanged TOAST placeholders (UnchangedToastedPlaceholder, UnchangedToastedReplicationMessageColumn)

@@ -16,6 +16,7 @@ TemporalPrecisionMode, pgjdbc PGInterval/PGStatement):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -28,6 +29,8 @@ _EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
 #   DATE_POSITIVE/NEGATIVE_INFINITY millisecond constants times 1000 (sic: 9223372036825200000);
 #   microsecond and nanosecond fields get Long.MAX_VALUE / Long.MIN_VALUE. (3.6 read the
 #   millisecond constant as microseconds: +-9223372036825200 ms, +-...825200000 us.)
+#   IsoTimestamp (isostring) prints the constants as the milliseconds they are:
+#   "+292278994-08-16T23:00:00Z" and "-292275055-05-16T23:00:00Z".
 TS_POS_INF_US = 9_223_372_036_825_200_000  # also the millisecond-mode value, as is
 TS_NEG_INF_US = -9_223_372_036_832_400_000
 # - a microsecond timestamp beyond the int64 range (year 294247+) is computed as Java does:
@@ -177,16 +180,25 @@ def date_converter(mode: str) -> Convert:
 
 # A snapshot reads dates through JDBC (java.sql.Date, then toLocalDate()), not as text: the era
 # is lost (0044-03-15 BC becomes 0044-03-15) and pgjdbc's infinity sentinels (Long.MAX/MIN-ish
-# milliseconds) land on odd days. Values of a real Debezium 3.7.0 snapshot (JVM zone UTC),
-# tests/integration/test_live_parity.py.
-SNAPSHOT_DATE_POS_INF_DAYS = -622_191_234
-SNAPSHOT_DATE_NEG_INF_DAYS = -625_821_272
+# milliseconds) land on odd days: +292278994-08-16 and +292269055-12-02, which the epoch-day
+# fields cast to int. Values of a real Debezium 3.7.0 snapshot (JVM zone UTC),
+# tests/integration/test_live_parity.py and test_live_defaults.py.
+_SNAPSHOT_POS_INF = days_from_civil(292_278_994, 8, 16)
+_SNAPSHOT_NEG_INF = days_from_civil(292_269_055, 12, 2)
+SNAPSHOT_DATE_POS_INF_DAYS = (_SNAPSHOT_POS_INF + 2**31) % 2**32 - 2**31  # -622191234
+SNAPSHOT_DATE_NEG_INF_DAYS = (_SNAPSHOT_NEG_INF + 2**31) % 2**32 - 2**31  # -625821272
 
 
 def snapshot_date_converter(mode: str) -> Convert:
-    """date read by Debezium's snapshot (adaptive modes; the others as streamed)."""
-    if mode not in ("adaptive", "adaptive_time_microseconds"):
-        return date_converter(mode)
+    """date read by Debezium's snapshot, in every time.precision.mode."""
+    if mode == "isostring":
+        special_iso = {b"infinity": _SNAPSHOT_POS_INF, b"-infinity": _SNAPSHOT_NEG_INF}
+
+        def to_iso(raw: bytes) -> object:
+            days = special_iso.get(raw)
+            return _iso_date(_parse_date(raw.decode().removesuffix(" BC")) if days is None else days) + "Z"
+
+        return to_iso
     special = {b"infinity": SNAPSHOT_DATE_POS_INF_DAYS, b"-infinity": SNAPSHOT_DATE_NEG_INF_DAYS}
     fromisoformat, ordinal = date.fromisoformat, _EPOCH_ORDINAL
 
@@ -213,10 +225,19 @@ def time_converter(mode: str, precision: int) -> Convert:
     return lambda raw: _parse_time_us(raw.decode())
 
 
+# PostgresTimeBoundary: the end of the day at UTC stays 24:00:00 (OffsetTime cannot hold it)
+_TIMETZ_END_OF_DAY_AT_UTC = re.compile(rb"24:00:00(?:\.0{1,6})?(?:Z|[+-]00(?::?00)?)")
+
+
 def timetz_converter() -> Convert:
-    """timetz -> ZonedTime: shifted to UTC, wrapped into one day (OffsetTime semantics)."""
+    """timetz -> ZonedTime: shifted to UTC, wrapped into one day (OffsetTime semantics), except
+    '24:00:00' at offset zero, which is "24:00:00Z" (any other offset wraps: '24:00:00-03' is
+    "03:00:00Z", '23:00:00-01' is "00:00:00Z")."""
+    end_of_day = _TIMETZ_END_OF_DAY_AT_UTC.fullmatch
 
     def convert(raw: bytes) -> object:
+        if raw[0] == 50 and end_of_day(raw):  # '2'
+            return "24:00:00Z"
         clock, offset = _split_offset(raw.decode())
         us = (_parse_time_us(clock) - offset * 1_000_000) % US_PER_DAY
         return _iso_time(us, 0) + "Z"
@@ -228,7 +249,8 @@ def timestamp_converter(mode: str, precision: int) -> Convert:
     """timestamp without time zone -> Timestamp/MicroTimestamp/NanoTimestamp/IsoTimestamp."""
     parse = parse_timestamp_us
     if mode == "isostring":
-        special_iso = {b"infinity": TS_POS_INF_US, b"-infinity": TS_NEG_INF_US}
+        # pgjdbc's infinity milliseconds, as milliseconds: +292278994-08-16T23:00:00Z
+        special_iso = {b"infinity": TS_POS_INF_US * 1000, b"-infinity": TS_NEG_INF_US * 1000}
 
         def to_iso(raw: bytes) -> object:
             us = special_iso.get(raw)

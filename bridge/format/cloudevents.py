@@ -109,6 +109,7 @@ class CloudEventsConverter:
     """`io.debezium.converters.CloudEventsConverter`, JSON serializer and JSON data."""
 
     __slots__ = ("data_schemas", "extensions")
+    null_is_default = True  # the data goes through a JsonConverter (replace.null.with.default)
 
     def __init__(self, data_schemas: bool = True, extensions: bool = True) -> None:
         self.data_schemas, self.extensions = data_schemas, extensions

@@ -55,6 +55,10 @@ class Writer(RecordWriter, Protocol):
 
 
 class Converter(Protocol):
+    # JsonConverter's replace.null.with.default (on by default): a null in a field that has a
+    # default is written as the default; StringConverter prints the Struct's null as it is
+    null_is_default: bool
+
     def prepare(self, schema: Schema | None, topic: str, field: str) -> RecordWriter:
         """The writer of `field` (KEY or VALUE) of `topic`'s records, whose schema is `schema`."""
         ...

@@ -9,8 +9,7 @@ end in a lone high surrogate (a Java String truncated through a character,
 `bridge.transform.strings`): msgspec refuses it, Jackson writes it as `\\uD83C`, and so does
 `json_bytes`.
 
-The schema is encoded by msgspec as it is, without Jackson's respelling, as pgbridge always
-wrote it (Jackson would escape a name's characters above U+FFFF or below U+0020 in it too).
+The schema is spelled by Jackson too: a field's `default` (a column default) may hold any text.
 """
 
 from __future__ import annotations
@@ -75,7 +74,7 @@ class JsonWriter:
     def __init__(self, schema: Schema | None, topic: str, field: str, schemas_enable: bool) -> None:
         self.topic, self.field = topic, field
         if schemas_enable:
-            self.head, self.tail = b'{"schema":' + _encode(schema) + b',"payload":', b"}"
+            self.head, self.tail = b'{"schema":' + json_bytes(schema) + b',"payload":', b"}"
         else:
             self.head, self.tail = b"", b""
         self.template = literal(self.head) + b"%s" + literal(self.tail)
@@ -90,6 +89,7 @@ class JsonConverter:
     """`org.apache.kafka.connect.json.JsonConverter` with its `schemas.enable`."""
 
     __slots__ = ("schemas_enable",)
+    null_is_default = True  # replace.null.with.default, true by default
 
     def __init__(self, schemas_enable: bool = True) -> None:
         self.schemas_enable = schemas_enable

@@ -169,6 +169,7 @@ class StringConverter:
     """`org.apache.kafka.connect.storage.StringConverter` with its `converter.encoding`."""
 
     __slots__ = ("encoding",)
+    null_is_default = False  # Struct.toString leaves a null field out, default or not
 
     def __init__(self, encoding: str = "utf-8") -> None:
         self.encoding = encoding

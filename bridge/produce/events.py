@@ -17,12 +17,17 @@ Connect 4.3.1 with JsonConverter):
   other key's JSON without schema.
 - `source` ends with `origin` and `origin_lsn`, both null (no replication origin).
 - A column Debezium cannot convert (numeric NaN with decimal.handling.mode=precise) is null,
-  with a logged warning, and the connector streams on (its default in a NOT NULL column that has
-  one); in a key column, a NOT NULL one without a default, or with
+  with a logged warning, and the connector streams on (its default in a column that has one);
+  in a key column, a NOT NULL one without a default, or with
   event.converting.failure.handling.mode=fail the event fails (`ValueNotConverted`), and
   event.processing.failure.handling.mode decides (`bridge.produce.failures`).
-- A null in a NOT NULL column (the columns a DEFAULT/INDEX replica identity leaves out of a
-  delete's old row) becomes the converter's fallback: 0, false, "", ... (JdbcValueConverters).
+- A column's default (`bridge.convert.defaults`, read from the catalog with each Relation
+  message) is its field's `default`. A NULL in a NOT NULL column is written as that default,
+  in any row image; a NULL in a nullable one too, by JsonConverter (`replace.null.with.default`,
+  on by default), not by StringConverter.
+- A null in a NOT NULL column without a default (the columns a DEFAULT/INDEX replica identity
+  leaves out of a delete's old row) becomes the converter's fallback: 0, false, "", ...
+  (`bridge.convert.fallbacks`).
 - Values are spelled as Jackson writes them (`bridge.format.jackson`).
 """
 
@@ -39,7 +44,9 @@ import msgspec
 from bridge.convert.options import ConversionOptions
 from bridge.convert.schema import envelope_schema, field_schema, key_schema, value_schema
 from bridge.convert.types import TypeRegistry
-from bridge.convert.values import converter_for, null_fallback, snapshot_converter_for
+from bridge.convert.defaults import column_default
+from bridge.convert.fallbacks import null_fallback, required_converter
+from bridge.convert.values import converter_for, snapshot_converter_for
 from bridge.convert.values_numeric import NotRepresentable
 from bridge.errors import ValueNotConverted
 from bridge.format.converter import KEY, VALUE, Converters, RecordWriter, Writer, converters_for
@@ -99,7 +106,7 @@ class TableEvents:
     __slots__ = ("topic", "schema", "table", "picks", "key_picks", "key_writer", "value_writer", "source",
                  "envelope", "envelope_txn", "envelope_snapshot", "envelope_format", "reader", "key_mask",
                  "_snapshot_picks", "_columns", "_types", "_options", "_mappers", "_keys", "_required",
-                 "_converting")
+                 "_defaults", "_converting")
 
     def __init__(self, relation: Relation, info: TableInfo, topic: str, types: TypeRegistry,
                  options: ConversionOptions, events: EventConfig, db: str, converters: Converters,
@@ -113,6 +120,8 @@ class TableEvents:
         picks, fields = [], {}
         plain_picks, plain_fields = {}, {}  # of mapped columns: what the key keeps
         self._mappers: dict[int, ColumnMapper] = {}  # by position: the mappers that change values
+        defaults = dict(info.defaults)
+        null_is_default = converters.value.null_is_default
         for i, col in enumerate(relation.columns):
             if col.name in info.excluded:
                 continue
@@ -120,11 +129,18 @@ class TableEvents:
             cv = converter_for(type_info, col.type_modifier, options)
             if cv is None:
                 continue
-            optional = col.name not in info.not_null
-            field = field_schema(col.name, cv.schema, optional=optional)
-            null = None if field["optional"] else null_fallback(cv.schema)
+            default = column_default(defaults.get(col.name), type_info, col.type_modifier, cv, options)
+            required = col.name in info.not_null
+            field = field_schema(col.name, cv.schema, optional=not required, default=default)
+            # what NULL becomes in a NOT NULL column: its default, else the converter's fallback
+            # (even where the field is optional by its type: the geometric ones)
+            convert, null = cv.convert, None
+            if required:
+                fallback = null_fallback(type_info, col.type_modifier, options, cv.schema)
+                convert = required_converter(cv, fallback)
+                null = fallback if default is None else default
             # (position, name, convert, what an unchanged TOASTed value becomes, what NULL becomes)
-            pick = (i, col.name, cv.convert, cv.toast, null)
+            pick = (i, col.name, convert, cv.toast, null)
             rule = columns.rule_for(self.schema, self.table, col.name) if columns else None
             mapper = rule and mapper_for(rule, type_info, col.type_modifier, cv.schema)
             if mapper:
@@ -132,6 +148,8 @@ class TableEvents:
                 pick, field = mapper.pick(pick), mapper.field(field)
                 if mapper.value is not None:
                     self._mappers[i] = mapper
+            if pick[4] is None and default is not None and null_is_default:
+                pick = (*pick[:4], default)  # after the rule: JsonConverter replaces what stays null
             picks.append(pick)
             fields[col.name] = field
         self.picks = tuple(picks)
@@ -140,10 +158,12 @@ class TableEvents:
         by_name = {p[1]: plain_picks.get(p[1], p) for p in picks}
         self.key_picks = tuple(by_name[n] for n in info.key_columns if n in by_name)
         # what a value Debezium cannot convert does to the event (`_unrepresentable`): in a key
-        # column it fails it; in a NOT NULL one JsonConverter writes the field's default (its
-        # replace.null.with.default), and without a default Connect refuses the null
+        # column it fails it; in a NOT NULL one Debezium writes the field's default, and without
+        # a default Connect refuses the null; in a nullable one JsonConverter writes the default
+        # (its replace.null.with.default) if there is one
         self._keys = frozenset(info.key_columns)
-        self._required = {n: f.get("default") for n, f in fields.items() if not f["optional"]}
+        self._required = {n: f.get("default") for n, f in fields.items() if n in info.not_null}
+        self._defaults = {n: f["default"] for n, f in fields.items() if "default" in f and null_is_default}
         self._converting = converting
         key_fields = [plain_fields.get(p[1], fields[p[1]]) for p in self.key_picks]
         # None without key columns: such a table's records have no key
@@ -200,8 +220,8 @@ class TableEvents:
         """A value Debezium cannot convert (`TableSchemaBuilder`): in a key column the event fails
         (`ValueNotConverted`); else, per event.converting.failure.handling.mode, it fails too
         (fail) or the column is null, logged (warn) or not (skip). A null in a NOT NULL column is
-        its field's default, as JsonConverter writes it, or without one fails the event: Connect
-        refuses the null in a required field."""
+        its field's default, or without one fails the event: Connect refuses the null in a
+        required field; in a nullable column JsonConverter writes the field's default, if any."""
         if column in self._keys:
             raise ValueNotConverted(f"column {column}: {exc}; it is a key column")
         if self._converting == "fail":
@@ -210,14 +230,15 @@ class TableEvents:
         if required and self._required[column] is None:
             raise ValueNotConverted(f"column {column}: {exc}; it is a NOT NULL column without a default, "
                                     "which cannot be null")
-        outcome = "its default" if required else "null"
+        value = self._required[column] if required else self._defaults.get(column)
+        outcome = "null" if value is None else "its default"
         if self._converting == "warn":
             log.warning("%s.%s.%s: %s; the column is emitted as %s, as Debezium does",
                         self.schema, self.table, column, exc, outcome)
         else:
             log.debug("%s.%s.%s: %s; the column is emitted as %s (event.converting.failure.handling.mode=skip)",
                       self.schema, self.table, column, exc, outcome)
-        return self._required[column] if required else None
+        return value
 
     def text_row(self, values: tuple) -> dict[str, str | None]:
         """A tuple's values as text, by column (what a failure logs when asked to)."""

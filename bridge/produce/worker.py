@@ -238,11 +238,11 @@ class ProducerWorker:
         self._produce(r, 0)  # one partition's order: BEGIN/END of every transaction in sequence
 
     def _relation(self, payload: bytes) -> None:
-        raw, key_columns, not_null, excluded, topic = rec.relation_fields(payload)
+        raw, key_columns, not_null, excluded, topic, defaults = rec.relation_fields(payload)
         msg = self._decoder.decode(raw)
         assert type(msg) is Relation
-        table = self._builder.relation(msg, TableInfo(tuple(key_columns), frozenset(not_null), frozenset(excluded)),
-                                       topic)
+        info = TableInfo(tuple(key_columns), frozenset(not_null), frozenset(excluded), tuple(defaults))
+        table = self._builder.relation(msg, info, topic)
         if table.topic not in self._partitions:
             self._partitions[table.topic] = self.kafka.partitions(table.topic)
 

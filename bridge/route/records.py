@@ -16,7 +16,8 @@ never converts a column and nothing is pickled:
                            'N': commit time (µs) of the newest transaction begun, 0 if none;
                            rows, 'T', 'M': total_order << 32 | data_collection_order (transaction metadata)
     24      ...   payload  the pgoutput message; 'R': msgpack [message, key columns, not-null columns,
-                           excluded columns]; 'T': relation id (4 bytes) + message;
+                           excluded columns, topic, [[column, default expression]...]];
+                           'T': relation id (4 bytes) + message;
                            'X' END: msgpack [events, [[table, n]...]]
 
 A primary-key change is split in two records so each half is produced by the owner of its
@@ -52,18 +53,20 @@ TX_BEGIN, TX_END = 0, 1
 
 _pack = HEADER.pack
 _encode = msgspec.msgpack.Encoder().encode
-_decode_relation = msgspec.msgpack.Decoder(tuple[bytes, list[str], list[str], list[str], str]).decode
+_decode_relation = msgspec.msgpack.Decoder(
+    tuple[bytes, list[str], list[str], list[str], str, list[tuple[str, str]]]).decode
 _decode_tx_end = msgspec.msgpack.Decoder(tuple[int, list[tuple[str, int]]]).decode
 
 
 # -- constructors, one per kind -------------------------------------------------------------------
 
 def relation(lsn: int, payload: bytes, key_columns: Iterable[str], not_null: Iterable[str],
-             excluded: Iterable[str], topic: str) -> bytes:
-    """'R': a Relation message with what the decoder learned of the table from the catalog, and
-    its topic: named once, by the decoder, so producers never compute it on their own."""
+             excluded: Iterable[str], topic: str, defaults: Iterable[tuple[str, str]] = ()) -> bytes:
+    """'R': a Relation message with what the decoder learned of the table from the catalog
+    (`defaults`: (column, default expression) pairs), and its topic: named once, by the
+    decoder, so producers never compute it on their own."""
     return _pack(RELATION, 0, 0, lsn, 0) + _encode([payload, list(key_columns), sorted(not_null), sorted(excluded),
-                                                     topic])
+                                                     topic, list(defaults)])
 
 
 def begin(final_lsn: int, prev_commit: int, payload: bytes) -> bytes:
@@ -116,8 +119,9 @@ def tx_end(commit_lsn: int, events: int, per_table: Iterable[tuple[str, int]]) -
 
 # -- readers of what the constructors packed (a header is read with HEADER/FRAMED_HEADER) ----------
 
-def relation_fields(payload: bytes) -> tuple[bytes, list[str], list[str], list[str], str]:
-    """An 'R' payload: (Relation message, key columns, not-null columns, excluded columns, topic)."""
+def relation_fields(payload: bytes) -> tuple[bytes, list[str], list[str], list[str], str, list[tuple[str, str]]]:
+    """An 'R' payload: (Relation message, key columns, not-null columns, excluded columns, topic,
+    [(column, default expression)...])."""
     return _decode_relation(payload)
 
 

@@ -289,7 +289,7 @@ class Router:
             self._leading[msg.relation_id] = (salt, cached.key_end, len(cached.is_key), table)
         else:
             self._leading.pop(msg.relation_id, None)
-        record = rec.relation(lsn, payload, info.key_columns, info.not_null, info.excluded, topic)
+        record = rec.relation(lsn, payload, info.key_columns, info.not_null, info.excluded, topic, info.defaults)
         for builder in self.builders:
             builder.add(record)
         if self._on_relation_hook is not None:

@@ -23,24 +23,42 @@ JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
 WHERE i.indrelid = %s AND (i.indisprimary OR i.indisreplident)
 ORDER BY i.indisprimary DESC, k.pos
 """
-_NOT_NULL_SQL = "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND attnotnull AND NOT attisdropped"
+# Nullability and default expressions as pgjdbc's getColumns reports them (Debezium reads
+# both through it): a column is NOT NULL when the attribute is, or when its type is a NOT NULL
+# domain; COLUMN_DEF is pg_get_expr of pg_attrdef (generated columns' expressions included).
+_COLUMNS_SQL = """
+SELECT a.attname, a.attnotnull OR (t.typtype = 'd' AND t.typnotnull), pg_catalog.pg_get_expr(d.adbin, d.adrelid)
+FROM pg_catalog.pg_attribute a
+JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped
+"""
+# pg_get_expr spells constants with the session's settings: those of pgjdbc's session, which
+# Debezium parses (ISO dates, shortest-exact floats), with the postgres interval style and UTC
+# offsets pgbridge's converters read.
+_EXPRESSION_SESSION = ("BEGIN; SET LOCAL DateStyle = 'ISO'; SET LOCAL IntervalStyle = 'postgres'; "
+                       "SET LOCAL extra_float_digits = 3; SET LOCAL TimeZone = 'UTC'")
 
 
 class TableInfo(NamedTuple):
     key_columns: tuple[str, ...]  # may be empty: the events then have a null key
     not_null: frozenset[str]  # columns whose Connect schema is not optional
     excluded: frozenset[str] = frozenset()  # left out of the events (column.include/exclude.list)
+    defaults: tuple[tuple[str, str], ...] = ()  # (column, default expression) of the columns with one
 
 
 def describe_table(conn: psycopg2.extensions.connection, relation: Relation,
                    filters: TableFilter | None = None) -> TableInfo:
-    """Key and nullability of `relation`; `message.key.columns` (in `filters`) overrides the key."""
+    """Key, nullability and column defaults of `relation`, read now (Debezium reads them anew
+    on each Relation message too); `message.key.columns` (in `filters`) overrides the key."""
     with conn.cursor() as cur:
         cur.execute(_KEY_SQL, (relation.relation_id,))
         key_rows = cur.fetchall()
-        cur.execute(_NOT_NULL_SQL, (relation.relation_id,))
-        not_null = frozenset(name for (name,) in cur.fetchall())
+        columns = _column_facts(cur, relation.relation_id)
+    not_null = frozenset(name for name, required, _ in columns if required)
     present = {c.name for c in relation.columns}
+    defaults = tuple((name, expression) for name, _, expression in columns
+                     if expression is not None and name in present)
     excluded = frozenset(c.name for c in relation.columns
                          if filters is not None and not filters.captures_column(relation.namespace, relation.name, c.name))
     override = filters.key_override(relation.namespace, relation.name) if filters else None
@@ -49,10 +67,24 @@ def describe_table(conn: psycopg2.extensions.connection, relation: Relation,
         if missing:
             raise ConfigError(f"message.key.columns names {missing} for {relation.namespace}.{relation.name}, "
                               f"which has no such column (columns: {sorted(present)})")
-        return TableInfo(override, not_null, excluded)
+        return TableInfo(override, not_null, excluded, defaults)
     primary = key_rows[0][0] if key_rows else False  # the primary key wins over an identity index
     keys = tuple(name for is_pk, name in key_rows if is_pk == primary and name in present)
-    return TableInfo(keys, not_null, excluded)
+    return TableInfo(keys, not_null, excluded, defaults)
+
+
+def _column_facts(cur: psycopg2.extensions.cursor, relation_id: int) -> list[tuple[str, bool, str | None]]:
+    """(name, NOT NULL, default expression) of each column, in a transaction of its own whose
+    settings spell the expressions (the connection is in autocommit mode)."""
+    try:
+        cur.execute(_EXPRESSION_SESSION)
+        cur.execute(_COLUMNS_SQL, (relation_id,))
+        rows = cur.fetchall()
+    except BaseException:
+        cur.execute("ROLLBACK")
+        raise
+    cur.execute("COMMIT")
+    return rows
 
 
 _TABLES_SQL = """

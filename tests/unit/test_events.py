@@ -215,3 +215,23 @@ def test_snapshot_values_follow_debeziums_jdbc_reads_for_name_and_date():
     assert [s["nm"] for s in streamed] == [None] * 4
     assert [s["d"] for s in snap] == [19782, -703383, -622191234, -625821272]
     assert [s["d"] for s in streamed] == [19782, -735160, 2146033979, -2147472691]
+
+
+@pytest.mark.parametrize(
+    ("mode", "snapshot", "streamed"),
+    [
+        ("connect", [19782, -703383, -622191234, -625821272], [19782, -735160, 2146033979, -2147472691]),
+        ("isostring", ["2024-02-29Z", "0044-03-15Z", "+292278994-08-16Z", "+292269055-12-02Z"],
+         ["2024-02-29Z", "-0043-03-15Z", "+5877611-06-21Z", "-5877611-06-22Z"]),
+    ],
+)
+def test_snapshot_dates_in_the_other_time_precision_modes(mode, snapshot, streamed):
+    # GIVEN (a real Debezium 3.7.0, test_live_defaults) dates read by the snapshot and streamed
+    ev = events()
+    b = EventBuilder(ev, ConversionOptions(time_precision_mode=mode), TypeRegistry(), "db", run_id="run-1")
+    rel = Relation(1, "public", "t", "d", (RelationColumn(True, "id", INT4, -1), RelationColumn(False, "d", DATE, -1)))
+    b.relation(rel, TableInfo(("id",), frozenset({"id"})), TopicNames.of(ev).table("public", "t"))
+    rows = [(b"1", b"2024-02-29"), (b"2", b"0044-03-15 BC"), (b"3", b"infinity"), (b"4", b"-infinity")]
+    # THEN the snapshot's are java.sql.Date's, in this mode's spelling
+    assert [payload(b.snapshot_row(Insert(1, r), TXN, 500, "true").value)["after"]["d"] for r in rows] == snapshot
+    assert [payload(b.change(Insert(1, r), TXN, 600)[0].value)["after"]["d"] for r in rows] == streamed

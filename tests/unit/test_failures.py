@@ -181,8 +181,8 @@ def test_a_not_null_column_with_a_default_gets_the_default_as_jsonconverter_writ
     from bridge.produce import events
     field_schema = events.field_schema
 
-    def with_default(name, schema, optional):
-        field = field_schema(name, schema, optional=optional)
+    def with_default(name, schema, optional, default=None):
+        field = field_schema(name, schema, optional=optional, default=default)
         return {**field, "default": "Arw="} if name == "n" else field
 
     monkeypatch.setattr(events, "field_schema", with_default)

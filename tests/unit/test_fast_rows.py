@@ -4,6 +4,7 @@ and None — the general path's turn — for whatever it does not cover. No serv
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -47,12 +48,12 @@ def fixed_clock(monkeypatch):
     monkeypatch.setattr(events_module, "_time_ns", lambda: 1_750_000_000_987_654_321)
 
 
-def builder(columns, key=("id",), not_null=("id",), excluded=(), **overrides) -> EventBuilder:
+def builder(columns, key=("id",), not_null=("id",), excluded=(), defaults=(), **overrides) -> EventBuilder:
     """A builder that knows `public.t` (relation id 1) with `columns` = [(name, oid, typmod)]."""
     ev = events(**overrides)
     b = EventBuilder(ev, ConversionOptions(), TypeRegistry(), "db", run_id="run-1")
     rel = Relation(1, "public", "t", "d", tuple(RelationColumn(n in key, n, oid, mod) for n, oid, mod in columns))
-    b.relation(rel, TableInfo(tuple(key), frozenset(not_null), frozenset(excluded)),
+    b.relation(rel, TableInfo(tuple(key), frozenset(not_null), frozenset(excluded), tuple(defaults)),
                TopicNames.of(ev).table("public", "t"))
     return b
 
@@ -100,6 +101,46 @@ def test_nulls_and_not_null_fallbacks(schemas):
                 value_schemas_enable=schemas)
     same(b, Insert(1, (b"1",) + (None,) * 7))
     same(b, Delete(1, "K", (b"1",) + (None,) * 7))  # qty 0, email "", active false
+
+
+@SCHEMAS
+def test_required_columns_of_every_family_are_never_null_in_a_delete(schemas):
+    # GIVEN every column NOT NULL: numeric(12,2), timestamptz and jsonb included (issue 11)
+    b = builder(WIDE, not_null=[c[0] for c in WIDE], key_schemas_enable=schemas, value_schemas_enable=schemas)
+    # WHEN a delete under REPLICA IDENTITY DEFAULT carries only the key
+    (record, _) = same(b, Delete(1, "K", (b"1",) + (None,) * 7))
+    # THEN both paths fill each column with its fallback, never null
+    before = json.loads(record[2])
+    before = (before["payload"] if schemas else before)["before"]
+    assert before == {"id": 1, "qty": 0, "email": "", "price": "AA==", "created_at": "1970-01-01T00:00:00Z",
+                      "note": "", "active": False, "attrs": ""}
+
+
+@SCHEMAS
+def test_nulls_become_the_column_defaults_in_every_image(schemas):
+    # GIVEN defaults on a NOT NULL serial key, a NOT NULL numeric(12,2) and timestamptz, and a
+    # nullable text column
+    defaults = (("id", "nextval('t_id_seq'::regclass)"), ("price", "'5'::numeric"),
+                ("created_at", "now()"), ("note", "'n/a'::text"))
+    b = builder(WIDE, not_null=("id", "price", "created_at"), defaults=defaults, key_schemas_enable=schemas,
+                value_schemas_enable=schemas)
+    # WHEN a row with NULLs is inserted and a delete carries only the key
+    (insert,) = same(b, Insert(1, (b"1",) + (None,) * 7))
+    (delete, _) = same(b, Delete(1, "K", (b"1",) + (None,) * 7))
+    # THEN both paths write each default where the value is NULL (nullable column included)
+    for record, image in ((insert, "after"), (delete, "before")):
+        doc = json.loads(record[2])
+        row = (doc["payload"] if schemas else doc)[image]
+        assert row == {"id": 1, "qty": None, "email": None, "price": "AfQ=", "created_at": "1970-01-01T00:00:00.000000Z",
+                       "note": "n/a", "active": None, "attrs": None}
+    if schemas:
+        # AND the fields declare them, in the key's schema too
+        doc = json.loads(insert[2])
+        fields = {f["field"]: f for f in doc["schema"]["fields"][0]["fields"]}
+        assert fields["price"]["default"] == "AfQ=" and fields["note"]["default"] == "n/a"
+        assert fields["note"]["optional"] is True and "default" not in fields["email"]
+        assert json.loads(insert[1])["schema"]["fields"] == [
+            {"type": "int64", "optional": False, "default": 0, "field": "id"}]
 
 
 @SCHEMAS

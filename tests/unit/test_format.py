@@ -17,6 +17,7 @@ from bridge.convert.values import converter_for
 from bridge.format.converter import KEY, VALUE, Converters
 from bridge.format.json import JsonConverter, JsonWriter, json_bytes
 from bridge.format.source import FIELDS, SourceTemplate, source_block
+from bridge.format.tostring import StringConverter
 from bridge.pgoutput.messages import Delete, Insert, LogicalMessage, Relation, RelationColumn, Update
 from bridge.produce import events as events_module
 from bridge.produce.events import EventBuilder, TxnContext
@@ -44,6 +45,7 @@ class Recording:
 
     def __init__(self, inner) -> None:
         self.inner, self.prepared = inner, []
+        self.null_is_default = inner.null_is_default
 
     def prepare(self, schema, topic, field):
         self.prepared.append((topic, field, schema["name"]))
@@ -264,3 +266,24 @@ def test_side_events_are_spelled_like_jackson():
     record = MessageEvents(events(key_schemas_enable=False), ConversionOptions(), "db").record(
         LogicalMessage(False, 100, "🎉\x1f", b""), None, TXN.commit_ts_us, None)
     assert record.key == b'{"prefix":"\\uD83C\\uDF89\\u001F"}'
+
+
+# --- a NULL in a column with a default ---------------------------------------------------------------
+
+
+def test_jsonconverter_writes_a_null_as_the_field_default_and_stringconverter_leaves_it_null():
+    # GIVEN a nullable column with a default (v text DEFAULT 'x') and a row where it is NULL
+    def record(converter) -> str:
+        b = EventBuilder(events(), ConversionOptions(), TypeRegistry(), "db", run_id="run-1",
+                         converters=Converters(converter, converter))
+        b.relation(relation(), TableInfo(("id",), frozenset({"id"}), defaults=(("v", "'x'::text"),)), TOPIC)
+        (r,) = b.change(Insert(1, (b"1", None)), TXN, 4096)
+        return r.value.decode()
+
+    # THEN JsonConverter (replace.null.with.default) writes the default, in the schema and the row
+    doc = json.loads(record(JsonConverter()))
+    assert doc["payload"]["after"] == {"id": 1, "v": "x"}
+    assert doc["schema"]["fields"][1]["fields"][1] == {"type": "string", "optional": True, "default": "x",
+                                                       "field": "v"}
+    # AND StringConverter prints the Struct, whose field is null: left out
+    assert "after=Struct{id=1}" in record(StringConverter())

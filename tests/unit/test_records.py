@@ -35,12 +35,13 @@ def test_each_kind_packs_its_fields_in_the_header():
     assert fields(rec.tx_end(600, 3, [("public.t", 3)]))[:5] == (ord("X"), rec.TX_END, 0, 600, 0)
     relation = fields(rec.relation(100, MSG, ("id",), {"id", "a"}, {"z"}, "p.public.t"))
     assert relation[:5] == (ord("R"), 0, 0, 100, 0)
-    assert msgspec.msgpack.decode(relation[5]) == [MSG, ["id"], ["a", "id"], ["z"], "p.public.t"]
+    assert msgspec.msgpack.decode(relation[5]) == [MSG, ["id"], ["a", "id"], ["z"], "p.public.t", []]
 
 
 def test_readers_give_back_what_the_constructors_packed():
-    relation = rec.relation(100, MSG, ("id", "k"), {"k", "id"}, (), "p.public.t")
-    assert tuple(rec.relation_fields(relation[rec.HEADER_SIZE:])) == (MSG, ["id", "k"], ["id", "k"], [], "p.public.t")
+    relation = rec.relation(100, MSG, ("id", "k"), {"k", "id"}, (), "p.public.t", (("k", "'x'::text"),))
+    assert tuple(rec.relation_fields(relation[rec.HEADER_SIZE:])) == (
+        MSG, ["id", "k"], ["id", "k"], [], "p.public.t", [("k", "'x'::text")])
     assert rec.truncated_relation(rec.truncate(13, 550, 0, 16384, MSG)[rec.HEADER_SIZE:]) == 16384
     events, per_table = rec.tx_end_fields(rec.tx_end(600, 3, {"public.t": 2, "public.u": 1}.items())[rec.HEADER_SIZE:])
     assert (events, per_table) == (3, [("public.t", 2), ("public.u", 1)])

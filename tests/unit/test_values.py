@@ -12,12 +12,10 @@ import pytest
 from msgspec import Raw
 
 from bridge.convert.options import ConversionOptions
-from bridge.convert.schema import connect_schema
 from bridge.convert.types import BUILTIN_TYPES, TypeInfo, TypeKind
 from bridge.convert.values import (
     ColumnConverter,
     converter_for,
-    null_fallback,
 )
 from bridge.convert.values_numeric import NotRepresentable
 from bridge.errors import ConfigError
@@ -324,26 +322,6 @@ def test_placeholders_follow_the_column_type():
     assert conv(1007).toast == list(ph.encode())
     assert conv(2951).toast == ["b68a35a7-17ad-35b3-af2a-ae46edb4545a"]  # nameUUIDFromBytes
     assert conv(25, unavailable_value_placeholder="?").toast == "?"
-
-
-# --- NULL in a NOT NULL column --------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("schema", "value"),
-    [
-        (connect_schema("int32"), 0),  # golden: ri_index delete, id (NOT NULL, not in the identity) -> 0
-        (connect_schema("int64"), 0),
-        (connect_schema("boolean"), False),
-        (connect_schema("string"), ""),
-        (connect_schema("bytes"), b""),
-        (connect_schema("double"), Raw(b"0.0")),
-        (connect_schema("int32", name="io.debezium.time.Date", version=1), 0),
-        (connect_schema("string", name="io.debezium.time.ZonedTimestamp", version=1), None),  # not established
-    ],
-)
-def test_null_fallback_of_required_fields(schema, value):
-    assert null_fallback(schema) == value
 
 
 def test_numeric_arrays_with_special_values_are_not_representable_in_every_mode():

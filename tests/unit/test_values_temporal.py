@@ -81,6 +81,13 @@ def test_time(typmod, mode, raw, value, name):
         (b"01:00:00-05:30", "06:30:00Z"),
         (b"01:00:00+02", "23:00:00Z"),  # wraps around midnight like OffsetTime
         (b"12:00:00+00:19:32", "11:40:28Z"),
+        # the end of the day at offset zero stays 24:00 (a real Debezium 3.7.0, test_live_defaults)
+        (b"24:00:00+00", "24:00:00Z"),
+        (b"24:00:00.000+00:00", "24:00:00Z"),
+        (b"24:00:00-03", "03:00:00Z"),
+        (b"24:00:00+05:30", "18:30:00Z"),
+        (b"23:00:00-01", "00:00:00Z"),
+        (b"00:00:00+14", "10:00:00Z"),
     ],
 )
 def test_timetz_is_zoned_time_at_utc(raw, value):
@@ -113,7 +120,9 @@ def test_timetz_is_zoned_time_at_utc(raw, value):
         (-1, "nanoseconds", b"infinity", 2**63 - 1, "io.debezium.time.NanoTimestamp"),
         (-1, "nanoseconds", b"3000-01-01 00:00:00", None, "io.debezium.time.NanoTimestamp"),  # out of int64
         (-1, "isostring", b"2016-11-04 13:51:30.120", "2016-11-04T13:51:30.12Z", "io.debezium.time.IsoTimestamp"),
-        (-1, "isostring", b"infinity", "+294247-01-10T04:00:25.2Z", "io.debezium.time.IsoTimestamp"),
+        # a real Debezium 3.7.0 (test_live_defaults): pgjdbc's millisecond constants as milliseconds
+        (-1, "isostring", b"infinity", "+292278994-08-16T23:00:00Z", "io.debezium.time.IsoTimestamp"),
+        (3, "isostring", b"-infinity", "-292275055-05-16T23:00:00Z", "io.debezium.time.IsoTimestamp"),
     ],
 )
 def test_timestamp(typmod, mode, raw, value, name):
