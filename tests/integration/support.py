@@ -18,6 +18,7 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
 from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from bridge.source.slots import drop_slot, inspect_slot
 
@@ -377,6 +378,31 @@ def start_bridge_with(tmp: Path, pg_dsn: str, kafka_bootstrap: str, prefix: str,
     bridge = BridgeProcess(cfg, tmp / f"{prefix}.log")
     bridge.start()
     return bridge
+
+
+def clean_up_pair(conn, env: dict[str, str], bridge, dbz: str, dbz_started: bool, slots: dict[str, str],
+                  schemas: tuple[str, ...], kafka_bootstrap: str, topic_starts: tuple[str, ...]) -> None:
+    """The end of a pgbridge-beside-Debezium test: stop both, drop their slots and publications
+    (`slots`: slot -> publication) once released, the test's schemas, and the topics whose names
+    start with `topic_starts`. `conn` is closed."""
+    if bridge is not None and bridge.running():
+        bridge.kill()
+    if dbz_started:
+        subprocess.run([str(DEBEZIUM_STOP), dbz, "--purge"], env=env, capture_output=True, timeout=120, check=False)
+    with conn.cursor() as cur:
+        for slot, publication in slots.items():
+            wait_until(lambda s=slot: not slot_active(conn, s), timeout=30, what=f"slot {slot} to be released")
+            cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                        "WHERE slot_name = %s", (slot,))
+            cur.execute(f'DROP PUBLICATION IF EXISTS "{publication}"')
+        for schema in schemas:
+            cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    conn.close()
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith(topic_starts)]
+    if topics:
+        for future in admin.delete_topics(topics).values():
+            future.result(30)
 
 
 def start_debezium_with(tmp: Path, name: str, options: dict[str, str], env: dict[str, str]) -> None:

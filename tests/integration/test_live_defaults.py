@@ -26,15 +26,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
 import uuid
 
 import psycopg2
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from tests.integration import parity
-from tests.integration.support import (DEBEZIUM_STOP, BridgeProcess, slot_active, start_bridge_with,
+from tests.integration.support import (clean_up_pair, BridgeProcess, slot_active, start_bridge_with,
                                        start_debezium_with, wait_until)
 
 SCHEMA_SQL = """
@@ -268,23 +266,7 @@ def live(request, pg_dsn, kafka_bootstrap, tmp_path_factory):
             (tmp / f"{name}.jsonl").write_text("".join(json.dumps(dataclasses.asdict(r)) + "\n" for r in records))
         yield got_dbz, parity.Run(dbz, None), got_ours, parity.Run(ours, None), tmp
     finally:
-        if bridge is not None and bridge.running():
-            bridge.kill()
-        if dbz_started:
-            subprocess.run([str(DEBEZIUM_STOP), dbz, "--purge"], env=env, capture_output=True, timeout=120, check=False)
-        with conn.cursor() as cur:
-            for slot, publication in slots.items():
-                wait_until(lambda s=slot: not slot_active(conn, s), timeout=30, what=f"slot {slot} to be released")
-                cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-                            "WHERE slot_name = %s", (slot,))
-                cur.execute(f'DROP PUBLICATION IF EXISTS "{publication}"')
-            cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        conn.close()
-        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-        topics = [t for t in admin.list_topics(timeout=10).topics if t.startswith((f"{dbz}.", f"{ours}."))]
-        if topics:
-            for future in admin.delete_topics(topics).values():
-                future.result(30)
+        clean_up_pair(conn, env, bridge, dbz, dbz_started, slots, (schema,), kafka_bootstrap, (f"{dbz}.", f"{ours}."))
 
 
 def _fields(records: list[parity.Record], topic_suffix: str) -> dict[str, dict]:
