@@ -95,14 +95,16 @@ def load_config(path: str | os.PathLike[str], bootstrap_servers: str | None = No
     connector configuration (`bridge.config.files`). `bootstrap_servers` overrides the Kafka
     brokers of either."""
     file = read_config_file(path, bootstrap_servers)
-    return config_from_properties(file.props, file.labels, refuse=refuse, secrets=file.secrets)
+    return config_from_properties(file.props, file.labels, refuse=refuse, secrets=file.secrets, connect=file.connect)
 
 
 def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] | None = None, *,
-                           refuse: bool = True, secrets: frozenset[str] = frozenset()) -> BridgeConfig:
+                           refuse: bool = True, secrets: frozenset[str] = frozenset(),
+                           connect: bool = False) -> BridgeConfig:
     """Every section of `bridge run`, each read by the component that owns it, and the verdict
     on every key (`bridge.config.keys`). A refused key raises `ConfigError` unless `refuse` is
-    false (`bridge check` prints the whole report instead)."""
+    false (`bridge check` prints the whole report instead). `connect`: the properties came from a
+    Kafka Connect file, whose defaults are the Connect worker's (the header converter)."""
     labels = labels or {}
     r = _Reader(props, labels, secrets)
     sink = r.str("debezium.sink.type", "kafka")
@@ -110,11 +112,11 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
         raise ConfigError(f"debezium.sink.type={sink!r} is invalid: pgbridge supports only kafka")
     for side in ("key", "value"):
         read_format(r, side)
-    read_header_format(r)
+    header_format = read_header_format(r, connect)
     check_connector(r)
     postgres = read_postgres(r)
     replication = read_replication(r)
-    events = read_events(r)
+    events = read_events(r, header_format)
     conversion = read_conversion(r)
     retry = read_retry(r)
     kafka = read_kafka_settings(r)

@@ -28,11 +28,13 @@ CONNECTOR_NAME = "bridge.connector.name"
 @dataclass(frozen=True, slots=True)
 class ConfigFile:
     """A configuration file's keys as Debezium Server properties, the labels that name each key
-    as the file wrote it, and the keys whose values are secrets (`bridge.config.providers`)."""
+    as the file wrote it, the keys whose values are secrets (`bridge.config.providers`), and
+    whether it was a Kafka Connect file (whose worker defaults differ: the header converter)."""
 
     props: dict[str, str]
     labels: dict[str, str]
     secrets: frozenset[str] = frozenset()
+    connect: bool = False
 
     def reader(self) -> PropertyReader:
         """What a command that needs only some sections reads them with (the sections' `read_*`)."""
@@ -66,7 +68,7 @@ def read_config_file(path: str | os.PathLike[str], bootstrap_servers: str | None
     if bootstrap_servers:
         props[PRODUCER + "bootstrap.servers"] = bootstrap_servers
         labels[PRODUCER + "bootstrap.servers"] = "--bootstrap-servers"
-    return ConfigFile(props, labels, secrets)
+    return ConfigFile(props, labels, secrets, connect)
 
 
 # Kafka Connect names → Debezium Server names, for the keys that are not connector properties.

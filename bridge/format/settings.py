@@ -16,7 +16,10 @@ Converters (Kafka Connect 4.x, Debezium 3.7):
   converter `delegate.converter.type` names, with the options under that key's own prefix;
   without a delegate Connect fails on the first record. Kafka's ByteArrayConverter and
   ByteBufferConverter take BYTES values only, and every Debezium record value is a Struct.
-Headers are written as Kafka Connect's default SimpleHeaderConverter writes them.
+Headers (`debezium.format.header`, Connect's `header.converter`) have their own converter,
+whose default follows the file's form: Debezium Server's is `json` (JsonConverter, which it
+hands `debezium.format.header.*` and the shared `debezium.format.*`), a Kafka Connect worker's
+is SimpleHeaderConverter. Either form may name either, as for keys and values.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ _AVRO = ("avro", "io.confluent.connect.avro.AvroConverter", "io.apicurio.registr
 _BYTES_ONLY = ("org.apache.kafka.connect.converters.ByteArrayConverter",
                "org.apache.kafka.connect.converters.ByteBufferConverter")
 _SIMPLE_HEADERS = "org.apache.kafka.connect.storage.SimpleHeaderConverter"
+_JSON_CLASS = "org.apache.kafka.connect.json.JsonConverter"
+# Debezium Server's header format names (matched as it matches them: exactly)
+_HEADER_NAMES = ("json", "jsonbytearray")
 
 # Java charset names (and the aliases people write) -> Python codecs that encode the same bytes;
 # both replace what a charset cannot hold with '?'.
@@ -87,19 +93,36 @@ class _Options:
         return self.r.bool(self.key(option), default)
 
 
+@dataclass(frozen=True, slots=True)
+class HeaderFormat:
+    """How record headers are written: as SimpleHeaderConverter does (`json` false), or as
+    JsonConverter does with its `schemas.enable`."""
+
+    json: bool = False
+    schemas_enable: bool = True
+
+
 def read_format(r: PropertyReader, side: str) -> ConverterSpec:
     """`debezium.format.<side>` (side: key, value) and its options."""
     return _read_converter(r, FORMAT + side, side, top=True)
 
 
-def read_header_format(r: PropertyReader) -> None:
-    """`debezium.format.header` (Connect's `header.converter`): pgbridge writes headers as
-    Connect's default SimpleHeaderConverter does, and accepts only that."""
+def read_header_format(r: PropertyReader, connect: bool = False) -> HeaderFormat:
+    """`debezium.format.header` (Connect's `header.converter`) and its `schemas.enable`; its
+    default is Kafka Connect's SimpleHeaderConverter in a Connect file (`connect`), else
+    Debezium Server's `json`."""
     key = FORMAT + "header"
-    value = r.raw(key)
-    if value and value != _SIMPLE_HEADERS:
-        raise ConfigError(f"{r.shown(key, value)} is not supported: pgbridge writes headers as Kafka Connect's "
-                          f"default header converter ({_SIMPLE_HEADERS}) does; remove the key or name that class")
+    value = r.raw(key) or (_SIMPLE_HEADERS if connect else JSON)
+    # handed to either converter (SimpleHeaderConverter ignores it), the header's own key first
+    schemas_enable = _Options(r, key, common=True).bool("schemas.enable", True)
+    if value == _SIMPLE_HEADERS:
+        return HeaderFormat()
+    if value == _JSON_CLASS or value in _HEADER_NAMES:
+        return HeaderFormat(json=True, schemas_enable=schemas_enable)
+    why = ("Debezium Server's Kafka sink sends only text or bytes headers" if value in ("connect", "clientprovided")
+           else "pgbridge writes headers as Debezium Server's json (jsonbytearray: the same bytes), "
+                f"{_JSON_CLASS} or {_SIMPLE_HEADERS}")
+    raise ConfigError(f"{r.shown(key, value)} is not supported: {why}; use json or {_SIMPLE_HEADERS}")
 
 
 def _read_converter(r: PropertyReader, key: str, side: str, top: bool) -> ConverterSpec:

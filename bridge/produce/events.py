@@ -14,7 +14,8 @@ Connect 4.3.1 with JsonConverter):
   `__debezium.context.connectorName` ("postgresql") and `__debezium.context.runId` (one UUID per
   run of the connector). A primary-key change adds `__debezium.newkey` (on the old key's delete
   and tombstone) or `__debezium.oldkey` (on the new key's create) *first*; its value is the
-  other key's JSON without schema.
+  other key. Their bytes are the header converter's (`bridge.format.headers`): with Connect's
+  SimpleHeaderConverter the text, and the other key's JSON without schema.
 - `source` ends with `origin` and `origin_lsn`, both null (no replication origin).
 - A column Debezium cannot convert (numeric NaN with decimal.handling.mode=precise) is null,
   with a logged warning, and the connector streams on (its default in a column that has one);
@@ -50,6 +51,7 @@ from bridge.convert.values import converter_for, snapshot_converter_for
 from bridge.convert.values_numeric import NotRepresentable
 from bridge.errors import ValueNotConverted
 from bridge.format.converter import KEY, VALUE, Converters, RecordWriter, Writer, converters_for
+from bridge.format.headers import Headers, context_headers, key_frame
 from bridge.format.json import json_bytes, literal
 from bridge.format.source import SourceTemplate
 from bridge.pgoutput.messages import UNCHANGED_TOAST, Delete, Insert, Relation, Update
@@ -64,9 +66,6 @@ log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
 _U32 = struct.Struct(">I").unpack_from
 _time_ns = time.time_ns  # the processing time of an event (its ts_ms, ts_us, ts_ns)
-
-Headers = list[tuple[str, bytes]]
-
 
 class Record(NamedTuple):
     topic: str
@@ -104,7 +103,7 @@ class TableEvents:
     """
 
     __slots__ = ("topic", "schema", "table", "picks", "key_picks", "key_writer", "value_writer", "source",
-                 "envelope", "envelope_txn", "envelope_snapshot", "envelope_format", "reader", "key_mask",
+                 "envelope", "envelope_txn", "envelope_snapshot", "envelope_format", "reader", "key_mask", "key_frame",
                  "_snapshot_picks", "_columns", "_types", "_options", "_mappers", "_keys", "_required",
                  "_defaults", "_converting")
 
@@ -166,9 +165,10 @@ class TableEvents:
         self._defaults = {n: f["default"] for n, f in fields.items() if "default" in f and null_is_default}
         self._converting = converting
         key_fields = [plain_fields.get(p[1], fields[p[1]]) for p in self.key_picks]
-        # None without key columns: such a table's records have no key
-        self.key_writer: RecordWriter | None = (converters.key.prepare(key_schema(name, key_fields), name, KEY)
-                                                if key_fields else None)
+        keys = key_schema(name, key_fields)  # None without key columns: such a table's records have no key
+        self.key_writer: RecordWriter | None = converters.key.prepare(keys, name, KEY) if keys else None
+        # around the other key's JSON in a key change's header (`key_header`)
+        self.key_frame = key_frame(events.header_format, keys)
         self.value_writer: RecordWriter = converters.value.prepare(
             envelope_schema(name, value_schema(name, list(fields.values()))), name, VALUE)
         # the envelope's template around its source block (`EventBuilder.envelope_format`); None
@@ -260,6 +260,12 @@ class TableEvents:
         key converter), and what tells a key change; for a JSON key writer, its payload."""
         return json_bytes(self._key_values(values)) if self.key_picks else None
 
+    def key_header(self, payload: bytes | None) -> bytes:
+        """The `__debezium.newkey`/`oldkey` header of the key whose `key_payload` is `payload`,
+        as the header converter writes it (whatever the key converter)."""
+        head, tail = self.key_frame
+        return head + (payload or b"") + tail
+
     def wrap_key(self, payload: bytes, values: tuple) -> bytes | None:
         """The key record of `values`, whose `key_payload` is `payload`: a JSON writer's head
         and tail around it; another writer's record of the key."""
@@ -298,12 +304,8 @@ class EventBuilder:
         self._tables: dict[int, TableEvents] = {}
         self._skipped = events.skipped_operations
         self.run_id = run_id or str(uuid.uuid4())
-        self.headers: Headers = [
-            ("__debezium.context.connectorLogicalName", events.topic_prefix.encode()),
-            ("__debezium.context.taskId", b"0"),
-            ("__debezium.context.connectorName", b"postgresql"),
-            ("__debezium.context.runId", self.run_id.encode()),
-        ]
+        # the same on every record of the run: written once, in the header converter's bytes
+        self.headers: Headers = context_headers(events.header_format, events.topic_prefix, self.run_id)
 
     def relation(self, msg: Relation, info: TableInfo, topic: str) -> TableEvents:
         """A Relation message (first use or after ALTER TABLE) replaces the table's shape; `topic`
@@ -465,14 +467,14 @@ class EventBuilder:
             records = []
             if half != NEW_KEY_HALF:
                 old_key = t.wrap_key(old_payload, msg.old) if old_payload is not None else None
-                headers = [("__debezium.newkey", new_payload or b""), *self.headers]
+                headers = [("__debezium.newkey", t.key_header(new_payload)), *self.headers]
                 records.append(Record(t.topic, old_key, self._envelope(t, t.row(msg.old), None, "d", txn, lsn),
                                       headers))
                 if self._events.tombstones_on_delete:
                     records.append(Record(t.topic, old_key, None, headers))
             if half != OLD_KEY_HALF:
                 new_key = t.wrap_key(new_payload, new_values) if new_payload is not None else None
-                headers = [("__debezium.oldkey", old_payload or b""), *self.headers]
+                headers = [("__debezium.oldkey", t.key_header(old_payload)), *self.headers]
                 records.append(Record(t.topic, new_key, self._envelope(t, None, t.row(msg.new), "c", txn, lsn),
                                       headers))
             return records

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from bridge.errors import ConfigError
-from bridge.format.settings import ConverterSpec, read_format
+from bridge.format.settings import ConverterSpec, HeaderFormat, read_format
 from bridge.properties import PropertyReader
 from bridge.route.filters import TableFilter
 
@@ -37,6 +37,7 @@ class EventConfig:
     heartbeat_topic_name: str | None = None  # topic.heartbeat.name: replaces <heartbeat prefix>.<prefix>
     key_format: ConverterSpec = ConverterSpec()  # debezium.format.key (key.converter) and its options
     value_format: ConverterSpec = ConverterSpec()
+    header_format: HeaderFormat = HeaderFormat()  # debezium.format.header (header.converter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,8 @@ class PipelineConfig:
     shutdown_timeout_ms: int
 
 
-def read_events(r: PropertyReader) -> EventConfig:
+def read_events(r: PropertyReader, header_format: HeaderFormat = HeaderFormat()) -> EventConfig:
+    """The events' settings; `header_format` as `read_header_format` read it for the file's form."""
     skipped = r.raw(SOURCE + "skipped.operations")
     key_format, value_format = read_format(r, "key"), read_format(r, "value")
     return EventConfig(
@@ -73,6 +75,7 @@ def read_events(r: PropertyReader) -> EventConfig:
         heartbeat_topic_name=_topic_part(r, "topic.heartbeat.name", "") or None,
         key_format=key_format,
         value_format=value_format,
+        header_format=header_format,
     )
 
 

@@ -99,6 +99,9 @@ def write_properties(path: Path, pg_dsn: str, kafka_bootstrap: str, *, prefix: s
         # Streaming only unless a test asks for a snapshot: the shared test database holds
         # every earlier test's tables.
         "debezium.source.snapshot.mode": "no_data",
+        # The tests compare with Debezium on Kafka Connect, whose worker writes headers with
+        # SimpleHeaderConverter (a Debezium Server file's default is json).
+        "debezium.format.header": "org.apache.kafka.connect.storage.SimpleHeaderConverter",
         # Health and metrics on any free port (the log says which): bridges run side by side.
         "bridge.http.port": "0",
     }
