@@ -78,7 +78,10 @@ class BridgeProcess:
 
 
 def write_properties(path: Path, pg_dsn: str, kafka_bootstrap: str, *, prefix: str, slot: str,
-                     publication: str, extra: dict[str, str] | None = None) -> Path:
+                     publication: str, extra: dict[str, str] | None = None, connect_headers: bool = True) -> Path:
+    """A Debezium Server file for pgbridge. `connect_headers`: headers as Debezium on Kafka
+    Connect writes them (its worker's SimpleHeaderConverter), which the tests compare with;
+    false keeps a Debezium Server file's default header format, json."""
     dsn = psycopg2.extensions.parse_dsn(pg_dsn)
     props = {
         "debezium.sink.type": "kafka",
@@ -99,12 +102,11 @@ def write_properties(path: Path, pg_dsn: str, kafka_bootstrap: str, *, prefix: s
         # Streaming only unless a test asks for a snapshot: the shared test database holds
         # every earlier test's tables.
         "debezium.source.snapshot.mode": "no_data",
-        # The tests compare with Debezium on Kafka Connect, whose worker writes headers with
-        # SimpleHeaderConverter (a Debezium Server file's default is json).
-        "debezium.format.header": "org.apache.kafka.connect.storage.SimpleHeaderConverter",
         # Health and metrics on any free port (the log says which): bridges run side by side.
         "bridge.http.port": "0",
     }
+    if connect_headers:
+        props["debezium.format.header"] = "org.apache.kafka.connect.storage.SimpleHeaderConverter"
     props.update(extra or {})
     path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
     return path
