@@ -67,6 +67,7 @@ _encode = msgspec.json.Encoder().encode
 _U32 = struct.Struct(">I").unpack_from
 _time_ns = time.time_ns  # the processing time of an event (its ts_ms, ts_us, ts_ns)
 
+
 class Record(NamedTuple):
     topic: str
     key: bytes | None
