@@ -90,3 +90,41 @@ def test_busy_port_is_one_clear_error(pg, bridge_factory, unique_name):
         assert bridge.proc.wait(60) == 2, bridge.log()
     assert f"bridge.http.port (quarkus.http.port)={port} on host '127.0.0.1' cannot be used" in bridge.log()
     assert "Traceback" not in bridge.log()
+
+
+def test_a_provided_secret_never_reaches_logs_health_or_metrics(pg, bridge_factory, kafka_bootstrap, unique_name):
+    # GIVEN a role whose password comes from Debezium Server's environment override, and a Kafka
+    # setting from a ${NAME} expression: both secrets from outside the file
+    secret = f"s3cret-{unique_name}"
+    role, table = f"role_{unique_name}", f"secret_{unique_name}"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
+        cur.execute(f"CREATE ROLE {role} LOGIN REPLICATION PASSWORD %s", (secret,))
+        cur.execute(f"GRANT SELECT ON {table} TO {role}")
+    try:
+        bridge = bridge_factory(unique_name, {"bridge.http.port": "0", "quarkus.log.level": "DEBUG",
+                                              "debezium.sink.kafka.producer.client.id": "${PGB_CLIENT_SECRET}"},
+                                tables=[table])
+        bridge.start(env={"DEBEZIUM_SOURCE_DATABASE_USER": role, "DEBEZIUM_SOURCE_DATABASE_PASSWORD": secret,
+                          "PGB_CLIENT_SECRET": secret + "-client"})
+        wait_until(lambda: slot_active(pg, f"{unique_name}_slot"), what="the bridge to start streaming")
+        port = int(wait_until(lambda: re.search(r"health and metrics on http://127\.0\.0\.1:(\d+)/", bridge.log()),
+                              what="the HTTP port in the log")[1])
+        with pg.cursor() as cur:
+            cur.execute(f"INSERT INTO {table} VALUES (1, 'x')")
+        consume(kafka_bootstrap, f"{unique_name}.public.{table}", count=1)
+        with pg.cursor() as cur:
+            cur.execute("SELECT usename FROM pg_stat_activity WHERE pid = (SELECT active_pid FROM "
+                        "pg_replication_slots WHERE slot_name = %s)", (f"{unique_name}_slot",))
+            assert cur.fetchone()[0] == role  # it did run with the provided credentials
+        # WHEN everything a user or a scraper can read is collected
+        seen = [get(port, path)[1].decode() for path in ("/q/metrics", "/q/health", "/q/health/live")]
+        assert bridge.stop() == 0, bridge.log()
+        # THEN the secrets are in none of it, though the log is at DEBUG (quarkus.log.level)
+        for text in seen + [bridge.log()]:
+            assert secret not in text
+        assert "pgbridge_up" in seen[0] and " DEBUG " in bridge.log()
+    finally:
+        with pg.cursor() as cur:
+            cur.execute(f"DROP OWNED BY {role}")
+            cur.execute(f"DROP ROLE {role}")
