@@ -33,6 +33,7 @@ EXPECTED = {
     "masking-hashing-strategy.properties": (2, None, None, "debezium.source.column.mask.hash.hashing.strategy is "
                                             "not a column mapping key Debezium knows"),
     "kafka-signals-notifications.json": (0, [], [], None),
+    "topic-creation-errors.json": (0, [], [], None),
     "jmx-channels.properties": (2, None, None, "channel 'jmx' is refused: pgbridge runs no JVM"),
 }
 
