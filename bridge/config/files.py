@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from bridge.config.providers import resolve_secrets
 from bridge.errors import ConfigError
 from bridge.kafka.settings import PREFIX as PRODUCER
-from bridge.config.providers import resolve_secrets
 from bridge.properties import PropertyReader, parse_properties
 from bridge.source.settings import SOURCE
 
