@@ -17,6 +17,7 @@ from bridge.errors import ConfigError
 _FLAGS = frozenset({"required", "requisite", "sufficient", "optional"})
 _ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 _SPECIAL = frozenset(";='\"/")
+_KNOWN = frozenset({"username", "password", "tokenauth"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,9 @@ def parse_jaas(text: str) -> list[LoginModule]:
                 raise ConfigError(f"the entry of {word} is not terminated by a semicolon")
             equals, value = next(tokens, ("end", "")), next(tokens, ("end", ""))
             if equals[0] != "=" or value[0] not in ("word", "quoted"):
-                raise ConfigError(f"no value given for the option {name!r} of {word}")
+                # a stray word may be a piece of a password: only a known option is named
+                which = repr(name) if name in _KNOWN else "an option"
+                raise ConfigError(f"no value given for {which} of {word}")
             options[name] = value[1]
         modules.append(LoginModule(word, flag[1].lower(), options))
     if not modules:

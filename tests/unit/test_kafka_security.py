@@ -38,7 +38,8 @@ def test_jaas_lines_are_read_as_java_reads_them(line, options):
     ("", "no login module given"),
     (f'{SCRAM} username="u" password="p";', "needs a control flag"),
     (f'{SCRAM} required username="u" password="p"', "not terminated by a semicolon"),
-    (f'{SCRAM} required username= ;', "no value given for the option 'username'"),
+    (f'{SCRAM} required username= ;', "no value given for 'username' of"),
+    (f'{SCRAM} required username="u" password=never shown;', "no value given for an option of"),
     (f'{SCRAM} required username="u" password="never-shown;', "a quoted value is not closed"),
 ])
 def test_malformed_jaas_lines_are_refused_without_their_text(line, words):
