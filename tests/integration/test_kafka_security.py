@@ -132,3 +132,42 @@ def other_ca(tmp_path):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
     return cert
+
+
+@pytest.mark.parametrize("mechanism", ["plain", "mtls"])
+def test_plain_and_client_certificates_with_java_settings_stream(mechanism, secure_kafka, bridge_factory, pg,
+                                                                 unique_name):
+    """PLAIN over SASL_SSL with a single-quoted JAAS line; SSL with a PKCS12 client keystore (the
+    SSL listener requires a client certificate), under Java's default keystore type."""
+    env, certs = secure_kafka, secure_kafka["BRIDGE_KAFKA_SECURE_CERTS"]
+    if mechanism == "plain":
+        settings = {
+            P + "bootstrap.servers": env["BRIDGE_KAFKA_SECURE_SASL_SSL"], P + "security.protocol": "SASL_SSL",
+            P + "sasl.mechanism": "PLAIN",
+            P + "sasl.jaas.config": ("org.apache.kafka.common.security.plain.PlainLoginModule required "
+                                     f"password='{env['BRIDGE_KAFKA_SECURE_PASSWORD']}' "
+                                     f"username='{env['BRIDGE_KAFKA_SECURE_USER']}';"),
+        }
+    else:
+        settings = {
+            P + "bootstrap.servers": env["BRIDGE_KAFKA_SECURE_SSL"], P + "security.protocol": "SSL",
+            P + "ssl.keystore.location": f"{certs}/client.p12",
+            P + "ssl.keystore.password": env["BRIDGE_KAFKA_SECURE_STOREPASS"],
+        }
+    settings[P + "ssl.truststore.location"] = f"{certs}/ca.pem"
+    settings[P + "ssl.truststore.type"] = "PEM"
+    settings[P + "ssl.endpoint.identification.algorithm"] = "https"
+    table = f"sec_{unique_name}"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY)")
+    try:
+        bridge = bridge_factory(unique_name, extra=settings, tables=[table])
+        bridge.start()
+        wait_until(lambda: slot_active(pg, f"{unique_name}_slot"), timeout=60, what="the bridge to stream")
+        with pg.cursor() as cur:
+            cur.execute(f"INSERT INTO {table} SELECT generate_series(1, 5)")
+        assert len(read_topic(env, f"{unique_name}.public.{table}", 5)) == 5, bridge.log()
+        assert bridge.stop() == 0, bridge.log()
+    finally:
+        with pg.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
