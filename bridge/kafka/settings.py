@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from bridge.errors import ConfigError
+from bridge.kafka.java_security import translate_java_security
 from bridge.properties import PropertyReader
 
 PREFIX = "debezium.sink.kafka.producer."
@@ -104,14 +105,16 @@ def read_consumer_properties(r: PropertyReader, prefix: str) -> dict[str, str]:
         name = key[len(prefix):]
         if name not in _JAVA_ONLY and name not in _JAVA_ONLY_CONSUMER:
             out[name] = value.strip()
-    return out
+    return translate_java_security(out, lambda name: r.label(prefix + name))
 
 
 def read_kafka_settings(r: PropertyReader) -> KafkaSettings:
-    """`debezium.sink.kafka.producer.*`: pgbridge's defaults, the user's values, the forced ones."""
+    """`debezium.sink.kafka.producer.*`: pgbridge's defaults, the user's values (Java security
+    settings translated to librdkafka's), the forced ones."""
+    given = {key[len(PREFIX):]: value.strip() for key, value in r.with_prefix(PREFIX).items()}
     settings = dict(_DEFAULTS)
-    for key, value in r.with_prefix(PREFIX).items():
-        name = key[len(PREFIX):]
+    for name, value in translate_java_security(given, lambda name: r.label(PREFIX + name)).items():
+        key = PREFIX + name
         if name in _JAVA_ONLY:
             continue
         forced = _FORCED.get(name)
@@ -120,7 +123,7 @@ def read_kafka_settings(r: PropertyReader) -> KafkaSettings:
                 f"{r.shown(key, value)} is invalid: pgbridge requires {name}={forced} so that no "
                 "acknowledged change can be lost"
             )
-        settings[name] = value.strip()
+        settings[name] = value
     if not settings.get("bootstrap.servers"):
         raise ConfigError(f"{r.label(PREFIX + 'bootstrap.servers')} is required but not set")
     settings.update(_FORCED)
@@ -130,8 +133,8 @@ def read_kafka_settings(r: PropertyReader) -> KafkaSettings:
 
 def _check_with_librdkafka(r: PropertyReader, settings: Mapping[str, str]) -> None:
     """librdkafka judges every setting's name and value now, not when the first producer
-    starts: a Java-only property (`sasl.jaas.config`, `ssl.truststore.*`, `partitioner.class`,
-    ...) or a bad value stops the start with one line per key. Settings that only fail together
+    starts: a Java-only property left untranslated (`partitioner.class`, `ssl.protocol`, ...) or
+    a bad value stops the start with one line per key. Settings that only fail together
     (a missing certificate file, a SASL mechanism without its credentials) fail when a client
     is built (`bridge.kafka.clients`). A client without brokers connects to nothing."""
     from confluent_kafka import KafkaException, Producer
@@ -147,6 +150,7 @@ def _check_with_librdkafka(r: PropertyReader, settings: Mapping[str, str]) -> No
             why = exc.args[0].str()
             if not why.startswith("Failed to create"):  # that one needs the other settings
                 key = PREFIX + name
-                lines.append(f"{r.label(key)} is refused: librdkafka says: {r.hide(key, why, value)}")
+                why = why.replace(value, "<secret>") if value and _SECRET.search(name) else r.hide(key, why, value)
+                lines.append(f"{r.label(key)} is refused: librdkafka says: {why}")
     if lines:
         raise ConfigError("\n".join(lines))

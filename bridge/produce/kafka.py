@@ -86,8 +86,10 @@ class KafkaWriter:
 
     def _on_error(self, err: KafkaError) -> None:
         # Transport errors are retried by librdkafka on its own; remember the last one so a
-        # connectivity check can name it. Fatal ones (idempotence broken) end the bridge.
-        self._last_error = err.str()
+        # connectivity check can name it (the cause: a refused password, an unknown CA, not
+        # the "all brokers are down" that follows it). Fatal ones (idempotence broken) end the bridge.
+        if err.code() != KafkaError._ALL_BROKERS_DOWN or self._last_error is None:
+            self._last_error = err.str()
         if err.fatal():
             log.error("fatal Kafka producer error: %s", err.str())
         else:
@@ -104,6 +106,7 @@ class KafkaWriter:
                 self._producer.list_topics(timeout=min(5.0, max(0.5, deadline - time.monotonic())))
                 return
             except KafkaException as exc:
+                self._producer.poll(0)  # serves error_cb: what went wrong with each broker
                 if time.monotonic() >= deadline:
                     reason = self._last_error or exc.args[0].str()
                     raise ConnectionFailed(

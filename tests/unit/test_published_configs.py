@@ -28,7 +28,9 @@ EXPECTED = {
                                          "debezium.source.database.initial.statements",
                                          "debezium.source.slot.max.retries"], [], None),
     "avro-registry.json": (2, None, None, "key.converter='io.confluent.connect.avro.AvroConverter' is not supported"),
-    "msk-sasl-jaas.json": (2, None, None, "producer.override.sasl.jaas.config is refused: librdkafka says: Java JAAS"),
+    "msk-sasl-jaas.json": (0, [], [], None),
+    "msk-iam.json": (2, None, None, "producer.override.sasl.mechanism=AWS_MSK_IAM is refused: AWS MSK IAM needs the "
+                     "pgbridge[msk] extra"),
     "pii-masking.json": (0, [], [], None),
     "masking-hashing-strategy.properties": (2, None, None, "debezium.source.column.mask.hash.hashing.strategy is "
                                             "not a column mapping key Debezium knows"),

@@ -1,0 +1,138 @@
+"""Java client security settings, as Debezium users write them, in librdkafka's terms.
+
+A Debezium Server file (`debezium.sink.kafka.producer.*`) or a Connect configuration
+(`producer.override.*`) carries the Java Kafka client's names: `sasl.jaas.config`,
+`ssl.truststore.*`, `ssl.keystore.*`, `ssl.endpoint.identification.algorithm=""`. Each is
+translated here to what librdkafka reads, or refused with one line naming the key and what to
+use instead; librdkafka's own names pass through. Messages never carry a password.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from bridge.errors import ConfigError
+from bridge.kafka.jaas import parse_jaas
+
+_JAAS = "sasl.jaas.config"
+# Login modules whose options are a user name and a password (what librdkafka's PLAIN and SCRAM
+# mechanisms take as sasl.username / sasl.password).
+_PASSWORD_MODULES = frozenset({
+    "org.apache.kafka.common.security.plain.PlainLoginModule",
+    "org.apache.kafka.common.security.scram.ScramLoginModule",
+})
+_MSK = "AWS MSK IAM needs the pgbridge[msk] extra, which is not available yet"
+_LATER = {
+    "software.amazon.msk.auth.iam.IAMLoginModule": _MSK,
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule":
+        "OAUTHBEARER through a Java login module is not supported yet; librdkafka's own "
+        "sasl.oauthbearer.* settings (sasl.oauthbearer.method=oidc, ...) are",
+    "com.sun.security.auth.module.Krb5LoginModule":
+        "Kerberos is not supported yet",
+}
+_JKS_MAGIC = b"\xfe\xed\xfe\xed"
+
+
+def translate_java_security(settings: dict[str, str], label: Callable[[str], str]) -> dict[str, str]:
+    """`settings` (client property names, without the section's prefix) with the Java security
+    settings replaced by librdkafka's, in the same order. `label(name)` is how a message names
+    a setting (the key as the user wrote it)."""
+    out = dict(settings)
+    _sasl(out, label)
+    _truststore(out, label)
+    _keystore(out, label)
+    algorithm = out.get("ssl.endpoint.identification.algorithm")
+    if algorithm is not None:
+        value = algorithm.strip().lower()
+        if value not in ("", "https", "none"):
+            raise ConfigError(f"{label('ssl.endpoint.identification.algorithm')}={algorithm!r} is refused: "
+                              "only https (check the broker's host name) and an empty value (do not) exist")
+        out["ssl.endpoint.identification.algorithm"] = value or "none"
+    return out
+
+
+def _sasl(out: dict[str, str], label: Callable[[str], str]) -> None:
+    mechanism = out.get("sasl.mechanism", "").strip().upper()
+    if mechanism == "AWS_MSK_IAM":
+        raise ConfigError(f"{label('sasl.mechanism')}=AWS_MSK_IAM is refused: {_MSK}")
+    handler = out.get("sasl.client.callback.handler.class", "")
+    if "msk.auth.iam" in handler:
+        raise ConfigError(f"{label('sasl.client.callback.handler.class')}={handler.strip()!r} is refused: {_MSK}")
+    jaas = out.pop(_JAAS, None)
+    if jaas is None:
+        return
+    try:
+        modules = parse_jaas(jaas)
+    except ConfigError as exc:
+        raise ConfigError(f"{label(_JAAS)} cannot be read: {exc}") from None
+    if len(modules) != 1:
+        raise ConfigError(f"{label(_JAAS)} names {len(modules)} login modules; a Kafka client takes exactly one")
+    module = modules[0]
+    if module.name not in _PASSWORD_MODULES:
+        why = _LATER.get(module.name, "pgbridge reads PlainLoginModule and ScramLoginModule only")
+        raise ConfigError(f"{label(_JAAS)} names the login module {module.name}, which is refused: {why}")
+    if module.options.get("tokenauth", "false").lower() == "true":
+        raise ConfigError(f"{label(_JAAS)} sets tokenauth=true (delegation tokens), which librdkafka does not support")
+    for option in ("username", "password"):
+        if option not in module.options:
+            raise ConfigError(f"{label(_JAAS)} has no {option}=... option for {module.name}")
+        native = "sasl." + option
+        if native in out:
+            raise ConfigError(f"{label(_JAAS)} and {label(native)} both give the SASL {option}: keep one")
+        out[native] = module.options[option]
+
+
+def _truststore(out: dict[str, str], label: Callable[[str], str]) -> None:
+    location = out.pop("ssl.truststore.location", None)
+    certificates = out.pop("ssl.truststore.certificates", None)
+    kind = out.pop("ssl.truststore.type", "JKS").strip().upper()  # the Java client's default type
+    password = out.pop("ssl.truststore.password", None)
+    if location is None and certificates is None:
+        return
+    given = "ssl.truststore.location" if location is not None else "ssl.truststore.certificates"
+    if kind != "PEM":
+        raise ConfigError(
+            f"{label(given)} is a {kind} truststore, which pgbridge cannot read: give the CA certificates "
+            f"in PEM with {label('ssl.truststore.type')}=PEM (or librdkafka's ssl.ca.location); "
+            "`keytool -exportcert -rfc` or `openssl pkcs12 -nokeys` makes one")
+    if password is not None:  # as the Java client says
+        raise ConfigError(f"{label('ssl.truststore.password')} cannot be given for a PEM truststore")
+    native = "ssl.ca.location" if location is not None else "ssl.ca.pem"
+    if native in out:
+        raise ConfigError(f"{label(given)} and {label(native)} both give the CA certificates: keep one")
+    out[native] = location.strip() if location is not None else certificates
+
+
+def _keystore(out: dict[str, str], label: Callable[[str], str]) -> None:
+    kind = out.pop("ssl.keystore.type", "JKS").strip().upper()
+    key, chain = out.pop("ssl.keystore.key", None), out.pop("ssl.keystore.certificate.chain", None)
+    location = out.get("ssl.keystore.location")
+    if key is not None or chain is not None:  # a PEM key and chain written in the setting itself
+        out["ssl.key.pem"] = key or ""
+        out["ssl.certificate.pem"] = chain or ""
+    if location is None:
+        return
+    if kind == "PEM":  # one file with the private key and the certificate chain
+        if "ssl.keystore.password" in out:
+            raise ConfigError(f"{label('ssl.keystore.password')} cannot be given for a PEM keystore "
+                              f"(the key's own password is {label('ssl.key.password')})")
+        path = out.pop("ssl.keystore.location").strip()
+        out["ssl.certificate.location"] = path
+        out["ssl.key.location"] = path
+        return
+    if kind not in ("PKCS12", "JKS"):
+        raise ConfigError(f"{label('ssl.keystore.type')}={kind!r} is refused: PKCS12 and PEM keystores are read")
+    # librdkafka reads PKCS12 under the same names. Java reads a PKCS12 file even as type JKS,
+    # so the file itself says which it is.
+    if _is_jks(location.strip()):
+        raise ConfigError(
+            f"{label('ssl.keystore.location')} is a JKS keystore, which librdkafka cannot read: convert it with "
+            "`keytool -importkeystore -deststoretype PKCS12` and set ssl.keystore.type=PKCS12")
+
+
+def _is_jks(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == _JKS_MAGIC
+    except OSError:
+        return False  # a missing file fails when a client is built, with librdkafka's words

@@ -1,0 +1,173 @@
+"""pgbridge over a secured broker with a Debezium user's Java client settings (issue 14).
+
+The broker is the project's own `deploy/local/kafka-secure/up` (KRaft, SASL_SSL with SCRAM-SHA-512
+users made at format time, a throwaway CA), started once for the module and stopped at its end
+when this module started it. The bridge reads `sasl.jaas.config=...ScramLoginModule required ...;`
+and `ssl.truststore.location` + `ssl.truststore.type=PEM`, as a Debezium Server file has them;
+rows must arrive. A wrong password and a CA that did not sign the broker must each stop the start
+with exit code 3 and one line naming the broker and the cause, and leave the slot where it was.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+import uuid
+
+import pytest
+from confluent_kafka import Consumer
+
+from tests.integration.support import REPO, confirmed_flush, slot_active, wait_until
+
+UP = REPO / "deploy" / "local" / "kafka-secure" / "up"
+DOWN = REPO / "deploy" / "local" / "kafka-secure" / "down"
+SCRAM = "org.apache.kafka.common.security.scram.ScramLoginModule"
+P = "debezium.sink.kafka.producer."
+
+
+@pytest.fixture(scope="module")
+def secure_kafka(local_services):
+    """The exports of deploy/local/kafka-secure/up (BRIDGE_KAFKA_SECURE_*)."""
+    started = time.monotonic()
+    proc = subprocess.run([str(UP)], capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        pytest.fail(f"deploy/local/kafka-secure/up failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}",
+                    pytrace=False)
+    env = dict(re.findall(r"^export (\w+)='([^']*)'$", proc.stdout, re.M))
+    print(f"secured Kafka ready in {time.monotonic() - started:.1f}s")
+    yield env
+    if "# started: nothing" not in proc.stdout:
+        subprocess.run([str(DOWN)], capture_output=True, timeout=120)
+
+
+def java_client_settings(env: dict[str, str], *, password: str | None = None, ca: str | None = None) -> dict:
+    """What a Debezium Server user writes for SCRAM over SASL_SSL, with a PEM CA."""
+    user, secret = env["BRIDGE_KAFKA_SECURE_USER"], password or env["BRIDGE_KAFKA_SECURE_PASSWORD"]
+    return {
+        P + "bootstrap.servers": env["BRIDGE_KAFKA_SECURE_SASL_SSL"],
+        P + "security.protocol": "SASL_SSL",
+        P + "sasl.mechanism": "SCRAM-SHA-512",
+        P + "sasl.jaas.config": f'{SCRAM} required username="{user}" password="{secret}";',
+        P + "ssl.truststore.location": ca or f'{env["BRIDGE_KAFKA_SECURE_CERTS"]}/ca.pem',
+        P + "ssl.truststore.type": "PEM",
+        # Failures are to surface within seconds, not after the default retry budget.
+        "bridge.connect.attempts": "2", "bridge.connect.backoff.initial.ms": "1000",
+    }
+
+
+def read_topic(env: dict[str, str], topic: str, count: int, timeout: float = 60) -> list[bytes]:
+    consumer = Consumer({
+        "bootstrap.servers": env["BRIDGE_KAFKA_SECURE_SASL_SSL"], "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": env["BRIDGE_KAFKA_SECURE_USER"],
+        "sasl.password": env["BRIDGE_KAFKA_SECURE_PASSWORD"],
+        "ssl.ca.location": f'{env["BRIDGE_KAFKA_SECURE_CERTS"]}/ca.pem',
+        "group.id": f"reader-{uuid.uuid4().hex[:8]}", "auto.offset.reset": "earliest",
+    })
+    consumer.subscribe([topic])
+    keys: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(keys) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error() and msg.value() is not None:
+                keys.append(msg.key())
+    finally:
+        consumer.close()
+    return keys
+
+
+def test_scram_over_sasl_ssl_with_java_settings_streams_and_bad_credentials_fail_clearly(
+        secure_kafka, bridge_factory, pg, unique_name, tmp_path):
+    table = f"sec_{unique_name}"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, note text)")
+    try:
+        bridge = bridge_factory(unique_name, extra=java_client_settings(secure_kafka), tables=[table])
+        slot = f"{unique_name}_slot"
+        bridge.start()
+        wait_until(lambda: slot_active(pg, slot), timeout=60, what="the bridge to stream")
+        with pg.cursor() as cur:
+            cur.execute(f"INSERT INTO {table} SELECT g, 'row ' || g FROM generate_series(1, 20) g")
+        topic = f"{unique_name}.public.{table}"
+        assert len(read_topic(secure_kafka, topic, 20)) == 20, bridge.log()
+        assert bridge.stop() == 0, bridge.log()
+        wait_until(lambda: not slot_active(pg, slot), timeout=30, what="the slot to be released")
+        position = confirmed_flush(pg, slot)
+
+        with pg.cursor() as cur:
+            cur.execute(f"INSERT INTO {table} VALUES (21, 'while the credentials were wrong')")
+        cases = {
+            "wrong password": (java_client_settings(secure_kafka, password="not-the-password"),
+                               r"SASL authentication error|[Aa]uthentication failed"),
+            "unknown CA": (java_client_settings(secure_kafka, ca=str(other_ca(tmp_path))),
+                           r"SSL handshake failed|certificate verify failed"),
+        }
+        for case, (settings, cause) in cases.items():
+            failing = bridge_factory(f"{unique_name}_{case.split()[0]}", extra={
+                **settings, "debezium.source.slot.name": slot,
+                "debezium.source.publication.name": f"{unique_name}_pub",
+                "debezium.source.topic.prefix": unique_name})
+            failing.start()
+            assert failing.wait(120) == 3, f"{case}:\n{failing.log()}"
+            log = failing.log()
+            errors = [line.split(" ERROR bridge: ", 1)[1] for line in log.splitlines() if " ERROR bridge: " in line]
+            assert len(errors) == 1, f"{case}:\n{log}"
+            assert errors[0].startswith(f"cannot reach Kafka at {secure_kafka['BRIDGE_KAFKA_SECURE_SASL_SSL']} ")
+            assert re.search(cause, errors[0]), f"{case}:\n{log}"
+            assert "not-the-password" not in log
+            assert confirmed_flush(pg, slot) == position, case
+
+        bridge.start()  # the right settings again: the row written meanwhile arrives
+        assert len(read_topic(secure_kafka, topic, 21)) == 21, bridge.log()
+        assert bridge.stop() == 0
+    finally:
+        with pg.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def other_ca(tmp_path):
+    """A CA certificate that did not sign the broker's."""
+    key, cert = tmp_path / "other-ca.key", tmp_path / "other-ca.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    return cert
+
+
+@pytest.mark.parametrize("mechanism", ["plain", "mtls"])
+def test_plain_and_client_certificates_with_java_settings_stream(mechanism, secure_kafka, bridge_factory, pg,
+                                                                 unique_name):
+    """PLAIN over SASL_SSL with a single-quoted JAAS line; SSL with a PKCS12 client keystore (the
+    SSL listener requires a client certificate), under Java's default keystore type."""
+    env, certs = secure_kafka, secure_kafka["BRIDGE_KAFKA_SECURE_CERTS"]
+    if mechanism == "plain":
+        settings = {
+            P + "bootstrap.servers": env["BRIDGE_KAFKA_SECURE_SASL_SSL"], P + "security.protocol": "SASL_SSL",
+            P + "sasl.mechanism": "PLAIN",
+            P + "sasl.jaas.config": ("org.apache.kafka.common.security.plain.PlainLoginModule required "
+                                     f"password='{env['BRIDGE_KAFKA_SECURE_PASSWORD']}' "
+                                     f"username='{env['BRIDGE_KAFKA_SECURE_USER']}';"),
+        }
+    else:
+        settings = {
+            P + "bootstrap.servers": env["BRIDGE_KAFKA_SECURE_SSL"], P + "security.protocol": "SSL",
+            P + "ssl.keystore.location": f"{certs}/client.p12",
+            P + "ssl.keystore.password": env["BRIDGE_KAFKA_SECURE_STOREPASS"],
+        }
+    settings[P + "ssl.truststore.location"] = f"{certs}/ca.pem"
+    settings[P + "ssl.truststore.type"] = "PEM"
+    settings[P + "ssl.endpoint.identification.algorithm"] = "https"
+    table = f"sec_{unique_name}"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY)")
+    try:
+        bridge = bridge_factory(unique_name, extra=settings, tables=[table])
+        bridge.start()
+        wait_until(lambda: slot_active(pg, f"{unique_name}_slot"), timeout=60, what="the bridge to stream")
+        with pg.cursor() as cur:
+            cur.execute(f"INSERT INTO {table} SELECT generate_series(1, 5)")
+        assert len(read_topic(env, f"{unique_name}.public.{table}", 5)) == 5, bridge.log()
+        assert bridge.stop() == 0, bridge.log()
+    finally:
+        with pg.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
