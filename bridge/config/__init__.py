@@ -23,7 +23,7 @@ from bridge.config.files import CONNECT, CONNECTOR_NAME, ConfigFile, connect_jso
 from bridge.config.keys import KeyReport, classify
 from bridge.config.providers import provider_keys
 from bridge.errors import ConfigError
-from bridge.format.settings import read_format, read_header_format
+from bridge.format.settings import JSON as JSON_KIND, read_format, read_header_format
 from bridge.logsettings import LogConfig, read_logging
 from bridge.kafka.settings import PREFIX as PRODUCER, KafkaSettings, read_kafka_settings
 from bridge.notify.settings import NotificationConfig, read_notification
@@ -39,6 +39,7 @@ from bridge.snapshot.settings import IncrementalConfig, SnapshotConfig, read_inc
 from bridge.source.settings import PostgresConfig, ReplicationConfig, check_connector, read_postgres, read_replication
 from bridge.status.settings import HttpConfig, read_http
 from bridge.transform.settings import NO_RULES, ColumnRules, read_columns
+from bridge.transform.smt_settings import NO_CHAIN, ChainSpec, read_chain
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ class BridgeConfig:
     notification: NotificationConfig = field(default_factory=NotificationConfig)
     topic_creation: TopicCreation | None = None  # Kafka Connect's topic.creation.* (None: create none)
     failures: FailureHandling = field(default_factory=FailureHandling)
+    chain: ChainSpec = NO_CHAIN  # debezium.transforms / debezium.predicates
 
     @property
     def exactly_once_scope(self) -> ExactlyOnceScope:
@@ -80,7 +82,7 @@ class BridgeConfig:
     def producer_spec(self) -> ProducerSpec:
         """What a producer's work reads (`bridge.produce.worker`)."""
         return ProducerSpec(self.events, self.conversion, self.postgres.dbname, self.pipeline.partitioner,
-                            columns=self.columns, failures=self.failures,
+                            columns=self.columns, failures=self.failures, chain=self.chain,
                             skips_refused=self.failures.tolerance == "all" and not self.exactly_once.enabled)
 
     @property
@@ -135,6 +137,7 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     logs = read_logging(r)
     exactly_once = read_exactly_once(r, kafka.producer.settings, PRODUCER)
     columns = read_columns(r)
+    chain = _chain_for(read_chain(r), events)
     r.used.update(provider_keys(props))  # read when the file was (bridge.config.providers)
     topic_creation = read_topic_creation(r)
     failures = read_failure_handling(r)
@@ -144,4 +147,19 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     return BridgeConfig(postgres, replication, events, conversion, kafka, retry, pipeline, snapshot, filters,
                         keys, cutover=cutover, incremental=incremental, http=http, exactly_once=exactly_once,
                         logging=logs, columns=columns, notification=notification, topic_creation=topic_creation,
-                        failures=failures)
+                        failures=failures, chain=chain)
+
+
+def _chain_for(chain: ChainSpec, events: EventConfig) -> ChainSpec:
+    """The chain, refused where pgbridge does not run it yet: on heartbeat and transaction
+    metadata records (Connect applies it to them too), and with converters other than JSON."""
+    if not chain:
+        return chain
+    if events.heartbeat_interval_ms or events.provide_transaction_metadata:
+        raise ConfigError("debezium.transforms with heartbeat.interval.ms or provide.transaction.metadata is not "
+                          "supported by pgbridge yet (Connect would transform those records too): turn those off "
+                          "or keep Debezium for this connector")
+    if events.key_format.kind != JSON_KIND or events.value_format.kind != JSON_KIND:
+        raise ConfigError("debezium.transforms with a key or value converter other than JsonConverter is not "
+                          "supported by pgbridge yet: use org.apache.kafka.connect.json.JsonConverter")
+    return chain

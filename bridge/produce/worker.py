@@ -30,6 +30,7 @@ from bridge.ring import LsnCells, RingClosed, RingReader
 from bridge.route import records as rec
 from bridge.route.partitioner import java_default_partition
 from bridge.source.catalog import TableInfo
+from bridge.transform.chain import compile_chain
 
 log = logging.getLogger(__name__)
 # Ring records that become Kafka records: what a resume point counts inside a transaction.
@@ -48,8 +49,9 @@ class ProducerWorker:
         db, events = spec.dbname, spec.events
         self._decoder = PgOutputDecoder(proto_version=1)
         converters = converters_for(events)
+        self._chain = compile_chain(spec.chain, converters, events.header_format)
         self._builder = EventBuilder(events, spec.conversion, types, db, run_id, converters, spec.columns,
-                                     spec.failures.converting)
+                                     spec.failures.converting, self._chain)
         self._messages = MessageEvents(events, spec.conversion, db, converters)
         self._transactions = TransactionEvents(events, converters)
         self._metadata = events.provide_transaction_metadata
@@ -171,7 +173,8 @@ class ProducerWorker:
             except Exception as exc:  # noqa: BLE001 - event.processing.failure.handling.mode
                 self._event_failed(exc, msg, lsn)
             else:
-                self._produce(record, hash_)
+                if record is not None:  # None: the transform chain dropped it
+                    self._produce(record, hash_)
             self.rows += 1
         elif kind == rec.MESSAGE:
             ctx = self._in_txn(kind)
@@ -195,7 +198,9 @@ class ProducerWorker:
         elif kind == rec.TRUNCATE:
             ctx = self._in_txn(kind)
             ctx.order = rec.order_fields(aux)
-            self._produce(self._builder.truncate(rec.truncated_relation(payload), ctx, lsn), hash_)
+            record = self._builder.truncate(rec.truncated_relation(payload), ctx, lsn)
+            if record is not None:  # None: the transform chain dropped it
+                self._produce(record, hash_)
         elif kind == rec.TXMETA:
             self._transaction_record(half, lsn, payload)
         else:
@@ -243,7 +248,9 @@ class ProducerWorker:
         assert type(msg) is Relation
         info = TableInfo(tuple(key_columns), frozenset(not_null), frozenset(excluded), tuple(defaults))
         table = self._builder.relation(msg, info, topic)
-        if table.topic not in self._partitions:
+        # with a chain the records' topics are the chain's (RegexRouter): each is looked up,
+        # and created, when its first record goes out (`_topic_partitions`), never the table's
+        if self._chain is None and table.topic not in self._partitions:
             self._partitions[table.topic] = self.kafka.partitions(table.topic)
 
 
