@@ -23,7 +23,8 @@ from bridge.config.files import CONNECT, CONNECTOR_NAME, ConfigFile, connect_jso
 from bridge.config.keys import KeyReport, classify
 from bridge.config.providers import provider_keys
 from bridge.errors import ConfigError
-from bridge.format.settings import JSON as JSON_KIND, read_format, read_header_format
+from bridge.format.converter import converters_for
+from bridge.format.settings import read_format, read_header_format
 from bridge.logsettings import LogConfig, read_logging
 from bridge.kafka.settings import PREFIX as PRODUCER, KafkaSettings, read_kafka_settings
 from bridge.notify.settings import NotificationConfig, read_notification
@@ -39,6 +40,7 @@ from bridge.snapshot.settings import IncrementalConfig, SnapshotConfig, read_inc
 from bridge.source.settings import PostgresConfig, ReplicationConfig, check_connector, read_postgres, read_replication
 from bridge.status.settings import HttpConfig, read_http
 from bridge.transform.settings import NO_RULES, ColumnRules, read_columns
+from bridge.transform.chain import compile_chain
 from bridge.transform.smt_settings import NO_CHAIN, ChainSpec, read_chain
 
 log = logging.getLogger(__name__)
@@ -151,15 +153,14 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
 
 
 def _chain_for(chain: ChainSpec, events: EventConfig) -> ChainSpec:
-    """The chain, refused where pgbridge does not run it yet: on heartbeat and transaction
-    metadata records (Connect applies it to them too), and with converters other than JSON."""
+    """The chain, compiled once to refuse at start what pgbridge does not run (the producers
+    compile their own), and refused where pgbridge does not run it yet: on heartbeat and
+    transaction metadata records (Connect applies it to them too)."""
     if not chain:
         return chain
     if events.heartbeat_interval_ms or events.provide_transaction_metadata:
         raise ConfigError("debezium.transforms with heartbeat.interval.ms or provide.transaction.metadata is not "
                           "supported by pgbridge yet (Connect would transform those records too): turn those off "
                           "or keep Debezium for this connector")
-    if events.key_format.kind != JSON_KIND or events.value_format.kind != JSON_KIND:
-        raise ConfigError("debezium.transforms with a key or value converter other than JsonConverter is not "
-                          "supported by pgbridge yet: use org.apache.kafka.connect.json.JsonConverter")
+    compile_chain(chain, converters_for(events), events.header_format)
     return chain

@@ -110,7 +110,7 @@ class ExtractNewRecordState:
             if ref.struct not in (None, "source", "transaction"):
                 raise ConfigError(f"transform {spec.alias!r} (ExtractNewRecordState): {name} names the struct "
                                   f"{ref.struct!r}; the envelope has source and transaction")
-            if ref.struct is None and ref.field in _STRUCT_FIELDS:
+            if ref.field in _STRUCT_FIELDS:  # found in the envelope itself, whatever struct is named
                 raise ConfigError(f"transform {spec.alias!r} (ExtractNewRecordState): {name} entry {ref.field!r} "
                                   "is a struct: not supported by pgbridge")
         return refs
