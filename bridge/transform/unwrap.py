@@ -12,8 +12,10 @@
   as `<prefix><name>` (`<prefix><struct>_<name>` when the struct is named; `name:new` names it),
   each an optional copy of its schema without default; `add.headers` the same as headers (on a
   tombstone only `op`, as "d"). A field the envelope lacks is left out.
-- A value schema rebuilt by InsertField or add.fields is no longer optional (Kafka's
-  SchemaUtil.copySchemaBasics copies the name, version, doc and parameters only).
+- The row's schema is rebuilt (by add.fields, which runs with no fields to add too, and by
+  InsertField for `__deleted`), so it is no longer optional (Kafka's
+  SchemaUtil.copySchemaBasics copies the name, version, doc and parameters only); only the
+  null-payload delete of `tombstone` mode keeps `after`'s optional schema.
 """
 
 from __future__ import annotations
@@ -127,8 +129,9 @@ class ExtractNewRecordState:
         headers = [(ref, *found) for ref in self._headers if (found := ref.locate(envelope)) is not None]
         added = [{**_copy_basics(schema), "field": ref.new_name} for ref, _, schema in fields]
         header_schemas = [(ref, where, _copy_basics(schema)) for ref, where, schema in headers]
-        base = _rebuilt(row, [_DELETED_SCHEMA]) if self._rewrite else row
-        value_schema = _rebuilt(base, added) if fields else base
+        # Debezium runs add.fields on every row it keeps, with no fields to add too: the schema
+        # is always rebuilt (so never optional)
+        value_schema = _rebuilt(row, [_DELETED_SCHEMA, *added] if self._rewrite else added)
         plan = (envelope, row, value_schema, tuple(fields), tuple(header_schemas))
         self._plans[id(envelope)] = plan
         return plan[1:]
