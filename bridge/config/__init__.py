@@ -154,13 +154,6 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
 
 def _chain_for(chain: ChainSpec, events: EventConfig) -> ChainSpec:
     """The chain, compiled once to refuse at start what pgbridge does not run (the producers
-    compile their own), and refused where pgbridge does not run it yet: on heartbeat and
-    transaction metadata records (Connect applies it to them too)."""
-    if not chain:
-        return chain
-    if events.heartbeat_interval_ms or events.provide_transaction_metadata:
-        raise ConfigError("debezium.transforms with heartbeat.interval.ms or provide.transaction.metadata is not "
-                          "supported by pgbridge yet (Connect would transform those records too): turn those off "
-                          "or keep Debezium for this connector")
+    compile their own)."""
     compile_chain(chain, converters_for(events), events.header_format)
     return chain

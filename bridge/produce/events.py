@@ -382,9 +382,15 @@ class EventBuilder:
         chain, out = self._chain, []
         key_schema = t.key_writer.schema if t.key_writer is not None else None  # type: ignore[attr-defined]
         value_schema = t.value_writer.schema  # type: ignore[attr-defined]
+        # a change's records that share their headers (a delete and its tombstone) share one
+        # list, as Debezium's do: what a transform adds to the delete's, the tombstone has too
+        lists: dict[int, list] = {}
         for topic, key, value, headers in records:
+            shared = lists.get(id(headers))
+            if shared is None:
+                shared = lists[id(headers)] = list(headers or ())
             record = chain.run(ConnectRecord(topic, key_schema if key is not None else None, key,  # type: ignore[union-attr]
-                                             None if value is None else value_schema, value, headers or []))
+                                             None if value is None else value_schema, value, shared))
             if record is not None:
                 out.append(Record(*chain.write(record)))  # type: ignore[union-attr]
         return out

@@ -180,7 +180,7 @@ class ProducerWorker:
             ctx = self._in_txn(kind)
             if self._metadata:
                 ctx.order = rec.order_fields(aux)
-            self._produce(self._messages.record(self._decoder.decode(payload), ctx.xid, ctx.commit_ts_us,
+            self._produce_side(self._messages.record(self._decoder.decode(payload), ctx.xid, ctx.commit_ts_us,
                                                 ctx.last_commit_lsn, ctx.block(lsn)), hash_)
         elif kind == rec.STANDALONE_MESSAGE:
             # A non-transactional message is its own unit of work, confirmable at its LSN;
@@ -192,7 +192,7 @@ class ProducerWorker:
             self.last_end = max(self.last_end, lsn)
             self._txn = self.tracker.begin()
             stamp = aux or time.time_ns() // 1000
-            self._produce(self._messages.record(self._decoder.decode(payload), None, stamp, lsn), hash_)
+            self._produce_side(self._messages.record(self._decoder.decode(payload), None, stamp, lsn), hash_)
             self.tracker.commit(lsn, stamp)
             self._txn = None
         elif kind == rec.TRUNCATE:
@@ -221,6 +221,19 @@ class ProducerWorker:
         partitions = self._partitions[topic] = self.kafka.partitions(topic)
         return partitions
 
+    def side(self, r: Record) -> Record | None:
+        """A record beside the change events (message, transaction metadata, heartbeat) as the
+        transform chain leaves it (None: dropped); itself without a chain."""
+        if self._chain is None:
+            return r
+        out = self._chain.side(r.topic, r.key, r.value, r.headers)
+        return None if out is None else Record(*out)
+
+    def _produce_side(self, r: Record, hash_: int) -> None:
+        out = self.side(r)
+        if out is not None:
+            self._produce(out, hash_)
+
     def _produce(self, r: Record, hash_: int) -> None:
         """Produce one record as part of the current transaction's acknowledgements."""
         partitions = self._partitions.get(r.topic) or self._topic_partitions(r.topic)
@@ -240,7 +253,7 @@ class ProducerWorker:
         else:
             events, per_table = rec.tx_end_fields(payload)
             r = self._transactions.end(ctx.xid, lsn, ctx.commit_ts_us, events, per_table)
-        self._produce(r, 0)  # one partition's order: BEGIN/END of every transaction in sequence
+        self._produce_side(r, 0)  # one partition's order: BEGIN/END of every transaction in sequence
 
     def _relation(self, payload: bytes) -> None:
         raw, key_columns, not_null, excluded, topic, defaults = rec.relation_fields(payload)
@@ -277,10 +290,11 @@ def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: 
                 transactions.ensure_open()
             worker.handle_batch(batch)
         if heartbeat is not None and heartbeat.due(time.monotonic()):
-            hb = heartbeat.record(time.time_ns() // 1_000_000)
-            if transactions is not None:
-                transactions.ensure_open()
-            kafka.produce(hb.topic, hb.key, hb.value, _heartbeat_delivered)
+            hb = worker.side(heartbeat.record(time.time_ns() // 1_000_000))
+            if hb is not None:
+                if transactions is not None:
+                    transactions.ensure_open()
+                kafka.produce(hb.topic, hb.key, hb.value, _heartbeat_delivered)
         kafka.poll(0)
         if tracker.failed is not None:
             raise DeliveryError(tracker.failed)

@@ -83,11 +83,24 @@ class Chain:
         self._writers: dict[tuple[str, str, int], tuple[Schema | None, RecordWriter]] = {}
 
     def run(self, record: ConnectRecord) -> ConnectRecord | None:
+        """The record through every step. Headers are mutable lists, as Connect's are: a
+        step adding headers in place (ExtractNewRecordState) changes the list the record came
+        with, which Debezium shares between a delete and its tombstone (`EventBuilder` gives
+        both one list); a step making a new record copies them."""
         for step in self._steps:
             record = step(record)
             if record is None:
                 return None
         return record
+
+    def side(self, topic: str, key: bytes | None, value: bytes | None,
+             headers: Headers | None) -> tuple[str, bytes | None, bytes | None, Headers | None] | None:
+        """A record written beside the change events (logical decoding message, transaction
+        metadata, heartbeat), already in bytes, through the chain: no step pgbridge runs
+        changes such a record's key or value (ExtractNewRecordState passes on what is not a
+        change event, `schema` None here), only its topic and headers. None: dropped."""
+        record = self.run(ConnectRecord(topic, None, key, None, value, list(headers or ())))
+        return None if record is None else (record.topic, record.key, record.value, record.headers or None)
 
     def write(self, record: ConnectRecord) -> tuple[str, bytes | None, bytes | None, Headers]:
         """(topic, key, value, headers) of a record out of the chain, in the converters' bytes

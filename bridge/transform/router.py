@@ -47,4 +47,5 @@ class RegexRouter:
         if topic is None:
             m = self._regex.fullmatch(record.topic)
             topic = self._topics[record.topic] = record.topic if m is None else m.expand(self._template)
-        return record if topic == record.topic else record._replace(topic=topic)
+        # Connect's newRecord copies the headers (what a later step adds in place stays on this record)
+        return record if topic == record.topic else record._replace(topic=topic, headers=list(record.headers))

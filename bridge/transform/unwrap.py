@@ -7,6 +7,9 @@
   row. The rewrite modes add `__deleted` ("true" on deletes, "false" otherwise: an optional
   string, added by Kafka's InsertField). Truncate events are dropped.
 - Debezium's own tombstones are dropped, but kept with `rewrite-with-tombstone`.
+- Headers are added in place, to the record's own headers (Debezium's delete and its tombstone
+  share theirs: the tombstone carries the delete's added headers too), before the record is
+  copied (Connect's `newRecord` copies the headers).
 - `add.fields` appends fields of the envelope (`op`, `ts_ms`...), of `source` (any other
   name, or `source.<name>`) or of `transaction` (`id`, `total_order`, `data_collection_order`)
   as `<prefix><name>` (`<prefix><struct>_<name>` when the struct is named; `name:new` names it),
@@ -146,10 +149,11 @@ class ExtractNewRecordState:
         if schema is None or not str(schema.get("name", "")).endswith(".Envelope"):
             return record  # not a change event
         row_schema, value_schema, fields, headers = self._plan(schema)
-        if headers:
+        if headers:  # in place, as Debezium adds them (see `Chain.run`)
             fmt = self._header_format
-            record = record._replace(headers=[*record.headers, *(
-                (ref.new_name, header_bytes(fmt, s, ref.value(where, envelope))) for ref, where, s in headers)])
+            record.headers.extend((ref.new_name, header_bytes(fmt, s, ref.value(where, envelope)))
+                                  for ref, where, s in headers)
+        record = record._replace(headers=list(record.headers))  # Connect's newRecord: a copy
         after = envelope["after"]
         if after is None:
             if envelope["before"] is None:
@@ -169,8 +173,8 @@ class ExtractNewRecordState:
         return record._replace(value_schema=value_schema, value=row)
 
     def _tombstone_headers(self, record: ConnectRecord) -> ConnectRecord:
-        """On a tombstone Debezium adds only an `op` header, "d" (a required string)."""
+        """On a tombstone Debezium adds only an `op` header, "d" (a required string), in place."""
         fmt = self._header_format
-        added = [(ref.new_name, header_bytes(fmt, connect_schema("string"), "d"))
-                 for ref in self._headers if ref.field == "op"]
-        return record._replace(headers=[*record.headers, *added]) if added else record
+        record.headers.extend((ref.new_name, header_bytes(fmt, connect_schema("string"), "d"))
+                              for ref in self._headers if ref.field == "op")
+        return record

@@ -169,6 +169,27 @@ def test_java_replacement_syntax(java, topic, regex, expected):
     assert re.fullmatch(regex, topic).expand(python_replacement(java)) == expected
 
 
+def test_side_records_pass_unwrap_and_take_the_routers_topic():
+    # GIVEN unwrap then a router of every topic, and a record that is not a change event (bytes)
+    ev = events()
+    props = {**unwrap(**{"add.headers": "op"}), T: "unwrap,route", f"{T}.route.type": ROUTER,
+             f"{T}.route.regex": "(.*)", f"{T}.route.replacement": "$1.x"}
+    chain = compile_chain(chain_of(**props), converters_for(ev), ev.header_format)
+    # THEN unwrap passes it on unchanged (no headers added) and the router renames it
+    assert chain.side("srv.message", b"k", b"v", None) == ("srv.message.x", b"k", b"v", None)
+
+
+def test_a_delete_and_its_tombstone_share_the_headers_unwrap_adds():
+    b = builder(unwrap(**{"delete.tombstone.handling.mode": "rewrite-with-tombstone", "add.headers": "op,lsn"}))
+    delete, tombstone = change(b, DELETE, lsn=5000)
+    assert delete[3][-2:] == [("__op", b"d"), ("__lsn", b"5000")]
+    # Debezium's tombstone shares the delete's headers: theirs, then its own `op`
+    assert tombstone[3][-3:] == [("__op", b"d"), ("__lsn", b"5000"), ("__op", b"d")]
+    assert b.headers[-1][0] == "__debezium.context.runId"  # the run's headers are left alone
+    [(_, _, _, headers)] = change(b, INSERT)
+    assert headers[-2:] == [("__op", b"c"), ("__lsn", b"4096")]
+
+
 # --- the keys -----------------------------------------------------------------------------------
 
 
@@ -182,7 +203,6 @@ def test_java_replacement_syntax(java, topic, regex, expected):
     ({**unwrap(**{"add.fields": "before"})}, "is a struct: not supported"),
     ({**unwrap(), f"{T}.unwrap.predicate": "p"}, "no such predicate"),
     ({T: "r", f"{T}.r.type": ROUTER, f"{T}.r.regex": "x"}, "debezium.transforms.r.replacement is missing"),
-    ({**unwrap(), "debezium.source.heartbeat.interval.ms": "1000"}, "heartbeat.interval.ms"),
     ({**unwrap(), "debezium.format.value": "cloudevents"}, "other than JsonConverter"),
     ({"debezium.predicates": "p", "debezium.predicates.p.type": "x.Y"}, "predicate 'p'"),
 ])
