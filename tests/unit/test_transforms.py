@@ -21,7 +21,7 @@ from bridge.transform.chain import compile_chain
 from bridge.transform.router import python_replacement
 from tests.fakes import FakeConnection
 from tests.pgoutput_encoder import encode
-from tests.unit.builders import MINIMAL, REL, events
+from tests.unit.builders import MINIMAL, REL, events, pipeline, run_batch, txn
 
 T = "debezium.transforms"
 TXN = TxnContext(xid=700, commit_ts_us=1_700_000_000_123_456, last_commit_lsn=1000)
@@ -77,9 +77,11 @@ def test_unwrap_by_default_gives_the_row_and_turns_a_delete_into_a_null_payload(
     assert d_key == p_key and doc(d_value) == {"schema": row_schema, "payload": None}
 
 
-def test_unwrap_drops_truncates_and_takes_the_general_path():
-    b = builder(unwrap())
+def test_unwrap_drops_truncates_keeps_snapshot_rows_and_takes_the_general_path():
+    b = builder(unwrap(**{"add.fields": "op,snapshot"}))
     assert b.truncate(16384, TXN, 5000) is None
+    payload = doc(b.snapshot_row(INSERT, TXN, 5000, "last").value)["payload"]
+    assert payload == {"id": 1, "v": "a", "__op": "r", "__snapshot": "last"}
     raw = encode(INSERT)
     assert b.fast_change(b"\x00" + raw, 1, 1 + len(raw), TXN, 4096) is None
     plain = builder(None)
@@ -177,6 +179,19 @@ def test_side_records_pass_unwrap_and_take_the_routers_topic():
     chain = compile_chain(chain_of(**props), converters_for(ev), ev.header_format)
     # THEN unwrap passes it on unchanged (no headers added) and the router renames it
     assert chain.side("srv.message", b"k", b"v", None) == ("srv.message.x", b"k", b"v", None)
+
+
+def test_a_producer_runs_the_chain_over_rows_and_transaction_metadata():
+    # GIVEN a producer with transaction metadata and a chain renaming every topic, and one row
+    router, worker, sink = pipeline(**{**unwrap(), T: "unwrap,route", f"{T}.route.type": ROUTER,
+                                       f"{T}.route.regex": r"p[.](.*)", f"{T}.route.replacement": "q.$1",
+                                       "debezium.source.provide.transaction.metadata": "true"})
+    txn(router, 5000, [REL, INSERT])
+    run_batch(router, worker)
+    # THEN every record takes the new topic (BEGIN, the unwrapped row, END)
+    assert [r[0] for r in sink.records] == ["q.transaction", "q.public.t", "q.transaction"]
+    assert sink.records[1][2]["payload"] == {"id": 1, "v": "a"}
+    assert sink.records[0][2]["payload"]["status"] == "BEGIN"
 
 
 def test_a_delete_and_its_tombstone_share_the_headers_unwrap_adds():
