@@ -23,6 +23,7 @@ from bridge.config.files import CONNECT, CONNECTOR_NAME, ConfigFile, connect_jso
 from bridge.config.keys import KeyReport, classify
 from bridge.config.providers import provider_keys
 from bridge.errors import ConfigError
+from bridge.format.converter import converters_for
 from bridge.format.settings import read_format, read_header_format
 from bridge.logsettings import LogConfig, read_logging
 from bridge.kafka.settings import PREFIX as PRODUCER, KafkaSettings, read_kafka_settings
@@ -39,6 +40,8 @@ from bridge.snapshot.settings import IncrementalConfig, SnapshotConfig, read_inc
 from bridge.source.settings import PostgresConfig, ReplicationConfig, check_connector, read_postgres, read_replication
 from bridge.status.settings import HttpConfig, read_http
 from bridge.transform.settings import NO_RULES, ColumnRules, read_columns
+from bridge.transform.chain import compile_chain
+from bridge.transform.smt_settings import NO_CHAIN, ChainSpec, read_chain
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,7 @@ class BridgeConfig:
     notification: NotificationConfig = field(default_factory=NotificationConfig)
     topic_creation: TopicCreation | None = None  # Kafka Connect's topic.creation.* (None: create none)
     failures: FailureHandling = field(default_factory=FailureHandling)
+    chain: ChainSpec = NO_CHAIN  # debezium.transforms / debezium.predicates
 
     @property
     def exactly_once_scope(self) -> ExactlyOnceScope:
@@ -80,7 +84,7 @@ class BridgeConfig:
     def producer_spec(self) -> ProducerSpec:
         """What a producer's work reads (`bridge.produce.worker`)."""
         return ProducerSpec(self.events, self.conversion, self.postgres.dbname, self.pipeline.partitioner,
-                            columns=self.columns, failures=self.failures,
+                            columns=self.columns, failures=self.failures, chain=self.chain,
                             skips_refused=self.failures.tolerance == "all" and not self.exactly_once.enabled)
 
     @property
@@ -135,6 +139,7 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     logs = read_logging(r)
     exactly_once = read_exactly_once(r, kafka.producer.settings, PRODUCER)
     columns = read_columns(r)
+    chain = _chain_for(read_chain(r), events)
     r.used.update(provider_keys(props))  # read when the file was (bridge.config.providers)
     topic_creation = read_topic_creation(r)
     failures = read_failure_handling(r)
@@ -144,4 +149,11 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     return BridgeConfig(postgres, replication, events, conversion, kafka, retry, pipeline, snapshot, filters,
                         keys, cutover=cutover, incremental=incremental, http=http, exactly_once=exactly_once,
                         logging=logs, columns=columns, notification=notification, topic_creation=topic_creation,
-                        failures=failures)
+                        failures=failures, chain=chain)
+
+
+def _chain_for(chain: ChainSpec, events: EventConfig) -> ChainSpec:
+    """The chain, compiled once to refuse at start what pgbridge does not run (the producers
+    compile their own)."""
+    compile_chain(chain, converters_for(events), events.header_format)
+    return chain

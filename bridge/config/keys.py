@@ -56,13 +56,6 @@ def _src(*names: str) -> tuple[str, ...]:
     return tuple(re.escape(SOURCE) + n for n in names)
 
 
-# Families that change the output and that pgbridge does not implement yet: refused by name.
-_NOT_YET = (
-    _rule(REFUSED, "transforms (SMTs) are not implemented yet (issue #12): remove them and transform "
-          "downstream, or keep Debezium for this connector",
-          r"debezium\.transforms(\..*)?", r"debezium\.predicates(\..*)?")
-)
-
 # Keys the Debezium PostgreSQL connector itself ignores (facts from Debezium 3.x's source):
 # pgbridge ignores them too, with a warning naming why.
 _DEBEZIUM_IGNORES = (
@@ -163,7 +156,7 @@ _NOT_IMPLEMENTED = (
     + _rule(REFUSED, "pgbridge writes to Kafka only (debezium.sink.type=kafka)", r"debezium\.sink\.(?!kafka\.).*")
 )
 
-RULES: tuple[Rule, ...] = tuple(_NOT_YET + _DEBEZIUM_IGNORES + _NOT_IMPLEMENTED)
+RULES: tuple[Rule, ...] = tuple(_DEBEZIUM_IGNORES + _NOT_IMPLEMENTED)
 UNKNOWN = ("not a setting pgbridge knows: Debezium honours it or it is misspelt; pgbridge refuses what it "
            "cannot honour. Remove it, or see README 'Configuration' for the supported keys")
 

@@ -59,7 +59,9 @@ from bridge.produce.fastrows import compile_reader, key_mask
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF, WHOLE
 from bridge.route.settings import EventConfig
 from bridge.source.catalog import TableInfo
+from bridge.transform.chain import Chain, capturing
 from bridge.transform.columns import ColumnMapper, mapper_for
+from bridge.transform.record import ConnectRecord
 from bridge.transform.settings import NO_RULES, ColumnRules
 
 log = logging.getLogger(__name__)
@@ -291,14 +293,19 @@ class EventBuilder:
 
     def __init__(self, events: EventConfig, options: ConversionOptions, types: TypeRegistry, db: str,
                  run_id: str | None = None, converters: Converters | None = None,
-                 columns: ColumnRules = NO_RULES, converting: str = "warn") -> None:
+                 columns: ColumnRules = NO_RULES, converting: str = "warn", chain: Chain | None = None) -> None:
         """`converters`: the key and value converters, by default the ones `events` names;
         `columns`: the column masking/hashing/truncation rules; `converting`:
-        event.converting.failure.handling.mode (`bridge.produce.failures`)."""
+        event.converting.failure.handling.mode (`bridge.produce.failures`); `chain`: the
+        transforms (`bridge.transform.chain`), which take the events as Connect values: with
+        one, every table takes the general path and the chain writes the records."""
         self._converting = converting
         self._events = events
         self._columns = columns
         self._converters = converters or converters_for(events)
+        self._chain = chain
+        if chain is not None:
+            self._converters = capturing(self._converters)
         self._options = options
         self._types = types
         self._db = db
@@ -367,6 +374,29 @@ class EventBuilder:
         """The records of one change. A primary-key change is routed as two halves (see
         `bridge.route.records`): `half` says which one this process emits."""
         t = self._tables[msg.relation_id]
+        records = self._change(t, msg, txn, lsn, half)
+        return records if self._chain is None else self._transformed(t, records)
+
+    def _transformed(self, t: TableEvents, records: list[Record]) -> list[Record]:
+        """Records built as Connect values (`capturing`) through the chain, then written."""
+        chain, out = self._chain, []
+        key_schema = t.key_writer.schema if t.key_writer is not None else None  # type: ignore[attr-defined]
+        value_schema = t.value_writer.schema  # type: ignore[attr-defined]
+        # a change's records that share their headers (a delete and its tombstone) share one
+        # list, as Debezium's do: what a transform adds to the delete's, the tombstone has too
+        lists: dict[int, list] = {}
+        for topic, key, value, headers in records:
+            shared = lists.get(id(headers))
+            if shared is None:
+                shared = lists[id(headers)] = list(headers or ())
+            record = chain.run(ConnectRecord(topic, key_schema if key is not None else None, key,  # type: ignore[union-attr]
+                                             None if value is None else value_schema, value, shared))
+            if record is not None:
+                out.append(Record(*chain.write(record)))  # type: ignore[union-attr]
+        return out
+
+    def _change(self, t: TableEvents, msg: Insert | Update | Delete, txn: TxnContext, lsn: int,
+                half: int) -> list[Record]:
         skipped = self._events.skipped_operations
         headers = self.headers
         if type(msg) is Insert:
@@ -444,19 +474,22 @@ class EventBuilder:
             return record, (t.topic, key, None, self.headers)
         return (record,)
 
-    def snapshot_row(self, msg: Insert, txn: TxnContext, lsn: int, marker: str) -> Record:
+    def snapshot_row(self, msg: Insert, txn: TxnContext, lsn: int, marker: str) -> Record | None:
         """A row read by the initial snapshot: `op: "r"` with Debezium's `source.snapshot` marker,
         values as Debezium's JDBC reads convert them, and no `transaction` block (Debezium's
-        snapshot records have none, even with transaction metadata on)."""
+        snapshot records have none, even with transaction metadata on). None: the chain dropped it."""
         t = self._tables[msg.relation_id]
-        return Record(t.topic, t.key(msg.new),
-                      self._envelope(t, None, t.row(msg.new, t.snapshot_picks()), "r", txn, lsn, marker, False),
-                      self.headers)
+        record = Record(t.topic, t.key(msg.new),
+                        self._envelope(t, None, t.row(msg.new, t.snapshot_picks()), "r", txn, lsn, marker, False),
+                        self.headers)
+        return record if self._chain is None else next(iter(self._transformed(t, [record])), None)
 
-    def truncate(self, relation_id: int, txn: TxnContext, lsn: int) -> Record:
-        """Debezium's truncate event: null key, `op: "t"`, before and after null."""
+    def truncate(self, relation_id: int, txn: TxnContext, lsn: int) -> Record | None:
+        """Debezium's truncate event: null key, `op: "t"`, before and after null. None: the
+        chain dropped it."""
         t = self._tables[relation_id]
-        return Record(t.topic, None, self._envelope(t, None, None, "t", txn, lsn), self.headers)
+        record = Record(t.topic, None, self._envelope(t, None, None, "t", txn, lsn), self.headers)
+        return record if self._chain is None else next(iter(self._transformed(t, [record])), None)
 
     def _update(self, t: TableEvents, msg: Update, txn: TxnContext, lsn: int, half: int) -> list[Record]:
         new_values = _fill_unchanged(msg.new, msg.old)

@@ -14,6 +14,7 @@ from bridge.produce.failures import FailureHandling
 from bridge.properties import PropertyReader
 from bridge.route.settings import EventConfig
 from bridge.transform.settings import NO_RULES, ColumnRules
+from bridge.transform.smt_settings import NO_CHAIN, ChainSpec
 
 _TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
@@ -33,6 +34,7 @@ class ProducerSpec:
     columns: ColumnRules = NO_RULES
     failures: FailureHandling = FailureHandling()
     skips_refused: bool = False
+    chain: ChainSpec = NO_CHAIN  # the transforms (`bridge.transform.chain`)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from bridge.ring import LsnCells, RingClosed, RingReader
 from bridge.route import records as rec
 from bridge.route.partitioner import java_default_partition
 from bridge.source.catalog import TableInfo
+from bridge.transform.chain import compile_chain
 
 log = logging.getLogger(__name__)
 # Ring records that become Kafka records: what a resume point counts inside a transaction.
@@ -48,8 +49,9 @@ class ProducerWorker:
         db, events = spec.dbname, spec.events
         self._decoder = PgOutputDecoder(proto_version=1)
         converters = converters_for(events)
+        self._chain = compile_chain(spec.chain, converters, events.header_format)
         self._builder = EventBuilder(events, spec.conversion, types, db, run_id, converters, spec.columns,
-                                     spec.failures.converting)
+                                     spec.failures.converting, self._chain)
         self._messages = MessageEvents(events, spec.conversion, db, converters)
         self._transactions = TransactionEvents(events, converters)
         self._metadata = events.provide_transaction_metadata
@@ -171,13 +173,14 @@ class ProducerWorker:
             except Exception as exc:  # noqa: BLE001 - event.processing.failure.handling.mode
                 self._event_failed(exc, msg, lsn)
             else:
-                self._produce(record, hash_)
+                if record is not None:  # None: the transform chain dropped it
+                    self._produce(record, hash_)
             self.rows += 1
         elif kind == rec.MESSAGE:
             ctx = self._in_txn(kind)
             if self._metadata:
                 ctx.order = rec.order_fields(aux)
-            self._produce(self._messages.record(self._decoder.decode(payload), ctx.xid, ctx.commit_ts_us,
+            self._produce_side(self._messages.record(self._decoder.decode(payload), ctx.xid, ctx.commit_ts_us,
                                                 ctx.last_commit_lsn, ctx.block(lsn)), hash_)
         elif kind == rec.STANDALONE_MESSAGE:
             # A non-transactional message is its own unit of work, confirmable at its LSN;
@@ -189,13 +192,15 @@ class ProducerWorker:
             self.last_end = max(self.last_end, lsn)
             self._txn = self.tracker.begin()
             stamp = aux or time.time_ns() // 1000
-            self._produce(self._messages.record(self._decoder.decode(payload), None, stamp, lsn), hash_)
+            self._produce_side(self._messages.record(self._decoder.decode(payload), None, stamp, lsn), hash_)
             self.tracker.commit(lsn, stamp)
             self._txn = None
         elif kind == rec.TRUNCATE:
             ctx = self._in_txn(kind)
             ctx.order = rec.order_fields(aux)
-            self._produce(self._builder.truncate(rec.truncated_relation(payload), ctx, lsn), hash_)
+            record = self._builder.truncate(rec.truncated_relation(payload), ctx, lsn)
+            if record is not None:  # None: the transform chain dropped it
+                self._produce(record, hash_)
         elif kind == rec.TXMETA:
             self._transaction_record(half, lsn, payload)
         else:
@@ -216,6 +221,19 @@ class ProducerWorker:
         partitions = self._partitions[topic] = self.kafka.partitions(topic)
         return partitions
 
+    def side(self, r: Record) -> Record | None:
+        """A record beside the change events (message, transaction metadata, heartbeat) as the
+        transform chain leaves it (None: dropped); itself without a chain."""
+        if self._chain is None:
+            return r
+        out = self._chain.side(r.topic, r.key, r.value, r.headers)
+        return None if out is None else Record(*out)
+
+    def _produce_side(self, r: Record, hash_: int) -> None:
+        out = self.side(r)
+        if out is not None:
+            self._produce(out, hash_)
+
     def _produce(self, r: Record, hash_: int) -> None:
         """Produce one record as part of the current transaction's acknowledgements."""
         partitions = self._partitions.get(r.topic) or self._topic_partitions(r.topic)
@@ -235,7 +253,7 @@ class ProducerWorker:
         else:
             events, per_table = rec.tx_end_fields(payload)
             r = self._transactions.end(ctx.xid, lsn, ctx.commit_ts_us, events, per_table)
-        self._produce(r, 0)  # one partition's order: BEGIN/END of every transaction in sequence
+        self._produce_side(r, 0)  # one partition's order: BEGIN/END of every transaction in sequence
 
     def _relation(self, payload: bytes) -> None:
         raw, key_columns, not_null, excluded, topic, defaults = rec.relation_fields(payload)
@@ -243,7 +261,9 @@ class ProducerWorker:
         assert type(msg) is Relation
         info = TableInfo(tuple(key_columns), frozenset(not_null), frozenset(excluded), tuple(defaults))
         table = self._builder.relation(msg, info, topic)
-        if table.topic not in self._partitions:
+        # with a chain the records' topics are the chain's (RegexRouter): each is looked up,
+        # and created, when its first record goes out (`_topic_partitions`), never the table's
+        if self._chain is None and table.topic not in self._partitions:
             self._partitions[table.topic] = self.kafka.partitions(table.topic)
 
 
@@ -270,10 +290,11 @@ def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: 
                 transactions.ensure_open()
             worker.handle_batch(batch)
         if heartbeat is not None and heartbeat.due(time.monotonic()):
-            hb = heartbeat.record(time.time_ns() // 1_000_000)
-            if transactions is not None:
-                transactions.ensure_open()
-            kafka.produce(hb.topic, hb.key, hb.value, _heartbeat_delivered)
+            hb = worker.side(heartbeat.record(time.time_ns() // 1_000_000))
+            if hb is not None:
+                if transactions is not None:
+                    transactions.ensure_open()
+                kafka.produce(hb.topic, hb.key, hb.value, _heartbeat_delivered)
         kafka.poll(0)
         if tracker.failed is not None:
             raise DeliveryError(tracker.failed)

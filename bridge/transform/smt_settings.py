@@ -1,0 +1,142 @@
+"""The transform chain's keys (Kafka Connect's `transforms` and `predicates`).
+
+Connect JSON `transforms*` / `predicates*` arrive as `debezium.transforms*` /
+`debezium.predicates*` (`bridge.config.files`). `transforms` lists the aliases in order; each
+alias has `.type` (its class), optionally `.predicate` (a predicate alias) and `.negate`, and
+its own options; `predicates` lists predicate aliases, each with `.type` and options.
+
+A class pgbridge does not run, an option it does not honour, or an option Debezium 3.x no
+longer has (ExtractNewRecordState's `drop.tombstones` and `delete.handling.mode`, removed in
+3.0: Debezium ignores them silently, which changes the output a file expects) is refused at
+start with one line naming the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bridge.errors import ConfigError
+from bridge.properties import PropertyReader
+
+TRANSFORMS = "debezium.transforms"
+PREDICATES = "debezium.predicates"
+
+UNWRAP = "io.debezium.transforms.ExtractNewRecordState"
+REGEX_ROUTER = "org.apache.kafka.connect.transforms.RegexRouter"
+TOPIC_NAME_MATCHES = "org.apache.kafka.connect.transforms.predicates.TopicNameMatches"
+RECORD_IS_TOMBSTONE = "org.apache.kafka.connect.transforms.predicates.RecordIsTombstone"
+HAS_HEADER_KEY = "org.apache.kafka.connect.transforms.predicates.HasHeaderKey"
+
+# the options each class honours (those every transform has, `predicate` and `negate`, aside)
+_TRANSFORM_OPTIONS = {
+    UNWRAP: ("delete.tombstone.handling.mode", "add.fields", "add.fields.prefix", "add.headers",
+             "add.headers.prefix"),
+    REGEX_ROUTER: ("regex", "replacement"),
+}
+_PREDICATE_OPTIONS = {TOPIC_NAME_MATCHES: ("pattern",), RECORD_IS_TOMBSTONE: (), HAS_HEADER_KEY: ("name",)}
+_REMOVED = {
+    (UNWRAP, "drop.tombstones"): "removed in Debezium 3.0 (which ignores it): use delete.tombstone.handling.mode",
+    (UNWRAP, "delete.handling.mode"): "removed in Debezium 3.0 (which ignores it): use "
+                                      "delete.tombstone.handling.mode (rewrite, drop, tombstone, ...)",
+}
+DELETE_MODES = ("drop", "tombstone", "rewrite", "rewrite-with-tombstone", "delete-to-tombstone")
+
+
+@dataclass(frozen=True, slots=True)
+class PredicateSpec:
+    alias: str
+    type: str
+    options: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TransformSpec:
+    """One step: its class, its options (as read), and the predicate that gates it."""
+
+    alias: str
+    type: str
+    options: tuple[tuple[str, str], ...]
+    predicate: PredicateSpec | None = None
+    negate: bool = False
+
+    def option(self, name: str, default: str) -> str:
+        return dict(self.options).get(name, default)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainSpec:
+    """The chain, in order; empty when no `transforms` is set."""
+
+    steps: tuple[TransformSpec, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.steps)
+
+
+NO_CHAIN = ChainSpec()
+
+
+def _aliases(r: PropertyReader, key: str) -> list[str]:
+    raw = r.raw(key) or ""
+    return [a.strip() for a in raw.split(",") if a.strip()]
+
+
+def _options(r: PropertyReader, prefix: str, kind: str, allowed: dict[str, tuple[str, ...]],
+             reserved: tuple[str, ...]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """(class, options) of one alias; refuses a class or an option pgbridge does not honour."""
+    alias = prefix.rsplit(".", 1)[1]
+    found = r.with_prefix(prefix + ".")
+    cls = (found.get(prefix + ".type") or "").strip()
+    if not cls:
+        raise ConfigError(f"{r.label(prefix + '.type')} is missing: the {kind} {alias!r} needs a class")
+    if cls not in allowed:
+        raise ConfigError(f"{kind} {alias!r} ({r.label(prefix + '.type')}={cls}) is not supported by pgbridge: "
+                          f"it runs {', '.join(sorted(allowed))}; remove it or keep Debezium for this connector")
+    options = []
+    for key, value in found.items():
+        name = key[len(prefix) + 1:]
+        if name == "type" or name in reserved:
+            continue
+        why = _REMOVED.get((cls, name))
+        if why is not None:
+            raise ConfigError(f"{r.label(key)} is refused: {why}")
+        if name not in allowed[cls]:
+            raise ConfigError(f"{r.label(key)} is not an option pgbridge honours for {cls} "
+                              f"(it honours: {', '.join(allowed[cls]) or 'none'})")
+        options.append((name, value))
+    return cls, tuple(options)
+
+
+def read_chain(r: PropertyReader) -> ChainSpec:
+    """The `transforms` chain and the `predicates` its steps name."""
+    predicates = {}
+    for alias in _aliases(r, PREDICATES):
+        cls, options = _options(r, f"{PREDICATES}.{alias}", "predicate", _PREDICATE_OPTIONS, ())
+        predicates[alias] = PredicateSpec(alias, cls, options)
+    steps = []
+    for alias in _aliases(r, TRANSFORMS):
+        prefix = f"{TRANSFORMS}.{alias}"
+        cls, options = _options(r, prefix, "transform", _TRANSFORM_OPTIONS, ("predicate", "negate"))
+        predicate = None
+        if (name := (r.raw(prefix + ".predicate") or "").strip()):
+            predicate = predicates.get(name)
+            if predicate is None:
+                raise ConfigError(f"{r.label(prefix + '.predicate')}={name}: no such predicate in "
+                                  f"{r.label(PREDICATES)}")
+        negate = r.bool(prefix + ".negate", False)
+        steps.append(TransformSpec(alias, cls, options, predicate, negate))
+        _check(r, prefix, steps[-1])
+    return ChainSpec(tuple(steps))
+
+
+def _check(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
+    """Values refused at start, as Connect refuses them when it configures the transform."""
+    if step.type == UNWRAP:
+        mode = step.option("delete.tombstone.handling.mode", "tombstone").strip().lower()
+        if mode not in DELETE_MODES:
+            raise ConfigError(f"{r.label(prefix + '.delete.tombstone.handling.mode')} is invalid: use one of "
+                              f"{', '.join(DELETE_MODES)}")
+    elif step.type == REGEX_ROUTER:
+        for name in ("regex", "replacement"):
+            if name not in dict(step.options):
+                raise ConfigError(f"{r.label(prefix + '.' + name)} is missing: RegexRouter needs it")
