@@ -8,7 +8,8 @@ its own options; `predicates` lists predicate aliases, each with `.type` and opt
 A class pgbridge does not run, an option it does not honour, or an option Debezium 3.x no
 longer has (ExtractNewRecordState's `drop.tombstones` and `delete.handling.mode`, removed in
 3.0: Debezium ignores them silently, which changes the output a file expects) is refused at
-start with one line naming the key.
+start with one line naming the key — except `drop.tombstones=false`, which asks for what
+Debezium 3 does anyway (tombstones kept), so the output is the same.
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ def _options(r: PropertyReader, prefix: str, kind: str, allowed: dict[str, tuple
             continue
         why = _REMOVED.get((cls, name))
         if why is not None:
+            if (cls, name) == (UNWRAP, "drop.tombstones") and value.strip().lower() == "false":
+                continue  # what Debezium 3 does anyway (it keeps tombstones): the same output
             raise ConfigError(f"{r.label(key)} is refused: {why}")
         if name not in allowed[cls]:
             raise ConfigError(f"{r.label(key)} is not an option pgbridge honours for {cls} "

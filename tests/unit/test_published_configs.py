@@ -22,7 +22,7 @@ EXPECTED = {
     "cloudevents.properties": (0, [], [], None),
     "string-keys.json": (0, [], [], None),
     "legacy-1x.json": (2, ["table.whitelist"], ["database.server.name", "database.history.kafka.topic"], None),
-    "unwrap-smt.json": (2, None, None, "transforms.unwrap.drop.tombstones is refused: removed in Debezium 3.0"),
+    "unwrap-smt.json": (0, [], [], None),
     "jdbc-driver-props.properties": (2, ["debezium.source.database.sslfactory",
                                          "debezium.source.database.initial.statements",
                                          "debezium.source.slot.max.retries"], [], None),

@@ -211,7 +211,7 @@ def test_a_delete_and_its_tombstone_share_the_headers_unwrap_adds():
 @pytest.mark.parametrize("props, words", [
     ({T: "f", f"{T}.f.type": "org.apache.kafka.connect.transforms.Filter"},
      "transform 'f' (debezium.transforms.f.type=org.apache.kafka.connect.transforms.Filter) is not supported"),
-    ({**unwrap(**{"drop.tombstones": "false"})}, "drop.tombstones is refused: removed in Debezium 3.0"),
+    ({**unwrap(**{"drop.tombstones": "true"})}, "drop.tombstones is refused: removed in Debezium 3.0"),
     ({**unwrap(**{"delete.handling.mode": "rewrite"})}, "delete.handling.mode is refused: removed in Debezium 3.0"),
     ({**unwrap(**{"route.by.field": "x"})}, "route.by.field is not an option pgbridge honours"),
     ({**unwrap(**{"delete.tombstone.handling.mode": "none"})}, "delete.tombstone.handling.mode is invalid"),
@@ -225,6 +225,11 @@ def test_what_pgbridge_does_not_run_is_refused_naming_it(props, words):
     with pytest.raises(ConfigError, match=None) as err:
         config_from_properties({**MINIMAL, **props})
     assert words in str(err.value)
+
+
+def test_drop_tombstones_false_asks_for_what_debezium_3_does():
+    cfg = config_from_properties({**MINIMAL, **unwrap(**{"drop.tombstones": "false"})})
+    assert "debezium.transforms.unwrap.drop.tombstones" in [v.key for v in cfg.keys.honoured]
 
 
 def test_chain_keys_are_honoured():
