@@ -17,20 +17,22 @@ from tests.integration.support import child_pids, consume_until, slot_active, wa
 ROWS = 150_000
 
 
-def markers(kafka_bootstrap: str, topic: str) -> list[tuple[str, dict]]:
-    """Every committed marker so far, as (key, value)."""
+def wait_for_marker(kafka_bootstrap: str, topic: str, wanted, timeout: float) -> None:
+    """Tail the committed markers until one satisfies `wanted(key, value)`. One consumer for the
+    whole wait: the kill must land while the producer is still inside the transaction, so the
+    marker has to be seen within milliseconds of its commit, not after a reconnect per look."""
     consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"markers-{os.getpid()}",
-                         "isolation.level": "read_committed", "enable.auto.commit": False})
+                         "isolation.level": "read_committed", "enable.auto.commit": False,
+                         "fetch.wait.max.ms": 10})
     try:
-        end = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1]
         consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-        out: list[tuple[str, dict]] = []
-        deadline = time.monotonic() + 10
-        while end and time.monotonic() < deadline:
-            out += [(m.key().decode(), json.loads(m.value())) for m in consumer.consume(500, 0.5) if not m.error()]
-            if consumer.position([TopicPartition(topic, 0)])[0].offset >= end:
-                break
-        return out
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for m in consumer.consume(500, 0.02):
+                if not m.error() and wanted(m.key().decode(), json.loads(m.value())):
+                    return
+        raise AssertionError(f"timed out after {timeout}s waiting for producer-1 to commit inside the "
+                             "PostgreSQL transaction")
     finally:
         consumer.close()
 
@@ -51,9 +53,8 @@ def test_producer_killed_inside_a_large_transaction_writes_each_row_once(pg, bri
     # GIVEN one PostgreSQL transaction of 150k rows, committed in Kafka piece by piece
     with pg.cursor() as cur:
         cur.execute(f"INSERT INTO {table} SELECT g, repeat('x', 50) FROM generate_series(1, {ROWS}) g")
-    wait_until(lambda: any(k.endswith("/1") and m["txn"] and m["done"] > 1000
-                           for k, m in markers(kafka_bootstrap, offsets)),
-               timeout=120, interval=0.05, what="producer-1 committing inside the PostgreSQL transaction")
+    wait_for_marker(kafka_bootstrap, offsets, lambda k, m: k.endswith("/1") and m["txn"] and m["done"] > 1000,
+                    timeout=120)
     # WHEN a producer is killed before the transaction is through
     os.kill(child_pids(bridge.proc.pid)["pgb-producer-1"], signal.SIGKILL)
 
