@@ -151,8 +151,8 @@ _NOT_IMPLEMENTED = (
     + _rule(REFUSED, "Kafka Connect's per-connector consumer and admin clients: pgbridge's clients take their "
             "connection from debezium.sink.kafka.producer.* (producer.override.*)",
             r"connect\.(consumer|admin)\.override\..*")
-    + _rule(REFUSED, "Quarkus settings of Debezium Server other than quarkus.http.port/host and "
-            "quarkus.log.level: pgbridge is not a Quarkus application", r"quarkus\..*")
+    + _rule(REFUSED, "Quarkus settings of Debezium Server other than quarkus.http.port/host, quarkus.log.level "
+            "and quarkus.log.console.json=false: pgbridge is not a Quarkus application", r"quarkus\..*")
     + _rule(REFUSED, "pgbridge writes to Kafka only (debezium.sink.type=kafka)", r"debezium\.sink\.(?!kafka\.).*")
 )
 
