@@ -56,12 +56,19 @@ def capturing(converters: Converters) -> Converters:
                       _CaptureConverter(converters.value.null_is_default))
 
 
+# class -> the step it compiles to (smt_settings.py lists the options each class honours)
+_STEPS: dict[str, Callable[[TransformSpec, HeaderFormat], Step]] = {
+    UNWRAP: ExtractNewRecordState,
+    REGEX_ROUTER: lambda spec, _headers: RegexRouter(spec.alias, spec.option("regex", ""),
+                                                     spec.option("replacement", "")),
+}
+
+
 def _step(spec: TransformSpec, headers: HeaderFormat) -> Step:
-    if spec.type == UNWRAP:
-        return ExtractNewRecordState(spec, headers)
-    if spec.type == REGEX_ROUTER:
-        return RegexRouter(spec.alias, spec.option("regex", ""), spec.option("replacement", ""))
-    raise ConfigError(f"transform {spec.alias!r}: {spec.type} is not supported")
+    make = _STEPS.get(spec.type)
+    if make is None:
+        raise ConfigError(f"transform {spec.alias!r}: {spec.type} is not supported")
+    return make(spec, headers)
 
 
 def _gated(step: Step, spec: TransformSpec) -> Step:

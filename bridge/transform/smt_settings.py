@@ -132,14 +132,25 @@ def read_chain(r: PropertyReader) -> ChainSpec:
     return ChainSpec(tuple(steps))
 
 
+def _check_unwrap(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
+    mode = step.option("delete.tombstone.handling.mode", "tombstone").strip().lower()
+    if mode not in DELETE_MODES:
+        raise ConfigError(f"{r.label(prefix + '.delete.tombstone.handling.mode')} is invalid: use one of "
+                          f"{', '.join(DELETE_MODES)}")
+
+
+def _check_regex_router(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
+    for name in ("regex", "replacement"):
+        if name not in dict(step.options):
+            raise ConfigError(f"{r.label(prefix + '.' + name)} is missing: RegexRouter needs it")
+
+
+# class -> its check of option values, refused at start as Connect refuses them when it
+# configures the transform
+_CHECKS = {UNWRAP: _check_unwrap, REGEX_ROUTER: _check_regex_router}
+
+
 def _check(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
-    """Values refused at start, as Connect refuses them when it configures the transform."""
-    if step.type == UNWRAP:
-        mode = step.option("delete.tombstone.handling.mode", "tombstone").strip().lower()
-        if mode not in DELETE_MODES:
-            raise ConfigError(f"{r.label(prefix + '.delete.tombstone.handling.mode')} is invalid: use one of "
-                              f"{', '.join(DELETE_MODES)}")
-    elif step.type == REGEX_ROUTER:
-        for name in ("regex", "replacement"):
-            if name not in dict(step.options):
-                raise ConfigError(f"{r.label(prefix + '.' + name)} is missing: RegexRouter needs it")
+    check = _CHECKS.get(step.type)
+    if check is not None:
+        check(r, prefix, step)
