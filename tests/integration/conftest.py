@@ -41,3 +41,23 @@ def bridge_factory(tmp_path, pg_dsn, kafka_bootstrap, pg):
         if bridge.running():
             bridge.kill()
         drop_slot_and_publication(pg, slot, publication)
+
+
+@pytest.fixture(scope="session")
+def schema_registry(local_services):
+    """The Confluent-API URL of deploy/local/registry/up's registry (Apicurio, in memory),
+    started once for the session by the first test that needs it; stopped at the end unless it
+    was already running. Tests use their own subjects (topic prefixes)."""
+    import re
+    import subprocess
+
+    from tests.integration.support import REPO
+    up, down = REPO / "deploy/local/registry/up", REPO / "deploy/local/registry/down"
+    proc = subprocess.run([str(up)], capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        pytest.fail(f"deploy/local/registry/up failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}",
+                    pytrace=False)
+    env = dict(re.findall(r"^export (\w+)='([^']*)'$", proc.stdout, re.M))
+    yield env["BRIDGE_REGISTRY_URL"]
+    if "# started: nothing" not in proc.stdout:
+        subprocess.run([str(down)], capture_output=True, timeout=120)
