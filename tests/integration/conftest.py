@@ -3,10 +3,13 @@ publication and topic prefix, dropped afterwards."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+
 import psycopg2
 import pytest
 
-from tests.integration.support import BridgeProcess, drop_slot_and_publication, write_properties
+from tests.integration.support import REPO, BridgeProcess, drop_slot_and_publication, write_properties
 
 
 @pytest.fixture
@@ -48,10 +51,6 @@ def schema_registry(local_services):
     """The Confluent-API URL of deploy/local/registry/up's registry (Apicurio, in memory),
     started once for the session by the first test that needs it; stopped at the end unless it
     was already running. Tests use their own subjects (topic prefixes)."""
-    import re
-    import subprocess
-
-    from tests.integration.support import REPO
     up, down = REPO / "deploy/local/registry/up", REPO / "deploy/local/registry/down"
     proc = subprocess.run([str(up)], capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
