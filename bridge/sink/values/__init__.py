@@ -142,6 +142,8 @@ def _decoder(schema: dict, options: DecodeOptions, target: str | None) -> _Decod
         return st.point_as_postgis if target in _POSTGIS else st.point
     if name == "io.debezium.data.geometry.Geometry":
         return _geometry(target)
+    if kind == "double" and target in ("numeric", "money"):
+        return sc.decimal_of_double
     connect = _CONNECT.get(kind)  # type: ignore[arg-type]
     if connect is not None:
         return connect

@@ -44,6 +44,17 @@ def floating(value: object) -> str:
     raise ValueError(f"{value!r} is not a floating-point number")
 
 
+def decimal_of_double(value: object) -> str:
+    """decimal.handling.mode=double into numeric or money: the shortest decimal without exponent
+    (money's input reads no '1.0E7') and without a '.0' the double added to an integer."""
+    text = floating(value)
+    if not text[-1].isdigit():
+        return text  # NaN, Infinity
+    if "e" in text.lower():
+        text = format(Decimal(text), "f")
+    return text.removesuffix(".0")
+
+
 def boolean(value: object) -> str:
     if value is True:
         return "1"
