@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ring and pgoutput", ("ring", "pgoutput")),
     ("conversion", ("convert", "format")),
     ("components", ("kafka", "source", "cutover", "route", "snapshot", "transform", "produce", "ack", "status",
-                    "notify")),
+                    "notify", "sink")),
     # composes the components' settings: no component reads the whole configuration
     ("configuration", ("config",)),
     ("processes", ("proc",)),
