@@ -98,8 +98,10 @@ def _same(a, b) -> bool:
 
 
 @pytest.fixture
-def registry(schema_registry) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": schema_registry})
+def registry(schema_registry):
+    client = SchemaRegistryClient({"url": schema_registry})
+    yield client
+    client.close()
 
 
 def _avro_format(url: str, **options: str) -> dict[str, str]:
