@@ -18,7 +18,7 @@ import uuid
 import pytest
 from confluent_kafka import Consumer
 
-from tests.integration.support import REPO, confirmed_flush, slot_active, wait_until
+from tests.integration.support import REPO, confirmed_flush, error_lines, slot_active, throwaway_ca, wait_until
 
 UP = REPO / "deploy" / "local" / "kafka-secure" / "up"
 DOWN = REPO / "deploy" / "local" / "kafka-secure" / "down"
@@ -100,7 +100,7 @@ def test_scram_over_sasl_ssl_with_java_settings_streams_and_bad_credentials_fail
         cases = {
             "wrong password": (java_client_settings(secure_kafka, password="not-the-password"),
                                r"SASL authentication error|[Aa]uthentication failed"),
-            "unknown CA": (java_client_settings(secure_kafka, ca=str(other_ca(tmp_path))),
+            "unknown CA": (java_client_settings(secure_kafka, ca=str(throwaway_ca(tmp_path))),
                            r"SSL handshake failed|certificate verify failed"),
         }
         for case, (settings, cause) in cases.items():
@@ -111,7 +111,7 @@ def test_scram_over_sasl_ssl_with_java_settings_streams_and_bad_credentials_fail
             failing.start()
             assert failing.wait(120) == 3, f"{case}:\n{failing.log()}"
             log = failing.log()
-            errors = [line.split(" ERROR bridge: ", 1)[1] for line in log.splitlines() if " ERROR bridge: " in line]
+            errors = error_lines(log)
             assert len(errors) == 1, f"{case}:\n{log}"
             assert errors[0].startswith(f"cannot reach Kafka at {secure_kafka['BRIDGE_KAFKA_SECURE_SASL_SSL']} ")
             assert re.search(cause, errors[0]), f"{case}:\n{log}"
@@ -125,13 +125,6 @@ def test_scram_over_sasl_ssl_with_java_settings_streams_and_bad_credentials_fail
         with pg.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
 
-
-def other_ca(tmp_path):
-    """A CA certificate that did not sign the broker's."""
-    key, cert = tmp_path / "other-ca.key", tmp_path / "other-ca.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
-    return cert
 
 
 @pytest.mark.parametrize("mechanism", ["plain", "mtls"])
