@@ -127,12 +127,14 @@ def test_scram_over_sasl_ssl_with_java_settings_streams_and_bad_credentials_fail
 
 
 
-@pytest.mark.parametrize("mechanism", ["plain", "mtls"])
+@pytest.mark.parametrize("mechanism", ["plain", "mtls", "mtls_jks"])
 def test_plain_and_client_certificates_with_java_settings_stream(mechanism, secure_kafka, bridge_factory, pg,
-                                                                 unique_name):
+                                                                 unique_name, tmp_path):
     """PLAIN over SASL_SSL with a single-quoted JAAS line; SSL with a PKCS12 client keystore (the
-    SSL listener requires a client certificate), under Java's default keystore type."""
+    SSL listener requires a client certificate), under Java's default keystore type; SSL with a
+    JKS keystore keytool makes here (its key password not the store's) and the PKCS12 truststore."""
     env, certs = secure_kafka, secure_kafka["BRIDGE_KAFKA_SECURE_CERTS"]
+    storepass = env["BRIDGE_KAFKA_SECURE_STOREPASS"]
     if mechanism == "plain":
         settings = {
             P + "bootstrap.servers": env["BRIDGE_KAFKA_SECURE_SASL_SSL"], P + "security.protocol": "SASL_SSL",
@@ -141,14 +143,27 @@ def test_plain_and_client_certificates_with_java_settings_stream(mechanism, secu
                                      f"password='{env['BRIDGE_KAFKA_SECURE_PASSWORD']}' "
                                      f"username='{env['BRIDGE_KAFKA_SECURE_USER']}';"),
         }
-    else:
+    elif mechanism == "mtls":
         settings = {
             P + "bootstrap.servers": env["BRIDGE_KAFKA_SECURE_SSL"], P + "security.protocol": "SSL",
             P + "ssl.keystore.location": f"{certs}/client.p12",
-            P + "ssl.keystore.password": env["BRIDGE_KAFKA_SECURE_STOREPASS"],
+            P + "ssl.keystore.password": storepass,
         }
-    settings[P + "ssl.truststore.location"] = f"{certs}/ca.pem"
-    settings[P + "ssl.truststore.type"] = "PEM"
+    else:
+        jks = tmp_path / "client.jks"
+        subprocess.run(["keytool", "-importkeystore", "-noprompt", "-srckeystore", f"{certs}/client.p12",
+                        "-srcstoretype", "PKCS12", "-srcstorepass", storepass, "-destkeystore", str(jks),
+                        "-deststoretype", "JKS", "-deststorepass", "jks-store-pw", "-destkeypass", "jks-key-pw"],
+                       check=True, capture_output=True, timeout=120)
+        settings = {
+            P + "bootstrap.servers": env["BRIDGE_KAFKA_SECURE_SSL"], P + "security.protocol": "SSL",
+            P + "ssl.keystore.type": "JKS", P + "ssl.keystore.location": str(jks),
+            P + "ssl.keystore.password": "jks-store-pw", P + "ssl.key.password": "jks-key-pw",
+            P + "ssl.truststore.type": "PKCS12", P + "ssl.truststore.location": f"{certs}/truststore.p12",
+            P + "ssl.truststore.password": storepass,
+        }
+    settings.setdefault(P + "ssl.truststore.location", f"{certs}/ca.pem")
+    settings.setdefault(P + "ssl.truststore.type", "PEM")
     settings[P + "ssl.endpoint.identification.algorithm"] = "https"
     table = f"sec_{unique_name}"
     with pg.cursor() as cur:
