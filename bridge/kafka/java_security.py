@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Callable
 
 from bridge.errors import ConfigError
-from bridge.kafka import keystores
+from bridge.kafka import keystores, msk, oauth
 from bridge.kafka.jaas import parse_jaas
 
 _JAAS = "sasl.jaas.config"
@@ -23,15 +23,9 @@ _PASSWORD_MODULES = frozenset({
     "org.apache.kafka.common.security.plain.PlainLoginModule",
     "org.apache.kafka.common.security.scram.ScramLoginModule",
 })
-_MSK = "AWS MSK IAM needs the pgbridge[msk] extra, which is not available yet"
-_LATER = {
-    "software.amazon.msk.auth.iam.IAMLoginModule": _MSK,
-    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule":
-        "OAUTHBEARER through a Java login module is not supported yet; librdkafka's own "
-        "sasl.oauthbearer.* settings (sasl.oauthbearer.method=oidc, ...) are",
-    "com.sun.security.auth.module.Krb5LoginModule":
-        "Kerberos is not supported yet",
-}
+_LATER = {"com.sun.security.auth.module.Krb5LoginModule": "Kerberos is not supported yet"}
+# Java classes that supply credentials: read together with the login module.
+_HANDLER_KEYS = ("sasl.login.callback.handler.class", "sasl.client.callback.handler.class")
 _JCEKS = ("is a JCEKS store (3DES-protected), which pgbridge cannot read: convert it with "
           "`keytool -importkeystore -deststoretype PKCS12`")
 
@@ -56,23 +50,36 @@ def translate_java_security(settings: dict[str, str], label: Callable[[str], str
 
 def _sasl(out: dict[str, str], label: Callable[[str], str]) -> None:
     mechanism = out.get("sasl.mechanism", "").strip().upper()
-    if mechanism == "AWS_MSK_IAM":
-        raise ConfigError(f"{label('sasl.mechanism')}=AWS_MSK_IAM is refused: {_MSK}")
-    handler = out.get("sasl.client.callback.handler.class", "")
-    if "msk.auth.iam" in handler:
-        raise ConfigError(f"{label('sasl.client.callback.handler.class')}={handler.strip()!r} is refused: {_MSK}")
+    handlers = {key: out.pop(key).strip() for key in _HANDLER_KEYS if key in out}
     jaas = out.pop(_JAAS, None)
-    if jaas is None:
+    module = None
+    if jaas is not None:
+        try:
+            modules = parse_jaas(jaas)
+        except ConfigError as exc:
+            raise ConfigError(f"{label(_JAAS)} cannot be read: {exc}") from None
+        if len(modules) != 1:
+            raise ConfigError(f"{label(_JAAS)} names {len(modules)} login modules; a Kafka client takes exactly one")
+        module = modules[0]
+    if msk.is_msk(mechanism, module.name if module else None, tuple(handlers.values())):
+        msk.translate_msk(out, module.options if module else {}, label)
         return
-    try:
-        modules = parse_jaas(jaas)
-    except ConfigError as exc:
-        raise ConfigError(f"{label(_JAAS)} cannot be read: {exc}") from None
-    if len(modules) != 1:
-        raise ConfigError(f"{label(_JAAS)} names {len(modules)} login modules; a Kafka client takes exactly one")
-    module = modules[0]
+    client_handler = handlers.get("sasl.client.callback.handler.class")
+    if client_handler is not None:
+        raise ConfigError(f"{label('sasl.client.callback.handler.class')}={client_handler!r} is refused: a Java "
+                          "class pgbridge cannot load (AWS MSK IAM's handler is read)")
+    login_handler = handlers.get("sasl.login.callback.handler.class")
+    if module is not None and module.name == oauth.LOGIN_MODULE:
+        oauth.translate_oauthbearer(out, module.options, login_handler, label)
+        return
+    if login_handler is not None:
+        raise ConfigError(f"{label('sasl.login.callback.handler.class')}={login_handler!r} is refused: it is read "
+                          f"with {oauth.LOGIN_MODULE} in {label(_JAAS)} only")
+    if module is None:
+        return
     if module.name not in _PASSWORD_MODULES:
-        why = _LATER.get(module.name, "pgbridge reads PlainLoginModule and ScramLoginModule only")
+        why = _LATER.get(module.name, "pgbridge reads PlainLoginModule, ScramLoginModule, OAuthBearerLoginModule "
+                                      "and AWS MSK IAM's IAMLoginModule only")
         raise ConfigError(f"{label(_JAAS)} names the login module {module.name}, which is refused: {why}")
     if module.options.get("tokenauth", "false").lower() == "true":
         raise ConfigError(f"{label(_JAAS)} sets tokenauth=true (delegation tokens), which librdkafka does not support")

@@ -87,16 +87,13 @@ def test_keystores_pkcs12_kept_pem_split(tmp_path):
 
 
 @pytest.mark.parametrize("settings, words", [
-    ({"sasl_jaas_config": "software.amazon.msk.auth.iam.IAMLoginModule required;"},
-     r"names the login module software\.amazon\.msk\.auth\.iam\.IAMLoginModule, which is refused: AWS MSK IAM "
-     r"needs the pgbridge\[msk\] extra"),
-    ({"sasl_mechanism": "AWS_MSK_IAM"}, r"sasl\.mechanism=AWS_MSK_IAM is refused: AWS MSK IAM needs the pgbridge"),
-    ({"sasl_client_callback_handler_class": "software.amazon.msk.auth.iam.IAMClientCallbackHandler"},
-     r"sasl\.client\.callback\.handler\.class='software\.amazon\.msk\.auth\.iam\.IAMClientCallbackHandler' is "
-     r"refused: AWS MSK IAM"),
-    ({"sasl_jaas_config": "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;"},
-     r"OAUTHBEARER through a Java login module is not supported yet"),
-    ({"sasl_jaas_config": "com.example.Custom required;"}, r"reads PlainLoginModule and ScramLoginModule only"),
+    ({"sasl_jaas_config": "com.example.Custom required;"},
+     r"reads PlainLoginModule, ScramLoginModule, OAuthBearerLoginModule and AWS MSK IAM's IAMLoginModule only"),
+    ({"sasl_jaas_config": "com.sun.security.auth.module.Krb5LoginModule required;"}, r"Kerberos is not supported"),
+    ({"sasl_client_callback_handler_class": "com.example.Handler"}, r"a Java class pgbridge cannot load"),
+    ({"sasl_login_callback_handler_class": "com.example.Handler", "sasl_jaas_config": f'{SCRAM} required;'},
+     r"sasl\.login\.callback\.handler\.class='com\.example\.Handler' is refused: it is read with "
+     r"org\.apache\.kafka\.common\.security\.oauthbearer\.OAuthBearerLoginModule"),
     ({"sasl_jaas_config": f'{SCRAM} required username="u" password="never-shown" tokenauth=true;'},
      r"tokenauth=true \(delegation tokens\), which librdkafka does not support"),
     ({"sasl_jaas_config": f'{SCRAM} required password="never-shown";'}, r"has no username=\.\.\. option"),
