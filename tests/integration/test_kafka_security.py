@@ -10,9 +10,14 @@ with exit code 3 and one line naming the broker and the cause, and leave the slo
 
 from __future__ import annotations
 
+import base64
+import http.server
+import json
 import re
 import subprocess
+import threading
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -177,5 +182,97 @@ def test_plain_and_client_certificates_with_java_settings_stream(mechanism, secu
         assert len(read_topic(env, f"{unique_name}.public.{table}", 5)) == 5, bridge.log()
         assert bridge.stop() == 0, bridge.log()
     finally:
+        with pg.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+OAUTH = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
+
+
+class TokenEndpoint:
+    """An OIDC token endpoint on 127.0.0.1 for the client-credentials flow: it checks the client's
+    id and secret (HTTP basic) and hands out unsigned JWTs, which the test broker's unsecured
+    validator accepts. `grants` records each request's form."""
+
+    def __init__(self, client_id: str, secret: str) -> None:
+        self.grants: list[dict[str, list[str]]] = []
+        expected = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+        endpoint = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+                if self.headers.get("Authorization") != expected:
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                endpoint.grants.append(form)
+                now = int(time.time())
+                claims = {"sub": client_id, "iat": now, "exp": now + 3600, "scope": form.get("scope", [""])[0]}
+                body = json.dumps({"access_token": unsigned_jwt(claims), "token_type": "bearer",
+                                   "expires_in": 3600}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/oauth2/token"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def unsigned_jwt(claims: dict) -> str:
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+    return f'{part({"alg": "none"})}.{part(claims)}.'
+
+
+@pytest.mark.parametrize("flow", ["oidc", "unsecured"])
+def test_oauthbearer_with_java_settings_streams(flow, secure_kafka, bridge_factory, pg, unique_name):
+    """OAUTHBEARER as a Debezium user writes it: OAuthBearerLoginModule with the OIDC login
+    handler and a token endpoint (librdkafka fetches the token: the endpoint must see the
+    client credentials and the scope), and Java's unsecured test tokens."""
+    env = secure_kafka
+    settings = {P + "bootstrap.servers": env["BRIDGE_KAFKA_SECURE_SASL_SSL"], P + "security.protocol": "SASL_SSL",
+                P + "sasl.mechanism": "OAUTHBEARER", P + "ssl.truststore.type": "PEM",
+                P + "ssl.truststore.location": f'{env["BRIDGE_KAFKA_SECURE_CERTS"]}/ca.pem'}
+    endpoint = TokenEndpoint("pgbridge-svc", "oidc-client-secret") if flow == "oidc" else None
+    if endpoint is not None:
+        settings.update({
+            P + "sasl.jaas.config": f'{OAUTH} required clientId="pgbridge-svc" clientSecret="oidc-client-secret" '
+                                    'scope="kafka.write";',
+            P + "sasl.login.callback.handler.class":
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler",
+            P + "sasl.oauthbearer.token.endpoint.url": endpoint.url,
+        })
+    else:
+        settings[P + "sasl.jaas.config"] = f'{OAUTH} required unsecuredLoginStringClaim_sub="pgbridge-svc";'
+    table = f"sec_{unique_name}"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY)")
+    try:
+        bridge = bridge_factory(unique_name, extra=settings, tables=[table])
+        bridge.start()
+        wait_until(lambda: slot_active(pg, f"{unique_name}_slot"), timeout=60, what="the bridge to stream")
+        with pg.cursor() as cur:
+            cur.execute(f"INSERT INTO {table} SELECT generate_series(1, 5)")
+        assert len(read_topic(env, f"{unique_name}.public.{table}", 5)) == 5, bridge.log()
+        assert bridge.stop() == 0, bridge.log()
+        if endpoint is not None:
+            assert endpoint.grants, "librdkafka fetched no token"
+            assert all(g["grant_type"] == ["client_credentials"] and g["scope"] == ["kafka.write"]
+                       for g in endpoint.grants), endpoint.grants
+        assert "oidc-client-secret" not in bridge.log()
+    finally:
+        if endpoint is not None:
+            endpoint.close()
         with pg.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
