@@ -61,8 +61,9 @@ def java_client_settings(env: dict[str, str], *, password: str | None = None, ca
     }
 
 
-def read_topic(env: dict[str, str], topic: str, count: int, timeout: float = 60) -> list[bytes]:
-    consumer = Consumer({
+def read_topic(env: dict[str, str], topic: str, count: int, timeout: float = 60,
+               extra: dict[str, str] | None = None) -> list[bytes]:
+    consumer = Consumer({**(extra or {}),
         "bootstrap.servers": env["BRIDGE_KAFKA_SECURE_SASL_SSL"], "security.protocol": "SASL_SSL",
         "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": env["BRIDGE_KAFKA_SECURE_USER"],
         "sasl.password": env["BRIDGE_KAFKA_SECURE_PASSWORD"],
@@ -274,5 +275,37 @@ def test_oauthbearer_with_java_settings_streams(flow, secure_kafka, bridge_facto
     finally:
         if endpoint is not None:
             endpoint.close()
+        with pg.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def test_exactly_once_over_sasl_ssl_its_admin_and_offsets_reader_authenticate(secure_kafka, bridge_factory, pg,
+                                                                              unique_name):
+    """Every client pgbridge opens gets the translated settings, not only the data producers:
+    exactly once adds an admin client (the offsets topic), a consumer that reads that topic back
+    at start, and transactional producers. Across a restart, every row is in Kafka once."""
+    env = secure_kafka
+    offsets = f"{unique_name}_offsets"
+    settings = {**java_client_settings(env), "bridge.exactly.once": "true",
+                "bridge.exactly.once.offsets.topic": offsets, "bridge.exactly.once.commit.interval.ms": "50"}
+    table = f"sec_{unique_name}"
+    slot = f"{unique_name}_slot"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY)")
+    try:
+        bridge = bridge_factory(unique_name, extra=settings, tables=[table])
+        topic = f"{unique_name}.public.{table}"
+        for first, last in ((1, 10), (11, 20)):
+            bridge.start()
+            wait_until(lambda: slot_active(pg, slot), timeout=60, what="the bridge to stream")
+            with pg.cursor() as cur:
+                cur.execute(f"INSERT INTO {table} SELECT generate_series({first}, {last})")
+            keys = read_topic(env, topic, last, extra={"isolation.level": "read_committed"})
+            assert len(keys) == last and len(set(keys)) == last, bridge.log()
+            assert bridge.stop() == 0, bridge.log()
+            wait_until(lambda: not slot_active(pg, slot), timeout=30, what="the slot to be released")
+        assert read_topic(env, offsets, 1), "the offsets topic was not written over SASL_SSL"
+        assert "Traceback" not in bridge.log()
+    finally:
         with pg.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
