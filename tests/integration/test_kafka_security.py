@@ -15,15 +15,19 @@ import http.server
 import json
 import re
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
+import urllib.request
 import uuid
 
 import pytest
 from confluent_kafka import Consumer
 
-from tests.integration.support import REPO, confirmed_flush, error_lines, slot_active, throwaway_ca, wait_until
+from tests.integration.support import (
+    REPO, child_pids, confirmed_flush, error_lines, slot_active, throwaway_ca, wait_until,
+)
 
 UP = REPO / "deploy" / "local" / "kafka-secure" / "up"
 DOWN = REPO / "deploy" / "local" / "kafka-secure" / "down"
@@ -306,6 +310,52 @@ def test_exactly_once_over_sasl_ssl_its_admin_and_offsets_reader_authenticate(se
             wait_until(lambda: not slot_active(pg, slot), timeout=30, what="the slot to be released")
         assert read_topic(env, offsets, 1), "the offsets topic was not written over SASL_SSL"
         assert "Traceback" not in bridge.log()
+    finally:
+        with pg.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def test_no_output_of_a_secured_run_carries_a_secret(secure_kafka, bridge_factory, pg, unique_name, tmp_path):
+    """The SCRAM password (in a JAAS line) and the JKS stores' passwords of a streaming run at DEBUG:
+    never in its log (stdout and stderr), `bridge check`'s report, /q/metrics, /q/health or a
+    process's title and command line."""
+    env, certs = secure_kafka, secure_kafka["BRIDGE_KAFKA_SECURE_CERTS"]
+    trust = tmp_path / "truststore.jks"
+    subprocess.run(["keytool", "-importcert", "-noprompt", "-alias", "ca", "-file", f"{certs}/ca.pem",
+                    "-keystore", str(trust), "-storetype", "JKS", "-storepass", "trust-store-Secret-6"],
+                   check=True, capture_output=True, timeout=120)
+    secrets = [env["BRIDGE_KAFKA_SECURE_PASSWORD"], "trust-store-Secret-6"]
+    settings = {**java_client_settings(env), P + "ssl.truststore.location": str(trust),
+                P + "ssl.truststore.type": "JKS", P + "ssl.truststore.password": "trust-store-Secret-6",
+                "quarkus.log.level": "DEBUG"}
+    table = f"sec_{unique_name}"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY)")
+    try:
+        bridge = bridge_factory(unique_name, extra=settings, tables=[table])
+        check = subprocess.run([sys.executable, "-m", "bridge.cli", "check", "-c", str(bridge.config_path)],
+                               cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert check.returncode == 0, check.stdout + check.stderr
+        outputs = {"bridge check": check.stdout + check.stderr}
+        bridge.start()
+        wait_until(lambda: slot_active(pg, f"{unique_name}_slot"), timeout=60, what="the bridge to stream")
+        with pg.cursor() as cur:
+            cur.execute(f"INSERT INTO {table} SELECT generate_series(1, 5)")
+        assert len(read_topic(env, f"{unique_name}.public.{table}", 5)) == 5, bridge.log()
+        port = int(wait_until(lambda: re.search(r"health and metrics on http://127\.0\.0\.1:(\d+)/", bridge.log()),
+                              what="the HTTP port in the log")[1])
+        for path in ("/q/metrics", "/q/health"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+                outputs[path] = response.read().decode()
+        for name, pid in {"bridge": bridge.proc.pid, **child_pids(bridge.proc.pid)}.items():
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                outputs[f"{name} command line"] = f.read().decode(errors="replace")
+        assert bridge.stop() == 0, bridge.log()
+        outputs["log"] = bridge.log_path.read_text(errors="replace")
+        assert "DEBUG" in outputs["log"]
+        for name, text in outputs.items():
+            for secret in secrets:
+                assert secret not in text, f"{name} shows a secret"
     finally:
         with pg.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
