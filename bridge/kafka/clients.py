@@ -2,8 +2,8 @@
 
 A client's configuration is the connection (`KafkaConnection`: brokers, TLS, SASL), then the
 producer tuning for producers, then what the caller adds (a group, a transactional id,
-callbacks). librdkafka refusing a setting is a configuration error, named by the keys the
-user wrote.
+callbacks); AWS MSK IAM's `pgbridge.msk.*` settings become the token callback. librdkafka
+refusing a setting is a configuration error, named by the keys the user wrote.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Callable, TypeVar
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, ConnectionFailed
+from bridge.kafka import msk
 from bridge.kafka.settings import PREFIX, KafkaConnection, ProducerTuning
 
 _Client = TypeVar("_Client")
@@ -34,7 +35,12 @@ def admin(connection: KafkaConnection, **extra: object) -> AdminClient:
 
 
 def _build(client: Callable[[dict], _Client], kind: str, conf: dict, keys: str = PREFIX) -> _Client:
+    token = msk.token_callback(conf)
+    if token is not None:
+        conf["oauth_cb"] = token
     try:
         return client(conf)
     except KafkaException as exc:
+        if token is not None and token.failure:  # the client waited for its first token in vain
+            raise ConnectionFailed(f"cannot reach Kafka at {conf.get('bootstrap.servers')}: {token.failure}") from None
         raise ConfigError(f"invalid Kafka {kind} setting ({keys}*): {exc.args[0].str()}") from None

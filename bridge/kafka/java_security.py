@@ -4,7 +4,8 @@ A Debezium Server file (`debezium.sink.kafka.producer.*`) or a Connect configura
 (`producer.override.*`) carries the Java Kafka client's names: `sasl.jaas.config`,
 `ssl.truststore.*`, `ssl.keystore.*`, `ssl.endpoint.identification.algorithm=""`. Each is
 translated here to what librdkafka reads, or refused with one line naming the key and what to
-use instead; librdkafka's own names pass through. Messages never carry a password.
+use instead; librdkafka's own names pass through. JKS stores and PKCS12 truststores are read
+into PEM in memory (`bridge.kafka.keystores`). Messages never carry a password.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Callable
 
 from bridge.errors import ConfigError
+from bridge.kafka import keystores, msk, oauth
 from bridge.kafka.jaas import parse_jaas
 
 _JAAS = "sasl.jaas.config"
@@ -21,16 +23,11 @@ _PASSWORD_MODULES = frozenset({
     "org.apache.kafka.common.security.plain.PlainLoginModule",
     "org.apache.kafka.common.security.scram.ScramLoginModule",
 })
-_MSK = "AWS MSK IAM needs the pgbridge[msk] extra, which is not available yet"
-_LATER = {
-    "software.amazon.msk.auth.iam.IAMLoginModule": _MSK,
-    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule":
-        "OAUTHBEARER through a Java login module is not supported yet; librdkafka's own "
-        "sasl.oauthbearer.* settings (sasl.oauthbearer.method=oidc, ...) are",
-    "com.sun.security.auth.module.Krb5LoginModule":
-        "Kerberos is not supported yet",
-}
-_JKS_MAGIC = b"\xfe\xed\xfe\xed"
+_LATER = {"com.sun.security.auth.module.Krb5LoginModule": "Kerberos is not supported yet"}
+# Java classes that supply credentials: read together with the login module.
+_HANDLER_KEYS = ("sasl.login.callback.handler.class", "sasl.client.callback.handler.class")
+_JCEKS = ("is a JCEKS store (3DES-protected), which pgbridge cannot read: convert it with "
+          "`keytool -importkeystore -deststoretype PKCS12`")
 
 
 def translate_java_security(settings: dict[str, str], label: Callable[[str], str]) -> dict[str, str]:
@@ -53,23 +50,36 @@ def translate_java_security(settings: dict[str, str], label: Callable[[str], str
 
 def _sasl(out: dict[str, str], label: Callable[[str], str]) -> None:
     mechanism = out.get("sasl.mechanism", "").strip().upper()
-    if mechanism == "AWS_MSK_IAM":
-        raise ConfigError(f"{label('sasl.mechanism')}=AWS_MSK_IAM is refused: {_MSK}")
-    handler = out.get("sasl.client.callback.handler.class", "")
-    if "msk.auth.iam" in handler:
-        raise ConfigError(f"{label('sasl.client.callback.handler.class')}={handler.strip()!r} is refused: {_MSK}")
+    handlers = {key: out.pop(key).strip() for key in _HANDLER_KEYS if key in out}
     jaas = out.pop(_JAAS, None)
-    if jaas is None:
+    module = None
+    if jaas is not None:
+        try:
+            modules = parse_jaas(jaas)
+        except ConfigError as exc:
+            raise ConfigError(f"{label(_JAAS)} cannot be read: {exc}") from None
+        if len(modules) != 1:
+            raise ConfigError(f"{label(_JAAS)} names {len(modules)} login modules; a Kafka client takes exactly one")
+        module = modules[0]
+    if msk.is_msk(mechanism, module.name if module else None, tuple(handlers.values())):
+        msk.translate_msk(out, module.options if module else {}, label)
         return
-    try:
-        modules = parse_jaas(jaas)
-    except ConfigError as exc:
-        raise ConfigError(f"{label(_JAAS)} cannot be read: {exc}") from None
-    if len(modules) != 1:
-        raise ConfigError(f"{label(_JAAS)} names {len(modules)} login modules; a Kafka client takes exactly one")
-    module = modules[0]
+    client_handler = handlers.get("sasl.client.callback.handler.class")
+    if client_handler is not None:
+        raise ConfigError(f"{label('sasl.client.callback.handler.class')}={client_handler!r} is refused: a Java "
+                          "class pgbridge cannot load (AWS MSK IAM's handler is read)")
+    login_handler = handlers.get("sasl.login.callback.handler.class")
+    if module is not None and module.name == oauth.LOGIN_MODULE:
+        oauth.translate_oauthbearer(out, module.options, login_handler, label)
+        return
+    if login_handler is not None:
+        raise ConfigError(f"{label('sasl.login.callback.handler.class')}={login_handler!r} is refused: it is read "
+                          f"with {oauth.LOGIN_MODULE} in {label(_JAAS)} only")
+    if module is None:
+        return
     if module.name not in _PASSWORD_MODULES:
-        why = _LATER.get(module.name, "pgbridge reads PlainLoginModule and ScramLoginModule only")
+        why = _LATER.get(module.name, "pgbridge reads PlainLoginModule, ScramLoginModule, OAuthBearerLoginModule "
+                                      "and AWS MSK IAM's IAMLoginModule only")
         raise ConfigError(f"{label(_JAAS)} names the login module {module.name}, which is refused: {why}")
     if module.options.get("tokenauth", "false").lower() == "true":
         raise ConfigError(f"{label(_JAAS)} sets tokenauth=true (delegation tokens), which librdkafka does not support")
@@ -90,17 +100,34 @@ def _truststore(out: dict[str, str], label: Callable[[str], str]) -> None:
     if location is None and certificates is None:
         return
     given = "ssl.truststore.location" if location is not None else "ssl.truststore.certificates"
-    if kind != "PEM":
-        raise ConfigError(
-            f"{label(given)} is a {kind} truststore, which pgbridge cannot read: give the CA certificates "
-            f"in PEM with {label('ssl.truststore.type')}=PEM (or librdkafka's ssl.ca.location); "
-            "`keytool -exportcert -rfc` or `openssl pkcs12 -nokeys` makes one")
-    if password is not None:  # as the Java client says
+    if kind not in ("PEM", "JKS", "PKCS12"):
+        raise ConfigError(f"{label('ssl.truststore.type')}={kind!r} is refused: PEM, JKS and PKCS12 truststores "
+                          "are read")
+    if kind == "PEM" and password is not None:  # as the Java client says
         raise ConfigError(f"{label('ssl.truststore.password')} cannot be given for a PEM truststore")
-    native = "ssl.ca.location" if location is not None else "ssl.ca.pem"
-    if native in out:
+    if kind != "PEM" and location is None:
+        raise ConfigError(f"{label(given)} is read only with {label('ssl.truststore.type')}=PEM")
+    native = "ssl.ca.location" if kind == "PEM" and location is not None else "ssl.ca.pem"
+    if "ssl.ca.location" in out or "ssl.ca.pem" in out:
         raise ConfigError(f"{label(given)} and {label(native)} both give the CA certificates: keep one")
-    out[native] = location.strip() if location is not None else certificates
+    if kind == "PEM":
+        out[native] = location.strip() if location is not None else certificates
+        return
+    # A Java store, read here into PEM (Java reads either format under either type name).
+    path = location.strip()
+    try:
+        data = keystores.read_store(path)
+        if keystores.store_format(data) == "JKS":
+            pem = keystores.read_jks(data, password).trusted_pem
+        elif keystores.store_format(data) == "JCEKS":
+            raise ConfigError(_JCEKS)
+        else:
+            pem = keystores.read_pkcs12_certificates(data, password)
+    except ConfigError as exc:
+        raise ConfigError(f"{label(given)} ({path}) {exc}") from None
+    if not pem:
+        raise ConfigError(f"{label(given)} ({path}) holds no certificate to trust")
+    out["ssl.ca.pem"] = pem
 
 
 def _keystore(out: dict[str, str], label: Callable[[str], str]) -> None:
@@ -121,18 +148,32 @@ def _keystore(out: dict[str, str], label: Callable[[str], str]) -> None:
         out["ssl.key.location"] = path
         return
     if kind not in ("PKCS12", "JKS"):
-        raise ConfigError(f"{label('ssl.keystore.type')}={kind!r} is refused: PKCS12 and PEM keystores are read")
+        raise ConfigError(f"{label('ssl.keystore.type')}={kind!r} is refused: JKS, PKCS12 and PEM keystores are read")
     # librdkafka reads PKCS12 under the same names. Java reads a PKCS12 file even as type JKS,
-    # so the file itself says which it is.
-    if _is_jks(location.strip()):
-        raise ConfigError(
-            f"{label('ssl.keystore.location')} is a JKS keystore, which librdkafka cannot read: convert it with "
-            "`keytool -importkeystore -deststoretype PKCS12` and set ssl.keystore.type=PKCS12")
-
-
-def _is_jks(path: str) -> bool:
+    # so the file itself says which it is; a missing file fails when a client is built, in
+    # librdkafka's words.
+    path = location.strip()
     try:
         with open(path, "rb") as f:
-            return f.read(4) == _JKS_MAGIC
+            data = f.read()
     except OSError:
-        return False  # a missing file fails when a client is built, with librdkafka's words
+        return
+    fmt = keystores.store_format(data)
+    if fmt == "PKCS12":
+        return
+    try:
+        if fmt == "JCEKS":
+            raise ConfigError(_JCEKS)
+        store = keystores.read_jks(data, out.get("ssl.keystore.password"), out.get("ssl.key.password"))
+    except ConfigError as exc:
+        raise ConfigError(f"{label('ssl.keystore.location')} ({path}) {exc}") from None
+    if store.key_pem is None:
+        raise ConfigError(f"{label('ssl.keystore.location')} ({path}) holds no private key: a keystore presents one")
+    if "ssl.key.pem" in out or "ssl.certificate.pem" in out:
+        raise ConfigError(f"{label('ssl.keystore.location')} and {label('ssl.key.pem')} both give the client key: "
+                          "keep one")
+    for name in ("ssl.keystore.location", "ssl.keystore.password", "ssl.key.password"):
+        out.pop(name, None)
+    # In memory only: librdkafka takes the key and its chain as PEM text.
+    out["ssl.key.pem"] = store.key_pem
+    out["ssl.certificate.pem"] = store.chain_pem

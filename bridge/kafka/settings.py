@@ -16,6 +16,7 @@ from typing import Mapping
 
 from bridge.errors import ConfigError
 from bridge.kafka.java_security import translate_java_security
+from bridge.kafka.msk import PREFIX as MSK_PREFIX
 from bridge.properties import PropertyReader
 
 PREFIX = "debezium.sink.kafka.producer."
@@ -46,7 +47,7 @@ _CONNECTION_KEYS = frozenset({
     "metadata.recovery.strategy", "metadata.recovery.rebootstrap.trigger.ms",
 })
 _SECRET = re.compile(r"password|secret|jaas|token|credentials|\.pem$|key$", re.IGNORECASE)
-_CONNECTION_PREFIXES = ("ssl.", "sasl.", "https.", "socket.", "reconnect.backoff.", "test.mock.")
+_CONNECTION_PREFIXES = ("ssl.", "sasl.", "https.", "socket.", "reconnect.backoff.", "test.mock.", MSK_PREFIX)
 
 
 def is_connection_setting(name: str) -> bool:
@@ -144,6 +145,8 @@ def _check_with_librdkafka(r: PropertyReader, settings: Mapping[str, str]) -> No
     quiet.propagate = False
     lines = []
     for name, value in settings.items():
+        if name.startswith(MSK_PREFIX):  # pgbridge's own: the token callback bridge.kafka.clients adds
+            continue
         try:
             Producer({name: value, "bootstrap.servers": "", "logger": quiet})
         except KafkaException as exc:

@@ -23,8 +23,9 @@ T = TypeVar("T")
 def retrying(what: str, attempt: Callable[[], T], retry: RetryConfig, *, sleep=time.sleep) -> T:
     """Call `attempt` until it succeeds; between failures wait with exponential backoff.
 
-    Only connection-level failures (`psycopg2.OperationalError` not caused by authentication)
-    are retried: a wrong password or missing database will not fix itself.
+    Only connection-level failures (`psycopg2.OperationalError` not caused by authentication
+    or TLS) are retried: a wrong password, a missing database, a certificate that does not
+    verify or a server that refuses an unencrypted connection will not fix itself.
     """
     backoff = retry.initial_backoff_ms / 1000
     for number in range(1, retry.attempts + 1):
@@ -49,7 +50,8 @@ def _permanent(reason: str) -> bool:
     return any(
         marker in reason
         for marker in ("password authentication failed", "does not exist", "no pg_hba.conf entry",
-                       "permission denied")
+                       "permission denied", "pg_hba.conf rejects", "certificate verify failed",
+                       "does not match host name", "server does not support SSL", "certificate file")
     )
 
 
@@ -75,7 +77,9 @@ def connect_replication(pg: PostgresConfig, retry: RetryConfig) -> psycopg2.extr
                 **pg.dsn_kwargs(),
             )
         except psycopg2.OperationalError as exc:
-            if "replication" in str(exc) and ("pg_hba.conf" in str(exc) or "permission" in str(exc)):
+            # (a pg_hba.conf that refuses an unencrypted connection is not about replication)
+            if ("replication" in str(exc) and ("pg_hba.conf" in str(exc) or "permission" in str(exc))
+                    and "no encryption" not in str(exc)):
                 raise ReplicationSetupError(
                     f"{describe(pg)} refused a replication connection: {str(exc).strip()}. "
                     "The user needs the REPLICATION attribute and a `replication` line in pg_hba.conf."

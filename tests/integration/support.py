@@ -363,6 +363,19 @@ def drop_slot_and_publication(pg, slot: str, publication: str) -> None:
         cur.execute(f'DROP PUBLICATION IF EXISTS "{publication}"')
 
 
+def throwaway_ca(directory: Path, name: str = "other-ca") -> Path:
+    """A fresh CA certificate (PEM) that signed nothing a test server presents."""
+    key, cert = directory / f"{name}.key", directory / f"{name}.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={name}",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    return cert
+
+
+def error_lines(log: str) -> list[str]:
+    """What the bridge logged at ERROR level, without the time stamp and logger."""
+    return [line.split(" ERROR bridge: ", 1)[1] for line in log.splitlines() if " ERROR bridge: " in line]
+
+
 # -- pgbridge beside a real Debezium, with the same connector options ---------------------------
 
 DEBEZIUM_RUN = REPO / "deploy" / "local" / "debezium" / "run"
