@@ -36,7 +36,7 @@ import psycopg2.extensions
 import psycopg2.extras
 
 from bridge.errors import ReplicationSetupError
-from bridge.lsn import parse_lsn
+from bridge.lsn import format_lsn, parse_lsn
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,10 @@ _SLOT_NAME = re.compile(r"[a-z0-9_]{1,63}")
 
 _INSPECT = (
     "SELECT slot_type, plugin, database, temporary, active_pid, restart_lsn - '0/0'::pg_lsn, "
-    "confirmed_flush_lsn - '0/0'::pg_lsn, wal_status FROM pg_replication_slots WHERE slot_name = %s"
+    "confirmed_flush_lsn - '0/0'::pg_lsn, wal_status, safe_wal_size FROM pg_replication_slots WHERE slot_name = %s"
 )
+# pg_current_wal_lsn() fails on a standby (recovery): the slot tools run against the primary.
+_CURRENT_WAL = "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"
 _DROP_IF_EXISTS = "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s"
 
 
@@ -64,6 +66,9 @@ class SlotFacts:
     restart_lsn: int | None  # the oldest WAL the slot keeps
     confirmed_flush_lsn: int | None  # where streaming resumes
     wal_status: str | None  # reserved / extended / unreserved / lost
+    # bytes PostgreSQL can still write before the slot is lost (max_slot_wal_keep_size);
+    # None when unlimited (-1) or the slot is lost
+    safe_wal_size: int | None = None
 
     @property
     def active(self) -> bool:
@@ -77,10 +82,36 @@ def inspect_slot(conn: psycopg2.extensions.connection, slot_name: str) -> SlotFa
         row = cur.fetchone()
     if row is None:
         return None
-    slot_type, plugin, database, temporary, pid, restart, confirmed, wal_status = row
+    slot_type, plugin, database, temporary, pid, restart, confirmed, wal_status, safe = row
     return SlotFacts(slot_name, slot_type, plugin, database, temporary, pid,
                      None if restart is None else int(restart), None if confirmed is None else int(confirmed),
-                     wal_status)
+                     wal_status, None if safe is None else int(safe))
+
+
+def current_wal_lsn(conn: psycopg2.extensions.connection) -> int:
+    """pg_current_wal_lsn(): where the server writes WAL now (a new slot starts about here)."""
+    with conn.cursor() as cur:
+        cur.execute(_CURRENT_WAL)
+        return int(cur.fetchone()[0])
+
+
+def advance_slot(conn: psycopg2.extensions.connection, slot_name: str, lsn: int) -> int:
+    """pg_replication_slot_advance: move the slot's confirmed position forward to `lsn` without
+    decoding for anyone (the changes in between are skipped); the position it reached. The
+    caller checks the bounds: PostgreSQL silently ignores a target behind the slot and clamps one
+    past the WAL written so far."""
+    with conn.cursor() as cur:
+        try:
+            cur.execute("SELECT end_lsn - '0/0'::pg_lsn FROM pg_replication_slot_advance(%s, %s::pg_lsn)",
+                        (slot_name, format_lsn(lsn)))
+        except psycopg2.errors.ObjectInUse as exc:
+            raise ReplicationSetupError(f"cannot advance replication slot {slot_name!r}: {exc.pgerror.strip()} "
+                                        "(stop the bridge streaming from it first)") from None
+        except (psycopg2.errors.UndefinedObject, psycopg2.errors.ObjectNotInPrerequisiteState,
+                psycopg2.errors.InsufficientPrivilege) as exc:
+            raise ReplicationSetupError(f"cannot advance replication slot {slot_name!r}: "
+                                        f"{exc.pgerror.strip()}") from None
+        return int(cur.fetchone()[0])
 
 
 def slot_exists(conn: psycopg2.extensions.connection, slot_name: str) -> bool:
@@ -169,16 +200,18 @@ def copy_slot(conn: psycopg2.extensions.connection, source: str, target: str, *,
         cur.execute("SELECT pg_copy_logical_replication_slot(%s, %s, false)", (source, target))
 
 
-def drop_slot(conn: psycopg2.extensions.connection, slot_name: str, wait_s: float = 10.0) -> None:
-    """Drop the slot (`slot.drop.on.stop`), waiting briefly for its walsender to let go."""
+def drop_slot(conn: psycopg2.extensions.connection, slot_name: str, wait_s: float = 10.0,
+              why: str = "slot.drop.on.stop") -> None:
+    """Drop the slot (`why`: `slot.drop.on.stop`, `bridge slot drop`), waiting briefly for its
+    walsender to let go."""
     deadline = time.monotonic() + wait_s
     with conn.cursor() as cur:
         while True:
             try:
                 cur.execute(_DROP_IF_EXISTS, (slot_name,))
-                log.info("dropped replication slot %s (slot.drop.on.stop)", slot_name)
+                log.info("dropped replication slot %s (%s)", slot_name, why)
                 return
             except psycopg2.errors.ObjectInUse:
                 if time.monotonic() > deadline:
-                    raise ReplicationSetupError(f"slot.drop.on.stop: slot {slot_name!r} is still in use") from None
+                    raise ReplicationSetupError(f"{why}: slot {slot_name!r} is still in use") from None
                 time.sleep(0.2)

@@ -25,6 +25,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                     "notify", "sink")),
     # composes the components' settings: no component reads the whole configuration
     ("configuration", ("config",)),
+    # operators' tools over a configuration (bridge slot, bridge doctor)
+    ("operations", ("ops",)),
     ("processes", ("proc",)),
     ("commands", ("wiring", "commands", "cli")),
 )
