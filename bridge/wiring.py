@@ -23,12 +23,14 @@ import uuid
 import uvloop
 
 from bridge.config import BridgeConfig
+from bridge.ops.doctor import start_findings
 from bridge.proc.coordinator import Child, Coordinator
 from bridge.proc.decoder_main import decoder_main
 from bridge.proc.producer_main import producer_main
 from bridge.produce.exactly_once import load_resume_points
 from bridge.produce.kafka import KafkaWriter
 from bridge.ring import RingOwner, LsnCells
+from bridge.source.checks import Severity
 from bridge.source.connection import connect
 from bridge.source.preflight import prepare_postgres
 from bridge.source.slots import drop_slot, slot_exists
@@ -43,7 +45,13 @@ def preflight(config: BridgeConfig) -> str:
     KafkaWriter(config.kafka).check_reachable(config.retry)
     sql = connect(config.postgres, config.retry)
     try:
-        return prepare_postgres(sql, config.replication, config.filters, config.incremental.signal_table)
+        system = prepare_postgres(sql, config.replication, config.filters, config.incremental.signal_table)
+        # The doctor's quick checks: their errors (wal_level, no free slot) stop the start where the slot
+        # is created, with PostgreSQL's own message; the warnings are logged here.
+        for finding in start_findings(sql, config):
+            if finding.severity is Severity.WARNING:
+                log.warning("%s", finding.message)
+        return system
     finally:
         sql.close()
 

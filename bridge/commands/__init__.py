@@ -16,6 +16,7 @@ COMMANDS = {
     "run": "bridge.commands.run",
     "check": "bridge.commands.check",
     "slot": "bridge.commands.slot",
+    "doctor": "bridge.commands.doctor",
 }
 
 

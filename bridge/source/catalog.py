@@ -134,3 +134,69 @@ def inspect_session(conn: psycopg2.extensions.connection) -> SessionFacts:
     with conn.cursor() as cur:
         cur.execute(_SESSION_SQL)
         return SessionFacts(*cur.fetchone())
+
+
+# The server settings the doctor judges, in their base units (kB/MB settings as bytes, times in
+# ms), and what is in use of the slots and walsenders.
+_SERVER_SQL = """
+SELECT current_setting('wal_level'), current_setting('max_replication_slots')::int,
+       current_setting('max_wal_senders')::int,
+       (SELECT CASE WHEN setting::bigint < 0 THEN NULL ELSE setting::bigint * 1024 * 1024 END
+          FROM pg_settings WHERE name = 'max_slot_wal_keep_size'),
+       (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_sender_timeout'),
+       (SELECT count(*) FROM pg_replication_slots)::int,
+       (SELECT count(*) FROM pg_stat_replication)::int,
+       extract(epoch FROM clock_timestamp())::float8,
+       pg_is_in_recovery()
+"""
+_RIGHTS_SQL = """
+SELECT has_database_privilege(current_database(), 'CREATE'),
+       (SELECT pg_get_userbyid(pubowner) FROM pg_publication WHERE pubname = %s)
+"""
+_UNREADABLE_SQL = """
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE (n.nspname, c.relname) IN %s AND NOT has_table_privilege(c.oid, 'SELECT') ORDER BY 1, 2
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFacts:
+    """The server's replication settings and use, as `bridge doctor` judges them."""
+
+    wal_level: str
+    max_replication_slots: int
+    max_wal_senders: int
+    max_slot_wal_keep_bytes: int | None  # None: -1, unlimited
+    wal_sender_timeout_ms: int  # 0: disabled
+    slots_used: int
+    wal_senders_used: int
+    clock_epoch_s: float  # the server's clock_timestamp()
+    in_recovery: bool  # a standby: no logical slots on PostgreSQL 15
+
+
+@dataclass(frozen=True, slots=True)
+class RoleRights:
+    """What the connected role may do beyond replicating."""
+
+    can_create_in_database: bool  # CREATE PUBLICATION needs it
+    publication_owner: str | None  # ALTER PUBLICATION needs ownership; None: no publication
+    unreadable: tuple[tuple[str, str], ...]  # captured tables without SELECT (snapshots read them)
+
+
+def inspect_server(conn: psycopg2.extensions.connection) -> ServerFacts:
+    with conn.cursor() as cur:
+        cur.execute(_SERVER_SQL)
+        return ServerFacts(*cur.fetchone())
+
+
+def inspect_rights(conn: psycopg2.extensions.connection, publication: str,
+                   tables: tuple[tuple[str, str], ...]) -> RoleRights:
+    """`tables`: the captured tables, checked for SELECT."""
+    with conn.cursor() as cur:
+        cur.execute(_RIGHTS_SQL, (publication,))
+        create, owner = cur.fetchone()
+        unreadable: tuple[tuple[str, str], ...] = ()
+        if tables:
+            cur.execute(_UNREADABLE_SQL, (tuple(tables),))
+            unreadable = tuple(cur.fetchall())
+    return RoleRights(create, owner, unreadable)
