@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import signal
 import uuid
+from dataclasses import replace
 
 import uvloop
 
@@ -31,10 +32,11 @@ from bridge.produce.exactly_once import load_resume_points
 from bridge.produce.kafka import KafkaWriter
 from bridge.ring import RingOwner, LsnCells
 from bridge.source.checks import Severity
-from bridge.source.connection import connect
+from bridge.source.connection import LazyConnection, connect
 from bridge.source.preflight import prepare_postgres
 from bridge.source.slots import drop_slot, slot_exists
 from bridge.status.http import serve
+from bridge.status.slot_watch import SlotWatch
 from bridge.status.metrics import PipelineState
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,9 @@ async def _supervise(config: BridgeConfig, system: str) -> int:
     pipe = config.pipeline
     state = PipelineState(config.replication.slot_name, pipe.producers)
     server = await serve(config.http, state)
+    # One attempt per poll: a PostgreSQL outage must not hold the watch (or a stop) in retries.
+    sql = LazyConnection(config.postgres, replace(config.retry, attempts=1))
+    watch = asyncio.create_task(SlotWatch(sql, config.replication.slot_name, config.wal_guard, state).run())
     try:
         attempt = 1
         while True:
@@ -91,6 +96,8 @@ async def _supervise(config: BridgeConfig, system: str) -> int:
             attempt += 1
             state.restarts += 1
     finally:
+        watch.cancel()
+        await asyncio.gather(watch, return_exceptions=True)
         if server is not None:
             server.close()
 

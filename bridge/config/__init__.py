@@ -38,7 +38,7 @@ from bridge.route.settings import EventConfig, PipelineConfig, read_events, read
 from bridge.route.spec import RoutingSpec
 from bridge.snapshot.settings import IncrementalConfig, SnapshotConfig, read_incremental, read_snapshot
 from bridge.source.settings import PostgresConfig, ReplicationConfig, check_connector, read_postgres, read_replication
-from bridge.status.settings import HttpConfig, read_http
+from bridge.status.settings import HttpConfig, WalGuardConfig, read_http, read_wal_guard
 from bridge.transform.settings import NO_RULES, ColumnRules, read_columns
 from bridge.transform.chain import compile_chain
 from bridge.transform.smt_settings import NO_CHAIN, ChainSpec, read_chain
@@ -72,6 +72,7 @@ class BridgeConfig:
     topic_creation: TopicCreation | None = None  # Kafka Connect's topic.creation.* (None: create none)
     failures: FailureHandling = field(default_factory=FailureHandling)
     chain: ChainSpec = NO_CHAIN  # debezium.transforms / debezium.predicates
+    wal_guard: WalGuardConfig = field(default_factory=WalGuardConfig)  # bridge.wal.*
 
     @property
     def exactly_once_scope(self) -> ExactlyOnceScope:
@@ -136,6 +137,7 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     incremental = read_incremental(r, events.topic_prefix)
     notification = read_notification(r)
     http = read_http(r)
+    wal_guard = read_wal_guard(r)
     logs = read_logging(r)
     exactly_once = read_exactly_once(r, kafka.producer.settings, PRODUCER)
     columns = read_columns(r)
@@ -149,7 +151,7 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     return BridgeConfig(postgres, replication, events, conversion, kafka, retry, pipeline, snapshot, filters,
                         keys, cutover=cutover, incremental=incremental, http=http, exactly_once=exactly_once,
                         logging=logs, columns=columns, notification=notification, topic_creation=topic_creation,
-                        failures=failures, chain=chain)
+                        failures=failures, chain=chain, wal_guard=wal_guard)
 
 
 def _chain_for(chain: ChainSpec, events: EventConfig) -> ChainSpec:

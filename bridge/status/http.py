@@ -4,7 +4,9 @@ The paths are Debezium Server's (Quarkus SmallRye Health and Micrometer), so pro
 scrape configs written for it keep working; the short forms are aliases:
 
     /q/health, /q/health/ready, /health, /health/ready   200 UP when every process is
-                                                         streaming, else 503 DOWN
+                                                         streaming, else 503 DOWN; 200 DEGRADED
+                                                         while streaming with the slot keeping
+                                                         more WAL than bridge.wal.warn.bytes
     /q/health/live, /health/live                         200 UP unless the pipeline failed
                                                          for good (restarts count as alive)
     /q/metrics, /metrics                                 Prometheus text format
@@ -47,6 +49,11 @@ def respond(state: PipelineState, method: str, path: str) -> tuple[int, str, byt
         else:
             up, data = state.healthy()
         status = "UP" if up else "DOWN"
+        if up and path in _READY and state.wal_over:
+            # still ready (200: probes keep routing), but the slot pins more WAL than allowed
+            status = "DEGRADED"
+            data = {**data, "wal": "DEGRADED", "slot_restart_lag_bytes": str(state.wal.restart_lag),
+                    "wal_warn_bytes": str(state.wal_warn_bytes)}
         body = {"status": status, "checks": [{"name": "pgbridge", "status": status, "data": data}]}
         return (200 if up else 503), "application/json", json.dumps(body).encode()
     return 404, "text/plain; charset=utf-8", b"not found: try /q/health or /q/metrics\n"

@@ -53,6 +53,47 @@ def render(families: list[Family]) -> str:
     return "\n".join(out) + "\n"
 
 
+WAL_STATUSES = ("reserved", "extended", "unreserved", "lost")  # pg_replication_slots.wal_status
+
+
+@dataclass(frozen=True, slots=True)
+class SlotWal:
+    """The slot's row of pg_replication_slots and pg_current_wal_lsn(), read together
+    (`bridge.status.slot_watch`); None figures: no slot, or PostgreSQL reports none."""
+
+    current_lsn: int
+    restart_lsn: int | None
+    confirmed_lsn: int | None
+    wal_status: str | None
+    safe_wal_size: int | None  # None: max_slot_wal_keep_size=-1 (unlimited), or lost
+
+    @property
+    def restart_lag(self) -> int | None:
+        """WAL the slot keeps on the server's disk."""
+        return None if self.restart_lsn is None else max(0, self.current_lsn - self.restart_lsn)
+
+    @property
+    def confirmed_lag(self) -> int | None:
+        return None if self.confirmed_lsn is None else max(0, self.current_lsn - self.confirmed_lsn)
+
+    def families(self) -> list[Family]:
+        restart = Family("pgbridge_slot_restart_lag_bytes", "gauge",
+                         "WAL the slot keeps: pg_current_wal_lsn() - restart_lsn")
+        confirmed = Family("pgbridge_slot_confirmed_lag_bytes", "gauge",
+                           "WAL not yet confirmed by the slot: pg_current_wal_lsn() - confirmed_flush_lsn")
+        safe = Family("pgbridge_slot_safe_wal_size_bytes", "gauge",
+                      "WAL PostgreSQL may still write before the slot is lost (absent: unlimited)")
+        if self.restart_lag is not None:
+            restart.add(self.restart_lag)
+        if self.confirmed_lag is not None:
+            confirmed.add(self.confirmed_lag)
+        if self.safe_wal_size is not None:
+            safe.add(self.safe_wal_size)
+        status = Family("pgbridge_slot_wal_status", "gauge", "1 for the slot's wal_status in pg_replication_slots",
+                        [({"status": name}, int(name == self.wal_status)) for name in WAL_STATUSES])
+        return [restart, confirmed, status, safe]
+
+
 @dataclass(slots=True)
 class PipelineState:
     """The pipeline as the supervisor sees it; `cells`/`rings`/`children` are those of the
@@ -67,6 +108,14 @@ class PipelineState:
     cells: LsnCells | None = None
     rings: list[RingOwner] = field(default_factory=list)
     children: list[ChildView] = field(default_factory=list)
+    wal: SlotWal | None = None  # polled by the coordinator (`bridge.status.slot_watch`); None: not yet
+    wal_warn_bytes: int = 0  # bridge.wal.warn.bytes (0: no threshold)
+
+    @property
+    def wal_over(self) -> bool:
+        """The slot keeps more WAL than bridge.wal.warn.bytes: readiness says DEGRADED."""
+        lag = self.wal.restart_lag if self.wal is not None else None
+        return bool(self.wal_warn_bytes) and lag is not None and lag > self.wal_warn_bytes
 
     def healthy(self) -> tuple[bool, dict[str, str]]:
         """Ready: every process of the current run alive, the decoder past its start-up."""
@@ -89,6 +138,8 @@ class PipelineState:
             Family("pgbridge_process_up", "gauge", "1 while the process runs",
                    [({"role": c.role}, int(c.alive)) for c in self.children]),
         ]
+        if self.wal is not None:
+            fams += self.wal.families()
         cells = self.cells
         if cells is None:
             return fams
