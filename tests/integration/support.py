@@ -440,3 +440,25 @@ def start_debezium_with(tmp: Path, name: str, options: dict[str, str], env: dict
 
 JDBC_SINK_RUN = REPO / "deploy" / "local" / "jdbc-sink" / "run"
 JDBC_SINK_STOP = REPO / "deploy" / "local" / "jdbc-sink" / "stop"
+
+
+def get_json(port: int, path: str) -> tuple[int, dict]:
+    """(status, JSON body) of GET http://127.0.0.1:port/path, error statuses included."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def metrics_of(port: int) -> dict:
+    """The bridge's Prometheus metrics, {(name, labels): value}."""
+    import urllib.request
+
+    from tests.prometheus_text import parse
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/q/metrics", timeout=10) as response:
+        return parse(response.read().decode())
