@@ -3,7 +3,8 @@
 A client's configuration is the connection (`KafkaConnection`: brokers, TLS, SASL), then the
 producer tuning for producers, then what the caller adds (a group, a transactional id,
 callbacks); AWS MSK IAM's `pgbridge.msk.*` settings become the token callback. librdkafka
-refusing a setting is a configuration error, named by the keys the user wrote.
+refusing a setting is a configuration error, named by the keys the user wrote. librdkafka's own
+log lines go through Python logging (`bridge.kafka.logs`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from confluent_kafka.admin import AdminClient
 
 from bridge.errors import ConfigError, ConnectionFailed
 from bridge.kafka import msk
+from bridge.kafka.logs import LIBRDKAFKA_LOG
 from bridge.kafka.settings import PREFIX, KafkaConnection, ProducerTuning
 
 _Client = TypeVar("_Client")
@@ -39,7 +41,7 @@ def _build(client: Callable[[dict], _Client], kind: str, conf: dict, keys: str =
     if token is not None:
         conf["oauth_cb"] = token
     try:
-        return client(conf)
+        return client({"logger": LIBRDKAFKA_LOG, **conf})
     except KafkaException as exc:
         if token is not None and token.failure:  # the client waited for its first token in vain
             raise ConnectionFailed(f"cannot reach Kafka at {conf.get('bootstrap.servers')}: {token.failure}") from None

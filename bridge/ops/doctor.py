@@ -108,6 +108,7 @@ def read_topics(admin) -> dict[str, int] | str:
     try:
         meta = admin.list_topics(timeout=KAFKA_TIMEOUT_S)
     except KafkaException as exc:
+        admin.poll(0)  # serves librdkafka's log lines: why each broker failed
         return exc.args[0].str()
     return {name: len(topic.partitions) for name, topic in meta.topics.items() if topic.error is None}
 

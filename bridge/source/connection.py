@@ -55,6 +55,43 @@ def _permanent(reason: str) -> bool:
     )
 
 
+# What broke a connection, from the SQLSTATE or libpq's own message (psycopg2 often says only
+# "error with status PGRES_COPY_BOTH and no message from the libpq" while libpq knows the cause).
+_CAUSES_BY_CODE = {
+    "57P01": "terminated by an administrator (SQLSTATE 57P01: pg_terminate_backend, or the server shutting down)",
+    "57P02": "the server is restarting after another process crashed (SQLSTATE 57P02)",
+    "57P03": "the server is not accepting connections (SQLSTATE 57P03: starting up or shutting down)",
+}
+_CAUSES_BY_TEXT = (
+    ("replication timeout", "the server's wal_sender_timeout ended it (no status update from pgbridge in time)"),
+    ("server closed the connection", "the server closed the connection (a server crash or restart, or a proxy "
+                                     "or firewall dropping it)"),
+    ("timed out", "the connection timed out: the server or the network stopped answering (TCP keepalive or "
+                  "bridge.source.keepalive.user.timeout.ms)"),
+    ("reset by peer", "the connection was reset (the network or the server's host)"),
+    ("EOF detected", "the server closed the connection (a server crash or restart, or a proxy or firewall "
+                     "dropping it)"),
+    ("no connection to the server", "the connection was already closed"),
+)
+
+
+def connection_loss(exc: psycopg2.Error, conn: psycopg2.extensions.connection | None) -> str:
+    """Why `conn` broke, as `<cause>: <what the server or libpq said>`."""
+    detail = str(exc).strip()
+    libpq = ""
+    if conn is not None:
+        try:
+            libpq = conn.info.error_message or ""
+        except psycopg2.Error:  # the connection object itself is gone
+            pass
+    said = " ".join(line.strip() for line in (libpq.strip() or detail).splitlines()[:2])
+    said = said.removeprefix("FATAL:").strip() or type(exc).__name__
+    cause = _CAUSES_BY_CODE.get(getattr(exc, "pgcode", None) or "")
+    if cause is None:
+        cause = next((why for marker, why in _CAUSES_BY_TEXT if marker in f"{libpq} {detail}"), None)
+    return f"{cause}: {said}" if cause else said
+
+
 def describe(pg: PostgresConfig) -> str:
     return f"PostgreSQL at {pg.hostname}:{pg.port} (database {pg.dbname!r}, user {pg.user!r})"
 

@@ -15,6 +15,23 @@ SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"
 
 
 @dataclass(frozen=True, slots=True)
+class KeepaliveConfig:
+    """TCP keepalives on every PostgreSQL connection (`bridge.source.keepalive.*`), so a silent
+    network partition or a vanished server host ends the connection within a bounded time
+    (about idle + interval * count seconds; user.timeout.ms bounds data left unacknowledged)
+    instead of the kernel's two hours, and pgbridge reconnects."""
+
+    idle_s: int = 30
+    interval_s: int = 10
+    count: int = 3
+    user_timeout_ms: int = 60_000  # 0: the kernel's retransmission timeout (about 15 minutes)
+
+    def libpq(self) -> dict[str, int]:
+        return {"keepalives_idle": self.idle_s, "keepalives_interval": self.interval_s,
+                "keepalives_count": self.count, "tcp_user_timeout": self.user_timeout_ms}
+
+
+@dataclass(frozen=True, slots=True)
 class PostgresConfig:
     hostname: str
     port: int
@@ -26,11 +43,13 @@ class PostgresConfig:
     # database.sslcert / sslkey / sslrootcert / sslpassword: libpq takes pgjdbc's names as they are
     tls_files: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     keepalives: bool = True  # database.tcpKeepAlive
+    keepalive: KeepaliveConfig = field(default_factory=KeepaliveConfig)
 
     def dsn_kwargs(self) -> dict[str, object]:
         return {
             **dict(self.tls_files),
             "keepalives": 1 if self.keepalives else 0,
+            **(self.keepalive.libpq() if self.keepalives else {}),
             "host": self.hostname,
             "port": self.port,
             "user": self.user,
@@ -81,6 +100,12 @@ def read_postgres(r: PropertyReader) -> PostgresConfig:
         tls_files=tuple((name, value) for name in _TLS_FILES
                         if (value := r.raw(SOURCE + "database." + name))),
         keepalives=r.bool(SOURCE + "database.tcpKeepAlive", True),
+        keepalive=KeepaliveConfig(
+            idle_s=r.int("bridge.source.keepalive.idle.s", 30, minimum=1, maximum=86_400),
+            interval_s=r.int("bridge.source.keepalive.interval.s", 10, minimum=1, maximum=3_600),
+            count=r.int("bridge.source.keepalive.count", 3, minimum=1, maximum=100),
+            user_timeout_ms=r.int("bridge.source.keepalive.user.timeout.ms", 60_000, minimum=0,
+                                  maximum=2**31 - 1)),
     )
 
 

@@ -22,6 +22,7 @@ from bridge import failpoints
 from bridge.errors import ConnectionFailed, ReplicationSetupError
 from bridge.lsn import format_lsn
 from bridge.retry import RetryConfig
+from bridge.source.connection import connection_loss
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class ReplicationStream:
                 select.select([cursor], [], [], timeout_s)
                 timeout_s = 0
         except psycopg2.Error as exc:
-            raise ConnectionFailed(f"replication stream from slot {self.slot_name!r} broke: {str(exc).strip()}") from None
+            raise self._broke(exc) from None
         return out
 
     @property
@@ -145,7 +146,7 @@ class ReplicationStream:
         try:
             self._cursor.send_feedback(write_lsn=lsn, flush_lsn=lsn, apply_lsn=lsn, force=force)
         except psycopg2.Error as exc:
-            raise ConnectionFailed(f"replication stream from slot {self.slot_name!r} broke: {str(exc).strip()}") from None
+            raise self._broke(exc) from None
 
     def keepalive(self) -> None:
         """A status update with the current position, at most once a second: keeps the
@@ -158,7 +159,11 @@ class ReplicationStream:
         try:
             self._cursor.send_feedback(force=True)
         except psycopg2.Error as exc:
-            raise ConnectionFailed(f"replication stream from slot {self.slot_name!r} broke: {str(exc).strip()}") from None
+            raise self._broke(exc) from None
+
+    def _broke(self, exc: psycopg2.Error) -> ConnectionFailed:
+        return ConnectionFailed(f"replication stream from slot {self.slot_name!r} broke: "
+                                f"{connection_loss(exc, self._conn)}")
 
     def close(self) -> None:
         if self._conn is not None:
