@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           help="the last position known to be in Kafka (pgbridge_confirmed_lsn, a Debezium offset)")
     for sub in (status, create, *(actions.choices[name] for name in ("drop", "advance", "recreate"))):
         add_config_arguments(sub)
-    for sub in (create, actions.choices["drop"], advance, recreate):
+    for sub in (actions.choices["drop"], advance, recreate):
         sub.add_argument("--yes", action="store_true", help="do it without asking")
 
 
