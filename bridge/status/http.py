@@ -5,6 +5,7 @@ scrape configs written for it keep working; the short forms are aliases:
 
     /q/health, /q/health/ready, /health, /health/ready   200 UP when every process is
                                                          streaming, else 503 DOWN
+                                                         (503 STANDBY: bridge.ha.mode=lock, waiting)
     /q/health/live, /health/live                         200 UP unless the pipeline failed
                                                          for good (restarts count as alive)
     /q/metrics, /metrics                                 Prometheus text format
@@ -46,7 +47,7 @@ def respond(state: PipelineState, method: str, path: str) -> tuple[int, str, byt
             up, data = state.phase != "failed", {"phase": state.phase}
         else:
             up, data = state.healthy()
-        status = "UP" if up else "DOWN"
+        status = "UP" if up else "STANDBY" if state.phase == "standby" and path in _READY else "DOWN"
         body = {"status": status, "checks": [{"name": "pgbridge", "status": status, "data": data}]}
         return (200 if up else 503), "application/json", json.dumps(body).encode()
     return 404, "text/plain; charset=utf-8", b"not found: try /q/health or /q/metrics\n"

@@ -25,6 +25,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                     "notify", "sink")),
     # composes the components' settings: no component reads the whole configuration
     ("configuration", ("config",)),
+    # operators' tools over a configuration: slot tools, doctor, HA lock, lost-slot recovery
+    ("operations", ("ops",)),
     ("processes", ("proc",)),
     ("commands", ("wiring", "commands", "cli")),
 )

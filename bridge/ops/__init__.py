@@ -1,0 +1,1 @@
+"""Operations: slot tools, doctor, HA lock, lost-slot recovery."""
