@@ -79,6 +79,8 @@ async def _supervise(config: BridgeConfig, system: str | None) -> int:
         while True:
             code = await run_once(config, state, system, lock)
             if lock is not None:
+                if code != 0:  # a run that fails may have failed because the lock went (PostgreSQL restarted)
+                    await lock.confirm(functools.partial(_fence, state))
                 lock.raise_if_lost()
             if code == 0 and config.replication.slot_drop_on_stop:
                 sql = connect(config.postgres, config.retry)

@@ -23,6 +23,7 @@ each producer's transactional id is the same on every instance, so the new activ
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import threading
@@ -178,6 +179,18 @@ class LeaderLock:
         self.lost = f"HA: lock {self.key} of slot {self._slot} lost ({reason}); stopped at once so that only one " \
                     "instance streams: restart this instance (it waits as a standby)"
         on_lost(self.lost)
+
+    async def confirm(self, on_lost: Callable[[str], None]) -> None:
+        """Check once now (after a pipeline run ended: did it end because the lock went?)."""
+        if self.lost is not None or self._stopped.is_set():
+            return
+        try:
+            reason = await asyncio.wait_for(asyncio.to_thread(self._check), LOST_AFTER_S)
+        except asyncio.TimeoutError:
+            reason = f"no lock check answered within {LOST_AFTER_S:.0f}s"
+        if reason is not None:
+            self._stopped.set()
+            self._lose(reason, on_lost)
 
     def raise_if_lost(self) -> None:
         if self.lost is not None:
