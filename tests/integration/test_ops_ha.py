@@ -68,7 +68,7 @@ def start_pair(pg, bridge_factory, tmp_path, name: str, extra: dict[str, str]):
     wait_until(lambda: "HA: standby:" in standby.log() and "health and metrics" in standby.log(), timeout=60,
                what="the second instance to wait as a standby")
     with pg.cursor() as cur:
-        cur.execute(f"INSERT INTO {table} SELECT g, 0 FROM generate_series(0, {KEYS - 1}) g")
+        cur.execute(f"INSERT INTO {table} SELECT g, 1 FROM generate_series(0, {KEYS - 1}) g")
     return table, active, standby
 
 
