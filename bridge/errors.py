@@ -24,8 +24,8 @@ class ExitCode(enum.IntEnum):
     DELIVERY = 7
     OVERSIZE_RECORD = 8  # one change does not fit into a ring
     SNAPSHOT_STOPPED = 9  # stopped during the initial snapshot: the next start takes it again
-    SLOT_LOST = 10  # the slot was dropped or invalidated after pgbridge streamed from it
-    HA_LOCK_LOST = 11  # bridge.ha.mode=lock: the active instance lost its lock and stopped
+    SLOT_LOST = 11  # the slot was dropped or invalidated after pgbridge streamed from it
+    HA_LOCK_LOST = 12  # bridge.ha.mode=lock: the active instance lost its lock and stopped
     INTERRUPTED = 130  # Ctrl-C before the pipeline ran (the shell's 128 + SIGINT)
 
 

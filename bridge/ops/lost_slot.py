@@ -11,7 +11,7 @@ whatever remembers it.
 Checked before every pipeline run (the first start and each restart after a failure; a slot
 invalidated while streaming ends the stream, and the run after it finds the slot lost):
 
-- `bridge.slot.lost.recovery=fail` (default): stop with `SlotLost` (exit 10), one line saying
+- `bridge.slot.lost.recovery=fail` (default): stop with `SlotLost` (exit 11), one line saying
   what happened and what to do;
 - `resnapshot`: drop the lost slot, create a new one at the current WAL position, clear the
   stored incremental progress of the old slot's history and insert an `execute-snapshot` signal

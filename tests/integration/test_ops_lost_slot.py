@@ -1,6 +1,6 @@
 """Lost-slot recovery against real PostgreSQL and Kafka: the slot of a bridge that streamed (and
 ran an incremental snapshot, whose progress row remembers the slot) is dropped while the bridge
-is stopped; the next start stops with exit 10 and says what to do; with
+is stopped; the next start stops with exit 11 and says what to do; with
 bridge.slot.lost.recovery=resnapshot it creates a new slot, snapshots every captured table
 incrementally while streaming, and every row's latest state arrives in Kafka."""
 

@@ -75,7 +75,7 @@ def test_a_lock_unconfirmed_for_too_long_is_lost_once(monkeypatch):
     assert len(lost) == 1 and "no lock check answered" in lost[0] and "orders_slot" in lost[0]
     with pytest.raises(HaLockLost) as exc:
         held.raise_if_lost()
-    assert exc.value.exit_code == ExitCode.HA_LOCK_LOST == 11
+    assert exc.value.exit_code == ExitCode.HA_LOCK_LOST == 12
 
 
 def test_a_closed_lock_is_never_reported_lost(monkeypatch):

@@ -62,7 +62,7 @@ def test_the_lines_say_what_happened_and_what_to_do():
     assert "does not exist, but pgbridge streamed from it before" in dropped and remembered in dropped
     assert "DELETE FROM public.dbz_signal WHERE id = 'pgbridge-progress-orders_slot'" in \
         lost_slot._start_over(config, None, remembered)
-    assert SlotLost("x").exit_code == ExitCode.SLOT_LOST == 10
+    assert SlotLost("x").exit_code == ExitCode.SLOT_LOST == 11
 
 
 class FakeSql:
