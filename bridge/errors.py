@@ -25,6 +25,8 @@ class ExitCode(enum.IntEnum):
     OVERSIZE_RECORD = 8  # one change does not fit into a ring
     SNAPSHOT_STOPPED = 9  # stopped during the initial snapshot: the next start takes it again
     SCHEMA_REGISTRY = 10  # the schema registry refused a schema (Avro)
+    SLOT_LOST = 11  # the slot was dropped or invalidated after pgbridge streamed from it
+    HA_LOCK_LOST = 12  # bridge.ha.mode=lock: the active instance lost its lock and stopped
     INTERRUPTED = 130  # Ctrl-C before the pipeline ran (the shell's 128 + SIGINT)
 
 
@@ -78,6 +80,18 @@ class ValueNotConverted(UnsupportedType):
     """A column value Debezium cannot convert either (numeric NaN with decimal.handling.mode=precise)
     where the event cannot do without it: a key column, a NOT NULL one without a default, or
     event.converting.failure.handling.mode=fail (`bridge.produce.failures`)."""
+
+
+class SlotLost(BridgeError):
+    """The slot pgbridge streamed from is gone (dropped) or cannot stream (wal_status=lost)."""
+
+    exit_code = ExitCode.SLOT_LOST
+
+
+class HaLockLost(BridgeError):
+    """The active instance's advisory lock is gone: another instance may stream now."""
+
+    exit_code = ExitCode.HA_LOCK_LOST
 
 
 class DeliveryError(BridgeError):

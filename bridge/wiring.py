@@ -14,6 +14,7 @@ for the process's whole life, across pipeline restarts.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import multiprocessing
 import os
@@ -24,7 +25,10 @@ from dataclasses import replace
 import uvloop
 
 from bridge.config import BridgeConfig
+from bridge.errors import ExitCode
 from bridge.ops.doctor import start_findings
+from bridge.ops.ha import LeaderLock
+from bridge.ops.lost_slot import check_slot
 from bridge.proc.coordinator import Child, Coordinator
 from bridge.proc.decoder_main import decoder_main
 from bridge.proc.producer_main import producer_main
@@ -59,22 +63,38 @@ def preflight(config: BridgeConfig) -> str:
 
 
 def run(config: BridgeConfig) -> int:
-    """Run the pipeline until stopped; restart it after a failure if the policy says so."""
-    system = preflight(config)
+    """Run the pipeline until stopped; restart it after a failure if the policy says so. With
+    bridge.ha.mode=lock, wait as a standby for the lock first (`bridge.ops.ha`)."""
+    system = None if config.ha.lock else preflight(config)
     return uvloop.run(_supervise(config, system))
 
 
-async def _supervise(config: BridgeConfig, system: str) -> int:
+async def _supervise(config: BridgeConfig, system: str | None) -> int:
     pipe = config.pipeline
     state = PipelineState(config.replication.slot_name, pipe.producers)
     server = await serve(config.http, state)
     # One attempt per poll: a PostgreSQL outage must not hold the watch (or a stop) in retries.
     sql = LazyConnection(config.postgres, replace(config.retry, attempts=1))
     watch = asyncio.create_task(SlotWatch(sql, config.replication.slot_name, config.wal_guard, state).run())
+    lock = None
     try:
+        if system is None:  # bridge.ha.mode=lock: the preflight runs once the lock is ours
+            lock = LeaderLock(config.postgres, config.ha, config.replication.slot_name)
+            state.phase = "standby"
+            if not await lock.acquire(_stop_requested_within, asyncio.to_thread):
+                state.phase = "stopped"
+                return ExitCode.OK
+            state.phase = "starting"
+            lock.start_checks(functools.partial(_fence, state), asyncio.get_running_loop().call_soon_threadsafe)
+            asyncio.create_task(_check_overdue(lock, state))
+            system = await asyncio.to_thread(preflight, config)
         attempt = 1
         while True:
-            code = await run_once(config, state, system)
+            code = await run_once(config, state, system, lock)
+            if lock is not None:
+                if code != 0:  # a run that fails may have failed because the lock went (PostgreSQL restarted)
+                    await lock.confirm(functools.partial(_fence, state))
+                lock.raise_if_lost()
             if code == 0 and config.replication.slot_drop_on_stop:
                 sql = connect(config.postgres, config.retry)
                 try:
@@ -98,8 +118,24 @@ async def _supervise(config: BridgeConfig, system: str) -> int:
     finally:
         watch.cancel()
         await asyncio.gather(watch, return_exceptions=True)
+        if lock is not None:
+            lock.close()  # ends its session: a standby takes over now
         if server is not None:
             server.close()
+
+
+def _fence(state: PipelineState, reason: str) -> None:
+    """The HA lock is in doubt: kill the pipeline's processes before they write anything more."""
+    log.error("%s", reason)
+    for child in multiprocessing.active_children():
+        child.kill()
+    state.stop_requested = True
+
+
+async def _check_overdue(lock: LeaderLock, state: PipelineState) -> None:
+    while lock.lost is None:
+        lock.check_overdue(functools.partial(_fence, state))
+        await asyncio.sleep(0.1)
 
 
 async def _stop_requested_within(seconds: float) -> bool:
@@ -118,17 +154,20 @@ async def _stop_requested_within(seconds: float) -> bool:
             loop.remove_signal_handler(sig)
 
 
-async def run_once(config: BridgeConfig, state: PipelineState, system: str = "") -> int:
+async def run_once(config: BridgeConfig, state: PipelineState, system: str = "", lock: LeaderLock | None = None) -> int:
     pipe = config.pipeline
     resume: list = [None] * pipe.producers
+    recreated = await asyncio.to_thread(check_slot, config, system)  # a lost slot stops here, or is recovered
     if config.exactly_once.enabled:
         # Before any producer starts: their committed positions, read once the slot's state is known.
         sql = connect(config.postgres, config.retry)
         try:
-            slot_is_new = not slot_exists(sql, config.replication.slot_name)
+            slot_is_new = recreated or not slot_exists(sql, config.replication.slot_name)
         finally:
             sql.close()
         resume = await asyncio.to_thread(load_resume_points, config.exactly_once_scope, system, slot_is_new)
+    if lock is not None:
+        lock.raise_if_lost()  # nothing may start once the lock is in doubt
     ctx = multiprocessing.get_context("spawn")  # the coordinator runs uvloop: never fork it
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     run_id = str(uuid.uuid4())  # Debezium's __debezium.context.runId header, one per run

@@ -37,7 +37,8 @@ from bridge.route.filters import TableFilter
 from bridge.route.settings import EventConfig, PipelineConfig, read_events, read_filters, read_pipeline
 from bridge.route.spec import RoutingSpec
 from bridge.snapshot.settings import IncrementalConfig, SnapshotConfig, read_incremental, read_snapshot
-from bridge.source.settings import PostgresConfig, ReplicationConfig, check_connector, read_postgres, read_replication
+from bridge.source.settings import (HaConfig, PostgresConfig, ReplicationConfig, check_connector, read_ha, read_postgres,
+                                    read_replication)
 from bridge.status.settings import HttpConfig, WalGuardConfig, read_http, read_wal_guard
 from bridge.transform.settings import NO_RULES, ColumnRules, read_columns
 from bridge.transform.chain import compile_chain
@@ -73,6 +74,7 @@ class BridgeConfig:
     failures: FailureHandling = field(default_factory=FailureHandling)
     chain: ChainSpec = NO_CHAIN  # debezium.transforms / debezium.predicates
     wal_guard: WalGuardConfig = field(default_factory=WalGuardConfig)  # bridge.wal.*
+    ha: HaConfig = field(default_factory=HaConfig)  # bridge.ha.*
 
     @property
     def exactly_once_scope(self) -> ExactlyOnceScope:
@@ -135,6 +137,11 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     read_compat(r)
     cutover = cutover_from_properties(r.raw)
     incremental = read_incremental(r, events.topic_prefix)
+    if replication.lost_recovery == "resnapshot" and (incremental.signal_table is None or not incremental.source_channel):
+        raise ConfigError(f"{r.label('bridge.slot.lost.recovery')}=resnapshot signals its snapshot through the signal "
+                          f"table: set {r.label('debezium.source.signal.data.collection')} and keep source in "
+                          f"{r.label('debezium.source.signal.enabled.channels')} (README 'Lost slot recovery')")
+    ha = read_ha(r)
     notification = read_notification(r)
     http = read_http(r)
     wal_guard = read_wal_guard(r)
@@ -151,7 +158,7 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     return BridgeConfig(postgres, replication, events, conversion, kafka, retry, pipeline, snapshot, filters,
                         keys, cutover=cutover, incremental=incremental, http=http, exactly_once=exactly_once,
                         logging=logs, columns=columns, notification=notification, topic_creation=topic_creation,
-                        failures=failures, chain=chain, wal_guard=wal_guard)
+                        failures=failures, chain=chain, wal_guard=wal_guard, ha=ha)
 
 
 def _chain_for(chain: ChainSpec, events: EventConfig) -> ChainSpec:

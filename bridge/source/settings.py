@@ -72,6 +72,18 @@ class ReplicationConfig:
     # After the decoder has drained the stream it waits this long before reading again, so the
     # next read finds a batch (`bridge.read.coalesce.ms`; 0 = wake for every arrival).
     read_coalesce_ms: int = 2
+    # bridge.slot.lost.recovery: a slot dropped or invalidated after streaming stops the start
+    # (fail), or is created anew and every table re-read by an incremental snapshot (resnapshot)
+    lost_recovery: str = "fail"
+
+
+@dataclass(frozen=True, slots=True)
+class HaConfig:
+    """Active/standby (`bridge.ha.*`, `bridge.ops.ha`): off, or one PostgreSQL advisory lock per
+    cluster and slot decides which of several instances streams."""
+
+    lock: bool = False  # bridge.ha.mode=lock
+    poll_ms: int = 1000  # how often a standby tries the lock and the active checks it holds it
 
 
 def check_connector(r: PropertyReader) -> None:
@@ -122,7 +134,13 @@ def read_replication(r: PropertyReader) -> ReplicationConfig:
         slot_drop_on_stop=r.bool(SOURCE + "slot.drop.on.stop", False),
         flush_lsn=_flush_lsn(r),
         read_coalesce_ms=r.int("bridge.read.coalesce.ms", 2, minimum=0, maximum=1000),
+        lost_recovery=r.choice("bridge.slot.lost.recovery", "fail", ("fail", "resnapshot")),
     )
+
+
+def read_ha(r: PropertyReader) -> HaConfig:
+    return HaConfig(lock=r.choice("bridge.ha.mode", "off", ("off", "lock")) == "lock",
+                    poll_ms=r.int("bridge.ha.poll.ms", 1000, minimum=10, maximum=60_000))
 
 
 def _flush_lsn(r: PropertyReader) -> bool:

@@ -7,6 +7,7 @@ scrape configs written for it keep working; the short forms are aliases:
                                                          streaming, else 503 DOWN; 200 DEGRADED
                                                          while streaming with the slot keeping
                                                          more WAL than bridge.wal.warn.bytes
+                                                         (503 STANDBY: bridge.ha.mode=lock, waiting)
     /q/health/live, /health/live                         200 UP unless the pipeline failed
                                                          for good (restarts count as alive)
     /q/metrics, /metrics                                 Prometheus text format
@@ -48,7 +49,7 @@ def respond(state: PipelineState, method: str, path: str) -> tuple[int, str, byt
             up, data = state.phase != "failed", {"phase": state.phase}
         else:
             up, data = state.healthy()
-        status = "UP" if up else "DOWN"
+        status = "UP" if up else "STANDBY" if state.phase == "standby" and path in _READY else "DOWN"
         if up and path in _READY and state.wal_over:
             # still ready (200: probes keep routing), but the slot pins more WAL than allowed
             status = "DEGRADED"

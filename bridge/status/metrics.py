@@ -102,7 +102,7 @@ class PipelineState:
     slot: str
     producers: int
     started: float = field(default_factory=time.time)
-    phase: str = "starting"  # starting | streaming | stopping | failing | restarting | failed | stopped
+    phase: str = "starting"  # (standby) | starting | streaming | stopping | failing | restarting | failed | stopped
     restarts: int = 0
     stop_requested: bool = False  # SIGTERM/SIGINT: no restart after this
     cells: LsnCells | None = None

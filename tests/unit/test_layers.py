@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                     "notify", "sink")),
     # composes the components' settings: no component reads the whole configuration
     ("configuration", ("config",)),
-    # operators' tools over a configuration (bridge slot, bridge doctor)
+    # operators' tools over a configuration: slot tools, doctor, HA lock, lost-slot recovery
     ("operations", ("ops",)),
     ("processes", ("proc",)),
     ("commands", ("wiring", "commands", "cli")),
