@@ -18,6 +18,7 @@ from bridge.format.converter import KEY, VALUE, Converters, RecordWriter
 from bridge.format.headers import Headers
 from bridge.format.json import JsonConverter
 from bridge.format.settings import HeaderFormat
+from bridge.transform.kafka.steps import STEPS as KAFKA_STEPS
 from bridge.transform.predicates import compile_predicate
 from bridge.transform.record import ConnectRecord
 from bridge.transform.router import RegexRouter
@@ -58,6 +59,7 @@ def capturing(converters: Converters) -> Converters:
 
 # class -> the step it compiles to (smt_settings.py lists the options each class honours)
 _STEPS: dict[str, Callable[[TransformSpec, HeaderFormat], Step]] = {
+    **KAFKA_STEPS,  # Kafka's transforms (bridge.transform.kafka.steps)
     UNWRAP: ExtractNewRecordState,
     REGEX_ROUTER: lambda spec, _headers: RegexRouter(spec.alias, spec.option("regex", ""),
                                                      spec.option("replacement", "")),

@@ -66,3 +66,13 @@ def txn(router: Router, end_lsn: int, items, xid=7, ts=COMMIT_TS) -> None:
     for i, item in enumerate(items):
         router.handle(encode(item), end_lsn - 90 + i)
     router.handle(encode(m.Commit(0, end_lsn - 8, end_lsn, ts)), end_lsn)
+
+
+def transform_chain(props: dict[str, str], **event_overrides):
+    """The transform chain of `props` (`debezium.transforms*` / `debezium.predicates*` keys) as
+    the producers compile it, over the JSON converters of `events(**event_overrides)`."""
+    from bridge.config import config_from_properties
+    from bridge.format.converter import converters_for
+    from bridge.transform.chain import compile_chain
+    ev = events(**event_overrides)
+    return compile_chain(config_from_properties({**MINIMAL, **props}).chain, converters_for(ev), ev.header_format)
