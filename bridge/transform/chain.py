@@ -11,6 +11,7 @@ prepared once per (topic, schema). Tables without a chain never reach this modul
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from bridge.convert.schema import Schema
 from bridge.errors import ConfigError
@@ -55,6 +56,34 @@ def capturing(converters: Converters) -> Converters:
     """Converters whose writers give the Connect values back (what `Chain.run` takes)."""
     return Converters(_CaptureConverter(converters.key.null_is_default),
                       _CaptureConverter(converters.value.null_is_default))
+
+
+class Captured(NamedTuple):
+    """A side record's key or value as its builder made it: the Connect schema and value."""
+
+    schema: Schema | None
+    value: object
+
+
+class _SideCapture(_Capture):
+    __slots__ = ()
+
+    def write(self, value: object) -> Captured:
+        return Captured(self.schema, value)
+
+
+class _SideCaptureConverter(_CaptureConverter):
+    __slots__ = ()
+
+    def prepare(self, schema: Schema | None, topic: str, field: str) -> _SideCapture:
+        return _SideCapture(schema, topic, field)
+
+
+def side_capturing(converters: Converters) -> Converters:
+    """Converters whose writers give (schema, value) pairs back: what the builders of the side
+    records (messages, transaction metadata, heartbeats) write with a chain (`Chain.side`)."""
+    return Converters(_SideCaptureConverter(converters.key.null_is_default),
+                      _SideCaptureConverter(converters.value.null_is_default))
 
 
 # class -> the step it compiles to (smt_settings.py lists the options each class honours)
@@ -102,14 +131,18 @@ class Chain:
                 return None
         return record
 
-    def side(self, topic: str, key: bytes | None, value: bytes | None,
+    def side(self, topic: str, key: Captured | None, value: Captured | None,
              headers: Headers | None) -> tuple[str, bytes | None, bytes | None, Headers | None] | None:
         """A record written beside the change events (logical decoding message, transaction
-        metadata, heartbeat), already in bytes, through the chain: no step pgbridge runs
-        changes such a record's key or value (ExtractNewRecordState passes on what is not a
-        change event, `schema` None here), only its topic and headers. None: dropped."""
-        record = self.run(ConnectRecord(topic, None, key, None, value, list(headers or ())))
-        return None if record is None else (record.topic, record.key, record.value, record.headers or None)
+        metadata, heartbeat), built as Connect values (`side_capturing`), through the chain and
+        written as the change events are. None: dropped."""
+        record = self.run(ConnectRecord(topic, None if key is None else key.schema, None if key is None else key.value,
+                                        None if value is None else value.schema,
+                                        None if value is None else value.value, list(headers or ())))
+        if record is None:
+            return None
+        topic, key_bytes, value_bytes, out_headers = self.write(record)
+        return topic, key_bytes, value_bytes, out_headers or None
 
     def write(self, record: ConnectRecord) -> tuple[str, bytes | None, bytes | None, Headers]:
         """(topic, key, value, headers) of a record out of the chain, in the converters' bytes
