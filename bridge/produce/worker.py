@@ -49,7 +49,8 @@ class ProducerWorker:
         db, events = spec.dbname, spec.events
         self._decoder = PgOutputDecoder(proto_version=1)
         converters = converters_for(events)
-        self._chain = compile_chain(spec.chain, converters, events.header_format)
+        self._chain = compile_chain(spec.chain, converters, events.header_format,
+                                    tolerate=spec.failures.tolerance == "all")
         self._builder = EventBuilder(events, spec.conversion, types, db, run_id, converters, spec.columns,
                                      spec.failures.converting, self._chain)
         # with a chain, the side records are built as Connect values for it (`Chain.side`)

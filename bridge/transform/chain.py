@@ -10,6 +10,7 @@ prepared once per (topic, schema). Tables without a chain never reach this modul
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -20,11 +21,14 @@ from bridge.format.headers import Headers
 from bridge.format.json import JsonConverter
 from bridge.format.settings import HeaderFormat
 from bridge.transform.kafka.steps import STEPS as KAFKA_STEPS
+from bridge.transform.kafka.structs import TransformFailed
 from bridge.transform.predicates import compile_predicate
 from bridge.transform.record import ConnectRecord
 from bridge.transform.router import RegexRouter
 from bridge.transform.smt_settings import REGEX_ROUTER, UNWRAP, ChainSpec, TransformSpec
 from bridge.transform.unwrap import ExtractNewRecordState
+
+log = logging.getLogger(__name__)
 
 Step = Callable[[ConnectRecord], "ConnectRecord | None"]
 
@@ -112,11 +116,14 @@ def _gated(step: Step, spec: TransformSpec) -> Step:
 class Chain:
     """A compiled chain and the converters that write its output."""
 
-    def __init__(self, spec: ChainSpec, converters: Converters, headers: HeaderFormat) -> None:
+    def __init__(self, spec: ChainSpec, converters: Converters, headers: HeaderFormat, tolerate: bool = False) -> None:
+        """`tolerate`: errors.tolerance=all, a record a step fails on is skipped (logged), as
+        Connect skips it; else the failure stops pgbridge, as it fails Connect's task."""
         if not isinstance(converters.key, JsonConverter) or not isinstance(converters.value, JsonConverter):
             raise ConfigError("transforms with a key or value converter other than JsonConverter are not supported "
                               "by pgbridge yet: use org.apache.kafka.connect.json.JsonConverter")
         self._steps = tuple(_gated(_step(s, headers), s) for s in spec.steps)
+        self._tolerate = tolerate
         self._converters = converters
         self._writers: dict[tuple[str, str, int], tuple[Schema | None, RecordWriter]] = {}
 
@@ -125,10 +132,16 @@ class Chain:
         step adding headers in place (ExtractNewRecordState) changes the list the record came
         with, which Debezium shares between a delete and its tombstone (`EventBuilder` gives
         both one list); a step making a new record copies them."""
-        for step in self._steps:
-            record = step(record)
-            if record is None:
-                return None
+        try:
+            for step in self._steps:
+                record = step(record)
+                if record is None:
+                    return None
+        except TransformFailed as exc:
+            if not self._tolerate:
+                raise
+            log.warning("record for %s skipped (errors.tolerance=all): a transform failed: %s", record.topic, exc)
+            return None
         return record
 
     def side(self, topic: str, key: Captured | None, value: Captured | None,
@@ -163,5 +176,6 @@ class Chain:
         return found[1]
 
 
-def compile_chain(spec: ChainSpec, converters: Converters, headers: HeaderFormat) -> Chain | None:
-    return Chain(spec, converters, headers) if spec else None
+def compile_chain(spec: ChainSpec, converters: Converters, headers: HeaderFormat,
+                  tolerate: bool = False) -> Chain | None:
+    return Chain(spec, converters, headers, tolerate) if spec else None

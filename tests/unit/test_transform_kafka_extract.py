@@ -14,7 +14,8 @@ from bridge.transform.kafka.steps import STEPS
 from bridge.transform.kafka.structs import TransformFailed
 from bridge.transform.record import ConnectRecord
 from bridge.transform.smt_settings import TransformSpec
-from tests.unit.builders import KAFKA_TRANSFORMS, MINIMAL, transform_props, transformed
+from bridge.pgoutput import messages as m
+from tests.unit.builders import KAFKA_TRANSFORMS, MINIMAL, REL, pipeline, run_batch, transform_props, transformed, txn
 
 INNER = struct_schema([field_schema("x", connect_schema("int32", optional=True), default=5)], optional=True,
                       name="inner")
@@ -107,3 +108,20 @@ def test_hoist_field_wraps_with_schema_or_in_a_map():
     _, _, value, _ = run(("h", "HoistField$Value", {"field": "w"}), record=RECORD._replace(value_schema=None,
                                                                                              value=None))
     assert value == {"schema": None, "payload": {"w": None}}
+
+
+def test_a_record_a_transform_fails_on_stops_the_producer_or_is_skipped_with_errors_tolerance_all():
+    # GIVEN unwrap (a delete becomes a null value with a schema) then ValueToKey, which fails on it
+    chain = {**transform_props(("unwrap", "io.debezium.transforms.ExtractNewRecordState", {}),
+                               ("k", "ValueToKey", {"fields": "v"}))}
+    items = [REL, m.Insert(16384, (b"1", b"a")), m.Delete(16384, "K", (b"1", None)), m.Insert(16384, (b"2", b"b"))]
+    router, worker, _ = pipeline(**chain)
+    txn(router, 5000, items)
+    # THEN by default the failure stops the producer, as it fails Connect's task
+    with pytest.raises(TransformFailed, match="copying fields from value to key"):
+        run_batch(router, worker)
+    # AND with errors.tolerance=all the delete is skipped, the rows around it written
+    router, worker, sink = pipeline(**chain, **{"connect.errors.tolerance": "all"})
+    txn(router, 5000, items)
+    run_batch(router, worker)
+    assert [r[1]["payload"] for r in sink.records] == [{"v": "a"}, {"v": "b"}]
