@@ -21,10 +21,10 @@ import re
 from decimal import Decimal
 
 from bridge.convert.schema import Schema, connect_schema
-from bridge.convert.values_float import java_double
 from bridge.format.settings import HeaderFormat
 from bridge.transform.kafka.fields import DECIMAL
-from bridge.transform.kafka.numbers import float32, java_float_slow, number, raw_double_value, raw_float, to_integer
+from bridge.convert.values_float import java_double, java_float_slow, raw_double
+from bridge.transform.kafka.numbers import float32, number, raw_float, to_integer
 from bridge.transform.kafka.structs import (SchemaCache, Side, TransformFailed, copy_basics, get, named, read_bool,
                                             read_list, require_struct)
 from bridge.transform.record import ConnectRecord
@@ -116,7 +116,7 @@ def cast(value: object, schema: Schema, target: str) -> object:
     if target.startswith("int"):
         return to_integer(int(x) if isinstance(x, Decimal) else x, target)
     f = float(x)
-    return raw_float(float32(f)) if target == "float" else raw_double_value(f)
+    return raw_float(float32(f)) if target == "float" else raw_double(f)
 
 
 def _parse(text: str, target: str) -> object:
@@ -132,7 +132,7 @@ def _parse(text: str, target: str) -> object:
         f = float(text.strip().rstrip("fFdD"))
     except ValueError:
         raise TransformFailed(f"Cast: value ({text}) was out of range for requested data type") from None
-    return raw_float(float32(f)) if target == "float" else raw_double_value(f)
+    return raw_float(float32(f)) if target == "float" else raw_double(f)
 
 
 class Cast:

@@ -26,7 +26,8 @@ from decimal import Decimal, InvalidOperation
 
 from bridge.convert.schema import Schema, connect_schema
 from bridge.format.settings import HeaderFormat
-from bridge.transform.kafka.numbers import float32, raw_double_value, raw_float, to_integer
+from bridge.convert.values_float import raw_double
+from bridge.transform.kafka.numbers import float32, raw_float, to_integer
 from bridge.transform.kafka.structs import (SchemaCache, Side, TransformFailed, copy_basics, get, named,
                                             read_bool, read_list, require_struct, struct_fields)
 from bridge.transform.record import ConnectRecord
@@ -154,8 +155,8 @@ def masked_null(schema: Schema) -> object:
         return False
     if type_ in ("int8", "int16", "int32", "int64"):
         return 0
-    if type_ in ("float32", "float64", "float", "double"):
-        return raw_float(0.0) if type_ in ("float32", "float") else raw_double_value(0.0)
+    if type_ in ("float", "double"):
+        return raw_float(0.0) if type_ == "float" else raw_double(0.0)
     if type_ == "string":
         return ""
     if type_ == "bytes" and schema.get("name") == DECIMAL:
@@ -177,14 +178,14 @@ def masked_with(schema: Schema, replacement: str) -> object:
         return replacement
     if type_ == "bytes" and schema.get("name") == DECIMAL:
         return _decimal_bytes(replacement, schema)
-    if type_ in ("int8", "int16", "int32", "int64", "float", "double", "float32", "float64"):
+    if type_ in ("int8", "int16", "int32", "int64", "float", "double"):
         try:
             x = float(replacement) if any(c in replacement for c in ".eE") else int(replacement)
         except ValueError:
             raise TransformFailed(f"MaskField: unable to convert {replacement} to a number") from None
         if type_.startswith("int"):
             return to_integer(x, type_)
-        return raw_float(float32(float(x))) if type_ in ("float", "float32") else raw_double_value(float(x))
+        return raw_float(float32(float(x))) if type_ == "float" else raw_double(float(x))
     raise TransformFailed(f"MaskField: cannot mask a value of type {schema.get('name') or type_} "
                           "with a custom replacement")
 

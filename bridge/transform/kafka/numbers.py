@@ -12,7 +12,7 @@ import struct
 
 import msgspec
 
-from bridge.convert.values_float import java_float_slow, raw_double
+from bridge.convert.values_float import java_float_slow
 
 _F32 = struct.Struct("<f")
 _BITS = {"int8": 8, "int16": 16, "int32": 32, "int64": 64}
@@ -60,7 +60,3 @@ def raw_float(x: float) -> object:
     """A Java float (already rounded) as Jackson writes it."""
     text = java_float_slow(x)
     return text if text in ("NaN", "Infinity", "-Infinity") else msgspec.Raw(text.encode())
-
-
-def raw_double_value(x: float) -> object:
-    return raw_double(x)
