@@ -108,6 +108,8 @@ def test_hoist_field_wraps_with_schema_or_in_a_map():
     _, _, value, _ = run(("h", "HoistField$Value", {"field": "w"}), record=RECORD._replace(value_schema=None,
                                                                                              value=None))
     assert value == {"schema": None, "payload": {"w": None}}
+    with pytest.raises(TransformFailed, match="null used for required field"):
+        run(("h", "HoistField$Key", {"field": "k"}), record=RECORD._replace(key=None))
 
 
 def test_a_record_a_transform_fails_on_stops_the_producer_or_is_skipped_with_errors_tolerance_all():

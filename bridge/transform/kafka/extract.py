@@ -6,8 +6,9 @@
 - ExtractField (`field`, `field.syntax.version` V1: a top-level name, V2: a dotted path with
   backtick quoting; `replace.null.with.default`): the key/value becomes that field, with the
   field's schema; a null stays null (with the field's schema); an unknown field fails.
-- HoistField (`field`): the key/value is wrapped in a struct (no name, required) of one field;
-  a schemaless one (a tombstone) in a map.
+- HoistField (`field`): the key/value is wrapped in a struct (no name, required) of one field
+  (a null of a required schema fails, as Connect's Struct refuses it); a schemaless one (a
+  tombstone) in a map.
 """
 
 from __future__ import annotations
@@ -157,6 +158,8 @@ class HoistField:
         schema, value = side.schema(record), side.value(record)
         if schema is None:
             return side.replace(record, None, {self._name: value})
+        if value is None and not schema["optional"]:  # Struct.put validates the field
+            raise TransformFailed(f"HoistField: Invalid value: null used for required field: \"{self._name}\"")
         hoisted = self._schemas.get(schema)
         if hoisted is None:
             hoisted = self._schemas.put(schema, {"type": "struct", "fields": [named(self._name, schema)],
