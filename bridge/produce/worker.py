@@ -297,7 +297,7 @@ def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: 
             if hb is not None:
                 if transactions is not None:
                     transactions.ensure_open()
-                kafka.produce(hb.topic, hb.key, hb.value, _heartbeat_delivered)
+                kafka.produce(hb.topic, hb.key, hb.value, _heartbeat_delivered, headers=hb.headers or None)
         kafka.poll(0)
         if tracker.failed is not None:
             raise DeliveryError(tracker.failed)

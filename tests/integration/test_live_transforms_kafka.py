@@ -230,3 +230,56 @@ def test_records_schemas_and_headers_match_debezium(live):
                               ordered=frozenset({"transaction"}))
     assert not problems, parity.report(problems) + f"\n(records in {tmp})"
     assert len(dbz) == len(ours)
+
+
+def test_heartbeats_go_through_the_chain_as_debeziums_do(pg_dsn, kafka_bootstrap, tmp_path):
+    """A heartbeat's schema and value changed by Kafka's transforms, as Connect changes
+    Debezium's: one heartbeat of each connector, compared with the clock (`ts_ms`) masked."""
+    tag = f"tkh_{uuid.uuid4().hex[:6]}"
+    dbz, ours = f"{tag}_dbz", f"{tag}_pgb"
+    env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
+    conn = psycopg2.connect(pg_dsn)
+    conn.autocommit = True
+    bridge: BridgeProcess | None = None
+    dbz_started = False
+    slots = {dbz: f"{dbz}_pub", f"{ours}_slot": f"{ours}_pub"}
+    chain = _chain(("origin", _step("origin", K + "InsertField$Value", **{"static.field": "origin",
+                                                                            "static.value": "pg"})),
+                   ("wrap", _step("wrap", K + "HoistField$Key", field="hb")),
+                   ("mark", _step("mark", K + "InsertHeader", header="kind", **{"value.literal": "heartbeat"})),
+                   predicates={})
+    del chain["predicates"]
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE SCHEMA {tag}")
+            cur.execute(f"CREATE TABLE {tag}.a (id int PRIMARY KEY)")
+            for publication in slots.values():
+                cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {tag}.a')
+        options = {"snapshot.mode": "no_data", "publication.autocreate.mode": "disabled",
+                   "table.include.list": f"{tag}.a", "heartbeat.interval.ms": "1000"}
+        # GIVEN both connectors with heartbeats and the chain
+        bridge = start_bridge_with(tmp_path, pg_dsn, kafka_bootstrap, ours, options, transforms=chain)
+        dbz_started = True
+        start_debezium_with(tmp_path, dbz, {**options, **chain}, env)
+        # WHEN each writes a heartbeat
+        topics = {f"__debezium-heartbeat.{name}": 1 for name in (dbz, ours)}
+        got = parity.consume_records(kafka_bootstrap, topics, timeout=90, alive=bridge.running)
+        # THEN the first of each is the same but for the clock
+        firsts = {}
+        for r in got:
+            firsts.setdefault(r.topic.rsplit(".", 1)[1], r)
+        assert set(firsts) == {dbz, ours}, f"heartbeats: {got}\n{bridge.log()}"
+
+        def shape(r: parity.Record) -> tuple:
+            value = json.loads(r.value)
+            value["payload"]["ts_ms"] = "<clock>"
+            key = json.loads(r.key)
+            key["payload"]["hb"]["serverName"] = "<prefix>"
+            headers = list(r.headers)
+            return key, value, headers
+
+        assert shape(firsts[ours]) == shape(firsts[dbz])
+        assert json.loads(firsts[dbz].value)["payload"]["origin"] == "pg"
+    finally:
+        clean_up_pair(conn, env, bridge, dbz, dbz_started, slots, (tag,), kafka_bootstrap,
+                      (f"{dbz}.", f"{ours}.", f"__debezium-heartbeat.{dbz}", f"__debezium-heartbeat.{ours}"))
