@@ -49,7 +49,7 @@ def _run(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: LsnCe
                                 skips_refused=config.producer_spec.skips_refused)
             resume = None
         worker = ProducerWorker(config.producer_spec, kafka, TypeRegistry(sql), run_id, resume)
-        heartbeat = Heartbeat(config.events) if index == 0 and config.events.heartbeat_interval_ms else None
+        heartbeat = Heartbeat(config.events, worker.side_converters) if index == 0 and config.events.heartbeat_interval_ms else None
         if heartbeat is not None and config.topic_creation is not None:
             kafka.partitions(heartbeat.topic)  # created (topic.creation.*) before the first heartbeat
         run_producer(index, worker, reader, cells, config.pipeline.shutdown_timeout_ms / 1000 * 0.8, heartbeat,

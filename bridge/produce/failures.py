@@ -21,10 +21,10 @@ Kafka Connect (`ConnectorConfig`, `AbstractWorkerSourceTask`, `WorkerSourceTask`
 `RetryWithToleranceOperator`), for a source task:
 - `errors.tolerance=all` skips a record a transform or converter fails on, and, since Kafka 3.2
   (KIP-779), a record the producer fails to send (too large, refused by the broker, timed out);
-  the offset moves past it. With `none` (default) such a failure fails the task. pgbridge runs
-  no transform (they are refused) and its converters build records Debezium's structs already
-  validated, so what `all` changes here is the send: a record Kafka refuses is skipped instead of
-  stopping the bridge. A fatal producer error is never tolerated, nor is a send failure under
+  the offset moves past it. With `none` (default) such a failure fails the task. pgbridge's
+  converters build records Debezium's structs already validated, so what `all` changes here is
+  a record a transform fails on (skipped by `bridge.transform.chain`) and the send: a record
+  Kafka refuses is skipped instead of stopping the bridge. A fatal producer error is never tolerated, nor is a send failure under
   exactly once (Connect's exactly-once task fails the transaction instead).
 - `errors.log.enable` logs each failure with its context; `errors.log.include.messages` adds
   the record. Connect always logs a failed send at ERROR; here that line names topic, partition

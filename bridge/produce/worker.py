@@ -30,7 +30,7 @@ from bridge.ring import LsnCells, RingClosed, RingReader
 from bridge.route import records as rec
 from bridge.route.partitioner import java_default_partition
 from bridge.source.catalog import TableInfo
-from bridge.transform.chain import compile_chain
+from bridge.transform.chain import compile_chain, side_capturing
 
 log = logging.getLogger(__name__)
 # Ring records that become Kafka records: what a resume point counts inside a transaction.
@@ -49,11 +49,14 @@ class ProducerWorker:
         db, events = spec.dbname, spec.events
         self._decoder = PgOutputDecoder(proto_version=1)
         converters = converters_for(events)
-        self._chain = compile_chain(spec.chain, converters, events.header_format)
+        self._chain = compile_chain(spec.chain, converters, events.header_format,
+                                    tolerate=spec.failures.tolerance == "all")
         self._builder = EventBuilder(events, spec.conversion, types, db, run_id, converters, spec.columns,
                                      spec.failures.converting, self._chain)
-        self._messages = MessageEvents(events, spec.conversion, db, converters)
-        self._transactions = TransactionEvents(events, converters)
+        # with a chain, the side records are built as Connect values for it (`Chain.side`)
+        self.side_converters = converters if self._chain is None else side_capturing(converters)
+        self._messages = MessageEvents(events, spec.conversion, db, self.side_converters)
+        self._transactions = TransactionEvents(events, self.side_converters)
         self._metadata = events.provide_transaction_metadata
         self._murmur2 = spec.partitioner == "murmur2"
         self._partitions: dict[str, int] = {}
@@ -294,7 +297,7 @@ def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: 
             if hb is not None:
                 if transactions is not None:
                     transactions.ensure_open()
-                kafka.produce(hb.topic, hb.key, hb.value, _heartbeat_delivered)
+                kafka.produce(hb.topic, hb.key, hb.value, _heartbeat_delivered, headers=hb.headers or None)
         kafka.poll(0)
         if tracker.failed is not None:
             raise DeliveryError(tracker.failed)

@@ -10,7 +10,9 @@ prepared once per (topic, schema). Tables without a chain never reach this modul
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from typing import NamedTuple
 
 from bridge.convert.schema import Schema
 from bridge.errors import ConfigError
@@ -18,11 +20,15 @@ from bridge.format.converter import KEY, VALUE, Converters, RecordWriter
 from bridge.format.headers import Headers
 from bridge.format.json import JsonConverter
 from bridge.format.settings import HeaderFormat
+from bridge.transform.kafka.steps import STEPS as KAFKA_STEPS
+from bridge.transform.kafka.structs import TransformFailed
 from bridge.transform.predicates import compile_predicate
 from bridge.transform.record import ConnectRecord
 from bridge.transform.router import RegexRouter
 from bridge.transform.smt_settings import REGEX_ROUTER, UNWRAP, ChainSpec, TransformSpec
 from bridge.transform.unwrap import ExtractNewRecordState
+
+log = logging.getLogger(__name__)
 
 Step = Callable[[ConnectRecord], "ConnectRecord | None"]
 
@@ -56,8 +62,37 @@ def capturing(converters: Converters) -> Converters:
                       _CaptureConverter(converters.value.null_is_default))
 
 
+class Captured(NamedTuple):
+    """A side record's key or value as its builder made it: the Connect schema and value."""
+
+    schema: Schema | None
+    value: object
+
+
+class _SideCapture(_Capture):
+    __slots__ = ()
+
+    def write(self, value: object) -> Captured:
+        return Captured(self.schema, value)
+
+
+class _SideCaptureConverter(_CaptureConverter):
+    __slots__ = ()
+
+    def prepare(self, schema: Schema | None, topic: str, field: str) -> _SideCapture:
+        return _SideCapture(schema, topic, field)
+
+
+def side_capturing(converters: Converters) -> Converters:
+    """Converters whose writers give (schema, value) pairs back: what the builders of the side
+    records (messages, transaction metadata, heartbeats) write with a chain (`Chain.side`)."""
+    return Converters(_SideCaptureConverter(converters.key.null_is_default),
+                      _SideCaptureConverter(converters.value.null_is_default))
+
+
 # class -> the step it compiles to (smt_settings.py lists the options each class honours)
 _STEPS: dict[str, Callable[[TransformSpec, HeaderFormat], Step]] = {
+    **KAFKA_STEPS,  # Kafka's transforms (bridge.transform.kafka.steps)
     UNWRAP: ExtractNewRecordState,
     REGEX_ROUTER: lambda spec, _headers: RegexRouter(spec.alias, spec.option("regex", ""),
                                                      spec.option("replacement", "")),
@@ -81,11 +116,14 @@ def _gated(step: Step, spec: TransformSpec) -> Step:
 class Chain:
     """A compiled chain and the converters that write its output."""
 
-    def __init__(self, spec: ChainSpec, converters: Converters, headers: HeaderFormat) -> None:
+    def __init__(self, spec: ChainSpec, converters: Converters, headers: HeaderFormat, tolerate: bool = False) -> None:
+        """`tolerate`: errors.tolerance=all, a record a step fails on is skipped (logged), as
+        Connect skips it; else the failure stops pgbridge, as it fails Connect's task."""
         if not _writes_chains(converters.key) or not _writes_chains(converters.value):
             raise ConfigError("transforms with a key or value converter other than JsonConverter or AvroConverter "
                               "are not supported by pgbridge yet: use org.apache.kafka.connect.json.JsonConverter")
         self._steps = tuple(_gated(_step(s, headers), s) for s in spec.steps)
+        self._tolerate = tolerate
         self._converters = converters
         self._writers: dict[tuple[str, str, int], tuple[Schema | None, RecordWriter]] = {}
 
@@ -94,20 +132,30 @@ class Chain:
         step adding headers in place (ExtractNewRecordState) changes the list the record came
         with, which Debezium shares between a delete and its tombstone (`EventBuilder` gives
         both one list); a step making a new record copies them."""
-        for step in self._steps:
-            record = step(record)
-            if record is None:
-                return None
+        try:
+            for step in self._steps:
+                record = step(record)
+                if record is None:
+                    return None
+        except TransformFailed as exc:
+            if not self._tolerate:
+                raise
+            log.warning("record for %s skipped (errors.tolerance=all): a transform failed: %s", record.topic, exc)
+            return None
         return record
 
-    def side(self, topic: str, key: bytes | None, value: bytes | None,
+    def side(self, topic: str, key: Captured | None, value: Captured | None,
              headers: Headers | None) -> tuple[str, bytes | None, bytes | None, Headers | None] | None:
         """A record written beside the change events (logical decoding message, transaction
-        metadata, heartbeat), already in bytes, through the chain: no step pgbridge runs
-        changes such a record's key or value (ExtractNewRecordState passes on what is not a
-        change event, `schema` None here), only its topic and headers. None: dropped."""
-        record = self.run(ConnectRecord(topic, None, key, None, value, list(headers or ())))
-        return None if record is None else (record.topic, record.key, record.value, record.headers or None)
+        metadata, heartbeat), built as Connect values (`side_capturing`), through the chain and
+        written as the change events are. None: dropped."""
+        record = self.run(ConnectRecord(topic, None if key is None else key.schema, None if key is None else key.value,
+                                        None if value is None else value.schema,
+                                        None if value is None else value.value, list(headers or ())))
+        if record is None:
+            return None
+        topic, key_bytes, value_bytes, out_headers = self.write(record)
+        return topic, key_bytes, value_bytes, out_headers or None
 
     def write(self, record: ConnectRecord) -> tuple[str, bytes | None, bytes | None, Headers]:
         """(topic, key, value, headers) of a record out of the chain, in the converters' bytes
@@ -139,5 +187,6 @@ def _writes_chains(converter: object) -> bool:
     return isinstance(converter, AvroConverter)
 
 
-def compile_chain(spec: ChainSpec, converters: Converters, headers: HeaderFormat) -> Chain | None:
-    return Chain(spec, converters, headers) if spec else None
+def compile_chain(spec: ChainSpec, converters: Converters, headers: HeaderFormat,
+                  tolerate: bool = False) -> Chain | None:
+    return Chain(spec, converters, headers, tolerate) if spec else None

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from bridge.errors import ConfigError
 from bridge.properties import PropertyReader
+from bridge.transform.kafka.names import CHECKS as KAFKA_CHECKS
+from bridge.transform.kafka.names import OPTIONS as KAFKA_OPTIONS
 
 TRANSFORMS = "debezium.transforms"
 PREDICATES = "debezium.predicates"
@@ -30,6 +32,7 @@ HAS_HEADER_KEY = "org.apache.kafka.connect.transforms.predicates.HasHeaderKey"
 
 # the options each class honours (those every transform has, `predicate` and `negate`, aside)
 _TRANSFORM_OPTIONS = {
+    **KAFKA_OPTIONS,  # Kafka's transforms (bridge.transform.kafka.names)
     UNWRAP: ("delete.tombstone.handling.mode", "add.fields", "add.fields.prefix", "add.headers",
              "add.headers.prefix"),
     REGEX_ROUTER: ("regex", "replacement"),
@@ -154,3 +157,6 @@ def _check(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
     check = _CHECKS.get(step.type)
     if check is not None:
         check(r, prefix, step)
+
+
+_CHECKS.update(KAFKA_CHECKS)  # Kafka's transforms (bridge.transform.kafka.names)

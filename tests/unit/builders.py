@@ -66,3 +66,42 @@ def txn(router: Router, end_lsn: int, items, xid=7, ts=COMMIT_TS) -> None:
     for i, item in enumerate(items):
         router.handle(encode(item), end_lsn - 90 + i)
     router.handle(encode(m.Commit(0, end_lsn - 8, end_lsn, ts)), end_lsn)
+
+
+def transform_chain(props: dict[str, str], **event_overrides):
+    """The transform chain of `props` (`debezium.transforms*` / `debezium.predicates*` keys) as
+    the producers compile it, over the JSON converters of `events(**event_overrides)`."""
+    from bridge.config import config_from_properties
+    from bridge.format.converter import converters_for
+    from bridge.transform.chain import compile_chain
+    ev = events(**event_overrides)
+    return compile_chain(config_from_properties({**MINIMAL, **props}).chain, converters_for(ev), ev.header_format)
+
+
+KAFKA_TRANSFORMS = "org.apache.kafka.connect.transforms."
+
+
+def transform_props(*steps: tuple[str, str, dict[str, str]], **predicates: dict[str, str]) -> dict[str, str]:
+    """The `debezium.transforms*` / `debezium.predicates*` keys of `steps`, each (alias, class,
+    options); a class without a dot is one of Kafka's (`Cast$Value`)."""
+    props = {"debezium.transforms": ",".join(alias for alias, _, _ in steps)}
+    for alias, cls, options in steps:
+        props[f"debezium.transforms.{alias}.type"] = cls if "." in cls else KAFKA_TRANSFORMS + cls
+        props.update({f"debezium.transforms.{alias}.{k}": v for k, v in options.items()})
+    if predicates:
+        props["debezium.predicates"] = ",".join(predicates)
+        for alias, options in predicates.items():
+            props.update({f"debezium.predicates.{alias}.{k}": v for k, v in options.items()})
+    return props
+
+
+def transformed(props: dict[str, str], record, **event_overrides):
+    """(topic, key, value, headers) of `record` (a ConnectRecord) through the chain of `props`,
+    key and value as parsed JSON; None when the chain drops it."""
+    import json
+    chain = transform_chain(props, **event_overrides)
+    out = chain.run(record._replace(headers=list(record.headers)))
+    if out is None:
+        return None
+    topic, key, value, headers = chain.write(out)
+    return topic, None if key is None else json.loads(key), None if value is None else json.loads(value), headers

@@ -16,8 +16,9 @@ from bridge.format.converter import converters_for
 from bridge.pgoutput import messages as m
 from bridge.pgoutput.protocol import PgOutputDecoder
 from bridge.produce.events import EventBuilder, TxnContext
+from bridge.produce.heartbeat import Heartbeat
 from bridge.source.catalog import TableInfo
-from bridge.transform.chain import compile_chain
+from bridge.transform.chain import compile_chain, side_capturing
 from bridge.transform.router import python_replacement
 from tests.fakes import FakeConnection
 from tests.pgoutput_encoder import encode
@@ -172,13 +173,15 @@ def test_java_replacement_syntax(java, topic, regex, expected):
 
 
 def test_side_records_pass_unwrap_and_take_the_routers_topic():
-    # GIVEN unwrap then a router of every topic, and a record that is not a change event (bytes)
+    # GIVEN unwrap then a router of every topic, and a record that is not a change event (a
+    # heartbeat, built as Connect values for the chain)
     ev = events()
     props = {**unwrap(**{"add.headers": "op"}), T: "unwrap,route", f"{T}.route.type": ROUTER,
              f"{T}.route.regex": "(.*)", f"{T}.route.replacement": "$1.x"}
     chain = compile_chain(chain_of(**props), converters_for(ev), ev.header_format)
+    plain, captured = Heartbeat(ev).record(5), Heartbeat(ev, side_capturing(converters_for(ev))).record(5)
     # THEN unwrap passes it on unchanged (no headers added) and the router renames it
-    assert chain.side("srv.message", b"k", b"v", None) == ("srv.message.x", b"k", b"v", None)
+    assert chain.side(*captured) == ("__debezium-heartbeat.srv.x", plain.key, plain.value, None)
 
 
 def test_a_producer_runs_the_chain_over_rows_and_transaction_metadata():
@@ -209,8 +212,8 @@ def test_a_delete_and_its_tombstone_share_the_headers_unwrap_adds():
 
 
 @pytest.mark.parametrize("props, words", [
-    ({T: "f", f"{T}.f.type": "org.apache.kafka.connect.transforms.Filter"},
-     "transform 'f' (debezium.transforms.f.type=org.apache.kafka.connect.transforms.Filter) is not supported"),
+    ({T: "f", f"{T}.f.type": "com.example.MyTransform"},
+     "transform 'f' (debezium.transforms.f.type=com.example.MyTransform) is not supported"),
     ({**unwrap(**{"drop.tombstones": "true"})}, "drop.tombstones is refused: removed in Debezium 3.0"),
     ({**unwrap(**{"delete.handling.mode": "rewrite"})}, "delete.handling.mode is refused: removed in Debezium 3.0"),
     ({**unwrap(**{"route.by.field": "x"})}, "route.by.field is not an option pgbridge honours"),
