@@ -24,6 +24,7 @@ class ExitCode(enum.IntEnum):
     DELIVERY = 7
     OVERSIZE_RECORD = 8  # one change does not fit into a ring
     SNAPSHOT_STOPPED = 9  # stopped during the initial snapshot: the next start takes it again
+    SCHEMA_REGISTRY = 10  # the schema registry refused a schema (Avro)
     INTERRUPTED = 130  # Ctrl-C before the pipeline ran (the shell's 128 + SIGINT)
 
 
@@ -83,3 +84,10 @@ class DeliveryError(BridgeError):
     """Kafka permanently refused a record; the slot is not acknowledged past it."""
 
     exit_code = ExitCode.DELIVERY
+
+
+class SchemaRegistryFailed(BridgeError):
+    """The schema registry refused a schema for good (incompatible, invalid, missing with
+    auto.register.schemas=false, not authorised): the records it was for are not produced."""
+
+    exit_code = ExitCode.SCHEMA_REGISTRY

@@ -19,7 +19,8 @@ from typing import Protocol
 from bridge.convert.schema import Schema
 from bridge.format.cloudevents import CloudEventsConverter
 from bridge.format.json import JsonConverter
-from bridge.format.settings import CLOUDEVENTS, STRING, ConverterSpec
+from bridge.errors import ConfigError
+from bridge.format.settings import AVRO, CLOUDEVENTS, STRING, ConverterSpec
 from bridge.format.tostring import StringConverter
 
 KEY = "key"
@@ -92,4 +93,11 @@ def _converter(spec: ConverterSpec, schemas_enable: bool) -> Converter:
         return StringConverter(spec.encoding)
     if spec.kind == CLOUDEVENTS:
         return CloudEventsConverter(spec.data_schemas_enable, spec.extension_attributes)
+    if spec.kind == AVRO:
+        try:  # the `avro` extra: confluent-kafka's registry client and fastavro
+            from bridge.format.avro.converter import AvroConverter
+        except ImportError as exc:
+            raise ConfigError(f"{spec.avro.label} names an Avro converter, which needs the avro extra "  # type: ignore[union-attr]
+                              f"(pip install 'pgbridge[avro]'): {exc}") from None
+        return AvroConverter(spec.avro)  # type: ignore[arg-type]
     return JsonConverter(schemas_enable)

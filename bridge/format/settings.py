@@ -12,6 +12,8 @@ Converters (Kafka Connect 4.x, Debezium 3.7):
 - StringConverter (`simplestring`): `converter.encoding`.
 - CloudEventsConverter (`cloudevents`): `serializer.type`, `data.serializer.type` (json only),
   `json.schemas.enable`, `extension.attributes.enable`, `metadata.source`, ...
+- Confluent's AvroConverter (`avro`; Apicurio's in its Confluent-compatible mode): the
+  registry and subject options of `bridge.format.avro.settings`.
 - Debezium's ByteArrayConverter / BinaryDataConverter (`binary`): a Struct goes to the
   converter `delegate.converter.type` names, with the options under that key's own prefix;
   without a delegate Connect fails on the first record. Kafka's ByteArrayConverter and
@@ -27,10 +29,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bridge.errors import ConfigError
+from bridge.format.avro.settings import APICURIO, CONFLUENT, AvroSpec, read_avro
 from bridge.properties import PropertyReader
 
 FORMAT = "debezium.format."
-JSON, STRING, CLOUDEVENTS = "json", "simplestring", "cloudevents"
+JSON, STRING, CLOUDEVENTS, AVRO = "json", "simplestring", "cloudevents", "avro"
 _BINARY = "binary"  # Debezium's byte array converters: a delegate writes every Struct
 
 # Converter classes by the Debezium Server format name they are.
@@ -40,9 +43,10 @@ _CLASSES = {
     "io.debezium.converters.CloudEventsConverter": CLOUDEVENTS,
     "io.debezium.converters.BinaryDataConverter": _BINARY,
     "io.debezium.converters.ByteArrayConverter": _BINARY,
+    CONFLUENT: AVRO,
+    APICURIO: AVRO,
 }
-_NAMES = {JSON: JSON, "jsonbytearray": JSON, STRING: STRING, CLOUDEVENTS: CLOUDEVENTS, _BINARY: _BINARY}
-_AVRO = ("avro", "io.confluent.connect.avro.AvroConverter", "io.apicurio.registry.utils.converter.AvroConverter")
+_NAMES = {JSON: JSON, "jsonbytearray": JSON, STRING: STRING, CLOUDEVENTS: CLOUDEVENTS, _BINARY: _BINARY, AVRO: AVRO}
 _BYTES_ONLY = ("org.apache.kafka.connect.converters.ByteArrayConverter",
                "org.apache.kafka.connect.converters.ByteBufferConverter")
 _SIMPLE_HEADERS = "org.apache.kafka.connect.storage.SimpleHeaderConverter"
@@ -65,11 +69,12 @@ _METADATA_FIELDS = ("id", "type", "traceparent", "dataSchemaName")
 class ConverterSpec:
     """One side's converter and the options that shape its bytes."""
 
-    kind: str = JSON  # JSON, STRING or CLOUDEVENTS
+    kind: str = JSON  # JSON, STRING, CLOUDEVENTS or AVRO
     schemas_enable: bool = True  # JsonConverter's `schemas.enable`
     encoding: str = "utf-8"  # StringConverter's `converter.encoding`, as a Python codec
     data_schemas_enable: bool = True  # CloudEvents: `json.schemas.enable` (the `data` attribute's schema)
     extension_attributes: bool = True  # CloudEvents: `extension.attributes.enable`
+    avro: AvroSpec | None = None  # Avro: the registry and subject options
 
 
 class _Options:
@@ -147,12 +152,12 @@ def _read_converter(r: PropertyReader, key: str, side: str, top: bool) -> Conver
         return ConverterSpec(STRING, schemas_enable, encoding=_encoding(options))
     if name == CLOUDEVENTS:
         return _read_cloudevents(options, schemas_enable)
+    if name == AVRO:
+        return ConverterSpec(AVRO, schemas_enable, avro=read_avro(r, key, value, options.key, "none"))
     return ConverterSpec(JSON, schemas_enable)
 
 
 def _unsupported(value: str) -> str:
-    if value in _AVRO or value.lower() == "avro":
-        return "Avro is not implemented yet (a later issue): use JsonConverter, or keep Debezium for this connector"
     if value in _BYTES_ONLY:
         return ("it takes BYTES values only, and Debezium's records are Structs (Connect's task fails on the first "
                 "record; outbox payloads need the EventRouter transform, not implemented yet: issue #12); use "

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaError
 
-from bridge.errors import ConfigError, ValueNotConverted
+from bridge.errors import ConfigError, SchemaRegistryFailed, ValueNotConverted
 from bridge.lsn import format_lsn
 from bridge.properties import PropertyReader
 
@@ -115,6 +115,8 @@ class Failures:
         """An event of `table` at `lsn` could not be built (`exc`): raise, or log and return (the
         caller skips it). `values`: the row's values as text, logged only when asked for."""
         mode = self.handling.processing
+        if isinstance(exc, SchemaRegistryFailed):
+            raise exc  # a converter's registry, not the event: every later event of the table would fail too
         if mode == "fail":
             if isinstance(exc, ValueNotConverted):
                 raise ValueNotConverted(

@@ -82,9 +82,9 @@ class Chain:
     """A compiled chain and the converters that write its output."""
 
     def __init__(self, spec: ChainSpec, converters: Converters, headers: HeaderFormat) -> None:
-        if not isinstance(converters.key, JsonConverter) or not isinstance(converters.value, JsonConverter):
-            raise ConfigError("transforms with a key or value converter other than JsonConverter are not supported "
-                              "by pgbridge yet: use org.apache.kafka.connect.json.JsonConverter")
+        if not _writes_chains(converters.key) or not _writes_chains(converters.value):
+            raise ConfigError("transforms with a key or value converter other than JsonConverter or AvroConverter "
+                              "are not supported by pgbridge yet: use org.apache.kafka.connect.json.JsonConverter")
         self._steps = tuple(_gated(_step(s, headers), s) for s in spec.steps)
         self._converters = converters
         self._writers: dict[tuple[str, str, int], tuple[Schema | None, RecordWriter]] = {}
@@ -126,6 +126,17 @@ class Chain:
             converter = self._converters.key if field == KEY else self._converters.value
             found = self._writers[slot] = (schema, converter.prepare(schema, topic, field))
         return found[1]
+
+
+def _writes_chains(converter: object) -> bool:
+    """JsonConverter and the Avro converters write whatever schema a step makes."""
+    if isinstance(converter, JsonConverter):
+        return True
+    try:  # the avro extra (the Avro converter exists only with it)
+        from bridge.format.avro.converter import AvroConverter
+    except ImportError:
+        return False
+    return isinstance(converter, AvroConverter)
 
 
 def compile_chain(spec: ChainSpec, converters: Converters, headers: HeaderFormat) -> Chain | None:

@@ -254,17 +254,19 @@ def test_debeziums_byte_array_converters_write_with_their_delegate():
 
 
 @pytest.mark.parametrize("props, message", [
-    ({"debezium.format.value": "io.confluent.connect.avro.AvroConverter"}, "Avro is not implemented yet"),
-    ({"debezium.format.key": "avro"}, "Avro is not implemented yet"),
+    ({"debezium.format.value": "io.confluent.connect.avro.AvroConverter"}, "schema.registry.url is required"),
+    ({"debezium.format.key": "avro"}, "debezium.format.key.schema.registry.url is required"),
     ({"debezium.format.value": "io.confluent.connect.protobuf.ProtobufConverter"}, "is not supported"),
     ({"debezium.format.value": "io.confluent.connect.json.JsonSchemaConverter"}, "is not supported"),
     ({"debezium.format.value": "org.apache.kafka.connect.converters.ByteArrayConverter"}, "BYTES values only"),
     ({"debezium.format.value": "org.apache.kafka.connect.converters.ByteBufferConverter"}, "BYTES values only"),
     ({"debezium.format.value": "binary"}, "needs debezium.format.value.delegate.converter.type"),
     ({"debezium.format.value": "binary", "debezium.format.value.delegate.converter.type": "json"}, "names a converter class"),
-    ({"debezium.format.value": "binary", "debezium.format.value.delegate.converter.type": "avro"}, "Avro"),
+    ({"debezium.format.value": "binary", "debezium.format.value.delegate.converter.type": "avro"},
+     "names a converter class"),
     ({"debezium.format.value": "binary",
-      "debezium.format.value.delegate.converter.type": "io.confluent.connect.avro.AvroConverter"}, "Avro"),
+      "debezium.format.value.delegate.converter.type": "io.confluent.connect.avro.AvroConverter"},
+     "delegate.converter.type.schema.registry.url is required"),
     ({"debezium.format.value": "cloudevents", "debezium.format.value.serializer.type": "avro"}, "Avro"),
     ({"debezium.format.value": "cloudevents", "debezium.format.value.data.serializer.type": "avro"}, "Avro"),
     ({"debezium.format.value": "cloudevents", "debezium.format.value.opentelemetry.tracing.attributes.enable": "true"},

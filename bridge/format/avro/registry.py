@@ -1,0 +1,165 @@
+"""A Confluent-API schema registry as the Avro converters use it: an id per (subject, schema),
+asked once per process and kept.
+
+- Registered (`auto.register.schemas=true`): POST the schema under its subject; the registry
+  answers the same id for the same schema, so every producer process that registers it gets
+  the one id.
+- Looked up (`auto.register.schemas=false`): the registry must already hold the schema under
+  the subject; if not, the table stops before anything of it is produced, with one error
+  naming the subject and the schema's fingerprint (CRC-64-AVRO of its canonical form).
+- The latest version (`use.latest.version`, Apicurio's `find-latest`): its id, when it is the
+  schema pgbridge would write; another schema is refused (pgbridge writes its own schema only).
+- `bridge.registry.compatibility`: set on a subject before its first registration; a subject
+  whose own level is another one (a level that differs from the registry's global level) stops
+  the table.
+- A registry that cannot be reached, times out or answers 5xx/408/429 is retried with
+  exponential backoff (`bridge.connect.backoff.*`) for as long as it takes: the producer waits,
+  its ring fills, the decoder stops reading, and the slot is not confirmed past what was not
+  produced. Any other answer (409 incompatible, 422 invalid, 401/403, 404) is final:
+  `SchemaRegistryFailed`, which stops the bridge.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from fastavro.schema import fingerprint as avro_fingerprint, to_parsing_canonical_form
+
+from bridge.errors import SchemaRegistryFailed
+from bridge.format.avro.settings import AvroSpec
+
+try:  # the HTTP client confluent-kafka's registry client runs on (httpx2 on Python 3.10+)
+    from httpx2 import TransportError
+except ImportError:  # pragma: no cover - older confluent-kafka
+    from httpx import TransportError  # type: ignore[no-redef]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_RETRIED = frozenset({408, 429})
+
+
+def _retriable(exc: Exception) -> bool:
+    if isinstance(exc, SchemaRegistryError):
+        return exc.http_status_code >= 500 or exc.http_status_code in _RETRIED
+    return isinstance(exc, (TransportError, OSError))
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, SchemaRegistryError):
+        return f"HTTP {exc.http_status_code} (error {exc.error_code}): {exc.error_message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def fingerprint(text: str) -> str:
+    """CRC-64-AVRO of the schema's parsing canonical form, in hex (Avro's schema fingerprint)."""
+    return avro_fingerprint(to_parsing_canonical_form(json.loads(text)), "CRC-64-AVRO")
+
+
+class Registry:
+    """One converter's registry client, opened on first use (in the producer process)."""
+
+    def __init__(self, spec: AvroSpec, sleep: Callable[[float], None] = time.sleep,
+                 client: SchemaRegistryClient | None = None) -> None:
+        """`client`: a client to use instead (tests: confluent-kafka's in-memory `mock://`)."""
+        self.spec = spec
+        self._client = client
+        self._checked: set[str] = set()  # subjects whose compatibility level was seen to
+        self._sleep = sleep
+
+    @property
+    def client(self):
+        if self._client is None:
+            conf: dict[str, object] = {"url": ",".join(self.spec.urls), "max.retries": 0}
+            if self.spec.user_info:
+                conf["basic.auth.user.info"] = self.spec.user_info
+            for key, value in (("ssl.ca.location", self.spec.ca_location),
+                               ("ssl.certificate.location", self.spec.cert_location),
+                               ("ssl.key.location", self.spec.key_location),
+                               ("ssl.key.password", self.spec.key_password)):
+                if value:
+                    conf[key] = value
+            self._client = SchemaRegistryClient(conf)
+        return self._client
+
+    def id_for(self, subject: str, text: str, what: str) -> int:
+        """The registry's id of schema `text` under `subject`; `what`: the records it is for
+        (messages)."""
+        schema = Schema(text, "AVRO")
+        if self.spec.compatibility and subject not in self._checked:
+            self._level(subject, what)
+        try:
+            if self.spec.use_latest:
+                return self._latest(subject, text, what)
+            if self.spec.auto_register:
+                return self._call(lambda: self.client.register_schema(subject, schema))
+            return self._call(lambda: self.client.lookup_schema(subject, schema).schema_id)
+        except SchemaRegistryError as exc:
+            raise self._refused(exc, subject, text, what) from None
+
+    def _call(self, request: Callable[[], T]) -> T:
+        delay = self.spec.backoff_initial_ms / 1000
+        while True:
+            try:
+                return request()
+            except Exception as exc:  # noqa: BLE001 - retried when retriable, else raised as it is
+                if not _retriable(exc):
+                    raise
+                log.warning("schema registry %s: %s; retrying in %.1fs (the records wait)",
+                            self.spec.urls[0], _reason(exc), delay)
+                self._sleep(delay)
+                delay = min(delay * 2, self.spec.backoff_max_ms / 1000)
+
+    def _level(self, subject: str, what: str) -> None:
+        wanted = self.spec.compatibility
+        try:
+            level = self._call(lambda: self.client.get_compatibility(subject))
+        except SchemaRegistryError as exc:
+            if exc.http_status_code != 404:
+                raise self._refused(exc, subject, None, what) from None
+            level = None  # no level of its own (Confluent), or no such subject yet (Apicurio)
+        if level is not None and level != wanted:
+            global_level = self._call(lambda: self.client.get_compatibility())
+            if level != global_level:
+                raise SchemaRegistryFailed(
+                    f"schema registry subject {subject!r} ({what}) has compatibility {level}, "
+                    f"bridge.registry.compatibility={wanted}: change the subject's level in the registry or the "
+                    "setting")
+        if level != wanted:
+            self._call(lambda: self.client.set_compatibility(subject, wanted))
+            log.info("schema registry subject %s: compatibility set to %s", subject, wanted)
+        self._checked.add(subject)
+
+    def _latest(self, subject: str, text: str, what: str) -> int:
+        latest = self._call(lambda: self.client.get_latest_version(subject))
+        theirs = to_parsing_canonical_form(json.loads(latest.schema.schema_str))
+        if theirs != to_parsing_canonical_form(json.loads(text)):
+            raise SchemaRegistryFailed(
+                f"schema registry subject {subject!r} ({what}): its latest version {latest.version} is not the "
+                f"schema pgbridge writes (fingerprint {fingerprint(text)}); pgbridge writes with its own schema "
+                "only: register that, or turn use.latest.version (find-latest) off")
+        return latest.schema_id
+
+    def _refused(self, exc: Exception, subject: str, text: str | None, what: str) -> SchemaRegistryFailed:
+        status = exc.http_status_code if isinstance(exc, SchemaRegistryError) else 0
+        if not self.spec.auto_register and not self.spec.use_latest and status == 404 and text is not None:
+            return SchemaRegistryFailed(
+                f"schema registry has no schema for {what} under subject {subject!r} (fingerprint "
+                f"{fingerprint(text)}) and auto.register.schemas is false: register it, or let pgbridge register "
+                f"it ({_reason(exc)})")
+        version = ""
+        if status == 409:  # the version it would have been
+            version = f" as version {self._next_version(subject)}"
+        return SchemaRegistryFailed(
+            f"schema registry refused the schema of {what} under subject {subject!r}{version}: {_reason(exc)}")
+
+    def _next_version(self, subject: str) -> str:
+        try:
+            return str(max(self.client.get_versions(subject)) + 1)
+        except Exception:  # noqa: BLE001 - only for the message
+            return "?"
