@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -146,10 +147,26 @@ def test_reference_files_cover_the_type_families():
 # --- pgbridge against Debezium, live -----------------------------------------------------------
 
 # What Debezium 3.7 (pgbridge's reference everywhere else) writes differently from 3.4.1, the
-# newest Debezium whose Avro converter runs here. Each entry: (case, where, why). Checked both
-# ways: a listed difference that no longer occurs fails the test too.
-VERSION_DIFFERENCES: tuple[tuple[str, str, str], ...] = (
-    ("*", "value.source.version", "the connector's version: 3.4.1.Final against pgbridge's 3.7.0.Final"),
+# newest Debezium whose Avro converter runs here: (case or "*", where, Debezium 3.4.1's, pgbridge's,
+# why); ANY matches any value. Each must occur in its case: one that no longer does fails too.
+ANY = object()
+_ORIGIN = "Debezium 3.5+ ends the source block with the optional origin and origin_lsn (null without a replication origin)"
+_ENUM = r"value_schema\.Envelope\.fields\.before\.type\.1\.fields\.m\."  # the Value record's field m
+_ENUM_DEFAULT = ("an enum column's default ('ok'::mood): 3.4.1 drops it (schema optional, no default), 3.7 keeps "
+                 "it, and Connect's Struct then gives the default for a null value, as for every column default")
+VERSION_DIFFERENCES: tuple[tuple[str, str, object, object, str], ...] = (
+    ("*", r"value\.source\.version", "3.4.1.Final", ANY, "the connector's version"),
+    ("*", r"value_schema\.(Envelope|MessageValue)\.fields\.source\.type\.fields\.origin(_lsn)?", "<absent>", ANY,
+     _ORIGIN),
+    ("*", r"value\.source\.origin(_lsn)?", "<absent>", None, _ORIGIN),
+    ("types", r"value\.after\.c_date", -2147472692, 2146033979,
+     "date +infinity: 3.4/3.6 gave LocalDate -5877611-06-21 (the year's sign wrong), 3.7 +5877611-06-21"),
+    ("types", r"value\.after\.c_ts", 9223372036825200000, 2**63 - 1,
+     "timestamp +infinity: 3.4/3.6 read the millisecond sentinel as microseconds, 3.7 gives Long.MAX_VALUE"),
+    ("defaults", _ENUM + "type.0", "null", ANY, _ENUM_DEFAULT),
+    ("defaults", _ENUM + "type.1", ANY, "null", _ENUM_DEFAULT),
+    ("defaults", _ENUM + "default", None, "ok", _ENUM_DEFAULT),
+    ("defaults", r"value\.after\.m", None, "ok", _ENUM_DEFAULT),
 )
 
 
@@ -163,14 +180,17 @@ def _avro_refused(tmp_path) -> str | None:
     return out if probe.returncode != 0 and "debezium.format.value='avro' is not supported" in out else None
 
 
-def _by_key(records: list[ref.AvroRecord]) -> dict[str, list[object]]:
-    out: dict[str, list[object]] = defaultdict(list)
+def _by_key(records: list[ref.AvroRecord], prefix: str, as_prefix: str) -> dict[str, list[ref.AvroRecord]]:
+    """The records by key (in offset order), keys spelled with `as_prefix` for `prefix`."""
+    out: dict[str, list[ref.AvroRecord]] = defaultdict(list)
     for r in records:
-        out[json.dumps(r.key, sort_keys=True)].append(r.value)
+        out[json.dumps(ref.renamed(r.key, prefix, as_prefix), sort_keys=True)].append(r)
     return out
 
 
-@pytest.mark.parametrize("name", sorted(ref.CASES))
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="pgbridge refuses schema.name.adjustment.mode=avro"))
+    if name == "adjust_avro" else name for name in sorted(ref.CASES)])
 def test_pgbridge_avro_matches_debezium(name, pg_dsn, kafka_bootstrap, schema_registry, tmp_path):
     refused = _avro_refused(tmp_path)
     if refused:
@@ -196,6 +216,12 @@ def test_pgbridge_avro_matches_debezium(name, pg_dsn, kafka_bootstrap, schema_re
         wait_until(lambda: slot_active(conn, f"{ours}_slot") or not bridge.running(), timeout=60,
                    what="pgbridge to stream")
         assert bridge.running(), f"pgbridge stopped:\n{bridge.log()}"
+        # AND a commit both slots see before the workload: pgbridge's slot, made first, may have
+        # seen other commits (other tests' logical messages), and the first transaction's
+        # `sequence` names the previous commit each saw. Its message is captured by neither
+        # (side_topics filters prefixes), or lands on a `.message` topic left uncompared.
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_logical_emit_message(true, 'avropar-warmup', '')")
         # WHEN the workload runs
         _workload(conn, case, schema)
         # THEN both write records that decode to the same values, key by key
@@ -209,50 +235,44 @@ def test_pgbridge_avro_matches_debezium(name, pg_dsn, kafka_bootstrap, schema_re
                       (f"{dbz}.", f"{ours}.", f"__debezium-heartbeat.{dbz}", f"__debezium-heartbeat.{ours}"))
         ref.delete_subjects(schema_registry, (f"{dbz}.", f"{ours}.", f"__debezium-heartbeat.{dbz}",
                                               f"__debezium-heartbeat.{ours}"))
-    unseen = [d for d in VERSION_DIFFERENCES if d[0] in ("*", name) and d[1] not in problems.pop("seen")]
+    seen = problems.pop("seen")
+    unseen = [d for d in VERSION_DIFFERENCES if d[0] in ("*", name) and d not in seen]
     assert not problems, "\n".join(f"{where}: {what}" for where, what in problems.items()) + f"\n(in {tmp_path})"
     assert not unseen, f"listed version differences that no longer occur (drop them): {unseen}"
 
 
 def _compare(name: str, dbz: dict[str, dict], ours: dict[str, dict], dbz_records, our_records,
              dbz_prefix: str, our_prefix: str) -> dict:
-    """Differences by where they are ('topic value.source.version'), less the listed ones; the
-    listed ones seen go under 'seen'."""
-    listed = {d[1] for d in VERSION_DIFFERENCES if d[0] in ("*", name)}
-    problems: dict = {"seen": set()}
+    """Differences by where they are ('<topic> value.after.c_date'), less the listed ones,
+    which go under 'seen'. pgbridge's side is renamed to Debezium's prefix before comparing."""
+    listed = [d for d in VERSION_DIFFERENCES if d[0] in ("*", name)]
+    problems: dict = {"seen": []}
 
-    def differ(where: str, path: str, a, b) -> None:
-        if a == b:
-            return
-        if isinstance(a, list) and isinstance(b, list):
-            # Avro record fields by name (so a field added or dropped is one difference), else by index
-            if all(isinstance(x, dict) and "name" in x for x in a + b):
-                a, b = ({x["name"]: x for x in a}, {x["name"]: x for x in b})
+    def note(topic: str, root: str, theirs, mine) -> None:
+        for path, a, b in ref.differences(theirs, mine, root):
+            known = [d for d in listed if re.fullmatch(d[1], path) and d[2] in (ANY, a) and d[3] in (ANY, b)]
+            if known:
+                problems["seen"].extend(known)
             else:
-                a, b = dict(enumerate(a)), dict(enumerate(b))
-        if isinstance(a, dict) and isinstance(b, dict):
-            for k in dict.fromkeys([*a, *b]):
-                differ(where, f"{path}.{k}", a.get(k, "<absent>"), b.get(k, "<absent>"))
-            return
-        if path in listed:
-            problems["seen"].add(path)
-            return
-        problems[f"{where} {path}"] = f"debezium {json.dumps(a)[:300]} / pgbridge {json.dumps(b)[:300]}"
+                problems[f"{topic} {path}"] = f"debezium {json.dumps(a)[:300]} / pgbridge {json.dumps(b)[:300]}"
+
+    def comparable(r: ref.AvroRecord, prefix: str) -> tuple[object, dict]:
+        value = ref.masked(r.value, source=frozenset(), txn=frozenset())
+        return ref.renamed(value, prefix, dbz_prefix), ref.renamed(ref.masked_headers(r.headers), prefix, dbz_prefix)
 
     for topic in dbz:
         if topic not in ours:
             problems[topic] = "pgbridge wrote no such topic"
             continue
-        for side in ("key_schemas", "value_schemas"):
-            differ(topic, side.split("_")[0] + "_schema", dbz[topic][side], ours[topic][side])
-        mine = _by_key([r for r in our_records[topic.replace(dbz_prefix, our_prefix)]])
-        for key, values in _by_key(dbz_records[topic]).items():
-            key = key.replace(dbz_prefix, our_prefix)
-            theirs_masked = [ref.masked(v, source=frozenset()) for v in values]
-            mine_masked = [ref.renamed(ref.masked(v, source=frozenset()), our_prefix, dbz_prefix)
-                           for v in mine.get(key, [])]
-            if len(theirs_masked) != len(mine_masked):
-                problems[f"{topic} key {key}"] = f"{len(theirs_masked)} records from debezium, {len(mine_masked)} from pgbridge"
-            for a, b in zip(theirs_masked, mine_masked):
-                differ(topic, "value", a, b)
+        note(topic, "key_schema", dbz[topic]["key_schemas"], ours[topic]["key_schemas"])
+        note(topic, "value_schema", dbz[topic]["value_schemas"], ours[topic]["value_schemas"])
+        mine = _by_key(our_records[topic.replace(dbz_prefix, our_prefix)], our_prefix, dbz_prefix)
+        for key, records in _by_key(dbz_records[topic], dbz_prefix, dbz_prefix).items():
+            theirs = [comparable(r, dbz_prefix) for r in records]
+            same_key = [comparable(r, our_prefix) for r in mine.get(key, [])]
+            if len(theirs) != len(same_key):
+                problems[f"{topic} key {key}"] = f"{len(theirs)} records from debezium, {len(same_key)} from pgbridge"
+            for (a, a_headers), (b, b_headers) in zip(theirs, same_key):
+                note(topic, "value", a, b)
+                note(topic, "headers", a_headers, b_headers)
     return problems
