@@ -8,7 +8,8 @@ The coordinator checks the configuration against the servers first (Kafka reacha
 PostgreSQL reachable, publication and slot present or created) so that expected problems are
 one clear error before any process starts; then it creates the rings and LSN cells, spawns
 the children and supervises them (`bridge.proc.coordinator`). Health and metrics are served
-for the process's whole life, across pipeline restarts.
+for the process's whole life, across pipeline restarts. SIGHUP reloads the configuration
+(`bridge.ops.reload`): new Kafka credentials drain the pipeline and run it again with them.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from bridge.errors import ExitCode
 from bridge.ops.doctor import start_findings
 from bridge.ops.ha import LeaderLock
 from bridge.ops.lost_slot import check_slot
+from bridge.ops.reload import Reloader
 from bridge.proc.coordinator import Child, Coordinator
 from bridge.proc.decoder_main import decoder_main
 from bridge.proc.producer_main import producer_main
@@ -62,17 +64,22 @@ def preflight(config: BridgeConfig) -> str:
         sql.close()
 
 
-def run(config: BridgeConfig) -> int:
-    """Run the pipeline until stopped; restart it after a failure if the policy says so. With
-    bridge.ha.mode=lock, wait as a standby for the lock first (`bridge.ops.ha`)."""
+def run(config: BridgeConfig, reloader: Reloader | None = None) -> int:
+    """Run the pipeline until stopped; restart it after a failure if the policy says so, and with
+    new Kafka settings when `reloader` accepts them (SIGHUP). With bridge.ha.mode=lock, wait as a
+    standby for the lock first (`bridge.ops.ha`)."""
+    if reloader is not None:
+        reloader.catch_early()
     system = None if config.ha.lock else preflight(config)
-    return uvloop.run(_supervise(config, system))
+    return uvloop.run(_supervise(config, system, reloader))
 
 
-async def _supervise(config: BridgeConfig, system: str | None) -> int:
+async def _supervise(config: BridgeConfig, system: str | None, reloader: Reloader | None = None) -> int:
     pipe = config.pipeline
     state = PipelineState(config.replication.slot_name, pipe.producers)
     server = await serve(config.http, state)
+    if reloader is not None:
+        reloader.install(asyncio.get_running_loop())
     # One attempt per poll: a PostgreSQL outage must not hold the watch (or a stop) in retries.
     sql = LazyConnection(config.postgres, replace(config.retry, attempts=1))
     watch = asyncio.create_task(SlotWatch(sql, config.replication.slot_name, config.wal_guard, state).run())
@@ -90,11 +97,15 @@ async def _supervise(config: BridgeConfig, system: str | None) -> int:
             system = await asyncio.to_thread(preflight, config)
         attempt = 1
         while True:
-            code = await run_once(config, state, system, lock)
+            if reloader is not None and (new := reloader.take()) is not None:
+                config = new
+            code = await run_once(config, state, system, lock, reloader)
             if lock is not None:
                 if code != 0:  # a run that fails may have failed because the lock went (PostgreSQL restarted)
                     await lock.confirm(functools.partial(_fence, state))
                 lock.raise_if_lost()
+            if reloader is not None and reloader.pending is not None and not state.stop_requested:
+                continue  # drained for a reload: run again with the new settings
             if code == 0 and config.replication.slot_drop_on_stop:
                 sql = connect(config.postgres, config.retry)
                 try:
@@ -116,6 +127,8 @@ async def _supervise(config: BridgeConfig, system: str | None) -> int:
             attempt += 1
             state.restarts += 1
     finally:
+        if reloader is not None:
+            reloader.uninstall(asyncio.get_running_loop())
         watch.cancel()
         await asyncio.gather(watch, return_exceptions=True)
         if lock is not None:
@@ -154,7 +167,8 @@ async def _stop_requested_within(seconds: float) -> bool:
             loop.remove_signal_handler(sig)
 
 
-async def run_once(config: BridgeConfig, state: PipelineState, system: str = "", lock: LeaderLock | None = None) -> int:
+async def run_once(config: BridgeConfig, state: PipelineState, system: str = "", lock: LeaderLock | None = None,
+                   reloader: Reloader | None = None) -> int:
     pipe = config.pipeline
     resume: list = [None] * pipe.producers
     recreated = await asyncio.to_thread(check_slot, config, system)  # a lost slot stops here, or is recovered
@@ -189,8 +203,14 @@ async def run_once(config: BridgeConfig, state: PipelineState, system: str = "",
                  config.replication.slot_name, config.postgres.dbname,
                  config.kafka.connection.bootstrap_servers, pipe.producers)
         coordinator = Coordinator(decoder, producers, rings, cells, pipe.shutdown_timeout_ms / 1000, state)
+        if reloader is not None:
+            reloader.attach(lambda: coordinator.drain("reloading: draining the pipeline to run it with the new "
+                                                      "Kafka settings"))
         return await coordinator.run()
     finally:
+        if reloader is not None:
+            reloader.attach(None)
+        state.carry_auth_failures()
         state.cells, state.rings, state.children = None, [], []
         for ring in rings:
             ring.close()

@@ -7,6 +7,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+import pytest
+
+from bridge.kafka import auth_failures
+
+
+@pytest.fixture(autouse=True)
+def no_kafka_auth_failures_yet(monkeypatch):
+    """Kafka authentication failures are counted per process (`bridge.kafka.auth_failures`), and
+    make readiness DEGRADED: every test starts from none."""
+    monkeypatch.setattr(auth_failures, "_count", 0)
+    monkeypatch.setattr(auth_failures, "_last_us", 0)
+    monkeypatch.setattr(auth_failures, "_publish", None)
+
 
 class FakeConnection:
     """A psycopg2 connection. Its cursors answer `execute` from `rows`, keyed by the query's first

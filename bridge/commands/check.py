@@ -20,13 +20,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
 
 
-def load_and_warn(args: argparse.Namespace):
-    """Every section `bridge run` needs; a refused key stops it, an ignored one is a warning."""
-    from bridge.config import load_config
+def load_and_warn(args: argparse.Namespace, file=None):
+    """Every section `bridge run` needs; a refused key stops it, an ignored one is a warning.
+    `file`: the configuration file as already read (`bridge.config.ConfigFile`)."""
+    from bridge.config import config_from_properties, load_config
 
     from bridge.logsettings import apply_logging
 
-    config = load_config(args.config, args.bootstrap_servers)
+    if file is None:
+        config = load_config(args.config, args.bootstrap_servers)
+    else:
+        config = config_from_properties(dict(file.props), file.labels, secrets=file.secrets, connect=file.connect)
     apply_logging(config.logging, args.log_level)
     for verdict in config.keys.ignored:
         log.warning("ignoring %s", verdict.line())

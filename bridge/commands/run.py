@@ -1,4 +1,5 @@
-"""`bridge run -c FILE`: stream changes from PostgreSQL into Kafka until stopped."""
+"""`bridge run -c FILE`: stream changes from PostgreSQL into Kafka until stopped; SIGHUP reloads
+the file's Kafka credentials and certificates (`bridge.ops.reload`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from bridge.commands.check import load_and_warn
+    from bridge.ops.reload import Reloader
     from bridge.wiring import run
 
-    return run(load_and_warn(args))
+    reloader = Reloader(args.config, args.bootstrap_servers)
+    return run(load_and_warn(args, reloader.file), reloader)

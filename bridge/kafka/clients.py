@@ -4,18 +4,20 @@ A client's configuration is the connection (`KafkaConnection`: brokers, TLS, SAS
 producer tuning for producers, then what the caller adds (a group, a transactional id,
 callbacks); AWS MSK IAM's `pgbridge.msk.*` settings become the token callback. librdkafka
 refusing a setting is a configuration error, named by the keys the user wrote. librdkafka's own
-log lines go through Python logging (`bridge.kafka.logs`).
+log lines go through Python logging (`bridge.kafka.logs`); every client's errors pass through
+`_errors`, which counts authentication failures (`bridge.kafka.auth_failures`).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Callable, TypeVar
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from bridge.errors import ConfigError, ConnectionFailed
-from bridge.kafka import msk
+from bridge.kafka import auth_failures, msk
 from bridge.kafka.logs import LIBRDKAFKA_LOG
 from bridge.kafka.settings import PREFIX, KafkaConnection, ProducerTuning
 
@@ -36,7 +38,23 @@ def admin(connection: KafkaConnection, **extra: object) -> AdminClient:
     return _build(AdminClient, "admin client", {**connection.settings, **extra})
 
 
+def _errors(kind: str, given: Callable[[KafkaError], None] | None) -> Callable[[KafkaError], None]:
+    """The client's `error_cb`: counts authentication failures, then hands the error to the
+    caller's callback, or logs it as librdkafka does for a client that has none."""
+
+    def on_error(err: KafkaError) -> None:
+        if err.code() == KafkaError._AUTHENTICATION:
+            auth_failures.record()
+        if given is not None:
+            given(err)
+        else:
+            LIBRDKAFKA_LOG.log(logging.ERROR, "%s [%s] %s", "ERROR", kind, err.str())
+
+    return on_error
+
+
 def _build(client: Callable[[dict], _Client], kind: str, conf: dict, keys: str = PREFIX) -> _Client:
+    conf["error_cb"] = _errors(kind, conf.get("error_cb"))  # type: ignore[arg-type]
     token = msk.token_callback(conf)
     if token is not None:
         conf["oauth_cb"] = token

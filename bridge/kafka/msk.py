@@ -13,7 +13,8 @@ else from AWS_REGION / AWS_DEFAULT_REGION.
 The translated settings carry the choice under `pgbridge.msk.*` names, which only
 `bridge.kafka.clients` reads: it turns them into the `oauth_cb` of every client. librdkafka calls
 it at start and again at 80 % of the token's lifetime (15 minutes); a failed refresh keeps the
-current token, so librdkafka asks again sooner, until the token has expired.
+current token, so librdkafka asks again sooner, until the token has expired; each failure is
+counted (`bridge.kafka.auth_failures`: the metric and the health check).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import time
 from typing import Callable
 
 from bridge.errors import ConfigError, ConnectionFailed
+from bridge.kafka import auth_failures
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,7 @@ class MskToken:
             token, expiry_ms = self._sign()
         except Exception as exc:  # noqa: BLE001 - any credential or signing failure: keep the token or say why
             cause = f"{type(exc).__name__}: {exc}"
+            auth_failures.record()
             if self._current is not None and self._current[1] - time.time() > _REFRESH_MARGIN_S:
                 log.warning("AWS MSK IAM token refresh failed (%s); the current token is valid for %.0f s more "
                             "and the refresh is retried", cause, self._current[1] - time.time())

@@ -4,7 +4,8 @@ Runs on an asyncio loop (uvloop). Every few milliseconds it recomputes the safe 
 shared cells (`bridge.ack.safe_lsn`) and publishes it for the decoder, which confirms it to
 PostgreSQL. Lifecycle:
 - SIGTERM/SIGINT: the decoder is asked to stop; it stops reading, ends the rings' streams and
-  waits for the producers' final acks; the producers flush Kafka and exit. Exit 0.
+  waits for the producers' final acks; the producers flush Kafka and exit. Exit 0. `drain()`
+  does the same for a reload, after which the supervisor runs the pipeline again.
 - A child that dies (or exits while nobody asked it to): the safe LSN is frozen, the decoder
   is killed, the rings are aborted so the producers stop, and the coordinator exits non-zero. Nothing past the last
   safe LSN was confirmed, so a restart resumes from there.
@@ -68,8 +69,13 @@ class Coordinator:
 
     def request_stop(self) -> None:
         self.state.stop_requested = True
+        self.drain("stopping: draining the pipeline")
+
+    def drain(self, why: str = "restarting: draining the pipeline") -> None:
+        """The graceful stop of a SIGTERM, without asking the supervisor to stop: a reload
+        (`bridge.ops.reload`) runs the pipeline again after it."""
         if not self.stopping:
-            log.info("stopping: draining the pipeline")
+            log.info("%s", why)
             self.stopping = True
             self.state.phase = "stopping"
             self._deadline = time.monotonic() + self.shutdown_timeout_s

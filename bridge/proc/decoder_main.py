@@ -12,6 +12,7 @@ import psycopg2
 
 from bridge.config import BridgeConfig
 from bridge.errors import BridgeError
+from bridge.kafka import auth_failures
 from bridge.proc.child import start_child
 from bridge.proc.decoder_build import Decoder, build_decoder
 from bridge.proc.decoder_startup import startup_plan
@@ -42,6 +43,7 @@ def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: LsnCellsHa
          stop: threading.Event) -> int:
     cells = LsnCells.attach(cells_handle)
     cells.publish_decoder_running()
+    auth_failures.bind(lambda count, last_us: cells.publish_auth_failures(None, count, last_us))
     writers = [RingWriter(h) for h in rings]
     sql = connect(config.postgres, config.retry)
     rep = config.replication
@@ -90,6 +92,7 @@ def _run(config: BridgeConfig, rings: list[RingHandle], cells_handle: LsnCellsHa
         sql.close()
         for w in writers:
             w.close()
+        auth_failures.bind(None)
         cells.close()
 
 

@@ -8,6 +8,7 @@ import sys
 from bridge.config import BridgeConfig
 from bridge.convert.types import TypeRegistry
 from bridge.errors import BridgeError
+from bridge.kafka import auth_failures
 from bridge.proc.child import start_child
 from bridge.produce.exactly_once import ResumePoint, Transactions
 from bridge.produce.heartbeat import Heartbeat
@@ -35,6 +36,7 @@ def producer_main(index: int, config: BridgeConfig, ring: RingHandle, cells_hand
 def _run(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: LsnCellsHandle, run_id: str,
          resume: ResumePoint | None, system: str) -> None:
     cells = LsnCells.attach(cells_handle)
+    auth_failures.bind(lambda count, last_us: cells.publish_auth_failures(index, count, last_us))
     reader = RingReader(ring)
     # Catalog queries (enums, domains, extension types) only: opened on first need.
     sql = LazyConnection(config.postgres, config.retry)
@@ -57,5 +59,6 @@ def _run(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: LsnCe
         log.debug("producer %d done after %d rows", index, worker.rows)
     finally:
         reader.close()
+        auth_failures.bind(None)
         cells.close()
         sql.close()

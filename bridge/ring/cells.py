@@ -13,9 +13,11 @@ Layout (one segment, one 64-byte line per cell so writers never share a cache li
     128           dispatched LSN     decoder        coordinator
     136, 144      server's wal_end, messages read   (decoder → metrics)
     152           1 once the decoder runs (its signal handlers are in place)
+    160, 168      Kafka authentication failures, the last one's time (µs)   (decoder → metrics)
     192 + 128*i   acked watermark i  producer i     coordinator
     200 + 128*i,  rows, records produced,           (producer i → metrics)
     208, 216      commit time (µs) of the newest acked transaction
+    224, 232      Kafka authentication failures, the last one's time (µs)
     256 + 128*i   pushed LSN i       decoder        coordinator
 
 The counters beside a cell share its line and its writer; they are statistics only (read
@@ -119,6 +121,19 @@ class LsnCells:
     @property
     def decoder_running(self) -> bool:
         return self._words[_DISPATCHED + 3] == 1
+
+    def publish_auth_failures(self, producer: int | None, count: int, last_us: int) -> None:
+        """Producer `producer` (None: the decoder): Kafka authentication failures so far, and when
+        the last one happened (`bridge.kafka.auth_failures`; metrics and health)."""
+        base = _DISPATCHED + 3 if producer is None else _ACKED + _STRIDE * self._index(producer) + 3
+        self._words[base + 1] = count
+        self._words[base + 2] = last_us
+
+    def auth_failures(self) -> tuple[int, int]:
+        """Every child's authentication failures summed, and the newest one's time (µs, 0: none)."""
+        words = self._words
+        bases = [_DISPATCHED + 3] + [_ACKED + _STRIDE * i + 3 for i in range(self.producers)]
+        return sum(words[b + 1] for b in bases), max(words[b + 2] for b in bases)
 
     def decoder_stats(self) -> tuple[int, int]:
         return self._words[_DISPATCHED + 1], self._words[_DISPATCHED + 2]

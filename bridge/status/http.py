@@ -7,6 +7,8 @@ scrape configs written for it keep working; the short forms are aliases:
                                                          streaming, else 503 DOWN; 200 DEGRADED
                                                          while streaming with the slot keeping
                                                          more WAL than bridge.wal.warn.bytes
+                                                         or within 5 minutes of a Kafka
+                                                         authentication failure
                                                          (503 STANDBY: bridge.ha.mode=lock, waiting)
     /q/health/live, /health/live                         200 UP unless the pipeline failed
                                                          for good (restarts count as alive)
@@ -55,6 +57,10 @@ def respond(state: PipelineState, method: str, path: str) -> tuple[int, str, byt
             status = "DEGRADED"
             data = {**data, "wal": "DEGRADED", "slot_restart_lag_bytes": str(state.wal.restart_lag),
                     "wal_warn_bytes": str(state.wal_warn_bytes)}
+        if up and path in _READY and state.auth_failing():
+            # streaming on connections already authenticated, but a credential or token was refused
+            status = "DEGRADED"
+            data = {**data, "kafka_auth": "DEGRADED", "kafka_auth_failures": str(state.auth_failures()[0])}
         body = {"status": status, "checks": [{"name": "pgbridge", "status": status, "data": data}]}
         return (200 if up else 503), "application/json", json.dumps(body).encode()
     return 404, "text/plain; charset=utf-8", b"not found: try /q/health or /q/metrics\n"

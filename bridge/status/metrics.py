@@ -12,7 +12,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bridge.kafka import auth_failures
 from bridge.ring import RingOwner, LsnCells
+
+# Readiness says DEGRADED this long after a Kafka authentication failure: librdkafka reports a
+# failure that repeats unchanged only once, so "still failing" cannot be told from "failed once".
+AUTH_DEGRADED_S = 300
 
 
 class ChildView(Protocol):
@@ -110,6 +115,29 @@ class PipelineState:
     children: list[ChildView] = field(default_factory=list)
     wal: SlotWal | None = None  # polled by the coordinator (`bridge.status.slot_watch`); None: not yet
     wal_warn_bytes: int = 0  # bridge.wal.warn.bytes (0: no threshold)
+    # Kafka authentication failures of the children of earlier runs (their cells are gone)
+    auth_carried: tuple[int, int] = (0, 0)
+
+    def auth_failures(self) -> tuple[int, int]:
+        """Kafka authentication failures of every process of this bridge since it started, and the
+        newest one's time (Unix µs, 0: none)."""
+        counts = [auth_failures.counts(), self.auth_carried]
+        if self.cells is not None:
+            counts.append(self.cells.auth_failures())
+        return sum(c for c, _ in counts), max(last for _, last in counts)
+
+    def carry_auth_failures(self) -> None:
+        """The current run's children have exited: keep their counts beyond their cells."""
+        if self.cells is not None:
+            count, last = self.cells.auth_failures()
+            self.auth_carried = (self.auth_carried[0] + count, max(self.auth_carried[1], last))
+
+    def auth_failing(self, now_us: int | None = None) -> bool:
+        """A Kafka authentication failure (a refused credential, a token refresh that failed) in the
+        last AUTH_DEGRADED_S: readiness says DEGRADED."""
+        now_us = time.time_ns() // 1000 if now_us is None else now_us
+        _, last = self.auth_failures()
+        return bool(last) and now_us - last < AUTH_DEGRADED_S * 1_000_000
 
     @property
     def wal_over(self) -> bool:
@@ -137,6 +165,9 @@ class PipelineState:
                    "pipeline restarts by bridge.restart.policy=on-failure").add(self.restarts),
             Family("pgbridge_process_up", "gauge", "1 while the process runs",
                    [({"role": c.role}, int(c.alive)) for c in self.children]),
+            Family("pgbridge_kafka_auth_failures_total", "counter",
+                   "Kafka authentication failures (refused credentials, failed token refreshes) in any process").add(
+                self.auth_failures()[0]),
         ]
         if self.wal is not None:
             fams += self.wal.families()

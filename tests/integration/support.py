@@ -296,9 +296,11 @@ class Writers:
 
 
 def consume_until(kafka_bootstrap: str, topic: str, done, *, timeout: float = 120.0,
-                  what: str = "the condition") -> list[Event]:
-    """Read `topic` from the beginning until `done(events)` is true (or fail after `timeout`)."""
+                  what: str = "the condition", settings: dict[str, str] | None = None) -> list[Event]:
+    """Read `topic` from the beginning until `done(events)` is true (or fail after `timeout`);
+    `settings`: more consumer settings (security, isolation level)."""
     consumer = Consumer({
+        **(settings or {}),
         "bootstrap.servers": kafka_bootstrap,
         "group.id": f"test-{os.getpid()}-{time.monotonic_ns()}",
         "auto.offset.reset": "earliest",

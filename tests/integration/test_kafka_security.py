@@ -14,6 +14,7 @@ import base64
 import http.server
 import json
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -24,9 +25,11 @@ import uuid
 
 import pytest
 from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
 
 from tests.integration.support import (
-    REPO, child_pids, confirmed_flush, error_lines, slot_active, throwaway_ca, wait_until,
+    REPO, Writers, check_exactly_once, check_per_key_sequences, child_pids, confirmed_flush, consume_until,
+    error_lines, get_json, metrics_of, reached_final, slot_active, throwaway_ca, wait_until,
 )
 
 UP = REPO / "deploy" / "local" / "kafka-secure" / "up"
@@ -357,5 +360,127 @@ def test_no_output_of_a_secured_run_carries_a_secret(secure_kafka, bridge_factor
             for secret in secrets:
                 assert secret not in text, f"{name} shows a secret"
     finally:
+        with pg.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _scram_user(env: dict[str, str], user: str, password: str) -> None:
+    """Create or re-password a SCRAM-SHA-512 user on the secured broker, as alice (the broker has no
+    authorizer, so any authenticated user may): a test's own user, never alice, whom other tests use."""
+    admin = AdminClient({
+        "bootstrap.servers": env["BRIDGE_KAFKA_SECURE_SASL_SSL"], "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": env["BRIDGE_KAFKA_SECURE_USER"],
+        "sasl.password": env["BRIDGE_KAFKA_SECURE_PASSWORD"],
+        "ssl.ca.location": f'{env["BRIDGE_KAFKA_SECURE_CERTS"]}/ca.pem'})
+    upsert = UserScramCredentialUpsertion(user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192),
+                                          password.encode())
+    for future in admin.alter_user_scram_credentials([upsert]).values():
+        future.result(30)
+
+
+def _logged(bridge, pattern: str, after: int = 0, timeout: float = 120) -> re.Match:
+    """The first match of `pattern` in the bridge's log past character `after`."""
+    return wait_until(lambda: re.search(pattern, bridge.log_path.read_text(errors="replace")[after:]),
+                      timeout=timeout, what=f"{pattern!r} in the log")
+
+
+@pytest.mark.parametrize("mode", ["at_least_once", "exactly_once"])
+def test_sighup_rotates_the_scram_password_under_load_and_refuses_output_changes(
+        mode, secure_kafka, bridge_factory, pg, pg_dsn, unique_name, tmp_path):
+    """GIVEN a bridge streaming under load over SCRAM with its password from a FileConfigProvider
+    WHEN the broker gets a new password for its user, a wrong one is put in the secret file and SIGHUP
+    THEN the reload is refused (the new settings do not authenticate), counted as an authentication
+    failure, readiness DEGRADED, streaming goes on;
+    WHEN the right password is put there and SIGHUP
+    THEN the pipeline drains and runs again with it, the slot resumes: nothing lost, per-key order
+    (exactly once: nothing twice); a later SIGHUP with another topic.prefix is refused in one line
+    naming the key and streaming goes on under the old prefix."""
+    env = secure_kafka
+    user, old, new = f"rot-{unique_name}", f"old-{uuid.uuid4().hex}", f"new-{uuid.uuid4().hex}"
+    _scram_user(env, user, old)
+    secret = tmp_path / "kafka-secret.properties"
+    secret.write_text(f"password={old}\n")
+    settings = {
+        **java_client_settings(env),
+        "config.providers": "file",
+        "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider",
+        P + "sasl.jaas.config": f'{SCRAM} required username="{user}" password="$${{file:{secret}:password}}";',
+        "bridge.producers": "2",
+    }
+    if mode == "exactly_once":
+        settings.update({"bridge.exactly.once": "true", "bridge.exactly.once.offsets.topic": f"{unique_name}_offsets",
+                         "bridge.exactly.once.commit.interval.ms": "50"})
+    table = f"rot_{unique_name}"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v int NOT NULL)")
+        cur.execute(f"INSERT INTO {table} SELECT g, 0 FROM generate_series(0, 49) g")
+    writers = None
+    try:
+        bridge = bridge_factory(unique_name, extra=settings, tables=[table])
+        bridge.start()
+        wait_until(lambda: slot_active(pg, f"{unique_name}_slot"), timeout=90, what="the bridge to stream")
+        port = int(_logged(bridge, r"health and metrics on http://127\.0\.0\.1:(\d+)/")[1])
+        wait_until(lambda: get_json(port, "/q/health")[0] == 200, timeout=60, what="readiness")
+        writers = Writers(pg_dsn, table, keys=50, threads=3, max_updates=1_000_000, pause_s=0.002).start()
+        time.sleep(2)
+
+        _scram_user(env, user, new)  # the running clients' connections stay authenticated
+        secret.write_text("password=not-the-password\n")
+        mark = len(bridge.log_path.read_text(errors="replace"))
+        bridge.proc.send_signal(signal.SIGHUP)
+        _logged(bridge, r"reload of .* refused: with the new settings, cannot reach Kafka .*"
+                        r"(SASL authentication error|[Aa]uthentication failed)", mark)
+        assert metrics_of(port)[("pgbridge_kafka_auth_failures_total", ())] >= 1
+        code, health = get_json(port, "/q/health")
+        assert code == 200 and health["status"] == "DEGRADED", health
+        assert health["checks"][0]["data"]["kafka_auth"] == "DEGRADED"
+
+        secret.write_text(f"password={new}\n")
+        mark = len(bridge.log_path.read_text(errors="replace"))
+        hup = time.monotonic()
+        bridge.proc.send_signal(signal.SIGHUP)
+        down = wait_until(lambda: get_json(port, "/q/health")[0] == 503 and time.monotonic(), timeout=120,
+                          interval=0.02, what="the drain")
+        wait_until(lambda: get_json(port, "/q/health")[0] == 200, timeout=120, interval=0.02,
+                   what="the pipeline to run again")
+        up = time.monotonic()
+        print(f"{mode}: reload accepted and drain started {down - hup:.2f}s after SIGHUP; "
+              f"not ready for {up - down:.2f}s")
+        log = bridge.log_path.read_text(errors="replace")[mark:]
+        assert re.search(r"reload of .*: new Kafka client settings \(debezium\.sink\.kafka\.producer\.sasl\.jaas"
+                         r"\.config\): draining", log), log
+        time.sleep(2)  # streaming on the new password
+
+        config = bridge.config_path.read_text()
+        bridge.config_path.write_text(config.replace(f"topic.prefix={unique_name}\n",
+                                                     f"topic.prefix={unique_name}_other\n"))
+        mark = len(bridge.log_path.read_text(errors="replace"))
+        bridge.proc.send_signal(signal.SIGHUP)
+        _logged(bridge, r"reload of .* refused: it changes debezium\.source\.topic\.prefix; ", mark)
+        time.sleep(2)  # still streaming, under the old prefix
+        writers.stop()
+        final = writers.final(pg)
+        writers = None
+        assert bridge.running() and get_json(port, "/q/health")[0] == 200
+
+        topic = f"{unique_name}.public.{table}"
+        consumer = {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+                    "sasl.username": user, "sasl.password": new,
+                    "ssl.ca.location": f'{env["BRIDGE_KAFKA_SECURE_CERTS"]}/ca.pem',
+                    "isolation.level": "read_committed"}
+        events = consume_until(env["BRIDGE_KAFKA_SECURE_SASL_SSL"], topic, lambda ev: reached_final(ev, final),
+                               timeout=180, what="every final value", settings=consumer)
+        if mode == "exactly_once":
+            check_exactly_once(events, final)
+        else:
+            check_per_key_sequences(events, final)
+        assert bridge.stop() == 0, bridge.log()
+        full = bridge.log_path.read_text(errors="replace")
+        assert "Traceback" not in full
+        for password in (old, new, "not-the-password"):
+            assert password not in full
+    finally:
+        if writers is not None:
+            writers.stop()
         with pg.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
