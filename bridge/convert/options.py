@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from bridge.errors import ConfigError
 from bridge.properties import PropertyReader
 
-# field name -> (Debezium key, allowed values); the first value is Debezium's default
-_CHOICES: dict[str, tuple[str, tuple[str, ...]]] = {
+PLACEHOLDER = "__debezium_unavailable_value"  # Debezium's unavailable.value.placeholder
+# field name -> (Debezium key, allowed values); the first value is Debezium's default (the sink's
+# decoding options name the same modes: bridge.sink.values.options)
+CHOICES: dict[str, tuple[str, tuple[str, ...]]] = {
     "decimal_handling_mode": ("decimal.handling.mode", ("precise", "double", "string")),
     "time_precision_mode": (
         "time.precision.mode",
@@ -32,11 +34,11 @@ class ConversionOptions:
     interval_handling_mode: str = "numeric"
     hstore_handling_mode: str = "json"
     money_fraction_digits: int = 2
-    unavailable_value_placeholder: str = "__debezium_unavailable_value"
+    unavailable_value_placeholder: str = PLACEHOLDER
     include_unknown_datatypes: bool = False
 
     def __post_init__(self) -> None:
-        for field, (key, allowed) in _CHOICES.items():
+        for field, (key, allowed) in CHOICES.items():
             value = getattr(self, field)
             if value not in allowed:
                 raise ConfigError(f"invalid value {value!r} for {key}; allowed: {', '.join(allowed)}")
@@ -48,7 +50,7 @@ class ConversionOptions:
 def read_conversion(r: PropertyReader) -> ConversionOptions:
     """The options from Debezium's connector keys (`debezium.source.*`)."""
     def choice(field: str) -> str:
-        key, allowed = _CHOICES[field]
+        key, allowed = CHOICES[field]
         return r.choice("debezium.source." + key, allowed[0], allowed)
 
     return ConversionOptions(
@@ -58,7 +60,6 @@ def read_conversion(r: PropertyReader) -> ConversionOptions:
         interval_handling_mode=choice("interval_handling_mode"),
         hstore_handling_mode=choice("hstore_handling_mode"),
         money_fraction_digits=r.int("debezium.source.money.fraction.digits", 2, maximum=20),
-        unavailable_value_placeholder=r.str("debezium.source.unavailable.value.placeholder",
-                                            "__debezium_unavailable_value"),
+        unavailable_value_placeholder=r.str("debezium.source.unavailable.value.placeholder", PLACEHOLDER),
         include_unknown_datatypes=r.bool("debezium.source.include.unknown.datatypes", False),
     )

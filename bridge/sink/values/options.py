@@ -9,22 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bridge.convert.options import CHOICES, PLACEHOLDER
 from bridge.errors import ConfigError
 from bridge.properties import PropertyReader
 
 PREFIX = "bridge.sink."
-PLACEHOLDER = "__debezium_unavailable_value"  # Debezium's unavailable.value.placeholder
-# field name -> (the Debezium source key, its allowed values); the first value is Debezium's default
-CHOICES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "decimal_handling_mode": ("decimal.handling.mode", ("precise", "double", "string")),
-    "time_precision_mode": (
-        "time.precision.mode",
-        ("adaptive", "adaptive_time_microseconds", "connect", "isostring", "microseconds", "nanoseconds"),
-    ),
-    "binary_handling_mode": ("binary.handling.mode", ("bytes", "base64", "base64-url-safe", "hex")),
-    "interval_handling_mode": ("interval.handling.mode", ("numeric", "string")),
-    "hstore_handling_mode": ("hstore.handling.mode", ("json", "map")),
-}
 
 
 @dataclass(frozen=True, slots=True)
