@@ -1,15 +1,23 @@
-"""Reading deploy/ for its tests: the Grafana dashboard's PromQL and the systemd units."""
+"""Reading deploy/ for its tests: the Grafana dashboard's PromQL, the systemd units, and what
+pgbridge exports for them to name."""
 
 from __future__ import annotations
 
 import re
 import shlex
 import signal
+from dataclasses import dataclass
 from pathlib import Path
+
+from bridge.ring import LsnCells, RingOwner
+from bridge.status.http import respond
+from bridge.status.metrics import PipelineState, SlotWal
+from tests.prometheus_text import parse
 
 REPO = Path(__file__).resolve().parents[1]
 DASHBOARD = REPO / "deploy" / "grafana" / "pgbridge.json"
 SYSTEMD = REPO / "deploy" / "systemd"
+RUNBOOKS = REPO / "deploy" / "runbooks"
 PROMETHEUS_LABELS = {"instance", "job"}  # added by the scrape, not by pgbridge
 
 _NAME = re.compile(r"\bpgbridge_[a-z0-9_]+\b")
@@ -17,6 +25,36 @@ _SELECTOR = re.compile(r"\b(pgbridge_[a-z0-9_]+)\s*\{([^}]*)\}")
 _MATCHER = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
 _GROUPING = re.compile(r"\b(?:by|without|on|ignoring)\s*\(([^)]*)\)")
 _COUNTER_FUNCTIONS = ("rate", "irate", "increase")
+
+
+@dataclass
+class _Child:
+    role: str
+    alive: bool = True
+
+
+def exported_metrics() -> dict[str, tuple[str, set[str]]]:
+    """{metric: (kind, label names)} of everything a streaming bridge serves at /q/metrics,
+    rendered the way the HTTP server does, with every conditional family present (slot figures
+    with a safe_wal_size: max_slot_wal_keep_size set)."""
+    cells = LsnCells.create(2)
+    rings = [RingOwner(1 << 16) for _ in range(2)]
+    try:
+        state = PipelineState("slot", 2, phase="streaming", cells=cells, rings=rings,
+                              children=[_Child("decoder"), _Child("producer-0"), _Child("producer-1")],
+                              wal=SlotWal(5000, 1000, 2000, "reserved", 1 << 30))
+        code, _, body = respond(state, "GET", "/q/metrics")
+    finally:
+        for ring in rings:
+            ring.close()
+        cells.close()
+    assert code == 200
+    text = body.decode()
+    kinds = dict(line.split()[2:4] for line in text.splitlines() if line.startswith("# TYPE "))
+    labels: dict[str, set[str]] = {name: set() for name in kinds}
+    for name, pairs in parse(text):
+        labels[name] |= {k for k, _ in pairs}
+    return {name: (kind, labels[name]) for name, kind in kinds.items()}
 
 
 def panels(dashboard: dict) -> list[dict]:

@@ -5,46 +5,16 @@ does), with labels that metric has, and counters only through rate/increase."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pytest
 
-from bridge.ring import LsnCells, RingOwner
-from bridge.status.http import respond
-from bridge.status.metrics import PipelineState, SlotWal
-from tests.deploy_files import (DASHBOARD, PROMETHEUS_LABELS, bare_counters, exprs, grouping_labels, metric_names,
-                                panels, selector_labels)
-from tests.prometheus_text import parse
-
-
-@dataclass
-class _Child:
-    role: str
-    alive: bool = True
+from tests.deploy_files import (DASHBOARD, PROMETHEUS_LABELS, bare_counters, exported_metrics, exprs, grouping_labels,
+                                metric_names, panels, selector_labels)
 
 
 @pytest.fixture(scope="module")
 def exported() -> dict[str, tuple[str, set[str]]]:
-    """{metric: (kind, label names)} of everything a streaming bridge serves, with every
-    conditional family present (slot figures with a safe_wal_size: max_slot_wal_keep_size set)."""
-    cells = LsnCells.create(2)
-    rings = [RingOwner(1 << 16) for _ in range(2)]
-    try:
-        state = PipelineState("slot", 2, phase="streaming", cells=cells, rings=rings,
-                              children=[_Child("decoder"), _Child("producer-0"), _Child("producer-1")],
-                              wal=SlotWal(5000, 1000, 2000, "reserved", 1 << 30))
-        code, _, body = respond(state, "GET", "/q/metrics")
-    finally:
-        for ring in rings:
-            ring.close()
-        cells.close()
-    assert code == 200
-    text = body.decode()
-    kinds = dict(line.split()[2:4] for line in text.splitlines() if line.startswith("# TYPE "))
-    labels: dict[str, set[str]] = {name: set() for name in kinds}
-    for name, pairs in parse(text):
-        labels[name] |= {k for k, _ in pairs}
-    return {name: (kind, labels[name]) for name, kind in kinds.items()}
+    return exported_metrics()
 
 
 @pytest.fixture(scope="module")
