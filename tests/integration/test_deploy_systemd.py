@@ -1,0 +1,44 @@
+"""deploy/systemd/pgbridge@.service's reload on a real bridge: its ExecStart command line (the
+instance's config replaced by the test's) streams, the signal ExecReload sends stops it cleanly
+(exit 0, every row acknowledged and confirmed to the slot), and the start Restart=always then
+makes resumes with nothing written twice."""
+
+from __future__ import annotations
+
+import os
+
+from tests.deploy_files import SYSTEMD, read_unit, reload_signal, unit_command
+from tests.integration.support import confirmed_flush, consume, slot_active, topic_size, wait_until
+
+
+def test_reload_is_a_clean_stop_and_the_restart_resumes(pg, bridge_factory, kafka_bootstrap, unique_name):
+    unit = read_unit(SYSTEMD / "pgbridge@.service")
+    command, *rest = unit_command(unit)[1:]
+    at = rest.index("-c")
+    table, slot = f"unit_{unique_name}", f"{unique_name}_slot"
+    topic = f"{unique_name}.public.{table}"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY)")
+    bridge = bridge_factory(unique_name, {"bridge.producers": "2"}, tables=[table])
+    bridge.command, bridge.args = command, tuple(rest[:at] + rest[at + 2:])  # the unit's, but -c
+    bridge.start()
+    wait_until(lambda: slot_active(pg, slot), what="the bridge to start streaming")
+    with pg.cursor() as cur:
+        cur.execute(f"INSERT INTO {table} SELECT generate_series(1, 200)")
+        cur.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+        written = int(cur.fetchone()[0])
+    consume(kafka_bootstrap, topic, count=200)
+    # WHEN systemctl reload sends ExecReload's signal to the main process
+    os.kill(bridge.proc.pid, reload_signal(unit))
+    # THEN it stops cleanly with the slot confirmed past every row
+    assert bridge.wait(90) == 0, bridge.log()
+    assert "stopped cleanly" in bridge.log()
+    assert confirmed_flush(pg, slot) >= written
+    # AND the start that Restart=always makes resumes there: nothing is written twice
+    bridge.start()
+    wait_until(lambda: slot_active(pg, slot), what="the bridge to stream again")
+    with pg.cursor() as cur:
+        cur.execute(f"INSERT INTO {table} VALUES (201)")
+    consume(kafka_bootstrap, topic, count=201)
+    assert topic_size(kafka_bootstrap, topic) == 201
+    assert bridge.stop() == 0, bridge.log()
