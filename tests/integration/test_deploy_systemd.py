@@ -1,17 +1,19 @@
-"""deploy/systemd/pgbridge@.service's reload on a real bridge: its ExecStart command line (the
-instance's config replaced by the test's) streams, the signal ExecReload sends stops it cleanly
-(exit 0, every row acknowledged and confirmed to the slot), and the start Restart=always then
-makes resumes with nothing written twice."""
+"""deploy/systemd/pgbridge@.service on a real bridge: its ExecStart command line (the instance's
+config replaced by the test's) streams; the signal ExecReload sends re-reads the file and, with
+nothing changed, keeps streaming without a restart; the unit's KillSignal stops it cleanly (exit 0,
+every row acknowledged and confirmed to the slot), and the start Restart=always then makes resumes
+with nothing written twice."""
 
 from __future__ import annotations
 
 import os
+import signal
 
 from tests.deploy_files import SYSTEMD, read_unit, reload_signal, unit_command
 from tests.integration.support import confirmed_flush, consume, slot_active, topic_size, wait_until
 
 
-def test_reload_is_a_clean_stop_and_the_restart_resumes(pg, bridge_factory, kafka_bootstrap, unique_name):
+def test_reload_keeps_streaming_and_stop_is_clean_and_the_restart_resumes(pg, bridge_factory, kafka_bootstrap, unique_name):
     unit = read_unit(SYSTEMD / "pgbridge@.service")
     command, *rest = unit_command(unit)[1:]
     at = rest.index("-c")
@@ -30,6 +32,17 @@ def test_reload_is_a_clean_stop_and_the_restart_resumes(pg, bridge_factory, kafk
     consume(kafka_bootstrap, topic, count=200)
     # WHEN systemctl reload sends ExecReload's signal to the main process
     os.kill(bridge.proc.pid, reload_signal(unit))
+    # THEN the file is read again and, nothing having changed, the pipeline streams on unrestarted
+    wait_until(lambda: "nothing changed" in bridge.log(), what="the reload to be judged")
+    with pg.cursor() as cur:
+        cur.execute(f"INSERT INTO {table} VALUES (201)")
+    consume(kafka_bootstrap, topic, count=201)
+    assert bridge.running() and "restart" not in bridge.log()
+    with pg.cursor() as cur:
+        cur.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+        written = int(cur.fetchone()[0])
+    # WHEN systemctl stop sends the unit's KillSignal
+    os.kill(bridge.proc.pid, getattr(signal, read_unit(SYSTEMD / "pgbridge@.service")["Service"]["KillSignal"][-1]))
     # THEN it stops cleanly with the slot confirmed past every row
     assert bridge.wait(90) == 0, bridge.log()
     assert "stopped cleanly" in bridge.log()
@@ -38,7 +51,7 @@ def test_reload_is_a_clean_stop_and_the_restart_resumes(pg, bridge_factory, kafk
     bridge.start()
     wait_until(lambda: slot_active(pg, slot), what="the bridge to stream again")
     with pg.cursor() as cur:
-        cur.execute(f"INSERT INTO {table} VALUES (201)")
-    consume(kafka_bootstrap, topic, count=201)
-    assert topic_size(kafka_bootstrap, topic) == 201
+        cur.execute(f"INSERT INTO {table} VALUES (202)")
+    consume(kafka_bootstrap, topic, count=202)
+    assert topic_size(kafka_bootstrap, topic) == 202
     assert bridge.stop() == 0, bridge.log()
