@@ -20,12 +20,13 @@ from bridge.format.converter import KEY, VALUE, Converters, RecordWriter
 from bridge.format.headers import Headers
 from bridge.format.json import JsonConverter
 from bridge.format.settings import HeaderFormat
+from bridge.transform.by_logical_table import ByLogicalTableRouter, ToLogicalTopicRouter
 from bridge.transform.kafka.steps import STEPS as KAFKA_STEPS
 from bridge.transform.kafka.structs import TransformFailed
 from bridge.transform.predicates import compile_predicate
 from bridge.transform.record import ConnectRecord
 from bridge.transform.router import RegexRouter
-from bridge.transform.smt_settings import REGEX_ROUTER, UNWRAP, ChainSpec, TransformSpec
+from bridge.transform.smt_settings import BY_LOGICAL_TABLE, REGEX_ROUTER, TO_LOGICAL_TOPIC, UNWRAP, ChainSpec, TransformSpec
 from bridge.transform.unwrap import ExtractNewRecordState
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,8 @@ _STEPS: dict[str, Callable[[TransformSpec, HeaderFormat], Step]] = {
     UNWRAP: ExtractNewRecordState,
     REGEX_ROUTER: lambda spec, _headers: RegexRouter(spec.alias, spec.option("regex", ""),
                                                      spec.option("replacement", "")),
+    BY_LOGICAL_TABLE: ByLogicalTableRouter,
+    TO_LOGICAL_TOPIC: ToLogicalTopicRouter,
 }
 
 

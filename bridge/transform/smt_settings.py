@@ -29,6 +29,10 @@ REGEX_ROUTER = "org.apache.kafka.connect.transforms.RegexRouter"
 TOPIC_NAME_MATCHES = "org.apache.kafka.connect.transforms.predicates.TopicNameMatches"
 RECORD_IS_TOMBSTONE = "org.apache.kafka.connect.transforms.predicates.RecordIsTombstone"
 HAS_HEADER_KEY = "org.apache.kafka.connect.transforms.predicates.HasHeaderKey"
+BY_LOGICAL_TABLE = "io.debezium.transforms.ByLogicalTableRouter"
+TO_LOGICAL_TOPIC = "io.debezium.transforms.ToLogicalTopicRouter"
+_LOGICAL_OPTIONS = ("topic.regex", "topic.replacement", "key.enforce.uniqueness", "key.field.name", "key.field.regex",
+                    "key.field.replacement", "schema.name.adjustment.mode")
 
 # the options each class honours (those every transform has, `predicate` and `negate`, aside)
 _TRANSFORM_OPTIONS = {
@@ -36,6 +40,8 @@ _TRANSFORM_OPTIONS = {
     UNWRAP: ("delete.tombstone.handling.mode", "add.fields", "add.fields.prefix", "add.headers",
              "add.headers.prefix"),
     REGEX_ROUTER: ("regex", "replacement"),
+    BY_LOGICAL_TABLE: (*_LOGICAL_OPTIONS, "logical.table.cache.size", "logical.destination.cache.size"),
+    TO_LOGICAL_TOPIC: (*_LOGICAL_OPTIONS, "logical.destination.cache.size"),
 }
 _PREDICATE_OPTIONS = {TOPIC_NAME_MATCHES: ("pattern",), RECORD_IS_TOMBSTONE: (), HAS_HEADER_KEY: ("name",)}
 _REMOVED = {
@@ -148,9 +154,29 @@ def _check_regex_router(r: PropertyReader, prefix: str, step: TransformSpec) -> 
             raise ConfigError(f"{r.label(prefix + '.' + name)} is missing: RegexRouter needs it")
 
 
+def _check_logical_router(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
+    """ToLogicalTopicRouter's validation: the regexes and replacement present, the cache size
+    an int, the boolean a boolean, the adjustment mode one of its names."""
+    options = dict(step.options)
+    for name in ("topic.regex", "topic.replacement"):
+        if not options.get(name):
+            raise ConfigError(f"{r.label(prefix + '.' + name)} is missing: {step.type.rsplit('.', 1)[1]} needs it")
+    if options.get("key.field.regex", "").strip() and not options.get("key.field.replacement", "").strip():
+        raise ConfigError(f"{r.label(prefix + '.key.field.replacement')} must be non-empty if key.field.regex is set")
+    r.bool(prefix + ".key.enforce.uniqueness", True)
+    for name in ("logical.table.cache.size", "logical.destination.cache.size"):
+        if name in options:
+            r.int(prefix + "." + name, 16)
+    mode = options.get("schema.name.adjustment.mode", "none").strip().lower()
+    if mode not in ("none", "avro", "avro_unicode"):
+        raise ConfigError(f"{r.label(prefix + '.schema.name.adjustment.mode')}={mode} is invalid: "
+                          "use none, avro or avro_unicode")
+
+
 # class -> its check of option values, refused at start as Connect refuses them when it
 # configures the transform
-_CHECKS = {UNWRAP: _check_unwrap, REGEX_ROUTER: _check_regex_router}
+_CHECKS = {UNWRAP: _check_unwrap, REGEX_ROUTER: _check_regex_router,
+           BY_LOGICAL_TABLE: _check_logical_router, TO_LOGICAL_TOPIC: _check_logical_router}
 
 
 def _check(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
