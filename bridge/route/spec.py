@@ -33,13 +33,16 @@ class RoutingSpec:
     transaction_metadata: bool
     filters: TableFilter
     signal_table: str | None  # always captured
+    # every row of a table to one producer (a transform makes the Kafka key or partition from
+    # something else than the table's key: `bridge.transform.chain.changes_routing`)
+    by_table: bool = False
 
     @classmethod
     def of(cls, pipeline: PipelineConfig, events: EventConfig, filters: TableFilter,
-           signal_table: str | None) -> RoutingSpec:
+           signal_table: str | None, by_table: bool = False) -> RoutingSpec:
         return cls(pipeline.producers, pipeline.salt, dict(pipeline.salts), pipeline.partitioner,
                    events.topic_prefix, events.topic_delimiter, events.skipped_operations,
-                   events.tombstones_on_delete, events.provide_transaction_metadata, filters, signal_table)
+                   events.tombstones_on_delete, events.provide_transaction_metadata, filters, signal_table, by_table)
 
     def fingerprint(self) -> str:
         """A stable digest of every field: the same in every process and every run (no hash

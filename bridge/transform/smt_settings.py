@@ -31,6 +31,13 @@ RECORD_IS_TOMBSTONE = "org.apache.kafka.connect.transforms.predicates.RecordIsTo
 HAS_HEADER_KEY = "org.apache.kafka.connect.transforms.predicates.HasHeaderKey"
 BY_LOGICAL_TABLE = "io.debezium.transforms.ByLogicalTableRouter"
 TO_LOGICAL_TOPIC = "io.debezium.transforms.ToLogicalTopicRouter"
+EVENT_ROUTER = "io.debezium.transforms.outbox.EventRouter"
+_CHOICES = {  # option -> its values (Debezium's enums, matched ignoring case)
+    "table.op.invalid.behavior": ("warn", "error", "fatal"),
+    "table.field.additional.missing": ("error", "ignore"),
+    "table.json.payload.null.behavior": ("ignore", "optional_bytes"),
+    "table.json.payload.empty.array.behavior": ("ignore", "optional_string"),
+}
 _LOGICAL_OPTIONS = ("topic.regex", "topic.replacement", "key.enforce.uniqueness", "key.field.name", "key.field.regex",
                     "key.field.replacement", "schema.name.adjustment.mode")
 
@@ -42,6 +49,13 @@ _TRANSFORM_OPTIONS = {
     REGEX_ROUTER: ("regex", "replacement"),
     BY_LOGICAL_TABLE: (*_LOGICAL_OPTIONS, "logical.table.cache.size", "logical.destination.cache.size"),
     TO_LOGICAL_TOPIC: (*_LOGICAL_OPTIONS, "logical.destination.cache.size"),
+    EVENT_ROUTER: ("table.field.event.id", "table.field.event.key", "table.field.event.type",
+                   "table.field.event.payload", "table.field.event.timestamp", "table.fields.additional.placement",
+                   "table.field.additional.missing", "table.field.event.schema.version", "route.by.field",
+                   "route.topic.regex", "route.topic.replacement", "route.tombstone.on.empty.payload",
+                   "table.op.invalid.behavior", "table.expand.json.payload", "table.json.payload.null.behavior",
+                   "table.json.payload.empty.array.behavior", "tracing.span.context.field", "tracing.operation.name",
+                   "tracing.with.context.field.only"),
 }
 _PREDICATE_OPTIONS = {TOPIC_NAME_MATCHES: ("pattern",), RECORD_IS_TOMBSTONE: (), HAS_HEADER_KEY: ("name",)}
 _REMOVED = {
@@ -173,10 +187,26 @@ def _check_logical_router(r: PropertyReader, prefix: str, step: TransformSpec) -
                           "use none, avro or avro_unicode")
 
 
+def _check_event_router(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
+    """EventRouter's validation: its enums, booleans and placements (the regex when compiled)."""
+    options = dict(step.options)
+    for name, values in _CHOICES.items():
+        if name in options and options[name].strip().lower() not in values:
+            raise ConfigError(f"{r.label(prefix + '.' + name)}={options[name]} is invalid: use one of {', '.join(values)}")
+    for name in ("route.tombstone.on.empty.payload", "table.expand.json.payload", "tracing.with.context.field.only"):
+        r.bool(prefix + "." + name, False)
+    for entry in options.get("table.fields.additional.placement", "").split(","):
+        if entry.strip() and (len(entry.split(":")) not in (2, 3)
+                              or entry.split(":")[1].strip().lower() not in ("header", "envelope", "partition")):
+            raise ConfigError(f"{r.label(prefix + '.table.fields.additional.placement')}: entry {entry!r} is "
+                              "invalid: use column:header|envelope|partition[:alias]")
+
+
 # class -> its check of option values, refused at start as Connect refuses them when it
 # configures the transform
 _CHECKS = {UNWRAP: _check_unwrap, REGEX_ROUTER: _check_regex_router,
-           BY_LOGICAL_TABLE: _check_logical_router, TO_LOGICAL_TOPIC: _check_logical_router}
+           BY_LOGICAL_TABLE: _check_logical_router, TO_LOGICAL_TOPIC: _check_logical_router,
+           EVENT_ROUTER: _check_event_router}
 
 
 def _check(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
