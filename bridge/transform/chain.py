@@ -24,11 +24,12 @@ from bridge.transform.by_logical_table import ByLogicalTableRouter, ToLogicalTop
 from bridge.transform.kafka.steps import STEPS as KAFKA_STEPS
 from bridge.transform.kafka.structs import TransformFailed
 from bridge.transform.outbox.event_router import EventRouter
+from bridge.transform.partition_routing import PartitionRouting
 from bridge.transform.predicates import compile_predicate
 from bridge.transform.record import ConnectRecord
 from bridge.transform.router import RegexRouter
-from bridge.transform.smt_settings import (BY_LOGICAL_TABLE, EVENT_ROUTER, REGEX_ROUTER, TO_LOGICAL_TOPIC, UNWRAP,
-                                          ChainSpec, TransformSpec)
+from bridge.transform.smt_settings import (BY_LOGICAL_TABLE, EVENT_ROUTER, PARTITION_ROUTING, REGEX_ROUTER,
+                                          TO_LOGICAL_TOPIC, UNWRAP, ChainSpec, TransformSpec)
 from bridge.transform.unwrap import ExtractNewRecordState
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,7 @@ _STEPS: dict[str, Callable[[TransformSpec, HeaderFormat], Step]] = {
     BY_LOGICAL_TABLE: ByLogicalTableRouter,
     TO_LOGICAL_TOPIC: ToLogicalTopicRouter,
     EVENT_ROUTER: EventRouter,
+    PARTITION_ROUTING: PartitionRouting,
 }
 
 

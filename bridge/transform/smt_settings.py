@@ -32,6 +32,7 @@ HAS_HEADER_KEY = "org.apache.kafka.connect.transforms.predicates.HasHeaderKey"
 BY_LOGICAL_TABLE = "io.debezium.transforms.ByLogicalTableRouter"
 TO_LOGICAL_TOPIC = "io.debezium.transforms.ToLogicalTopicRouter"
 EVENT_ROUTER = "io.debezium.transforms.outbox.EventRouter"
+PARTITION_ROUTING = "io.debezium.transforms.partitions.PartitionRouting"
 _CHOICES = {  # option -> its values (Debezium's enums, matched ignoring case)
     "table.op.invalid.behavior": ("warn", "error", "fatal"),
     "table.field.additional.missing": ("error", "ignore"),
@@ -56,6 +57,7 @@ _TRANSFORM_OPTIONS = {
                    "table.op.invalid.behavior", "table.expand.json.payload", "table.json.payload.null.behavior",
                    "table.json.payload.empty.array.behavior", "tracing.span.context.field", "tracing.operation.name",
                    "tracing.with.context.field.only"),
+    PARTITION_ROUTING: ("partition.payload.fields", "partition.topic.num", "partition.hash.function"),
 }
 _PREDICATE_OPTIONS = {TOPIC_NAME_MATCHES: ("pattern",), RECORD_IS_TOMBSTONE: (), HAS_HEADER_KEY: ("name",)}
 _REMOVED = {
@@ -202,11 +204,23 @@ def _check_event_router(r: PropertyReader, prefix: str, step: TransformSpec) -> 
                               "invalid: use column:header|envelope|partition[:alias]")
 
 
+def _check_partition_routing(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
+    """PartitionRouting's validation: the fields listed without empty entries, a positive
+    partition count (both required)."""
+    fields = step.option("partition.payload.fields", "")
+    if not fields.strip() or any(not f.strip() for f in fields.split(",")):
+        raise ConfigError(f"{r.label(prefix + '.partition.payload.fields')} is missing or has an empty entry: "
+                          "PartitionRouting needs a list of payload fields")
+    if "partition.topic.num" not in dict(step.options):
+        raise ConfigError(f"{r.label(prefix + '.partition.topic.num')} is missing: PartitionRouting needs it")
+    r.int(prefix + ".partition.topic.num", 1, minimum=1, maximum=2**31 - 1)
+
+
 # class -> its check of option values, refused at start as Connect refuses them when it
 # configures the transform
 _CHECKS = {UNWRAP: _check_unwrap, REGEX_ROUTER: _check_regex_router,
            BY_LOGICAL_TABLE: _check_logical_router, TO_LOGICAL_TOPIC: _check_logical_router,
-           EVENT_ROUTER: _check_event_router}
+           EVENT_ROUTER: _check_event_router, PARTITION_ROUTING: _check_partition_routing}
 
 
 def _check(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
