@@ -1,0 +1,219 @@
+"""Debezium's own transforms against a live Debezium 3.7.0 on Kafka Connect 4.3.1: the same
+chain, the same tables, the same WAL, compared topic by topic and key by key, with schemas,
+headers and partitions.
+
+Three pairs of connectors (each its own slot, publication and topic prefix), streaming only,
+pgbridge with 2 producers:
+- `logical`: ByLogicalTableRouter merging tables t1, t2, t3 into `<prefix>.<schema>.all`
+  (physical table identifier cut to `t1`... by key.field.regex), and a second one merging the
+  transaction metadata topic into `<prefix>.tx_merged` (a record beside the change events,
+  rekeyed: its key gets the identifier too), with `provide.transaction.metadata`;
+- `outbox`: EventRouter on the outbox table only (TopicNameMatches), expanded JSON payloads,
+  `type` as a header (aliased) and in the envelope (aliased), `aggregateid` in the envelope,
+  topics `<prefix>.outbox.<aggregatetype>`, a tombstone for a null payload; the outbox's
+  update and delete are dropped; t1 passes through;
+- `partition`: PartitionRouting of t1 only (TopicNameMatches) over 3 partitions by
+  `change.v,source.table` (murmur), its topic made with 3 partitions for both connectors.
+Inserts, updates, deletes and their tombstones, a primary-key change and a logical decoding
+message stream through all. Ignored, as in every live comparison (`parity.LIVE_IGNORED`): the
+runId header, `source.version` and the processing clock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections import defaultdict
+
+import psycopg2
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from tests.integration import parity
+from tests.integration.support import (clean_up_pair, BridgeProcess, slot_active, start_bridge_with,
+                                       start_debezium_with, wait_until)
+
+SCHEMA_SQL = """
+CREATE TABLE {s}.t1 (id int PRIMARY KEY, v text);
+CREATE TABLE {s}.t2 (id int PRIMARY KEY, v text NOT NULL);
+CREATE TABLE {s}.t3 (id int PRIMARY KEY, v text, n int DEFAULT 7);
+CREATE TABLE {s}.outbox (id uuid PRIMARY KEY, aggregatetype varchar(255) NOT NULL,
+                         aggregateid varchar(255) NOT NULL, type varchar(255) NOT NULL, payload jsonb);
+"""
+TABLES = ("t1", "t2", "t3", "outbox")
+U = ["6f1c1e0a-0000-4000-8000-00000000000" + str(i) for i in range(1, 6)]
+PREDICATE = "org.apache.kafka.connect.transforms.predicates.TopicNameMatches"
+
+
+def stream(s: str) -> list[str]:
+    return [
+        f"INSERT INTO {s}.t1 VALUES (1, 'one'), (2, 'two'), (3, 'three')",
+        f"INSERT INTO {s}.t2 VALUES (1, 'x'), (2, 'y')",
+        f"INSERT INTO {s}.t3 VALUES (1, 'p', 1), (2, NULL, NULL)",
+        f"UPDATE {s}.t1 SET v = 'uno' WHERE id = 1",
+        f"DELETE FROM {s}.t2 WHERE id = 1",  # a delete and its tombstone
+        f"UPDATE {s}.t3 SET id = 30 WHERE id = 1",  # a key change: delete + tombstone + create
+        f"INSERT INTO {s}.outbox VALUES ('{U[0]}', 'Order', 'o-1', 'Created', "
+        """'{"id": 1, "lines": [{"sku": "a", "qty": 2}, {"sku": "b", "qty": 1}], "note": null, "big": 5000000000}'), """
+        f"('{U[1]}', 'Order', 'o-1', 'Paid', '{{\"id\": 1, \"paid\": 12.5, \"tags\": [\"x\", \"y\"]}}')",
+        f"INSERT INTO {s}.outbox VALUES ('{U[2]}', 'Customer', 'c-9', 'Registered', '{{\"name\": \"Zoë\"}}'), "
+        f"('{U[3]}', 'Order', 'o-2', 'Cancelled', NULL)",  # a null payload: a tombstone
+        f"UPDATE {s}.outbox SET type = 'changed' WHERE id = '{U[0]}'",  # dropped (a warning)
+        f"DELETE FROM {s}.outbox",  # dropped
+        f"INSERT INTO {s}.outbox VALUES ('{U[4]}', 'Order', 'o-1', 'Shipped', '{{\"id\": 1, \"at\": \"dock 4\"}}')",
+        f"UPDATE {s}.t2 SET v = 'y!' WHERE id = 2",
+        f"SELECT pg_logical_emit_message(true, '{s}', 'in a transaction')",
+        f"INSERT INTO {s}.t1 VALUES (999, 'the end')",  # the last record both must write
+    ]
+
+
+def chains(s: str, prefix: str) -> dict[str, dict[str, str]]:
+    return {
+        "logical": {
+            "provide.transaction.metadata": "true",
+            "transforms": "tables,tx",
+            "transforms.tables.type": "io.debezium.transforms.ByLogicalTableRouter",
+            "transforms.tables.topic.regex": r"([^.]+)\.([^.]+)\.t[0-9]",
+            "transforms.tables.topic.replacement": "$1.$2.all",
+            "transforms.tables.key.field.regex": r"[^.]+\.[^.]+\.(t[0-9])",
+            "transforms.tables.key.field.replacement": "$1",
+            "transforms.tables.logical.table.cache.size": "4",
+            "transforms.tx.type": "io.debezium.transforms.ByLogicalTableRouter",
+            "transforms.tx.topic.regex": r"([^.]+)\.transaction",
+            "transforms.tx.topic.replacement": "$1.tx_merged",
+        },
+        "outbox": {
+            "transforms": "outbox",
+            "transforms.outbox.type": "io.debezium.transforms.outbox.EventRouter",
+            "transforms.outbox.predicate": "is_outbox",
+            "transforms.outbox.table.expand.json.payload": "true",
+            "transforms.outbox.table.fields.additional.placement":
+                "type:header:eventType,type:envelope:eventKind,aggregateid:envelope",
+            "transforms.outbox.route.topic.replacement": prefix + ".outbox.${routedByValue}",
+            "transforms.outbox.route.tombstone.on.empty.payload": "true",
+            "predicates": "is_outbox",
+            "predicates.is_outbox.type": PREDICATE,
+            "predicates.is_outbox.pattern": rf"[^.]+\.{s}\.outbox",
+        },
+        "partition": {
+            "transforms": "parts",
+            "transforms.parts.type": "io.debezium.transforms.partitions.PartitionRouting",
+            "transforms.parts.partition.payload.fields": "change.v,source.table",
+            "transforms.parts.partition.topic.num": "3",
+            "transforms.parts.partition.hash.function": "murmur",
+            "transforms.parts.predicate": "is_t1",
+            "predicates": "is_t1",
+            "predicates.is_t1.type": PREDICATE,
+            "predicates.is_t1.pattern": rf"[^.]+\.{s}\.t1",
+        },
+    }
+
+
+def _ended(records: list[parity.Record]) -> bool:
+    return any(r.key is not None and '"id":999' in r.key for r in records)
+
+
+def _create_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(t, partitions, 1) for t in topics]).values():
+        future.result(30)
+
+
+@pytest.fixture(scope="module", params=["logical", "outbox", "partition"])
+def live(request, pg_dsn, kafka_bootstrap, tmp_path_factory):
+    """(scenario, debezium records, pgbridge records, debezium run, pgbridge run, dir)."""
+    tag = f"dt_{uuid.uuid4().hex[:6]}"
+    dbz, ours = f"{tag}_dbz", f"{tag}_pgb"
+    tmp = tmp_path_factory.mktemp("dbz_transforms")
+    env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
+    conn = psycopg2.connect(pg_dsn)
+    conn.autocommit = True
+    bridge: BridgeProcess | None = None
+    dbz_started = False
+    slots = {dbz: f"{dbz}_pub", f"{ours}_slot": f"{ours}_pub"}
+    try:
+        # GIVEN the tables and a publication for each connector
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE SCHEMA {tag}")
+            cur.execute(SCHEMA_SQL.format(s=tag))
+            for publication in slots.values():
+                cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE '
+                            + ", ".join(f"{tag}.{t}" for t in TABLES))
+        if request.param == "partition":  # the topic PartitionRouting spreads, with its 3 partitions
+            _create_topics(kafka_bootstrap, [f"{p}.{tag}.t1" for p in (dbz, ours)], 3)
+        options = {"snapshot.mode": "no_data", "publication.autocreate.mode": "disabled",
+                   "table.include.list": ",".join(f"{tag}.{t}" for t in TABLES),
+                   "message.prefix.include.list": tag}
+        # AND both connectors with the same chain (topic names carry each one's prefix), pgbridge
+        # as a real process with 2 producers
+        mine, theirs = chains(tag, ours)[request.param], chains(tag, dbz)[request.param]
+        options.update({k: v for k, v in mine.items() if not k.startswith(("transforms", "predicates"))})
+        bridge = start_bridge_with(tmp, pg_dsn, kafka_bootstrap, ours, options,
+                                   transforms={k: v for k, v in mine.items() if k not in options})
+        dbz_started = True
+        start_debezium_with(tmp, dbz, {**options, **theirs}, env)
+        wait_until(lambda: slot_active(conn, f"{ours}_slot") or not bridge.running(), timeout=90,
+                   what="pgbridge to stream")
+        assert bridge.running(), f"pgbridge stopped:\n{bridge.log()}"
+
+        # WHEN the changes stream
+        with conn.cursor() as cur:
+            for statement in stream(tag):
+                cur.execute(statement)
+
+        # THEN both write every record
+        got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, _ended, quiet=2.0, timeout=120)
+        got_ours = parity.consume_prefix(kafka_bootstrap, ours, _ended, quiet=2.0, timeout=90, alive=bridge.running)
+        code = bridge.stop()
+        assert code == 0, f"pgbridge exited with {code}:\n{bridge.log()}"
+        for name, records in (("debezium", got_dbz), ("pgbridge", got_ours)):
+            (tmp / f"{name}.jsonl").write_text("".join(json.dumps(r.__dict__) + "\n" for r in records))
+        yield request.param, got_dbz, got_ours, parity.Run(dbz, None), parity.Run(ours, None), tmp
+    finally:
+        clean_up_pair(conn, env, bridge, dbz, dbz_started, slots, (tag,), kafka_bootstrap, (f"{dbz}.", f"{ours}."))
+
+
+def _suffixes(records: list[parity.Record], run: parity.Run) -> set[str]:
+    return {run.topic_suffix(r.topic) for r in records}
+
+
+def test_debezium_really_applied_the_chain(live):
+    # GIVEN Debezium's records: the chain was in force (else the comparison proves little)
+    name, dbz, _, run, _, _ = live
+    topics = _suffixes(dbz, run)
+    if name == "logical":
+        assert any(t.endswith(".all") for t in topics) and "tx_merged" in topics
+        assert not any(t.endswith((".t1", ".t2", ".t3")) or t == "transaction" for t in topics)
+        keys = [json.loads(r.key)["payload"] for r in dbz if r.topic.endswith(".all")]
+        assert {k["__dbz__physicalTableIdentifier"] for k in keys} == {"t1", "t2", "t3"}
+    elif name == "outbox":
+        assert {"outbox.Order", "outbox.Customer"} <= topics and not any(t.endswith(".outbox") for t in topics)
+        order = [r for r in dbz if r.topic.endswith("outbox.Order")]
+        assert any(r.value is None for r in order)  # the null payload's tombstone
+        assert all(("eventType", "Created") in r.headers or r.value is None or "Created" not in r.value
+                   for r in order)
+        values = [json.loads(r.value) for r in order if r.value is not None]
+        assert all(v["schema"]["fields"][0]["type"] == "struct" for v in values)  # expanded
+    else:
+        partitions = {r.partition for r in dbz if r.topic.endswith(".t1")}
+        assert len(partitions) > 1
+
+
+def test_records_schemas_headers_and_partitions_match_debezium(live):
+    name, dbz, ours, dbz_run, our_run, tmp = live
+    problems = parity.compare(dbz, dbz_run, ours, our_run, ignored=parity.LIVE_IGNORED)
+    assert not problems, parity.report(problems) + f"\n(records in {tmp})"
+    assert len(dbz) == len(ours)
+
+    # AND every record of a topic whose partition a transform picks (or that has one partition)
+    # is in Debezium's partition, key by key in order
+    def partitions(records, run):
+        out = defaultdict(list)
+        for r in records:
+            suffix = run.topic_suffix(r.topic)
+            if name != "partition" or suffix.endswith(".t1"):
+                out[(suffix, parity.key_id(r, run))].append(r.partition)
+        return out
+
+    assert partitions(ours, our_run) == partitions(dbz, dbz_run), f"(records in {tmp})"
