@@ -149,8 +149,9 @@ def live(request, pg_dsn, kafka_bootstrap, tmp_path_factory):
         # as a real process with 2 producers
         mine, theirs = chains(tag, ours)[request.param], chains(tag, dbz)[request.param]
         options.update({k: v for k, v in mine.items() if not k.startswith(("transforms", "predicates"))})
+        # (a Debezium Server file expands `${...}`: `$${` writes the `${` EventRouter reads)
         bridge = start_bridge_with(tmp, pg_dsn, kafka_bootstrap, ours, options,
-                                   transforms={k: v for k, v in mine.items() if k not in options})
+                                   transforms={k: v.replace("${", "$${") for k, v in mine.items() if k not in options})
         dbz_started = True
         start_debezium_with(tmp, dbz, {**options, **theirs}, env)
         wait_until(lambda: slot_active(conn, f"{ours}_slot") or not bridge.running(), timeout=90,
