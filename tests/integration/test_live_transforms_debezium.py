@@ -245,3 +245,65 @@ def test_records_schemas_headers_and_partitions_match_debezium(live):
         return out
 
     assert partitions(ours, our_run) == partitions(dbz, dbz_run), f"(records in {tmp})"
+
+
+def test_outbox_events_of_one_aggregate_keep_commit_order_over_4_producers(pg_dsn, kafka_bootstrap, tmp_path):
+    """EventRouter keys each event by its aggregate, not the outbox row's key: the decoder routes
+    the outbox table by table, so one aggregate's events, written by concurrent transactions
+    (a row lock per aggregate orders their commits: `n` counts them), arrive in commit order."""
+    import threading
+
+    tag = f"oo_{uuid.uuid4().hex[:6]}"
+    env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
+    conn = psycopg2.connect(pg_dsn)
+    conn.autocommit = True
+    bridge = None
+    slots = {f"{tag}_slot": f"{tag}_pub"}
+    aggregates, per_thread, threads = 5, 40, 6
+    try:
+        # GIVEN an outbox table, a counter per aggregate (not published), pgbridge with 4 producers
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE SCHEMA {tag}")
+            cur.execute(SCHEMA_SQL.format(s=tag))
+            cur.execute(f"CREATE TABLE {tag}.agg (id text PRIMARY KEY, n int NOT NULL)")
+            cur.execute(f"INSERT INTO {tag}.agg SELECT 'a' || i, 0 FROM generate_series(1, {aggregates}) i")
+            cur.execute(f'CREATE PUBLICATION "{tag}_pub" FOR TABLE {tag}.outbox')
+        chain = {"transforms": "outbox", "transforms.outbox.type": "io.debezium.transforms.outbox.EventRouter",
+                 "transforms.outbox.route.topic.replacement": tag + ".events",
+                 "transforms.outbox.table.expand.json.payload": "true"}
+        bridge = start_bridge_with(tmp_path, pg_dsn, kafka_bootstrap, tag, {"snapshot.mode": "no_data",
+                                   "publication.autocreate.mode": "disabled"}, producers=4, transforms=chain)
+        wait_until(lambda: slot_active(conn, f"{tag}_slot") or not bridge.running(), timeout=90,
+                   what="pgbridge to stream")
+        assert bridge.running(), bridge.log()
+
+        # WHEN concurrent transactions each take an aggregate's next number and write its event
+        def write(seed: int) -> None:
+            with psycopg2.connect(pg_dsn) as work, work.cursor() as cur:
+                for i in range(per_thread):
+                    agg = f"a{(seed + i) % aggregates + 1}"
+                    cur.execute(f"UPDATE {tag}.agg SET n = n + 1 WHERE id = %s RETURNING n", (agg,))
+                    (n,) = cur.fetchone()
+                    cur.execute(f"INSERT INTO {tag}.outbox VALUES (gen_random_uuid(), 'A', %s, 'E', %s)",
+                                (agg, json.dumps({"n": n})))
+                    work.commit()
+
+        workers = [threading.Thread(target=write, args=(t,)) for t in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+
+        # THEN per aggregate the events arrive numbered 1, 2, 3 ... in order
+        total = per_thread * threads
+        got = parity.consume_prefix(kafka_bootstrap, tag, lambda rs: len(rs) >= total, quiet=2.0, timeout=120,
+                                    alive=bridge.running)
+        sequences = defaultdict(list)
+        for r in got:
+            sequences[json.loads(r.key)["payload"]].append(json.loads(r.value)["payload"]["n"])
+        assert sum(map(len, sequences.values())) == total
+        for agg, numbers in sequences.items():
+            assert numbers == list(range(1, len(numbers) + 1)), f"{agg}: {numbers}"
+        assert bridge.stop() == 0, bridge.log()
+    finally:
+        clean_up_pair(conn, env, bridge, "", False, slots, (tag,), kafka_bootstrap, (f"{tag}.",))
