@@ -30,7 +30,7 @@ from bridge.ring import LsnCells, RingClosed, RingReader
 from bridge.route import records as rec
 from bridge.route.partitioner import java_default_partition
 from bridge.source.catalog import TableInfo
-from bridge.transform.chain import Written, compile_chain, side_capturing
+from bridge.transform.chain import Written, changes_routing, compile_chain, side_capturing
 
 log = logging.getLogger(__name__)
 # Ring records that become Kafka records: what a resume point counts inside a transaction.
@@ -59,6 +59,9 @@ class ProducerWorker:
         self._transactions = TransactionEvents(events, self.side_converters)
         self._metadata = events.provide_transaction_metadata
         self._murmur2 = spec.partitioner == "murmur2"
+        # a chain that makes the key (EventRouter...): its records' partition from that key, as
+        # Kafka's default partitioner picks it (the table's key hash would split one Kafka key)
+        self._chain_keyed = changes_routing(spec.chain)
         self._partitions: dict[str, int] = {}
         self._fast_change = self._builder.fast_change
         self._kafka_produce = kafka.produce_call
@@ -245,9 +248,10 @@ class ProducerWorker:
     def _produce(self, r: Record | Written, hash_: int) -> None:
         """Produce one record as part of the current transaction's acknowledgements."""
         partitions = self._partitions.get(r.topic) or self._topic_partitions(r.topic)
-        if type(r) is Written and r.partition is not None:  # chosen by a transform
+        written = type(r) is Written
+        if written and r.partition is not None:  # chosen by a transform
             partition = r.partition
-        elif self._murmur2 and r.key is not None:
+        elif (self._murmur2 or (written and self._chain_keyed)) and r.key is not None:
             partition = java_default_partition(r.key, partitions)
         else:
             partition = hash_ % partitions

@@ -173,3 +173,24 @@ def test_a_chain_with_event_router_routes_every_row_of_a_table_to_one_producer()
     assert len(holders(by_table)) == 1
     assert config_from_properties({**MINIMAL, **outbox()}).routing.by_table
     assert not config_from_properties(MINIMAL).routing.by_table
+
+
+def test_one_aggregates_events_share_the_partition_of_their_key():
+    # GIVEN a producer (3 partitions a topic) with the outbox step, and events of two aggregates
+    from bridge.convert.types import TypeRegistry
+    from bridge.produce.worker import ProducerWorker
+    from bridge.route.partitioner import java_default_partition
+    from bridge.route.router import Router
+    from bridge.source.catalog import TableInfo
+    from tests.fakes import RecordingSink
+
+    config = config_from_properties({**MINIMAL, "bridge.producers": "1", **outbox()})
+    router = Router(config.routing, lambda rel: TableInfo(("id",), frozenset({"id"})))
+    sink = RecordingSink()
+    worker = ProducerWorker(config.producer_spec, sink, TypeRegistry(), run_id="run")
+    txn(router, 5000, [OUTBOX, *(row(i, key=b"o-%d" % (i % 2)) for i in range(10))])
+    worker.handle_batch(memoryview(bytes(router.builders[0].buffer)))
+    # THEN each record's partition is Kafka's default partitioner's for its key (not the row's key)
+    assert len(sink.records) == 10
+    assert all(r[3] == java_default_partition(r[1], 3) for r in sink.records)
+    assert len({r[3] for r in sink.records if b"o-0" in r[1]}) == 1
