@@ -51,7 +51,7 @@ _TRANSFORM_OPTIONS = {
     BY_LOGICAL_TABLE: (*_LOGICAL_OPTIONS, "logical.table.cache.size", "logical.destination.cache.size"),
     TO_LOGICAL_TOPIC: (*_LOGICAL_OPTIONS, "logical.destination.cache.size"),
     EVENT_ROUTER: ("table.field.event.id", "table.field.event.key", "table.field.event.type",
-                   "table.field.event.payload", "table.field.event.timestamp", "table.fields.additional.placement",
+                   "table.field.event.payload", "table.fields.additional.placement",
                    "table.field.additional.missing", "table.field.event.schema.version", "route.by.field",
                    "route.topic.regex", "route.topic.replacement", "route.tombstone.on.empty.payload",
                    "table.op.invalid.behavior", "table.expand.json.payload", "table.json.payload.null.behavior",

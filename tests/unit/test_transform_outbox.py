@@ -194,3 +194,8 @@ def test_one_aggregates_events_share_the_partition_of_their_key():
     assert len(sink.records) == 10
     assert all(r[3] == java_default_partition(r[1], 3) for r in sink.records)
     assert len({r[3] for r in sink.records if b"o-0" in r[1]}) == 1
+
+
+def test_the_event_timestamp_column_is_refused_naming_the_key():
+    with pytest.raises(ConfigError, match=r"debezium\.transforms\.outbox\.table\.field\.event\.timestamp"):
+        config_from_properties({**MINIMAL, **outbox(**{"table.field.event.timestamp": "ts"})})

@@ -22,9 +22,9 @@ applies it to the change events of an outbox table.
 - `route.tombstone.on.empty.payload`: a null or blank payload gives a tombstone.
 - An additional column the table lacks fails the event (`table.field.additional.missing=error`,
   the default) or is left out (`ignore`).
-- `table.field.event.type`, `table.field.event.timestamp` (the Kafka record's timestamp) and
-  the tracing options (without OpenTelemetry, as Debezium's plugin ships) add nothing to the
-  records' keys, values or headers.
+- `table.field.event.type` and the tracing options (without OpenTelemetry, as Debezium's
+  plugin ships) add nothing to the records. `table.field.event.timestamp` (the Kafka record's
+  timestamp from a column) is refused: pgbridge's records carry their produce time.
 
 Routing: the Kafka key is a column of the row, not its primary key; one aggregate's events
 come from many rows, so a table with this step is routed by table (`changes_routing`).
