@@ -21,6 +21,7 @@ from bridge.format.headers import Headers
 from bridge.format.json import JsonConverter
 from bridge.format.settings import HeaderFormat
 from bridge.transform.by_logical_table import ByLogicalTableRouter, ToLogicalTopicRouter
+from bridge.transform.extract_changed import ExtractChangedRecordState
 from bridge.transform.kafka.steps import STEPS as KAFKA_STEPS
 from bridge.transform.kafka.structs import TransformFailed
 from bridge.transform.outbox.event_router import EventRouter
@@ -28,8 +29,8 @@ from bridge.transform.partition_routing import PartitionRouting
 from bridge.transform.predicates import compile_predicate
 from bridge.transform.record import ConnectRecord
 from bridge.transform.router import RegexRouter
-from bridge.transform.smt_settings import (BY_LOGICAL_TABLE, EVENT_ROUTER, PARTITION_ROUTING, REGEX_ROUTER,
-                                          TO_LOGICAL_TOPIC, UNWRAP, ChainSpec, TransformSpec)
+from bridge.transform.smt_settings import (BY_LOGICAL_TABLE, EVENT_ROUTER, EXTRACT_CHANGED, PARTITION_ROUTING,
+                                          REGEX_ROUTER, TO_LOGICAL_TOPIC, UNWRAP, ChainSpec, TransformSpec)
 from bridge.transform.unwrap import ExtractNewRecordState
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ _STEPS: dict[str, Callable[[TransformSpec, HeaderFormat], Step]] = {
     TO_LOGICAL_TOPIC: ToLogicalTopicRouter,
     EVENT_ROUTER: EventRouter,
     PARTITION_ROUTING: PartitionRouting,
+    EXTRACT_CHANGED: ExtractChangedRecordState,
 }
 
 

@@ -33,6 +33,7 @@ BY_LOGICAL_TABLE = "io.debezium.transforms.ByLogicalTableRouter"
 TO_LOGICAL_TOPIC = "io.debezium.transforms.ToLogicalTopicRouter"
 EVENT_ROUTER = "io.debezium.transforms.outbox.EventRouter"
 PARTITION_ROUTING = "io.debezium.transforms.partitions.PartitionRouting"
+EXTRACT_CHANGED = "io.debezium.transforms.ExtractChangedRecordState"
 _CHOICES = {  # option -> its values (Debezium's enums, matched ignoring case)
     "table.op.invalid.behavior": ("warn", "error", "fatal"),
     "table.field.additional.missing": ("error", "ignore"),
@@ -58,6 +59,7 @@ _TRANSFORM_OPTIONS = {
                    "table.json.payload.empty.array.behavior", "tracing.span.context.field", "tracing.operation.name",
                    "tracing.with.context.field.only"),
     PARTITION_ROUTING: ("partition.payload.fields", "partition.topic.num", "partition.hash.function"),
+    EXTRACT_CHANGED: ("header.changed.name", "header.unchanged.name"),
 }
 _PREDICATE_OPTIONS = {TOPIC_NAME_MATCHES: ("pattern",), RECORD_IS_TOMBSTONE: (), HAS_HEADER_KEY: ("name",)}
 _REMOVED = {

@@ -13,7 +13,9 @@ pgbridge with 2 producers:
   topics `<prefix>.outbox.<aggregatetype>`, a tombstone for a null payload; the outbox's
   update and delete are dropped; t1 passes through;
 - `partition`: PartitionRouting of t1 only (TopicNameMatches) over 3 partitions by
-  `change.id,source.table` (murmur), its topic made with 3 partitions for both connectors.
+  `change.id,source.table` (murmur), its topic made with 3 partitions for both connectors;
+  then ExtractChangedRecordState on every table (t3 has REPLICA IDENTITY FULL: its update
+  names the changed and unchanged columns).
 Inserts, updates, deletes and their tombstones, a primary-key change and a logical decoding
 message stream through all. Ignored, as in every live comparison (`parity.LIVE_IGNORED`): the
 runId header, `source.version` and the processing clock.
@@ -38,6 +40,7 @@ SCHEMA_SQL = """
 CREATE TABLE {s}.t1 (id int PRIMARY KEY, v text);
 CREATE TABLE {s}.t2 (id int PRIMARY KEY, v text NOT NULL);
 CREATE TABLE {s}.t3 (id int PRIMARY KEY, v text, n int DEFAULT 7);
+ALTER TABLE {s}.t3 REPLICA IDENTITY FULL;
 CREATE TABLE {s}.outbox (id uuid PRIMARY KEY, aggregatetype varchar(255) NOT NULL,
                          aggregateid varchar(255) NOT NULL, type varchar(255) NOT NULL, payload jsonb);
 """
@@ -63,6 +66,7 @@ def stream(s: str) -> list[str]:
         f"DELETE FROM {s}.outbox",  # dropped
         f"INSERT INTO {s}.outbox VALUES ('{U[4]}', 'Order', 'o-1', 'Shipped', '{{\"id\": 1, \"at\": \"dock 4\"}}')",
         f"UPDATE {s}.t2 SET v = 'y!' WHERE id = 2",
+        f"UPDATE {s}.t3 SET v = 'q' WHERE id = 2",  # before and after: ExtractChangedRecordState compares
         f"SELECT pg_logical_emit_message(true, '{s}', 'in a transaction')",
         f"INSERT INTO {s}.t1 VALUES (999, 'the end')",  # the last record both must write
     ]
@@ -97,7 +101,10 @@ def chains(s: str, prefix: str) -> dict[str, dict[str, str]]:
             "predicates.is_outbox.pattern": rf"[^.]+\.{s}\.outbox",
         },
         "partition": {
-            "transforms": "parts",
+            "transforms": "parts,changed",
+            "transforms.changed.type": "io.debezium.transforms.ExtractChangedRecordState",
+            "transforms.changed.header.changed.name": "Changed",
+            "transforms.changed.header.unchanged.name": "Unchanged",
             "transforms.parts.type": "io.debezium.transforms.partitions.PartitionRouting",
             "transforms.parts.partition.payload.fields": "change.id,source.table",
             "transforms.parts.partition.topic.num": "3",
@@ -226,6 +233,7 @@ def test_debezium_really_applied_the_chain(live):
     else:
         partitions = {r.partition for r in dbz if r.topic.endswith(".t1")}
         assert len(partitions) > 1
+        assert any(("Changed", '["v"]') in r.headers and ("Unchanged", '["id","n"]') in r.headers for r in dbz)
 
 
 def test_records_schemas_headers_and_partitions_match_debezium(live):
