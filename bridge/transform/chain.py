@@ -29,8 +29,10 @@ from bridge.transform.partition_routing import PartitionRouting
 from bridge.transform.predicates import compile_predicate
 from bridge.transform.record import ConnectRecord
 from bridge.transform.router import RegexRouter
+from bridge.transform.timezone import TimezoneConverter
 from bridge.transform.smt_settings import (BY_LOGICAL_TABLE, EVENT_ROUTER, EXTRACT_CHANGED, PARTITION_ROUTING,
-                                          REGEX_ROUTER, TO_LOGICAL_TOPIC, UNWRAP, ChainSpec, TransformSpec)
+                                          REGEX_ROUTER, TIMEZONE_CONVERTER, TO_LOGICAL_TOPIC, UNWRAP, ChainSpec,
+                                          TransformSpec)
 from bridge.transform.unwrap import ExtractNewRecordState
 
 log = logging.getLogger(__name__)
@@ -120,6 +122,7 @@ _STEPS: dict[str, Callable[[TransformSpec, HeaderFormat], Step]] = {
     EVENT_ROUTER: EventRouter,
     PARTITION_ROUTING: PartitionRouting,
     EXTRACT_CHANGED: ExtractChangedRecordState,
+    TIMEZONE_CONVERTER: TimezoneConverter,
 }
 
 

@@ -34,6 +34,7 @@ TO_LOGICAL_TOPIC = "io.debezium.transforms.ToLogicalTopicRouter"
 EVENT_ROUTER = "io.debezium.transforms.outbox.EventRouter"
 PARTITION_ROUTING = "io.debezium.transforms.partitions.PartitionRouting"
 EXTRACT_CHANGED = "io.debezium.transforms.ExtractChangedRecordState"
+TIMEZONE_CONVERTER = "io.debezium.transforms.TimezoneConverter"
 _CHOICES = {  # option -> its values (Debezium's enums, matched ignoring case)
     "table.op.invalid.behavior": ("warn", "error", "fatal"),
     "table.field.additional.missing": ("error", "ignore"),
@@ -60,6 +61,7 @@ _TRANSFORM_OPTIONS = {
                    "tracing.with.context.field.only"),
     PARTITION_ROUTING: ("partition.payload.fields", "partition.topic.num", "partition.hash.function"),
     EXTRACT_CHANGED: ("header.changed.name", "header.unchanged.name"),
+    TIMEZONE_CONVERTER: ("converted.timezone", "include.list", "exclude.list"),
 }
 _PREDICATE_OPTIONS = {TOPIC_NAME_MATCHES: ("pattern",), RECORD_IS_TOMBSTONE: (), HAS_HEADER_KEY: ("name",)}
 _REMOVED = {
@@ -218,11 +220,21 @@ def _check_partition_routing(r: PropertyReader, prefix: str, step: TransformSpec
     r.int(prefix + ".partition.topic.num", 1, minimum=1, maximum=2**31 - 1)
 
 
+def _check_timezone(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
+    options = dict(step.options)
+    if not options.get("converted.timezone", "").strip():
+        raise ConfigError(f"{r.label(prefix + '.converted.timezone')} is missing: TimezoneConverter needs it")
+    if options.get("include.list", "").strip() and options.get("exclude.list", "").strip():
+        raise ConfigError(f"{r.label(prefix + '.include.list')} and {r.label(prefix + '.exclude.list')} are both set: "
+                          "TimezoneConverter takes one of them")
+
+
 # class -> its check of option values, refused at start as Connect refuses them when it
 # configures the transform
 _CHECKS = {UNWRAP: _check_unwrap, REGEX_ROUTER: _check_regex_router,
            BY_LOGICAL_TABLE: _check_logical_router, TO_LOGICAL_TOPIC: _check_logical_router,
-           EVENT_ROUTER: _check_event_router, PARTITION_ROUTING: _check_partition_routing}
+           EVENT_ROUTER: _check_event_router, PARTITION_ROUTING: _check_partition_routing,
+           TIMEZONE_CONVERTER: _check_timezone}
 
 
 def _check(r: PropertyReader, prefix: str, step: TransformSpec) -> None:

@@ -15,7 +15,8 @@ pgbridge with 2 producers:
 - `partition`: PartitionRouting of t1 only (TopicNameMatches) over 3 partitions by
   `change.id,source.table` (murmur), its topic made with 3 partitions for both connectors;
   then ExtractChangedRecordState on every table (t3 has REPLICA IDENTITY FULL: its update
-  names the changed and unchanged columns).
+  names the changed and unchanged columns), and TimezoneConverter to Europe/Berlin on every
+  table (t4's timestamps around its DST changes).
 Inserts, updates, deletes and their tombstones, a primary-key change and a logical decoding
 message stream through all. Ignored, as in every live comparison (`parity.LIVE_IGNORED`): the
 runId header, `source.version` and the processing clock.
@@ -41,10 +42,11 @@ CREATE TABLE {s}.t1 (id int PRIMARY KEY, v text);
 CREATE TABLE {s}.t2 (id int PRIMARY KEY, v text NOT NULL);
 CREATE TABLE {s}.t3 (id int PRIMARY KEY, v text, n int DEFAULT 7);
 ALTER TABLE {s}.t3 REPLICA IDENTITY FULL;
+CREATE TABLE {s}.t4 (id int PRIMARY KEY, ts timestamp, ts3 timestamp(3), tz timestamptz, tm timetz);
 CREATE TABLE {s}.outbox (id uuid PRIMARY KEY, aggregatetype varchar(255) NOT NULL,
                          aggregateid varchar(255) NOT NULL, type varchar(255) NOT NULL, payload jsonb);
 """
-TABLES = ("t1", "t2", "t3", "outbox")
+TABLES = ("t1", "t2", "t3", "t4", "outbox")
 U = ["6f1c1e0a-0000-4000-8000-00000000000" + str(i) for i in range(1, 6)]
 PREDICATE = "org.apache.kafka.connect.transforms.predicates.TopicNameMatches"
 
@@ -67,6 +69,11 @@ def stream(s: str) -> list[str]:
         f"INSERT INTO {s}.outbox VALUES ('{U[4]}', 'Order', 'o-1', 'Shipped', '{{\"id\": 1, \"at\": \"dock 4\"}}')",
         f"UPDATE {s}.t2 SET v = 'y!' WHERE id = 2",
         f"UPDATE {s}.t3 SET v = 'q' WHERE id = 2",  # before and after: ExtractChangedRecordState compares
+        # around Berlin's DST changes (a gap, an overlap), fractions, a time with its zone, NULLs
+        f"INSERT INTO {s}.t4 VALUES (1, '2024-03-31 02:30:00', '2024-10-27 02:30:00.123', "
+        "'2024-03-31 01:30:00+00', '10:15:30.25+01'), (2, '2024-07-01 12:00:00.5', NULL, "
+        "'2024-10-27 00:30:00.000001+00', '23:59:59Z'), (3, '1969-12-31 23:59:59.999999', '1900-01-01 00:00:00', "
+        "'1970-01-01 00:00:00+00', NULL)",
         f"SELECT pg_logical_emit_message(true, '{s}', 'in a transaction')",
         f"INSERT INTO {s}.t1 VALUES (999, 'the end')",  # the last record both must write
     ]
@@ -101,7 +108,9 @@ def chains(s: str, prefix: str) -> dict[str, dict[str, str]]:
             "predicates.is_outbox.pattern": rf"[^.]+\.{s}\.outbox",
         },
         "partition": {
-            "transforms": "parts,changed",
+            "transforms": "parts,changed,tz",
+            "transforms.tz.type": "io.debezium.transforms.TimezoneConverter",
+            "transforms.tz.converted.timezone": "Europe/Berlin",
             "transforms.changed.type": "io.debezium.transforms.ExtractChangedRecordState",
             "transforms.changed.header.changed.name": "Changed",
             "transforms.changed.header.unchanged.name": "Unchanged",
@@ -234,6 +243,8 @@ def test_debezium_really_applied_the_chain(live):
         partitions = {r.partition for r in dbz if r.topic.endswith(".t1")}
         assert len(partitions) > 1
         assert any(("Changed", '["v"]') in r.headers and ("Unchanged", '["id","n"]') in r.headers for r in dbz)
+        # the offset Berlin has at the value's UTC wall-clock time (01:30: +01:00), as Debezium picks it
+        assert any('"tz":"2024-03-31T02:30:00+01:00"' in (r.value or "") for r in dbz)
 
 
 def test_records_schemas_headers_and_partitions_match_debezium(live):
