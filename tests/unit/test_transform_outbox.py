@@ -199,3 +199,21 @@ def test_one_aggregates_events_share_the_partition_of_their_key():
 def test_the_event_timestamp_column_is_refused_naming_the_key():
     with pytest.raises(ConfigError, match=r"debezium\.transforms\.outbox\.table\.field\.event\.timestamp"):
         config_from_properties({**MINIMAL, **outbox(**{"table.field.event.timestamp": "ts"})})
+
+
+def test_routing_by_table_covers_key_changes_and_snapshot_rows():
+    # GIVEN a router over 4 producers with the outbox step
+    router = make_router(4, **outbox())
+    txn(router, 5000, [OUTBOX])
+    for b in router.builders:
+        b.buffer.clear()
+    # WHEN keys change and snapshot rows arrive, for many keys
+    changes = [m.Update(16400, "K", (str(i).encode(), None, None, None, None, None),
+                        (str(i + 100).encode(), b"Order", b"o", b"Moved", None, b"1")) for i in range(20)]
+    txn(router, 6000, changes)
+    router.handle(encode(m.Begin(6992, 0, 9)), 6900)
+    for i in range(20):
+        router.snapshot_row(encode(row(200 + i)), 6950, 0)
+    # THEN every record (both halves of each key change, the snapshot rows) went to one producer
+    assert len([i for i, b in enumerate(router.builders) if b"Moved" in bytes(b.buffer)
+                or b"Created" in bytes(b.buffer)]) == 1
