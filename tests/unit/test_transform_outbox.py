@@ -4,6 +4,8 @@ tests/integration/test_live_transforms_debezium.py compares with the running Deb
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 
 import pytest
@@ -13,6 +15,7 @@ from bridge.errors import ConfigError
 from bridge.pgoutput import messages as m
 from bridge.pgoutput.protocol import PgOutputDecoder
 from bridge.produce.events import TxnContext
+from bridge.route import spec
 from bridge.transform.outbox.json_payload import JsonPayloads, PayloadError
 from tests.pgoutput_encoder import encode
 from tests.unit.builders import MINIMAL, chain_builder, make_router, txn
@@ -217,3 +220,12 @@ def test_routing_by_table_covers_key_changes_and_snapshot_rows():
     # THEN every record (both halves of each key change, the snapshot rows) went to one producer
     assert len([i for i, b in enumerate(router.builders) if b"Moved" in bytes(b.buffer)
                 or b"Created" in bytes(b.buffer)]) == 1
+
+
+def test_routing_by_table_changes_the_fingerprint_only_when_set():
+    plain, outboxed = config_from_properties(MINIMAL).routing, config_from_properties({**MINIMAL, **outbox()}).routing
+    assert plain.fingerprint() != outboxed.fingerprint()
+    # the fingerprint of a spec without routing by table is the one earlier versions computed
+    fields = tuple((f.name, spec._canonical(getattr(plain, f.name))) for f in dataclasses.fields(plain)
+                   if f.name != "by_table")
+    assert plain.fingerprint() == hashlib.sha1(repr(("RoutingSpec", fields)).encode()).hexdigest()[:16]
