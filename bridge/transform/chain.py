@@ -128,10 +128,11 @@ _STEPS: dict[str, Callable[[TransformSpec, HeaderFormat], Step]] = {
 
 def changes_routing(spec: ChainSpec) -> bool:
     """Whether a step of the chain makes the Kafka key or partition from something other than
-    the table's key (its class says so with `changes_routing`): such a chain's tables are
-    routed to the producers by table (`bridge.route.router`), so that one Kafka key, or one
-    partition a step picks, is written by one producer in WAL order."""
-    return any(getattr(_STEPS.get(s.type), "changes_routing", False) for s in spec.steps)
+    the table's key (the step says so with `changes_routing`, a class attribute or, for a
+    `$Key` / `$Value` transform, an instance one): such a chain's tables are routed to the
+    producers by table (`bridge.route.router`), so that one Kafka key, or one partition a step
+    picks, is written by one producer in WAL order."""
+    return any(getattr(_step(s, HeaderFormat()), "changes_routing", False) for s in spec.steps)
 
 
 def _step(spec: TransformSpec, headers: HeaderFormat) -> Step:

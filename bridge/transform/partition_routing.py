@@ -24,7 +24,7 @@ from __future__ import annotations
 import struct
 
 from bridge.convert.schema import Schema
-from bridge.errors import BridgeError
+from bridge.transform.kafka.structs import TransformFailed
 from bridge.transform.record import ConnectRecord
 from bridge.transform.smt_settings import TransformSpec
 
@@ -35,7 +35,7 @@ _INTS = ("int8", "int16", "int32")
 _HASHED = (*_INTS, "int64", "float", "double", "boolean", "string")
 
 
-class PartitionError(BridgeError):
+class PartitionError(TransformFailed):
     """Debezium's PartitionRouting fails the event (and its task) here."""
 
 

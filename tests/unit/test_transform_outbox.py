@@ -229,3 +229,33 @@ def test_routing_by_table_changes_the_fingerprint_only_when_set():
     fields = tuple((f.name, spec._canonical(getattr(plain, f.name))) for f in dataclasses.fields(plain)
                    if f.name != "by_table")
     assert plain.fingerprint() == hashlib.sha1(repr(("RoutingSpec", fields)).encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("steps, by_table", [
+    ((("k", "ValueToKey", {"fields": "v"}),), True),
+    ((("k", "ExtractField$Key", {"field": "id"}),), True),
+    ((("k", "ExtractField$Value", {"field": "after"}),), False),
+    ((("r", "RegexRouter", {"regex": "x", "replacement": "y"}),), False),
+    ((("p", "io.debezium.transforms.partitions.PartitionRouting",
+       {"partition.payload.fields": "after.v", "partition.topic.num": "2"}),), True),
+    ((("l", "io.debezium.transforms.ByLogicalTableRouter", {"topic.regex": "x", "topic.replacement": "y"}),), False),
+])
+def test_which_chains_route_by_table(steps, by_table):
+    from tests.unit.builders import transform_props
+    assert config_from_properties({**MINIMAL, **transform_props(*steps)}).routing.by_table is by_table
+
+
+def test_errors_tolerance_all_skips_an_event_the_router_fails_on():
+    # GIVEN a chain failing on updates (fatal), compiled as with errors.tolerance=all
+    from bridge.format.converter import converters_for
+    from bridge.transform.chain import compile_chain
+    from bridge.transform.record import ConnectRecord
+    from tests.unit.builders import events
+    ev = events()
+    spec = config_from_properties({**MINIMAL, **outbox(**{"table.op.invalid.behavior": "fatal"})}).chain
+    envelope = {"name": "srv.public.outbox.Envelope", "type": "struct", "fields": [], "optional": False}
+    update = ConnectRecord("srv.public.outbox", None, None, envelope, {"op": "u", "after": {}}, [])
+    # THEN the record is skipped; without tolerance the failure stops the producer
+    assert compile_chain(spec, converters_for(ev), ev.header_format, tolerate=True).run(update) is None
+    with pytest.raises(Exception, match="unexpected update"):
+        compile_chain(spec, converters_for(ev), ev.header_format).run(update)

@@ -37,9 +37,10 @@ import logging
 import re
 
 from bridge.convert.schema import Schema
-from bridge.errors import BridgeError, ConfigError
+from bridge.errors import ConfigError
 from bridge.format.settings import HeaderFormat
 from bridge.transform.by_logical_table import JavaReplace
+from bridge.transform.kafka.structs import TransformFailed
 from bridge.transform.outbox.json_payload import JsonPayloads
 from bridge.transform.record import ConnectRecord, header_bytes
 from bridge.transform.smt_settings import TransformSpec
@@ -50,8 +51,8 @@ HEADER, ENVELOPE, PARTITION = "header", "envelope", "partition"
 _JAVA_BLANK = "".join(map(chr, range(33)))  # what Java's String.trim() removes
 
 
-class OutboxError(BridgeError):
-    """Debezium's EventRouter fails the event here (and its task)."""
+class OutboxError(TransformFailed):
+    """Debezium's EventRouter fails the event here (and its task, unless errors.tolerance=all)."""
 
 
 def java_regex(pattern: str) -> str:

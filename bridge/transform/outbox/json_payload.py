@@ -22,14 +22,14 @@ import json
 
 from bridge.convert.schema import Schema
 from bridge.convert.values_float import raw_double
-from bridge.errors import BridgeError
+from bridge.transform.kafka.structs import TransformFailed
 
 _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
 _decoder = json.JSONDecoder(parse_constant=lambda name: _refuse(name))
 
 
-class PayloadError(BridgeError):
+class PayloadError(TransformFailed):
     """Debezium's EventRouter fails the event (and its task) on this payload."""
 
 
