@@ -6,8 +6,10 @@ Three pairs of connectors (each its own slot, publication and topic prefix), str
 pgbridge with 2 producers:
 - `logical`: ByLogicalTableRouter merging tables t1 to t4 into `<prefix>.<schema>.all`
   (physical table identifier cut to `t1`... by key.field.regex), and a second one merging the
-  transaction metadata topic into `<prefix>.tx_merged` (a record beside the change events,
-  rekeyed: its key gets the identifier too), with `provide.transaction.metadata`;
+  transaction metadata topic into `<prefix>.tx_merged` and a third the heartbeats into
+  `<prefix>.hb` (records beside the change events, rekeyed: their keys get the identifier too),
+  with `provide.transaction.metadata` and `heartbeat.interval.ms`; the first heartbeat of each
+  is compared with its clock masked (how many each writes depends on timing);
 - `outbox`: EventRouter on the outbox table only (TopicNameMatches), expanded JSON payloads,
   `type` as a header (aliased) and in the envelope (aliased), `aggregateid` in the envelope,
   topics `<prefix>.outbox.<aggregatetype>`, a tombstone for a null payload; the outbox's
@@ -83,7 +85,11 @@ def chains(s: str, prefix: str) -> dict[str, dict[str, str]]:
     return {
         "logical": {
             "provide.transaction.metadata": "true",
-            "transforms": "tables,tx",
+            "heartbeat.interval.ms": "5000",  # gaps longer than the consumers' quiet time
+            "transforms": "tables,tx,hb",
+            "transforms.hb.type": "io.debezium.transforms.ByLogicalTableRouter",
+            "transforms.hb.topic.regex": r"__debezium-heartbeat\.(.*)",
+            "transforms.hb.topic.replacement": "$1.hb",
             "transforms.tables.type": "io.debezium.transforms.ByLogicalTableRouter",
             "transforms.tables.topic.regex": r"([^.]+)\.([^.]+)\.t[0-9]",
             "transforms.tables.topic.replacement": "$1.$2.all",
@@ -152,7 +158,8 @@ def _create_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
 
 @pytest.fixture(scope="module", params=["logical", "outbox", "partition"])
 def live(request, pg_dsn, kafka_bootstrap, tmp_path_factory):
-    """(scenario, debezium records, pgbridge records, debezium run, pgbridge run, dir)."""
+    """(scenario, debezium records, pgbridge records, debezium run, pgbridge run, dir,
+    {"debezium"|"pgbridge": heartbeats})."""
     tag = f"dt_{uuid.uuid4().hex[:6]}"
     dbz, ours = f"{tag}_dbz", f"{tag}_pgb"
     tmp = tmp_path_factory.mktemp("dbz_transforms")
@@ -209,11 +216,14 @@ def live(request, pg_dsn, kafka_bootstrap, tmp_path_factory):
         got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, _ended, quiet=2.0, timeout=120)
         got_ours = parity.consume_prefix(kafka_bootstrap, ours, _ended, quiet=2.0, timeout=90, alive=bridge.running)
         got_dbz, got_ours = ([r for r in got if _txid(r) in txids or _txid(r) is None] for got in (got_dbz, got_ours))
+        heartbeats = {side: [r for r in got if r.topic.endswith(".hb")] for side, got in (("debezium", got_dbz),
+                                                                                          ("pgbridge", got_ours))}
+        got_dbz, got_ours = ([r for r in got if not r.topic.endswith(".hb")] for got in (got_dbz, got_ours))
         code = bridge.stop()
         assert code == 0, f"pgbridge exited with {code}:\n{bridge.log()}"
         for name, records in (("debezium", got_dbz), ("pgbridge", got_ours)):
             (tmp / f"{name}.jsonl").write_text("".join(json.dumps(r.__dict__) + "\n" for r in records))
-        yield request.param, got_dbz, got_ours, parity.Run(dbz, None), parity.Run(ours, None), tmp
+        yield request.param, got_dbz, got_ours, parity.Run(dbz, None), parity.Run(ours, None), tmp, heartbeats
     finally:
         clean_up_pair(conn, env, bridge, dbz, dbz_started, slots, (tag,), kafka_bootstrap, (f"{dbz}.", f"{ours}."))
 
@@ -224,7 +234,7 @@ def _suffixes(records: list[parity.Record], run: parity.Run) -> set[str]:
 
 def test_debezium_really_applied_the_chain(live):
     # GIVEN Debezium's records: the chain was in force (else the comparison proves little)
-    name, dbz, _, run, _, _ = live
+    name, dbz, _, run, _, _, _ = live
     topics = _suffixes(dbz, run)
     if name == "logical":
         assert any(t.endswith(".all") for t in topics) and "tx_merged" in topics
@@ -248,7 +258,7 @@ def test_debezium_really_applied_the_chain(live):
 
 
 def test_records_schemas_headers_and_partitions_match_debezium(live):
-    name, dbz, ours, dbz_run, our_run, tmp = live
+    name, dbz, ours, dbz_run, our_run, tmp, _ = live
     problems = parity.compare(dbz, dbz_run, ours, our_run, ignored=parity.LIVE_IGNORED)
     assert not problems, parity.report(problems) + f"\n(records in {tmp})"
     assert len(dbz) == len(ours)
@@ -326,3 +336,20 @@ def test_outbox_events_of_one_aggregate_keep_commit_order_over_4_producers(pg_ds
         assert bridge.stop() == 0, bridge.log()
     finally:
         clean_up_pair(conn, env, bridge, "", False, slots, (tag,), kafka_bootstrap, (f"{tag}.",))
+
+
+def test_heartbeats_are_renamed_and_rekeyed_as_debeziums(live):
+    name, _, _, dbz_run, our_run, tmp, heartbeats = live
+    if name != "logical":
+        pytest.skip("heartbeats go through the logical router only")
+    assert heartbeats["debezium"] and heartbeats["pgbridge"], f"heartbeats: {heartbeats}"
+
+    def shape(r: parity.Record, run: parity.Run) -> tuple:
+        value = json.loads(r.value)
+        value["payload"]["ts_ms"] = "<clock>"
+        return (run.topic_suffix(r.topic), r.key.replace(run.prefix, "<prefix>"), value,
+                [h for h in r.headers if h[0] != "__debezium.context.runId"])
+
+    assert shape(heartbeats["pgbridge"][0], our_run) == shape(heartbeats["debezium"][0], dbz_run), f"({tmp})"
+    key = json.loads(heartbeats["debezium"][0].key)
+    assert key["schema"]["name"].endswith(".hb.Key") and "__dbz__physicalTableIdentifier" in key["payload"]
