@@ -41,7 +41,7 @@ from bridge.source.settings import (HaConfig, PostgresConfig, ReplicationConfig,
                                     read_replication)
 from bridge.status.settings import HttpConfig, WalGuardConfig, read_http, read_wal_guard
 from bridge.transform.settings import NO_RULES, ColumnRules, read_columns
-from bridge.transform.chain import compile_chain
+from bridge.transform.chain import changes_routing, compile_chain
 from bridge.transform.smt_settings import NO_CHAIN, ChainSpec, read_chain
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,8 @@ class BridgeConfig:
     @property
     def routing(self) -> RoutingSpec:
         """What the decoder's router reads, and exactly once's fingerprint hashes."""
-        return RoutingSpec.of(self.pipeline, self.events, self.filters, self.incremental.signal_table)
+        return RoutingSpec.of(self.pipeline, self.events, self.filters, self.incremental.signal_table,
+                              changes_routing(self.chain))
 
 
 def load_config(path: str | os.PathLike[str], bootstrap_servers: str | None = None, *,

@@ -59,7 +59,7 @@ from bridge.produce.fastrows import compile_reader, key_mask
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF, WHOLE
 from bridge.route.settings import EventConfig
 from bridge.source.catalog import TableInfo
-from bridge.transform.chain import Chain, capturing
+from bridge.transform.chain import Chain, Written, capturing
 from bridge.transform.columns import ColumnMapper, mapper_for
 from bridge.transform.record import ConnectRecord
 from bridge.transform.settings import NO_RULES, ColumnRules
@@ -370,15 +370,17 @@ class EventBuilder:
         t.envelope_txn, t.envelope_snapshot, t.envelope_format = txn, snapshot, fmt
         return fmt
 
-    def change(self, msg: Insert | Update | Delete, txn: TxnContext, lsn: int, half: int = WHOLE) -> list[Record]:
+    def change(self, msg: Insert | Update | Delete, txn: TxnContext, lsn: int,
+               half: int = WHOLE) -> list[Record] | list[Written]:
         """The records of one change. A primary-key change is routed as two halves (see
         `bridge.route.records`): `half` says which one this process emits."""
         t = self._tables[msg.relation_id]
         records = self._change(t, msg, txn, lsn, half)
         return records if self._chain is None else self._transformed(t, records)
 
-    def _transformed(self, t: TableEvents, records: list[Record]) -> list[Record]:
-        """Records built as Connect values (`capturing`) through the chain, then written."""
+    def _transformed(self, t: TableEvents, records: list[Record]) -> list[Written]:
+        """Records built as Connect values (`capturing`) through the chain, then written (each
+        with the partition a step may have chosen)."""
         chain, out = self._chain, []
         key_schema = t.key_writer.schema if t.key_writer is not None else None  # type: ignore[attr-defined]
         value_schema = t.value_writer.schema  # type: ignore[attr-defined]
@@ -392,7 +394,7 @@ class EventBuilder:
             record = chain.run(ConnectRecord(topic, key_schema if key is not None else None, key,  # type: ignore[union-attr]
                                              None if value is None else value_schema, value, shared))
             if record is not None:
-                out.append(Record(*chain.write(record)))  # type: ignore[union-attr]
+                out.append(chain.write(record))  # type: ignore[union-attr]  # a Written: with its partition
         return out
 
     def _change(self, t: TableEvents, msg: Insert | Update | Delete, txn: TxnContext, lsn: int,

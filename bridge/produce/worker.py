@@ -30,7 +30,7 @@ from bridge.ring import LsnCells, RingClosed, RingReader
 from bridge.route import records as rec
 from bridge.route.partitioner import java_default_partition
 from bridge.source.catalog import TableInfo
-from bridge.transform.chain import compile_chain, side_capturing
+from bridge.transform.chain import Written, changes_routing, compile_chain, side_capturing
 
 log = logging.getLogger(__name__)
 # Ring records that become Kafka records: what a resume point counts inside a transaction.
@@ -59,6 +59,9 @@ class ProducerWorker:
         self._transactions = TransactionEvents(events, self.side_converters)
         self._metadata = events.provide_transaction_metadata
         self._murmur2 = spec.partitioner == "murmur2"
+        # a chain that makes the key (EventRouter...): its records' partition from that key, as
+        # Kafka's default partitioner picks it (the table's key hash would split one Kafka key)
+        self._chain_keyed = changes_routing(spec.chain)
         self._partitions: dict[str, int] = {}
         self._fast_change = self._builder.fast_change
         self._kafka_produce = kafka.produce_call
@@ -124,6 +127,11 @@ class ProducerWorker:
                         except Exception as exc:  # noqa: BLE001 - event.processing.failure.handling.mode
                             self._event_failed(exc, msg, lsn)
                             out = ()  # skipped on purpose: the transaction still completes
+                        if self._chain is not None:  # the chain's records (`Written`): a partition of their own
+                            for r in out:
+                                self._produce(r, hash_)
+                            rows += 1
+                            continue
                     # `_produce`, inlined, with librdkafka's produce called directly: whatever it
                     # raises is left to `KafkaOutput.produce` (retry on a full queue, or the error)
                     txn = self._txn
@@ -237,10 +245,13 @@ class ProducerWorker:
         if out is not None:
             self._produce(out, hash_)
 
-    def _produce(self, r: Record, hash_: int) -> None:
+    def _produce(self, r: Record | Written, hash_: int) -> None:
         """Produce one record as part of the current transaction's acknowledgements."""
         partitions = self._partitions.get(r.topic) or self._topic_partitions(r.topic)
-        if self._murmur2 and r.key is not None:
+        written = type(r) is Written
+        if written and r.partition is not None:  # chosen by a transform
+            partition = r.partition
+        elif (self._murmur2 or (written and self._chain_keyed)) and r.key is not None:
             partition = java_default_partition(r.key, partitions)
         else:
             partition = hash_ % partitions

@@ -12,6 +12,10 @@ self-contained unit with its own position), truncates to the owner of each table
 with `provide.transaction.metadata` the decoder numbers each transaction's events and has
 producer 0 write its BEGIN/END records (one producer keeps that topic in commit order).
 
+When a transform makes the Kafka key or partition from something other than the table's key
+(`RoutingSpec.by_table`), every row of a table goes to one producer (by the table's hash, as
+its truncates do): all of the table's order is kept, at the cost of its parallelism.
+
 What else sees the stream (a cut-over filter, the incremental snapshot) is passed in as
 `RouterHooks` when the router is built (`bridge.route.hooks`).
 """
@@ -75,6 +79,11 @@ class Router:
         # relation id -> (salt, key column count, column count, "schema.table")
         self._leading: dict[int, tuple[bytes, int, int, str]] = {}
         self._skipped: set[int] = set()  # relations the filters leave out
+        # With a transform making the Kafka key or partition (`RoutingSpec.by_table`): relation
+        # id -> the producer of all its rows (by the table's hash); such relations never take
+        # the hot path, so other tables pay nothing for it.
+        self._by_table = spec.by_table
+        self._owners: dict[int, int] = {}
         self.in_txn = False
         self._xid = 0
         self._begin_lsn = 0
@@ -182,17 +191,22 @@ class Router:
             watcher(kind, relid, key, old_key, payload, lsn, self._xid)
         salt, table = self._tables[relid]
         h = key_hash(salt, key) if key else keyless_hash(salt, self._xid)
+        owner = self._owners.get(relid) if self._owners else None  # routed by table
         if old_key is not None and old_key != key and key:
             # A primary-key change: delete (+ tombstone) under the old key, create under the new.
             old_h = key_hash(salt, old_key)
             if not self._skip_delete:
-                self._push(old_h % self.producers,
+                self._push(old_h % self.producers if owner is None else owner,
                            rec.row(rec.OLD_KEY_HALF, old_h, lsn, self._count(table, lsn), payload))
             if not self._skip_insert:
-                self._push(h % self.producers, rec.row(rec.NEW_KEY_HALF, h, lsn, self._count(table, lsn), payload))
+                self._push(h % self.producers if owner is None else owner,
+                           rec.row(rec.NEW_KEY_HALF, h, lsn, self._count(table, lsn), payload))
             return None
         if self._skips and ((self._skip_insert and kind == "I") or (self._skip_update and kind == "U") or (
                 self._skip_delete and kind == "D")):
+            return None
+        if owner is not None:  # the key's hash still picks the partition; the table, the producer
+            self._push(owner, rec.row(rec.WHOLE, h, lsn, self._count(table, lsn), payload))
             return None
         return h, table
 
@@ -204,7 +218,8 @@ class Router:
         _, relid, key, _ = extract_key(payload, self.relations)
         salt, _ = self._tables[relid]
         h = key_hash(salt, key) if key else keyless_hash(salt, self._xid)
-        self._push(h % self.producers, rec.snapshot_row(marker, h, lsn, payload))
+        owner = self._owners.get(relid) if self._owners else None  # routed by table
+        self._push(h % self.producers if owner is None else owner, rec.snapshot_row(marker, h, lsn, payload))
 
     def _count(self, table: str, lsn: int) -> int:
         """Transaction metadata: the event's (total_order, data_collection_order), packed."""
@@ -285,7 +300,10 @@ class Router:
         topic = self._topics.table(msg.namespace, msg.name)
         salt, table = self._salts.get(topic, self._salt), f"{msg.namespace}.{msg.name}"
         self._tables[msg.relation_id] = (salt, table)
-        if cached.key_indexes and cached.key_end == len(cached.key_indexes):
+        if self._by_table:  # decided once per relation: its truncates' producer for all its rows
+            self._owners[msg.relation_id] = key_hash(salt, table.encode()) % self.producers
+            self._leading.pop(msg.relation_id, None)
+        elif cached.key_indexes and cached.key_end == len(cached.key_indexes):
             self._leading[msg.relation_id] = (salt, cached.key_end, len(cached.is_key), table)
         else:
             self._leading.pop(msg.relation_id, None)

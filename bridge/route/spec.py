@@ -33,13 +33,17 @@ class RoutingSpec:
     transaction_metadata: bool
     filters: TableFilter
     signal_table: str | None  # always captured
+    # every row of a table to one producer (a transform makes the Kafka key or partition from
+    # something else than the table's key: `bridge.transform.chain.changes_routing`); hashed
+    # only when set, so the fingerprints of earlier versions' routing stay what they were
+    by_table: bool = dataclasses.field(default=False, metadata={"hashed_when_set": True})
 
     @classmethod
     def of(cls, pipeline: PipelineConfig, events: EventConfig, filters: TableFilter,
-           signal_table: str | None) -> RoutingSpec:
+           signal_table: str | None, by_table: bool = False) -> RoutingSpec:
         return cls(pipeline.producers, pipeline.salt, dict(pipeline.salts), pipeline.partitioner,
                    events.topic_prefix, events.topic_delimiter, events.skipped_operations,
-                   events.tombstones_on_delete, events.provide_transaction_metadata, filters, signal_table)
+                   events.tombstones_on_delete, events.provide_transaction_metadata, filters, signal_table, by_table)
 
     def fingerprint(self) -> str:
         """A stable digest of every field: the same in every process and every run (no hash
@@ -50,7 +54,8 @@ class RoutingSpec:
 def _canonical(value: object) -> object:
     if dataclasses.is_dataclass(value):
         return (type(value).__name__,
-                tuple((f.name, _canonical(getattr(value, f.name))) for f in dataclasses.fields(value)))
+                tuple((f.name, _canonical(getattr(value, f.name))) for f in dataclasses.fields(value)
+                      if not (f.metadata.get("hashed_when_set") and getattr(value, f.name) == f.default)))
     if isinstance(value, (set, frozenset)):
         return tuple(sorted(_canonical(v) for v in value))
     if isinstance(value, Mapping):

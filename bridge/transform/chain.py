@@ -20,17 +20,38 @@ from bridge.format.converter import KEY, VALUE, Converters, RecordWriter
 from bridge.format.headers import Headers
 from bridge.format.json import JsonConverter
 from bridge.format.settings import HeaderFormat
+from bridge.transform.by_logical_table import ByLogicalTableRouter, ToLogicalTopicRouter
+from bridge.transform.extract_changed import ExtractChangedRecordState
 from bridge.transform.kafka.steps import STEPS as KAFKA_STEPS
 from bridge.transform.kafka.structs import TransformFailed
+from bridge.transform.outbox.event_router import EventRouter
+from bridge.transform.partition_routing import PartitionRouting
 from bridge.transform.predicates import compile_predicate
 from bridge.transform.record import ConnectRecord
 from bridge.transform.router import RegexRouter
-from bridge.transform.smt_settings import REGEX_ROUTER, UNWRAP, ChainSpec, TransformSpec
+from bridge.transform.timezone import TimezoneConverter
+from bridge.transform.smt_settings import (BY_LOGICAL_TABLE, EVENT_ROUTER, EXTRACT_CHANGED, PARTITION_ROUTING,
+                                          REGEX_ROUTER, TIMEZONE_CONVERTER, TO_LOGICAL_TOPIC, UNWRAP, ChainSpec,
+                                          TransformSpec)
 from bridge.transform.unwrap import ExtractNewRecordState
 
 log = logging.getLogger(__name__)
 
 Step = Callable[[ConnectRecord], "ConnectRecord | None"]
+
+
+class _Record(NamedTuple):
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+class Written(_Record):
+    """A record the chain wrote, (topic, key, value, headers) as every record is, and the
+    partition a step chose (None: the producer's own choice)."""
+
+    partition: int | None = None  # set on the instance when a step chose one
 
 
 class _Capture:
@@ -96,7 +117,22 @@ _STEPS: dict[str, Callable[[TransformSpec, HeaderFormat], Step]] = {
     UNWRAP: ExtractNewRecordState,
     REGEX_ROUTER: lambda spec, _headers: RegexRouter(spec.alias, spec.option("regex", ""),
                                                      spec.option("replacement", "")),
+    BY_LOGICAL_TABLE: ByLogicalTableRouter,
+    TO_LOGICAL_TOPIC: ToLogicalTopicRouter,
+    EVENT_ROUTER: EventRouter,
+    PARTITION_ROUTING: PartitionRouting,
+    EXTRACT_CHANGED: ExtractChangedRecordState,
+    TIMEZONE_CONVERTER: TimezoneConverter,
 }
+
+
+def changes_routing(spec: ChainSpec) -> bool:
+    """Whether a step of the chain makes the Kafka key or partition from something other than
+    the table's key (the step says so with `changes_routing`, a class attribute or, for a
+    `$Key` / `$Value` transform, an instance one): such a chain's tables are routed to the
+    producers by table (`bridge.route.router`), so that one Kafka key, or one partition a step
+    picks, is written by one producer in WAL order."""
+    return any(getattr(_step(s, HeaderFormat()), "changes_routing", False) for s in spec.steps)
 
 
 def _step(spec: TransformSpec, headers: HeaderFormat) -> Step:
@@ -157,15 +193,18 @@ class Chain:
         topic, key_bytes, value_bytes, out_headers = self.write(record)
         return topic, key_bytes, value_bytes, out_headers or None
 
-    def write(self, record: ConnectRecord) -> tuple[str, bytes | None, bytes | None, Headers]:
-        """(topic, key, value, headers) of a record out of the chain, in the converters' bytes
-        (a null value with no schema is a tombstone; with one, JsonConverter writes the schema)."""
+    def write(self, record: ConnectRecord) -> Written:
+        """A record out of the chain in the converters' bytes (a null value with no schema is a
+        tombstone; with one, JsonConverter writes the schema), with the partition a step set."""
         topic = record.topic
         key = None if record.key is None and record.key_schema is None else \
             self._writer(topic, KEY, record.key_schema).write(record.key)
         value = None if record.value is None and record.value_schema is None else \
             self._writer(topic, VALUE, record.value_schema).write(record.value)
-        return topic, key, value, record.headers
+        out = Written(topic, key, value, record.headers)
+        if record.partition is not None:
+            out.partition = record.partition
+        return out
 
     def _writer(self, topic: str, field: str, schema: Schema | None) -> RecordWriter:
         slot = (topic, field, id(schema))

@@ -22,6 +22,7 @@ class ConnectRecord(NamedTuple):
     value_schema: Schema | None
     value: object
     headers: Headers
+    partition: int | None = None  # set by a step (PartitionRouting, EventRouter); None: the producer picks
 
 
 def header_bytes(fmt: HeaderFormat, schema: Schema, value: object) -> bytes | None:

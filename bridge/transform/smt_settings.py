@@ -29,6 +29,20 @@ REGEX_ROUTER = "org.apache.kafka.connect.transforms.RegexRouter"
 TOPIC_NAME_MATCHES = "org.apache.kafka.connect.transforms.predicates.TopicNameMatches"
 RECORD_IS_TOMBSTONE = "org.apache.kafka.connect.transforms.predicates.RecordIsTombstone"
 HAS_HEADER_KEY = "org.apache.kafka.connect.transforms.predicates.HasHeaderKey"
+BY_LOGICAL_TABLE = "io.debezium.transforms.ByLogicalTableRouter"
+TO_LOGICAL_TOPIC = "io.debezium.transforms.ToLogicalTopicRouter"
+EVENT_ROUTER = "io.debezium.transforms.outbox.EventRouter"
+PARTITION_ROUTING = "io.debezium.transforms.partitions.PartitionRouting"
+EXTRACT_CHANGED = "io.debezium.transforms.ExtractChangedRecordState"
+TIMEZONE_CONVERTER = "io.debezium.transforms.TimezoneConverter"
+_CHOICES = {  # option -> its values (Debezium's enums, matched ignoring case)
+    "table.op.invalid.behavior": ("warn", "error", "fatal"),
+    "table.field.additional.missing": ("error", "ignore"),
+    "table.json.payload.null.behavior": ("ignore", "optional_bytes"),
+    "table.json.payload.empty.array.behavior": ("ignore", "optional_string"),
+}
+_LOGICAL_OPTIONS = ("topic.regex", "topic.replacement", "key.enforce.uniqueness", "key.field.name", "key.field.regex",
+                    "key.field.replacement", "schema.name.adjustment.mode")
 
 # the options each class honours (those every transform has, `predicate` and `negate`, aside)
 _TRANSFORM_OPTIONS = {
@@ -36,6 +50,18 @@ _TRANSFORM_OPTIONS = {
     UNWRAP: ("delete.tombstone.handling.mode", "add.fields", "add.fields.prefix", "add.headers",
              "add.headers.prefix"),
     REGEX_ROUTER: ("regex", "replacement"),
+    BY_LOGICAL_TABLE: (*_LOGICAL_OPTIONS, "logical.table.cache.size", "logical.destination.cache.size"),
+    TO_LOGICAL_TOPIC: (*_LOGICAL_OPTIONS, "logical.destination.cache.size"),
+    EVENT_ROUTER: ("table.field.event.id", "table.field.event.key", "table.field.event.type",
+                   "table.field.event.payload", "table.fields.additional.placement",
+                   "table.field.additional.missing", "table.field.event.schema.version", "route.by.field",
+                   "route.topic.regex", "route.topic.replacement", "route.tombstone.on.empty.payload",
+                   "table.op.invalid.behavior", "table.expand.json.payload", "table.json.payload.null.behavior",
+                   "table.json.payload.empty.array.behavior", "tracing.span.context.field", "tracing.operation.name",
+                   "tracing.with.context.field.only"),
+    PARTITION_ROUTING: ("partition.payload.fields", "partition.topic.num", "partition.hash.function"),
+    EXTRACT_CHANGED: ("header.changed.name", "header.unchanged.name"),
+    TIMEZONE_CONVERTER: ("converted.timezone", "include.list", "exclude.list"),
 }
 _PREDICATE_OPTIONS = {TOPIC_NAME_MATCHES: ("pattern",), RECORD_IS_TOMBSTONE: (), HAS_HEADER_KEY: ("name",)}
 _REMOVED = {
@@ -148,9 +174,67 @@ def _check_regex_router(r: PropertyReader, prefix: str, step: TransformSpec) -> 
             raise ConfigError(f"{r.label(prefix + '.' + name)} is missing: RegexRouter needs it")
 
 
+def _check_logical_router(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
+    """ToLogicalTopicRouter's validation: the regexes and replacement present, the cache size
+    an int, the boolean a boolean, the adjustment mode one of its names."""
+    options = dict(step.options)
+    for name in ("topic.regex", "topic.replacement"):
+        if not options.get(name):
+            raise ConfigError(f"{r.label(prefix + '.' + name)} is missing: {step.type.rsplit('.', 1)[1]} needs it")
+    if options.get("key.field.regex", "").strip() and not options.get("key.field.replacement", "").strip():
+        raise ConfigError(f"{r.label(prefix + '.key.field.replacement')} must be non-empty if key.field.regex is set")
+    r.bool(prefix + ".key.enforce.uniqueness", True)
+    for name in ("logical.table.cache.size", "logical.destination.cache.size"):
+        if name in options:
+            r.int(prefix + "." + name, 16)
+    mode = options.get("schema.name.adjustment.mode", "none").strip().lower()
+    if mode not in ("none", "avro", "avro_unicode"):
+        raise ConfigError(f"{r.label(prefix + '.schema.name.adjustment.mode')}={mode} is invalid: "
+                          "use none, avro or avro_unicode")
+
+
+def _check_event_router(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
+    """EventRouter's validation: its enums, booleans and placements (the regex when compiled)."""
+    options = dict(step.options)
+    for name, values in _CHOICES.items():
+        if name in options and options[name].strip().lower() not in values:
+            raise ConfigError(f"{r.label(prefix + '.' + name)}={options[name]} is invalid: use one of {', '.join(values)}")
+    for name in ("route.tombstone.on.empty.payload", "table.expand.json.payload", "tracing.with.context.field.only"):
+        r.bool(prefix + "." + name, False)
+    for entry in options.get("table.fields.additional.placement", "").split(","):
+        if entry.strip() and (len(entry.split(":")) not in (2, 3)
+                              or entry.split(":")[1].strip().lower() not in ("header", "envelope", "partition")):
+            raise ConfigError(f"{r.label(prefix + '.table.fields.additional.placement')}: entry {entry!r} is "
+                              "invalid: use column:header|envelope|partition[:alias]")
+
+
+def _check_partition_routing(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
+    """PartitionRouting's validation: the fields listed without empty entries, a positive
+    partition count (both required)."""
+    fields = step.option("partition.payload.fields", "")
+    if not fields.strip() or any(not f.strip() for f in fields.split(",")):
+        raise ConfigError(f"{r.label(prefix + '.partition.payload.fields')} is missing or has an empty entry: "
+                          "PartitionRouting needs a list of payload fields")
+    if "partition.topic.num" not in dict(step.options):
+        raise ConfigError(f"{r.label(prefix + '.partition.topic.num')} is missing: PartitionRouting needs it")
+    r.int(prefix + ".partition.topic.num", 1, minimum=1, maximum=2**31 - 1)
+
+
+def _check_timezone(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
+    options = dict(step.options)
+    if not options.get("converted.timezone", "").strip():
+        raise ConfigError(f"{r.label(prefix + '.converted.timezone')} is missing: TimezoneConverter needs it")
+    if options.get("include.list", "").strip() and options.get("exclude.list", "").strip():
+        raise ConfigError(f"{r.label(prefix + '.include.list')} and {r.label(prefix + '.exclude.list')} are both set: "
+                          "TimezoneConverter takes one of them")
+
+
 # class -> its check of option values, refused at start as Connect refuses them when it
 # configures the transform
-_CHECKS = {UNWRAP: _check_unwrap, REGEX_ROUTER: _check_regex_router}
+_CHECKS = {UNWRAP: _check_unwrap, REGEX_ROUTER: _check_regex_router,
+           BY_LOGICAL_TABLE: _check_logical_router, TO_LOGICAL_TOPIC: _check_logical_router,
+           EVENT_ROUTER: _check_event_router, PARTITION_ROUTING: _check_partition_routing,
+           TIMEZONE_CONVERTER: _check_timezone}
 
 
 def _check(r: PropertyReader, prefix: str, step: TransformSpec) -> None:

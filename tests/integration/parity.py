@@ -140,6 +140,7 @@ class Record:
     key: str | None  # the exact JSON text
     value: str | None
     headers: tuple[tuple[str, str], ...] = field(default=())
+    partition: int | None = None  # as consumed (consume_prefix); the comparisons leave it out
 
 
 def load_golden(name: str) -> list[Record]:
@@ -256,6 +257,7 @@ def consume_prefix(bootstrap: str, prefix: str, done, *, quiet: float = 2.0, tim
                     None if key is None else key.decode(),
                     None if value is None else value.decode(),
                     tuple((h, v.decode() if v is not None else None) for h, v in msg.headers() or ()),
+                    msg.partition(),
                 ))
                 last_seen = time.monotonic()
             finished = done(records)

@@ -105,3 +105,21 @@ def transformed(props: dict[str, str], record, **event_overrides):
         return None
     topic, key, value, headers = chain.write(out)
     return topic, None if key is None else json.loads(key), None if value is None else json.loads(value), headers
+
+
+def chain_builder(props: dict[str, str], *tables: tuple[m.Relation, str], **event_overrides):
+    """An EventBuilder (prefix `srv`, run id `run-1`, database `db`) running the transform
+    chain of `props` (`debezium.transforms*` / `debezium.predicates*`), with each
+    (relation, topic) of `tables` known (default: REL as `srv.public.t`), keyed by `id`."""
+    from bridge.convert.options import ConversionOptions
+    from bridge.format.converter import converters_for
+    from bridge.produce.events import EventBuilder
+    from bridge.transform.chain import compile_chain
+    from tests.fakes import FakeConnection
+
+    ev = events(**event_overrides)
+    chain = compile_chain(config_from_properties({**MINIMAL, **props}).chain, converters_for(ev), ev.header_format)
+    b = EventBuilder(ev, ConversionOptions(), TypeRegistry(FakeConnection({})), "db", run_id="run-1", chain=chain)
+    for rel, topic in tables or ((REL, "srv.public.t"),):
+        b.relation(rel, TableInfo(("id",), frozenset({"id"})), topic)
+    return b
