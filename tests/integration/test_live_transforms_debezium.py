@@ -338,10 +338,9 @@ def test_outbox_events_of_one_aggregate_keep_commit_order_over_4_producers(pg_ds
         clean_up_pair(conn, env, bridge, "", False, slots, (tag,), kafka_bootstrap, (f"{tag}.",))
 
 
+@pytest.mark.parametrize("live", ["logical"], indirect=True)  # heartbeats go through the logical router only
 def test_heartbeats_are_renamed_and_rekeyed_as_debeziums(live):
-    name, _, _, dbz_run, our_run, tmp, heartbeats = live
-    if name != "logical":
-        pytest.skip("heartbeats go through the logical router only")
+    _, _, _, dbz_run, our_run, tmp, heartbeats = live
     assert heartbeats["debezium"] and heartbeats["pgbridge"], f"heartbeats: {heartbeats}"
 
     def shape(r: parity.Record, run: parity.Run) -> tuple:
