@@ -15,7 +15,7 @@ import time
 
 from bridge.ack.tracker import AckTracker, Txn
 from bridge.convert.types import TypeRegistry
-from bridge.errors import DeliveryError, ProtocolError
+from bridge.errors import DeliveryError, ProtocolError, SchemaRegistryFailed
 from bridge.format.converter import converters_for
 from bridge.pgoutput.messages import Begin, Relation
 from bridge.pgoutput.protocol import PgOutputDecoder
@@ -24,6 +24,7 @@ from bridge.produce.exactly_once import ResumePoint, Transactions
 from bridge.produce.failures import Failures
 from bridge.produce.heartbeat import Heartbeat
 from bridge.produce.kafka import KafkaOutput
+from bridge.produce.poison import Quarantine
 from bridge.produce.settings import ProducerSpec
 from bridge.produce.side_events import MessageEvents, TransactionEvents
 from bridge.ring import LsnCells, RingClosed, RingReader
@@ -45,7 +46,10 @@ class ProducerWorker:
         """`resume`: with exactly once, what an earlier run committed (skipped when replayed)."""
         self.kafka = kafka
         self._failures = Failures(spec.failures, spec.skips_refused)
-        self.tracker = AckTracker(skip=self._failures.refused if spec.skips_refused else None)
+        # `bridge.poison.topic`: what would stop the bridge goes there instead (`bridge.produce.poison`)
+        self.quarantine = Quarantine(spec.poison_topic, kafka.produce) if spec.poison_topic else None
+        skip = self._refused if spec.quarantines_refused else self._failures.refused if spec.skips_refused else None
+        self.tracker = AckTracker(skip=skip)
         db, events = spec.dbname, spec.events
         self._decoder = PgOutputDecoder(proto_version=1)
         converters = converters_for(events)
@@ -121,12 +125,13 @@ class ProducerWorker:
                         ctx.order = (aux >> 32, aux & 0xFFFFFFFF)
                     out = fast_change(buf, start + rec.HEADER_SIZE, offset, ctx, lsn, half)
                     if out is None:  # the general path: decode, then build
-                        msg = self._decoder.decode(buf[start + rec.HEADER_SIZE:offset])
+                        raw, msg = buf[start + rec.HEADER_SIZE:offset], None
                         try:
+                            msg = self._decoder.decode(raw)
                             out = self._builder.change(msg, ctx, lsn, half)
                         except Exception as exc:  # noqa: BLE001 - event.processing.failure.handling.mode
-                            self._event_failed(exc, msg, lsn)
-                            out = ()  # skipped on purpose: the transaction still completes
+                            self._event_failed(exc, msg, lsn, raw)
+                            out = ()  # skipped or quarantined on purpose: the transaction still completes
                         if self._chain is not None:  # the chain's records (`Written`): a partition of their own
                             for r in out:
                                 self._produce(r, hash_)
@@ -159,7 +164,7 @@ class ProducerWorker:
         if kind == rec.BEGIN:
             msg = self._decoder.decode(payload)
             assert type(msg) is Begin
-            self._txn = self.tracker.begin()
+            self._txn = self.tracker.begin(lsn)
             self._ctx = TxnContext(msg.xid, msg.commit_ts, aux or None, self._metadata)
             self.txn_final, self.units = lsn, 0  # a Begin record carries the commit LSN
             resume = self.resume
@@ -177,12 +182,12 @@ class ProducerWorker:
         elif kind == rec.RELATION:
             self._relation(payload)
         elif kind == rec.SNAPSHOT_ROW:
-            msg = self._decoder.decode(payload)
-            ctx = self._in_txn(kind)
+            ctx, msg = self._in_txn(kind), None
             try:
+                msg = self._decoder.decode(payload)
                 record = self._builder.snapshot_row(msg, ctx, lsn, rec.SNAPSHOT_MARKERS[half])
             except Exception as exc:  # noqa: BLE001 - event.processing.failure.handling.mode
-                self._event_failed(exc, msg, lsn)
+                self._event_failed(exc, msg, lsn, payload)
             else:
                 if record is not None:  # None: the transform chain dropped it
                     self._produce(record, hash_)
@@ -217,10 +222,32 @@ class ProducerWorker:
         else:
             raise ProtocolError(f"unknown ring record kind {kind}", offset=0, msg_type=None)
 
-    def _event_failed(self, exc: Exception, msg, lsn: int) -> None:
-        """A change whose event could not be built: stop, or skip it (`Failures.event`)."""
+    def _event_failed(self, exc: Exception, msg, lsn: int, raw: bytes) -> None:
+        """A change (`raw`, decoded into `msg` unless that failed) whose event could not be built:
+        stop, skip it (`Failures.event`) or quarantine it (`bridge.poison.topic`)."""
+        quarantine = self.quarantine
+        if msg is None:  # not even decoded: stops, unless quarantined
+            if quarantine is None or isinstance(exc, SchemaRegistryFailed):
+                raise exc
+            relation, topic = self._builder.relation_names(int.from_bytes(raw[1:5], "big"))
+            quarantine.row(raw, relation, topic, lsn, exc, self._txn)
+            return
         table, values = self._builder.failed_row(msg)
+        if quarantine is not None and self._failures.stops(exc) and not isinstance(exc, SchemaRegistryFailed):
+            quarantine.row(raw, table, self._builder.relation_names(msg.relation_id)[1], lsn, exc, self._txn)
+            return
         self._failures.event(exc, table, lsn, values)
+
+    def _refused(self, err, msg, txn) -> bool:
+        """A record Kafka refused: skipped (errors.tolerance=all), quarantined when that would stop
+        the bridge and the refusal is permanent, or not handled (the bridge stops)."""
+        if self._failures.refused(err, msg, txn):
+            return True
+        if not self.quarantine.takes(err, msg):
+            return False
+        self.quarantine.refused(err, msg, self._builder.relation_of_topic(msg.topic()),
+                                txn.end_lsn or txn.final_lsn, txn)
+        return True
 
     def _in_txn(self, kind: int) -> TxnContext:
         if self._ctx is None:
@@ -317,6 +344,8 @@ def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: 
         elif transactions.due(time.monotonic()):
             committed = _commit(worker, transactions, cells, index, committed)
         cells.publish_producer_stats(index, worker.rows, worker.records, tracker.acked_commit_us)
+        if worker.quarantine is not None:
+            cells.publish_poisoned(index, worker.quarantine.count)
     if transactions is not None:
         if transactions.open:
             _commit(worker, transactions, cells, index, committed)
