@@ -12,6 +12,13 @@ is confirmed past it only once Kafka holds the poison record:
 - a record the broker refuses with a permanent per-record error (too large, invalid record):
   the refused record itself, key and value, since that is what Kafka would not take.
 
+A broker refuses a whole record batch when it is larger than the topic's max.message.bytes, and
+librdkafka does not split a refused batch as Java's producer does: the rows batched with an
+oversize one would be refused with it. So with a poison topic each record is first measured
+against its topic's limit (read once per topic; the size counted uncompressed, with the record
+batch's overhead), and one that cannot fit is quarantined before it is produced. That check
+runs only with the key set: without it the producers call librdkafka directly, as always.
+
 Headers say what it was and why: `pgbridge.poison.relation` (schema.table),
 `pgbridge.poison.lsn` (the change's LSN; for a refused record, its transaction's commit LSN),
 `pgbridge.poison.topic` (where the event was going), `pgbridge.poison.stage` (`convert` or
@@ -78,6 +85,16 @@ class Quarantine:
                   msg.topic(), msg.partition(), relation, format_lsn(lsn), self.topic, err.str())
         self._write(msg.key(), msg.value(), relation, msg.topic(), lsn, "delivery", err.name(), err.str(), txn)
 
+    def oversize(self, topic: str, key: bytes | None, value: bytes | None, size: int, limit: int, relation: str,
+                 txn) -> None:
+        """A record of `txn` for `topic` larger than the topic's limit: quarantined instead of
+        produced (it takes over the record's place among the transaction's pending acks)."""
+        message = f"a record of {size} bytes does not fit in max.message.bytes={limit} of topic {topic}"
+        log.error("quarantined a record for %s (%s, transaction at LSN %s) to %s: %s", topic, relation,
+                  format_lsn(txn.final_lsn), self.topic, message)
+        self._write(key, value, relation, topic, txn.final_lsn, "delivery", "MSG_SIZE_TOO_LARGE", message, txn)
+        txn.pending -= 1
+
     def _write(self, key: bytes | None, value: bytes | None, relation: str, target: str, lsn: int, stage: str,
                error_class: str, message: str, txn) -> None:
         headers = [("pgbridge.poison.relation", relation.encode()), ("pgbridge.poison.lsn", format_lsn(lsn).encode()),
@@ -87,3 +104,12 @@ class Quarantine:
         txn.pending += 1
         self.count += 1
         self._produce(self.topic, key, value, txn, -1, headers)
+
+
+def record_size(key: bytes | None, value: bytes | None, headers) -> int:
+    """An upper bound of the bytes one record takes in a record batch of its own (v2 format:
+    61 bytes of batch header, the record's varints at their widest)."""
+    size = 61 + 21 + 5 + (len(key) if key else 0) + (len(value) if value else 0)
+    for name, header in headers or ():
+        size += 10 + len(name) + (len(header) if header else 0)
+    return size

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Callable
 
 from bridge.ack.tracker import AckTracker, Txn
 from bridge.convert.types import TypeRegistry
@@ -24,7 +25,7 @@ from bridge.produce.exactly_once import ResumePoint, Transactions
 from bridge.produce.failures import Failures
 from bridge.produce.heartbeat import Heartbeat
 from bridge.produce.kafka import KafkaOutput
-from bridge.produce.poison import Quarantine
+from bridge.produce.poison import Quarantine, record_size
 from bridge.produce.settings import ProducerSpec
 from bridge.produce.side_events import MessageEvents, TransactionEvents
 from bridge.ring import LsnCells, RingClosed, RingReader
@@ -42,8 +43,10 @@ _FRAMED = rec.FRAMED_HEADER.unpack_from  # a record's length in a batch, then it
 
 class ProducerWorker:
     def __init__(self, spec: ProducerSpec, kafka: KafkaOutput, types: TypeRegistry, run_id: str | None = None,
-                 resume: ResumePoint | None = None) -> None:
-        """`resume`: with exactly once, what an earlier run committed (skipped when replayed)."""
+                 resume: ResumePoint | None = None, record_limit: Callable[[str], int] | None = None) -> None:
+        """`resume`: with exactly once, what an earlier run committed (skipped when replayed).
+        `record_limit(topic)`: the topic's max.message.bytes (`KafkaWriter.record_limit`), read
+        with a poison topic only."""
         self.kafka = kafka
         self._failures = Failures(spec.failures, spec.skips_refused)
         # `bridge.poison.topic`: what would stop the bridge goes there instead (`bridge.produce.poison`)
@@ -69,6 +72,10 @@ class ProducerWorker:
         self._partitions: dict[str, int] = {}
         self._fast_change = self._builder.fast_change
         self._kafka_produce = kafka.produce_call
+        if self.quarantine is not None:  # measured first (`bridge.produce.poison`); else librdkafka's own call
+            self._record_limit = record_limit or (lambda topic: 1 << 62)
+            self._limits: dict[str, int] = {}
+            self._kafka_produce = self._produce_measured
         self._txn: Txn | None = None
         self._ctx: TxnContext | None = None
         self.rows = 0
@@ -159,6 +166,17 @@ class ProducerWorker:
             self.rows += rows
             self.records += records
 
+    def _produce_measured(self, topic: str, value: bytes | None, key: bytes | None, partition: int, txn,
+                          callback: None, timestamp: int, headers) -> None:
+        """librdkafka's produce (`KafkaOutput.produce_call`), after quarantining a record that
+        cannot fit in its topic: the broker would refuse the whole batch it went out in."""
+        limit = self._limits[topic]  # read with the topic's partition count, before its first record
+        size = record_size(key, value, headers)
+        if size > limit:
+            self.quarantine.oversize(topic, key, value, size, limit, self._builder.relation_of_topic(topic), txn)
+            return
+        self.kafka.produce_call(topic, value, key, partition, txn, callback, timestamp, headers)
+
     def _other(self, kind: int, half: int, hash_: int, lsn: int, aux: int, payload: bytes) -> None:
         """A ring record other than a row change (their header fields, and the payload)."""
         if kind == rec.BEGIN:
@@ -246,7 +264,7 @@ class ProducerWorker:
         if not self.quarantine.takes(err, msg):
             return False
         self.quarantine.refused(err, msg, self._builder.relation_of_topic(msg.topic()),
-                                txn.end_lsn or txn.final_lsn, txn)
+                                txn.final_lsn, txn)
         return True
 
     def _in_txn(self, kind: int) -> TxnContext:
@@ -257,6 +275,8 @@ class ProducerWorker:
     def _topic_partitions(self, topic: str) -> int:
         """Partition count of a topic first met (side topics: messages, transactions)."""
         partitions = self._partitions[topic] = self.kafka.partitions(topic)
+        if self.quarantine is not None:
+            self._limits[topic] = self._record_limit(topic)
         return partitions
 
     def side(self, r: Record) -> Record | None:
@@ -285,6 +305,9 @@ class ProducerWorker:
         txn = self._txn
         txn.pending += 1  # AckTracker.produced, inlined: once per record
         self.records += 1
+        if self.quarantine is not None:
+            self._produce_measured(r.topic, r.value, r.key, partition, txn, None, 0, r.headers)
+            return
         self.kafka.produce(r.topic, r.key, r.value, txn, partition, r.headers)  # the Txn counts the acks
 
     def _transaction_record(self, half: int, lsn: int, payload: bytes) -> None:
@@ -305,7 +328,7 @@ class ProducerWorker:
         # with a chain the records' topics are the chain's (RegexRouter): each is looked up,
         # and created, when its first record goes out (`_topic_partitions`), never the table's
         if self._chain is None and table.topic not in self._partitions:
-            self._partitions[table.topic] = self.kafka.partitions(table.topic)
+            self._topic_partitions(table.topic)
 
 
 def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: LsnCells,

@@ -90,13 +90,15 @@ def config(**props: str):
                                    **{k.replace("__", "."): v for k, v in props.items()}})
 
 
-def stream(rows: list[bytes], **props: str) -> tuple[ProducerWorker, HeldSink]:
+def stream(rows: list[bytes], limit: int = 1 << 20, **props: str) -> tuple[ProducerWorker, HeldSink]:
     """One-row transactions (commit LSNs 1000, 2000, ...) of pgoutput Insert messages `rows`
-    through a router and one producer."""
+    through a router and one producer; every topic's max.message.bytes is `limit`."""
     cfg = config(**props)
     router = Router(cfg.routing, lambda rel: TableInfo(("id",), frozenset({"id", "n"})))
     sink = HeldSink()
-    worker = ProducerWorker(cfg.producer_spec, sink, TypeRegistry(), run_id="run")
+    limits: list[str] = []
+    worker = ProducerWorker(cfg.producer_spec, sink, TypeRegistry(), run_id="run",
+                            record_limit=lambda topic: limits.append(topic) or limit)
     router.handle(encode(REL), 10)
     for i, row in enumerate(rows, start=1):
         end = 1000 * i
@@ -199,6 +201,27 @@ def test_a_message_that_cannot_be_decoded_is_quarantined():
     assert len(sink.on("p.public.t")) == 2
 
 
+def test_a_record_that_cannot_fit_in_its_topic_is_quarantined_before_it_is_produced():
+    # GIVEN a topic taking records of 5000 bytes: a batch with the big row would be refused whole
+    big = insert(b"2", b"1" * 3000)
+    worker, sink = stream([GOOD1, big, GOOD3], limit=5000, bridge__poison__topic=POISON)
+    (poison,) = sink.on(POISON)
+    assert json.loads(poison["value"])["payload"]["after"]["id"] == 2
+    h = poison["headers"]
+    assert h["pgbridge.poison.stage"] == b"delivery" and h["pgbridge.poison.error.class"] == b"MSG_SIZE_TOO_LARGE"
+    assert b"does not fit in max.message.bytes=5000 of topic p.public.t" in h["pgbridge.poison.error.message"]
+    assert h["pgbridge.poison.lsn"] == b"0/7C8"  # 1992: the transaction's commit LSN
+    assert [json.loads(r["key"])["payload"]["id"] for r in sink.on("p.public.t")] == [1, 3]
+    sink.ack_all()
+    assert worker.watermark == 3000 and worker.quarantine.count == 1
+
+
+def test_without_a_poison_topic_nothing_is_measured():
+    worker, sink = stream([GOOD1], limit=10)
+    assert worker._kafka_produce == sink.produce_call
+    assert len(sink.records) == 1
+
+
 # --- a record Kafka refuses ----------------------------------------------------------------------
 
 
@@ -212,7 +235,7 @@ def test_a_record_kafka_refuses_for_good_is_quarantined_as_it_was_built():
     h = poison["headers"]
     assert h["pgbridge.poison.stage"] == b"delivery"
     assert h["pgbridge.poison.relation"] == b"public.t" and h["pgbridge.poison.topic"] == b"p.public.t"
-    assert h["pgbridge.poison.lsn"] == b"0/7D0"  # 2000, the transaction's commit LSN
+    assert h["pgbridge.poison.lsn"] == b"0/7C8"  # 1992, the transaction's commit LSN
     assert h["pgbridge.poison.error.class"] == b"MSG_SIZE_TOO_LARGE"
     assert worker.tracker.failed is None and worker.watermark == 1000
     sink.ack(sink.records.index(poison))
