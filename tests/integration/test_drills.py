@@ -11,8 +11,11 @@ Each drill prints its timings (time to resume after the heal, to catch up, slot 
 
 from __future__ import annotations
 
+import shutil
 import signal
+import tempfile
 import time
+from pathlib import Path
 
 import psycopg2.extensions
 import pytest
@@ -114,13 +117,16 @@ def test_postgres_latency(tmp_path, pg_dsn, kafka_bootstrap, pg_proxy, unique_na
              held(10, lambda: proxy.latency(300), proxy.clear))
 
 
-def test_postgres_immediate_restart(tmp_path_factory, kafka_bootstrap, unique_name):
-    scratch = ScratchPostgres(tmp_path_factory.mktemp("scratch-pg", numbered=True), SCRATCH_PG_PORT)
+def test_postgres_immediate_restart(tmp_path, kafka_bootstrap, unique_name):
+    # the postgres user must reach the cluster's directory: not under pytest's root-only tmp
+    scratch = ScratchPostgres(Path(tempfile.mkdtemp(prefix="pgbridge-drill-pg-")), SCRATCH_PG_PORT)
+    scratch.directory.chmod(0o755)
     scratch.start()
     try:
-        result = run_drill(f"pgrestart_{unique_name[-6:]}", scratch.directory, pg_dsn=scratch.dsn,
+        result = run_drill(f"pgrestart_{unique_name[-6:]}", tmp_path, pg_dsn=scratch.dsn,
                            bridge_pg_dsn=scratch.dsn, bridge_kafka=kafka_bootstrap, check_kafka=kafka_bootstrap,
                            fault=scratch.restart_immediate, quiesce=True)
         assert result.restarts >= 1  # the bridge lost its stream and restarted by its policy
     finally:
         scratch.stop()
+        shutil.rmtree(scratch.directory, ignore_errors=True)
