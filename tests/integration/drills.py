@@ -168,6 +168,10 @@ def run_drill(name: str, workdir: Path, *, pg_dsn: str, bridge_pg_dsn: str, brid
         started = time.monotonic()
         fault()
         healed = time.monotonic()
+        if quiesce:  # the fault may have ended this session too
+            pg.close()
+            pg = psycopg2.connect(pg_dsn)
+            pg.autocommit = True
         size_at_heal = topic_size(check_kafka, topic)
         if quiesce:
             writers = Writers(pg_dsn, table, KEYS, threads=2, max_updates=3000, pause_s=0.01).start()
