@@ -168,14 +168,20 @@ class ProducerWorker:
 
     def _produce_measured(self, topic: str, value: bytes | None, key: bytes | None, partition: int, txn,
                           callback: None, timestamp: int, headers) -> None:
-        """librdkafka's produce (`KafkaOutput.produce_call`), after quarantining a record that
-        cannot fit in its topic: the broker would refuse the whole batch it went out in."""
+        """librdkafka's produce (`KafkaOutput.produce_call`) for a record that fits in its topic;
+        whatever it raises is the caller's, as librdkafka's own call."""
+        if not self._quarantined_oversize(topic, key, value, headers, txn):
+            self.kafka.produce_call(topic, value, key, partition, txn, callback, timestamp, headers)
+
+    def _quarantined_oversize(self, topic: str, key: bytes | None, value: bytes | None, headers, txn) -> bool:
+        """Whether the record cannot fit in its topic and was quarantined instead: the broker would
+        refuse the whole batch it went out in (`bridge.produce.poison`)."""
         limit = self._limits[topic]  # read with the topic's partition count, before its first record
         size = record_size(key, value, headers)
-        if size > limit:
-            self.quarantine.oversize(topic, key, value, size, limit, self._builder.relation_of_topic(topic), txn)
-            return
-        self.kafka.produce_call(topic, value, key, partition, txn, callback, timestamp, headers)
+        if size <= limit:
+            return False
+        self.quarantine.oversize(topic, key, value, size, limit, self._builder.relation_of_topic(topic), txn)
+        return True
 
     def _other(self, kind: int, half: int, hash_: int, lsn: int, aux: int, payload: bytes) -> None:
         """A ring record other than a row change (their header fields, and the payload)."""
@@ -305,8 +311,7 @@ class ProducerWorker:
         txn = self._txn
         txn.pending += 1  # AckTracker.produced, inlined: once per record
         self.records += 1
-        if self.quarantine is not None:
-            self._produce_measured(r.topic, r.value, r.key, partition, txn, None, 0, r.headers)
+        if self.quarantine is not None and self._quarantined_oversize(r.topic, r.key, r.value, r.headers, txn):
             return
         self.kafka.produce(r.topic, r.key, r.value, txn, partition, r.headers)  # the Txn counts the acks
 
