@@ -19,24 +19,26 @@ class Txn:
     A Txn is also the librdkafka delivery callback of its records (one call per record, so it
     is a plain callable rather than a closure made per record)."""
 
-    __slots__ = ("pending", "end_lsn", "commit_us", "_tracker")
+    __slots__ = ("pending", "end_lsn", "commit_us", "final_lsn", "_tracker")
 
-    def __init__(self, tracker: AckTracker) -> None:
+    def __init__(self, tracker: AckTracker, final_lsn: int = 0) -> None:
         self.pending = 0
         self.end_lsn: int | None = None
+        self.final_lsn = final_lsn  # its commit LSN as Begin announced it (0: not known)
         self.commit_us = 0
         self._tracker = tracker
 
     def __call__(self, err, msg) -> None:
-        if err is not None and not self._tracker.skips(err, msg):
+        if err is not None and not self._tracker.skips(err, msg, self):
             self._tracker.fail(f"Kafka refused a record for {msg.topic()} [{msg.partition()}]: {err.str()}")
         self.pending -= 1
 
 
 class AckTracker:
-    def __init__(self, start_lsn: int = 0, skip: Callable[[object, object], bool] | None = None) -> None:
-        """`skip(err, msg)`: whether a record Kafka refused is deliberately skipped (it then counts
-        as handled, as Kafka Connect's errors.tolerance=all has it: `bridge.produce.failures`)."""
+    def __init__(self, start_lsn: int = 0, skip: Callable[[object, object, Txn], bool] | None = None) -> None:
+        """`skip(err, msg, txn)`: whether a record of `txn` Kafka refused is deliberately skipped
+        (it then counts as handled, as Kafka Connect's errors.tolerance=all has it:
+        `bridge.produce.failures`), or put aside (`bridge.produce.poison`)."""
         self._skip = skip
         self._txns: deque[Txn] = deque()
         self._open: Txn | None = None
@@ -44,9 +46,9 @@ class AckTracker:
         self.failed: str | None = None
         self.acked_commit_us = 0  # commit time of the newest fully acked transaction (metrics)
 
-    def begin(self) -> Txn:
+    def begin(self, final_lsn: int = 0) -> Txn:
         assert self._open is None, "Begin inside an open transaction"
-        self._open = Txn(self)
+        self._open = Txn(self, final_lsn)
         self._txns.append(self._open)
         return self._open
 
@@ -56,8 +58,8 @@ class AckTracker:
         self._open.commit_us = commit_us
         self._open = None
 
-    def skips(self, err, msg) -> bool:
-        return self._skip is not None and self._skip(err, msg)
+    def skips(self, err, msg, txn: Txn) -> bool:
+        return self._skip is not None and self._skip(err, msg, txn)
 
     def fail(self, reason: str) -> None:
         """A permanent delivery error: nothing is confirmed from now on."""

@@ -30,6 +30,7 @@ from bridge.kafka.settings import PREFIX as PRODUCER, KafkaSettings, read_kafka_
 from bridge.notify.settings import NotificationConfig, read_notification
 from bridge.kafka.topic_creation import TopicCreation, read_topic_creation
 from bridge.produce.failures import FailureHandling, read_failure_handling
+from bridge.produce.poison import read_poison_topic
 from bridge.produce.settings import ExactlyOnceConfig, ExactlyOnceScope, ProducerSpec, read_exactly_once
 from bridge.properties import PropertyReader as _Reader
 from bridge.retry import RetryConfig, read_retry
@@ -75,6 +76,7 @@ class BridgeConfig:
     chain: ChainSpec = NO_CHAIN  # debezium.transforms / debezium.predicates
     wal_guard: WalGuardConfig = field(default_factory=WalGuardConfig)  # bridge.wal.*
     ha: HaConfig = field(default_factory=HaConfig)  # bridge.ha.*
+    poison_topic: str | None = None  # bridge.poison.topic (`bridge.produce.poison`)
 
     @property
     def exactly_once_scope(self) -> ExactlyOnceScope:
@@ -88,7 +90,9 @@ class BridgeConfig:
         """What a producer's work reads (`bridge.produce.worker`)."""
         return ProducerSpec(self.events, self.conversion, self.postgres.dbname, self.pipeline.partitioner,
                             columns=self.columns, failures=self.failures, chain=self.chain,
-                            skips_refused=self.failures.tolerance == "all" and not self.exactly_once.enabled)
+                            skips_refused=self.failures.tolerance == "all" and not self.exactly_once.enabled,
+                            poison_topic=self.poison_topic,
+                            quarantines_refused=self.poison_topic is not None and not self.exactly_once.enabled)
 
     @property
     def routing(self) -> RoutingSpec:
@@ -153,13 +157,14 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     r.used.update(provider_keys(props))  # read when the file was (bridge.config.providers)
     topic_creation = read_topic_creation(r)
     failures = read_failure_handling(r)
+    poison_topic = read_poison_topic(r)
     keys = classify(props, r.used, labels)
     if refuse and keys.refused:
         raise ConfigError(keys.refusal())
     return BridgeConfig(postgres, replication, events, conversion, kafka, retry, pipeline, snapshot, filters,
                         keys, cutover=cutover, incremental=incremental, http=http, exactly_once=exactly_once,
                         logging=logs, columns=columns, notification=notification, topic_creation=topic_creation,
-                        failures=failures, chain=chain, wal_guard=wal_guard, ha=ha)
+                        failures=failures, chain=chain, wal_guard=wal_guard, ha=ha, poison_topic=poison_topic)
 
 
 def _chain_for(chain: ChainSpec, events: EventConfig) -> ChainSpec:

@@ -48,9 +48,9 @@ def _run(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: LsnCe
             transactions = Transactions(kafka, config.exactly_once_scope, index, system)
         else:
             kafka = KafkaWriter(config.kafka, topics=config.topic_creation,
-                                skips_refused=config.producer_spec.skips_refused)
+                                skips_refused=config.producer_spec.skips_refused or config.producer_spec.quarantines_refused)
             resume = None
-        worker = ProducerWorker(config.producer_spec, kafka, TypeRegistry(sql), run_id, resume)
+        worker = ProducerWorker(config.producer_spec, kafka, TypeRegistry(sql), run_id, resume, kafka.record_limit)
         heartbeat = Heartbeat(config.events, worker.side_converters) if index == 0 and config.events.heartbeat_interval_ms else None
         if heartbeat is not None and config.topic_creation is not None:
             kafka.partitions(heartbeat.topic)  # created (topic.creation.*) before the first heartbeat

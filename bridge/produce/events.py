@@ -325,6 +325,17 @@ class EventBuilder:
         self._tables[msg.relation_id] = table
         return table
 
+    def relation_names(self, relation_id: int) -> tuple[str, str]:
+        """(schema.table, topic) of a relation, for a change that could not be decoded (its id
+        when the relation is unknown)."""
+        t = self._tables.get(relation_id)
+        return (f"relation {relation_id}", "") if t is None else (f"{t.schema}.{t.table}", t.topic)
+
+    def relation_of_topic(self, topic: str) -> str:
+        """schema.table of the table whose events go to `topic` (a refused record's); the topic
+        itself when none does (a transform renamed it, or a side topic)."""
+        return next((f"{t.schema}.{t.table}" for t in self._tables.values() if t.topic == topic), topic)
+
     def failed_row(self, msg: Insert | Update | Delete) -> tuple[str, dict[str, str | None] | None]:
         """(schema.table, its values as text) of a change whose event could not be built."""
         t = self._tables.get(msg.relation_id)

@@ -111,6 +111,10 @@ class Failures:
         self.handling = handling
         self.skips_refused = skips_refused
 
+    def stops(self, exc: Exception) -> bool:
+        """Whether an event failing with `exc` stops the bridge (what a poison topic takes instead)."""
+        return self.handling.processing == "fail" or isinstance(exc, SchemaRegistryFailed)
+
     def event(self, exc: Exception, table: str, lsn: int, values: dict[str, str | None] | None) -> None:
         """An event of `table` at `lsn` could not be built (`exc`): raise, or log and return (the
         caller skips it). `values`: the row's values as text, logged only when asked for."""
@@ -133,9 +137,10 @@ class Failures:
         else:
             log.debug("skipped %s: %s (event.processing.failure.handling.mode=skip)", where, exc, exc_info=True)
 
-    def refused(self, err: KafkaError, msg) -> bool:
-        """A record Kafka refused (`msg`: a delivery report's message, or `Unsent`): True when it is
-        skipped, as Kafka Connect skips a failed send with errors.tolerance=all, after logging it."""
+    def refused(self, err: KafkaError, msg, txn=None) -> bool:
+        """A record Kafka refused (`msg`: a delivery report's message, or `Unsent`; `txn`: its
+        transaction, unused here): True when it is skipped, as Kafka Connect skips a failed send
+        with errors.tolerance=all, after logging it."""
         if not self.skips_refused or err.fatal():
             return False
         record = ""

@@ -13,6 +13,7 @@ import time
 from typing import Callable, Protocol, runtime_checkable
 
 from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import ConfigResource
 
 from bridge.errors import ConnectionFailed, DeliveryError
 from bridge.kafka import clients
@@ -82,6 +83,8 @@ class KafkaWriter:
         self._producer = clients.producer(kafka.connection, kafka.producer, error_cb=self._on_error, **extra)
         self._topics = None if topics is None else TopicCreator(topics, lambda: clients.admin(kafka.connection))
         self._last_error: str | None = None
+        self._connection = kafka.connection
+        self._admin = None  # made on first need (`record_limit`)
         self.produce_call = self._producer.produce  # the hot path's (`KafkaOutput.produce_call`)
 
     def _on_error(self, err: KafkaError) -> None:
@@ -134,6 +137,18 @@ class KafkaWriter:
             f"topic {topic!r} is not available on Kafka at {self.bootstrap} after {timeout_s:.0f}s: {reason} "
             "(create it, or enable auto.create.topics.enable on the broker)"
         )
+
+    def record_limit(self, topic: str, timeout_s: float = 30.0) -> int:
+        """The topic's max.message.bytes: the largest record batch its broker takes."""
+        if self._admin is None:
+            self._admin = clients.admin(self._connection)
+        try:
+            future = self._admin.describe_configs([ConfigResource("topic", topic)])
+            entries = next(iter(future.values())).result(timeout_s)
+            return int(entries["max.message.bytes"].value)
+        except (KafkaException, KeyError, ValueError) as exc:
+            raise ConnectionFailed(f"cannot read max.message.bytes of topic {topic!r} from Kafka at "
+                                   f"{self.bootstrap}: {exc}") from None
 
     def produce(
         self,

@@ -25,7 +25,8 @@ class ProducerSpec:
     of the `source` block, which partitioner places keys (`bridge.partitioner`), the column
     masking/hashing/truncation rules, what becomes of an event that cannot be built or
     delivered, and whether a record Kafka refuses is skipped (errors.tolerance=all, not under
-    exactly once: `bridge.produce.failures`)."""
+    exactly once: `bridge.produce.failures`); the poison topic, and whether a record Kafka refuses
+    for good may go there (not under exactly once: `bridge.produce.poison`)."""
 
     events: EventConfig
     conversion: ConversionOptions
@@ -35,6 +36,8 @@ class ProducerSpec:
     failures: FailureHandling = FailureHandling()
     skips_refused: bool = False
     chain: ChainSpec = NO_CHAIN  # the transforms (`bridge.transform.chain`)
+    poison_topic: str | None = None  # bridge.poison.topic
+    quarantines_refused: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Callable
 
 from bridge.ack.tracker import AckTracker, Txn
 from bridge.convert.types import TypeRegistry
-from bridge.errors import DeliveryError, ProtocolError
+from bridge.errors import DeliveryError, ProtocolError, SchemaRegistryFailed
 from bridge.format.converter import converters_for
 from bridge.pgoutput.messages import Begin, Relation
 from bridge.pgoutput.protocol import PgOutputDecoder
@@ -24,6 +25,7 @@ from bridge.produce.exactly_once import ResumePoint, Transactions
 from bridge.produce.failures import Failures
 from bridge.produce.heartbeat import Heartbeat
 from bridge.produce.kafka import KafkaOutput
+from bridge.produce.poison import Quarantine, record_size
 from bridge.produce.settings import ProducerSpec
 from bridge.produce.side_events import MessageEvents, TransactionEvents
 from bridge.ring import LsnCells, RingClosed, RingReader
@@ -41,11 +43,16 @@ _FRAMED = rec.FRAMED_HEADER.unpack_from  # a record's length in a batch, then it
 
 class ProducerWorker:
     def __init__(self, spec: ProducerSpec, kafka: KafkaOutput, types: TypeRegistry, run_id: str | None = None,
-                 resume: ResumePoint | None = None) -> None:
-        """`resume`: with exactly once, what an earlier run committed (skipped when replayed)."""
+                 resume: ResumePoint | None = None, record_limit: Callable[[str], int] | None = None) -> None:
+        """`resume`: with exactly once, what an earlier run committed (skipped when replayed).
+        `record_limit(topic)`: the topic's max.message.bytes (`KafkaWriter.record_limit`), read
+        with a poison topic only."""
         self.kafka = kafka
         self._failures = Failures(spec.failures, spec.skips_refused)
-        self.tracker = AckTracker(skip=self._failures.refused if spec.skips_refused else None)
+        # `bridge.poison.topic`: what would stop the bridge goes there instead (`bridge.produce.poison`)
+        self.quarantine = Quarantine(spec.poison_topic, kafka.produce) if spec.poison_topic else None
+        skip = self._refused if spec.quarantines_refused else self._failures.refused if spec.skips_refused else None
+        self.tracker = AckTracker(skip=skip)
         db, events = spec.dbname, spec.events
         self._decoder = PgOutputDecoder(proto_version=1)
         converters = converters_for(events)
@@ -65,6 +72,10 @@ class ProducerWorker:
         self._partitions: dict[str, int] = {}
         self._fast_change = self._builder.fast_change
         self._kafka_produce = kafka.produce_call
+        if self.quarantine is not None:  # measured first (`bridge.produce.poison`); else librdkafka's own call
+            self._record_limit = record_limit or (lambda topic: 1 << 62)
+            self._limits: dict[str, int] = {}
+            self._kafka_produce = self._produce_measured
         self._txn: Txn | None = None
         self._ctx: TxnContext | None = None
         self.rows = 0
@@ -121,12 +132,13 @@ class ProducerWorker:
                         ctx.order = (aux >> 32, aux & 0xFFFFFFFF)
                     out = fast_change(buf, start + rec.HEADER_SIZE, offset, ctx, lsn, half)
                     if out is None:  # the general path: decode, then build
-                        msg = self._decoder.decode(buf[start + rec.HEADER_SIZE:offset])
+                        raw, msg = buf[start + rec.HEADER_SIZE:offset], None
                         try:
+                            msg = self._decoder.decode(raw)
                             out = self._builder.change(msg, ctx, lsn, half)
                         except Exception as exc:  # noqa: BLE001 - event.processing.failure.handling.mode
-                            self._event_failed(exc, msg, lsn)
-                            out = ()  # skipped on purpose: the transaction still completes
+                            self._event_failed(exc, msg, lsn, raw)
+                            out = ()  # skipped or quarantined on purpose: the transaction still completes
                         if self._chain is not None:  # the chain's records (`Written`): a partition of their own
                             for r in out:
                                 self._produce(r, hash_)
@@ -154,12 +166,29 @@ class ProducerWorker:
             self.rows += rows
             self.records += records
 
+    def _produce_measured(self, topic: str, value: bytes | None, key: bytes | None, partition: int, txn,
+                          callback: None, timestamp: int, headers) -> None:
+        """librdkafka's produce (`KafkaOutput.produce_call`) for a record that fits in its topic;
+        whatever it raises is the caller's, as librdkafka's own call."""
+        if not self._quarantined_oversize(topic, key, value, headers, txn):
+            self.kafka.produce_call(topic, value, key, partition, txn, callback, timestamp, headers)
+
+    def _quarantined_oversize(self, topic: str, key: bytes | None, value: bytes | None, headers, txn) -> bool:
+        """Whether the record cannot fit in its topic and was quarantined instead: the broker would
+        refuse the whole batch it went out in (`bridge.produce.poison`)."""
+        limit = self._limits[topic]  # read with the topic's partition count, before its first record
+        size = record_size(key, value, headers)
+        if size <= limit:
+            return False
+        self.quarantine.oversize(topic, key, value, size, limit, self._builder.relation_of_topic(topic), txn)
+        return True
+
     def _other(self, kind: int, half: int, hash_: int, lsn: int, aux: int, payload: bytes) -> None:
         """A ring record other than a row change (their header fields, and the payload)."""
         if kind == rec.BEGIN:
             msg = self._decoder.decode(payload)
             assert type(msg) is Begin
-            self._txn = self.tracker.begin()
+            self._txn = self.tracker.begin(lsn)
             self._ctx = TxnContext(msg.xid, msg.commit_ts, aux or None, self._metadata)
             self.txn_final, self.units = lsn, 0  # a Begin record carries the commit LSN
             resume = self.resume
@@ -177,12 +206,12 @@ class ProducerWorker:
         elif kind == rec.RELATION:
             self._relation(payload)
         elif kind == rec.SNAPSHOT_ROW:
-            msg = self._decoder.decode(payload)
-            ctx = self._in_txn(kind)
+            ctx, msg = self._in_txn(kind), None
             try:
+                msg = self._decoder.decode(payload)
                 record = self._builder.snapshot_row(msg, ctx, lsn, rec.SNAPSHOT_MARKERS[half])
             except Exception as exc:  # noqa: BLE001 - event.processing.failure.handling.mode
-                self._event_failed(exc, msg, lsn)
+                self._event_failed(exc, msg, lsn, payload)
             else:
                 if record is not None:  # None: the transform chain dropped it
                     self._produce(record, hash_)
@@ -217,10 +246,32 @@ class ProducerWorker:
         else:
             raise ProtocolError(f"unknown ring record kind {kind}", offset=0, msg_type=None)
 
-    def _event_failed(self, exc: Exception, msg, lsn: int) -> None:
-        """A change whose event could not be built: stop, or skip it (`Failures.event`)."""
+    def _event_failed(self, exc: Exception, msg, lsn: int, raw: bytes) -> None:
+        """A change (`raw`, decoded into `msg` unless that failed) whose event could not be built:
+        stop, skip it (`Failures.event`) or quarantine it (`bridge.poison.topic`)."""
+        quarantine = self.quarantine
+        if msg is None:  # not even decoded: stops, unless quarantined
+            if quarantine is None or isinstance(exc, SchemaRegistryFailed):
+                raise exc
+            relation, topic = self._builder.relation_names(int.from_bytes(raw[1:5], "big"))
+            quarantine.row(raw, relation, topic, lsn, exc, self._txn)
+            return
         table, values = self._builder.failed_row(msg)
+        if quarantine is not None and self._failures.stops(exc) and not isinstance(exc, SchemaRegistryFailed):
+            quarantine.row(raw, table, self._builder.relation_names(msg.relation_id)[1], lsn, exc, self._txn)
+            return
         self._failures.event(exc, table, lsn, values)
+
+    def _refused(self, err, msg, txn) -> bool:
+        """A record Kafka refused: skipped (errors.tolerance=all), quarantined when that would stop
+        the bridge and the refusal is permanent, or not handled (the bridge stops)."""
+        if self._failures.refused(err, msg, txn):
+            return True
+        if not self.quarantine.takes(err, msg):
+            return False
+        self.quarantine.refused(err, msg, self._builder.relation_of_topic(msg.topic()),
+                                txn.final_lsn, txn)
+        return True
 
     def _in_txn(self, kind: int) -> TxnContext:
         if self._ctx is None:
@@ -230,6 +281,8 @@ class ProducerWorker:
     def _topic_partitions(self, topic: str) -> int:
         """Partition count of a topic first met (side topics: messages, transactions)."""
         partitions = self._partitions[topic] = self.kafka.partitions(topic)
+        if self.quarantine is not None:
+            self._limits[topic] = self._record_limit(topic)
         return partitions
 
     def side(self, r: Record) -> Record | None:
@@ -258,6 +311,8 @@ class ProducerWorker:
         txn = self._txn
         txn.pending += 1  # AckTracker.produced, inlined: once per record
         self.records += 1
+        if self.quarantine is not None and self._quarantined_oversize(r.topic, r.key, r.value, r.headers, txn):
+            return
         self.kafka.produce(r.topic, r.key, r.value, txn, partition, r.headers)  # the Txn counts the acks
 
     def _transaction_record(self, half: int, lsn: int, payload: bytes) -> None:
@@ -278,7 +333,7 @@ class ProducerWorker:
         # with a chain the records' topics are the chain's (RegexRouter): each is looked up,
         # and created, when its first record goes out (`_topic_partitions`), never the table's
         if self._chain is None and table.topic not in self._partitions:
-            self._partitions[table.topic] = self.kafka.partitions(table.topic)
+            self._topic_partitions(table.topic)
 
 
 def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: LsnCells,
@@ -317,6 +372,8 @@ def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: 
         elif transactions.due(time.monotonic()):
             committed = _commit(worker, transactions, cells, index, committed)
         cells.publish_producer_stats(index, worker.rows, worker.records, tracker.acked_commit_us)
+        if worker.quarantine is not None:
+            cells.publish_poisoned(index, worker.quarantine.count)
     if transactions is not None:
         if transactions.open:
             _commit(worker, transactions, cells, index, committed)

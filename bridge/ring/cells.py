@@ -18,6 +18,7 @@ Layout (one segment, one 64-byte line per cell so writers never share a cache li
     200 + 128*i,  rows, records produced,           (producer i → metrics)
     208, 216      commit time (µs) of the newest acked transaction
     224, 232      Kafka authentication failures, the last one's time (µs)
+    240 + 128*i   poison records written            (producer i → metrics)
     256 + 128*i   pushed LSN i       decoder        coordinator
 
 The counters beside a cell share its line and its writer; they are statistics only (read
@@ -108,6 +109,13 @@ class LsnCells:
         base = _ACKED + _STRIDE * self._index(producer)
         words = self._words
         return words[base + 1], words[base + 2], words[base + 3]
+
+    def publish_poisoned(self, producer: int, count: int) -> None:
+        """Producer `producer`: events it put in the poison topic (`bridge.produce.poison`)."""
+        self._words[_ACKED + _STRIDE * self._index(producer) + 6] = count
+
+    def poisoned(self, producer: int) -> int:
+        return self._words[_ACKED + _STRIDE * self._index(producer) + 6]
 
     def publish_decoder_stats(self, wal_end: int, messages: int) -> None:
         """Decoder: the server's newest position seen on the stream, messages read (metrics)."""

@@ -194,6 +194,8 @@ class PipelineState:
                        "end LSN of the newest transaction this producer has fully acknowledged")
         behind = Family("pgbridge_producer_milliseconds_behind_source", "gauge",
                         "now minus the commit time of the newest fully acknowledged transaction")
+        poisoned = Family("pgbridge_poison_events_total", "counter",
+                          "events written to bridge.poison.topic instead of stopping the pipeline")
         used = Family("pgbridge_ring_used_bytes", "gauge", "bytes in the producer's ring not yet consumed")
         capacity = Family("pgbridge_ring_capacity_bytes", "gauge", "size of the producer's ring")
         for i in range(cells.producers):
@@ -203,7 +205,8 @@ class PipelineState:
             records.add(n_records, producer=p)
             acked.add(cells.acked(i), producer=p)
             behind.add(max(0, (now_us - commit_us) // 1000) if commit_us else 0, producer=p)
+            poisoned.add(cells.poisoned(i), producer=p)
             if i < len(self.rings):
                 used.add(self.rings[i].used_bytes(), producer=p)
                 capacity.add(self.rings[i].capacity, producer=p)
-        return fams + [rows, records, acked, behind, used, capacity]
+        return fams + [rows, records, acked, behind, poisoned, used, capacity]

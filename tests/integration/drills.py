@@ -1,0 +1,325 @@
+"""Helpers of the failure drills (tests/integration/test_drills.py) and of the poison-topic
+test: a Toxiproxy client, the drill broker and a scratch PostgreSQL cluster of their own, raw
+reads of a topic, a bridge's metrics, and the drill's end check ("nothing lost, per-key order
+kept, slot caught up").
+
+The drills never touch the shared Kafka or PostgreSQL: a broker fault is played on the drill
+broker (deploy/local/kafka-drill), a PostgreSQL restart on a scratch cluster, and network faults
+on Toxiproxy proxies that only the drill's bridge goes through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import psycopg2
+from confluent_kafka import Consumer, KafkaError
+from confluent_kafka.admin import AdminClient
+
+from tests.integration.support import (REPO, BridgeProcess, Writers, check_per_key_sequences, confirmed_flush,
+                                       consume_until, drop_slot_and_publication, reached_final, slot_active,
+                                       topic_size, wait_until, write_properties)
+from tests.prometheus_text import parse
+
+LOCAL = REPO / "deploy" / "local"
+
+
+def run_up(script: str, timeout: float = 300) -> tuple[dict[str, str], bool]:
+    """Run a deploy/local/<script>/up: (its exports, whether it started something)."""
+    proc = subprocess.run([str(LOCAL / script / "up")], capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f"deploy/local/{script}/up failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    return dict(re.findall(r"^export (\w+)='([^']*)'$", proc.stdout, re.M)), "# started: nothing" not in proc.stdout
+
+
+def run_down(script: str) -> None:
+    subprocess.run([str(LOCAL / script / "down")], capture_output=True, timeout=120, check=False)
+
+
+# -- a bridge's metrics ---------------------------------------------------------------------------
+
+
+def http_port(bridge: BridgeProcess) -> int:
+    """The port of the bridge's health and metrics (bridge.http.port=0 picks one; the log says)."""
+    found = wait_until(lambda: re.search(r"health and metrics on http://127\.0\.0\.1:(\d+)/", bridge.log()),
+                       what="the HTTP port in the log")
+    return int(found[1])
+
+
+def metric_total(port: int, name: str) -> float:
+    """The sum of metric `name` over its labels, from the bridge's /q/metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/q/metrics", timeout=10) as response:
+        families = parse(response.read().decode())
+    return sum(v for (n, _), v in families.items() if n == name)
+
+
+# -- raw records ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+    partition: int
+
+    def json(self):
+        return json.loads(self.value)
+
+
+def read_raw(bootstrap: str, topic: str, count: int, timeout: float = 60.0) -> list[RawRecord]:
+    """The first `count` records of `topic` as bytes (fails when fewer arrive within `timeout`)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"raw-{os.getpid()}-{time.monotonic_ns()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    out: list[RawRecord] = []
+    try:
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + timeout
+        while len(out) < count and time.monotonic() < deadline:
+            for msg in consumer.consume(100, 0.5):
+                if msg.error():
+                    if msg.error().code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
+                        continue
+                    raise AssertionError(f"consumer error: {msg.error()}")
+                out.append(RawRecord(msg.key(), msg.value(), dict(msg.headers() or []), msg.partition()))
+    finally:
+        consumer.close()
+    assert len(out) >= count, f"{topic}: {len(out)} records of {count} after {timeout}s"
+    return out[:count]
+
+
+# -- processes ------------------------------------------------------------------------------------
+
+
+def pid_from(path: str) -> int:
+    return int(Path(path).read_text().strip())
+
+
+def signal_pid(pid: int, sig: signal.Signals) -> None:
+    os.kill(pid, sig)
+
+
+# -- the drill ------------------------------------------------------------------------------------
+
+KEYS = 20
+
+
+@dataclass(frozen=True)
+class DrillResult:
+    """What a drill measured, from the moment its fault was healed: when the topic grew again
+    (`resumed_s`, the takeover), when every committed change was in Kafka (`caught_up_s`) and
+    when the slot was confirmed past the last write (`slot_s`)."""
+
+    name: str
+    fault_s: float
+    resumed_s: float
+    caught_up_s: float
+    slot_s: float
+    restarts: int
+    records: int
+    changes: int
+
+    def line(self) -> str:
+        return (f"drill {self.name}: fault {self.fault_s:.1f}s; after the heal: resumed {self.resumed_s:.1f}s, "
+                f"caught up {self.caught_up_s:.1f}s, slot caught up {self.slot_s:.1f}s; pipeline restarts "
+                f"{self.restarts}; {self.records} records for {self.changes} committed changes")
+
+
+def run_drill(name: str, workdir: Path, *, pg_dsn: str, bridge_pg_dsn: str, bridge_kafka: str, check_kafka: str,
+              fault: Callable[[], None], quiesce: bool = False, log=print) -> DrillResult:
+    """One drill: a bridge (restart policy on-failure, as an operator runs it) streams a table of
+    its own from `bridge_pg_dsn` to `bridge_kafka` while bounded writers update it on `pg_dsn`;
+    `fault()` breaks something and returns once it is healed; then every committed change must
+    arrive (read from `check_kafka`) with per-key order kept, and the slot must catch up.
+    `quiesce`: the writers pause during the fault (a PostgreSQL restart would end their sessions)."""
+    table, slot, publication, topic = f"drill_{name}", f"{name}_slot", f"{name}_pub", f"{name}.public.drill_{name}"
+    pg = psycopg2.connect(pg_dsn)
+    pg.autocommit = True
+    cfg = write_properties(workdir / f"{name}.properties", bridge_pg_dsn, bridge_kafka, prefix=name, slot=slot,
+                           publication=publication,
+                           extra={"bridge.producers": "2", "debezium.source.publication.autocreate.mode": "disabled",
+                                  "bridge.restart.policy": "on-failure", "bridge.restart.max.attempts": "20",
+                                  "bridge.restart.backoff.ms": "1000"})
+    bridge = BridgeProcess(cfg, workdir / f"{name}.log")
+    writers = None
+    try:
+        with pg.cursor() as cur:
+            cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v int NOT NULL)")
+            cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {table}')
+        bridge.start()
+        wait_until(lambda: slot_active(pg, slot), timeout=60, what=f"{name}: the bridge to stream")
+        with pg.cursor() as cur:
+            cur.execute(f"INSERT INTO {table} SELECT g, 1 FROM generate_series(0, {KEYS - 1}) g")
+        writers = Writers(pg_dsn, table, KEYS, threads=2, max_updates=3000, pause_s=0.01).start()
+        time.sleep(3)
+        if quiesce:
+            writers.stop()
+        started = time.monotonic()
+        fault()
+        healed = time.monotonic()
+        if quiesce:  # the fault may have ended this session too
+            pg.close()
+            pg = psycopg2.connect(pg_dsn)
+            pg.autocommit = True
+        size_at_heal = topic_size(check_kafka, topic)
+        if quiesce:
+            writers = Writers(pg_dsn, table, KEYS, threads=2, max_updates=3000, pause_s=0.01).start()
+        wait_until(lambda: topic_size(check_kafka, topic) > size_at_heal, timeout=60, interval=0.1,
+                   what=f"{name}: the topic to grow after the heal")
+        resumed = time.monotonic() - healed
+        time.sleep(2)
+        writers.stop()
+        final = writers.final(pg)
+        with pg.cursor() as cur:
+            cur.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+            end_lsn = int(cur.fetchone()[0])
+        events = consume_until(check_kafka, topic, lambda ev: reached_final(ev, final), timeout=120,
+                               what=f"{name}: every committed change")
+        caught_up = time.monotonic() - healed
+        wait_until(lambda: confirmed_flush(pg, slot) >= end_lsn, timeout=60, what=f"{name}: the slot to catch up")
+        slot_s = time.monotonic() - healed
+        check_per_key_sequences(events, final)  # nothing lost, per-key order kept
+        assert bridge.stop() == 0, bridge.log()
+        result = DrillResult(name, healed - started, resumed, caught_up, slot_s,
+                             bridge.log().count("pipeline failed"), len(events), sum(final.values()))
+        log(result.line())
+        return result
+    finally:
+        if writers is not None:
+            with contextlib.suppress(AssertionError):  # stopped already, or failing with the drill
+                writers.stop()
+        if bridge.running():
+            bridge.kill()
+        wait_until(lambda: not slot_active(pg, slot), timeout=30, what=f"{name}: the slot to be released")
+        drop_slot_and_publication(pg, slot, publication)
+        with pg.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+        pg.close()
+        _delete_topics(check_kafka, (topic,))
+
+
+def _delete_topics(bootstrap: str, topics: tuple[str, ...]) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.delete_topics(list(topics)).values():
+        try:
+            future.result(30)
+        except Exception:  # noqa: BLE001 - cleanup: a topic never made is fine
+            pass
+
+
+# -- Toxiproxy ------------------------------------------------------------------------------------
+
+
+class Toxiproxy:
+    """A client of Toxiproxy's HTTP API (deploy/local/toxiproxy/up)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> dict | None:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                text = response.read()
+        except urllib.error.HTTPError as exc:
+            if method == "DELETE" and exc.code == 404:
+                return None
+            raise AssertionError(f"Toxiproxy {method} {path}: HTTP {exc.code} {exc.read()[:300]!r}") from None
+        return json.loads(text) if text.strip() else None
+
+    def proxy(self, name: str, listen: str, upstream: str) -> Proxy:
+        """A fresh, enabled proxy `name` from `listen` to `upstream` (one left over is replaced)."""
+        self._call("DELETE", f"/proxies/{name}")
+        self._call("POST", "/proxies", {"name": name, "listen": listen, "upstream": upstream, "enabled": True})
+        return Proxy(self, name, listen)
+
+
+@dataclass(frozen=True)
+class Proxy:
+    api: Toxiproxy
+    name: str
+    listen: str
+
+    def enabled(self, on: bool) -> None:
+        """Off: its connections are closed and new ones refused (a partition); on: healed."""
+        self.api._call("POST", f"/proxies/{self.name}", {"enabled": on})
+
+    def latency(self, ms: int) -> None:
+        """`ms` of latency each way (a toxic on both streams)."""
+        for stream in ("upstream", "downstream"):
+            self.api._call("POST", f"/proxies/{self.name}/toxics",
+                           {"name": f"latency_{stream}", "type": "latency", "stream": stream,
+                            "attributes": {"latency": ms, "jitter": 0}})
+
+    def clear(self) -> None:
+        for stream in ("upstream", "downstream"):
+            self.api._call("DELETE", f"/proxies/{self.name}/toxics/latency_{stream}")
+
+    def delete(self) -> None:
+        self.api._call("DELETE", f"/proxies/{self.name}")
+
+
+# -- a scratch PostgreSQL cluster ------------------------------------------------------------------
+
+PG_BIN = Path(os.environ.get("BRIDGE_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+class ScratchPostgres:
+    """A throwaway PostgreSQL 15 cluster of the drills' own (wal_level=logical, trust on
+    127.0.0.1), in `directory`, owned by the postgres user when run as root, as deploy/local/up
+    makes the shared one; restarted with `pg_ctl restart -m immediate` (a crash) by a drill."""
+
+    def __init__(self, directory: Path, port: int, user: str = "bridge", dbname: str = "bridge") -> None:
+        self.directory, self.port, self.user, self.dbname = directory, port, user, dbname
+        self.data = directory / "data"
+        self.dsn = f"host=127.0.0.1 port={port} user={user} password=unused dbname={dbname}"
+
+    def _as_pg(self, *argv: str, timeout: float = 120) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        proc = subprocess.run([*prefix, *argv], capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            log = self.directory / "postgres.log"
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            raise AssertionError(f"{' '.join(argv)} failed: {proc.stderr[-3000:]}\n{tail}")
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            subprocess.run(["chown", "postgres", str(self.directory)], check=True)
+        self._as_pg(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", self.user, "-E", "UTF8", "--locale=C.UTF-8",
+                    "--auth-local=trust", "--auth-host=trust", "--no-sync")
+        self._as_pg("bash", "-c", f"cat >> '{self.data}/postgresql.conf' <<'EOF'\n"
+                    f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
+                    f"unix_socket_directories = '{self.directory}'\nwal_level = logical\n"
+                    "max_replication_slots = 8\nmax_wal_senders = 8\nfsync = off\nfull_page_writes = off\n"
+                    "log_min_messages = warning\nEOF\n")
+        self._as_pg("bash", "-c", f"printf 'local all all trust\\nhost all all 127.0.0.1/32 trust\\n"
+                    f"host replication all 127.0.0.1/32 trust\\n' > '{self.data}/pg_hba.conf'")
+        self._pg_ctl("start")
+        self._as_pg(str(PG_BIN / "createdb"), "-h", str(self.directory), "-p", str(self.port), "-U", self.user,
+                    self.dbname)
+
+    def _pg_ctl(self, *args: str) -> None:
+        self._as_pg(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.directory / "postgres.log"),
+                    "-w", "-t", "60", *args)
+
+    def restart_immediate(self) -> None:
+        """Every backend killed without a checkpoint, then crash recovery: a host's power cut."""
+        self._pg_ctl("restart", "-m", "immediate")
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._pg_ctl("stop", "-m", "immediate")
