@@ -18,8 +18,9 @@ Then every topic of the two prefixes is compared topic by topic, key by key in o
 `transaction` topic in order as a whole, from the first transaction both slots saw), text for
 text (tests/integration/parity.py). Only the processing clock (envelope `ts_ms/ts_us/ts_ns`),
 `source.version`, the `runId` header and the prefix are ignored: both read the same WAL, so LSNs,
-`sequence`, `txId`, transaction ids and commit times must be equal. What legitimately differs is in DOCUMENTED, each with its reason;
-the test fails on any other difference, and also when a documented one no longer occurs.
+`sequence`, `txId`, transaction ids and commit times must be equal. What legitimately differs is
+in DOCUMENTED, each with its reason; the test fails on any other difference, and also when a
+documented one no longer occurs.
 """
 
 from __future__ import annotations
