@@ -20,6 +20,7 @@ from bridge.errors import ConfigError
 from bridge.properties import PropertyReader
 from bridge.transform.kafka.names import CHECKS as KAFKA_CHECKS
 from bridge.transform.kafka.names import OPTIONS as KAFKA_OPTIONS
+from bridge.transform import header_to_value, schema_change_filter, scripting
 
 TRANSFORMS = "debezium.transforms"
 PREDICATES = "debezium.predicates"
@@ -62,6 +63,9 @@ _TRANSFORM_OPTIONS = {
     PARTITION_ROUTING: ("partition.payload.fields", "partition.topic.num", "partition.hash.function"),
     EXTRACT_CHANGED: ("header.changed.name", "header.unchanged.name"),
     TIMEZONE_CONVERTER: ("converted.timezone", "include.list", "exclude.list"),
+    header_to_value.HEADER_TO_VALUE: header_to_value.OPTIONS,
+    schema_change_filter.SCHEMA_CHANGE_FILTER: schema_change_filter.OPTIONS,
+    **scripting.OPTIONS,  # Filter and ContentBasedRouter, language=python (bridge.transform.scripting)
 }
 _PREDICATE_OPTIONS = {TOPIC_NAME_MATCHES: ("pattern",), RECORD_IS_TOMBSTONE: (), HAS_HEADER_KEY: ("name",)}
 _REMOVED = {
@@ -234,7 +238,9 @@ def _check_timezone(r: PropertyReader, prefix: str, step: TransformSpec) -> None
 _CHECKS = {UNWRAP: _check_unwrap, REGEX_ROUTER: _check_regex_router,
            BY_LOGICAL_TABLE: _check_logical_router, TO_LOGICAL_TOPIC: _check_logical_router,
            EVENT_ROUTER: _check_event_router, PARTITION_ROUTING: _check_partition_routing,
-           TIMEZONE_CONVERTER: _check_timezone}
+           TIMEZONE_CONVERTER: _check_timezone, header_to_value.HEADER_TO_VALUE: header_to_value.check,
+           schema_change_filter.SCHEMA_CHANGE_FILTER: schema_change_filter.check,
+           **dict.fromkeys(scripting.OPTIONS, scripting.check)}
 
 
 def _check(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
