@@ -23,6 +23,7 @@ from bridge.transform.kafka.names import OPTIONS as KAFKA_OPTIONS
 from bridge.transform import header_to_value, schema_change_filter, scripting
 
 TRANSFORMS = "debezium.transforms"
+OUTBOX_PREFIX = "bridge.outbox.message.prefix"  # a table-less outbox (bridge.transform.outbox.messages)
 PREDICATES = "debezium.predicates"
 
 UNWRAP = "io.debezium.transforms.ExtractNewRecordState"
@@ -99,12 +100,21 @@ class TransformSpec:
 
 @dataclass(frozen=True, slots=True)
 class ChainSpec:
-    """The chain, in order; empty when no `transforms` is set."""
+    """The chain, in order; empty when no `transforms` is set. `outbox_prefix`: the logical
+    decoding messages of that prefix are outbox rows for the chain's EventRouter."""
 
     steps: tuple[TransformSpec, ...] = ()
+    outbox_prefix: str | None = None
 
     def __bool__(self) -> bool:
         return bool(self.steps)
+
+    def outbox_fields(self) -> tuple[str, str, str]:
+        """The EventRouter's event id, key and payload columns (the members an outbox message's
+        JSON names them by)."""
+        step = next(s for s in self.steps if s.type == EVENT_ROUTER)
+        return (step.option("table.field.event.id", "id"), step.option("table.field.event.key", "aggregateid"),
+                step.option("table.field.event.payload", "payload"))
 
 
 NO_CHAIN = ChainSpec()
@@ -162,7 +172,13 @@ def read_chain(r: PropertyReader) -> ChainSpec:
         negate = r.bool(prefix + ".negate", False)
         steps.append(TransformSpec(alias, cls, options, predicate, negate))
         _check(r, prefix, steps[-1])
-    return ChainSpec(tuple(steps))
+    outbox = r.raw(OUTBOX_PREFIX)
+    if outbox is not None:
+        routers = sum(s.type == EVENT_ROUTER for s in steps)
+        if not outbox or routers != 1:
+            raise ConfigError(f"{r.label(OUTBOX_PREFIX)}={outbox!r}: a table-less outbox needs a message prefix and "
+                              f"one {EVENT_ROUTER} in {r.label(TRANSFORMS)} (it has {routers})")
+    return ChainSpec(tuple(steps), outbox or None)
 
 
 def _check_unwrap(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
