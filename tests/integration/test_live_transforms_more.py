@@ -195,3 +195,110 @@ def test_python_scripting_routes_by_region_and_filters_by_op(pg_dsn, kafka_boots
         assert bridge.stop() == 0, bridge.log()
     finally:
         clean_up_pair(conn, env, bridge, "", False, slots, (tag,), kafka_bootstrap, (f"{tag}.",))
+
+
+OUTBOX_SQL = """
+CREATE TABLE {s}.outbox (id uuid PRIMARY KEY, aggregatetype varchar(255) NOT NULL,
+                         aggregateid varchar(255) NOT NULL, type varchar(255) NOT NULL, payload jsonb);
+CREATE TABLE {s}.agg (id text PRIMARY KEY, n int NOT NULL);
+"""
+
+
+def _outbox_chain(topic: str) -> dict[str, str]:
+    return {"transforms": "outbox", "transforms.outbox.type": "io.debezium.transforms.outbox.EventRouter",
+            "transforms.outbox.route.topic.replacement": topic,
+            "transforms.outbox.table.expand.json.payload": "true",
+            "transforms.outbox.table.fields.additional.placement": "type:header:eventType,aggregateid:envelope"}
+
+
+def test_outbox_messages_equal_outbox_rows_and_keep_aggregate_order_over_2_producers(pg_dsn, kafka_bootstrap,
+                                                                                      tmp_path):
+    """The same events written as outbox rows (one pgbridge) and as logical decoding messages
+    (another, `bridge.outbox.message.prefix=<schema>.outbox`, no table) give the same records;
+    concurrent transactions (a row lock per aggregate orders their commits: `n` counts them)
+    arrive per aggregate in commit order."""
+    import threading
+    from collections import defaultdict
+
+    tag = f"om_{uuid.uuid4().hex[:6]}"
+    rows_side, msgs_side = f"{tag}_r", f"{tag}_m"
+    env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
+    conn = psycopg2.connect(pg_dsn)
+    conn.autocommit = True
+    bridges: list[BridgeProcess] = []
+    slots = {f"{rows_side}_slot": f"{rows_side}_pub", f"{msgs_side}_slot": f"{msgs_side}_pub"}
+    aggregates, per_thread, threads = 4, 25, 4
+    try:
+        # GIVEN an outbox table captured by one pgbridge, and a second capturing only messages
+        # (its publication holds a table nobody writes), both with 2 producers
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE SCHEMA {tag}")
+            cur.execute(OUTBOX_SQL.format(s=tag))
+            cur.execute(f"INSERT INTO {tag}.agg SELECT 'a' || i, 0 FROM generate_series(1, {aggregates}) i")
+            cur.execute(f'CREATE PUBLICATION "{rows_side}_pub" FOR TABLE {tag}.outbox')
+            cur.execute(f'CREATE PUBLICATION "{msgs_side}_pub" FOR TABLE {tag}.agg')
+        options = {"snapshot.mode": "no_data", "publication.autocreate.mode": "disabled"}
+        bridges.append(start_bridge_with(tmp_path, pg_dsn, kafka_bootstrap, rows_side, options,
+                                         transforms=_outbox_chain(rows_side + ".events.all")))
+        props = tmp_path / "messages"
+        props.mkdir()
+        bridges.append(start_bridge_with(props, pg_dsn, kafka_bootstrap, msgs_side,
+                                         {**options, "table.include.list": f"{tag}.outbox"},
+                                         transforms=_outbox_chain(msgs_side + ".events.all"),
+                                         own={"bridge.outbox.message.prefix": f"{tag}.outbox"}))
+        for side in (rows_side, msgs_side):
+            wait_until(lambda: slot_active(conn, f"{side}_slot") or not all(b.running() for b in bridges),
+                       timeout=90, what="pgbridge to stream")
+        assert all(b.running() for b in bridges), [b.log() for b in bridges]
+
+        # WHEN concurrent transactions each take an aggregate's next number and write its event
+        # twice: as an outbox row, and as a message (the outbox row's id, the same members)
+        def write(seed: int) -> None:
+            with psycopg2.connect(pg_dsn) as work, work.cursor() as cur:
+                for i in range(per_thread):
+                    agg = f"a{(seed + i) % aggregates + 1}"
+                    cur.execute(f"UPDATE {tag}.agg SET n = n + 1 WHERE id = %s RETURNING n", (agg,))
+                    (n,) = cur.fetchone()
+                    event_id = str(uuid.uuid4())
+                    payload = {"n": n, "zeta": {"b": True, "a": None}, "at": "dock", "x": 2.50}
+                    cur.execute(f"INSERT INTO {tag}.outbox VALUES (%s, 'Order', %s, 'Numbered', %s)",
+                                (event_id, agg, json.dumps(payload)))
+                    message = {"id": event_id.upper(), "aggregatetype": "Order", "aggregateid": agg,
+                               "type": "Numbered", "payload": payload}
+                    cur.execute("SELECT pg_logical_emit_message(true, %s, %s)", (f"{tag}.outbox", json.dumps(message)))
+                    work.commit()
+
+        workers = [threading.Thread(target=write, args=(t,)) for t in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+
+        # THEN both write every event, record for record equal (but for the topic), and per
+        # aggregate numbered 1, 2, 3 ... in order
+        total = per_thread * threads
+        got = {side: parity.consume_prefix(kafka_bootstrap, side + ".events", lambda rs: len(rs) >= total,
+                                           quiet=2.0, timeout=120, alive=lambda: all(b.running() for b in bridges))
+               for side in (rows_side, msgs_side)}
+
+        def shape(r: parity.Record, side: str) -> tuple:  # each its own topic prefix
+            return (r.key, r.value.replace(side, "<prefix>"),
+                    [(h, v.replace(side, "<prefix>")) for h, v in r.headers if h != "__debezium.context.runId"])
+
+        ours, theirs = (sorted(shape(r, side) for r in got[side]) for side in (msgs_side, rows_side))
+        assert ours[0] == theirs[0]
+        assert ours == theirs
+        assert len(got[msgs_side]) == total
+        for side in (rows_side, msgs_side):
+            sequences = defaultdict(list)
+            for r in got[side]:
+                sequences[json.loads(r.key)["payload"]].append(json.loads(r.value)["payload"]["payload"]["n"])
+            for agg, numbers in sequences.items():
+                assert numbers == list(range(1, len(numbers) + 1)), f"{side} {agg}: {numbers}"
+        assert {r.partition for r in got[msgs_side]} == {r.partition for r in got[rows_side]}
+        assert all(b.stop() == 0 for b in bridges), [b.log() for b in bridges]
+    finally:
+        for b in bridges:
+            if b.running():
+                b.kill()
+        clean_up_pair(conn, env, None, "", False, slots, (tag,), kafka_bootstrap, (f"{tag}_",))
