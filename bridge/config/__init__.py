@@ -43,7 +43,7 @@ from bridge.source.settings import (HaConfig, PostgresConfig, ReplicationConfig,
 from bridge.status.settings import HttpConfig, WalGuardConfig, read_http, read_wal_guard
 from bridge.transform.settings import NO_RULES, ColumnRules, read_columns
 from bridge.transform.chain import changes_routing, compile_chain
-from bridge.transform.smt_settings import NO_CHAIN, ChainSpec, read_chain
+from bridge.transform.smt_settings import NO_CHAIN, OUTBOX_PREFIX, ChainSpec, read_chain
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,10 @@ class BridgeConfig:
     @property
     def routing(self) -> RoutingSpec:
         """What the decoder's router reads, and exactly once's fingerprint hashes."""
+        chain = self.chain
+        outbox = None if chain.outbox_prefix is None else (chain.outbox_prefix, chain.outbox_fields()[1])
         return RoutingSpec.of(self.pipeline, self.events, self.filters, self.incremental.signal_table,
-                              changes_routing(self.chain))
+                              changes_routing(chain), outbox)
 
 
 def load_config(path: str | os.PathLike[str], bootstrap_servers: str | None = None, *,
@@ -154,6 +156,9 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     exactly_once = read_exactly_once(r, kafka.producer.settings, PRODUCER)
     columns = read_columns(r)
     chain = _chain_for(read_chain(r), events)
+    if chain.outbox_prefix is not None and not filters.captures_message(chain.outbox_prefix):
+        raise ConfigError(f"{r.label(OUTBOX_PREFIX)}={chain.outbox_prefix}: message.prefix.include.list / "
+                          "exclude.list leave these messages out: capture them")
     r.used.update(provider_keys(props))  # read when the file was (bridge.config.providers)
     topic_creation = read_topic_creation(r)
     failures = read_failure_handling(r)

@@ -11,6 +11,11 @@ JsonConverter (tests/data/debezium-server/headers.json).
 The context headers are the same for the whole run: they are written once. A key header's
 frame (the schema wrapping) is written once per table shape; per key change only the key's
 JSON goes in.
+
+A header pgbridge writes from a Connect value (the context headers, and those the transforms add:
+`bridge.transform.record.connect_header`) is a `ConnectHeader`: the (name, bytes) pair the
+producer takes, that also keeps the Connect schema and value, so that a later transform reading
+headers (HeaderToValue, the scripting transforms) sees them as Connect's transforms do.
 """
 
 from __future__ import annotations
@@ -21,6 +26,21 @@ from bridge.format.settings import HeaderFormat
 
 Headers = list[tuple[str, bytes]]
 
+
+class ConnectHeader(tuple):
+    """(name, bytes), with the Connect `schema` and `value` the bytes were written from."""
+
+    schema: Schema | None
+    value: object
+
+    def __new__(cls, name: str, data: bytes | None, schema: Schema | None, value: object) -> ConnectHeader:
+        self = tuple.__new__(cls, (name, data))
+        self.schema, self.value = schema, value
+        return self
+
+    def __getnewargs__(self) -> tuple:
+        return self[0], self[1], self.schema, self.value
+
 _STRING = connect_schema("string")  # ConnectHeaders.addString: a non-null value's schema
 
 
@@ -30,9 +50,9 @@ def context_headers(fmt: HeaderFormat, topic_prefix: str, run_id: str) -> Header
     values = (("__debezium.context.connectorLogicalName", topic_prefix), ("__debezium.context.taskId", "0"),
               ("__debezium.context.connectorName", "postgresql"), ("__debezium.context.runId", run_id))
     if not fmt.json:
-        return [(name, text.encode()) for name, text in values]
+        return [ConnectHeader(name, text.encode(), _STRING, text) for name, text in values]
     writer = JsonWriter(_STRING, "", "header", fmt.schemas_enable)
-    return [(name, writer.write(text)) for name, text in values]
+    return [ConnectHeader(name, writer.write(text), _STRING, text) for name, text in values]
 
 
 def key_frame(fmt: HeaderFormat, schema: Schema | None) -> tuple[bytes, bytes]:

@@ -18,7 +18,8 @@ from bridge.ack.tracker import AckTracker, Txn
 from bridge.convert.types import TypeRegistry
 from bridge.errors import DeliveryError, ProtocolError, SchemaRegistryFailed
 from bridge.format.converter import converters_for
-from bridge.pgoutput.messages import Begin, Relation
+from bridge.format.headers import Headers
+from bridge.pgoutput.messages import Begin, LogicalMessage, Relation
 from bridge.pgoutput.protocol import PgOutputDecoder
 from bridge.produce.events import EventBuilder, Record, TxnContext
 from bridge.produce.exactly_once import ResumePoint, Transactions
@@ -31,8 +32,10 @@ from bridge.produce.side_events import MessageEvents, TransactionEvents
 from bridge.ring import LsnCells, RingClosed, RingReader
 from bridge.route import records as rec
 from bridge.route.partitioner import java_default_partition
+from bridge.route.topics import TopicNames
 from bridge.source.catalog import TableInfo
-from bridge.transform.chain import Written, changes_routing, compile_chain, side_capturing
+from bridge.transform.chain import Captured, Written, changes_routing, compile_chain, side_capturing
+from bridge.transform.outbox.messages import OutboxMessages
 
 log = logging.getLogger(__name__)
 # Ring records that become Kafka records: what a resume point counts inside a transaction.
@@ -63,6 +66,7 @@ class ProducerWorker:
         # with a chain, the side records are built as Connect values for it (`Chain.side`)
         self.side_converters = converters if self._chain is None else side_capturing(converters)
         self._messages = MessageEvents(events, spec.conversion, db, self.side_converters)
+        self._outbox = None if spec.chain.outbox_prefix is None else _outbox_messages(spec, self._builder.headers)
         self._transactions = TransactionEvents(events, self.side_converters)
         self._metadata = events.provide_transaction_metadata
         self._murmur2 = spec.partitioner == "murmur2"
@@ -220,8 +224,8 @@ class ProducerWorker:
             ctx = self._in_txn(kind)
             if self._metadata:
                 ctx.order = rec.order_fields(aux)
-            self._produce_side(self._messages.record(self._decoder.decode(payload), ctx.xid, ctx.commit_ts_us,
-                                                ctx.last_commit_lsn, ctx.block(lsn)), hash_)
+            self._produce_side(self._message(self._decoder.decode(payload), ctx.xid, ctx.commit_ts_us,
+                                             ctx.last_commit_lsn, ctx.block(lsn)), hash_)
         elif kind == rec.STANDALONE_MESSAGE:
             # A non-transactional message is its own unit of work, confirmable at its LSN;
             # Debezium anchors its `sequence` at itself and stamps it with the newest
@@ -232,7 +236,7 @@ class ProducerWorker:
             self.last_end = max(self.last_end, lsn)
             self._txn = self.tracker.begin()
             stamp = aux or time.time_ns() // 1000
-            self._produce_side(self._messages.record(self._decoder.decode(payload), None, stamp, lsn), hash_)
+            self._produce_side(self._message(self._decoder.decode(payload), None, stamp, lsn), hash_)
             self.tracker.commit(lsn, stamp)
             self._txn = None
         elif kind == rec.TRUNCATE:
@@ -245,6 +249,16 @@ class ProducerWorker:
             self._transaction_record(half, lsn, payload)
         else:
             raise ProtocolError(f"unknown ring record kind {kind}", offset=0, msg_type=None)
+
+    def _message(self, msg: LogicalMessage, txid: int | None, commit_ts_us: int, last_commit: int | None,
+                 transaction: dict | None = None) -> Record:
+        """A logical decoding message's record; with a table-less outbox, one of its prefix is
+        the create event of the outbox row it spells (`bridge.transform.outbox.messages`)."""
+        outbox = self._outbox
+        if outbox is None or msg.prefix != outbox.prefix:
+            return self._messages.record(msg, txid, commit_ts_us, last_commit, transaction)
+        topic, key, value, headers = outbox.event(msg.content, txid, commit_ts_us, last_commit, msg.lsn)
+        return Record(topic, Captured(*key), Captured(*value), headers)  # type: ignore[arg-type]
 
     def _event_failed(self, exc: Exception, msg, lsn: int, raw: bytes) -> None:
         """A change (`raw`, decoded into `msg` unless that failed) whose event could not be built:
@@ -405,3 +419,12 @@ def _commit(worker: ProducerWorker, transactions: Transactions, cells: LsnCells,
 def _heartbeat_delivered(err, msg) -> None:
     if err is not None:
         log.warning("heartbeat to %s not delivered: %s", msg.topic(), err.str())
+
+
+def _outbox_messages(spec: ProducerSpec, headers: Headers) -> OutboxMessages:
+    """The builder of a table-less outbox's events: the message prefix names the outbox table."""
+    prefix = spec.chain.outbox_prefix
+    schema, _, table = prefix.rpartition(".")  # type: ignore[union-attr]
+    id_field, _, payload_field = spec.chain.outbox_fields()
+    return OutboxMessages(prefix, TopicNames.of(spec.events).table(schema, table), spec.events.topic_prefix,  # type: ignore[arg-type]
+                          spec.dbname, id_field, payload_field, headers)

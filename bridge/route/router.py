@@ -8,7 +8,8 @@ coordinator learns from `pushed`/`dispatched` which producers hold nothing back
 (`bridge.ack.safe_lsn`).
 
 Besides rows: logical messages go to the owner of their prefix (a non-transactional one is a
-self-contained unit with its own position), truncates to the owner of each table's topic, and
+self-contained unit with its own position; a table-less outbox's messages, `RoutingSpec.outbox`,
+to the owner of their event key), truncates to the owner of each table's topic, and
 with `provide.transaction.metadata` the decoder numbers each transaction's events and has
 producer 0 write its BEGIN/END records (one producer keeps that topic in commit order).
 
@@ -22,6 +23,7 @@ What else sees the stream (a cut-over filter, the incremental snapshot) is passe
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import mmh3
@@ -68,6 +70,7 @@ class Router:
         self._salt = spec.salt
         self._salts = dict(spec.salts)  # per-topic overrides, by the topic's (sanitized) name
         self._message_salt = self._salts.get(self._topics.message(), self._salt)
+        self._outbox = spec.outbox  # (prefix, key member): outbox messages go by their event key
         skipped = spec.skipped_operations
         self._skip_insert, self._skip_update, self._skip_delete = "c" in skipped, "u" in skipped, "d" in skipped
         self._truncates = "t" not in skipped
@@ -322,7 +325,8 @@ class Router:
             self._last_commit = msg.lsn
         if not self._filters.captures_message(msg.prefix):
             return
-        h = key_hash(self._message_salt, msg.prefix.encode())
+        h = key_hash(self._message_salt, msg.prefix.encode()) if self._outbox is None or \
+            msg.prefix != self._outbox[0] else self._outbox_hash(msg.content)
         owner = h % self.producers
         if msg.transactional:
             if not self.in_txn:
@@ -337,6 +341,17 @@ class Router:
         self.builders[owner].add(rec.standalone_message(h, msg.lsn, self._last_commit_ts, payload))
         self.pending_pushed[owner] = max(self.pending_pushed.get(owner, 0), msg.lsn)
         self.pending_dispatched = max(self.pending_dispatched, msg.lsn)
+
+    def _outbox_hash(self, content: bytes) -> int:
+        """An outbox message's producer, by its event key (one aggregate's events from one
+        producer, in WAL order, as an outbox table's rows by table); content without such a key,
+        which its producer will refuse, by the prefix."""
+        try:
+            key = json.loads(content).get(self._outbox[1])  # type: ignore[index]
+        except (ValueError, AttributeError):
+            key = None
+        text = self._outbox[0] if not isinstance(key, str) else key  # type: ignore[index]
+        return key_hash(self._message_salt, text.encode())
 
     def _on_truncate(self, payload: bytes, lsn: int) -> None:
         if self._on_truncate_hook is not None:

@@ -37,13 +37,17 @@ class RoutingSpec:
     # something else than the table's key: `bridge.transform.chain.changes_routing`); hashed
     # only when set, so the fingerprints of earlier versions' routing stay what they were
     by_table: bool = dataclasses.field(default=False, metadata={"hashed_when_set": True})
+    # a table-less outbox (`bridge.outbox.message.prefix`): (message prefix, the JSON member
+    # holding the event key); such messages go to a producer by that key; hashed only when set
+    outbox: tuple[str, str] | None = dataclasses.field(default=None, metadata={"hashed_when_set": True})
 
     @classmethod
     def of(cls, pipeline: PipelineConfig, events: EventConfig, filters: TableFilter,
-           signal_table: str | None, by_table: bool = False) -> RoutingSpec:
+           signal_table: str | None, by_table: bool = False, outbox: tuple[str, str] | None = None) -> RoutingSpec:
         return cls(pipeline.producers, pipeline.salt, dict(pipeline.salts), pipeline.partitioner,
                    events.topic_prefix, events.topic_delimiter, events.skipped_operations,
-                   events.tombstones_on_delete, events.provide_transaction_metadata, filters, signal_table, by_table)
+                   events.tombstones_on_delete, events.provide_transaction_metadata, filters, signal_table, by_table,
+                   outbox)
 
     def fingerprint(self) -> str:
         """A stable digest of every field: the same in every process and every run (no hash

@@ -22,6 +22,7 @@ from bridge.format.json import JsonConverter
 from bridge.format.settings import HeaderFormat
 from bridge.transform.by_logical_table import ByLogicalTableRouter, ToLogicalTopicRouter
 from bridge.transform.extract_changed import ExtractChangedRecordState
+from bridge.transform.header_to_value import HEADER_TO_VALUE, HeaderToValue
 from bridge.transform.kafka.steps import STEPS as KAFKA_STEPS
 from bridge.transform.kafka.structs import TransformFailed
 from bridge.transform.outbox.event_router import EventRouter
@@ -29,6 +30,8 @@ from bridge.transform.partition_routing import PartitionRouting
 from bridge.transform.predicates import compile_predicate
 from bridge.transform.record import ConnectRecord
 from bridge.transform.router import RegexRouter
+from bridge.transform.schema_change_filter import SCHEMA_CHANGE_FILTER, schema_change_filter
+from bridge.transform.scripting import OPTIONS as SCRIPTED, Scripted
 from bridge.transform.timezone import TimezoneConverter
 from bridge.transform.smt_settings import (BY_LOGICAL_TABLE, EVENT_ROUTER, EXTRACT_CHANGED, PARTITION_ROUTING,
                                           REGEX_ROUTER, TIMEZONE_CONVERTER, TO_LOGICAL_TOPIC, UNWRAP, ChainSpec,
@@ -123,6 +126,9 @@ _STEPS: dict[str, Callable[[TransformSpec, HeaderFormat], Step]] = {
     PARTITION_ROUTING: PartitionRouting,
     EXTRACT_CHANGED: ExtractChangedRecordState,
     TIMEZONE_CONVERTER: TimezoneConverter,
+    HEADER_TO_VALUE: HeaderToValue,
+    SCHEMA_CHANGE_FILTER: schema_change_filter,
+    **dict.fromkeys(SCRIPTED, Scripted),  # Filter, ContentBasedRouter (language=python)
 }
 
 

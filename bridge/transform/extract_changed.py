@@ -13,7 +13,7 @@ ones it left alone, as Debezium 3.7 adds them.
 from __future__ import annotations
 
 from bridge.format.settings import HeaderFormat
-from bridge.transform.record import ConnectRecord, header_bytes
+from bridge.transform.record import ConnectRecord, connect_header
 from bridge.transform.smt_settings import TransformSpec
 
 
@@ -37,5 +37,5 @@ class ExtractChangedRecordState:
                 (changed if value != before.get(column) else unchanged).append(column)
         for (name, header_schema), names in zip(self._names, (changed, unchanged)):
             if name is not None and name.strip():
-                record.headers.append((name, header_bytes(self._format, header_schema, names)))
+                record.headers.append(connect_header(self._format, name, header_schema, names))
         return record

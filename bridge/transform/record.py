@@ -2,7 +2,9 @@
 
 Values are Connect values (dicts for structs, as `bridge.produce.events` builds them); the
 headers already on a record are bytes in the header converter's format, and a transform that
-adds a header writes it in that format too (`header_bytes`).
+adds a header writes it in that format too (`connect_header`), keeping its Connect schema and
+value beside the bytes (`bridge.format.headers.ConnectHeader`) for the transforms that read
+headers.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from bridge.convert.schema import Schema
-from bridge.format.headers import Headers
+from bridge.format.headers import ConnectHeader, Headers
 from bridge.format.json import JsonWriter, json_bytes
 from bridge.format.settings import HeaderFormat
 
@@ -36,3 +38,8 @@ def header_bytes(fmt: HeaderFormat, schema: Schema, value: object) -> bytes | No
     if isinstance(value, str):
         return value.encode()
     return json_bytes(value)
+
+
+def connect_header(fmt: HeaderFormat, name: str, schema: Schema, value: object) -> ConnectHeader:
+    """A header a transform adds: its bytes (`header_bytes`) with its Connect schema and value."""
+    return ConnectHeader(name, header_bytes(fmt, schema, value), schema, value)

@@ -20,8 +20,10 @@ from bridge.errors import ConfigError
 from bridge.properties import PropertyReader
 from bridge.transform.kafka.names import CHECKS as KAFKA_CHECKS
 from bridge.transform.kafka.names import OPTIONS as KAFKA_OPTIONS
+from bridge.transform import header_to_value, schema_change_filter, scripting
 
 TRANSFORMS = "debezium.transforms"
+OUTBOX_PREFIX = "bridge.outbox.message.prefix"  # a table-less outbox (bridge.transform.outbox.messages)
 PREDICATES = "debezium.predicates"
 
 UNWRAP = "io.debezium.transforms.ExtractNewRecordState"
@@ -62,6 +64,9 @@ _TRANSFORM_OPTIONS = {
     PARTITION_ROUTING: ("partition.payload.fields", "partition.topic.num", "partition.hash.function"),
     EXTRACT_CHANGED: ("header.changed.name", "header.unchanged.name"),
     TIMEZONE_CONVERTER: ("converted.timezone", "include.list", "exclude.list"),
+    header_to_value.HEADER_TO_VALUE: header_to_value.OPTIONS,
+    schema_change_filter.SCHEMA_CHANGE_FILTER: schema_change_filter.OPTIONS,
+    **scripting.OPTIONS,  # Filter and ContentBasedRouter, language=python (bridge.transform.scripting)
 }
 _PREDICATE_OPTIONS = {TOPIC_NAME_MATCHES: ("pattern",), RECORD_IS_TOMBSTONE: (), HAS_HEADER_KEY: ("name",)}
 _REMOVED = {
@@ -95,12 +100,21 @@ class TransformSpec:
 
 @dataclass(frozen=True, slots=True)
 class ChainSpec:
-    """The chain, in order; empty when no `transforms` is set."""
+    """The chain, in order; empty when no `transforms` is set. `outbox_prefix`: the logical
+    decoding messages of that prefix are outbox rows for the chain's EventRouter."""
 
     steps: tuple[TransformSpec, ...] = ()
+    outbox_prefix: str | None = None
 
     def __bool__(self) -> bool:
         return bool(self.steps)
+
+    def outbox_fields(self) -> tuple[str, str, str]:
+        """The EventRouter's event id, key and payload columns (the members an outbox message's
+        JSON names them by)."""
+        step = next(s for s in self.steps if s.type == EVENT_ROUTER)
+        return (step.option("table.field.event.id", "id"), step.option("table.field.event.key", "aggregateid"),
+                step.option("table.field.event.payload", "payload"))
 
 
 NO_CHAIN = ChainSpec()
@@ -158,7 +172,13 @@ def read_chain(r: PropertyReader) -> ChainSpec:
         negate = r.bool(prefix + ".negate", False)
         steps.append(TransformSpec(alias, cls, options, predicate, negate))
         _check(r, prefix, steps[-1])
-    return ChainSpec(tuple(steps))
+    outbox = r.raw(OUTBOX_PREFIX)
+    if outbox is not None:
+        routers = sum(s.type == EVENT_ROUTER for s in steps)
+        if not outbox or routers != 1:
+            raise ConfigError(f"{r.label(OUTBOX_PREFIX)}={outbox!r}: a table-less outbox needs a message prefix and "
+                              f"one {EVENT_ROUTER} in {r.label(TRANSFORMS)} (it has {routers})")
+    return ChainSpec(tuple(steps), outbox or None)
 
 
 def _check_unwrap(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
@@ -234,7 +254,9 @@ def _check_timezone(r: PropertyReader, prefix: str, step: TransformSpec) -> None
 _CHECKS = {UNWRAP: _check_unwrap, REGEX_ROUTER: _check_regex_router,
            BY_LOGICAL_TABLE: _check_logical_router, TO_LOGICAL_TOPIC: _check_logical_router,
            EVENT_ROUTER: _check_event_router, PARTITION_ROUTING: _check_partition_routing,
-           TIMEZONE_CONVERTER: _check_timezone}
+           TIMEZONE_CONVERTER: _check_timezone, header_to_value.HEADER_TO_VALUE: header_to_value.check,
+           schema_change_filter.SCHEMA_CHANGE_FILTER: schema_change_filter.check,
+           **dict.fromkeys(scripting.OPTIONS, scripting.check)}
 
 
 def _check(r: PropertyReader, prefix: str, step: TransformSpec) -> None:

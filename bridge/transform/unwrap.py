@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from bridge.convert.schema import Schema, connect_schema
 from bridge.errors import ConfigError
 from bridge.format.settings import HeaderFormat
-from bridge.transform.record import ConnectRecord, header_bytes
+from bridge.transform.record import ConnectRecord, connect_header
 from bridge.transform.smt_settings import TransformSpec
 
 _TRANSACTION_FIELDS = ("id", "total_order", "data_collection_order")
@@ -151,7 +151,7 @@ class ExtractNewRecordState:
         row_schema, value_schema, fields, headers = self._plan(schema)
         if headers:  # in place, as Debezium adds them (see `Chain.run`)
             fmt = self._header_format
-            record.headers.extend((ref.new_name, header_bytes(fmt, s, ref.value(where, envelope)))
+            record.headers.extend(connect_header(fmt, ref.new_name, s, ref.value(where, envelope))
                                   for ref, where, s in headers)
         record = record._replace(headers=list(record.headers))  # Connect's newRecord: a copy
         after = envelope["after"]
@@ -175,6 +175,6 @@ class ExtractNewRecordState:
     def _tombstone_headers(self, record: ConnectRecord) -> ConnectRecord:
         """On a tombstone Debezium adds only an `op` header, "d" (a required string), in place."""
         fmt = self._header_format
-        record.headers.extend((ref.new_name, header_bytes(fmt, connect_schema("string"), "d"))
+        record.headers.extend(connect_header(fmt, ref.new_name, connect_schema("string"), "d")
                               for ref in self._headers if ref.field == "op")
         return record

@@ -386,18 +386,19 @@ DEBEZIUM_STOP = REPO / "deploy" / "local" / "debezium" / "stop"
 
 def start_bridge_with(tmp: Path, pg_dsn: str, kafka_bootstrap: str, prefix: str, options: dict[str, str],
                       producers: int = 2, converters: dict[str, str] | None = None,
-                      transforms: dict[str, str] | None = None) -> BridgeProcess:
+                      transforms: dict[str, str] | None = None, own: dict[str, str] | None = None) -> BridgeProcess:
     """`bridge run` with the connector `options` (unprefixed, as Debezium names them), slot
     `<prefix>_slot` and publication `<prefix>_pub`; started. `converters`: Connect's
     `key.converter`/`value.converter`/`header.converter` keys and their options, as a
     connector configuration names them (`value.converter.schemas.enable`); `transforms`:
-    Connect's `transforms*` and `predicates*` keys, named as a connector configuration does."""
+    Connect's `transforms*` and `predicates*` keys, named as a connector configuration does;
+    `own`: pgbridge's own `bridge.*` keys."""
     formats = {"debezium.format." + k.replace(".converter", "", 1): v for k, v in (converters or {}).items()}
     formats.update({f"debezium.{k}": v for k, v in (transforms or {}).items()})
     cfg = write_properties(tmp / f"{prefix}.properties", pg_dsn, kafka_bootstrap, prefix=prefix,
                            slot=f"{prefix}_slot", publication=f"{prefix}_pub",
                            extra={**{f"debezium.source.{k}": v for k, v in options.items()},
-                                  "bridge.producers": str(producers), **formats})
+                                  "bridge.producers": str(producers), **formats, **(own or {})})
     bridge = BridgeProcess(cfg, tmp / f"{prefix}.log")
     bridge.start()
     return bridge

@@ -8,7 +8,7 @@
 - HeaderFrom (`fields`, `headers`, `operation` move|copy, `replace.null.with.default`) adds,
   for each field, a header with its value and schema (null when the struct lacks it); `move`
   also drops the fields from the struct (schema rebuilt by copySchemaBasics: required).
-Headers are written by the header converter (`header_bytes`); every step copies the record's
+Headers are written by the header converter (`connect_header`); every step copies the record's
 headers, as Connect's `newRecord` does.
 """
 
@@ -22,7 +22,8 @@ from bridge.convert.schema import Schema, connect_schema
 from bridge.format.settings import HeaderFormat
 from bridge.transform.kafka.structs import (SchemaCache, Side, TransformFailed, copy_basics, field_schema, get,
                                             read_bool, read_list, require_struct, struct_fields)
-from bridge.transform.record import ConnectRecord, header_bytes
+from bridge.format.headers import ConnectHeader
+from bridge.transform.record import ConnectRecord, connect_header
 
 if TYPE_CHECKING:
     from bridge.transform.smt_settings import TransformSpec
@@ -61,8 +62,9 @@ class InsertHeader:
         parsed = literal(spec.option("value.literal", ""))
         assert not isinstance(parsed, str), parsed  # refused at start (names.check_insert_header)
         schema, value = parsed
-        self._header = (spec.option("header", ""),
-                        None if value is None else header_bytes(headers, schema, value))  # type: ignore[arg-type]
+        name = spec.option("header", "")
+        self._header = ConnectHeader(name, None, None, None) if value is None else \
+            connect_header(headers, name, schema, value)  # type: ignore[arg-type]
 
     def __call__(self, record: ConnectRecord) -> ConnectRecord:
         return record._replace(headers=[*record.headers, self._header])
@@ -101,7 +103,7 @@ class HeaderFrom:
             field = by_name.get(name)
             if field is None:  # Connect's operatingSchema.field(name).schema() fails
                 raise TransformFailed(f"HeaderFrom: the record has no field {name!r}")
-            added.append((header, header_bytes(self._format, field_schema(field), get(struct, field, self._defaults))))
+            added.append(connect_header(self._format, header, field_schema(field), get(struct, field, self._defaults)))
         record = record._replace(headers=[*record.headers, *added])
         if not self._move:
             return record

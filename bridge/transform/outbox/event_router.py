@@ -42,7 +42,7 @@ from bridge.format.settings import HeaderFormat
 from bridge.transform.by_logical_table import JavaReplace
 from bridge.transform.kafka.structs import TransformFailed
 from bridge.transform.outbox.json_payload import JsonPayloads
-from bridge.transform.record import ConnectRecord, header_bytes
+from bridge.transform.record import ConnectRecord, connect_header
 from bridge.transform.smt_settings import TransformSpec
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class EventRouter:
             raise OutboxError(f"transform {self._alias!r} (EventRouter): route.by.field {self._route_by!r} is "
                               f"not a non-null string column of the outbox table ({record.topic})")
         headers = record.headers
-        headers.append(("id", header_bytes(self._headers, _field_schema(id_field), row.get(self._id))))
+        headers.append(connect_header(self._headers, "id", _field_schema(id_field), row.get(self._id)))
         value_schema = None if self._only_headers else self._value_schema(payload_schema, row_schema, fields, row,
                                                                           routed)
         value: dict | None = None if value_schema is None else {"payload": payload}
@@ -154,7 +154,7 @@ class EventRouter:
             if placement == ENVELOPE:
                 value[alias] = row.get(column)  # type: ignore[index]
             elif placement == HEADER:
-                headers.append((alias, header_bytes(self._headers, _field_schema(field), row.get(column))))
+                headers.append(connect_header(self._headers, alias, _field_schema(field), row.get(column)))
             else:
                 partition = row.get(column)
         if (payload is None or (isinstance(payload, str) and not payload.strip(_JAVA_BLANK))) and \
