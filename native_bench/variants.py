@@ -8,7 +8,8 @@
     debezium-avro
         Debezium 3.4.1 with Apicurio's AvroConverter 2.6.13 on keys and values, in its
         Confluent-compatible mode (5-byte header with the registry's contentId), registering
-        with the schema registry of deploy/local/registry/up; its subjects are deleted afterwards
+        with the schema registry of deploy/local/registry/up ($BRIDGE_REGISTRY_URL); its subjects
+        are deleted afterwards
 
 None of them is in W2's latency phase: it reads `source.ts_ms` from JSON envelopes, which
 these records do not carry.
@@ -19,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import urllib.error
+import urllib.parse
 import urllib.request
 
 from native_bench.services import REPO
@@ -62,6 +63,9 @@ class PgBridgeUnwrap(PgBridge):
 
     def properties(self, prefix):
         return {"debezium.format.key.schemas.enable": "false", "debezium.format.value.schemas.enable": "false",
+                # Connect's header converter, as the Debezium it is compared with writes headers
+                # (Debezium Server's default, JSON with schemas, writes twice the bytes)
+                "debezium.format.header": "org.apache.kafka.connect.storage.SimpleHeaderConverter",
                 **{f"debezium.{k}": v for k, v in UNWRAP_CHAIN.items()}}
 
 
@@ -92,7 +96,7 @@ class DebeziumAvro(Debezium):
     def options(self, ctx):
         per_side = {
             "": "io.apicurio.registry.utils.converter.AvroConverter",
-            ".apicurio.registry.url": registry_v2_url(),
+            ".apicurio.registry.url": registry_url().replace("/apis/ccompat/v7", "/apis/registry/v2"),
             ".apicurio.registry.as-confluent": "true",  # Confluent framing: 00 <contentId:4> <avro>
             ".apicurio.registry.headers.enabled": "false",
             ".apicurio.registry.use-id": "contentId",
@@ -109,31 +113,32 @@ class DebeziumAvro(Debezium):
             delete_subjects([f"{t}-{side}" for t in self.topics(ctx, ctx.prefix(self)) for side in ("key", "value")])
 
 
-def registry_v2_url() -> str:
-    """Apicurio's own API (what its converter talks to): $BRIDGE_REGISTRY_V2_URL, else the
-    registry deploy/local/registry/up starts or finds."""
-    url = os.environ.get("BRIDGE_REGISTRY_V2_URL")
+def registry_url() -> str:
+    """The registry's Confluent API: $BRIDGE_REGISTRY_URL, else the registry
+    deploy/local/registry/up starts or finds (Apicurio's own API is beside it)."""
+    url = os.environ.get("BRIDGE_REGISTRY_URL")
     if url:
         return url
     proc = subprocess.run([str(REGISTRY_UP)], capture_output=True, text=True, timeout=300)
-    found = re.search(r"^export BRIDGE_REGISTRY_V2_URL='([^']*)'$", proc.stdout, re.M)
+    found = re.search(r"^export BRIDGE_REGISTRY_URL='([^']*)'$", proc.stdout, re.M)
     if proc.returncode != 0 or found is None:
         raise RuntimeError(f"deploy/local/registry/up failed (exit {proc.returncode}): {proc.stderr[-1000:]}")
-    os.environ["BRIDGE_REGISTRY_V2_URL"] = found.group(1)
+    os.environ["BRIDGE_REGISTRY_URL"] = found.group(1)
     return found.group(1)
 
 
 def delete_subjects(subjects: list[str]) -> None:
-    """Delete the artifacts (subjects) of the default group; ones never registered are skipped.
-    The registry keeps everything in memory: a run's schemas are not left behind."""
-    base = registry_v2_url()
+    """Delete the subjects for good (soft, then permanent, as the Confluent API wants), so
+    runs do not pile schemas up in the in-memory registry. Best effort: a subject never
+    registered, or a registry that refuses, leaves the figures alone."""
+    base = registry_url()
     for subject in subjects:
-        req = urllib.request.Request(f"{base}/groups/default/artifacts/{subject}", method="DELETE")
-        try:
-            urllib.request.urlopen(req, timeout=10).close()
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404:
-                raise
+        for query in ("", "?permanent=true"):
+            req = urllib.request.Request(f"{base}/subjects/{urllib.parse.quote(subject)}{query}", method="DELETE")
+            try:
+                urllib.request.urlopen(req, timeout=10).close()
+            except OSError:  # HTTPError (404: never registered) and URLError are both OSErrors
+                break
 
 
 # a pgbridge variant -> the Debezium system that writes the same records (the ratios compare them)
