@@ -198,6 +198,17 @@ def _micro_rows(micro: dict):
             yield f"{key}", "error: " + micro[key]["error"][:80]
 
 
+def scaling_series(workloads: dict) -> dict[str, list[tuple[int, int]]]:
+    """Per workload: (producers, rows/s) of the plain pgbridge-N systems (not the variants)."""
+    series = {}
+    for name, wl in workloads.items():
+        pts = sorted((int(s.split("-")[1]), f["rows_per_s"]) for s, f in wl["systems"].items()
+                     if re.fullmatch(r"pgbridge-\d+", s) and _ok(f))
+        if pts:
+            series[name] = pts
+    return series
+
+
 def plots(out: Path, results: dict, samples: dict) -> list[str]:
     import matplotlib
     matplotlib.use("Agg")
@@ -258,12 +269,7 @@ def plots(out: Path, results: dict, samples: dict) -> list[str]:
         plt.close(fig)
         made.append(f"latency_cdf_{name}.png")
     # Scaling vs producers.
-    series = {}
-    for name, wl in wls.items():
-        pts = sorted((int(s.split("-")[1]), f["rows_per_s"]) for s, f in wl["systems"].items()
-                     if re.fullmatch(r"pgbridge-\d+", s) and _ok(f))
-        if pts:
-            series[name] = pts
+    series = scaling_series(wls)
     if series:
         fig, ax = plt.subplots(figsize=(6.5, 4.2))
         for name, pts in series.items():
