@@ -15,6 +15,8 @@ Into Kafka (same broker, topics pre-created with the same partition count for ev
                      Kafka Connect standalone + the Debezium PostgreSQL connector
                      (deploy/local/debezium/run), JsonConverter schemas.enable false / true,
                      connector defaults otherwise (snapshot.mode=no_data)
+    pgbridge-2-unwrap, debezium-json-unwrap, debezium-avro
+                     variants with a transform chain or Avro: native_bench.variants
 
 Throughput window: from the moment the system's walsender holds the slot (it has started
 reading) to the moment the last record is readable (Kafka systems) or the reader has received
