@@ -4,7 +4,8 @@
         the same transform chain in both, JSON without schemas: ExtractNewRecordState with
         delete.tombstone.handling.mode=rewrite (a delete becomes the row with `__deleted`,
         no tombstone) and add.fields=op,table,lsn, then a RegexRouter renaming
-        `<prefix>.<schema>.<table>` to `<prefix>.<table>.events.v1`
+        `<prefix>.<schema>.<table>` to `<prefix>.<schema>.<table>.events.v1` (the run's schema
+        stays in the name: concurrent runs in the same database have tables of the same names)
     debezium-avro
         Debezium 3.4.1 with Apicurio's AvroConverter 2.6.13 on keys and values, in its
         Confluent-compatible mode (5-byte header with the registry's contentId), registering
@@ -37,14 +38,14 @@ UNWRAP_CHAIN = {
     "transforms.unwrap.delete.tombstone.handling.mode": "rewrite",
     "transforms.unwrap.add.fields": "op,table,lsn",
     "transforms.route.type": "org.apache.kafka.connect.transforms.RegexRouter",
-    "transforms.route.regex": "([^.]+)[.][^.]+[.]([^.]+)",
-    "transforms.route.replacement": "$1.$2.events.v1",
+    "transforms.route.regex": "([^.]+)[.]([^.]+)[.]([^.]+)",
+    "transforms.route.replacement": "$1.$2.$3.events.v1",
 }
 
 
 def unwrapped_topics(ctx: Context, prefix: str) -> list[str]:
     """The chain's topic names, as its RegexRouter renames the connector's."""
-    return [f"{prefix}.{t}.events.v1" for t in ctx.workload.tables()]
+    return [f"{topic}.events.v1" for topic in ctx.topics(prefix)]
 
 
 class PgBridgeUnwrap(PgBridge):
@@ -147,7 +148,7 @@ SAME_CHAIN = {"pgbridge-2-unwrap": ("debezium-json-unwrap",)}
 DESCRIPTIONS = {
     "pgbridge-2-unwrap": "pgbridge, 2 producers, JSON without schemas, transforms: ExtractNewRecordState "
                          "(delete.tombstone.handling.mode=rewrite, add.fields=op,table,lsn) then RegexRouter "
-                         "(`<prefix>.<schema>.<table>` -> `<prefix>.<table>.events.v1`); no tombstones.",
+                         "(`<prefix>.<schema>.<table>` -> `<prefix>.<schema>.<table>.events.v1`); no tombstones.",
     "debezium-json-unwrap": "Debezium with the same transforms and JsonConverter schemas.enable=false.",
     "debezium-avro": "Debezium 3.4.1 (not the version above) with Apicurio's AvroConverter 2.6.13 on keys and "
                      "values, Confluent framing (5-byte header, contentId), registering with Apicurio Registry "

@@ -38,9 +38,9 @@ def test_the_unwrap_chain_flattens_renames_and_rewrites_deletes_without_tombston
     txn(router, 1000, [m.Insert(16384, (b"1", b"a")), m.Delete(16384, "K", (b"1", None))])
     run_batch(router, worker)
     # THEN both records are the flattened row, in the renamed topic, schemaless, and no tombstone follows
-    ctx = SimpleNamespace(workload=SimpleNamespace(tables=lambda: ["t"]))
-    assert PgBridgeUnwrap(2).topics(ctx, "p") == ["p.t.events.v1"]
-    assert [(t, k) for t, k, _ in sink.records] == [("p.t.events.v1", {"id": 1})] * 2
+    ctx = SimpleNamespace(topics=lambda prefix: [f"{prefix}.public.t"])
+    assert PgBridgeUnwrap(2).topics(ctx, "p") == ["p.public.t.events.v1"]
+    assert [(t, k) for t, k, _ in sink.records] == [("p.public.t.events.v1", {"id": 1})] * 2
     inserted, deleted = (v for _, _, v in sink.records)
     assert inserted == {"id": 1, "v": "a", "__op": "c", "__table": "t", "__lsn": 910, "__deleted": "false"}
     assert deleted == {"id": 1, "v": None, "__op": "d", "__table": "t", "__lsn": 911, "__deleted": "true"}
