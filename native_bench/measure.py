@@ -285,9 +285,10 @@ def percentiles(values: list[float], points=(50, 95, 99)) -> dict[str, float] | 
     return out
 
 
-def payload_sample(bootstrap: str, topics: list[str], partitions: int, limit: int = 5000,
-                   timeout_s: float = 20.0) -> dict | None:
-    """Average key, value and header bytes per record over up to `limit` records."""
+def payload_sample(bootstrap: str, topics: list[str], partitions: int, limit: int | None = None,
+                   timeout_s: float = 120.0) -> dict | None:
+    """Average key, value and header bytes per record over up to `limit` records (all of the
+    topics' by default), and the sum of the key and value bytes read."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"native-bench-size-{time.monotonic_ns()}",
                          "enable.auto.commit": False, "enable.partition.eof": True})
     tps = [TopicPartition(t, p, OFFSET_BEGINNING) for t in topics for p in range(partitions)]
@@ -296,7 +297,7 @@ def payload_sample(bootstrap: str, topics: list[str], partitions: int, limit: in
     eof: set = set()
     deadline = time.monotonic() + timeout_s
     try:
-        while n < limit and len(eof) < len(tps) and time.monotonic() < deadline:
+        while (limit is None or n < limit) and len(eof) < len(tps) and time.monotonic() < deadline:
             for msg in consumer.consume(500, 0.2):
                 if msg.error():
                     if msg.error().code() == -191:  # _PARTITION_EOF
@@ -314,4 +315,4 @@ def payload_sample(bootstrap: str, topics: list[str], partitions: int, limit: in
     if not n:
         return None
     return {"records": n, "key_bytes": round(key / n, 1), "value_bytes": round(value / n, 1),
-            "header_bytes": round(headers / n, 1), "tombstones": tombstones}
+            "header_bytes": round(headers / n, 1), "tombstones": tombstones, "key_value_bytes": key + value}

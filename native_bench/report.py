@@ -6,7 +6,10 @@ Every number written here comes from the run's own measurements; ratios are comp
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+
+from native_bench.variants import DESCRIPTIONS, SAME_CHAIN
 
 CEILING_READERS = ("pg_recvlogical", "raw-eager", "raw-bulk")
 
@@ -38,7 +41,7 @@ def ratios(results: dict) -> dict:
             r = {}
             if ceiling[1]:
                 r["over_ceiling"] = over(f, readers)
-            for d in ("debezium-json", "debezium-json-schemas"):
+            for d in ("debezium-json", "debezium-json-schemas", *SAME_CHAIN.get(s, ())):
                 if _ok(sysfigs.get(d)):
                     r[f"over_{d}"] = over(f, [sysfigs[d]], 2)
             entry[s] = r
@@ -95,14 +98,15 @@ def summary_md(results: dict) -> str:
            "the figures are its median round's, every round's rows/s is in results.json (`rows_per_s_rounds`)."
            if results["config"].get("repeat", 1) > 1 else ""),
         "",
-        "| workload | system | rows/s | × ceiling | latency p50 / p95 / p99 ms | CPU µs / row | peak RSS MB | Kafka bytes / row |",
-        "|---|---|--:|--:|--:|--:|--:|--:|",
+        "| workload | system | rows/s | × ceiling | latency p50 / p95 / p99 ms | CPU µs / row | peak RSS MB "
+        "| Kafka bytes / row | key+value bytes / row |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for name, wl in results["workloads"].items():
         ceiling = rat.get(name, {}).get("ceiling_rows_per_s")
         for s, f in wl["systems"].items():
             if "error" in f:
-                lines.append(f"| {name} | {s} | error: {f['error'][:80]} | | | | | |")
+                lines.append(f"| {name} | {s} | error: {f['error'][:80]} | | | | | | |")
                 continue
             lat = f.get("latency_ms")
             lat_s = f"{_fmt(lat['p50'], 1)} / {_fmt(lat['p95'], 1)} / {_fmt(lat['p99'], 1)}" if lat else "–"
@@ -111,7 +115,7 @@ def summary_md(results: dict) -> str:
             lines.append(
                 f"| {name} | {label} | {_fmt(f.get('rows_per_s'))} | {over} | {lat_s} | "
                 f"{_fmt(f.get('cpu_s_per_mrows'), 1)} | {_fmt(f.get('peak_rss_mb'), 0)} | "
-                f"{_fmt(f.get('kafka_bytes_per_row'), 0)} |")
+                f"{_fmt(f.get('kafka_bytes_per_row'), 0)} | {_fmt(f.get('key_value_bytes_per_row'), 0)} |")
     lines += [
         "",
         "¹ server-side decoding only (no network): the physical limit, not a streaming system.",
@@ -120,19 +124,21 @@ def summary_md(results: dict) -> str:
         "and over Debezium):",
         "",
         "| workload | ceiling rows/s (reader) | decoder-only / ceiling | pgbridge | / ceiling | / debezium-json "
-        "| / debezium-json-schemas |",
-        "|---|--:|--:|---|--:|--:|--:|",
+        "| / debezium-json-schemas | / Debezium, same chain |",
+        "|---|--:|--:|---|--:|--:|--:|--:|",
     ]
     for name, r in rat.items():
         bridges = sorted(k for k in r if k.startswith("pgbridge"))
         if not bridges and "decoder_only_over_ceiling" in r:  # a run of the ceiling and the decoder alone
             lines.append(f"| {name} | {_fmt(r.get('ceiling_rows_per_s'))} ({r.get('ceiling_system')}) | "
-                         f"{_fmt(r['decoder_only_over_ceiling'], 2)} | – | – | – | – |")
+                         f"{_fmt(r['decoder_only_over_ceiling'], 2)} | – | – | – | – | – |")
         for s in bridges:
+            same = [r[s][f"over_{d}"] for d in SAME_CHAIN.get(s, ()) if f"over_{d}" in r[s]]
             lines.append(
                 f"| {name} | {_fmt(r.get('ceiling_rows_per_s'))} ({r.get('ceiling_system')}) | "
                 f"{_fmt(r.get('decoder_only_over_ceiling'), 2)} | {s} | {_fmt(r[s].get('over_ceiling'), 2)} | "
-                f"{_fmt(r[s].get('over_debezium-json'), 2)} | {_fmt(r[s].get('over_debezium-json-schemas'), 2)} |")
+                f"{_fmt(r[s].get('over_debezium-json'), 2)} | {_fmt(r[s].get('over_debezium-json-schemas'), 2)} | "
+                f"{_fmt(same[0] if same else None, 2)} |")
     micro = results.get("micro")
     if micro:
         lines += ["", "Stage micro-benchmarks (one process, synthetic 8-column rows):", ""]
@@ -150,11 +156,17 @@ def summary_md(results: dict) -> str:
         "user+system time of all the system's processes while streaming (start-up excluded); the walsender's and "
         "broker's CPU are in results.json. Peak RSS: largest sum over the "
         "system's processes. Kafka bytes/row: the topics' log segment bytes on the broker's disk (after the "
-        "producer's compression: pgbridge lz4, Connect none by default) per row change. pgbridge writes "
+        "producer's compression: pgbridge lz4, Connect none by default) per row change; key+value bytes/row: "
+        "the sum of every record's key and value sizes as a consumer reads them (uncompressed, tombstones "
+        "included) per row change. pgbridge writes "
         "JSON with schemas (its default, like debezium-json-schemas); Debezium runs with connector and Connect "
         "defaults apart from snapshot.mode=no_data. Topics are pre-created with "
         f"{results['config']['partitions_per_topic']} partitions for every system.",
     ]
+    ran = {s for wl in results["workloads"].values() for s in wl["systems"]}
+    variants = [f"- {s}: {text}" for s, text in DESCRIPTIONS.items() if s in ran]
+    if variants:
+        lines += ["", *variants]
     return "\n".join(lines) + "\n"
 
 
@@ -184,6 +196,17 @@ def _micro_rows(micro: dict):
     for key in ("decode", "convert", "ring", "route", "encode", "produce", "producer"):
         if "error" in micro.get(key, {}):
             yield f"{key}", "error: " + micro[key]["error"][:80]
+
+
+def scaling_series(workloads: dict) -> dict[str, list[tuple[int, int]]]:
+    """Per workload: (producers, rows/s) of the plain pgbridge-N systems (not the variants)."""
+    series = {}
+    for name, wl in workloads.items():
+        pts = sorted((int(s.split("-")[1]), f["rows_per_s"]) for s, f in wl["systems"].items()
+                     if re.fullmatch(r"pgbridge-\d+", s) and _ok(f))
+        if pts:
+            series[name] = pts
+    return series
 
 
 def plots(out: Path, results: dict, samples: dict) -> list[str]:
@@ -246,12 +269,7 @@ def plots(out: Path, results: dict, samples: dict) -> list[str]:
         plt.close(fig)
         made.append(f"latency_cdf_{name}.png")
     # Scaling vs producers.
-    series = {}
-    for name, wl in wls.items():
-        pts = sorted((int(s.split("-")[1]), f["rows_per_s"]) for s, f in wl["systems"].items()
-                     if s.startswith("pgbridge-") and _ok(f))
-        if pts:
-            series[name] = pts
+    series = scaling_series(wls)
     if series:
         fig, ax = plt.subplots(figsize=(6.5, 4.2))
         for name, pts in series.items():

@@ -117,7 +117,7 @@ def median_round(figs: list[dict]) -> dict:
 def _latency_phase(ctx, wl, chosen, entry, samples) -> None:
     """W2 again, paced, while each Kafka system streams: commit → readable latency. The
     warm-up transactions (first Relation, topic metadata, JIT) are streamed but not counted."""
-    live = [s for s in chosen if s.kind == "kafka"]
+    live = [s for s in chosen if s.kind == "kafka" and s.measures_latency]
     if not live:
         return
     warm, txns = wl.live_txns()

@@ -15,6 +15,8 @@ Into Kafka (same broker, topics pre-created with the same partition count for ev
                      Kafka Connect standalone + the Debezium PostgreSQL connector
                      (deploy/local/debezium/run), JsonConverter schemas.enable false / true,
                      connector defaults otherwise (snapshot.mode=no_data)
+    pgbridge-2-unwrap, debezium-json-unwrap, debezium-avro
+                     variants with a transform chain or Avro: native_bench.variants
 
 Throughput window: from the moment the system's walsender holds the slot (it has started
 reading) to the moment the last record is readable (Kafka systems) or the reader has received
@@ -249,6 +251,14 @@ class DecoderOnly(System):
 
 class KafkaSystem(System):
     kind = "kafka"
+    measures_latency = True  # W2's paced phase reads `source.ts_ms` from JSON envelopes
+
+    def topics(self, ctx: Context, prefix: str) -> list[str]:
+        """The topics its records land in (a transform chain may rename them)."""
+        return ctx.topics(prefix)
+
+    def expected_records(self, counts: Counts) -> int:
+        return counts.expected_records
 
     def start(self, ctx: Context, slot: str, prefix: str) -> "Handle":
         raise NotImplementedError
@@ -257,7 +267,7 @@ class KafkaSystem(System):
         """Start the system on `slot`, wait until every expected record is readable, stop it.
         `live(ctx, consumer)`, when given, runs the workload while the system streams and a
         consumer notes each record's latency (latency run)."""
-        topics = ctx.topics(prefix)
+        topics = self.topics(ctx, prefix)
         ctx.kafka.create_topics(topics, PARTITIONS)
         try:
             return self._measure_on(ctx, slot, prefix, topics, counts, live)
@@ -295,6 +305,8 @@ class KafkaSystem(System):
             sample = measure.payload_sample(ctx.kafka.bootstrap, topics, PARTITIONS)
             if sample:
                 result["record_bytes"] = sample  # uncompressed key/value/header bytes per record
+                if sample["records"] == self.expected_records(counts):  # every record was read
+                    result["key_value_bytes_per_row"] = round(sample["key_value_bytes"] / counts.rows, 1)
         return result
 
     def _throughput(self, ctx, topics, counts, handle, active, walsender) -> dict:
@@ -302,7 +314,7 @@ class KafkaSystem(System):
         with measure.Sampler(tree) as sampler:
             cpu0 = tree.cpu_seconds()
             ws0, broker0 = measure.cpu_of(walsender), measure.cpu_of(ctx.services.kafka_pid)
-            progress = measure.wait_readable(ctx.kafka, topics, PARTITIONS, counts.expected_records,
+            progress = measure.wait_readable(ctx.kafka, topics, PARTITIONS, self.expected_records(counts),
                                              ctx.timeout_s, handle.alive)
             cpu1 = tree.cpu_seconds()
             ws1, broker1 = measure.cpu_of(walsender), measure.cpu_of(ctx.services.kafka_pid)
@@ -311,7 +323,7 @@ class KafkaSystem(System):
             raise _NothingWritten(f"{self.name} wrote no record within 60 s "
                                   f"of taking the slot (log: {ctx.logs})")
         if progress.done is None:
-            raise RuntimeError(f"{self.name}: only {progress.seen} of {counts.expected_records} records "
+            raise RuntimeError(f"{self.name}: only {progress.seen} of {self.expected_records(counts)} records "
                                f"readable after {ctx.timeout_s:.0f}s (alive: {handle.alive()}); logs in {ctx.logs}")
         seconds = progress.done - active
         rows = counts.rows
@@ -332,8 +344,8 @@ class KafkaSystem(System):
         consumer.start()
         try:
             live(ctx, consumer)
-            if not consumer.wait_for(counts.expected_records, ctx.timeout_s):
-                raise RuntimeError(f"{self.name}: {consumer.records} of {counts.expected_records} "
+            if not consumer.wait_for(self.expected_records(counts), ctx.timeout_s):
+                raise RuntimeError(f"{self.name}: {consumer.records} of {self.expected_records(counts)} "
                                    f"records arrived ({consumer.error or 'timeout'})")
         finally:
             consumer.stop()
@@ -368,10 +380,13 @@ class PgBridge(KafkaSystem):
         self.name = f"pgbridge-{producers}" + ("-eos" if exactly_once else "")
         self.ident = f"pgbridge{producers}" + ("eos" if exactly_once else "")
 
+    def properties(self, prefix: str) -> dict[str, str] | None:
+        """Properties beyond the defaults of `write_bridge_properties`."""
+        return {"bridge.exactly.once": "true", "bridge.exactly.once.offsets.topic":
+                f"{prefix}_offsets"} if self.exactly_once else None
+
     def start(self, ctx, slot, prefix):
-        cfg = write_bridge_properties(ctx, slot, prefix, self.producers,
-                                      {"bridge.exactly.once": "true", "bridge.exactly.once.offsets.topic":
-                                       f"{prefix}_offsets"} if self.exactly_once else None)
+        cfg = write_bridge_properties(ctx, slot, prefix, self.producers, self.properties(prefix))
         log = open(ctx.logs / f"{prefix}.log", "wb")
         proc = subprocess.Popen([sys.executable, "-m", "bridge.cli", "run", "-c", str(cfg)], cwd=REPO,
                                 stdout=log, stderr=subprocess.STDOUT)
@@ -437,6 +452,10 @@ class Debezium(KafkaSystem):
         self.name = "debezium-json-schemas" if schemas else "debezium-json"
         self.ident = "dbzschemas" if schemas else "dbzjson"
 
+    def options(self, ctx: Context) -> list[str]:
+        """More `deploy/local/debezium/run` arguments (name=value; the last one wins)."""
+        return []
+
     def start(self, ctx, slot, prefix):
         if not DEBEZIUM_RUN.exists():
             raise RuntimeError(f"{DEBEZIUM_RUN} is missing")
@@ -444,7 +463,7 @@ class Debezium(KafkaSystem):
         cmd = [str(DEBEZIUM_RUN), name, f"schemas.enable={'true' if self.schemas else 'false'}",
                "snapshot.mode=no_data", f"database.dbname={ctx.services.dsn_params['dbname']}",
                f"slot.name={slot}", f"publication.name={PUBLICATION}", "publication.autocreate.mode=disabled",
-               f"topic.prefix={prefix}"]
+               f"topic.prefix={prefix}", *self.options(ctx)]
         log = open(ctx.logs / f"{prefix}.runner.log", "wb")
         runner = subprocess.Popen(cmd, cwd=REPO, env=_env(ctx.services), stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -528,6 +547,8 @@ def make(names: list[str]) -> list[System]:
         "debezium": [Debezium(False), Debezium(True)],
         "debezium-json": [Debezium(False)], "debezium-json-schemas": [Debezium(True)],
     }
+    from native_bench import variants  # it builds on the classes above
+    table.update(variants.SYSTEMS)
     out: list[System] = []
     for name in names:
         if name not in table:

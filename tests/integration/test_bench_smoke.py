@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 
 import psycopg2
 
@@ -75,3 +76,38 @@ def test_producer_stage_reports_its_best_round_against_the_real_broker(kafka_boo
     assert p["rows"] == 3000 and p["rounds"] == 3 and len(p["rows_per_cpu_s_rounds"]) == 3
     assert p["rows_per_cpu_s"] == max(p["rows_per_cpu_s_rounds"]) > 0
     assert sorted(p["rows_per_cpu_s_rounds"])[1] == p["rows_per_cpu_s_median"]
+
+
+def test_the_same_chain_in_pgbridge_and_debezium_and_debezium_with_avro(tmp_path, pg_dsn, kafka_bootstrap,
+                                                                       schema_registry):
+    # GIVEN the session's PostgreSQL, Kafka and schema registry
+    out = tmp_path / "bench"
+    env = dict(os.environ, BRIDGE_PG_DSN=pg_dsn, BRIDGE_KAFKA_BOOTSTRAP=kafka_bootstrap,
+               BRIDGE_REGISTRY_URL=schema_registry)
+    # WHEN the quick W2 (inserts, updates, deletes) runs through the unwrap + RegexRouter chain
+    # in pgbridge and in Debezium, and through Debezium writing Avro
+    proc = subprocess.run(
+        [sys.executable, "-m", "native_bench", "--quick", "--workloads", "W2", "--systems",
+         "pgbridge-2-unwrap,debezium-json-unwrap,debezium-avro", "--no-micro", "--pg-dsn", pg_dsn,
+         "--kafka", kafka_bootstrap, "--out", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    results = json.loads((out / "results.json").read_text())
+    w2 = results["workloads"]["W2"]
+    figures, rows = w2["systems"], w2["rows"]
+    # THEN the chain wrote one record per row change (deletes rewritten, no tombstone) in both,
+    # the same key and value bytes, and a ratio against Debezium's chain
+    for name in ("pgbridge-2-unwrap", "debezium-json-unwrap"):
+        assert figures[name]["rows_per_s"] > 0 and figures[name]["records"] == rows, figures[name]
+        assert figures[name]["record_bytes"]["tombstones"] == 0
+    assert figures["pgbridge-2-unwrap"]["record_bytes"]["key_value_bytes"] == \
+        figures["debezium-json-unwrap"]["record_bytes"]["key_value_bytes"]
+    assert results["ratios"]["W2"]["pgbridge-2-unwrap"]["over_debezium-json-unwrap"] > 0
+    # AND Debezium's Avro records (tombstones included) were counted and sized
+    avro = figures["debezium-avro"]
+    assert avro["records"] == w2["counts"]["expected_kafka_records"] and avro["key_value_bytes_per_row"] > 0, avro
+    # AND its subjects are gone from the registry, and no system is in the latency phase
+    with urllib.request.urlopen(f"{schema_registry}/subjects", timeout=10) as resp:
+        assert not [s for s in json.load(resp) if s.startswith(f"nb_{results['config']['run_id']}")]
+    assert "latency_ms" not in figures["pgbridge-2-unwrap"] and "latency_error" not in figures["debezium-avro"]

@@ -1,0 +1,163 @@
+"""Benchmark systems beyond the defaults (registered in `systems.make` under these names):
+
+    pgbridge-2-unwrap / debezium-json-unwrap
+        the same transform chain in both, JSON without schemas: ExtractNewRecordState with
+        delete.tombstone.handling.mode=rewrite (a delete becomes the row with `__deleted`,
+        no tombstone) and add.fields=op,table,lsn, then a RegexRouter renaming
+        `<prefix>.<schema>.<table>` to `<prefix>.<schema>.<table>.events.v1` (the run's schema
+        stays in the name: concurrent runs in the same database have tables of the same names)
+    debezium-avro
+        Debezium 3.4.1 with Apicurio's AvroConverter 2.6.13 on keys and values, in its
+        Confluent-compatible mode (5-byte header with the registry's contentId), registering
+        with the schema registry of deploy/local/registry/up ($BRIDGE_REGISTRY_URL); its subjects
+        are deleted afterwards
+
+None of them is in W2's latency phase: it reads `source.ts_ms` from JSON envelopes, which
+these records do not carry.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import urllib.parse
+import urllib.request
+
+from native_bench.services import REPO
+from native_bench.systems import Context, Debezium, PgBridge
+from native_bench.workloads import Counts
+
+REGISTRY_UP = REPO / "deploy" / "local" / "registry" / "up"
+
+# Java regexes both sides read alike ([.] rather than \. : Connect loads the connector's
+# properties file, where a backslash is an escape)
+UNWRAP_CHAIN = {
+    "transforms": "unwrap,route",
+    "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
+    "transforms.unwrap.delete.tombstone.handling.mode": "rewrite",
+    "transforms.unwrap.add.fields": "op,table,lsn",
+    "transforms.route.type": "org.apache.kafka.connect.transforms.RegexRouter",
+    "transforms.route.regex": "([^.]+)[.]([^.]+)[.]([^.]+)",
+    "transforms.route.replacement": "$1.$2.$3.events.v1",
+}
+
+
+def unwrapped_topics(ctx: Context, prefix: str) -> list[str]:
+    """The chain's topic names, as its RegexRouter renames the connector's."""
+    return [f"{topic}.events.v1" for topic in ctx.topics(prefix)]
+
+
+class PgBridgeUnwrap(PgBridge):
+    measures_latency = False
+
+    def __init__(self, producers: int) -> None:
+        super().__init__(producers)
+        self.name = f"pgbridge-{producers}-unwrap"
+        self.ident = f"pgbridge{producers}unwrap"
+
+    def topics(self, ctx, prefix):
+        return unwrapped_topics(ctx, prefix)
+
+    def expected_records(self, counts: Counts) -> int:
+        return counts.rows  # rewrite: one record per row change, tombstones dropped
+
+    def properties(self, prefix):
+        return {"debezium.format.key.schemas.enable": "false", "debezium.format.value.schemas.enable": "false",
+                # Connect's header converter, as the Debezium it is compared with writes headers
+                # (Debezium Server's default, JSON with schemas, writes twice the bytes)
+                "debezium.format.header": "org.apache.kafka.connect.storage.SimpleHeaderConverter",
+                **{f"debezium.{k}": v for k, v in UNWRAP_CHAIN.items()}}
+
+
+class DebeziumUnwrap(Debezium):
+    measures_latency = False
+
+    def __init__(self) -> None:
+        super().__init__(schemas=False)
+        self.name, self.ident = "debezium-json-unwrap", "dbzunwrap"
+
+    def topics(self, ctx, prefix):
+        return unwrapped_topics(ctx, prefix)
+
+    def expected_records(self, counts: Counts) -> int:
+        return counts.rows
+
+    def options(self, ctx):
+        return [f"{k}={v}" for k, v in UNWRAP_CHAIN.items()]
+
+
+class DebeziumAvro(Debezium):
+    measures_latency = False
+
+    def __init__(self) -> None:
+        super().__init__(schemas=False)
+        self.name, self.ident = "debezium-avro", "dbzavro"
+
+    def options(self, ctx):
+        per_side = {
+            "": "io.apicurio.registry.utils.converter.AvroConverter",
+            ".apicurio.registry.url": registry_url().replace("/apis/ccompat/v7", "/apis/registry/v2"),
+            ".apicurio.registry.as-confluent": "true",  # Confluent framing: 00 <contentId:4> <avro>
+            ".apicurio.registry.headers.enabled": "false",
+            ".apicurio.registry.use-id": "contentId",
+            ".apicurio.registry.auto-register": "true",
+            ".apicurio.registry.find-latest": "true",
+        }
+        return ["plugins=avro", *(f"worker.{side}.converter{k}={v}" for side in ("key", "value")
+                                  for k, v in per_side.items())]
+
+    def run(self, ctx, run):
+        try:
+            return super().run(ctx, run)
+        finally:
+            delete_subjects([f"{t}-{side}" for t in self.topics(ctx, ctx.prefix(self)) for side in ("key", "value")])
+
+
+def registry_url() -> str:
+    """The registry's Confluent API: $BRIDGE_REGISTRY_URL, else the registry
+    deploy/local/registry/up starts or finds (Apicurio's own API is beside it)."""
+    url = os.environ.get("BRIDGE_REGISTRY_URL")
+    if url:
+        return url
+    proc = subprocess.run([str(REGISTRY_UP)], capture_output=True, text=True, timeout=300)
+    found = re.search(r"^export BRIDGE_REGISTRY_URL='([^']*)'$", proc.stdout, re.M)
+    if proc.returncode != 0 or found is None:
+        raise RuntimeError(f"deploy/local/registry/up failed (exit {proc.returncode}): {proc.stderr[-1000:]}")
+    os.environ["BRIDGE_REGISTRY_URL"] = found.group(1)
+    return found.group(1)
+
+
+def delete_subjects(subjects: list[str]) -> None:
+    """Delete the subjects for good (soft, then permanent, as the Confluent API wants), so
+    runs do not pile schemas up in the in-memory registry. Best effort: a subject never
+    registered, or a registry that refuses, leaves the figures alone."""
+    base = registry_url()
+    for subject in subjects:
+        for query in ("", "?permanent=true"):
+            req = urllib.request.Request(f"{base}/subjects/{urllib.parse.quote(subject)}{query}", method="DELETE")
+            try:
+                urllib.request.urlopen(req, timeout=10).close()
+            except OSError:  # HTTPError (404: never registered) and URLError are both OSErrors
+                break
+
+
+# a pgbridge variant -> the Debezium system that writes the same records (the ratios compare them)
+SAME_CHAIN = {"pgbridge-2-unwrap": ("debezium-json-unwrap",)}
+
+DESCRIPTIONS = {
+    "pgbridge-2-unwrap": "pgbridge, 2 producers, JSON without schemas, transforms: ExtractNewRecordState "
+                         "(delete.tombstone.handling.mode=rewrite, add.fields=op,table,lsn) then RegexRouter "
+                         "(`<prefix>.<schema>.<table>` -> `<prefix>.<schema>.<table>.events.v1`); no tombstones.",
+    "debezium-json-unwrap": "Debezium with the same transforms and JsonConverter schemas.enable=false.",
+    "debezium-avro": "Debezium 3.4.1 (not the version above) with Apicurio's AvroConverter 2.6.13 on keys and "
+                     "values, Confluent framing (5-byte header, contentId), registering with Apicurio Registry "
+                     "3.0.9 on the same machine; the registry's CPU is not counted.",
+}
+
+SYSTEMS = {
+    "pgbridge-2-unwrap": [PgBridgeUnwrap(2)],
+    "debezium-json-unwrap": [DebeziumUnwrap()],
+    "debezium-avro": [DebeziumAvro()],
+    "unwrap": [PgBridgeUnwrap(2), DebeziumUnwrap()],
+}
