@@ -29,15 +29,16 @@ _HEADER = struct.Struct(">bI")
 class AvroWriter:
     """The Avro records of one (topic, key|value)."""
 
-    __slots__ = ("topic", "field", "schema", "text", "subject", "_parsed", "_adapt", "_registry", "_header")
+    __slots__ = ("topic", "field", "schema", "avro", "text", "subject", "header", "_parsed", "_adapt", "_registry")
 
     templates = False
+    binary = True  # its records may be made by `bridge.produce.avrorows` (from `avro` and `header`)
 
     def __init__(self, schema: Schema | None, topic: str, field: str, spec: AvroSpec, registry: Registry) -> None:
         self.topic, self.field, self.schema = topic, field, schema
         if schema is None:
             raise ValueError(f"{topic}: a record {field} without a schema")  # Debezium's records all have one
-        avro = avro_schema(schema, meta=spec.connect_meta, adjust=spec.adjust, where=f"{field} of topic {topic!r}")
+        avro = self.avro = avro_schema(schema, meta=spec.connect_meta, adjust=spec.adjust, where=f"{field} of topic {topic!r}")
         self.text = schema_text(avro)
         self.subject = _subject(spec, topic, field, schema)
         self._parsed = parse_schema(json.loads(self.text))
@@ -47,12 +48,12 @@ class AvroWriter:
             adapt = (lambda v: (name, v)) if inner is None else (lambda v: (name, inner(v)))
         self._adapt = adapt
         self._registry = registry
-        self._header: bytes | None = None
+        self.header: bytes | None = None  # `00 <schema id>`, once the registry has given the id
 
     def write(self, value: object) -> bytes | None:
         if value is None:
             return None
-        header = self._header or self._resolve()
+        header = self.header or self._resolve()
         out = io.BytesIO()
         out.write(header)
         schemaless_writer(out, self._parsed, value if self._adapt is None else self._adapt(value))
@@ -61,8 +62,8 @@ class AvroWriter:
     def _resolve(self) -> bytes:
         what = f"the record {self.field}s of topic {self.topic!r}"
         schema_id = self._registry.id_for(self.subject, self.text, what)
-        self._header = _HEADER.pack(0, schema_id)
-        return self._header
+        self.header = _HEADER.pack(0, schema_id)
+        return self.header
 
 
 def _subject(spec: AvroSpec, topic: str, field: str, schema: Schema) -> str:
@@ -79,6 +80,7 @@ class AvroConverter:
 
     __slots__ = ("spec", "registry")
     null_is_default = True  # AvroData writes a null field's default (Struct.get)
+    binary = True  # its tables take the fast path of `bridge.produce.avrorows` (`EventBuilder`)
 
     def __init__(self, spec: AvroSpec) -> None:
         self.spec = spec

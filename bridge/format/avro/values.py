@@ -22,7 +22,8 @@ from bridge.format.avro.schema import NAMESPACE, adjust_name
 Adapt = Callable[[Any], Any]
 
 
-def _float(value: Any) -> float:
+def float_value(value: Any) -> float:
+    """A FLOAT64/FLOAT32 Connect value (`msgspec.Raw`, "NaN", "Infinity", ...) as a float."""
     if type(value) is float:
         return value
     return float(value if isinstance(value, (str, int)) else bytes(value))
@@ -41,7 +42,7 @@ class _Compiler:
     def compile(self, s: Schema) -> Adapt | None:
         kind = s["type"]
         if kind in ("double", "float"):
-            return _float
+            return float_value
         if kind == "array":
             item = self.compile(s["items"])
             if item is None:
