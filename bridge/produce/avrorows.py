@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 
 from bridge.convert.values_numeric import bool_value
-from bridge.format.avro.binary import FINAL14, LOW14, SMALL, encoder, long_bytes, varint
+from bridge.format.avro.binary import FINAL14, LOW14, SMALL, encoder, fits, long_bytes, records_of, varint
 from bridge.format.avro.envelope import IMAGE, LONG, NULL, OPS, AvroEnvelope
 from bridge.format.source import SourceTemplate
 from bridge.produce.fastrows import Unsupported
@@ -72,23 +72,33 @@ def compile_avro(ncols: int, picks: tuple, key_picks: tuple, value_writer, key_w
     if envelope is None or len(envelope.row_fields) != len(picks):
         return None
     key_fields: list = []
+    key_space = None
     if key_picks:
         node = key_writer.avro if key_writer is not None and getattr(key_writer, "binary", False) else None
         if not isinstance(node, dict) or node.get("type") != "record" or len(node["fields"]) != len(key_picks):
             return None
-        key_fields = [f["type"] for f in node["fields"]]
-    reader = _compile_reader(ncols, picks, key_picks, [f["type"] for f in envelope.row_fields], key_fields)
+        key_fields, key_space = [f["type"] for f in node["fields"]], node.get("namespace")
+    reader = _compile_reader(ncols, picks, key_picks, [f["type"] for f in envelope.row_fields], key_fields,
+                             (envelope.row_space, key_space))
     return None if reader is None else AvroTable(reader, envelope, value_writer, key_writer)
 
 
-def _constant(encode, value) -> bytes | None:
+def _constant(node, encode, value, utf8: bool, records: dict, space: str | None) -> bytes | None:
+    """The encoding of a value known with the table (NULL's, unchanged TOAST's); None when it
+    is not a value of the field (the general path writes or refuses it)."""
+    if not fits(node, value, utf8, records, space):
+        return None
     try:
         return encode(value)
     except Exception:  # noqa: BLE001 - not this field's value: the general path's turn
         return None
 
 
-def _compile_reader(ncols: int, picks: tuple, key_picks: tuple, row_nodes: list, key_nodes: list) -> Reader | None:
+def _compile_reader(ncols: int, picks: tuple, key_picks: tuple, row_nodes: list, key_nodes: list,
+                    spaces: tuple[str | None, str | None]) -> Reader | None:
+    """The reader of `compile_avro`; `spaces`: the namespaces of the row's and the key's fields."""
+    names: tuple[dict, dict] = ({}, {})  # the records defined so far in the row's and the key's schema
+    records = (records_of(row_nodes, spaces[0]), records_of(key_nodes, spaces[1]))  # and their schemas
     ns: dict[str, object] = {"U16": _U16, "KIND_LENGTH": _KIND_LENGTH, "Unsupported": Unsupported, "NCOLS": ncols,
                              "LB": long_bytes, "F14": FINAL14}
     emitted = {p[0]: (p, node) for p, node in zip(picks, row_nodes)}
@@ -108,7 +118,7 @@ def _compile_reader(ncols: int, picks: tuple, key_picks: tuple, row_nodes: list,
                       "        raise Unsupported"]
             continue
         (_, _, convert, toast, null), node = emitted[i]
-        column = _column(i, convert, toast, null, node, key_at.get(i), ns, parts, key_parts)
+        column = _column(i, convert, toast, null, node, key_at.get(i), ns, parts, key_parts, names, spaces, records)
         if column is None:
             return None
         lines += column
@@ -123,7 +133,9 @@ def _compile_reader(ncols: int, picks: tuple, key_picks: tuple, row_nodes: list,
     return ns["read"]  # type: ignore[return-value]
 
 
-def _column(i: int, convert, toast, null, node, key_node, ns: dict, parts: dict, key_parts: dict) -> list[str] | None:
+def _column(i: int, convert, toast, null, node, key_node, ns: dict, parts: dict, key_parts: dict,
+            names: tuple[dict, dict], spaces: tuple[str | None, str | None],
+            records: tuple[dict, dict]) -> list[str] | None:
     """The statements that read column `i`: its field's encoding into the variables
     `parts[i]` names (a head and a body, or one value), its key field's into `key_parts[i]`."""
     branch, tag = node, b""
@@ -132,7 +144,8 @@ def _column(i: int, convert, toast, null, node, key_node, ns: dict, parts: dict,
         branch, tag = node[at], long_bytes(at)
     kind = branch if isinstance(branch, str) else branch.get("type")
     utf8 = convert is _TEXT and kind == "string"
-    encode, key_encode = encoder(node, utf8), None if key_node is None else encoder(key_node, utf8)
+    encode = encoder(node, utf8, names[0], spaces[0])
+    key_encode = None if key_node is None else encoder(key_node, utf8, names[1], spaces[1])
     if encode is None or (key_node is not None and key_encode is None):
         return None
     ns.update({f"enc{i}": encode, f"kenc{i}": key_encode, f"convert{i}": convert, f"tag{i}": tag,
@@ -168,7 +181,8 @@ def _column(i: int, convert, toast, null, node, key_node, ns: dict, parts: dict,
     for letter, code, value, extra in (("n", 110, null, ""), ("u", 117, toast, f"        u |= {1 << i}\n")):
         # NULL and unchanged TOAST: their encodings, once (a value the field cannot hold: the general path)
         raw = value.encode() if utf8 and isinstance(value, str) else value
-        v, k = _constant(encode, raw), None if key_node is None else _constant(key_encode, raw)
+        v = _constant(node, encode, raw, utf8, records[0], spaces[0])
+        k = None if key_node is None else _constant(key_node, key_encode, raw, utf8, records[1], spaces[1])
         out.append(f"    elif k == {code}:")
         if v is None or (key_node is not None and k is None):
             out.append("        raise Unsupported")
@@ -240,6 +254,8 @@ def avro_fast_change(tables: dict, skipped: frozenset, tombstones: bool, headers
             sequence = b"%s%d%s" % (pieces[1], lsn, pieces[2])  # at most 45 bytes: its length is one byte
             z = lsn << 1
             if z >> 14 != lsn_high:
+                if lsn >> 63:
+                    return None  # not an Avro long: the general path refuses it
                 lsn_high = z >> 14
                 lsn_bytes = varint(lsn_high) if lsn_high else b""
             # the processing time (ts_ms, ts_us, ts_ns)

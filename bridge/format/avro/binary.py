@@ -78,27 +78,32 @@ _PRIMITIVES: dict[str, Encode] = {"boolean": _boolean, "int": long_bytes, "long"
                                   "null": lambda v: b""}
 
 
-def encoder(node: Any, utf8: bool = False) -> Encode | None:
+def encoder(node: Any, utf8: bool = False, names: dict | None = None, space: str | None = None) -> Encode | None:
     """The encoding of values of the schema node `node`; None when it is not compiled here.
-    `utf8`: a string's values come as their UTF-8 bytes."""
+    `utf8`: a string's values come as their UTF-8 bytes; `names`: the records compiled so far
+    in the schema, by full name (a later use of a record is its name); `space`: the enclosing
+    record's namespace (a name without a dot is in it)."""
+    names = {} if names is None else names
     if isinstance(node, list):
-        return _union(node, utf8)
+        return _union(node, utf8, names, space)
     kind = node if isinstance(node, str) else node.get("type")
     if kind == "record":
-        return _record(node)
+        return _record(node, names, space)
     if kind == "string" and utf8:
         return _bytes
-    if isinstance(kind, str):
-        return _PRIMITIVES.get(kind)  # properties and logical types change nothing for these values
+    if kind in _PRIMITIVES:
+        return _PRIMITIVES[kind]  # properties and logical types change nothing for these values
+    if isinstance(node, str):  # a reference to a record defined before
+        return names.get(node if "." in node or not space else f"{space}.{node}")
     return None
 
 
-def _union(branches: list, utf8: bool) -> Encode | None:
+def _union(branches: list, utf8: bool, names: dict, space: str | None) -> Encode | None:
     """A union of null and one other branch (what an optional Connect schema becomes)."""
     if len(branches) != 2 or "null" not in branches:
         return None
     null_index = branches.index("null")
-    inner = encoder(branches[1 - null_index], utf8)
+    inner = encoder(branches[1 - null_index], utf8, names, space)
     if inner is None:
         return None
     null, tag = long_bytes(null_index), long_bytes(1 - null_index)
@@ -108,10 +113,12 @@ def _union(branches: list, utf8: bool) -> Encode | None:
     return union
 
 
-def _record(node: dict) -> Encode | None:
+def _record(node: dict, names: dict, space: str | None) -> Encode | None:
+    space = node.get("namespace", space)  # Java's printer writes it where it changes
+    full = f"{space}.{node['name']}" if space else node["name"]
     fields = []
     for f in node["fields"]:
-        enc = encoder(f["type"])
+        enc = encoder(f["type"], False, names, space)
         if enc is None:
             return None
         fields.append((f["name"], enc))
@@ -119,7 +126,55 @@ def _record(node: dict) -> Encode | None:
 
     def record(v: dict) -> bytes:
         return b"".join([enc(v.get(name)) for name, enc in steps])
+    names[full] = record
     return record
+
+
+def fits(node: Any, value: Any, utf8: bool = False, records: dict | None = None, space: str | None = None) -> bool:
+    """Whether `value` is a value of `node` as fastavro checks a union's branches (the values
+    that are not a converter's: NULL fallbacks, defaults, TOAST placeholders). `records`: the
+    schema's records by full name (`records_of`), for references to them."""
+    if isinstance(node, list):
+        return value is None or any(fits(branch, value, utf8, records, space) for branch in node if branch != "null")
+    kind = node if isinstance(node, str) else node.get("type")
+    if isinstance(node, str) and kind not in _PRIMITIVES:
+        node = (records or {}).get(node if "." in node or not space else f"{space}.{node}")
+        if node is None:
+            return False
+        kind = "record"
+    if kind == "record":
+        space = node.get("namespace", space)
+        return isinstance(value, dict) and all(fits(f["type"], value.get(f["name"]), False, records, space)
+                                               for f in node["fields"])
+    if kind in ("double", "float"):
+        try:
+            float_value(value)
+        except (TypeError, ValueError):
+            return False
+        return True
+    return type(value) in _TYPES.get(kind, ()) or (utf8 and kind == "string" and type(value) is bytes)
+
+
+def records_of(node: Any, space: str | None = None, out: dict | None = None) -> dict:
+    """The records a schema node defines, by full name."""
+    out = {} if out is None else out
+    if isinstance(node, list):
+        for branch in node:
+            records_of(branch, space, out)
+    elif isinstance(node, dict):
+        if node.get("type") == "record":
+            space = node.get("namespace", space)
+            out[f"{space}.{node['name']}" if space else node["name"]] = node
+            for f in node["fields"]:
+                records_of(f["type"], space, out)
+        for inner in ("items", "values"):
+            if inner in node:
+                records_of(node[inner], space, out)
+    return out
+
+
+_TYPES = {"null": (type(None),), "boolean": (bool,), "int": (int,), "long": (int,), "string": (str,),
+          "bytes": (bytes, bytearray)}
 
 
 def union_tags(node: Any) -> tuple[bytes, bytes] | None:

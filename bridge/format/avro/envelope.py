@@ -32,13 +32,15 @@ _MARK_TEXT = str(_MARK)
 class AvroEnvelope:
     """The envelope pieces of one table's value writer (see the module docstring)."""
 
-    __slots__ = ("row_fields", "txn_id", "pieces", "transaction", "_fields", "_source_template")
+    __slots__ = ("row_fields", "row_space", "txn_id", "pieces", "transaction", "_fields", "_source_template")
 
     def __init__(self, node: dict, source: SourceTemplate) -> None:
         """Use `of`."""
         fields = {f["name"]: f["type"] for f in node["fields"]}
         self._fields = fields
-        self.row_fields: list[dict] = _record_of(fields["before"])["fields"]
+        row = _record_of(fields["before"])
+        self.row_fields: list[dict] = row["fields"]
+        self.row_space: str | None = row.get("namespace", node.get("namespace"))  # its fields' names' namespace
         self.transaction: Encode = encoder(fields["transaction"])  # type: ignore[assignment]
         self._source_template = source
         self.txn_id: object = None  # the transaction whose source pieces `pieces` holds
