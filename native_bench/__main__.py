@@ -12,7 +12,9 @@ half either way.
 
 Systems: ceiling (= pg_recvlogical, raw-eager, raw-bulk, server-decode), decoder-only,
 pgbridge (= pgbridge-1, pgbridge-2, pgbridge-4), debezium (= debezium-json, debezium-json-schemas),
-or any of those names alone; pgbridge-2-eos (exactly once) only when named.
+or any of those names alone; pgbridge-2-eos (exactly once) only when named; formats (= pgbridge-2,
+pgbridge-2-noschemas, pgbridge-2-avro, debezium-avro: JSON with and without schemas, Avro with a
+schema registry; see native_bench.variants).
 """
 
 from __future__ import annotations

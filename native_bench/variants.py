@@ -6,6 +6,11 @@
         no tombstone) and add.fields=op,table,lsn, then a RegexRouter renaming
         `<prefix>.<schema>.<table>` to `<prefix>.<schema>.<table>.events.v1` (the run's schema
         stays in the name: concurrent runs in the same database have tables of the same names)
+    pgbridge-2-noschemas / pgbridge-2-avro
+        pgbridge with 2 producers writing JSON without schemas, or Avro (Confluent's converter,
+        registering with the schema registry of deploy/local/registry/up); its subjects are
+        deleted afterwards. `formats` runs them beside pgbridge-2 (JSON with schemas) and
+        debezium-avro
     debezium-avro
         Debezium 3.4.1 with Apicurio's AvroConverter 2.6.13 on keys and values, in its
         Confluent-compatible mode (5-byte header with the registry's contentId), registering
@@ -87,6 +92,29 @@ class DebeziumUnwrap(Debezium):
         return [f"{k}={v}" for k, v in UNWRAP_CHAIN.items()]
 
 
+class PgBridgeFormat(PgBridge):
+    """pgbridge-2 with another record format: `noschemas` or `avro`."""
+
+    def __init__(self, producers: int, fmt: str) -> None:
+        super().__init__(producers)
+        self.fmt = fmt
+        self.measures_latency = fmt != "avro"
+        self.name, self.ident = f"pgbridge-{producers}-{fmt}", f"pgbridge{producers}{fmt}"
+
+    def properties(self, prefix):
+        if self.fmt == "noschemas":
+            return {"debezium.format.key.schemas.enable": "false", "debezium.format.value.schemas.enable": "false"}
+        return {"debezium.format.key": "avro", "debezium.format.value": "avro",
+                "debezium.format.schema.registry.url": registry_url()}
+
+    def run(self, ctx, run):
+        try:
+            return super().run(ctx, run)
+        finally:
+            if self.fmt == "avro":
+                delete_subjects([f"{t}-{side}" for t in self.topics(ctx, ctx.prefix(self)) for side in ("key", "value")])
+
+
 class DebeziumAvro(Debezium):
     measures_latency = False
 
@@ -150,6 +178,9 @@ DESCRIPTIONS = {
                          "(delete.tombstone.handling.mode=rewrite, add.fields=op,table,lsn) then RegexRouter "
                          "(`<prefix>.<schema>.<table>` -> `<prefix>.<schema>.<table>.events.v1`); no tombstones.",
     "debezium-json-unwrap": "Debezium with the same transforms and JsonConverter schemas.enable=false.",
+    "pgbridge-2-noschemas": "pgbridge, 2 producers, JSON without schemas (keys and values).",
+    "pgbridge-2-avro": "pgbridge, 2 producers, Confluent's AvroConverter on keys and values, registering with "
+                       "Apicurio Registry 3.0.9 on the same machine; the registry's CPU is not counted.",
     "debezium-avro": "Debezium 3.4.1 (not the version above) with Apicurio's AvroConverter 2.6.13 on keys and "
                      "values, Confluent framing (5-byte header, contentId), registering with Apicurio Registry "
                      "3.0.9 on the same machine; the registry's CPU is not counted.",
@@ -160,4 +191,7 @@ SYSTEMS = {
     "debezium-json-unwrap": [DebeziumUnwrap()],
     "debezium-avro": [DebeziumAvro()],
     "unwrap": [PgBridgeUnwrap(2), DebeziumUnwrap()],
+    "pgbridge-2-noschemas": [PgBridgeFormat(2, "noschemas")],
+    "pgbridge-2-avro": [PgBridgeFormat(2, "avro")],
+    "formats": [PgBridge(2), PgBridgeFormat(2, "noschemas"), PgBridgeFormat(2, "avro"), DebeziumAvro()],
 }
