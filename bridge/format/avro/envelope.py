@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.format.avro.binary import Encode, encoder, union_tags
-from bridge.format.source import SourceTemplate
+from bridge.format.source import FIELDS, SourceTemplate
 
 ENVELOPE_FIELDS = ("before", "after", "source", "transaction", "op", "ts_ms", "ts_us", "ts_ns")
 # The tags the fast path writes as they are (the optional fields' unions, as AvroData writes
@@ -27,12 +27,14 @@ OPS = {b"c": b"\x02c", b"u": b"\x02u", b"d": b"\x02d"}
 # it lands are the event's slots.
 _MARK = 18_446_744_073_709_551_557
 _MARK_TEXT = str(_MARK)
+TABLE_FIELDS = frozenset(name for name, _, how in FIELDS if how == "table")  # known with the table
 
 
 class AvroEnvelope:
     """The envelope pieces of one table's value writer (see the module docstring)."""
 
-    __slots__ = ("row_fields", "row_space", "txn_id", "pieces", "transaction", "_fields", "_source_template")
+    __slots__ = ("row_fields", "row_space", "txn_id", "pieces", "transaction", "_fields", "_source_template",
+                 "_layout")
 
     def __init__(self, node: dict, source: SourceTemplate) -> None:
         """Use `of`."""
@@ -45,6 +47,7 @@ class AvroEnvelope:
         self._source_template = source
         self.txn_id: object = None  # the transaction whose source pieces `pieces` holds
         self.pieces: tuple[bytes, bytes, bytes, bytes, bytes] = (b"",) * 5
+        self._layout: list | None = None
 
     @classmethod
     def of(cls, node: Any, source: SourceTemplate) -> AvroEnvelope | None:
@@ -77,31 +80,56 @@ class AvroEnvelope:
                       last_commit_lsn: int | None) -> tuple[bytes, ...]:
         """The source block of `txn`'s events cut around its LSN slots, cached for the
         transaction: (the fields before `sequence` and its union tag, `sequence`'s text before
-        the LSN, after it, the fields between and `lsn`'s union tag, the fields after `lsn`)."""
+        the LSN, after it, the fields between and `lsn`'s union tag, the fields after `lsn`).
+        The table's fields are encoded once (`_layout`), the others per transaction."""
+        if self._layout is None:
+            self._layout = self._source_layout()
         block = self._source_template.block(snapshot, commit_ts_us, txid, last_commit_lsn, _MARK)
-        node = self._fields["source"]
-        out, part, slots = [], [], []
-        for f in node["fields"]:
-            name, kind = f["name"], f["type"]
+        out, part = [], []
+        for step in self._layout:
+            if type(step) is bytes:
+                part.append(step)
+                continue
+            name, encode, tag = step
             value = block[name]
-            tag = union_tags(kind)
-            if isinstance(value, str) and _MARK_TEXT in value:
+            if encode is _TEXT_SLOT:
                 head, tail = value.split(_MARK_TEXT)
-                out.append(b"".join(part) + (tag[1] if tag else b""))
-                out += [head.encode(), tail.encode()]
-                slots.append("text")
+                out += [b"".join(part) + tag, head.encode(), tail.encode()]
                 part = []
-            elif value == _MARK:
-                out.append(b"".join(part) + (tag[1] if tag else b""))
-                slots.append("long")
+            elif encode is _LONG_SLOT:
+                out.append(b"".join(part) + tag)
                 part = []
             else:
-                part.append(encoder(kind)(value))  # type: ignore[misc]
+                part.append(encode(value))
         out.append(b"".join(part))
-        if slots != ["text", "long"]:
-            raise _NotCut
         self.txn_id, self.pieces = txn, tuple(out)  # type: ignore[assignment]
         return self.pieces
+
+    def _source_layout(self) -> list:
+        """The source record's fields in order: the table's encoded (bytes), the others as
+        (name, encoder, union tag), the LSN's with a slot marker as their encoder."""
+        block = self._source_template.block("false", 0, 1, 1, _MARK)
+        layout: list = []
+        slots = []
+        for f in self._fields["source"]["fields"]:
+            name, kind = f["name"], f["type"]
+            value, tag = block[name], union_tags(kind)
+            if isinstance(value, str) and _MARK_TEXT in value:
+                layout.append((name, _TEXT_SLOT, tag[1] if tag else b""))
+                slots.append("text")
+            elif value == _MARK:
+                layout.append((name, _LONG_SLOT, tag[1] if tag else b""))
+                slots.append("long")
+            elif name in TABLE_FIELDS:
+                layout.append(encoder(kind)(value))  # type: ignore[misc]
+            else:
+                layout.append((name, encoder(kind), b""))
+        if slots != ["text", "long"]:
+            raise _NotCut
+        return layout
+
+
+_TEXT_SLOT, _LONG_SLOT = object(), object()  # `_source_layout`'s markers of the LSN's two slots
 
 
 class _NotCut(Exception):
