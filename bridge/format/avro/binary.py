@@ -15,6 +15,7 @@ references are not compiled (None): a table with such a column keeps the general
 from __future__ import annotations
 
 import struct
+from functools import lru_cache
 from collections.abc import Callable
 from typing import Any
 
@@ -38,7 +39,7 @@ def long_bytes(n: int) -> bytes:
         return FINAL14[z]
     if z < 0x10000000:
         return LOW14[z & 0x3FFF] + FINAL14[z >> 14]
-    return LOW14[z & 0x3FFF] + LOW14[z >> 14 & 0x3FFF] + varint(z >> 28)
+    return LOW14[z & 0x3FFF] + LOW14[z >> 14 & 0x3FFF] + _high(z >> 28)
 
 
 def varint(z: int) -> bytes:
@@ -49,6 +50,10 @@ def varint(z: int) -> bytes:
         z >>= 7
     out.append(z)
     return bytes(out)
+
+
+# the bits above the low 28 of the large values of every transaction (times) change seldom
+_high = lru_cache(maxsize=256)(varint)
 
 
 def _boolean(v: Any) -> bytes:

@@ -121,7 +121,11 @@ class AvroEnvelope:
                 layout.append((name, _LONG_SLOT, tag[1] if tag else b""))
                 slots.append("long")
             elif name in TABLE_FIELDS:
-                layout.append(encoder(kind)(value))  # type: ignore[misc]
+                encoded = encoder(kind)(value)  # type: ignore[misc]
+                if layout and type(layout[-1]) is bytes:
+                    layout[-1] += encoded  # one piece of the table's fields in a row
+                else:
+                    layout.append(encoded)
             else:
                 layout.append((name, encoder(kind), b""))
         if slots != ["text", "long"]:
