@@ -126,7 +126,8 @@ def _compile_reader(ncols: int, picks: tuple, key_picks: tuple, row_nodes: list,
     lines.append("    r = b''.join((" + "".join(f"{v}, " for v in row) + "))")
     if key_picks:
         key = [v for p in key_picks for v in key_parts[p[0]]]
-        lines.append("    return r, b''.join((" + "".join(f"{v}, " for v in key) + ")), p, u")
+        lines.append(f"    return r, {key[0]}, p, u" if len(key) == 1 else
+                     "    return r, b''.join((" + "".join(f"{v}, " for v in key) + ")), p, u")
     else:
         lines.append("    return r, None, p, u")
     exec(compile("\n".join(lines), "<pgbridge fast Avro reader>", "exec"), ns)  # noqa: S102 - positions only
@@ -151,18 +152,20 @@ def _column(i: int, convert, toast, null, node, key_node, ns: dict, parts: dict,
     ns.update({f"enc{i}": encode, f"kenc{i}": key_encode, f"convert{i}": convert, f"tag{i}": tag,
                f"heads{i}": tuple(tag + long_bytes(n) for n in range(64))})  # tag and length of what is short
     text = ["    k, n = KIND_LENGTH(buf, p)", "    if k == 116:", "        s = p + 5", "        p = s + n"]
-    length = f"heads{i}[m] if m < 64 else tag{i} + LB(m)"
+    def length(var: str) -> str:  # tag and length of `var` bytes
+        return f"heads{i}[{var}] if {var} < 64 else tag{i} + LB({var})"
     if utf8:  # the bytes PostgreSQL sent are the string's UTF-8 (bytes.decode checks what is not ASCII)
         text += [f"        b{i} = x{i} = buf[s:p]", f"        if not b{i}.isascii():", f"            b{i}.decode()",
-                 "        m = n", f"        h{i} = {length}"]
+                 f"        h{i} = {length('n')}"]
     elif kind in ("string", "bytes"):
         text += [f"        x{i} = convert{i}(buf[s:p])",
                  f"        b{i} = x{i}.encode()" if kind == "string" else
                  f"        b{i} = x{i} if type(x{i}) is bytes else bytes(x{i})",
-                 f"        m = len(b{i})", f"        h{i} = {length}"]
-    elif convert is int and kind in ("int", "long"):
+                 f"        m = len(b{i})", f"        h{i} = {length('m')}"]
+    elif convert is int and kind in ("int", "long"):  # a required one is its varint alone (`v<i>`)
+        out = f"b{i}" if tag else f"v{i}"
         text += [f"        x{i} = int(buf[s:p])", f"        z = (x{i} << 1) ^ (x{i} >> 63)",
-                 f"        b{i} = F14[z] if z < 16384 else LB(x{i})", f"        h{i} = tag{i}"]
+                 f"        {out} = F14[z] if z < 16384 else LB(x{i})"] + ([f"        h{i} = tag{i}"] if tag else [])
     elif convert is bool_value and kind == "boolean":
         ns[f"true{i}"], ns[f"false{i}"] = encode(True), encode(False)
         text += [f"        x{i} = buf[s:p] == b't'", f"        v{i} = true{i} if x{i} else false{i}"]
