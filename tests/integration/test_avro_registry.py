@@ -139,8 +139,19 @@ def test_avro_records_decode_with_confluents_deserializer_to_the_json_converters
     # THEN every Avro record is Confluent-framed, decodes with confluent-kafka's deserializer,
     # and carries the JSON converter's values; the tombstone stays null
     topic = f"a{unique_name}.public.{table}"
+    _assert_same_values(json_records, avro_records, topic, registry)
+    # and the subjects are TopicNameStrategy's, the value's record Debezium's envelope
+    subjects = set(registry.get_subjects())
+    assert {f"{topic}-key", f"{topic}-value"} <= subjects
+    latest = registry.get_latest_version(f"{topic}-value")
+    assert json.loads(latest.schema.schema_str)["name"] == "Envelope"
+
+
+def _assert_same_values(json_records: list, avro_records: list, topic: str, registry) -> None:
+    """Each Avro record is Confluent-framed and decodes with confluent-kafka's deserializer to
+    the JSON converter's values of the same change; a tombstone stays null."""
     deserialize = AvroDeserializer(registry)
-    for (jkey, jvalue), (akey, avalue) in zip(json_records, avro_records):
+    for (jkey, jvalue), (akey, avalue) in zip(json_records, avro_records, strict=True):
         assert akey[:1] == b"\x00"
         key = deserialize(akey, SerializationContext(topic, MessageField.KEY))
         assert key == json.loads(jkey)
@@ -151,11 +162,53 @@ def test_avro_records_decode_with_confluents_deserializer_to_the_json_converters
         value = _as_json(deserialize(avalue, SerializationContext(topic, MessageField.VALUE)))
         expected = _comparable(json.loads(jvalue))
         assert _same(_comparable(value), expected), (value, expected)
-    # and the subjects are TopicNameStrategy's, the value's record Debezium's envelope
-    subjects = set(registry.get_subjects())
-    assert {f"{topic}-key", f"{topic}-value"} <= subjects
-    latest = registry.get_latest_version(f"{topic}-value")
-    assert json.loads(latest.schema.schema_str)["name"] == "Envelope"
+
+
+SCALARS = """
+    id int PRIMARY KEY, big bigint NOT NULL, r real, d double precision, n numeric(12,2), vn numeric, b boolean,
+    t text, j jsonb, u uuid, by bytea, dt date, tstz timestamptz, iv interval, e {enum}, p point,
+    dflt int DEFAULT 7, req int NOT NULL DEFAULT 3"""
+SCALAR_ROWS = """
+    SELECT g, g * 1000000007::bigint, g / 3.0, -g * 1e10, g * 1.25, g / 7.0, g % 2 = 0, 'row ' || g || ' žš ☃',
+           jsonb_build_object('g', g), md5(g::text)::uuid, int4send(g), DATE '2024-02-29' + g,
+           TIMESTAMPTZ '2024-02-29 13:14:15.5+02' + g * INTERVAL '1 second', g * INTERVAL '1 minute',
+           (ARRAY['sad', 'ok'])[g % 2 + 1]::{enum}, point(g, -g),
+           CASE WHEN g % 3 = 0 THEN NULL ELSE g END, g
+    FROM generate_series(1, 40) g"""
+
+
+def test_the_fast_path_of_scalar_columns_writes_what_confluents_deserializer_reads(
+        pg, kafka_bootstrap, bridge_factory, unique_name, schema_registry, registry):
+    # GIVEN a table whose columns all take the Avro fast path (scalars, NULLs, defaults), and two
+    # bridges on it: JSON without schemas, and Avro
+    table, enum = f"fast_{unique_name}", f"mood_{unique_name}"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TYPE {enum} AS ENUM ('sad', 'ok')")
+        cur.execute(f"CREATE TABLE {table} ({SCALARS.format(enum=enum)})")
+    json_bridge = bridge_factory(f"j{unique_name}", {"debezium.format.key.schemas.enable": "false",
+                                                      "debezium.format.value.schemas.enable": "false"}, tables=[table])
+    avro_bridge = bridge_factory(f"a{unique_name}", _avro_format(schema_registry), tables=[table])
+    try:
+        json_bridge.start()
+        avro_bridge.start()
+        wait_until(lambda: slot_active(pg, f"j{unique_name}_slot") and slot_active(pg, f"a{unique_name}_slot"),
+                   timeout=60, what="both slots streaming")
+        # WHEN 40 rows go in (the first through the general path, which registers the schemas;
+        # the rest through the fast path), 10 are updated and 5 deleted, in small transactions
+        with pg.cursor() as cur:
+            cur.execute(f"INSERT INTO {table} {SCALAR_ROWS.format(enum=enum)}")
+            for g in range(1, 11):
+                cur.execute(f"UPDATE {table} SET t = NULL, big = -big, r = 'NaN' WHERE id = %s", (g,))
+            cur.execute(f"DELETE FROM {table} WHERE id > 35")
+        count = 40 + 10 + 5 * 2  # deletes and their tombstones
+        json_records = _consume(kafka_bootstrap, f"j{unique_name}.public.{table}", count)
+        avro_records = _consume(kafka_bootstrap, f"a{unique_name}.public.{table}", count)
+    finally:
+        for bridge in (json_bridge, avro_bridge):
+            if bridge.running():
+                bridge.stop()
+    # THEN every record decodes with confluent-kafka's deserializer to the JSON converter's values
+    _assert_same_values(json_records, avro_records, f"a{unique_name}.public.{table}", registry)
 
 
 def test_without_auto_registration_a_missing_schema_stops_the_bridge_before_the_table_is_produced(
