@@ -55,7 +55,6 @@ from bridge.format.headers import Headers, context_headers, key_frame
 from bridge.format.json import json_bytes, literal
 from bridge.format.source import SourceTemplate
 from bridge.pgoutput.messages import UNCHANGED_TOAST, Delete, Insert, Relation, Update
-from bridge.produce.avrorows import AvroTable, avro_fast_change, compile_avro
 from bridge.produce.fastrows import compile_reader, key_mask
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF, WHOLE
 from bridge.route.settings import EventConfig
@@ -190,9 +189,11 @@ class TableEvents:
         mapped_key = any(p[0] in self._mappers for p in self.key_picks)
         self.reader = compile_reader(len(relation.columns), self.picks, self.key_picks, self.value_writer,
                                      self.key_writer) if templates and not mapped_key else None  # type: ignore[arg-type]
-        # the same for Avro writers (`bridge.produce.avrorows`)
-        self.avro: AvroTable | None = None
+        # the same for Avro writers (`bridge.produce.avrorows`, imported with them: its tables
+        # cost a JSON producer nothing)
+        self.avro = None
         if getattr(self.value_writer, "binary", False) and not mapped_key:
+            from bridge.produce.avrorows import compile_avro
             self.avro = compile_avro(len(relation.columns), self.picks, self.key_picks, self.value_writer,
                                      self.key_writer, self.source)
         self.key_mask = key_mask(self.key_picks)
@@ -322,6 +323,7 @@ class EventBuilder:
         # the same on every record of the run: written once, in the header converter's bytes
         self.headers: Headers = context_headers(events.header_format, events.topic_prefix, self.run_id)
         if getattr(self._converters.value, "binary", False):  # Avro: its own fast path
+            from bridge.produce.avrorows import avro_fast_change
             self.fast_change = avro_fast_change(self._tables, self._skipped, events.tombstones_on_delete,  # type: ignore[method-assign]
                                                 self.headers)
 
