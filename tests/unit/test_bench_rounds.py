@@ -38,9 +38,11 @@ def test_the_producer_stage_reports_its_best_round_and_the_median():
     assert rows["one producer, ring batch → Kafka acked (goal ≥ 60,000)"] == "45,000 rows per CPU-second"
 
 
-def test_the_formats_group_runs_json_with_and_without_schemas_and_avro():
+def test_the_formats_group_runs_json_with_and_without_schemas_and_avro(monkeypatch):
+    monkeypatch.setenv("BRIDGE_REGISTRY_URL", "http://registry:8081")
     from native_bench.systems import make
     chosen = make(["formats"])
-    assert [s.name for s in chosen] == ["pgbridge-2", "pgbridge-2-noschemas", "pgbridge-2-avro"]
-    assert len({s.ident for s in chosen}) == 3  # each its own slots and topics
-    assert [s.latency for s in chosen] == [True, True, False]  # the latency consumer reads JSON
+    assert [s.name for s in chosen] == ["pgbridge-2", "pgbridge-2-noschemas", "pgbridge-2-avro", "debezium-avro"]
+    assert len({s.ident for s in chosen}) == 4  # each its own slots and topics
+    assert [s.measures_latency for s in chosen] == [True, True, False, False]  # the latency consumer reads JSON
+    assert chosen[2].properties("p")["debezium.format.value"] == "avro"
