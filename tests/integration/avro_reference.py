@@ -331,8 +331,13 @@ def masked(value, *, envelope=VOLATILE_ENVELOPE, source=VOLATILE_SOURCE, txn=fro
         if out.get("data_collections"):
             # Debezium 3.4.1 names a logical message's collection by a Java object's toString
             # (`...LogicalDecodingMessageId@7c2daaa3`): its identity hash changes every run.
-            out["data_collections"] = [{**c, "data_collection": re.sub(r"@[0-9a-f]+$", "@<hash>", c["data_collection"])}
-                                       for c in out["data_collections"]]
+            # Its place in the list is that hash's place in a HashMap: with such a collection the
+            # order changes every run too, so the list is compared in a fixed order.
+            collections = [{**c, "data_collection": re.sub(r"@[0-9a-f]+$", "@<hash>", c["data_collection"])}
+                           for c in out["data_collections"]]
+            if any(c["data_collection"] != d["data_collection"] for c, d in zip(collections, out["data_collections"])):
+                collections.sort(key=lambda c: c["data_collection"])
+            out["data_collections"] = collections
     return out
 
 
