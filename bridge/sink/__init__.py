@@ -1,0 +1,1 @@
+"""The consumer side: `bridge sink`."""
