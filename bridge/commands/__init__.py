@@ -15,6 +15,7 @@ from types import ModuleType
 COMMANDS = {
     "run": "bridge.commands.run",
     "check": "bridge.commands.check",
+    "sink": "bridge.commands.sink",
 }
 
 

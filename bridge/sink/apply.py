@@ -1,0 +1,181 @@
+"""Writing a batch of changes into the target in one transaction.
+
+Changes are applied in record order. Consecutive changes of one shape (table, kind, columns) for
+distinct keys become one multi-row statement; a repeated key starts a new statement, so the
+result is that of applying every change one by one (Debezium's `passthrough`). With
+`use.reduction.buffer=true` only the last change per key between two truncates is written, an
+update's unchanged-TOAST columns taken from the change it replaces (Debezium's reduction buffer).
+
+A batch whose statements fail is written again record by record, each under a savepoint, so
+that only the records the target refuses are set aside (`RecordRefused`), for the dead-letter
+topic or to stop the sink.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import psycopg2
+import psycopg2.extras
+
+from bridge.sink.records import DELETE, TRUNCATE, UPSERT, Change, RecordRefused
+from bridge.sink.settings import SinkConfig
+from bridge.sink.statements import Shape, delete_statement, truncate_statement, write_statement
+from bridge.sink.target import TableInfo, Target
+from bridge.sink.values import DecodeOptions, text_decoder
+
+
+@dataclass(slots=True)
+class Applied:
+    """What one write did, for the metrics."""
+
+    rows: dict[str, int] = field(default_factory=dict)  # table -> row changes written
+    guard_skips: int = 0
+    statements: int = 0
+
+
+@dataclass(slots=True)
+class _Row:
+    change: Change
+    shape: Shape
+    key: tuple[str | None, ...]
+    values: tuple[str | None, ...]
+
+
+class Writer:
+    """Applies changes on a cursor; one per worker (it caches the target's catalog)."""
+
+    def __init__(self, config: SinkConfig, options: DecodeOptions) -> None:
+        self.config = config
+        self.options = options
+        self.target = Target(config)
+        self._schemaless: dict[tuple[str, str], Callable] = {}
+
+    # -- one change -> one row of text ------------------------------------------------------
+
+    def _row(self, cur, change: Change) -> _Row | None:
+        """The change as text values for its table (the table made able to take it)."""
+        info = self.target.table(cur, change)
+        guarded = self.target.guarded(change)
+        shape = Shape(change.kind, change.table, change.key_columns, change.columns, guarded)
+        try:
+            if change.key_decoders is not None:
+                key = tuple(d(v) for d, v in zip(change.key_decoders, change.key))
+            else:
+                key = self._by_types(info, change.key_columns, change.key)
+            if change.decoders is not None:
+                values = tuple(d(v) for d, v in zip(change.decoders, change.values))
+            else:
+                values = self._by_types(info, change.columns, change.values)
+        except RecordRefused:
+            raise
+        except Exception as exc:  # a decoder's complaint about a value: the record, not the sink
+            raise RecordRefused(f"a value of {change.table} cannot be converted: {exc}", "VALUE_CONVERTER",
+                                exc) from None
+        if guarded:
+            values = values + (str(change.lsn),)
+        return _Row(change, shape, key, values)
+
+    def _by_types(self, info: TableInfo, columns: tuple[str, ...], raw: tuple) -> tuple[str | None, ...]:
+        """Schemaless JSON: each value decoded by its target column's type."""
+        out = []
+        for column, value in zip(columns, raw):
+            decoder = self._schemaless.get((str(info.name), column))
+            if decoder is None:
+                decoder = self._schemaless[(str(info.name), column)] = text_decoder(info.types[column], self.options)
+            out.append(decoder(value))
+        return tuple(out)
+
+    # -- a batch --------------------------------------------------------------------------
+
+    def write(self, cur, changes: list[Change]) -> Applied:
+        """Every change, in order, as few statements as their order allows. Raises
+        `RecordRefused` (a decode or catalog refusal) or psycopg2's error; the caller rolls back."""
+        applied = Applied()
+        if self.config.reduction:
+            changes = reduced(changes)
+        run: list[_Row] = []
+        keys: set[tuple] = set()
+        for change in changes:
+            if change.kind == TRUNCATE:
+                self._flush(cur, run, applied)
+                run, keys = [], set()
+                self.target.table(cur, change)
+                cur.execute(truncate_statement(change.table))
+                applied.statements += 1
+                continue
+            row = self._row(cur, change)
+            if row is None:
+                continue
+            if self.config.insert_mode == "update" and change.kind == UPSERT and not change.columns:
+                continue  # nothing to set
+            single = self.config.insert_mode == "update" and not change.key_columns
+            if run and (run[0].shape != row.shape or row.key in keys or single):
+                self._flush(cur, run, applied)
+                run, keys = [], set()
+            run.append(row)
+            keys.add(row.key)
+        self._flush(cur, run, applied)
+        return applied
+
+    def _flush(self, cur, run: list[_Row], applied: Applied) -> None:
+        if not run:
+            return
+        shape = run[0].shape
+        types = self.target.table(cur, run[0].change).types
+        if shape.kind == DELETE:
+            sql, template = delete_statement(shape, types, self.config.ordering_column)
+            rows = [r.key + r.values for r in run]
+        else:
+            mode = self.config.insert_mode
+            if mode == "upsert" and not shape.keys:
+                raise RecordRefused(f"cannot upsert into {shape.table} with no key fields (primary.key.mode=none)")
+            sql, template = write_statement(mode, shape, types, self.config.ordering_column)
+            rows = [r.key + r.values for r in run]
+        psycopg2.extras.execute_values(cur, sql, rows, template=template, page_size=len(rows))
+        applied.statements += 1
+        table = str(shape.table)
+        applied.rows[table] = applied.rows.get(table, 0) + len(run)
+        if shape.guarded and cur.rowcount >= 0:
+            applied.guard_skips += len(run) - cur.rowcount
+
+
+def reduced(changes: list[Change]) -> list[Change]:
+    """The last change per (table, key) between truncates; an update missing unchanged-TOAST
+    columns takes them from the row write it replaces."""
+    out: list[Change] = []
+    pending: dict[tuple, Change] = {}
+    for change in changes:
+        if change.kind == TRUNCATE:
+            out.extend(pending.values())
+            pending = {}
+            out.append(change)
+            continue
+        if not change.key_columns:
+            out.extend(pending.values())
+            pending = {}
+            out.append(change)
+            continue
+        ident = (change.table, change.key_columns, tuple(map(repr, change.key)))
+        earlier = pending.pop(ident, None)
+        if earlier is not None and earlier.kind == UPSERT and change.kind == UPSERT:
+            change = _merged(earlier, change)
+        pending[ident] = change
+    out.extend(pending.values())
+    return out
+
+
+def _merged(earlier: Change, later: Change) -> Change:
+    """`later` with the columns it lacks (unchanged TOAST) taken from `earlier`."""
+    missing = [i for i, c in enumerate(earlier.columns) if c not in later.columns]
+    if not missing:
+        return later
+    columns = later.columns + tuple(earlier.columns[i] for i in missing)
+    values = later.values + tuple(earlier.values[i] for i in missing)
+    decoders = None
+    if later.decoders is not None and earlier.decoders is not None:
+        decoders = later.decoders + tuple(earlier.decoders[i] for i in missing)
+    fields = {**(earlier.fields or {}), **(later.fields or {})} if later.fields is not None else None
+    return Change(later.kind, later.table, later.key_columns, later.key, later.key_decoders, columns, values,
+                  decoders, later.lsn, fields)
