@@ -23,7 +23,8 @@ from bridge.sink.records import DELETE, TRUNCATE, UPSERT, Change, RecordRefused
 from bridge.sink.settings import SinkConfig
 from bridge.sink.statements import Shape, delete_statement, truncate_statement, write_statement
 from bridge.sink.target import TableInfo, Target
-from bridge.sink.values import DecodeOptions, text_decoder
+from bridge.errors import BridgeError
+from bridge.sink.values import DecodeOptions, field_decoder, text_decoder
 
 
 @dataclass(slots=True)
@@ -50,42 +51,39 @@ class Writer:
         self.config = config
         self.options = options
         self.target = Target(config)
-        self._schemaless: dict[tuple[str, str], Callable] = {}
+        self._cache: dict[tuple, tuple[Callable, ...]] = {}
 
     # -- one change -> one row of text ------------------------------------------------------
 
-    def _row(self, cur, change: Change) -> _Row | None:
+    def _decoders(self, info: TableInfo, columns: tuple[str, ...], fields) -> tuple[Callable, ...]:
+        """Decoders of `columns` of `info`'s table, from the record's schema fields when it has
+        them (the column's type settles what a schema leaves open), else from the column types."""
+        ident = (info.name, columns, id(fields))
+        decoders = self._cache.get(ident)
+        if decoders is None:
+            types = info.types
+            if fields is not None:
+                decoders = tuple(field_decoder(fields[c], self.options, types[c]) for c in columns)
+            else:
+                decoders = tuple(text_decoder(types[c], self.options) for c in columns)
+            self._cache[ident] = decoders
+        return decoders
+
+    def _row(self, cur, change: Change) -> _Row:
         """The change as text values for its table (the table made able to take it)."""
         info = self.target.table(cur, change)
         guarded = self.target.guarded(change)
         shape = Shape(change.kind, change.table, change.key_columns, change.columns, guarded)
         try:
-            if change.key_decoders is not None:
-                key = tuple(d(v) for d, v in zip(change.key_decoders, change.key))
-            else:
-                key = self._by_types(info, change.key_columns, change.key)
-            if change.decoders is not None:
-                values = tuple(d(v) for d, v in zip(change.decoders, change.values))
-            else:
-                values = self._by_types(info, change.columns, change.values)
-        except RecordRefused:
-            raise
-        except Exception as exc:  # a decoder's complaint about a value: the record, not the sink
-            raise RecordRefused(f"a value of {change.table} cannot be converted: {exc}", "VALUE_CONVERTER",
-                                exc) from None
+            decoders = self._decoders(info, change.key_columns, change.key_fields)
+            key = tuple([d(v) for d, v in zip(decoders, change.key)])
+            decoders = self._decoders(info, change.columns, change.value_fields)
+            values = tuple([d(v) for d, v in zip(decoders, change.values)])
+        except BridgeError as exc:  # the value, or its schema, is the record's fault
+            raise RecordRefused(f"{change.table}: {exc}", "TASK_PUT", exc) from None
         if guarded:
             values = values + (str(change.lsn),)
         return _Row(change, shape, key, values)
-
-    def _by_types(self, info: TableInfo, columns: tuple[str, ...], raw: tuple) -> tuple[str | None, ...]:
-        """Schemaless JSON: each value decoded by its target column's type."""
-        out = []
-        for column, value in zip(columns, raw):
-            decoder = self._schemaless.get((str(info.name), column))
-            if decoder is None:
-                decoder = self._schemaless[(str(info.name), column)] = text_decoder(info.types[column], self.options)
-            out.append(decoder(value))
-        return tuple(out)
 
     # -- a batch --------------------------------------------------------------------------
 
@@ -106,8 +104,6 @@ class Writer:
                 applied.statements += 1
                 continue
             row = self._row(cur, change)
-            if row is None:
-                continue
             if self.config.insert_mode == "update" and change.kind == UPSERT and not change.columns:
                 continue  # nothing to set
             single = self.config.insert_mode == "update" and not change.key_columns
@@ -171,11 +167,6 @@ def _merged(earlier: Change, later: Change) -> Change:
     missing = [i for i, c in enumerate(earlier.columns) if c not in later.columns]
     if not missing:
         return later
-    columns = later.columns + tuple(earlier.columns[i] for i in missing)
-    values = later.values + tuple(earlier.values[i] for i in missing)
-    decoders = None
-    if later.decoders is not None and earlier.decoders is not None:
-        decoders = later.decoders + tuple(earlier.decoders[i] for i in missing)
-    fields = {**(earlier.fields or {}), **(later.fields or {})} if later.fields is not None else None
-    return Change(later.kind, later.table, later.key_columns, later.key, later.key_decoders, columns, values,
-                  decoders, later.lsn, fields)
+    return Change(later.kind, later.table, later.key_columns, later.key, later.key_fields,
+                  later.columns + tuple(earlier.columns[i] for i in missing),
+                  later.values + tuple(earlier.values[i] for i in missing), later.value_fields, later.lsn)

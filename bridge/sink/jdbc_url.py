@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import psycopg2
 from psycopg2.extensions import make_dsn, parse_dsn
 
 from bridge.errors import ConfigError
@@ -32,7 +33,7 @@ def libpq_dsn(url: str, label: str, user: str | None = None, password: str | Non
     else:
         try:
             params = parse_dsn(url)
-        except Exception as exc:  # psycopg2.ProgrammingError, with libpq's words
+        except psycopg2.ProgrammingError as exc:  # with libpq's words
             raise ConfigError(f"{label} is neither a jdbc:postgresql:// URL nor a libpq DSN: {exc}") from None
     if user and "user" not in params:
         params["user"] = user

@@ -15,16 +15,16 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from bridge.errors import ConfigError
-from bridge.kafka.settings import KafkaConnection, is_connection_setting, read_consumer_properties
+from bridge.kafka.settings import KafkaConnection, check_with_librdkafka, is_connection_setting, read_consumer_properties
 from bridge.properties import PropertyReader
 from bridge.sink.jdbc_url import libpq_dsn
+from bridge.sink.values import DecodeOptions
 from bridge.status.settings import HttpConfig
 
 CONNECTOR_CLASS = "io.debezium.connector.jdbc.JdbcSinkConnector"
 JSON_CONVERTER = "org.apache.kafka.connect.json.JsonConverter"
 BOOTSTRAP = "bridge.kafka.bootstrap.servers"
 CONSUMER = "consumer.override."
-PLACEHOLDER = "__debezium_unavailable_value"
 _DEFAULT_NAMING = {
     "collection.naming.strategy": ("io.debezium.sink.naming.DefaultCollectionNamingStrategy",
                                    "io.debezium.connector.jdbc.naming.DefaultTableNamingStrategy"),
@@ -105,7 +105,7 @@ class SinkConfig:
     offsets_table: str = "__pgbridge_sink_offsets"
     ordering_guard: str = "lsn"  # lsn | none
     ordering_column: str = "__pgbridge_lsn"
-    placeholder: str = PLACEHOLDER
+    decode: DecodeOptions = field(default_factory=DecodeOptions)  # how the source encoded (schemaless JSON)
     workers: int = 1
     linger_ms: int = 100
     http: HttpConfig = field(default_factory=lambda: HttpConfig(port=8083))
@@ -171,7 +171,7 @@ def read_sink(r: PropertyReader, workers: int | None = None) -> SinkConfig:
         offsets_table=r.str("bridge.sink.offsets.table", "__pgbridge_sink_offsets"),
         ordering_guard=r.choice("bridge.sink.ordering.guard", "lsn", ("lsn", "none")),
         ordering_column=r.str("bridge.sink.ordering.column", "__pgbridge_lsn"),
-        placeholder=r.str("bridge.sink.unavailable.value.placeholder", PLACEHOLDER),
+        decode=DecodeOptions.from_reader(r),
         workers=_workers(r, workers), linger_ms=r.int("bridge.sink.linger.ms", 100),
         http=_http(r),
     )
@@ -243,32 +243,11 @@ def _consumer(r: PropertyReader) -> tuple[KafkaConnection, dict[str, str], int]:
     if not bootstrap:
         raise ConfigError(f"{r.label(BOOTSTRAP)} (or --bootstrap-servers) is required but not set")
     settings = {**_CONSUMER_DEFAULTS, **given, **_CONSUMER_FORCED, "bootstrap.servers": bootstrap}
-    _check_consumer(r, settings)
+    check_with_librdkafka(r, {k: v for k, v in settings.items() if k != "bootstrap.servers"}, CONSUMER,
+                          consumer=True)
     connection = {k: v for k, v in settings.items() if is_connection_setting(k)}
     own = {k: v for k, v in settings.items() if not is_connection_setting(k)}
     return KafkaConnection(connection), own, max_poll
-
-
-def _check_consumer(r: PropertyReader, settings: Mapping[str, str]) -> None:
-    """librdkafka judges each consumer setting's name and value now, one line per refused key."""
-    from confluent_kafka import Consumer, KafkaException
-
-    quiet = logging.getLogger("bridge.sink.check")
-    quiet.addHandler(logging.NullHandler())
-    quiet.propagate = False
-    lines = []
-    for name, value in settings.items():
-        if name in ("bootstrap.servers",):
-            continue
-        try:
-            Consumer({name: value, "group.id": "check", "logger": quiet}).close()
-        except KafkaException as exc:
-            why = exc.args[0].str()
-            if not why.startswith("Failed to create"):
-                key = CONSUMER + name
-                lines.append(f"{r.label(key)} is refused: librdkafka says: {r.hide(key, why, value)}")
-    if lines:
-        raise ConfigError("\n".join(lines))
 
 
 def _field_filter(r: PropertyReader) -> FieldFilter:

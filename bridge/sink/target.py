@@ -76,7 +76,7 @@ class Target:
         return self.config.ordering_guard == "lsn" and change.lsn is not None and bool(change.key_columns)
 
     def _field(self, change: Change, column: str) -> dict:
-        field = (change.fields or {}).get(column)
+        field = change.field(column)
         if field is None:
             raise RecordRefused(f"schema.evolution=basic needs the record's schema to make column {column} of "
                                 f"{change.table} (JSON without schemas carries no types)")

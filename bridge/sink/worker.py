@@ -32,7 +32,6 @@ from bridge.sink.offsets import OffsetsMoved, OffsetStore
 from bridge.sink.records import Readers, RecordRefused
 from bridge.sink.settings import SinkConfig
 from bridge.sink.stats import Stats
-from bridge.sink.values import DecodeOptions
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +71,13 @@ class _Retry:
 
 
 class SinkWorker:
-    def __init__(self, config: SinkConfig, index: int, stats: Stats, stop: threading.Event,
-                 options: DecodeOptions | None = None) -> None:
+    def __init__(self, config: SinkConfig, index: int, stats: Stats, stop: threading.Event) -> None:
         self.config = config
         self.index = index
         self.stats = stats
         self.stop = stop
-        options = options or DecodeOptions()
-        self.readers = Readers(config, options)
-        self.writer = Writer(config, options)
+        self.readers = Readers(config, config.decode.unavailable_value_placeholder)
+        self.writer = Writer(config, config.decode)
         self.offsets = OffsetStore(config.offsets_table, config.group) if config.offsets == "target" else None
         self.dead = DeadLetters(config.errors, config.kafka, config.name, index)
         self.pending: list = []
