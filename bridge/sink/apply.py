@@ -21,7 +21,7 @@ import psycopg2.extras
 
 from bridge.sink.records import DELETE, TRUNCATE, UPSERT, Change, RecordRefused
 from bridge.sink.settings import SinkConfig
-from bridge.sink.statements import Shape, delete_statement, truncate_statement, write_statement
+from bridge.sink.statements import Shape, delete_statement, truncate_statements, write_statement
 from bridge.sink.target import TableInfo, Target
 from bridge.errors import BridgeError
 from bridge.sink.values import DecodeOptions, field_decoder, text_decoder
@@ -100,7 +100,10 @@ class Writer:
                 self._flush(cur, run, applied)
                 run, keys = [], set()
                 self.target.table(cur, change)
-                cur.execute(truncate_statement(change.table))
+                lsn = change.lsn if self.target.guarded(change) else None
+                for sql, args in truncate_statements(change.table, lsn, self.config.ordering_column,
+                                                     self.config.truncates_table):
+                    cur.execute(sql, args)
                 applied.statements += 1
                 continue
             row = self._row(cur, change)
@@ -127,7 +130,8 @@ class Writer:
             mode = self.config.insert_mode
             if mode == "upsert" and not shape.keys:
                 raise RecordRefused(f"cannot upsert into {shape.table} with no key fields (primary.key.mode=none)")
-            sql, template = write_statement(mode, shape, types, self.config.ordering_column)
+            sql, template = write_statement(mode, shape, types, self.config.ordering_column,
+                                            self.config.truncates_table)
             rows = [r.key + r.values for r in run]
         psycopg2.extras.execute_values(cur, sql, rows, template=template, page_size=len(rows))
         applied.statements += 1

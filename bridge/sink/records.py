@@ -187,7 +187,7 @@ class Readers:
                 if not config.truncate_enabled:
                     return None
                 table = self.naming.table(topic, source)
-                return None if table is None else Change(TRUNCATE, table)
+                return None if table is None else Change(TRUNCATE, table, lsn=lsn if type(lsn) is int else None)
             if op == "d":
                 if not config.delete_enabled:
                     return None
@@ -205,7 +205,8 @@ class Readers:
         change = Change(kind, table, lsn=lsn if type(lsn) is int else None)
         self._set_key(change, topic, partition, offset, key, row, plan)
         if kind == UPSERT:
-            self._set_row(change, topic, row, plan, op == "u")
+            # a snapshot read holds real values; a create can hold the placeholder (a key change's new row)
+            self._set_row(change, topic, row, plan, op != "r")
         return change
 
     def _tombstone(self, topic: str, key: bytes | None) -> Change | None:
@@ -264,8 +265,8 @@ class Readers:
         if key_plan is not None:
             change.key_fields = key_plan.by_column
 
-    def _set_row(self, change: Change, topic: str, row: dict, plan: _ValuePlan | None, update: bool) -> None:
-        """The non-key columns of a row to write, unchanged-TOAST ones left out of an update."""
+    def _set_row(self, change: Change, topic: str, row: dict, plan: _ValuePlan | None, toast: bool) -> None:
+        """The non-key columns of a row to write, unchanged-TOAST ones left out (with `toast`)."""
         keeps = self.config.fields.keeps
         column = self.naming.column
         key_columns = change.key_columns
@@ -276,7 +277,7 @@ class Readers:
             target = column(name)
             if target in key_columns or not keeps(topic, name):
                 continue
-            if update and value is not None and is_unavailable(fields.get(name), value, placeholder):
+            if toast and value is not None and is_unavailable(fields.get(name), value, placeholder):
                 continue
             names.append(target)
             values.append(value)

@@ -105,6 +105,7 @@ class SinkConfig:
     offsets_table: str = "__pgbridge_sink_offsets"
     ordering_guard: str = "lsn"  # lsn | none
     ordering_column: str = "__pgbridge_lsn"
+    truncates_table: str = "__pgbridge_sink_truncates"
     decode: DecodeOptions = field(default_factory=DecodeOptions)  # how the source encoded (schemaless JSON)
     workers: int = 1
     linger_ms: int = 100
@@ -171,6 +172,7 @@ def read_sink(r: PropertyReader, workers: int | None = None) -> SinkConfig:
         offsets_table=r.str("bridge.sink.offsets.table", "__pgbridge_sink_offsets"),
         ordering_guard=r.choice("bridge.sink.ordering.guard", "lsn", ("lsn", "none")),
         ordering_column=r.str("bridge.sink.ordering.column", "__pgbridge_lsn"),
+        truncates_table=r.str("bridge.sink.truncates.table", "__pgbridge_sink_truncates"),
         decode=DecodeOptions.from_reader(r),
         workers=_workers(r, workers), linger_ms=r.int("bridge.sink.linger.ms", 100),
         http=_http(r),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bridge.sink.naming import TableName, quote
-from bridge.sink.records import Change, RecordRefused
+from bridge.sink.records import TRUNCATE, Change, RecordRefused
 from bridge.sink.settings import SinkConfig
 from bridge.sink.values import column_type
 
@@ -72,8 +72,10 @@ class Target:
         return info
 
     def guarded(self, change: Change) -> bool:
-        """Whether the LSN guard applies: on, a source LSN, and a key to find the row by."""
-        return self.config.ordering_guard == "lsn" and change.lsn is not None and bool(change.key_columns)
+        """Whether the LSN guard applies: on, a source LSN, and a key to find the row by (a
+        truncate needs none)."""
+        return self.config.ordering_guard == "lsn" and change.lsn is not None and (
+            bool(change.key_columns) or change.kind == TRUNCATE)
 
     def _field(self, change: Change, column: str) -> dict:
         field = change.field(column)

@@ -31,6 +31,7 @@ from bridge.sink.dlq import DeadLetters
 from bridge.sink.offsets import OffsetsMoved, OffsetStore
 from bridge.sink.records import Readers, RecordRefused
 from bridge.sink.settings import SinkConfig
+from bridge.sink.statements import truncates_table
 from bridge.sink.stats import Stats
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,8 @@ class SinkWorker:
                     cur.execute("SELECT set_config('TimeZone', %s, false)", (self.config.time_zone,))
                     if self.offsets is not None:
                         self.offsets.create(cur)
+                    if self.config.ordering_guard == "lsn" and self.config.truncate_enabled:
+                        cur.execute(truncates_table(self.config.truncates_table))
                 conn.commit()
                 self.conn = conn
                 return conn
@@ -143,9 +146,9 @@ class SinkWorker:
     def run(self) -> None:
         config = self.config
         self._connect()
-        self.consumer = clients.consumer(config.kafka, config.group, keys="consumer.override.", **config.consumer,
-                                         on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
-        self.consumer.subscribe(list(config.topics) if config.topics else ["^" + config.topics_regex.lstrip("^")])
+        self.consumer = clients.consumer(config.kafka, config.group, keys="consumer.override.", **config.consumer)
+        self.consumer.subscribe(list(config.topics) if config.topics else ["^" + config.topics_regex.lstrip("^")],
+                                on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
         linger = config.linger_ms / 1000
         first = 0.0
         try:
