@@ -48,7 +48,8 @@ async def _supervise(config: SinkConfig, log_level: str) -> int:
     failure: int | None = None
     deadline: float | None = None
     try:
-        while any(w.exitcode is None for w in workers):
+        while True:
+            running = any(w.exitcode is None for w in workers)
             if stopping.is_set() and deadline is None:
                 log.info("stopping: the workers drain and commit")
                 state.phase = "stopping"
@@ -64,6 +65,8 @@ async def _supervise(config: SinkConfig, log_level: str) -> int:
                     stopping.set()
                 elif code == 0 and not stopping.is_set():
                     stopping.set()
+            if not running:
+                break
             if deadline is not None and time.monotonic() > deadline:
                 for worker in workers:
                     if worker.exitcode is None:

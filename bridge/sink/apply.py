@@ -122,7 +122,7 @@ class Writer:
         if not run:
             return
         shape = run[0].shape
-        types = self.target.table(cur, run[0].change).types
+        types = self.target.table(cur, run[0].change).casts
         if shape.kind == DELETE:
             sql, template = delete_statement(shape, types, self.config.ordering_column)
             rows = [r.key + r.values for r in run]

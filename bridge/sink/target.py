@@ -17,16 +17,23 @@ from bridge.sink.settings import SinkConfig
 from bridge.sink.values import column_type
 
 _COLUMNS = """
-SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), format_type(a.atttypid, NULL)
 FROM pg_attribute a
 WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum"""
 
 
+# A cast to the type without its modifier lets the column's own assignment judge the value (a
+# too-long string is an error, as it is for Debezium's bound parameters, not cut as an explicit
+# `::varchar(3)` would cut it); bit and character without a modifier would mean length 1.
+_UNSIZED = {"bit": "bit varying", "character": "text", "bit[]": "bit varying[]", "character[]": "text[]"}
+
+
 @dataclass(slots=True)
 class TableInfo:
     name: TableName
-    types: dict[str, str]  # column -> format_type()
+    types: dict[str, str]  # column -> format_type() with its modifier (what the decoders read)
+    casts: dict[str, str]  # column -> the type its text is cast to in statements
 
 
 class Target:
@@ -45,7 +52,8 @@ class Target:
         rows = cur.fetchall()
         if not rows:
             return None
-        info = self._tables[name] = TableInfo(name, dict(rows))
+        info = self._tables[name] = TableInfo(name, {c: t for c, t, _ in rows},
+                                              {c: _UNSIZED.get(u, u) for c, _, u in rows})
         return info
 
     def table(self, cur, change: Change) -> TableInfo:

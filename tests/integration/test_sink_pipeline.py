@@ -183,7 +183,11 @@ def _worker_pid(sink: BridgeProcess) -> int:
 
 
 def _committed_in_target(pair) -> int:
-    rows = rows_as_text(pair["target"], "SELECT coalesce(sum(next_offset), 0) FROM __pgbridge_sink_offsets")
+    """The records the sink has committed into the target (0 before its offsets table exists)."""
+    try:
+        rows = rows_as_text(pair["target"], "SELECT coalesce(sum(next_offset), 0) FROM __pgbridge_sink_offsets")
+    except psycopg2.errors.UndefinedTable:
+        return 0
     return int(rows[0][0])
 
 
@@ -225,12 +229,17 @@ def test_a_record_the_target_refuses_goes_to_the_dead_letter_topic(pair, tmp_pat
     sink = _sink(pair, tmp_path, kafka_bootstrap, {
         "errors.tolerance": "all", "errors.deadletterqueue.topic.name": dlq,
         "errors.deadletterqueue.topic.replication.factor": "1",
-        "errors.deadletterqueue.context.headers.enable": "true"})
+        "errors.deadletterqueue.context.headers.enable": "true", "errors.log.enable": "true"})
     # WHEN one row does not fit and the others do
     _run(pg, [f"INSERT INTO {s}.pairs VALUES (1, 'a', 'ok'), (2, 'b', 'much too long'), (3, 'c', 'ok')"])
     # THEN the others are written and the refused one is in the DLQ with Connect's context headers
-    wait_until(lambda: rows_as_text(pair["target"], f"SELECT a FROM {s}.pairs ORDER BY a") == [(1,), (3,)],
-               timeout=90, interval=1, what="the two good rows")
+    try:
+        wait_until(lambda: rows_as_text(pair["target"], f"SELECT a FROM {s}.pairs ORDER BY a") == [(1,), (3,)],
+                   timeout=90, interval=1, what="the two good rows")
+    except AssertionError as exc:
+        debug = (rows_as_text(pair["target"], f"SELECT * FROM {s}.pairs"),
+                 rows_as_text(pair["target"], "SELECT * FROM __pgbridge_sink_offsets"))
+        raise AssertionError(f"{exc} {debug}\n{sink.log()}") from None
     consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"{prefix}-dlq-reader",
                          "auto.offset.reset": "earliest"})
     consumer.assign([TopicPartition(dlq, 0, 0)])
