@@ -26,6 +26,15 @@ ORDER BY a.attnum"""
 # A cast to the type without its modifier lets the column's own assignment judge the value (a
 # too-long string is an error, as it is for Debezium's bound parameters, not cut as an explicit
 # `::varchar(3)` would cut it); bit and character without a modifier would mean length 1.
+# Workers of one sink (and several sinks) serialise their DDL on this transaction-level advisory
+# lock: concurrent CREATE TABLE IF NOT EXISTS of one name can fail in PostgreSQL.
+DDL_LOCK = 0x70676273696E6B  # "pgbsink"
+
+
+def lock_ddl(cur) -> None:
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (DDL_LOCK,))
+
+
 _UNSIZED = {"bit": "bit varying", "character": "text", "bit[]": "bit varying[]", "character[]": "text[]"}
 
 
@@ -65,16 +74,23 @@ class Target:
             if not basic:
                 raise RecordRefused(f"table {name} does not exist and schema.evolution=none: create it, or set "
                                     "schema.evolution=basic")
-            self._create(cur, change)
+            lock_ddl(cur)
+            if self._read(cur, name) is None:  # not made by another worker meanwhile
+                self._create(cur, change)
             info = self._read(cur, name)
         missing = [c for c in (*change.key_columns, *change.columns) if c not in info.types]
         if missing:
             if not basic:
                 raise RecordRefused(f"table {name} has no column {', '.join(missing)} and schema.evolution=none")
-            self._add_columns(cur, change, missing)
+            lock_ddl(cur)
             info = self._read(cur, name)
+            missing = [c for c in (*change.key_columns, *change.columns) if c not in info.types]
+            if missing:
+                self._add_columns(cur, change, missing)
+                info = self._read(cur, name)
         guard = self.config.ordering_column
         if self.guarded(change) and guard not in info.types:
+            lock_ddl(cur)
             cur.execute(f"ALTER TABLE {name.sql()} ADD COLUMN IF NOT EXISTS {quote(guard)} bigint")
             info = self._read(cur, name)
         return info

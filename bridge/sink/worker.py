@@ -33,6 +33,7 @@ from bridge.sink.records import Readers, RecordRefused
 from bridge.sink.settings import SinkConfig
 from bridge.sink.statements import truncates_table
 from bridge.sink.stats import Stats
+from bridge.sink.target import lock_ddl
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class SinkWorker:
                 conn = psycopg2.connect(self.config.dsn)
                 with conn.cursor() as cur:
                     cur.execute("SELECT set_config('TimeZone', %s, false)", (self.config.time_zone,))
+                    lock_ddl(cur)
                     if self.offsets is not None:
                         self.offsets.create(cur)
                     if self.config.ordering_guard == "lsn" and self.config.truncate_enabled:

@@ -22,7 +22,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from tests.integration.support import (BridgeProcess, child_pids, create_database, drop_database,
                                        drop_slot_and_publication, rows_as_text, slot_active, start_bridge_with,
-                                       wait_until, write_sink_config)
+                                       topic_size, wait_until, write_sink_config)
 
 SOURCE_DDL = """
 CREATE SCHEMA {s};
@@ -196,7 +196,8 @@ def test_kill_9_of_a_worker_applies_every_change_exactly_once(pair, tmp_path, pg
     bridge = _start_bridge(pair, tmp_path, pg, pg_dsn, kafka_bootstrap)
     s = pair["schema"]
     _run(pg, [f"INSERT INTO {s}.items (id, name) SELECT g, 'n' || g FROM generate_series(1, 200) g"])
-    options = {"bridge.sink.ordering.guard": "none", "batch.size": "20", "bridge.sink.linger.ms": "5"}
+    options = {"bridge.sink.ordering.guard": "none", "batch.size": "20", "bridge.sink.linger.ms": "5",
+               "consumer.override.session.timeout.ms": "6000"}  # the killed member leaves the group soon
     sink = _sink(pair, tmp_path, kafka_bootstrap, options, workers=1)
     # WHEN updates stream in and the worker is killed -9 while it writes
     for round_ in range(40):
@@ -204,11 +205,14 @@ def test_kill_9_of_a_worker_applies_every_change_exactly_once(pair, tmp_path, pg
     wait_until(lambda: _committed_in_target(pair) > 200, timeout=60, what="some batches committed")
     os.kill(_worker_pid(sink), signal.SIGKILL)
     assert sink.wait(60) != 0
+    killed_at = _committed_in_target(pair)
+    assert killed_at < topic_size(kafka_bootstrap, f"{pair['prefix']}.{s}.items"), "the kill came after the end"
     for round_ in range(40, 60):
         _run(pg, [f"UPDATE {s}.items SET ver = ver + 1 WHERE id % 5 = {round_ % 5}"])
     # THEN after a restart the target equals the source and no change was written twice
     sink = _sink(pair, tmp_path, kafka_bootstrap, options, workers=1)
     _wait_equal(pair, pg_dsn, sink)
+    assert f"resuming at the target's offsets {{('{pair['prefix']}.{s}.items', 0): {killed_at}}}" in sink.log()
     counts = rows_as_text(pair["target"], f"SELECT id, applied FROM {s}.items ORDER BY id")
     versions = rows_as_text(pg_dsn, f"SELECT id, ver FROM {s}.items ORDER BY id")
     assert counts == versions
