@@ -295,11 +295,12 @@ def _errors(r: PropertyReader) -> Errors:
 def _workers(r: PropertyReader, workers: int | None) -> int:
     """`--workers`, else `bridge.sink.workers`, else the CPU count (tasks.max does not bound it:
     more processes are more consumers in the same group, as more Connect tasks would be)."""
-    if workers is not None:
-        if workers < 1:
-            raise ConfigError(f"--workers={workers} is invalid: at least 1")
-        return workers
-    return r.int("bridge.sink.workers", os.cpu_count() or 1, minimum=1, maximum=1024)
+    configured = r.int("bridge.sink.workers", os.cpu_count() or 1, minimum=1, maximum=1024)
+    if workers is None:
+        return configured
+    if workers < 1:
+        raise ConfigError(f"--workers={workers} is invalid: at least 1")
+    return workers
 
 
 def _http(r: PropertyReader) -> HttpConfig:
