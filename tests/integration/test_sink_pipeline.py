@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
+import urllib.request
 import uuid
 
 import psycopg2
@@ -140,8 +142,11 @@ def _run(pg, statements: list[str]) -> None:
 
 def _equal(pair, pg_dsn) -> bool:
     s = pair["schema"]
-    return all(rows_as_text(pg_dsn, q.format(s=s)) == rows_as_text(pair["target"], q.format(s=s))
-               for q in (ITEMS, PAIRS))
+    try:
+        return all(rows_as_text(pg_dsn, q.format(s=s)) == rows_as_text(pair["target"], q.format(s=s))
+                   for q in (ITEMS, PAIRS))
+    except psycopg2.errors.UndefinedTable:  # not made yet (schema.evolution=basic)
+        return False
 
 
 def _wait_equal(pair, pg_dsn, sink: BridgeProcess, timeout: float = 120) -> None:
@@ -173,6 +178,44 @@ def test_mixed_workload_reaches_the_target_equal_to_the_source(pair, tmp_path, p
     counts = rows_as_text(pair["target"], f"SELECT id, applied FROM {s}.items ORDER BY id")
     versions = rows_as_text(pg_dsn, f"SELECT id, ver FROM {s}.items ORDER BY id")
     assert counts == versions
+    # and says so on /q/health and /q/metrics
+    port = re.search(r"health and metrics on http://127.0.0.1:(\d+)/", sink.log()).group(1)
+    health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/q/health", timeout=10).read())
+    assert health["status"] == "UP", health
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/q/metrics", timeout=10).read().decode()
+    rows = sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("pgbridge_sink_rows_total{"))
+    assert rows >= 120 + 40, metrics
+    assert sink.stop() == 0, sink.log()
+    bridge.stop()
+
+
+def test_schema_evolution_creates_the_tables_and_adds_columns(pair, tmp_path, pg, pg_dsn, kafka_bootstrap):
+    # GIVEN a target without the tables and a sink with schema.evolution=basic
+    s = pair["schema"]
+    conn = psycopg2.connect(pair["target"])
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"DROP TABLE {s}.items, {s}.pairs")
+    conn.close()
+    bridge = _start_bridge(pair, tmp_path, pg, pg_dsn, kafka_bootstrap)
+    sink = _sink(pair, tmp_path, kafka_bootstrap, {"schema.evolution": "basic"})
+    # WHEN rows arrive, and later a column is added at the source
+    _run(pg, _workload(s)[:7])
+    _wait_equal(pair, pg_dsn, sink)
+    _run(pg, [f"ALTER TABLE {s}.items ADD COLUMN extra text", f"UPDATE {s}.items SET extra = 'e' || id WHERE id < 10"])
+    # THEN the tables were made from the records' schemas, the column added, the rows equal
+    query = f"SELECT id, extra FROM {s}.items ORDER BY id"
+
+    def filled() -> bool:
+        try:
+            return rows_as_text(pg_dsn, query) == rows_as_text(pair["target"], query)
+        except psycopg2.errors.UndefinedColumn:
+            return False
+    wait_until(filled, timeout=60, interval=1, what="the added column filled")
+    _wait_equal(pair, pg_dsn, sink)
+    key = rows_as_text(pair["target"], f"SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                                       f"WHERE conrelid = '{s}.pairs'::regclass AND contype = 'p'")
+    assert key == [("PRIMARY KEY (a, b)",)]
     assert sink.stop() == 0, sink.log()
     bridge.stop()
 
@@ -197,12 +240,19 @@ def test_kill_9_of_a_worker_applies_every_change_exactly_once(pair, tmp_path, pg
     s = pair["schema"]
     _run(pg, [f"INSERT INTO {s}.items (id, name) SELECT g, 'n' || g FROM generate_series(1, 200) g"])
     options = {"bridge.sink.ordering.guard": "none", "batch.size": "20", "bridge.sink.linger.ms": "5",
+               "flush.retry.delay.ms": "200",
                "consumer.override.session.timeout.ms": "6000"}  # the killed member leaves the group soon
     sink = _sink(pair, tmp_path, kafka_bootstrap, options, workers=1)
     # WHEN updates stream in and the worker is killed -9 while it writes
     for round_ in range(40):
         _run(pg, [f"UPDATE {s}.items SET ver = ver + 1, qty = qty + {round_} WHERE id % 7 = {round_ % 7}"])
     wait_until(lambda: _committed_in_target(pair) > 200, timeout=60, what="some batches committed")
+    # a lost database connection is retried (flush.max.retries) ...
+    target = psycopg2.extensions.parse_dsn(pair["target"])["dbname"]
+    _run(pg, [f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{target}'"])
+    wait_until(lambda: "retrying the batch" in sink.log() or "retrying in" in sink.log(), timeout=60,
+               what="the sink to retry after losing its connection")
+    # ... and a kill -9 loses nothing
     os.kill(_worker_pid(sink), signal.SIGKILL)
     assert sink.wait(60) != 0
     killed_at = _committed_in_target(pair)

@@ -117,3 +117,18 @@ def test_field_filter_matches_names_or_topic_colon_name_exactly():
     exclude = FieldFilter(((None, "a"),), include=False)
     assert not exclude.keeps("t", "a") and exclude.keeps("t", "ab")
     assert FieldFilter().keeps("t", "anything")
+
+
+def test_the_example_of_debeziums_jdbc_sink_documentation_is_accepted_as_is(tmp_path):
+    # documentation/modules/ROOT/pages/connectors/jdbc.adoc, "Example: JDBC connector configuration"
+    doc = {"name": "jdbc-connector", "config": {
+        "connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector", "tasks.max": "1",
+        "connection.url": "jdbc:postgresql://localhost/db", "connection.username": "pguser",
+        "connection.password": "pgpassword", "insert.mode": "upsert", "delete.enabled": "true",
+        "primary.key.mode": "record_key", "schema.evolution": "basic", "use.time.zone": "UTC", "topics": "orders"}}
+    path = tmp_path / "jdbc-connector.json"
+    path.write_text(json.dumps(doc))
+    config, keys = sink_config(read_sink_file(path, "127.0.0.1:9092"), 1)
+    assert keys.refused == () and keys.ignored == ()
+    assert config.group == "connect-jdbc-connector" and config.topics == ("orders",)
+    assert config.dsn == "host=localhost port=5432 dbname=db user=pguser password=pgpassword"
