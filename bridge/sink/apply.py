@@ -131,7 +131,7 @@ class Writer:
             if mode == "upsert" and not shape.keys:
                 raise RecordRefused(f"cannot upsert into {shape.table} with no key fields (primary.key.mode=none)")
             sql, template = write_statement(mode, shape, types, self.config.ordering_column,
-                                            self.config.truncates_table)
+                                            self.config.truncates_table if self.config.truncate_enabled else None)
             rows = [r.key + r.values for r in run]
         psycopg2.extras.execute_values(cur, sql, rows, template=template, page_size=len(rows))
         applied.statements += 1

@@ -37,8 +37,10 @@ def _after_truncate(shape: Shape, truncates: str, v: str) -> str:
     return (f"{v} > coalesce((SELECT lsn FROM {quote(truncates)} WHERE table_name = '{name}'), -1)")
 
 
-def write_statement(mode: str, shape: Shape, types: dict[str, str], guard: str, truncates: str) -> tuple[str, str]:
-    """(statement with one `%s` for the VALUES list, per-row template) of a row write."""
+def write_statement(mode: str, shape: Shape, types: dict[str, str], guard: str,
+                    truncates: str | None) -> tuple[str, str]:
+    """(statement with one `%s` for the VALUES list, per-row template) of a row write; `truncates`:
+    the table of truncate LSNs (None: truncates are not applied, nothing to compare with)."""
     table, keys, columns = shape.table.sql(), shape.keys, shape.columns
     names = keys + columns + ((guard,) if shape.guarded else ())
     all_types = {**types, guard: "bigint"}
@@ -49,11 +51,13 @@ def write_statement(mode: str, shape: Shape, types: dict[str, str], guard: str, 
         sets = [f"{quote(c)} = v.{quote(c)}" for c in columns] + ([f"{g} = v.{g}"] if shape.guarded else [])
         where = [f"t.{quote(k)} = v.{quote(k)}" for k in keys]
         if shape.guarded:
-            where += [f"(t.{g} IS NULL OR t.{g} < v.{g})", _after_truncate(shape, truncates, f"v.{g}")]
+            where.append(f"(t.{g} IS NULL OR t.{g} < v.{g})")
+            if truncates:
+                where.append(_after_truncate(shape, truncates, f"v.{g}"))
         sql = (f"UPDATE {table} AS t SET {', '.join(sets)} FROM (VALUES %s) AS v({listed})"
                + (f" WHERE {' AND '.join(where)}" if where else ""))
         return sql, template
-    if shape.guarded:  # rows older than the table's last truncate are not written
+    if shape.guarded and truncates:  # rows older than the table's last truncate are not written
         sql = (f"INSERT INTO {table} AS t ({listed}) SELECT * FROM (VALUES %s) AS v({listed}) "
                f"WHERE {_after_truncate(shape, truncates, f'v.{g}')}")
     else:

@@ -466,6 +466,10 @@ def rows_as_text(dsn: str, query: str) -> list[tuple]:
     try:
         with conn.cursor() as cur:
             cur.execute(query)
+            oids = tuple({column.type_code for column in cur.description})
+            # every column as the text PostgreSQL sent (no Python conversion to blur a difference)
+            psycopg2.extensions.register_type(psycopg2.extensions.new_type(oids, "AS_TEXT", lambda v, _c: v), conn)
+            cur.execute(query)
             return cur.fetchall()
     finally:
         conn.close()

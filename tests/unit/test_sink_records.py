@@ -152,6 +152,8 @@ def test_statements_are_multi_row_and_guarded_by_lsn():
                    'WHERE t."__lsn" IS NULL OR t."__lsn" < EXCLUDED."__lsn"')
     plain = replace(shape, guarded=False)
     assert write_statement("insert", plain, types, "__lsn", "__tr")[0] == 'INSERT INTO "s"."t" AS t ("id", "v") VALUES %s'
+    assert write_statement("upsert", shape, types, "__lsn", None)[0].startswith(
+        'INSERT INTO "s"."t" AS t ("id", "v", "__lsn") VALUES %s ON CONFLICT')
     assert write_statement("update", plain, types, "__lsn", "__tr")[0] == (
         'UPDATE "s"."t" AS t SET "v" = v."v" FROM (VALUES %s) AS v("id", "v") WHERE t."id" = v."id"')
     keys_only = replace(plain, columns=())
