@@ -99,7 +99,8 @@ _CONNECT_LEVEL = ("tasks.max", "tasks.max.enforce", "config.action.reload", "err
 CONNECT = "connect."
 
 
-def _text(key: str, value: object, source: str) -> str:
+def connect_value(key: str, value: object, source: str) -> str:
+    """A Kafka Connect JSON value as the string Connect reads (numbers and booleans allowed)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float, str)):
@@ -124,6 +125,12 @@ def _internal_key(key: str) -> str:
 def connect_json_to_properties(text: str, source: str) -> tuple[dict[str, str], dict[str, str]]:
     """A Kafka Connect connector JSON (wrapped or flat) as Debezium Server properties, and the
     labels that name each key as the JSON wrote it."""
+    config, name = connect_document(text, source)
+    return connect_settings_to_properties(config, name, source)
+
+
+def connect_document(text: str, source: str) -> tuple[dict[str, object], object]:
+    """A Kafka Connect connector JSON (wrapped or flat): its settings as written and its name."""
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -146,7 +153,7 @@ def connect_json_to_properties(text: str, source: str) -> tuple[dict[str, str], 
         name = name if name is not None else inner
     else:  # PUT /connectors/<name>/config: the settings alone, "name" among them or absent
         config = doc
-    return connect_settings_to_properties(config, name, source)
+    return config, name
 
 
 def connect_settings_to_properties(config: Mapping[str, object], name: object, source: str
@@ -158,11 +165,11 @@ def connect_settings_to_properties(config: Mapping[str, object], name: object, s
         if key == "name":
             continue
         internal = _internal_key(key)
-        props[internal] = _text(key, value, source)
+        props[internal] = connect_value(key, value, source)
         labels[internal] = key
     # Connect keeps the brokers in the worker config: say where pgbridge takes them from.
     labels.setdefault(PRODUCER + "bootstrap.servers", "bridge.kafka.bootstrap.servers (or --bootstrap-servers)")
     if name is not None:
-        props[CONNECTOR_NAME] = _text("name", name, source)
+        props[CONNECTOR_NAME] = connect_value("name", name, source)
         labels[CONNECTOR_NAME] = "name"
     return props, labels

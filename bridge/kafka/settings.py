@@ -128,17 +128,19 @@ def read_kafka_settings(r: PropertyReader) -> KafkaSettings:
     if not settings.get("bootstrap.servers"):
         raise ConfigError(f"{r.label(PREFIX + 'bootstrap.servers')} is required but not set")
     settings.update(_FORCED)
-    _check_with_librdkafka(r, settings)
+    check_with_librdkafka(r, settings)
     return KafkaSettings.split(settings)
 
 
-def _check_with_librdkafka(r: PropertyReader, settings: Mapping[str, str]) -> None:
-    """librdkafka judges every setting's name and value now, not when the first producer
-    starts: a Java-only property left untranslated (`partitioner.class`, `ssl.protocol`, ...) or
-    a bad value stops the start with one line per key. Settings that only fail together
-    (a missing certificate file, a SASL mechanism without its credentials) fail when a client
-    is built (`bridge.kafka.clients`). A client without brokers connects to nothing."""
-    from confluent_kafka import KafkaException, Producer
+def check_with_librdkafka(r: PropertyReader, settings: Mapping[str, str], prefix: str = PREFIX,
+                          consumer: bool = False) -> None:
+    """librdkafka judges every setting's name and value now, not when the first client
+    starts (a producer's settings, or with `consumer` a consumer's, written under `prefix`): a
+    Java-only property left untranslated (`partitioner.class`, `ssl.protocol`, ...) or a bad value
+    stops the start with one line per key. Settings that only fail together (a missing
+    certificate file, a SASL mechanism without its credentials) fail when a client is built
+    (`bridge.kafka.clients`). A client without brokers connects to nothing."""
+    from confluent_kafka import Consumer, KafkaException, Producer
 
     quiet = logging.getLogger("bridge.kafka.check")
     quiet.addHandler(logging.NullHandler())
@@ -148,11 +150,14 @@ def _check_with_librdkafka(r: PropertyReader, settings: Mapping[str, str]) -> No
         if name.startswith(MSK_PREFIX):  # pgbridge's own: the token callback bridge.kafka.clients adds
             continue
         try:
-            Producer({name: value, "bootstrap.servers": "", "logger": quiet})
+            if consumer:
+                Consumer({name: value, "bootstrap.servers": "", "group.id": "check", "logger": quiet}).close()
+            else:
+                Producer({name: value, "bootstrap.servers": "", "logger": quiet})
         except KafkaException as exc:
             why = exc.args[0].str()
             if not why.startswith("Failed to create"):  # that one needs the other settings
-                key = PREFIX + name
+                key = prefix + name
                 why = why.replace(value, "<secret>") if value and _SECRET.search(name) else r.hide(key, why, value)
                 lines.append(f"{r.label(key)} is refused: librdkafka says: {why}")
     if lines:

@@ -52,15 +52,9 @@ def respond(state: PipelineState, method: str, path: str) -> tuple[int, str, byt
         else:
             up, data = state.healthy()
         status = "UP" if up else "STANDBY" if state.phase == "standby" and path in _READY else "DOWN"
-        if up and path in _READY and state.wal_over:
-            # still ready (200: probes keep routing), but the slot pins more WAL than allowed
-            status = "DEGRADED"
-            data = {**data, "wal": "DEGRADED", "slot_restart_lag_bytes": str(state.wal.restart_lag),
-                    "wal_warn_bytes": str(state.wal_warn_bytes)}
-        if up and path in _READY and state.auth_failing():
-            # streaming on connections already authenticated, but a credential or token was refused
-            status = "DEGRADED"
-            data = {**data, "kafka_auth": "DEGRADED", "kafka_auth_failures": str(state.auth_failures()[0])}
+        degraded = state.degraded() if up and path in _READY else None
+        if degraded:
+            status, data = "DEGRADED", {**data, **degraded}
         body = {"status": status, "checks": [{"name": "pgbridge", "status": status, "data": data}]}
         return (200 if up else 503), "application/json", json.dumps(body).encode()
     return 404, "text/plain; charset=utf-8", b"not found: try /q/health or /q/metrics\n"

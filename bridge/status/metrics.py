@@ -145,6 +145,17 @@ class PipelineState:
         lag = self.wal.restart_lag if self.wal is not None else None
         return bool(self.wal_warn_bytes) and lag is not None and lag > self.wal_warn_bytes
 
+    def degraded(self) -> dict[str, str]:
+        """Why a ready pipeline is DEGRADED (readiness stays 200: probes keep routing), as health
+        data; empty: it is not."""
+        why: dict[str, str] = {}
+        if self.wal_over:  # the slot pins more WAL than allowed
+            why.update(wal="DEGRADED", slot_restart_lag_bytes=str(self.wal.restart_lag),  # type: ignore[union-attr]
+                       wal_warn_bytes=str(self.wal_warn_bytes))
+        if self.auth_failing():  # streaming on connections already authenticated, but a credential was refused
+            why.update(kafka_auth="DEGRADED", kafka_auth_failures=str(self.auth_failures()[0]))
+        return why
+
     def healthy(self) -> tuple[bool, dict[str, str]]:
         """Ready: every process of the current run alive, the decoder past its start-up."""
         processes = {c.role: "UP" if c.alive else "DOWN" for c in self.children}

@@ -465,3 +465,49 @@ def metrics_of(port: int) -> dict:
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/q/metrics", timeout=10) as response:
         return parse(response.read().decode())
+
+
+# -- bridge sink: a second database fed from Kafka ----------------------------------------------
+
+def create_database(pg, pg_dsn: str, name: str) -> str:
+    """A fresh database `name` beside `pg_dsn`'s; returns its DSN (the test drops it)."""
+    with pg.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    return psycopg2.extensions.make_dsn(pg_dsn, dbname=name)
+
+
+def drop_database(pg, name: str) -> None:
+    with pg.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def jdbc_url(dsn: str) -> str:
+    """The jdbc:postgresql:// URL of a libpq DSN (the sink's connection.url)."""
+    p = psycopg2.extensions.parse_dsn(dsn)
+    return f"jdbc:postgresql://{p['host']}:{p['port']}/{p['dbname']}"
+
+
+def write_sink_config(path: Path, name: str, target_dsn: str, kafka_bootstrap: str, options: dict[str, str]) -> Path:
+    """A Debezium JDBC sink connector JSON (Connect's wrapped form) for `bridge sink`."""
+    p = psycopg2.extensions.parse_dsn(target_dsn)
+    config = {"connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector", "tasks.max": "1",
+              "connection.url": jdbc_url(target_dsn), "connection.username": p["user"],
+              "connection.password": p.get("password", ""), "bridge.kafka.bootstrap.servers": kafka_bootstrap,
+              "bridge.http.port": "0", **options}
+    path.write_text(json.dumps({"name": name, "config": config}, indent=1))
+    return path
+
+
+def rows_as_text(dsn: str, query: str) -> list[tuple]:
+    """`query`'s rows with every value as PostgreSQL's text (compare source and target byte for byte)."""
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query)
+            oids = tuple({column.type_code for column in cur.description})
+            # every column as the text PostgreSQL sent (no Python conversion to blur a difference)
+            psycopg2.extensions.register_type(psycopg2.extensions.new_type(oids, "AS_TEXT", lambda v, _c: v), conn)
+            cur.execute(query)
+            return cur.fetchall()
+    finally:
+        conn.close()

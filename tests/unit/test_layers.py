@@ -22,11 +22,13 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("ring and pgoutput", ("ring", "pgoutput")),
     ("conversion", ("convert", "format")),
     ("components", ("kafka", "source", "cutover", "route", "snapshot", "transform", "produce", "ack", "status",
-                    "notify", "sink")),
+                    "notify", "sink.values")),
     # composes the components' settings: no component reads the whole configuration
     ("configuration", ("config",)),
     # operators' tools over a configuration: slot tools, doctor, HA lock, lost-slot recovery
     ("operations", ("ops",)),
+    # `bridge sink`: a consumer application of its own, reading its file as the configuration does
+    ("sink", ("sink",)),
     ("processes", ("proc",)),
     ("commands", ("wiring", "commands", "cli")),
 )

@@ -1,0 +1,176 @@
+"""Writing a batch of changes into the target in one transaction.
+
+Changes are applied in record order. Consecutive changes of one shape (table, kind, columns) for
+distinct keys become one multi-row statement; a repeated key starts a new statement, so the
+result is that of applying every change one by one (Debezium's `passthrough`). With
+`use.reduction.buffer=true` only the last change per key between two truncates is written, an
+update's unchanged-TOAST columns taken from the change it replaces (Debezium's reduction buffer).
+
+A batch whose statements fail is written again record by record, each under a savepoint, so
+that only the records the target refuses are set aside (`RecordRefused`), for the dead-letter
+topic or to stop the sink.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import psycopg2
+import psycopg2.extras
+
+from bridge.sink.records import DELETE, TRUNCATE, UPSERT, Change, RecordRefused
+from bridge.sink.settings import SinkConfig
+from bridge.sink.statements import Shape, delete_statement, truncate_statements, write_statement
+from bridge.sink.target import TableInfo, Target
+from bridge.errors import BridgeError
+from bridge.sink.values import DecodeOptions, field_decoder, text_decoder
+
+
+@dataclass(slots=True)
+class Applied:
+    """What one write did, for the metrics."""
+
+    rows: dict[str, int] = field(default_factory=dict)  # table -> row changes written
+    guard_skips: int = 0
+    statements: int = 0
+
+
+@dataclass(slots=True)
+class _Row:
+    change: Change
+    shape: Shape
+    key: tuple[str | None, ...]
+    values: tuple[str | None, ...]
+
+
+class Writer:
+    """Applies changes on a cursor; one per worker (it caches the target's catalog)."""
+
+    def __init__(self, config: SinkConfig, options: DecodeOptions) -> None:
+        self.config = config
+        self.options = options
+        self.target = Target(config)
+        self._cache: dict[tuple, tuple[Callable, ...]] = {}
+
+    # -- one change -> one row of text ------------------------------------------------------
+
+    def _decoders(self, info: TableInfo, columns: tuple[str, ...], fields) -> tuple[Callable, ...]:
+        """Decoders of `columns` of `info`'s table, from the record's schema fields when it has
+        them (the column's type settles what a schema leaves open), else from the column types."""
+        ident = (info.name, columns, id(fields))
+        decoders = self._cache.get(ident)
+        if decoders is None:
+            types = info.types
+            if fields is not None:
+                decoders = tuple(field_decoder(fields[c], self.options, types[c]) for c in columns)
+            else:
+                decoders = tuple(text_decoder(types[c], self.options) for c in columns)
+            self._cache[ident] = decoders
+        return decoders
+
+    def _row(self, cur, change: Change) -> _Row:
+        """The change as text values for its table (the table made able to take it)."""
+        info = self.target.table(cur, change)
+        guarded = self.target.guarded(change)
+        shape = Shape(change.kind, change.table, change.key_columns, change.columns, guarded)
+        try:
+            decoders = self._decoders(info, change.key_columns, change.key_fields)
+            key = tuple([d(v) for d, v in zip(decoders, change.key)])
+            decoders = self._decoders(info, change.columns, change.value_fields)
+            values = tuple([d(v) for d, v in zip(decoders, change.values)])
+        except BridgeError as exc:  # the value, or its schema, is the record's fault
+            raise RecordRefused(f"{change.table}: {exc}", "TASK_PUT", exc) from None
+        if guarded:
+            values = values + (str(change.lsn),)
+        return _Row(change, shape, key, values)
+
+    # -- a batch --------------------------------------------------------------------------
+
+    def write(self, cur, changes: list[Change]) -> Applied:
+        """Every change, in order, as few statements as their order allows. Raises
+        `RecordRefused` (a decode or catalog refusal) or psycopg2's error; the caller rolls back."""
+        applied = Applied()
+        if self.config.reduction:
+            changes = reduced(changes)
+        run: list[_Row] = []
+        keys: set[tuple] = set()
+        for change in changes:
+            if change.kind == TRUNCATE:
+                self._flush(cur, run, applied)
+                run, keys = [], set()
+                self.target.table(cur, change)
+                lsn = change.lsn if self.target.guarded(change) else None
+                for sql, args in truncate_statements(change.table, lsn, self.config.ordering_column,
+                                                     self.config.truncates_table):
+                    cur.execute(sql, args)
+                applied.statements += 1
+                continue
+            row = self._row(cur, change)
+            if self.config.insert_mode == "update" and change.kind == UPSERT and not change.columns:
+                continue  # nothing to set
+            single = self.config.insert_mode == "update" and not change.key_columns
+            if run and (run[0].shape != row.shape or row.key in keys or single):
+                self._flush(cur, run, applied)
+                run, keys = [], set()
+            run.append(row)
+            keys.add(row.key)
+        self._flush(cur, run, applied)
+        return applied
+
+    def _flush(self, cur, run: list[_Row], applied: Applied) -> None:
+        if not run:
+            return
+        shape = run[0].shape
+        types = self.target.table(cur, run[0].change).casts
+        if shape.kind == DELETE:
+            sql, template = delete_statement(shape, types, self.config.ordering_column)
+            rows = [r.key + r.values for r in run]
+        else:
+            mode = self.config.insert_mode
+            if mode == "upsert" and not shape.keys:
+                raise RecordRefused(f"cannot upsert into {shape.table} with no key fields (primary.key.mode=none)")
+            sql, template = write_statement(mode, shape, types, self.config.ordering_column,
+                                            self.config.truncates_table if self.config.truncate_enabled else None)
+            rows = [r.key + r.values for r in run]
+        psycopg2.extras.execute_values(cur, sql, rows, template=template, page_size=len(rows))
+        applied.statements += 1
+        table = str(shape.table)
+        applied.rows[table] = applied.rows.get(table, 0) + len(run)
+        if shape.guarded and cur.rowcount >= 0:
+            applied.guard_skips += len(run) - cur.rowcount
+
+
+def reduced(changes: list[Change]) -> list[Change]:
+    """The last change per (table, key) between truncates; an update missing unchanged-TOAST
+    columns takes them from the row write it replaces."""
+    out: list[Change] = []
+    pending: dict[tuple, Change] = {}
+    for change in changes:
+        if change.kind == TRUNCATE:
+            out.extend(pending.values())
+            pending = {}
+            out.append(change)
+            continue
+        if not change.key_columns:
+            out.extend(pending.values())
+            pending = {}
+            out.append(change)
+            continue
+        ident = (change.table, change.key_columns, tuple(map(repr, change.key)))
+        earlier = pending.pop(ident, None)
+        if earlier is not None and earlier.kind == UPSERT and change.kind == UPSERT:
+            change = _merged(earlier, change)
+        pending[ident] = change
+    out.extend(pending.values())
+    return out
+
+
+def _merged(earlier: Change, later: Change) -> Change:
+    """`later` with the columns it lacks (unchanged TOAST) taken from `earlier`."""
+    missing = [i for i, c in enumerate(earlier.columns) if c not in later.columns]
+    if not missing:
+        return later
+    return Change(later.kind, later.table, later.key_columns, later.key, later.key_fields,
+                  later.columns + tuple(earlier.columns[i] for i in missing),
+                  later.values + tuple(earlier.values[i] for i in missing), later.value_fields, later.lsn)

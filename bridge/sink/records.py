@@ -1,0 +1,286 @@
+"""A Kafka record read as the change it asks of the target: the Debezium envelope applied.
+
+`c`/`r`/`u` → a row to write (insert, upsert or update by `insert.mode`), `d` → a delete (with
+`delete.enabled`), a tombstone → a delete by the record key (with `delete.enabled` and
+`primary.key.mode=record_key`, as Debezium's JDBC sink does), `t` → a truncate (with
+`truncate.enabled`); `m`, heartbeats, transaction metadata and schema changes are skipped. A value
+that is not an envelope (an unwrapped row, ExtractNewRecordState) is a row to write.
+
+JSON with schemas: the Connect schema gives each field's decoder, compiled once per distinct
+schema (`Readers`). Without schemas the target table's column types give them, at apply time.
+Unchanged-TOAST columns of an update (the placeholder in its per-type encodings) are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import msgspec
+
+from bridge.errors import BridgeError
+from bridge.sink.naming import Naming, TableName
+from bridge.sink.settings import SinkConfig
+from bridge.sink.values import is_unavailable
+
+UPSERT, DELETE, TRUNCATE = 1, 2, 3
+KAFKA_COLUMNS = ("__connect_topic", "__connect_partition", "__connect_offset")
+_SKIPPED_SCHEMAS = ("io.debezium.connector.common.Heartbeat", "io.debezium.connector.common.TransactionMetadataValue",
+                    "io.debezium.connector.common.TransactionMetadataKey")
+
+
+class RecordRefused(BridgeError):
+    """A record the sink cannot read or the target refuses; with errors.tolerance=all it goes to
+    the dead-letter topic. `stage` is Kafka Connect's name of where it failed."""
+
+    def __init__(self, message: str, stage: str = "TASK_PUT", cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.cause = cause
+
+
+@dataclass(slots=True)
+class Change:
+    """One change for one table: key and row values as the JSON held them. `key_fields` /
+    `value_fields` map each column to its Connect schema field (None: schemaless JSON, the
+    target's column types decide); they are a plan's, shared by every record of a schema."""
+
+    kind: int
+    table: TableName
+    key_columns: tuple[str, ...] = ()
+    key: tuple[object, ...] = ()
+    key_fields: Mapping[str, dict] | None = None
+    columns: tuple[str, ...] = ()
+    values: tuple[object, ...] = ()
+    value_fields: Mapping[str, dict] | None = None
+    lsn: int | None = None
+
+    def field(self, column: str) -> dict | None:
+        """The Connect schema field of a column (schema evolution), None when unknown."""
+        for fields in (self.key_fields, self.value_fields):
+            if fields is not None and column in fields:
+                return fields[column]
+        return None
+
+
+class _Wrapped(msgspec.Struct):
+    schema: msgspec.Raw = msgspec.Raw(b"null")
+    payload: msgspec.Raw = msgspec.Raw(b"null")
+
+
+_wrapped = msgspec.json.Decoder(_Wrapped)
+_plain = msgspec.json.Decoder()
+# primary.key.mode=kafka: Connect's coordinates as key columns
+KAFKA_FIELDS = {KAFKA_COLUMNS[0]: {"type": "string", "field": KAFKA_COLUMNS[0]},
+                KAFKA_COLUMNS[1]: {"type": "int32", "field": KAFKA_COLUMNS[1]},
+                KAFKA_COLUMNS[2]: {"type": "int64", "field": KAFKA_COLUMNS[2]}}
+
+
+@dataclass(frozen=True, slots=True)
+class _ValuePlan:
+    """What a value schema says: whether to skip it, whether it is an envelope, the row's fields
+    by their names in the record (`fields`) and by target column (`by_column`)."""
+
+    skip: bool
+    envelope: bool
+    fields: Mapping[str, dict]
+    by_column: Mapping[str, dict]
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyPlan:
+    names: tuple[str, ...]  # key fields; a primitive key has one, named by primary.key.fields
+    by_column: Mapping[str, dict]
+    primitive: bool
+
+
+class Readers:
+    """Reads records into changes for one worker; plans cached by schema bytes."""
+
+    def __init__(self, config: SinkConfig, placeholder: str) -> None:
+        self.config = config
+        self.placeholder = placeholder
+        self.naming = Naming(config.table_format, config.quote_identifiers)
+        self._values: dict[bytes, _ValuePlan] = {}
+        self._keys: dict[bytes, _KeyPlan] = {}
+
+    # -- plans ------------------------------------------------------------------------------
+
+    def _value_plan(self, schema: dict | None) -> _ValuePlan:
+        if not isinstance(schema, dict):
+            return _ValuePlan(False, False, {}, {})
+        name = schema.get("name") or ""
+        if name in _SKIPPED_SCHEMAS or "SchemaChange" in name:
+            return _ValuePlan(True, False, {}, {})
+        fields = {f["field"]: f for f in schema.get("fields") or ()}
+        envelope = name.endswith(".Envelope") or (not name and "op" in fields)
+        row = fields
+        if envelope:
+            after = fields.get("after") or fields.get("before") or {}
+            row = {f["field"]: f for f in after.get("fields") or ()}
+        return _ValuePlan(False, envelope, row, {self.naming.column(n): f for n, f in row.items()})
+
+    def _key_plan(self, schema: dict | None, topic: str) -> _KeyPlan:
+        column = self.naming.column
+        if not isinstance(schema, dict):
+            raise RecordRefused(f"primary.key.mode=record_key but the key on {topic!r} has no schema",
+                                "KEY_CONVERTER")
+        if schema.get("type") == "struct":
+            fields = {f["field"]: f for f in schema.get("fields") or ()}
+            names = self._key_names(topic, tuple(fields))
+            missing = [n for n in names if n not in fields]
+            if missing:
+                raise RecordRefused(f"primary.key.fields names {', '.join(missing)}, not in the record key of "
+                                    f"topic {topic!r}")
+            return _KeyPlan(names, {column(n): fields[n] for n in names}, False)
+        if len(self.config.pk_fields) != 1:
+            raise RecordRefused(f"a primitive record key on topic {topic!r} needs primary.key.fields to name exactly "
+                                "one column")
+        name = self.config.pk_fields[0]
+        return _KeyPlan((name,), {column(name): {**schema, "field": name}}, True)
+
+    def _key_names(self, topic: str, available: tuple[str, ...]) -> tuple[str, ...]:
+        if self.config.pk_fields:
+            return self.config.pk_fields
+        keeps = self.config.fields.keeps
+        return tuple(n for n in available if keeps(topic, n))
+
+    # -- records ----------------------------------------------------------------------------
+
+    def read(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> Change | None:
+        """The change of one record, or None when the sink skips it."""
+        config = self.config
+        if value is None:
+            return self._tombstone(topic, key)
+        try:
+            if config.value_schemas:
+                wrapped = _wrapped.decode(value)
+                schema_bytes = bytes(wrapped.schema)
+                plan = self._values.get(schema_bytes)
+                if plan is None:
+                    plan = self._values[schema_bytes] = self._value_plan(_plain.decode(schema_bytes))
+                payload = _plain.decode(wrapped.payload)
+            else:
+                payload = _plain.decode(value)
+                plan = None
+        except (msgspec.DecodeError, msgspec.ValidationError, TypeError, KeyError, AttributeError) as exc:
+            raise RecordRefused(f"the value is not JsonConverter JSON: {exc}", "VALUE_CONVERTER", exc) from None
+        if payload is None:
+            return self._tombstone(topic, key)
+        if not isinstance(payload, dict):
+            raise RecordRefused("the value is not a JSON object", "VALUE_CONVERTER")
+        if plan is not None and plan.skip:
+            return None
+        if plan is None:
+            if set(payload) == {"ts_ms"}:  # a heartbeat without its schema
+                return None
+            envelope = "op" in payload and ("after" in payload or "before" in payload)
+        else:
+            envelope = plan.envelope
+        source = payload.get("source") if envelope else None
+        lsn = source.get("lsn") if isinstance(source, dict) else None
+        op = payload.get("op") if envelope else None
+        if envelope:
+            if op == "m" or op is None:
+                return None
+            if op == "t":
+                if not config.truncate_enabled:
+                    return None
+                table = self.naming.table(topic, source)
+                return None if table is None else Change(TRUNCATE, table, lsn=lsn if type(lsn) is int else None)
+            if op == "d":
+                if not config.delete_enabled:
+                    return None
+                row, kind = payload.get("before"), DELETE
+            else:
+                row, kind = payload.get("after"), UPSERT
+        else:
+            row, kind = payload, UPSERT
+        if not isinstance(row, dict):
+            raise RecordRefused(f"the event's {'before' if kind == DELETE else 'after'} is not a row",
+                                "VALUE_CONVERTER")
+        table = self.naming.table(topic, source)
+        if table is None:
+            return None
+        change = Change(kind, table, lsn=lsn if type(lsn) is int else None)
+        self._set_key(change, topic, partition, offset, key, row, plan)
+        if kind == UPSERT:
+            # a snapshot read holds real values; a create can hold the placeholder (a key change's new row)
+            self._set_row(change, topic, row, plan, op != "r")
+        return change
+
+    def _tombstone(self, topic: str, key: bytes | None) -> Change | None:
+        if not (self.config.delete_enabled and self.config.pk_mode == "record_key"):
+            return None
+        if self.naming.uses_source:
+            return None  # no source block to name the table: Debezium skips it too
+        change = Change(DELETE, self.naming.table(topic, None))
+        self._set_key(change, topic, 0, 0, key, {}, None)
+        return change
+
+    def _set_key(self, change: Change, topic: str, partition: int, offset: int, key: bytes | None,
+                 row: dict, plan: _ValuePlan | None) -> None:
+        mode = self.config.pk_mode
+        column = self.naming.column
+        if mode == "none":
+            return
+        if mode == "kafka":
+            change.key_columns = KAFKA_COLUMNS
+            change.key = (topic, partition, offset)
+            change.key_fields = KAFKA_FIELDS
+            return
+        if mode == "record_value":
+            names = self._key_names(topic, tuple(row))
+            if plan is not None:
+                missing = [n for n in names if n not in plan.fields]
+                if missing:
+                    raise RecordRefused(f"primary.key.fields names {', '.join(missing)}, not in the rows of {topic!r}")
+                change.key_fields = plan.by_column
+            change.key_columns = tuple(column(n) for n in names)
+            change.key = tuple(row.get(n) for n in names)
+            return
+        if key is None:
+            raise RecordRefused(f"primary.key.mode=record_key but the record on {topic!r} has no key", "KEY_CONVERTER")
+        try:
+            if self.config.key_schemas:
+                wrapped = _wrapped.decode(key)
+                schema_bytes = bytes(wrapped.schema)
+                key_plan = self._keys.get(schema_bytes)
+                if key_plan is None:
+                    key_plan = self._keys[schema_bytes] = self._key_plan(_plain.decode(schema_bytes), topic)
+                payload = _plain.decode(wrapped.payload)
+            else:
+                payload = _plain.decode(key)
+                key_plan = None
+        except (msgspec.DecodeError, msgspec.ValidationError, TypeError, KeyError, AttributeError) as exc:
+            raise RecordRefused(f"the key is not JsonConverter JSON: {exc}", "KEY_CONVERTER", exc) from None
+        if key_plan is not None and key_plan.primitive:
+            change.key_columns, change.key = (column(key_plan.names[0]),), (payload,)
+        else:
+            if not isinstance(payload, dict):
+                raise RecordRefused(f"the record key on {topic!r} is not a struct", "KEY_CONVERTER")
+            names = key_plan.names if key_plan is not None else self._key_names(topic, tuple(payload))
+            change.key_columns = tuple(column(n) for n in names)
+            change.key = tuple(payload.get(n) for n in names)
+        if key_plan is not None:
+            change.key_fields = key_plan.by_column
+
+    def _set_row(self, change: Change, topic: str, row: dict, plan: _ValuePlan | None, toast: bool) -> None:
+        """The non-key columns of a row to write, unchanged-TOAST ones left out (with `toast`)."""
+        keeps = self.config.fields.keeps
+        column = self.naming.column
+        key_columns = change.key_columns
+        placeholder = self.placeholder
+        fields = plan.fields if plan is not None else {}
+        names, values = [], []
+        for name, value in row.items():
+            target = column(name)
+            if target in key_columns or not keeps(topic, name):
+                continue
+            if toast and value is not None and is_unavailable(fields.get(name), value, placeholder):
+                continue
+            names.append(target)
+            values.append(value)
+        change.columns = tuple(names)
+        change.values = tuple(values)
+        change.value_fields = plan.by_column if plan is not None else None

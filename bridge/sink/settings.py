@@ -1,0 +1,309 @@
+"""`bridge sink`'s configuration: a Debezium JDBC sink connector configuration, read as it is.
+
+The keys and defaults are Debezium's `JdbcSinkConnectorConfig` and Kafka Connect's sink-connector
+keys (`topics`, `errors.*`, `consumer.override.*`, converters); pgbridge's own are `bridge.sink.*`
+and `bridge.kafka.bootstrap.servers`. Every key is honoured, refused at start with one line naming
+it (`bridge.sink.keys`), or ignored with a warning where Debezium ignores it for PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from bridge.errors import ConfigError
+from bridge.kafka.settings import KafkaConnection, check_with_librdkafka, is_connection_setting, read_consumer_properties
+from bridge.properties import PropertyReader
+from bridge.sink.jdbc_url import libpq_dsn
+from bridge.sink.values import DecodeOptions
+from bridge.status.settings import HttpConfig
+
+CONNECTOR_CLASS = "io.debezium.connector.jdbc.JdbcSinkConnector"
+JSON_CONVERTER = "org.apache.kafka.connect.json.JsonConverter"
+BOOTSTRAP = "bridge.kafka.bootstrap.servers"
+CONSUMER = "consumer.override."
+_DEFAULT_NAMING = {
+    "collection.naming.strategy": ("io.debezium.sink.naming.DefaultCollectionNamingStrategy",
+                                   "io.debezium.connector.jdbc.naming.DefaultTableNamingStrategy"),
+    "column.naming.strategy": ("io.debezium.connector.jdbc.naming.DefaultColumnNamingStrategy",
+                               "io.debezium.sink.naming.DefaultColumnNamingStrategy"),
+}
+_CONNECTION_PROVIDERS = ("org.hibernate.agroal.internal.AgroalConnectionProvider",
+                         "org.hibernate.c3p0.internal.C3P0ConnectionProvider")
+# Settings the sink owns: offsets are its to commit, and Connect's sink consumers start at the
+# beginning of a topic they have no offset for.
+_CONSUMER_FORCED = {"enable.auto.commit": "false", "enable.auto.offset.store": "false",
+                    "partition.assignment.strategy": "cooperative-sticky"}
+_CONSUMER_DEFAULTS = {"auto.offset.reset": "earliest"}
+# Java consumer settings with a sink meaning but no librdkafka property.
+_JAVA_CONSUMER = ("max.poll.records",)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldFilter:
+    """`field.include.list` / `field.exclude.list`: entries `field` or `topic:field`, matched
+    exactly (Debezium's FieldFilterFactory); an exclude list wins."""
+
+    entries: tuple[tuple[str | None, str], ...] = ()
+    include: bool = True
+
+    def keeps(self, topic: str, name: str) -> bool:
+        if not self.entries:
+            return True
+        for entry_topic, entry_field in self.entries:
+            if entry_field == name and (entry_topic is None or entry_topic == topic):
+                return self.include
+        return not self.include
+
+
+@dataclass(frozen=True, slots=True)
+class Errors:
+    """Kafka Connect's error handling (`errors.*`) and Debezium's flush retries."""
+
+    tolerance: str = "none"  # none | all
+    dlq_topic: str | None = None
+    dlq_replication_factor: int = 3
+    dlq_context_headers: bool = False
+    retry_timeout_ms: int = 0  # -1: forever
+    retry_delay_max_ms: int = 60_000
+    flush_max_retries: int = 5
+    flush_retry_delay_ms: int = 1_000
+    log_enable: bool = False
+    log_include_messages: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SinkConfig:
+    name: str
+    topics: tuple[str, ...]
+    topics_regex: str | None
+    dsn: str = field(repr=False)  # libpq; holds the password
+    kafka: KafkaConnection
+    consumer: Mapping[str, str]  # librdkafka settings beyond the connection
+    insert_mode: str = "insert"  # insert | upsert | update
+    delete_enabled: bool = False
+    truncate_enabled: bool = False
+    pk_mode: str = "none"  # none | kafka | record_key | record_value
+    pk_fields: tuple[str, ...] = ()
+    schema_evolution: str = "none"  # none | basic
+    table_format: str = "${topic}"
+    quote_identifiers: bool = False
+    batch_size: int = 500
+    max_poll_records: int = 500
+    reduction: bool = False
+    fields: FieldFilter = field(default_factory=FieldFilter)
+    time_zone: str = "UTC"
+    key_schemas: bool = True
+    value_schemas: bool = True
+    errors: Errors = field(default_factory=Errors)
+    offsets: str = "target"  # target | kafka
+    offsets_table: str = "__pgbridge_sink_offsets"
+    ordering_guard: str = "lsn"  # lsn | none
+    ordering_column: str = "__pgbridge_lsn"
+    truncates_table: str = "__pgbridge_sink_truncates"
+    decode: DecodeOptions = field(default_factory=DecodeOptions)  # how the source encoded (schemaless JSON)
+    workers: int = 1
+    linger_ms: int = 100
+    http: HttpConfig = field(default_factory=lambda: HttpConfig(port=8083))
+
+    @property
+    def group(self) -> str:
+        """Kafka Connect names a sink connector's consumer group `connect-<name>`."""
+        return f"connect-{self.name}"
+
+
+def read_sink(r: PropertyReader, workers: int | None = None) -> SinkConfig:
+    """Every section of a JDBC sink configuration; `workers`: the command line's `--workers`."""
+    connector = r.str("connector.class", CONNECTOR_CLASS)
+    if connector != CONNECTOR_CLASS:
+        raise ConfigError(f"{r.shown('connector.class', connector)} is not supported: bridge sink runs "
+                          f"{CONNECTOR_CLASS}'s configuration")
+    name = r.str("name")
+    topics, regex = _topics(r)
+    dsn = libpq_dsn(r.str("connection.url"), r.label("connection.url"),
+                    r.str("connection.username", ""), r.str("connection.password", ""))
+    _connection_pool(r)
+    kafka, consumer, max_poll = _consumer(r)
+    insert_mode = r.choice("insert.mode", "insert", ("insert", "upsert", "update"))
+    pk_mode = r.choice("primary.key.mode", "none", ("none", "kafka", "record_key", "record_value", "record_header"))
+    if pk_mode == "record_header":
+        raise ConfigError(f"{r.label('primary.key.mode')}=record_header is refused: bridge sink reads keys from the "
+                          "record key or value; use record_key or record_value")
+    if insert_mode == "upsert" and r.raw("primary.key.mode") in (None, ""):
+        raise ConfigError(f"{r.label('insert.mode')}=upsert needs {r.label('primary.key.mode')} (as Debezium's JDBC "
+                          "sink requires)")
+    delete_enabled = r.bool("delete.enabled", False)
+    if delete_enabled and pk_mode not in ("record_key", "record_value"):
+        raise ConfigError(f"{r.label('delete.enabled')}=true needs {r.label('primary.key.mode')}=record_key or "
+                          "record_value (as Debezium's JDBC sink requires)")
+    pk_fields = tuple(f.strip() for f in r.str("primary.key.fields", "").split(",") if f.strip())
+    evolution = r.choice("schema.evolution", "none", ("none", "basic", "validate-only"))
+    if evolution == "validate-only":
+        raise ConfigError(f"{r.label('schema.evolution')}=validate-only is refused: not implemented; use none or basic")
+    table_format = _alias(r, "collection.name.format", "table.name.format", "${topic}")
+    for key in _DEFAULT_NAMING:
+        alias = "table.naming.strategy" if key == "collection.naming.strategy" else None
+        value = _alias(r, key, alias, _DEFAULT_NAMING[key][0]) if alias else r.str(key, _DEFAULT_NAMING[key][0])
+        if value not in _DEFAULT_NAMING[key]:
+            raise ConfigError(f"{r.label(key)}={value!r} is refused: a Java class bridge sink cannot load; "
+                              "use collection.name.format for table names")
+    _dialect(r)
+    batch_size = r.int("batch.size", 500, minimum=1)
+    time_zone = _alias(r, "use.time.zone", "database.time_zone", "UTC")
+    if r.bool("enable.sces", False):
+        raise ConfigError(f"{r.label('enable.sces')}=true is refused: Debezium's internal shared-sink mode is not "
+                          "implemented; remove it")
+    pattern = r.str("cloud.events.schema.name.pattern", r".*CloudEvents\.Envelope$")
+    _regex(r, "cloud.events.schema.name.pattern", pattern)
+    r.bool("connection.restart.on.errors", False)  # bridge sink reconnects inside the retry budget either way
+    config = SinkConfig(
+        name=name, topics=topics, topics_regex=regex, dsn=dsn, kafka=kafka, consumer=consumer,
+        insert_mode=insert_mode, delete_enabled=delete_enabled, truncate_enabled=r.bool("truncate.enabled", False),
+        pk_mode=pk_mode, pk_fields=pk_fields, schema_evolution=evolution, table_format=table_format,
+        quote_identifiers=r.bool("quote.identifiers", False), batch_size=batch_size, max_poll_records=max_poll,
+        reduction=r.bool("use.reduction.buffer", False), fields=_field_filter(r), time_zone=time_zone,
+        key_schemas=_converter(r, "key"), value_schemas=_converter(r, "value"), errors=_errors(r),
+        offsets=r.choice("bridge.sink.offsets", "target", ("target", "kafka")),
+        offsets_table=r.str("bridge.sink.offsets.table", "__pgbridge_sink_offsets"),
+        ordering_guard=r.choice("bridge.sink.ordering.guard", "lsn", ("lsn", "none")),
+        ordering_column=r.str("bridge.sink.ordering.column", "__pgbridge_lsn"),
+        truncates_table=r.str("bridge.sink.truncates.table", "__pgbridge_sink_truncates"),
+        decode=DecodeOptions.from_reader(r),
+        workers=_workers(r, workers), linger_ms=r.int("bridge.sink.linger.ms", 100),
+        http=_http(r),
+    )
+    r.int("tasks.max", 1, minimum=1)
+    r.raw("config.action.reload")  # the file is read once at start: a change takes a restart
+    return config
+
+
+def _alias(r: PropertyReader, key: str, deprecated: str, default: str) -> str:
+    """Debezium's deprecated aliases: the current name wins when both are set."""
+    value = r.raw(key)
+    old = r.raw(deprecated)
+    return value or old or default
+
+
+def _topics(r: PropertyReader) -> tuple[tuple[str, ...], str | None]:
+    topics = tuple(t.strip() for t in r.str("topics", "").split(",") if t.strip())
+    regex = r.str("topics.regex", "") or None
+    if topics and regex:
+        raise ConfigError(f"{r.label('topics')} and {r.label('topics.regex')} are both set: Kafka Connect takes one")
+    if not topics and not regex:
+        raise ConfigError(f"{r.label('topics')} or {r.label('topics.regex')} is required but not set")
+    if regex:
+        _regex(r, "topics.regex", regex)
+    return topics, regex
+
+
+def _regex(r: PropertyReader, key: str, value: str) -> None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ConfigError(f"{r.shown(key, value)} is not a regular expression: {exc}") from None
+
+
+def _connection_pool(r: PropertyReader) -> None:
+    """Pool sizes and timeout: each worker holds one connection, which any pool size allows."""
+    provider = r.str("connection.provider", _CONNECTION_PROVIDERS[0])
+    if provider not in _CONNECTION_PROVIDERS:
+        raise ConfigError(f"{r.shown('connection.provider', provider)} is refused: a Java class bridge sink cannot "
+                          "load (it holds one libpq connection per worker)")
+    r.int("connection.pool.min_size", 5, minimum=0)
+    r.int("connection.pool.max_size", 32, minimum=1)
+    r.int("connection.pool.timeout", 1800, minimum=0)
+
+
+def _dialect(r: PropertyReader) -> None:
+    schema = r.str("dialect.postgres.postgis.schema", "public")
+    if schema != "public":
+        raise ConfigError(f"{r.shown('dialect.postgres.postgis.schema', schema)} is refused: bridge sink casts "
+                          "geometry by the target column's own type; remove it")
+    r.bool("dialect.postgres.unnest.insert.enabled", False)  # multi-row statements either way: the same rows
+
+
+def _consumer(r: PropertyReader) -> tuple[KafkaConnection, dict[str, str], int]:
+    """`consumer.override.*` by librdkafka's names (security translated as the source's clients),
+    split into the connection every client gets and the consumer's own settings."""
+    given = read_consumer_properties(r, CONSUMER)
+    max_poll = 500
+    for java in _JAVA_CONSUMER:
+        if java in given:
+            max_poll = r.int(CONSUMER + java, 500, minimum=1)
+            del given[java]
+    for name, forced in _CONSUMER_FORCED.items():
+        if name in given and given[name].lower() != forced:
+            raise ConfigError(f"{r.label(CONSUMER + name)}={given[name]!r} is refused: bridge sink requires "
+                              f"{name}={forced} (it commits offsets itself, with the rows when offsets=target)")
+    bootstrap = r.str(BOOTSTRAP, "") or given.pop("bootstrap.servers", "")
+    given.pop("bootstrap.servers", None)
+    if not bootstrap:
+        raise ConfigError(f"{r.label(BOOTSTRAP)} (or --bootstrap-servers) is required but not set")
+    settings = {**_CONSUMER_DEFAULTS, **given, **_CONSUMER_FORCED, "bootstrap.servers": bootstrap}
+    check_with_librdkafka(r, {k: v for k, v in settings.items() if k != "bootstrap.servers"}, CONSUMER,
+                          consumer=True)
+    connection = {k: v for k, v in settings.items() if is_connection_setting(k)}
+    own = {k: v for k, v in settings.items() if not is_connection_setting(k)}
+    return KafkaConnection(connection), own, max_poll
+
+
+def _field_filter(r: PropertyReader) -> FieldFilter:
+    include = r.str("field.include.list", "")
+    exclude = r.str("field.exclude.list", "")
+    if include and exclude:
+        raise ConfigError(f"{r.label('field.include.list')} and {r.label('field.exclude.list')} are both set: "
+                          "Debezium's JDBC sink takes one")
+    text = exclude or include
+    entries = []
+    for entry in (e.strip() for e in text.split(",") if e.strip()):
+        topic, _, name = entry.rpartition(":")
+        entries.append((topic.strip() or None, name.strip()))
+    return FieldFilter(tuple(entries), include=not exclude)
+
+
+def _converter(r: PropertyReader, side: str) -> bool:
+    """Whether `<side>.converter` carries schemas (JsonConverter's `schemas.enable`, default true)."""
+    key = f"{side}.converter"
+    converter = r.str(key, JSON_CONVERTER)
+    if converter not in (JSON_CONVERTER, "json"):
+        raise ConfigError(f"{r.shown(key, converter)} is refused: bridge sink reads JSON "
+                          f"({JSON_CONVERTER}, with or without schemas)")
+    return r.bool(f"{key}.schemas.enable", True)
+
+
+def _errors(r: PropertyReader) -> Errors:
+    tolerance = r.choice("errors.tolerance", "none", ("none", "all"))
+    dlq = r.str("errors.deadletterqueue.topic.name", "") or None
+    return Errors(
+        tolerance=tolerance, dlq_topic=dlq,
+        dlq_replication_factor=r.int("errors.deadletterqueue.topic.replication.factor", 3, minimum=-1, maximum=32767),
+        dlq_context_headers=r.bool("errors.deadletterqueue.context.headers.enable", False),
+        retry_timeout_ms=r.int("errors.retry.timeout", 0, minimum=-1),
+        retry_delay_max_ms=r.int("errors.retry.delay.max.ms", 60_000, minimum=1),
+        flush_max_retries=r.int("flush.max.retries", 5),
+        flush_retry_delay_ms=r.int("flush.retry.delay.ms", 1_000),
+        log_enable=r.bool("errors.log.enable", False),
+        log_include_messages=r.bool("errors.log.include.messages", False),
+    )
+
+
+def _workers(r: PropertyReader, workers: int | None) -> int:
+    """`--workers`, else `bridge.sink.workers`, else the CPU count (tasks.max does not bound it:
+    more processes are more consumers in the same group, as more Connect tasks would be)."""
+    configured = r.int("bridge.sink.workers", os.cpu_count() or 1, minimum=1, maximum=1024)
+    if workers is None:
+        return configured
+    if workers < 1:
+        raise ConfigError(f"--workers={workers} is invalid: at least 1")
+    return workers
+
+
+def _http(r: PropertyReader) -> HttpConfig:
+    """Health and metrics; Connect's REST port, 8083, unless told otherwise."""
+    return HttpConfig(enabled=r.bool("bridge.http.enabled", True), host=r.str("bridge.http.host", "127.0.0.1"),
+                      port=r.int("bridge.http.port", 8083, maximum=65535))

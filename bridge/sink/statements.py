@@ -1,0 +1,103 @@
+"""SQL for a run of changes of one shape (table, kind, columns): one multi-row statement for
+`psycopg2.extras.execute_values`, each value cast from text (`%s::<column type>`).
+
+`insert.mode` as Debezium's JDBC sink applies it to every row change (`c`, `r` and `u` alike):
+insert → INSERT, upsert → INSERT ... ON CONFLICT (key) DO UPDATE, update → UPDATE by key. With
+the LSN guard the hidden column takes the change's LSN and a change older than the row is a no-op
+(`WHERE t.lsn IS NULL OR t.lsn < v.lsn`), so a replayed or reordered change never moves a row back;
+a truncate deletes the rows older than it and is remembered per table (`bridge.sink.truncates.table`),
+so a change older than the truncate that arrives after it (from another partition) is not written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bridge.sink.naming import TableName, quote
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What a statement depends on: rows of the same shape share one."""
+
+    kind: int  # records.UPSERT (a row to write) | records.DELETE
+    table: TableName
+    keys: tuple[str, ...]
+    columns: tuple[str, ...]
+    guarded: bool
+
+
+def _template(names: tuple[str, ...], types: dict[str, str]) -> str:
+    return "(" + ", ".join(f"%s::{types[n]}" for n in names) + ")"
+
+
+def _after_truncate(shape: Shape, truncates: str, v: str) -> str:
+    """The guard's condition that the change is newer than the table's last truncate."""
+    name = str(shape.table).replace("'", "''")
+    return (f"{v} > coalesce((SELECT lsn FROM {quote(truncates)} WHERE table_name = '{name}'), -1)")
+
+
+def write_statement(mode: str, shape: Shape, types: dict[str, str], guard: str,
+                    truncates: str | None) -> tuple[str, str]:
+    """(statement with one `%s` for the VALUES list, per-row template) of a row write; `truncates`:
+    the table of truncate LSNs (None: truncates are not applied, nothing to compare with)."""
+    table, keys, columns = shape.table.sql(), shape.keys, shape.columns
+    names = keys + columns + ((guard,) if shape.guarded else ())
+    all_types = {**types, guard: "bigint"}
+    template = _template(names, all_types)
+    listed = ", ".join(quote(n) for n in names)
+    g = quote(guard)
+    if mode == "update":
+        sets = [f"{quote(c)} = v.{quote(c)}" for c in columns] + ([f"{g} = v.{g}"] if shape.guarded else [])
+        where = [f"t.{quote(k)} = v.{quote(k)}" for k in keys]
+        if shape.guarded:
+            where.append(f"(t.{g} IS NULL OR t.{g} < v.{g})")
+            if truncates:
+                where.append(_after_truncate(shape, truncates, f"v.{g}"))
+        sql = (f"UPDATE {table} AS t SET {', '.join(sets)} FROM (VALUES %s) AS v({listed})"
+               + (f" WHERE {' AND '.join(where)}" if where else ""))
+        return sql, template
+    if shape.guarded and truncates:  # rows older than the table's last truncate are not written
+        sql = (f"INSERT INTO {table} AS t ({listed}) SELECT * FROM (VALUES %s) AS v({listed}) "
+               f"WHERE {_after_truncate(shape, truncates, f'v.{g}')}")
+    else:
+        sql = f"INSERT INTO {table} AS t ({listed}) VALUES %s"
+    if mode == "upsert":
+        sets = [f"{quote(c)} = EXCLUDED.{quote(c)}" for c in columns] + ([f"{g} = EXCLUDED.{g}"] if shape.guarded
+                                                                          else [])
+        conflict = ", ".join(quote(k) for k in keys)
+        if not sets:
+            sql += f" ON CONFLICT ({conflict}) DO NOTHING"
+        else:
+            sql += f" ON CONFLICT ({conflict}) DO UPDATE SET {', '.join(sets)}"
+            if shape.guarded:
+                sql += f" WHERE t.{g} IS NULL OR t.{g} < EXCLUDED.{g}"
+    return sql, template
+
+
+def delete_statement(shape: Shape, types: dict[str, str], guard: str) -> tuple[str, str]:
+    names = shape.keys + ((guard,) if shape.guarded else ())
+    template = _template(names, {**types, guard: "bigint"})
+    g = quote(guard)
+    where = [f"t.{quote(k)} = v.{quote(k)}" for k in shape.keys]
+    if shape.guarded:
+        where.append(f"(t.{g} IS NULL OR t.{g} < v.{g})")
+    sql = (f"DELETE FROM {shape.table.sql()} AS t USING (VALUES %s) AS v({', '.join(quote(n) for n in names)}) "
+           f"WHERE {' AND '.join(where)}")
+    return sql, template
+
+
+def truncate_statements(table: TableName, lsn: int | None, guard: str, truncates: str) -> list[tuple[str, tuple]]:
+    """A truncate. With the guard (a source LSN) only rows older than it are deleted and its LSN
+    is kept, so that a change from before it applied later (another partition, a replay) stays out
+    and a newer row written earlier stays in."""
+    if lsn is None:
+        return [(f"TRUNCATE TABLE {table.sql()}", ())]
+    g, t = quote(guard), quote(truncates)
+    return [(f"DELETE FROM {table.sql()} WHERE {g} IS NULL OR {g} < %s", (lsn,)),
+            (f"INSERT INTO {t} VALUES (%s, %s) ON CONFLICT (table_name) DO UPDATE SET lsn = EXCLUDED.lsn "
+             f"WHERE {t}.lsn < EXCLUDED.lsn", (str(table), lsn))]
+
+
+def truncates_table(truncates: str) -> str:
+    return f"CREATE TABLE IF NOT EXISTS {quote(truncates)} (table_name text PRIMARY KEY, lsn bigint NOT NULL)"

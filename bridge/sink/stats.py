@@ -1,0 +1,67 @@
+"""The workers' counters, in shared memory the supervisor reads for `/q/metrics` (a worker only
+adds to its own slots: no lock, no cost on the data path beyond an add per batch)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from dataclasses import dataclass, field
+
+from bridge.status.metrics import Family
+
+# name -> (metric, help)
+COUNTERS = {
+    "records": ("pgbridge_sink_records_total", "Kafka records consumed and committed"),
+    "rows": ("pgbridge_sink_rows_total", "row changes written into the target"),
+    "batches": ("pgbridge_sink_batches_total", "database transactions committed"),
+    "dead_letters": ("pgbridge_sink_dead_letters_total", "records refused and skipped (dead-letter topic)"),
+    "retries": ("pgbridge_sink_retries_total", "batches retried after a transient database error"),
+    "guard_skips": ("pgbridge_sink_guard_skips_total", "changes the LSN guard skipped as older than the row"),
+}
+_INDEX = {name: i for i, name in enumerate(COUNTERS)}
+
+
+class Stats:
+    def __init__(self, workers: int, cells=None) -> None:
+        self.workers = workers
+        self.cells = cells if cells is not None else multiprocessing.get_context("spawn").Array(
+            "q", workers * len(COUNTERS), lock=False)
+
+    def add(self, worker: int, **counts: int) -> None:
+        base = worker * len(COUNTERS)
+        for name, n in counts.items():
+            self.cells[base + _INDEX[name]] += n
+
+    def get(self, worker: int, name: str) -> int:
+        return self.cells[worker * len(COUNTERS) + _INDEX[name]]
+
+
+@dataclass(slots=True)
+class SinkState:
+    """What `/q/health` and `/q/metrics` read (the shape `bridge.status.http` serves)."""
+
+    stats: Stats
+    alive: list = field(default_factory=list)  # per worker: callable -> bool
+    phase: str = "starting"  # starting | streaming | stopping | failed | stopped
+    started: float = field(default_factory=time.time)
+
+    def healthy(self) -> tuple[bool, dict[str, str]]:
+        workers = {f"sink-{i}": "UP" if alive() else "DOWN" for i, alive in enumerate(self.alive)}
+        up = self.phase == "streaming" and bool(workers) and all(v == "UP" for v in workers.values())
+        return up, {"phase": self.phase, **workers}
+
+    def degraded(self) -> dict[str, str]:
+        """The sink has no degraded state of its own yet: ready is UP."""
+        return {}
+
+    def families(self) -> list[Family]:
+        ready, _ = self.healthy()
+        fams = [Family("pgbridge_sink_up", "gauge", "1 when every sink worker runs").add(int(ready)),
+                Family("pgbridge_start_time_seconds", "gauge", "when this process started (Unix time)").add(
+                    round(self.started, 3))]
+        for name, (metric, text) in COUNTERS.items():
+            family = Family(metric, "counter", text)
+            for worker in range(self.stats.workers):
+                family.add(self.stats.get(worker, name), worker=str(worker))
+            fams.append(family)
+        return fams

@@ -1,0 +1,302 @@
+"""One sink worker: a consumer in the connector's group, writing what it reads into the target.
+
+Records are buffered until `batch.size` of them or `bridge.sink.linger.ms` has passed, then
+written in one database transaction (`bridge.sink.apply`). With `bridge.sink.offsets=target` that
+transaction also stores the next offsets (`bridge.sink.offsets`), and on every assignment the
+worker seeks to what the target holds: a kill at any moment loses nothing and applies nothing
+twice. Kafka commits follow each database commit (advisory with offsets=target; the resume point
+with offsets=kafka, Connect's at-least-once).
+
+Errors: a transient database error (connection lost, serialization failure, deadlock) rolls the
+batch back and retries it: `flush.max.retries` times `flush.retry.delay.ms` apart (Debezium's),
+then with exponential backoff up to `errors.retry.delay.max.ms` while `errors.retry.timeout`
+lasts (Connect's; -1 forever). A record that cannot be read or that the target refuses is, with
+`errors.tolerance=all`, sent to the dead-letter topic and skipped; otherwise it stops the sink.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import psycopg2
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from bridge.errors import BridgeError, ConnectionFailed, ExitCode
+from bridge.kafka import clients
+from bridge.sink.apply import Applied, Writer
+from bridge.sink.dlq import DeadLetters
+from bridge.sink.offsets import OffsetsMoved, OffsetStore
+from bridge.sink.records import Readers, RecordRefused
+from bridge.sink.settings import SinkConfig
+from bridge.sink.statements import truncates_table
+from bridge.sink.stats import Stats
+from bridge.sink.target import lock_ddl
+
+log = logging.getLogger(__name__)
+
+TRANSIENT = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+class RecordFailed(BridgeError):
+    """A record the target refused with errors.tolerance=none: the sink stops, its batch rolled back."""
+
+    exit_code = ExitCode.DELIVERY
+
+
+@dataclass(slots=True)
+class _Retry:
+    """The retry budget of one batch."""
+
+    config: SinkConfig
+    started: float = 0.0
+    attempts: int = 0
+
+    def next_delay(self) -> float | None:
+        """Seconds to wait before the next attempt, or None when the budget is spent."""
+        errors = self.config.errors
+        if not self.attempts:
+            self.started = time.monotonic()
+        self.attempts += 1
+        if self.attempts <= errors.flush_max_retries:
+            return errors.flush_retry_delay_ms / 1000
+        elapsed_ms = (time.monotonic() - self.started) * 1000
+        if errors.retry_timeout_ms != -1 and elapsed_ms >= errors.retry_timeout_ms:
+            return None
+        exponent = self.attempts - errors.flush_max_retries
+        delay = min(errors.retry_delay_max_ms, max(errors.flush_retry_delay_ms, 300) * 2 ** min(exponent, 20))
+        if errors.retry_timeout_ms != -1:
+            delay = min(delay, max(0.0, errors.retry_timeout_ms - elapsed_ms))
+        return delay / 1000
+
+
+class SinkWorker:
+    def __init__(self, config: SinkConfig, index: int, stats: Stats, stop: threading.Event) -> None:
+        self.config = config
+        self.index = index
+        self.stats = stats
+        self.stop = stop
+        self.readers = Readers(config, config.decode.unavailable_value_placeholder)
+        self.writer = Writer(config, config.decode)
+        self.offsets = OffsetStore(config.offsets_table, config.group) if config.offsets == "target" else None
+        self.dead = DeadLetters(config.errors, config.kafka, config.name, index)
+        self.pending: list = []
+        self.assigned: set[tuple[str, int]] = set()
+        self.conn = None
+        self.consumer = None
+
+    # -- database ---------------------------------------------------------------------------
+
+    def _connect(self):
+        if self.conn is not None and not self.conn.closed:
+            return self.conn
+        retry = _Retry(self.config)
+        while True:
+            try:
+                conn = psycopg2.connect(self.config.dsn)
+                with conn.cursor() as cur:
+                    cur.execute("SELECT set_config('TimeZone', %s, false)", (self.config.time_zone,))
+                    lock_ddl(cur)
+                    if self.offsets is not None:
+                        self.offsets.create(cur)
+                    if self.config.ordering_guard == "lsn" and self.config.truncate_enabled:
+                        cur.execute(truncates_table(self.config.truncates_table))
+                conn.commit()
+                self.conn = conn
+                return conn
+            except psycopg2.OperationalError as exc:
+                delay = retry.next_delay()
+                if delay is None or self.stop.is_set():
+                    raise ConnectionFailed(f"target database unreachable: {str(exc).strip()}") from None
+                log.warning("target database unreachable (%s); retrying in %.1fs", str(exc).strip(), delay)
+                time.sleep(delay)
+
+    # -- consumer ---------------------------------------------------------------------------
+
+    def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
+        wanted = [(p.topic, p.partition) for p in partitions]
+        self.assigned.update(wanted)
+        if self.offsets is not None and partitions:
+            conn = self._connect()
+            with conn.cursor() as cur:
+                stored = self.offsets.read(cur, wanted)
+            conn.commit()
+            for p in partitions:
+                if (p.topic, p.partition) in stored:
+                    p.offset = stored[(p.topic, p.partition)]
+            log.info("assigned %s; resuming at the target's offsets %s", wanted, stored or "(none stored)")
+        consumer.incremental_assign(partitions)
+
+    def _on_revoke(self, consumer, partitions: list[TopicPartition]) -> None:
+        self.flush()  # what was read for these partitions is written before another worker takes them
+        self._drop([(p.topic, p.partition) for p in partitions])
+        consumer.incremental_unassign(partitions)
+
+    def _on_lost(self, consumer, partitions: list[TopicPartition]) -> None:
+        lost = {(p.topic, p.partition) for p in partitions}
+        self.pending = [m for m in self.pending if (m.topic(), m.partition()) not in lost]
+        self._drop(list(lost))
+        consumer.incremental_unassign(partitions)
+
+    def _drop(self, partitions: list[tuple[str, int]]) -> None:
+        self.assigned.difference_update(partitions)
+        if self.offsets is not None:
+            self.offsets.forget(partitions)
+
+    def run(self) -> None:
+        config = self.config
+        self._connect()
+        self.consumer = clients.consumer(config.kafka, config.group, keys="consumer.override.", **config.consumer)
+        self.consumer.subscribe(list(config.topics) if config.topics else ["^" + config.topics_regex.lstrip("^")],
+                                on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
+        linger = config.linger_ms / 1000
+        first = 0.0
+        try:
+            while not self.stop.is_set():
+                messages = self.consumer.consume(config.max_poll_records, 0.1)
+                for message in messages:
+                    error = message.error()
+                    if error is not None:
+                        if error.fatal():
+                            raise ConnectionFailed(f"Kafka consumer failed: {error.str()}")
+                        if error.code() != KafkaError._PARTITION_EOF:
+                            log.warning("Kafka consumer: %s", error.str())
+                        continue
+                    if not self.pending:
+                        first = time.monotonic()
+                    self.pending.append(message)
+                if self.pending and (len(self.pending) >= config.batch_size or time.monotonic() - first >= linger):
+                    self.flush()
+            self.flush()
+        finally:
+            self.consumer.close()  # revokes: flushes what is pending
+            if self.conn is not None:
+                self.conn.close()
+
+    # -- a batch ----------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        changes, refused = [], []
+        for message in batch:
+            try:
+                change = self.readers.read(message.topic(), message.partition(), message.offset(), message.key(),
+                                           message.value())
+            except RecordRefused as error:
+                refused.append((message, error))
+                continue
+            if change is not None:
+                changes.append((message, change))
+        next_offsets: dict[tuple[str, int], int] = {}
+        for message in batch:
+            next_offsets[(message.topic(), message.partition())] = message.offset() + 1
+        retry = _Retry(self.config)
+        while True:
+            try:
+                applied, refused_now = self._transaction(changes, refused, next_offsets)
+                break
+            except TRANSIENT as exc:
+                self._rollback()
+                delay = retry.next_delay()
+                self.stats.add(self.index, retries=1)
+                if delay is None:
+                    raise ConnectionFailed(f"target database: {str(exc).strip()} (retries exhausted: "
+                                           "flush.max.retries, errors.retry.timeout)") from None
+                log.warning("target database: %s; retrying the batch in %.1fs", str(exc).strip(), delay)
+                if self.stop.wait(delay):
+                    raise ConnectionFailed("stopped while retrying a batch; it was not written") from None
+            except OffsetsMoved as exc:
+                self._rollback()
+                log.warning("%s: dropping %d records and resuming at the target's offsets", exc, len(batch))
+                self._reseek()
+                return
+        if self.offsets is not None:
+            self.offsets.committed(next_offsets)
+        commits = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
+        try:
+            self.consumer.commit(offsets=commits, asynchronous=self.offsets is not None)
+        except KafkaException as exc:
+            if self.offsets is None:
+                raise ConnectionFailed(f"Kafka offset commit failed: {exc}") from None
+            log.debug("advisory Kafka commit failed: %s", exc)
+        self.stats.add(self.index, records=len(batch), rows=sum(applied.rows.values()), batches=1,
+                       dead_letters=len(refused_now), guard_skips=applied.guard_skips)
+
+    def _rollback(self) -> None:
+        self.writer.target.forget()
+        if self.conn is not None and not self.conn.closed:
+            try:
+                self.conn.rollback()
+            except TRANSIENT:
+                self.conn.close()
+
+    def _reseek(self) -> None:
+        conn = self._connect()
+        with conn.cursor() as cur:
+            stored = self.offsets.read(cur, sorted(self.assigned))
+        conn.commit()
+        for (topic, partition), offset in stored.items():
+            self.consumer.seek(TopicPartition(topic, partition, offset))
+
+    def _transaction(self, changes: list, refused: list, next_offsets: dict) -> tuple[Applied, list]:
+        """Write the batch and its offsets in one transaction; the records refused on the way are
+        dead-lettered (acknowledged) before it commits."""
+        conn = self._connect()
+        refused = list(refused)
+        with conn.cursor() as cur:
+            try:
+                applied = self.writer.write(cur, [c for _, c in changes])
+            except TRANSIENT:
+                raise
+            except (RecordRefused, psycopg2.Error):
+                conn.rollback()
+                self.writer.target.forget()
+                applied = self._one_by_one(cur, changes, refused)
+            if self.offsets is not None:
+                self.offsets.write(cur, next_offsets)
+        self._dead_letter(refused)
+        conn.commit()
+        return applied, refused
+
+    def _one_by_one(self, cur, changes: list, refused: list) -> Applied:
+        """Each change under a savepoint: the ones the target refuses join `refused`."""
+        total = Applied()
+        for message, change in changes:
+            cur.execute("SAVEPOINT record")
+            try:
+                applied = self.writer.write(cur, [change])
+            except TRANSIENT:
+                raise
+            except (RecordRefused, psycopg2.Error) as exc:
+                cur.execute("ROLLBACK TO SAVEPOINT record")
+                self.writer.target.forget()
+                error = exc if isinstance(exc, RecordRefused) else RecordRefused(
+                    f"{change.table}: {str(exc).strip()}", "TASK_PUT", exc)
+                refused.append((message, error))
+                continue
+            cur.execute("RELEASE SAVEPOINT record")
+            for table, n in applied.rows.items():
+                total.rows[table] = total.rows.get(table, 0) + n
+            total.guard_skips += applied.guard_skips
+            total.statements += applied.statements
+        return total
+
+    def _dead_letter(self, refused: list) -> None:
+        if not refused:
+            return
+        refused.sort(key=lambda pair: (pair[0].topic(), pair[0].partition(), pair[0].offset()))
+        errors = self.config.errors
+        if errors.tolerance != "all":
+            message, error = refused[0]
+            raise RecordFailed(f"record {message.topic()}[{message.partition()}]@{message.offset()} refused: {error} "
+                               "(errors.tolerance=none stops the sink; its batch was not written)")
+        for message, error in refused:
+            if errors.log_enable:
+                log.error("record %s[%d]@%d skipped: %s", message.topic(), message.partition(), message.offset(),
+                          error)
+            self.dead.send(message, error)
+        self.dead.flush()

@@ -1,0 +1,347 @@
+"""`bridge sink` end to end: source tables → `bridge run` → Kafka → `bridge sink` → a second
+database, which must equal the source (every column compared as PostgreSQL text).
+
+The workload mixes inserts, updates, deletes, primary-key changes, updates that leave a large
+TOASTed column alone (the event carries the unavailable-value placeholder, which must never reach
+the target) and a truncate. A trigger on each target table counts the writes each row received;
+with `bridge.sink.offsets=target` and the LSN guard off, a kill -9 of the worker in the middle of
+the stream must still leave every row written exactly as often as it changed at the source.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import threading
+import time
+import urllib.request
+import uuid
+
+import psycopg2
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from tests.integration.support import (BridgeProcess, child_pids, create_database, drop_database,
+                                       drop_slot_and_publication, rows_as_text, slot_active, start_bridge_with,
+                                       topic_size, wait_until, write_sink_config)
+
+SOURCE_DDL = """
+CREATE SCHEMA {s};
+CREATE TABLE {s}.items (
+    id    bigint PRIMARY KEY,
+    name  text,
+    qty   integer NOT NULL DEFAULT 0,
+    price numeric(10,2),
+    big   text,
+    ts    timestamptz,
+    ver   integer NOT NULL DEFAULT 1
+);
+CREATE TABLE {s}.pairs (a integer, b text, val text, PRIMARY KEY (a, b));
+"""
+# The target: the same tables, plus a counter of the writes each row received.
+TARGET_DDL = SOURCE_DDL + """
+ALTER TABLE {s}.items ADD COLUMN applied integer NOT NULL DEFAULT 0;
+ALTER TABLE {s}.pairs ADD COLUMN applied integer NOT NULL DEFAULT 0;
+CREATE FUNCTION {s}.count_apply() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.applied := CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE OLD.applied + 1 END;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER counted BEFORE INSERT OR UPDATE ON {s}.items FOR EACH ROW EXECUTE FUNCTION {s}.count_apply();
+CREATE TRIGGER counted BEFORE INSERT OR UPDATE ON {s}.pairs FOR EACH ROW EXECUTE FUNCTION {s}.count_apply();
+"""
+# ~6 kB of barely compressible text: stored out of line (TOAST)
+BIG = "(SELECT string_agg(md5(i::text || {g}::text), '') FROM generate_series(1, 200) i)"
+ITEMS = "SELECT id, name, qty, price, big, ts, ver FROM {s}.items ORDER BY id"
+PAIRS = "SELECT a, b, val FROM {s}.pairs ORDER BY a, b"
+
+
+def _workload(s: str) -> list[str]:
+    big = BIG.format(g="g")
+    return [
+        f"INSERT INTO {s}.items (id, name, qty, price, big, ts) SELECT g, 'item ' || g, g, g * 1.5, "
+        f"CASE WHEN g <= 60 THEN {big} ELSE 'short ' || g END, '2024-01-02 03:04:05+00'::timestamptz + g * "
+        "interval '1 minute' FROM generate_series(1, 120) g",
+        f"INSERT INTO {s}.pairs SELECT g, 'b' || g, 'v' || g FROM generate_series(1, 40) g",
+        # big is left alone: the events carry the placeholder for it
+        f"UPDATE {s}.items SET qty = qty + 1, ver = ver + 1 WHERE id % 3 = 0",
+        f"UPDATE {s}.items SET name = NULL, ver = ver + 1 WHERE id BETWEEN 10 AND 20",
+        f"UPDATE {s}.items SET big = 'was big', ver = ver + 1 WHERE id IN (7, 8)",
+        f"UPDATE {s}.items SET big = {BIG.format(g='(id + 1000)')}, ver = ver + 1 WHERE id IN (70, 71)",
+        f"DELETE FROM {s}.items WHERE id IN (1, 2, 99, 100)",
+        # key changes: the old row deleted, the new one created, in order
+        f"UPDATE {s}.pairs SET a = a + 100 WHERE a <= 5",
+        f"UPDATE {s}.pairs SET b = 'moved' WHERE a = 6",
+        f"DELETE FROM {s}.pairs WHERE a BETWEEN 30 AND 35",
+        f"""UPDATE {s}.items SET qty = -1, ver = ver + 1 WHERE id = 50;
+            INSERT INTO {s}.items (id, name) VALUES (500, 'in txn');
+            UPDATE {s}.items SET ver = ver + 1, price = 0.01 WHERE id = 500;
+            DELETE FROM {s}.items WHERE id = 51""",
+        f"TRUNCATE {s}.pairs",
+        f"INSERT INTO {s}.pairs VALUES (1, 'after truncate', 'x'), (2, 'b', NULL)",
+        f"UPDATE {s}.pairs SET val = 'y' WHERE a = 1",
+    ]
+
+
+@pytest.fixture
+def pair(tmp_path, pg, pg_dsn, kafka_bootstrap):
+    """A source schema published to a fresh bridge and a target database holding the same tables."""
+    uid = uuid.uuid4().hex[:8]
+    schema, prefix, target_db = f"sk{uid}", f"sk{uid}", f"sktarget_{uid}"
+    with pg.cursor() as cur:
+        cur.execute(SOURCE_DDL.format(s=schema))
+        cur.execute(f'CREATE PUBLICATION "{prefix}_pub" FOR TABLE {schema}.items, {schema}.pairs')
+    target_dsn = create_database(pg, pg_dsn, target_db)
+    conn = psycopg2.connect(target_dsn)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(TARGET_DDL.format(s=schema))
+    conn.close()
+    made: dict = {"schema": schema, "prefix": prefix, "target": target_dsn, "sinks": []}
+    yield made
+    for process in made["sinks"]:
+        if process.running():
+            process.kill()
+    bridge = made.get("bridge")
+    if bridge is not None and bridge.running():
+        bridge.kill()
+    drop_slot_and_publication(pg, f"{prefix}_slot", f"{prefix}_pub")
+    with pg.cursor() as cur:
+        cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    drop_database(pg, target_db)
+
+
+def _start_bridge(pair, tmp_path, pg, pg_dsn, kafka_bootstrap) -> BridgeProcess:
+    bridge = start_bridge_with(tmp_path, pg_dsn, kafka_bootstrap, pair["prefix"],
+                               {"publication.autocreate.mode": "disabled", "skipped.operations": "none"})
+    pair["bridge"] = bridge
+    wait_until(lambda: slot_active(pg, f"{pair['prefix']}_slot"), timeout=60, what="the bridge's slot")
+    return bridge
+
+
+def _sink(pair, tmp_path, kafka_bootstrap, options: dict[str, str], workers: int = 2) -> BridgeProcess:
+    prefix = pair["prefix"]
+    config = write_sink_config(tmp_path / f"{prefix}-sink.json", f"{prefix}-sink", pair["target"], kafka_bootstrap, {
+        "topics.regex": rf"{prefix}\.{pair['schema']}\..*", "insert.mode": "upsert", "delete.enabled": "true",
+        "primary.key.mode": "record_key", "truncate.enabled": "true",
+        "table.name.format": "${source.schema}.${source.table}", "batch.size": "50",
+        "consumer.override.metadata.max.age.ms": "1000", "consumer.override.topic.metadata.refresh.interval.ms": "500",
+        **options})
+    sink = BridgeProcess(config, tmp_path / f"{prefix}-sink.log", command="sink", args=("--workers", str(workers)))
+    pair["sinks"].append(sink)
+    sink.start()
+    return sink
+
+
+def _run(pg, statements: list[str]) -> None:
+    with pg.cursor() as cur:
+        for sql in statements:
+            cur.execute(sql)
+
+
+def _equal(pair, pg_dsn) -> bool:
+    s = pair["schema"]
+    try:
+        return all(rows_as_text(pg_dsn, q.format(s=s)) == rows_as_text(pair["target"], q.format(s=s))
+                   for q in (ITEMS, PAIRS))
+    except psycopg2.errors.UndefinedTable:  # not made yet (schema.evolution=basic)
+        return False
+
+
+def _wait_equal(pair, pg_dsn, sink: BridgeProcess, timeout: float = 120) -> None:
+    def check():
+        assert sink.running(), f"bridge sink exited with {sink.proc.returncode}:\n{sink.log()}"
+        return _equal(pair, pg_dsn)
+    try:
+        wait_until(check, timeout=timeout, interval=1, what="the target to equal the source")
+    except AssertionError:
+        s = pair["schema"]
+        diffs = []
+        for query in (ITEMS, PAIRS):
+            src, dst = rows_as_text(pg_dsn, query.format(s=s)), rows_as_text(pair["target"], query.format(s=s))
+            diffs.append(f"{len(src)} vs {len(dst)} rows: only in the source {sorted(set(src) - set(dst))[:3]}, "
+                         f"only in the target {sorted(set(dst) - set(src))[:3]}")
+        raise AssertionError("target differs: " + "; ".join(diffs) + "\n" + sink.log()) from None
+
+
+def test_mixed_workload_reaches_the_target_equal_to_the_source(pair, tmp_path, pg, pg_dsn, kafka_bootstrap):
+    # GIVEN a bridge streaming the source schema and a sink writing into the target database
+    bridge = _start_bridge(pair, tmp_path, pg, pg_dsn, kafka_bootstrap)
+    sink = _sink(pair, tmp_path, kafka_bootstrap, {})
+    # WHEN the mixed workload runs
+    _run(pg, _workload(pair["schema"]))
+    # THEN the target equals the source, the placeholder never written, each row written once per change
+    _wait_equal(pair, pg_dsn, sink)
+    s = pair["schema"]
+    assert rows_as_text(pair["target"], f"SELECT count(*) FROM {s}.items WHERE big LIKE '%unavailable%'") == [("0",)]
+    counts = rows_as_text(pair["target"], f"SELECT id, applied FROM {s}.items ORDER BY id")
+    versions = rows_as_text(pg_dsn, f"SELECT id, ver FROM {s}.items ORDER BY id")
+    assert counts == versions
+    # and says so on /q/health and /q/metrics
+    port = re.search(r"health and metrics on http://127.0.0.1:(\d+)/", sink.log()).group(1)
+    health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/q/health", timeout=10).read())
+    assert health["status"] == "UP", health
+    metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/q/metrics", timeout=10).read().decode()
+    rows = sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("pgbridge_sink_rows_total{"))
+    assert rows >= 120 + 40, metrics
+    assert sink.stop() == 0, sink.log()
+    bridge.stop()
+
+
+def test_schema_evolution_creates_the_tables_and_adds_columns(pair, tmp_path, pg, pg_dsn, kafka_bootstrap):
+    # GIVEN a target without the tables and a sink with schema.evolution=basic
+    s = pair["schema"]
+    conn = psycopg2.connect(pair["target"])
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"DROP TABLE {s}.items, {s}.pairs")
+    conn.close()
+    bridge = _start_bridge(pair, tmp_path, pg, pg_dsn, kafka_bootstrap)
+    sink = _sink(pair, tmp_path, kafka_bootstrap, {"schema.evolution": "basic"})
+    # WHEN rows arrive, and later a column is added at the source
+    _run(pg, _workload(s)[:7])
+    _wait_equal(pair, pg_dsn, sink)
+    _run(pg, [f"ALTER TABLE {s}.items ADD COLUMN extra text", f"UPDATE {s}.items SET extra = 'e' || id WHERE id < 10"])
+    # THEN the tables were made from the records' schemas, the column added, the rows equal
+    query = f"SELECT id, extra FROM {s}.items ORDER BY id"
+
+    def filled() -> bool:
+        try:
+            return rows_as_text(pg_dsn, query) == rows_as_text(pair["target"], query)
+        except psycopg2.errors.UndefinedColumn:
+            return False
+    wait_until(filled, timeout=60, interval=1, what="the added column filled")
+    _wait_equal(pair, pg_dsn, sink)
+    key = rows_as_text(pair["target"], f"SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                                       f"WHERE conrelid = '{s}.pairs'::regclass AND contype = 'p'")
+    assert key == [("PRIMARY KEY (a, b)",)]
+    assert sink.stop() == 0, sink.log()
+    bridge.stop()
+
+
+def _worker_pid(sink: BridgeProcess) -> int:
+    wait_until(lambda: "pgb-sink-0" in child_pids(sink.proc.pid), timeout=30, what="the sink worker")
+    return child_pids(sink.proc.pid)["pgb-sink-0"]
+
+
+def _committed_in_target(pair) -> int:
+    """The records the sink has committed into the target (0 before its offsets table exists)."""
+    try:
+        rows = rows_as_text(pair["target"], "SELECT coalesce(sum(next_offset), 0) FROM __pgbridge_sink_offsets")
+    except psycopg2.errors.UndefinedTable:
+        return 0
+    return int(rows[0][0])
+
+
+def _updater(dsn: str, schema: str, stop: threading.Event) -> threading.Thread:
+    """Small transactions bumping `ver` of random rows until `stop` is set."""
+    def run():
+        conn = psycopg2.connect(dsn)
+        conn.autocommit = True
+        rng = random.Random(7)
+        with conn.cursor() as cur:
+            while not stop.is_set():
+                ids = rng.sample(range(1, 201), 5)
+                cur.execute(f"UPDATE {schema}.items SET ver = ver + 1, qty = qty + 1 WHERE id = ANY(%s)", (ids,))
+                time.sleep(0.002)
+        conn.close()
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_kill_9_of_a_worker_applies_every_change_exactly_once(pair, tmp_path, pg, pg_dsn, kafka_bootstrap):
+    # GIVEN offsets kept in the target and no LSN guard (so only the offsets can prevent a replay)
+    bridge = _start_bridge(pair, tmp_path, pg, pg_dsn, kafka_bootstrap)
+    s = pair["schema"]
+    _run(pg, [f"INSERT INTO {s}.items (id, name) SELECT g, 'n' || g FROM generate_series(1, 200) g"])
+    options = {"bridge.sink.ordering.guard": "none", "batch.size": "20", "bridge.sink.linger.ms": "5",
+               "flush.retry.delay.ms": "200",
+               "consumer.override.session.timeout.ms": "6000"}  # the killed member leaves the group soon
+    sink = _sink(pair, tmp_path, kafka_bootstrap, options, workers=1)
+    # WHEN updates stream in all along, the sink loses its database connection, then is killed -9
+    stop = threading.Event()
+    updater = _updater(pg_dsn, s, stop)
+    try:
+        wait_until(lambda: _committed_in_target(pair) > 400, timeout=60, what="some batches committed")
+        target = psycopg2.extensions.parse_dsn(pair["target"])["dbname"]
+        _run(pg, [f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{target}'"])
+        wait_until(lambda: "retrying" in sink.log(), timeout=60, what="the sink to retry after losing its connection")
+        wait_until(lambda: _committed_in_target(pair) > 800, timeout=60, what="batches committed after the retry")
+        os.kill(_worker_pid(sink), signal.SIGKILL)
+        assert sink.wait(60) != 0
+        time.sleep(1)  # a commit the worker sent just before it died has landed by now
+        killed_at = _committed_in_target(pair)
+        sink = _sink(pair, tmp_path, kafka_bootstrap, options, workers=1)
+        time.sleep(3)
+    finally:
+        stop.set()
+        updater.join(30)
+    # THEN the restarted sink resumed at the target's offsets, the target equals the source and no
+    # change was written twice
+    _wait_equal(pair, pg_dsn, sink)
+    assert f"resuming at the target's offsets {{('{pair['prefix']}.{s}.items', 0): {killed_at}}}" in sink.log()
+    assert killed_at < topic_size(kafka_bootstrap, f"{pair['prefix']}.{s}.items"), "the kill came after the end"
+    counts = rows_as_text(pair["target"], f"SELECT id, applied FROM {s}.items ORDER BY id")
+    versions = rows_as_text(pg_dsn, f"SELECT id, ver FROM {s}.items ORDER BY id")
+    assert counts == versions
+    assert sink.stop() == 0, sink.log()
+    bridge.stop()
+
+
+def test_a_record_the_target_refuses_goes_to_the_dead_letter_topic(pair, tmp_path, pg, pg_dsn, kafka_bootstrap):
+    # GIVEN a target column narrower than the source's, and errors.tolerance=all with a DLQ
+    s, prefix = pair["schema"], pair["prefix"]
+    conn = psycopg2.connect(pair["target"])
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"ALTER TABLE {s}.pairs ALTER COLUMN val TYPE varchar(3)")
+    conn.close()
+    bridge = _start_bridge(pair, tmp_path, pg, pg_dsn, kafka_bootstrap)
+    dlq = f"{prefix}-dlq"
+    sink = _sink(pair, tmp_path, kafka_bootstrap, {
+        "errors.tolerance": "all", "errors.deadletterqueue.topic.name": dlq,
+        "errors.deadletterqueue.topic.replication.factor": "1",
+        "errors.deadletterqueue.context.headers.enable": "true", "errors.log.enable": "true"})
+    # WHEN one row does not fit and the others do
+    _run(pg, [f"INSERT INTO {s}.pairs VALUES (1, 'a', 'ok'), (2, 'b', 'much too long'), (3, 'c', 'ok')"])
+    # THEN the others are written and the refused one is in the DLQ with Connect's context headers
+    try:
+        wait_until(lambda: rows_as_text(pair["target"], f"SELECT a FROM {s}.pairs ORDER BY a") == [("1",), ("3",)],
+                   timeout=90, interval=1, what="the two good rows")
+    except AssertionError as exc:
+        debug = (rows_as_text(pair["target"], f"SELECT * FROM {s}.pairs"),
+                 rows_as_text(pair["target"], "SELECT * FROM __pgbridge_sink_offsets"))
+        raise AssertionError(f"{exc} {debug}\n{sink.log()}") from None
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"{prefix}-dlq-reader",
+                         "auto.offset.reset": "earliest"})
+    consumer.assign([TopicPartition(dlq, 0, 0)])
+    message = None
+    deadline = time.monotonic() + 60
+    while message is None and time.monotonic() < deadline:
+        got = consumer.poll(1)
+        if got is not None and got.error() is None:
+            message = got
+    consumer.close()
+    assert message is not None, f"nothing in {dlq}:\n{sink.log()}"
+    headers = {k: v.decode() for k, v in message.headers()}
+    topic = f"{prefix}.{s}.pairs"
+    assert headers["__connect.errors.topic"] == topic
+    assert int(headers["__connect.errors.partition"]) >= 0 and int(headers["__connect.errors.offset"]) >= 0
+    assert headers["__connect.errors.connector.name"] == f"{prefix}-sink"
+    assert headers["__connect.errors.exception.class.name"] == "psycopg2.errors.StringDataRightTruncation"
+    assert "value too long" in headers["__connect.errors.exception.message"]
+    assert "Traceback" in headers["__connect.errors.exception.stacktrace"]
+    assert json.loads(message.value())["payload"]["after"]["val"] == "much too long"
+    # the original record, at its original coordinates
+    original = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": f"{prefix}-orig"})
+    original.assign([TopicPartition(topic, int(headers["__connect.errors.partition"]),
+                                    int(headers["__connect.errors.offset"]))])
+    same = original.poll(30)
+    original.close()
+    assert same is not None and same.value() == message.value() and same.key() == message.key()
+    assert sink.stop() == 0, sink.log()
+    bridge.stop()

@@ -1,0 +1,44 @@
+"""What `bridge sink` tells operators: Connect's dead-letter context headers and the metrics and
+health its supervisor serves."""
+
+from __future__ import annotations
+
+import psycopg2.errors
+
+from bridge.sink.dlq import context_headers
+from bridge.sink.records import RecordRefused
+from bridge.sink.stats import SinkState, Stats
+from bridge.status.http import respond
+
+
+def test_context_headers_are_connects_names_and_strings():
+    try:
+        raise psycopg2.errors.StringDataRightTruncation("value too long for type character varying(3)")
+    except psycopg2.Error as cause:
+        error = RecordRefused("t: value too long", "TASK_PUT", cause)
+    headers = dict(context_headers(error, "srv.public.t", 2, 41, "orders-sink", 0))
+    assert list(headers) == [f"__connect.errors.{n}" for n in (
+        "topic", "partition", "offset", "connector.name", "task.id", "stage", "class.name", "exception.class.name",
+        "exception.message", "exception.stacktrace")]
+    assert headers["__connect.errors.partition"] == b"2" and headers["__connect.errors.offset"] == b"41"
+    assert headers["__connect.errors.class.name"] == b"io.debezium.connector.jdbc.JdbcSinkConnectorTask"
+    assert headers["__connect.errors.exception.class.name"] == b"psycopg2.errors.StringDataRightTruncation"
+    assert headers["__connect.errors.exception.message"] == b"t: value too long"
+    assert b"StringDataRightTruncation" in headers["__connect.errors.exception.stacktrace"]
+    converter = dict(context_headers(RecordRefused("bad json", "VALUE_CONVERTER"), "t", 0, 0, "s", 1))
+    assert converter["__connect.errors.class.name"] == b"org.apache.kafka.connect.json.JsonConverter"
+    assert converter["__connect.errors.exception.class.name"] == b"bridge.sink.records.RecordRefused"
+
+
+def test_metrics_count_per_worker_and_health_follows_the_workers():
+    stats = Stats(2, [0] * 12)
+    stats.add(1, rows=5, batches=1, dead_letters=2)
+    alive = [True, True]
+    state = SinkState(stats, [lambda i=i: alive[i] for i in range(2)], phase="streaming")
+    code, _, body = respond(state, "GET", "/q/metrics")
+    text = body.decode()
+    assert code == 200 and 'pgbridge_sink_rows_total{worker="1"} 5' in text
+    assert 'pgbridge_sink_dead_letters_total{worker="1"} 2' in text and "pgbridge_sink_up 1" in text
+    assert respond(state, "GET", "/q/health")[0] == 200
+    alive[0] = False
+    assert respond(state, "GET", "/q/health")[0] == 503

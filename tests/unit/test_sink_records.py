@@ -1,0 +1,185 @@
+"""The Debezium envelope read as changes for the target (`bridge.sink.records`), target names
+(`bridge.sink.naming`), the statements (`bridge.sink.statements`), reduction and the retry budget."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from bridge.kafka.settings import KafkaConnection
+from bridge.sink.apply import reduced
+from bridge.sink.naming import Naming, TableName
+from bridge.sink.records import DELETE, TRUNCATE, UPSERT, Readers, RecordRefused
+from bridge.sink.settings import Errors, SinkConfig
+from bridge.sink.statements import Shape, delete_statement, truncate_statements, write_statement
+from bridge.sink.worker import _Retry
+
+PLACEHOLDER = "__debezium_unavailable_value"
+TOPIC = "srv.Inventory.Orders"
+ROW = {"type": "struct", "optional": True, "name": "srv.Inventory.Orders.Value",
+       "fields": [{"field": "id", "type": "int64", "optional": False},
+                  {"field": "Note", "type": "string", "optional": True},
+                  {"field": "qty", "type": "int32", "optional": True}]}
+VALUE_SCHEMA = {"type": "struct", "name": "srv.Inventory.Orders.Envelope", "optional": False,
+                "fields": [{**ROW, "field": "before"}, {**ROW, "field": "after"},
+                           {"field": "source", "type": "struct", "optional": False, "fields": []},
+                           {"field": "op", "type": "string", "optional": False}]}
+KEY_SCHEMA = {"type": "struct", "name": "srv.Inventory.Orders.Key", "optional": False,
+              "fields": [{"field": "id", "type": "int64", "optional": False}]}
+SOURCE = {"schema": "Inventory", "table": "Orders", "lsn": 1234}
+
+
+def _config(**changes) -> SinkConfig:
+    base = SinkConfig(name="s", topics=(TOPIC,), topics_regex=None, dsn="", kafka=KafkaConnection({}), consumer={},
+                      insert_mode="upsert", delete_enabled=True, truncate_enabled=True, pk_mode="record_key")
+    return replace(base, **changes)
+
+
+def _key(id_: int, schemas: bool = True) -> bytes:
+    return json.dumps({"schema": KEY_SCHEMA, "payload": {"id": id_}} if schemas else {"id": id_}).encode()
+
+
+def _value(op: str, before=None, after=None, schemas: bool = True) -> bytes:
+    payload = {"before": before, "after": after, "source": SOURCE, "op": op, "ts_ms": 1}
+    return json.dumps({"schema": VALUE_SCHEMA, "payload": payload} if schemas else payload).encode()
+
+
+def _read(config: SinkConfig, key, value):
+    return Readers(config, PLACEHOLDER).read(TOPIC, 0, 7, key, value)
+
+
+def test_a_create_is_a_row_write_keyed_by_the_record_key():
+    change = _read(_config(), _key(1), _value("c", after={"id": 1, "Note": "x", "qty": 3}))
+    assert change.kind == UPSERT and change.table == TableName(None, "srv_inventory_orders")
+    assert (change.key_columns, change.key, change.columns, change.values) == (("id",), (1,), ("note", "qty"),
+                                                                                ("x", 3))
+    assert change.lsn == 1234 and change.field("note")["type"] == "string"
+
+
+def test_an_update_leaves_unchanged_toast_columns_out():
+    change = _read(_config(), _key(1), _value("u", after={"id": 1, "Note": PLACEHOLDER, "qty": 4}))
+    assert change.columns == ("qty",) and change.values == (4,)
+
+
+def test_a_snapshot_read_keeps_every_column():
+    change = _read(_config(), _key(1), _value("r", after={"id": 1, "Note": PLACEHOLDER, "qty": 4}))
+    assert change.columns == ("note", "qty")
+
+
+def test_deletes_tombstones_and_truncates_follow_the_settings():
+    before = {"id": 1, "Note": None, "qty": None}
+    assert _read(_config(), _key(1), _value("d", before=before)).kind == DELETE
+    assert _read(_config(delete_enabled=False, pk_mode="record_value"), _key(1), _value("d", before=before)) is None
+    tombstone = _read(_config(), _key(1), None)
+    assert tombstone.kind == DELETE and tombstone.key == (1,)
+    assert _read(_config(pk_mode="record_value"), _key(1), None) is None  # Debezium skips it too
+    truncate = _read(_config(), None, _value("t"))
+    assert truncate.kind == TRUNCATE and truncate.lsn == 1234
+    assert _read(_config(truncate_enabled=False), None, _value("t")) is None
+    assert _read(_config(), None, _value("m")) is None
+
+
+def test_heartbeats_and_transaction_metadata_are_skipped():
+    heartbeat = json.dumps({"schema": {"type": "struct", "name": "io.debezium.connector.common.Heartbeat",
+                                       "fields": [{"field": "ts_ms", "type": "int64"}]},
+                            "payload": {"ts_ms": 1}}).encode()
+    assert _read(_config(), _key(1), heartbeat) is None
+    assert _read(_config(value_schemas=False), _key(1), b'{"ts_ms": 1}') is None
+
+
+def test_schemaless_json_reads_the_same_change_without_fields():
+    config = _config(key_schemas=False, value_schemas=False)
+    change = _read(config, _key(1, False), _value("c", after={"id": 1, "Note": "x", "qty": 3}, schemas=False))
+    assert (change.key_columns, change.columns, change.values) == (("id",), ("note", "qty"), ("x", 3))
+    assert change.key_fields is None and change.value_fields is None
+
+
+def test_an_unwrapped_row_is_a_row_write():
+    row = json.dumps({"schema": ROW, "payload": {"id": 2, "Note": "n", "qty": None}}).encode()
+    change = _read(_config(), _key(2), row)
+    assert change.kind == UPSERT and change.columns == ("note", "qty") and change.lsn is None
+
+
+def test_primary_key_modes():
+    after = {"id": 1, "Note": "x", "qty": 3}
+    by_value = _read(_config(pk_mode="record_value", pk_fields=("id", "qty")), None, _value("c", after=after))
+    assert (by_value.key_columns, by_value.key, by_value.columns) == (("id", "qty"), (1, 3), ("note",))
+    kafka = _read(_config(pk_mode="kafka", delete_enabled=False), None, _value("c", after=after))
+    assert kafka.key_columns == ("__connect_topic", "__connect_partition", "__connect_offset")
+    assert kafka.key == (TOPIC, 0, 7)
+    none = _read(_config(pk_mode="none", insert_mode="insert", delete_enabled=False), _key(1), _value("c", after=after))
+    assert none.key_columns == () and none.columns == ("id", "note", "qty")
+    primitive = json.dumps({"schema": {"type": "int64", "optional": False}, "payload": 1}).encode()
+    with pytest.raises(RecordRefused, match="needs primary.key.fields to name exactly one column"):
+        _read(_config(), primitive, _value("c", after=after))
+    assert _read(_config(pk_fields=("id",)), primitive, _value("c", after=after)).key == (1,)
+
+
+def test_field_filters_and_quoted_identifiers():
+    from bridge.sink.settings import FieldFilter
+
+    after = {"id": 1, "Note": "x", "qty": 3}
+    config = _config(fields=FieldFilter(((TOPIC, "qty"),), include=False), quote_identifiers=True)
+    change = _read(config, _key(1), _value("c", after=after))
+    assert change.columns == ("Note",) and change.table == TableName(None, "srv_Inventory_Orders")
+
+
+def test_a_value_that_is_not_json_is_refused_at_the_converter_stage():
+    with pytest.raises(RecordRefused) as refused:
+        _read(_config(), _key(1), b"{not json")
+    assert refused.value.stage == "VALUE_CONVERTER"
+
+
+def test_table_names_from_the_format():
+    naming = Naming("${source.schema}.${source.table}", False)
+    assert naming.table("t", SOURCE) == TableName("inventory", "orders")
+    assert naming.table("t", None) is None
+    assert Naming("archive.${topic}", True).table("a.b.c", None) == TableName("archive", "a_b_c")
+    assert Naming('"my.schema".t', True).table("x", None) == TableName("my.schema", "t")
+    assert TableName("s", 'we"ird').sql() == '"s"."we""ird"'
+
+
+def test_statements_are_multi_row_and_guarded_by_lsn():
+    shape = Shape(UPSERT, TableName("s", "t"), ("id",), ("v",), True)
+    types = {"id": "bigint", "v": "text"}
+    sql, template = write_statement("upsert", shape, types, "__lsn", "__tr")
+    assert template == "(%s::bigint, %s::text, %s::bigint)"
+    assert sql == ('INSERT INTO "s"."t" AS t ("id", "v", "__lsn") SELECT * FROM (VALUES %s) AS v("id", "v", "__lsn") '
+                   'WHERE v."__lsn" > coalesce((SELECT lsn FROM "__tr" WHERE table_name = \'s.t\'), -1) '
+                   'ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v", "__lsn" = EXCLUDED."__lsn" '
+                   'WHERE t."__lsn" IS NULL OR t."__lsn" < EXCLUDED."__lsn"')
+    plain = replace(shape, guarded=False)
+    assert write_statement("insert", plain, types, "__lsn", "__tr")[0] == 'INSERT INTO "s"."t" AS t ("id", "v") VALUES %s'
+    assert write_statement("upsert", shape, types, "__lsn", None)[0].startswith(
+        'INSERT INTO "s"."t" AS t ("id", "v", "__lsn") VALUES %s ON CONFLICT')
+    assert write_statement("update", plain, types, "__lsn", "__tr")[0] == (
+        'UPDATE "s"."t" AS t SET "v" = v."v" FROM (VALUES %s) AS v("id", "v") WHERE t."id" = v."id"')
+    keys_only = replace(plain, columns=())
+    assert write_statement("upsert", keys_only, types, "__lsn", "__tr")[0].endswith('ON CONFLICT ("id") DO NOTHING')
+    assert delete_statement(replace(shape, kind=DELETE, columns=()), types, "__lsn") == (
+        'DELETE FROM "s"."t" AS t USING (VALUES %s) AS v("id", "__lsn") WHERE t."id" = v."id" AND '
+        '(t."__lsn" IS NULL OR t."__lsn" < v."__lsn")', "(%s::bigint, %s::bigint)")
+    assert truncate_statements(TableName(None, "t"), None, "__lsn", "__tr") == [('TRUNCATE TABLE "t"', ())]
+    guarded = truncate_statements(TableName(None, "t"), 9, "__lsn", "__tr")
+    assert guarded[0] == ('DELETE FROM "t" WHERE "__lsn" IS NULL OR "__lsn" < %s', (9,))
+
+
+def test_reduction_keeps_the_last_change_per_key_and_carries_unchanged_toast():
+    reader = Readers(_config(), PLACEHOLDER)
+    first = reader.read(TOPIC, 0, 1, _key(1), _value("c", after={"id": 1, "Note": "big", "qty": 1}))
+    second = reader.read(TOPIC, 0, 2, _key(1), _value("u", after={"id": 1, "Note": PLACEHOLDER, "qty": 2}))
+    other = reader.read(TOPIC, 0, 3, _key(2), _value("c", after={"id": 2, "Note": "o", "qty": 5}))
+    gone = reader.read(TOPIC, 0, 4, _key(2), _value("d", before={"id": 2, "Note": None, "qty": None}))
+    out = reduced([first, second, other, gone])
+    assert [(c.kind, c.key) for c in out] == [(UPSERT, (1,)), (DELETE, (2,))]
+    assert dict(zip(out[0].columns, out[0].values)) == {"qty": 2, "note": "big"}
+
+
+def test_the_retry_budget_is_debeziums_retries_then_connects_timeout():
+    retry = _Retry(_config(errors=Errors(flush_max_retries=2, flush_retry_delay_ms=100, retry_timeout_ms=0)))
+    assert [retry.next_delay(), retry.next_delay(), retry.next_delay()] == [0.1, 0.1, None]
+    forever = _Retry(_config(errors=Errors(flush_max_retries=0, retry_timeout_ms=-1, retry_delay_max_ms=5000)))
+    delays = [forever.next_delay() for _ in range(8)]
+    assert delays[0] < delays[1] and delays[-1] == 5.0
