@@ -38,13 +38,13 @@ class AvroWriter:
         self.topic, self.field, self.schema = topic, field, schema
         if schema is None:
             raise ValueError(f"{topic}: a record {field} without a schema")  # Debezium's records all have one
-        avro = self.avro = avro_schema(schema, meta=spec.connect_meta, adjust=spec.adjust, where=f"{field} of topic {topic!r}")
+        avro = self.avro = avro_schema(schema, meta=spec.connect_meta, where=f"{field} of topic {topic!r}")
         self.text = schema_text(avro)
         self.subject = _subject(spec, topic, field, schema)
         self._parsed = parse_schema(json.loads(self.text))
-        adapt = adapter(schema, spec.adjust)
+        adapt = adapter(schema)
         if isinstance(avro, list):  # an optional struct at the top: its union branch, named
-            name, inner = record_name(schema, spec.adjust), adapt
+            name, inner = record_name(schema), adapt
             adapt = (lambda v: (name, v)) if inner is None else (lambda v: (name, inner(v)))
         self._adapt = adapt
         self._registry = registry
@@ -69,7 +69,7 @@ class AvroWriter:
 def _subject(spec: AvroSpec, topic: str, field: str, schema: Schema) -> str:
     if spec.strategy == TOPIC:
         return f"{topic}-{field}"
-    name = record_name(schema, spec.adjust)
+    name = record_name(schema)
     if name is None:  # Confluent's strategies need a record here
         raise ValueError(f"{topic}: the {field} schema is not a record")
     return name if spec.strategy == RECORD else f"{topic}-{name}"

@@ -62,7 +62,6 @@ class AvroSpec:
     latest_strict: bool = True
     strategy: str = TOPIC
     connect_meta: bool = True
-    adjust: str = "none"  # schema.name.adjustment.mode (record names)
     compatibility: str | None = None  # bridge.registry.compatibility
     ca_location: str | None = None
     cert_location: str | None = None
@@ -73,9 +72,9 @@ class AvroSpec:
     label: str = ""  # the converter key as the file names it (messages)
 
 
-def read_avro(r: PropertyReader, key: str, value: str, option: Callable[[str], str], adjust: str) -> AvroSpec:
+def read_avro(r: PropertyReader, key: str, value: str, option: Callable[[str], str]) -> AvroSpec:
     """The Avro converter that `key=value` names; `option(name)`: the key that gives one of its
-    options; `adjust`: schema.name.adjustment.mode."""
+    options."""
     apicurio = value == APICURIO or (value.lower() == "avro" and r.raw(option("apicurio.registry.url")) is not None
                                      and r.raw(option("schema.registry.url")) is None)
     for name in ("schemas.cache.config",):
@@ -83,7 +82,6 @@ def read_avro(r: PropertyReader, key: str, value: str, option: Callable[[str], s
     r.bool(option("enhanced.avro.schema.support"), False)  # no Avro enum parameters in Debezium's schemas
     common = dict(
         connect_meta=r.bool(option("connect.meta.data"), True),
-        adjust=adjust,
         compatibility=_compatibility(r),
         backoff_initial_ms=r.int("bridge.connect.backoff.initial.ms", 500, minimum=1),
         backoff_max_ms=r.int("bridge.connect.backoff.max.ms", 10_000, minimum=1),
