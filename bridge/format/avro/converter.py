@@ -18,7 +18,7 @@ import struct
 from fastavro import parse_schema, schemaless_writer
 
 from bridge.convert.schema import Schema
-from bridge.format.avro.registry import Registry
+from bridge.format.avro.registry import Registry, SchemaIncompatible
 from bridge.format.avro.schema import avro_schema, record_name, schema_text
 from bridge.format.avro.settings import RECORD, TOPIC, AvroSpec
 from bridge.format.avro.values import adapter
@@ -29,7 +29,8 @@ _HEADER = struct.Struct(">bI")
 class AvroWriter:
     """The Avro records of one (topic, key|value)."""
 
-    __slots__ = ("topic", "field", "schema", "avro", "text", "subject", "header", "_parsed", "_adapt", "_registry")
+    __slots__ = ("topic", "field", "schema", "avro", "text", "subject", "header", "_parsed", "_adapt", "_registry",
+                 "_refused")
 
     templates = False
     binary = True  # its records may be made by `bridge.produce.avrorows` (from `avro` and `header`)
@@ -49,6 +50,7 @@ class AvroWriter:
         self._adapt = adapt
         self._registry = registry
         self.header: bytes | None = None  # `00 <schema id>`, once the registry has given the id
+        self._refused: SchemaIncompatible | None = None  # the registry's answer for good (until the next Relation)
 
     def write(self, value: object) -> bytes | None:
         if value is None:
@@ -60,8 +62,14 @@ class AvroWriter:
         return out.getvalue()
 
     def _resolve(self) -> bytes:
+        if self._refused is not None:
+            raise self._refused
         what = f"the record {self.field}s of topic {self.topic!r}"
-        schema_id = self._registry.id_for(self.subject, self.text, what)
+        try:
+            schema_id = self._registry.id_for(self.subject, self.text, what)
+        except SchemaIncompatible as exc:
+            self._refused = exc
+            raise
         self.header = _HEADER.pack(0, schema_id)
         return self.header
 
