@@ -64,8 +64,6 @@ ONLY = {
                                 "pgbridge writes Debezium's PostgreSQL source block"),
     "transaction.metadata.factory": (("io.debezium.pipeline.txmetadata.DefaultTransactionMetadataFactory",),
                                      "pgbridge writes Debezium's default transaction metadata"),
-    "schema.name.adjustment.mode": (("none",), "name adjustment comes with Avro (a later release); use none"),
-    "field.name.adjustment.mode": (("none",), "name adjustment comes with Avro (a later release); use none"),
     "guardrail.collections.max": (("0",), "not implemented: limit the tables with table.include.list"),
     "openlineage.integration.enabled": (("false",), "OpenLineage events are not implemented"),
     "legacy.snapshot.max.threads": (("false",), "pgbridge has one parallel snapshot algorithm"),

@@ -9,11 +9,14 @@ Debezium facts (TableSchemaBuilder, SchemaFactory, Envelope, PostgresSourceInfoS
 SnapshotRecord, TopicNamingStrategy.recordSchemaPrefix = the data topic name):
 - Key `<topic>.Key` (required, no version), Value `<topic>.Value` (optional, no version),
   Envelope `<topic>.Envelope` version 2: before, after, source, transaction, op, ts_ms, ts_us, ts_ns.
+- Those three names, with `schema.name.adjustment.mode`, and the column's field names, with
+  `field.name.adjustment.mode`, are made valid Avro names (`bridge.convert.names`).
 - A column's field is optional when the column is nullable (or its logical schema always is).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 Schema = dict[str, Any]
@@ -116,17 +119,18 @@ def transaction_schema() -> Schema:
     return struct_schema(fields, optional=True, name="event.block", version=1)
 
 
-def key_schema(topic: str, fields: list[Schema]) -> Schema | None:
-    """`fields` from `field_schema`, in key column order; None when the table has no key."""
-    return struct_schema(fields, name=f"{topic}.Key") if fields else None
+def key_schema(topic: str, fields: list[Schema], adjust: Callable[[str], str] = str) -> Schema | None:
+    """`fields` from `field_schema`, in key column order; None when the table has no key.
+    `adjust`: schema.name.adjustment.mode's adjuster (`bridge.convert.names`)."""
+    return struct_schema(fields, name=adjust(f"{topic}.Key")) if fields else None
 
 
-def value_schema(topic: str, fields: list[Schema]) -> Schema:
+def value_schema(topic: str, fields: list[Schema], adjust: Callable[[str], str] = str) -> Schema:
     """`fields` from `field_schema`, in table column order (skipped columns left out)."""
-    return struct_schema(fields, optional=True, name=f"{topic}.Value")
+    return struct_schema(fields, optional=True, name=adjust(f"{topic}.Value"))
 
 
-def envelope_schema(topic: str, value: Schema) -> Schema:
+def envelope_schema(topic: str, value: Schema, adjust: Callable[[str], str] = str) -> Schema:
     fields = [
         field_schema("before", value),
         field_schema("after", value),
@@ -137,7 +141,7 @@ def envelope_schema(topic: str, value: Schema) -> Schema:
         field_schema("ts_us", connect_schema("int64", optional=True)),
         field_schema("ts_ns", connect_schema("int64", optional=True)),
     ]
-    return struct_schema(fields, name=f"{topic}.Envelope", version=2)
+    return struct_schema(fields, name=adjust(f"{topic}.Envelope"), version=2)
 
 
 # --- the side streams' schemas (Debezium 3.7: logical decoding messages, transaction metadata, heartbeats)

@@ -153,7 +153,7 @@ def _read_converter(r: PropertyReader, key: str, side: str, top: bool) -> Conver
     if name == CLOUDEVENTS:
         return _read_cloudevents(options, schemas_enable)
     if name == AVRO:
-        return ConverterSpec(AVRO, schemas_enable, avro=read_avro(r, key, value, options.key, "none"))
+        return ConverterSpec(AVRO, schemas_enable, avro=read_avro(r, key, value, options.key))
     return ConverterSpec(JSON, schemas_enable)
 
 

@@ -42,6 +42,7 @@ from typing import NamedTuple
 
 import msgspec
 
+from bridge.convert.names import adjuster
 from bridge.convert.options import ConversionOptions
 from bridge.convert.schema import envelope_schema, field_schema, key_schema, value_schema
 from bridge.convert.types import TypeRegistry
@@ -118,9 +119,12 @@ class TableEvents:
         only (`bridge.transform.columns`); `converting`: event.converting.failure.handling.mode
         (`bridge.produce.failures`)."""
         self.schema, self.table = relation.namespace, relation.name
-        # the topic the decoder named (sanitized as Debezium does); the Connect schema names start with it
-        name = self.topic = topic
-        picks, fields = [], {}
+        self.topic = topic
+        # the Connect schema names start with the topic the decoder named (sanitized as Debezium
+        # does); they and the field names go through schema/field.name.adjustment.mode
+        schema_name = adjuster(events.schema_name_adjustment)
+        field_name = adjuster(events.field_name_adjustment, field=True)
+        picks, fields, required_fields = [], {}, set()
         plain_picks, plain_fields = {}, {}  # of mapped columns: what the key keeps
         self._mappers: dict[int, ColumnMapper] = {}  # by position: the mappers that change values
         defaults = dict(info.defaults)
@@ -133,8 +137,8 @@ class TableEvents:
             if cv is None:
                 continue
             default = column_default(defaults.get(col.name), type_info, col.type_modifier, cv, options)
-            required = col.name in info.not_null
-            field = field_schema(col.name, cv.schema, optional=not required, default=default)
+            required, fname = col.name in info.not_null, field_name(col.name)
+            field = field_schema(fname, cv.schema, optional=not required, default=default)
             # what NULL becomes in a NOT NULL column: its default, else the converter's fallback
             # (even where the field is optional by its type: the geometric ones)
             convert, null = cv.convert, None
@@ -143,38 +147,42 @@ class TableEvents:
                 convert = required_converter(cv, fallback)
                 null = fallback if default is None else default
             # (position, name, convert, what an unchanged TOASTed value becomes, what NULL becomes)
-            pick = (i, col.name, convert, cv.toast, null)
+            pick = (i, fname, convert, cv.toast, null)
             rule = columns.rule_for(self.schema, self.table, col.name) if columns else None
             mapper = rule and mapper_for(rule, type_info, col.type_modifier, cv.schema)
             if mapper:
-                plain_picks[col.name], plain_fields[col.name] = pick, field
+                plain_picks[fname], plain_fields[fname] = pick, field
                 pick, field = mapper.pick(pick), mapper.field(field)
                 if mapper.value is not None:
                     self._mappers[i] = mapper
             if pick[4] is None and default is not None and null_is_default:
                 pick = (*pick[:4], default)  # after the rule: JsonConverter replaces what stays null
             picks.append(pick)
-            fields[col.name] = field
+            fields[fname] = field
+            if required:
+                required_fields.add(fname)
         self.picks = tuple(picks)
         self._snapshot_picks: tuple | None = None
         self._columns, self._types, self._options = relation.columns, types, options
         by_name = {p[1]: plain_picks.get(p[1], p) for p in picks}
-        self.key_picks = tuple(by_name[n] for n in info.key_columns if n in by_name)
+        key_names = [field_name(n) for n in info.key_columns]
+        self.key_picks = tuple(by_name[n] for n in key_names if n in by_name)
         # what a value Debezium cannot convert does to the event (`_unrepresentable`): in a key
         # column it fails it; in a NOT NULL one Debezium writes the field's default, and without
         # a default Connect refuses the null; in a nullable one JsonConverter writes the default
         # (its replace.null.with.default) if there is one
-        self._keys = frozenset(info.key_columns)
-        self._required = {n: f.get("default") for n, f in fields.items() if n in info.not_null}
+        self._keys = frozenset(key_names)
+        self._required = {n: f.get("default") for n, f in fields.items() if n in required_fields}
         self._defaults = {n: f["default"] for n, f in fields.items() if "default" in f and null_is_default}
         self._converting = converting
         key_fields = [plain_fields.get(p[1], fields[p[1]]) for p in self.key_picks]
-        keys = key_schema(name, key_fields)  # None without key columns: such a table's records have no key
-        self.key_writer: RecordWriter | None = converters.key.prepare(keys, name, KEY) if keys else None
+        keys = key_schema(topic, key_fields, schema_name)  # None without key columns: such a table's records have no key
+        self.key_writer: RecordWriter | None = converters.key.prepare(keys, topic, KEY) if keys else None
         # around the other key's JSON in a key change's header (`key_header`)
         self.key_frame = key_frame(events.header_format, keys)
         self.value_writer: RecordWriter = converters.value.prepare(
-            envelope_schema(name, value_schema(name, list(fields.values()))), name, VALUE)
+            envelope_schema(topic, value_schema(topic, list(fields.values()), schema_name), schema_name), topic,
+            VALUE)
         # the envelope's template around its source block (`EventBuilder.envelope_format`); None
         # for a writer without templates, which gets the envelope as a Connect value
         self.source = SourceTemplate(events.topic_prefix, db, self.schema, self.table)

@@ -17,6 +17,7 @@ from typing import Callable
 from bridge.ack.tracker import AckTracker, Txn
 from bridge.convert.types import TypeRegistry
 from bridge.errors import DeliveryError, ProtocolError, SchemaRegistryFailed
+from bridge.format.avro.registry import SchemaIncompatible
 from bridge.format.converter import converters_for
 from bridge.format.headers import Headers
 from bridge.pgoutput.messages import Begin, LogicalMessage, Relation
@@ -24,6 +25,7 @@ from bridge.pgoutput.protocol import PgOutputDecoder
 from bridge.produce.events import EventBuilder, Record, TxnContext
 from bridge.produce.exactly_once import ResumePoint, Transactions
 from bridge.produce.failures import Failures
+from bridge.produce.incompatible import IncompatibleEvents
 from bridge.produce.heartbeat import Heartbeat
 from bridge.produce.kafka import KafkaOutput
 from bridge.produce.poison import Quarantine, record_size
@@ -63,6 +65,10 @@ class ProducerWorker:
                                     tolerate=spec.failures.tolerance == "all")
         self._builder = EventBuilder(events, spec.conversion, types, db, run_id, converters, spec.columns,
                                      spec.failures.converting, self._chain)
+        # `bridge.registry.incompatible.topic`: a table's events while the registry refuses its schema
+        avro = events.value_format.avro or events.key_format.avro
+        self.incompatible = IncompatibleEvents(avro.incompatible_topic, spec, types, self._builder.run_id) \
+            if avro is not None and avro.incompatible_topic and self._chain is None else None
         # with a chain, the side records are built as Connect values for it (`Chain.side`)
         self.side_converters = converters if self._chain is None else side_capturing(converters)
         self._messages = MessageEvents(events, spec.conversion, db, self.side_converters)
@@ -141,8 +147,8 @@ class ProducerWorker:
                             msg = self._decoder.decode(raw)
                             out = self._builder.change(msg, ctx, lsn, half)
                         except Exception as exc:  # noqa: BLE001 - event.processing.failure.handling.mode
-                            self._event_failed(exc, msg, lsn, raw)
-                            out = ()  # skipped or quarantined on purpose: the transaction still completes
+                            out = self._event_failed(exc, msg, lsn, raw, ctx, half)
+                            # () when skipped or quarantined on purpose: the transaction still completes
                         if self._chain is not None:  # the chain's records (`Written`): a partition of their own
                             for r in out:
                                 self._produce(r, hash_)
@@ -215,7 +221,8 @@ class ProducerWorker:
                 msg = self._decoder.decode(payload)
                 record = self._builder.snapshot_row(msg, ctx, lsn, rec.SNAPSHOT_MARKERS[half])
             except Exception as exc:  # noqa: BLE001 - event.processing.failure.handling.mode
-                self._event_failed(exc, msg, lsn, payload)
+                for r in self._event_failed(exc, msg, lsn, payload, ctx, rec.WHOLE, rec.SNAPSHOT_MARKERS[half]):
+                    self._produce(r, hash_)
             else:
                 if record is not None:  # None: the transform chain dropped it
                     self._produce(record, hash_)
@@ -260,9 +267,18 @@ class ProducerWorker:
         topic, key, value, headers = outbox.event(msg.content, txid, commit_ts_us, last_commit, msg.lsn)
         return Record(topic, Captured(*key), Captured(*value), headers)  # type: ignore[arg-type]
 
-    def _event_failed(self, exc: Exception, msg, lsn: int, raw: bytes) -> None:
-        """A change (`raw`, decoded into `msg` unless that failed) whose event could not be built:
-        stop, skip it (`Failures.event`) or quarantine it (`bridge.poison.topic`)."""
+    def _event_failed(self, exc: Exception, msg, lsn: int, raw: bytes, ctx: TxnContext, half: int,
+                      snapshot: str | None = None) -> list[Record]:
+        """A change (`raw`, decoded into `msg` unless that failed; a snapshot row with its marker)
+        whose event could not be built: stop, skip it (`Failures.event`), quarantine it
+        (`bridge.poison.topic`), or, its schema refused by the registry, the records to produce
+        instead (`bridge.registry.incompatible.topic`)."""
+        if self.incompatible is not None and isinstance(exc, SchemaIncompatible) and msg is not None:
+            return self.incompatible.records(exc, msg, ctx, lsn, half, snapshot)
+        self._quarantine_or_skip(exc, msg, lsn, raw)
+        return []
+
+    def _quarantine_or_skip(self, exc: Exception, msg, lsn: int, raw: bytes) -> None:
         quarantine = self.quarantine
         if msg is None:  # not even decoded: stops, unless quarantined
             if quarantine is None or isinstance(exc, SchemaRegistryFailed):
@@ -344,6 +360,8 @@ class ProducerWorker:
         assert type(msg) is Relation
         info = TableInfo(tuple(key_columns), frozenset(not_null), frozenset(excluded), tuple(defaults))
         table = self._builder.relation(msg, info, topic)
+        if self.incompatible is not None:
+            self.incompatible.relation(msg, info, topic)
         # with a chain the records' topics are the chain's (RegexRouter): each is looked up,
         # and created, when its first record goes out (`_topic_partitions`), never the table's
         if self._chain is None and table.topic not in self._partitions:
@@ -388,6 +406,8 @@ def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: 
         cells.publish_producer_stats(index, worker.rows, worker.records, tracker.acked_commit_us)
         if worker.quarantine is not None:
             cells.publish_poisoned(index, worker.quarantine.count)
+        if worker.incompatible is not None:
+            cells.publish_incompatible(index, worker.incompatible.count)
     if transactions is not None:
         if transactions.open:
             _commit(worker, transactions, cells, index, committed)

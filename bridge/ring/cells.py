@@ -19,6 +19,7 @@ Layout (one segment, one 64-byte line per cell so writers never share a cache li
     208, 216      commit time (µs) of the newest acked transaction
     224, 232      Kafka authentication failures, the last one's time (µs)
     240 + 128*i   poison records written            (producer i → metrics)
+    248 + 128*i   events whose schema the registry refused, quarantined   (producer i → metrics)
     256 + 128*i   pushed LSN i       decoder        coordinator
 
 The counters beside a cell share its line and its writer; they are statistics only (read
@@ -116,6 +117,13 @@ class LsnCells:
 
     def poisoned(self, producer: int) -> int:
         return self._words[_ACKED + _STRIDE * self._index(producer) + 6]
+
+    def publish_incompatible(self, producer: int, count: int) -> None:
+        """Producer `producer`: events it put in bridge.registry.incompatible.topic (`bridge.produce.incompatible`)."""
+        self._words[_ACKED + _STRIDE * self._index(producer) + 7] = count
+
+    def incompatible(self, producer: int) -> int:
+        return self._words[_ACKED + _STRIDE * self._index(producer) + 7]
 
     def publish_decoder_stats(self, wal_end: int, messages: int) -> None:
         """Decoder: the server's newest position seen on the stream, messages read (metrics)."""

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import Mapping
 
+from bridge.convert.names import MODES
 from bridge.errors import ConfigError
 from bridge.format.settings import ConverterSpec, HeaderFormat, read_format
 from bridge.properties import PropertyReader
@@ -38,6 +39,8 @@ class EventConfig:
     key_format: ConverterSpec = ConverterSpec()  # debezium.format.key (key.converter) and its options
     value_format: ConverterSpec = ConverterSpec()
     header_format: HeaderFormat = HeaderFormat()  # debezium.format.header (header.converter)
+    schema_name_adjustment: str = "none"  # schema.name.adjustment.mode: a table's Key/Value/Envelope names
+    field_name_adjustment: str = "none"  # field.name.adjustment.mode: its field (column) names
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,8 @@ def read_events(r: PropertyReader, header_format: HeaderFormat = HeaderFormat())
         key_format=key_format,
         value_format=value_format,
         header_format=header_format,
+        schema_name_adjustment=r.choice(SOURCE + "schema.name.adjustment.mode", "none", MODES),
+        field_name_adjustment=r.choice(SOURCE + "field.name.adjustment.mode", "none", MODES),
     )
 
 

@@ -26,8 +26,8 @@ Only table names are sanitized; the others are made of settings Debezium validat
 
 The Connect schema names of a table (`<topic>.Key`, `<topic>.Value`, `<topic>.Envelope`) start
 with its sanitized topic name: Debezium builds them from the same name
-(`TopicNamingStrategy.recordSchemaPrefix` defaults to the data topic), and with
-`schema.name.adjustment.mode=none`, its default, adjusts them no further.
+(`TopicNamingStrategy.recordSchemaPrefix` defaults to the data topic); `schema.name.adjustment.mode`
+(default `none`) then adjusts them, not the topic (`bridge.convert.names`).
 
 Names are computed once per relation (a Relation message), never per row.
 """

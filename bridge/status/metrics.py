@@ -207,6 +207,8 @@ class PipelineState:
                         "now minus the commit time of the newest fully acknowledged transaction")
         poisoned = Family("pgbridge_poison_events_total", "counter",
                           "events written to bridge.poison.topic instead of stopping the pipeline")
+        incompatible = Family("pgbridge_registry_incompatible_events_total", "counter",
+                              "events written to bridge.registry.incompatible.topic: the registry refused their schema")
         used = Family("pgbridge_ring_used_bytes", "gauge", "bytes in the producer's ring not yet consumed")
         capacity = Family("pgbridge_ring_capacity_bytes", "gauge", "size of the producer's ring")
         for i in range(cells.producers):
@@ -217,7 +219,8 @@ class PipelineState:
             acked.add(cells.acked(i), producer=p)
             behind.add(max(0, (now_us - commit_us) // 1000) if commit_us else 0, producer=p)
             poisoned.add(cells.poisoned(i), producer=p)
+            incompatible.add(cells.incompatible(i), producer=p)
             if i < len(self.rings):
                 used.add(self.rings[i].used_bytes(), producer=p)
                 capacity.add(self.rings[i].capacity, producer=p)
-        return fams + [rows, records, acked, behind, poisoned, used, capacity]
+        return fams + [rows, records, acked, behind, poisoned, incompatible, used, capacity]

@@ -177,9 +177,7 @@ def _by_key(records: list[ref.AvroRecord], prefix: str, as_prefix: str) -> dict[
     return out
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="pgbridge refuses schema.name.adjustment.mode=avro"))
-    if name == "adjust_avro" else name for name in sorted(ref.CASES)])
+@pytest.mark.parametrize("name", sorted(ref.CASES))
 def test_pgbridge_avro_matches_debezium(name, pg_dsn, kafka_bootstrap, schema_registry, tmp_path):
     case = ref.CASES[name]
     tag = uuid.uuid4().hex[:6]

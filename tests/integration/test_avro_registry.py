@@ -2,7 +2,8 @@
 PostgreSQL and Kafka: `bridge run` writes Confluent-framed Avro that confluent-kafka's own
 `AvroDeserializer` and `SchemaRegistryClient` read back as the JSON converter's values;
 `auto.register.schemas=false` stops at a missing schema; BACKWARD_TRANSITIVE lets a nullable
-column in and stops the bridge, nothing produced or confirmed past it, at an incompatible one."""
+column in and stops the bridge, nothing produced or confirmed past it, at an incompatible one,
+or, with `bridge.registry.incompatible.topic`, quarantines the table's events and goes on."""
 
 from __future__ import annotations
 
@@ -39,9 +40,14 @@ ROWS = [
 
 def _consume(bootstrap: str, topic: str, count: int, timeout: float = 90.0) -> list[tuple[bytes | None, bytes | None]]:
     """(key, value) bytes of the first `count` records of `topic`."""
+    return [(msg.key(), msg.value()) for msg in _messages(bootstrap, topic, count, timeout)]
+
+
+def _messages(bootstrap: str, topic: str, count: int, timeout: float = 90.0) -> list:
+    """The first `count` messages of `topic`."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"avro-{os.getpid()}-{time.monotonic_ns()}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    out: list[tuple[bytes | None, bytes | None]] = []
+    out: list = []
     try:
         consumer.subscribe([topic])
         deadline = time.monotonic() + timeout
@@ -51,7 +57,7 @@ def _consume(bootstrap: str, topic: str, count: int, timeout: float = 90.0) -> l
                     if msg.error().code() in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
                         continue
                     raise AssertionError(f"consumer error: {msg.error()}")
-                out.append((msg.key(), msg.value()))
+                out.append(msg)
     finally:
         consumer.close()
     assert len(out) >= count, f"{topic}: {len(out)} of {count} records after {timeout}s"
@@ -273,3 +279,52 @@ def test_backward_transitive_takes_a_nullable_column_and_stops_at_an_incompatibl
     assert len(_consume(kafka_bootstrap, topic, 6)) == 6
     assert confirmed_flush(pg, f"{unique_name}_slot") < parse_lsn(after_insert)
     assert registry.get_versions(f"{topic}-value") == [1, 2]
+
+
+def test_an_incompatible_schema_with_a_quarantine_topic_sends_the_events_there_as_json_and_goes_on(
+        pg, kafka_bootstrap, bridge_factory, unique_name, schema_registry, registry):
+    # GIVEN BACKWARD_TRANSITIVE and bridge.registry.incompatible.topic, two tables streaming
+    table, other = f"avro_{unique_name}", f"avro_{unique_name}_other"
+    topic, quarantine = f"{unique_name}.public.{table}", f"{unique_name}.incompatible"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v text)")
+        cur.execute(f"CREATE TABLE {other} (id int PRIMARY KEY)")
+    bridge = bridge_factory(unique_name, {**_avro_format(schema_registry),
+                                          "bridge.registry.compatibility": "BACKWARD_TRANSITIVE",
+                                          "bridge.registry.incompatible.topic": quarantine}, tables=[table, other])
+    bridge.start()
+    wait_until(lambda: slot_active(pg, f"{unique_name}_slot"), timeout=60, what="slot streaming")
+    with pg.cursor() as cur:
+        cur.execute(f"INSERT INTO {table} VALUES (1, 'a')")
+    assert len(_consume(kafka_bootstrap, topic, 1)) == 1
+    # WHEN a NOT NULL column without a default is added (an incompatible schema), a row goes in
+    # and is deleted, then a row of the other table
+    with pg.cursor() as cur:
+        cur.execute(f"ALTER TABLE {table} ADD COLUMN must int NOT NULL DEFAULT 0")
+        cur.execute(f"ALTER TABLE {table} ALTER COLUMN must DROP DEFAULT")
+        cur.execute(f"INSERT INTO {table} VALUES (2, 'b', 9)")
+        cur.execute(f"DELETE FROM {table} WHERE id = 2")
+        cur.execute(f"INSERT INTO {other} VALUES (1)")
+        cur.execute("SELECT pg_current_wal_lsn()")
+        after = parse_lsn(cur.fetchone()[0])
+    # THEN the table's events are in the quarantine topic as the JSON converter writes them, with
+    # the registry's answer in headers
+    created, deleted, tombstone = _messages(kafka_bootstrap, quarantine, 3)
+    value = json.loads(created.value())
+    assert value["schema"]["name"] == f"{topic}.Envelope" and value["payload"]["after"] == {"id": 2, "v": "b", "must": 9}
+    assert json.loads(created.key()) == {"schema": {"type": "struct", "fields": [
+        {"type": "int32", "optional": False, "field": "id"}], "optional": False, "name": f"{topic}.Key"},
+        "payload": {"id": 2}}
+    assert json.loads(deleted.value())["payload"]["op"] == "d" and tombstone.value() is None
+    headers = dict(created.headers())
+    assert headers["pgbridge.registry.subject"] == f"{topic}-value".encode()
+    assert headers["pgbridge.registry.version"] == b"2" and b"409" in headers["pgbridge.registry.reason"]
+    assert headers["pgbridge.registry.topic"] == topic.encode()
+    assert "__debezium.context.connectorLogicalName" in headers
+    # AND the pipeline goes on: the other table's row is produced, the slot confirmed past it
+    deserialize = AvroDeserializer(registry)
+    [(_, row)] = _consume(kafka_bootstrap, f"{unique_name}.public.{other}", 1)
+    assert deserialize(row, SerializationContext(topic, MessageField.VALUE))["after"] == {"id": 1}
+    wait_until(lambda: confirmed_flush(pg, f"{unique_name}_slot") >= after, what="slot confirmed past the changes")
+    assert bridge.running(), bridge.log()
+    assert registry.get_versions(f"{topic}-value") == [1]

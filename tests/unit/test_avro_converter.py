@@ -13,7 +13,7 @@ from bridge.config import config_from_properties
 from bridge.convert.schema import connect_schema, envelope_schema, field_schema, key_schema, value_schema
 from bridge.errors import ConfigError, SchemaRegistryFailed
 from bridge.format.avro.converter import AvroWriter
-from bridge.format.avro.registry import Registry
+from bridge.format.avro.registry import Registry, SchemaIncompatible
 from bridge.format.avro.settings import RECORD, TOPIC_RECORD, AvroSpec
 from bridge.produce.failures import FailureHandling, Failures
 from tests.unit.builders import MINIMAL
@@ -205,3 +205,35 @@ def test_what_pgbridge_cannot_do_as_debezium_does_is_refused_with_one_line(props
     with pytest.raises(ConfigError, match=message) as err:
         config_from_properties({**MINIMAL, **props})
     assert "\n" not in str(err.value)
+
+
+class _Refusing:
+    """A registry client that refuses every schema as incompatible, counting the requests."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def register_schema(self, subject, schema):
+        self.calls += 1
+        raise SchemaRegistryError(409, 409, "Schema being registered is incompatible with an earlier schema")
+
+    def get_versions(self, subject):
+        return [1]
+
+
+def test_an_incompatible_schema_is_refused_once_per_writer_with_subject_version_and_reason():
+    registry = _Refusing()
+    writer = AvroWriter(VALUE, TOPIC, "value", SPEC, Registry(SPEC, client=registry))
+    for _ in range(2):
+        with pytest.raises(SchemaIncompatible, match="as version 2: HTTP 409") as refused:
+            writer.write({"before": None})
+    assert (refused.value.subject, refused.value.version) == (f"{TOPIC}-value", "2")
+    assert "incompatible" in refused.value.reason and registry.calls == 1  # remembered, not asked again
+
+
+def test_the_incompatible_topic_is_read_and_checked():
+    props = {**MINIMAL, "debezium.format.value": "avro", "debezium.format.value.schema.registry.url": "http://r:1"}
+    cfg = config_from_properties({**props, "bridge.registry.incompatible.topic": "quarantine"})
+    assert cfg.events.value_format.avro.incompatible_topic == "quarantine"
+    with pytest.raises(ConfigError, match="bridge.registry.incompatible.topic='a b' is invalid"):
+        config_from_properties({**props, "bridge.registry.incompatible.topic": "a b"})

@@ -11,7 +11,7 @@ import pytest
 from bridge.convert.schema import (
     array_schema, connect_schema, envelope_schema, field_schema, map_schema, struct_schema, value_schema,
 )
-from bridge.format.avro.schema import InvalidName, adjust_name, avro_schema, schema_text
+from bridge.format.avro.schema import InvalidName, avro_schema, schema_text
 from bridge.format.avro.values import adapter
 
 DECIMAL = connect_schema("bytes", name="org.apache.kafka.connect.data.Decimal", version=1,
@@ -83,16 +83,6 @@ def test_a_name_java_avro_refuses_stops_with_the_name_and_what_to_do():
     bad = struct_schema([field_schema("id", connect_schema("int32"))], name="p.public.my-table.Value")
     with pytest.raises(InvalidName, match="schema.name.adjustment.mode"):
         avro_schema(bad)
-    assert avro_schema(bad, adjust="avro")["name"] == "Value"
-    assert avro_schema(bad, adjust="avro")["namespace"] == "p.public.my_table"
-
-
-@pytest.mark.parametrize("mode, name, adjusted", [
-    ("none", "a-b.c", "a-b.c"), ("avro", "a-b.1c", "a_b.1c"), ("avro", "1a", "_a"),
-    ("avro_unicode", "a-b", "a_u002db"), ("avro_unicode", "é", "_u00e9"),
-])
-def test_schema_names_are_adjusted_as_debeziums_schema_name_adjuster_does(mode, name, adjusted):
-    assert adjust_name(name, mode) == adjusted
 
 
 def test_values_without_floats_optional_structs_or_keyed_maps_need_no_adapter():

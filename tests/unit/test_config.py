@@ -89,6 +89,8 @@ def test_producer_settings_force_durability_and_drop_java_only_keys():
          r"snapshot\.include\.collection\.list='public\\\\.\(a' is invalid: .* is not a regular expression"),
         ("debezium.source.max.queue.size", "lots", r"max\.queue\.size='lots' is not an integer"),
         ("bridge.read.coalesce.ms", "-1", r"bridge\.read\.coalesce\.ms='-1' is out of range: allowed 0\.\.1000"),
+        ("debezium.source.field.name.adjustment.mode", "avro2",
+         r"field\.name\.adjustment\.mode='avro2' is invalid: allowed values are none, avro, avro_unicode"),
     ],
 )
 def test_invalid_values_name_key_value_and_allowed(key, value, message):
@@ -96,6 +98,13 @@ def test_invalid_values_name_key_value_and_allowed(key, value, message):
     props[key] = value
     with pytest.raises(ConfigError, match=message):
         config_from_properties(props)
+
+
+def test_name_adjustment_modes_are_read_case_insensitively():
+    cfg = config_from_properties({**MINIMAL, "debezium.source.schema.name.adjustment.mode": "AVRO",
+                                  "debezium.source.field.name.adjustment.mode": "avro_unicode"})
+    assert (cfg.events.schema_name_adjustment, cfg.events.field_name_adjustment) == ("avro", "avro_unicode")
+    assert config_from_properties(MINIMAL).events.field_name_adjustment == "none"
 
 
 def test_missing_required_key_is_named():

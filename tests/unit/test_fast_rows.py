@@ -411,3 +411,25 @@ def test_librdkafka_takes_the_positional_order_of_the_hot_path():
     assert [name for name, _ in record.headers()] == [
         "__debezium.context.connectorLogicalName", "__debezium.context.taskId",
         "__debezium.context.connectorName", "__debezium.context.runId"]
+
+
+@pytest.mark.parametrize("mode, table, column", [("avro", "odd_table", "_1st_col"),
+                                                 ("avro_unicode", "odd_u002dtable", "_u0031st_u002dcol")])
+def test_adjusted_schema_and_field_names_are_in_the_templates(mode, table, column):
+    # GIVEN table `odd-table` with key column `1st-col`, and both adjustment modes set
+    ev = events(schema_name_adjustment=mode, field_name_adjustment=mode)
+    b = EventBuilder(ev, ConversionOptions(), TypeRegistry(), "db", run_id="run-1")
+    rel = Relation(1, "public", "odd-table", "d", (RelationColumn(True, "1st-col", INT4, -1),
+                                                  RelationColumn(False, "v", TEXT, -1)))
+    b.relation(rel, TableInfo(("1st-col",), frozenset(("1st-col",))), TopicNames.of(ev).table("public", "odd-table"))
+    # WHEN a row is inserted and deleted (the fast path, as the general one)
+    [(topic, key, value, _)] = same(b, Insert(1, (b"1", b"a")))
+    same(b, Delete(1, "K", (b"1", None)))
+    # THEN the topic keeps its name; the schema names and the field names are adjusted
+    key, value = json.loads(key), json.loads(value)
+    assert topic == "srv.public.odd-table"
+    assert key == {"schema": {"type": "struct", "fields": [{"type": "int32", "optional": False, "field": column}],
+                              "optional": False, "name": f"srv.public.{table}.Key"}, "payload": {column: 1}}
+    assert value["schema"]["name"] == f"srv.public.{table}.Envelope"
+    assert value["schema"]["fields"][0]["name"] == f"srv.public.{table}.Value"
+    assert value["payload"]["after"] == {column: 1, "v": "a"}

@@ -275,3 +275,11 @@ def test_the_count_is_a_metric_per_producer():
         text = render(state.families())
     assert 'pgbridge_poison_events_total{producer="0"} 0' in text
     assert 'pgbridge_poison_events_total{producer="1"} 3' in text
+
+
+def test_registry_refused_events_are_a_metric_per_producer():
+    with LsnCells.create(2) as cells:
+        cells.publish_incompatible(0, 4)
+        text = render(PipelineState("s", 2, cells=cells).families())
+    assert 'pgbridge_registry_incompatible_events_total{producer="0"} 4' in text
+    assert 'pgbridge_registry_incompatible_events_total{producer="1"} 0' in text

@@ -18,7 +18,7 @@ import struct
 from fastavro import parse_schema, schemaless_writer
 
 from bridge.convert.schema import Schema
-from bridge.format.avro.registry import Registry
+from bridge.format.avro.registry import Registry, SchemaIncompatible
 from bridge.format.avro.schema import avro_schema, record_name, schema_text
 from bridge.format.avro.settings import RECORD, TOPIC, AvroSpec
 from bridge.format.avro.values import adapter
@@ -29,7 +29,8 @@ _HEADER = struct.Struct(">bI")
 class AvroWriter:
     """The Avro records of one (topic, key|value)."""
 
-    __slots__ = ("topic", "field", "schema", "avro", "text", "subject", "header", "_parsed", "_adapt", "_registry")
+    __slots__ = ("topic", "field", "schema", "avro", "text", "subject", "header", "_parsed", "_adapt", "_registry",
+                 "_refused")
 
     templates = False
     binary = True  # its records may be made by `bridge.produce.avrorows` (from `avro` and `header`)
@@ -38,17 +39,18 @@ class AvroWriter:
         self.topic, self.field, self.schema = topic, field, schema
         if schema is None:
             raise ValueError(f"{topic}: a record {field} without a schema")  # Debezium's records all have one
-        avro = self.avro = avro_schema(schema, meta=spec.connect_meta, adjust=spec.adjust, where=f"{field} of topic {topic!r}")
+        avro = self.avro = avro_schema(schema, meta=spec.connect_meta, where=f"{field} of topic {topic!r}")
         self.text = schema_text(avro)
         self.subject = _subject(spec, topic, field, schema)
         self._parsed = parse_schema(json.loads(self.text))
-        adapt = adapter(schema, spec.adjust)
+        adapt = adapter(schema)
         if isinstance(avro, list):  # an optional struct at the top: its union branch, named
-            name, inner = record_name(schema, spec.adjust), adapt
+            name, inner = record_name(schema), adapt
             adapt = (lambda v: (name, v)) if inner is None else (lambda v: (name, inner(v)))
         self._adapt = adapt
         self._registry = registry
         self.header: bytes | None = None  # `00 <schema id>`, once the registry has given the id
+        self._refused: SchemaIncompatible | None = None  # the registry's answer for good (until the next Relation)
 
     def write(self, value: object) -> bytes | None:
         if value is None:
@@ -60,8 +62,14 @@ class AvroWriter:
         return out.getvalue()
 
     def _resolve(self) -> bytes:
+        if self._refused is not None:
+            raise self._refused
         what = f"the record {self.field}s of topic {self.topic!r}"
-        schema_id = self._registry.id_for(self.subject, self.text, what)
+        try:
+            schema_id = self._registry.id_for(self.subject, self.text, what)
+        except SchemaIncompatible as exc:
+            self._refused = exc
+            raise
         self.header = _HEADER.pack(0, schema_id)
         return self.header
 
@@ -69,7 +77,7 @@ class AvroWriter:
 def _subject(spec: AvroSpec, topic: str, field: str, schema: Schema) -> str:
     if spec.strategy == TOPIC:
         return f"{topic}-{field}"
-    name = record_name(schema, spec.adjust)
+    name = record_name(schema)
     if name is None:  # Confluent's strategies need a record here
         raise ValueError(f"{topic}: the {field} schema is not a record")
     return name if spec.strategy == RECORD else f"{topic}-{name}"

@@ -16,7 +16,8 @@ asked once per process and kept.
   exponential backoff (`bridge.connect.backoff.*`) for as long as it takes: the producer waits,
   its ring fills, the decoder stops reading, and the slot is not confirmed past what was not
   produced. Any other answer (409 incompatible, 422 invalid, 401/403, 404) is final:
-  `SchemaRegistryFailed`, which stops the bridge.
+  `SchemaRegistryFailed`, which stops the bridge; a refusal of the schema itself (409, 422) is
+  `SchemaIncompatible`, which `bridge.registry.incompatible.topic` quarantines instead.
 """
 
 from __future__ import annotations
@@ -54,6 +55,15 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, SchemaRegistryError):
         return f"HTTP {exc.http_status_code} (error {exc.error_code}): {exc.error_message}"
     return f"{type(exc).__name__}: {exc}"
+
+
+class SchemaIncompatible(SchemaRegistryFailed):
+    """The registry refused a schema (409 incompatible, 422 invalid): what the quarantine's
+    headers say (`bridge.produce.incompatible`)."""
+
+    def __init__(self, message: str, subject: str, version: str, reason: str) -> None:
+        super().__init__(message)
+        self.subject, self.version, self.reason = subject, version, reason
 
 
 def fingerprint(text: str) -> str:
@@ -152,11 +162,13 @@ class Registry:
                 f"schema registry has no schema for {what} under subject {subject!r} (fingerprint "
                 f"{fingerprint(text)}) and auto.register.schemas is false: register it, or let pgbridge register "
                 f"it ({_reason(exc)})")
-        version = ""
-        if status == 409:  # the version it would have been
-            version = f" as version {self._next_version(subject)}"
-        return SchemaRegistryFailed(
-            f"schema registry refused the schema of {what} under subject {subject!r}{version}: {_reason(exc)}")
+        if status not in (409, 422):
+            return SchemaRegistryFailed(
+                f"schema registry refused the schema of {what} under subject {subject!r}: {_reason(exc)}")
+        version = self._next_version(subject)  # the version it would have been
+        return SchemaIncompatible(
+            f"schema registry refused the schema of {what} under subject {subject!r} as version {version}: "
+            f"{_reason(exc)}", subject, version, _reason(exc))
 
     def _next_version(self, subject: str) -> str:
         try:

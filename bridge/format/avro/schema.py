@@ -23,7 +23,8 @@ record's), fields, then the properties; a field as name, type, default, then pro
 reference by its short name inside the same namespace, else the full name.
 
 Names must be valid Avro names (Java Avro refuses others, and Debezium's converter with it):
-`schema.name.adjustment.mode` (Debezium's SchemaNameAdjuster) makes record names valid.
+`schema.name.adjustment.mode` and `field.name.adjustment.mode` make a table's record and field
+names valid before they get here (`bridge.convert.names`).
 """
 
 from __future__ import annotations
@@ -49,31 +50,6 @@ class InvalidName(ConfigError):
     """A record or field name Java's Avro refuses (Debezium's converter fails on it too)."""
 
 
-def adjust_name(name: str, mode: str) -> str:
-    """Debezium's SchemaNameAdjuster: `avro` replaces each character that cannot stand in an Avro
-    full name with `_`, `avro_unicode` with `_uxxxx`; `none` leaves the name as it is."""
-    if mode == "none" or not name:
-        return name
-    out = []
-    for i, c in enumerate(name):
-        ok = c == "_" or "A" <= c <= "Z" or "a" <= c <= "z" or (i > 0 and (c == "." or "0" <= c <= "9"))
-        if ok:
-            out.append(c)
-        elif mode == "avro":
-            out.append("_")
-        else:  # one per UTF-16 unit, as Java walks the String
-            out.extend(f"_u{unit:04x}" for unit in _utf16_units(c))
-    return "".join(out)
-
-
-def _utf16_units(c: str) -> tuple[int, ...]:
-    code = ord(c)
-    if code <= 0xFFFF:
-        return (code,)
-    code -= 0x10000
-    return (0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF))
-
-
 def _valid(name: str) -> bool:
     """Java Avro's Schema.validateName (Character.isLetter / isLetterOrDigit)."""
     return bool(name) and (name[0].isalpha() or name[0] == "_") and all(c.isalnum() or c == "_" for c in name[1:])
@@ -85,24 +61,23 @@ def split_name(full: str) -> tuple[str | None, str]:
 
 
 class _Context:
-    def __init__(self, meta: bool, adjust: str, where: str) -> None:
-        self.meta, self.adjust, self.where = meta, adjust, where
+    def __init__(self, meta: bool, where: str) -> None:
+        self.meta, self.where = meta, where
         self.defined: set[str] = set()
         self.default_names = 0
 
     def check(self, name: str, what: str) -> str:
         if not _valid(name):
             raise InvalidName(f"{self.where}: the {what} {name!r} is not a valid Avro name, which Debezium's Avro "
-                              "converter refuses too; rename it, or for record names set schema.name.adjustment.mode"
-                              "=avro or avro_unicode")
+                              "converter refuses too; rename it, or set schema.name.adjustment.mode (record "
+                              "names) or field.name.adjustment.mode (field names) to avro or avro_unicode")
         return name
 
 
-def avro_schema(schema: Schema, *, meta: bool = True, adjust: str = "none", where: str = "") -> Any:
+def avro_schema(schema: Schema, *, meta: bool = True, where: str = "") -> Any:
     """The Avro schema (JSON-able, in Java's key order) of a Connect schema. `meta`:
-    `connect.meta.data`; `adjust`: schema.name.adjustment.mode for record names; `where`: what
-    a message about an invalid name names (the topic)."""
-    return _convert(schema, _Context(meta, adjust, where), False, None)
+    `connect.meta.data`; `where`: what a message about an invalid name names (the topic)."""
+    return _convert(schema, _Context(meta, where), False, None)
 
 
 def schema_text(avro: Any) -> str:
@@ -110,12 +85,12 @@ def schema_text(avro: Any) -> str:
     return _encode(avro).decode()
 
 
-def record_name(schema: Schema, adjust: str = "none") -> str | None:
+def record_name(schema: Schema) -> str | None:
     """The Avro full name of a struct schema's record (RecordNameStrategy's subject)."""
     name = schema.get("name")
     if schema.get("type") != "struct":
         return None
-    return adjust_name(name, adjust) if name else f"{NAMESPACE}.ConnectDefault"
+    return name or f"{NAMESPACE}.ConnectDefault"
 
 
 def _convert(s: Schema, ctx: _Context, ignore_optional: bool, space: str | None) -> Any:
@@ -185,7 +160,7 @@ def _named(full: str, ctx: _Context, space: str | None) -> dict:
 
 def _record(s: Schema, ctx: _Context, space: str | None) -> Any:
     if s.get("name"):
-        full = adjust_name(s["name"], ctx.adjust)
+        full = s["name"]
     else:
         ctx.default_names += 1
         full = f"{NAMESPACE}.ConnectDefault{ctx.default_names if ctx.default_names > 1 else ''}"
@@ -200,7 +175,7 @@ def _record(s: Schema, ctx: _Context, space: str | None) -> Any:
 
 
 def _map_entry(s: Schema, ctx: _Context, space: str | None) -> Any:
-    full = adjust_name(s["name"], ctx.adjust) if s.get("name") else f"{NAMESPACE}.MapEntry"
+    full = s.get("name") or f"{NAMESPACE}.MapEntry"
     if full in ctx.defined:
         return _reference(full, space)
     ctx.defined.add(full)

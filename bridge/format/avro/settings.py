@@ -27,7 +27,9 @@ the same registry's Confluent-compatible API (`.../apis/ccompat/v7`).
 takes the latest version instead of looking the schema up by content.
 
 pgbridge's own: `bridge.registry.compatibility` (a level set on each subject before its first
-registration; a subject that already has another level stops the start of its table).
+registration; a subject that already has another level stops the start of its table), and
+`bridge.registry.incompatible.topic` (where a table's events go, as JSON, while the registry
+refuses its schema: `bridge.produce.incompatible`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ _STRATEGIES = {
 }
 LEVELS = ("BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE", "NONE")
 COMPATIBILITY = "bridge.registry.compatibility"
+INCOMPATIBLE_TOPIC = "bridge.registry.incompatible.topic"
+_TOPIC_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 _APICURIO_V = ("/apis/registry/v2", "/apis/registry/v3")
 
 
@@ -62,8 +66,8 @@ class AvroSpec:
     latest_strict: bool = True
     strategy: str = TOPIC
     connect_meta: bool = True
-    adjust: str = "none"  # schema.name.adjustment.mode (record names)
     compatibility: str | None = None  # bridge.registry.compatibility
+    incompatible_topic: str | None = None  # bridge.registry.incompatible.topic
     ca_location: str | None = None
     cert_location: str | None = None
     key_location: str | None = None
@@ -73,9 +77,9 @@ class AvroSpec:
     label: str = ""  # the converter key as the file names it (messages)
 
 
-def read_avro(r: PropertyReader, key: str, value: str, option: Callable[[str], str], adjust: str) -> AvroSpec:
+def read_avro(r: PropertyReader, key: str, value: str, option: Callable[[str], str]) -> AvroSpec:
     """The Avro converter that `key=value` names; `option(name)`: the key that gives one of its
-    options; `adjust`: schema.name.adjustment.mode."""
+    options."""
     apicurio = value == APICURIO or (value.lower() == "avro" and r.raw(option("apicurio.registry.url")) is not None
                                      and r.raw(option("schema.registry.url")) is None)
     for name in ("schemas.cache.config",):
@@ -83,8 +87,8 @@ def read_avro(r: PropertyReader, key: str, value: str, option: Callable[[str], s
     r.bool(option("enhanced.avro.schema.support"), False)  # no Avro enum parameters in Debezium's schemas
     common = dict(
         connect_meta=r.bool(option("connect.meta.data"), True),
-        adjust=adjust,
         compatibility=_compatibility(r),
+        incompatible_topic=_incompatible_topic(r),
         backoff_initial_ms=r.int("bridge.connect.backoff.initial.ms", 500, minimum=1),
         backoff_max_ms=r.int("bridge.connect.backoff.max.ms", 10_000, minimum=1),
         label=r.label(key),
@@ -193,6 +197,14 @@ def _tls(r: PropertyReader, option: Callable[[str], str]) -> dict:
         out["cert_location"] = out["key_location"] = store
         out["key_password"] = r.raw(option(prefix + "key.password"))
     return out
+
+
+def _incompatible_topic(r: PropertyReader) -> str | None:
+    topic = r.raw(INCOMPATIBLE_TOPIC) or None
+    if topic is not None and (not set(topic) <= _TOPIC_CHARS or len(topic) > 249 or topic in (".", "..")):
+        raise ConfigError(f"{r.shown(INCOMPATIBLE_TOPIC, topic)} is invalid: a Kafka topic name is made of letters, "
+                          "digits, '.', '_' and '-' (at most 249)")
+    return topic
 
 
 def _compatibility(r: PropertyReader) -> str | None:

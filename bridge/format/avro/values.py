@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bridge.convert.schema import Schema
-from bridge.format.avro.schema import NAMESPACE, adjust_name
+from bridge.format.avro.schema import NAMESPACE
 
 Adapt = Callable[[Any], Any]
 
@@ -29,14 +29,13 @@ def float_value(value: Any) -> float:
     return float(value if isinstance(value, (str, int)) else bytes(value))
 
 
-def adapter(schema: Schema, adjust: str = "none") -> Adapt | None:
+def adapter(schema: Schema) -> Adapt | None:
     """The function that makes a Connect value of `schema` Avro data, None when it is already."""
-    return _Compiler(adjust).compile(schema)
+    return _Compiler().compile(schema)
 
 
 class _Compiler:
-    def __init__(self, adjust: str) -> None:
-        self.adjust = adjust
+    def __init__(self) -> None:
         self.default_names = 0
 
     def compile(self, s: Schema) -> Adapt | None:
@@ -88,7 +87,7 @@ class _Compiler:
 
     def _union_branch(self, s: Schema, inner: Adapt | None) -> Adapt:
         if s.get("name"):
-            name = adjust_name(s["name"], self.adjust)
+            name = s["name"]
         else:
             self.default_names += 1
             name = f"{NAMESPACE}.ConnectDefault{self.default_names if self.default_names > 1 else ''}"
