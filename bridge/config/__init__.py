@@ -43,6 +43,7 @@ from bridge.source.settings import (HaConfig, PostgresConfig, ReplicationConfig,
 from bridge.status.settings import HttpConfig, WalGuardConfig, read_http, read_wal_guard
 from bridge.transform.settings import NO_RULES, ColumnRules, read_columns
 from bridge.transform.chain import changes_routing, compile_chain
+from bridge.format.avro.settings import INCOMPATIBLE_TOPIC
 from bridge.transform.smt_settings import NO_CHAIN, OUTBOX_PREFIX, ChainSpec, read_chain
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,9 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     if chain.outbox_prefix is not None and not filters.captures_message(chain.outbox_prefix):
         raise ConfigError(f"{r.label(OUTBOX_PREFIX)}={chain.outbox_prefix}: message.prefix.include.list / "
                           "exclude.list leave these messages out: capture them")
+    if chain and any(f.avro is not None and f.avro.incompatible_topic for f in (events.key_format, events.value_format)):
+        raise ConfigError(f"{r.label(INCOMPATIBLE_TOPIC)} is refused with transforms: a table whose schema the registry "
+                          "refuses would stop the bridge all the same; remove the key or the transforms")
     r.used.update(provider_keys(props))  # read when the file was (bridge.config.providers)
     topic_creation = read_topic_creation(r)
     failures = read_failure_handling(r)

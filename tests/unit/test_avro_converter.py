@@ -237,3 +237,14 @@ def test_the_incompatible_topic_is_read_and_checked():
     assert cfg.events.value_format.avro.incompatible_topic == "quarantine"
     with pytest.raises(ConfigError, match="bridge.registry.incompatible.topic='a b' is invalid"):
         config_from_properties({**props, "bridge.registry.incompatible.topic": "a b"})
+
+
+def test_the_incompatible_topic_is_refused_with_transforms():
+    # a chain's records go through the chain's writers, which have no quarantine: refused, not ignored
+    props = {**MINIMAL, "debezium.format.value": "avro", "debezium.format.value.schema.registry.url": "http://r:1",
+             "bridge.registry.incompatible.topic": "quarantine", "debezium.transforms": "unwrap",
+             "debezium.transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState"}
+    with pytest.raises(ConfigError, match="bridge.registry.incompatible.topic is refused with transforms"):
+        config_from_properties(props)
+    del props["bridge.registry.incompatible.topic"]
+    assert config_from_properties(props).chain
