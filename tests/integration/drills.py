@@ -14,8 +14,10 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -282,8 +284,11 @@ class ScratchPostgres:
     127.0.0.1), in `directory`, owned by the postgres user when run as root, as deploy/local/up
     makes the shared one; restarted with `pg_ctl restart -m immediate` (a crash) by a drill."""
 
-    def __init__(self, directory: Path, port: int, user: str = "bridge", dbname: str = "bridge") -> None:
+    def __init__(self, directory: Path, port: int, user: str = "bridge", dbname: str = "bridge",
+                 settings: dict[str, str] | None = None) -> None:
+        """`settings`: more postgresql.conf lines (a drill's `max_slot_wal_keep_size`)."""
         self.directory, self.port, self.user, self.dbname = directory, port, user, dbname
+        self.settings = settings or {}
         self.data = directory / "data"
         self.dsn = f"host=127.0.0.1 port={port} user={user} password=unused dbname={dbname}"
 
@@ -305,7 +310,8 @@ class ScratchPostgres:
                     f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
                     f"unix_socket_directories = '{self.directory}'\nwal_level = logical\n"
                     "max_replication_slots = 8\nmax_wal_senders = 8\nfsync = off\nfull_page_writes = off\n"
-                    "log_min_messages = warning\nEOF\n")
+                    "log_min_messages = warning\n"
+                    + "".join(f"{k} = {v}\n" for k, v in self.settings.items()) + "EOF\n")
         self._as_pg("bash", "-c", f"printf 'local all all trust\\nhost all all 127.0.0.1/32 trust\\n"
                     f"host replication all 127.0.0.1/32 trust\\n' > '{self.data}/pg_hba.conf'")
         self._pg_ctl("start")
@@ -323,3 +329,17 @@ class ScratchPostgres:
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             self._pg_ctl("stop", "-m", "immediate")
+
+
+@contextlib.contextmanager
+def scratch_postgres(port: int, settings: dict[str, str] | None = None):
+    """A started ScratchPostgres, stopped and removed at the end."""
+    # the postgres user must reach the cluster's directory: not under pytest's root-only tmp
+    scratch = ScratchPostgres(Path(tempfile.mkdtemp(prefix="pgbridge-drill-pg-")), port, settings=settings)
+    scratch.directory.chmod(0o755)
+    scratch.start()
+    try:
+        yield scratch
+    finally:
+        scratch.stop()
+        shutil.rmtree(scratch.directory, ignore_errors=True)

@@ -1,0 +1,141 @@
+"""Recovery drills (issue 16, items 4 and 8), each printing its timings: WAL truncation (the slot
+invalidated by `max_slot_wal_keep_size` while the bridge is stopped, then
+`bridge.slot.lost.recovery=resnapshot`).
+
+They run on clusters and brokers of their own (a scratch PostgreSQL); the shared Kafka and
+PostgreSQL are never stopped or filled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import psycopg2
+import pytest
+
+from bridge.errors import ExitCode
+from tests.integration.drills import KEYS, scratch_postgres
+from tests.integration.support import (BridgeProcess, Writers, check_per_key_sequences, consume_until,
+                                       error_lines, reached_final, slot_active, state_from_events, table_state,
+                                       wait_until, write_properties)
+
+pytestmark = pytest.mark.integration
+
+WAL_PG_PORT = 19398
+NEW_ROWS = 50  # inserted during the outage: they can only arrive by the snapshot
+
+
+def wal_status(pg, slot: str) -> str | None:
+    with pg.cursor() as cur:
+        cur.execute("SELECT wal_status FROM pg_replication_slots WHERE slot_name = %s", (slot,))
+        row = cur.fetchone()
+        return row and row[0]
+
+
+def truncate_wal_under(pg, slot: str, table: str, timeout: float = 60) -> int:
+    """Write, switch WAL segments and checkpoint until PostgreSQL invalidates `slot`
+    (`wal_status=lost`); the rounds it took."""
+    deadline, rounds = time.monotonic() + timeout, 0
+    while wal_status(pg, slot) != "lost":
+        assert time.monotonic() < deadline, f"slot {slot} still {wal_status(pg, slot)} after {timeout}s"
+        with pg.cursor() as cur:
+            cur.execute(f"UPDATE {table} SET v = v + 1 WHERE id = %s", (rounds % KEYS,))
+            cur.execute("SELECT pg_switch_wal()")
+            cur.execute("CHECKPOINT")
+        rounds += 1
+    return rounds
+
+
+def check_never_older(events) -> None:
+    """Per key, in partition order, `v` never goes back: a snapshot read is never older than a
+    change already streamed (the incremental snapshot's watermarks)."""
+    seen: dict[int, list[int]] = defaultdict(list)
+    for e in sorted(events, key=lambda e: (e.partition, e.offset)):
+        if e.value is not None:
+            seen[e.key["payload"]["id"]].append(e.value["payload"]["after"]["v"])
+    for key, values in seen.items():
+        assert values == sorted(values), f"key {key} went back: {values}"
+
+
+def test_wal_truncation_then_resnapshot(tmp_path, kafka_bootstrap, unique_name):
+    name = f"waltrunc_{unique_name[-6:]}"
+    table, signals, slot, publication = f"drill_{name}", f"sig_{name}", f"{name}_slot", f"{name}_pub"
+    topic = f"{name}.public.{table}"
+    with scratch_postgres(WAL_PG_PORT, {"max_slot_wal_keep_size": "1MB"}) as scratch:
+        pg = psycopg2.connect(scratch.dsn)
+        pg.autocommit = True
+        with pg.cursor() as cur:
+            cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v int NOT NULL)")
+            cur.execute(f"CREATE TABLE {signals} (id varchar(64) PRIMARY KEY, type varchar(32) NOT NULL, "
+                        "data varchar(2048))")
+            cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {table}, {signals}')
+        cfg = write_properties(tmp_path / f"{name}.properties", scratch.dsn, kafka_bootstrap, prefix=name, slot=slot,
+                               publication=publication,
+                               extra={"bridge.producers": "2",
+                                      "debezium.source.publication.autocreate.mode": "disabled",
+                                      "debezium.source.signal.data.collection": f"public.{signals}",
+                                      "debezium.source.incremental.snapshot.chunk.size": "20"})
+        bridge = BridgeProcess(cfg, tmp_path / f"{name}.log")
+        try:
+            # GIVEN a bridge that streamed every change of the table, then stopped
+            bridge.start()
+            wait_until(lambda: slot_active(pg, slot), timeout=60, what="the bridge to stream")
+            with pg.cursor() as cur:
+                cur.execute(f"INSERT INTO {table} SELECT g, 1 FROM generate_series(0, {KEYS - 1}) g")
+            writers = Writers(scratch.dsn, table, KEYS, threads=2, max_updates=200, pause_s=0.005).start()
+            time.sleep(1)
+            writers.stop()
+            before = writers.final(pg)
+            events = consume_until(kafka_bootstrap, topic, lambda ev: reached_final(ev, before), timeout=120,
+                                   what="the changes before the outage")
+            check_per_key_sequences(events, before)
+            assert bridge.stop() == 0, bridge.log()
+
+            # WHEN changes commit while it is stopped, and PostgreSQL removes the WAL the slot needs
+            started = time.monotonic()
+            with pg.cursor() as cur:
+                cur.execute(f"INSERT INTO {table} SELECT g, 1 FROM generate_series({KEYS}, {KEYS + NEW_ROWS - 1}) g")
+            rounds = truncate_wal_under(pg, slot, table)
+            lost_s = time.monotonic() - started
+
+            # THEN the start stops with exit 11 and one line saying what happened and what to do
+            started = time.monotonic()
+            bridge.start()
+            assert bridge.wait(120) == ExitCode.SLOT_LOST, bridge.log()
+            refused_s = time.monotonic() - started
+            errors = error_lines(bridge.log())
+            assert len(errors) == 1 and "is lost: PostgreSQL removed WAL it still needed (wal_status=lost" in \
+                errors[0] and "bridge.slot.lost.recovery=resnapshot" in errors[0], errors
+            assert wal_status(pg, slot) == "lost"  # left as it was
+
+            # WHEN it starts with bridge.slot.lost.recovery=resnapshot while writers run
+            with open(cfg, "a") as f:
+                f.write("bridge.slot.lost.recovery=resnapshot\n")
+            started = time.monotonic()
+            bridge.start()
+            wait_until(lambda: slot_active(pg, slot), timeout=90, interval=0.1, what="the new slot to stream")
+            streaming_s = time.monotonic() - started
+            writers = Writers(scratch.dsn, table, KEYS, threads=2, max_updates=300, pause_s=0.01).start()
+            time.sleep(3)
+            writers.stop()
+            final = table_state(pg, table)
+            # THEN every row's latest state arrives (the outage's rows by the snapshot), the writers' changes stream
+            events = consume_until(kafka_bootstrap, topic, lambda ev: state_from_events(ev) == final, timeout=180,
+                                   what="every row's latest state")
+            converged_s = time.monotonic() - started
+            assert wal_status(pg, slot) in ("reserved", "extended")
+            outage_rows = {e.key["payload"]["id"] for e in events if e.value is not None
+                           and e.value["payload"]["source"]["snapshot"] == "incremental"}
+            assert set(range(KEYS, KEYS + NEW_ROWS)) <= outage_rows, "the outage's inserts came from the snapshot"
+            check_never_older(events)
+            assert "Lost for good" in bridge.log()
+            assert bridge.stop() == 0, bridge.log()
+            print(f"drill wal-truncation: slot lost after {rounds} WAL switches and checkpoints ({lost_s:.1f}s); "
+                  f"start refused with exit 11 in {refused_s:.1f}s; resnapshot: new slot streaming in "
+                  f"{streaming_s:.1f}s, every row's latest state in Kafka {converged_s:.1f}s after the start "
+                  f"({len(events)} records, {len(final)} rows)")
+        finally:
+            if bridge.running():
+                bridge.kill()
+            pg.close()
