@@ -17,6 +17,7 @@ COMMANDS = {
     "check": "bridge.commands.check",
     "slot": "bridge.commands.slot",
     "doctor": "bridge.commands.doctor",
+    "drill": "bridge.commands.drill",
 }
 
 

@@ -1,7 +1,7 @@
-"""Helpers of the failure drills (tests/integration/test_drills.py) and of the poison-topic
-test: a Toxiproxy client, the drill broker and a scratch PostgreSQL cluster of their own, raw
-reads of a topic, a bridge's metrics, and the drill's end check ("nothing lost, per-key order
-kept, slot caught up").
+"""Helpers of the failure drills (tests/integration/test_drills.py, test_drills_recovery.py)
+and of the poison-topic test: the drill (`bridge.ops.drill`, shared with `bridge drill`) around
+a bridge of its own ("nothing lost, per-key order kept, slot caught up"), the drill broker and
+scratch PostgreSQL clusters of their own, raw reads of a topic, a bridge's metrics.
 
 The drills never touch the shared Kafka or PostgreSQL: a broker fault is played on the drill
 broker (deploy/local/kafka-drill), a PostgreSQL restart on a scratch cluster, and network faults
@@ -11,6 +11,7 @@ on Toxiproxy proxies that only the drill's bridge goes through.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -26,12 +27,13 @@ from pathlib import Path
 from typing import Callable
 
 import psycopg2
+import psycopg2.extensions
 from confluent_kafka import Consumer, KafkaError
 from confluent_kafka.admin import AdminClient
 
-from tests.integration.support import (REPO, BridgeProcess, Writers, check_per_key_sequences, confirmed_flush,
-                                       consume_until, drop_slot_and_publication, reached_final, slot_active,
-                                       topic_size, wait_until, write_properties)
+from bridge.ops.drill import DrillResult, Stage, rehearse
+from tests.integration.support import (REPO, BridgeProcess, drop_slot_and_publication, slot_active, wait_until,
+                                       write_properties)
 from tests.prometheus_text import parse
 
 LOCAL = REPO / "deploy" / "local"
@@ -117,33 +119,11 @@ def signal_pid(pid: int, sig: signal.Signals) -> None:
 KEYS = 20
 
 
-@dataclass(frozen=True)
-class DrillResult:
-    """What a drill measured, from the moment its fault was healed: when the topic grew again
-    (`resumed_s`, the takeover), when every committed change was in Kafka (`caught_up_s`) and
-    when the slot was confirmed past the last write (`slot_s`)."""
-
-    name: str
-    fault_s: float
-    resumed_s: float
-    caught_up_s: float
-    slot_s: float
-    restarts: int
-    records: int
-    changes: int
-
-    def line(self) -> str:
-        return (f"drill {self.name}: fault {self.fault_s:.1f}s; after the heal: resumed {self.resumed_s:.1f}s, "
-                f"caught up {self.caught_up_s:.1f}s, slot caught up {self.slot_s:.1f}s; pipeline restarts "
-                f"{self.restarts}; {self.records} records for {self.changes} committed changes")
-
-
 def run_drill(name: str, workdir: Path, *, pg_dsn: str, bridge_pg_dsn: str, bridge_kafka: str, check_kafka: str,
               fault: Callable[[], None], quiesce: bool = False, log=print) -> DrillResult:
-    """One drill: a bridge (restart policy on-failure, as an operator runs it) streams a table of
-    its own from `bridge_pg_dsn` to `bridge_kafka` while bounded writers update it on `pg_dsn`;
-    `fault()` breaks something and returns once it is healed; then every committed change must
-    arrive (read from `check_kafka`) with per-key order kept, and the slot must catch up.
+    """One drill (`bridge.ops.drill.rehearse`, as `bridge drill` runs it) around a bridge of its
+    own (restart policy on-failure, as an operator runs it) that streams a table of its own from
+    `bridge_pg_dsn` to `bridge_kafka`; the drill writes on `pg_dsn` and reads `check_kafka`.
     `quiesce`: the writers pause during the fault (a PostgreSQL restart would end their sessions)."""
     table, slot, publication, topic = f"drill_{name}", f"{name}_slot", f"{name}_pub", f"{name}.public.drill_{name}"
     pg = psycopg2.connect(pg_dsn)
@@ -154,55 +134,26 @@ def run_drill(name: str, workdir: Path, *, pg_dsn: str, bridge_pg_dsn: str, brid
                                   "bridge.restart.policy": "on-failure", "bridge.restart.max.attempts": "20",
                                   "bridge.restart.backoff.ms": "1000"})
     bridge = BridgeProcess(cfg, workdir / f"{name}.log")
-    writers = None
+    stage = Stage(pg=psycopg2.extensions.parse_dsn(pg_dsn), table=f"public.{table}", keys=KEYS,
+                  kafka={"bootstrap.servers": check_kafka}, topic=topic, slot=slot, publication=publication)
     try:
         with pg.cursor() as cur:
             cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v int NOT NULL)")
             cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {table}')
         bridge.start()
         wait_until(lambda: slot_active(pg, slot), timeout=60, what=f"{name}: the bridge to stream")
-        with pg.cursor() as cur:
-            cur.execute(f"INSERT INTO {table} SELECT g, 1 FROM generate_series(0, {KEYS - 1}) g")
-        writers = Writers(pg_dsn, table, KEYS, threads=2, max_updates=3000, pause_s=0.01).start()
-        time.sleep(3)
-        if quiesce:
-            writers.stop()
-        started = time.monotonic()
-        fault()
-        healed = time.monotonic()
-        if quiesce:  # the fault may have ended this session too
-            pg.close()
-            pg = psycopg2.connect(pg_dsn)
-            pg.autocommit = True
-        size_at_heal = topic_size(check_kafka, topic)
-        if quiesce:
-            writers = Writers(pg_dsn, table, KEYS, threads=2, max_updates=3000, pause_s=0.01).start()
-        wait_until(lambda: topic_size(check_kafka, topic) > size_at_heal, timeout=60, interval=0.1,
-                   what=f"{name}: the topic to grow after the heal")
-        resumed = time.monotonic() - healed
-        time.sleep(2)
-        writers.stop()
-        final = writers.final(pg)
-        with pg.cursor() as cur:
-            cur.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
-            end_lsn = int(cur.fetchone()[0])
-        events = consume_until(check_kafka, topic, lambda ev: reached_final(ev, final), timeout=120,
-                               what=f"{name}: every committed change")
-        caught_up = time.monotonic() - healed
-        wait_until(lambda: confirmed_flush(pg, slot) >= end_lsn, timeout=60, what=f"{name}: the slot to catch up")
-        slot_s = time.monotonic() - healed
-        check_per_key_sequences(events, final)  # nothing lost, per-key order kept
+        result = rehearse(name, stage, fault, quiesce=quiesce, log=lambda line: None)
         assert bridge.stop() == 0, bridge.log()
-        result = DrillResult(name, healed - started, resumed, caught_up, slot_s,
-                             bridge.log().count("pipeline failed"), len(events), sum(final.values()))
+        result = dataclasses.replace(result, restarts=bridge.log().count("pipeline failed"))
         log(result.line())
         return result
     finally:
-        if writers is not None:
-            with contextlib.suppress(AssertionError):  # stopped already, or failing with the drill
-                writers.stop()
         if bridge.running():
             bridge.kill()
+        if quiesce:  # the fault may have ended this session
+            pg.close()
+            pg = psycopg2.connect(pg_dsn)
+            pg.autocommit = True
         wait_until(lambda: not slot_active(pg, slot), timeout=30, what=f"{name}: the slot to be released")
         drop_slot_and_publication(pg, slot, publication)
         with pg.cursor() as cur:
@@ -218,60 +169,6 @@ def _delete_topics(bootstrap: str, topics: tuple[str, ...]) -> None:
             future.result(30)
         except Exception:  # noqa: BLE001 - cleanup: a topic never made is fine
             pass
-
-
-# -- Toxiproxy ------------------------------------------------------------------------------------
-
-
-class Toxiproxy:
-    """A client of Toxiproxy's HTTP API (deploy/local/toxiproxy/up)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url.rstrip("/")
-
-    def _call(self, method: str, path: str, body: dict | None = None) -> dict | None:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                text = response.read()
-        except urllib.error.HTTPError as exc:
-            if method == "DELETE" and exc.code == 404:
-                return None
-            raise AssertionError(f"Toxiproxy {method} {path}: HTTP {exc.code} {exc.read()[:300]!r}") from None
-        return json.loads(text) if text.strip() else None
-
-    def proxy(self, name: str, listen: str, upstream: str) -> Proxy:
-        """A fresh, enabled proxy `name` from `listen` to `upstream` (one left over is replaced)."""
-        self._call("DELETE", f"/proxies/{name}")
-        self._call("POST", "/proxies", {"name": name, "listen": listen, "upstream": upstream, "enabled": True})
-        return Proxy(self, name, listen)
-
-
-@dataclass(frozen=True)
-class Proxy:
-    api: Toxiproxy
-    name: str
-    listen: str
-
-    def enabled(self, on: bool) -> None:
-        """Off: its connections are closed and new ones refused (a partition); on: healed."""
-        self.api._call("POST", f"/proxies/{self.name}", {"enabled": on})
-
-    def latency(self, ms: int) -> None:
-        """`ms` of latency each way (a toxic on both streams)."""
-        for stream in ("upstream", "downstream"):
-            self.api._call("POST", f"/proxies/{self.name}/toxics",
-                           {"name": f"latency_{stream}", "type": "latency", "stream": stream,
-                            "attributes": {"latency": ms, "jitter": 0}})
-
-    def clear(self) -> None:
-        for stream in ("upstream", "downstream"):
-            self.api._call("DELETE", f"/proxies/{self.name}/toxics/latency_{stream}")
-
-    def delete(self) -> None:
-        self.api._call("DELETE", f"/proxies/{self.name}")
 
 
 # -- a scratch PostgreSQL cluster ------------------------------------------------------------------
