@@ -24,7 +24,7 @@ from typing import Callable, Mapping
 
 import psycopg2
 import psycopg2.extensions
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from bridge.errors import BridgeError
 from bridge.kafka import clients
@@ -211,10 +211,10 @@ def rehearse(name: str, stage: Stage, fault: Callable[[], None], *, quiesce: boo
         log(f"drill {name}: fault healed after {healed - began:.1f}s")
     finally:
         pg.close()
-    size_at_heal = sum(_end_offsets(stage).values())
+    size_at_heal = _first(lambda: _size_or_none(stage), timeout, f"Kafka to answer after the heal ({stage.topic})")
     writers = Writers(stage).start()
     try:
-        _wait(lambda: sum(_end_offsets(stage).values()) > size_at_heal, timeout,
+        _wait(lambda: (_size_or_none(stage) or 0) > size_at_heal, timeout,
               f"the topic {stage.topic} to grow after the heal: the bridge did not resume")
         resumed = time.monotonic() - healed
         time.sleep(2)
@@ -304,6 +304,14 @@ def _end_offsets(stage: Stage) -> dict[int, int]:
         consumer.close()
 
 
+def _size_or_none(stage: Stage) -> int | None:
+    """Records in the topic, None while Kafka does not answer."""
+    try:
+        return sum(_end_offsets(stage).values())
+    except KafkaException:
+        return None
+
+
 def _read_until_final(stage: Stage, start: Mapping[int, int], final: Mapping[int, int],
                       timeout: float) -> tuple[dict[int, list[int]], int]:
     """Each key's `v` in topic order from the `start` offsets, read until every key reached its
@@ -318,7 +326,10 @@ def _read_until_final(stage: Stage, start: Mapping[int, int], final: Mapping[int
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not assigned:
-                meta = consumer.list_topics(stage.topic, timeout=10).topics.get(stage.topic)
+                try:
+                    meta = consumer.list_topics(stage.topic, timeout=10).topics.get(stage.topic)
+                except KafkaException:
+                    meta = None  # Kafka not answering yet: asked again
                 if meta is None or meta.error is not None or not meta.partitions:
                     time.sleep(0.5)
                     continue
@@ -326,7 +337,7 @@ def _read_until_final(stage: Stage, start: Mapping[int, int], final: Mapping[int
                 assigned = True
             for msg in consumer.consume(1000, 0.5):
                 if msg.error():
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                    if msg.error().code() == KafkaError._PARTITION_EOF or msg.error().retriable():
                         continue
                     raise DrillFailed(f"reading {stage.topic}: {msg.error()}")
                 records += 1
@@ -360,9 +371,15 @@ def _key_and_v(key: bytes | None, value: bytes | None) -> tuple[int | None, int]
     return (None, 0) if after is None else (int(k["id"]), int(after["v"]))
 
 
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+def _first(value: Callable[[], int | None], timeout: float, what: str) -> int:
+    """The first value that is not None."""
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while (found := value()) is None:
         if time.monotonic() > deadline:
             raise DrillFailed(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(0.1)
+    return found
+
+
+def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    _first(lambda: True if predicate() else None, timeout, what)

@@ -159,10 +159,11 @@ def run_drill(name: str, workdir: Path, *, pg_dsn: str, bridge_pg_dsn: str, brid
         with pg.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
         pg.close()
-        _delete_topics(check_kafka, (topic,))
+        delete_topics(check_kafka, (topic,))
 
 
-def _delete_topics(bootstrap: str, topics: tuple[str, ...]) -> None:
+def delete_topics(bootstrap: str, topics: tuple[str, ...]) -> None:
+    """Test cleanup: the topics, those that exist."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.delete_topics(list(topics)).values():
         try:

@@ -1,6 +1,7 @@
 """Recovery drills (issue 16, items 4 and 8), each printing its timings: WAL truncation (the slot
 invalidated by `max_slot_wal_keep_size` while the bridge is stopped, then
-`bridge.slot.lost.recovery=resnapshot`).
+`bridge.slot.lost.recovery=resnapshot`); and `bridge drill`, the operators' command, against a
+running bridge that reaches the drill broker through Toxiproxy.
 
 They run on clusters and brokers of their own (a scratch PostgreSQL); the shared Kafka and
 PostgreSQL are never stopped or filled.
@@ -15,10 +16,10 @@ import psycopg2
 import pytest
 
 from bridge.errors import ExitCode
-from tests.integration.drills import KEYS, scratch_postgres
+from tests.integration.drills import KEYS, delete_topics, scratch_postgres
 from tests.integration.support import (BridgeProcess, Writers, check_per_key_sequences, consume_until,
-                                       error_lines, reached_final, slot_active, state_from_events, table_state,
-                                       wait_until, write_properties)
+                                       drop_slot_and_publication, error_lines, reached_final, slot_active,
+                                       state_from_events, table_state, wait_until, write_properties)
 
 pytestmark = pytest.mark.integration
 
@@ -139,3 +140,64 @@ def test_wal_truncation_then_resnapshot(tmp_path, kafka_bootstrap, unique_name):
             if bridge.running():
                 bridge.kill()
             pg.close()
+
+
+@pytest.fixture
+def staging(tmp_path, pg, pg_dsn, drill_kafka, unique_name):
+    """A running bridge that reaches the drill broker through Toxiproxy, its file with a
+    bridge.drill.* section as an operator writes it for `bridge drill`."""
+    name = f"cmd_{unique_name[-6:]}"
+    table, slot, publication = f"drill_{name}", f"{name}_slot", f"{name}_pub"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v int NOT NULL)")
+        cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {table}')
+    cfg = write_properties(tmp_path / f"{name}.properties", pg_dsn, drill_kafka["BRIDGE_KAFKA_DRILL_PROXIED"],
+                           prefix=name, slot=slot, publication=publication,
+                           extra={"bridge.producers": "2", "debezium.source.publication.autocreate.mode": "disabled",
+                                  "bridge.drill.toxiproxy.url": drill_kafka["proxy"].api.url,
+                                  "bridge.drill.kafka.proxy": drill_kafka["proxy"].name,
+                                  "bridge.drill.kafka.bootstrap.servers": drill_kafka["BRIDGE_KAFKA_DRILL_DIRECT"],
+                                  "bridge.drill.table": f"public.{table}", "bridge.drill.duration.ms": "10000",
+                                  "bridge.drill.timeout.ms": "60000"})
+    bridge = BridgeProcess(cfg, tmp_path / f"{name}.log")
+    bridge.start()
+    try:
+        wait_until(lambda: slot_active(pg, slot), timeout=60, what="the staging bridge to stream")
+        yield bridge
+    finally:
+        if bridge.running():
+            bridge.kill()
+        wait_until(lambda: not slot_active(pg, slot), timeout=30, what="the slot to be released")
+        drop_slot_and_publication(pg, slot, publication)
+        with pg.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+        delete_topics(drill_kafka["BRIDGE_KAFKA_DRILL_DIRECT"], (f"{name}.public.{table}",))
+
+
+def drill_command(staging: BridgeProcess, tmp_path, *args: str) -> BridgeProcess:
+    return BridgeProcess(staging.config_path, tmp_path / f"drill-{args[0]}.log", command="drill", args=args)
+
+
+def test_bridge_drill_kafka_partition(staging, tmp_path):
+    # GIVEN a staging bridge streaming through Toxiproxy
+    # WHEN an operator runs the kafka-partition drill against it
+    drill = drill_command(staging, tmp_path, "kafka-partition")
+    drill.start()
+    # THEN the drill cuts the proxy off, heals it, and exits 0: nothing lost, order held, slot caught up
+    assert drill.wait(240) == ExitCode.OK, drill.log()
+    assert "drill kafka-partition: fault 10." in drill.log()
+    assert "nothing lost, per-key order held" in drill.log()
+    print(drill.log().strip().splitlines()[-1])
+    assert staging.running()  # the bridge rode the partition out
+
+
+def test_bridge_drill_fails_when_the_bridge_does_not_come_back(staging, tmp_path):
+    # GIVEN a staging bridge that nothing restarts
+    # WHEN the bridge-kill drill kills it
+    drill = drill_command(staging, tmp_path, "bridge-kill", "--pid", str(staging.proc.pid))
+    drill.start()
+    # THEN the drill sees no change arrive after the kill and fails, saying so
+    assert drill.wait(240) == ExitCode.FAILED, drill.log()
+    assert error_lines(drill.log()) == [error_lines(drill.log())[0]]
+    assert "the bridge did not resume" in drill.log()
+    assert staging.wait(10) == -9
