@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import os
 import re
@@ -39,16 +40,19 @@ from tests.prometheus_text import parse
 LOCAL = REPO / "deploy" / "local"
 
 
-def run_up(script: str, timeout: float = 300) -> tuple[dict[str, str], bool]:
-    """Run a deploy/local/<script>/up: (its exports, whether it started something)."""
-    proc = subprocess.run([str(LOCAL / script / "up")], capture_output=True, text=True, timeout=timeout)
+def run_up(script: str, timeout: float = 300, env: dict[str, str] | None = None) -> tuple[dict[str, str], bool]:
+    """Run a deploy/local/<script>/up (`env`: more environment, e.g. a second drill broker's
+    ports): (its exports, whether it started something)."""
+    proc = subprocess.run([str(LOCAL / script / "up")], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
     if proc.returncode != 0:
         raise AssertionError(f"deploy/local/{script}/up failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
     return dict(re.findall(r"^export (\w+)='([^']*)'$", proc.stdout, re.M)), "# started: nothing" not in proc.stdout
 
 
-def run_down(script: str) -> None:
-    subprocess.run([str(LOCAL / script / "down")], capture_output=True, timeout=120, check=False)
+def run_down(script: str, env: dict[str, str] | None = None) -> None:
+    subprocess.run([str(LOCAL / script / "down")], capture_output=True, timeout=120, check=False,
+                   env={**os.environ, **(env or {})})
 
 
 # -- a bridge's metrics ---------------------------------------------------------------------------
@@ -170,6 +174,30 @@ def delete_topics(bootstrap: str, topics: tuple[str, ...]) -> None:
             future.result(30)
         except Exception:  # noqa: BLE001 - cleanup: a topic never made is fine
             pass
+
+
+# -- a broker with a small disk ----------------------------------------------------------------------
+
+
+def fill(directory: Path) -> int:
+    """Write a file into `directory` until its filesystem is full; the bytes written."""
+    written, chunk = 0, b"\0" * (1 << 20)
+    with open(directory / "filler", "wb", buffering=0) as f:
+        while True:
+            try:
+                written += f.write(chunk)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                return written
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 # -- a scratch PostgreSQL cluster ------------------------------------------------------------------

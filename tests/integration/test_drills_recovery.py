@@ -1,7 +1,9 @@
 """Recovery drills (issue 16, items 4 and 8), each printing its timings: WAL truncation (the slot
 invalidated by `max_slot_wal_keep_size` while the bridge is stopped, then
-`bridge.slot.lost.recovery=resnapshot`); and `bridge drill`, the operators' command, against a
-running bridge that reaches the drill broker through Toxiproxy.
+`bridge.slot.lost.recovery=resnapshot`); a broker whose log volume fills up (a 64 MB tmpfs:
+Kafka takes the log directory offline and, its only one, shuts down; the runbook's recovery is
+free space, restart the broker); and `bridge drill`, the operators' command, against a running
+bridge that reaches the drill broker through Toxiproxy.
 
 They run on clusters and brokers of their own (a scratch PostgreSQL); the shared Kafka and
 PostgreSQL are never stopped or filled.
@@ -9,21 +11,29 @@ PostgreSQL are never stopped or filled.
 
 from __future__ import annotations
 
+import subprocess
+import tempfile
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import psycopg2
 import pytest
 
 from bridge.errors import ExitCode
-from tests.integration.drills import KEYS, delete_topics, scratch_postgres
-from tests.integration.support import (BridgeProcess, Writers, check_per_key_sequences, consume_until,
-                                       drop_slot_and_publication, error_lines, reached_final, slot_active,
+from tests.integration.drills import (KEYS, delete_topics, fill, pid_alive, pid_from, run_down, run_drill, run_up,
+                                      scratch_postgres)
+from tests.integration.support import (BridgeProcess, Writers, check_per_key_sequences, confirmed_flush,
+                                       consume_until, drop_slot_and_publication, error_lines, reached_final, slot_active,
                                        state_from_events, table_state, wait_until, write_properties)
 
 pytestmark = pytest.mark.integration
 
 WAL_PG_PORT = 19398
+# a second drill broker: its own state directory and ports, its partitions on a small volume
+DISKFULL_BROKER = {"BRIDGE_KAFKA_DRILL_NAME": "kafka-diskfull", "BRIDGE_KAFKA_DRILL_PORT": "19400",
+                   "BRIDGE_KAFKA_DRILL_CONTROLLER_PORT": "19401", "BRIDGE_KAFKA_DRILL_DIRECT_PORT": "19402",
+                   "BRIDGE_KAFKA_DRILL_PROXY_PORT": "19403"}
 NEW_ROWS = 50  # inserted during the outage: they can only arrive by the snapshot
 
 
@@ -201,3 +211,57 @@ def test_bridge_drill_fails_when_the_bridge_does_not_come_back(staging, tmp_path
     assert error_lines(drill.log()) == [error_lines(drill.log())[0]]
     assert "the bridge did not resume" in drill.log()
     assert staging.wait(10) == -9
+
+
+@pytest.fixture
+def small_disk_broker(local_services):
+    """A drill broker whose log.dirs is a 64 MB tmpfs: (its environment, its exports, the volume)."""
+    volume = Path(tempfile.mkdtemp(prefix="pgbridge-diskfull-"))
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(volume)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        volume.rmdir()
+        pytest.skip(f"this container cannot mount a small volume for the broker: {mounted.stderr.strip()}")
+    env = {**DISKFULL_BROKER, "BRIDGE_KAFKA_DRILL_LOG_DIRS": str(volume)}
+    try:
+        exports, _ = run_up("kafka-drill", env=env)
+        yield env, exports, volume
+    finally:
+        run_down("kafka-drill", env=env)
+        subprocess.run(["umount", str(volume)], check=False)
+        volume.rmdir()
+
+
+def test_broker_disk_full(tmp_path, pg, pg_dsn, small_disk_broker, unique_name):
+    env, exports, volume = small_disk_broker
+    kafka, name = exports["BRIDGE_KAFKA_DRILL_DIRECT"], f"diskfull_{unique_name[-6:]}"
+    slot, seen = f"{name}_slot", {}
+
+    def fault() -> None:
+        # WHEN the broker's log volume fills up while the writers and the bridge go on
+        broker = pid_from(exports["BRIDGE_KAFKA_DRILL_PID"])
+        started = time.monotonic()
+        fill(volume)
+        wait_until(lambda: not pid_alive(broker), timeout=90, what="the broker to stop on its full log directory")
+        seen["down_s"] = time.monotonic() - started
+        server_log = Path(exports["BRIDGE_KAFKA_DRILL_PID"]).parent / "logs" / "server.log"
+        assert "Shutdown broker because all log dirs in" in server_log.read_text(errors="replace")
+        # THEN nothing Kafka did not acknowledge is confirmed: the slot stands still while WAL grows
+        time.sleep(3)
+        confirmed, wal = confirmed_flush(pg, slot), current_wal(pg)
+        time.sleep(5)
+        assert confirmed_flush(pg, slot) == confirmed and current_wal(pg) > wal
+        # the runbook's recovery: free space (here: remove the filler), restart the broker on its data
+        (volume / "filler").unlink()
+        run_up("kafka-drill", env=env)
+
+    result = run_drill(name, tmp_path, pg_dsn=pg_dsn, bridge_pg_dsn=pg_dsn, bridge_kafka=kafka, check_kafka=kafka,
+                       fault=fault)
+    assert result.changes > 0
+    print(f"drill {name}: the broker shut down {seen['down_s']:.1f}s after its log volume filled")
+
+
+def current_wal(pg) -> int:
+    with pg.cursor() as cur:
+        cur.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+        return int(cur.fetchone()[0])
