@@ -2,8 +2,9 @@
 invalidated by `max_slot_wal_keep_size` while the bridge is stopped, then
 `bridge.slot.lost.recovery=resnapshot`); a broker whose log volume fills up (a 64 MB tmpfs:
 Kafka takes the log directory offline and, its only one, shuts down; the runbook's recovery is
-free space, restart the broker); and `bridge drill`, the operators' command, against a running
-bridge that reaches the drill broker through Toxiproxy.
+free space, restart the broker); `bridge drill`, the operators' command, against a running
+bridge that reaches the drill broker through Toxiproxy; and the steps of the quarantine runbook
+(deploy/runbooks/schema-quarantine.md), its Python block run as written.
 
 They run on clusters and brokers of their own (a scratch PostgreSQL); the shared Kafka and
 PostgreSQL are never stopped or filled.
@@ -11,7 +12,10 @@ PostgreSQL are never stopped or filled.
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -21,7 +25,7 @@ import psycopg2
 import pytest
 
 from bridge.errors import ExitCode
-from tests.integration.drills import (KEYS, delete_topics, fill, pid_alive, pid_from, run_down, run_drill, run_up,
+from tests.integration.drills import (KEYS, REPO, delete_topics, fill, pid_alive, pid_from, run_down, run_drill, run_up,
                                       scratch_postgres)
 from tests.integration.support import (BridgeProcess, Writers, check_per_key_sequences, confirmed_flush,
                                        consume_until, drop_slot_and_publication, error_lines, reached_final, slot_active,
@@ -265,3 +269,58 @@ def current_wal(pg) -> int:
     with pg.cursor() as cur:
         cur.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
         return int(cur.fetchone()[0])
+
+
+def runbook_python(page: str) -> str:
+    """The Python block of deploy/runbooks/<page>, as an operator copies it."""
+    text = (REPO / "deploy" / "runbooks" / page).read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 1, f"{page}: one python block expected"
+    return blocks[0]
+
+
+def test_quarantined_row_is_read_again(pg, bridge_factory, kafka_bootstrap, unique_name):
+    table, signals, poison = f"quar_{unique_name}", f"sig_{unique_name}", f"{unique_name}_poison"
+    topic, slot = f"{unique_name}.public.{table}", f"{unique_name}_slot"
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, amount numeric(10,2) NOT NULL)")
+        cur.execute(f"CREATE TABLE {signals} (id varchar(64) PRIMARY KEY, type varchar(32) NOT NULL, "
+                    "data varchar(2048))")
+    bridge = bridge_factory(unique_name, {"bridge.poison.topic": poison,
+                                          "debezium.source.signal.data.collection": f"public.{signals}"},
+                            tables=[table, signals])
+    bridge.start()
+    wait_until(lambda: slot_active(pg, slot), what="the bridge to stream")
+    # GIVEN a row the precise decimal mapping cannot represent, between two good ones
+    with pg.cursor() as cur:
+        cur.execute(f"INSERT INTO {table} VALUES (1, 1)")
+        cur.execute(f"INSERT INTO {table} VALUES (2, 'NaN')")
+        cur.execute(f"INSERT INTO {table} VALUES (3, 3)")
+    consume_until(kafka_bootstrap, topic, lambda ev: {e.key["payload"]["id"] for e in ev} == {1, 3}, timeout=60,
+                  what="the good rows")
+    # WHEN the operator reads the poison topic with the runbook's block (step 2)
+    out = subprocess.run([sys.executable, "-", kafka_bootstrap, poison], input=runbook_python("schema-quarantine.md"),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    (line,) = out.stdout.splitlines()
+    assert f" | convert | public.{table} | " in line and "| ValueNotConverted | " in line and "NaN" in line, line
+    # ... reloads with a mapping that represents the value (step 3) and signals a filtered snapshot (step 4)
+    assert bridge.stop() == 0, bridge.log()
+    with open(bridge.config_path, "a") as f:
+        f.write("debezium.source.decimal.handling.mode=string\n")
+    bridge.start()
+    wait_until(lambda: slot_active(pg, slot), what="the reloaded bridge to stream")
+    request = {"data-collections": [f"public.{table}"], "type": "incremental",
+               "additional-conditions": [{"data-collection": f"public.{table}", "filter": "amount = 'NaN'"}]}
+    with pg.cursor() as cur:
+        cur.execute(f"INSERT INTO {signals} VALUES ('replay-1', 'execute-snapshot', %s)", (json.dumps(request),))
+    # THEN the quarantined row arrives with its current state as a snapshot read, and only it
+    events = consume_until(kafka_bootstrap, topic, lambda ev: any(e.key["payload"]["id"] == 2 for e in ev),
+                           timeout=90, what="the quarantined row")
+    (replayed,) = [e.value["payload"] for e in events if e.key["payload"]["id"] == 2]
+    assert replayed["op"] == "r" and replayed["source"]["snapshot"] == "incremental"
+    assert replayed["after"]["amount"] == "NAN"  # as Debezium writes it in string mode
+    time.sleep(2)
+    assert sorted(e.key["payload"]["id"] for e in consume_until(kafka_bootstrap, topic, lambda ev: len(ev) >= 3)) == \
+        [1, 2, 3]
+    assert bridge.stop() == 0, bridge.log()
