@@ -4,7 +4,8 @@ invalidated by `max_slot_wal_keep_size` while the bridge is stopped, then
 Kafka takes the log directory offline and, its only one, shuts down; the runbook's recovery is
 free space, restart the broker); `bridge drill`, the operators' command, against a running
 bridge that reaches the drill broker through Toxiproxy; and the steps of the quarantine runbook
-(deploy/runbooks/schema-quarantine.md), its Python block run as written.
+and of the consumer lag runbook (deploy/runbooks/schema-quarantine.md, consumer-lag.md), their
+Python blocks run as written.
 
 They run on clusters and brokers of their own (a scratch PostgreSQL); the shared Kafka and
 PostgreSQL are never stopped or filled.
@@ -18,15 +19,19 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import defaultdict
 from pathlib import Path
 
 import psycopg2
 import pytest
+from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from bridge.errors import ExitCode
-from tests.integration.drills import (KEYS, REPO, delete_topics, fill, pid_alive, pid_from, run_down, run_drill, run_up,
-                                      scratch_postgres)
+from tests.integration.drills import (KEYS, REPO, delete_topics, fill, http_port, pid_alive, pid_from, run_down,
+                                      run_drill, run_up, scratch_postgres)
+from tests.prometheus_text import parse
 from tests.integration.support import (BridgeProcess, Writers, check_per_key_sequences, confirmed_flush,
                                        consume_until, drop_slot_and_publication, error_lines, reached_final, slot_active,
                                        state_from_events, table_state, wait_until, write_properties)
@@ -323,4 +328,58 @@ def test_quarantined_row_is_read_again(pg, bridge_factory, kafka_bootstrap, uniq
     time.sleep(2)
     assert sorted(e.key["payload"]["id"] for e in consume_until(kafka_bootstrap, topic, lambda ev: len(ev) >= 3)) == \
         [1, 2, 3]
+    assert bridge.stop() == 0, bridge.log()
+
+
+def producer_records(port: int) -> dict[str, float]:
+    """pgbridge_producer_records_total by producer, from the bridge's /q/metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/q/metrics", timeout=10) as response:
+        families = parse(response.read().decode())
+    return {dict(labels)["producer"]: v for (n, labels), v in families.items() if n == "pgbridge_producer_records_total"}
+
+
+def test_hot_partition_and_consumer_lag(pg, bridge_factory, kafka_bootstrap, unique_name):
+    table, group = f"hot_{unique_name}", f"{unique_name}_consumers"
+    topic, slot, hot = f"{unique_name}.public.{table}", f"{unique_name}_slot", 7
+    with pg.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v int NOT NULL)")
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    for f in admin.create_topics([NewTopic(topic, 4, 1)]).values():
+        f.result(30)
+    bridge = bridge_factory(unique_name, {"bridge.producers": "2"}, tables=[table])
+    bridge.start()
+    port = http_port(bridge)
+    wait_until(lambda: slot_active(pg, slot), what="the bridge to stream")
+    # GIVEN ten keys, one of them updated 300 times
+    with pg.cursor() as cur:
+        cur.execute(f"INSERT INTO {table} SELECT g, 0 FROM generate_series(0, 9) g")
+        for _ in range(300):
+            cur.execute(f"UPDATE {table} SET v = v + 1 WHERE id = {hot}")
+    consume_until(kafka_bootstrap, topic, lambda ev: len(ev) >= 310, what="every change")
+    # THEN its producer's records stand out in the metrics (step 1)
+    records = wait_until(lambda: (r := producer_records(port)) and sum(r.values()) >= 310 and r, what="the metrics")
+    assert max(records.values()) >= 300 > min(records.values()), records
+    # GIVEN a consumer group that read everything, then 100 more changes of the hot key
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    read = 0
+    while read < 310:
+        read += len([m for m in consumer.consume(500, 1.0) if not m.error()])
+    consumer.commit(asynchronous=False)
+    consumer.close()
+    with pg.cursor() as cur:
+        for _ in range(100):
+            cur.execute(f"UPDATE {table} SET v = v + 1 WHERE id = {hot}")
+    consume_until(kafka_bootstrap, topic, lambda ev: len(ev) >= 410, what="the 100 changes")
+    # WHEN the operator runs the runbook's kafka-consumer-groups equivalent (step 2)
+    out = subprocess.run([sys.executable, "-", kafka_bootstrap, group, topic], input=runbook_python("consumer-lag.md"),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    header, *rows = [line.split("\t") for line in out.stdout.splitlines()]
+    assert header == ["PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "RECORDS"]
+    # THEN the hot key's partition holds most records and all the lag
+    by_lag = sorted(rows, key=lambda r: int(r[3]))
+    assert [int(r[3]) for r in by_lag] == [0, 0, 0, 100], out.stdout
+    assert int(by_lag[-1][4]) == max(int(r[4]) for r in rows) >= 400
     assert bridge.stop() == 0, bridge.log()
