@@ -18,6 +18,7 @@ COMMANDS = {
     "slot": "bridge.commands.slot",
     "doctor": "bridge.commands.doctor",
     "sink": "bridge.commands.sink",
+    "drill": "bridge.commands.drill",
 }
 
 

@@ -19,6 +19,7 @@ from typing import Mapping
 from bridge.convert.options import ConversionOptions, read_conversion
 from bridge.cutover.offsets import CutoverConfig, cutover_from_properties
 from bridge.config.compat import read_compat
+from bridge.config.drill import DrillConfig, read_drill
 from bridge.config.files import CONNECT, CONNECTOR_NAME, ConfigFile, connect_json_to_properties, read_config_file
 from bridge.config.keys import KeyReport, classify
 from bridge.config.providers import provider_keys
@@ -78,6 +79,7 @@ class BridgeConfig:
     wal_guard: WalGuardConfig = field(default_factory=WalGuardConfig)  # bridge.wal.*
     ha: HaConfig = field(default_factory=HaConfig)  # bridge.ha.*
     poison_topic: str | None = None  # bridge.poison.topic (`bridge.produce.poison`)
+    drill: DrillConfig = field(default_factory=DrillConfig)  # bridge.drill.* (`bridge drill`)
 
     @property
     def exactly_once_scope(self) -> ExactlyOnceScope:
@@ -167,13 +169,15 @@ def config_from_properties(props: Mapping[str, str], labels: Mapping[str, str] |
     topic_creation = read_topic_creation(r)
     failures = read_failure_handling(r)
     poison_topic = read_poison_topic(r)
+    drill = read_drill(r)
     keys = classify(props, r.used, labels)
     if refuse and keys.refused:
         raise ConfigError(keys.refusal())
     return BridgeConfig(postgres, replication, events, conversion, kafka, retry, pipeline, snapshot, filters,
                         keys, cutover=cutover, incremental=incremental, http=http, exactly_once=exactly_once,
                         logging=logs, columns=columns, notification=notification, topic_creation=topic_creation,
-                        failures=failures, chain=chain, wal_guard=wal_guard, ha=ha, poison_topic=poison_topic)
+                        failures=failures, chain=chain, wal_guard=wal_guard, ha=ha, poison_topic=poison_topic,
+                        drill=drill)
 
 
 def _chain_for(chain: ChainSpec, events: EventConfig) -> ChainSpec:

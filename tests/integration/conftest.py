@@ -9,6 +9,8 @@ import subprocess
 import psycopg2
 import pytest
 
+from bridge.ops.drill import Toxiproxy
+from tests.integration.drills import run_down, run_up
 from tests.integration.support import REPO, BridgeProcess, drop_slot_and_publication, write_properties
 
 
@@ -60,3 +62,23 @@ def schema_registry(local_services):
     yield env["BRIDGE_REGISTRY_URL"]
     if "# started: nothing" not in proc.stdout:
         subprocess.run([str(down)], capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def toxiproxy(local_services):
+    """A client of deploy/local/toxiproxy/up's server, started once for the session."""
+    env, started = run_up("toxiproxy")
+    yield Toxiproxy(env["BRIDGE_TOXIPROXY_URL"])
+    if started:
+        run_down("toxiproxy")
+
+
+@pytest.fixture(scope="session")
+def drill_kafka(toxiproxy):
+    """The drill broker's exports, with `proxy`: the Toxiproxy proxy the bridge reaches it by."""
+    env, started = run_up("kafka-drill")
+    proxy = toxiproxy.proxy("drill_kafka", env["BRIDGE_KAFKA_DRILL_PROXIED"], env["BRIDGE_KAFKA_DRILL_UPSTREAM"])
+    yield {**env, "proxy": proxy}
+    proxy.delete()
+    if started:
+        run_down("kafka-drill")

@@ -1,7 +1,7 @@
-"""Helpers of the failure drills (tests/integration/test_drills.py) and of the poison-topic
-test: a Toxiproxy client, the drill broker and a scratch PostgreSQL cluster of their own, raw
-reads of a topic, a bridge's metrics, and the drill's end check ("nothing lost, per-key order
-kept, slot caught up").
+"""Helpers of the failure drills (tests/integration/test_drills.py, test_drills_recovery.py)
+and of the poison-topic test: the drill (`bridge.ops.drill`, shared with `bridge drill`) around
+a bridge of its own ("nothing lost, per-key order kept, slot caught up"), the drill broker and
+scratch PostgreSQL clusters of their own, raw reads of a topic, a bridge's metrics.
 
 The drills never touch the shared Kafka or PostgreSQL: a broker fault is played on the drill
 broker (deploy/local/kafka-drill), a PostgreSQL restart on a scratch cluster, and network faults
@@ -11,11 +11,15 @@ on Toxiproxy proxies that only the drill's bridge goes through.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -24,27 +28,31 @@ from pathlib import Path
 from typing import Callable
 
 import psycopg2
+import psycopg2.extensions
 from confluent_kafka import Consumer, KafkaError
 from confluent_kafka.admin import AdminClient
 
-from tests.integration.support import (REPO, BridgeProcess, Writers, check_per_key_sequences, confirmed_flush,
-                                       consume_until, drop_slot_and_publication, reached_final, slot_active,
-                                       topic_size, wait_until, write_properties)
+from bridge.ops.drill import DrillResult, Stage, rehearse
+from tests.integration.support import (REPO, BridgeProcess, drop_slot_and_publication, slot_active, wait_until,
+                                       write_properties)
 from tests.prometheus_text import parse
 
 LOCAL = REPO / "deploy" / "local"
 
 
-def run_up(script: str, timeout: float = 300) -> tuple[dict[str, str], bool]:
-    """Run a deploy/local/<script>/up: (its exports, whether it started something)."""
-    proc = subprocess.run([str(LOCAL / script / "up")], capture_output=True, text=True, timeout=timeout)
+def run_up(script: str, timeout: float = 300, env: dict[str, str] | None = None) -> tuple[dict[str, str], bool]:
+    """Run a deploy/local/<script>/up (`env`: more environment, e.g. a second drill broker's
+    ports): (its exports, whether it started something)."""
+    proc = subprocess.run([str(LOCAL / script / "up")], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
     if proc.returncode != 0:
         raise AssertionError(f"deploy/local/{script}/up failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
     return dict(re.findall(r"^export (\w+)='([^']*)'$", proc.stdout, re.M)), "# started: nothing" not in proc.stdout
 
 
-def run_down(script: str) -> None:
-    subprocess.run([str(LOCAL / script / "down")], capture_output=True, timeout=120, check=False)
+def run_down(script: str, env: dict[str, str] | None = None) -> None:
+    subprocess.run([str(LOCAL / script / "down")], capture_output=True, timeout=120, check=False,
+                   env={**os.environ, **(env or {})})
 
 
 # -- a bridge's metrics ---------------------------------------------------------------------------
@@ -115,33 +123,11 @@ def signal_pid(pid: int, sig: signal.Signals) -> None:
 KEYS = 20
 
 
-@dataclass(frozen=True)
-class DrillResult:
-    """What a drill measured, from the moment its fault was healed: when the topic grew again
-    (`resumed_s`, the takeover), when every committed change was in Kafka (`caught_up_s`) and
-    when the slot was confirmed past the last write (`slot_s`)."""
-
-    name: str
-    fault_s: float
-    resumed_s: float
-    caught_up_s: float
-    slot_s: float
-    restarts: int
-    records: int
-    changes: int
-
-    def line(self) -> str:
-        return (f"drill {self.name}: fault {self.fault_s:.1f}s; after the heal: resumed {self.resumed_s:.1f}s, "
-                f"caught up {self.caught_up_s:.1f}s, slot caught up {self.slot_s:.1f}s; pipeline restarts "
-                f"{self.restarts}; {self.records} records for {self.changes} committed changes")
-
-
 def run_drill(name: str, workdir: Path, *, pg_dsn: str, bridge_pg_dsn: str, bridge_kafka: str, check_kafka: str,
               fault: Callable[[], None], quiesce: bool = False, log=print) -> DrillResult:
-    """One drill: a bridge (restart policy on-failure, as an operator runs it) streams a table of
-    its own from `bridge_pg_dsn` to `bridge_kafka` while bounded writers update it on `pg_dsn`;
-    `fault()` breaks something and returns once it is healed; then every committed change must
-    arrive (read from `check_kafka`) with per-key order kept, and the slot must catch up.
+    """One drill (`bridge.ops.drill.rehearse`, as `bridge drill` runs it) around a bridge of its
+    own (restart policy on-failure, as an operator runs it) that streams a table of its own from
+    `bridge_pg_dsn` to `bridge_kafka`; the drill writes on `pg_dsn` and reads `check_kafka`.
     `quiesce`: the writers pause during the fault (a PostgreSQL restart would end their sessions)."""
     table, slot, publication, topic = f"drill_{name}", f"{name}_slot", f"{name}_pub", f"{name}.public.drill_{name}"
     pg = psycopg2.connect(pg_dsn)
@@ -152,64 +138,36 @@ def run_drill(name: str, workdir: Path, *, pg_dsn: str, bridge_pg_dsn: str, brid
                                   "bridge.restart.policy": "on-failure", "bridge.restart.max.attempts": "20",
                                   "bridge.restart.backoff.ms": "1000"})
     bridge = BridgeProcess(cfg, workdir / f"{name}.log")
-    writers = None
+    stage = Stage(pg=psycopg2.extensions.parse_dsn(pg_dsn), table=f"public.{table}", keys=KEYS,
+                  kafka={"bootstrap.servers": check_kafka}, topic=topic, slot=slot, publication=publication)
     try:
         with pg.cursor() as cur:
             cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v int NOT NULL)")
             cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {table}')
         bridge.start()
         wait_until(lambda: slot_active(pg, slot), timeout=60, what=f"{name}: the bridge to stream")
-        with pg.cursor() as cur:
-            cur.execute(f"INSERT INTO {table} SELECT g, 1 FROM generate_series(0, {KEYS - 1}) g")
-        writers = Writers(pg_dsn, table, KEYS, threads=2, max_updates=3000, pause_s=0.01).start()
-        time.sleep(3)
-        if quiesce:
-            writers.stop()
-        started = time.monotonic()
-        fault()
-        healed = time.monotonic()
-        if quiesce:  # the fault may have ended this session too
-            pg.close()
-            pg = psycopg2.connect(pg_dsn)
-            pg.autocommit = True
-        size_at_heal = topic_size(check_kafka, topic)
-        if quiesce:
-            writers = Writers(pg_dsn, table, KEYS, threads=2, max_updates=3000, pause_s=0.01).start()
-        wait_until(lambda: topic_size(check_kafka, topic) > size_at_heal, timeout=60, interval=0.1,
-                   what=f"{name}: the topic to grow after the heal")
-        resumed = time.monotonic() - healed
-        time.sleep(2)
-        writers.stop()
-        final = writers.final(pg)
-        with pg.cursor() as cur:
-            cur.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
-            end_lsn = int(cur.fetchone()[0])
-        events = consume_until(check_kafka, topic, lambda ev: reached_final(ev, final), timeout=120,
-                               what=f"{name}: every committed change")
-        caught_up = time.monotonic() - healed
-        wait_until(lambda: confirmed_flush(pg, slot) >= end_lsn, timeout=60, what=f"{name}: the slot to catch up")
-        slot_s = time.monotonic() - healed
-        check_per_key_sequences(events, final)  # nothing lost, per-key order kept
+        result = rehearse(name, stage, fault, quiesce=quiesce, log=lambda line: None)
         assert bridge.stop() == 0, bridge.log()
-        result = DrillResult(name, healed - started, resumed, caught_up, slot_s,
-                             bridge.log().count("pipeline failed"), len(events), sum(final.values()))
+        result = dataclasses.replace(result, restarts=bridge.log().count("pipeline failed"))
         log(result.line())
         return result
     finally:
-        if writers is not None:
-            with contextlib.suppress(AssertionError):  # stopped already, or failing with the drill
-                writers.stop()
         if bridge.running():
             bridge.kill()
+        if quiesce:  # the fault may have ended this session
+            pg.close()
+            pg = psycopg2.connect(pg_dsn)
+            pg.autocommit = True
         wait_until(lambda: not slot_active(pg, slot), timeout=30, what=f"{name}: the slot to be released")
         drop_slot_and_publication(pg, slot, publication)
         with pg.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
         pg.close()
-        _delete_topics(check_kafka, (topic,))
+        delete_topics(check_kafka, (topic,))
 
 
-def _delete_topics(bootstrap: str, topics: tuple[str, ...]) -> None:
+def delete_topics(bootstrap: str, topics: tuple[str, ...]) -> None:
+    """Test cleanup: the topics, those that exist."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.delete_topics(list(topics)).values():
         try:
@@ -218,58 +176,28 @@ def _delete_topics(bootstrap: str, topics: tuple[str, ...]) -> None:
             pass
 
 
-# -- Toxiproxy ------------------------------------------------------------------------------------
+# -- a broker with a small disk ----------------------------------------------------------------------
 
 
-class Toxiproxy:
-    """A client of Toxiproxy's HTTP API (deploy/local/toxiproxy/up)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url.rstrip("/")
-
-    def _call(self, method: str, path: str, body: dict | None = None) -> dict | None:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                text = response.read()
-        except urllib.error.HTTPError as exc:
-            if method == "DELETE" and exc.code == 404:
-                return None
-            raise AssertionError(f"Toxiproxy {method} {path}: HTTP {exc.code} {exc.read()[:300]!r}") from None
-        return json.loads(text) if text.strip() else None
-
-    def proxy(self, name: str, listen: str, upstream: str) -> Proxy:
-        """A fresh, enabled proxy `name` from `listen` to `upstream` (one left over is replaced)."""
-        self._call("DELETE", f"/proxies/{name}")
-        self._call("POST", "/proxies", {"name": name, "listen": listen, "upstream": upstream, "enabled": True})
-        return Proxy(self, name, listen)
+def fill(directory: Path) -> int:
+    """Write a file into `directory` until its filesystem is full; the bytes written."""
+    written, chunk = 0, b"\0" * (1 << 20)
+    with open(directory / "filler", "wb", buffering=0) as f:
+        while True:
+            try:
+                written += f.write(chunk)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                return written
 
 
-@dataclass(frozen=True)
-class Proxy:
-    api: Toxiproxy
-    name: str
-    listen: str
-
-    def enabled(self, on: bool) -> None:
-        """Off: its connections are closed and new ones refused (a partition); on: healed."""
-        self.api._call("POST", f"/proxies/{self.name}", {"enabled": on})
-
-    def latency(self, ms: int) -> None:
-        """`ms` of latency each way (a toxic on both streams)."""
-        for stream in ("upstream", "downstream"):
-            self.api._call("POST", f"/proxies/{self.name}/toxics",
-                           {"name": f"latency_{stream}", "type": "latency", "stream": stream,
-                            "attributes": {"latency": ms, "jitter": 0}})
-
-    def clear(self) -> None:
-        for stream in ("upstream", "downstream"):
-            self.api._call("DELETE", f"/proxies/{self.name}/toxics/latency_{stream}")
-
-    def delete(self) -> None:
-        self.api._call("DELETE", f"/proxies/{self.name}")
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 # -- a scratch PostgreSQL cluster ------------------------------------------------------------------
@@ -282,8 +210,11 @@ class ScratchPostgres:
     127.0.0.1), in `directory`, owned by the postgres user when run as root, as deploy/local/up
     makes the shared one; restarted with `pg_ctl restart -m immediate` (a crash) by a drill."""
 
-    def __init__(self, directory: Path, port: int, user: str = "bridge", dbname: str = "bridge") -> None:
+    def __init__(self, directory: Path, port: int, user: str = "bridge", dbname: str = "bridge",
+                 settings: dict[str, str] | None = None) -> None:
+        """`settings`: more postgresql.conf lines (a drill's `max_slot_wal_keep_size`)."""
         self.directory, self.port, self.user, self.dbname = directory, port, user, dbname
+        self.settings = settings or {}
         self.data = directory / "data"
         self.dsn = f"host=127.0.0.1 port={port} user={user} password=unused dbname={dbname}"
 
@@ -305,7 +236,8 @@ class ScratchPostgres:
                     f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
                     f"unix_socket_directories = '{self.directory}'\nwal_level = logical\n"
                     "max_replication_slots = 8\nmax_wal_senders = 8\nfsync = off\nfull_page_writes = off\n"
-                    "log_min_messages = warning\nEOF\n")
+                    "log_min_messages = warning\n"
+                    + "".join(f"{k} = {v}\n" for k, v in self.settings.items()) + "EOF\n")
         self._as_pg("bash", "-c", f"printf 'local all all trust\\nhost all all 127.0.0.1/32 trust\\n"
                     f"host replication all 127.0.0.1/32 trust\\n' > '{self.data}/pg_hba.conf'")
         self._pg_ctl("start")
@@ -323,3 +255,17 @@ class ScratchPostgres:
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             self._pg_ctl("stop", "-m", "immediate")
+
+
+@contextlib.contextmanager
+def scratch_postgres(port: int, settings: dict[str, str] | None = None):
+    """A started ScratchPostgres, stopped and removed at the end."""
+    # the postgres user must reach the cluster's directory: not under pytest's root-only tmp
+    scratch = ScratchPostgres(Path(tempfile.mkdtemp(prefix="pgbridge-drill-pg-")), port, settings=settings)
+    scratch.directory.chmod(0o755)
+    scratch.start()
+    try:
+        yield scratch
+    finally:
+        scratch.stop()
+        shutil.rmtree(scratch.directory, ignore_errors=True)

@@ -20,29 +20,10 @@ from pathlib import Path
 import psycopg2.extensions
 import pytest
 
-from tests.integration.drills import (ScratchPostgres, Toxiproxy, pid_from, run_down, run_drill, run_up,
-                                      signal_pid)
+from bridge.ops.drill import held
+from tests.integration.drills import ScratchPostgres, pid_from, run_drill, run_up, signal_pid
 
 PG_PROXY_PORT, SCRATCH_PG_PORT = 19396, 19397
-
-
-@pytest.fixture(scope="module")
-def toxiproxy(local_services):
-    env, started = run_up("toxiproxy")
-    yield Toxiproxy(env["BRIDGE_TOXIPROXY_URL"])
-    if started:
-        run_down("toxiproxy")
-
-
-@pytest.fixture(scope="module")
-def drill_kafka(toxiproxy):
-    """The drill broker's exports, with `proxy`: the Toxiproxy proxy the bridge reaches it by."""
-    env, started = run_up("kafka-drill")
-    proxy = toxiproxy.proxy("drill_kafka", env["BRIDGE_KAFKA_DRILL_PROXIED"], env["BRIDGE_KAFKA_DRILL_UPSTREAM"])
-    yield {**env, "proxy": proxy}
-    proxy.delete()
-    if started:
-        run_down("kafka-drill")
 
 
 @pytest.fixture(scope="module")
@@ -52,17 +33,6 @@ def pg_proxy(toxiproxy, pg_dsn):
     proxy = toxiproxy.proxy("drill_pg", f"127.0.0.1:{PG_PROXY_PORT}", f"{dsn['host']}:{dsn['port']}")
     yield proxy, psycopg2.extensions.make_dsn(pg_dsn, port=PG_PROXY_PORT)
     proxy.delete()
-
-
-def held(seconds: float, start, end):
-    """A fault: `start()`, `seconds` later `end()`."""
-    def fault() -> None:
-        start()
-        try:
-            time.sleep(seconds)
-        finally:
-            end()
-    return fault
 
 
 def broker_drill(name: str, tmp_path, pg_dsn: str, drill_kafka: dict, fault) -> None:
