@@ -50,13 +50,14 @@ from bridge.convert.defaults import column_default
 from bridge.convert.fallbacks import null_fallback, required_converter
 from bridge.convert.values import converter_for, snapshot_converter_for
 from bridge.convert.values_numeric import NotRepresentable
-from bridge.errors import ValueNotConverted
+from bridge.errors import ConfigError, ValueNotConverted
 from bridge.format.converter import KEY, VALUE, Converters, RecordWriter, Writer, converters_for
 from bridge.format.headers import Headers, context_headers, key_frame
 from bridge.format.json import json_bytes, literal
 from bridge.format.source import SourceTemplate
 from bridge.pgoutput.messages import UNCHANGED_TOAST, Delete, Insert, Relation, Update
-from bridge.produce.fastrows import compile_reader, key_mask
+from bridge.produce.fastrows import Reader, compile_reader, key_mask
+from bridge.produce.unwrapped import Unwrapped
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF, WHOLE
 from bridge.route.settings import EventConfig
 from bridge.source.catalog import TableInfo
@@ -108,7 +109,7 @@ class TableEvents:
 
     __slots__ = ("topic", "schema", "table", "picks", "key_picks", "key_writer", "value_writer", "source",
                  "envelope", "envelope_txn", "envelope_snapshot", "envelope_format", "reader", "avro", "key_mask",
-                 "key_frame",
+                 "key_frame", "unwrapped",
                  "_snapshot_picks", "_columns", "_types", "_options", "_mappers", "_keys", "_required",
                  "_defaults", "_converting")
 
@@ -192,19 +193,25 @@ class TableEvents:
         self.envelope_txn: TxnContext | None = None
         self.envelope_snapshot = ""
         self.envelope_format = b""
-        # the fast path's tuple reader (`bridge.produce.fastrows`); it gives the key the row's
-        # values, so a key column whose values a rule maps takes the general path
-        mapped_key = any(p[0] in self._mappers for p in self.key_picks)
-        self.reader = compile_reader(len(relation.columns), self.picks, self.key_picks, self.value_writer,
-                                     self.key_writer) if templates and not mapped_key else None  # type: ignore[arg-type]
+        self.reader = self.reader_for(self.value_writer, self.key_writer) if templates else None  # type: ignore[arg-type]
         # the same for Avro writers (`bridge.produce.avrorows`, imported with them: its tables
         # cost a JSON producer nothing)
         self.avro = None
-        if getattr(self.value_writer, "binary", False) and not mapped_key:
+        if getattr(self.value_writer, "binary", False) and not any(p[0] in self._mappers for p in self.key_picks):
             from bridge.produce.avrorows import compile_avro
             self.avro = compile_avro(len(relation.columns), self.picks, self.key_picks, self.value_writer,
                                      self.key_writer, self.source)
         self.key_mask = key_mask(self.key_picks)
+        # with a chain that only unwraps, its creates and updates' fast path (`EventBuilder.relation`)
+        self.unwrapped: Unwrapped | None = None
+
+    def reader_for(self, row_writer: Writer, key_writer: Writer | None) -> Reader | None:
+        """The fast path's tuple reader (`bridge.produce.fastrows`) writing the row's payload as
+        `row_writer` and the key record as `key_writer`. It gives the key the row's values, so
+        a key column whose values a rule maps takes the general path (None)."""
+        if any(p[0] in self._mappers for p in self.key_picks):
+            return None
+        return compile_reader(len(self._columns), self.picks, self.key_picks, row_writer, key_writer)
 
     def snapshot_picks(self) -> tuple:
         """`picks` with the converters of values read by a snapshot (`snapshot_converter_for`)."""
@@ -318,10 +325,12 @@ class EventBuilder:
         self._converting = converting
         self._events = events
         self._columns = columns
-        self._converters = converters or converters_for(events)
+        self._converters = self._writes = converters or converters_for(events)
         self._chain = chain
         if chain is not None:
             self._converters = capturing(self._converters)
+            # a table whose creates and updates the chain only unwraps has a fast path of its own
+            self.fast_change = self.fast_unwrapped  # type: ignore[method-assign]
         self._options = options
         self._types = types
         self._db = db
@@ -342,8 +351,35 @@ class EventBuilder:
             self._types.invalidate(column.type_oid)
         table = TableEvents(msg, info, topic, self._types, self._options, self._events, self._db, self._converters,
                             self._columns, self._converting)
+        if self._chain is not None:
+            table.unwrapped = self._unwrapped(table)
         self._tables[msg.relation_id] = table
         return table
+
+    def _unwrapped(self, t: TableEvents) -> Unwrapped | None:
+        """The fast path of `t`'s creates and updates (`bridge.produce.unwrapped`), when the
+        chain only unwraps them (and renames their topic) and the converters write JSON."""
+        envelope = t.value_writer.schema  # type: ignore[attr-defined]  # a capturing writer's
+        try:
+            found = self._chain.unwrap_only(t.topic, envelope, self.headers)  # type: ignore[union-attr]
+            if found is None or found[1] is None:
+                return None
+            topic, step = found
+            value_schema, rewrite, fields, header_refs = step.row_plan(envelope)
+        except ConfigError:
+            return None  # what the step refuses, it refuses on the general path
+        if not Unwrapped.supports(fields, header_refs, [p[1] for p in t.picks]) or (fields or rewrite) and not t.picks:
+            return None
+        value_writer = self._writes.value.prepare(value_schema, topic, VALUE)
+        key_writer = None if t.key_writer is None else \
+            self._writes.key.prepare(t.key_writer.schema, topic, KEY)  # type: ignore[attr-defined]
+        if not value_writer.templates or key_writer is not None and not key_writer.templates:
+            return None
+        reader = t.reader_for(value_writer, key_writer)  # type: ignore[arg-type]
+        if reader is None:
+            return None
+        return Unwrapped(topic, reader, value_writer, rewrite, fields, header_refs,  # type: ignore[arg-type]
+                         self._events.header_format, self.headers, t.source)
 
     def relation_names(self, relation_id: int) -> tuple[str, str]:
         """(schema.table, topic) of a relation, for a change that could not be decoded (its id
@@ -506,6 +542,58 @@ class EventBuilder:
         if op == b"d" and self._events.tombstones_on_delete:
             return record, (t.topic, key, None, self.headers)
         return (record,)
+
+    def fast_unwrapped(self, buf: bytes, pos: int, end: int, txn: TxnContext, lsn: int,
+                       half: int = WHOLE) -> tuple[tuple[str, bytes | None, bytes | None, Headers], ...] | None:
+        """`fast_change` with a chain: what `change` returns for a create or update of a table
+        whose chain only unwraps it (`TableEvents.unwrapped`), written from its template; None
+        for the rest, as `fast_change` (whose tuple reading this repeats: keep the two in step)."""
+        try:
+            t = self._tables.get(_U32(buf, pos + 1)[0])
+            u = None if t is None else t.unwrapped
+            if u is None:
+                return None
+            kind, marker = buf[pos], buf[pos + 5]
+            if kind == 0x49:  # 'I' relid 'N' new
+                row, key, p, toast = u.reader(buf, pos + 6)
+                if p != end or toast or marker != 0x4E or "c" in self._skipped:
+                    return None
+                op = b"c"
+            elif kind == 0x55 and "u" not in self._skipped:  # 'U' relid [('K' | 'O') old] 'N' new
+                if marker == 0x4E:  # no old tuple: the key did not change
+                    row, key, p, toast = u.reader(buf, pos + 6)
+                    if toast & t.key_mask:  # type: ignore[union-attr]
+                        return None
+                else:
+                    _, old_key, p, old_toast = u.reader(buf, pos + 6)
+                    if buf[p] != 0x4E or old_toast:
+                        return None
+                    row, key, p, toast = u.reader(buf, p + 1)
+                    if toast & t.key_mask or key != old_key:  # type: ignore[union-attr]
+                        return None  # a key from the old tuple, or a primary-key change
+                    if marker == 0x4F and toast or marker != 0x4F and marker != 0x4B:
+                        return None  # REPLICA IDENTITY FULL fills TOASTed values in from the old row
+                if p != end:
+                    return None
+                op = b"u"
+            else:
+                return None  # deletes, and what is not a change, take the general path
+            if u.txn is not txn:
+                u.renew(txn)
+            formats = u.formats
+            if formats is None:
+                return None
+            if u.timed:
+                n = _time_ns()
+                ns = b"%d" % n
+                value = formats[op] % {b"r": row[:-1], b"l": lsn, b"m": ns[:-6], b"u": ns[:-3], b"n": ns}
+                headers = u.record_headers(op, txn, lsn, n) if op not in u.headers else u.headers[op]
+            else:
+                value = formats[op] % {b"r": row[:-1], b"l": lsn}
+                headers = u.headers[op]
+        except Exception:  # noqa: BLE001 - the general path raises what applies, or copes
+            return None
+        return ((u.topic, key, value, headers),)
 
     def snapshot_row(self, msg: Insert, txn: TxnContext, lsn: int, marker: str) -> Record | None:
         """A row read by the initial snapshot: `op: "r"` with Debezium's `source.snapshot` marker,

@@ -27,7 +27,7 @@ from bridge.transform.kafka.steps import STEPS as KAFKA_STEPS
 from bridge.transform.kafka.structs import TransformFailed
 from bridge.transform.outbox.event_router import EventRouter
 from bridge.transform.partition_routing import PartitionRouting
-from bridge.transform.predicates import compile_predicate
+from bridge.transform.predicates import Predicate, compile_predicate
 from bridge.transform.record import ConnectRecord
 from bridge.transform.router import RegexRouter
 from bridge.transform.schema_change_filter import SCHEMA_CHANGE_FILTER, schema_change_filter
@@ -148,11 +148,14 @@ def _step(spec: TransformSpec, headers: HeaderFormat) -> Step:
     return make(spec, headers)
 
 
-def _gated(step: Step, spec: TransformSpec) -> Step:
-    if spec.predicate is None:
+def _gated(step: Step, test: Predicate | None, negate: bool) -> Step:
+    if test is None:
         return step
-    test, negate = compile_predicate(spec.predicate), spec.negate
     return lambda record: step(record) if test(record) != negate else record
+
+
+# what a create or update is to the predicates before the chain runs (`Chain.unwrap_only`): not a tombstone
+_NOT_NULL = object()
 
 
 class Chain:
@@ -164,7 +167,10 @@ class Chain:
         if not _writes_chains(converters.key) or not _writes_chains(converters.value):
             raise ConfigError("transforms with a key or value converter other than JsonConverter or AvroConverter "
                               "are not supported by pgbridge yet: use org.apache.kafka.connect.json.JsonConverter")
-        self._steps = tuple(_gated(_step(s, headers), s) for s in spec.steps)
+        # (step, its predicate or None, negate)
+        self._plain = tuple((_step(s, headers), None if s.predicate is None else compile_predicate(s.predicate),
+                             s.negate) for s in spec.steps)
+        self._steps = tuple(_gated(*step) for step in self._plain)
         self._tolerate = tolerate
         self._converters = converters
         self._writers: dict[tuple[str, str, int], tuple[Schema | None, RecordWriter]] = {}
@@ -185,6 +191,31 @@ class Chain:
             log.warning("record for %s skipped (errors.tolerance=all): a transform failed: %s", record.topic, exc)
             return None
         return record
+
+    def unwrap_only(self, topic: str, envelope: Schema,
+                    headers: Headers) -> tuple[str, ExtractNewRecordState | None] | None:
+        """What the chain does to a create or update (a key change aside) of the table whose
+        change events go to `topic` with `envelope` as value schema and `headers`, when only
+        RegexRouter and one ExtractNewRecordState apply to it: (the topic it ends in, the
+        unwrapping step, or None when none applies). Every predicate is then decided by the
+        table alone (the topic, a value that is not null, the headers' names), so this holds
+        for all its creates and updates: `bridge.produce.unwrapped` writes them without the
+        chain. None when another step applies, or when any step, applied or not, makes the
+        key or partition (their records are partitioned by the chain's key)."""
+        if any(getattr(step, "changes_routing", False) for step, _, _ in self._plain):
+            return None
+        record, unwrap = ConnectRecord(topic, None, None, None, _NOT_NULL, list(headers)), None
+        for step, test, negate in self._plain:
+            if test is not None and test(record) == negate:
+                continue
+            if type(step) is RegexRouter:
+                record = step(record)
+            elif type(step) is ExtractNewRecordState and unwrap is None:
+                unwrap = step
+                record.headers.extend((name, b"") for name in step.header_names(envelope))
+            else:
+                return None
+        return record.topic, unwrap
 
     def side(self, topic: str, key: Captured | None, value: Captured | None,
              headers: Headers | None) -> tuple[str, bytes | None, bytes | None, Headers | None] | None:

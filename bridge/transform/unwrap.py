@@ -139,6 +139,17 @@ class ExtractNewRecordState:
         self._plans[id(envelope)] = plan
         return plan[1:]
 
+    def header_names(self, envelope: Schema) -> list[str]:
+        """The names of the headers added to a change event whose value schema is `envelope`."""
+        return [ref.new_name for ref, _, _ in self._plan(envelope)[3]]
+
+    def row_plan(self, envelope: Schema) -> tuple[Schema, bool, tuple, tuple]:
+        """What a create or update becomes, for writing it without this step
+        (`bridge.produce.unwrapped`): the value's schema, whether `__deleted` ("false") follows
+        the row, then the added fields and headers as (reference, its struct, schema), in order."""
+        _, value_schema, fields, headers = self._plan(envelope)
+        return value_schema, self._rewrite, fields, headers
+
     def __call__(self, record: ConnectRecord) -> ConnectRecord | None:
         envelope = record.value
         if envelope is None:  # Debezium's tombstone

@@ -78,15 +78,21 @@ def test_unwrap_by_default_gives_the_row_and_turns_a_delete_into_a_null_payload(
     assert d_key == p_key and doc(d_value) == {"schema": row_schema, "payload": None}
 
 
-def test_unwrap_drops_truncates_keeps_snapshot_rows_and_takes_the_general_path():
+def test_unwrap_drops_truncates_keeps_snapshot_rows_and_writes_creates_on_its_fast_path():
     b = builder(unwrap(**{"add.fields": "op,snapshot"}))
     assert b.truncate(16384, TXN, 5000) is None
     payload = doc(b.snapshot_row(INSERT, TXN, 5000, "last").value)["payload"]
     assert payload == {"id": 1, "v": "a", "__op": "r", "__snapshot": "last"}
     raw = encode(INSERT)
-    assert b.fast_change(b"\x00" + raw, 1, 1 + len(raw), TXN, 4096) is None
+    # a create: the unwrap fast path (`bridge.produce.unwrapped`), the general path's bytes
+    fast = b.fast_change(b"\x00" + raw, 1, 1 + len(raw), TXN, 4096)
+    assert fast is not None and [tuple(r) for r in fast] == change(b, INSERT)
+    assert doc(fast[0][2])["payload"] == {"id": 1, "v": "a", "__op": "c", "__snapshot": "false"}
     plain = builder(None)
     assert plain.fast_change(b"\x00" + raw, 1, 1 + len(raw), TXN, 4096) is not None  # no chain: the fast path
+    # a delete: the general path
+    raw = encode(DELETE)
+    assert b.fast_change(b"\x00" + raw, 1, 1 + len(raw), TXN, 4096) is None
 
 
 def test_unwrap_rewrite_adds_deleted_fields_and_headers_as_debezium_does():

@@ -1,0 +1,114 @@
+"""The fast path of a table whose chain only unwraps (ExtractNewRecordState) and renames topics.
+
+With a transform chain, events are built as Connect values and run through the chain
+(`bridge.transform.chain`). For the commonest chain — ExtractNewRecordState, optionally
+RegexRouter, gated by predicates that the table alone decides (`Chain.unwrap_only`) — a create
+or update becomes the `after` row, `__deleted` ("false") with a rewrite mode, and the
+`add.fields` values, under the unwrapped row's schema, in a topic fixed per table. That is the
+row payload the generated reader (`bridge.produce.fastrows`) writes, its closing brace replaced
+by the added fields, so such a change is written straight from pgoutput's TupleData
+(`EventBuilder.fast_unwrapped`), as the table's change events are without a chain.
+
+`Unwrapped` is made once per table shape; `renew` writes the value's `%` template once per
+transaction, per op (`c`, `u`): everything but the row payload (`%(r)s`), the event's LSN
+(`%(l)d`, in `lsn` and `sequence`) and the processing time (`%(m)s`, `%(u)s`, `%(n)s`: the
+envelope's `ts_ms`, `ts_us`, `ts_ns`) is known then. Headers added from values known per
+transaction are written then too; from the others (`lsn`, the processing time...) per record,
+as the step writes them. Deletes, truncates, key changes and the other chains take the
+general path; an added `transaction` field with transaction metadata on too.
+"""
+
+from __future__ import annotations
+
+from bridge.format.converter import Writer
+from bridge.format.headers import Headers
+from bridge.format.json import json_bytes, literal
+from bridge.format.settings import HeaderFormat
+from bridge.format.source import SourceTemplate
+from bridge.produce.fastrows import Reader
+from bridge.transform.record import connect_header
+
+_OPS = ("c", "u")
+# an LSN no event has (LSNs are unsigned), for the event's while the per-transaction values are
+# written: its digits become the `%(l)d` slot in the fields that hold the LSN
+_LSN_MARK = -(2**63)
+_LSN_DIGITS = b"%d" % _LSN_MARK
+_PER_EVENT = {"lsn", "sequence"}  # source fields holding the event's LSN
+_CLOCK = {"ts_ms": b"%(m)s", "ts_us": b"%(u)s", "ts_ns": b"%(n)s"}  # the envelope's processing time
+
+
+class Unwrapped:
+    """One table's creates and updates as the chain leaves them: `topic`, the `reader` of its
+    rows, and per transaction (`renew`) the value templates and headers by op."""
+
+    __slots__ = ("topic", "reader", "timed", "txn", "formats", "headers", "_head", "_tail", "_deleted", "_fields",
+                 "_header_refs", "_header_format", "_base", "_source", "_dynamic")
+
+    def __init__(self, topic: str, reader: Reader, value_writer: Writer, rewrite: bool, fields: tuple,
+                 header_refs: tuple, header_format: HeaderFormat, base: Headers, source: SourceTemplate) -> None:
+        """`value_writer`: the unwrapped row's writer; `rewrite`, `fields`, `header_refs`: from
+        `ExtractNewRecordState.row_plan`; `base`: the headers of every change event."""
+        self.topic, self.reader = topic, reader
+        self._head, self._tail = literal(value_writer.head), literal(value_writer.tail)
+        self._deleted = b',"__deleted":"false"' if rewrite else b""
+        self._fields, self._header_refs, self._header_format = fields, header_refs, header_format
+        self._base, self._source = base, source
+        # a header from the event's LSN or the processing time is written per record
+        self._dynamic = any(where is None and ref.field in _CLOCK or where == "source" and ref.field in _PER_EVENT
+                            or where == "transaction" for ref, where, _ in header_refs)
+        # the processing time is read per record (`EventBuilder.fast_unwrapped`)
+        self.timed = self._dynamic or any(where is None and ref.field in _CLOCK for ref, where, _ in fields)
+        self.txn: object = None
+        self.formats: dict[bytes, bytes] | None = None
+        self.headers: dict[bytes, Headers] = {}
+
+    @classmethod
+    def supports(cls, fields: tuple, header_refs: tuple, row_names: list[str]) -> bool:
+        """Whether the added fields and headers can be written here: fields of the envelope
+        only op and the processing time (the others are structs), and no added field whose
+        name is already the row's (the step's dict merge would replace it in place)."""
+        names = [*row_names, *(ref.new_name for ref, _, _ in fields)]
+        if len(set(names)) != len(names):
+            return False
+        return all(where is not None or ref.field == "op" or ref.field in _CLOCK
+                   for ref, where, _ in (*fields, *header_refs))
+
+    def renew(self, txn) -> None:
+        """The templates and headers of the transaction `txn` (`TxnContext`); `formats` None
+        when its creates and updates take the general path."""
+        self.txn = txn
+        block = self._source.block("false", txn.commit_ts_us, txn.xid, txn.last_commit_lsn, _LSN_MARK)
+        if txn.metadata and any(where == "transaction" for _, where, _ in self._fields):
+            self.formats = None
+            return
+        formats, headers = {}, {}
+        for op in _OPS:
+            pieces = [self._head, b"%(r)s", self._deleted]
+            for ref, where, _ in self._fields:
+                pieces += (b",", literal(json_bytes(ref.new_name)), b":", self._field_json(ref, where, op, block))
+            pieces += (b"}", self._tail)
+            formats[op.encode()] = b"".join(pieces)
+            if not self._dynamic:
+                envelope = {"op": op, "source": block, "transaction": None}
+                headers[op.encode()] = [*self._base, *(connect_header(self._header_format, ref.new_name, schema,
+                                                                      ref.value(where, envelope))
+                                                       for ref, where, schema in self._header_refs)]
+        self.formats, self.headers = formats, headers
+
+    @staticmethod
+    def _field_json(ref, where: str | None, op: str, block: dict) -> bytes:
+        """An added field's value in the template."""
+        if where is None:
+            return b'"%s"' % op.encode() if ref.field == "op" else _CLOCK[ref.field]
+        if where == "transaction":
+            return b"null"  # no transaction metadata: the envelope's `transaction` is null
+        value = literal(json_bytes(block.get(ref.field)))
+        return value.replace(_LSN_DIGITS, b"%(l)d") if ref.field in _PER_EVENT else value
+
+    def record_headers(self, op: bytes, txn, lsn: int, ns: int) -> Headers:
+        """The headers of one record, with added ones from the event's LSN or processing time."""
+        envelope = {"op": op.decode(), "ts_ms": ns // 1_000_000, "ts_us": ns // 1000, "ts_ns": ns,
+                    "source": self._source.block("false", txn.commit_ts_us, txn.xid, txn.last_commit_lsn, lsn),
+                    "transaction": txn.block(lsn)}
+        return [*self._base, *(connect_header(self._header_format, ref.new_name, schema, ref.value(where, envelope))
+                               for ref, where, schema in self._header_refs)]
