@@ -12,6 +12,12 @@ Prints one JSON object, {stage: {...figures...}}. Stages:
     producer     one producer's whole path: ring batches (built by the router) →
                  `ProducerWorker.handle_batch` → Kafka, every record acked; rows per
                  CPU-second, best of --rounds rounds (median and each round beside it)
+    producer-unwrap  the same with pgbridge-2-unwrap's settings (`native_bench.variants`:
+                 ExtractNewRecordState rewrite + add.fields=op,table,lsn, RegexRouter, JSON
+                 without schemas, SimpleHeaderConverter)
+    unwrap       those settings' event building alone, per insert: the unwrap fast path
+                 (`EventBuilder.fast_change` on the pgoutput bytes) and the general path
+                 (decode + `EventBuilder.change` + the chain), no Kafka
 CPU is this process's user+system time (getrusage), wall time by perf_counter. Rates are the
 best of 3 passes for the in-memory stages; produce runs once over all rows.
 """
@@ -30,6 +36,7 @@ import msgspec
 
 from bridge.config import config_from_properties
 from bridge.convert.types import TypeRegistry
+from bridge.format.converter import converters_for
 from bridge.pgoutput.messages import Relation
 from bridge.pgoutput.protocol import PgOutputDecoder
 from bridge.proc.child import keep_heap
@@ -38,7 +45,9 @@ from bridge.produce.kafka import KafkaWriter
 from bridge.produce.worker import ProducerWorker
 from bridge.route.router import Router
 from bridge.source.catalog import TableInfo
+from bridge.transform.chain import compile_chain
 from native_bench import decode_bench
+from native_bench.variants import PgBridgeUnwrap
 
 TOPIC_TABLE = ("public", "orders")
 
@@ -80,12 +89,13 @@ def _stream(rows: int, per_txn: int = 100) -> list[tuple[bytes, int]]:
     return out
 
 
-def _config(kafka: str, prefix: str, producers: int = 1, salt: str = ""):
+def _config(kafka: str, prefix: str, producers: int = 1, salt: str = "", unwrap: bool = False):
     return config_from_properties({
         "debezium.sink.kafka.producer.bootstrap.servers": kafka,
         "debezium.source.database.hostname": "127.0.0.1", "debezium.source.database.user": "bench",
         "debezium.source.database.dbname": "native_bench", "debezium.source.topic.prefix": prefix,
         "bridge.producers": str(producers), "bridge.partition.salt": salt,
+        **(PgBridgeUnwrap(2).properties(prefix) if unwrap else {}),
     })
 
 
@@ -141,6 +151,34 @@ def bench_encode(rows: int) -> dict:
             "value_bytes": value_bytes, "schemas_enable": True}
 
 
+def bench_unwrap(rows: int) -> dict:
+    config = _config("127.0.0.1:1", "bench", unwrap=True)
+    raws = decode_bench._messages(rows)["insert"]
+    decoder = PgOutputDecoder(1)
+    msgs = [decoder.decode(m) for m in raws]
+    out = {"rows": rows}
+    for path in ("fast", "general"):
+        best = float("inf")
+        for _ in range(3):
+            chain = compile_chain(config.producer_spec.chain, converters_for(config.events),
+                                  config.events.header_format)
+            builder = EventBuilder(config.events, config.conversion, TypeRegistry(None), "native_bench", chain=chain)
+            builder.relation(_relation(), INFO, "bench.public.orders")
+            txn = TxnContext(1000, 1_714_566_896_789_012, None)
+            fast, change = builder.fast_change, builder.change
+            t0 = time.perf_counter()
+            if path == "fast":
+                for i, m in enumerate(raws):
+                    if fast(m, 0, len(m), txn, i) is None:
+                        raise RuntimeError("unwrap: an insert left the fast path")
+            else:
+                for i, m in enumerate(msgs):
+                    change(m, txn, i)
+            best = min(best, time.perf_counter() - t0)
+        out[f"{path}_us_per_row"] = round(best / rows * 1e6, 2)
+    return out
+
+
 class _Value(msgspec.Struct, array_like=True, gc=False):
     id: int
     qty: int
@@ -184,12 +222,13 @@ def bench_produce(rows: int, kafka: str) -> dict:
             "settings": {k: config.kafka.producer.settings[k] for k in ("linger.ms", "compression.type")}}
 
 
-def bench_producer(rows: int, kafka: str, rounds: int = 5) -> dict:
+def bench_producer(rows: int, kafka: str, rounds: int = 5, unwrap: bool = False) -> dict:
     """ProducerWorker over ring batches as the decoder builds them (1 producer owns all), in
     `rounds` rounds, each with a fresh producer: the best round is the figure (other load on
-    the host only ever adds CPU time), with the median and every round beside it."""
+    the host only ever adds CPU time), with the median and every round beside it. `unwrap`:
+    with pgbridge-2-unwrap's chain and converters."""
     prefix = f"nb_stage_{uuid.uuid4().hex[:8]}"
-    topic = f"{prefix}.public.orders"
+    topic = f"{prefix}.public.orders" + (".events.v1" if unwrap else "")
     from native_bench.services import Kafka
     Kafka(kafka).create_topics([topic], 4)
     router = Router(_config(kafka, prefix, producers=1).routing, lambda rel: INFO)
@@ -203,7 +242,7 @@ def bench_producer(rows: int, kafka: str, rounds: int = 5) -> dict:
     if builder.nbytes:
         batches.append(bytes(builder.buffer))
         builder.clear()
-    config = _config(kafka, prefix)
+    config = _config(kafka, prefix, unwrap=unwrap)
     keep_heap()  # the allocator setting of a producer process (`bridge.proc.child.start_child`)
     per_round = []
     try:
@@ -250,6 +289,10 @@ def main() -> None:
             out[stage] = bench_produce(args.rows, args.kafka)
         elif stage == "producer":
             out[stage] = bench_producer(args.rows, args.kafka, args.rounds)
+        elif stage == "producer-unwrap":
+            out[stage] = bench_producer(args.rows, args.kafka, args.rounds, unwrap=True)
+        elif stage == "unwrap":
+            out[stage] = bench_unwrap(args.rows)
         else:
             raise SystemExit(f"unknown stage {stage}")
     print(json.dumps(out))
