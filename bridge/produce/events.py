@@ -321,7 +321,8 @@ class EventBuilder:
         `columns`: the column masking/hashing/truncation rules; `converting`:
         event.converting.failure.handling.mode (`bridge.produce.failures`); `chain`: the
         transforms (`bridge.transform.chain`), which take the events as Connect values: with
-        one, every table takes the general path and the chain writes the records."""
+        one, every table takes the general path and the chain writes the records, but the creates
+        and updates of a table whose chain only unwraps them (`fast_unwrapped`)."""
         self._converting = converting
         self._events = events
         self._columns = columns
@@ -587,7 +588,7 @@ class EventBuilder:
                 n = _time_ns()
                 ns = b"%d" % n
                 value = formats[op] % {b"r": row[:-1], b"l": lsn, b"m": ns[:-6], b"u": ns[:-3], b"n": ns}
-                headers = u.record_headers(op, txn, lsn, n) if op not in u.headers else u.headers[op]
+                headers = u.headers[op] if u.headers else u.record_headers(op, txn, lsn, n)
             else:
                 value = formats[op] % {b"r": row[:-1], b"l": lsn}
                 headers = u.headers[op]

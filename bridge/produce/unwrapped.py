@@ -20,6 +20,8 @@ general path; an added `transaction` field with transaction metadata on too.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bridge.format.converter import Writer
 from bridge.format.headers import Headers
 from bridge.format.json import json_bytes, literal
@@ -27,6 +29,10 @@ from bridge.format.settings import HeaderFormat
 from bridge.format.source import SourceTemplate
 from bridge.produce.fastrows import Reader
 from bridge.transform.record import connect_header
+from bridge.transform.unwrap import FieldReference
+
+if TYPE_CHECKING:
+    from bridge.produce.events import TxnContext
 
 _OPS = ("c", "u")
 # an LSN no event has (LSNs are unsigned), for the event's while the per-transaction values are
@@ -58,12 +64,12 @@ class Unwrapped:
                             or where == "transaction" for ref, where, _ in header_refs)
         # the processing time is read per record (`EventBuilder.fast_unwrapped`)
         self.timed = self._dynamic or any(where is None and ref.field in _CLOCK for ref, where, _ in fields)
-        self.txn: object = None
+        self.txn: TxnContext | None = None
         self.formats: dict[bytes, bytes] | None = None
         self.headers: dict[bytes, Headers] = {}
 
-    @classmethod
-    def supports(cls, fields: tuple, header_refs: tuple, row_names: list[str]) -> bool:
+    @staticmethod
+    def supports(fields: tuple, header_refs: tuple, row_names: list[str]) -> bool:
         """Whether the added fields and headers can be written here: fields of the envelope
         only op and the processing time (the others are structs), and no added field whose
         name is already the row's (the step's dict merge would replace it in place)."""
@@ -73,8 +79,8 @@ class Unwrapped:
         return all(where is not None or ref.field == "op" or ref.field in _CLOCK
                    for ref, where, _ in (*fields, *header_refs))
 
-    def renew(self, txn) -> None:
-        """The templates and headers of the transaction `txn` (`TxnContext`); `formats` None
+    def renew(self, txn: TxnContext) -> None:
+        """The templates and headers of the transaction `txn`; `formats` None
         when its creates and updates take the general path."""
         self.txn = txn
         block = self._source.block("false", txn.commit_ts_us, txn.xid, txn.last_commit_lsn, _LSN_MARK)
@@ -96,7 +102,7 @@ class Unwrapped:
         self.formats, self.headers = formats, headers
 
     @staticmethod
-    def _field_json(ref, where: str | None, op: str, block: dict) -> bytes:
+    def _field_json(ref: FieldReference, where: str | None, op: str, block: dict) -> bytes:
         """An added field's value in the template."""
         if where is None:
             return b'"%s"' % op.encode() if ref.field == "op" else _CLOCK[ref.field]
@@ -105,7 +111,7 @@ class Unwrapped:
         value = literal(json_bytes(block.get(ref.field)))
         return value.replace(_LSN_DIGITS, b"%(l)d") if ref.field in _PER_EVENT else value
 
-    def record_headers(self, op: bytes, txn, lsn: int, ns: int) -> Headers:
+    def record_headers(self, op: bytes, txn: TxnContext, lsn: int, ns: int) -> Headers:
         """The headers of one record, with added ones from the event's LSN or processing time."""
         envelope = {"op": op.decode(), "ts_ms": ns // 1_000_000, "ts_us": ns // 1000, "ts_ns": ns,
                     "source": self._source.block("false", txn.commit_ts_us, txn.xid, txn.last_commit_lsn, lsn),

@@ -5,7 +5,9 @@ record on unchanged; a step returning None drops the record. A table with a chai
 events as Connect values (`capturing`: the event builder's writers hand back the values and
 keep the schemas) rather than through the JSON templates and fast path; the chain runs on
 them, then the configured converters write what comes out (`Chain.write`), their writers
-prepared once per (topic, schema). Tables without a chain never reach this module.
+prepared once per (topic, schema). Tables without a chain never reach this module; neither do
+the creates and updates of a table whose chain only unwraps them (`Chain.unwrap_only`,
+`bridge.produce.unwrapped`).
 """
 
 from __future__ import annotations
@@ -167,10 +169,10 @@ class Chain:
         if not _writes_chains(converters.key) or not _writes_chains(converters.value):
             raise ConfigError("transforms with a key or value converter other than JsonConverter or AvroConverter "
                               "are not supported by pgbridge yet: use org.apache.kafka.connect.json.JsonConverter")
-        # (step, its predicate or None, negate)
-        self._plain = tuple((_step(s, headers), None if s.predicate is None else compile_predicate(s.predicate),
+        # (step, its predicate or None, negate), in order
+        self._gates = tuple((_step(s, headers), None if s.predicate is None else compile_predicate(s.predicate),
                              s.negate) for s in spec.steps)
-        self._steps = tuple(_gated(*step) for step in self._plain)
+        self._steps = tuple(_gated(*step) for step in self._gates)
         self._tolerate = tolerate
         self._converters = converters
         self._writers: dict[tuple[str, str, int], tuple[Schema | None, RecordWriter]] = {}
@@ -202,10 +204,10 @@ class Chain:
         for all its creates and updates: `bridge.produce.unwrapped` writes them without the
         chain. None when another step applies, or when any step, applied or not, makes the
         key or partition (their records are partitioned by the chain's key)."""
-        if any(getattr(step, "changes_routing", False) for step, _, _ in self._plain):
+        if any(getattr(step, "changes_routing", False) for step, _, _ in self._gates):
             return None
         record, unwrap = ConnectRecord(topic, None, None, None, _NOT_NULL, list(headers)), None
-        for step, test, negate in self._plain:
+        for step, test, negate in self._gates:
             if test is not None and test(record) == negate:
                 continue
             if type(step) is RegexRouter:
