@@ -22,6 +22,7 @@ from bridge.format.converter import converters_for
 from bridge.format.headers import Headers
 from bridge.pgoutput.messages import Begin, LogicalMessage, Relation
 from bridge.pgoutput.protocol import PgOutputDecoder
+from bridge.produce.barrier import TruncateBarrier
 from bridge.produce.events import EventBuilder, Record, TxnContext
 from bridge.produce.exactly_once import ResumePoint, Transactions
 from bridge.produce.failures import Failures
@@ -88,6 +89,7 @@ class ProducerWorker:
             self._kafka_produce = self._produce_measured
         self._txn: Txn | None = None
         self._ctx: TxnContext | None = None
+        self.barrier: TruncateBarrier | None = None  # with several producers: set by `run_producer`
         self.rows = 0
         self.records = 0  # produced, tombstones included (metrics)
         # Position in the stream, in the terms of a resume point: the newest transaction handled
@@ -254,6 +256,10 @@ class ProducerWorker:
                 self._produce(record, hash_)
         elif kind == rec.TXMETA:
             self._transaction_record(half, lsn, payload)
+        elif kind == rec.BARRIER:
+            if self.barrier is None:
+                raise ProtocolError("truncate barrier for a producer without barrier cells", offset=0, msg_type=None)
+            self.barrier.step(half, hash_, aux)
         else:
             raise ProtocolError(f"unknown ring record kind {kind}", offset=0, msg_type=None)
 
@@ -378,9 +384,20 @@ def run_producer(index: int, worker: ProducerWorker, reader: RingReader, cells: 
 
     With `transactions` (exactly once) records go out in Kafka transactions committed about
     every `bridge.exactly.once.commit.interval.ms`, and the watermark is what the last commit
-    contained: delivered but uncommitted records are invisible to read_committed consumers."""
+    contained: delivered but uncommitted records are invisible to read_committed consumers.
+
+    With several producers, truncates wait at barriers in the shared cells (`bridge.produce.barrier`)."""
     kafka, tracker = worker.kafka, worker.tracker
     committed = 0
+
+    def commit_and_reopen() -> None:  # a barrier's settling with exactly once (`bridge.produce.barrier`)
+        nonlocal committed
+        committed = _commit(worker, transactions, cells, index, committed)
+        transactions.ensure_open()
+
+    if cells.producers > 1:
+        worker.barrier = TruncateBarrier(index, cells, kafka, lambda: tracker.failed, lambda: reader.aborted,
+                                         None if transactions is None else commit_and_reopen)
     while True:
         try:
             batch = reader.read(0.005 if len(kafka) or (transactions and transactions.open) else 0.1)

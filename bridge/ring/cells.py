@@ -7,23 +7,25 @@ a watermark and may only grow; a write that would move one backwards raises Valu
 Layout (one segment, one 64-byte line per cell so writers never share a cache line):
 
     offset        cell               written by     read by
-    0             magic              owner          b"PGBWMK03"
+    0             magic              owner          b"PGBWMK04"
     8             producers (n)      owner
     64            safe LSN           coordinator    decoder (flush_lsn of status updates)
     128           dispatched LSN     decoder        coordinator
     136, 144      server's wal_end, messages read   (decoder → metrics)
     152           1 once the decoder runs (its signal handlers are in place)
     160, 168      Kafka authentication failures, the last one's time (µs)   (decoder → metrics)
-    192 + 128*i   acked watermark i  producer i     coordinator
-    200 + 128*i,  rows, records produced,           (producer i → metrics)
+    192 + 192*i   acked watermark i  producer i     coordinator
+    200 + 192*i,  rows, records produced,           (producer i → metrics)
     208, 216      commit time (µs) of the newest acked transaction
     224, 232      Kafka authentication failures, the last one's time (µs)
-    240 + 128*i   poison records written            (producer i → metrics)
-    248 + 128*i   events whose schema the registry refused, quarantined   (producer i → metrics)
-    256 + 128*i   pushed LSN i       decoder        coordinator
+    240 + 192*i   poison records written            (producer i → metrics)
+    248 + 192*i   events whose schema the registry refused, quarantined   (producer i → metrics)
+    256 + 192*i   pushed LSN i       decoder        coordinator
+    320 + 192*i   truncate barrier i producer i     producers (`bridge.produce.barrier`)
 
 The counters beside a cell share its line and its writer; they are statistics only (read
-without ordering), never part of the ack contract.
+without ordering), never part of the ack contract. The truncate barrier cell is no statistic:
+the number of the newest barrier producer i passed, which only grows.
 
 `bridge.ack.safe_lsn.safe_lsn` says how the coordinator combines them.
 """
@@ -35,13 +37,14 @@ from typing import NamedTuple, Self
 
 from bridge.ring.segment import attach_segment, create_segment
 
-_MAGIC = int.from_bytes(b"PGBWMK03", "little")
+_MAGIC = int.from_bytes(b"PGBWMK04", "little")
 _LINE = 8  # uint64 words per 64-byte cache line
 _SAFE = _LINE  # word index of the safe LSN
 _DISPATCHED = 2 * _LINE
 _ACKED = 3 * _LINE  # word index of producer 0's acked watermark
 _PUSHED = 4 * _LINE  # word index of producer 0's pushed LSN
-_STRIDE = 2 * _LINE  # words between one producer's cells and the next's
+_BARRIER = 5 * _LINE  # word index of producer 0's truncate barrier
+_STRIDE = 3 * _LINE  # words between one producer's cells and the next's
 
 
 def _size(producers: int) -> int:
@@ -124,6 +127,13 @@ class LsnCells:
 
     def incompatible(self, producer: int) -> int:
         return self._words[_ACKED + _STRIDE * self._index(producer) + 7]
+
+    def barrier(self, producer: int) -> int:
+        return self._words[_BARRIER + _STRIDE * self._index(producer)]
+
+    def publish_barrier(self, producer: int, number: int) -> None:
+        """Producer `producer`: passed truncate barrier `number` (`bridge.produce.barrier`)."""
+        self._advance(_BARRIER + _STRIDE * self._index(producer), number)
 
     def publish_decoder_stats(self, wal_end: int, messages: int) -> None:
         """Decoder: the server's newest position seen on the stream, messages read (metrics)."""

@@ -296,6 +296,11 @@ class RingReader(_RingEnd):
                 return None
             self._sleep_for_data(deadline - now)
 
+    @property
+    def aborted(self) -> bool:
+        """Whether the coordinator aborted the pipeline (`RingOwner.abort`: a child died)."""
+        return bool(self._words[layout.READER_CLOSED])
+
     def _consume(self, size: int) -> None:
         tail = self._tail + size
         self._tail = tail

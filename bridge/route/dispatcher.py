@@ -81,16 +81,25 @@ class Dispatcher:
     def flush(self, idle_position: int) -> None:
         """Write every pending batch, then publish the progress (`idle_position`: where the
         source is when no transaction is open)."""
-        for p, builder in enumerate(self.router.builders):
-            if builder.nbytes:
-                self._write(p)
+        self._write_all()
         self._publish(idle_position)
 
     def write_full(self) -> None:
-        """Write the batches that reached FLUSH_BYTES (a long read in progress)."""
+        """Write the batches that reached FLUSH_BYTES (a long read in progress); all of them
+        when they hold a truncate's barrier: a producer at the barrier waits for every other to
+        reach it, so none may wait for room in a ring while another's barrier is still here."""
+        if self.router.fenced:
+            self._write_all()
+            return
         for p, builder in enumerate(self.router.builders):
             if builder.nbytes >= FLUSH_BYTES:
                 self._write(p)
+
+    def _write_all(self) -> None:
+        for p, builder in enumerate(self.router.builders):
+            if builder.nbytes:
+                self._write(p)
+        self.router.fenced = False
 
     def wait_safe(self, lsn: int, stop: Callable[[], bool]) -> None:
         """Block until the coordinator says everything up to `lsn` is acked by Kafka."""

@@ -6,15 +6,18 @@ never converts a column and nothing is pickled:
     offset  size  field
     0       1     kind     'R' relation, 'B' begin, 'W' row change, 'C' commit, 'M' message in a
                            transaction, 'N' non-transactional message, 'T' truncate of one table,
-                           'X' transaction metadata (BEGIN/END record), 'S' snapshot row
+                           'X' transaction metadata (BEGIN/END record), 'S' snapshot row,
+                           'F' barrier around a truncate
     1       1     half     rows: 0 whole change, 1 old-key half, 2 new-key half; 'X': 0 BEGIN, 1 END;
-                           'S': index in SNAPSHOT_MARKERS
+                           'S': index in SNAPSHOT_MARKERS; 'F': 0 arrive, 1 hold, 2 release
     2       2     (padding)
-    4       4     hash     the salted routing hash (the producer derives the partition)
+    4       4     hash     the salted routing hash (the producer derives the partition);
+                           'F': the index of the producer writing the truncate
     8       8     lsn      the message's own LSN (commit: the transaction's end LSN)
     16      8     aux      begin: end LSN of the previous transaction (Debezium's `sequence`);
                            'N': commit time (µs) of the newest transaction begun, 0 if none;
-                           rows, 'T', 'M': total_order << 32 | data_collection_order (transaction metadata)
+                           rows, 'T', 'M': total_order << 32 | data_collection_order (transaction metadata);
+                           'F': the barrier's number (1, 2, ... in this decoder's stream)
     24      ...   payload  the pgoutput message; 'R': msgpack [message, key columns, not-null columns,
                            excluded columns, topic, [[column, default expression]...]];
                            'T': relation id (4 bytes) + message;
@@ -22,6 +25,11 @@ never converts a column and nothing is pickled:
 
 A primary-key change is split in two records so each half is produced by the owner of its
 key: the old key's delete (+ tombstone) and the new key's create.
+
+A truncate is the one event of a table topic that is ordered against every key, so with more
+than one producer it travels between barriers (`bridge.produce.barrier`): every other
+producer gets an 'F' arrive where it falls in WAL order, its owner an 'F' hold before it and
+an 'F' release after it.
 
 `half` and `aux` mean different things per kind, so records are made by one constructor per
 kind (named arguments, not six integers) and their payloads read back by the matching readers
@@ -44,12 +52,13 @@ FRAMED_HEADER = struct.Struct(LENGTH_FORMAT + HEADER.format[1:])
 
 RELATION, BEGIN, ROW, COMMIT = b"R"[0], b"B"[0], b"W"[0], b"C"[0]
 MESSAGE, STANDALONE_MESSAGE, TRUNCATE, TXMETA = b"M"[0], b"N"[0], b"T"[0], b"X"[0]
-SNAPSHOT_ROW = b"S"[0]
+SNAPSHOT_ROW, BARRIER = b"S"[0], b"F"[0]
 # `half` of a snapshot row: its Debezium `source.snapshot` marker
 SNAPSHOT_MARKERS = ("true", "first", "first_in_data_collection", "last_in_data_collection", "last", "incremental")
 INCREMENTAL_MARKER = SNAPSHOT_MARKERS.index("incremental")  # rows of an incremental snapshot's chunk
 WHOLE, OLD_KEY_HALF, NEW_KEY_HALF = 0, 1, 2
 TX_BEGIN, TX_END = 0, 1
+ARRIVE, HOLD, RELEASE = 0, 1, 2  # `half` of a barrier (`bridge.produce.barrier`)
 
 _pack = HEADER.pack
 _encode = msgspec.msgpack.Encoder().encode
@@ -105,6 +114,12 @@ def standalone_message(hash_: int, lsn: int, commit_ts: int, payload: bytes) -> 
 def truncate(hash_: int, lsn: int, order: int, relation_id: int, payload: bytes) -> bytes:
     """'T': a Truncate message, for the one table `relation_id` of the tables it names."""
     return _pack(TRUNCATE, 0, hash_, lsn, order) + relation_id.to_bytes(4, "big") + payload
+
+
+def barrier(step: int, owner: int, lsn: int, number: int) -> bytes:
+    """'F': barrier `number` around the truncate at `lsn` that producer `owner` writes; `step`
+    is ARRIVE (every other producer), HOLD (the owner, before it) or RELEASE (the owner, after it)."""
+    return _pack(BARRIER, step, owner, lsn, number)
 
 
 def tx_begin(begin_lsn: int) -> bytes:

@@ -9,7 +9,8 @@ coordinator learns from `pushed`/`dispatched` which producers hold nothing back
 
 Besides rows: logical messages go to the owner of their prefix (a non-transactional one is a
 self-contained unit with its own position; a table-less outbox's messages, `RoutingSpec.outbox`,
-to the owner of their event key), truncates to the owner of each table's topic, and
+to the owner of their event key), truncates to the owner of each table's topic (with more than
+one producer, between barriers every producer gets: `bridge.produce.barrier`), and
 with `provide.transaction.metadata` the decoder numbers each transaction's events and has
 producer 0 write its BEGIN/END records (one producer keeps that topic in commit order).
 
@@ -99,6 +100,10 @@ class Router:
         # Progress not yet visible to the coordinator: published once the batches are written.
         self.pending_pushed: dict[int, int] = {}
         self.pending_dispatched = 0
+        # Truncates routed between barriers (`bridge.produce.barrier`), and whether one is in
+        # the batches not yet written: then every batch is written with it (`Dispatcher.write_full`).
+        self._barriers = 0
+        self.fenced = False
         # Incremental snapshots (`bridge.snapshot.incremental`): the signal table is always
         # captured, as in Debezium.
         self._signal_table = spec.signal_table
@@ -365,4 +370,17 @@ class Router:
                 continue
             salt, table = self._tables[relid]
             h = key_hash(salt, table.encode())
-            self._push(h % self.producers, rec.truncate(h, lsn, self._count(table, lsn), relid, payload))
+            owner = h % self.producers
+            record = rec.truncate(h, lsn, self._count(table, lsn), relid, payload)
+            if self.producers == 1:
+                self._push(owner, record)
+                continue
+            # Other producers write the partition too: the truncate goes out between barriers.
+            self._barriers += 1
+            for producer, builder in enumerate(self.builders):
+                if producer != owner:
+                    builder.add(rec.barrier(rec.ARRIVE, owner, lsn, self._barriers))
+            self.builders[owner].add(rec.barrier(rec.HOLD, owner, lsn, self._barriers))
+            self._push(owner, record)
+            self.builders[owner].add(rec.barrier(rec.RELEASE, owner, lsn, self._barriers))
+            self.fenced = True
