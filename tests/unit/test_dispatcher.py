@@ -136,3 +136,33 @@ def test_a_bulk_read_of_wide_rows_is_written_in_pieces_that_fit_the_ring():
         writer.close()
         drainer.join(30)
     assert rows == 4000
+
+
+def test_write_full_writes_every_batch_once_one_holds_a_truncate_barrier():
+    # GIVEN two producers' small batches (far below FLUSH_BYTES)
+    router = make(producers=2, **{"debezium.source.skipped.operations": "none"})
+    router.handle(encode(REL), 100)
+    with LsnCells.create(2) as cells:
+        owners = [RingOwner(1 << 20) for _ in range(2)]
+        writers = [RingWriter(o.handle) for o in owners]
+        readers = [RingReader(o.handle) for o in owners]
+        try:
+            dispatcher = Dispatcher(None, router, writers, cells)
+            for payload, lsn in txn(7, 200, [b"1", b"2"]):
+                router.handle(payload, lsn)
+            dispatcher.write_full()
+            assert [r.read(0) for r in readers] == [None, None]  # nothing full: nothing written
+
+            # WHEN a truncate's barriers join them
+            router.handle(encode(m.Begin(300, 1_700_000_000_000_000, 8)), 290)
+            router.handle(encode(m.Truncate((REL.relation_id,), 0)), 291)
+            dispatcher.write_full()
+
+            # THEN every ring gets its batch, barrier included, at once
+            for reader in readers:
+                batch = reader.read(0)
+                assert batch is not None and rec.BARRIER in [bytes(r)[0] for r in iter_records(batch)]
+            assert router.fenced is False and all(b.nbytes == 0 for b in router.builders)
+        finally:
+            for x in (*writers, *readers, *owners):
+                x.close()

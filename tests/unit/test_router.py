@@ -278,3 +278,50 @@ def test_a_drop_hook_is_asked_first_and_without_one_handle_checks_nothing():
     dropping.handle(encode(REL), 100)
     txn(dropping, [m.Insert(16384, (b"1", b"a"))], 200)
     assert asked == [ord(c) for c in "RBIC"] and kinds(dropping, 0) == [rec.RELATION]
+
+
+def barriers(router, producer):
+    """Each record's kind, a barrier as (kind, step, owner, number)."""
+    data = memoryview(bytes(router.builders[producer].buffer))
+    out = []
+    for r in (bytes(x) for x in iter_records(data)):
+        kind, step, owner, _, number = rec.HEADER.unpack_from(r)
+        out.append((kind, step, owner, number) if kind == rec.BARRIER else kind)
+    return out
+
+
+def test_with_several_producers_a_truncate_goes_out_between_barriers_every_producer_gets_in_wal_order():
+    # GIVEN 3 producers, truncates captured, rows of the table on two of them
+    router = make(producers=3, **{"debezium.source.skipped.operations": "none"})
+    router.handle(encode(REL), 100)
+    t = key_hash(b"salt", b"public.t") % 3  # the truncate's owner: by the table's hash
+    keys = [k for k in (str(i).encode() for i in range(50)) if owner(k, 3) != t][:2]
+    assert router.fenced is False
+
+    # WHEN a transaction inserts, truncates, inserts; then another truncates
+    txn(router, [m.Insert(16384, (keys[0], b"a")), m.Truncate((16384,), 0), m.Insert(16384, (keys[1], b"b"))], 200)
+    assert router.fenced is True  # the dispatcher writes every batch together (`write_full`)
+    txn(router, [m.Truncate((16384,), 0)], 300)
+
+    # THEN every other producer gets an ARRIVE where each truncate falls, after the rows before it
+    # and before those after it; the owner a HOLD before each truncate and a RELEASE after it
+    for p in range(3):
+        got = [r for r in barriers(router, p) if r not in (rec.RELATION, rec.BEGIN, rec.COMMIT)]
+        if p == t:
+            assert got == [(rec.BARRIER, rec.HOLD, t, 1), rec.TRUNCATE, (rec.BARRIER, rec.RELEASE, t, 1),
+                           (rec.BARRIER, rec.HOLD, t, 2), rec.TRUNCATE, (rec.BARRIER, rec.RELEASE, t, 2)]
+            continue
+        rows_before = [rec.ROW] if p == owner(keys[0], 3) else []
+        rows_after = [rec.ROW] if p == owner(keys[1], 3) else []
+        assert got == [*rows_before, (rec.BARRIER, rec.ARRIVE, t, 1), *rows_after, (rec.BARRIER, rec.ARRIVE, t, 2)]
+    # a barrier carries its truncate's LSN
+    arrive = next(bytes(x) for x in iter_records(memoryview(bytes(router.builders[(t + 1) % 3].buffer)))
+                  if x[0] == rec.BARRIER)
+    assert rec.HEADER.unpack_from(arrive)[3] == 200 - 8 + 1  # the Truncate's own LSN (`txn`)
+
+
+def test_one_producer_writes_its_truncates_without_barriers():
+    router = make(producers=1, **{"debezium.source.skipped.operations": "none"})
+    router.handle(encode(REL), 100)
+    txn(router, [m.Truncate((16384,), 0)], 200)
+    assert rec.BARRIER not in kinds(router, 0) and router.fenced is False
