@@ -6,7 +6,8 @@ writes them in WAL order, and a consumer applying the topic (Debezium's JDBC sin
 `truncate.enabled`) relies on it: a row before the truncate landing after it survives in the
 target, a row after it landing before it is lost. The truncate is a barrier
 (`bridge.produce.barrier`): every record of the partition before it in WAL order precedes
-it, every record after it follows it.
+it, every record after it follows it. With exactly once too, read committed: each producer
+commits its Kafka transaction at a barrier, so none waits inside one on another.
 """
 
 from __future__ import annotations
@@ -23,23 +24,28 @@ ROWS = 150  # per transaction, each on its own key
 
 @pytest.fixture
 def one_partition_topic(kafka_bootstrap, unique_name):
-    """The table's topic, created with one partition before the bridge starts; deleted afterwards."""
+    """The table's topic, created with one partition before the bridge starts; deleted afterwards
+    with every other topic of the test."""
     topic = f"{unique_name}.public.trunc_{unique_name}"
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
         future.result(30)
     yield topic
-    for future in admin.delete_topics([topic]).values():
+    ours = [t for t in admin.list_topics(timeout=10).topics if t.startswith(unique_name)]
+    for future in admin.delete_topics(ours).values():
         future.result(30)
 
 
+@pytest.mark.parametrize("exactly_once", [False, True], ids=["at_least_once", "exactly_once"])
 def test_each_truncate_is_after_every_earlier_row_and_before_every_later_one(
-        pg, bridge_factory, kafka_bootstrap, unique_name, one_partition_topic):
+        pg, bridge_factory, kafka_bootstrap, unique_name, one_partition_topic, exactly_once):
     table = f"trunc_{unique_name}"
     with pg.cursor() as cur:
         cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v int NOT NULL)")
-    bridge = bridge_factory(unique_name, {"bridge.producers": "2", "debezium.source.skipped.operations": "none"},
-                            tables=[table])
+    mode = {"bridge.exactly.once": "true", "bridge.exactly.once.offsets.topic": f"{unique_name}_offsets"} \
+        if exactly_once else {}
+    bridge = bridge_factory(unique_name, {"bridge.producers": "2", "debezium.source.skipped.operations": "none",
+                                          **mode}, tables=[table])
     bridge.start()
     try:
         wait_until(lambda: slot_active(pg, f"{unique_name}_slot"), timeout=60, what="the bridge to start streaming")
@@ -56,7 +62,8 @@ def test_each_truncate_is_after_every_earlier_row_and_before_every_later_one(
 
         # WHEN the topic's one partition is read in offset order
         events = consume_until(kafka_bootstrap, one_partition_topic, lambda ev: len(ev) >= expected,
-                               what=f"{expected} records")
+                               what=f"{expected} records",
+                               settings={"isolation.level": "read_committed"} if exactly_once else None)
         assert bridge.stop() == 0, bridge.log()
     finally:
         if bridge.running():
