@@ -56,8 +56,11 @@ def test_a_producers_truncate_barrier_cell_only_grows_and_leaves_its_neighbours_
     with LsnCells.create(2) as cells, LsnCells.attach(cells.handle) as producer:
         producer.publish_producer_stats(1, 10, 11, 12)
         producer.publish_poisoned(1, 13)
+        producer.publish_incompatible(1, 14)
+        producer.publish_pushed(1, 15)
         producer.publish_barrier(1, 2)
         assert [cells.barrier(0), cells.barrier(1)] == [0, 2]
         with pytest.raises(ValueError, match="backwards from 2 to 1"):
             producer.publish_barrier(1, 1)
-        assert cells.producer_stats(1) == (10, 11, 12) and cells.poisoned(1) == 13 and cells.pushed(1) == 0
+        assert cells.producer_stats(1) == (10, 11, 12) and cells.poisoned(1) == 13 \
+            and cells.incompatible(1) == 14 and cells.pushed_all() == [0, 15] and cells.acked_all() == [0, 0]
