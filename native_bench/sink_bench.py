@@ -64,8 +64,8 @@ def fill_topic(services: Services, tag: str, rows: int, partitions: int, logs: P
         cur.execute(f"INSERT INTO {table} SELECT {ROW_SQL.format(n='i')} FROM generate_series(1, {rows}) i")
         cur.execute(f'CREATE PUBLICATION "{tag}_pub" FOR TABLE {table}')
     conn.close()
-    AdminClient({"bootstrap.servers": services.kafka}).create_topics(
-        [NewTopic(topic, partitions, 1)])[topic].result(30)
+    kafka = AdminClient({"bootstrap.servers": services.kafka})
+    kafka.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
     p = psycopg2.extensions.parse_dsn(services.admin_dsn)
     props = {
         "debezium.sink.type": "kafka", "debezium.sink.kafka.producer.bootstrap.servers": services.kafka,
@@ -234,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             cur.execute(f'DROP PUBLICATION IF EXISTS "{tag}_pub"')
             cur.execute(f"DROP TABLE IF EXISTS {tag}_rows")
         admin.close()
-        AdminClient({"bootstrap.servers": services.kafka}).delete_topics([f"{tag}.public.{tag}_rows"])
+        kafka = AdminClient({"bootstrap.servers": services.kafka})
+        kafka.delete_topics([f"{tag}.public.{tag}_rows"])[f"{tag}.public.{tag}_rows"].exception(30)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     text = summary(results)
     (out / "summary.md").write_text(text + "\n")
