@@ -12,6 +12,7 @@ batch back and retries it: `flush.max.retries` times `flush.retry.delay.ms` apar
 then with exponential backoff up to `errors.retry.delay.max.ms` while `errors.retry.timeout`
 lasts (Connect's; -1 forever). A record that cannot be read or that the target refuses is, with
 `errors.tolerance=all`, sent to the dead-letter topic and skipped; otherwise it stops the sink.
+The dead-letter circuit breaker (`bridge.sink.breaker`) stops it too when too many are refused.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from bridge.errors import BridgeError, ConnectionFailed, ExitCode
 from bridge.kafka import clients
 from bridge.sink.apply import Applied, Writer
+from bridge.sink.breaker import Breaker
 from bridge.sink.dlq import DeadLetters
 from bridge.sink.offsets import OffsetsMoved, OffsetStore
 from bridge.sink.records import Readers, RecordRefused
@@ -82,6 +84,7 @@ class SinkWorker:
         self.writer = Writer(config, config.decode)
         self.offsets = OffsetStore(config.offsets_table, config.group) if config.offsets == "target" else None
         self.dead = DeadLetters(config.errors, config.kafka, config.name, index)
+        self.breaker = Breaker(config.breaker) if config.breaker.enabled and config.errors.tolerance == "all" else None
         self.pending: list = []
         self.assigned: set[tuple[str, int]] = set()
         self.conn = None
@@ -197,7 +200,7 @@ class SinkWorker:
         retry = _Retry(self.config)
         while True:
             try:
-                applied, refused_now = self._transaction(changes, refused, next_offsets)
+                applied, refused_now = self._transaction(batch, changes, refused, next_offsets)
                 break
             except TRANSIENT as exc:
                 self._rollback()
@@ -242,9 +245,9 @@ class SinkWorker:
         for (topic, partition), offset in stored.items():
             self.consumer.seek(TopicPartition(topic, partition, offset))
 
-    def _transaction(self, changes: list, refused: list, next_offsets: dict) -> tuple[Applied, list]:
+    def _transaction(self, batch: list, changes: list, refused: list, next_offsets: dict) -> tuple[Applied, list]:
         """Write the batch and its offsets in one transaction; the records refused on the way are
-        dead-lettered (acknowledged) before it commits."""
+        dead-lettered (acknowledged) before it commits, unless the circuit breaker stops the sink."""
         conn = self._connect()
         refused = list(refused)
         with conn.cursor() as cur:
@@ -258,6 +261,8 @@ class SinkWorker:
                 applied = self._one_by_one(cur, changes, refused)
             if self.offsets is not None:
                 self.offsets.write(cur, next_offsets)
+        if self.breaker is not None:
+            self.breaker.check(batch, {(m.topic(), m.partition(), m.offset()) for m, _ in refused})
         self._dead_letter(refused)
         conn.commit()
         return applied, refused
