@@ -27,7 +27,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from bridge.errors import BridgeError, ConnectionFailed, ExitCode
 from bridge.kafka import clients
-from bridge.sink.apply import Applied, Writer
+from bridge.sink.apply import TRANSIENT, Applied, Writer
 from bridge.sink.breaker import Breaker
 from bridge.sink.dlq import DeadLetters
 from bridge.sink.offsets import OffsetsMoved, OffsetStore
@@ -38,8 +38,6 @@ from bridge.sink.stats import Stats
 from bridge.sink.target import lock_ddl
 
 log = logging.getLogger(__name__)
-
-TRANSIENT = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
 class RecordFailed(BridgeError):
@@ -258,7 +256,8 @@ class SinkWorker:
             except (RecordRefused, psycopg2.Error):
                 conn.rollback()
                 self.writer.target.forget()
-                applied = self._one_by_one(cur, changes, refused)
+                applied, refused_now = self.writer.write_each(cur, changes)
+                refused += refused_now
             if self.offsets is not None:
                 self.offsets.write(cur, next_offsets)
         if self.breaker is not None:
@@ -266,29 +265,6 @@ class SinkWorker:
         self._dead_letter(refused)
         conn.commit()
         return applied, refused
-
-    def _one_by_one(self, cur, changes: list, refused: list) -> Applied:
-        """Each change under a savepoint: the ones the target refuses join `refused`."""
-        total = Applied()
-        for message, change in changes:
-            cur.execute("SAVEPOINT record")
-            try:
-                applied = self.writer.write(cur, [change])
-            except TRANSIENT:
-                raise
-            except (RecordRefused, psycopg2.Error) as exc:
-                cur.execute("ROLLBACK TO SAVEPOINT record")
-                self.writer.target.forget()
-                error = exc if isinstance(exc, RecordRefused) else RecordRefused(
-                    f"{change.table}: {str(exc).strip()}", "TASK_PUT", exc)
-                refused.append((message, error))
-                continue
-            cur.execute("RELEASE SAVEPOINT record")
-            for table, n in applied.rows.items():
-                total.rows[table] = total.rows.get(table, 0) + n
-            total.guard_skips += applied.guard_skips
-            total.statements += applied.statements
-        return total
 
     def _dead_letter(self, refused: list) -> None:
         if not refused:
