@@ -14,7 +14,8 @@ Figures, the same way for every system: the clock starts when the target table f
 row (start-up, JVM or Python imports and table creation are not counted) and stops when it holds
 N; rows/s = the rows written in between / the time; CPU µs per row = the user+system CPU of the
 system's processes (from /proc, the process and its descendants) over the same interval / those
-rows. PostgreSQL's own CPU is not counted for anyone.
+rows. PostgreSQL's CPU is reported apart: that of the backends connected to the target
+database when its first row arrived (the writers), per row.
 """
 
 from __future__ import annotations
@@ -102,6 +103,17 @@ def _count(dsn: str, table: str) -> int:
         conn.close()
 
 
+def _backends(dsn: str) -> list[int]:
+    """The PostgreSQL backends connected to the target database (the system's writers, and this poll)."""
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            return [pid for (pid,) in cur.fetchall()]
+    finally:
+        conn.close()
+
+
 def _watch(dsn: str, table: str, rows: int, pids, alive) -> dict:
     """Poll the target until it holds `rows`; the figures between its first row and the last."""
     deadline = time.monotonic() + TIMEOUT_S
@@ -112,17 +124,19 @@ def _watch(dsn: str, table: str, rows: int, pids, alive) -> dict:
         count = _count(dsn, table)
         now = time.monotonic()
         if first is None and count > 0:
-            tree = ProcessTree(pids())
-            first = (now, count, tree.cpu_seconds())
+            tree, server = ProcessTree(pids()), ProcessTree(_backends(dsn))
+            first = (now, count, tree.cpu_seconds(), server.cpu_seconds())
         if count >= rows:
             if first is None or count == first[1]:
                 raise RuntimeError("the target went from empty to full between two polls: use more --rows")
-            start, at_start, cpu_start = first
+            start, at_start, cpu_start, server_start = first
             written = count - at_start
             seconds = now - start
             cpu = tree.cpu_seconds() - cpu_start
+            server_cpu = server.cpu_seconds() - server_start
             return {"rows": written, "seconds": round(seconds, 3), "rows_per_s": round(written / seconds),
-                    "cpu_us_per_row": round(cpu / written * 1e6, 1), "cpu_s": round(cpu, 2)}
+                    "cpu_us_per_row": round(cpu / written * 1e6, 1), "cpu_s": round(cpu, 2),
+                    "pg_cpu_us_per_row": round(server_cpu / written * 1e6, 1)}
         time.sleep(0.1)
     raise RuntimeError(f"the target did not hold {rows} rows within {TIMEOUT_S} s")
 
@@ -177,12 +191,14 @@ def run_debezium(services: Services, topic: str, target: str, tasks: int, rows: 
 def summary(results: dict) -> str:
     lines = [f"Sink benchmark: {results['rows']:,} rows, topic of {results['partitions']} partitions "
              f"(JSON with schemas), {results['date']}", "",
-             "| system | rows/s into PostgreSQL | CPU µs per row | seconds |", "|---|---:|---:|---:|"]
+             "| system | rows/s into PostgreSQL | CPU µs per row | PostgreSQL CPU µs per row | seconds |",
+             "|---|---:|---:|---:|---:|"]
     for name, fig in results["systems"].items():
         if "error" in fig:
-            lines.append(f"| {name} | failed: {fig['error']} | | |")
+            lines.append(f"| {name} | failed: {fig['error']} | | | |")
         else:
-            lines.append(f"| {name} | {fig['rows_per_s']:,} | {fig['cpu_us_per_row']} | {fig['seconds']} |")
+            lines.append(f"| {name} | {fig['rows_per_s']:,} | {fig['cpu_us_per_row']} | {fig['pg_cpu_us_per_row']} | "
+                         f"{fig['seconds']} |")
     best = {k: v for k, v in results["systems"].items() if "error" not in v}
     theirs = [v["rows_per_s"] for k, v in best.items() if k.startswith("debezium")]
     ours = [v["rows_per_s"] for k, v in best.items() if k.startswith("bridge")]
