@@ -24,6 +24,7 @@ import argparse
 import datetime
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -186,6 +187,11 @@ def run_debezium(services: Services, topic: str, target: str, tasks: int, rows: 
         runner.wait(600)
         log.close()
         subprocess.run([str(JDBC_SINK / "stop"), name], env=env, capture_output=True, timeout=120, check=False)
+        connect_log = pid_file.parent / "connect.log"
+        if connect_log.exists():
+            shutil.copyfile(connect_log, logs / f"{name}.connect.log")
+        subprocess.run([str(JDBC_SINK / "stop"), name, "--purge"], env=env, capture_output=True, timeout=120,
+                       check=False)
 
 
 def summary(results: dict) -> str:
