@@ -26,6 +26,9 @@ from bridge.sink.target import TableInfo, Target
 from bridge.errors import BridgeError
 from bridge.sink.values import DecodeOptions, field_decoder, text_decoder
 
+# Database errors that say nothing about the records: the batch is retried, never dead-lettered.
+TRANSIENT = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
 
 @dataclass(slots=True)
 class Applied:
@@ -117,6 +120,32 @@ class Writer:
             keys.add(row.key)
         self._flush(cur, run, applied)
         return applied
+
+    def write_each(self, cur, pairs: list[tuple[object, Change]]) -> tuple[Applied, list[tuple[object, RecordRefused]]]:
+        """Each (record, change) under a savepoint, in order: what was written, and the records
+        whose change the target refused (the rest of the transaction stands). Transient errors
+        propagate."""
+        total = Applied()
+        refused = []
+        for record, change in pairs:
+            cur.execute("SAVEPOINT record")
+            try:
+                applied = self.write(cur, [change])
+            except TRANSIENT:
+                raise
+            except (RecordRefused, psycopg2.Error) as exc:
+                cur.execute("ROLLBACK TO SAVEPOINT record")
+                self.target.forget()
+                error = exc if isinstance(exc, RecordRefused) else RecordRefused(
+                    f"{change.table}: {str(exc).strip()}", "TASK_PUT", exc)
+                refused.append((record, error))
+                continue
+            cur.execute("RELEASE SAVEPOINT record")
+            for table, n in applied.rows.items():
+                total.rows[table] = total.rows.get(table, 0) + n
+            total.guard_skips += applied.guard_skips
+            total.statements += applied.statements
+        return total, refused
 
     def _flush(self, cur, run: list[_Row], applied: Applied) -> None:
         if not run:

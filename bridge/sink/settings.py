@@ -17,6 +17,7 @@ from typing import Mapping
 from bridge.errors import ConfigError
 from bridge.kafka.settings import KafkaConnection, check_with_librdkafka, is_connection_setting, read_consumer_properties
 from bridge.properties import PropertyReader
+from bridge.sink.breaker import BreakerConfig
 from bridge.sink.jdbc_url import libpq_dsn
 from bridge.sink.values import DecodeOptions
 from bridge.status.settings import HttpConfig
@@ -101,6 +102,7 @@ class SinkConfig:
     key_schemas: bool = True
     value_schemas: bool = True
     errors: Errors = field(default_factory=Errors)
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
     offsets: str = "target"  # target | kafka
     offsets_table: str = "__pgbridge_sink_offsets"
     ordering_guard: str = "lsn"  # lsn | none
@@ -168,6 +170,7 @@ def read_sink(r: PropertyReader, workers: int | None = None) -> SinkConfig:
         quote_identifiers=r.bool("quote.identifiers", False), batch_size=batch_size, max_poll_records=max_poll,
         reduction=r.bool("use.reduction.buffer", False), fields=_field_filter(r), time_zone=time_zone,
         key_schemas=_converter(r, "key"), value_schemas=_converter(r, "value"), errors=_errors(r),
+        breaker=_breaker(r),
         offsets=r.choice("bridge.sink.offsets", "target", ("target", "kafka")),
         offsets_table=r.str("bridge.sink.offsets.table", "__pgbridge_sink_offsets"),
         ordering_guard=r.choice("bridge.sink.ordering.guard", "lsn", ("lsn", "none")),
@@ -290,6 +293,22 @@ def _errors(r: PropertyReader) -> Errors:
         log_enable=r.bool("errors.log.enable", False),
         log_include_messages=r.bool("errors.log.include.messages", False),
     )
+
+
+def _breaker(r: PropertyReader) -> BreakerConfig:
+    """`bridge.sink.dlq.*`: the dead-letter circuit breaker (off unless a bound is set)."""
+    key = "bridge.sink.dlq.max.ratio"
+    text = r.str(key, "")
+    ratio = None
+    if text:
+        try:
+            ratio = float(text)
+        except ValueError:
+            ratio = -1.0
+        if not 0 <= ratio < 1:
+            raise ConfigError(f"{r.shown(key, text)} is invalid: a fraction from 0 (no record refused) to below 1")
+    return BreakerConfig(max_consecutive=r.int("bridge.sink.dlq.max.consecutive", 0),
+                         max_ratio=ratio, window=r.int("bridge.sink.dlq.window", 1000, minimum=1))
 
 
 def _workers(r: PropertyReader, workers: int | None) -> int:

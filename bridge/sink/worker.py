@@ -12,6 +12,7 @@ batch back and retries it: `flush.max.retries` times `flush.retry.delay.ms` apar
 then with exponential backoff up to `errors.retry.delay.max.ms` while `errors.retry.timeout`
 lasts (Connect's; -1 forever). A record that cannot be read or that the target refuses is, with
 `errors.tolerance=all`, sent to the dead-letter topic and skipped; otherwise it stops the sink.
+The dead-letter circuit breaker (`bridge.sink.breaker`) stops it too when too many are refused.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from bridge.errors import BridgeError, ConnectionFailed, ExitCode
 from bridge.kafka import clients
-from bridge.sink.apply import Applied, Writer
+from bridge.sink.apply import TRANSIENT, Applied, Writer
+from bridge.sink.breaker import Breaker
 from bridge.sink.dlq import DeadLetters
 from bridge.sink.offsets import OffsetsMoved, OffsetStore
 from bridge.sink.records import Readers, RecordRefused
@@ -36,8 +38,6 @@ from bridge.sink.stats import Stats
 from bridge.sink.target import lock_ddl
 
 log = logging.getLogger(__name__)
-
-TRANSIENT = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
 class RecordFailed(BridgeError):
@@ -82,6 +82,7 @@ class SinkWorker:
         self.writer = Writer(config, config.decode)
         self.offsets = OffsetStore(config.offsets_table, config.group) if config.offsets == "target" else None
         self.dead = DeadLetters(config.errors, config.kafka, config.name, index)
+        self.breaker = Breaker(config.breaker) if config.breaker.enabled and config.errors.tolerance == "all" else None
         self.pending: list = []
         self.assigned: set[tuple[str, int]] = set()
         self.conn = None
@@ -197,7 +198,7 @@ class SinkWorker:
         retry = _Retry(self.config)
         while True:
             try:
-                applied, refused_now = self._transaction(changes, refused, next_offsets)
+                applied, refused_now = self._transaction(batch, changes, refused, next_offsets)
                 break
             except TRANSIENT as exc:
                 self._rollback()
@@ -242,9 +243,9 @@ class SinkWorker:
         for (topic, partition), offset in stored.items():
             self.consumer.seek(TopicPartition(topic, partition, offset))
 
-    def _transaction(self, changes: list, refused: list, next_offsets: dict) -> tuple[Applied, list]:
+    def _transaction(self, batch: list, changes: list, refused: list, next_offsets: dict) -> tuple[Applied, list]:
         """Write the batch and its offsets in one transaction; the records refused on the way are
-        dead-lettered (acknowledged) before it commits."""
+        dead-lettered (acknowledged) before it commits, unless the circuit breaker stops the sink."""
         conn = self._connect()
         refused = list(refused)
         with conn.cursor() as cur:
@@ -255,35 +256,15 @@ class SinkWorker:
             except (RecordRefused, psycopg2.Error):
                 conn.rollback()
                 self.writer.target.forget()
-                applied = self._one_by_one(cur, changes, refused)
+                applied, refused_now = self.writer.write_each(cur, changes)
+                refused += refused_now
             if self.offsets is not None:
                 self.offsets.write(cur, next_offsets)
+        if self.breaker is not None:
+            self.breaker.check(batch, {(m.topic(), m.partition(), m.offset()) for m, _ in refused})
         self._dead_letter(refused)
         conn.commit()
         return applied, refused
-
-    def _one_by_one(self, cur, changes: list, refused: list) -> Applied:
-        """Each change under a savepoint: the ones the target refuses join `refused`."""
-        total = Applied()
-        for message, change in changes:
-            cur.execute("SAVEPOINT record")
-            try:
-                applied = self.writer.write(cur, [change])
-            except TRANSIENT:
-                raise
-            except (RecordRefused, psycopg2.Error) as exc:
-                cur.execute("ROLLBACK TO SAVEPOINT record")
-                self.writer.target.forget()
-                error = exc if isinstance(exc, RecordRefused) else RecordRefused(
-                    f"{change.table}: {str(exc).strip()}", "TASK_PUT", exc)
-                refused.append((message, error))
-                continue
-            cur.execute("RELEASE SAVEPOINT record")
-            for table, n in applied.rows.items():
-                total.rows[table] = total.rows.get(table, 0) + n
-            total.guard_skips += applied.guard_skips
-            total.statements += applied.statements
-        return total
 
     def _dead_letter(self, refused: list) -> None:
         if not refused:

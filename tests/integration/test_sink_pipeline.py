@@ -345,3 +345,81 @@ def test_a_record_the_target_refuses_goes_to_the_dead_letter_topic(pair, tmp_pat
     assert same is not None and same.value() == message.value() and same.key() == message.key()
     assert sink.stop() == 0, sink.log()
     bridge.stop()
+
+
+def _narrow_val(pair, width: int) -> None:
+    conn = psycopg2.connect(pair["target"])
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"ALTER TABLE {pair['schema']}.pairs ALTER COLUMN val TYPE varchar({width})")
+    conn.close()
+
+
+def _dlq_options(dlq: str) -> dict[str, str]:
+    return {"errors.tolerance": "all", "errors.deadletterqueue.topic.name": dlq,
+            "errors.deadletterqueue.topic.replication.factor": "1",
+            "errors.deadletterqueue.context.headers.enable": "true"}
+
+
+def test_the_circuit_breaker_stops_the_sink_instead_of_dead_lettering_a_topic(pair, tmp_path, pg, pg_dsn,
+                                                                              kafka_bootstrap):
+    # GIVEN a target column too narrow for long values, a DLQ, and at most 3 dead letters in a row
+    s, prefix = pair["schema"], pair["prefix"]
+    _narrow_val(pair, 3)
+    bridge = _start_bridge(pair, tmp_path, pg, pg_dsn, kafka_bootstrap)
+    dlq = f"{prefix}-dlq"
+    sink = _sink(pair, tmp_path, kafka_bootstrap, {**_dlq_options(dlq), "bridge.sink.dlq.max.consecutive": "3"})
+    _run(pg, [f"INSERT INTO {s}.pairs VALUES (1, 'a', 'ok')"])
+    wait_until(lambda: rows_as_text(pair["target"], f"SELECT a FROM {s}.pairs") == [("1",)], timeout=90, interval=1,
+               what="the good row")
+    # WHEN four records in a row do not fit
+    _run(pg, [f"INSERT INTO {s}.pairs SELECT g, 'b', 'too long' FROM generate_series(2, 5) g"])
+    # THEN the sink stops with the delivery exit code and one error naming the bound
+    assert sink.wait(120) == 7, sink.log()
+    assert "more than bridge.sink.dlq.max.consecutive=3 records in a row refused" in sink.log()
+    # AND the batch that passed the bound was not dead-lettered (nor a whole topic)
+    assert topic_size(kafka_bootstrap, dlq) <= 3
+    bridge.stop()
+
+
+def _replay(pair, tmp_path, dlq: str) -> tuple[int, str]:
+    prefix = pair["prefix"]
+    replay = BridgeProcess(tmp_path / f"{prefix}-sink.json", tmp_path / f"{prefix}-replay-{uuid.uuid4().hex[:4]}.log",
+                           command="sink", args=("replay", "--from-dlq", dlq))
+    replay.start()
+    return replay.wait(120), replay.log()
+
+
+def test_replay_re_applies_dead_letters_after_the_fix_and_keeps_those_refused_again(pair, tmp_path, pg, pg_dsn,
+                                                                                    kafka_bootstrap):
+    # GIVEN two records dead-lettered because a target column is too narrow (varchar(3))
+    s, prefix = pair["schema"], pair["prefix"]
+    _narrow_val(pair, 3)
+    bridge = _start_bridge(pair, tmp_path, pg, pg_dsn, kafka_bootstrap)
+    dlq = f"{prefix}-dlq"
+    sink = _sink(pair, tmp_path, kafka_bootstrap, _dlq_options(dlq))
+    _run(pg, [f"INSERT INTO {s}.pairs VALUES (1, 'a', 'ok'), (2, 'b', 'too long'), (3, 'c', 'ok')",
+              f"INSERT INTO {s}.pairs VALUES (4, 'd', 'much too long')"])
+    wait_until(lambda: topic_size(kafka_bootstrap, dlq) == 2 and len(rows_as_text(pair["target"],
+               f"SELECT a FROM {s}.pairs")) == 2, timeout=90, interval=1, what="two rows and two dead letters")
+    assert sink.stop() == 0, sink.log()
+    # WHEN the column is widened enough for one of them and the DLQ is replayed
+    _narrow_val(pair, 8)
+    code, out = _replay(pair, tmp_path, dlq)
+    # THEN that one arrives; the other is reported and stays (the replay group stops before it)
+    assert code == 7, out
+    assert "replayed 1 dead letter(s)" in out and "1 refused again" in out, out
+    assert re.search(rf"still refused: {re.escape(prefix)}\.{s}\.pairs\[\d+\]@\d+ \(dead letter @0:1\): .*value too "
+                     "long", out), out
+    assert rows_as_text(pair["target"], f"SELECT a, val FROM {s}.pairs ORDER BY a") == [
+        ("1", "ok"), ("2", "too long"), ("3", "ok")]
+    # WHEN it fits too and the DLQ is replayed again: it arrives, and a third replay finds nothing left
+    _narrow_val(pair, 20)
+    code, out = _replay(pair, tmp_path, dlq)
+    assert code == 0 and "replayed 1 dead letter(s)" in out and "0 refused again" in out, out
+    assert rows_as_text(pair["target"], f"SELECT a, val FROM {s}.pairs ORDER BY a")[-1] == ("4", "much too long")
+    code, out = _replay(pair, tmp_path, dlq)
+    assert code == 0 and "replayed 0 dead letter(s)" in out, out
+    # AND the source and the target are equal
+    assert rows_as_text(pg_dsn, PAIRS.format(s=s)) == rows_as_text(pair["target"], PAIRS.format(s=s))
+    bridge.stop()

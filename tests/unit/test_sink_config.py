@@ -132,3 +132,14 @@ def test_the_example_of_debeziums_jdbc_sink_documentation_is_accepted_as_is(tmp_
     assert keys.refused == () and keys.ignored == ()
     assert config.group == "connect-jdbc-connector" and config.topics == ("orders",)
     assert config.dsn == "host=localhost port=5432 dbname=db user=pguser password=pgpassword"
+
+
+def test_the_dead_letter_circuit_breaker_keys(tmp_path):
+    config, keys = _config(tmp_path, {"bridge.sink.dlq.max.ratio": "0.05", "bridge.sink.dlq.max.consecutive": "20",
+                                      "bridge.sink.dlq.window": "500"})
+    assert (config.breaker.max_ratio, config.breaker.max_consecutive, config.breaker.window) == (0.05, 20, 500)
+    assert not keys.refused
+    assert not _config(tmp_path)[0].breaker.enabled
+    for bad in ("1", "-0.1", "half"):
+        with pytest.raises(ConfigError, match=f"bridge.sink.dlq.max.ratio='{bad}' is invalid"):
+            _config(tmp_path, {"bridge.sink.dlq.max.ratio": bad})

@@ -1,5 +1,5 @@
-"""What `bridge sink` tells operators: Connect's dead-letter context headers and the metrics and
-health its supervisor serves."""
+"""What `bridge sink` tells operators: Connect's dead-letter context headers (and how a replay
+reads them back) and the metrics and health its supervisor serves."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import psycopg2.errors
 
 from bridge.sink.dlq import context_headers
 from bridge.sink.records import RecordRefused
+from bridge.sink.replay import DeadLetter, dead_letter
 from bridge.sink.stats import SinkState, Stats
 from bridge.status.http import respond
 
@@ -28,6 +29,34 @@ def test_context_headers_are_connects_names_and_strings():
     converter = dict(context_headers(RecordRefused("bad json", "VALUE_CONVERTER"), "t", 0, 0, "s", 1))
     assert converter["__connect.errors.class.name"] == b"org.apache.kafka.connect.json.JsonConverter"
     assert converter["__connect.errors.exception.class.name"] == b"bridge.sink.records.RecordRefused"
+
+
+class _DeadLetterMessage:
+    def __init__(self, headers) -> None:
+        self._headers = headers
+
+    def headers(self):
+        return self._headers
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return 7
+
+    def key(self) -> bytes:
+        return b"k"
+
+    def value(self) -> bytes:
+        return b"v"
+
+
+def test_a_replay_reads_the_original_coordinates_back_from_the_context_headers():
+    headers = [("app", b"x"), *context_headers(RecordRefused("no"), "srv.public.t", 2, 41, "orders-sink", 0)]
+    assert dead_letter(_DeadLetterMessage(headers)) == DeadLetter(0, 7, ("srv.public.t", 2, 41), b"k", b"v")
+    assert dead_letter(_DeadLetterMessage(headers)).where() == "srv.public.t[2]@41 (dead letter @0:7)"
+    without = dead_letter(_DeadLetterMessage(None))
+    assert without.original is None and without.where() == "dead letter @0:7"
 
 
 def test_metrics_count_per_worker_and_health_follows_the_workers():

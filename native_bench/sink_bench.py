@@ -1,0 +1,269 @@
+"""Sink benchmark: `bridge sink` against Debezium's JDBC sink connector, same topic, same run.
+
+    python -m native_bench.sink_bench [--rows N] [--partitions P] [--systems S1,S2,...] [--out DIR]
+
+A table of N typical 8-column rows (W1's row) is snapshotted by `bridge run`
+(snapshot.mode=initial_only) into one topic of P partitions: Debezium JSON with schemas, read
+events. Each system then consumes that whole topic into a fresh database of its own with the
+same connector options (insert.mode=upsert, primary.key.mode=record_key, delete.enabled=true,
+schema.evolution=basic; table from `${topic}`). Systems: bridge-1, bridge-2 (`bridge sink
+--workers 1|2`, exactly once: offsets in the target, the LSN guard on) and debezium-jdbc-1,
+debezium-jdbc-2 (Kafka Connect standalone with tasks.max=1|2, deploy/local/jdbc-sink/run).
+
+Figures, the same way for every system: the clock starts when the target table first holds a
+row (start-up, JVM or Python imports and table creation are not counted) and stops when it holds
+N; rows/s = the rows written in between / the time; CPU µs per row = the user+system CPU of the
+system's processes (from /proc, the process and its descendants) over the same interval / those
+rows. PostgreSQL's CPU is reported apart: that of the backends connected to the target
+database when its first row arrived (the writers), per row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg2
+import psycopg2.errors
+import psycopg2.extensions
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from native_bench.measure import ProcessTree
+from native_bench.services import REPO, Services, discover
+from native_bench.workloads import ROW_DDL, ROW_SQL
+
+JDBC_SINK = REPO / "deploy" / "local" / "jdbc-sink"
+SYSTEMS = ("bridge-1", "bridge-2", "debezium-jdbc-1", "debezium-jdbc-2")
+OPTIONS = {"insert.mode": "upsert", "primary.key.mode": "record_key", "delete.enabled": "true",
+           "schema.evolution": "basic", "errors.tolerance": "none"}
+TIMEOUT_S = 1800
+
+
+def _dsn(services: Services, dbname: str) -> str:
+    return psycopg2.extensions.make_dsn(services.admin_dsn, dbname=dbname)
+
+
+def _admin(services: Services):
+    conn = psycopg2.connect(services.admin_dsn)
+    conn.autocommit = True
+    return conn
+
+
+def fill_topic(services: Services, tag: str, rows: int, partitions: int, logs: Path) -> str:
+    """The topic of `rows` snapshot events of a fresh table; returns its name."""
+    table, topic = f"{tag}_rows", f"{tag}.public.{tag}_rows"
+    conn = _admin(services)
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE TABLE {table} {ROW_DDL}")
+        cur.execute(f"INSERT INTO {table} SELECT {ROW_SQL.format(n='i')} FROM generate_series(1, {rows}) i")
+        cur.execute(f'CREATE PUBLICATION "{tag}_pub" FOR TABLE {table}')
+    conn.close()
+    kafka = AdminClient({"bootstrap.servers": services.kafka})
+    kafka.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
+    p = psycopg2.extensions.parse_dsn(services.admin_dsn)
+    props = {
+        "debezium.sink.type": "kafka", "debezium.sink.kafka.producer.bootstrap.servers": services.kafka,
+        "debezium.source.connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+        "debezium.source.database.hostname": p["host"], "debezium.source.database.port": p.get("port", "5432"),
+        "debezium.source.database.user": p["user"], "debezium.source.database.password": p.get("password", ""),
+        "debezium.source.database.dbname": p["dbname"], "debezium.source.topic.prefix": tag,
+        "debezium.source.slot.name": f"{tag}_slot", "debezium.source.publication.name": f"{tag}_pub",
+        "debezium.source.publication.autocreate.mode": "disabled", "debezium.source.plugin.name": "pgoutput",
+        "debezium.source.snapshot.mode": "initial_only", "bridge.http.port": "0",
+    }
+    cfg = logs / f"{tag}-source.properties"
+    cfg.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+    with open(logs / f"{tag}-source.log", "wb") as log:
+        code = subprocess.run([sys.executable, "-m", "bridge.cli", "run", "-c", str(cfg)], cwd=REPO, stdout=log,
+                              stderr=subprocess.STDOUT, timeout=TIMEOUT_S, check=False).returncode
+    if code != 0:
+        raise SystemExit(f"bridge run (initial_only) exited {code}: see {logs / f'{tag}-source.log'}")
+    return topic
+
+
+def _count(dsn: str, table: str) -> int:
+    try:
+        conn = psycopg2.connect(dsn)
+    except psycopg2.OperationalError:
+        return 0
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'SELECT count(*) FROM "{table}"')
+            return cur.fetchone()[0]
+    except psycopg2.errors.UndefinedTable:
+        return 0
+    finally:
+        conn.close()
+
+
+def _backends(dsn: str) -> list[int]:
+    """The PostgreSQL backends connected to the target database (the system's writers, and this poll)."""
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            return [pid for (pid,) in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def _watch(dsn: str, table: str, rows: int, pids, alive) -> dict:
+    """Poll the target until it holds `rows`; the figures between its first row and the last."""
+    deadline = time.monotonic() + TIMEOUT_S
+    first = None
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError("the sink exited before the target held every row")
+        count = _count(dsn, table)
+        now = time.monotonic()
+        if first is None and count > 0:
+            tree, server = ProcessTree(pids()), ProcessTree(_backends(dsn))
+            first = (now, count, tree.cpu_seconds(), server.cpu_seconds())
+        if count >= rows:
+            if first is None or count == first[1]:
+                raise RuntimeError("the target went from empty to full between two polls: use more --rows")
+            start, at_start, cpu_start, server_start = first
+            written = count - at_start
+            seconds = now - start
+            cpu = tree.cpu_seconds() - cpu_start
+            server_cpu = server.cpu_seconds() - server_start
+            return {"rows": written, "seconds": round(seconds, 3), "rows_per_s": round(written / seconds),
+                    "cpu_us_per_row": round(cpu / written * 1e6, 1), "cpu_s": round(cpu, 2),
+                    "pg_cpu_us_per_row": round(server_cpu / written * 1e6, 1)}
+        time.sleep(0.1)
+    raise RuntimeError(f"the target did not hold {rows} rows within {TIMEOUT_S} s")
+
+
+def run_bridge(services: Services, topic: str, target: str, workers: int, rows: int, logs: Path, name: str) -> dict:
+    p = psycopg2.extensions.parse_dsn(target)
+    config = {"connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector", "topics": topic,
+              "connection.url": f"jdbc:postgresql://{p['host']}:{p['port']}/{p['dbname']}",
+              "connection.username": p["user"], "connection.password": p.get("password", ""),
+              "bridge.kafka.bootstrap.servers": services.kafka, "bridge.http.port": "0", **OPTIONS}
+    path = logs / f"{name}.json"
+    path.write_text(json.dumps({"name": name, "config": config}, indent=1))
+    with open(logs / f"{name}.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "bridge.cli", "sink", "-c", str(path), "--workers",
+                                 str(workers)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        return _watch(target, topic.replace(".", "_"), rows, lambda: [proc.pid], lambda: proc.poll() is None)
+    finally:
+        proc.terminate()
+        proc.wait(120)
+
+
+def run_debezium(services: Services, topic: str, target: str, tasks: int, rows: int, logs: Path, name: str) -> dict:
+    env = dict(os.environ, BRIDGE_PG_DSN=services.admin_dsn, BRIDGE_KAFKA_BOOTSTRAP=services.kafka)
+    if services.state_dir is not None:
+        env["BRIDGE_STATE_DIR"] = str(services.state_dir)
+    p = psycopg2.extensions.parse_dsn(target)
+    args = [str(JDBC_SINK / "run"), name, f"connection.url=jdbc:postgresql://{p['host']}:{p['port']}/{p['dbname']}",
+            f"topics={topic}", f"tasks.max={tasks}", *(f"{k}={v}" for k, v in OPTIONS.items())]
+    pid_file = (services.state_dir or Path("/nonexistent")) / f"jdbc-sink-{name}" / "connect.pid"
+    log = open(logs / f"{name}.run.log", "wb")
+    runner = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def pid() -> list[int]:
+        try:
+            return [int(pid_file.read_text())]
+        except (OSError, ValueError):
+            return []
+
+    def alive() -> bool:  # the run script returns once the task runs; the JVM goes on
+        code = runner.poll()
+        return code is None or (code == 0 and any(os.path.exists(f"/proc/{p}") for p in pid()))
+
+    try:
+        return _watch(target, topic.replace(".", "_"), rows, pid, alive)
+    finally:
+        runner.wait(600)
+        log.close()
+        subprocess.run([str(JDBC_SINK / "stop"), name], env=env, capture_output=True, timeout=120, check=False)
+        connect_log = pid_file.parent / "connect.log"
+        if connect_log.exists():
+            shutil.copyfile(connect_log, logs / f"{name}.connect.log")
+        subprocess.run([str(JDBC_SINK / "stop"), name, "--purge"], env=env, capture_output=True, timeout=120,
+                       check=False)
+
+
+def summary(results: dict) -> str:
+    lines = [f"Sink benchmark: {results['rows']:,} rows, topic of {results['partitions']} partitions "
+             f"(JSON with schemas), {results['date']}", "",
+             "| system | rows/s into PostgreSQL | CPU µs per row | PostgreSQL CPU µs per row | seconds |",
+             "|---|---:|---:|---:|---:|"]
+    for name, fig in results["systems"].items():
+        if "error" in fig:
+            lines.append(f"| {name} | failed: {fig['error']} | | | |")
+        else:
+            lines.append(f"| {name} | {fig['rows_per_s']:,} | {fig['cpu_us_per_row']} | {fig['pg_cpu_us_per_row']} | "
+                         f"{fig['seconds']} |")
+    best = {k: v for k, v in results["systems"].items() if "error" not in v}
+    theirs = [v["rows_per_s"] for k, v in best.items() if k.startswith("debezium")]
+    ours = [v["rows_per_s"] for k, v in best.items() if k.startswith("bridge")]
+    if theirs and ours:
+        lines += ["", f"best bridge sink / best Debezium JDBC sink: {max(ours) / max(theirs):.2f}x rows/s"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m native_bench.sink_bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--partitions", type=int, default=2)
+    parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma list of " + ", ".join(SYSTEMS))
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    names = [s.strip() for s in args.systems.split(",") if s.strip()]
+    if unknown := [s for s in names if s not in SYSTEMS]:
+        parser.error(f"unknown system(s) {', '.join(unknown)}")
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = (args.out or REPO / "bench-results" / f"sink-{stamp}").resolve()
+    logs = out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    services = discover(None, None)
+    tag = f"sb{uuid.uuid4().hex[:6]}"
+    results = {"rows": args.rows, "partitions": args.partitions, "date": stamp, "options": OPTIONS,
+               "command": " ".join(["python -m native_bench.sink_bench", *(argv or sys.argv[1:])]), "systems": {}}
+    admin = _admin(services)
+    try:
+        topic = fill_topic(services, tag, args.rows, args.partitions, logs)
+        for name in names:
+            db = f"{tag}_{name.replace('-', '_')}"
+            with admin.cursor() as cur:
+                cur.execute(f'CREATE DATABASE "{db}"')
+            kind, _, n = name.rpartition("-")
+            try:
+                run = run_bridge if kind == "bridge" else run_debezium
+                results["systems"][name] = run(services, topic, _dsn(services, db), int(n), args.rows, logs,
+                                               f"{tag}_{name.replace('-', '_')}")
+            except (RuntimeError, subprocess.SubprocessError) as exc:
+                results["systems"][name] = {"error": str(exc)}
+            finally:
+                with admin.cursor() as cur:
+                    cur.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            print(name, results["systems"][name], flush=True)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s "
+                        "AND NOT active", (f"{tag}_slot",))
+            cur.execute(f'DROP PUBLICATION IF EXISTS "{tag}_pub"')
+            cur.execute(f"DROP TABLE IF EXISTS {tag}_rows")
+        admin.close()
+        kafka = AdminClient({"bootstrap.servers": services.kafka})
+        kafka.delete_topics([f"{tag}.public.{tag}_rows"])[f"{tag}.public.{tag}_rows"].exception(30)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    text = summary(results)
+    (out / "summary.md").write_text(text + "\n")
+    print(text)
+    return 1 if any("error" in v for v in results["systems"].values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
