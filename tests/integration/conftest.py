@@ -82,3 +82,14 @@ def drill_kafka(toxiproxy):
     proxy.delete()
     if started:
         run_down("kafka-drill")
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(local_services):
+    """The exports of deploy/local/kafka-secure/up (BRIDGE_KAFKA_SECURE_*): a secured broker started
+    once for the session by the first test that needs it; stopped at the end unless it was
+    already running."""
+    env, started = run_up("kafka-secure")
+    yield env
+    if started:
+        run_down("kafka-secure")

@@ -373,6 +373,31 @@ def throwaway_ca(directory: Path, name: str = "other-ca") -> Path:
     return cert
 
 
+SCRAM = "org.apache.kafka.common.security.scram.ScramLoginModule"
+
+
+def java_scram_settings(env: dict[str, str], *, password: str | None = None, ca: str | None = None) -> dict:
+    """Java client settings for the secured broker (`secure_kafka`'s exports) as a Debezium or
+    Connect user writes them: SCRAM-SHA-512 over SASL_SSL in a JAAS line, a PEM CA."""
+    user, secret = env["BRIDGE_KAFKA_SECURE_USER"], password or env["BRIDGE_KAFKA_SECURE_PASSWORD"]
+    return {
+        "bootstrap.servers": env["BRIDGE_KAFKA_SECURE_SASL_SSL"],
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.jaas.config": f'{SCRAM} required username="{user}" password="{secret}";',
+        "ssl.truststore.location": ca or f'{env["BRIDGE_KAFKA_SECURE_CERTS"]}/ca.pem',
+        "ssl.truststore.type": "PEM",
+    }
+
+
+def scram_client(env: dict[str, str]) -> dict[str, str]:
+    """librdkafka settings of a test's own client of the secured broker."""
+    return {"bootstrap.servers": env["BRIDGE_KAFKA_SECURE_SASL_SSL"], "security.protocol": "SASL_SSL",
+            "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": env["BRIDGE_KAFKA_SECURE_USER"],
+            "sasl.password": env["BRIDGE_KAFKA_SECURE_PASSWORD"],
+            "ssl.ca.location": f'{env["BRIDGE_KAFKA_SECURE_CERTS"]}/ca.pem'}
+
+
 def error_lines(log: str) -> list[str]:
     """What the bridge logged at ERROR level, without the time stamp and logger."""
     return [line.split(" ERROR bridge: ", 1)[1] for line in log.splitlines() if " ERROR bridge: " in line]

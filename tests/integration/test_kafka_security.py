@@ -1,11 +1,11 @@
 """pgbridge over a secured broker with a Debezium user's Java client settings (issue 14).
 
 The broker is the project's own `deploy/local/kafka-secure/up` (KRaft, SASL_SSL with SCRAM-SHA-512
-users made at format time, a throwaway CA), started once for the module and stopped at its end
-when this module started it. The bridge reads `sasl.jaas.config=...ScramLoginModule required ...;`
-and `ssl.truststore.location` + `ssl.truststore.type=PEM`, as a Debezium Server file has them;
-rows must arrive. A wrong password and a CA that did not sign the broker must each stop the start
-with exit code 3 and one line naming the broker and the cause, and leave the slot where it was.
+users made at format time, a throwaway CA: the `secure_kafka` fixture). The bridge reads
+`sasl.jaas.config=...ScramLoginModule required ...;` and `ssl.truststore.location` +
+`ssl.truststore.type=PEM`, as a Debezium Server file has them; rows must arrive. A wrong password
+and a CA that did not sign the broker must each stop the start with exit code 3 and one line
+naming the broker and the cause, and leave the slot where it was.
 """
 
 from __future__ import annotations
@@ -28,41 +28,18 @@ from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
 
 from tests.integration.support import (
-    REPO, Writers, check_exactly_once, check_per_key_sequences, child_pids, confirmed_flush, consume_until,
-    error_lines, get_json, metrics_of, reached_final, slot_active, throwaway_ca, wait_until,
+    REPO, SCRAM, Writers, check_exactly_once, check_per_key_sequences, child_pids, confirmed_flush,
+    consume_until, error_lines, get_json, java_scram_settings, metrics_of, reached_final, slot_active,
+    throwaway_ca, wait_until,
 )
 
-UP = REPO / "deploy" / "local" / "kafka-secure" / "up"
-DOWN = REPO / "deploy" / "local" / "kafka-secure" / "down"
-SCRAM = "org.apache.kafka.common.security.scram.ScramLoginModule"
 P = "debezium.sink.kafka.producer."
-
-
-@pytest.fixture(scope="module")
-def secure_kafka(local_services):
-    """The exports of deploy/local/kafka-secure/up (BRIDGE_KAFKA_SECURE_*)."""
-    started = time.monotonic()
-    proc = subprocess.run([str(UP)], capture_output=True, text=True, timeout=300)
-    if proc.returncode != 0:
-        pytest.fail(f"deploy/local/kafka-secure/up failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}",
-                    pytrace=False)
-    env = dict(re.findall(r"^export (\w+)='([^']*)'$", proc.stdout, re.M))
-    print(f"secured Kafka ready in {time.monotonic() - started:.1f}s")
-    yield env
-    if "# started: nothing" not in proc.stdout:
-        subprocess.run([str(DOWN)], capture_output=True, timeout=120)
 
 
 def java_client_settings(env: dict[str, str], *, password: str | None = None, ca: str | None = None) -> dict:
     """What a Debezium Server user writes for SCRAM over SASL_SSL, with a PEM CA."""
-    user, secret = env["BRIDGE_KAFKA_SECURE_USER"], password or env["BRIDGE_KAFKA_SECURE_PASSWORD"]
     return {
-        P + "bootstrap.servers": env["BRIDGE_KAFKA_SECURE_SASL_SSL"],
-        P + "security.protocol": "SASL_SSL",
-        P + "sasl.mechanism": "SCRAM-SHA-512",
-        P + "sasl.jaas.config": f'{SCRAM} required username="{user}" password="{secret}";',
-        P + "ssl.truststore.location": ca or f'{env["BRIDGE_KAFKA_SECURE_CERTS"]}/ca.pem',
-        P + "ssl.truststore.type": "PEM",
+        **{P + key: value for key, value in java_scram_settings(env, password=password, ca=ca).items()},
         # Failures are to surface within seconds, not after the default retry budget.
         "bridge.connect.attempts": "2", "bridge.connect.backoff.initial.ms": "1000",
     }
