@@ -93,3 +93,14 @@ def secure_kafka(local_services):
     yield env
     if started:
         run_down("kafka-secure")
+
+
+@pytest.fixture(scope="session")
+def tls_pg(local_services):
+    """The exports of deploy/local/postgres-tls/up (BRIDGE_PG_TLS_*): a TLS-only PostgreSQL started
+    once for the session by the first test that needs it; stopped at the end unless it was
+    already running."""
+    env, started = run_up("postgres-tls")
+    yield env
+    if started:
+        run_down("postgres-tls")

@@ -1,9 +1,8 @@
 """pgbridge against a PostgreSQL that accepts TLS connections only (issue 14).
 
 The server is the project's own `deploy/local/postgres-tls/up` (ssl=on, `hostssl`-only
-pg_hba.conf, a throwaway CA whose server certificate names only `localhost`), started once for
-the module and stopped at its end when this module started it. With Debezium's
-`database.sslmode=verify-full` + `database.sslrootcert` rows must stream, over TLS on both the
+pg_hba.conf, a throwaway CA whose server certificate names only `localhost`: the `tls_pg`
+fixture). With Debezium's `database.sslmode=verify-full` + `database.sslrootcert` rows must stream, over TLS on both the
 SQL and the replication connection. A CA that did not sign the server, a host name the
 certificate does not carry, and `sslmode=disable` must each stop the start with exit code 3 and
 one line naming the server and the cause: never a silent fallback to an unverified or plain
@@ -13,35 +12,16 @@ connection.
 from __future__ import annotations
 
 import re
-import subprocess
-import time
 
 import psycopg2
 import pytest
 
 from tests.integration.support import (
-    REPO, BridgeProcess, consume, drop_slot_and_publication, error_lines, slot_active, throwaway_ca, wait_until,
+    BridgeProcess, consume, drop_slot_and_publication, error_lines, slot_active, throwaway_ca, wait_until,
     write_properties,
 )
 
-UP = REPO / "deploy" / "local" / "postgres-tls" / "up"
-DOWN = REPO / "deploy" / "local" / "postgres-tls" / "down"
 S = "debezium.source."
-
-
-@pytest.fixture(scope="module")
-def tls_pg(local_services):
-    """The exports of deploy/local/postgres-tls/up (BRIDGE_PG_TLS_*)."""
-    started = time.monotonic()
-    proc = subprocess.run([str(UP)], capture_output=True, text=True, timeout=300)
-    if proc.returncode != 0:
-        pytest.fail(f"deploy/local/postgres-tls/up failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}",
-                    pytrace=False)
-    env = dict(re.findall(r"^export (\w+)='([^']*)'$", proc.stdout, re.M))
-    print(f"TLS PostgreSQL ready in {time.monotonic() - started:.1f}s")
-    yield env
-    if "# started: nothing" not in proc.stdout:
-        subprocess.run([str(DOWN)], capture_output=True, timeout=120)
 
 
 @pytest.fixture
