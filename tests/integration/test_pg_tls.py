@@ -2,8 +2,8 @@
 
 The server is the project's own `deploy/local/postgres-tls/up` (ssl=on, `hostssl`-only
 pg_hba.conf, a throwaway CA whose server certificate names only `localhost`: the `tls_pg`
-fixture). With Debezium's `database.sslmode=verify-full` + `database.sslrootcert` rows must stream, over TLS on both the
-SQL and the replication connection. A CA that did not sign the server, a host name the
+fixture). With Debezium's `database.sslmode=verify-full` + `database.sslrootcert` rows must
+stream, over TLS on both the SQL and the replication connection. A CA that did not sign the server, a host name the
 certificate does not carry, and `sslmode=disable` must each stop the start with exit code 3 and
 one line naming the server and the cause: never a silent fallback to an unverified or plain
 connection.
