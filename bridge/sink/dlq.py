@@ -6,7 +6,8 @@ A refused record goes out with its original key, value, timestamp and headers; w
 `.class.name`, `.exception.class.name`, `.exception.message`, `.exception.stacktrace`), each a
 UTF-8 string, so the record can be replayed from its original coordinates. A missing topic is
 created with one partition and `errors.deadletterqueue.topic.replication.factor`, as Connect does.
-The records are flushed before the batch that skipped them commits.
+The records are flushed before the batch that skipped them commits. Both clients connect as
+Connect's would: `producer.override.*` and `admin.override.*` over the consumer's connection.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from bridge.errors import DeliveryError
 from bridge.kafka import clients
 from bridge.kafka.settings import KafkaConnection, ProducerTuning
 from bridge.sink.records import RecordRefused
-from bridge.sink.settings import Errors
+from bridge.sink.settings import Errors, SinkConfig
 
 PREFIX = "__connect.errors."
 TASK_CLASS = "io.debezium.connector.jdbc.JdbcSinkConnectorTask"
@@ -51,17 +52,17 @@ def context_headers(error: RecordRefused, topic: str, partition: int, offset: in
 class DeadLetters:
     """The worker's dead-letter producer (None topic: refused records are only logged)."""
 
-    def __init__(self, errors: Errors, connection: KafkaConnection, connector: str, task: int) -> None:
-        self.errors = errors
-        self.connector = connector
+    def __init__(self, config: SinkConfig, task: int) -> None:
+        self.errors: Errors = config.errors
+        self.connector = config.name
         self.task = task
         self.sent = 0
         self._failed: list[str] = []
         self._producer = None
-        if errors.dlq_topic:
-            self._producer = clients.producer(connection, ProducerTuning({}), **{"enable.idempotence": "true",
-                                                                                 "acks": "all"})
-            self._ensure_topic(connection)
+        if self.errors.dlq_topic:
+            self._producer = clients.producer(config.dlq_producer or config.kafka, ProducerTuning({}),
+                                              **{"enable.idempotence": "true", "acks": "all"})
+            self._ensure_topic(config.dlq_admin or config.kafka)
 
     def _ensure_topic(self, connection: KafkaConnection) -> None:
         admin = clients.admin(connection)

@@ -24,8 +24,6 @@ RULES: tuple[Rule, ...] = tuple(
     + _rule(REFUSED, "single message transforms on the sink side are not implemented: remove them",
             r"transforms(\..*)?", r"predicates(\..*)?")
     + _rule(REFUSED, "bridge sink connects with libpq, not Hibernate: remove it", r"hibernate\..*")
-    + _rule(REFUSED, "the dead-letter producer takes its connection from consumer.override.*; other "
-            "producer and admin overrides are not implemented", r"(producer|admin)\.override\..*")
     + _rule(REFUSED, "JsonConverter option not implemented by bridge sink (it reads schemas.enable only)",
             r"(key|value)\.converter\..*")
 )

@@ -1,7 +1,8 @@
 """`bridge sink`'s configuration: a Debezium JDBC sink connector configuration, read as it is.
 
 The keys and defaults are Debezium's `JdbcSinkConnectorConfig` and Kafka Connect's sink-connector
-keys (`topics`, `errors.*`, `consumer.override.*`, converters); pgbridge's own are `bridge.sink.*`
+keys (`topics`, `errors.*`, `consumer.override.*`, `producer.override.*`, `admin.override.*`,
+converters); pgbridge's own are `bridge.sink.*`
 and `bridge.kafka.bootstrap.servers`. Every key is honoured, refused at start with one line naming
 it (`bridge.sink.keys`), or ignored with a warning where Debezium ignores it for PostgreSQL.
 """
@@ -26,6 +27,9 @@ CONNECTOR_CLASS = "io.debezium.connector.jdbc.JdbcSinkConnector"
 JSON_CONVERTER = "org.apache.kafka.connect.json.JsonConverter"
 BOOTSTRAP = "bridge.kafka.bootstrap.servers"
 CONSUMER = "consumer.override."
+# Connect gives a sink's dead-letter producer and the admin client that creates its topic these.
+PRODUCER = "producer.override."
+ADMIN = "admin.override."
 _DEFAULT_NAMING = {
     "collection.naming.strategy": ("io.debezium.sink.naming.DefaultCollectionNamingStrategy",
                                    "io.debezium.connector.jdbc.naming.DefaultTableNamingStrategy"),
@@ -86,6 +90,8 @@ class SinkConfig:
     dsn: str = field(repr=False)  # libpq; holds the password
     kafka: KafkaConnection
     consumer: Mapping[str, str]  # librdkafka settings beyond the connection
+    dlq_producer: KafkaConnection | None = None  # `producer.override.*` over `kafka`; None: `kafka`
+    dlq_admin: KafkaConnection | None = None  # `admin.override.*` over `kafka` (creates the DLQ topic)
     insert_mode: str = "insert"  # insert | upsert | update
     delete_enabled: bool = False
     truncate_enabled: bool = False
@@ -165,6 +171,7 @@ def read_sink(r: PropertyReader, workers: int | None = None) -> SinkConfig:
     r.bool("connection.restart.on.errors", False)  # bridge sink reconnects inside the retry budget either way
     config = SinkConfig(
         name=name, topics=topics, topics_regex=regex, dsn=dsn, kafka=kafka, consumer=consumer,
+        dlq_producer=_override(r, PRODUCER, kafka), dlq_admin=_override(r, ADMIN, kafka),
         insert_mode=insert_mode, delete_enabled=delete_enabled, truncate_enabled=r.bool("truncate.enabled", False),
         pk_mode=pk_mode, pk_fields=pk_fields, schema_evolution=evolution, table_format=table_format,
         quote_identifiers=r.bool("quote.identifiers", False), batch_size=batch_size, max_poll_records=max_poll,
@@ -253,6 +260,22 @@ def _consumer(r: PropertyReader) -> tuple[KafkaConnection, dict[str, str], int]:
     connection = {k: v for k, v in settings.items() if is_connection_setting(k)}
     own = {k: v for k, v in settings.items() if not is_connection_setting(k)}
     return KafkaConnection(connection), own, max_poll
+
+
+def _override(r: PropertyReader, prefix: str, consumer: KafkaConnection) -> KafkaConnection | None:
+    """Connect's `producer.override.*` / `admin.override.*` (the dead-letter clients): their
+    connection and security settings, translated as the consumer's, over the consumer's connection,
+    which stands in for the Connect worker's own (bridge sink has no worker file)."""
+    given = read_consumer_properties(r, prefix)
+    lines = [f"{r.label(prefix + name)} is refused: bridge sink takes only connection and security "
+             "settings for its dead-letter clients (the producer's durability is its own); remove it"
+             for name in given if not is_connection_setting(name)]
+    if lines:
+        raise ConfigError("\n".join(lines))
+    if not given:
+        return None
+    check_with_librdkafka(r, {k: v for k, v in given.items() if k != "bootstrap.servers"}, prefix)
+    return KafkaConnection({**consumer.settings, **given})
 
 
 def _field_filter(r: PropertyReader) -> FieldFilter:

@@ -81,7 +81,7 @@ class SinkWorker:
         self.readers = Readers(config, config.decode.unavailable_value_placeholder)
         self.writer = Writer(config, config.decode)
         self.offsets = OffsetStore(config.offsets_table, config.group) if config.offsets == "target" else None
-        self.dead = DeadLetters(config.errors, config.kafka, config.name, index)
+        self.dead = DeadLetters(config, index)
         self.breaker = Breaker(config.breaker) if config.breaker.enabled and config.errors.tolerance == "all" else None
         self.pending: list = []
         self.assigned: set[tuple[str, int]] = set()

@@ -106,6 +106,42 @@ def test_deprecated_aliases_and_consumer_overrides(tmp_path):
     assert config.value_schemas is False and keys.refused == ()
 
 
+SCRAM = 'org.apache.kafka.common.security.scram.ScramLoginModule required username="{}" password="{}";'
+
+
+def test_dead_letter_clients_connect_with_connects_producer_and_admin_overrides(tmp_path):
+    """Connect's DLQ producer reads `producer.override.*`, its admin client `admin.override.*`;
+    each over the consumer's connection (which stands in for the worker's)."""
+    security = {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+                "ssl.truststore.type": "PEM", "ssl.truststore.location": "/etc/kafka/ca.pem"}
+    config, keys = _config(tmp_path, {
+        **{f"consumer.override.{k}": v for k, v in security.items()},
+        "consumer.override.sasl.jaas.config": SCRAM.format("reader", "r-pw"),
+        "producer.override.sasl.jaas.config": SCRAM.format("dlq-writer", "w-pw"),
+        "admin.override.sasl.jaas.config": SCRAM.format("dlq-admin", "a-pw"),
+        "producer.override.key.serializer": "org.apache.kafka.common.serialization.ByteArraySerializer"})
+    assert keys.refused == ()
+    common = {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+              "ssl.ca.location": "/etc/kafka/ca.pem", "bootstrap.servers": "127.0.0.1:9092"}
+    for connection, user, password in ((config.kafka, "reader", "r-pw"), (config.dlq_producer, "dlq-writer", "w-pw"),
+                                       (config.dlq_admin, "dlq-admin", "a-pw")):
+        assert connection.settings == {**common, "sasl.username": user, "sasl.password": password}
+    assert "w-pw" not in repr(config) and "a-pw" not in repr(config)
+    plain, _ = _config(tmp_path)
+    assert plain.dlq_producer is None and plain.dlq_admin is None  # the consumer's connection
+
+
+def test_dead_letter_overrides_beyond_the_connection_are_refused_naming_the_key(tmp_path):
+    with pytest.raises(ConfigError) as refused:
+        _config(tmp_path, {"producer.override.acks": "1", "admin.override.ssl.protocol": "TLSv1.2",
+                           "producer.override.linger.ms": "5"})
+    lines = str(refused.value).splitlines()
+    assert lines[0].startswith("producer.override.acks is refused: bridge sink takes only connection and security")
+    assert lines[1].startswith("producer.override.linger.ms is refused")
+    with pytest.raises(ConfigError, match="admin.override.ssl.protocol is refused: librdkafka says"):
+        _config(tmp_path, {"admin.override.ssl.protocol": "TLSv1.2"})
+
+
 def test_workers_come_from_the_command_line_before_the_file(tmp_path):
     assert _config(tmp_path, {"bridge.sink.workers": "3"}, workers=None)[0].workers == 3
     assert _config(tmp_path, {"bridge.sink.workers": "3"}, workers=5)[0].workers == 5
