@@ -31,12 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from bridge.proc.sink_supervisor import run_sink
     from bridge.sink.files import load_sink_config
+    from bridge.sink.preflight import check
 
     if (args.action == "replay") != bool(args.from_dlq):
         raise ConfigError("bridge sink replay takes --from-dlq TOPIC, and --from-dlq only goes with replay")
     config, keys = load_sink_config(args.config, args.bootstrap_servers, args.workers)
     for verdict in keys.ignored:
         log.warning("ignoring %s", verdict.line())
+    check(config)
     if args.action == "replay":
         from bridge.sink.replay import replay
 

@@ -33,7 +33,7 @@ def retrying(what: str, attempt: Callable[[], T], retry: RetryConfig, *, sleep=t
             return attempt()
         except psycopg2.OperationalError as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            if _permanent(reason):
+            if permanent_failure(reason):
                 raise ConnectionFailed(f"cannot connect to {what}: {reason}") from None
             if number == retry.attempts:
                 raise ConnectionFailed(
@@ -46,7 +46,8 @@ def retrying(what: str, attempt: Callable[[], T], retry: RetryConfig, *, sleep=t
     raise AssertionError("unreachable")
 
 
-def _permanent(reason: str) -> bool:
+def permanent_failure(reason: str) -> bool:
+    """Whether libpq's `reason` is one a retry cannot fix (credentials, TLS, a missing database)."""
     return any(
         marker in reason
         for marker in ("password authentication failed", "does not exist", "no pg_hba.conf entry",
