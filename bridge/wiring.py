@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 def preflight(config: BridgeConfig) -> str:
     """Check the servers; returns the PostgreSQL cluster's system identifier."""
     KafkaWriter(config.kafka).check_reachable(config.retry)
+    _check_registries(config)
     sql = connect(config.postgres, config.retry)
     try:
         system = prepare_postgres(sql, config.replication, config.filters, config.incremental.signal_table)
@@ -62,6 +63,16 @@ def preflight(config: BridgeConfig) -> str:
         return system
     finally:
         sql.close()
+
+
+def _check_registries(config: BridgeConfig) -> None:
+    """The Avro converters' registries: a TLS or credential refusal stops the start here, in one line."""
+    specs = {f.avro for f in (config.events.key_format, config.events.value_format) if f.avro is not None}
+    if specs:
+        from bridge.format.avro.registry import Registry  # the avro extra, only with Avro
+
+        for spec in specs:
+            Registry(spec).check_reachable()
 
 
 def run(config: BridgeConfig, reloader: Reloader | None = None) -> int:

@@ -18,21 +18,26 @@ asked once per process and kept.
   produced. Any other answer (409 incompatible, 422 invalid, 401/403, 404) is final:
   `SchemaRegistryFailed`, which stops the bridge; a refusal of the schema itself (409, 422) is
   `SchemaIncompatible`, which `bridge.registry.incompatible.topic` quarantines instead.
+- At start (`check_reachable`, in the parent before anything streams): a registry whose TLS
+  certificate does not verify, or that refuses the credentials (401/403), stops the start with
+  one line (`ConnectionFailed`, exit 3); one that does not answer yet is left to the retries.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro.schema import fingerprint as avro_fingerprint, to_parsing_canonical_form
 
-from bridge.errors import SchemaRegistryFailed
+from bridge.errors import ConnectionFailed, SchemaRegistryFailed
 from bridge.format.avro.settings import AvroSpec
 
 try:  # the HTTP client confluent-kafka's registry client runs on (httpx2 on Python 3.10+)
@@ -49,6 +54,22 @@ def _retriable(exc: Exception) -> bool:
     if isinstance(exc, SchemaRegistryError):
         return exc.http_status_code >= 500 or exc.http_status_code in _RETRIED
     return isinstance(exc, (TransportError, OSError))
+
+
+def _tls_error(exc: BaseException | None) -> ssl.SSLError | None:
+    """The TLS failure (an unknown CA, a host name the certificate lacks) behind `exc`, if any."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, ssl.SSLError):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
+
+
+def _without_credentials(url: str) -> str:
+    """`url` without a `user:password@` part (basic.auth.credentials.source=URL)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _reason(exc: Exception) -> str:
@@ -96,6 +117,22 @@ class Registry:
                     conf[key] = value
             self._client = SchemaRegistryClient(conf)
         return self._client
+
+    def check_reachable(self) -> None:
+        """One request (the subjects): a refusal no retry fixes raises `ConnectionFailed`."""
+        url = _without_credentials(self.spec.urls[0])
+        try:
+            self.client.get_subjects()
+        except SchemaRegistryError as exc:
+            if exc.http_status_code in (401, 403):
+                raise ConnectionFailed(f"cannot reach the schema registry at {url} ({self.spec.label}): "
+                                       f"{_reason(exc)}") from None
+        except Exception as exc:  # noqa: BLE001 - a TLS refusal is final, the rest is retried later
+            tls = _tls_error(exc)
+            if tls is not None:
+                raise ConnectionFailed(f"cannot reach the schema registry at {url} ({self.spec.label}): "
+                                       f"TLS: {tls}") from None
+            log.warning("schema registry %s does not answer yet (%s); the producers keep trying", url, _reason(exc))
 
     def id_for(self, subject: str, text: str, what: str) -> int:
         """The registry's id of schema `text` under `subject`; `what`: the records it is for
