@@ -3,6 +3,8 @@ subjects, registration, lookup, retries, compatibility levels, and what is refus
 
 from __future__ import annotations
 
+import ssl
+
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
@@ -11,7 +13,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from bridge.config import config_from_properties
 from bridge.convert.schema import connect_schema, envelope_schema, field_schema, key_schema, value_schema
-from bridge.errors import ConfigError, SchemaRegistryFailed
+from bridge.errors import ConfigError, ConnectionFailed, SchemaRegistryFailed
 from bridge.format.avro.converter import AvroWriter
 from bridge.format.avro.registry import Registry, SchemaIncompatible
 from bridge.format.avro.settings import RECORD, TOPIC_RECORD, AvroSpec
@@ -94,6 +96,44 @@ def test_an_unavailable_registry_is_retried_with_backoff_until_it_answers():
     registry = Registry(spec, sleep=sleeps.append, client=_Flaky(503, 4))
     assert registry.id_for("s", '"int"', "x") == 42
     assert sleeps == [0.1, 0.2, 0.3, 0.3]
+
+
+class _Subjects:
+    """A registry client whose `get_subjects` raises `error`."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def get_subjects(self):
+        raise self.error
+
+
+def _tls_refusal() -> Exception:
+    """What the HTTP client raises for a certificate that does not verify: the TLS error as its cause."""
+    try:
+        try:
+            raise ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+        except ssl.SSLError as exc:
+            raise OSError("connect failed") from exc
+    except OSError as exc:
+        return exc
+
+
+@pytest.mark.parametrize("error, shown", [
+    (_tls_refusal(), r"TLS: .*CERTIFICATE_VERIFY_FAILED"),
+    (SchemaRegistryError(401, 40101, "Unauthorized"), r"HTTP 401 \(error 40101\): Unauthorized"),
+])
+def test_at_start_a_tls_or_credential_refusal_is_final_and_hides_url_credentials(error, shown):
+    spec = AvroSpec(urls=("https://u:pw-Secret@registry:8081",), label="debezium.format.value")
+    with pytest.raises(ConnectionFailed, match=r"cannot reach the schema registry at https://registry:8081 "
+                                               rf"\(debezium.format.value\): {shown}") as refused:
+        Registry(spec, client=_Subjects(error)).check_reachable()
+    assert "pw-Secret" not in str(refused.value)
+
+
+def test_at_start_a_registry_that_does_not_answer_yet_is_left_to_the_retries(caplog):
+    Registry(SPEC, client=_Subjects(ConnectionRefusedError(111, "Connection refused"))).check_reachable()
+    assert "does not answer yet" in caplog.text
 
 
 def test_an_incompatible_schema_is_final_and_names_subject_version_and_reason():
