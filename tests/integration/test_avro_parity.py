@@ -44,6 +44,7 @@ def _env(pg_dsn: str, kafka_bootstrap: str) -> dict[str, str]:
 
 def _prepare(conn, case: ref.Case, schema: str, publications: list[str]) -> None:
     with conn.cursor() as cur:
+        cur.execute("CREATE EXTENSION IF NOT EXISTS hstore")  # the types case has an hstore column
         cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         cur.execute(f"CREATE SCHEMA {schema}")
         for statement in case.sql(case.setup, schema):
