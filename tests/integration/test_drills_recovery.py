@@ -177,7 +177,7 @@ def staging(tmp_path, pg, pg_dsn, drill_kafka, unique_name):
                                   "bridge.drill.kafka.proxy": drill_kafka["proxy"].name,
                                   "bridge.drill.kafka.bootstrap.servers": drill_kafka["BRIDGE_KAFKA_DRILL_DIRECT"],
                                   "bridge.drill.table": f"public.{table}", "bridge.drill.duration.ms": "10000",
-                                  "bridge.drill.timeout.ms": "60000"})
+                                  "bridge.drill.timeout.ms": "25000"})
     bridge = BridgeProcess(cfg, tmp_path / f"{name}.log")
     bridge.start()
     try:
