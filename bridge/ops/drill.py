@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
@@ -125,10 +126,15 @@ class Stage:
 
 
 class Writers:
-    """Threads that increment `v` of random rows, one row per transaction, until stopped."""
+    """Threads that increment `v` of random rows of `table` until stopped (each thread stops by
+    itself after `max_updates` transactions); per transaction, a number of distinct keys drawn
+    from `keys_per_txn` (one row per transaction by default). `connect` opens a connection."""
 
-    def __init__(self, stage: Stage, threads: int = 2, pause_s: float = 0.01, max_updates: int = 3000) -> None:
-        self.stage, self.pause_s, self.max_updates = stage, pause_s, max_updates
+    def __init__(self, connect: Callable[[], psycopg2.extensions.connection], table: str, keys: int, *,
+                 threads: int = 2, pause_s: float = 0.01, max_updates: int = 3000,
+                 keys_per_txn: tuple[int, int] = (1, 1)) -> None:
+        self.connect, self.table, self.keys = connect, table, keys
+        self.pause_s, self.max_updates, self.keys_per_txn = pause_s, max_updates, keys_per_txn
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
         self.errors: list[BaseException] = []
@@ -136,15 +142,23 @@ class Writers:
     def _run(self, seed: int) -> None:
         rng = random.Random(seed)
         try:
-            conn = psycopg2.connect(**self.stage.pg)
+            conn = self.connect()
             conn.autocommit = True
             with conn.cursor() as cur:
                 for _ in range(self.max_updates):  # bounded: the loop stops itself
                     if self._stop.is_set():
                         break
-                    cur.execute(f"UPDATE {self.stage.table} SET v = v + 1 WHERE id = %s",
-                                (rng.randrange(self.stage.keys),))
-                    time.sleep(self.pause_s)
+                    n = rng.randint(*self.keys_per_txn)
+                    if n == 1:
+                        cur.execute(f"UPDATE {self.table} SET v = v + 1 WHERE id = %s", (rng.randrange(self.keys),))
+                    else:
+                        try:
+                            cur.execute(f"UPDATE {self.table} SET v = v + 1 WHERE id = ANY(%s)",
+                                        (rng.sample(range(self.keys), n),))
+                        except psycopg2.errors.DeadlockDetected:
+                            pass  # rolled back whole: nothing changed (writers lock keys in any order)
+                    if self.pause_s:
+                        time.sleep(self.pause_s)
             conn.close()
         except BaseException as exc:  # noqa: BLE001 - surfaced by stop()
             self.errors.append(exc)
@@ -159,7 +173,11 @@ class Writers:
         for t in self._threads:
             t.join(120)
         if self.errors:
-            raise DrillFailed(f"a drill writer failed: {self.errors[0]}")
+            raise DrillFailed(f"a writer failed: {self.errors[0]!r}")
+
+
+def _writers(stage: Stage) -> Writers:
+    return Writers(lambda: psycopg2.connect(**stage.pg), stage.table, stage.keys)
 
 
 @dataclass(frozen=True)
@@ -197,7 +215,7 @@ def rehearse(name: str, stage: Stage, fault: Callable[[], None], *, quiesce: boo
         with pg.cursor() as cur:
             cur.execute(f"INSERT INTO {stage.table} SELECT g, 0 FROM generate_series(0, %s) g "
                         "ON CONFLICT (id) DO UPDATE SET v = 0", (stage.keys - 1,))
-        writers = Writers(stage).start()
+        writers = _writers(stage).start()
         time.sleep(3)
         if quiesce:
             writers.stop()
@@ -212,7 +230,7 @@ def rehearse(name: str, stage: Stage, fault: Callable[[], None], *, quiesce: boo
     finally:
         pg.close()
     size_at_heal = _first(lambda: _size_or_none(stage), timeout, f"Kafka to answer after the heal ({stage.topic})")
-    writers = Writers(stage).start()
+    writers = _writers(stage).start()
     try:
         _wait(lambda: (_size_or_none(stage) or 0) > size_at_heal, timeout,
               f"the topic {stage.topic} to grow after the heal: the bridge did not resume")

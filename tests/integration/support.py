@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ import psycopg2.extensions
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from bridge.ops import drill
 from bridge.source.slots import drop_slot, inspect_slot
 
 REPO = Path(__file__).resolve().parents[2]
@@ -240,54 +239,13 @@ def slot_exists(pg, slot: str) -> bool:
         return cur.fetchone() is not None
 
 
-class Writers:
-    """Concurrent writers incrementing `v` of random keys until stopped: per transaction, a number
-    of distinct keys drawn from `keys_per_txn` (one row per transaction by default)."""
+class Writers(drill.Writers):
+    """The drills' writers on a DSN (`bridge.ops.drill.Writers`), and the values they left."""
 
     def __init__(self, dsn: str, table: str, keys: int, threads: int, max_updates: int, pause_s: float = 0.0,
                  keys_per_txn: tuple[int, int] = (1, 1)) -> None:
-        self.dsn, self.table, self.keys = dsn, table, keys
-        self.keys_per_txn = keys_per_txn
-        self.max_updates = max_updates
-        self.pause_s = pause_s
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
-        self.errors: list[BaseException] = []
-
-    def _run(self, seed: int) -> None:
-        rng = random.Random(seed)
-        try:
-            conn = psycopg2.connect(self.dsn)
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                for _ in range(self.max_updates):  # bounded: the loop stops itself
-                    if self._stop.is_set():
-                        break
-                    n = rng.randint(*self.keys_per_txn)
-                    if n == 1:
-                        cur.execute(f"UPDATE {self.table} SET v = v + 1 WHERE id = %s", (rng.randrange(self.keys),))
-                    else:
-                        try:
-                            cur.execute(f"UPDATE {self.table} SET v = v + 1 WHERE id = ANY(%s)",
-                                        (rng.sample(range(self.keys), n),))
-                        except psycopg2.errors.DeadlockDetected:
-                            pass  # rolled back whole: nothing changed (writers lock keys in any order)
-                    if self.pause_s:
-                        time.sleep(self.pause_s)
-            conn.close()
-        except BaseException as exc:  # noqa: BLE001 - surfaced by stop()
-            self.errors.append(exc)
-
-    def start(self) -> Writers:
-        for t in self._threads:
-            t.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(120)
-        assert not self.errors, self.errors
+        super().__init__(lambda: psycopg2.connect(dsn), table, keys, threads=threads, max_updates=max_updates,
+                         pause_s=pause_s, keys_per_txn=keys_per_txn)
 
     def final(self, pg) -> dict[int, int]:
         with pg.cursor() as cur:
