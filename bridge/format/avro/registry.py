@@ -50,7 +50,8 @@ T = TypeVar("T")
 _RETRIED = frozenset({408, 429})
 
 
-def _retriable(exc: Exception) -> bool:
+def retriable(exc: Exception) -> bool:
+    """Whether a registry failure may pass: unreachable, timed out, 5xx, 408, 429."""
     if isinstance(exc, SchemaRegistryError):
         return exc.http_status_code >= 500 or exc.http_status_code in _RETRIED
     return isinstance(exc, (TransportError, OSError))
@@ -155,7 +156,7 @@ class Registry:
             try:
                 return request()
             except Exception as exc:  # noqa: BLE001 - retried when retriable, else raised as it is
-                if not _retriable(exc):
+                if not retriable(exc):
                     raise
                 log.warning("schema registry %s: %s; retrying in %.1fs (the records wait)",
                             self.spec.urls[0], _reason(exc), delay)
