@@ -222,7 +222,10 @@ class _Reader:
         return self._props(schema, node), _b64 if kind in ("bytes", "fixed") else _float32 if kind == "float" else None
 
     def _props(self, schema: dict, node: dict) -> dict:
-        """The Connect properties AvroData reads: version, parameters, default, name."""
+        """The Connect properties AvroData reads: doc, version, parameters, default, name."""
+        doc = node.get("doc") or node.get("connect.doc")
+        if isinstance(doc, str):
+            schema["doc"] = doc
         if isinstance(node.get("connect.version"), int):
             schema["version"] = node["connect.version"]
         params = node.get("connect.parameters")
