@@ -32,11 +32,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro import parse_schema, schemaless_reader
 
 from bridge.errors import ConnectionFailed
-from bridge.format.avro.registry import Registry, retriable
+from bridge.format.avro.registry import Registry, reason, retriable
 from bridge.format.avro.settings import AvroSpec
 from bridge.sink.records import RecordRefused
 from bridge.sink.settings import Errors
@@ -70,8 +69,9 @@ def _b64(value: bytes) -> str:
 
 
 def _float32(value: float) -> float:
-    """A FLOAT32 as Java prints it (JsonConverter's payload): the shortest decimal that reads back
-    to the same 4-byte float (fastavro widens 3.3f to 3.299999952316284)."""
+    """A FLOAT32 as the shortest decimal that reads back to the same 4-byte float, as JsonConverter's
+    payload spells it (Java's spelling, which reads back to it too); fastavro widens 3.3f to
+    3.299999952316284."""
     if value != value or value in (_INF, -_INF):
         return value
     packed = _F32.pack(value)
@@ -127,7 +127,7 @@ class AvroInput:
                 schema = self.registry.client.get_schema(schema_id)
                 break
             except Exception as exc:  # noqa: BLE001 - retried when retriable, else the record is refused
-                why = _reason(exc)
+                why = reason(exc)
                 elapsed_ms = (time.monotonic() - started) * 1000
                 if not retriable(exc) or (errors.retry_timeout_ms != -1 and elapsed_ms >= errors.retry_timeout_ms):
                     raise RecordRefused(f"schema registry: no schema {schema_id}: {why}", self.stage, exc) from None
@@ -146,12 +146,6 @@ def _after_header(data: bytes) -> io.BytesIO:
     out = io.BytesIO(data)
     out.seek(5)
     return out
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, SchemaRegistryError):
-        return f"HTTP {exc.http_status_code} (error {exc.error_code}): {exc.error_message}"
-    return f"{type(exc).__name__}: {exc}"
 
 
 def _without_logical_types(node: Any) -> Any:
