@@ -24,7 +24,8 @@ RULES: tuple[Rule, ...] = tuple(
     + _rule(REFUSED, "single message transforms on the sink side are not implemented: remove them",
             r"transforms(\..*)?", r"predicates(\..*)?")
     + _rule(REFUSED, "bridge sink connects with libpq, not Hibernate: remove it", r"hibernate\..*")
-    + _rule(REFUSED, "JsonConverter option not implemented by bridge sink (it reads schemas.enable only)",
+    + _rule(REFUSED, "converter option not implemented by bridge sink (JsonConverter: schemas.enable only; "
+                     "AvroConverter: the registry's options, as `bridge sink` README lists)",
             r"(key|value)\.converter\..*")
 )
 UNKNOWN = ("not a setting bridge sink knows: Debezium's JDBC sink honours it or it is misspelt. Remove it, "

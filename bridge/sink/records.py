@@ -8,13 +8,15 @@ that is not an envelope (an unwrapped row, ExtractNewRecordState) is a row to wr
 
 JSON with schemas: the Connect schema gives each field's decoder, compiled once per distinct
 schema (`Readers`). Without schemas the target table's column types give them, at apply time.
+Avro (`bridge.sink.avro_input`): the registry's schema, read as a Connect schema, and the value
+spelled as JSON's payload, then the same plans (cached by the record's schema id).
 Unchanged-TOAST columns of an update (the placeholder in its per-type encodings) are left out.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 import msgspec
 
@@ -97,12 +99,21 @@ class _KeyPlan:
 class Readers:
     """Reads records into changes for one worker; plans cached by schema bytes."""
 
-    def __init__(self, config: SinkConfig, placeholder: str) -> None:
+    def __init__(self, config: SinkConfig, placeholder: str, wait: Callable[[float], bool] | None = None) -> None:
+        """`wait(seconds)`: how a retry of the schema registry sleeps; true when the sink stops."""
         self.config = config
         self.placeholder = placeholder
         self.naming = Naming(config.table_format, config.quote_identifiers)
         self._values: dict[bytes, _ValuePlan] = {}
         self._keys: dict[bytes, _KeyPlan] = {}
+        self._key_avro = self._value_avro = None
+        if config.key_avro is not None or config.value_avro is not None:
+            from bridge.sink.avro_input import AvroInput  # the avro extra, checked by the settings
+            waits = {} if wait is None else {"wait": wait}
+            if config.key_avro is not None:
+                self._key_avro = AvroInput(config.key_avro, config.errors, "KEY_CONVERTER", **waits)
+            if config.value_avro is not None:
+                self._value_avro = AvroInput(config.value_avro, config.errors, "VALUE_CONVERTER", **waits)
 
     # -- plans ------------------------------------------------------------------------------
 
@@ -153,7 +164,12 @@ class Readers:
         if value is None:
             return self._tombstone(topic, key)
         try:
-            if config.value_schemas:
+            if self._value_avro is not None:
+                header, schema, payload = self._value_avro.read(value)
+                plan = self._values.get(header)
+                if plan is None:
+                    plan = self._values[header] = self._value_plan(schema)
+            elif config.value_schemas:
                 wrapped = _wrapped.decode(value)
                 schema_bytes = bytes(wrapped.schema)
                 plan = self._values.get(schema_bytes)
@@ -242,7 +258,12 @@ class Readers:
         if key is None:
             raise RecordRefused(f"primary.key.mode=record_key but the record on {topic!r} has no key", "KEY_CONVERTER")
         try:
-            if self.config.key_schemas:
+            if self._key_avro is not None:
+                header, schema, payload = self._key_avro.read(key)
+                key_plan = self._keys.get(header)
+                if key_plan is None:
+                    key_plan = self._keys[header] = self._key_plan(schema, topic)
+            elif self.config.key_schemas:
                 wrapped = _wrapped.decode(key)
                 schema_bytes = bytes(wrapped.schema)
                 key_plan = self._keys.get(schema_bytes)

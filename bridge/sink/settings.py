@@ -13,9 +13,11 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
+from importlib import import_module
 from typing import Mapping
 
 from bridge.errors import ConfigError
+from bridge.format.avro.settings import APICURIO, COMPATIBILITY, CONFLUENT, INCOMPATIBLE_TOPIC, AvroSpec, read_avro
 from bridge.kafka.settings import KafkaConnection, check_with_librdkafka, is_connection_setting, read_consumer_properties
 from bridge.properties import PropertyReader
 from bridge.sink.breaker import BreakerConfig
@@ -107,6 +109,8 @@ class SinkConfig:
     time_zone: str = "UTC"
     key_schemas: bool = True
     value_schemas: bool = True
+    key_avro: AvroSpec | None = None  # key.converter=AvroConverter: its registry (`bridge.sink.avro_input`)
+    value_avro: AvroSpec | None = None
     errors: Errors = field(default_factory=Errors)
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
     offsets: str = "target"  # target | kafka
@@ -161,6 +165,8 @@ def read_sink(r: PropertyReader, workers: int | None = None) -> SinkConfig:
             raise ConfigError(f"{r.label(key)}={value!r} is refused: a Java class bridge sink cannot load; "
                               "use collection.name.format for table names")
     _dialect(r)
+    key_schemas, key_avro = _converter(r, "key")
+    value_schemas, value_avro = _converter(r, "value")
     batch_size = r.int("batch.size", 500, minimum=1)
     time_zone = _alias(r, "use.time.zone", "database.time_zone", "UTC")
     if r.bool("enable.sces", False):
@@ -176,7 +182,8 @@ def read_sink(r: PropertyReader, workers: int | None = None) -> SinkConfig:
         pk_mode=pk_mode, pk_fields=pk_fields, schema_evolution=evolution, table_format=table_format,
         quote_identifiers=r.bool("quote.identifiers", False), batch_size=batch_size, max_poll_records=max_poll,
         reduction=r.bool("use.reduction.buffer", False), fields=_field_filter(r), time_zone=time_zone,
-        key_schemas=_converter(r, "key"), value_schemas=_converter(r, "value"), errors=_errors(r),
+        key_schemas=key_schemas, value_schemas=value_schemas, key_avro=key_avro, value_avro=value_avro,
+        errors=_errors(r),
         breaker=_breaker(r),
         offsets=r.choice("bridge.sink.offsets", "target", ("target", "kafka")),
         offsets_table=r.str("bridge.sink.offsets.table", "__pgbridge_sink_offsets"),
@@ -292,14 +299,44 @@ def _field_filter(r: PropertyReader) -> FieldFilter:
     return FieldFilter(tuple(entries), include=not exclude)
 
 
-def _converter(r: PropertyReader, side: str) -> bool:
-    """Whether `<side>.converter` carries schemas (JsonConverter's `schemas.enable`, default true)."""
+def _converter(r: PropertyReader, side: str) -> tuple[bool, AvroSpec | None]:
+    """Whether `<side>.converter` carries schemas (JsonConverter's `schemas.enable`, default true),
+    and the registry of an Avro converter."""
     key = f"{side}.converter"
     converter = r.str(key, JSON_CONVERTER)
+    # Connect hands every converter `schemas.enable`; only JsonConverter reads it
+    schemas = r.bool(f"{key}.schemas.enable", True)
+    if converter in (CONFLUENT, APICURIO):
+        return True, _avro(r, key, converter)
     if converter not in (JSON_CONVERTER, "json"):
-        raise ConfigError(f"{r.shown(key, converter)} is refused: bridge sink reads JSON "
-                          f"({JSON_CONVERTER}, with or without schemas)")
-    return r.bool(f"{key}.schemas.enable", True)
+        raise ConfigError(f"{r.shown(key, converter)} is refused: bridge sink reads JSON ({JSON_CONVERTER}, with or "
+                          f"without schemas) and Avro ({CONFLUENT}, or {APICURIO} in its Confluent-compatible mode)")
+    return schemas, None
+
+
+# pgbridge's registry settings of the source's Avro writers: nothing the sink's reading uses
+_SOURCE_REGISTRY = (COMPATIBILITY, INCOMPATIBLE_TOPIC, "bridge.connect.backoff.initial.ms",
+                    "bridge.connect.backoff.max.ms")
+
+
+def _avro(r: PropertyReader, key: str, converter: str) -> AvroSpec:
+    """An Avro converter's registry options, read as the source reads them; the serializer's own
+    (auto.register.schemas, subject name strategies...) are read and, as Connect's deserializer
+    does, left alone."""
+    try:  # the avro extra: confluent-kafka's registry client and fastavro
+        import_module("bridge.sink.avro_input")
+    except ImportError as exc:
+        raise ConfigError(f"{r.shown(key, converter)} needs the avro extra (pip install 'pgbridge[avro]'): "
+                          f"{exc}") from None
+    for name in _SOURCE_REGISTRY:
+        if r.raw(name) is not None:
+            raise ConfigError(f"{r.label(name)} is refused: it is the source's (how it registers schemas); bridge sink "
+                              "only reads schemas by id (registry retries follow errors.retry.timeout); remove it")
+    spec = read_avro(r, key, converter, lambda option: f"{key}.{option}")
+    if converter == CONFLUENT and spec.use_latest:
+        raise ConfigError(f"{r.label(key + '.use.latest.version')}=true is refused: bridge sink reads each record with "
+                          "the schema it was written with (the id in the record); remove it")
+    return spec
 
 
 def _errors(r: PropertyReader) -> Errors:

@@ -78,7 +78,7 @@ class SinkWorker:
         self.index = index
         self.stats = stats
         self.stop = stop
-        self.readers = Readers(config, config.decode.unavailable_value_placeholder)
+        self.readers = Readers(config, config.decode.unavailable_value_placeholder, wait=stop.wait)
         self.writer = Writer(config, config.decode)
         self.offsets = OffsetStore(config.offsets_table, config.group) if config.offsets == "target" else None
         self.dead = DeadLetters(config, index)

@@ -73,7 +73,7 @@ def test_jdbc_parameters_are_translated_or_refused():
     ({"schema.evolution": "validate-only"}, "validate-only is refused"),
     ({"topics.regex": "srv\\..*"}, "are both set"),
     ({"field.include.list": "a", "field.exclude.list": "b"}, "are both set"),
-    ({"value.converter": "io.confluent.connect.avro.AvroConverter"}, "bridge sink reads JSON"),
+    ({"value.converter": "org.apache.kafka.connect.storage.StringConverter"}, "bridge sink reads JSON"),
     ({"collection.naming.strategy": "com.example.Naming"}, "a Java class bridge sink cannot load"),
     ({"consumer.override.enable.auto.commit": "true"}, "bridge sink requires enable.auto.commit=false"),
     ({"consumer.override.fetch.min.bytes": "lots"}, "consumer.override.fetch.min.bytes is refused: librdkafka says"),

@@ -50,7 +50,8 @@ T = TypeVar("T")
 _RETRIED = frozenset({408, 429})
 
 
-def _retriable(exc: Exception) -> bool:
+def retriable(exc: Exception) -> bool:
+    """Whether a registry failure may pass: unreachable, timed out, 5xx, 408, 429."""
     if isinstance(exc, SchemaRegistryError):
         return exc.http_status_code >= 500 or exc.http_status_code in _RETRIED
     return isinstance(exc, (TransportError, OSError))
@@ -72,7 +73,8 @@ def _without_credentials(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
-def _reason(exc: Exception) -> str:
+def reason(exc: Exception) -> str:
+    """A registry failure in one line: its HTTP status and error, or the exception."""
     if isinstance(exc, SchemaRegistryError):
         return f"HTTP {exc.http_status_code} (error {exc.error_code}): {exc.error_message}"
     return f"{type(exc).__name__}: {exc}"
@@ -126,13 +128,13 @@ class Registry:
         except SchemaRegistryError as exc:
             if exc.http_status_code in (401, 403):
                 raise ConnectionFailed(f"cannot reach the schema registry at {url} ({self.spec.label}): "
-                                       f"{_reason(exc)}") from None
+                                       f"{reason(exc)}") from None
         except Exception as exc:  # noqa: BLE001 - a TLS refusal is final, the rest is retried later
             tls = _tls_error(exc)
             if tls is not None:
                 raise ConnectionFailed(f"cannot reach the schema registry at {url} ({self.spec.label}): "
                                        f"TLS: {tls}") from None
-            log.warning("schema registry %s does not answer yet (%s); the producers keep trying", url, _reason(exc))
+            log.warning("schema registry %s does not answer yet (%s); the producers keep trying", url, reason(exc))
 
     def id_for(self, subject: str, text: str, what: str) -> int:
         """The registry's id of schema `text` under `subject`; `what`: the records it is for
@@ -155,10 +157,10 @@ class Registry:
             try:
                 return request()
             except Exception as exc:  # noqa: BLE001 - retried when retriable, else raised as it is
-                if not _retriable(exc):
+                if not retriable(exc):
                     raise
                 log.warning("schema registry %s: %s; retrying in %.1fs (the records wait)",
-                            self.spec.urls[0], _reason(exc), delay)
+                            self.spec.urls[0], reason(exc), delay)
                 self._sleep(delay)
                 delay = min(delay * 2, self.spec.backoff_max_ms / 1000)
 
@@ -198,14 +200,14 @@ class Registry:
             return SchemaRegistryFailed(
                 f"schema registry has no schema for {what} under subject {subject!r} (fingerprint "
                 f"{fingerprint(text)}) and auto.register.schemas is false: register it, or let pgbridge register "
-                f"it ({_reason(exc)})")
+                f"it ({reason(exc)})")
         if status not in (409, 422):
             return SchemaRegistryFailed(
-                f"schema registry refused the schema of {what} under subject {subject!r}: {_reason(exc)}")
+                f"schema registry refused the schema of {what} under subject {subject!r}: {reason(exc)}")
         version = self._next_version(subject)  # the version it would have been
         return SchemaIncompatible(
             f"schema registry refused the schema of {what} under subject {subject!r} as version {version}: "
-            f"{_reason(exc)}", subject, version, _reason(exc))
+            f"{reason(exc)}", subject, version, reason(exc))
 
     def _next_version(self, subject: str) -> str:
         try:
