@@ -19,7 +19,9 @@ from bridge.errors import ConfigError
 from bridge.kafka.settings import KafkaConnection, check_with_librdkafka, is_connection_setting, read_consumer_properties
 from bridge.properties import PropertyReader
 from bridge.sink.breaker import BreakerConfig
+from bridge.sink.dedup.settings import DedupConfig, read_dedup
 from bridge.sink.jdbc_url import libpq_dsn
+from bridge.sink.quarantine.settings import QuarantineConfig, read_quarantine
 from bridge.sink.values import DecodeOptions
 from bridge.status.settings import HttpConfig
 
@@ -109,6 +111,8 @@ class SinkConfig:
     value_schemas: bool = True
     errors: Errors = field(default_factory=Errors)
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
     offsets: str = "target"  # target | kafka
     offsets_table: str = "__pgbridge_sink_offsets"
     ordering_guard: str = "lsn"  # lsn | none
@@ -137,6 +141,7 @@ def read_sink(r: PropertyReader, workers: int | None = None) -> SinkConfig:
                     r.str("connection.username", ""), r.str("connection.password", ""))
     _connection_pool(r)
     kafka, consumer, max_poll = _consumer(r)
+    errors = _errors(r)
     insert_mode = r.choice("insert.mode", "insert", ("insert", "upsert", "update"))
     pk_mode = r.choice("primary.key.mode", "none", ("none", "kafka", "record_key", "record_value", "record_header"))
     if pk_mode == "record_header":
@@ -176,8 +181,8 @@ def read_sink(r: PropertyReader, workers: int | None = None) -> SinkConfig:
         pk_mode=pk_mode, pk_fields=pk_fields, schema_evolution=evolution, table_format=table_format,
         quote_identifiers=r.bool("quote.identifiers", False), batch_size=batch_size, max_poll_records=max_poll,
         reduction=r.bool("use.reduction.buffer", False), fields=_field_filter(r), time_zone=time_zone,
-        key_schemas=_converter(r, "key"), value_schemas=_converter(r, "value"), errors=_errors(r),
-        breaker=_breaker(r),
+        key_schemas=_converter(r, "key"), value_schemas=_converter(r, "value"), errors=errors,
+        breaker=_breaker(r), quarantine=read_quarantine(r, errors.dlq_replication_factor), dedup=read_dedup(r),
         offsets=r.choice("bridge.sink.offsets", "target", ("target", "kafka")),
         offsets_table=r.str("bridge.sink.offsets.table", "__pgbridge_sink_offsets"),
         ordering_guard=r.choice("bridge.sink.ordering.guard", "lsn", ("lsn", "none")),
