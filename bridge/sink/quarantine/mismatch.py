@@ -14,13 +14,15 @@ violations (class 23: the data, not the schema, is at odds with the target), oth
 
 from __future__ import annotations
 
-import psycopg2
 import psycopg2.errorcodes
+import psycopg2.errors
 
 from bridge.sink.records import RecordRefused
 from bridge.sink.values.errors import ValueNotDecoded
 
-SQLSTATES = frozenset({"42703", "42804", "22P02", "22003", "22007", "22008", "22001"})
+SQLSTATES = ("42703", "42804", "22P02", "22003", "22007", "22008", "22001")
+# psycopg2 raises each SQLSTATE as its own class: {class: its condition name, lower case}
+_CLASSES = {psycopg2.errors.lookup(code): psycopg2.errorcodes.lookup(code).lower() for code in SQLSTATES}
 
 
 class SchemaMismatch(RecordRefused):
@@ -36,8 +38,9 @@ def mismatch_reason(error: RecordRefused) -> str | None:
     if isinstance(error, SchemaMismatch):
         return error.reason
     cause = error.cause
-    if isinstance(cause, psycopg2.Error) and cause.pgcode in SQLSTATES:
-        return psycopg2.errorcodes.lookup(cause.pgcode).lower()
+    name = _CLASSES.get(type(cause))
+    if name is not None:
+        return name
     if isinstance(cause, ValueNotDecoded) and error.stage == "TASK_PUT":
         return "value_not_decoded"
     return None
