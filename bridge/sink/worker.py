@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import psycopg2
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from bridge import failpoints
 from bridge.errors import BridgeError, ConnectionFailed, ExitCode
 from bridge.kafka import clients
 from bridge.sink.apply import TRANSIENT, Applied, Writer
@@ -229,8 +230,12 @@ class SinkWorker:
                 return
         if self.offsets is not None:
             self.offsets.committed(next_offsets)
+        if failpoints.ENABLED:
+            failpoints.hit(failpoints.SINK_BEFORE_DEDUP_RECORD)
         if self.window is not None:  # only now: an identity recorded before the commit could skip a lost change
             self.window.applied(changes, idents, refused_now)
+        if failpoints.ENABLED:
+            failpoints.hit(failpoints.SINK_BEFORE_KAFKA_COMMIT)
         commits = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
         try:
             self.consumer.commit(offsets=commits, asynchronous=self.offsets is not None)

@@ -134,3 +134,67 @@ def test_a_redis_url_without_the_client_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setattr(dedup_settings.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ConfigError, match=r"needs the Redis client, an optional extra: pip install 'pgbridge\[redis\]'"):
         _config(tmp_path, {"bridge.sink.dedup.redis.url": "redis://127.0.0.1:6379"})
+
+
+class _FailingRedis:
+    """A Redis client whose pipelines fail `failures` times, then record what they were given."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.calls: list[tuple] = []
+
+    def pipeline(self, transaction: bool):
+        client = self
+
+        class Pipe:
+            def __init__(self) -> None:
+                self.ops: list[tuple] = []
+
+            def exists(self, key):
+                self.ops.append(("exists", key))
+
+            def set(self, key, value, nx, px):
+                self.ops.append(("set", key, nx, px))
+
+            def execute(self):
+                import redis
+
+                if client.failures:
+                    client.failures -= 1
+                    raise redis.ConnectionError("Connection refused")
+                client.calls.extend(self.ops)
+                return [0] * len(self.ops)
+        return Pipe()
+
+
+def test_redis_lookups_and_records_are_pipelined_under_the_groups_prefix_and_retried(tmp_path):
+    import threading
+
+    from bridge.sink.dedup.redis_store import RedisWindow
+
+    config = _config(tmp_path, {"bridge.sink.dedup.redis.url": "redis://127.0.0.1:1", "bridge.sink.offsets": "kafka",
+                                "bridge.sink.dedup.ttl.ms": "900"})
+    window = RedisWindow(config.dedup, config.group, threading.Event())
+    window._client = _FailingRedis(failures=1)
+    assert window.seen([b"\x01", b"\x02"]) == [False, False]
+    window.record([b"\x01"])
+    assert window._client.calls == [("exists", b"pgbridge:dedup:connect-orders-sink:01"),
+                                    ("exists", b"pgbridge:dedup:connect-orders-sink:02"),
+                                    ("set", b"pgbridge:dedup:connect-orders-sink:01", True, 900)]
+
+
+def test_a_redis_failing_longer_than_the_retry_budget_stops_the_sink(tmp_path):
+    import threading
+
+    from bridge.errors import ConnectionFailed, ExitCode
+    from bridge.sink.dedup.redis_store import RedisWindow
+
+    config = _config(tmp_path, {"bridge.sink.dedup.redis.url": "redis://:pw@127.0.0.1:1",
+                                "bridge.sink.dedup.redis.retry.ms": "300"})
+    window = RedisWindow(config.dedup, config.group, threading.Event())
+    window._client = _FailingRedis(failures=100)
+    with pytest.raises(ConnectionFailed, match=r"Redis at 127.0.0.1:1 failed to look up the dedup window for 300 ms") \
+            as failed:
+        window.seen([b"\x01"])
+    assert failed.value.exit_code == ExitCode.CONNECTION and "pw" not in str(failed.value)
+    assert window._client.failures < 100 - 1  # retried with backoff before giving up
