@@ -22,6 +22,7 @@ import uuid
 
 import psycopg2
 import pytest
+import redis
 from confluent_kafka import Consumer, TopicPartition
 
 from tests.integration.drills import http_port, metric_total, read_raw
@@ -495,6 +496,7 @@ def test_the_redis_dedup_window_skips_kafkas_redeliveries_across_crashes(pair, t
                "bridge.sink.linger.ms": "5", "consumer.override.session.timeout.ms": "6000",
                "bridge.sink.dedup.redis.url": redis_server["BRIDGE_REDIS_URL"],
                "bridge.sink.dedup.redis.password": f"${{file:{secrets}:password}}",
+               "bridge.sink.dedup.redis.retry.ms": "1000",
                "config.providers": "file",
                "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider"}
     bridge = _start_bridge(pair, tmp_path, pg, pg_dsn, kafka_bootstrap)
@@ -529,6 +531,18 @@ def test_the_redis_dedup_window_skips_kafkas_redeliveries_across_crashes(pair, t
     [(extra, short)] = rows_as_text(pair["target"], f"SELECT sum(applied - ver), count(*) FILTER (WHERE applied < ver) "
                                                     f"FROM {s}.items")
     assert (int(extra), int(short)) == (first_batch, 0)
+    # WHEN Redis stops answering mid-run for longer than bridge.sink.dedup.redis.retry.ms
+    paused = redis.Redis.from_url(redis_server["BRIDGE_REDIS_URL"], password=redis_server["BRIDGE_REDIS_PASSWORD"],
+                                  socket_timeout=20)
+    paused.execute_command("CLIENT", "PAUSE", "7000", "ALL")
+    _run(pg, [f"UPDATE {s}.items SET ver = ver + 1, qty = qty + 1 WHERE id <= 10"])
+    # THEN the sink stops with one error (exit 3), and once Redis is back a restart loses nothing
+    assert sink.wait(60) == 3, sink.log()
+    assert "failed to look up the dedup window" in sink.log() or "failed to record the dedup window" in sink.log()
+    paused.ping()  # answers when the pause ends
+    sink = _sink(pair, tmp_path, kafka_bootstrap, options, workers=1)
+    _wait_equal(pair, pg_dsn, sink)
+    assert rows_as_text(pair["target"], f"SELECT count(*) FROM {s}.items WHERE applied < ver") == [("0",)]
     assert sink.stop() == 0, sink.log()
     bridge.stop()
 
