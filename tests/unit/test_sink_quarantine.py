@@ -115,3 +115,20 @@ def test_without_a_quarantine_topic_mismatches_are_dead_letters(tmp_path):
     worker = _worker(_config(tmp_path, {"errors.tolerance": "all", "errors.deadletterqueue.topic.name": "dlq"}))
     assert worker._dead_letter([(_Message(1), SchemaMismatch("no column", "undefined_column"))]) == 0
     assert worker.dead.sent == [(1, ())]
+
+
+def test_the_circuit_breaker_counts_quarantined_records_even_with_tolerance_none(tmp_path, monkeypatch):
+    import threading
+
+    from bridge.sink import worker as worker_module
+    from bridge.sink.breaker import DeadLetterLimit
+    from bridge.sink.stats import COUNTERS, Stats
+
+    monkeypatch.setattr(worker_module, "quarantine_producer", lambda config, task: _Producer())
+    config = _config(tmp_path, {"bridge.sink.quarantine.topic": "quarantine", "bridge.sink.dlq.max.consecutive": "1"})
+    worker = SinkWorker(config, 0, Stats(1, [0] * len(COUNTERS)), threading.Event())
+    batch = [_Message(1), _Message(2)]
+    with pytest.raises(DeadLetterLimit, match="more than bridge.sink.dlq.max.consecutive=1"):
+        worker.breaker.check(batch, {("t", 0, 1), ("t", 0, 2)})
+    assert SinkWorker(_config(tmp_path, {"bridge.sink.dlq.max.consecutive": "1"}), 0, Stats(1, [0] * len(COUNTERS)),
+                      threading.Event()).breaker is None  # neither a DLQ tolerance nor a quarantine: nothing set aside
