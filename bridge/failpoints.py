@@ -33,7 +33,14 @@ AFTER_PRODUCE_BEFORE_COMMIT = "after_produce_before_commit"
 # The initial snapshot has routed a batch of rows, and is not finished (no permanent slot yet).
 MID_SNAPSHOT = "mid_snapshot"
 
-NAMES = frozenset({BEFORE_CONFIRM, AFTER_PRODUCE_BEFORE_COMMIT, MID_SNAPSHOT})
+# A sink worker's batch is committed in the target; the dedup window has not recorded it yet.
+SINK_BEFORE_DEDUP_RECORD = "sink_before_dedup_record"
+# A sink worker's batch is committed in the target and recorded in the dedup window; its Kafka
+# offsets are not committed yet.
+SINK_BEFORE_KAFKA_COMMIT = "sink_before_kafka_commit"
+
+NAMES = frozenset({BEFORE_CONFIRM, AFTER_PRODUCE_BEFORE_COMMIT, MID_SNAPSHOT, SINK_BEFORE_DEDUP_RECORD,
+                   SINK_BEFORE_KAFKA_COMMIT})
 
 
 def parse(text: str) -> dict[str, float | None]:

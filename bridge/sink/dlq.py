@@ -50,44 +50,52 @@ def context_headers(error: RecordRefused, topic: str, partition: int, offset: in
 
 
 class DeadLetters:
-    """The worker's dead-letter producer (None topic: refused records are only logged)."""
+    """The worker's dead-letter producer (None topic: refused records are only logged). The
+    quarantine topic is one too (`topic`, `replication_factor`, context headers always on)."""
 
-    def __init__(self, config: SinkConfig, task: int) -> None:
+    def __init__(self, config: SinkConfig, task: int, topic: str | None = None,
+                 replication_factor: int | None = None, context_headers: bool | None = None,
+                 what: str = "dead-letter topic") -> None:
         self.errors: Errors = config.errors
+        self.what = what
+        self.topic = topic or self.errors.dlq_topic
+        self.context_headers = self.errors.dlq_context_headers if context_headers is None else context_headers
         self.connector = config.name
         self.task = task
         self.sent = 0
         self._failed: list[str] = []
         self._producer = None
-        if self.errors.dlq_topic:
+        if self.topic:
             self._producer = clients.producer(config.dlq_producer or config.kafka, ProducerTuning({}),
                                               **{"enable.idempotence": "true", "acks": "all"})
-            self._ensure_topic(config.dlq_admin or config.kafka)
+            factor = self.errors.dlq_replication_factor if replication_factor is None else replication_factor
+            self._ensure_topic(config.dlq_admin or config.kafka, factor)
 
-    def _ensure_topic(self, connection: KafkaConnection) -> None:
+    def _ensure_topic(self, connection: KafkaConnection, replication_factor: int) -> None:
         admin = clients.admin(connection)
-        topic = self.errors.dlq_topic
+        topic = self.topic
         if topic in admin.list_topics(timeout=30).topics:
             return
-        futures = admin.create_topics([NewTopic(topic, 1, self.errors.dlq_replication_factor)])
+        futures = admin.create_topics([NewTopic(topic, 1, replication_factor)])
         try:
             futures[topic].result(30)
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise DeliveryError(f"dead-letter topic {topic!r} cannot be created: {exc}") from None
+                raise DeliveryError(f"{self.what} {topic!r} cannot be created: {exc}") from None
 
-    def send(self, message, error: RecordRefused) -> None:
-        """Queue `message` (a confluent_kafka Message) for the dead-letter topic."""
+    def send(self, message, error: RecordRefused, extra: tuple[tuple[str, bytes], ...] = ()) -> None:
+        """Queue `message` (a confluent_kafka Message) for the dead-letter topic, with `extra` headers."""
         self.sent += 1
         if self._producer is None:
             return
         headers = list(message.headers() or ())
-        if self.errors.dlq_context_headers:
+        if self.context_headers:
             headers += context_headers(error, message.topic(), message.partition(), message.offset(),
                                        self.connector, self.task)
+        headers += extra
         kind, timestamp = message.timestamp()
         extra = {"timestamp": timestamp} if kind and timestamp > 0 else {}
-        self._producer.produce(self.errors.dlq_topic, message.value(), message.key(), headers=headers,
+        self._producer.produce(self.topic, message.value(), message.key(), headers=headers,
                                on_delivery=self._delivered, **extra)
 
     def _delivered(self, error, _message) -> None:
@@ -99,6 +107,6 @@ class DeadLetters:
         if self._producer is None:
             return
         if self._producer.flush(60) > 0:
-            raise DeliveryError(f"dead-letter topic {self.errors.dlq_topic!r}: records not acknowledged within 60 s")
+            raise DeliveryError(f"{self.what} {self.topic!r}: records not acknowledged within 60 s")
         if self._failed:
-            raise DeliveryError(f"dead-letter topic {self.errors.dlq_topic!r} refused a record: {self._failed[0]}")
+            raise DeliveryError(f"{self.what} {self.topic!r} refused a record: {self._failed[0]}")

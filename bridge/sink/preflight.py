@@ -1,5 +1,6 @@
 """What `bridge sink` checks before it starts its workers: that the brokers accept the consumer's
-credentials and certificates, and that the target database accepts its connection.
+credentials and certificates, that the target database accepts its connection, and that the
+dedup window's Redis (when it has one) answers.
 
 A failure no retry can fix (a refused password, a CA that did not sign the server, a host name
 the certificate does not carry) stops the start with one line naming the server and the cause
@@ -17,6 +18,8 @@ from confluent_kafka import KafkaError, KafkaException
 
 from bridge.errors import ConnectionFailed
 from bridge.kafka import clients
+from bridge.sink.dedup.redis_store import ping
+from bridge.sink.dedup.window import active
 from bridge.sink.settings import SinkConfig
 from bridge.source.connection import permanent_failure
 
@@ -28,6 +31,8 @@ _REFUSED = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
 def check(config: SinkConfig, timeout_s: float = 30.0) -> None:
     _kafka(config, timeout_s)
     _target(config)
+    if active(config) and config.dedup.redis_url:
+        ping(config.dedup)  # the dedup window's Redis: unreachable at start is one error, exit 3
 
 
 def _kafka(config: SinkConfig, timeout_s: float) -> None:

@@ -21,7 +21,9 @@ from bridge.format.avro.settings import APICURIO, COMPATIBILITY, CONFLUENT, INCO
 from bridge.kafka.settings import KafkaConnection, check_with_librdkafka, is_connection_setting, read_consumer_properties
 from bridge.properties import PropertyReader
 from bridge.sink.breaker import BreakerConfig
+from bridge.sink.dedup.settings import DedupConfig, read_dedup
 from bridge.sink.jdbc_url import libpq_dsn
+from bridge.sink.quarantine.settings import QuarantineConfig, read_quarantine
 from bridge.sink.values import DecodeOptions
 from bridge.status.settings import HttpConfig
 
@@ -113,6 +115,8 @@ class SinkConfig:
     value_avro: AvroSpec | None = None
     errors: Errors = field(default_factory=Errors)
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
     offsets: str = "target"  # target | kafka
     offsets_table: str = "__pgbridge_sink_offsets"
     ordering_guard: str = "lsn"  # lsn | none
@@ -141,6 +145,7 @@ def read_sink(r: PropertyReader, workers: int | None = None) -> SinkConfig:
                     r.str("connection.username", ""), r.str("connection.password", ""))
     _connection_pool(r)
     kafka, consumer, max_poll = _consumer(r)
+    errors = _errors(r)
     insert_mode = r.choice("insert.mode", "insert", ("insert", "upsert", "update"))
     pk_mode = r.choice("primary.key.mode", "none", ("none", "kafka", "record_key", "record_value", "record_header"))
     if pk_mode == "record_header":
@@ -183,8 +188,8 @@ def read_sink(r: PropertyReader, workers: int | None = None) -> SinkConfig:
         quote_identifiers=r.bool("quote.identifiers", False), batch_size=batch_size, max_poll_records=max_poll,
         reduction=r.bool("use.reduction.buffer", False), fields=_field_filter(r), time_zone=time_zone,
         key_schemas=key_schemas, value_schemas=value_schemas, key_avro=key_avro, value_avro=value_avro,
-        errors=_errors(r),
-        breaker=_breaker(r),
+        errors=errors, breaker=_breaker(r), quarantine=read_quarantine(r, errors.dlq_replication_factor),
+        dedup=read_dedup(r),
         offsets=r.choice("bridge.sink.offsets", "target", ("target", "kafka")),
         offsets_table=r.str("bridge.sink.offsets.table", "__pgbridge_sink_offsets"),
         ordering_guard=r.choice("bridge.sink.ordering.guard", "lsn", ("lsn", "none")),

@@ -17,6 +17,8 @@ COUNTERS = {
     "dead_letters": ("pgbridge_sink_dead_letters_total", "records refused and skipped (dead-letter topic)"),
     "retries": ("pgbridge_sink_retries_total", "batches retried after a transient database error"),
     "guard_skips": ("pgbridge_sink_guard_skips_total", "changes the LSN guard skipped as older than the row"),
+    "quarantined": ("pgbridge_sink_quarantined_total", "records refused for a schema mismatch (quarantine topic)"),
+    "dedup_skipped": ("pgbridge_sink_dedup_skipped_total", "records skipped as applied within the dedup window"),
 }
 _INDEX = {name: i for i, name in enumerate(COUNTERS)}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bridge.sink.naming import TableName, quote
+from bridge.sink.quarantine.mismatch import SchemaMismatch
 from bridge.sink.records import TRUNCATE, Change, RecordRefused
 from bridge.sink.settings import SinkConfig
 from bridge.sink.values import column_type
@@ -72,8 +73,8 @@ class Target:
         basic = self.config.schema_evolution == "basic"
         if info is None:
             if not basic:
-                raise RecordRefused(f"table {name} does not exist and schema.evolution=none: create it, or set "
-                                    "schema.evolution=basic")
+                raise SchemaMismatch(f"table {name} does not exist and schema.evolution=none: create it, or set "
+                                     "schema.evolution=basic", "undefined_table")
             lock_ddl(cur)
             if self._read(cur, name) is None:  # not made by another worker meanwhile
                 self._create(cur, change)
@@ -81,7 +82,8 @@ class Target:
         missing = [c for c in (*change.key_columns, *change.columns) if c not in info.types]
         if missing:
             if not basic:
-                raise RecordRefused(f"table {name} has no column {', '.join(missing)} and schema.evolution=none")
+                raise SchemaMismatch(f"table {name} has no column {', '.join(missing)} and schema.evolution=none",
+                                     "undefined_column")
             lock_ddl(cur)
             info = self._read(cur, name)
             missing = [c for c in (*change.key_columns, *change.columns) if c not in info.types]
@@ -124,7 +126,7 @@ class Target:
         for column in missing:
             field = self._field(change, column)
             if not field.get("optional") and field.get("default") is None:
-                raise RecordRefused(f"cannot add column {column} to {change.table}: the field is required and has "
-                                    "no default (as Debezium's JDBC sink refuses)")
+                raise SchemaMismatch(f"cannot add column {column} to {change.table}: the field is required and has "
+                                     "no default (as Debezium's JDBC sink refuses)", "undefined_column")
             adds.append(f"ADD COLUMN {quote(column)} {column_type(field)} NULL")
         cur.execute(f"ALTER TABLE {change.table.sql()} {', '.join(adds)}")

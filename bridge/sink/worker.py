@@ -13,6 +13,9 @@ then with exponential backoff up to `errors.retry.delay.max.ms` while `errors.re
 lasts (Connect's; -1 forever). A record that cannot be read or that the target refuses is, with
 `errors.tolerance=all`, sent to the dead-letter topic and skipped; otherwise it stops the sink.
 The dead-letter circuit breaker (`bridge.sink.breaker`) stops it too when too many are refused.
+With `bridge.sink.quarantine.topic` the schema mismatches among them go to that topic instead
+(`bridge.sink.quarantine`); the breaker counts them as it counts dead letters. The dedup window
+(`bridge.sink.dedup`), when on, drops the records applied within it before a batch is written.
 """
 
 from __future__ import annotations
@@ -25,12 +28,16 @@ from dataclasses import dataclass
 import psycopg2
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from bridge import failpoints
 from bridge.errors import BridgeError, ConnectionFailed, ExitCode
 from bridge.kafka import clients
 from bridge.sink.apply import TRANSIENT, Applied, Writer
 from bridge.sink.breaker import Breaker
+from bridge.sink.dedup.window import window_for
 from bridge.sink.dlq import DeadLetters
 from bridge.sink.offsets import OffsetsMoved, OffsetStore
+from bridge.sink.quarantine.mismatch import mismatch_reason
+from bridge.sink.quarantine.topic import quarantine_producer, reason_headers
 from bridge.sink.records import Readers, RecordRefused
 from bridge.sink.settings import SinkConfig
 from bridge.sink.statements import truncates_table
@@ -82,7 +89,10 @@ class SinkWorker:
         self.writer = Writer(config, config.decode)
         self.offsets = OffsetStore(config.offsets_table, config.group) if config.offsets == "target" else None
         self.dead = DeadLetters(config, index)
-        self.breaker = Breaker(config.breaker) if config.breaker.enabled and config.errors.tolerance == "all" else None
+        self.quarantine = quarantine_producer(config, index) if config.quarantine.enabled else None
+        tolerated = config.errors.tolerance == "all" or self.quarantine is not None
+        self.breaker = Breaker(config.breaker) if config.breaker.enabled and tolerated else None
+        self.window = window_for(config, stop)
         self.pending: list = []
         self.assigned: set[tuple[str, int]] = set()
         self.conn = None
@@ -192,13 +202,16 @@ class SinkWorker:
                 continue
             if change is not None:
                 changes.append((message, change))
+        skipped = 0
+        if self.window is not None:
+            changes, idents, skipped = self.window.fresh(changes)
         next_offsets: dict[tuple[str, int], int] = {}
         for message in batch:
             next_offsets[(message.topic(), message.partition())] = message.offset() + 1
         retry = _Retry(self.config)
         while True:
             try:
-                applied, refused_now = self._transaction(batch, changes, refused, next_offsets)
+                applied, refused_now, quarantined = self._transaction(batch, changes, refused, next_offsets)
                 break
             except TRANSIENT as exc:
                 self._rollback()
@@ -217,6 +230,12 @@ class SinkWorker:
                 return
         if self.offsets is not None:
             self.offsets.committed(next_offsets)
+        if failpoints.ENABLED:
+            failpoints.hit(failpoints.SINK_BEFORE_DEDUP_RECORD)
+        if self.window is not None:  # only now: an identity recorded before the commit could skip a lost change
+            self.window.applied(changes, idents, refused_now)
+        if failpoints.ENABLED:
+            failpoints.hit(failpoints.SINK_BEFORE_KAFKA_COMMIT)
         commits = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
         try:
             self.consumer.commit(offsets=commits, asynchronous=self.offsets is not None)
@@ -225,7 +244,8 @@ class SinkWorker:
                 raise ConnectionFailed(f"Kafka offset commit failed: {exc}") from None
             log.debug("advisory Kafka commit failed: %s", exc)
         self.stats.add(self.index, records=len(batch), rows=sum(applied.rows.values()), batches=1,
-                       dead_letters=len(refused_now), guard_skips=applied.guard_skips)
+                       dead_letters=len(refused_now) - quarantined, guard_skips=applied.guard_skips,
+                       quarantined=quarantined, dedup_skipped=skipped)
 
     def _rollback(self) -> None:
         self.writer.target.forget()
@@ -243,9 +263,11 @@ class SinkWorker:
         for (topic, partition), offset in stored.items():
             self.consumer.seek(TopicPartition(topic, partition, offset))
 
-    def _transaction(self, batch: list, changes: list, refused: list, next_offsets: dict) -> tuple[Applied, list]:
+    def _transaction(self, batch: list, changes: list, refused: list,
+                     next_offsets: dict) -> tuple[Applied, list, int]:
         """Write the batch and its offsets in one transaction; the records refused on the way are
-        dead-lettered (acknowledged) before it commits, unless the circuit breaker stops the sink."""
+        dead-lettered or quarantined (acknowledged) before it commits, unless the circuit breaker
+        stops the sink. Returns what was written, the refused records, how many were quarantined."""
         conn = self._connect()
         refused = list(refused)
         with conn.cursor() as cur:
@@ -262,22 +284,37 @@ class SinkWorker:
                 self.offsets.write(cur, next_offsets)
         if self.breaker is not None:
             self.breaker.check(batch, {(m.topic(), m.partition(), m.offset()) for m, _ in refused})
-        self._dead_letter(refused)
+        quarantined = self._dead_letter(refused)
         conn.commit()
-        return applied, refused
+        return applied, refused, quarantined
 
-    def _dead_letter(self, refused: list) -> None:
+    def _dead_letter(self, refused: list) -> int:
+        """Send the refused records away (schema mismatches to the quarantine topic when it is set)
+        and wait for their acknowledgement; how many were quarantined."""
         if not refused:
-            return
+            return 0
         refused.sort(key=lambda pair: (pair[0].topic(), pair[0].partition(), pair[0].offset()))
         errors = self.config.errors
-        if errors.tolerance != "all":
-            message, error = refused[0]
+        mismatched, dead = [], refused
+        if self.quarantine is not None:
+            reasons = [(m, e, mismatch_reason(e)) for m, e in refused]
+            mismatched = [(m, e, why) for m, e, why in reasons if why is not None]
+            dead = [(m, e) for m, e, why in reasons if why is None]
+        if dead and errors.tolerance != "all":
+            message, error = dead[0]
             raise RecordFailed(f"record {message.topic()}[{message.partition()}]@{message.offset()} refused: {error} "
                                "(errors.tolerance=none stops the sink; its batch was not written)")
-        for message, error in refused:
+        for message, error, why in mismatched:
+            if errors.log_enable:
+                log.error("record %s[%d]@%d quarantined (%s): %s", message.topic(), message.partition(),
+                          message.offset(), why, error)
+            self.quarantine.send(message, error, reason_headers(why))
+        for message, error in dead:
             if errors.log_enable:
                 log.error("record %s[%d]@%d skipped: %s", message.topic(), message.partition(), message.offset(),
                           error)
             self.dead.send(message, error)
+        if mismatched:
+            self.quarantine.flush()
         self.dead.flush()
+        return len(mismatched)

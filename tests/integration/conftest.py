@@ -104,3 +104,14 @@ def tls_pg(local_services):
     yield env
     if started:
         run_down("postgres-tls")
+
+
+@pytest.fixture(scope="session")
+def redis_server(local_services):
+    """The exports of deploy/local/redis/up (BRIDGE_REDIS_URL, BRIDGE_REDIS_PASSWORD): Debian's
+    redis-server started once for the session by the first test that needs it; stopped at the end
+    unless it was already running. Tests use their own consumer groups (key prefixes)."""
+    env, started = run_up("redis")
+    yield env
+    if started:
+        run_down("redis")

@@ -22,8 +22,10 @@ import uuid
 
 import psycopg2
 import pytest
+import redis
 from confluent_kafka import Consumer, TopicPartition
 
+from tests.integration.drills import http_port, metric_total, read_raw
 from tests.integration.support import (BridgeProcess, child_pids, create_database, drop_database,
                                        drop_slot_and_publication, rows_as_text, slot_active, start_bridge_with,
                                        topic_size, wait_until, write_sink_config)
@@ -122,7 +124,8 @@ def _start_bridge(pair, tmp_path, pg, pg_dsn, kafka_bootstrap) -> BridgeProcess:
     return bridge
 
 
-def _sink(pair, tmp_path, kafka_bootstrap, options: dict[str, str], workers: int = 2) -> BridgeProcess:
+def _sink(pair, tmp_path, kafka_bootstrap, options: dict[str, str], workers: int = 2,
+          env: dict[str, str] | None = None) -> BridgeProcess:
     prefix = pair["prefix"]
     config = write_sink_config(tmp_path / f"{prefix}-sink.json", f"{prefix}-sink", pair["target"], kafka_bootstrap, {
         "topics.regex": rf"{prefix}\.{pair['schema']}\..*", "insert.mode": "upsert", "delete.enabled": "true",
@@ -132,7 +135,7 @@ def _sink(pair, tmp_path, kafka_bootstrap, options: dict[str, str], workers: int
         **options})
     sink = BridgeProcess(config, tmp_path / f"{prefix}-sink.log", command="sink", args=("--workers", str(workers)))
     pair["sinks"].append(sink)
-    sink.start()
+    sink.start(env)
     return sink
 
 
@@ -428,3 +431,130 @@ def test_replay_re_applies_dead_letters_after_the_fix_and_keeps_those_refused_ag
     # AND the source and the target are equal
     assert rows_as_text(pg_dsn, PAIRS.format(s=s)) == rows_as_text(pair["target"], PAIRS.format(s=s))
     bridge.stop()
+
+
+def test_schema_mismatches_go_to_the_quarantine_topic_and_are_replayed_after_the_fix(pair, tmp_path, pg, pg_dsn,
+                                                                                     kafka_bootstrap):
+    # GIVEN a target without items.name, pairs.val as varchar(3), a CHECK the source does not have,
+    # a DLQ and a quarantine topic
+    s, prefix = pair["schema"], pair["prefix"]
+    _run_target(pair, [f"ALTER TABLE {s}.items DROP COLUMN name", f"ALTER TABLE {s}.pairs ALTER COLUMN val TYPE varchar(3)",
+                       f"ALTER TABLE {s}.pairs ADD CONSTRAINT small_a CHECK (a < 100)"])
+    bridge = _start_bridge(pair, tmp_path, pg, pg_dsn, kafka_bootstrap)
+    dlq, quarantine = f"{prefix}-dlq", f"{prefix}-quarantine"
+    sink = _sink(pair, tmp_path, kafka_bootstrap, {**_dlq_options(dlq), "bridge.sink.quarantine.topic": quarantine,
+                                                    "bridge.sink.quarantine.topic.replication.factor": "1"})
+    # WHEN a row the dropped column cannot take, a value too long, a constraint violation and a good row arrive
+    _run(pg, [f"INSERT INTO {s}.items (id, name) VALUES (1, 'one')",
+              f"INSERT INTO {s}.pairs VALUES (1, 'a', 'ok'), (2, 'b', 'too long'), (500, 'c', 'ok')"])
+    # THEN the two mismatches are in the quarantine topic with Connect's headers and the reason
+    quarantined = sorted(read_raw(kafka_bootstrap, quarantine, 2, timeout=90), key=lambda r: r.headers[
+        "__connect.errors.topic"])
+    reasons = [(r.headers["__connect.errors.topic"].decode(), r.headers["__pgbridge.quarantine.reason"].decode())
+               for r in quarantined]
+    assert reasons == [(f"{prefix}.{s}.items", "undefined_column"), (f"{prefix}.{s}.pairs",
+                                                                       "string_data_right_truncation")], reasons
+    assert quarantined[0].json()["payload"]["after"]["name"] == "one"
+    assert "has no column name" in quarantined[0].headers["__connect.errors.exception.message"].decode()
+    assert int(quarantined[1].headers["__connect.errors.offset"]) >= 0
+    # AND the constraint violation is a dead letter, the good row is written, the metrics count both
+    [dead] = read_raw(kafka_bootstrap, dlq, 1, timeout=60)
+    assert dead.headers["__connect.errors.exception.class.name"] == b"psycopg2.errors.CheckViolation"
+    assert rows_as_text(pair["target"], f"SELECT a FROM {s}.pairs") == [("1",)]
+    port = http_port(sink)
+    wait_until(lambda: metric_total(port, "pgbridge_sink_quarantined_total") == 2, timeout=30, what="2 quarantined")
+    assert metric_total(port, "pgbridge_sink_dead_letters_total") == 1
+    assert sink.stop() == 0, sink.log()
+    # WHEN the target is fixed and the quarantine topic replayed
+    _run_target(pair, [f"ALTER TABLE {s}.items ADD COLUMN name text",
+                       f"ALTER TABLE {s}.pairs ALTER COLUMN val TYPE text"])
+    code, out = _replay(pair, tmp_path, quarantine)
+    # THEN both arrive
+    assert code == 0 and "replayed 2 dead letter(s)" in out, out
+    assert rows_as_text(pair["target"], f"SELECT id, name FROM {s}.items") == [("1", "one")]
+    assert rows_as_text(pair["target"], f"SELECT a, val FROM {s}.pairs ORDER BY a") == [("1", "ok"), ("2", "too long")]
+    bridge.stop()
+
+
+def _run_target(pair, statements: list[str]) -> None:
+    conn = psycopg2.connect(pair["target"])
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for sql in statements:
+            cur.execute(sql)
+    conn.close()
+
+
+def test_the_redis_dedup_window_skips_kafkas_redeliveries_across_crashes(pair, tmp_path, pg, pg_dsn, kafka_bootstrap,
+                                                                          redis_server):
+    # GIVEN at-least-once offsets (Kafka), no LSN guard, and the dedup window in Redis, the password
+    # from a config provider
+    s = pair["schema"]
+    secrets = tmp_path / "redis.properties"
+    secrets.write_text(f"password={redis_server['BRIDGE_REDIS_PASSWORD']}\n")
+    options = {"bridge.sink.offsets": "kafka", "bridge.sink.ordering.guard": "none", "batch.size": "20",
+               "bridge.sink.linger.ms": "5", "consumer.override.session.timeout.ms": "6000",
+               "bridge.sink.dedup.redis.url": redis_server["BRIDGE_REDIS_URL"],
+               "bridge.sink.dedup.redis.password": f"${{file:{secrets}:password}}",
+               "bridge.sink.dedup.redis.retry.ms": "1000",
+               "config.providers": "file",
+               "config.providers.file.class": "org.apache.kafka.common.config.provider.FileConfigProvider"}
+    bridge = _start_bridge(pair, tmp_path, pg, pg_dsn, kafka_bootstrap)
+    _run(pg, [f"INSERT INTO {s}.items (id, name) SELECT g, 'n' || g FROM generate_series(1, 200) g"])
+    stop = threading.Event()
+    updater = _updater(pg_dsn, s, stop)
+    try:
+        # WHEN, with writers running, a worker dies after its first batch is committed in the target
+        # but before the window records it, then (restarted) after the window recorded it but before
+        # Kafka's offsets are committed
+        applied_before = []
+        for point in ("sink_before_dedup_record", "sink_before_kafka_commit"):
+            sink = _sink(pair, tmp_path, kafka_bootstrap, options, workers=1, env={"PGBRIDGE_FAILPOINTS": f"{point}:kill"})
+            assert sink.wait(90) != 0, sink.log()
+            assert f"fault point {point}: killing" in sink.log()
+            applied_before.append(int(rows_as_text(pair["target"], f"SELECT sum(applied) FROM {s}.items")[0][0]))
+        sink = _sink(pair, tmp_path, kafka_bootstrap, options, workers=1)
+        port = _nth_http_port(sink, 3)  # the three starts share a log
+        wait_until(lambda: metric_total(port, "pgbridge_sink_records_total") > 200, timeout=60,
+                   what="the restarted sink streaming")
+    finally:
+        stop.set()
+        updater.join(30)
+    # THEN the target equals the source, nothing lost
+    _wait_equal(pair, pg_dsn, sink)
+    # AND the first crash's batch (committed, not yet recorded in the window) was applied once more:
+    # Kafka redelivered it, a duplicate, never a loss; the second crash's batch (recorded) was
+    # redelivered and skipped: no other change was applied twice
+    first_batch = applied_before[0]
+    assert first_batch > 0 and applied_before[1] > first_batch
+    assert metric_total(port, "pgbridge_sink_dedup_skipped_total") > 0
+    [(extra, short)] = rows_as_text(pair["target"], f"SELECT sum(applied - ver), count(*) FILTER (WHERE applied < ver) "
+                                                    f"FROM {s}.items")
+    assert (int(extra), int(short)) == (first_batch, 0)
+    # WHEN Redis stops answering mid-run for longer than bridge.sink.dedup.redis.retry.ms
+    paused = redis.Redis.from_url(redis_server["BRIDGE_REDIS_URL"], password=redis_server["BRIDGE_REDIS_PASSWORD"],
+                                  socket_timeout=20)
+    paused.execute_command("CLIENT", "PAUSE", "7000", "ALL")
+    _run(pg, [f"UPDATE {s}.items SET ver = ver + 1, qty = qty + 1 WHERE id <= 10"])
+    # THEN the sink stops with one error (exit 3), and once Redis is back a restart loses nothing
+    assert sink.wait(60) == 3, sink.log()
+    assert "failed to look up the dedup window" in sink.log() or "failed to record the dedup window" in sink.log()
+    paused.ping()  # answers when the pause ends
+    sink = _sink(pair, tmp_path, kafka_bootstrap, options, workers=1)
+    _wait_equal(pair, pg_dsn, sink)
+    assert rows_as_text(pair["target"], f"SELECT count(*) FROM {s}.items WHERE applied < ver") == [("0",)]
+    assert sink.stop() == 0, sink.log()
+    bridge.stop()
+
+
+def _nth_http_port(sink: BridgeProcess, nth: int) -> int:
+    ports = wait_until(lambda: (found := re.findall(r"health and metrics on http://127\.0\.0\.1:(\d+)/", sink.log()))
+                       [nth - 1:] and found, what=f"start {nth}'s HTTP port in the log")
+    return int(ports[nth - 1])
+
+
+def test_an_unreachable_redis_stops_the_sink_at_start(pair, tmp_path, kafka_bootstrap):
+    sink = _sink(pair, tmp_path, kafka_bootstrap, {"bridge.sink.offsets": "kafka",
+                                                    "bridge.sink.dedup.redis.url": "redis://127.0.0.1:1/0"}, workers=1)
+    assert sink.wait(60) == 3, sink.log()
+    assert "cannot reach Redis at 127.0.0.1:1 (bridge.sink.dedup.redis.url)" in sink.log()

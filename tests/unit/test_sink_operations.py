@@ -8,7 +8,7 @@ import psycopg2.errors
 from bridge.sink.dlq import context_headers
 from bridge.sink.records import RecordRefused
 from bridge.sink.replay import DeadLetter, dead_letter
-from bridge.sink.stats import SinkState, Stats
+from bridge.sink.stats import COUNTERS, SinkState, Stats
 from bridge.status.http import respond
 
 
@@ -60,7 +60,7 @@ def test_a_replay_reads_the_original_coordinates_back_from_the_context_headers()
 
 
 def test_metrics_count_per_worker_and_health_follows_the_workers():
-    stats = Stats(2, [0] * 12)
+    stats = Stats(2, [0] * (2 * len(COUNTERS)))
     stats.add(1, rows=5, batches=1, dead_letters=2)
     alive = [True, True]
     state = SinkState(stats, [lambda i=i: alive[i] for i in range(2)], phase="streaming")
