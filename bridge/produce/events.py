@@ -366,8 +366,8 @@ class EventBuilder:
             if found is None or found[1] is None:
                 return None
             topic, step = found
-            if step.rowwise or step.fills_defaults and not self._writes.value.null_is_default:
-                return None  # a topic or fields per row, or defaults the converter would not write
+            if step.rowwise:
+                return None  # a topic or dropped fields per row: the general path
             value_schema, rewrite, fields, header_refs = step.row_plan(envelope)
         except ConfigError:
             return None  # what the step refuses, it refuses on the general path

@@ -21,9 +21,11 @@
   InsertField for `__deleted`), so it is no longer optional (Kafka's
   SchemaUtil.copySchemaBasics copies the name, version, doc and parameters only); only the
   null-payload delete of `tombstone` mode keeps `after`'s optional schema.
-- `replace.null.with.default` (default true) is InsertField's, which adds `__deleted`: with a
-  rewrite mode a null column with a default becomes the default (visible when the converter
-  itself keeps nulls, its own `replace.null.with.default=false`); other modes never apply it.
+- `replace.null.with.default` (default true) is InsertField's, which adds `__deleted` in a
+  rewrite mode: a null column with a default becomes the default. The rows pgbridge builds
+  already carry a NULL column's default when the converter writes it (JsonConverter, Avro: the
+  converters a chain takes; their own `replace.null.with.default=false` is refused), so true
+  and false give the same records, as Debezium's converters then write them.
 - `route.by.field`: the topic becomes the row's value of that string field (a create's or
   update's row once unwrapped, `__deleted` included; a delete's `before`, in every delete mode
   that keeps a record); null or blank keeps the topic; a missing or non-string field fails
@@ -118,18 +120,6 @@ def _rebuilt(schema: Schema, extra: list[Schema]) -> Schema:
     return out
 
 
-def _filled(row: dict, defaults: tuple) -> dict:
-    """`row` with its nulls replaced by the defaults (`(column, default)` pairs), as Struct.get
-    reads them."""
-    if not defaults:
-        return row
-    out = dict(row)
-    for name, default in defaults:
-        if out.get(name) is None:
-            out[name] = default
-    return out
-
-
 class ExtractNewRecordState:
     def __init__(self, spec: TransformSpec, headers: HeaderFormat) -> None:
         self._mode = spec.option("delete.tombstone.handling.mode", "tombstone").strip().lower()
@@ -138,7 +128,6 @@ class ExtractNewRecordState:
         self._headers = self._references(spec, "add.headers")
         self._header_format = headers
         self._plans: dict[int, tuple] = {}  # id(envelope schema) -> (schemas, placements), kept alive
-        self._defaults = self._rewrite and read_bool(spec.option("replace.null.with.default", "true")) is not False
         self._route = spec.option("route.by.field", "") or None
         drop = spec.option("drop.fields.header.name", "")
         self._drop_header = drop if drop.strip() else None
@@ -152,12 +141,6 @@ class ExtractNewRecordState:
         """Whether a create's or update's topic or fields depend on the row beyond what
         `row_plan` says (route.by.field, drop.fields.header.name): the general path only."""
         return self._route is not None or self._drop_header is not None
-
-    @property
-    def fills_defaults(self) -> bool:
-        """Whether a null column with a default becomes the default (replace.null.with.default
-        with a rewrite mode): the same bytes as the converter's when it does the same."""
-        return self._defaults
 
     @staticmethod
     def _references(spec: TransformSpec, name: str) -> tuple[FieldReference, ...]:
@@ -189,9 +172,7 @@ class ExtractNewRecordState:
         # Debezium runs add.fields on every row it keeps, with no fields to add too: the schema
         # is always rebuilt (so never optional)
         value_schema = _rebuilt(row, [_DELETED_SCHEMA, *added] if self._rewrite else added)
-        defaults = tuple((f["field"], f["default"]) for f in row["fields"] if f.get("default") is not None) \
-            if self._defaults else ()
-        plan = (envelope, row, value_schema, tuple(fields), tuple(header_schemas), defaults)
+        plan = (envelope, row, value_schema, tuple(fields), tuple(header_schemas))
         self._plans[id(envelope)] = plan
         return plan[1:]
 
@@ -203,7 +184,7 @@ class ExtractNewRecordState:
         """What a create or update becomes, for writing it without this step
         (`bridge.produce.unwrapped`): the value's schema, whether `__deleted` ("false") follows
         the row, then the added fields and headers as (reference, its struct, schema), in order."""
-        _, value_schema, fields, headers, _ = self._plan(envelope)
+        _, value_schema, fields, headers = self._plan(envelope)
         return value_schema, self._rewrite, fields, headers
 
     def __call__(self, record: ConnectRecord) -> ConnectRecord | None:
@@ -215,7 +196,7 @@ class ExtractNewRecordState:
         schema = record.value_schema
         if schema is None or not str(schema.get("name", "")).endswith(".Envelope"):
             return record  # not a change event
-        row_schema, value_schema, fields, headers, defaults = self._plan(schema)
+        row_schema, value_schema, fields, headers = self._plan(schema)
         if headers:  # in place, as Debezium adds them (see `Chain.run`)
             fmt = self._header_format
             record.headers.extend(connect_header(fmt, ref.new_name, s, ref.value(where, envelope))
@@ -233,8 +214,7 @@ class ExtractNewRecordState:
             elif mode == "delete-to-tombstone":
                 record = record._replace(value_schema=None, value=None)
             else:
-                row = _filled(envelope["before"], defaults)
-                record = record._replace(value_schema=value_schema, value={**row, "__deleted": "true"})
+                record = record._replace(value_schema=value_schema, value={**envelope["before"], "__deleted": "true"})
             if self._route is not None:
                 record = self._routed(record, envelope["before"], row_schema, False)
             if self._drop_header is not None:
@@ -243,7 +223,7 @@ class ExtractNewRecordState:
                 return record
             return record._replace(value={**record.value, **{ref.new_name: ref.value(where, envelope)
                                                              for ref, where, _ in fields}})
-        row = {**_filled(after, defaults), "__deleted": "false"} if self._rewrite else after
+        row = {**after, "__deleted": "false"} if self._rewrite else after
         if self._route is not None:
             record = self._routed(record, row, row_schema, self._rewrite)
         if fields:
