@@ -134,6 +134,8 @@ class ExtractNewRecordState:
         self._drop_key = read_bool(spec.option("drop.fields.from.key", "false")) is True
         self._keep_compatible = read_bool(spec.option("drop.fields.keep.schema.compatible", "true")) is not False
         self._droppers: dict[tuple[bool, tuple[str, ...]], ReplaceField] = {}  # (key side, names) -> ReplaceField
+        # dropping key fields makes the Kafka key: the table's changes go to one producer (`chain.changes_routing`)
+        self.changes_routing = self._drop_key and self._drop_header is not None
         self._alias = spec.alias
 
     @property

@@ -9,12 +9,14 @@ import json
 
 import pytest
 
+from bridge.config import config_from_properties
 from bridge.pgoutput import messages as m
 from bridge.pgoutput.protocol import PgOutputDecoder
 from bridge.produce.events import TxnContext
+from bridge.transform.chain import changes_routing
 from bridge.transform.kafka.structs import TransformFailed
 from tests.pgoutput_encoder import encode
-from tests.unit.builders import chain_builder
+from tests.unit.builders import MINIMAL, chain_builder
 
 T = "debezium.transforms"
 TXN = TxnContext(xid=700, commit_ts_us=1_700_000_000_123_456, last_commit_lsn=1000)
@@ -34,6 +36,10 @@ def drop_unchanged(**options: str) -> dict[str, str]:
     return {T: "ch,unwrap", f"{T}.ch.type": CHANGED, f"{T}.ch.header.unchanged.name": "Same",
             f"{T}.unwrap.type": UNWRAP, f"{T}.unwrap.drop.fields.header.name": "Same",
             **{f"{T}.unwrap.{k}": v for k, v in options.items()}}
+
+
+def chain_of(props: dict[str, str]):
+    return config_from_properties({**MINIMAL, **props}).chain
 
 
 def builder(props: dict[str, str]):
@@ -106,6 +112,9 @@ def test_drop_fields_from_the_key_and_without_schema_compatibility():
     key = doc(r.key)
     assert key["payload"] == {} and key["schema"] == {"type": "struct", "fields": [], "optional": False,
                                                       "name": "srv.public.t.Key"}
+    # the chain makes the key: the table's changes go to one producer; without from.key they need not
+    assert changes_routing(chain_of(drop_unchanged(**{"drop.fields.from.key": "true"})))
+    assert not changes_routing(chain_of(drop_unchanged()))
     # kept schema-compatible, the required key column stays in the key
     b = builder(drop_unchanged(**{"drop.fields.from.key": "true"}))
     [r] = change(b, m.Update(16384, "O", (b"1", b"a", b"t", b"5"), (b"1", b"b", b"t", b"5")))
