@@ -6,6 +6,10 @@
         no tombstone) and add.fields=op,table,lsn, then a RegexRouter renaming
         `<prefix>.<schema>.<table>` to `<prefix>.<schema>.<table>.events.v1` (the run's schema
         stays in the name: concurrent runs in the same database have tables of the same names)
+    pgbridge-2-outbox / debezium-json-outbox
+        the outbox EventRouter in both, JSON without schemas, over W5's outbox table: the
+        payload expanded from its jsonb (`table.expand.json.payload`), `type` placed in the
+        header `eventType`, routed by aggregatetype to `<prefix>.outbox.<aggregatetype>`
     pgbridge-2-noschemas / pgbridge-2-avro
         pgbridge with 2 producers writing JSON without schemas, or Avro (Confluent's converter,
         registering with the schema registry of deploy/local/registry/up); its subjects are
@@ -31,7 +35,7 @@ import urllib.request
 
 from native_bench.services import REPO
 from native_bench.systems import Context, Debezium, PgBridge
-from native_bench.workloads import Counts
+from native_bench.workloads import Counts, Outbox
 
 REGISTRY_UP = REPO / "deploy" / "local" / "registry" / "up"
 
@@ -90,6 +94,59 @@ class DebeziumUnwrap(Debezium):
 
     def options(self, ctx):
         return [f"{k}={v}" for k, v in UNWRAP_CHAIN.items()]
+
+
+def outbox_chain(prefix: str) -> dict[str, str]:
+    return {
+        "transforms": "outbox",
+        "transforms.outbox.type": "io.debezium.transforms.outbox.EventRouter",
+        "transforms.outbox.table.expand.json.payload": "true",
+        "transforms.outbox.table.fields.additional.placement": "type:header:eventType",
+        "transforms.outbox.route.topic.replacement": prefix + ".outbox.${routedByValue}",
+    }
+
+
+def outbox_topics(prefix: str) -> list[str]:
+    """EventRouter's topics: one per aggregate type of W5."""
+    return [f"{prefix}.outbox.{kind}" for kind in Outbox.AGGREGATE_TYPES]
+
+
+class PgBridgeOutbox(PgBridge):
+    measures_latency = False
+
+    def __init__(self, producers: int) -> None:
+        super().__init__(producers)
+        self.name = f"pgbridge-{producers}-outbox"
+        self.ident = f"pgbridge{producers}outbox"
+
+    def topics(self, ctx, prefix):
+        return outbox_topics(prefix)
+
+    def expected_records(self, counts: Counts) -> int:
+        return counts.inserts  # an event per inserted row
+
+    def properties(self, prefix):
+        return {"debezium.format.key.schemas.enable": "false", "debezium.format.value.schemas.enable": "false",
+                "debezium.format.header": "org.apache.kafka.connect.storage.SimpleHeaderConverter",
+                # a Debezium Server file expands `${...}`: `$${` writes the `${` EventRouter reads
+                **{f"debezium.{k}": v.replace("${", "$${") for k, v in outbox_chain(prefix).items()}}
+
+
+class DebeziumOutbox(Debezium):
+    measures_latency = False
+
+    def __init__(self) -> None:
+        super().__init__(schemas=False)
+        self.name, self.ident = "debezium-json-outbox", "dbzoutbox"
+
+    def topics(self, ctx, prefix):
+        return outbox_topics(prefix)
+
+    def expected_records(self, counts: Counts) -> int:
+        return counts.inserts
+
+    def options(self, ctx):
+        return [f"{k}={v}" for k, v in outbox_chain(ctx.prefix(self)).items()]
 
 
 class PgBridgeFormat(PgBridge):
@@ -171,13 +228,17 @@ def delete_subjects(subjects: list[str]) -> None:
 
 
 # a pgbridge variant -> the Debezium system that writes the same records (the ratios compare them)
-SAME_CHAIN = {"pgbridge-2-unwrap": ("debezium-json-unwrap",)}
+SAME_CHAIN = {"pgbridge-2-unwrap": ("debezium-json-unwrap",), "pgbridge-2-outbox": ("debezium-json-outbox",)}
 
 DESCRIPTIONS = {
     "pgbridge-2-unwrap": "pgbridge, 2 producers, JSON without schemas, transforms: ExtractNewRecordState "
                          "(delete.tombstone.handling.mode=rewrite, add.fields=op,table,lsn) then RegexRouter "
                          "(`<prefix>.<schema>.<table>` -> `<prefix>.<schema>.<table>.events.v1`); no tombstones.",
     "debezium-json-unwrap": "Debezium with the same transforms and JsonConverter schemas.enable=false.",
+    "pgbridge-2-outbox": "pgbridge, 2 producers, JSON without schemas, the outbox EventRouter (W5's table; "
+                         "table.expand.json.payload=true, type as the header eventType, topics "
+                         "`<prefix>.outbox.<aggregatetype>`).",
+    "debezium-json-outbox": "Debezium with the same EventRouter and JsonConverter schemas.enable=false.",
     "pgbridge-2-noschemas": "pgbridge, 2 producers, JSON without schemas (keys and values).",
     "pgbridge-2-avro": "pgbridge, 2 producers, Confluent's AvroConverter on keys and values, registering with "
                        "Apicurio Registry 3.0.9 on the same machine; the registry's CPU is not counted.",
@@ -191,6 +252,9 @@ SYSTEMS = {
     "debezium-json-unwrap": [DebeziumUnwrap()],
     "debezium-avro": [DebeziumAvro()],
     "unwrap": [PgBridgeUnwrap(2), DebeziumUnwrap()],
+    "pgbridge-2-outbox": [PgBridgeOutbox(2)],
+    "debezium-json-outbox": [DebeziumOutbox()],
+    "outbox": [PgBridgeOutbox(2), DebeziumOutbox()],
     "pgbridge-2-noschemas": [PgBridgeFormat(2, "noschemas")],
     "pgbridge-2-avro": [PgBridgeFormat(2, "avro")],
     "formats": [PgBridge(2), PgBridgeFormat(2, "noschemas"), PgBridgeFormat(2, "avro"), DebeziumAvro()],
