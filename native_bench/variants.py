@@ -32,6 +32,8 @@ import re
 import subprocess
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from native_bench.services import REPO
 from native_bench.systems import Context, Debezium, PgBridge
@@ -57,45 +59,6 @@ def unwrapped_topics(ctx: Context, prefix: str) -> list[str]:
     return [f"{topic}.events.v1" for topic in ctx.topics(prefix)]
 
 
-class PgBridgeUnwrap(PgBridge):
-    measures_latency = False
-
-    def __init__(self, producers: int) -> None:
-        super().__init__(producers)
-        self.name = f"pgbridge-{producers}-unwrap"
-        self.ident = f"pgbridge{producers}unwrap"
-
-    def topics(self, ctx, prefix):
-        return unwrapped_topics(ctx, prefix)
-
-    def expected_records(self, counts: Counts) -> int:
-        return counts.rows  # rewrite: one record per row change, tombstones dropped
-
-    def properties(self, prefix):
-        return {"debezium.format.key.schemas.enable": "false", "debezium.format.value.schemas.enable": "false",
-                # Connect's header converter, as the Debezium it is compared with writes headers
-                # (Debezium Server's default, JSON with schemas, writes twice the bytes)
-                "debezium.format.header": "org.apache.kafka.connect.storage.SimpleHeaderConverter",
-                **{f"debezium.{k}": v for k, v in UNWRAP_CHAIN.items()}}
-
-
-class DebeziumUnwrap(Debezium):
-    measures_latency = False
-
-    def __init__(self) -> None:
-        super().__init__(schemas=False)
-        self.name, self.ident = "debezium-json-unwrap", "dbzunwrap"
-
-    def topics(self, ctx, prefix):
-        return unwrapped_topics(ctx, prefix)
-
-    def expected_records(self, counts: Counts) -> int:
-        return counts.rows
-
-    def options(self, ctx):
-        return [f"{k}={v}" for k, v in UNWRAP_CHAIN.items()]
-
-
 def outbox_chain(prefix: str) -> dict[str, str]:
     return {
         "transforms": "outbox",
@@ -106,47 +69,66 @@ def outbox_chain(prefix: str) -> dict[str, str]:
     }
 
 
-def outbox_topics(prefix: str) -> list[str]:
+def outbox_topics(_ctx: Context, prefix: str) -> list[str]:
     """EventRouter's topics: one per aggregate type of W5."""
     return [f"{prefix}.outbox.{kind}" for kind in Outbox.AGGREGATE_TYPES]
 
 
-class PgBridgeOutbox(PgBridge):
+@dataclass(frozen=True)
+class Chain:
+    """A transform chain both sides of a variant pair run, JSON without schemas."""
+
+    name: str  # the systems' suffix
+    keys: Callable[[str], dict[str, str]]  # the connector's `transforms*` keys, by topic prefix
+    topics: Callable[[Context, str], list[str]]  # where its records land, by topic prefix
+    records: Callable[[Counts], int]  # how many records a workload gives
+
+
+UNWRAP = Chain("unwrap", lambda _prefix: UNWRAP_CHAIN, unwrapped_topics,
+               lambda counts: counts.rows)  # rewrite: one record per row change, tombstones dropped
+OUTBOX = Chain("outbox", outbox_chain, outbox_topics, lambda counts: counts.inserts)  # an event per inserted row
+
+
+class PgBridgeChain(PgBridge):
     measures_latency = False
 
-    def __init__(self, producers: int) -> None:
+    def __init__(self, producers: int, chain: Chain) -> None:
         super().__init__(producers)
-        self.name = f"pgbridge-{producers}-outbox"
-        self.ident = f"pgbridge{producers}outbox"
+        self.chain = chain
+        self.name = f"pgbridge-{producers}-{chain.name}"
+        self.ident = f"pgbridge{producers}{chain.name}"
 
     def topics(self, ctx, prefix):
-        return outbox_topics(prefix)
+        return self.chain.topics(ctx, prefix)
 
     def expected_records(self, counts: Counts) -> int:
-        return counts.inserts  # an event per inserted row
+        return self.chain.records(counts)
 
     def properties(self, prefix):
         return {"debezium.format.key.schemas.enable": "false", "debezium.format.value.schemas.enable": "false",
+                # Connect's header converter, as the Debezium it is compared with writes headers
+                # (Debezium Server's default, JSON with schemas, writes twice the bytes)
                 "debezium.format.header": "org.apache.kafka.connect.storage.SimpleHeaderConverter",
                 # a Debezium Server file expands `${...}`: `$${` writes the `${` EventRouter reads
-                **{f"debezium.{k}": v.replace("${", "$${") for k, v in outbox_chain(prefix).items()}}
+                **{f"debezium.{k}": v.replace("${", "$${") for k, v in self.chain.keys(prefix).items()}}
 
 
-class DebeziumOutbox(Debezium):
+class DebeziumChain(Debezium):
     measures_latency = False
 
-    def __init__(self) -> None:
+    def __init__(self, chain: Chain) -> None:
         super().__init__(schemas=False)
-        self.name, self.ident = "debezium-json-outbox", "dbzoutbox"
+        self.chain = chain
+        self.name, self.ident = f"debezium-json-{chain.name}", f"dbz{chain.name}"
 
     def topics(self, ctx, prefix):
-        return outbox_topics(prefix)
+        return self.chain.topics(ctx, prefix)
 
     def expected_records(self, counts: Counts) -> int:
-        return counts.inserts
+        return self.chain.records(counts)
 
     def options(self, ctx):
-        return [f"{k}={v}" for k, v in outbox_chain(ctx.prefix(self)).items()]
+        return [f"{k}={v}" for k, v in self.chain.keys(ctx.prefix(self)).items()]
 
 
 class PgBridgeFormat(PgBridge):
@@ -248,13 +230,13 @@ DESCRIPTIONS = {
 }
 
 SYSTEMS = {
-    "pgbridge-2-unwrap": [PgBridgeUnwrap(2)],
-    "debezium-json-unwrap": [DebeziumUnwrap()],
+    "pgbridge-2-unwrap": [PgBridgeChain(2, UNWRAP)],
+    "debezium-json-unwrap": [DebeziumChain(UNWRAP)],
     "debezium-avro": [DebeziumAvro()],
-    "unwrap": [PgBridgeUnwrap(2), DebeziumUnwrap()],
-    "pgbridge-2-outbox": [PgBridgeOutbox(2)],
-    "debezium-json-outbox": [DebeziumOutbox()],
-    "outbox": [PgBridgeOutbox(2), DebeziumOutbox()],
+    "unwrap": [PgBridgeChain(2, UNWRAP), DebeziumChain(UNWRAP)],
+    "pgbridge-2-outbox": [PgBridgeChain(2, OUTBOX)],
+    "debezium-json-outbox": [DebeziumChain(OUTBOX)],
+    "outbox": [PgBridgeChain(2, OUTBOX), DebeziumChain(OUTBOX)],
     "pgbridge-2-noschemas": [PgBridgeFormat(2, "noschemas")],
     "pgbridge-2-avro": [PgBridgeFormat(2, "avro")],
     "formats": [PgBridge(2), PgBridgeFormat(2, "noschemas"), PgBridgeFormat(2, "avro"), DebeziumAvro()],

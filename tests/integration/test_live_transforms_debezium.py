@@ -37,8 +37,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.integration import parity
 from tests.integration.live_pair import LivePair
-from tests.integration.support import (clean_up_pair, slot_active, start_bridge_with,
-                                       wait_until)
+from tests.integration.support import (check_numbered_per_key, clean_up_pair, concurrently, slot_active,
+                                       start_bridge_with, wait_until)
 
 SCHEMA_SQL = """
 CREATE TABLE {s}.t1 (id int PRIMARY KEY, v text);
@@ -257,8 +257,6 @@ def test_outbox_events_of_one_aggregate_keep_commit_order_over_4_producers(pg_ds
     """EventRouter keys each event by its aggregate, not the outbox row's key: the decoder routes
     the outbox table by table, so one aggregate's events, written by concurrent transactions
     (a row lock per aggregate orders their commits: `n` counts them), arrive in commit order."""
-    import threading
-
     tag = f"oo_{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
     conn = psycopg2.connect(pg_dsn)
@@ -294,22 +292,13 @@ def test_outbox_events_of_one_aggregate_keep_commit_order_over_4_producers(pg_ds
                                 (agg, json.dumps({"n": n})))
                     work.commit()
 
-        workers = [threading.Thread(target=write, args=(t,)) for t in range(threads)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
+        concurrently(write, threads)
 
         # THEN per aggregate the events arrive numbered 1, 2, 3 ... in order
         total = per_thread * threads
         got = parity.consume_prefix(kafka_bootstrap, tag, lambda rs: len(rs) >= total, quiet=2.0, timeout=120,
                                     alive=bridge.running)
-        sequences = defaultdict(list)
-        for r in got:
-            sequences[json.loads(r.key)["payload"]].append(json.loads(r.value)["payload"]["n"])
-        assert sum(map(len, sequences.values())) == total
-        for agg, numbers in sequences.items():
-            assert numbers == list(range(1, len(numbers) + 1)), f"{agg}: {numbers}"
+        assert check_numbered_per_key(got, lambda r: json.loads(r.value)["payload"]["n"]) == total
         assert bridge.stop() == 0, bridge.log()
     finally:
         clean_up_pair(conn, env, bridge, "", False, slots, (tag,), kafka_bootstrap, (f"{tag}.",))

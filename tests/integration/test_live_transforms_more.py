@@ -25,8 +25,8 @@ import pytest
 
 from tests.integration import parity
 from tests.integration.live_pair import LivePair
-from tests.integration.support import (clean_up_pair, BridgeProcess, slot_active, start_bridge_with,
-                                       wait_until)
+from tests.integration.support import (BridgeProcess, check_numbered_per_key, clean_up_pair, concurrently,
+                                       slot_active, start_bridge_with, wait_until)
 
 UNWRAP = "io.debezium.transforms.ExtractNewRecordState"
 HEADER_TO_VALUE = "io.debezium.transforms.HeaderToValue"
@@ -189,9 +189,6 @@ def test_outbox_messages_equal_outbox_rows_and_keep_aggregate_order_over_2_produ
     (another, `bridge.outbox.message.prefix=<schema>.outbox`, no table) give the same records;
     concurrent transactions (a row lock per aggregate orders their commits: `n` counts them)
     arrive per aggregate in commit order."""
-    import threading
-    from collections import defaultdict
-
     tag = f"om_{uuid.uuid4().hex[:6]}"
     rows_side, msgs_side = f"{tag}_r", f"{tag}_m"
     env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
@@ -240,11 +237,7 @@ def test_outbox_messages_equal_outbox_rows_and_keep_aggregate_order_over_2_produ
                     cur.execute("SELECT pg_logical_emit_message(true, %s, %s)", (f"{tag}.outbox", json.dumps(message)))
                     work.commit()
 
-        workers = [threading.Thread(target=write, args=(t,)) for t in range(threads)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
+        concurrently(write, threads)
 
         # THEN both write every event, record for record equal (but for the topic), and per
         # aggregate numbered 1, 2, 3 ... in order
@@ -262,11 +255,7 @@ def test_outbox_messages_equal_outbox_rows_and_keep_aggregate_order_over_2_produ
         assert ours == theirs
         assert len(got[msgs_side]) == total
         for side in (rows_side, msgs_side):
-            sequences = defaultdict(list)
-            for r in got[side]:
-                sequences[json.loads(r.key)["payload"]].append(json.loads(r.value)["payload"]["payload"]["n"])
-            for agg, numbers in sequences.items():
-                assert numbers == list(range(1, len(numbers) + 1)), f"{side} {agg}: {numbers}"
+            check_numbered_per_key(got[side], lambda r: json.loads(r.value)["payload"]["payload"]["n"])
         assert {r.partition for r in got[msgs_side]} == {r.partition for r in got[rows_side]}
         assert all(b.stop() == 0 for b in bridges), [b.log() for b in bridges]
     finally:
