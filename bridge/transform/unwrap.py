@@ -57,6 +57,7 @@ _DELETED_SCHEMA = {**connect_schema("string", optional=True), "field": "__delete
 _BASICS = ("name", "version", "doc", "parameters")
 _STRUCT_FIELDS = ("before", "after", "source", "transaction")
 _STRUCTS = (None, "source", "transaction", "before", "after")  # where an added field may be
+_JAVA_BLANK = "".join(map(chr, range(33)))  # what Java's String.trim() removes (Strings.isNullOrBlank)
 _REPLACE_KEY = "org.apache.kafka.connect.transforms.ReplaceField$Key"
 _REPLACE_VALUE = "org.apache.kafka.connect.transforms.ReplaceField$Value"
 
@@ -249,7 +250,7 @@ class ExtractNewRecordState:
         topic = row.get(name)
         if topic is None:
             topic = field.get("default")
-        return record if topic is None or not topic.strip() else record._replace(topic=topic)
+        return record if topic is None or not topic.strip(_JAVA_BLANK) else record._replace(topic=topic)
 
     def _dropped(self, record: ConnectRecord) -> ConnectRecord:
         """drop.fields.header.name: the fields its header lists removed (Kafka's ReplaceField)."""
