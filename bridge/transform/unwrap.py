@@ -66,7 +66,7 @@ _REPLACE_VALUE = "org.apache.kafka.connect.transforms.ReplaceField$Value"
 class FieldReference:
     """One `add.fields` / `add.headers` entry: where the value is, and its new name."""
 
-    struct: str | None  # "source", "transaction" or None (the envelope itself)
+    struct: str | None  # "source", "transaction", "before", "after" or None (the envelope itself)
     field: str
     new_name: str
 
