@@ -1,6 +1,6 @@
 """pgbridge benchmarks against the stream ceiling and a real Debezium, on this machine.
 
-    python -m native_bench [--quick] [--workloads W1,W2,W3,W4] [--systems ceiling,decoder-only,pgbridge,debezium]
+    python -m native_bench [--quick] [--workloads W1,W2,W3,W4,W5] [--systems ceiling,decoder-only,pgbridge,debezium]
                            [--repeat N] [--out DIR] [--no-micro] [--pg-dsn DSN] [--kafka HOST:PORT]
 
 Starts (or reuses) the local PostgreSQL and Kafka of deploy/local/up unless BRIDGE_PG_DSN and
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.splitlines()[2:]))
     parser.add_argument("--quick", action="store_true", help="smoke-run sizes (about a minute without Debezium, ~3 with)")
-    parser.add_argument("--workloads", default=",".join(workloads.KINDS), help="comma list of W1..W4")
+    parser.add_argument("--workloads", default=",".join(workloads.KINDS), help="comma list of W1..W5")
     parser.add_argument("--systems", default=",".join(systems.ALL), help="comma list (see above)")
     parser.add_argument("--out", type=Path, help="output directory (default bench-results/<timestamp>)")
     parser.add_argument("--no-micro", action="store_true", help="skip the stage micro-benchmarks")

@@ -47,7 +47,7 @@ from bridge.route.router import Router
 from bridge.source.catalog import TableInfo
 from bridge.transform.chain import compile_chain
 from native_bench import decode_bench
-from native_bench.variants import PgBridgeUnwrap
+from native_bench.variants import UNWRAP, PgBridgeChain
 
 TOPIC_TABLE = ("public", "orders")
 
@@ -95,7 +95,7 @@ def _config(kafka: str, prefix: str, producers: int = 1, salt: str = "", unwrap:
         "debezium.source.database.hostname": "127.0.0.1", "debezium.source.database.user": "bench",
         "debezium.source.database.dbname": "native_bench", "debezium.source.topic.prefix": prefix,
         "bridge.producers": str(producers), "bridge.partition.salt": salt,
-        **(PgBridgeUnwrap(2).properties(prefix) if unwrap else {}),
+        **(PgBridgeChain(2, UNWRAP).properties(prefix) if unwrap else {}),
     })
 
 

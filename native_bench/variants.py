@@ -6,6 +6,10 @@
         no tombstone) and add.fields=op,table,lsn, then a RegexRouter renaming
         `<prefix>.<schema>.<table>` to `<prefix>.<schema>.<table>.events.v1` (the run's schema
         stays in the name: concurrent runs in the same database have tables of the same names)
+    pgbridge-2-outbox / debezium-json-outbox
+        the outbox EventRouter in both, JSON without schemas, over W5's outbox table: the
+        payload expanded from its jsonb (`table.expand.json.payload`), `type` placed in the
+        header `eventType`, routed by aggregatetype to `<prefix>.outbox.<aggregatetype>`
     pgbridge-2-noschemas / pgbridge-2-avro
         pgbridge with 2 producers writing JSON without schemas, or Avro (Confluent's converter,
         registering with the schema registry of deploy/local/registry/up); its subjects are
@@ -28,10 +32,12 @@ import re
 import subprocess
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from native_bench.services import REPO
 from native_bench.systems import Context, Debezium, PgBridge
-from native_bench.workloads import Counts
+from native_bench.workloads import Counts, Outbox
 
 REGISTRY_UP = REPO / "deploy" / "local" / "registry" / "up"
 
@@ -53,43 +59,76 @@ def unwrapped_topics(ctx: Context, prefix: str) -> list[str]:
     return [f"{topic}.events.v1" for topic in ctx.topics(prefix)]
 
 
-class PgBridgeUnwrap(PgBridge):
+def outbox_chain(prefix: str) -> dict[str, str]:
+    return {
+        "transforms": "outbox",
+        "transforms.outbox.type": "io.debezium.transforms.outbox.EventRouter",
+        "transforms.outbox.table.expand.json.payload": "true",
+        "transforms.outbox.table.fields.additional.placement": "type:header:eventType",
+        "transforms.outbox.route.topic.replacement": prefix + ".outbox.${routedByValue}",
+    }
+
+
+def outbox_topics(_ctx: Context, prefix: str) -> list[str]:
+    """EventRouter's topics: one per aggregate type of W5."""
+    return [f"{prefix}.outbox.{kind}" for kind in Outbox.AGGREGATE_TYPES]
+
+
+@dataclass(frozen=True)
+class Chain:
+    """A transform chain both sides of a variant pair run, JSON without schemas."""
+
+    name: str  # the systems' suffix
+    keys: Callable[[str], dict[str, str]]  # the connector's `transforms*` keys, by topic prefix
+    topics: Callable[[Context, str], list[str]]  # where its records land, by topic prefix
+    records: Callable[[Counts], int]  # how many records a workload gives
+
+
+UNWRAP = Chain("unwrap", lambda _prefix: UNWRAP_CHAIN, unwrapped_topics,
+               lambda counts: counts.rows)  # rewrite: one record per row change, tombstones dropped
+OUTBOX = Chain("outbox", outbox_chain, outbox_topics, lambda counts: counts.inserts)  # an event per inserted row
+
+
+class PgBridgeChain(PgBridge):
     measures_latency = False
 
-    def __init__(self, producers: int) -> None:
+    def __init__(self, producers: int, chain: Chain) -> None:
         super().__init__(producers)
-        self.name = f"pgbridge-{producers}-unwrap"
-        self.ident = f"pgbridge{producers}unwrap"
+        self.chain = chain
+        self.name = f"pgbridge-{producers}-{chain.name}"
+        self.ident = f"pgbridge{producers}{chain.name}"
 
     def topics(self, ctx, prefix):
-        return unwrapped_topics(ctx, prefix)
+        return self.chain.topics(ctx, prefix)
 
     def expected_records(self, counts: Counts) -> int:
-        return counts.rows  # rewrite: one record per row change, tombstones dropped
+        return self.chain.records(counts)
 
     def properties(self, prefix):
         return {"debezium.format.key.schemas.enable": "false", "debezium.format.value.schemas.enable": "false",
                 # Connect's header converter, as the Debezium it is compared with writes headers
                 # (Debezium Server's default, JSON with schemas, writes twice the bytes)
                 "debezium.format.header": "org.apache.kafka.connect.storage.SimpleHeaderConverter",
-                **{f"debezium.{k}": v for k, v in UNWRAP_CHAIN.items()}}
+                # a Debezium Server file expands `${...}`: `$${` writes the `${` EventRouter reads
+                **{f"debezium.{k}": v.replace("${", "$${") for k, v in self.chain.keys(prefix).items()}}
 
 
-class DebeziumUnwrap(Debezium):
+class DebeziumChain(Debezium):
     measures_latency = False
 
-    def __init__(self) -> None:
+    def __init__(self, chain: Chain) -> None:
         super().__init__(schemas=False)
-        self.name, self.ident = "debezium-json-unwrap", "dbzunwrap"
+        self.chain = chain
+        self.name, self.ident = f"debezium-json-{chain.name}", f"dbz{chain.name}"
 
     def topics(self, ctx, prefix):
-        return unwrapped_topics(ctx, prefix)
+        return self.chain.topics(ctx, prefix)
 
     def expected_records(self, counts: Counts) -> int:
-        return counts.rows
+        return self.chain.records(counts)
 
     def options(self, ctx):
-        return [f"{k}={v}" for k, v in UNWRAP_CHAIN.items()]
+        return [f"{k}={v}" for k, v in self.chain.keys(ctx.prefix(self)).items()]
 
 
 class PgBridgeFormat(PgBridge):
@@ -171,13 +210,17 @@ def delete_subjects(subjects: list[str]) -> None:
 
 
 # a pgbridge variant -> the Debezium system that writes the same records (the ratios compare them)
-SAME_CHAIN = {"pgbridge-2-unwrap": ("debezium-json-unwrap",)}
+SAME_CHAIN = {"pgbridge-2-unwrap": ("debezium-json-unwrap",), "pgbridge-2-outbox": ("debezium-json-outbox",)}
 
 DESCRIPTIONS = {
     "pgbridge-2-unwrap": "pgbridge, 2 producers, JSON without schemas, transforms: ExtractNewRecordState "
                          "(delete.tombstone.handling.mode=rewrite, add.fields=op,table,lsn) then RegexRouter "
                          "(`<prefix>.<schema>.<table>` -> `<prefix>.<schema>.<table>.events.v1`); no tombstones.",
     "debezium-json-unwrap": "Debezium with the same transforms and JsonConverter schemas.enable=false.",
+    "pgbridge-2-outbox": "pgbridge, 2 producers, JSON without schemas, the outbox EventRouter (W5's table; "
+                         "table.expand.json.payload=true, type as the header eventType, topics "
+                         "`<prefix>.outbox.<aggregatetype>`).",
+    "debezium-json-outbox": "Debezium with the same EventRouter and JsonConverter schemas.enable=false.",
     "pgbridge-2-noschemas": "pgbridge, 2 producers, JSON without schemas (keys and values).",
     "pgbridge-2-avro": "pgbridge, 2 producers, Confluent's AvroConverter on keys and values, registering with "
                        "Apicurio Registry 3.0.9 on the same machine; the registry's CPU is not counted.",
@@ -187,10 +230,13 @@ DESCRIPTIONS = {
 }
 
 SYSTEMS = {
-    "pgbridge-2-unwrap": [PgBridgeUnwrap(2)],
-    "debezium-json-unwrap": [DebeziumUnwrap()],
+    "pgbridge-2-unwrap": [PgBridgeChain(2, UNWRAP)],
+    "debezium-json-unwrap": [DebeziumChain(UNWRAP)],
     "debezium-avro": [DebeziumAvro()],
-    "unwrap": [PgBridgeUnwrap(2), DebeziumUnwrap()],
+    "unwrap": [PgBridgeChain(2, UNWRAP), DebeziumChain(UNWRAP)],
+    "pgbridge-2-outbox": [PgBridgeChain(2, OUTBOX)],
+    "debezium-json-outbox": [DebeziumChain(OUTBOX)],
+    "outbox": [PgBridgeChain(2, OUTBOX), DebeziumChain(OUTBOX)],
     "pgbridge-2-noschemas": [PgBridgeFormat(2, "noschemas")],
     "pgbridge-2-avro": [PgBridgeFormat(2, "avro")],
     "formats": [PgBridge(2), PgBridgeFormat(2, "noschemas"), PgBridgeFormat(2, "avro"), DebeziumAvro()],

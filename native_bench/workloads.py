@@ -6,6 +6,9 @@
                  inserted in transactions of 500 rows, then half of them updated without
                  touching the TOASTed columns (pgoutput sends them as "unchanged")
     W4 tables    50 tables of the 8-column row; each transaction inserts 5 rows into 5 of them
+    W5 outbox    an outbox table (id uuid, aggregatetype, aggregateid, type, payload jsonb): each
+                 transaction inserts 5 events of ~300 bytes of JSON, for EventRouter
+                 (`native_bench.variants`: pgbridge-2-outbox, debezium-json-outbox)
 
 The typical row is: int8 (primary key), int4, text, numeric(12,2), timestamptz, text, bool, jsonb.
 `setup()` (tables, pre-existing rows) runs before the slots are created, so only `run()`'s
@@ -267,22 +270,68 @@ class ManyTables(Workload):
                              {"txns": txns, "tables": tables})
 
 
+W5_PROCEDURE = """
+CREATE OR REPLACE PROCEDURE nb_w5(txns int, per_txn int) LANGUAGE plpgsql AS $$
+DECLARE t int; k int; n int8;
+BEGIN
+    FOR t IN 0 .. txns - 1 LOOP
+        FOR k IN 0 .. per_txn - 1 LOOP
+            n := t::int8 * per_txn + k;
+            INSERT INTO w5_outbox VALUES (gen_random_uuid(), CASE WHEN n % 4 = 0 THEN 'Customer' ELSE 'Order' END,
+                (n % 1000)::text, CASE WHEN n % 3 = 0 THEN 'Created' ELSE 'Updated' END,
+                jsonb_build_object('id', n, 'email', 'user' || n || '@example.com', 'total', (n % 100000) / 100.0,
+                                   'lines', jsonb_build_array(jsonb_build_object('sku', 'A-' || (n % 97), 'qty', n % 5),
+                                                              jsonb_build_object('sku', 'B-' || (n % 89), 'qty', 1)),
+                                   'note', 'an event about aggregate ' || (n % 1000), 'paid', n % 2 = 0));
+        END LOOP;
+        COMMIT;
+    END LOOP;
+END $$"""
+
+
+class Outbox(Workload):
+    name, title = "W5", "outbox: events in an outbox table"
+    PER_TXN = 5
+    AGGREGATE_TYPES = ("Customer", "Order")  # EventRouter's topics, by aggregatetype
+
+    def tables(self):
+        return ["w5_outbox"]
+
+    def describe(self):
+        return (f"{self.size['txns']:,} transactions each inserting {self.PER_TXN} events (~300 bytes of jsonb) "
+                "into an outbox table")
+
+    def setup(self, conn):
+        with conn.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS w5_outbox")
+            cur.execute("""CREATE TABLE w5_outbox (id uuid PRIMARY KEY, aggregatetype varchar(255) NOT NULL,
+                           aggregateid varchar(255) NOT NULL, type varchar(255) NOT NULL, payload jsonb)""")
+            cur.execute(W5_PROCEDURE)
+
+    def run(self, conn):
+        txns = self.size["txns"]
+        counts = Counts(inserts=txns * self.PER_TXN, txns=txns)
+        return self._execute(conn, f"CALL nb_w5({txns}, {self.PER_TXN})", counts, {"txns": txns})
+
+
 SIZES = {
     "quick": {
         "W1": {"rows": 20_000},
         "W2": {"txns": 2_000, "live_per_s": 100, "live_seconds": 4, "live_warmup_seconds": 1},
         "W3": {"rows": 1_000},
         "W4": {"tables": 50, "txns": 400},
+        "W5": {"txns": 2_000},
     },
     "default": {
         "W1": {"rows": 200_000},
         "W2": {"txns": 20_000, "live_per_s": 200, "live_seconds": 15, "live_warmup_seconds": 2},
         "W3": {"rows": 10_000},
         "W4": {"tables": 50, "txns": 4_000},
+        "W5": {"txns": 20_000},
     },
 }
 
-KINDS = {"W1": Bulk, "W2": Oltp, "W3": Wide, "W4": ManyTables}
+KINDS = {"W1": Bulk, "W2": Oltp, "W3": Wide, "W4": ManyTables, "W5": Outbox}
 
 
 def make(name: str, size_name: str) -> Workload:

@@ -366,6 +366,8 @@ class EventBuilder:
             if found is None or found[1] is None:
                 return None
             topic, step = found
+            if step.rowwise:
+                return None  # a topic or dropped fields per row: the general path
             value_schema, rewrite, fields, header_refs = step.row_plan(envelope)
         except ConfigError:
             return None  # what the step refuses, it refuses on the general path

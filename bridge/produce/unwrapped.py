@@ -70,13 +70,14 @@ class Unwrapped:
 
     @staticmethod
     def supports(fields: tuple, header_refs: tuple, row_names: list[str]) -> bool:
-        """Whether the added fields and headers can be written here: fields of the envelope
-        only op and the processing time (the others are structs), and no added field whose
+        """Whether the added fields and headers can be written here: fields of `source` and
+        `transaction`, of the envelope only op and the processing time (the others are structs;
+        a column of `after` or `before` takes the general path), and no added field whose
         name is already the row's (the step's dict merge would replace it in place)."""
         names = [*row_names, *(ref.new_name for ref, _, _ in fields)]
         if len(set(names)) != len(names):
             return False
-        return all(where is not None or ref.field == "op" or ref.field in _CLOCK
+        return all(where in ("source", "transaction") or where is None and (ref.field == "op" or ref.field in _CLOCK)
                    for ref, where, _ in (*fields, *header_refs))
 
     def renew(self, txn: TxnContext) -> None:

@@ -1,14 +1,15 @@
 """Debezium's HeaderToValue (`io.debezium.transforms.HeaderToValue`): headers into the value.
 
 - `headers` and `fields` (lists of as many names, no empty entry, no space) and `operation`
-  (`move` or `copy`) are required, refused at start otherwise (`check`). Field names with a dot
-  (Debezium's nesting into structs) are refused: pgbridge adds top-level fields only.
+  (`move` or `copy`) are required, refused at start otherwise (`check`). A field name with dots
+  puts the value inside a struct of the value, as Debezium does (`bridge.transform.nesting`).
 - A record with a null value passes unchanged. Otherwise each header whose name is listed (in
   the record's header order; a name listed twice takes its first field) becomes the field named
   beside it, with the header's Connect schema and value. A record without such a header passes
   unchanged.
 - The new value schema is the old one's basics (required, `copySchemaBasics`) with its fields,
-  then the new ones not already there. As in Debezium it is cached by the value schema: the
+  then the new ones not already there (`bridge.transform.nesting`). As in Debezium it is cached
+  by the value schema: the
   first record of a schema decides which fields are added for every later one (a field such a
   record lacks a header for is null; a header it has beyond them fails the record).
 - The value keeps every field's value (a null with a default becomes the default, Connect's
@@ -24,11 +25,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bridge.convert.schema import Schema
 from bridge.errors import ConfigError
 from bridge.format.settings import HeaderFormat
 from bridge.properties import PropertyReader
-from bridge.transform.kafka.structs import SchemaCache, TransformFailed, copy_basics, named, require_struct
+from bridge.transform.kafka.structs import SchemaCache, TransformFailed, require_struct
+from bridge.transform.nesting import new_schema, new_value
 from bridge.transform.record import ConnectRecord
 from bridge.transform.schema_change_filter import java_list
 
@@ -54,10 +55,6 @@ def check(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
             raise ConfigError(f"{r.label(key)}: entries containing a space are not permitted (HeaderToValue)")
     if len(lists["headers"]) != len(lists["fields"]):
         raise ConfigError(f"{r.label(prefix + '.fields')} must have as many entries as {r.label(prefix + '.headers')}")
-    nested = [f for f in lists["fields"] if "." in f]
-    if nested:
-        raise ConfigError(f"{r.label(prefix + '.fields')}: {nested[0]!r} names a field inside a struct, which "
-                          "pgbridge does not support: use top-level field names")
     operation = step.option("operation", "")
     if operation.strip().lower() not in _OPERATIONS:
         raise ConfigError(f"{r.label(prefix + '.operation')}={operation!r} is invalid: use move or copy")
@@ -87,38 +84,15 @@ class HeaderToValue:
                 raise TransformFailed(f"HeaderToValue: pgbridge keeps the header {header[0]!r} as bytes only (a key "
                                       "change's header), without the Connect value to put in the record")
         schema = record.value_schema
-        updated = self._schemas.get(schema)  # type: ignore[arg-type]
+        if schema is None or schema.get("type") != "struct":
+            raise TransformFailed("Only Struct objects supported for [Header field insertion]")
+        found = [(name, header.schema, header.value) for name, header in entries]  # type: ignore[attr-defined]
+        updated = self._schemas.get(schema)
         if updated is None:
-            updated = self._schemas.put(schema, _updated_schema(schema, entries))  # type: ignore[arg-type]
-        fields = updated["fields"]  # type: ignore[index]
-        out = {}
-        for f in fields:
-            v = value.get(f["field"])
-            out[f["field"]] = f.get("default") if v is None else v
-        for name, header in entries:
-            field = next((f for f in fields if f["field"] == name), None)
-            if field is None:
-                raise TransformFailed(f"HeaderToValue: {name} is not a valid field name (the value schema was "
-                                      "extended by the first record of its schema, which had no such header)")
-            if header.value is None and not field.get("optional", False):
-                raise TransformFailed(f"HeaderToValue: invalid value: null used for required field {name!r}")
-            out[name] = header.value
+            updated = self._schemas.put(schema, new_schema(schema, found))
+        out = new_value(value, schema, updated, found)  # type: ignore[arg-type]
         headers = record.headers
         if self._move:
             names = self._field_of
             headers = [h for h in headers if h[0] not in names]
         return record._replace(value_schema=updated, value=out, headers=headers)
-
-
-def _updated_schema(schema: Schema | None, entries: list[tuple[str, tuple]]) -> Schema:
-    if schema is None or schema.get("type") != "struct":
-        raise TransformFailed("Only Struct objects supported for [Header field insertion]")
-    fields = list(schema["fields"])
-    for name, header in entries:
-        if any(f["field"] == name for f in fields):
-            continue
-        if header.schema is None:  # type: ignore[attr-defined]
-            raise TransformFailed(f"HeaderToValue: the header {header[0]!r} has no schema: fieldSchema for field "
-                                  f"{name} cannot be null")
-        fields.append(named(name, header.schema))  # type: ignore[attr-defined]
-    return copy_basics(schema, fields=fields)

@@ -50,7 +50,8 @@ _LOGICAL_OPTIONS = ("topic.regex", "topic.replacement", "key.enforce.uniqueness"
 _TRANSFORM_OPTIONS = {
     **KAFKA_OPTIONS,  # Kafka's transforms (bridge.transform.kafka.names)
     UNWRAP: ("delete.tombstone.handling.mode", "add.fields", "add.fields.prefix", "add.headers",
-             "add.headers.prefix"),
+             "add.headers.prefix", "route.by.field", "drop.fields.header.name", "drop.fields.from.key",
+             "drop.fields.keep.schema.compatible", "replace.null.with.default"),
     REGEX_ROUTER: ("regex", "replacement"),
     BY_LOGICAL_TABLE: (*_LOGICAL_OPTIONS, "logical.table.cache.size", "logical.destination.cache.size"),
     TO_LOGICAL_TOPIC: (*_LOGICAL_OPTIONS, "logical.destination.cache.size"),
@@ -186,6 +187,8 @@ def _check_unwrap(r: PropertyReader, prefix: str, step: TransformSpec) -> None:
     if mode not in DELETE_MODES:
         raise ConfigError(f"{r.label(prefix + '.delete.tombstone.handling.mode')} is invalid: use one of "
                           f"{', '.join(DELETE_MODES)}")
+    for name in ("drop.fields.from.key", "drop.fields.keep.schema.compatible", "replace.null.with.default"):
+        r.bool(prefix + "." + name, True)
 
 
 def _check_regex_router(r: PropertyReader, prefix: str, step: TransformSpec) -> None:

@@ -15,10 +15,28 @@
   as `<prefix><name>` (`<prefix><struct>_<name>` when the struct is named; `name:new` names it),
   each an optional copy of its schema without default; `add.headers` the same as headers (on a
   tombstone only `op`, as "d"). A field the envelope lacks is left out.
+  A field of `before` or `after` (`after.<column>`, named `<prefix>after_<column>`) is added
+  the same way (null when that struct is).
 - The row's schema is rebuilt (by add.fields, which runs with no fields to add too, and by
   InsertField for `__deleted`), so it is no longer optional (Kafka's
   SchemaUtil.copySchemaBasics copies the name, version, doc and parameters only); only the
   null-payload delete of `tombstone` mode keeps `after`'s optional schema.
+- `replace.null.with.default` (default true) is InsertField's, which adds `__deleted` in a
+  rewrite mode: a null column with a default becomes the default. The rows pgbridge builds
+  already carry a NULL column's default when the converter writes it (JsonConverter, Avro: the
+  converters a chain takes; their own `replace.null.with.default=false` is refused), so true
+  and false give the same records, as Debezium's converters then write them.
+- `route.by.field`: the topic becomes the row's value of that string field (a create's or
+  update's row once unwrapped, `__deleted` included; a delete's `before`, in every delete mode
+  that keeps a record); null or blank keeps the topic; a missing or non-string field fails
+  the record (Connect's `Struct.getString`).
+- `drop.fields.header.name`: the first header of that name lists field names (a Connect array
+  of strings, as ExtractChangedRecordState writes them); those fields are removed from the
+  value, and with `drop.fields.from.key` from the key, by Kafka's ReplaceField (its
+  `replace.null.with.default`: the kept nulls become their defaults, the schema is rebuilt,
+  required). With `drop.fields.keep.schema.compatible` (default) only the listed fields that
+  are optional are removed. Creates and updates drop after add.fields (so an added field can be
+  dropped), deletes before. A missing, null or empty list drops nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +46,8 @@ from dataclasses import dataclass
 from bridge.convert.schema import Schema, connect_schema
 from bridge.errors import ConfigError
 from bridge.format.settings import HeaderFormat
+from bridge.transform.kafka.fields import ReplaceField
+from bridge.transform.kafka.structs import TransformFailed, read_bool
 from bridge.transform.record import ConnectRecord, connect_header
 from bridge.transform.smt_settings import TransformSpec
 
@@ -36,13 +56,17 @@ _TOP_FIELDS = ("op", "ts_ms", "ts_us", "ts_ns")
 _DELETED_SCHEMA = {**connect_schema("string", optional=True), "field": "__deleted"}
 _BASICS = ("name", "version", "doc", "parameters")
 _STRUCT_FIELDS = ("before", "after", "source", "transaction")
+_STRUCTS = (None, "source", "transaction", "before", "after")  # where an added field may be
+_JAVA_BLANK = "".join(map(chr, range(33)))  # what Java's String.trim() removes (Strings.isNullOrBlank)
+_REPLACE_KEY = "org.apache.kafka.connect.transforms.ReplaceField$Key"
+_REPLACE_VALUE = "org.apache.kafka.connect.transforms.ReplaceField$Value"
 
 
 @dataclass(frozen=True, slots=True)
 class FieldReference:
     """One `add.fields` / `add.headers` entry: where the value is, and its new name."""
 
-    struct: str | None  # "source", "transaction" or None (the envelope itself)
+    struct: str | None  # "source", "transaction", "before", "after" or None (the envelope itself)
     field: str
     new_name: str
 
@@ -105,6 +129,21 @@ class ExtractNewRecordState:
         self._headers = self._references(spec, "add.headers")
         self._header_format = headers
         self._plans: dict[int, tuple] = {}  # id(envelope schema) -> (schemas, placements), kept alive
+        self._route = spec.option("route.by.field", "") or None
+        drop = spec.option("drop.fields.header.name", "")
+        self._drop_header = drop if drop.strip() else None
+        self._drop_key = read_bool(spec.option("drop.fields.from.key", "false")) is True
+        self._keep_compatible = read_bool(spec.option("drop.fields.keep.schema.compatible", "true")) is not False
+        self._droppers: dict[tuple[bool, tuple[str, ...]], ReplaceField] = {}  # (key side, names) -> ReplaceField
+        # dropping key fields makes the Kafka key: the table's changes go to one producer (`chain.changes_routing`)
+        self.changes_routing = self._drop_key and self._drop_header is not None
+        self._alias = spec.alias
+
+    @property
+    def rowwise(self) -> bool:
+        """Whether a create's or update's topic or fields depend on the row beyond what
+        `row_plan` says (route.by.field, drop.fields.header.name): the general path only."""
+        return self._route is not None or self._drop_header is not None
 
     @staticmethod
     def _references(spec: TransformSpec, name: str) -> tuple[FieldReference, ...]:
@@ -112,12 +151,13 @@ class ExtractNewRecordState:
         entries = [e.strip() for e in spec.option(name, "").split(",")]
         refs = tuple(FieldReference.parse(spec.alias, prefix, e) for e in entries if e)
         for ref in refs:
-            if ref.struct not in (None, "source", "transaction"):
+            if ref.struct not in _STRUCTS:  # Debezium fails every record (no such struct in the envelope)
                 raise ConfigError(f"transform {spec.alias!r} (ExtractNewRecordState): {name} names the struct "
-                                  f"{ref.struct!r}; the envelope has source and transaction")
+                                  f"{ref.struct!r}; the envelope has before, after, source and transaction")
             if ref.field in _STRUCT_FIELDS:  # found in the envelope itself, whatever struct is named
                 raise ConfigError(f"transform {spec.alias!r} (ExtractNewRecordState): {name} entry {ref.field!r} "
-                                  "is a struct: not supported by pgbridge")
+                                  "is a struct: Debezium fails every record with it (a struct schema copied "
+                                  "without its fields); name a field inside it, e.g. after.<column>")
         return refs
 
     def _plan(self, envelope: Schema) -> tuple:
@@ -173,15 +213,78 @@ class ExtractNewRecordState:
             if mode == "drop":
                 return None
             if mode == "tombstone":
-                return record._replace(value_schema=row_schema, value=None)
-            if mode == "delete-to-tombstone":
-                return record._replace(value_schema=None, value=None)
-            row = {**envelope["before"], "__deleted": "true"}
-        else:
-            row = {**after, "__deleted": "false"} if self._rewrite else after
+                record = record._replace(value_schema=row_schema, value=None)
+            elif mode == "delete-to-tombstone":
+                record = record._replace(value_schema=None, value=None)
+            else:
+                record = record._replace(value_schema=value_schema, value={**envelope["before"], "__deleted": "true"})
+            if self._route is not None:
+                record = self._routed(record, envelope["before"], row_schema, False)
+            if self._drop_header is not None:
+                record = self._dropped(record)
+            if record.value is None or not fields:
+                return record
+            return record._replace(value={**record.value, **{ref.new_name: ref.value(where, envelope)
+                                                             for ref, where, _ in fields}})
+        row = {**after, "__deleted": "false"} if self._rewrite else after
+        if self._route is not None:
+            record = self._routed(record, row, row_schema, self._rewrite)
         if fields:
             row = {**row, **{ref.new_name: ref.value(where, envelope) for ref, where, _ in fields}}
-        return record._replace(value_schema=value_schema, value=row)
+        record = record._replace(value_schema=value_schema, value=row)
+        return record if self._drop_header is None else self._dropped(record)
+
+    def _routed(self, record: ConnectRecord, row: dict, schema: Schema, deleted: bool) -> ConnectRecord:
+        """route.by.field: the topic named by the row's field (Struct.getString: the field must
+        be there and a string; a null takes its default; `deleted`: the row has `__deleted`,
+        the added fields not yet); null or blank keeps the topic."""
+        name = self._route
+        fields = [*schema["fields"], _DELETED_SCHEMA] if deleted else schema["fields"]
+        field = next((f for f in fields if f["field"] == name), None)
+        if field is None:
+            raise TransformFailed(f"ExtractNewRecordState ({self._alias}): route.by.field: {name} is not a valid "
+                                  "field name")
+        if field["type"] != "string":
+            raise TransformFailed(f"ExtractNewRecordState ({self._alias}): route.by.field: field '{name}' is not of "
+                                  f"type STRING (it is {field['type'].upper()})")
+        topic = row.get(name)
+        if topic is None:
+            topic = field.get("default")
+        return record if topic is None or not topic.strip(_JAVA_BLANK) else record._replace(topic=topic)
+
+    def _dropped(self, record: ConnectRecord) -> ConnectRecord:
+        """drop.fields.header.name: the fields its header lists removed (Kafka's ReplaceField)."""
+        name = self._drop_header
+        header = next((h for h in record.headers if h[0] == name), None)
+        if header is None:
+            return record
+        listed = getattr(header, "value", None)
+        if listed is None and hasattr(header, "value"):
+            return record  # a header with no value
+        if not isinstance(listed, list):
+            raise TransformFailed(f"ExtractNewRecordState ({self._alias}): the header {name!r} is not a list of "
+                                  "field names (Debezium casts its value to a List)")
+        if not listed:
+            return record
+        if self._drop_key and record.key is not None:
+            record = self._replaced(record, True, record.key_schema, listed)
+        return self._replaced(record, False, record.value_schema, listed)
+
+    def _replaced(self, record: ConnectRecord, key: bool, schema: Schema | None, listed: list) -> ConnectRecord:
+        if self._keep_compatible:
+            if schema is None:
+                raise TransformFailed(f"ExtractNewRecordState ({self._alias}): drop.fields.keep.schema.compatible "
+                                      "on a record without a value schema (delete-to-tombstone)")
+            names = tuple(f["field"] for f in schema["fields"] if f.get("optional") and f["field"] in listed)
+        else:
+            names = tuple(str(n).strip() for n in listed)
+        if not names:
+            return record
+        step = self._droppers.get((key, names))
+        if step is None:
+            spec = TransformSpec(self._alias, _REPLACE_KEY if key else _REPLACE_VALUE, (("exclude", ",".join(names)),))
+            step = self._droppers[(key, names)] = ReplaceField(spec, self._header_format)
+        return step(record)
 
     def _tombstone_headers(self, record: ConnectRecord) -> ConnectRecord:
         """On a tombstone Debezium adds only an `op` header, "d" (a required string), in place."""

@@ -197,6 +197,27 @@ def check_per_key_sequences(events, final: dict[int, int]) -> None:
             f"key {key}: gaps in {sorted(set(values))}, final {final[key]}"
 
 
+def concurrently(work, threads: int) -> None:
+    """`work(seed)` for seeds 0 .. threads-1, each in its own thread at once; returns when all
+    are done."""
+    workers = [threading.Thread(target=work, args=(seed,)) for seed in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+
+
+def check_numbered_per_key(records, number) -> int:
+    """Per Kafka key (the record's key text), the records' `number(record)` are 1, 2, 3 ... in
+    the order they were read; the records' count."""
+    sequences: dict[str, list[int]] = defaultdict(list)
+    for r in records:
+        sequences[json.loads(r.key)["payload"]].append(number(r))
+    for key, numbers in sequences.items():
+        assert numbers == list(range(1, len(numbers) + 1)), f"{key}: {numbers}"
+    return sum(map(len, sequences.values()))
+
+
 def check_exactly_once(events, final: dict[int, int]) -> None:
     """Strict: each key's values are exactly 1, 2, ..., final in order (no gap, no duplicate)."""
     by_key: dict[int, list[int]] = {}

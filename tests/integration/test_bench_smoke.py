@@ -111,3 +111,22 @@ def test_the_same_chain_in_pgbridge_and_debezium_and_debezium_with_avro(tmp_path
     with urllib.request.urlopen(f"{schema_registry}/subjects", timeout=10) as resp:
         assert not [s for s in json.load(resp) if s.startswith(f"nb_{results['config']['run_id']}")]
     assert "latency_ms" not in figures["pgbridge-2-unwrap"] and "latency_error" not in figures["debezium-avro"]
+
+
+def test_outbox_workload_through_pgbridges_event_router(tmp_path, pg_dsn, kafka_bootstrap):
+    # GIVEN the session's PostgreSQL and Kafka
+    out = tmp_path / "bench"
+    env = dict(os.environ, BRIDGE_PG_DSN=pg_dsn, BRIDGE_KAFKA_BOOTSTRAP=kafka_bootstrap)
+    # WHEN the quick W5 (outbox rows) runs through pgbridge's EventRouter chain
+    proc = subprocess.run(
+        [sys.executable, "-m", "native_bench", "--quick", "--workloads", "W5", "--systems", "pgbridge-2-outbox",
+         "--no-micro", "--pg-dsn", pg_dsn, "--kafka", kafka_bootstrap, "--out", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    # THEN one event per outbox row was written to the aggregate types' topics, and measured
+    results = json.loads((out / "results.json").read_text())
+    w5 = results["workloads"]["W5"]
+    figures = w5["systems"]["pgbridge-2-outbox"]
+    assert figures["rows_per_s"] > 0 and figures["records"] == w5["counts"]["inserts"] == w5["rows"], figures
+    assert figures["record_bytes"]["tombstones"] == 0 and figures["cpu_s_per_mrows"] > 0  # CPU µs per row

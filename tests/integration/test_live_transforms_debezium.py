@@ -36,8 +36,9 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.integration import parity
-from tests.integration.support import (clean_up_pair, BridgeProcess, slot_active, start_bridge_with,
-                                       start_debezium_with, wait_until)
+from tests.integration.live_pair import LivePair
+from tests.integration.support import (check_numbered_per_key, clean_up_pair, concurrently, slot_active,
+                                       start_bridge_with, wait_until)
 
 SCHEMA_SQL = """
 CREATE TABLE {s}.t1 (id int PRIMARY KEY, v text);
@@ -161,22 +162,11 @@ def live(request, pg_dsn, kafka_bootstrap, tmp_path_factory):
     """(scenario, debezium records, pgbridge records, debezium run, pgbridge run, dir,
     {"debezium"|"pgbridge": heartbeats})."""
     tag = f"dt_{uuid.uuid4().hex[:6]}"
-    dbz, ours = f"{tag}_dbz", f"{tag}_pgb"
     tmp = tmp_path_factory.mktemp("dbz_transforms")
-    env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
-    conn = psycopg2.connect(pg_dsn)
-    conn.autocommit = True
-    bridge: BridgeProcess | None = None
-    dbz_started = False
-    slots = {dbz: f"{dbz}_pub", f"{ours}_slot": f"{ours}_pub"}
-    try:
+    with LivePair(pg_dsn, kafka_bootstrap, tmp, tag) as pair:
+        dbz, ours = pair.dbz, pair.ours
         # GIVEN the tables and a publication for each connector
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE SCHEMA {tag}")
-            cur.execute(SCHEMA_SQL.format(s=tag))
-            for publication in slots.values():
-                cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE '
-                            + ", ".join(f"{tag}.{t}" for t in TABLES))
+        pair.create(SCHEMA_SQL, list(TABLES))
         if request.param == "partition":  # the topic PartitionRouting spreads, with its 3 partitions
             _create_topics(kafka_bootstrap, [f"{p}.{tag}.t1" for p in (dbz, ours)], 3)
         options = {"snapshot.mode": "no_data", "publication.autocreate.mode": "disabled",
@@ -187,24 +177,18 @@ def live(request, pg_dsn, kafka_bootstrap, tmp_path_factory):
         mine, theirs = chains(tag, ours)[request.param], chains(tag, dbz)[request.param]
         options.update({k: v for k, v in mine.items() if not k.startswith(("transforms", "predicates"))})
         # (a Debezium Server file expands `${...}`: `$${` writes the `${` EventRouter reads)
-        bridge = start_bridge_with(tmp, pg_dsn, kafka_bootstrap, ours, options,
-                                   transforms={k: v.replace("${", "$${") for k, v in mine.items() if k not in options})
-        dbz_started = True
-        start_debezium_with(tmp, dbz, {**options, **theirs}, env)
-        wait_until(lambda: slot_active(conn, f"{ours}_slot") or not bridge.running(), timeout=90,
-                   what="pgbridge to stream")
-        assert bridge.running(), f"pgbridge stopped:\n{bridge.log()}"
+        pair.start(options, {k: v.replace("${", "$${") for k, v in mine.items() if k not in options},
+                   {**options, **theirs})
 
         # AND a first change both have written: both have seen the same commits since (the
         # previous commit is in every event's `sequence`)
-        with conn.cursor() as cur:
-            cur.execute(f"INSERT INTO {tag}.t2 VALUES (100, 'warm')")
+        pair.run([f"INSERT INTO {tag}.t2 VALUES (100, 'warm')"])
         parity.consume_prefix(kafka_bootstrap, dbz, lambda rs: any('"id":100' in (r.key or "") for r in rs),
                               quiet=0.5, timeout=120)
 
         # WHEN the changes stream, each statement a transaction
         txids = set()
-        with conn.cursor() as cur:
+        with pair.conn.cursor() as cur:
             for statement in stream(tag):
                 cur.execute("BEGIN")
                 cur.execute(statement)
@@ -213,19 +197,12 @@ def live(request, pg_dsn, kafka_bootstrap, tmp_path_factory):
                 cur.execute("COMMIT")
 
         # THEN both write every record (those of other transactions, other tests' included, left out)
-        got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, _ended, quiet=2.0, timeout=120)
-        got_ours = parity.consume_prefix(kafka_bootstrap, ours, _ended, quiet=2.0, timeout=90, alive=bridge.running)
-        got_dbz, got_ours = ([r for r in got if _txid(r) in txids or _txid(r) is None] for got in (got_dbz, got_ours))
+        got_dbz, got_ours = pair.collect(_ended, keep=lambda r: _txid(r) in txids or _txid(r) is None)
         heartbeats = {side: [r for r in got if r.topic.endswith(".hb")] for side, got in (("debezium", got_dbz),
                                                                                           ("pgbridge", got_ours))}
         got_dbz, got_ours = ([r for r in got if not r.topic.endswith(".hb")] for got in (got_dbz, got_ours))
-        code = bridge.stop()
-        assert code == 0, f"pgbridge exited with {code}:\n{bridge.log()}"
-        for name, records in (("debezium", got_dbz), ("pgbridge", got_ours)):
-            (tmp / f"{name}.jsonl").write_text("".join(json.dumps(r.__dict__) + "\n" for r in records))
-        yield request.param, got_dbz, got_ours, parity.Run(dbz, None), parity.Run(ours, None), tmp, heartbeats
-    finally:
-        clean_up_pair(conn, env, bridge, dbz, dbz_started, slots, (tag,), kafka_bootstrap, (f"{dbz}.", f"{ours}."))
+        pair.keep_records(got_dbz, got_ours)
+        yield request.param, got_dbz, got_ours, *pair.runs, tmp, heartbeats
 
 
 def _suffixes(records: list[parity.Record], run: parity.Run) -> set[str]:
@@ -280,8 +257,6 @@ def test_outbox_events_of_one_aggregate_keep_commit_order_over_4_producers(pg_ds
     """EventRouter keys each event by its aggregate, not the outbox row's key: the decoder routes
     the outbox table by table, so one aggregate's events, written by concurrent transactions
     (a row lock per aggregate orders their commits: `n` counts them), arrive in commit order."""
-    import threading
-
     tag = f"oo_{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
     conn = psycopg2.connect(pg_dsn)
@@ -317,22 +292,13 @@ def test_outbox_events_of_one_aggregate_keep_commit_order_over_4_producers(pg_ds
                                 (agg, json.dumps({"n": n})))
                     work.commit()
 
-        workers = [threading.Thread(target=write, args=(t,)) for t in range(threads)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
+        concurrently(write, threads)
 
         # THEN per aggregate the events arrive numbered 1, 2, 3 ... in order
         total = per_thread * threads
         got = parity.consume_prefix(kafka_bootstrap, tag, lambda rs: len(rs) >= total, quiet=2.0, timeout=120,
                                     alive=bridge.running)
-        sequences = defaultdict(list)
-        for r in got:
-            sequences[json.loads(r.key)["payload"]].append(json.loads(r.value)["payload"]["n"])
-        assert sum(map(len, sequences.values())) == total
-        for agg, numbers in sequences.items():
-            assert numbers == list(range(1, len(numbers) + 1)), f"{agg}: {numbers}"
+        assert check_numbered_per_key(got, lambda r: json.loads(r.value)["payload"]["n"]) == total
         assert bridge.stop() == 0, bridge.log()
     finally:
         clean_up_pair(conn, env, bridge, "", False, slots, (tag,), kafka_bootstrap, (f"{tag}.",))

@@ -37,8 +37,9 @@ import psycopg2
 import pytest
 
 from tests.integration import parity
-from tests.integration.support import (BridgeProcess, clean_up_pair, slot_active, start_bridge_with,
-                                       start_debezium_with, wait_until)
+from tests.integration.live_pair import LivePair
+from tests.integration.support import (BridgeProcess, clean_up_pair, start_bridge_with,
+                                       start_debezium_with)
 
 UNWRAP = "io.debezium.transforms.ExtractNewRecordState"
 K = "org.apache.kafka.connect.transforms."
@@ -150,49 +151,25 @@ def _ended(records: list[parity.Record]) -> bool:
 def live(request, pg_dsn, kafka_bootstrap, tmp_path_factory):
     """(chain name, debezium records, pgbridge records, debezium run, pgbridge run, dir)."""
     tag = f"tk_{uuid.uuid4().hex[:6]}"
-    dbz, ours = f"{tag}_dbz", f"{tag}_pgb"
     tmp = tmp_path_factory.mktemp("kafka_transforms")
-    env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
-    conn = psycopg2.connect(pg_dsn)
-    conn.autocommit = True
-    bridge: BridgeProcess | None = None
-    dbz_started = False
-    slots = {dbz: f"{dbz}_pub", f"{ours}_slot": f"{ours}_pub"}
     chain = chains(tag)[request.param]
     connector = {k: v for k, v in chain.items() if k.startswith(("transforms", "predicates"))}
     extra = {k: v for k, v in chain.items() if k not in connector}
-    try:
+    with LivePair(pg_dsn, kafka_bootstrap, tmp, tag) as pair:
         # GIVEN the tables and a publication for each connector
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE SCHEMA {tag}")
-            cur.execute(SCHEMA_SQL.format(s=tag))
-            for publication in slots.values():
-                cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {tag}.a, {tag}.b, {tag}.c')
+        pair.create(SCHEMA_SQL, ["a", "b", "c"])
         options = {"snapshot.mode": "no_data", "publication.autocreate.mode": "disabled",
                    "table.include.list": f"{tag}.a,{tag}.b,{tag}.c", "message.prefix.include.list": tag, **extra}
         # AND both connectors with the same chain, pgbridge as a real process
-        bridge = start_bridge_with(tmp, pg_dsn, kafka_bootstrap, ours, options, transforms=connector)
-        dbz_started = True
-        start_debezium_with(tmp, dbz, {**options, **connector}, env)
-        wait_until(lambda: slot_active(conn, f"{ours}_slot") or not bridge.running(), timeout=90,
-                   what="pgbridge to stream")
-        assert bridge.running(), f"pgbridge stopped:\n{bridge.log()}"
+        pair.start(options, connector, {**options, **connector})
 
         # WHEN the changes stream
-        with conn.cursor() as cur:
-            for statement in stream(tag):
-                cur.execute(statement)
+        pair.run(stream(tag))
 
         # THEN both write every record
-        got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, _ended, quiet=3.0, timeout=120)
-        got_ours = parity.consume_prefix(kafka_bootstrap, ours, _ended, quiet=3.0, timeout=90, alive=bridge.running)
-        code = bridge.stop()
-        assert code == 0, f"pgbridge exited with {code}:\n{bridge.log()}"
-        for name, records in (("debezium", got_dbz), ("pgbridge", got_ours)):
-            (tmp / f"{name}.jsonl").write_text("".join(json.dumps(r.__dict__) + "\n" for r in records))
-        yield request.param, got_dbz, got_ours, parity.Run(dbz, None), parity.Run(ours, None), tmp
-    finally:
-        clean_up_pair(conn, env, bridge, dbz, dbz_started, slots, (tag,), kafka_bootstrap, (f"{dbz}.", f"{ours}."))
+        got_dbz, got_ours = pair.collect(_ended, quiet=3.0)
+        pair.keep_records(got_dbz, got_ours)
+        yield request.param, got_dbz, got_ours, *pair.runs, tmp
 
 
 def _payloads(records: list[parity.Record], suffix: str) -> list:

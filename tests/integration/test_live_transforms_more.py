@@ -24,8 +24,9 @@ import psycopg2
 import pytest
 
 from tests.integration import parity
-from tests.integration.support import (clean_up_pair, BridgeProcess, slot_active, start_bridge_with,
-                                       start_debezium_with, wait_until)
+from tests.integration.live_pair import LivePair
+from tests.integration.support import (BridgeProcess, check_numbered_per_key, clean_up_pair, concurrently,
+                                       slot_active, start_bridge_with, wait_until)
 
 UNWRAP = "io.debezium.transforms.ExtractNewRecordState"
 HEADER_TO_VALUE = "io.debezium.transforms.HeaderToValue"
@@ -76,56 +77,27 @@ def _ended(records: list[parity.Record]) -> bool:
     return any(r.topic.endswith(".b") and r.key is not None and '"id":999' in r.key for r in records)
 
 
-def _schema(tag: str, conn) -> None:
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE SCHEMA {tag}")
-        cur.execute(SCHEMA_SQL.format(s=tag))
-
-
 @pytest.fixture(scope="module", params=list(CHAINS))
 def live(request, pg_dsn, kafka_bootstrap, tmp_path_factory):
     """(chain name, debezium records, pgbridge records, debezium run, pgbridge run, dir)."""
     tag = f"hv_{uuid.uuid4().hex[:6]}"
-    dbz, ours = f"{tag}_dbz", f"{tag}_pgb"
     tmp = tmp_path_factory.mktemp("transforms_more")
-    env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
-    conn = psycopg2.connect(pg_dsn)
-    conn.autocommit = True
-    bridge: BridgeProcess | None = None
-    dbz_started = False
-    slots = {dbz: f"{dbz}_pub", f"{ours}_slot": f"{ours}_pub"}
     chain = CHAINS[request.param]
-    try:
+    with LivePair(pg_dsn, kafka_bootstrap, tmp, tag) as pair:
         # GIVEN the tables and a publication for each connector
-        _schema(tag, conn)
-        with conn.cursor() as cur:
-            for publication in slots.values():
-                cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {tag}.a, {tag}.b')
+        pair.create(SCHEMA_SQL, ["a", "b"])
         options = {"snapshot.mode": "no_data", "publication.autocreate.mode": "disabled",
                    "table.include.list": f"{tag}.a,{tag}.b", "message.prefix.include.list": tag}
         # AND both connectors with the same chain, pgbridge as a real process
-        bridge = start_bridge_with(tmp, pg_dsn, kafka_bootstrap, ours, options, transforms=chain)
-        dbz_started = True
-        start_debezium_with(tmp, dbz, {**options, **chain}, env)
-        wait_until(lambda: slot_active(conn, f"{ours}_slot") or not bridge.running(), timeout=90,
-                   what="pgbridge to stream")
-        assert bridge.running(), f"pgbridge stopped:\n{bridge.log()}"
+        pair.start(options, chain, {**options, **chain})
 
         # WHEN the changes stream
-        with conn.cursor() as cur:
-            for statement in stream(tag):
-                cur.execute(statement)
+        pair.run(stream(tag))
 
         # THEN both write every record
-        got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, _ended, quiet=2.0, timeout=120)
-        got_ours = parity.consume_prefix(kafka_bootstrap, ours, _ended, quiet=2.0, timeout=90, alive=bridge.running)
-        code = bridge.stop()
-        assert code == 0, f"pgbridge exited with {code}:\n{bridge.log()}"
-        for name, records in (("debezium", got_dbz), ("pgbridge", got_ours)):
-            (tmp / f"{name}.jsonl").write_text("".join(json.dumps(r.__dict__) + "\n" for r in records))
-        yield request.param, got_dbz, got_ours, parity.Run(dbz, None), parity.Run(ours, None), tmp
-    finally:
-        clean_up_pair(conn, env, bridge, dbz, dbz_started, slots, (tag,), kafka_bootstrap, (f"{dbz}.", f"{ours}."))
+        got_dbz, got_ours = pair.collect(_ended)
+        pair.keep_records(got_dbz, got_ours)
+        yield request.param, got_dbz, got_ours, *pair.runs, tmp
 
 
 def test_debezium_really_applied_the_chain(live):
@@ -217,9 +189,6 @@ def test_outbox_messages_equal_outbox_rows_and_keep_aggregate_order_over_2_produ
     (another, `bridge.outbox.message.prefix=<schema>.outbox`, no table) give the same records;
     concurrent transactions (a row lock per aggregate orders their commits: `n` counts them)
     arrive per aggregate in commit order."""
-    import threading
-    from collections import defaultdict
-
     tag = f"om_{uuid.uuid4().hex[:6]}"
     rows_side, msgs_side = f"{tag}_r", f"{tag}_m"
     env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
@@ -268,11 +237,7 @@ def test_outbox_messages_equal_outbox_rows_and_keep_aggregate_order_over_2_produ
                     cur.execute("SELECT pg_logical_emit_message(true, %s, %s)", (f"{tag}.outbox", json.dumps(message)))
                     work.commit()
 
-        workers = [threading.Thread(target=write, args=(t,)) for t in range(threads)]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join()
+        concurrently(write, threads)
 
         # THEN both write every event, record for record equal (but for the topic), and per
         # aggregate numbered 1, 2, 3 ... in order
@@ -290,11 +255,7 @@ def test_outbox_messages_equal_outbox_rows_and_keep_aggregate_order_over_2_produ
         assert ours == theirs
         assert len(got[msgs_side]) == total
         for side in (rows_side, msgs_side):
-            sequences = defaultdict(list)
-            for r in got[side]:
-                sequences[json.loads(r.key)["payload"]].append(json.loads(r.value)["payload"]["payload"]["n"])
-            for agg, numbers in sequences.items():
-                assert numbers == list(range(1, len(numbers) + 1)), f"{side} {agg}: {numbers}"
+            check_numbered_per_key(got[side], lambda r: json.loads(r.value)["payload"]["payload"]["n"])
         assert {r.partition for r in got[msgs_side]} == {r.partition for r in got[rows_side]}
         assert all(b.stop() == 0 for b in bridges), [b.log() for b in bridges]
     finally:

@@ -7,7 +7,7 @@ from bridge.config import config_from_properties
 from bridge.pgoutput import messages as m
 from native_bench import systems
 from native_bench.report import ratios, scaling_series, summary_md
-from native_bench.variants import DebeziumAvro, DebeziumUnwrap, PgBridgeUnwrap
+from native_bench.variants import UNWRAP, DebeziumAvro, DebeziumChain, PgBridgeChain
 from native_bench.workloads import Counts
 from tests.pgoutput_encoder import encode
 from tests.unit.builders import MINIMAL, REL, pipeline, run_batch, txn
@@ -24,7 +24,7 @@ def test_the_variants_are_known_by_name_beside_the_defaults():
 
 
 def test_pgbridge_honours_every_key_of_the_unwrap_system():
-    keys = config_from_properties({**MINIMAL, **PgBridgeUnwrap(2).properties("p")}, refuse=False).keys
+    keys = config_from_properties({**MINIMAL, **PgBridgeChain(2, UNWRAP).properties("p")}, refuse=False).keys
     assert keys.refused == () and keys.ignored == ()
     assert {"debezium.transforms.route.regex", "debezium.transforms.unwrap.add.fields",
             "debezium.format.header"} <= {v.key for v in keys.honoured}
@@ -32,14 +32,14 @@ def test_pgbridge_honours_every_key_of_the_unwrap_system():
 
 def test_the_unwrap_chain_flattens_renames_and_rewrites_deletes_without_tombstones():
     # GIVEN pgbridge configured as pgbridge-2-unwrap (prefix p), one producer
-    router, worker, sink = pipeline(**PgBridgeUnwrap(2).properties("p"))
+    router, worker, sink = pipeline(**PgBridgeChain(2, UNWRAP).properties("p"))
     router.handle(encode(REL), 10)
     # WHEN a row is inserted and deleted
     txn(router, 1000, [m.Insert(16384, (b"1", b"a")), m.Delete(16384, "K", (b"1", None))])
     run_batch(router, worker)
     # THEN both records are the flattened row, in the renamed topic, schemaless, and no tombstone follows
     ctx = SimpleNamespace(topics=lambda prefix: [f"{prefix}.public.t"])
-    assert PgBridgeUnwrap(2).topics(ctx, "p") == ["p.public.t.events.v1"]
+    assert PgBridgeChain(2, UNWRAP).topics(ctx, "p") == ["p.public.t.events.v1"]
     assert [(t, k) for t, k, _ in sink.records] == [("p.public.t.events.v1", {"id": 1})] * 2
     inserted, deleted = (v for _, _, v in sink.records)
     assert inserted == {"id": 1, "v": "a", "__op": "c", "__table": "t", "__lsn": 910, "__deleted": "false"}
@@ -48,8 +48,28 @@ def test_the_unwrap_chain_flattens_renames_and_rewrites_deletes_without_tombston
 
 def test_systems_without_tombstones_expect_one_record_per_row():
     counts = Counts(inserts=4, updates=2, deletes=3, txns=1)
-    assert PgBridgeUnwrap(2).expected_records(counts) == DebeziumUnwrap().expected_records(counts) == 9
+    assert PgBridgeChain(2, UNWRAP).expected_records(counts) == DebeziumChain(UNWRAP).expected_records(counts) == 9
     assert DebeziumAvro().expected_records(counts) == systems.Debezium(False).expected_records(counts) == 12
+
+
+def test_the_outbox_pair_runs_event_router_on_both_sides_with_the_prefix_in_its_topics():
+    made = systems.make(["outbox"])
+    assert [(s.name, s.ident) for s in made] == [("pgbridge-2-outbox", "pgbridge2outbox"),
+                                                 ("debezium-json-outbox", "dbzoutbox")]
+    ours, theirs = made
+    assert ours.topics(None, "p") == theirs.topics(None, "p") == ["p.outbox.Customer", "p.outbox.Order"]
+    counts = Counts(inserts=5, txns=1)
+    assert ours.expected_records(counts) == theirs.expected_records(counts) == 5
+    # the same keys on both sides; in pgbridge's Debezium Server file `$${` writes EventRouter's `${`
+    ctx = SimpleNamespace(prefix=lambda system: "p")
+    options = dict(o.split("=", 1) for o in theirs.options(ctx))
+    assert options["transforms.outbox.route.topic.replacement"] == "p.outbox.${routedByValue}"
+    props = ours.properties("p")
+    assert props["debezium.transforms.outbox.route.topic.replacement"] == "p.outbox.$${routedByValue}"
+    assert {f"debezium.{k}" for k in options} <= props.keys()
+    keys = config_from_properties({**MINIMAL, **{k: v.replace("$${", "${") for k, v in props.items()}},
+                                  refuse=False).keys
+    assert keys.refused == () and keys.ignored == ()
 
 
 def test_debezium_avro_runs_apicurios_converter_on_both_sides_in_confluent_mode(monkeypatch):

@@ -127,6 +127,22 @@ def test_json_expansion_edge_cases():
         plain.expand("payload", "[1, 2]")  # Debezium infers an array, then fails to fill a struct
     with pytest.raises(PayloadError):
         plain.expand("payload", '{"a": 100000000000000000000}')
+    # an integer beyond int64 fails only once the whole payload is inferred (else it stays a string)
+    assert plain.expand("payload", '{"a": [100000000000000000000], "b": [1, "x"]}') is None
+
+
+def test_expanded_payloads_of_one_shape_share_one_schema_object():
+    payloads = JsonPayloads(False, False)
+    first, one = payloads.expand("payload", '{"id": 1, "lines": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 2}]}')
+    second, other = payloads.expand("payload", '{"id": 2, "lines": [{"sku": "c", "qty": 3}]}')
+    # the same shape: the very same schema (what later steps and the writers cache by)
+    assert second is first and one["lines"][1] == {"sku": "b", "qty": 2} and other["id"] == 2
+    third, _ = payloads.expand("payload", '{"id": 2.5, "lines": []}')  # another shape, another schema
+    assert third is not first and third["fields"] == [{"type": "double", "optional": True, "field": "id"}]
+    # elements of two shapes: merged, each value filled to the merged struct
+    merged, value = payloads.expand("payload", '{"l": [{"a": 1}, {"b": "x"}, null]}')
+    assert [f["field"] for f in merged["fields"][0]["items"]["fields"]] == ["a", "b"]
+    assert value == {"l": [{"a": 1, "b": None}, {"a": None, "b": "x"}, None]}
 
 
 def test_route_options_version_and_tombstone_on_empty_payload():

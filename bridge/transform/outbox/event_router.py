@@ -102,7 +102,9 @@ class EventRouter:
                                   opt("route.topic.replacement", "outbox.event.${routedByValue}"))
         self._headers = headers
         self._topics: dict[str, str] = {}
-        self._rows: dict[int, tuple[Schema, dict[str, Schema]]] = {}  # id(row schema) -> its fields by name
+        # id(envelope schema) -> (it, the row's schema, its columns' schemas by name): once per table
+        self._rows: dict[int, tuple[Schema, Schema, dict[str, Schema]]] = {}
+        self._schema_keys: dict[int, tuple[Schema, str]] = {}  # id(payload schema) -> (it, its JSON)
         self._value_schemas: dict[object, Schema] = {}  # Debezium's payload schema (or version) cache
 
     def __call__(self, record: ConnectRecord) -> ConnectRecord | None:
@@ -129,7 +131,7 @@ class EventRouter:
         row_schema, fields = self._row(schema)
         payload_field = self._column(fields, self._payload, "payload")
         id_field = self._column(fields, self._id, "event-id")
-        payload, payload_schema = row.get(self._payload), _field_schema(payload_field)
+        payload, payload_schema = row.get(self._payload), payload_field
         if self._expand is not None and isinstance(payload, str):
             expanded = self._expand.expand(self._payload, payload)
             if expanded is not None:
@@ -139,7 +141,7 @@ class EventRouter:
             raise OutboxError(f"transform {self._alias!r} (EventRouter): route.by.field {self._route_by!r} is "
                               f"not a non-null string column of the outbox table ({record.topic})")
         headers = record.headers
-        headers.append(connect_header(self._headers, "id", _field_schema(id_field), row.get(self._id)))
+        headers.append(connect_header(self._headers, "id", id_field, row.get(self._id)))
         value_schema = None if self._only_headers else self._value_schema(payload_schema, row_schema, fields, row,
                                                                           routed)
         value: dict | None = None if value_schema is None else {"payload": payload}
@@ -154,7 +156,7 @@ class EventRouter:
             if placement == ENVELOPE:
                 value[alias] = row.get(column)  # type: ignore[index]
             elif placement == HEADER:
-                headers.append(connect_header(self._headers, alias, _field_schema(field), row.get(column)))
+                headers.append(connect_header(self._headers, alias, field, row.get(column)))
             else:
                 partition = row.get(column)
         if (payload is None or (isinstance(payload, str) and not payload.strip(_JAVA_BLANK))) and \
@@ -172,16 +174,16 @@ class EventRouter:
         if topic is None:
             renamed = self._topic(routed)
             topic = self._topics[routed] = routed if renamed is None else renamed
-        return ConnectRecord(topic, _field_schema(key_field), row.get(self._key), out_schema, out, list(headers),
+        return ConnectRecord(topic, key_field, row.get(self._key), out_schema, out, list(headers),
                              partition)
 
     def _row(self, envelope: Schema) -> tuple[Schema, dict[str, Schema]]:
+        """The row's schema and its columns' schemas (without their names) by name."""
         found = self._rows.get(id(envelope))
         if found is None or found[0] is not envelope:
             after = next(f for f in envelope["fields"] if f["field"] == "after")
-            found = self._rows[id(envelope)] = (envelope, after)
-        after = found[1]
-        return after, {f["field"]: f for f in after["fields"]}
+            found = self._rows[id(envelope)] = (envelope, after, {f["field"]: _field_schema(f) for f in after["fields"]})
+        return found[1], found[2]
 
     def _column(self, fields: dict[str, Schema], name: str, what: str) -> Schema:
         field = fields.get(name)
@@ -189,10 +191,18 @@ class EventRouter:
             raise OutboxError(f"transform {self._alias!r} (EventRouter): unable to find {what} field {name} in event")
         return field
 
+    def _schema_key(self, payload: Schema) -> str:
+        """Debezium caches the value schema by the payload's schema (its equality): the schema's
+        JSON, computed once per schema object (the payload schemas are interned)."""
+        found = self._schema_keys.get(id(payload))
+        if found is None or found[0] is not payload:
+            found = self._schema_keys[id(payload)] = (payload, json.dumps(payload))
+        return found[1]
+
     def _value_schema(self, payload: Schema, row: Schema, fields: dict[str, Schema], values: dict,
                       routed: str) -> Schema:
         version = values.get(self._version) if self._version is not None else None
-        cache_key = ("version", version) if self._version is not None else json.dumps(payload)
+        cache_key = ("version", version) if self._version is not None else self._schema_key(payload)
         found = self._value_schemas.get(cache_key)
         if found is None:
             name = str(row.get("name") or "")
@@ -201,7 +211,7 @@ class EventRouter:
             struct_fields = [{**payload, "field": "payload"}]
             for column, placement, alias in self._extra:
                 if placement == ENVELOPE and column in fields:
-                    struct_fields.append({**_field_schema(fields[column]), "field": alias})
+                    struct_fields.append({**fields[column], "field": alias})
             found = {"type": "struct", "fields": struct_fields, "optional": False, "name": name}
             if version is not None:
                 found["version"] = version
