@@ -6,7 +6,8 @@ publication and topic prefix); `create` makes the schema and one publication per
 `start` both connectors with their options and waits for pgbridge to stream, `collect` both
 sides' records once `ended` holds, stops pgbridge (exit code 0 asserted) and keeps the records
 in `<tmp>/debezium.jsonl` and `pgbridge.jsonl`. Leaving the `with` block stops both and drops
-their slots, publications, the schema and the topics.
+their slots, publications, the schema and the topics (`<prefix>.*` and `<prefix>-*`, the
+signal topics).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class LivePair:
 
     def __exit__(self, *_exc: object) -> None:
         clean_up_pair(self.conn, self.env, self.bridge, self.dbz, self._dbz_started, self._slots, (self.tag,),
-                      self.bootstrap, (f"{self.dbz}.", f"{self.ours}."))
+                      self.bootstrap, (f"{self.dbz}.", f"{self.ours}.", f"{self.dbz}-", f"{self.ours}-"))
 
     @property
     def runs(self) -> tuple[parity.Run, parity.Run]:

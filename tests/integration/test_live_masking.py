@@ -27,15 +27,12 @@ the prefix are ignored, plus each connector's own snapshot position and time.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 
-import psycopg2
 import pytest
 
 from tests.integration import parity
-from tests.integration.support import (clean_up_pair, BridgeProcess, slot_active, start_bridge_with,
-                                       start_debezium_with, wait_until)
+from tests.integration.live_pair import LivePair
 
 _SNAPSHOT = r'value\.payload\.op = "r"'
 SNAPSHOT_POSITION = (
@@ -138,56 +135,29 @@ def _snapshotted(rows: int):
 def live(pg_dsn, kafka_bootstrap, tmp_path_factory):
     """(debezium records, pgbridge records, debezium run, pgbridge run, dir) of the tables."""
     tag = f"mk_{uuid.uuid4().hex[:6]}"
-    dbz, ours = f"{tag}_dbz", f"{tag}_pgb"
-    tmp = tmp_path_factory.mktemp("masking")
-    env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
-    conn = psycopg2.connect(pg_dsn)
-    conn.autocommit = True
-    bridge: BridgeProcess | None = None
-    dbz_started = False
-    slots = {dbz: f"{dbz}_pub", f"{ours}_slot": f"{ours}_pub"}
-    try:
+    with LivePair(pg_dsn, kafka_bootstrap, tmp_path_factory.mktemp("masking"), tag) as pair:
         # GIVEN the tables, their first rows, and a publication for each connector
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE SCHEMA {tag}")
-            cur.execute(SCHEMA_SQL.format(s=tag))
-            for statement in before(tag):
-                cur.execute(statement)
-            for publication in slots.values():
-                cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {tag}.m, {tag}.k, {tag}.f, {tag}.sig')
+        pair.create(SCHEMA_SQL, ["m", "k", "f", "sig"])
+        pair.run(before(tag))
         options = {"snapshot.mode": "initial", "publication.autocreate.mode": "disabled",
                    "table.include.list": f"{tag}.m,{tag}.k,{tag}.f", "signal.data.collection": f"{tag}.sig",
                    **rules(tag)}
         # AND both connectors with the same rules, pgbridge as a real process
-        bridge = start_bridge_with(tmp, pg_dsn, kafka_bootstrap, ours, options)
-        dbz_started = True
-        start_debezium_with(tmp, dbz, options, env)
-        wait_until(lambda: slot_active(conn, f"{ours}_slot") or not bridge.running(), timeout=90,
-                   what="pgbridge to stream")
-        assert bridge.running(), f"pgbridge stopped:\n{bridge.log()}"
+        pair.start(options, {}, options)
 
         # WHEN the changes stream, and once both wrote them, an incremental snapshot runs
-        with conn.cursor() as cur:
-            for statement in stream(tag):
-                cur.execute(statement)
-        parity.consume_prefix(kafka_bootstrap, dbz, _streamed, quiet=1.0, timeout=120)
-        parity.consume_prefix(kafka_bootstrap, ours, _streamed, quiet=1.0, timeout=90, alive=bridge.running)
-        with conn.cursor() as cur:
-            cur.execute(incremental_snapshot(tag))
+        pair.run(stream(tag))
+        parity.consume_prefix(kafka_bootstrap, pair.dbz, _streamed, quiet=1.0, timeout=120)
+        parity.consume_prefix(kafka_bootstrap, pair.ours, _streamed, quiet=1.0, timeout=90, alive=pair.bridge.running)
+        pair.run([incremental_snapshot(tag)])
+        with pair.conn.cursor() as cur:
             cur.execute(f"SELECT (SELECT count(*) FROM {tag}.m) + (SELECT count(*) FROM {tag}.k)")
             (rows,) = cur.fetchone()
 
         # THEN both write every record (read back until the incremental snapshot's rows arrived)
-        got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, _snapshotted(rows), quiet=3.0, timeout=120)
-        got_ours = parity.consume_prefix(kafka_bootstrap, ours, _snapshotted(rows), quiet=2.0, timeout=90,
-                                         alive=bridge.running)
-        code = bridge.stop()
-        assert code == 0, f"pgbridge exited with {code}:\n{bridge.log()}"
-        for name, records in (("debezium", got_dbz), ("pgbridge", got_ours)):
-            (tmp / f"{name}.jsonl").write_text("".join(json.dumps(r.__dict__) + "\n" for r in records))
-        yield got_dbz, got_ours, parity.Run(dbz, None), parity.Run(ours, None), tmp
-    finally:
-        clean_up_pair(conn, env, bridge, dbz, dbz_started, slots, (tag,), kafka_bootstrap, (f"{dbz}.", f"{ours}."))
+        got_dbz, got_ours = pair.collect(_snapshotted(rows), quiet=3.0)
+        pair.keep_records(got_dbz, got_ours)
+        yield got_dbz, got_ours, *pair.runs, pair.tmp
 
 
 def _tables(records: list[parity.Record]) -> list[parity.Record]:

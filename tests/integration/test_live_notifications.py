@@ -24,16 +24,13 @@ What is left out, and why:
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
 
-import psycopg2
 from confluent_kafka import Producer
 
 from tests.integration import parity
-from tests.integration.support import (clean_up_pair, BridgeProcess, slot_active, start_bridge_with,
-                                       start_debezium_with, wait_until)
+from tests.integration.live_pair import LivePair
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 IGNORED = parity.Ignored(envelope=frozenset({"timestamp"}), source=frozenset(), transaction=frozenset(),
@@ -79,30 +76,23 @@ def _completed(records: list[parity.Record], topic: str) -> bool:
                and '"type":"COMPLETED"' in r.value for r in records)
 
 
+SCHEMA_SQL = """
+CREATE TABLE {s}.a (id int PRIMARY KEY, v text);
+INSERT INTO {s}.a SELECT g, 'x' FROM generate_series(1, 5) g;
+CREATE TABLE {s}.b (id int PRIMARY KEY, k text);
+INSERT INTO {s}.b SELECT g, 'y' FROM generate_series(1, 3) g;
+CREATE TABLE {s}.empty (id int PRIMARY KEY);
+CREATE TABLE {s}.sig (id varchar(64) PRIMARY KEY, type varchar(32) NOT NULL, data varchar(2048));
+"""
+
+
 def test_notifications_equal_debeziums_for_an_initial_and_an_incremental_snapshot(pg_dsn, kafka_bootstrap,
                                                                                    tmp_path):
-    tag = f"ln_{uuid.uuid4().hex[:6]}"
-    schema, dbz, ours = f"{tag}_s", f"{tag}_dbz", f"{tag}_pgb"
-    env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
-    conn = psycopg2.connect(pg_dsn)
-    conn.autocommit = True
-    bridge: BridgeProcess | None = None
-    dbz_started = False
-    slots = {dbz: f"{dbz}_pub", f"{ours}_slot": f"{ours}_pub"}
-    try:
+    schema = f"ln_{uuid.uuid4().hex[:6]}"
+    with LivePair(pg_dsn, kafka_bootstrap, tmp_path, schema) as pair:
+        dbz, ours = pair.dbz, pair.ours
         # GIVEN three tables and a signal table, published to both connectors
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE SCHEMA {schema}")
-            cur.execute(f"CREATE TABLE {schema}.a (id int PRIMARY KEY, v text)")
-            cur.execute(f"INSERT INTO {schema}.a SELECT g, 'x' FROM generate_series(1, 5) g")
-            cur.execute(f"CREATE TABLE {schema}.b (id int PRIMARY KEY, k text)")
-            cur.execute(f"INSERT INTO {schema}.b SELECT g, 'y' FROM generate_series(1, 3) g")
-            cur.execute(f"CREATE TABLE {schema}.empty (id int PRIMARY KEY)")
-            cur.execute(f"CREATE TABLE {schema}.sig (id varchar(64) PRIMARY KEY, type varchar(32) NOT NULL, "
-                        "data varchar(2048))")
-            for publication in slots.values():
-                cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {schema}.a, {schema}.b, {schema}.empty, '
-                            f"{schema}.sig")
+        pair.create(SCHEMA_SQL, ["a", "b", "empty", "sig"])
         common = {
             "snapshot.mode": "initial",
             "publication.autocreate.mode": "disabled",
@@ -115,13 +105,8 @@ def test_notifications_equal_debeziums_for_an_initial_and_an_incremental_snapsho
             "notification.enabled.channels": "sink,log",
         }
         # AND pgbridge and the real Debezium, each with its notification topic
-        bridge = start_bridge_with(tmp_path, pg_dsn, kafka_bootstrap, ours,
-                                   {**common, "notification.sink.topic.name": f"{ours}.notify"})
-        dbz_started = True
-        start_debezium_with(tmp_path, dbz, {**common, "notification.sink.topic.name": f"{dbz}.notify"}, env)
-        wait_until(lambda: slot_active(conn, f"{ours}_slot") or not bridge.running(), timeout=60,
-                   what="pgbridge to stream")
-        assert bridge.running(), f"pgbridge stopped:\n{bridge.log()}"
+        pair.start({**common, "notification.sink.topic.name": f"{ours}.notify"}, {},
+                   {**common, "notification.sink.topic.name": f"{dbz}.notify"})
 
         # WHEN the same execute-snapshot signal goes to each one's signal topic, keyed by its topic prefix
         signal = {"id": "parity-1", "type": "execute-snapshot",
@@ -133,11 +118,8 @@ def test_notifications_equal_debeziums_for_an_initial_and_an_incremental_snapsho
         assert producer.flush(30) == 0
 
         # THEN both report the initial snapshot and the incremental snapshot with the same records
-        got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, lambda rs: _completed(rs, f"{dbz}.notify"),
-                                        quiet=3.0, timeout=120)
-        got_ours = parity.consume_prefix(kafka_bootstrap, ours, lambda rs: _completed(rs, f"{ours}.notify"),
-                                         quiet=2.0, timeout=60, alive=bridge.running)
-        assert bridge.stop() == 0, bridge.log()
+        got_dbz, got_ours = pair.collect(
+            lambda rs: _completed(rs, f"{dbz}.notify") or _completed(rs, f"{ours}.notify"), quiet=3.0)
         notes_dbz = [_comparable(r) for r in got_dbz if r.topic == f"{dbz}.notify"]
         notes_ours = [_comparable(r) for r in got_ours if r.topic == f"{ours}.notify"]
         (tmp_path / "debezium.jsonl").write_text("".join(json.dumps(r.__dict__) + "\n" for r in notes_dbz))
@@ -152,6 +134,3 @@ def test_notifications_equal_debeziums_for_an_initial_and_an_incremental_snapsho
         problems = parity.compare(notes_dbz, parity.Run(dbz, None), notes_ours, parity.Run(ours, None),
                                   ignored=IGNORED, ordered=frozenset({"notify"}))
         assert not problems, parity.report(problems) + f"\n(records in {tmp_path})"
-    finally:
-        clean_up_pair(conn, env, bridge, dbz, dbz_started, slots, (schema,), kafka_bootstrap,
-                      (f"{dbz}.", f"{ours}.", f"{dbz}-", f"{ours}-"))
