@@ -1,13 +1,13 @@
 """pgbridge beside a live Debezium on the same tables and WAL: the set-up the live comparisons
-(test_live_transforms*.py) share.
+(test_live_*.py) share.
 
 `LivePair(tag)` names both connectors (`<tag>_dbz`, `<tag>_pgb`, each with its slot,
-publication and topic prefix); `create` makes the schema and one publication per connector,
-`start` both connectors with their options and waits for pgbridge to stream, `collect` both
-sides' records once `ended` holds, stops pgbridge (exit code 0 asserted) and keeps the records
-in `<tmp>/debezium.jsonl` and `pgbridge.jsonl`. Leaving the `with` block stops both and drops
-their slots, publications, the schema and the topics (`<prefix>.*` and `<prefix>-*`, the
-signal topics).
+publication and topic prefix); `create` makes the schema and one publication per connector
+(`publish` the publications alone, for tables a test made itself), `start` both connectors
+with their options and waits for pgbridge to stream, `collect` both sides' records once `ended`
+holds, stops pgbridge (exit code 0 asserted) and keeps the records in `<tmp>/debezium.jsonl`
+and `pgbridge.jsonl`. Leaving the `with` block stops both and drops their slots, publications,
+the schemas and the topics (`<prefix>.*` and `<prefix>-*`, the signal topics).
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ from tests.integration.support import (BridgeProcess, clean_up_pair, slot_active
 
 
 class LivePair:
-    def __init__(self, pg_dsn: str, kafka_bootstrap: str, tmp: Path, tag: str) -> None:
+    def __init__(self, pg_dsn: str, kafka_bootstrap: str, tmp: Path, tag: str,
+                 schemas: tuple[str, ...] | None = None) -> None:
+        """`schemas`: what the clean-up drops (the schema `tag` unless said)."""
         self.pg_dsn, self.bootstrap, self.tmp, self.tag = pg_dsn, kafka_bootstrap, tmp, tag
+        self.schemas = schemas or (tag,)
         self.dbz, self.ours = f"{tag}_dbz", f"{tag}_pgb"
         self.env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
         self.conn = psycopg2.connect(pg_dsn)
@@ -39,7 +42,7 @@ class LivePair:
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        clean_up_pair(self.conn, self.env, self.bridge, self.dbz, self._dbz_started, self._slots, (self.tag,),
+        clean_up_pair(self.conn, self.env, self.bridge, self.dbz, self._dbz_started, self._slots, self.schemas,
                       self.bootstrap, (f"{self.dbz}.", f"{self.ours}.", f"{self.dbz}-", f"{self.ours}-"))
 
     @property
@@ -53,16 +56,22 @@ class LivePair:
         with self.conn.cursor() as cur:
             cur.execute(f"CREATE SCHEMA {self.tag}")
             cur.execute(schema_sql.format(s=self.tag))
-            for publication in self._slots.values():
-                cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE '
-                            + ", ".join(f"{self.tag}.{t}" for t in tables))
+        self.publish("TABLE " + ", ".join(f"{self.tag}.{t}" for t in tables))
 
-    def start(self, options: dict[str, str], transforms: dict[str, str], debezium: dict[str, str]) -> None:
-        """pgbridge (a real process) with the connector `options` and `transforms` (Connect's
-        `transforms*` / `predicates*` keys), then Debezium with `debezium` (its whole
-        configuration but the connection); returns once pgbridge streams."""
+    def publish(self, what: str) -> None:
+        """A publication for each connector, `FOR <what>` (`TABLE a.b, a.c`, `TABLES IN SCHEMA a`)."""
+        with self.conn.cursor() as cur:
+            for publication in self._slots.values():
+                cur.execute(f'CREATE PUBLICATION "{publication}" FOR {what}')
+
+    def start(self, options: dict[str, str], transforms: dict[str, str], debezium: dict[str, str],
+              converters: dict[str, str] | None = None) -> None:
+        """pgbridge (a real process) with the connector `options`, `transforms` (Connect's
+        `transforms*` / `predicates*` keys) and `converters` (Connect's converter keys), then
+        Debezium with `debezium` (its whole configuration but the connection); returns once
+        pgbridge streams."""
         self.bridge = bridge = start_bridge_with(self.tmp, self.pg_dsn, self.bootstrap, self.ours, options,
-                                                 transforms=transforms)
+                                                 transforms=transforms, converters=converters)
         self._dbz_started = True
         start_debezium_with(self.tmp, self.dbz, debezium, self.env)
         wait_until(lambda: slot_active(self.conn, f"{self.ours}_slot") or not bridge.running(), timeout=90,

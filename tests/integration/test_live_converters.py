@@ -25,16 +25,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import uuid
 from collections import Counter
 
-import psycopg2
 import pytest
 
 from tests.integration import parity
-from tests.integration.support import (clean_up_pair, BridgeProcess, slot_active, start_bridge_with,
-                                       start_debezium_with, wait_until)
+from tests.integration.live_pair import LivePair
 
 STRING = "org.apache.kafka.connect.storage.StringConverter"
 JSON = "org.apache.kafka.connect.json.JsonConverter"
@@ -111,19 +108,11 @@ def _counts(records: list[parity.Record], prefix: str) -> Counter:
 
 def _run_case(case: str, pg_dsn: str, kafka_bootstrap: str, tmp) -> tuple:
     converters = CASES[case][0]
-    tag = f"cv_{uuid.uuid4().hex[:6]}"
-    schema, dbz, ours = f"{tag}_s", f"{tag}_dbz", f"{tag}_pgb"
-    env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
-    conn = psycopg2.connect(pg_dsn)
-    conn.autocommit = True
-    bridge: BridgeProcess | None = None
-    dbz_started = False
-    slots = {dbz: f"{dbz}_pub", f"{ours}_slot": f"{ours}_pub"}
-    try:
-        parity.run_sql(conn, _schema_sql(schema))
-        with conn.cursor() as cur:
-            for publication in slots.values():
-                cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLES IN SCHEMA {schema}')
+    schema = f"cv_{uuid.uuid4().hex[:6]}"
+    with LivePair(pg_dsn, kafka_bootstrap, tmp, schema) as pair:
+        dbz, ours = pair.dbz, pair.ours
+        parity.run_sql(pair.conn, _schema_sql(schema))
+        pair.publish(f"TABLES IN SCHEMA {schema}")
         common = {
             "snapshot.mode": "no_data",
             "publication.autocreate.mode": "disabled",
@@ -132,18 +121,14 @@ def _run_case(case: str, pg_dsn: str, kafka_bootstrap: str, tmp) -> tuple:
             "provide.transaction.metadata": "true",
             "message.prefix.include.list": f"{schema}-nontx",
         }
-        bridge = start_bridge_with(tmp, pg_dsn, kafka_bootstrap, ours, common, converters=converters)
-        dbz_started = True
-        start_debezium_with(tmp, dbz, {**common, **converters}, env)
-        wait_until(lambda: slot_active(conn, f"{ours}_slot") or not bridge.running(), timeout=60,
-                   what="pgbridge to stream")
-        assert bridge.running(), f"pgbridge stopped:\n{bridge.log()}"
+        pair.start(common, {}, {**common, **converters}, converters=converters)
 
-        parity.run_sql(conn, _workload(schema, schema))
+        parity.run_sql(pair.conn, _workload(schema, schema))
 
         def ended(records: list[parity.Record], prefix: str) -> bool:
             return any(r.topic == f"{prefix}.{schema}.items" and r.value and "the end" in r.value for r in records)
 
+        bridge = pair.bridge
         got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, lambda rs: ended(rs, dbz), quiet=3.0, timeout=120)
         want = _counts(got_dbz, dbz)
         got_ours = parity.consume_prefix(
@@ -155,8 +140,6 @@ def _run_case(case: str, pg_dsn: str, kafka_bootstrap: str, tmp) -> tuple:
             (tmp / f"{case}-{name}.jsonl").write_text(
                 "".join(json.dumps(dataclasses.asdict(r), ensure_ascii=False) + "\n" for r in records))
         return got_dbz, dbz, got_ours, ours
-    finally:
-        clean_up_pair(conn, env, bridge, dbz, dbz_started, slots, (schema,), kafka_bootstrap, (f"{dbz}.", f"{ours}."))
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

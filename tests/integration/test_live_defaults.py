@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import uuid
 
-import psycopg2
 import pytest
 
 from tests.integration import parity
-from tests.integration.support import (clean_up_pair, BridgeProcess, slot_active, start_bridge_with,
-                                       start_debezium_with, wait_until)
+from tests.integration.live_pair import LivePair
 
 SCHEMA_SQL = """
 CREATE SCHEMA {s};
@@ -218,23 +215,16 @@ def _ended(marker: int, prefix: str, schema: str):
 def live(request, pg_dsn, kafka_bootstrap, tmp_path_factory):
     """Both connectors over the tables in one set of modes: (debezium, bridge records, runs, dir)."""
     tag = f"ld_{uuid.uuid4().hex[:6]}"
-    schema, dbz, ours = f"{tag}_s", f"{tag}_dbz", f"{tag}_pgb"
+    schema = f"{tag}_s"
     tmp = tmp_path_factory.mktemp(f"live_defaults_{request.param}")
-    env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
-    conn = psycopg2.connect(pg_dsn)
-    conn.autocommit = True
-    bridge: BridgeProcess | None = None
-    dbz_started = False
-    slots = {dbz: f"{dbz}_pub", f"{ours}_slot": f"{ours}_pub"}
-    try:
+    with LivePair(pg_dsn, kafka_bootstrap, tmp, tag, (schema,)) as pair:
+        conn, dbz, ours = pair.conn, pair.dbz, pair.ours
         # GIVEN the tables, with rows for the snapshot
         with conn.cursor() as cur:
             for statement in SCHEMA_SQL.split(";\n"):
                 if statement.strip():
                     cur.execute(statement.replace("{s}", schema).replace("{{", "{").replace("}}", "}"))
-            for publication in slots.values():
-                cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE '
-                            + ", ".join(f"{schema}.{t}" for t in TABLES))
+        pair.publish("TABLE " + ", ".join(f"{schema}.{t}" for t in TABLES))
         _run(conn, SNAPSHOT_SQL, schema)
         # (logical messages of other sessions reach every slot: none of them is captured)
         options = {"snapshot.mode": "initial", "publication.autocreate.mode": "disabled",
@@ -242,12 +232,8 @@ def live(request, pg_dsn, kafka_bootstrap, tmp_path_factory):
         if request.param in EDGES_ONLY:
             options["table.include.list"] = f"{schema}.edges,{schema}.zend"
         # AND pgbridge and the real Debezium with the same options, both streaming
-        bridge = start_bridge_with(tmp, pg_dsn, kafka_bootstrap, ours, options)
-        dbz_started = True
-        start_debezium_with(tmp, dbz, options, env)
-        wait_until(lambda: slot_active(conn, f"{ours}_slot") or not bridge.running(), timeout=60,
-                   what="pgbridge to stream")
-        assert bridge.running(), f"pgbridge stopped:\n{bridge.log()}"
+        pair.start(options, {}, options)
+        bridge = pair.bridge
 
         # WHEN the rows change, then (both past those changes) the defaults change
         _run(conn, STREAM_SQL, schema)
@@ -265,8 +251,6 @@ def live(request, pg_dsn, kafka_bootstrap, tmp_path_factory):
         for name, records in (("debezium", got_dbz), ("pgbridge", got_ours)):
             (tmp / f"{name}.jsonl").write_text("".join(json.dumps(dataclasses.asdict(r)) + "\n" for r in records))
         yield got_dbz, parity.Run(dbz, None), got_ours, parity.Run(ours, None), tmp
-    finally:
-        clean_up_pair(conn, env, bridge, dbz, dbz_started, slots, (schema,), kafka_bootstrap, (f"{dbz}.", f"{ours}."))
 
 
 def _fields(records: list[parity.Record], topic_suffix: str) -> dict[str, dict]:

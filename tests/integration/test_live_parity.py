@@ -27,15 +27,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import uuid
 
-import psycopg2
 import pytest
 
 from tests.integration import parity
-from tests.integration.support import (clean_up_pair, BridgeProcess, slot_active, start_bridge_with,
-                                       start_debezium_with, wait_until)
+from tests.integration.live_pair import LivePair
 
 
 SIDE_SQL = ("truncate.sql", "pk_change.sql", "messages.sql", "txmeta.sql")
@@ -89,23 +86,13 @@ def live(pg_dsn, kafka_bootstrap, tmp_path_factory):
     """Run both connectors over the workload: (debezium records, bridge records, runs, dump dir)."""
     tag = f"lp_{uuid.uuid4().hex[:6]}"
     snap, stream = f"{tag}_snap", f"{tag}_live"
-    dbz, ours = f"{tag}_dbz", f"{tag}_pgb"
-    tmp = tmp_path_factory.mktemp("live_parity")
-    env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
-    conn = psycopg2.connect(pg_dsn)
-    conn.autocommit = True
-    bridge: BridgeProcess | None = None
-    dbz_started = False
-    slots = {dbz: f"{dbz}_pub", f"{ours}_slot": f"{ours}_pub"}
-    try:
+    with LivePair(pg_dsn, kafka_bootstrap, tmp_path_factory.mktemp("live_parity"), tag, (snap, stream)) as pair:
+        conn, dbz, ours, tmp = pair.conn, pair.dbz, pair.ours, pair.tmp
         # GIVEN the golden tables in two schemas, one of them already filled (for the snapshot)
         for schema in (snap, stream):
             parity.run_sql(conn, parity.golden_sql("schema.sql", schema))
         parity.run_sql(conn, parity.golden_sql("workload.sql", snap))
-        tables = parity.golden_tables(snap) + parity.golden_tables(stream)
-        with conn.cursor() as cur:
-            for publication in slots.values():
-                cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {", ".join(tables)}')
+        pair.publish("TABLE " + ", ".join(parity.golden_tables(snap) + parity.golden_tables(stream)))
         common = {
             "snapshot.mode": "initial",
             "publication.autocreate.mode": "disabled",
@@ -114,14 +101,9 @@ def live(pg_dsn, kafka_bootstrap, tmp_path_factory):
             "provide.transaction.metadata": "true",
             "message.prefix.include.list": f"{stream}-(nontx|tx|bin)",
         }
-        # AND pgbridge, as a real process, with the same options
-        bridge = start_bridge_with(tmp, pg_dsn, kafka_bootstrap, ours, common)
-        # AND the real Debezium (returns once it streams, its snapshot done)
-        dbz_started = True
-        start_debezium_with(tmp, dbz, common, env)
-        wait_until(lambda: slot_active(conn, f"{ours}_slot") or not bridge.running(), timeout=60,
-                   what="pgbridge to stream")
-        assert bridge.running(), f"pgbridge stopped:\n{bridge.log()}"
+        # AND pgbridge, as a real process, and the real Debezium with the same options
+        pair.start(common, {}, common)
+        bridge = pair.bridge
 
         # WHEN the workload runs on the live schema
         parity.run_sql(conn, parity.golden_sql("workload.sql", stream))
@@ -149,8 +131,6 @@ def live(pg_dsn, kafka_bootstrap, tmp_path_factory):
         for name, records in (("debezium", got_dbz), ("pgbridge", got_ours)):
             (tmp / f"{name}.jsonl").write_text("".join(json.dumps(dataclasses.asdict(r)) + "\n" for r in records))
         yield got_dbz, parity.Run(dbz, None), got_ours, parity.Run(ours, None), tmp
-    finally:
-        clean_up_pair(conn, env, bridge, dbz, dbz_started, slots, (snap, stream), kafka_bootstrap, (f"{dbz}.", f"{ours}."))
 
 
 def _transaction_id(r: parity.Record) -> str | None:

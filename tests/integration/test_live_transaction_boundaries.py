@@ -33,7 +33,6 @@ committed before a slot exists never reach it.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import uuid
 from dataclasses import dataclass
@@ -42,8 +41,8 @@ import psycopg2
 import pytest
 
 from tests.integration import parity
-from tests.integration.support import (clean_up_pair, BridgeProcess, slot_active, start_bridge_with,
-                                       start_debezium_with, wait_until)
+from tests.integration.live_pair import LivePair
+from tests.integration.support import wait_until
 
 
 
@@ -161,23 +160,12 @@ def live(pg_dsn, kafka_bootstrap, tmp_path_factory):
     """Both connectors over the cases: (debezium records, bridge records, {case: txid}, runs, dir,
     (warm-up txid, last txid))."""
     tag = f"tb_{uuid.uuid4().hex[:6]}"
-    dbz, ours = f"{tag}_dbz", f"{tag}_pgb"
-    tmp = tmp_path_factory.mktemp("transaction_boundaries")
-    env = {**os.environ, "BRIDGE_PG_DSN": pg_dsn, "BRIDGE_KAFKA_BOOTSTRAP": kafka_bootstrap}
-    conn = psycopg2.connect(pg_dsn)
-    conn.autocommit = True
-    bridge: BridgeProcess | None = None
-    dbz_started = False
-    slots = {dbz: f"{dbz}_pub", f"{ours}_slot": f"{ours}_pub"}
     other = _OtherSession(pg_dsn, f"{tag}-other")
-    try:
+    with LivePair(pg_dsn, kafka_bootstrap, tmp_path_factory.mktemp("transaction_boundaries"), tag) as pair:
+        dbz, ours, tmp = pair.dbz, pair.ours, pair.tmp
         # GIVEN a captured table and a published one that table.include.list leaves out
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE SCHEMA {tag}")
-            cur.execute(f"CREATE TABLE {tag}.cap (id int PRIMARY KEY, v text)")
-            cur.execute(f"CREATE TABLE {tag}.other (id int PRIMARY KEY, v text)")
-            for publication in slots.values():
-                cur.execute(f'CREATE PUBLICATION "{publication}" FOR TABLE {tag}.cap, {tag}.other')
+        pair.create("CREATE TABLE {s}.cap (id int PRIMARY KEY, v text); "
+                    "CREATE TABLE {s}.other (id int PRIMARY KEY, v text)", ["cap", "other"])
         common = {
             "snapshot.mode": "no_data",
             "publication.autocreate.mode": "disabled",
@@ -186,45 +174,41 @@ def live(pg_dsn, kafka_bootstrap, tmp_path_factory):
             "message.prefix.include.list": f"{tag}-in",
             "skipped.operations": "t,u",
         }
-        # AND another session's transactions of a left-out message, all along
-        other.start()
-        # AND pgbridge, as a real process, and the real Debezium with the same options
-        bridge = start_bridge_with(tmp, pg_dsn, kafka_bootstrap, ours, common)
-        dbz_started = True
-        start_debezium_with(tmp, dbz, common, env)
-        wait_until(lambda: slot_active(conn, f"{ours}_slot") or not bridge.running(), timeout=60,
-                   what="pgbridge to stream")
-        assert bridge.running(), f"pgbridge stopped:\n{bridge.log()}"
-
-        work = psycopg2.connect(pg_dsn)
         try:
-            # AND both stream: a warm-up transaction's captured row reached both
-            warm = _transaction(work, (_WARM_ROW,), tag)
-            parity.consume_prefix(kafka_bootstrap, dbz, lambda rs: _ended(rs, warm), quiet=0, timeout=90)
-            parity.consume_prefix(kafka_bootstrap, ours, lambda rs: _ended(rs, warm), quiet=0, timeout=60,
-                                  alive=bridge.running)
-            # WHEN each case runs as one transaction, then (once the other session committed
-            # one more) a last captured row
-            before = other.committed
-            txids = {case.name: _transaction(work, case.statements, tag) for case in CASES}
-            wait_until(lambda: other.committed > before + 1, timeout=30, what="the other session")
-            end = _transaction(work, (_END_ROW,), tag)
-        finally:
-            work.close()
-            other.stop()
+            # AND another session's transactions of a left-out message, all along
+            other.start()
+            # AND pgbridge, as a real process, and the real Debezium with the same options
+            pair.start(common, {}, common)
+            bridge = pair.bridge
 
-        # THEN both write everything (read back until the last transaction's END arrived)
-        got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, lambda rs: _ended(rs, end), quiet=3.0, timeout=90)
-        got_ours = parity.consume_prefix(kafka_bootstrap, ours, lambda rs: _ended(rs, end), quiet=2.0, timeout=60,
-                                         alive=bridge.running)
-        code = bridge.stop()
-        assert code == 0, f"pgbridge exited with {code}:\n{bridge.log()}"
-        for name, records in (("debezium", got_dbz), ("pgbridge", got_ours)):
-            (tmp / f"{name}.jsonl").write_text("".join(json.dumps(r.__dict__) + "\n" for r in records))
-        yield got_dbz, got_ours, txids, parity.Run(dbz, None), parity.Run(ours, None), tmp, (warm, end)
-    finally:
-        other.stop()
-        clean_up_pair(conn, env, bridge, dbz, dbz_started, slots, (tag,), kafka_bootstrap, (f"{dbz}.", f"{ours}."))
+            work = psycopg2.connect(pg_dsn)
+            try:
+                # AND both stream: a warm-up transaction's captured row reached both
+                warm = _transaction(work, (_WARM_ROW,), tag)
+                parity.consume_prefix(kafka_bootstrap, dbz, lambda rs: _ended(rs, warm), quiet=0, timeout=90)
+                parity.consume_prefix(kafka_bootstrap, ours, lambda rs: _ended(rs, warm), quiet=0, timeout=60,
+                                      alive=bridge.running)
+                # WHEN each case runs as one transaction, then (once the other session committed
+                # one more) a last captured row
+                before = other.committed
+                txids = {case.name: _transaction(work, case.statements, tag) for case in CASES}
+                wait_until(lambda: other.committed > before + 1, timeout=30, what="the other session")
+                end = _transaction(work, (_END_ROW,), tag)
+            finally:
+                work.close()
+                other.stop()
+
+            # THEN both write everything (read back until the last transaction's END arrived)
+            got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, lambda rs: _ended(rs, end), quiet=3.0, timeout=90)
+            got_ours = parity.consume_prefix(kafka_bootstrap, ours, lambda rs: _ended(rs, end), quiet=2.0, timeout=60,
+                                             alive=bridge.running)
+            code = bridge.stop()
+            assert code == 0, f"pgbridge exited with {code}:\n{bridge.log()}"
+            for name, records in (("debezium", got_dbz), ("pgbridge", got_ours)):
+                (tmp / f"{name}.jsonl").write_text("".join(json.dumps(r.__dict__) + "\n" for r in records))
+            yield got_dbz, got_ours, txids, parity.Run(dbz, None), parity.Run(ours, None), tmp, (warm, end)
+        finally:
+            other.stop()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
