@@ -104,6 +104,8 @@ class SinkWorker:
         self.flow = Flow(config.flow, config.batch_size, config.max_poll_records, index, report)
         self.applier: Applier | None = None
         self.reseek = False  # the target's offsets moved under this worker: drop what was read, seek
+        self.commits: dict[tuple[str, int], int] = {}  # written into the target, not yet committed to Kafka
+        self.commits_lock = threading.Lock()
 
     # -- database ---------------------------------------------------------------------------
 
@@ -206,6 +208,8 @@ class SinkWorker:
                         applier.submit(self.pending[:size])
                         del self.pending[:size]
                         first = time.monotonic()
+                if self.commits:
+                    self._commit()
                 buffered = len(self.pending) + applier.in_flight
                 flow.regulate(self.consumer, buffered, self.assigned)
                 flow.measure(self.consumer, self.assigned, buffered, applier.oldest() or
@@ -231,6 +235,7 @@ class SinkWorker:
         if self.pending and not self.reseek:
             batch, self.pending = self.pending, []
             self._write(batch)
+        self._commit()
 
     def _write(self, batch: list) -> None:
         changes, refused = [], []
@@ -277,17 +282,27 @@ class SinkWorker:
             self.window.applied(changes, idents, refused_now)
         if failpoints.ENABLED:
             failpoints.hit(failpoints.SINK_BEFORE_KAFKA_COMMIT)
-        commits = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
+        with self.commits_lock:
+            self.commits.update(next_offsets)
+        self.flow.written(batch)
+        self.stats.add(self.index, records=len(batch), rows=sum(applied.rows.values()), batches=1,
+                       dead_letters=len(refused_now) - quarantined, guard_skips=applied.guard_skips,
+                       quarantined=quarantined, dedup_skipped=skipped)
+
+    def _commit(self) -> None:
+        """The Kafka commit of what the writer committed into the target, on the poll loop's
+        thread (librdkafka holds a commit from another thread while a rebalance is served)."""
+        with self.commits_lock:
+            done, self.commits = self.commits, {}
+        commits = [TopicPartition(t, p, o) for (t, p), o in done.items() if (t, p) in self.assigned]
+        if not commits:
+            return
         try:
             self.consumer.commit(offsets=commits, asynchronous=self.offsets is not None)
         except KafkaException as exc:
             if self.offsets is None:
                 raise ConnectionFailed(f"Kafka offset commit failed: {exc}") from None
             log.debug("advisory Kafka commit failed: %s", exc)
-        self.flow.written(batch)
-        self.stats.add(self.index, records=len(batch), rows=sum(applied.rows.values()), batches=1,
-                       dead_letters=len(refused_now) - quarantined, guard_skips=applied.guard_skips,
-                       quarantined=quarantined, dedup_skipped=skipped)
 
     def _rollback(self) -> None:
         self.writer.target.forget()
