@@ -36,6 +36,9 @@ class _Consumer:
     def resume(self, partitions) -> None:
         self.calls.append(("resume", sorted((p.topic, p.partition) for p in partitions)))
 
+    def seek(self, partition) -> None:
+        self.calls.append(("seek", partition.topic, partition.partition, partition.offset))
+
     def position(self, partitions):
         for p in partitions:
             p.offset = self.positions.get((p.topic, p.partition), -1001)
@@ -62,8 +65,11 @@ def test_partitions_pause_at_the_bound_resume_at_half_and_new_ones_follow():
     # a partition assigned while the buffer is full is paused too
     flow.assigned(consumer, [TopicPartition("t", 2)])
     assert consumer.calls[-1] == ("pause", [("t", 2)])
+    consumer.positions = {("t", 0): 40, ("t", 2): 7}
     flow.regulate(consumer, 50, ASSIGNED | {("t", 2)})
-    assert consumer.calls[-1] == ("resume", [("t", 0), ("t", 1), ("t", 2)]) and not flow.paused
+    # resumed, and librdkafka's fetcher woken by a seek to the position of those read from
+    assert consumer.calls[-3:] == [("resume", [("t", 0), ("t", 1), ("t", 2)]), ("seek", "t", 0, 40), ("seek", "t", 2, 7)]
+    assert not flow.paused
     # and one assigned after is resumed (whatever it was when last revoked)
     flow.assigned(consumer, [TopicPartition("t", 3)])
     assert consumer.calls[-1] == ("resume", [("t", 3)])
