@@ -47,7 +47,11 @@ _CONNECTION_PROVIDERS = ("org.hibernate.agroal.internal.AgroalConnectionProvider
 # beginning of a topic they have no offset for.
 _CONSUMER_FORCED = {"enable.auto.commit": "false", "enable.auto.offset.store": "false",
                     "partition.assignment.strategy": "cooperative-sticky"}
-_CONSUMER_DEFAULTS = {"auto.offset.reset": "earliest"}
+# librdkafka prefetches up to 100000 records (64 MB) per partition by default; a pause at the
+# buffer's bound (`bridge.sink.flow`) drops what it prefetched, which would be fetched and
+# decompressed again after every resume: 1000 keeps the fetcher ahead of the poll loop (it takes
+# max.poll.records at a time) and the waste small.
+_CONSUMER_DEFAULTS = {"auto.offset.reset": "earliest", "queued.min.messages": "1000"}
 # Java consumer settings with a sink meaning but no librdkafka property.
 _JAVA_CONSUMER = ("max.poll.records",)
 # Java consumer settings librdkafka has under another name.

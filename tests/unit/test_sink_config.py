@@ -38,6 +38,7 @@ def test_defaults_are_debeziums(tmp_path):
     assert config.consumer["enable.auto.commit"] == "false"
     assert config.consumer["partition.assignment.strategy"] == "cooperative-sticky"
     assert config.consumer["auto.offset.reset"] == "earliest"
+    assert config.consumer["queued.min.messages"] == "1000"  # a pause drops little prefetched data
     assert keys.refused == () and len(keys.honoured) == len(BASE) + 1  # + name
 
 
