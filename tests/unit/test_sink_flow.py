@@ -11,7 +11,7 @@ from confluent_kafka import TopicPartition
 
 from bridge.sink.flow import Flow, FlowConfig
 from bridge.sink.progress import Progress, eta, progress_line
-from bridge.sink.stats import SinkState, Stats
+from bridge.sink.stats import COUNTERS, SinkState, Stats
 from bridge.status.http import respond
 
 
@@ -161,7 +161,7 @@ def test_progress_on_a_terminal_rewrites_one_line():
 
 
 def test_flow_gauges_in_the_metrics():
-    state = SinkState(Stats(2, [0] * 12), [lambda: True] * 2, phase="streaming")
+    state = SinkState(Stats(2, [0] * (2 * len(COUNTERS))), [lambda: True] * 2, phase="streaming")
     state.reports[1] = {"worker": 1, "lag": [("srv.public.t", 2, 42)], "lag_ms": 1500, "buffered": 7,
                         "buffered_max": 900, "behind": 49, "catchup": 1, "paused": 0}
     text = respond(state, "GET", "/q/metrics")[2].decode()
