@@ -1,14 +1,17 @@
 """`bridge sink`'s flow control: the bounded buffer (pause at the bound, resume at half of it),
-lag, catch-up mode with its hysteresis, and the progress line."""
+lag, catch-up mode with its hysteresis, the progress line, and the writer thread."""
 
 from __future__ import annotations
 
 import io
 import logging
+import threading
 import time
 
+import pytest
 from confluent_kafka import TopicPartition
 
+from bridge.sink.applier import Applier
 from bridge.sink.flow import Flow, FlowConfig
 from bridge.sink.progress import Progress, eta, progress_line
 from bridge.sink.stats import COUNTERS, SinkState, Stats
@@ -171,3 +174,29 @@ def test_flow_gauges_in_the_metrics():
                  'pgbridge_sink_paused{worker="1"} 0'):
         assert line in text
     assert state.behind() == 49
+
+
+def test_the_writer_thread_writes_one_batch_at_a_time_and_hands_its_error_over():
+    release, written = threading.Event(), []
+
+    def write(batch):
+        release.wait(5)
+        if batch == ["bad"]:
+            raise RuntimeError("refused")
+        written.append(batch)
+    applier = Applier(write, "test-writer")
+    try:
+        applier.submit(["a", "b"])
+        assert not applier.idle and applier.in_flight == 2 and applier.oldest() == "a"
+        assert not applier.wait_idle(0.05)
+        release.set()
+        assert applier.wait_idle(5) and applier.in_flight == 0 and written == [["a", "b"]]
+        applier.check()
+        applier.submit(["bad"])
+        assert applier.wait_idle(5)
+        with pytest.raises(RuntimeError, match="refused"):
+            applier.check()
+        applier.submit(["c"])  # after a failure nothing more is written
+        assert applier.wait_idle(5) and written == [["a", "b"]]
+    finally:
+        applier.close()
