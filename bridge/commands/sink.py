@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Debezium JDBC sink connector configuration: Kafka Connect JSON or .properties")
     parser.add_argument("--bootstrap-servers", help="Kafka brokers (overrides bridge.kafka.bootstrap.servers)")
     parser.add_argument("--workers", type=int, help="consumer processes in the group (default: the CPU count)")
+    parser.add_argument("--progress", action="store_true",
+                        help="print records behind, rate and ETA once a second while catching up (plain lines "
+                             "when stderr is not a terminal; on a terminal the line is shown anyway)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -43,4 +46,4 @@ def main(args: argparse.Namespace) -> int:
         from bridge.sink.replay import replay
 
         return replay(config, args.from_dlq)
-    return run_sink(config, args.log_level or logging.getLevelName(logging.getLogger().level))
+    return run_sink(config, args.log_level or logging.getLevelName(logging.getLogger().level), args.progress)

@@ -15,11 +15,12 @@ from bridge.sink.worker import SinkWorker
 log = logging.getLogger("bridge.sink")
 
 
-def sink_main(index: int, config: SinkConfig, cells, parent_pid: int, log_level: str) -> None:
+def sink_main(index: int, config: SinkConfig, cells, reports, parent_pid: int, log_level: str) -> None:
     stop = threading.Event()
     start_child(f"sink-{index}", parent_pid, log_level, stop)
+    reports.cancel_join_thread()  # a report not yet sent never holds up the exit
     try:
-        SinkWorker(config, index, Stats(config.workers, cells), stop).run()
+        SinkWorker(config, index, Stats(config.workers, cells), stop, reports.put).run()
     except BridgeError as exc:
         log.error("%s", exc)
         sys.exit(exc.exit_code)

@@ -12,12 +12,15 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import queue
 import signal
+import sys
 import time
 
 from bridge.errors import ExitCode
 from bridge.proc.coordinator import describe_exit
 from bridge.proc.sink_main import sink_main
+from bridge.sink.progress import Progress
 from bridge.sink.settings import SinkConfig
 from bridge.sink.stats import SinkState, Stats
 from bridge.status.http import serve
@@ -26,16 +29,22 @@ log = logging.getLogger("bridge.sink")
 STOP_TIMEOUT_S = 60.0
 
 
-def run_sink(config: SinkConfig, log_level: str) -> int:
-    return asyncio.run(_supervise(config, log_level))
+def run_sink(config: SinkConfig, log_level: str, progress: bool = False) -> int:
+    """`progress`: `--progress` (the line is printed on a terminal anyway)."""
+    return asyncio.run(_supervise(config, log_level, progress))
 
 
-async def _supervise(config: SinkConfig, log_level: str) -> int:
+async def _supervise(config: SinkConfig, log_level: str, progress: bool) -> int:
     ctx = multiprocessing.get_context("spawn")
     stats = Stats(config.workers)
+    reports = ctx.Queue()
     workers = [ctx.Process(target=sink_main, name=f"sink-{i}",
-                           args=(i, config, stats.cells, os.getpid(), log_level)) for i in range(config.workers)]
+                           args=(i, config, stats.cells, reports, os.getpid(), log_level))
+               for i in range(config.workers)]
     state = SinkState(stats, [lambda w=w: w.exitcode is None for w in workers])
+    tty = sys.stderr.isatty()
+    line = Progress(sys.stderr, tty) if tty or progress else None
+    next_line = time.monotonic() + 1
     server = await serve(config.http, state)
     for worker in workers:
         worker.start()
@@ -49,6 +58,11 @@ async def _supervise(config: SinkConfig, log_level: str) -> int:
     deadline: float | None = None
     try:
         while True:
+            _read_reports(reports, state)
+            if line is not None and time.monotonic() >= next_line and not stopping.is_set():
+                next_line += 1
+                line.update(time.monotonic(), state.behind(),
+                            sum(stats.get(i, "records") for i in range(config.workers)))
             running = any(w.exitcode is None for w in workers)
             if stopping.is_set() and deadline is None:
                 log.info("stopping: the workers drain and commit")
@@ -76,6 +90,8 @@ async def _supervise(config: SinkConfig, log_level: str) -> int:
                 deadline = float("inf")
             await asyncio.sleep(0.05)
     finally:
+        if line is not None:
+            line.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         if server is not None:
@@ -86,3 +102,13 @@ async def _supervise(config: SinkConfig, log_level: str) -> int:
     if failure is None:
         log.info("stopped cleanly")
     return failure or ExitCode.OK
+
+
+def _read_reports(reports, state: SinkState) -> None:
+    """The workers' flow reports (once a second each), the last one of each kept."""
+    while True:
+        try:
+            report = reports.get_nowait()
+        except queue.Empty:
+            return
+        state.reports[report["worker"]] = report

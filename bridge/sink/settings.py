@@ -22,6 +22,7 @@ from bridge.kafka.settings import KafkaConnection, check_with_librdkafka, is_con
 from bridge.properties import PropertyReader
 from bridge.sink.breaker import BreakerConfig
 from bridge.sink.dedup.settings import DedupConfig, read_dedup
+from bridge.sink.flow import FlowConfig
 from bridge.sink.jdbc_url import libpq_dsn
 from bridge.sink.quarantine.settings import QuarantineConfig, read_quarantine
 from bridge.sink.values import DecodeOptions
@@ -46,9 +47,15 @@ _CONNECTION_PROVIDERS = ("org.hibernate.agroal.internal.AgroalConnectionProvider
 # beginning of a topic they have no offset for.
 _CONSUMER_FORCED = {"enable.auto.commit": "false", "enable.auto.offset.store": "false",
                     "partition.assignment.strategy": "cooperative-sticky"}
-_CONSUMER_DEFAULTS = {"auto.offset.reset": "earliest"}
+# librdkafka prefetches up to 100000 records (64 MB) per partition by default; a pause at the
+# buffer's bound (`bridge.sink.flow`) drops what it prefetched, which would be fetched and
+# decompressed again after every resume: 1000 keeps the fetcher ahead of the poll loop (it takes
+# max.poll.records at a time) and the waste small.
+_CONSUMER_DEFAULTS = {"auto.offset.reset": "earliest", "queued.min.messages": "1000"}
 # Java consumer settings with a sink meaning but no librdkafka property.
 _JAVA_CONSUMER = ("max.poll.records",)
+# Java consumer settings librdkafka has under another name.
+_JAVA_RENAMED = {"fetch.max.wait.ms": "fetch.wait.max.ms"}
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +130,7 @@ class SinkConfig:
     ordering_column: str = "__pgbridge_lsn"
     truncates_table: str = "__pgbridge_sink_truncates"
     decode: DecodeOptions = field(default_factory=DecodeOptions)  # how the source encoded (schemaless JSON)
+    flow: FlowConfig = field(default_factory=FlowConfig)
     workers: int = 1
     linger_ms: int = 100
     http: HttpConfig = field(default_factory=lambda: HttpConfig(port=8083))
@@ -195,7 +203,7 @@ def read_sink(r: PropertyReader, workers: int | None = None) -> SinkConfig:
         ordering_guard=r.choice("bridge.sink.ordering.guard", "lsn", ("lsn", "none")),
         ordering_column=r.str("bridge.sink.ordering.column", "__pgbridge_lsn"),
         truncates_table=r.str("bridge.sink.truncates.table", "__pgbridge_sink_truncates"),
-        decode=DecodeOptions.from_reader(r),
+        decode=DecodeOptions.from_reader(r), flow=_flow(r, batch_size),
         workers=_workers(r, workers), linger_ms=r.int("bridge.sink.linger.ms", 100),
         http=_http(r),
     )
@@ -258,6 +266,12 @@ def _consumer(r: PropertyReader) -> tuple[KafkaConnection, dict[str, str], int]:
         if java in given:
             max_poll = r.int(CONSUMER + java, 500, minimum=1)
             del given[java]
+    for java, name in _JAVA_RENAMED.items():
+        if java in given:
+            if name in given:
+                raise ConfigError(f"{r.label(CONSUMER + java)} and {r.label(CONSUMER + name)} are both set: "
+                                  "they are one setting (the Java and the librdkafka name); keep one")
+            given[name] = given.pop(java)
     for name, forced in _CONSUMER_FORCED.items():
         if name in given and given[name].lower() != forced:
             raise ConfigError(f"{r.label(CONSUMER + name)}={given[name]!r} is refused: bridge sink requires "
@@ -374,6 +388,16 @@ def _breaker(r: PropertyReader) -> BreakerConfig:
             raise ConfigError(f"{r.shown(key, text)} is invalid: a fraction from 0 (no record refused) to below 1")
     return BreakerConfig(max_consecutive=r.int("bridge.sink.dlq.max.consecutive", 0),
                          max_ratio=ratio, window=r.int("bridge.sink.dlq.window", 1000, minimum=1))
+
+
+def _flow(r: PropertyReader, batch_size: int) -> FlowConfig:
+    """`bridge.sink.*` flow control (`bridge.sink.flow`): catch-up batches 5000 records (or
+    batch.size when larger), the buffer two of them (one being written, the next filling)."""
+    catchup = r.int("bridge.sink.catchup.batch.size", max(batch_size, 5000), minimum=1)
+    return FlowConfig(buffer_max_records=r.int("bridge.sink.buffer.max.records", 2 * catchup, minimum=1),
+                      catchup_batch_size=catchup,
+                      lag_pause_messages=r.int("bridge.sink.lag.pause.messages", 5000, minimum=0),
+                      lag_pause_ms=r.int("bridge.sink.lag.pause.ms", 120_000, minimum=0))
 
 
 def _workers(r: PropertyReader, workers: int | None) -> int:

@@ -1,5 +1,6 @@
 """The workers' counters, in shared memory the supervisor reads for `/q/metrics` (a worker only
-adds to its own slots: no lock, no cost on the data path beyond an add per batch)."""
+adds to its own slots: no lock, no cost on the data path beyond an add per batch), and their
+flow gauges (lag, buffer, catch-up: `bridge.sink.flow`), which each worker reports once a second."""
 
 from __future__ import annotations
 
@@ -21,6 +22,16 @@ COUNTERS = {
     "dedup_skipped": ("pgbridge_sink_dedup_skipped_total", "records skipped as applied within the dedup window"),
 }
 _INDEX = {name: i for i, name in enumerate(COUNTERS)}
+# a worker's report key -> (metric, help)
+GAUGES = {
+    "lag_ms": ("pgbridge_sink_lag_ms", "age of the oldest record read and not yet written (Kafka timestamp), "
+               "else while records wait unread of the last one written"),
+    "buffered": ("pgbridge_sink_buffered_records", "records read and not yet committed into the target"),
+    "buffered_max": ("pgbridge_sink_buffered_records_max", "the most records buffered at once since the start "
+                     "(bound: bridge.sink.buffer.max.records)"),
+    "catchup": ("pgbridge_sink_catchup", "1 in catch-up mode (large batches: lag past bridge.sink.lag.pause.*)"),
+    "paused": ("pgbridge_sink_paused", "1 while the worker's partitions are paused (buffer full)"),
+}
 
 
 class Stats:
@@ -46,6 +57,11 @@ class SinkState:
     alive: list = field(default_factory=list)  # per worker: callable -> bool
     phase: str = "starting"  # starting | streaming | stopping | failed | stopped
     started: float = field(default_factory=time.time)
+    reports: dict = field(default_factory=dict)  # worker -> its last flow report
+
+    def behind(self) -> int:
+        """Records the sink has still to write: every worker's lag and buffer."""
+        return sum(report["behind"] for report in self.reports.values())
 
     def healthy(self) -> tuple[bool, dict[str, str]]:
         workers = {f"sink-{i}": "UP" if alive() else "DOWN" for i, alive in enumerate(self.alive)}
@@ -65,5 +81,15 @@ class SinkState:
             family = Family(metric, "counter", text)
             for worker in range(self.stats.workers):
                 family.add(self.stats.get(worker, name), worker=str(worker))
+            fams.append(family)
+        lag = Family("pgbridge_sink_lag_messages", "gauge", "high watermark minus the consumer's position")
+        for worker in sorted(self.reports):
+            for topic, partition, n in self.reports[worker]["lag"]:
+                lag.add(n, topic=topic, partition=str(partition))
+        fams.append(lag)
+        for key, (metric, text) in GAUGES.items():
+            family = Family(metric, "gauge", text)
+            for worker in sorted(self.reports):
+                family.add(self.reports[worker][key], worker=str(worker))
             fams.append(family)
         return fams

@@ -3,7 +3,8 @@ widened with `schema.evolution=basic`, and given the hidden ordering column the 
 
 Debezium's JDBC sink with `schema.evolution=basic` creates a missing table (key columns first,
 NOT NULL, a primary key over them) and adds missing columns (a required field without a default
-cannot be added); it never changes or drops a column. DDL runs in the batch's transaction, so a
+cannot be added), each with the field's default as its DEFAULT (`bridge.sink.defaults`); it never
+changes or drops a column. DDL runs in the batch's transaction, so a
 rolled-back batch leaves no half-made table (the cache is dropped with it).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bridge.sink.defaults import default_clause
 from bridge.sink.naming import TableName, quote
 from bridge.sink.quarantine.mismatch import SchemaMismatch
 from bridge.sink.records import TRUNCATE, Change, RecordRefused
@@ -112,11 +114,14 @@ class Target:
 
     def _create(self, cur, change: Change) -> None:
         columns = []
+        decode = self.config.decode
         for column in change.key_columns:
-            columns.append(f"{quote(column)} {column_type(self._field(change, column))} NOT NULL")
+            field = self._field(change, column)
+            columns.append(f"{quote(column)} {column_type(field)}{default_clause(field, decode)} NOT NULL")
         for column in change.columns:
             field = self._field(change, column)
-            columns.append(f"{quote(column)} {column_type(field)} {'NULL' if field.get('optional') else 'NOT NULL'}")
+            columns.append(f"{quote(column)} {column_type(field)}{default_clause(field, decode)} "
+                           f"{'NULL' if field.get('optional') else 'NOT NULL'}")
         if change.key_columns:
             columns.append(f"PRIMARY KEY ({', '.join(quote(c) for c in change.key_columns)})")
         cur.execute(f"CREATE TABLE {change.table.sql()} ({', '.join(columns)})")
@@ -128,5 +133,6 @@ class Target:
             if not field.get("optional") and field.get("default") is None:
                 raise SchemaMismatch(f"cannot add column {column} to {change.table}: the field is required and has "
                                      "no default (as Debezium's JDBC sink refuses)", "undefined_column")
-            adds.append(f"ADD COLUMN {quote(column)} {column_type(field)} NULL")
+            adds.append(f"ADD COLUMN {quote(column)} {column_type(field)}{default_clause(field, self.config.decode)} "
+                        f"{'NULL' if field.get('optional') else 'NOT NULL'}")  # a required one has a default
         cur.execute(f"ALTER TABLE {change.table.sql()} {', '.join(adds)}")

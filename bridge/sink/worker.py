@@ -24,6 +24,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import psycopg2
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -31,10 +32,12 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from bridge import failpoints
 from bridge.errors import BridgeError, ConnectionFailed, ExitCode
 from bridge.kafka import clients
+from bridge.sink.applier import Applier
 from bridge.sink.apply import TRANSIENT, Applied, Writer
 from bridge.sink.breaker import Breaker
 from bridge.sink.dedup.window import window_for
 from bridge.sink.dlq import DeadLetters
+from bridge.sink.flow import Flow
 from bridge.sink.offsets import OffsetsMoved, OffsetStore
 from bridge.sink.quarantine.mismatch import mismatch_reason
 from bridge.sink.quarantine.topic import quarantine_producer, reason_headers
@@ -80,7 +83,8 @@ class _Retry:
 
 
 class SinkWorker:
-    def __init__(self, config: SinkConfig, index: int, stats: Stats, stop: threading.Event) -> None:
+    def __init__(self, config: SinkConfig, index: int, stats: Stats, stop: threading.Event,
+                 report: Callable[[dict], None] | None = None) -> None:
         self.config = config
         self.index = index
         self.stats = stats
@@ -97,6 +101,11 @@ class SinkWorker:
         self.assigned: set[tuple[str, int]] = set()
         self.conn = None
         self.consumer = None
+        self.flow = Flow(config.flow, config.batch_size, config.max_poll_records, index, report)
+        self.applier: Applier | None = None
+        self.reseek = False  # the target's offsets moved under this worker: drop what was read, seek
+        self.commits: dict[tuple[str, int], int] = {}  # written into the target, not yet committed to Kafka
+        self.commits_lock = threading.Lock()
 
     # -- database ---------------------------------------------------------------------------
 
@@ -139,6 +148,7 @@ class SinkWorker:
                     p.offset = stored[(p.topic, p.partition)]
             log.info("assigned %s; resuming at the target's offsets %s", wanted, stored or "(none stored)")
         consumer.incremental_assign(partitions)
+        self.flow.assigned(consumer, partitions)
 
     def _on_revoke(self, consumer, partitions: list[TopicPartition]) -> None:
         self.flush()  # what was read for these partitions is written before another worker takes them
@@ -146,6 +156,8 @@ class SinkWorker:
         consumer.incremental_unassign(partitions)
 
     def _on_lost(self, consumer, partitions: list[TopicPartition]) -> None:
+        if self.applier is not None:
+            self.applier.wait_idle()  # its offsets write fails if another worker took them
         lost = {(p.topic, p.partition) for p in partitions}
         self.pending = [m for m in self.pending if (m.topic(), m.partition()) not in lost]
         self._drop(list(lost))
@@ -160,13 +172,21 @@ class SinkWorker:
         config = self.config
         self._connect()
         self.consumer = clients.consumer(config.kafka, config.group, keys="consumer.override.", **config.consumer)
+        self.applier = Applier(self._write, f"sink-{self.index}-writer")
         self.consumer.subscribe(list(config.topics) if config.topics else ["^" + config.topics_regex.lstrip("^")],
                                 on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
         linger = config.linger_ms / 1000
+        flow, applier = self.flow, self.applier
         first = 0.0
         try:
             while not self.stop.is_set():
-                messages = self.consumer.consume(config.max_poll_records, 0.1)
+                applier.check()
+                if self.reseek and applier.idle:
+                    self._reseek()
+                buffered = len(self.pending) + applier.in_flight
+                ready = len(self.pending) >= flow.batch_size
+                # a full batch waiting for the writer: take only what is at hand, then wait for it
+                messages = self.consumer.consume(max(1, flow.room(buffered)), 0 if ready else 0.1)
                 for message in messages:
                     error = message.error()
                     if error is not None:
@@ -178,20 +198,46 @@ class SinkWorker:
                     if not self.pending:
                         first = time.monotonic()
                     self.pending.append(message)
-                if self.pending and (len(self.pending) >= config.batch_size or time.monotonic() - first >= linger):
-                    self.flush()
+                if self.pending and not self.reseek and (len(self.pending) >= flow.batch_size
+                                                         or time.monotonic() - first >= linger):
+                    if ready and not applier.idle:
+                        applier.wait_idle(0.1)
+                    if applier.idle:
+                        applier.check()
+                        size = flow.batch_size
+                        applier.submit(self.pending[:size])
+                        del self.pending[:size]
+                        first = time.monotonic()
+                if self.commits:
+                    self._commit()
+                buffered = len(self.pending) + applier.in_flight
+                flow.regulate(self.consumer, buffered, self.assigned)
+                flow.measure(self.consumer, self.assigned, buffered, applier.oldest() or
+                             (self.pending[0] if self.pending else None))
             self.flush()
+            applier.check()
         finally:
-            self.consumer.close()  # revokes: flushes what is pending
-            if self.conn is not None:
-                self.conn.close()
+            try:
+                self.consumer.close()  # revokes: flushes what is pending
+            finally:
+                applier.close()
+                if self.conn is not None:
+                    self.conn.close()
 
     # -- a batch ----------------------------------------------------------------------------
 
     def flush(self) -> None:
-        if not self.pending:
-            return
-        batch, self.pending = self.pending, []
+        """Write everything read so far, here and now (a revoke, a stop)."""
+        if self.applier is not None:
+            self.applier.wait_idle()
+            if self.applier.failure is not None:
+                return  # the poll loop raises it
+        if self.pending and not self.reseek:
+            batch, self.pending = self.pending, []
+            self._write(batch)
+        self._commit()
+
+    def _write(self, batch: list) -> None:
         changes, refused = [], []
         for message in batch:
             try:
@@ -225,8 +271,8 @@ class SinkWorker:
                     raise ConnectionFailed("stopped while retrying a batch; it was not written") from None
             except OffsetsMoved as exc:
                 self._rollback()
-                log.warning("%s: dropping %d records and resuming at the target's offsets", exc, len(batch))
-                self._reseek()
+                log.warning("%s: dropping what was read and resuming at the target's offsets", exc)
+                self.reseek = True
                 return
         if self.offsets is not None:
             self.offsets.committed(next_offsets)
@@ -236,16 +282,27 @@ class SinkWorker:
             self.window.applied(changes, idents, refused_now)
         if failpoints.ENABLED:
             failpoints.hit(failpoints.SINK_BEFORE_KAFKA_COMMIT)
-        commits = [TopicPartition(t, p, o) for (t, p), o in next_offsets.items()]
+        with self.commits_lock:
+            self.commits.update(next_offsets)
+        self.flow.written(batch)
+        self.stats.add(self.index, records=len(batch), rows=sum(applied.rows.values()), batches=1,
+                       dead_letters=len(refused_now) - quarantined, guard_skips=applied.guard_skips,
+                       quarantined=quarantined, dedup_skipped=skipped)
+
+    def _commit(self) -> None:
+        """The Kafka commit of what the writer committed into the target, on the poll loop's
+        thread (librdkafka holds a commit from another thread while a rebalance is served)."""
+        with self.commits_lock:
+            done, self.commits = self.commits, {}
+        commits = [TopicPartition(t, p, o) for (t, p), o in done.items() if (t, p) in self.assigned]
+        if not commits:
+            return
         try:
             self.consumer.commit(offsets=commits, asynchronous=self.offsets is not None)
         except KafkaException as exc:
             if self.offsets is None:
                 raise ConnectionFailed(f"Kafka offset commit failed: {exc}") from None
             log.debug("advisory Kafka commit failed: %s", exc)
-        self.stats.add(self.index, records=len(batch), rows=sum(applied.rows.values()), batches=1,
-                       dead_letters=len(refused_now) - quarantined, guard_skips=applied.guard_skips,
-                       quarantined=quarantined, dedup_skipped=skipped)
 
     def _rollback(self) -> None:
         self.writer.target.forget()
@@ -256,6 +313,8 @@ class SinkWorker:
                 self.conn.close()
 
     def _reseek(self) -> None:
+        self.reseek = False
+        self.pending = []
         conn = self._connect()
         with conn.cursor() as cur:
             stored = self.offsets.read(cur, sorted(self.assigned))

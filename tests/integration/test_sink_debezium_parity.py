@@ -1,8 +1,9 @@
 """`bridge sink` beside Debezium's own JDBC sink connector (Kafka Connect, deploy/local/jdbc-sink),
 both given the same connector options and the same pgbridge topics, each writing into a database
-of its own: the tables they make (`schema.evolution=basic`, names from `${topic}`) and the rows
-they hold must be the same, but for the one documented difference: Debezium's sink writes the
-unchanged-TOAST placeholder into the target, `bridge sink` leaves the column alone.
+of its own: the tables they make (`schema.evolution=basic`, names from `${topic}`: column types,
+nullability, DEFAULTs) and the rows they hold must be the same, but for the one documented
+difference: Debezium's sink writes the unchanged-TOAST placeholder into the target, `bridge sink`
+leaves the column alone.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ CREATE TABLE {t} (
     id    bigint PRIMARY KEY,
     name  text,
     qty   integer NOT NULL DEFAULT 0,
-    price numeric(10,2),
+    price numeric(10,2) DEFAULT 1.50,
     ts    timestamptz,
-    day   date,
-    flag  boolean,
+    day   date DEFAULT '2024-02-29',
+    flag  boolean DEFAULT true,
     doc   jsonb,
     raw   bytea,
     uid   uuid,
@@ -50,7 +51,8 @@ def _workload(t: str) -> list[str]:
 
 
 def _table_shape(dsn: str, table: str) -> list[tuple]:
-    return rows_as_text(dsn, "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+    return rows_as_text(dsn, "SELECT column_name, data_type, is_nullable, column_default "
+                             "FROM information_schema.columns "
                              f"WHERE table_schema = 'public' AND table_name = '{table}' ORDER BY column_name")
 
 

@@ -207,9 +207,11 @@ def test_schema_evolution_creates_the_tables_and_adds_columns(pair, tmp_path, pg
     # WHEN rows arrive, and later a column is added at the source
     _run(pg, _workload(s)[:7])
     _wait_equal(pair, pg_dsn, sink)
-    _run(pg, [f"ALTER TABLE {s}.items ADD COLUMN extra text", f"UPDATE {s}.items SET extra = 'e' || id WHERE id < 10"])
-    # THEN the tables were made from the records' schemas, the column added, the rows equal
-    query = f"SELECT id, extra FROM {s}.items ORDER BY id"
+    _run(pg, [f"ALTER TABLE {s}.items ADD COLUMN extra text DEFAULT 'it''s', ADD COLUMN born date NOT NULL DEFAULT "
+              "'2024-02-29'", f"UPDATE {s}.items SET extra = 'e' || id WHERE id < 10"])
+    # THEN the tables were made from the records' schemas, the columns added with their defaults
+    # (the rows not updated since hold them), the rows equal
+    query = f"SELECT id, extra, born FROM {s}.items ORDER BY id"
 
     def filled() -> bool:
         try:
@@ -221,6 +223,10 @@ def test_schema_evolution_creates_the_tables_and_adds_columns(pair, tmp_path, pg
     key = rows_as_text(pair["target"], f"SELECT pg_get_constraintdef(oid) FROM pg_constraint "
                                        f"WHERE conrelid = '{s}.pairs'::regclass AND contype = 'p'")
     assert key == [("PRIMARY KEY (a, b)",)]
+    defaults = (f"SELECT column_name, column_default FROM information_schema.columns WHERE table_schema = '{s}' "
+                "AND table_name = 'items' AND column_name IN ('qty', 'ver', 'extra', 'born') ORDER BY column_name")
+    assert rows_as_text(pair["target"], defaults) == rows_as_text(pg_dsn, defaults) == [
+        ("born", "'2024-02-29'::date"), ("extra", "'it''s'::text"), ("qty", "0"), ("ver", "1")]
     assert sink.stop() == 0, sink.log()
     bridge.stop()
 

@@ -38,6 +38,7 @@ def test_defaults_are_debeziums(tmp_path):
     assert config.consumer["enable.auto.commit"] == "false"
     assert config.consumer["partition.assignment.strategy"] == "cooperative-sticky"
     assert config.consumer["auto.offset.reset"] == "earliest"
+    assert config.consumer["queued.min.messages"] == "1000"  # a pause drops little prefetched data
     assert keys.refused == () and len(keys.honoured) == len(BASE) + 1  # + name
 
 
@@ -104,6 +105,34 @@ def test_deprecated_aliases_and_consumer_overrides(tmp_path):
     assert config.table_format == "${source.schema}.${source.table}" and config.time_zone == "Europe/Paris"
     assert config.max_poll_records == 100 and config.consumer["fetch.min.bytes"] == "1000"
     assert config.value_schemas is False and keys.refused == ()
+
+
+def test_fetch_settings_pass_through_by_librdkafkas_names(tmp_path):
+    config, keys = _config(tmp_path, {"consumer.override.fetch.max.wait.ms": "250",
+                                      "consumer.override.fetch.min.bytes": "65536",
+                                      "consumer.override.max.poll.records": "2000"})
+    assert config.consumer["fetch.wait.max.ms"] == "250" and "fetch.max.wait.ms" not in config.consumer
+    assert config.consumer["fetch.min.bytes"] == "65536" and config.max_poll_records == 2000 and keys.refused == ()
+    with pytest.raises(ConfigError, match="consumer.override.fetch.max.wait.ms and consumer.override.fetch.wait.max.ms "
+                                          "are both set"):
+        _config(tmp_path, {"consumer.override.fetch.max.wait.ms": "1", "consumer.override.fetch.wait.max.ms": "2"})
+    # what librdkafka cannot express is refused by name
+    with pytest.raises(ConfigError, match=r"consumer.override.exclude.internal.topics is refused: librdkafka says"):
+        _config(tmp_path, {"consumer.override.exclude.internal.topics": "true"})
+
+
+def test_flow_keys_and_their_defaults(tmp_path):
+    config, _ = _config(tmp_path)
+    flow = config.flow
+    assert (flow.catchup_batch_size, flow.buffer_max_records, flow.lag_pause_messages, flow.lag_pause_ms) == \
+        (5000, 10000, 5000, 120000)
+    bigger, _ = _config(tmp_path, {"batch.size": "8000"})
+    assert (bigger.flow.catchup_batch_size, bigger.flow.buffer_max_records) == (8000, 16000)
+    set_, keys = _config(tmp_path, {"bridge.sink.buffer.max.records": "300", "bridge.sink.catchup.batch.size": "100",
+                                    "bridge.sink.lag.pause.messages": "0", "bridge.sink.lag.pause.ms": "1000"})
+    assert set_.flow == type(flow)(300, 100, 0, 1000) and keys.refused == ()
+    with pytest.raises(ConfigError, match="bridge.sink.buffer.max.records='0' is out of range"):
+        _config(tmp_path, {"bridge.sink.buffer.max.records": "0"})
 
 
 SCRAM = 'org.apache.kafka.common.security.scram.ScramLoginModule required username="{}" password="{}";'
