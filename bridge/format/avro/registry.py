@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import ssl
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -64,6 +67,26 @@ def _tls_error(exc: BaseException | None) -> ssl.SSLError | None:
             return exc
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return None
+
+
+@contextmanager
+def _pem_files(spec: AvroSpec) -> Iterator[dict[str, str]]:
+    """The registry client's TLS settings for a JKS or PKCS12 store read into PEM: files only the
+    process's user may read (0600, in a 0700 directory of its own), removed when the block ends."""
+    wanted = {"ssl.ca.location": spec.ca_pem, "ssl.certificate.location": spec.cert_pem,
+              "ssl.key.location": spec.key_pem}
+    if not any(wanted.values()):
+        yield {}
+        return
+    with tempfile.TemporaryDirectory(prefix="pgbridge-registry-") as directory:  # made 0700
+        files = {}
+        for key, pem in wanted.items():
+            if pem:
+                path = os.path.join(directory, key.split(".")[1] + ".pem")
+                with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+                    f.write(pem)
+                files[key] = path
+        yield files
 
 
 def _without_credentials(url: str) -> str:
@@ -115,7 +138,9 @@ class Registry:
                                ("ssl.key.password", self.spec.key_password)):
                 if value:
                     conf[key] = value
-            self._client = SchemaRegistryClient(conf)
+            with _pem_files(self.spec) as files:
+                # The client reads its TLS files once, when it is made: they are gone right after.
+                self._client = SchemaRegistryClient({**conf, **files})
         return self._client
 
     def check_reachable(self) -> None:
