@@ -130,7 +130,8 @@ class KafkaWriter:
             except KafkaException as exc:
                 self._producer.poll(0)  # serves error_cb: what went wrong with each broker
                 if self._refused is not None:
-                    raise ConnectionFailed(f"cannot reach Kafka at {self.bootstrap}: {self._refused}") from None
+                    raise ConnectionFailed(
+                        f"cannot reach Kafka at {self.bootstrap} (no retry fixes it): {self._refused}") from None
                 if time.monotonic() >= deadline:
                     reason = self._last_error or exc.args[0].str()
                     raise ConnectionFailed(
