@@ -1,10 +1,12 @@
-"""The schema registry's truststore and keystore as Confluent's clients take them: JKS and PKCS12
-(`schema.registry.ssl.*`), read into PEM at start and handed to the registry client through
-files only the process's user may read, gone once the client has read them."""
+"""The schema registry's TLS: its truststore and keystore as Confluent's clients take them, JKS
+and PKCS12 (`schema.registry.ssl.*`), read into PEM at start and handed to the registry client
+through files only the process's user may read, gone once the client has read them; and a
+registry certificate that stops verifying mid-run, retried for the connection budget only."""
 
 from __future__ import annotations
 
 import os
+import ssl
 import stat
 import subprocess
 from pathlib import Path
@@ -12,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from bridge.config import config_from_properties
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, SchemaRegistryFailed
 from bridge.format.avro import registry
-from bridge.format.avro.registry import Registry
+from bridge.format.avro.registry import Registry, RegistryRefusesTls
+from bridge.format.avro.settings import AvroSpec
 from tests.unit.builders import MINIMAL
 
 STORES = Path(__file__).resolve().parents[1] / "data" / "keystores"
@@ -86,3 +89,54 @@ def test_the_registry_client_gets_private_pem_files_removed_once_it_read_them(mo
     assert all(directory == 0o700 for _, _, directory, _ in seen.values())
     assert seen["ssl.ca.location"][3] == CA and seen["ssl.key.location"][3] == spec.key_pem
     assert not any(os.path.exists(path) for path, *_ in seen.values())
+
+
+class _Unverified:
+    """A registry client whose certificate stops verifying after `good` calls (its certificate
+    changed to one from an unknown CA), and verifies again after `bad` more."""
+
+    def __init__(self, good: int, bad: int) -> None:
+        self.calls, self.good, self.bad = 0, good, bad
+
+    def register_schema(self, subject, schema):
+        self.calls += 1
+        if self.good < self.calls <= self.good + self.bad:
+            try:
+                raise ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+            except ssl.SSLError as exc:
+                raise OSError("connect failed") from exc
+        return 7
+
+
+def _clocked(spec, client) -> tuple[Registry, list[float]]:
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+    return Registry(spec, sleep=sleep, client=client, clock=lambda: now[0]), now
+
+
+def test_a_registry_certificate_that_stops_verifying_mid_run_stops_the_bridge_after_the_budget():
+    spec = AvroSpec(urls=("https://u:pw-Secret@registry:8081",), backoff_initial_ms=1000, backoff_max_ms=4000,
+                    tls_budget_s=10, label="debezium.format.value")
+    registry, now = _clocked(spec, _Unverified(good=1, bad=1000))
+    assert registry.id_for("s", '"int"', "x") == 7
+    with pytest.raises(RegistryRefusesTls, match=r"^schema registry at https://registry:8081 \(debezium\.format\.value\): "
+                                                 r"its certificate has not verified for 1\ds, no retry fixes it: TLS: "
+                                                 r".*CERTIFICATE_VERIFY_FAILED") as refused:
+        registry.id_for("s", '"long"', "x")
+    assert 10 <= now[0] < 20 and refused.value.exit_code == 3 and "pw-Secret" not in str(refused.value)
+    assert isinstance(refused.value, SchemaRegistryFailed)  # no event failure mode skips its records
+
+
+def test_a_certificate_that_verifies_again_within_the_budget_goes_on():
+    spec = AvroSpec(urls=("https://registry:8081",), backoff_initial_ms=1000, backoff_max_ms=4000, tls_budget_s=10)
+    registry, now = _clocked(spec, _Unverified(good=0, bad=3))
+    assert registry.id_for("s", '"int"', "x") == 7 and now[0] == 7.0
+
+
+def test_the_budget_is_the_connection_retry_budget():
+    assert _spec().tls_budget_s == 45.5
+    props = {**MINIMAL, "debezium.format.value": "avro", V + "schema.registry.url": "https://r:8081",
+             "bridge.connect.attempts": "2", "bridge.connect.backoff.initial.ms": "1000"}
+    assert config_from_properties(props).events.value_format.avro.tls_budget_s == 3.0

@@ -42,6 +42,7 @@ from typing import TypeVar
 from bridge.errors import ConfigError
 from bridge.kafka import keystores
 from bridge.properties import PropertyReader
+from bridge.retry import read_retry
 
 T = TypeVar("T")
 
@@ -84,6 +85,7 @@ class AvroSpec:
     key_pem: str | None = field(default=None, repr=False)
     backoff_initial_ms: int = 500
     backoff_max_ms: int = 10_000
+    tls_budget_s: float = 45.5  # how long a certificate that does not verify is retried (bridge.connect.*)
     label: str = ""  # the converter key as the file names it (messages)
 
 
@@ -101,6 +103,7 @@ def read_avro(r: PropertyReader, key: str, value: str, option: Callable[[str], s
         incompatible_topic=_incompatible_topic(r),
         backoff_initial_ms=r.int("bridge.connect.backoff.initial.ms", 500, minimum=1),
         backoff_max_ms=r.int("bridge.connect.backoff.max.ms", 10_000, minimum=1),
+        tls_budget_s=read_retry(r).budget_s(),
         label=r.label(key),
     )
     if apicurio:
