@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import socket
 import ssl
 import subprocess
@@ -134,16 +135,22 @@ def _client_stores(directory: Path, ca: str) -> None:
 
 class _MutualTlsFront:
     """HTTPS on 127.0.0.1 requiring a client certificate from `ca`, each connection piped to the
-    plain HTTP server at `upstream` (host, port)."""
+    plain HTTP server at `upstream` (host, port). `present` changes the certificate it presents
+    and drops the open connections, as a registry restarted with a new certificate does."""
 
     def __init__(self, cert: str, key: str, ca: str, upstream: tuple[str, int]) -> None:
-        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=ca)
-        self.context.verify_mode = ssl.CERT_REQUIRED
-        self.context.load_cert_chain(cert, key)
-        self.upstream = upstream
+        self.ca, self.upstream, self.generation = ca, upstream, 0
+        self.present(cert, key)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def present(self, cert: str, key: str) -> None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=self.ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_cert_chain(cert, key)
+        self.context = context
+        self.generation += 1  # the connections of the last one close
 
     def _accept(self) -> None:
         while True:
@@ -154,28 +161,28 @@ class _MutualTlsFront:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        """One connection, on one thread: an SSL socket is not to be read and written at once."""
+        generation = self.generation
         try:
             client = self.context.wrap_socket(conn, server_side=True)
         except (ssl.SSLError, OSError):
             conn.close()  # no certificate, or one the CA did not sign
             return
         upstream = socket.create_connection(self.upstream)
-        threading.Thread(target=self._pipe, args=(upstream, client), daemon=True).start()
-        self._pipe(client, upstream)
-
-    @staticmethod
-    def _pipe(source: socket.socket, target: socket.socket) -> None:
         try:
-            while data := source.recv(65536):
-                target.sendall(data)
+            while generation == self.generation:
+                ready = [client] if client.pending() else select.select([client, upstream], [], [], 0.2)[0]
+                for source, target in ((client, upstream), (upstream, client)):
+                    if source in ready:
+                        data = source.recv(65536)
+                        if not data:
+                            return
+                        target.sendall(data)
         except OSError:
             pass
         finally:
-            for s in (source, target):
-                try:
-                    s.close()
-                except OSError:
-                    pass
+            client.close()
+            upstream.close()
 
     def close(self) -> None:
         self.listener.close()
@@ -195,7 +202,7 @@ def mtls_registry(schema_registry, tmp_path_factory):
     with pytest.raises(Exception):  # noqa: B017 - whatever the client makes of a closed handshake: refused
         anonymous.get_subjects()
     anonymous.close()
-    yield url, directory
+    yield url, directory, front
     front.close()
 
 
@@ -286,12 +293,18 @@ def test_a_registry_certificate_from_an_unknown_ca_stops_the_start_in_one_line(
 
 
 def test_avro_through_a_registry_requiring_a_client_certificate_with_jks_and_pkcs12_stores(
-        mtls_registry, pg, kafka_bootstrap, bridge_factory, unique_name):
-    """The key converter with a JKS truststore and a PKCS12 keystore, the value converter the other
-    way round, as a Confluent user writes them: both register over mutual TLS, the records read back."""
-    url, directory = mtls_registry
+        mtls_registry, pg, kafka_bootstrap, bridge_factory, unique_name, tmp_path):
+    """GIVEN the key converter with a JKS truststore and a PKCS12 keystore, the value converter the
+    other way round, as a Confluent user writes them
+    THEN both register over mutual TLS, and the records read back;
+    WHEN the registry then presents a certificate from a CA the bridge does not trust, and a new
+    column needs a new schema
+    THEN the bridge stops after the connection budget (3 s here) with exit code 3 and one line
+    naming the registry and the cause; the slot is not confirmed past the unproduced row."""
+    url, directory, front = mtls_registry
     settings = {"debezium.format.key": "avro", "debezium.format.value": "avro",
-                "debezium.format.schema.registry.url": url}
+                "debezium.format.schema.registry.url": url,
+                "bridge.connect.attempts": "2", "bridge.connect.backoff.initial.ms": "1000"}
     for side, trust, store in (("key", "JKS", "PKCS12"), ("value", "PKCS12", "JKS")):
         prefix, extension = f"debezium.format.{side}.schema.registry.ssl.", {"JKS": "jks", "PKCS12": "p12"}
         settings.update({prefix + "truststore.location": f"{directory}/truststore.{extension[trust]}",
@@ -315,9 +328,32 @@ def test_avro_through_a_registry_requiring_a_client_certificate_with_jks_and_pkc
                                          "ssl.certificate.location": f"{directory}/client.crt",
                                          "ssl.key.location": f"{directory}/client.key"}).get_subjects()
         assert {f"{topic}-key", f"{topic}-value"} <= set(subjects)
-        assert bridge.stop() == 0, bridge.log()
+        assert "retrying" not in bridge.log(), bridge.log()
+
+        other_ca = throwaway_ca(tmp_path)
+        key, csr, cert = (str(tmp_path / n) for n in ("other.key", "other.csr", "other.pem"))
+        for command in (["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", key,
+                         "-out", csr],
+                        ["openssl", "x509", "-req", "-in", csr, "-CA", str(other_ca), "-CAkey",
+                         str(other_ca.with_suffix(".key")), "-CAcreateserial", "-days", "1", "-out", cert]):
+            subprocess.run(command, check=True, capture_output=True, timeout=60)
+        front.present(cert, key)
+        with pg.cursor() as cur:
+            cur.execute(f"ALTER TABLE {table} ADD COLUMN extra int")
+            cur.execute(f"INSERT INTO {table} VALUES (4, 'n4', 4)")
+        assert bridge.wait(120) == 3, bridge.log()
         log = bridge.log()
-        assert "retrying" not in log and STOREPASS not in log, log
+        errors = [line.split(" ERROR ", 1)[1].split(": ", 1)[1] for line in log.splitlines()
+                  if " ERROR " in line and "exited with code" not in line]
+        assert len(errors) == 1, log
+        assert re.match(rf"schema registry at {re.escape(url)} \(debezium\.format\.(key|value)\): its certificate "
+                        r"has not verified for \ds, no retry fixes it: TLS: .*CERTIFICATE_VERIFY_FAILED", errors[0]), log
+        with pg.cursor() as cur:  # the insert is still in the slot: the next start streams it
+            cur.execute("SELECT count(*) FROM pg_logical_slot_peek_binary_changes(%s, NULL, NULL, 'proto_version', "
+                        "'1', 'publication_names', %s) WHERE substr(data, 1, 1) = 'I'",
+                        (f"{unique_name}_slot", f"{unique_name}_pub"))
+            assert cur.fetchone()[0] == 1, "the slot was confirmed past the row the registry kept from Kafka"
+        assert STOREPASS not in log and "Traceback" not in log
     finally:
         if bridge.running():
             bridge.kill()
