@@ -4,7 +4,7 @@ producer stopping on them with one line naming the broker, the cause and the pri
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, KafkaException
 
 from bridge.errors import ConnectionFailed
 from bridge.kafka.refusals import Persisting, authorization_hint, principal, refusal
@@ -94,3 +94,16 @@ def test_the_producer_stops_on_an_untrusted_certificate_once_the_budget_is_spent
 def test_the_retry_budget_adds_up_the_backoffs():
     assert RetryConfig(8, 500, 10_000).budget_s() == 45.5
     assert RetryConfig(2, 1000, 10_000).budget_s() == 3.0
+
+
+def test_exactly_once_without_transactional_id_acls_stops_naming_what_to_grant():
+    writer = _writer(**{"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "eo",
+                        "sasl.password": "pw"})
+
+    def init_transactions(_timeout):
+        raise KafkaException(KafkaError(KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                                        "Broker: Transactional Id authorization failed"))
+    with pytest.raises(ConnectionFailed, match=r"^Kafka at 127\.0\.0\.1:1 refused access to initialise transactions: "
+                                               r".*\(TRANSACTIONAL_ID_AUTHORIZATION_FAILED\); principal User:eo lacks "
+                                               r"an ACL on the transactional id \(exactly once\)$"):
+        writer._transactional("initialise transactions", init_transactions, 1.0)
