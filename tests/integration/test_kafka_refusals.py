@@ -26,7 +26,15 @@ _MECHANISM = r"SASL SCRAM-SHA-256 mechanism handshake failed: .*Unsupported SASL
 def no_acl_user(secure_kafka) -> tuple[str, str]:
     """A SCRAM user the broker authenticates but lets do nothing."""
     user, password = f"noacl-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
-    scram_user(secure_kafka, user, password, acls=False)
+    scram_user(secure_kafka, user, password, acls=())
+    return user, password
+
+
+@pytest.fixture(scope="module")
+def no_txn_user(secure_kafka) -> tuple[str, str]:
+    """A SCRAM user who may use every topic and group and the cluster, but no transactional id."""
+    user, password = f"notxn-{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
+    scram_user(secure_kafka, user, password, acls=("topic", "group", "cluster"))
     return user, password
 
 
@@ -38,12 +46,12 @@ def _causes(log: str) -> list[str]:
             if "exited with code" not in line and not line.startswith("bridge.kafka.librdkafka:")]
 
 
-def _settings(env, case: str, no_acl_user: tuple[str, str]) -> dict[str, str]:
+def _settings(env, case: str, user: tuple[str, str]) -> dict[str, str]:
     settings = java_scram_settings(env)
     if case == "mechanism":
         settings["sasl.mechanism"] = "SCRAM-SHA-256"
     else:
-        settings["sasl.jaas.config"] = f'{SCRAM} required username="{no_acl_user[0]}" password="{no_acl_user[1]}";'
+        settings["sasl.jaas.config"] = f'{SCRAM} required username="{user[0]}" password="{user[1]}";'
     return settings
 
 
@@ -51,14 +59,18 @@ def _expected(env, case: str, user: str, client: str) -> str:
     broker = re.escape(env["BRIDGE_KAFKA_SECURE_SASL_SSL"])
     if case == "mechanism":
         return rf"cannot reach Kafka at {broker}(: | \(no retry fixes it\): ).*{_MECHANISM}"
+    if case == "transactional id":
+        return (r"exactly once: cannot initialise transactional id '.*': .*Transactional Id authorization failed.*; "
+                rf"principal User:{user} lacks an ACL on the transactional id \(exactly once\)")
     return (rf"Kafka at {broker} refused (access|the sink's consumer).*: .*[Aa]uthorization failed.*; "
-            rf"principal User:{user} lacks an ACL on the {client}")
+            rf"principal User:{user} lacks an ACL on the ({client})")
 
 
-def test_bridge_run_stops_in_one_line_on_a_refusal_no_retry_fixes(secure_kafka, no_acl_user, bridge_factory, pg,
-                                                                   unique_name):
+def test_bridge_run_stops_in_one_line_on_a_refusal_no_retry_fixes(secure_kafka, no_acl_user, no_txn_user,
+                                                                   bridge_factory, pg, unique_name):
     """GIVEN a slot a bridge streamed from over SCRAM, and a row written since
-    WHEN the bridge starts with a mechanism the broker does not enable, then as a user without ACLs
+    WHEN the bridge starts with a mechanism the broker does not enable, then as a user without ACLs,
+    then exactly once as a user without ACLs on transactional ids
     THEN each stops with exit code 3 and one line, within seconds; the slot stays where it was."""
     env = secure_kafka
     table = f"ref_{unique_name}"
@@ -75,9 +87,12 @@ def test_bridge_run_stops_in_one_line_on_a_refusal_no_retry_fixes(secure_kafka, 
         position = confirmed_flush(pg, slot)
         with pg.cursor() as cur:
             cur.execute(f"INSERT INTO {table} VALUES (1)")
-        for case in ("mechanism", "acl"):
-            failing = bridge_factory(f"{unique_name}_{case}", extra={
-                **{P + k: v for k, v in _settings(env, case, no_acl_user).items()},
+        for case in ("mechanism", "acl", "transactional id"):
+            user = no_txn_user if case == "transactional id" else no_acl_user
+            exactly_once = {"bridge.exactly.once": "true", "bridge.exactly.once.offsets.topic": f"{unique_name}_offsets"}
+            failing = bridge_factory(f"{unique_name}_{case.split()[0]}", extra={
+                **{P + k: v for k, v in _settings(env, case, user).items()},
+                **(exactly_once if case == "transactional id" else {}),
                 "debezium.source.slot.name": slot, "debezium.source.publication.name": f"{unique_name}_pub",
                 "debezium.source.topic.prefix": unique_name})
             started = time.monotonic()
@@ -87,11 +102,11 @@ def test_bridge_run_stops_in_one_line_on_a_refusal_no_retry_fixes(secure_kafka, 
             log = failing.log()
             errors = _causes(log)
             assert len(errors) == 1, f"{case}:\n{log}"
-            assert re.search(_expected(env, case, no_acl_user[0], "topic|cluster"), errors[0]), errors[0]
+            assert re.search(_expected(env, case, user[0], "topic|cluster|transactional id"), errors[0]), errors[0]
             print(f"{case}: {errors[0]} ({took:.1f}s)")
             assert took < 40, f"{case}: {took:.0f}s, a refusal is not retried for the budget (45 s)"
             assert confirmed_flush(pg, slot) == position, case
-            assert no_acl_user[1] not in log and "Traceback" not in log
+            assert user[1] not in log and "Traceback" not in log
     finally:
         with pg.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {table}")
