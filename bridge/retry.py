@@ -14,6 +14,10 @@ class RetryConfig:
     initial_backoff_ms: int
     max_backoff_ms: int
 
+    def budget_s(self) -> float:
+        """The time every attempt's backoff adds up to: how long a server may keep failing."""
+        return sum(min(self.initial_backoff_ms * 2**i, self.max_backoff_ms) for i in range(self.attempts)) / 1000
+
 
 def read_retry(r: PropertyReader) -> RetryConfig:
     return RetryConfig(

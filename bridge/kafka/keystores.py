@@ -111,6 +111,49 @@ def read_pkcs12_certificates(data: bytes, password: str | None) -> str:
     return "".join(c.certificate.public_bytes(Encoding.PEM).decode() for c in certificates)
 
 
+def read_pkcs12_key(data: bytes, password: str | None) -> StoreContents:
+    """A PKCS12 keystore's private key and its certificate chain, in PEM (for a client that reads
+    PEM only: the schema registry's)."""
+    try:
+        from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, pkcs12
+    except ImportError:
+        raise ConfigError(f"is a PKCS12 keystore, which needs the pgbridge[pkcs12] extra: {_PKCS12_EXTRA} "
+                          "(or give the key and certificate in PEM)") from None
+    try:
+        key, cert, extra = pkcs12.load_key_and_certificates(data, password.encode() if password else None)
+    except ValueError:
+        raise ConfigError("cannot be opened: the password is wrong or the file is not PKCS12") from None
+    if key is None:
+        return StoreContents(trusted_pem="".join(c.public_bytes(Encoding.PEM).decode() for c in extra))
+    chain = ([cert] if cert is not None else []) + list(extra)
+    return StoreContents(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode(),
+                         "".join(c.public_bytes(Encoding.PEM).decode() for c in chain))
+
+
+def read_trusted(data: bytes, password: str | None) -> str:
+    """The certificates a JKS or PKCS12 truststore trusts, in PEM."""
+    fmt = store_format(data)
+    if fmt == "JCEKS":
+        raise ConfigError("is a JCEKS store, which pgbridge does not read: convert it to PKCS12 "
+                          "(keytool -importkeystore -deststoretype PKCS12)")
+    pem = read_jks(data, password).trusted_pem if fmt == "JKS" else read_pkcs12_certificates(data, password)
+    if not pem:
+        raise ConfigError("holds no certificate to trust")
+    return pem
+
+
+def read_key(data: bytes, store_password: str | None, key_password: str | None) -> StoreContents:
+    """A JKS or PKCS12 keystore's private key and certificate chain, in PEM."""
+    fmt = store_format(data)
+    if fmt == "JCEKS":
+        raise ConfigError("is a JCEKS store, which pgbridge does not read: convert it to PKCS12 "
+                          "(keytool -importkeystore -deststoretype PKCS12)")
+    store = read_jks(data, store_password, key_password) if fmt == "JKS" else read_pkcs12_key(data, store_password)
+    if store.key_pem is None:
+        raise ConfigError("holds no private key: a keystore presents one")
+    return store
+
+
 def _unprotect(protected: bytes, password: str) -> bytes:
     """The PKCS#8 key inside Sun's KeyProtector: salt (20) | key XOR keystream | SHA-1 check (20),
     where the keystream is SHA-1(password | previous block), starting from the salt."""

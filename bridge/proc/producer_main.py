@@ -43,12 +43,14 @@ def _run(index: int, config: BridgeConfig, ring: RingHandle, cells_handle: LsnCe
     try:
         transactions = None
         if config.exactly_once.enabled:
-            kafka = KafkaWriter(config.kafka, config.exactly_once_scope.transactional_id(index), config.topic_creation)
+            kafka = KafkaWriter(config.kafka, config.exactly_once_scope.transactional_id(index), config.topic_creation,
+                                refusal_budget_s=config.retry.budget_s())
             kafka.init_transactions()
             transactions = Transactions(kafka, config.exactly_once_scope, index, system)
         else:
             kafka = KafkaWriter(config.kafka, topics=config.topic_creation,
-                                skips_refused=config.producer_spec.skips_refused or config.producer_spec.quarantines_refused)
+                                skips_refused=config.producer_spec.skips_refused or config.producer_spec.quarantines_refused,
+                                refusal_budget_s=config.retry.budget_s())
             resume = None
         worker = ProducerWorker(config.producer_spec, kafka, TypeRegistry(sql), run_id, resume, kafka.record_limit)
         heartbeat = Heartbeat(config.events, worker.side_converters) if index == 0 and config.events.heartbeat_interval_ms else None

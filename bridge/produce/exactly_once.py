@@ -44,6 +44,7 @@ from confluent_kafka.admin import NewTopic
 from bridge import failpoints
 from bridge.errors import ConnectionFailed
 from bridge.kafka import clients
+from bridge.kafka.refusals import AUTHORIZATION, authorization_hint
 from bridge.kafka.settings import KafkaConnection
 from bridge.produce.kafka import TransactionalOutput
 from bridge.produce.settings import ExactlyOnceScope
@@ -95,8 +96,10 @@ def load_resume_points(scope: ExactlyOnceScope, system: str, slot_is_new: bool) 
         try:
             fence.init_transactions(INIT_TIMEOUT_S)  # aborts what a crashed process left open
         except KafkaException as exc:
+            err = exc.args[0]
+            hint = f"; {authorization_hint(err, kafka.connection.settings)}" if err.code() in AUTHORIZATION else ""
             raise ConnectionFailed(f"exactly once: cannot initialise transactional id "
-                                   f"{scope.transactional_id(index)!r}: {exc.args[0].str()}") from None
+                                   f"{scope.transactional_id(index)!r}: {err.str()}{hint}") from None
     keys = {scope.marker_key(i): i for i in range(max(producers, 256))}
     markers = {}
     for key, value in _read_compacted(kafka.connection, eo.offsets_topic).items():

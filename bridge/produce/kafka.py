@@ -17,6 +17,7 @@ from confluent_kafka.admin import ConfigResource
 
 from bridge.errors import ConnectionFailed, DeliveryError
 from bridge.kafka import clients
+from bridge.kafka.refusals import AUTHORIZATION, Persisting, authorization_hint, refusal
 from bridge.kafka.settings import KafkaSettings
 from bridge.kafka.topic_creation import TopicCreation, TopicCreator
 from bridge.produce.failures import Unsent
@@ -70,19 +71,24 @@ class KafkaWriter:
     with a transactional id."""
 
     def __init__(self, kafka: KafkaSettings, transactional_id: str | None = None,
-                 topics: TopicCreation | None = None, skips_refused: bool = False) -> None:
+                 topics: TopicCreation | None = None, skips_refused: bool = False,
+                 refusal_budget_s: float = 60.0) -> None:
         """With a `transactional_id` the producer writes through Kafka transactions
         (`bridge.produce.exactly_once`): `init_transactions()` first, then begin/commit. With
         `topics` (Kafka Connect's `topic.creation.*`) each topic is created, if missing, when
         `partitions` first asks for it: before its first record. `skips_refused`
         (errors.tolerance=all): a record librdkafka refuses at once goes to its delivery
-        callback as a failed delivery, as the Java producer reports it, instead of stopping here."""
+        callback as a failed delivery, as the Java producer reports it, instead of stopping here.
+        `refusal_budget_s`: how long a refusal no retry fixes (`bridge.kafka.refusals`) may go on
+        mid-run before the producer stops."""
         self._skips_refused = skips_refused
         self.bootstrap = kafka.connection.bootstrap_servers
         extra = {} if transactional_id is None else {"transactional.id": transactional_id}
         self._producer = clients.producer(kafka.connection, kafka.producer, error_cb=self._on_error, **extra)
         self._topics = None if topics is None else TopicCreator(topics, lambda: clients.admin(kafka.connection))
         self._last_error: str | None = None
+        self._refused: str | None = None  # the first refusal no retry fixes (`check_reachable`)
+        self._persisting = Persisting(refusal_budget_s)
         self._connection = kafka.connection
         self._admin = None  # made on first need (`record_limit`)
         self.produce_call = self._producer.produce  # the hot path's (`KafkaOutput.produce_call`)
@@ -91,18 +97,31 @@ class KafkaWriter:
         # Transport errors are retried by librdkafka on its own; remember the last one so a
         # connectivity check can name it (the cause: a refused password, an unknown CA, not
         # the "all brokers are down" that follows it). Fatal ones (idempotence broken) end the bridge.
+        # A refusal no retry fixes (an untrusted certificate, a mechanism the broker does not
+        # offer, a missing ACL) stops the producer once it has lasted the retry budget, or at
+        # once for an authorization failure: the broker's definite answer.
         if err.code() != KafkaError._ALL_BROKERS_DOWN or self._last_error is None:
             self._last_error = err.str()
+        if err.code() in AUTHORIZATION:
+            raise self._unauthorized(err)
+        if self._refused is None:
+            self._refused = refusal(err)
+        cause = self._persisting.see(err)
+        if cause is not None:
+            raise ConnectionFailed(f"Kafka at {self.bootstrap} refuses the connection for "
+                                   f"{self._persisting.budget_s:.0f}s, no retry fixes it: {cause}")
         if err.fatal():
             log.error("fatal Kafka producer error: %s", err.str())
         else:
             log.debug("Kafka producer error: %s", err.str())
 
+    def _unauthorized(self, err: KafkaError, what: str = "") -> ConnectionFailed:
+        return ConnectionFailed(f"Kafka at {self.bootstrap} refused access{what}: {err.str()} ({err.name()}); "
+                                f"{authorization_hint(err, self._connection.settings)}")
+
     def check_reachable(self, retry: RetryConfig) -> None:
         """Fail with a clear message when no broker answers within the retry budget."""
-        total_s = sum(
-            min(retry.initial_backoff_ms * 2**i, retry.max_backoff_ms) for i in range(retry.attempts)
-        ) / 1000
+        total_s = retry.budget_s()
         deadline = time.monotonic() + max(total_s, 1.0)
         while True:
             try:
@@ -110,6 +129,9 @@ class KafkaWriter:
                 return
             except KafkaException as exc:
                 self._producer.poll(0)  # serves error_cb: what went wrong with each broker
+                if self._refused is not None:
+                    raise ConnectionFailed(
+                        f"cannot reach Kafka at {self.bootstrap} (no retry fixes it): {self._refused}") from None
                 if time.monotonic() >= deadline:
                     reason = self._last_error or exc.args[0].str()
                     raise ConnectionFailed(
@@ -131,6 +153,8 @@ class KafkaWriter:
             else:
                 if meta is not None and meta.error is None and meta.partitions:
                     return len(meta.partitions)
+                if meta is not None and meta.error is not None and meta.error.code() in AUTHORIZATION:
+                    raise self._unauthorized(meta.error, f" to topic {topic!r}")
                 reason = meta.error.str() if meta is not None and meta.error is not None else "no partitions yet"
             time.sleep(0.2)
         raise ConnectionFailed(
@@ -197,6 +221,8 @@ class KafkaWriter:
         try:
             call(*args)
         except KafkaException as exc:
+            if exc.args[0].code() in AUTHORIZATION:
+                raise self._unauthorized(exc.args[0], f" to {what}") from None
             raise DeliveryError(f"Kafka producer could not {what}: {exc.args[0].str()}") from None
 
     def poll(self, timeout_s: float = 0) -> int:

@@ -32,6 +32,8 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from bridge import failpoints
 from bridge.errors import BridgeError, ConnectionFailed, ExitCode
 from bridge.kafka import clients
+from bridge.kafka.logs import LIBRDKAFKA_LOG
+from bridge.kafka.refusals import AUTHORIZATION, Persisting, authorization_hint
 from bridge.sink.applier import Applier
 from bridge.sink.apply import TRANSIENT, Applied, Writer
 from bridge.sink.breaker import Breaker
@@ -48,6 +50,8 @@ from bridge.sink.stats import Stats
 from bridge.sink.target import lock_ddl
 
 log = logging.getLogger(__name__)
+# How long a Kafka refusal no retry fixes may go on before a worker stops (bridge.connect.*'s default budget).
+_REFUSAL_BUDGET_S = 45.0
 
 
 class RecordFailed(BridgeError):
@@ -171,7 +175,8 @@ class SinkWorker:
     def run(self) -> None:
         config = self.config
         self._connect()
-        self.consumer = clients.consumer(config.kafka, config.group, keys="consumer.override.", **config.consumer)
+        self.consumer = clients.consumer(config.kafka, config.group, keys="consumer.override.",
+                                         **{"error_cb": self._on_kafka_error(), **config.consumer})
         self.applier = Applier(self._write, f"sink-{self.index}-writer")
         self.consumer.subscribe(list(config.topics) if config.topics else ["^" + config.topics_regex.lstrip("^")],
                                 on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
@@ -192,6 +197,11 @@ class SinkWorker:
                     if error is not None:
                         if error.fatal():
                             raise ConnectionFailed(f"Kafka consumer failed: {error.str()}")
+                        if error.code() in AUTHORIZATION:
+                            raise ConnectionFailed(
+                                f"Kafka at {config.kafka.bootstrap_servers} refused the sink's consumer "
+                                f"(group {config.group!r}): {error.str()} ({error.name()}); "
+                                f"{authorization_hint(error, config.kafka.settings)}")
                         if error.code() != KafkaError._PARTITION_EOF:
                             log.warning("Kafka consumer: %s", error.str())
                         continue
@@ -223,6 +233,23 @@ class SinkWorker:
                 applier.close()
                 if self.conn is not None:
                     self.conn.close()
+
+    def _on_kafka_error(self):
+        """The consumer's `error_cb`: a refusal no retry fixes (an untrusted certificate, a mechanism
+        the broker does not offer) stops the worker once it has lasted the sink's retry budget
+        (`bridge.kafka.refusals`); the rest is logged, rate-limited, as librdkafka's own lines are."""
+        budget_s = _REFUSAL_BUDGET_S
+        persisting = Persisting(budget_s)
+        bootstrap = self.config.kafka.bootstrap_servers
+
+        def on_error(err: KafkaError) -> None:
+            cause = persisting.see(err)
+            if cause is not None:
+                raise ConnectionFailed(f"Kafka at {bootstrap} refuses the connection for {budget_s:.0f}s, "
+                                       f"no retry fixes it: {cause}")
+            LIBRDKAFKA_LOG.log(logging.ERROR, "%s [%s] %s", "ERROR", "consumer", err.str())
+
+        return on_error
 
     # -- a batch ----------------------------------------------------------------------------
 

@@ -17,7 +17,10 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
 from confluent_kafka import Consumer, KafkaError, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import (
+    AclBinding, AclOperation, AclPermissionType, AdminClient, ResourcePatternType, ResourceType, ScramCredentialInfo,
+    ScramMechanism, UserScramCredentialUpsertion,
+)
 
 from bridge.ops import drill
 from bridge.source.slots import drop_slot, inspect_slot
@@ -376,6 +379,27 @@ def scram_client(env: dict[str, str]) -> dict[str, str]:
             "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": env["BRIDGE_KAFKA_SECURE_USER"],
             "sasl.password": env["BRIDGE_KAFKA_SECURE_PASSWORD"],
             "ssl.ca.location": f'{env["BRIDGE_KAFKA_SECURE_CERTS"]}/ca.pem'}
+
+
+def scram_user(env: dict[str, str], user: str, password: str, *,
+               acls: tuple[str, ...] = ("topic", "group", "transactional_id", "cluster")) -> None:
+    """Create or re-password a SCRAM-SHA-512 user on the secured broker (`secure_kafka`), as its
+    super user: a test's own user, never the one other tests use. The broker enforces ACLs: the
+    user may do anything on the kinds of resource `acls` names (every topic, group, transactional
+    id; the cluster), nothing else (none: it may authenticate but do nothing)."""
+    admin = AdminClient(scram_client(env))
+    upsert = UserScramCredentialUpsertion(user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192),
+                                          password.encode())
+    for future in admin.alter_user_scram_credentials([upsert]).values():
+        future.result(30)
+    resources = {"topic": (ResourceType.TOPIC, "*"), "group": (ResourceType.GROUP, "*"),
+                 "transactional_id": (ResourceType.TRANSACTIONAL_ID, "*"),
+                 "cluster": (ResourceType.BROKER, "kafka-cluster")}
+    bindings = [AclBinding(*resources[kind], ResourcePatternType.LITERAL, f"User:{user}", "*", AclOperation.ALL,
+                           AclPermissionType.ALLOW) for kind in acls]
+    if bindings:
+        for future in admin.create_acls(bindings).values():
+            future.result(30)
 
 
 def error_lines(log: str) -> list[str]:

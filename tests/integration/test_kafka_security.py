@@ -25,12 +25,11 @@ import uuid
 
 import pytest
 from confluent_kafka import Consumer
-from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
 
 from tests.integration.support import (
     REPO, SCRAM, Writers, check_exactly_once, check_per_key_sequences, child_pids, confirmed_flush,
-    consume_until, error_lines, get_json, java_scram_settings, metrics_of, reached_final, slot_active,
-    throwaway_ca, wait_until,
+    consume_until, error_lines, get_json, java_scram_settings, metrics_of, reached_final, scram_user,
+    slot_active, throwaway_ca, wait_until,
 )
 
 P = "debezium.sink.kafka.producer."
@@ -341,20 +340,6 @@ def test_no_output_of_a_secured_run_carries_a_secret(secure_kafka, bridge_factor
             cur.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _scram_user(env: dict[str, str], user: str, password: str) -> None:
-    """Create or re-password a SCRAM-SHA-512 user on the secured broker, as alice (the broker has no
-    authorizer, so any authenticated user may): a test's own user, never alice, whom other tests use."""
-    admin = AdminClient({
-        "bootstrap.servers": env["BRIDGE_KAFKA_SECURE_SASL_SSL"], "security.protocol": "SASL_SSL",
-        "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": env["BRIDGE_KAFKA_SECURE_USER"],
-        "sasl.password": env["BRIDGE_KAFKA_SECURE_PASSWORD"],
-        "ssl.ca.location": f'{env["BRIDGE_KAFKA_SECURE_CERTS"]}/ca.pem'})
-    upsert = UserScramCredentialUpsertion(user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192),
-                                          password.encode())
-    for future in admin.alter_user_scram_credentials([upsert]).values():
-        future.result(30)
-
-
 def _logged(bridge, pattern: str, after: int = 0, timeout: float = 120) -> re.Match:
     """The first match of `pattern` in the bridge's log past character `after`."""
     return wait_until(lambda: re.search(pattern, bridge.log_path.read_text(errors="replace")[after:]),
@@ -374,7 +359,7 @@ def test_sighup_rotates_the_scram_password_under_load_and_refuses_output_changes
     naming the key and streaming goes on under the old prefix."""
     env = secure_kafka
     user, old, new = f"rot-{unique_name}", f"old-{uuid.uuid4().hex}", f"new-{uuid.uuid4().hex}"
-    _scram_user(env, user, old)
+    scram_user(env, user, old)
     secret = tmp_path / "kafka-secret.properties"
     secret.write_text(f"password={old}\n")
     settings = {
@@ -401,7 +386,7 @@ def test_sighup_rotates_the_scram_password_under_load_and_refuses_output_changes
         writers = Writers(pg_dsn, table, keys=50, threads=3, max_updates=1_000_000, pause_s=0.002).start()
         time.sleep(2)
 
-        _scram_user(env, user, new)  # the running clients' connections stay authenticated
+        scram_user(env, user, new)  # the running clients' connections stay authenticated
         secret.write_text("password=not-the-password\n")
         mark = len(bridge.log_path.read_text(errors="replace"))
         bridge.proc.send_signal(signal.SIGHUP)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 import uuid
 
@@ -67,11 +68,13 @@ def secured(tmp_path, pg, pg_dsn, secure_kafka):
     drop_database(pg, target_db)
 
 
-def _sink(secured, tmp_path, env, target: str, options: dict[str, str], name: str = "sink") -> BridgeProcess:
-    """`bridge sink` on the source's topics, its Kafka settings as a Connect user writes them."""
+def _sink(secured, tmp_path, env, target: str, options: dict[str, str], name: str = "sink",
+          bootstrap: str | None = None) -> BridgeProcess:
+    """`bridge sink` on the source's topics, its Kafka settings as a Connect user writes them
+    (`bootstrap`: another listener of the secured broker than SASL_SSL's)."""
     prefix = secured["prefix"]
     config = write_sink_config(tmp_path / f"{prefix}-{name}.json", f"{prefix}-{name}", target,
-                               env["BRIDGE_KAFKA_SECURE_SASL_SSL"], {
+                               bootstrap or env["BRIDGE_KAFKA_SECURE_SASL_SSL"], {
                                    "topics.regex": rf"{prefix}\..*", "insert.mode": "upsert",
                                    "delete.enabled": "true", "primary.key.mode": "record_key",
                                    "table.name.format": "${source.schema}.${source.table}", **options})
@@ -135,6 +138,52 @@ def test_sink_reads_and_dead_letters_over_sasl_ssl_with_connect_java_settings(se
     assert sink.stop() == 0, sink.log()
     log = sink.log() + secured["bridge"].log()
     assert env["BRIDGE_KAFKA_SECURE_PASSWORD"] not in log and "Traceback" not in log
+    assert secured["bridge"].stop() == 0
+
+
+OAUTH = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule"
+
+
+@pytest.mark.parametrize("mechanism", ["mtls", "oauthbearer"])
+def test_sink_reads_over_mtls_with_java_stores_and_over_oauthbearer(mechanism, secured, tmp_path, pg, pg_dsn,
+                                                                    secure_kafka):
+    """The sink's consumer with Connect's `consumer.override.ssl.*`: the SSL listener with a JKS
+    keystore keytool makes here (its key password not the store's) and the PKCS12 truststore; and
+    OAUTHBEARER with Java's unsecured test token, over SASL_SSL. The target equals the source."""
+    s, prefix, env = secured["schema"], secured["prefix"], secure_kafka
+    certs, storepass, c = env["BRIDGE_KAFKA_SECURE_CERTS"], env["BRIDGE_KAFKA_SECURE_STOREPASS"], "consumer.override."
+    if mechanism == "mtls":
+        jks = tmp_path / "client.jks"
+        subprocess.run(["keytool", "-importkeystore", "-noprompt", "-srckeystore", f"{certs}/client.p12",
+                        "-srcstoretype", "PKCS12", "-srcstorepass", storepass, "-destkeystore", str(jks),
+                        "-deststoretype", "JKS", "-deststorepass", "jks-store-pw", "-destkeypass", "jks-key-pw"],
+                       check=True, capture_output=True, timeout=120)
+        bootstrap, options = env["BRIDGE_KAFKA_SECURE_SSL"], {
+            c + "security.protocol": "SSL", c + "ssl.keystore.type": "JKS", c + "ssl.keystore.location": str(jks),
+            c + "ssl.keystore.password": "jks-store-pw", c + "ssl.key.password": "jks-key-pw",
+            c + "ssl.truststore.type": "PKCS12", c + "ssl.truststore.location": f"{certs}/truststore.p12",
+            c + "ssl.truststore.password": storepass}
+    else:
+        bootstrap, options = None, {
+            c + "security.protocol": "SASL_SSL", c + "sasl.mechanism": "OAUTHBEARER",
+            c + "sasl.jaas.config": f'{OAUTH} required unsecuredLoginStringClaim_sub="pgbridge-svc";',
+            c + "ssl.truststore.type": "PEM", c + "ssl.truststore.location": f"{certs}/ca.pem"}
+    secured["bridge"].start()
+    wait_until(lambda: slot_active(pg, f"{prefix}_slot"), timeout=60, what="the bridge to stream")
+    sink = _sink(secured, tmp_path, env, secured["target"], options, bootstrap=bootstrap)
+    with pg.cursor() as cur:
+        cur.execute(f"INSERT INTO {s}.items SELECT g, 'c' || g, g FROM generate_series(1, 10) g")
+        cur.execute(f"UPDATE {s}.items SET qty = 0 WHERE id = 2")
+        cur.execute(f"DELETE FROM {s}.items WHERE id = 3")
+    expected = rows_as_text(pg_dsn, ROWS.format(s=s))
+
+    def equal() -> bool:
+        assert sink.running(), f"bridge sink exited with {sink.proc.returncode}:\n{sink.log()}"
+        return rows_as_text(secured["target"], ROWS.format(s=s)) == expected
+    wait_until(equal, timeout=120, interval=0.5, what="the target to equal the source")
+    assert sink.stop() == 0, sink.log()
+    log = sink.log()
+    assert "jks-store-pw" not in log and "jks-key-pw" not in log and "Traceback" not in log
     assert secured["bridge"].stop() == 0
 
 

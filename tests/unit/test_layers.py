@@ -18,7 +18,9 @@ ROOT = Path(bridge.__file__).resolve().parent
 # Entries are modules or packages under `bridge` (a package covers its submodules); the longest
 # entry that covers a module gives its layer. `__init__` is the `bridge` package itself.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundations", ("__init__", "errors", "lsn", "properties", "retry", "failpoints", "logsettings")),
+    # kafka.keystores: Java stores into PEM, for Kafka's clients and the schema registry's (format)
+    ("foundations", ("__init__", "errors", "lsn", "properties", "retry", "failpoints", "logsettings",
+                     "kafka.keystores")),
     ("ring and pgoutput", ("ring", "pgoutput")),
     ("conversion", ("convert", "format")),
     ("components", ("kafka", "source", "cutover", "route", "snapshot", "transform", "produce", "ack", "status",

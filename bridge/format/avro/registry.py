@@ -15,9 +15,12 @@ asked once per process and kept.
 - A registry that cannot be reached, times out or answers 5xx/408/429 is retried with
   exponential backoff (`bridge.connect.backoff.*`) for as long as it takes: the producer waits,
   its ring fills, the decoder stops reading, and the slot is not confirmed past what was not
-  produced. Any other answer (409 incompatible, 422 invalid, 401/403, 404) is final:
-  `SchemaRegistryFailed`, which stops the bridge; a refusal of the schema itself (409, 422) is
-  `SchemaIncompatible`, which `bridge.registry.incompatible.topic` quarantines instead.
+  produced. A certificate that no longer verifies (the registry's changed to one from an unknown
+  CA, or expired) is retried only for the connection budget (`bridge.connect.*`), then stops the
+  bridge with exit code 3 (`RegistryRefusesTls`): no retry fixes it. Any other answer (409
+  incompatible, 422 invalid, 401/403, 404) is final: `SchemaRegistryFailed`, which stops the
+  bridge; a refusal of the schema itself (409, 422) is `SchemaIncompatible`, which
+  `bridge.registry.incompatible.topic` quarantines instead.
 - At start (`check_reachable`, in the parent before anything streams): a registry whose TLS
   certificate does not verify, or that refuses the credentials (401/403), stops the start with
   one line (`ConnectionFailed`, exit 3); one that does not answer yet is left to the retries.
@@ -27,9 +30,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import ssl
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -37,7 +43,7 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastavro.schema import fingerprint as avro_fingerprint, to_parsing_canonical_form
 
-from bridge.errors import ConnectionFailed, SchemaRegistryFailed
+from bridge.errors import ConnectionFailed, ExitCode, SchemaRegistryFailed
 from bridge.format.avro.settings import AvroSpec
 
 try:  # the HTTP client confluent-kafka's registry client runs on (httpx2 on Python 3.10+)
@@ -67,6 +73,32 @@ def _tls_error(exc: BaseException | None) -> ssl.SSLError | None:
     return None
 
 
+@contextmanager
+def _pem_files(spec: AvroSpec) -> Iterator[dict[str, str]]:
+    """The registry client's TLS settings for a JKS or PKCS12 store read into PEM: files only the
+    process's user may read (0600, in a 0700 directory of its own), removed when the block ends."""
+    wanted = {"ssl.ca.location": spec.ca_pem, "ssl.certificate.location": spec.cert_pem,
+              "ssl.key.location": spec.key_pem}
+    if not any(wanted.values()):
+        yield {}
+        return
+    with tempfile.TemporaryDirectory(prefix="pgbridge-registry-") as directory:  # made 0700
+        files = {}
+        for key, pem in wanted.items():
+            if pem:
+                path = os.path.join(directory, key.split(".")[1] + ".pem")
+                with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+                    f.write(pem)
+                files[key] = path
+        yield files
+
+
+def _unverified(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure (unknown CA, host name, expiry) behind `exc`, if any."""
+    tls = _tls_error(exc)
+    return tls if isinstance(tls, ssl.SSLCertVerificationError) else None
+
+
 def _without_credentials(url: str) -> str:
     """`url` without a `user:password@` part (basic.auth.credentials.source=URL)."""
     parts = urlsplit(url)
@@ -78,6 +110,14 @@ def reason(exc: Exception) -> str:
     if isinstance(exc, SchemaRegistryError):
         return f"HTTP {exc.http_status_code} (error {exc.error_code}): {exc.error_message}"
     return f"{type(exc).__name__}: {exc}"
+
+
+class RegistryRefusesTls(SchemaRegistryFailed):
+    """The registry's certificate has not verified for the whole connection budget. A
+    `SchemaRegistryFailed`, so that no event failure mode skips the records it was for; exit
+    code 3, as for a server that cannot be reached."""
+
+    exit_code = ExitCode.CONNECTION
 
 
 class SchemaIncompatible(SchemaRegistryFailed):
@@ -98,12 +138,13 @@ class Registry:
     """One converter's registry client, opened on first use (in the producer process)."""
 
     def __init__(self, spec: AvroSpec, sleep: Callable[[float], None] = time.sleep,
-                 client: SchemaRegistryClient | None = None) -> None:
+                 client: SchemaRegistryClient | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         """`client`: a client to use instead (tests: confluent-kafka's in-memory `mock://`)."""
         self.spec = spec
         self._client = client
         self._checked: set[str] = set()  # subjects whose compatibility level was seen to
         self._sleep = sleep
+        self._clock = clock
 
     @property
     def client(self):
@@ -117,7 +158,9 @@ class Registry:
                                ("ssl.key.password", self.spec.key_password)):
                 if value:
                     conf[key] = value
-            self._client = SchemaRegistryClient(conf)
+            with _pem_files(self.spec) as files:
+                # The client reads its TLS files once, when it is made: they are gone right after.
+                self._client = SchemaRegistryClient({**conf, **files})
         return self._client
 
     def check_reachable(self) -> None:
@@ -153,12 +196,22 @@ class Registry:
 
     def _call(self, request: Callable[[], T]) -> T:
         delay = self.spec.backoff_initial_ms / 1000
+        unverified_since = None  # when the registry's certificate first failed to verify
         while True:
             try:
                 return request()
             except Exception as exc:  # noqa: BLE001 - retried when retriable, else raised as it is
                 if not retriable(exc):
                     raise
+                tls = _unverified(exc)
+                if tls is not None:
+                    now = self._clock()
+                    unverified_since = now if unverified_since is None else unverified_since
+                    if now - unverified_since >= self.spec.tls_budget_s:
+                        raise RegistryRefusesTls(
+                            f"schema registry at {_without_credentials(self.spec.urls[0])} ({self.spec.label}): "
+                            f"its certificate has not verified for {now - unverified_since:.0f}s, no retry fixes it: "
+                            f"TLS: {tls}") from None
                 log.warning("schema registry %s: %s; retrying in %.1fs (the records wait)",
                             self.spec.urls[0], reason(exc), delay)
                 self._sleep(delay)

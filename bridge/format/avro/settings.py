@@ -15,8 +15,9 @@ Confluent's AvroConverter (Confluent Platform 7.x/8.x): `schema.registry.url` (a
 RecordNameStrategy, TopicRecordNameStrategy), `connect.meta.data` (true),
 `enhanced.avro.schema.support` (false; changes nothing for Debezium's schemas, which carry no
 Avro enum parameters), `schemas.cache.config` (1000, a cache size), and
-`schema.registry.ssl.truststore.*` / `keystore.*` / `key.password` in PEM (Python's TLS reads
-PEM only; other store types are refused).
+`schema.registry.ssl.truststore.*` / `keystore.*` / `key.password` in PEM, JKS or PKCS12 (Java
+stores are read into PEM at start with `bridge.kafka.keystores`; PKCS12 needs the
+`pgbridge[pkcs12]` extra, as for Kafka).
 
 Apicurio's AvroConverter (2.6.x) writes Confluent's framing only with
 `apicurio.registry.as-confluent=true`, `apicurio.registry.headers.enabled=false` and
@@ -36,9 +37,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from bridge.errors import ConfigError
+from bridge.kafka import keystores
 from bridge.properties import PropertyReader
+from bridge.retry import read_retry
+
+T = TypeVar("T")
 
 CONFLUENT = "io.confluent.connect.avro.AvroConverter"
 APICURIO = "io.apicurio.registry.utils.converter.AvroConverter"
@@ -72,8 +78,14 @@ class AvroSpec:
     cert_location: str | None = None
     key_location: str | None = None
     key_password: str | None = field(default=None, repr=False)
+    # A JKS or PKCS12 truststore / keystore read into PEM at start (`bridge.format.avro.registry`
+    # hands them to the registry client through a private temporary file).
+    ca_pem: str | None = field(default=None, repr=False)
+    cert_pem: str | None = field(default=None, repr=False)
+    key_pem: str | None = field(default=None, repr=False)
     backoff_initial_ms: int = 500
     backoff_max_ms: int = 10_000
+    tls_budget_s: float = 45.5  # how long a certificate that does not verify is retried (bridge.connect.*)
     label: str = ""  # the converter key as the file names it (messages)
 
 
@@ -91,6 +103,7 @@ def read_avro(r: PropertyReader, key: str, value: str, option: Callable[[str], s
         incompatible_topic=_incompatible_topic(r),
         backoff_initial_ms=r.int("bridge.connect.backoff.initial.ms", 500, minimum=1),
         backoff_max_ms=r.int("bridge.connect.backoff.max.ms", 10_000, minimum=1),
+        tls_budget_s=read_retry(r).budget_s(),
         label=r.label(key),
     )
     if apicurio:
@@ -170,33 +183,54 @@ def _ccompat(url: str) -> str:
 
 
 def _tls(r: PropertyReader, option: Callable[[str], str]) -> dict:
+    """`schema.registry.ssl.*` as Confluent's clients read it: a truststore and a keystore in PEM
+    (by path), JKS or PKCS12 (read into PEM here, their passwords checked at start)."""
     prefix = "schema.registry.ssl."
     out: dict[str, str | None] = {}
-    trust = r.raw(option(prefix + "truststore.location"))
+    trust_key = option(prefix + "truststore.location")
+    trust = r.raw(trust_key)
     if trust:
-        kind_key = option(prefix + "truststore.type")
-        kind = (r.raw(kind_key) or "JKS").upper()
-        if kind != "PEM":
-            raise ConfigError(f"{r.label(option(prefix + 'truststore.location'))} is a {kind} truststore, which "
-                              f"pgbridge cannot read: give the CA certificates in PEM with {r.label(kind_key)}=PEM "
-                              "(`keytool -exportcert -rfc` makes one)")
-        if r.raw(option(prefix + "truststore.password")):
-            raise ConfigError(f"{r.label(option(prefix + 'truststore.password'))} cannot be given for a PEM truststore")
-        out["ca_location"] = trust
-    store = r.raw(option(prefix + "keystore.location"))
+        kind_key, password_key = option(prefix + "truststore.type"), option(prefix + "truststore.password")
+        kind = _store_type(r, kind_key)
+        if kind == "PEM":
+            if r.raw(password_key):
+                raise ConfigError(f"{r.label(password_key)} cannot be given for a PEM truststore")
+            out["ca_location"] = trust
+        else:
+            out["ca_pem"] = _store(r, trust_key, lambda data: keystores.read_trusted(data, r.raw(password_key)))
+    store_key = option(prefix + "keystore.location")
+    store = r.raw(store_key)
+    key_password_key = option(prefix + "key.password")
     if store:
-        kind_key = option(prefix + "keystore.type")
-        kind = (r.raw(kind_key) or "JKS").upper()
-        if kind != "PEM":
-            raise ConfigError(f"{r.label(option(prefix + 'keystore.location'))} is a {kind} keystore, which "
-                              f"pgbridge cannot read: give the key and certificate chain in one PEM file with "
-                              f"{r.label(kind_key)}=PEM (`openssl pkcs12 -nodes` makes one)")
-        if r.raw(option(prefix + "keystore.password")):
-            raise ConfigError(f"{r.label(option(prefix + 'keystore.password'))} cannot be given for a PEM keystore "
-                              f"(the key's own password is {r.label(option(prefix + 'key.password'))})")
-        out["cert_location"] = out["key_location"] = store
-        out["key_password"] = r.raw(option(prefix + "key.password"))
+        kind_key, password_key = option(prefix + "keystore.type"), option(prefix + "keystore.password")
+        kind = _store_type(r, kind_key)
+        if kind == "PEM":
+            if r.raw(password_key):
+                raise ConfigError(f"{r.label(password_key)} cannot be given for a PEM keystore "
+                                  f"(the key's own password is {r.label(key_password_key)})")
+            out["cert_location"] = out["key_location"] = store
+            out["key_password"] = r.raw(key_password_key)
+        else:
+            contents = _store(r, store_key, lambda data: keystores.read_key(data, r.raw(password_key),
+                                                                            r.raw(key_password_key)))
+            out["key_pem"], out["cert_pem"] = contents.key_pem, contents.chain_pem
     return out
+
+
+def _store_type(r: PropertyReader, kind_key: str) -> str:
+    kind = (r.raw(kind_key) or "JKS").upper()
+    if kind not in ("PEM", "JKS", "PKCS12"):
+        raise ConfigError(f"{r.shown(kind_key, kind)} is not supported: pgbridge reads PEM, JKS and PKCS12 stores")
+    return kind
+
+
+def _store(r: PropertyReader, location_key: str, read: Callable[[bytes], T]) -> T:
+    """A Java store's contents; a failure names the key and the file, never a password."""
+    path = (r.raw(location_key) or "").strip()
+    try:
+        return read(keystores.read_store(path))
+    except ConfigError as exc:
+        raise ConfigError(f"{r.label(location_key)} ({path}) {exc}") from None
 
 
 def _incompatible_topic(r: PropertyReader) -> str | None:
