@@ -3,8 +3,9 @@
 The envelope record (`before`, `after`, `source`, `transaction`, `op`, `ts_ms`, `ts_us`,
 `ts_ns`, in Debezium's order) is a concatenation of its fields' encodings. Per table the
 union tags of the row images, the `op` strings and the row record's field schemas are known;
-per transaction the `source` block is encoded once, all but its two fields that hold the
-event's LSN (`sequence`, a string that ends with it, and `lsn`), which are cut out as slots;
+per transaction the `source` block is encoded once, by code generated for the table
+(`_compile_pieces`), all but its two fields that hold the event's LSN (`sequence`, a string
+that ends with it, and `lsn`), which are cut out as slots;
 per event only those, the row images, the optional `transaction` block and the processing
 time are encoded. `AvroEnvelope.of` returns None for a schema it does not know this way (a
 transform's output, an unsupported field type): those events keep the general path.

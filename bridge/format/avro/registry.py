@@ -1,5 +1,6 @@
 """A Confluent-API schema registry as the Avro converters use it: an id per (subject, schema),
-asked once per process and kept.
+asked once per process and kept. A producer makes its client when it starts (the key's and the
+value's converter share one when their registry settings are the same), not at its first record.
 
 - Registered (`auto.register.schemas=true`): POST the schema under its subject; the registry
   answers the same id for the same schema, so every producer process that registers it gets
