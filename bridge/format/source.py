@@ -74,9 +74,12 @@ def _txn_json(value: object) -> bytes:
     return body.replace(b"%", b"%%").replace(_LSN_DIGITS, b"%d")
 
 
+# the names `FIELDS`' expressions use besides `INPUTS` (what code compiled from them needs)
+NAMES: dict[str, object] = {"VERSION": SOURCE_VERSION, "sequence": _sequence}
+
+
 def _compile(name: str, expression: str) -> Callable:
-    ns: dict[str, object] = {"VERSION": SOURCE_VERSION, "sequence": _sequence, "J": _txn_json,
-                             "W": lru_cache(maxsize=32)(_txn_json)}
+    ns: dict[str, object] = {**NAMES, "J": _txn_json, "W": lru_cache(maxsize=32)(_txn_json)}
     source = f"def {name}({', '.join(INPUTS)}):\n    return {expression}"
     exec(compile(source, f"<pgbridge {name}>", "exec"), ns)  # noqa: S102 - code made from FIELDS only
     return ns[name]  # type: ignore[return-value]
@@ -95,10 +98,10 @@ class SourceTemplate:
     """One table's source blocks. `template` is made for two rounds of `%`: a transaction's
     values, then an event's LSN."""
 
-    __slots__ = ("template", "_table")
+    __slots__ = ("template", "inputs")
 
     def __init__(self, prefix: str, db: str, schema: str, table: str) -> None:
-        self._table = (prefix, db, schema, table)
+        self.inputs = (prefix, db, schema, table)  # the table's `INPUTS`
         known = source_block(prefix, db, schema, table, "", 0, None, None, _LSN_MARK)
         pieces = []
         for field, _, how in FIELDS:
@@ -112,9 +115,9 @@ class SourceTemplate:
     def block(self, snapshot: str, commit_ts_us: int, txid: int | None, last_commit_lsn: int | None,
               lsn: int) -> dict:
         """One event's block as a Connect value (for writers without templates)."""
-        return source_block(*self._table, snapshot, commit_ts_us, txid, last_commit_lsn, lsn)
+        return source_block(*self.inputs, snapshot, commit_ts_us, txid, last_commit_lsn, lsn)
 
     def txn(self, snapshot: str, commit_ts_us: int, txid: int | None, last_commit_lsn: int | None) -> bytes:
         """The block of the transaction's events, as a `%` template whose `%d` slots (one per
         use) take the event's LSN."""
-        return self.template % _txn_values(*self._table, snapshot, commit_ts_us, txid, last_commit_lsn, _LSN_MARK)
+        return self.template % _txn_values(*self.inputs, snapshot, commit_ts_us, txid, last_commit_lsn, _LSN_MARK)

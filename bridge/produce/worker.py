@@ -68,6 +68,10 @@ class ProducerWorker:
                                      spec.failures.converting, self._chain)
         # `bridge.registry.incompatible.topic`: a table's events while the registry refuses its schema
         avro = events.value_format.avro or events.key_format.avro
+        if avro is not None:  # the registry clients at start rather than at the first record
+            for converter in (converters.key, converters.value):
+                if getattr(converter, "binary", False):  # an Avro converter (`bridge.format.avro`)
+                    converter.registry.open()  # type: ignore[attr-defined]
         self.incompatible = IncompatibleEvents(avro.incompatible_topic, spec, types, self._builder.run_id) \
             if avro is not None and avro.incompatible_topic and self._chain is None else None
         # with a chain, the side records are built as Connect values for it (`Chain.side`)

@@ -18,7 +18,7 @@ from bridge.format.avro.converter import AvroWriter
 from bridge.format.avro.registry import Registry, SchemaIncompatible
 from bridge.format.avro.settings import RECORD, TOPIC_RECORD, AvroSpec
 from bridge.produce.failures import FailureHandling, Failures
-from tests.unit.builders import MINIMAL
+from tests.unit.builders import MINIMAL, pipeline
 
 TOPIC = "p.public.t"
 SPEC = AvroSpec(urls=("http://registry:8081",))
@@ -134,6 +134,29 @@ def test_at_start_a_tls_or_credential_refusal_is_final_and_hides_url_credentials
 def test_at_start_a_registry_that_does_not_answer_yet_is_left_to_the_retries(caplog):
     Registry(SPEC, client=_Subjects(ConnectionRefusedError(111, "Connection refused"))).check_reachable()
     assert "does not answer yet" in caplog.text
+
+
+def test_a_producers_key_and_value_converters_share_one_client_made_at_its_start(monkeypatch):
+    made = []
+
+    class Client(SchemaRegistryClient):
+        def __init__(self, conf):
+            made.append(conf)
+            super().__init__(conf)
+    monkeypatch.setattr("bridge.format.avro.registry.SchemaRegistryClient", Client)
+    monkeypatch.setattr("bridge.format.avro.registry._clients", {})
+    props = {"debezium.format.key": "avro", "debezium.format.value": "avro",
+             "debezium.format.schema.registry.url": "http://registry-share:8081"}
+    # WHEN a producer's worker starts: its clients are made, before any record
+    pipeline(**props)
+    # THEN one client for both converters, with no trust store loaded for a plain-HTTP registry
+    assert [conf["url"] for conf in made] == ["http://registry-share:8081"]
+    assert made[0]["ssl.ca.location"] is False
+    # and a registry over TLS, or with other settings, has its own client that verifies
+    tls = Registry(AvroSpec(urls=("https://registry-share:8081",))).client
+    assert tls is not Registry(AvroSpec(urls=("http://registry-share:8081",), user_info="u:p")).client
+    assert tls._rest_client.verify.verify_mode == ssl.CERT_REQUIRED and "ssl.ca.location" not in made[1]
+    assert len(made) == 3
 
 
 def test_an_incompatible_schema_is_final_and_names_subject_version_and_reason():

@@ -6,10 +6,13 @@ in-memory registry."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
+from fastavro import parse_schema, schemaless_writer
 
 from bridge.config import config_from_properties
 from bridge.convert.types import TypeRegistry
@@ -191,6 +194,29 @@ def test_what_the_fast_path_leaves_to_the_general_one(registry):
     skipping = builder(registry, [("id", 23, -1), ("v", 25, -1)], props={"debezium.source.skipped.operations": "c"})
     general(skipping, Update(1, None, None, (b"1", b"a")))
     assert fast(skipping, Insert(1, (b"1", b"a"))) is None
+
+
+@pytest.mark.parametrize("props", [{}, {"debezium.format.value.connect.meta.data": "false"}], ids=["meta", "no-meta"])
+def test_the_generated_source_pieces_are_the_source_block_fastavro_writes(registry, props):
+    # GIVEN a table's envelope: its source block is cut into pieces by generated code
+    b = builder(registry, [("id", 23, -1), ("v", 25, -1)], props=props)
+    t = b._tables[1]
+    envelope = t.avro.envelope
+    source_schema = parse_schema(dict(envelope._fields["source"]))
+    for snapshot in ("false", "true", "last", "incremental"):
+        for commit_ts_us in (0, 1, 8191, 1_700_000_000_123_456, ((1 << 63) - 1) // 1000, -5):
+            for txid in (None, 0, 1, (1 << 32) - 1, (1 << 62) + 1):
+                for last_commit_lsn in (None, 0, 1000, (1 << 64) - 1):
+                    pieces = envelope.source_pieces(object(), snapshot, commit_ts_us, txid, last_commit_lsn)
+                    for lsn in (0, 63, 64, 1 << 40, (1 << 63) - 1):
+                        # WHEN an event's LSN goes in its slots
+                        sequence = pieces[1] + b"%d" % lsn + pieces[2]
+                        got = pieces[0] + long_bytes(len(sequence)) + sequence + pieces[3] + long_bytes(lsn) + pieces[4]
+                        # THEN the bytes are fastavro's of the whole block (the general path's)
+                        out = io.BytesIO()
+                        schemaless_writer(out, source_schema,
+                                          t.source.block(snapshot, commit_ts_us, txid, last_commit_lsn, lsn))
+                        assert got == out.getvalue(), (snapshot, commit_ts_us, txid, last_commit_lsn, lsn)
 
 
 @pytest.mark.parametrize("n", [0, -1, 1, 63, -64, 64, 8191, 8192, -8193, (1 << 27) - 1, 1 << 27, 1 << 40,

@@ -3,8 +3,9 @@
 The envelope record (`before`, `after`, `source`, `transaction`, `op`, `ts_ms`, `ts_us`,
 `ts_ns`, in Debezium's order) is a concatenation of its fields' encodings. Per table the
 union tags of the row images, the `op` strings and the row record's field schemas are known;
-per transaction the `source` block is encoded once, all but its two fields that hold the
-event's LSN (`sequence`, a string that ends with it, and `lsn`), which are cut out as slots;
+per transaction the `source` block is encoded once, by code generated for the table
+(`_compile_pieces`), all but its two fields that hold the event's LSN (`sequence`, a string
+that ends with it, and `lsn`), which are cut out as slots;
 per event only those, the row images, the optional `transaction` block and the processing
 time are encoded. `AvroEnvelope.of` returns None for a schema it does not know this way (a
 transform's output, an unsupported field type): those events keep the general path.
@@ -12,10 +13,12 @@ transform's output, an unsupported field type): those events keep the general pa
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
-from bridge.format.avro.binary import Encode, encoder, union_tags
-from bridge.format.source import FIELDS, SourceTemplate
+from bridge.format.avro.binary import Encode, encoder, long_bytes, union_tags
+from bridge.format.source import FIELDS, INPUTS, NAMES, SourceTemplate
 
 ENVELOPE_FIELDS = ("before", "after", "source", "transaction", "op", "ts_ms", "ts_us", "ts_ns")
 # The tags the fast path writes as they are (the optional fields' unions, as AvroData writes
@@ -34,7 +37,7 @@ class AvroEnvelope:
     """The envelope pieces of one table's value writer (see the module docstring)."""
 
     __slots__ = ("row_fields", "row_space", "txn_id", "pieces", "transaction", "_fields", "_source_template",
-                 "_layout")
+                 "_pieces")
 
     def __init__(self, node: dict, source: SourceTemplate) -> None:
         """Use `of`."""
@@ -47,7 +50,7 @@ class AvroEnvelope:
         self._source_template = source
         self.txn_id: object = None  # the transaction whose source pieces `pieces` holds
         self.pieces: tuple[bytes, bytes, bytes, bytes, bytes] = (b"",) * 5
-        self._layout: list | None = None
+        self._pieces: Callable[..., tuple[bytes, ...]] | None = None  # `_compile_pieces`, on first use
 
     @classmethod
     def of(cls, node: Any, source: SourceTemplate) -> AvroEnvelope | None:
@@ -80,60 +83,67 @@ class AvroEnvelope:
                       last_commit_lsn: int | None) -> tuple[bytes, ...]:
         """The source block of `txn`'s events cut around its LSN slots, cached for the
         transaction: (the fields before `sequence` and its union tag, `sequence`'s text before
-        the LSN, after it, the fields between and `lsn`'s union tag, the fields after `lsn`).
-        The table's fields are encoded once (`_layout`), the others per transaction."""
-        if self._layout is None:
-            self._layout = self._source_layout()
-        block = self._source_template.block(snapshot, commit_ts_us, txid, last_commit_lsn, _MARK)
-        out, part = [], []
-        for step in self._layout:
-            if type(step) is bytes:
-                part.append(step)
-                continue
-            name, encode, tag = step
-            value = block[name]
-            if encode is _TEXT_SLOT:
-                head, tail = value.split(_MARK_TEXT)
-                out += [b"".join(part) + tag, head.encode(), tail.encode()]
-                part = []
-            elif encode is _LONG_SLOT:
-                out.append(b"".join(part) + tag)
-                part = []
-            else:
-                part.append(encode(value))
-        out.append(b"".join(part))
-        self.txn_id, self.pieces = txn, tuple(out)  # type: ignore[assignment]
+        the LSN, after it, the fields between and `lsn`'s union tag, the fields after `lsn`)."""
+        if self._pieces is None:
+            self._pieces = _compile_pieces(self._fields["source"], self._source_template)
+        self.txn_id, self.pieces = txn, self._pieces(snapshot, commit_ts_us, txid, last_commit_lsn)
         return self.pieces
 
-    def _source_layout(self) -> list:
-        """The source record's fields in order: the table's encoded (bytes), the others as
-        (name, encoder, union tag), the LSN's with a slot marker as their encoder."""
-        block = self._source_template.block("false", 0, 1, 1, _MARK)
-        layout: list = []
-        slots = []
-        for f in self._fields["source"]["fields"]:
-            name, kind = f["name"], f["type"]
-            value, tag = block[name], union_tags(kind)
-            if isinstance(value, str) and _MARK_TEXT in value:
-                layout.append((name, _TEXT_SLOT, tag[1] if tag else b""))
-                slots.append("text")
-            elif value == _MARK:
-                layout.append((name, _LONG_SLOT, tag[1] if tag else b""))
-                slots.append("long")
-            elif name in TABLE_FIELDS:
-                encoded = encoder(kind)(value)  # type: ignore[misc]
-                if layout and type(layout[-1]) is bytes:
-                    layout[-1] += encoded  # one piece of the table's fields in a row
-                else:
-                    layout.append(encoded)
+
+def _compile_pieces(node: dict, template: SourceTemplate) -> Callable[..., tuple[bytes, ...]]:
+    """The function of a transaction's inputs (`snapshot, commit_ts_us, txid,
+    last_commit_lsn`) that returns `AvroEnvelope.source_pieces`' tuple: generated code (like
+    `bridge.format.source`'s) with the table's fields as constant bytes, a transaction's
+    numbers as inline varints, the other fields through their encoders, and `sequence`'s text
+    split where the event's LSN goes."""
+    block = template.block("false", 0, 1, 1, _MARK)
+    expressions = {name: (value, how) for name, value, how in FIELDS}
+    ns: dict[str, object] = {**NAMES, **dict(zip(INPUTS[:4], template.inputs)), INPUTS[-1]: _MARK,
+                             "_LB": long_bytes, "_MARK_TEXT": _MARK_TEXT}
+    pieces: list[list] = [[]]  # each piece's parts: constant bytes, or an expression (str)
+    lines, slots = [], []
+    for n, f in enumerate(node["fields"]):
+        name, kind = f["name"], f["type"]
+        value, tags = block[name], union_tags(kind)
+        tag = tags[1] if tags else b""
+        if isinstance(value, str) and _MARK_TEXT in value:  # the text that holds the LSN: cut in two
+            lines.append(f"    _h, _t = ({expressions[name][0]}).split(_MARK_TEXT)")
+            pieces[-1].append(tag)
+            pieces += [["_h.encode()"], ["_t.encode()"], []]
+            slots.append("text")
+        elif value == _MARK:
+            pieces[-1].append(tag)
+            pieces.append([])
+            slots.append("long")
+        elif name in TABLE_FIELDS:
+            pieces[-1].append(encoder(kind)(value))  # type: ignore[misc]
+        else:
+            expression, how = expressions[name]
+            branch = kind[1 - kind.index("null")] if tags else kind
+            if how in ("int", "int?") and branch in ("long", "int"):  # `encoder`'s varint, inline
+                ns[f"_N{n}"], ns[f"_T{n}"] = tags or (None, b"")
+                lines.append(f"    _v{n} = {expression}")
+                pieces[-1].append(f"(_N{n} if _v{n} is None else _T{n} + _LB(_v{n}))" if tags else f"_LB(_v{n})")
+            else:  # a word (the snapshot marker) takes a few values: their encodings are kept
+                encode = encoder(kind)
+                ns[f"_E{n}"] = lru_cache(maxsize=16)(encode) if how == "word" else encode
+                pieces[-1].append(f"_E{n}({expression})")
+    if slots != ["text", "long"]:
+        raise _NotCut
+    out = []
+    for parts in pieces:
+        merged: list = []
+        for part in parts:  # constants in a row: one
+            if merged and type(part) is bytes and type(merged[-1]) is bytes:
+                merged[-1] += part
             else:
-                layout.append((name, encoder(kind), b""))
-        if slots != ["text", "long"]:
-            raise _NotCut
-        return layout
-
-
-_TEXT_SLOT, _LONG_SLOT = object(), object()  # `_source_layout`'s markers of the LSN's two slots
+                merged.append(part)
+        code = [repr(p) if type(p) is bytes else p for p in merged] or ["b''"]
+        out.append(code[0] if len(code) == 1 else "b''.join((" + ", ".join(code) + "))")
+    source = "\n".join(["def pieces(snapshot, commit_ts_us, txid, last_commit_lsn):", *lines,
+                        f"    return ({', '.join(out)})"])
+    exec(compile(source, "<pgbridge Avro source pieces>", "exec"), ns)  # noqa: S102 - code made from FIELDS only
+    return ns["pieces"]  # type: ignore[return-value]
 
 
 class _NotCut(Exception):

@@ -1,5 +1,6 @@
 """A Confluent-API schema registry as the Avro converters use it: an id per (subject, schema),
-asked once per process and kept.
+asked once per process and kept. A producer makes its client when it starts (the key's and the
+value's converter share one when their registry settings are the same), not at its first record.
 
 - Registered (`auto.register.schemas=true`): POST the schema under its subject; the registry
   answers the same id for the same schema, so every producer process that registers it gets
@@ -135,7 +136,7 @@ def fingerprint(text: str) -> str:
 
 
 class Registry:
-    """One converter's registry client, opened on first use (in the producer process)."""
+    """One converter's registry client, opened at the producer's start (`open`) or on first use."""
 
     def __init__(self, spec: AvroSpec, sleep: Callable[[float], None] = time.sleep,
                  client: SchemaRegistryClient | None = None, clock: Callable[[], float] = time.monotonic) -> None:
@@ -149,19 +150,14 @@ class Registry:
     @property
     def client(self):
         if self._client is None:
-            conf: dict[str, object] = {"url": ",".join(self.spec.urls), "max.retries": 0}
-            if self.spec.user_info:
-                conf["basic.auth.user.info"] = self.spec.user_info
-            for key, value in (("ssl.ca.location", self.spec.ca_location),
-                               ("ssl.certificate.location", self.spec.cert_location),
-                               ("ssl.key.location", self.spec.key_location),
-                               ("ssl.key.password", self.spec.key_password)):
-                if value:
-                    conf[key] = value
-            with _pem_files(self.spec) as files:
-                # The client reads its TLS files once, when it is made: they are gone right after.
-                self._client = SchemaRegistryClient({**conf, **files})
+            self._client = _shared_client(self.spec)
         return self._client
+
+    def open(self) -> None:
+        """Make the client now (the producer's start): the HTTP stack's imports and TLS setup
+        are then not the first record's."""
+        self.client  # noqa: B018 - made on first use
+
 
     def check_reachable(self) -> None:
         """One request (the subjects): a refusal no retry fixes raises `ConnectionFailed`."""
@@ -267,3 +263,27 @@ class Registry:
             return str(max(self.client.get_versions(subject)) + 1)
         except Exception:  # noqa: BLE001 - only for the message
             return "?"
+
+
+# the clients of this process by settings: the key's and the value's converter share one
+_clients: dict[tuple, SchemaRegistryClient] = {}
+
+
+def _shared_client(spec: AvroSpec) -> SchemaRegistryClient:
+    conf: dict[str, object] = {"url": ",".join(spec.urls), "max.retries": 0}
+    if spec.user_info:
+        conf["basic.auth.user.info"] = spec.user_info
+    for key, value in (("ssl.ca.location", spec.ca_location), ("ssl.certificate.location", spec.cert_location),
+                       ("ssl.key.location", spec.key_location), ("ssl.key.password", spec.key_password)):
+        if value:
+            conf[key] = value
+    if (not spec.ca_location and not spec.ca_pem
+            and all(urlsplit(url).scheme.lower() == "http" for url in spec.urls)):
+        conf["ssl.ca.location"] = False  # no TLS to plain-HTTP URLs: no trust store to load (tens of ms)
+    settings = (tuple(sorted(conf.items())), spec.ca_pem, spec.cert_pem, spec.key_pem)
+    client = _clients.get(settings)
+    if client is None:
+        with _pem_files(spec) as files:
+            # The client reads its TLS files once, when it is made: they are gone right after.
+            client = _clients[settings] = SchemaRegistryClient({**conf, **files})
+    return client
