@@ -324,9 +324,10 @@ def test_avro_through_a_registry_requiring_a_client_certificate_with_jks_and_pkc
         topic = f"{unique_name}.public.{table}"
         values = _values(kafka_bootstrap, topic, url, f"{directory}/ca.pem", 3, client_pem=directory)
         assert sorted((v["after"]["id"], v["after"]["note"]) for v in values) == [(i, f"n{i}") for i in range(1, 4)]
-        subjects = SchemaRegistryClient({"url": url, "ssl.ca.location": f"{directory}/ca.pem",
-                                         "ssl.certificate.location": f"{directory}/client.crt",
-                                         "ssl.key.location": f"{directory}/client.key"}).get_subjects()
+        with SchemaRegistryClient({"url": url, "ssl.ca.location": f"{directory}/ca.pem",
+                                   "ssl.certificate.location": f"{directory}/client.crt",
+                                   "ssl.key.location": f"{directory}/client.key"}) as client:
+            subjects = client.get_subjects()
         assert {f"{topic}-key", f"{topic}-value"} <= set(subjects)
         assert "retrying" not in bridge.log(), bridge.log()
 
