@@ -40,6 +40,7 @@ def test_defaults_are_debeziums(tmp_path):
     assert config.consumer["auto.offset.reset"] == "earliest"
     assert config.consumer["queued.min.messages"] == "1000"  # a pause drops little prefetched data
     assert config.consumer["heartbeat.interval.ms"] == "500"  # rebalances settle in about a second
+    assert config.consumer["fetch.queue.backoff.ms"] == "20"  # the small queue is refilled at once
     assert keys.refused == () and len(keys.honoured) == len(BASE) + 1  # + name
 
 
