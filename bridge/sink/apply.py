@@ -9,25 +9,42 @@ update's unchanged-TOAST columns taken from the change it replaces (Debezium's r
 A batch whose statements fail is written again record by record, each under a savepoint, so
 that only the records the target refuses are set aside (`RecordRefused`), for the dead-letter
 topic or to stop the sink.
+
+A run of two rows or more goes through COPY into a staging table and one merge statement
+(`statements.staged_statements`): the same statement over the same typed values as the VALUES
+form, which a single row keeps (one round trip).
 """
 
 from __future__ import annotations
 
+import io
+import re
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 import psycopg2
 import psycopg2.extras
 
 from bridge.sink.records import DELETE, TRUNCATE, UPSERT, Change, RecordRefused
 from bridge.sink.settings import SinkConfig
-from bridge.sink.statements import Shape, delete_statement, truncate_statements, write_statement
+from bridge.sink.statements import Shape, Staged, delete_statement, staged_statements, truncate_statements, write_statement
 from bridge.sink.target import TableInfo, Target
 from bridge.errors import BridgeError
-from bridge.sink.values import DecodeOptions, field_decoder, text_decoder
+from bridge.sink.values import DECODE_ERRORS, DecodeOptions, field_decoder, text_decoder, unchecked
 
 # Database errors that say nothing about the records: the batch is retried, never dead-lettered.
 TRANSIENT = (psycopg2.OperationalError, psycopg2.InterfaceError)
+STAGED_ROWS = 2  # runs from this length are copied into a staging table and merged
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_rows(rows: Iterable[tuple[str | None, ...]]) -> str:
+    """Rows of text values in COPY's text format: NULL is \\N; backslash, tab, newline and CR
+    escaped (a value holding none of them, the usual case, is taken as it is)."""
+    special, escapes = _COPY_SPECIAL.search, _COPY_ESCAPES
+    return "".join(["\t".join([("\\N" if v is None else v.translate(escapes) if special(v) else v)
+                                for v in row]) + "\n" for row in rows])
 
 
 @dataclass(slots=True)
@@ -47,6 +64,19 @@ class _Row:
     values: tuple[str | None, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How the changes of one layout (table, kind, columns, schema) become rows: their shape and
+    decoders, checked and unchecked; made again after the catalog cache was dropped."""
+
+    generation: int
+    shape: Shape
+    key: tuple[Callable, ...]
+    values: tuple[Callable, ...]
+    fast_key: tuple[Callable, ...]
+    fast_values: tuple[Callable, ...]
+
+
 class Writer:
     """Applies changes on a cursor; one per worker (it caches the target's catalog)."""
 
@@ -55,6 +85,8 @@ class Writer:
         self.options = options
         self.target = Target(config)
         self._cache: dict[tuple, tuple[Callable, ...]] = {}
+        self._plans: dict[tuple, _Plan] = {}
+        self._staged: dict[tuple, Staged] = {}  # (shape, its column types) -> its staged statements
 
     # -- one change -> one row of text ------------------------------------------------------
 
@@ -72,21 +104,46 @@ class Writer:
             self._cache[ident] = decoders
         return decoders
 
-    def _row(self, cur, change: Change) -> _Row:
-        """The change as text values for its table (the table made able to take it)."""
+    def _plan(self, cur, change: Change, ident: tuple) -> _Plan:
         info = self.target.table(cur, change)
         guarded = self.target.guarded(change)
         shape = Shape(change.kind, change.table, change.key_columns, change.columns, guarded)
         try:
-            decoders = self._decoders(info, change.key_columns, change.key_fields)
-            key = tuple([d(v) for d, v in zip(decoders, change.key)])
-            decoders = self._decoders(info, change.columns, change.value_fields)
-            values = tuple([d(v) for d, v in zip(decoders, change.values)])
-        except BridgeError as exc:  # the value, or its schema, is the record's fault
+            key = self._decoders(info, change.key_columns, change.key_fields)
+            values = self._decoders(info, change.columns, change.value_fields)
+        except BridgeError as exc:  # the record's schema
             raise RecordRefused(f"{change.table}: {exc}", "TASK_PUT", exc) from None
-        if guarded:
+        plan = self._plans[ident] = _Plan(self.target.generation, shape, key, values,
+                                          tuple(map(unchecked, key)), tuple(map(unchecked, values)))
+        return plan
+
+    @staticmethod
+    def _ident(change: Change) -> tuple:
+        return (change.table, change.kind, change.key_columns, change.columns, id(change.key_fields),
+                id(change.value_fields), change.lsn is None)
+
+    def _row(self, cur, change: Change) -> _Row:
+        """The change as text values for its table (the table made able to take it, once per
+        change layout while the catalog cache holds)."""
+        ident = self._ident(change)
+        plan = self._plans.get(ident)
+        if plan is None or plan.generation != self.target.generation:
+            plan = self._plan(cur, change, ident)
+        return self._decoded(plan, change)
+
+    def _decoded(self, plan: _Plan, change: Change) -> _Row:
+        try:
+            key = tuple([None if v is None else d(v) for d, v in zip(plan.fast_key, change.key)])
+            values = tuple([None if v is None else d(v) for d, v in zip(plan.fast_values, change.values)])
+        except (*DECODE_ERRORS, BridgeError):  # again through the checked decoders, for the message naming the column
+            try:
+                key = tuple([d(v) for d, v in zip(plan.key, change.key)])
+                values = tuple([d(v) for d, v in zip(plan.values, change.values)])
+            except BridgeError as exc:  # the value is the record's fault
+                raise RecordRefused(f"{change.table}: {exc}", "TASK_PUT", exc) from None
+        if plan.shape.guarded:
             values = values + (str(change.lsn),)
-        return _Row(change, shape, key, values)
+        return _Row(change, plan.shape, key, values)
 
     # -- a batch --------------------------------------------------------------------------
 
@@ -152,17 +209,30 @@ class Writer:
             return
         shape = run[0].shape
         types = self.target.table(cur, run[0].change).casts
-        if shape.kind == DELETE:
-            sql, template = delete_statement(shape, types, self.config.ordering_column)
-            rows = [r.key + r.values for r in run]
+        mode = self.config.insert_mode
+        if shape.kind != DELETE and mode == "upsert" and not shape.keys:
+            raise RecordRefused(f"cannot upsert into {shape.table} with no key fields (primary.key.mode=none)")
+        guard = self.config.ordering_column
+        truncates = self.config.truncates_table if self.config.truncate_enabled else None
+        if len(run) >= STAGED_ROWS:
+            ident = (shape, tuple(types.get(n) for n in shape.keys + shape.columns))
+            staged = self._staged.get(ident)
+            if staged is None:
+                staged = self._staged[ident] = staged_statements(mode, shape, types, guard, truncates)
+            if self.target.stage(cur, staged.table):
+                cur.execute(staged.create)
+            if self.target.fill(cur, staged.table):  # a second run of this shape in this transaction
+                cur.execute(staged.empty)
+            text = copy_rows([r.key + r.values for r in run])
+            cur.copy_expert(staged.copy, io.StringIO(text), size=len(text) + 1)
+            cur.execute(staged.merge)
         else:
-            mode = self.config.insert_mode
-            if mode == "upsert" and not shape.keys:
-                raise RecordRefused(f"cannot upsert into {shape.table} with no key fields (primary.key.mode=none)")
-            sql, template = write_statement(mode, shape, types, self.config.ordering_column,
-                                            self.config.truncates_table if self.config.truncate_enabled else None)
-            rows = [r.key + r.values for r in run]
-        psycopg2.extras.execute_values(cur, sql, rows, template=template, page_size=len(rows))
+            if shape.kind == DELETE:
+                sql, template = delete_statement(shape, types, guard)
+            else:
+                sql, template = write_statement(mode, shape, types, guard, truncates)
+            psycopg2.extras.execute_values(cur, sql, [r.key + r.values for r in run], template=template,
+                                           page_size=len(run))
         applied.statements += 1
         table = str(shape.table)
         applied.rows[table] = applied.rows.get(table, 0) + len(run)

@@ -50,19 +50,30 @@ class OffsetStore:
 
     def write(self, cur, next_offsets: dict[tuple[str, int], int]) -> None:
         """Store the next offsets in the caller's transaction; `OffsetsMoved` when the table does
-        not hold what this worker expects (the caller rolls back)."""
+        not hold what this worker expects (the caller rolls back). The partitions it has stored
+        before are compared and set in one statement."""
+        known = []
         for (topic, partition), offset in next_offsets.items():
             expected = self.known.get((topic, partition))
             if expected is None:
                 cur.execute(f"INSERT INTO {self.table} VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
                             (self.group, topic, partition, offset))
+                if cur.rowcount != 1:
+                    raise OffsetsMoved(f"offsets of {topic}[{partition}] moved under this worker (a rebalance it "
+                                       "has not seen yet)")
             else:
-                cur.execute(f"UPDATE {self.table} SET next_offset = %s WHERE consumer_group = %s AND topic = %s "
-                            "AND kafka_partition = %s AND next_offset = %s",
-                            (offset, self.group, topic, partition, expected))
-            if cur.rowcount != 1:
-                raise OffsetsMoved(f"offsets of {topic}[{partition}] moved under this worker (a rebalance it has "
-                                   "not seen yet)")
+                known.append((topic, partition, offset, expected))
+        if not known:
+            return
+        cur.execute(f"UPDATE {self.table} AS o SET next_offset = v.next FROM unnest(%s::text[], %s::int[], "
+                    "%s::bigint[], %s::bigint[]) AS v(topic, kafka_partition, next, expected) "
+                    "WHERE o.consumer_group = %s AND o.topic = v.topic AND o.kafka_partition = v.kafka_partition "
+                    "AND o.next_offset = v.expected",
+                    ([k[0] for k in known], [k[1] for k in known], [k[2] for k in known], [k[3] for k in known],
+                     self.group))
+        if cur.rowcount != len(known):
+            moved = ", ".join(f"{t}[{p}]" for t, p, _, _ in known)
+            raise OffsetsMoved(f"offsets of {moved} moved under this worker (a rebalance it has not seen yet)")
 
     def committed(self, next_offsets: dict[tuple[str, int], int]) -> None:
         """After the transaction committed: these are what the table holds now."""

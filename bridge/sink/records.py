@@ -15,8 +15,9 @@ Unchanged-TOAST columns of an update (the placeholder in its per-type encodings)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import msgspec
 
@@ -27,6 +28,10 @@ from bridge.sink.values import is_unavailable
 
 UPSERT, DELETE, TRUNCATE = 1, 2, 3
 KAFKA_COLUMNS = ("__connect_topic", "__connect_partition", "__connect_offset")
+_TOASTABLE = (str, list, dict)  # the placeholder's encodings (values.toast)
+_UNKNOWN = object()
+_TABLES_KEPT = 10_000
+_SOURCE_FIELD = re.compile(r"\$\{source\.(.*?)\}")
 _SKIPPED_SCHEMAS = ("io.debezium.connector.common.Heartbeat", "io.debezium.connector.common.TransactionMetadataValue",
                     "io.debezium.connector.common.TransactionMetadataKey")
 
@@ -66,11 +71,28 @@ class Change:
 
 
 class _Wrapped(msgspec.Struct):
+    """JsonConverter's {schema, payload}: the schema kept as bytes (the key of its plan), the
+    payload decoded in the same pass."""
+
     schema: msgspec.Raw = msgspec.Raw(b"null")
-    payload: msgspec.Raw = msgspec.Raw(b"null")
+    payload: Any = None
+
+
+class _Source(msgspec.Struct):
+    lsn: Any = None
+
+
+class _Envelope(msgspec.Struct):
+    """A change event's payload, as far as the sink reads it."""
+
+    before: Any = None
+    after: Any = None
+    source: _Source | None = None
+    op: Any = None
 
 
 _wrapped = msgspec.json.Decoder(_Wrapped)
+_envelope = msgspec.json.Decoder(_Envelope)
 _plain = msgspec.json.Decoder()
 # primary.key.mode=kafka: Connect's coordinates as key columns
 KAFKA_FIELDS = {KAFKA_COLUMNS[0]: {"type": "string", "field": KAFKA_COLUMNS[0]},
@@ -94,6 +116,7 @@ class _KeyPlan:
     names: tuple[str, ...]  # key fields; a primitive key has one, named by primary.key.fields
     by_column: Mapping[str, dict]
     primitive: bool
+    columns: tuple[str, ...]  # their target column names
 
 
 class Readers:
@@ -114,8 +137,28 @@ class Readers:
                 self._key_avro = AvroInput(config.key_avro, config.errors, "KEY_CONVERTER", **waits)
             if config.value_avro is not None:
                 self._value_avro = AvroInput(config.value_avro, config.errors, "VALUE_CONVERTER", **waits)
+        # the plans of the last schema seen: a topic's records mostly share theirs
+        self._last_value: tuple[bytes, _ValuePlan] | None = None  # (JsonConverter's text up to the payload, plan)
+        self._last_key: tuple[str, msgspec.Raw, _KeyPlan] | None = None
+        # the table of a topic (and of the source fields the format names), worked out once
+        self._source_fields = tuple(_SOURCE_FIELD.findall(config.table_format))
+        self._tables: dict[tuple, TableName | None] = {}
+        self._rows: dict[tuple, tuple[tuple[str, ...], tuple[str, ...]]] = {}  # see _set_row
 
     # -- plans ------------------------------------------------------------------------------
+
+    def _table(self, topic: str, source: dict | None) -> TableName | None:
+        """`Naming.table`, kept per topic and the text of the source fields the format names."""
+        if source is None or not self._source_fields:
+            ident: tuple = (topic,)
+        else:
+            ident = (topic, *[str(source.get(f, "")) for f in self._source_fields])
+        table = self._tables.get(ident, _UNKNOWN)
+        if table is _UNKNOWN:
+            if len(self._tables) >= _TABLES_KEPT:
+                self._tables.clear()
+            table = self._tables[ident] = self.naming.table(topic, source)
+        return table  # type: ignore[return-value]
 
     def _value_plan(self, schema: dict | None) -> _ValuePlan:
         if not isinstance(schema, dict):
@@ -143,12 +186,12 @@ class Readers:
             if missing:
                 raise RecordRefused(f"primary.key.fields names {', '.join(missing)}, not in the record key of "
                                     f"topic {topic!r}")
-            return _KeyPlan(names, {column(n): fields[n] for n in names}, False)
+            return _KeyPlan(names, {column(n): fields[n] for n in names}, False, tuple(column(n) for n in names))
         if len(self.config.pk_fields) != 1:
             raise RecordRefused(f"a primitive record key on topic {topic!r} needs primary.key.fields to name exactly "
                                 "one column")
         name = self.config.pk_fields[0]
-        return _KeyPlan((name,), {column(name): {**schema, "field": name}}, True)
+        return _KeyPlan((name,), {column(name): {**schema, "field": name}}, True, (column(name),))
 
     def _key_names(self, topic: str, available: tuple[str, ...]) -> tuple[str, ...]:
         if self.config.pk_fields:
@@ -170,17 +213,22 @@ class Readers:
                 if plan is None:
                     plan = self._values[header] = self._value_plan(schema)
             elif config.value_schemas:
-                wrapped = _wrapped.decode(value)
-                schema_bytes = bytes(wrapped.schema)
-                plan = self._values.get(schema_bytes)
+                payload, plan = self._same_schema(value)
                 if plan is None:
-                    plan = self._values[schema_bytes] = self._value_plan(_plain.decode(schema_bytes))
-                payload = _plain.decode(wrapped.payload)
+                    wrapped = _wrapped.decode(value)
+                    schema_bytes = bytes(wrapped.schema)
+                    plan = self._values.get(schema_bytes)
+                    if plan is None:
+                        plan = self._values[schema_bytes] = self._value_plan(_plain.decode(schema_bytes))
+                    self._last_value = (b'{"schema":' + schema_bytes + b',"payload":', plan)
+                    payload = wrapped.payload
             else:
                 payload = _plain.decode(value)
                 plan = None
         except (msgspec.DecodeError, msgspec.ValidationError, TypeError, KeyError, AttributeError) as exc:
             raise RecordRefused(f"the value is not JsonConverter JSON: {exc}", "VALUE_CONVERTER", exc) from None
+        if type(payload) is _Envelope:
+            return self._from_envelope(topic, partition, offset, key, payload, plan)  # type: ignore[arg-type]
         if payload is None:
             return self._tombstone(topic, key)
         if not isinstance(payload, dict):
@@ -202,7 +250,7 @@ class Readers:
             if op == "t":
                 if not config.truncate_enabled:
                     return None
-                table = self.naming.table(topic, source)
+                table = self._table(topic, source)
                 return None if table is None else Change(TRUNCATE, table, lsn=lsn if type(lsn) is int else None)
             if op == "d":
                 if not config.delete_enabled:
@@ -215,13 +263,64 @@ class Readers:
         if not isinstance(row, dict):
             raise RecordRefused(f"the event's {'before' if kind == DELETE else 'after'} is not a row",
                                 "VALUE_CONVERTER")
-        table = self.naming.table(topic, source)
+        table = self._table(topic, source)
         if table is None:
             return None
         change = Change(kind, table, lsn=lsn if type(lsn) is int else None)
         self._set_key(change, topic, partition, offset, key, row, plan)
         if kind == UPSERT:
             # a snapshot read holds real values; a create can hold the placeholder (a key change's new row)
+            self._set_row(change, topic, row, plan, op != "r")
+        return change
+
+    def _same_schema(self, value: bytes) -> tuple[object, _ValuePlan | None]:
+        """(payload, plan) of a value written as JsonConverter writes it with the last value's
+        schema: `{"schema":<the same bytes>,"payload":<payload>}`. The bytes are compared (no
+        hash, no parse of the schema) and only the payload is decoded: an envelope into
+        `_Envelope` (its source block but the LSN skipped) when the table name needs nothing
+        from the source block. Anything else, (None, None): the caller reads the value in full."""
+        last = self._last_value
+        if last is None or not value.startswith(last[0]) or value[-1:] != b"}":
+            return None, None
+        payload = memoryview(value)[len(last[0]):-1]
+        plan = last[1]
+        if plan.envelope and not plan.skip and not self._source_fields:
+            try:
+                return _envelope.decode(payload), plan
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                pass  # null, or a member of another type: read as any JSON
+        try:
+            return _plain.decode(payload), plan
+        except msgspec.DecodeError:
+            return None, None
+
+    def _from_envelope(self, topic: str, partition: int, offset: int, key: bytes | None, event: _Envelope,
+                       plan: _ValuePlan) -> Change | None:
+        """`read` of an envelope decoded into `_Envelope` (the same steps, without the dict)."""
+        config = self.config
+        op = event.op
+        if op == "m" or op is None:
+            return None
+        lsn = event.source.lsn if event.source is not None else None
+        table = self._table(topic, None)  # the format names no source field: the topic decides
+        if op == "t":
+            if not config.truncate_enabled:
+                return None
+            return None if table is None else Change(TRUNCATE, table, lsn=lsn if type(lsn) is int else None)
+        if op == "d":
+            if not config.delete_enabled:
+                return None
+            row, kind = event.before, DELETE
+        else:
+            row, kind = event.after, UPSERT
+        if not isinstance(row, dict):
+            raise RecordRefused(f"the event's {'before' if kind == DELETE else 'after'} is not a row",
+                                "VALUE_CONVERTER")
+        if table is None:
+            return None
+        change = Change(kind, table, lsn=lsn if type(lsn) is int else None)
+        self._set_key(change, topic, partition, offset, key, row, plan)
+        if kind == UPSERT:
             self._set_row(change, topic, row, plan, op != "r")
         return change
 
@@ -265,43 +364,56 @@ class Readers:
                     key_plan = self._keys[header] = self._key_plan(schema, topic)
             elif self.config.key_schemas:
                 wrapped = _wrapped.decode(key)
-                schema_bytes = bytes(wrapped.schema)
-                key_plan = self._keys.get(schema_bytes)
-                if key_plan is None:
-                    key_plan = self._keys[schema_bytes] = self._key_plan(_plain.decode(schema_bytes), topic)
-                payload = _plain.decode(wrapped.payload)
+                last_key = self._last_key
+                if last_key is not None and last_key[0] == topic and wrapped.schema == last_key[1]:
+                    key_plan = last_key[2]
+                else:
+                    schema_bytes = bytes(wrapped.schema)
+                    key_plan = self._keys.get(schema_bytes)
+                    if key_plan is None:
+                        key_plan = self._keys[schema_bytes] = self._key_plan(_plain.decode(schema_bytes), topic)
+                    self._last_key = (topic, wrapped.schema, key_plan)
+                payload = wrapped.payload
             else:
                 payload = _plain.decode(key)
                 key_plan = None
         except (msgspec.DecodeError, msgspec.ValidationError, TypeError, KeyError, AttributeError) as exc:
             raise RecordRefused(f"the key is not JsonConverter JSON: {exc}", "KEY_CONVERTER", exc) from None
         if key_plan is not None and key_plan.primitive:
-            change.key_columns, change.key = (column(key_plan.names[0]),), (payload,)
+            change.key_columns, change.key = key_plan.columns, (payload,)
         else:
             if not isinstance(payload, dict):
                 raise RecordRefused(f"the record key on {topic!r} is not a struct", "KEY_CONVERTER")
-            names = key_plan.names if key_plan is not None else self._key_names(topic, tuple(payload))
-            change.key_columns = tuple(column(n) for n in names)
-            change.key = tuple(payload.get(n) for n in names)
+            if key_plan is not None:
+                names, change.key_columns = key_plan.names, key_plan.columns
+            else:
+                names = self._key_names(topic, tuple(payload))
+                change.key_columns = tuple(column(n) for n in names)
+            change.key = tuple([payload.get(n) for n in names])
         if key_plan is not None:
             change.key_fields = key_plan.by_column
 
     def _set_row(self, change: Change, topic: str, row: dict, plan: _ValuePlan | None, toast: bool) -> None:
-        """The non-key columns of a row to write, unchanged-TOAST ones left out (with `toast`)."""
-        keeps = self.config.fields.keeps
-        column = self.naming.column
-        key_columns = change.key_columns
-        placeholder = self.placeholder
-        fields = plan.fields if plan is not None else {}
-        names, values = [], []
-        for name, value in row.items():
-            target = column(name)
-            if target in key_columns or not keeps(topic, name):
-                continue
-            if toast and value is not None and is_unavailable(fields.get(name), value, placeholder):
-                continue
-            names.append(target)
-            values.append(value)
-        change.columns = tuple(names)
-        change.values = tuple(values)
+        """The non-key columns of a row to write, unchanged-TOAST ones left out (with `toast`).
+        Which fields they are, and their column names, is worked out once per row layout."""
+        ident = (topic, id(plan), change.key_columns, tuple(row))
+        picks = self._rows.get(ident)
+        if picks is None:
+            if len(self._rows) >= _TABLES_KEPT:
+                self._rows.clear()
+            keeps, column = self.config.fields.keeps, self.naming.column
+            kept = [(n, column(n)) for n in row if column(n) not in change.key_columns and keeps(topic, n)]
+            picks = self._rows[ident] = (tuple(n for n, _ in kept), tuple(c for _, c in kept))
+        names, columns = picks
+        values = tuple([row[n] for n in names])
+        if toast:
+            fields = plan.fields if plan is not None else {}
+            placeholder = self.placeholder
+            unchanged = [i for i, v in enumerate(values) if type(v) in _TOASTABLE
+                         and is_unavailable(fields.get(names[i]), v, placeholder)]
+            if unchanged:
+                columns = tuple(c for i, c in enumerate(columns) if i not in unchanged)
+                values = tuple(v for i, v in enumerate(values) if i not in unchanged)
+        change.columns = columns
+        change.values = values
         change.value_fields = plan.by_column if plan is not None else None

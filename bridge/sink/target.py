@@ -54,10 +54,40 @@ class Target:
     def __init__(self, config: SinkConfig) -> None:
         self.config = config
         self._tables: dict[TableName, TableInfo] = {}
+        self._stages: set[tuple[int, str]] = set()  # (backend pid, staging table) made in that session
+        self._filled: set[tuple[int, str]] = set()  # staging tables that may hold rows of this transaction
+        self.generation = 0  # counts the rollbacks: what was learnt from the catalog before is stale
 
     def forget(self) -> None:
         """After a rollback: DDL of the batch is undone, so is what the cache learnt."""
         self._tables.clear()
+        self._stages.clear()
+        self._filled.clear()
+        self.generation += 1
+
+    def committed(self) -> None:
+        """After a commit: the staging tables are empty (ON COMMIT DELETE ROWS)."""
+        self._filled.clear()
+
+    def stage(self, cur, table: str) -> bool:
+        """Whether the staging table `table` is still to be made in this session (it is then
+        counted as made: the caller creates it in this transaction, undone by a rollback which
+        `forget`s it)."""
+        ident = (cur.connection.info.backend_pid, table)
+        if ident in self._stages:
+            return False
+        self._stages.add(ident)
+        return True
+
+    def fill(self, cur, table: str) -> bool:
+        """Whether the staging table `table` may still hold rows of this transaction (the caller
+        empties it before filling it again); it is counted as holding some from now on. Without
+        a `committed` call after a commit, the answer errs on the safe side (an extra TRUNCATE)."""
+        ident = (cur.connection.info.backend_pid, table)
+        if ident in self._filled:
+            return True
+        self._filled.add(ident)
+        return False
 
     def _read(self, cur, name: TableName) -> TableInfo | None:
         cur.execute(_COLUMNS, (name.sql(),))

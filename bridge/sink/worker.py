@@ -122,6 +122,9 @@ class SinkWorker:
                 conn = psycopg2.connect(self.config.dsn)
                 with conn.cursor() as cur:
                     cur.execute("SELECT set_config('TimeZone', %s, false)", (self.config.time_zone,))
+                    if not self.config.synchronous_commit:  # safe with offsets=target only (settings)
+                        cur.execute("SET synchronous_commit = off")
+                        log.info("the target session commits with synchronous_commit=off")
                     lock_ddl(cur)
                     if self.offsets is not None:
                         self.offsets.create(cur)
@@ -372,6 +375,7 @@ class SinkWorker:
             self.breaker.check(batch, {(m.topic(), m.partition(), m.offset()) for m, _ in refused})
         quarantined = self._dead_letter(refused)
         conn.commit()
+        self.writer.target.committed()
         return applied, refused, quarantined
 
     def _dead_letter(self, refused: list) -> int:

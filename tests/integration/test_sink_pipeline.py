@@ -262,13 +262,15 @@ def _updater(dsn: str, schema: str, stop: threading.Event) -> threading.Thread:
     return thread
 
 
-def test_kill_9_of_a_worker_applies_every_change_exactly_once(pair, tmp_path, pg, pg_dsn, kafka_bootstrap):
-    # GIVEN offsets kept in the target and no LSN guard (so only the offsets can prevent a replay)
+@pytest.mark.parametrize("synchronous", ["true", "false"], ids=["synchronous-commit", "asynchronous-commit"])
+def test_kill_9_of_a_worker_applies_every_change_exactly_once(pair, tmp_path, pg, pg_dsn, kafka_bootstrap, synchronous):
+    # GIVEN offsets kept in the target and no LSN guard (so only the offsets can prevent a replay),
+    # the target's commits synchronous or not (rows and offsets commit together either way)
     bridge = _start_bridge(pair, tmp_path, pg, pg_dsn, kafka_bootstrap)
     s = pair["schema"]
     _run(pg, [f"INSERT INTO {s}.items (id, name) SELECT g, 'n' || g FROM generate_series(1, 200) g"])
     options = {"bridge.sink.ordering.guard": "none", "batch.size": "20", "bridge.sink.linger.ms": "5",
-               "flush.retry.delay.ms": "200",
+               "flush.retry.delay.ms": "200", "bridge.sink.synchronous.commit": synchronous,
                "consumer.override.session.timeout.ms": "6000"}  # the killed member leaves the group soon
     sink = _sink(pair, tmp_path, kafka_bootstrap, options, workers=1)
     # WHEN updates stream in all along, the sink loses its database connection, then is killed -9
@@ -297,6 +299,7 @@ def test_kill_9_of_a_worker_applies_every_change_exactly_once(pair, tmp_path, pg
     counts = rows_as_text(pair["target"], f"SELECT id, applied FROM {s}.items ORDER BY id")
     versions = rows_as_text(pg_dsn, f"SELECT id, ver FROM {s}.items ORDER BY id")
     assert counts == versions
+    assert ("synchronous_commit=off" in sink.log()) == (synchronous == "false")
     assert sink.stop() == 0, sink.log()
     bridge.stop()
 

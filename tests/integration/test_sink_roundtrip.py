@@ -1,6 +1,7 @@
 """Round trip of every value family: PostgreSQL -> pgbridge's own event building -> JSON -> the
-sink's decoders (bridge.sink.values) -> `%s::type` into a table of the same types, and the
-target's `::text` must be byte-equal to the source's, column by column.
+sink's decoders (bridge.sink.values) -> `%s::type` into a table of the same types, and through
+COPY's text format (`copy_rows`, the sink's staged path) into another, and both targets' `::text`
+must be byte-equal to the source's, column by column.
 
 The source side is the producers' code in-process: the columns' pgoutput text (the output
 functions' text under the walsender's session options) goes as an Insert through
@@ -19,6 +20,7 @@ decimal.handling.mode=double beyond a double's precision.
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 
@@ -32,6 +34,7 @@ from bridge.convert.values import REPLICATION_SESSION_OPTIONS
 from bridge.pgoutput.messages import Insert, Relation, RelationColumn
 from bridge.produce.events import EventBuilder, TxnContext
 from bridge.route.settings import EventConfig
+from bridge.sink.apply import copy_rows
 from bridge.sink.values import DecodeOptions, field_decoder, text_decoder
 from bridge.source.catalog import describe_table
 from tests.integration.type_families import (BINARY, DATES, DECIMALS, DECIMALS_EXACT, DECIMALS_SPECIAL, DEFAULT,
@@ -151,9 +154,12 @@ def test_round_trip_is_byte_equal(db, mode, schemas):
     attrs = _source(db, table, columns)
     events = _events(db, table, attrs, options, schemas)
     decode_options = DecodeOptions(**options)
-    # WHEN each event's values are decoded and written with %s::type into a table of the same types
+    # WHEN each event's values are decoded and written with %s::type into a table of the same types,
+    # and into another through COPY's text format (the sink's staged path for runs of rows)
+    copied = []
     with db.cursor() as cur:
         cur.execute(f"CREATE TABLE {table}_target (LIKE {table})")
+        cur.execute(f"CREATE TABLE {table}_copied (LIKE {table})")
         for after, fields in events:
             names = list(after)
             decoders = [field_decoder(fields[n], decode_options, pg_type) if schemas
@@ -163,8 +169,11 @@ def test_round_trip_is_byte_equal(db, mode, schemas):
             cur.execute(f"INSERT INTO {table}_target ({', '.join(names)}) VALUES "
                         f"({', '.join(f'%s::{t}' for t in types)})",
                         [decode(after[n]) for decode, n in zip(decoders, names)])
-    # THEN every column's text is the source's, byte for byte
-    source, target = _column_texts(db, table, attrs), _column_texts(db, f"{table}_target", attrs)
+            copied.append(tuple(decode(after[n]) for decode, n in zip(decoders, names)))
+        cur.copy_expert(f"COPY {table}_copied ({', '.join(names)}) FROM STDIN", io.StringIO(copy_rows(copied)))
+    # THEN every column's text is the source's, byte for byte, both ways
+    source = _column_texts(db, table, attrs)
     types = [pg_type for _, pg_type, *_ in attrs]
-    for s_row, t_row in zip(source, target, strict=True):
-        assert list(zip(types, t_row)) == list(zip(types, s_row))
+    for written in (f"{table}_target", f"{table}_copied"):
+        for s_row, t_row in zip(source, _column_texts(db, written, attrs), strict=True):
+            assert list(zip(types, t_row)) == list(zip(types, s_row)), written

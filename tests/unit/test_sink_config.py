@@ -34,11 +34,13 @@ def test_defaults_are_debeziums(tmp_path):
     assert (config.reduction, config.time_zone, config.key_schemas, config.value_schemas) == (False, "UTC", True, True)
     assert config.errors.tolerance == "none" and config.errors.flush_max_retries == 5
     assert config.group == "connect-orders-sink"
-    assert config.offsets == "target" and config.ordering_guard == "lsn"
+    assert config.offsets == "target" and config.ordering_guard == "lsn" and config.synchronous_commit
     assert config.consumer["enable.auto.commit"] == "false"
     assert config.consumer["partition.assignment.strategy"] == "cooperative-sticky"
     assert config.consumer["auto.offset.reset"] == "earliest"
     assert config.consumer["queued.min.messages"] == "1000"  # a pause drops little prefetched data
+    assert config.consumer["heartbeat.interval.ms"] == "500"  # rebalances settle in about a second
+    assert config.consumer["fetch.queue.backoff.ms"] == "20"  # the small queue is refilled at once
     assert keys.refused == () and len(keys.honoured) == len(BASE) + 1  # + name
 
 
@@ -79,6 +81,8 @@ def test_jdbc_parameters_are_translated_or_refused():
     ({"consumer.override.enable.auto.commit": "true"}, "bridge sink requires enable.auto.commit=false"),
     ({"consumer.override.fetch.min.bytes": "lots"}, "consumer.override.fetch.min.bytes is refused: librdkafka says"),
     ({"enable.sces": "true"}, "enable.sces=true is refused"),
+    ({"bridge.sink.offsets": "kafka", "bridge.sink.synchronous.commit": "false"},
+     "bridge.sink.synchronous.commit=false needs bridge.sink.offsets=target"),
 ])
 def test_unsupported_values_are_refused_naming_the_key(tmp_path, extra, message):
     with pytest.raises(ConfigError, match=message):
@@ -208,3 +212,8 @@ def test_the_dead_letter_circuit_breaker_keys(tmp_path):
     for bad in ("1", "-0.1", "half"):
         with pytest.raises(ConfigError, match=f"bridge.sink.dlq.max.ratio='{bad}' is invalid"):
             _config(tmp_path, {"bridge.sink.dlq.max.ratio": bad})
+
+
+def test_asynchronous_commit_goes_with_offsets_in_the_target(tmp_path):
+    config, keys = _config(tmp_path, {"bridge.sink.synchronous.commit": "false"})
+    assert not config.synchronous_commit and config.offsets == "target" and keys.refused == ()

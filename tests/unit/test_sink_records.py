@@ -9,11 +9,13 @@ from dataclasses import replace
 import pytest
 
 from bridge.kafka.settings import KafkaConnection
-from bridge.sink.apply import reduced
+from bridge.sink.apply import Writer, copy_rows, reduced
 from bridge.sink.naming import Naming, TableName
 from bridge.sink.records import DELETE, TRUNCATE, UPSERT, Readers, RecordRefused
 from bridge.sink.settings import Errors, SinkConfig
-from bridge.sink.statements import Shape, delete_statement, truncate_statements, write_statement
+from bridge.sink.target import TableInfo
+from bridge.sink.values import DecodeOptions
+from bridge.sink.statements import Shape, delete_statement, staged_statements, truncate_statements, write_statement
 from bridge.sink.worker import _Retry
 
 PLACEHOLDER = "__debezium_unavailable_value"
@@ -166,6 +168,54 @@ def test_statements_are_multi_row_and_guarded_by_lsn():
     assert guarded[0] == ('DELETE FROM "t" WHERE "__lsn" IS NULL OR "__lsn" < %s', (9,))
 
 
+def test_staged_statements_merge_what_copy_put_in_a_typed_staging_table():
+    shape = Shape(UPSERT, TableName("s", "t"), ("id",), ("v",), True)
+    types = {"id": "bigint", "v": "text"}
+    staged = staged_statements("upsert", shape, types, "__lsn", "__tr")
+    stage = staged.table
+    assert stage.startswith('"__pgbridge_stage_')
+    assert staged.create == (f'CREATE TEMPORARY TABLE IF NOT EXISTS {stage} ("id" bigint, "v" text, "__lsn" bigint) '
+                             "ON COMMIT DELETE ROWS")
+    assert (staged.copy, staged.empty) == (f"COPY pg_temp.{stage} FROM STDIN", f"TRUNCATE pg_temp.{stage}")
+    assert staged.merge == (f'INSERT INTO "s"."t" AS t ("id", "v", "__lsn") SELECT * FROM pg_temp.{stage} AS v '
+                            'WHERE v."__lsn" > coalesce((SELECT lsn FROM "__tr" WHERE table_name = \'s.t\'), -1) '
+                            'ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v", "__lsn" = EXCLUDED."__lsn" '
+                            'WHERE t."__lsn" IS NULL OR t."__lsn" < EXCLUDED."__lsn"')
+    plain = replace(shape, guarded=False)
+    insert = staged_statements("insert", plain, types, "__lsn", None)
+    assert insert.merge == f'INSERT INTO "s"."t" AS t ("id", "v") SELECT "id", "v" FROM pg_temp.{insert.table} AS v'
+    assert staged_statements("update", plain, types, "__lsn", None).merge.endswith(
+        'AS v WHERE t."id" = v."id"')
+    delete = staged_statements("upsert", replace(shape, kind=DELETE, columns=()), types, "__lsn", None)
+    assert delete.merge == (f'DELETE FROM "s"."t" AS t USING pg_temp.{delete.table} AS v WHERE t."id" = v."id" AND '
+                            '(t."__lsn" IS NULL OR t."__lsn" < v."__lsn")')
+    # another shape or other column types: another staging table
+    assert delete.table != stage
+    assert staged_statements("upsert", shape, {"id": "bigint", "v": "jsonb"}, "__lsn", "__tr").table != stage
+
+
+def test_a_staging_table_is_emptied_before_a_second_use_in_one_transaction():
+    target = Writer(_config(), DecodeOptions()).target
+
+    class Cursor:
+        class connection:  # noqa: N801 - psycopg2's attribute names
+            class info:  # noqa: N801
+                backend_pid = 7
+
+    cur = Cursor()
+    assert target.stage(cur, "s1") and not target.stage(cur, "s1")  # made once per session
+    assert not target.fill(cur, "s1") and target.fill(cur, "s1")  # the second fill empties it first
+    target.committed()
+    assert not target.fill(cur, "s1")
+    target.forget()  # a rollback: made again (its creation may be undone), empty
+    assert target.stage(cur, "s1") and not target.fill(cur, "s1")
+
+
+def test_copy_rows_escape_what_copy_reads_specially():
+    assert copy_rows([("1", None, "plain 1.5"), ("a\\b\tc\nd\re", "\\N", "")]) == (
+        "1\t\\N\tplain 1.5\n" "a\\\\b\\tc\\nd\\re\t\\\\N\t\n")
+
+
 def test_reduction_keeps_the_last_change_per_key_and_carries_unchanged_toast():
     reader = Readers(_config(), PLACEHOLDER)
     first = reader.read(TOPIC, 0, 1, _key(1), _value("c", after={"id": 1, "Note": "big", "qty": 1}))
@@ -183,3 +233,65 @@ def test_the_retry_budget_is_debeziums_retries_then_connects_timeout():
     forever = _Retry(_config(errors=Errors(flush_max_retries=0, retry_timeout_ms=-1, retry_delay_max_ms=5000)))
     delays = [forever.next_delay() for _ in range(8)]
     assert delays[0] < delays[1] and delays[-1] == 5.0
+
+
+def test_rows_are_decoded_to_text_and_a_value_that_cannot_be_is_refused_naming_its_column():
+    writer = Writer(_config(), DecodeOptions())
+    types = {"id": "bigint", "note": "text", "qty": "integer", "__pgbridge_lsn": "bigint"}
+    writer.target._tables[TableName(None, "srv_inventory_orders")] = TableInfo(
+        TableName(None, "srv_inventory_orders"), types, types)
+    read = Readers(_config(), PLACEHOLDER)
+    good = read.read(TOPIC, 0, 1, _key(1), _value("c", after={"id": 1, "Note": None, "qty": 3}))
+    row = writer._row(None, good)
+    assert (row.key, row.values, row.shape.guarded) == (("1",), (None, "3", "1234"), True)
+    # the layout's plan is reused, the same shape for the next row
+    assert writer._row(None, read.read(TOPIC, 0, 2, _key(2), _value("c", after={"id": 2, "Note": "n", "qty": 4}))
+                       ).shape is row.shape
+    bad = read.read(TOPIC, 0, 3, _key(3), _value("c", after={"id": 3, "Note": "n", "qty": "many"}))
+    with pytest.raises(RecordRefused, match="srv_inventory_orders: qty: cannot decode 'many'"):
+        writer._row(None, bad)
+
+
+def test_a_value_with_the_last_schema_is_read_from_its_payload_alone_and_the_same():
+    reader = Readers(_config(), PLACEHOLDER)
+
+    def compact(after, tail: str = "") -> bytes:
+        payload = {"before": None, "after": after, "source": SOURCE, "op": "c", "ts_ms": 1}
+        text = json.dumps({"schema": VALUE_SCHEMA, "payload": payload}, separators=(",", ":"))
+        return (text[:-1] + tail + "}").encode()
+
+    first = reader.read(TOPIC, 0, 1, _key(1), compact({"id": 1, "Note": "a", "qty": 1}))
+    assert reader._last_value[0].startswith(b'{"schema":{') and reader._last_value[0].endswith(b',"payload":')
+    second = reader.read(TOPIC, 0, 2, _key(2), compact({"id": 2, "Note": "b", "qty": 2}))
+    assert (second.columns, second.values, second.lsn) == (first.columns, ("b", 2), 1234)
+    assert reader._same_schema(compact({"id": 2, "Note": "b", "qty": 2}))[1] is not None
+    # another member after the payload: read in full, the same change
+    extra = compact({"id": 3, "Note": "c", "qty": 3}, ',"extra":1')
+    assert reader._same_schema(extra) == (None, None)
+    assert reader.read(TOPIC, 0, 3, _key(3), extra).values == ("c", 3)
+    # a broken payload after the same schema is refused as before
+    broken = compact({"id": 4}).replace(b'"after":{"id":4}', b'"after":{"id":4')
+    with pytest.raises(RecordRefused) as refused:
+        reader.read(TOPIC, 0, 4, _key(4), broken)
+    assert refused.value.stage == "VALUE_CONVERTER"
+
+
+@pytest.mark.parametrize("op, before, after, source", [
+    ("c", None, {"id": 1, "Note": "a", "qty": 1}, SOURCE),
+    ("r", None, {"id": 1, "Note": PLACEHOLDER, "qty": 1}, SOURCE),
+    ("u", {"id": 1, "Note": "a", "qty": 1}, {"id": 1, "Note": PLACEHOLDER, "qty": 2}, SOURCE),
+    ("d", {"id": 1, "Note": "a", "qty": 1}, None, SOURCE),
+    ("t", None, None, SOURCE),
+    ("m", None, None, SOURCE),
+    ("c", None, {"id": 1, "Note": "a", "qty": 1}, None),
+    ("c", None, {"id": 1, "Note": "a", "qty": 1}, "not a block"),
+])
+def test_an_envelope_read_from_its_payload_alone_is_the_same_change(op, before, after, source):
+    payload = {"before": before, "after": after, "source": source, "op": op, "ts_ms": 1}
+    value = json.dumps({"schema": VALUE_SCHEMA, "payload": payload}, separators=(",", ":")).encode()
+    reader = Readers(_config(), PLACEHOLDER)
+    assert reader._same_schema(value) == (None, None)
+    general = reader.read(TOPIC, 0, 1, _key(1), value)  # in full: the schema is new
+    fast, plan = reader._same_schema(value)
+    assert plan is not None and isinstance(fast, dict) == (source == "not a block")  # else the typed envelope
+    assert reader.read(TOPIC, 0, 1, _key(1), value) == general

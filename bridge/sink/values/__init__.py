@@ -12,6 +12,7 @@ target column's type reads back to the source's value (None for SQL NULL): the s
   format_type() prints it, or Debezium's `__debezium.source.column.type` parameter tells them.
 - `text_decoder(pg_type, options)`: schemaless records; the target column's type and the
   source's options (`DecodeOptions`) give the Connect schema the source used.
+- `unchecked(decoder)`: the same decoding without the per-value NULL test and error wrapping.
 - `is_unavailable(field, value, placeholder)`: the unchanged-TOAST placeholder in its encodings.
 - `column_type(field)`: the column type `schema.evolution=basic` creates, as Debezium's JDBC sink
   (PostgreSQL dialect) picks it.
@@ -33,7 +34,8 @@ from bridge.sink.values.options import DecodeOptions
 from bridge.sink.values.pgtypes import parse
 from bridge.sink.values.toast import is_unavailable
 
-__all__ = ["DecodeOptions", "ValueNotDecoded", "column_type", "field_decoder", "is_unavailable", "text_decoder"]
+__all__ = ["DECODE_ERRORS", "DecodeOptions", "ValueNotDecoded", "column_type", "field_decoder", "is_unavailable",
+           "text_decoder", "unchecked"]
 
 Decoder = Callable[[object], "str | None"]
 _Decode = Callable[[object], str]
@@ -85,16 +87,27 @@ def _param_target(field: dict) -> str | None:
     return {"varbit": "bit varying"}.get(t := column.lower().lstrip("_"), t) if column else None
 
 
+# What a decoder raises on a value it cannot read (the checked decoders make it `ValueNotDecoded`).
+DECODE_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError)
+
+
 def _nullable(decode: _Decode, what: object) -> Decoder:
     def decoder(value: object) -> str | None:
         if value is None:
             return None
         try:
             return decode(value)
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        except DECODE_ERRORS as exc:
             raise ValueNotDecoded(f"{what}: cannot decode {str(value)[:80]!r}: {exc}") from exc
 
+    decoder.unchecked = decode  # type: ignore[attr-defined]
     return decoder
+
+
+def unchecked(decoder: Decoder) -> _Decode:
+    """The decoder without its NULL test and error wrapping, for a caller that tests NULL itself,
+    catches `DECODE_ERRORS` for a whole row and then runs the checked decoders for the message."""
+    return decoder.unchecked  # type: ignore[attr-defined]
 
 
 _NAMED: dict[str, _Decode] = {

@@ -1,0 +1,120 @@
+"""The sink's writer (`bridge.sink.apply`) and offsets (`bridge.sink.offsets`) against
+PostgreSQL: runs of rows through COPY into a staging table and a merge, a staging table used
+twice in one transaction and again after a commit, each row written once and in record order;
+the offsets' compare-and-set over several partitions in one statement."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import psycopg2
+import pytest
+
+from bridge.kafka.settings import KafkaConnection
+from bridge.sink.apply import Writer
+from bridge.sink.offsets import OffsetsMoved, OffsetStore
+from bridge.sink.records import Readers
+from bridge.sink.settings import SinkConfig
+
+pytestmark = pytest.mark.integration
+
+ROW = {"type": "struct", "optional": True, "fields": [{"field": "id", "type": "int64", "optional": False},
+                                                      {"field": "v", "type": "string", "optional": True}]}
+VALUE_SCHEMA = {"type": "struct", "name": "srv.s.t.Envelope", "optional": False,
+                "fields": [{**ROW, "field": "before"}, {**ROW, "field": "after"},
+                           {"field": "source", "type": "struct", "optional": False, "fields": []},
+                           {"field": "op", "type": "string", "optional": False}]}
+KEY_SCHEMA = {"type": "struct", "optional": False, "fields": [{"field": "id", "type": "int64", "optional": False}]}
+
+
+def _record(id_: int, v: str, lsn: int, op: str = "c") -> tuple[bytes, bytes]:
+    key = {"schema": KEY_SCHEMA, "payload": {"id": id_}}
+    payload = {"before": None, "after": {"id": id_, "v": v}, "source": {"lsn": lsn}, "op": op}
+    return (json.dumps(key, separators=(",", ":")).encode(),
+            json.dumps({"schema": VALUE_SCHEMA, "payload": payload}, separators=(",", ":")).encode())
+
+
+@pytest.fixture
+def target(pg_dsn):
+    conn = psycopg2.connect(pg_dsn)
+    schema = f"sink_apply_{uuid.uuid4().hex[:8]}"
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE SCHEMA {schema}")
+        cur.execute(f"CREATE TABLE {schema}.t (id bigint PRIMARY KEY, v text, writes int NOT NULL DEFAULT 0)")
+        # counts the writes of each row: a row merged twice shows
+        cur.execute(f"""CREATE FUNCTION {schema}.count() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN NEW.writes := coalesce(OLD.writes, 0) + 1; RETURN NEW; END $$""")
+        cur.execute(f"CREATE TRIGGER c BEFORE INSERT OR UPDATE ON {schema}.t FOR EACH ROW EXECUTE FUNCTION "
+                    f"{schema}.count()")
+    conn.commit()
+    yield conn, schema
+    conn.rollback()
+    with conn.cursor() as cur:
+        cur.execute(f"DROP SCHEMA {schema} CASCADE")
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize("insert_mode, guard", [("upsert", "none"), ("upsert", "lsn"), ("insert", "none")])
+def test_runs_through_one_staging_table_twice_in_a_transaction_write_each_row_once(target, insert_mode, guard):
+    conn, schema = target
+    config = SinkConfig(name="s", topics=("t",), topics_regex=None, dsn="", kafka=KafkaConnection({}), consumer={},
+                        insert_mode=insert_mode, pk_mode="record_key", table_format=f"{schema}.t",
+                        ordering_guard=guard)
+    reader, writer = Readers(config, "__debezium_unavailable_value"), Writer(config, config.decode)
+    # GIVEN a batch whose repeated keys split it into runs of one shape, and a second batch of it
+    # (without the LSN guard, which would skip a row merged twice, only an empty staging table helps)
+    first = [_record(1, "a", 10), _record(2, "b", 11), _record(3, "c\tx\\y", 12)]
+    again = [_record(1, "a2", 20, "u"), _record(2, "b2", 21, "u"), _record(4, "d", 22)]
+    changes = [reader.read("t", 0, n, key, value) for n, (key, value) in enumerate(first + again)]
+    if insert_mode == "insert":
+        changes = changes[:3] + [reader.read("t", 0, 9, *_record(5, "e", 30))]  # new keys only: a plain INSERT
+    with conn.cursor() as cur:
+        # WHEN both runs are written in one transaction, then another batch after the commit
+        applied = writer.write(cur, changes)
+        conn.commit()
+        writer.target.committed()
+        later = [reader.read("t", 1, n, *_record(10 + n, "later", 40 + n)) for n in range(2)]
+        writer.write(cur, later)
+        conn.commit()
+        writer.target.committed()
+        cur.execute(f"SELECT id, v, writes FROM {schema}.t ORDER BY id")
+        rows = cur.fetchall()
+    # THEN every row holds its last value, each change written exactly once
+    assert applied.statements == (2 if insert_mode == "upsert" else 1)
+    if insert_mode == "upsert":
+        assert rows == [(1, "a2", 2), (2, "b2", 2), (3, "c\tx\\y", 1), (4, "d", 1), (10, "later", 1),
+                        (11, "later", 1)]
+    else:
+        assert rows == [(1, "a", 1), (2, "b", 1), (3, "c\tx\\y", 1), (5, "e", 1), (10, "later", 1), (11, "later", 1)]
+
+
+def test_offsets_of_several_partitions_are_compared_and_set_together(target):
+    conn, schema = target
+    table = "offsets"  # in the test's schema (search_path): the store quotes its name as one identifier
+    mine, other = OffsetStore(table, "g"), OffsetStore(table, "g")
+    with conn.cursor() as cur:
+        cur.execute(f"SET search_path = {schema}")
+        mine.create(cur)
+        conn.commit()
+        # GIVEN partitions this worker stored before (compared) and one it has not (inserted)
+        mine.read(cur, [("t", 0), ("t", 1)])
+        mine.write(cur, {("t", 0): 5, ("t", 1): 7})
+        conn.commit()
+        mine.committed({("t", 0): 5, ("t", 1): 7})
+        mine.read(cur, [("t", 2)])
+        mine.write(cur, {("t", 0): 9, ("t", 1): 11, ("t", 2): 3})
+        conn.commit()
+        mine.committed({("t", 0): 9, ("t", 1): 11, ("t", 2): 3})
+        assert mine.read(cur, [("t", 0), ("t", 1), ("t", 2)]) == {("t", 0): 9, ("t", 1): 11, ("t", 2): 3}
+        conn.commit()
+        # WHEN another worker moved one of them meanwhile
+        other.read(cur, [("t", 1)])
+        other.write(cur, {("t", 1): 20})
+        conn.commit()
+        # THEN this worker's next write is refused as a whole, and nothing of it stays
+        with pytest.raises(OffsetsMoved, match=r"t\[1\]"):
+            mine.write(cur, {("t", 0): 12, ("t", 1): 14})
+        conn.rollback()
+        assert OffsetStore(table, "g").read(cur, [("t", 0), ("t", 1)]) == {("t", 0): 9, ("t", 1): 20}
