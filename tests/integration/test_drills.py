@@ -54,19 +54,19 @@ def test_broker_killed_and_restarted(tmp_path, pg_dsn, drill_kafka, unique_name)
 def test_broker_frozen(tmp_path, pg_dsn, drill_kafka, unique_name):
     pid = pid_from(drill_kafka["BRIDGE_KAFKA_DRILL_PID"])
     broker_drill(f"freeze_{unique_name[-6:]}", tmp_path, pg_dsn, drill_kafka,
-                 held(20, lambda: signal_pid(pid, signal.SIGSTOP), lambda: signal_pid(pid, signal.SIGCONT)))
+                 held(12, lambda: signal_pid(pid, signal.SIGSTOP), lambda: signal_pid(pid, signal.SIGCONT)))
 
 
 def test_broker_partitioned(tmp_path, pg_dsn, drill_kafka, unique_name):
     proxy = drill_kafka["proxy"]
     broker_drill(f"kpart_{unique_name[-6:]}", tmp_path, pg_dsn, drill_kafka,
-                 held(15, lambda: proxy.enabled(False), lambda: proxy.enabled(True)))
+                 held(10, lambda: proxy.enabled(False), lambda: proxy.enabled(True)))
 
 
 def test_broker_latency(tmp_path, pg_dsn, drill_kafka, unique_name):
     proxy = drill_kafka["proxy"]
     broker_drill(f"klat_{unique_name[-6:]}", tmp_path, pg_dsn, drill_kafka,
-                 held(10, lambda: proxy.latency(300), proxy.clear))
+                 held(6, lambda: proxy.latency(300), proxy.clear))
 
 
 def pg_drill(name: str, tmp_path, pg_dsn: str, kafka_bootstrap: str, pg_proxy, fault) -> None:
@@ -78,13 +78,13 @@ def pg_drill(name: str, tmp_path, pg_dsn: str, kafka_bootstrap: str, pg_proxy, f
 def test_postgres_partitioned(tmp_path, pg_dsn, kafka_bootstrap, pg_proxy, unique_name):
     proxy = pg_proxy[0]
     pg_drill(f"pgpart_{unique_name[-6:]}", tmp_path, pg_dsn, kafka_bootstrap, pg_proxy,
-             held(15, lambda: proxy.enabled(False), lambda: proxy.enabled(True)))
+             held(10, lambda: proxy.enabled(False), lambda: proxy.enabled(True)))
 
 
 def test_postgres_latency(tmp_path, pg_dsn, kafka_bootstrap, pg_proxy, unique_name):
     proxy = pg_proxy[0]
     pg_drill(f"pglat_{unique_name[-6:]}", tmp_path, pg_dsn, kafka_bootstrap, pg_proxy,
-             held(10, lambda: proxy.latency(300), proxy.clear))
+             held(6, lambda: proxy.latency(300), proxy.clear))
 
 
 def test_postgres_immediate_restart(tmp_path, kafka_bootstrap, unique_name):

@@ -88,7 +88,7 @@ def test_initial_snapshot_then_streaming_has_no_gap_and_no_duplicate(pg, pg_dsn,
 
 
 def test_crash_during_the_snapshot_takes_it_again(pg, bridge_factory, kafka_bootstrap, unique_name):
-    rows = 300_000
+    rows = 150_000  # enough to kill it mid-snapshot (the wait polls every 50 ms)
     big, small = make_tables(pg, unique_name, rows=rows)
     slot = f"{unique_name}_slot"
     bridge = bridge_factory(unique_name, snapshot_props(big, small))
