@@ -207,11 +207,12 @@ def test_the_generated_source_pieces_are_the_source_block_fastavro_writes(regist
         for commit_ts_us in (0, 1, 8191, 1_700_000_000_123_456, ((1 << 63) - 1) // 1000, -5):
             for txid in (None, 0, 1, (1 << 32) - 1, (1 << 62) + 1):
                 for last_commit_lsn in (None, 0, 1000, (1 << 64) - 1):
-                    pieces = envelope.source_pieces(object(), snapshot, commit_ts_us, txid, last_commit_lsn)
                     for lsn in (0, 63, 64, 1 << 40, (1 << 63) - 1):
                         # WHEN an event's LSN goes in its slots
-                        sequence = pieces[1] + b"%d" % lsn + pieces[2]
-                        got = pieces[0] + long_bytes(len(sequence)) + sequence + pieces[3] + long_bytes(lsn) + pieces[4]
+                        digits = b"%d" % lsn
+                        pre, mid = envelope.source_pieces(object(), snapshot, commit_ts_us, txid, last_commit_lsn,
+                                                          len(digits))
+                        got = pre + digits + mid + long_bytes(lsn) + envelope.after_lsn
                         # THEN the bytes are fastavro's of the whole block (the general path's)
                         out = io.BytesIO()
                         schemaless_writer(out, source_schema,
