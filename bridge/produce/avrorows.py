@@ -290,13 +290,15 @@ def avro_fast_change(tables: dict, skipped: frozenset, tombstones: bool, headers
             u = low_us + (r // 1000 << 1)
             n = low_ns + (r << 1)
             if u >> 14 or n >> 28:  # carried into the high bits: from the whole values
-                times = (LONG, long_bytes(ns // _MS), LONG, long_bytes(ns // 1000), LONG, long_bytes(ns))
+                t1, t2, t3, t4, t5 = LONG + long_bytes(ns // _MS) + LONG, long_bytes(ns // 1000), LONG, \
+                    long_bytes(ns), b""
+                t6 = b""
             else:
-                times = (ms_part, LOW14[u], us_high, LOW14[n & 0x3FFF], LOW14[n >> 14], ns_high)
+                t1, t2, t3, t4, t5, t6 = ms_part, LOW14[u], us_high, LOW14[n & 0x3FFF], LOW14[n >> 14], ns_high
             value = b"".join((head, image, gap, second, e.pre, digits, e.mid,
                               LOW14[z & 0x3FFF] if lsn_high else FINAL14[z], lsn_bytes,
                               e.after_lsn + e.transaction(txn.block(lsn)) + op if txn.metadata else a.tails[op],
-                              *times))
+                              t1, t2, t3, t4, t5, t6))
             record = (t.topic, None if key is None else a.key + key, value, headers)
         except Exception:  # noqa: BLE001 - the general path raises what applies, or copes
             return None
