@@ -281,7 +281,7 @@ def avro_fast_change(tables: dict, skipped: frozenset, tombstones: bool, headers
             if r >= _MS or r < 0:  # a new ms
                 ms = ns // _MS
                 base, zu, zn = ms * _MS, ms * 2000, ms * 2 * _MS
-                if zu >> 14 and zn >> 28:
+                if ms > 0 and zu >> 14 and zn >> 28:
                     low_us, low_ns = zu & 0x3FFF, zn & _LOW28
                     ms_part, us_high, ns_high = LONG + long_bytes(ms) + LONG, varint(zu >> 14) + LONG, varint(zn >> 28)
                 else:  # before 1970, or just after: from the whole values

@@ -7,6 +7,7 @@ in-memory registry."""
 from __future__ import annotations
 
 import io
+import random
 
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -218,6 +219,45 @@ def test_the_generated_source_pieces_are_the_source_block_fastavro_writes(regist
                         schemaless_writer(out, source_schema,
                                           t.source.block(snapshot, commit_ts_us, txid, last_commit_lsn, lsn))
                         assert got == out.getvalue(), (snapshot, commit_ts_us, txid, last_commit_lsn, lsn)
+
+
+def test_commit_times_moving_up_down_and_across_the_varints_windows(registry):
+    # GIVEN a table's envelope, whose source block keeps the high bytes of the commit times' varints
+    b = builder(registry, [("id", 23, -1), ("v", 25, -1)])
+    t = b._tables[1]
+    envelope = t.avro.envelope
+    source_schema = parse_schema(dict(envelope._fields["source"]))
+    rng = random.Random(13)
+    commit_ts_us = 1_700_000_000_123_456
+    for step in range(400):
+        # WHEN transactions commit later by a little or a lot (across 2**27 µs, 2**27 ns), or earlier
+        commit_ts_us += rng.choice((0, 1, 499, 1000, rng.randrange(1 << 28), -rng.randrange(1 << 20)))
+        if step % 50 == 0:
+            commit_ts_us = (commit_ts_us >> 27 << 27) - 1 - step % 3  # just below a multiple of 2**27 µs
+        pre, mid = envelope.source_pieces(object(), "false", commit_ts_us, 700 + step, 4096, 5)
+        # THEN each block is fastavro's
+        out = io.BytesIO()
+        schemaless_writer(out, source_schema, t.source.block("false", commit_ts_us, 700 + step, 4096, 40960))
+        assert pre + b"40960" + mid + long_bytes(40960) + envelope.after_lsn == out.getvalue(), commit_ts_us
+
+
+def test_processing_times_moving_up_down_and_across_milliseconds(registry, monkeypatch):
+    # GIVEN a table whose events the fast path makes
+    b = builder(registry, [("id", 23, -1), ("v", 25, -1)])
+    general(b, Insert(1, (b"1", b"a")))
+    clock = [1_750_000_000_987_654_321]
+    monkeypatch.setattr(events_module, "_time_ns", lambda: clock[0])
+    monkeypatch.setattr(avrorows, "_time_ns", lambda: clock[0])
+    rng = random.Random(5)
+    for step in range(300):
+        # WHEN the clock moves on by a little or a lot, or back, or is near 1970 or before it
+        clock[0] += rng.choice((1, 999, 1000, 7_000, 999_999, 1_000_000, rng.randrange(1 << 34), -rng.randrange(1 << 30)))
+        if step in (100, 101, 102):
+            clock[0] = (-1, 4_000_000, 9_000_000)[step - 100]
+        if step == 103:
+            clock[0] = 1_750_000_000_987_654_321
+        # THEN the records are the general path's
+        same(b, Insert(1, (b"%d" % step, b"a")))
 
 
 @pytest.mark.parametrize("n", [0, -1, 1, 63, -64, 64, 8191, 8192, -8193, (1 << 27) - 1, 1 << 27, 1 << 40,

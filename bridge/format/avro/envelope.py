@@ -18,7 +18,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from bridge.format.avro.binary import FINAL14, Encode, encoder, long_bytes, union_tags
+from bridge.format.avro.binary import FINAL14, LOW14, Encode, encoder, long_bytes, union_tags, varint
 from bridge.format.source import FIELDS, INPUTS, NAMES, SourceTemplate
 
 ENVELOPE_FIELDS = ("before", "after", "source", "transaction", "op", "ts_ms", "ts_us", "ts_ns")
@@ -107,7 +107,7 @@ def _compile_pieces(node: dict, template: SourceTemplate) -> tuple[Callable[...,
     block = template.block("false", 0, 1, 1, _MARK)
     expressions = {name: (value, how) for name, value, how in FIELDS}
     ns: dict[str, object] = {**NAMES, **dict(zip(INPUTS[:4], template.inputs)), INPUTS[-1]: _SLOT,
-                             "_LB": long_bytes, "_F14": FINAL14}
+                             "_LB": long_bytes, "_F14": FINAL14, "_LOW14": LOW14}
     pieces: list[list] = [[]]  # each piece's parts: constant bytes, or an expression (str)
     lines, slots = [], []
     for n, f in enumerate(node["fields"]):
@@ -129,7 +129,16 @@ def _compile_pieces(node: dict, template: SourceTemplate) -> tuple[Callable[...,
         else:
             expression, how = expressions[name]
             branch = kind[1 - kind.index("null")] if tags else kind
-            if how in ("int", "int?") and branch in ("long", "int"):  # `encoder`'s varint, inline
+            if how == "int" and branch in ("long", "int"):  # a time: its varint near the last one's (`_Window`)
+                ns[f"_W{n}"] = window = _Window()
+                lines += [f"    _v{n} = {expression}", f"    _r = _v{n} - _W{n}.base",
+                          f"    if 0 <= _r < _W{n}.span:",
+                          f"        _s = _W{n}.low + _r + _r",
+                          f"        _a{n}, _b{n}, _c{n} = _LOW14[_s & 16383], _LOW14[_s >> 14], _W{n}.high",
+                          "    else:",
+                          f"        _a{n}, _b{n}, _c{n} = _W{n}.move(_v{n}), b'', b''"]
+                pieces[-1] += [tag, f"_a{n}", f"_b{n}", f"_c{n}"]
+            elif how == "int?" and branch in ("long", "int"):  # `encoder`'s varint, inline
                 ns[f"_N{n}"], ns[f"_T{n}"] = tags or (None, b"")
                 lines.append(f"    _v{n} = {expression}")
                 pieces[-1].append(f"(_N{n} if _v{n} is None else _T{n} + _LB(_v{n}))" if tags else f"_LB(_v{n})")
@@ -153,6 +162,32 @@ def _compile_pieces(node: dict, template: SourceTemplate) -> tuple[Callable[...,
                         f"    return ({', '.join(out)})"])
     exec(compile(source, "<pgbridge Avro source pieces>", "exec"), ns)  # noqa: S102 - code made from FIELDS only
     return ns["pieces"], b"".join(pieces[-1])  # type: ignore[return-value]
+
+
+class _Window:
+    """The varints of a number that moves slowly upwards (a commit time) from small numbers:
+    those of the values from `base` on whose zigzag differs from `base`'s only in its low 28
+    bits (fewer than `span` above it) are the two `LOW14` bytes of those bits (`low`, `base`'s,
+    plus twice the distance) and the varint of the bits above them (`high`)."""
+
+    __slots__ = ("base", "span", "low", "high")
+
+    def __init__(self) -> None:
+        self.base, self.span, self.low, self.high = 0, 0, 0, b""
+
+    def move(self, value: int) -> bytes:
+        """The varint of `value`, from which the window now starts (when its zigzag has bits
+        above the low 28; else no window)."""
+        z = (value << 1) ^ (value >> 63)
+        if value > 0 and z >> 28:
+            self.base, self.low, self.high = value, z & _LOW28, varint(z >> 28)
+            self.span = (_LOW28 - self.low >> 1) + 1
+        else:
+            self.span = 0
+        return long_bytes(value)
+
+
+_LOW28 = (1 << 28) - 1
 
 
 class _NotCut(Exception):
