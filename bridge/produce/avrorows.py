@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 
 from bridge.convert.values_numeric import bool_value
-from bridge.format.avro.binary import FINAL14, LOW14, SMALL, encoder, fits, long_bytes, records_of, varint
+from bridge.format.avro.binary import FINAL14, LOW14, encoder, fits, long_bytes, records_of, varint
 from bridge.format.avro.envelope import IMAGE, LONG, NULL, OPS, AvroEnvelope
 from bridge.format.source import SourceTemplate
 from bridge.produce.fastrows import Unsupported

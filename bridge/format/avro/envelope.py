@@ -130,7 +130,7 @@ def _compile_pieces(node: dict, template: SourceTemplate) -> tuple[Callable[...,
             expression, how = expressions[name]
             branch = kind[1 - kind.index("null")] if tags else kind
             if how == "int" and branch in ("long", "int"):  # a time: its varint near the last one's (`_Window`)
-                ns[f"_W{n}"] = window = _Window()
+                ns[f"_W{n}"] = _Window()
                 lines += [f"    _v{n} = {expression}", f"    _r = _v{n} - _W{n}.base",
                           f"    if 0 <= _r < _W{n}.span:",
                           f"        _s = _W{n}.low + _r + _r",
