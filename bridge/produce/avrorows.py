@@ -38,7 +38,7 @@ _TEXT = bytes.decode  # the text converter (`bridge.convert.values`): the raw by
 _time_ns = time.time_ns
 
 OP_C, OP_U, OP_D = OPS[b"c"], OPS[b"u"], OPS[b"d"]
-_MS = 1_000_000  # ns
+_MS = 1_000_000  # a millisecond, in ns
 _LOW28 = (1 << 28) - 1
 
 # (row's encoding, key's encoding or None, position after the tuple, unchanged-TOAST mask)
@@ -219,8 +219,8 @@ def avro_fast_change(tables: dict, skipped: frozenset, tombstones: bool, headers
     varint keeps its bits above the low 14 likewise."""
     base = -(1 << 62)  # the current ms, in ns: no reading is in it yet
     low_us = low_ns = 0  # the low 14 bits of the ms's µs zigzag, the low 28 of its ns zigzag
-    ms_part = us_high = ns_high = b""  # ts_ms's tag, varint and ts_us's tag; the high bytes of ts_us (ts_ns's tag
-    # after them) and of ts_ns
+    # ts_ms's tag, varint and ts_us's tag; the high bytes of ts_us, then ts_ns's tag; the high bytes of ts_ns
+    ms_part = us_high = ns_high = b""
     lsn_high, lsn_bytes = -1, b""
 
     def fast_change(buf: bytes, pos: int, end: int, txn, lsn: int, half: int = WHOLE):
@@ -284,15 +284,14 @@ def avro_fast_change(tables: dict, skipped: frozenset, tombstones: bool, headers
                 if ms > 0 and zu >> 14 and zn >> 28:
                     low_us, low_ns = zu & 0x3FFF, zn & _LOW28
                     ms_part, us_high, ns_high = LONG + long_bytes(ms) + LONG, varint(zu >> 14) + LONG, varint(zn >> 28)
-                else:  # before 1970, or just after: from the whole values
+                else:  # before 1970, or just after: from the whole values (the next reading too)
                     base, low_us, low_ns = -(1 << 62), 1 << 14, 1 << 28
                 r = ns - base
             u = low_us + (r // 1000 << 1)
             n = low_ns + (r << 1)
             if u >> 14 or n >> 28:  # carried into the high bits: from the whole values
-                t1, t2, t3, t4, t5 = LONG + long_bytes(ns // _MS) + LONG, long_bytes(ns // 1000), LONG, \
-                    long_bytes(ns), b""
-                t6 = b""
+                t1, t2, t3 = LONG + long_bytes(ns // _MS) + LONG, long_bytes(ns // 1000), LONG
+                t4, t5, t6 = long_bytes(ns), b"", b""
             else:
                 t1, t2, t3, t4, t5, t6 = ms_part, LOW14[u], us_high, LOW14[n & 0x3FFF], LOW14[n >> 14], ns_high
             value = b"".join((head, image, gap, second, e.pre, digits, e.mid,

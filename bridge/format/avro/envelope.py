@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from bridge.format.avro.binary import FINAL14, LOW14, Encode, encoder, long_bytes, union_tags, varint
-from bridge.format.source import FIELDS, INPUTS, NAMES, SourceTemplate
+from bridge.format.source import FIELDS, INPUTS, NAMES, SEQUENCE_TAIL, SourceTemplate, sequence_head
 
 ENVELOPE_FIELDS = ("before", "after", "source", "transaction", "op", "ts_ms", "ts_us", "ts_ns")
 # The tags the fast path writes as they are (the optional fields' unions, as AvroData writes
@@ -31,9 +31,7 @@ OPS = {b"c": b"\x02c", b"u": b"\x02u", b"d": b"\x02d"}
 # it lands are the event's slots.
 _MARK = 18_446_744_073_709_551_557
 _MARK_TEXT = str(_MARK)
-# What the generated code passes as the LSN to the expression of the text that holds it: a
-# string is formatted as it is (no digits of a big number to make), and split at
-_SLOT = "\x00"
+_SEQUENCE = "sequence(last_commit_lsn, lsn)"  # the text that holds the LSN: the one cut here
 TABLE_FIELDS = frozenset(name for name, _, how in FIELDS if how == "table")  # known with the table
 
 
@@ -41,9 +39,9 @@ class AvroEnvelope:
     """The envelope pieces of one table's value writer (see the module docstring)."""
 
     __slots__ = ("row_fields", "row_space", "txn_id", "digits", "pre", "mid", "after_lsn", "transaction", "_fields",
-                 "_source_template", "_pieces")
+                 "_pieces")
 
-    def __init__(self, node: dict, source: SourceTemplate) -> None:
+    def __init__(self, node: dict) -> None:
         """Use `of`."""
         fields = {f["name"]: f["type"] for f in node["fields"]}
         self._fields = fields
@@ -51,11 +49,10 @@ class AvroEnvelope:
         self.row_fields: list[dict] = row["fields"]
         self.row_space: str | None = row.get("namespace", node.get("namespace"))  # its fields' names' namespace
         self.transaction: Encode = encoder(fields["transaction"])  # type: ignore[assignment]
-        self._source_template = source
         self.txn_id: object = None  # the transaction whose source pieces `pre` and `mid` are
         self.digits = 0  # and the number of digits of the LSN they are for
         self.pre = self.mid = b""
-        self._pieces: Callable[..., tuple[bytes, bytes]] | None = None  # `_compile_pieces`, on first use
+        self._pieces: Callable[..., tuple[bytes, bytes]] | None = None  # `_compile_pieces`, set by `of`
         self.after_lsn = b""  # the source block's fields after `lsn`: the table's
 
     @classmethod
@@ -78,7 +75,7 @@ class AvroEnvelope:
         if any(union_tags(fields[name]) != (NULL, LONG) for name in ENVELOPE_FIELDS[5:]) \
                 or any(encoder(fields["op"])(op.decode()) != tag for op, tag in OPS.items()):  # type: ignore[misc]
             return None
-        envelope = cls(node, source)
+        envelope = cls(node)
         try:
             envelope._pieces, envelope.after_lsn = _compile_pieces(fields["source"], source)
         except _NotCut:
@@ -102,12 +99,12 @@ def _compile_pieces(node: dict, template: SourceTemplate) -> tuple[Callable[...,
     last_commit_lsn`) and the digits of its events' LSNs that returns `AvroEnvelope.source_pieces`'
     pair, and the fields after `lsn` (the table's: constant): generated code (like
     `bridge.format.source`'s) with the table's fields as constant bytes, a transaction's
-    numbers as inline varints, the other fields through their encoders, and `sequence`'s text
-    split where the event's LSN goes."""
+    numbers as inline varints (times through a `_Window`), the other fields through their
+    encoders, and `sequence`'s text cut where the event's LSN goes (`sequence_head`)."""
     block = template.block("false", 0, 1, 1, _MARK)
     expressions = {name: (value, how) for name, value, how in FIELDS}
-    ns: dict[str, object] = {**NAMES, **dict(zip(INPUTS[:4], template.inputs)), INPUTS[-1]: _SLOT,
-                             "_LB": long_bytes, "_F14": FINAL14, "_LOW14": LOW14}
+    ns: dict[str, object] = {**NAMES, **dict(zip(INPUTS[:4], template.inputs)), "_LB": long_bytes,
+                             "_F14": FINAL14, "_LOW14": LOW14, "_SEQUENCE_HEAD": sequence_head}
     pieces: list[list] = [[]]  # each piece's parts: constant bytes, or an expression (str)
     lines, slots = [], []
     for n, f in enumerate(node["fields"]):
@@ -115,10 +112,12 @@ def _compile_pieces(node: dict, template: SourceTemplate) -> tuple[Callable[...,
         value, tags = block[name], union_tags(kind)
         tag = tags[1] if tags else b""
         if isinstance(value, str) and _MARK_TEXT in value:  # the text that holds the LSN: cut in two
-            lines.append(f"    _h, _t = ({expressions[name][0]}).encode().split({_SLOT.encode()!r})")
+            if expressions[name][0] != _SEQUENCE:
+                raise _NotCut
+            lines.append("    _h = _SEQUENCE_HEAD(last_commit_lsn)")
             # its length: a varint of one byte or two (the text is short; a longer one raises)
-            pieces[-1] += [tag, "_F14[(len(_h) + len(_t) + digits) << 1]", "_h"]
-            pieces.append(["_t"])
+            pieces[-1] += [tag, f"_F14[(len(_h) + {len(SEQUENCE_TAIL)} + digits) << 1]", "_h"]
+            pieces.append([SEQUENCE_TAIL])
             slots.append("text")
         elif value == _MARK:
             pieces[-1].append(tag)
