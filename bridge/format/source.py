@@ -59,6 +59,14 @@ def _sequence(last_commit_lsn: int | None, lsn: int) -> str:
     return f'[null,"{lsn}"]' if last_commit_lsn is None else f'["{last_commit_lsn}","{lsn}"]'
 
 
+def sequence_head(last_commit_lsn: int | None) -> bytes:
+    """`_sequence`'s text before the event's LSN (`SEQUENCE_TAIL` follows it), in UTF-8."""
+    return b'[null,"' if last_commit_lsn is None else b'["%d","' % last_commit_lsn
+
+
+SEQUENCE_TAIL = b'"]'
+
+
 # An LSN no event has (LSNs are unsigned) for the event's while a transaction's values are
 # written: its digits become the `%d` slot. Nothing else in those values (numbers >= 0, null,
 # the snapshot marker) holds them.

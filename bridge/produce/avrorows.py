@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 
 from bridge.convert.values_numeric import bool_value
-from bridge.format.avro.binary import FINAL14, LOW14, SMALL, encoder, fits, long_bytes, records_of, varint
+from bridge.format.avro.binary import FINAL14, LOW14, encoder, fits, long_bytes, records_of, varint
 from bridge.format.avro.envelope import IMAGE, LONG, NULL, OPS, AvroEnvelope
 from bridge.format.source import SourceTemplate
 from bridge.produce.fastrows import Unsupported
@@ -38,29 +38,38 @@ _TEXT = bytes.decode  # the text converter (`bridge.convert.values`): the raw by
 _time_ns = time.time_ns
 
 OP_C, OP_U, OP_D = OPS[b"c"], OPS[b"u"], OPS[b"d"]
+_MS = 1_000_000  # a millisecond, in ns
+_LOW28 = (1 << 28) - 1
 
 # (row's encoding, key's encoding or None, position after the tuple, unchanged-TOAST mask)
 Reader = Callable[[bytes, int], tuple[bytes, bytes | None, int, int]]
 
 
 class AvroTable:
-    """A table's Avro fast path: its tuple reader, envelope pieces and writers."""
+    """A table's Avro fast path: its tuple reader, envelope pieces and writers; once the
+    registry gave both schemas their ids (`resolve`), the constant parts of its records: the
+    key's header, the value's header with the row images' union tags (`new`: no `before`, then
+    `after`'s tag; `old`: `before`'s tag), and per `op` what follows `source`'s `lsn` up to
+    `ts_ms` without a `transaction` block (`tails`)."""
 
-    __slots__ = ("reader", "envelope", "value_writer", "key_writer", "no_transaction", "headers")
+    __slots__ = ("reader", "envelope", "value_writer", "key_writer", "key", "new", "old", "tails")
 
     def __init__(self, reader: Reader, envelope: AvroEnvelope, value_writer, key_writer) -> None:
         self.reader, self.envelope = reader, envelope
         self.value_writer, self.key_writer = value_writer, key_writer
-        self.no_transaction = envelope.transaction(None)
-        self.headers: tuple[bytes, bytes] | None = None  # the records' framing, once the registry gave both ids
+        self.key = self.new = self.old = b""
+        self.tails: dict[bytes, bytes] | None = None  # set by `resolve`
 
-    def resolved(self) -> tuple[bytes, bytes] | None:
-        """(value header, key header or b"") when both schemas have their registry ids, else
-        None: the general path writes the table's first records, and asks the registry."""
-        key = self.key_writer.header if self.key_writer is not None else b""
-        if self.value_writer.header is not None and key is not None:
-            self.headers = (self.value_writer.header, key)
-        return self.headers
+    def resolve(self) -> bool:
+        """Whether both schemas have their registry ids (then the record parts are set): if not,
+        the general path writes the table's first records, and asks the registry."""
+        value, key = self.value_writer.header, self.key_writer.header if self.key_writer is not None else b""
+        if value is None or key is None:
+            return False
+        e = self.envelope
+        self.key, self.new, self.old = key, value + NULL + IMAGE, value + IMAGE
+        self.tails = {op: e.after_lsn + e.transaction(None) + op for op in (OP_C, OP_U, OP_D)}
+        return True
 
 
 def compile_avro(ncols: int, picks: tuple, key_picks: tuple, value_writer, key_writer,
@@ -201,50 +210,55 @@ def _column(i: int, convert, toast, null, node, key_node, ns: dict, parts: dict,
 
 def avro_fast_change(tables: dict, skipped: frozenset, tombstones: bool, headers) -> Callable:
     """`EventBuilder.fast_change` for Avro writers: the same contract (the records of a change at
-    `buf[pos:end]`, or None for the general path), over `tables`' `avro` fast paths. The
-    processing time and the LSN move slowly: the bytes of their high bits are kept between
-    events (`FINAL14`/`LOW14` give the low ones)."""
-    last_ms = us_high = ns_high = lsn_high = -1
-    ms_bytes = us_bytes = ns_bytes = lsn_bytes = b""
+    `buf[pos:end]`, or None for the general path), over `tables`' `avro` fast paths.
+
+    The processing time (`ts_ms`, `ts_us`, `ts_ns`, from one clock reading) is encoded within
+    the current millisecond from small numbers: the ms's varint, and the bits above the low 14 of
+    the µs' zigzag and above the low 28 of the ns' (kept while adding the offset in the ms does
+    not carry into them); the rest, and a clock before 1970, from the whole values. The LSN's
+    varint keeps its bits above the low 14 likewise."""
+    base = -(1 << 62)  # the current ms, in ns: no reading is in it yet
+    low_us = low_ns = 0  # the low 14 bits of the ms's µs zigzag, the low 28 of its ns zigzag
+    # ts_ms's tag, varint and ts_us's tag; the high bytes of ts_us, then ts_ns's tag; the high bytes of ts_ns
+    ms_part = us_high = ns_high = b""
+    lsn_high, lsn_bytes = -1, b""
 
     def fast_change(buf: bytes, pos: int, end: int, txn, lsn: int, half: int = WHOLE):
-        nonlocal last_ms, us_high, ns_high, lsn_high, ms_bytes, us_bytes, ns_bytes, lsn_bytes
+        nonlocal base, low_us, low_ns, ms_part, us_high, ns_high, lsn_high, lsn_bytes
         try:
             t = tables.get(_U32(buf, pos + 1)[0])
             a = t.avro
-            if a is None:
-                return None
-            vh, kh = a.headers or a.resolved() or (None, None)
-            if vh is None:
+            if a is None or a.tails is None and not a.resolve():
                 return None  # the first record of a schema: the general path asks the registry
             kind, marker = buf[pos], buf[pos + 5]
+            gap = second = b""
             if kind == 0x49:  # 'I' relid 'N' new
-                after, key, p, toast = a.reader(buf, pos + 6)
+                image, key, p, toast = a.reader(buf, pos + 6)
                 if p != end or toast or marker != 0x4E or "c" in skipped:
                     return None
-                bt, before, at, op = NULL, b"", IMAGE, OP_C
+                head, op = a.new, OP_C
             elif kind == 0x44:  # 'D' relid ('K' | 'O') old
-                before, key, p, toast = a.reader(buf, pos + 6)
+                image, key, p, toast = a.reader(buf, pos + 6)
                 if p != end or toast or (marker != 0x4B and marker != 0x4F) or "d" in skipped:
                     return None
-                bt, after, at, op = IMAGE, b"", NULL, OP_D
+                head, gap, op = a.old, NULL, OP_D
             elif kind == 0x55 and "u" not in skipped:  # 'U' relid [('K' | 'O') old] 'N' new
-                bt, before, at, op = NULL, b"", IMAGE, OP_U
+                head, op = a.new, OP_U
                 if marker == 0x4E:  # no old tuple: the key did not change
-                    after, key, p, toast = a.reader(buf, pos + 6)
+                    image, key, p, toast = a.reader(buf, pos + 6)
                     if toast & t.key_mask:
                         return None
                 else:
                     old, old_key, p, old_toast = a.reader(buf, pos + 6)
                     if buf[p] != 0x4E or old_toast:
                         return None
-                    after, key, p, toast = a.reader(buf, p + 1)
+                    image, key, p, toast = a.reader(buf, p + 1)
                     if toast & t.key_mask or key != old_key:
                         return None  # a key from the old tuple, or a primary-key change
-                    if marker == 0x4F:  # REPLICA IDENTITY FULL
+                    if marker == 0x4F:  # REPLICA IDENTITY FULL: before, then after
                         if toast:
                             return None  # filled in from the old row
-                        bt, before = IMAGE, old
+                        head, image, gap, second = a.old, old, IMAGE, image
                     elif marker != 0x4B:
                         return None
                 if p != end:
@@ -252,9 +266,9 @@ def avro_fast_change(tables: dict, skipped: frozenset, tombstones: bool, headers
             else:
                 return None
             e = a.envelope
-            pieces = e.pieces if e.txn_id is txn else e.source_pieces(
-                txn, "false", txn.commit_ts_us, txn.xid, txn.last_commit_lsn)
-            sequence = b"%s%d%s" % (pieces[1], lsn, pieces[2])  # at most 45 bytes: its length is one byte
+            digits = b"%d" % lsn
+            if e.txn_id is not txn or e.digits != len(digits):
+                e.source_pieces(txn, "false", txn.commit_ts_us, txn.xid, txn.last_commit_lsn, len(digits))
             z = lsn << 1
             if z >> 14 != lsn_high:
                 if lsn >> 63:
@@ -263,25 +277,28 @@ def avro_fast_change(tables: dict, skipped: frozenset, tombstones: bool, headers
                 lsn_bytes = varint(lsn_high) if lsn_high else b""
             # the processing time (ts_ms, ts_us, ts_ns)
             ns = _time_ns()
-            if ns // 1_000_000 != last_ms:
-                last_ms = ns // 1_000_000
-                ms_bytes = long_bytes(last_ms)
-            zu = ns // 1000 << 1
-            if zu >> 14 != us_high:
-                us_high = zu >> 14
-                us_bytes = varint(us_high)
-            zn = ns << 1
-            if zn >> 28 != ns_high:
-                ns_high = zn >> 28
-                ns_bytes = varint(ns_high)
-            if not (us_high and ns_high):
-                return None  # a clock too early for the cut into low and high bits
-            value = b"".join((vh, bt, before, at, after, pieces[0], SMALL[len(sequence) << 1], sequence, pieces[3],
-                              LOW14[z & 0x3FFF] if lsn_high else FINAL14[z], lsn_bytes, pieces[4],
-                              e.transaction(txn.block(lsn)) if txn.metadata else a.no_transaction,
-                              op, LONG, ms_bytes, LONG, LOW14[zu & 0x3FFF], us_bytes, LONG, LOW14[zn & 0x3FFF],
-                              LOW14[zn >> 14 & 0x3FFF], ns_bytes))
-            record = (t.topic, None if key is None else kh + key, value, headers)
+            r = ns - base
+            if r >= _MS or r < 0:  # a new ms
+                ms = ns // _MS
+                base, zu, zn = ms * _MS, ms * 2000, ms * 2 * _MS
+                if ms > 0 and zu >> 14 and zn >> 28:
+                    low_us, low_ns = zu & 0x3FFF, zn & _LOW28
+                    ms_part, us_high, ns_high = LONG + long_bytes(ms) + LONG, varint(zu >> 14) + LONG, varint(zn >> 28)
+                else:  # before 1970, or just after: from the whole values (the next reading too)
+                    base, low_us, low_ns = -(1 << 62), 1 << 14, 1 << 28
+                r = ns - base
+            u = low_us + (r // 1000 << 1)
+            n = low_ns + (r << 1)
+            if u >> 14 or n >> 28:  # carried into the high bits: from the whole values
+                t1, t2, t3 = LONG + long_bytes(ns // _MS) + LONG, long_bytes(ns // 1000), LONG
+                t4, t5, t6 = long_bytes(ns), b"", b""
+            else:
+                t1, t2, t3, t4, t5, t6 = ms_part, LOW14[u], us_high, LOW14[n & 0x3FFF], LOW14[n >> 14], ns_high
+            value = b"".join((head, image, gap, second, e.pre, digits, e.mid,
+                              LOW14[z & 0x3FFF] if lsn_high else FINAL14[z], lsn_bytes,
+                              e.after_lsn + e.transaction(txn.block(lsn)) + op if txn.metadata else a.tails[op],
+                              t1, t2, t3, t4, t5, t6))
+            record = (t.topic, None if key is None else a.key + key, value, headers)
         except Exception:  # noqa: BLE001 - the general path raises what applies, or copes
             return None
         if op is OP_D and tombstones:

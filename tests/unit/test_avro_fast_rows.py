@@ -7,6 +7,7 @@ in-memory registry."""
 from __future__ import annotations
 
 import io
+import random
 
 import pytest
 from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -207,16 +208,56 @@ def test_the_generated_source_pieces_are_the_source_block_fastavro_writes(regist
         for commit_ts_us in (0, 1, 8191, 1_700_000_000_123_456, ((1 << 63) - 1) // 1000, -5):
             for txid in (None, 0, 1, (1 << 32) - 1, (1 << 62) + 1):
                 for last_commit_lsn in (None, 0, 1000, (1 << 64) - 1):
-                    pieces = envelope.source_pieces(object(), snapshot, commit_ts_us, txid, last_commit_lsn)
                     for lsn in (0, 63, 64, 1 << 40, (1 << 63) - 1):
                         # WHEN an event's LSN goes in its slots
-                        sequence = pieces[1] + b"%d" % lsn + pieces[2]
-                        got = pieces[0] + long_bytes(len(sequence)) + sequence + pieces[3] + long_bytes(lsn) + pieces[4]
+                        digits = b"%d" % lsn
+                        pre, mid = envelope.source_pieces(object(), snapshot, commit_ts_us, txid, last_commit_lsn,
+                                                          len(digits))
+                        got = pre + digits + mid + long_bytes(lsn) + envelope.after_lsn
                         # THEN the bytes are fastavro's of the whole block (the general path's)
                         out = io.BytesIO()
                         schemaless_writer(out, source_schema,
                                           t.source.block(snapshot, commit_ts_us, txid, last_commit_lsn, lsn))
                         assert got == out.getvalue(), (snapshot, commit_ts_us, txid, last_commit_lsn, lsn)
+
+
+def test_commit_times_moving_up_down_and_across_the_varints_windows(registry):
+    # GIVEN a table's envelope, whose source block keeps the high bytes of the commit times' varints
+    b = builder(registry, [("id", 23, -1), ("v", 25, -1)])
+    t = b._tables[1]
+    envelope = t.avro.envelope
+    source_schema = parse_schema(dict(envelope._fields["source"]))
+    rng = random.Random(13)
+    commit_ts_us = 1_700_000_000_123_456
+    for step in range(400):
+        # WHEN transactions commit later by a little or a lot (across 2**27 µs, 2**27 ns), or earlier
+        commit_ts_us += rng.choice((0, 1, 499, 1000, rng.randrange(1 << 28), -rng.randrange(1 << 20)))
+        if step % 50 == 0:
+            commit_ts_us = (commit_ts_us >> 27 << 27) - 1 - step % 3  # just below a multiple of 2**27 µs
+        pre, mid = envelope.source_pieces(object(), "false", commit_ts_us, 700 + step, 4096, 5)
+        # THEN each block is fastavro's
+        out = io.BytesIO()
+        schemaless_writer(out, source_schema, t.source.block("false", commit_ts_us, 700 + step, 4096, 40960))
+        assert pre + b"40960" + mid + long_bytes(40960) + envelope.after_lsn == out.getvalue(), commit_ts_us
+
+
+def test_processing_times_moving_up_down_and_across_milliseconds(registry, monkeypatch):
+    # GIVEN a table whose events the fast path makes
+    b = builder(registry, [("id", 23, -1), ("v", 25, -1)])
+    general(b, Insert(1, (b"1", b"a")))
+    clock = [1_750_000_000_987_654_321]
+    monkeypatch.setattr(events_module, "_time_ns", lambda: clock[0])
+    monkeypatch.setattr(avrorows, "_time_ns", lambda: clock[0])
+    rng = random.Random(5)
+    for step in range(300):
+        # WHEN the clock moves on by a little or a lot, or back, or is near 1970 or before it
+        clock[0] += rng.choice((1, 999, 1000, 7_000, 999_999, 1_000_000, rng.randrange(1 << 34), -rng.randrange(1 << 30)))
+        if step in (100, 101, 102):
+            clock[0] = (-1, 4_000_000, 9_000_000)[step - 100]
+        if step == 103:
+            clock[0] = 1_750_000_000_987_654_321
+        # THEN the records are the general path's
+        same(b, Insert(1, (b"%d" % step, b"a")))
 
 
 @pytest.mark.parametrize("n", [0, -1, 1, 63, -64, 64, 8191, 8192, -8193, (1 << 27) - 1, 1 << 27, 1 << 40,
