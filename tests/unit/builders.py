@@ -123,3 +123,18 @@ def chain_builder(props: dict[str, str], *tables: tuple[m.Relation, str], **even
     for rel, topic in tables or ((REL, "srv.public.t"),):
         b.relation(rel, TableInfo(("id",), frozenset({"id"})), topic)
     return b
+
+
+SINK_BASE = {"connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector", "topics": "srv.public.t",
+             "connection.url": "jdbc:postgresql://db.example:5433/target", "bridge.kafka.bootstrap.servers": "k:9092"}
+
+
+def sink_file_config(tmp_path, extra: dict | None = None):
+    """The `SinkConfig` of a Connect JSON file (`SINK_BASE` + `extra`), one worker."""
+    import json
+
+    from bridge.sink.files import read_sink_file, sink_config
+
+    path = tmp_path / "sink.json"
+    path.write_text(json.dumps({"name": "orders-sink", "config": {**SINK_BASE, **(extra or {})}}))
+    return sink_config(read_sink_file(path), 1, refuse=True)[0]

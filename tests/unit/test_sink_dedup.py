@@ -3,26 +3,15 @@ skips and records, when the window is on, and its keys."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from bridge.errors import ConfigError
 from bridge.sink.dedup import settings as dedup_settings
 from bridge.sink.dedup.memory import MemoryWindow
 from bridge.sink.dedup.window import DedupWindow, active, identity, window_for
-from bridge.sink.files import read_sink_file, sink_config
 from bridge.sink.naming import TableName
+from tests.unit.builders import sink_file_config
 from bridge.sink.records import UPSERT, Change
-
-BASE = {"connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector", "topics": "srv.public.t",
-        "connection.url": "jdbc:postgresql://db.example:5433/target", "bridge.kafka.bootstrap.servers": "k:9092"}
-
-
-def _config(tmp_path, extra: dict | None = None):
-    path = tmp_path / "sink.json"
-    path.write_text(json.dumps({"name": "orders-sink", "config": {**BASE, **(extra or {})}}))
-    return sink_config(read_sink_file(path), 1, refuse=True)[0]
 
 
 class _Message:
@@ -101,20 +90,20 @@ def test_a_batch_skips_what_the_window_holds_and_its_own_repeats_and_records_onl
 
 
 def test_the_window_is_on_only_without_the_sinks_own_exactly_once(tmp_path):
-    assert not active(_config(tmp_path))  # LSN guard + offsets in the target: nothing comes twice
-    assert window_for(_config(tmp_path), None) is None
-    assert active(_config(tmp_path, {"bridge.sink.offsets": "kafka"}))
-    assert active(_config(tmp_path, {"bridge.sink.ordering.guard": "none"}))
-    assert not active(_config(tmp_path, {"bridge.sink.offsets": "kafka", "bridge.sink.dedup.size": "0"}))
-    window = window_for(_config(tmp_path, {"bridge.sink.offsets": "kafka", "bridge.sink.dedup.size": "7",
+    assert not active(sink_file_config(tmp_path))  # LSN guard + offsets in the target: nothing comes twice
+    assert window_for(sink_file_config(tmp_path), None) is None
+    assert active(sink_file_config(tmp_path, {"bridge.sink.offsets": "kafka"}))
+    assert active(sink_file_config(tmp_path, {"bridge.sink.ordering.guard": "none"}))
+    assert not active(sink_file_config(tmp_path, {"bridge.sink.offsets": "kafka", "bridge.sink.dedup.size": "0"}))
+    window = window_for(sink_file_config(tmp_path, {"bridge.sink.offsets": "kafka", "bridge.sink.dedup.size": "7",
                                            "bridge.sink.dedup.ttl.ms": "2000"}), None)
     assert isinstance(window.store, MemoryWindow) and (window.store.size, window.store.ttl) == (7, 2.0)
 
 
 def test_the_keys_and_their_defaults(tmp_path):
-    config = _config(tmp_path).dedup
+    config = sink_file_config(tmp_path).dedup
     assert (config.size, config.ttl_ms, config.redis_url, config.redis_retry_ms) == (100_000, 3_600_000, None, 30_000)
-    config = _config(tmp_path, {"bridge.sink.dedup.redis.url": "rediss://:pw@cache.example:6380/2",
+    config = sink_file_config(tmp_path, {"bridge.sink.dedup.redis.url": "rediss://:pw@cache.example:6380/2",
                                 "bridge.sink.dedup.redis.password": "s3cret"}).dedup
     assert config.redis_address == "cache.example:6380"
     assert "s3cret" not in repr(config) and "pw" not in repr(config)
@@ -127,13 +116,13 @@ def test_the_keys_and_their_defaults(tmp_path):
 ])
 def test_invalid_values_are_refused_naming_the_key(tmp_path, extra, message):
     with pytest.raises(ConfigError, match=message):
-        _config(tmp_path, extra)
+        sink_file_config(tmp_path, extra)
 
 
 def test_a_redis_url_without_the_client_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setattr(dedup_settings.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ConfigError, match=r"needs the Redis client, an optional extra: pip install 'pgbridge\[redis\]'"):
-        _config(tmp_path, {"bridge.sink.dedup.redis.url": "redis://127.0.0.1:6379"})
+        sink_file_config(tmp_path, {"bridge.sink.dedup.redis.url": "redis://127.0.0.1:6379"})
 
 
 class _FailingRedis:
@@ -172,7 +161,7 @@ def test_redis_lookups_and_records_are_pipelined_under_the_groups_prefix_and_ret
 
     from bridge.sink.dedup.redis_store import RedisWindow
 
-    config = _config(tmp_path, {"bridge.sink.dedup.redis.url": "redis://127.0.0.1:1", "bridge.sink.offsets": "kafka",
+    config = sink_file_config(tmp_path, {"bridge.sink.dedup.redis.url": "redis://127.0.0.1:1", "bridge.sink.offsets": "kafka",
                                 "bridge.sink.dedup.ttl.ms": "900"})
     window = RedisWindow(config.dedup, config.group, threading.Event())
     window._client = _FailingRedis(failures=1)
@@ -189,7 +178,7 @@ def test_a_redis_failing_longer_than_the_retry_budget_stops_the_sink(tmp_path):
     from bridge.errors import ConnectionFailed, ExitCode
     from bridge.sink.dedup.redis_store import RedisWindow
 
-    config = _config(tmp_path, {"bridge.sink.dedup.redis.url": "redis://:pw@127.0.0.1:1",
+    config = sink_file_config(tmp_path, {"bridge.sink.dedup.redis.url": "redis://:pw@127.0.0.1:1",
                                 "bridge.sink.dedup.redis.retry.ms": "300"})
     window = RedisWindow(config.dedup, config.group, threading.Event())
     window._client = _FailingRedis(failures=100)

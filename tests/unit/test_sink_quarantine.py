@@ -3,26 +3,15 @@ to the quarantine topic (with a reason header) and the rest to the dead-letter t
 
 from __future__ import annotations
 
-import json
-
 import psycopg2.errors
 import pytest
 
-from bridge.sink.files import read_sink_file, sink_config
 from bridge.sink.quarantine.mismatch import SchemaMismatch, mismatch_reason
 from bridge.sink.quarantine.topic import REASON_HEADER
 from bridge.sink.records import RecordRefused
 from bridge.sink.values.errors import ValueNotDecoded
 from bridge.sink.worker import RecordFailed, SinkWorker
-
-BASE = {"connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector", "topics": "srv.public.t",
-        "connection.url": "jdbc:postgresql://db.example:5433/target", "bridge.kafka.bootstrap.servers": "k:9092"}
-
-
-def _config(tmp_path, extra: dict | None = None):
-    path = tmp_path / "sink.json"
-    path.write_text(json.dumps({"name": "orders-sink", "config": {**BASE, **(extra or {})}}))
-    return sink_config(read_sink_file(path), 1, refuse=True)[0]
+from tests.unit.builders import sink_file_config
 
 
 def _refused(cause: BaseException) -> RecordRefused:
@@ -84,7 +73,7 @@ def _worker(config) -> SinkWorker:
 
 
 def test_mismatches_go_to_the_quarantine_topic_and_the_rest_to_the_dead_letter_topic(tmp_path):
-    config = _config(tmp_path, {"errors.tolerance": "all", "errors.deadletterqueue.topic.name": "dlq",
+    config = sink_file_config(tmp_path, {"errors.tolerance": "all", "errors.deadletterqueue.topic.name": "dlq",
                                 "bridge.sink.quarantine.topic": "quarantine"})
     assert (config.quarantine.topic, config.quarantine.replication_factor) == ("quarantine", 3)
     worker = _worker(config)
@@ -99,7 +88,7 @@ def test_mismatches_go_to_the_quarantine_topic_and_the_rest_to_the_dead_letter_t
 
 
 def test_with_tolerance_none_a_quarantine_still_takes_mismatches_and_any_other_refusal_stops(tmp_path):
-    config = _config(tmp_path, {"bridge.sink.quarantine.topic": "quarantine",
+    config = sink_file_config(tmp_path, {"bridge.sink.quarantine.topic": "quarantine",
                                 "bridge.sink.quarantine.topic.replication.factor": "1"})
     assert config.quarantine.replication_factor == 1
     worker = _worker(config)
@@ -112,7 +101,7 @@ def test_with_tolerance_none_a_quarantine_still_takes_mismatches_and_any_other_r
 
 
 def test_without_a_quarantine_topic_mismatches_are_dead_letters(tmp_path):
-    worker = _worker(_config(tmp_path, {"errors.tolerance": "all", "errors.deadletterqueue.topic.name": "dlq"}))
+    worker = _worker(sink_file_config(tmp_path, {"errors.tolerance": "all", "errors.deadletterqueue.topic.name": "dlq"}))
     assert worker._dead_letter([(_Message(1), SchemaMismatch("no column", "undefined_column"))]) == 0
     assert worker.dead.sent == [(1, ())]
 
@@ -125,10 +114,10 @@ def test_the_circuit_breaker_counts_quarantined_records_even_with_tolerance_none
     from bridge.sink.stats import COUNTERS, Stats
 
     monkeypatch.setattr(worker_module, "quarantine_producer", lambda config, task: _Producer())
-    config = _config(tmp_path, {"bridge.sink.quarantine.topic": "quarantine", "bridge.sink.dlq.max.consecutive": "1"})
+    config = sink_file_config(tmp_path, {"bridge.sink.quarantine.topic": "quarantine", "bridge.sink.dlq.max.consecutive": "1"})
     worker = SinkWorker(config, 0, Stats(1, [0] * len(COUNTERS)), threading.Event())
     batch = [_Message(1), _Message(2)]
     with pytest.raises(DeadLetterLimit, match="more than bridge.sink.dlq.max.consecutive=1"):
         worker.breaker.check(batch, {("t", 0, 1), ("t", 0, 2)})
-    assert SinkWorker(_config(tmp_path, {"bridge.sink.dlq.max.consecutive": "1"}), 0, Stats(1, [0] * len(COUNTERS)),
+    assert SinkWorker(sink_file_config(tmp_path, {"bridge.sink.dlq.max.consecutive": "1"}), 0, Stats(1, [0] * len(COUNTERS)),
                       threading.Event()).breaker is None  # neither a DLQ tolerance nor a quarantine: nothing set aside
