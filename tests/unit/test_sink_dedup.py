@@ -10,8 +10,8 @@ from bridge.sink.dedup import settings as dedup_settings
 from bridge.sink.dedup.memory import MemoryWindow
 from bridge.sink.dedup.window import DedupWindow, active, identity, window_for
 from bridge.sink.naming import TableName
-from tests.unit.builders import sink_file_config
 from bridge.sink.records import UPSERT, Change
+from tests.unit.builders import sink_file_config
 
 
 class _Message:
