@@ -263,7 +263,11 @@ class Readers:
         if not isinstance(row, dict):
             raise RecordRefused(f"the event's {'before' if kind == DELETE else 'after'} is not a row",
                                 "VALUE_CONVERTER")
-        table = self._table(topic, source)
+        return self._row_change(topic, partition, offset, key, op, kind, row, self._table(topic, source), lsn, plan)
+
+    def _row_change(self, topic: str, partition: int, offset: int, key: bytes | None, op: str, kind: int,
+                    row: dict, table, lsn, plan: _ValuePlan) -> Change | None:
+        """The change of a row event (`kind` UPSERT or DELETE) once its table is known."""
         if table is None:
             return None
         change = Change(kind, table, lsn=lsn if type(lsn) is int else None)
@@ -316,13 +320,7 @@ class Readers:
         if not isinstance(row, dict):
             raise RecordRefused(f"the event's {'before' if kind == DELETE else 'after'} is not a row",
                                 "VALUE_CONVERTER")
-        if table is None:
-            return None
-        change = Change(kind, table, lsn=lsn if type(lsn) is int else None)
-        self._set_key(change, topic, partition, offset, key, row, plan)
-        if kind == UPSERT:
-            self._set_row(change, topic, row, plan, op != "r")
-        return change
+        return self._row_change(topic, partition, offset, key, op, kind, row, table, lsn, plan)
 
     def _tombstone(self, topic: str, key: bytes | None) -> Change | None:
         if not (self.config.delete_enabled and self.config.pk_mode == "record_key"):
