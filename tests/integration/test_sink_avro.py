@@ -85,9 +85,11 @@ def families(tmp_path, pg, pg_dsn, kafka_bootstrap):
     processes: list[BridgeProcess] = []
 
     def run(families: list, start_producer: Callable[[str, str], None], converters: dict[str, str]) -> None:
-        _run(pg, [*_ddl(schema, families), f'CREATE PUBLICATION "{name}_pub" FOR TABLE {schema}.families'])
-        _run(target, [*(f"CREATE EXTENSION IF NOT EXISTS {e} SCHEMA public" for e in FAMILY_EXTENSIONS),
-                      *_ddl(schema, families)])
+        extensions = [f"CREATE EXTENSION IF NOT EXISTS {e} SCHEMA public" for e in FAMILY_EXTENSIONS]
+        # Both ends: in a fresh cluster no earlier test has made them in the source.
+        _run(pg, [*extensions, *_ddl(schema, families),
+                  f'CREATE PUBLICATION "{name}_pub" FOR TABLE {schema}.families'])
+        _run(target, [*extensions, *_ddl(schema, families)])
         start_producer(name, schema)
         _run(pg, _rows(schema, families))
         config = write_sink_config(tmp_path / "sink.json", f"{name}-sink", target, kafka_bootstrap, {
