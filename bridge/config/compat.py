@@ -55,7 +55,6 @@ ONLY = {
                                  "pgbridge keeps its position in the slot only; use trust_slot"),
     "publish.via.partition.root": (("false",), "not implemented: partitions stream as their own tables"),
     "slot.failover": (("false",), "not implemented: create the failover slot yourself (PostgreSQL 17)"),
-    "extended.headers.enabled": (("true",), "pgbridge always writes the __debezium.context.* headers"),
     "queue.provider.type": (("memory",), "pgbridge queues in shared-memory rings"),
     "topic.naming.strategy": (("io.debezium.schema.SchemaTopicNamingStrategy",),
                               "other topic naming strategies are not implemented: use topic.prefix, "

@@ -12,10 +12,11 @@ Connect 4.3.1 with JsonConverter):
 - Every change record and tombstone carries the headers `__debezium.context.connectorLogicalName`
   (the topic prefix), `__debezium.context.taskId` ("0": the connector has one task),
   `__debezium.context.connectorName` ("postgresql") and `__debezium.context.runId` (one UUID per
-  run of the connector). A primary-key change adds `__debezium.newkey` (on the old key's delete
-  and tombstone) or `__debezium.oldkey` (on the new key's create) *first*; its value is the
-  other key. Their bytes are the header converter's (`bridge.format.headers`): with Connect's
-  SimpleHeaderConverter the text, and the other key's JSON without schema.
+  run of the connector), unless `extended.headers.enabled=false`. A primary-key change adds
+  `__debezium.newkey` (on the old key's delete and tombstone) or `__debezium.oldkey` (on the new
+  key's create) *first*; its value is the other key. Their bytes are the header converter's
+  (`bridge.format.headers`): with Connect's SimpleHeaderConverter the text, and the other key's
+  JSON without schema.
 - `source` ends with `origin` and `origin_lsn`, both null (no replication origin).
 - A column Debezium cannot convert (numeric NaN with decimal.handling.mode=precise) is null,
   with a logged warning, and the connector streams on (its default in a column that has one);
@@ -339,7 +340,9 @@ class EventBuilder:
         self._skipped = events.skipped_operations
         self.run_id = run_id or str(uuid.uuid4())
         # the same on every record of the run: written once, in the header converter's bytes
-        self.headers: Headers = context_headers(events.header_format, events.topic_prefix, self.run_id)
+        # (extended.headers.enabled=false: none, as Debezium's EventDispatcher adds none)
+        self.headers: Headers = (context_headers(events.header_format, events.topic_prefix, self.run_id)
+                                 if events.extended_headers else [])
         if getattr(self._converters.value, "binary", False):  # Avro: its own fast path
             from bridge.produce.avrorows import avro_fast_change
             self.fast_change = avro_fast_change(self._tables, self._skipped, events.tombstones_on_delete,  # type: ignore[method-assign]

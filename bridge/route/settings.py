@@ -41,6 +41,7 @@ class EventConfig:
     header_format: HeaderFormat = HeaderFormat()  # debezium.format.header (header.converter)
     schema_name_adjustment: str = "none"  # schema.name.adjustment.mode: a table's Key/Value/Envelope names
     field_name_adjustment: str = "none"  # field.name.adjustment.mode: its field (column) names
+    extended_headers: bool = True  # extended.headers.enabled: the __debezium.context.* headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ def read_events(r: PropertyReader, header_format: HeaderFormat = HeaderFormat())
         header_format=header_format,
         schema_name_adjustment=r.choice(SOURCE + "schema.name.adjustment.mode", "none", MODES),
         field_name_adjustment=r.choice(SOURCE + "field.name.adjustment.mode", "none", MODES),
+        extended_headers=r.bool(SOURCE + "extended.headers.enabled", True),
     )
 
 

@@ -62,6 +62,8 @@ CASES = {
                           "value.converter.json.schemas.enable": "false",
                           "value.converter.extension.attributes.enable": "false"}, ()),
 }
+# connector options of a case beside `common` (both sides): one case runs without the context headers
+OPTIONS = {"string": {"extended.headers.enabled": "false"}}
 
 
 def _schema_sql(schema: str) -> list[str]:
@@ -120,6 +122,7 @@ def _run_case(case: str, pg_dsn: str, kafka_bootstrap: str, tmp) -> tuple:
             "skipped.operations": "none",
             "provide.transaction.metadata": "true",
             "message.prefix.include.list": f"{schema}-nontx",
+            **OPTIONS.get(case, {}),
         }
         pair.start(common, {}, {**common, **converters}, converters=converters)
 
@@ -152,6 +155,8 @@ def test_pgbridge_converts_as_debezium_does(case, pg_dsn, kafka_bootstrap, tmp_p
     assert {"message", "transaction"} <= {t.rsplit(".", 1)[-1] for t in topics}, topics
     headers = {name for r in got_dbz for name, _ in r.headers}
     assert {"__debezium.newkey", "__debezium.oldkey"} <= headers
+    context = {name for name in headers if name.startswith("__debezium.context.")}
+    assert bool(context) is (OPTIONS.get(case, {}).get("extended.headers.enabled") != "false"), context
     # AND pgbridge wrote the same records, text for text, but for the documented differences
     hits: dict = {}
     problems = parity.compare_text(got_dbz, dbz, got_ours, ours, masks=masks, hits=hits)

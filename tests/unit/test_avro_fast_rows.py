@@ -271,3 +271,10 @@ def test_long_bytes_is_avros_zigzag_varint(n):
         if not z:
             break
     assert long_bytes(n) == bytes(expected)
+
+
+def test_without_extended_headers_avro_records_carry_no_context_headers(registry):
+    b = builder(registry, [("id", 20, -1), ("v", 25, -1)], props={"debezium.source.extended.headers.enabled": "false"})
+    general(b, Insert(1, (b"0", b"z")))  # the schemas' first record registers them
+    records = [r for msg in (Insert(1, (b"1", b"a")), Delete(1, "K", (b"1", None))) for r in same(b, msg)]
+    assert len(records) == 3 and all(not r[3] for r in records)

@@ -320,7 +320,6 @@ def test_keys_no_section_reads_are_judged_by_debeziums_own_treatment(key, verdic
     ("snapshot.locking.mode", "none", True), ("snapshot.locking.mode", "shared", False),
     ("topic.naming.strategy", "io.debezium.schema.SchemaTopicNamingStrategy", True),
     ("topic.naming.strategy", "io.debezium.schema.DefaultTopicNamingStrategy", False),
-    ("extended.headers.enabled", "TRUE", True), ("extended.headers.enabled", "false", False),
     ("streaming.delay.ms", "0", True), ("streaming.delay.ms", "500", False),
     ("table.ignore.builtin", "false", True), ("max.queue.size", "16384", True),
 ])

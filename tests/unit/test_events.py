@@ -91,6 +91,18 @@ def test_primary_key_change_headers_hold_the_other_key_without_schema():
     assert [payload(r.value)["op"] for r in b.change(msg, TXN, 3000, NEW_KEY_HALF)] == ["c"]
 
 
+
+def test_extended_headers_disabled_drops_only_the_context_headers():
+    # GIVEN extended.headers.enabled=false (Debezium 3.2.1+: EventDispatcher adds no context headers)
+    b = builder([("id", INT4), ("v", TEXT)], extended_headers=False)
+    # WHEN a row, its delete (with tombstone) and a primary-key change are built
+    records = (b.change(Insert(1, (b"1", b"a")), TXN, 2000) + b.change(Delete(1, "K", (b"1", None)), TXN, 2001)
+               + b.change(Update(1, "K", (b"1", None), (b"100", b"a")), TXN, 2002))
+    # THEN none carries a __debezium.context.* header; the key change keeps its own
+    assert [r.headers for r in records] == [[], [], [], [("__debezium.newkey", b'{"id":100}')],
+                                            [("__debezium.newkey", b'{"id":100}')],
+                                            [("__debezium.oldkey", b'{"id":1}')]]
+
 # --- envelope ----------------------------------------------------------------------------------
 
 

@@ -95,6 +95,12 @@ def test_insert_update_delete_of_the_benchmark_row(schemas):
     assert len(records) == 2 and records[1][2] is None  # the tombstone
 
 
+
+def test_without_extended_headers_the_fast_path_writes_none_as_the_general_path():
+    b = builder(WIDE, extended_headers=False)
+    records = same(b, Insert(1, ROW)) + same(b, Delete(1, "K", (ROW[0],) + (None,) * 7))
+    assert [r[3] for r in records] == [[], [], []]
+
 @SCHEMAS
 def test_nulls_and_not_null_fallbacks(schemas):
     b = builder(WIDE, not_null=("id", "qty", "email", "active"), key_schemas_enable=schemas,
