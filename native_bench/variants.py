@@ -15,6 +15,10 @@
         registering with the schema registry of deploy/local/registry/up); its subjects are
         deleted afterwards. `formats` runs them beside pgbridge-2 (JSON with schemas) and
         debezium-avro
+    pgbridge-2-uncompressed / pgbridge-2-avro-uncompressed (both: `uncompressed`)
+        pgbridge-2 and pgbridge-2-avro with compression.type=none, the Kafka producer's default
+        and so what a Debezium deployment writes unless it sets one: the Kafka bytes per row on
+        the broker's disk are then the records' own bytes
     debezium-avro
         Debezium 3.4.1 with Apicurio's AvroConverter 2.6.13 on keys and values, in its
         Confluent-compatible mode (5-byte header with the registry's contentId), registering
@@ -132,19 +136,28 @@ class DebeziumChain(Debezium):
 
 
 class PgBridgeFormat(PgBridge):
-    """pgbridge-2 with another record format: `noschemas` or `avro`."""
+    """pgbridge-2 with a record format (`schemas`: JSON with schemas, pgbridge's default;
+    `noschemas`; `avro`) and, with `uncompressed`, the Kafka producer's default compression
+    (none: what Kafka Connect and Debezium Server write unless told otherwise) instead of
+    pgbridge's lz4."""
 
-    def __init__(self, producers: int, fmt: str) -> None:
+    def __init__(self, producers: int, fmt: str, uncompressed: bool = False) -> None:
         super().__init__(producers)
-        self.fmt = fmt
+        self.fmt, self.uncompressed = fmt, uncompressed
         self.measures_latency = fmt != "avro"
-        self.name, self.ident = f"pgbridge-{producers}-{fmt}", f"pgbridge{producers}{fmt}"
+        tail = "-uncompressed" if uncompressed else ""
+        self.name = f"pgbridge-{producers}" + ("" if fmt == "schemas" else f"-{fmt}") + tail
+        self.ident = f"pgbridge{producers}{fmt}{'raw' if uncompressed else ''}"
 
     def properties(self, prefix):
+        props = {"debezium.sink.kafka.producer.compression.type": "none"} if self.uncompressed else {}
         if self.fmt == "noschemas":
-            return {"debezium.format.key.schemas.enable": "false", "debezium.format.value.schemas.enable": "false"}
-        return {"debezium.format.key": "avro", "debezium.format.value": "avro",
-                "debezium.format.schema.registry.url": registry_url()}
+            props.update({"debezium.format.key.schemas.enable": "false",
+                          "debezium.format.value.schemas.enable": "false"})
+        elif self.fmt == "avro":
+            props.update({"debezium.format.key": "avro", "debezium.format.value": "avro",
+                          "debezium.format.schema.registry.url": registry_url()})
+        return props
 
     def run(self, ctx, run):
         try:
@@ -222,6 +235,9 @@ DESCRIPTIONS = {
                          "`<prefix>.outbox.<aggregatetype>`).",
     "debezium-json-outbox": "Debezium with the same EventRouter and JsonConverter schemas.enable=false.",
     "pgbridge-2-noschemas": "pgbridge, 2 producers, JSON without schemas (keys and values).",
+    "pgbridge-2-uncompressed": "pgbridge-2 (JSON with schemas) with compression.type=none, the Kafka "
+                               "producer's default (Kafka Connect's and Debezium Server's unless set).",
+    "pgbridge-2-avro-uncompressed": "pgbridge-2-avro with compression.type=none.",
     "pgbridge-2-avro": "pgbridge, 2 producers, Confluent's AvroConverter on keys and values, registering with "
                        "Apicurio Registry 3.0.9 on the same machine; the registry's CPU is not counted.",
     "debezium-avro": "Debezium 3.4.1 (not the version above) with Apicurio's AvroConverter 2.6.13 on keys and "
@@ -239,5 +255,8 @@ SYSTEMS = {
     "outbox": [PgBridgeChain(2, OUTBOX), DebeziumChain(OUTBOX)],
     "pgbridge-2-noschemas": [PgBridgeFormat(2, "noschemas")],
     "pgbridge-2-avro": [PgBridgeFormat(2, "avro")],
+    "pgbridge-2-uncompressed": [PgBridgeFormat(2, "schemas", uncompressed=True)],
+    "pgbridge-2-avro-uncompressed": [PgBridgeFormat(2, "avro", uncompressed=True)],
+    "uncompressed": [PgBridgeFormat(2, "schemas", uncompressed=True), PgBridgeFormat(2, "avro", uncompressed=True)],
     "formats": [PgBridge(2), PgBridgeFormat(2, "noschemas"), PgBridgeFormat(2, "avro"), DebeziumAvro()],
 }
