@@ -6,6 +6,8 @@
         no tombstone) and add.fields=op,table,lsn, then a RegexRouter renaming
         `<prefix>.<schema>.<table>` to `<prefix>.<schema>.<table>.events.v1` (the run's schema
         stays in the name: concurrent runs in the same database have tables of the same names)
+    pgbridge-2-avro-unwrap
+        the same chain with Avro keys and values (as pgbridge-2-avro)
     pgbridge-2-outbox / debezium-json-outbox
         the outbox EventRouter in both, JSON without schemas, over W5's outbox table: the
         payload expanded from its jsonb (`table.expand.json.payload`), `type` placed in the
@@ -96,11 +98,11 @@ OUTBOX = Chain("outbox", outbox_chain, outbox_topics, lambda counts: counts.inse
 class PgBridgeChain(PgBridge):
     measures_latency = False
 
-    def __init__(self, producers: int, chain: Chain) -> None:
+    def __init__(self, producers: int, chain: Chain, avro: bool = False) -> None:
         super().__init__(producers)
-        self.chain = chain
-        self.name = f"pgbridge-{producers}-{chain.name}"
-        self.ident = f"pgbridge{producers}{chain.name}"
+        self.chain, self.avro = chain, avro
+        self.name = f"pgbridge-{producers}-{'avro-' if avro else ''}{chain.name}"
+        self.ident = f"pgbridge{producers}{'avro' if avro else ''}{chain.name}"
 
     def topics(self, ctx, prefix):
         return self.chain.topics(ctx, prefix)
@@ -109,12 +111,22 @@ class PgBridgeChain(PgBridge):
         return self.chain.records(counts)
 
     def properties(self, prefix):
-        return {"debezium.format.key.schemas.enable": "false", "debezium.format.value.schemas.enable": "false",
+        formats = ({"debezium.format.key": "avro", "debezium.format.value": "avro",
+                    "debezium.format.schema.registry.url": registry_url()} if self.avro else
+                   {"debezium.format.key.schemas.enable": "false", "debezium.format.value.schemas.enable": "false"})
+        return {**formats,
                 # Connect's header converter, as the Debezium it is compared with writes headers
                 # (Debezium Server's default, JSON with schemas, writes twice the bytes)
                 "debezium.format.header": "org.apache.kafka.connect.storage.SimpleHeaderConverter",
                 # a Debezium Server file expands `${...}`: `$${` writes the `${` EventRouter reads
                 **{f"debezium.{k}": v.replace("${", "$${") for k, v in self.chain.keys(prefix).items()}}
+
+    def run(self, ctx, run):
+        try:
+            return super().run(ctx, run)
+        finally:
+            if self.avro:
+                delete_subjects([f"{t}-{side}" for t in self.topics(ctx, ctx.prefix(self)) for side in ("key", "value")])
 
 
 class DebeziumChain(Debezium):
@@ -229,6 +241,7 @@ DESCRIPTIONS = {
     "pgbridge-2-unwrap": "pgbridge, 2 producers, JSON without schemas, transforms: ExtractNewRecordState "
                          "(delete.tombstone.handling.mode=rewrite, add.fields=op,table,lsn) then RegexRouter "
                          "(`<prefix>.<schema>.<table>` -> `<prefix>.<schema>.<table>.events.v1`); no tombstones.",
+    "pgbridge-2-avro-unwrap": "pgbridge-2-unwrap's chain with Avro keys and values (registry as pgbridge-2-avro).",
     "debezium-json-unwrap": "Debezium with the same transforms and JsonConverter schemas.enable=false.",
     "pgbridge-2-outbox": "pgbridge, 2 producers, JSON without schemas, the outbox EventRouter (W5's table; "
                          "table.expand.json.payload=true, type as the header eventType, topics "
@@ -250,6 +263,7 @@ SYSTEMS = {
     "debezium-json-unwrap": [DebeziumChain(UNWRAP)],
     "debezium-avro": [DebeziumAvro()],
     "unwrap": [PgBridgeChain(2, UNWRAP), DebeziumChain(UNWRAP)],
+    "pgbridge-2-avro-unwrap": [PgBridgeChain(2, UNWRAP, avro=True)],
     "pgbridge-2-outbox": [PgBridgeChain(2, OUTBOX)],
     "debezium-json-outbox": [DebeziumChain(OUTBOX)],
     "outbox": [PgBridgeChain(2, OUTBOX), DebeziumChain(OUTBOX)],
