@@ -210,6 +210,13 @@ def summary(results: dict) -> str:
     ours = [v["rows_per_s"] for k, v in best.items() if k.startswith("bridge")]
     if theirs and ours:
         lines += ["", f"best bridge sink / best Debezium JDBC sink: {max(ours) / max(theirs):.2f}x rows/s"]
+        # CPU per row does not depend on how many cores the host gives both systems and the database
+        cpu = {side: min(v["cpu_us_per_row"] for k, v in best.items() if k.startswith(side))
+               for side in ("bridge", "debezium")}
+        both = {side: min(v["cpu_us_per_row"] + v["pg_cpu_us_per_row"] for k, v in best.items() if k.startswith(side))
+                for side in ("bridge", "debezium")}
+        lines += [f"CPU per row, Debezium JDBC sink / bridge sink (least of each): {cpu['debezium'] / cpu['bridge']:.2f}x "
+                  f"(the sink's processes), {both['debezium'] / both['bridge']:.2f}x (with PostgreSQL's)"]
     return "\n".join(lines)
 
 
