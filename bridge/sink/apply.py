@@ -87,6 +87,7 @@ class Writer:
         self._cache: dict[tuple, tuple[Callable, ...]] = {}
         self._plans: dict[tuple, _Plan] = {}
         self._staged: dict[tuple, Staged] = {}  # (shape, its column types) -> its staged statements
+        self.markers = config.delete_markers_table if config.delete_markers else None  # bridge.sink.markers
 
     # -- one change -> one row of text ------------------------------------------------------
 
@@ -162,7 +163,7 @@ class Writer:
                 self.target.table(cur, change)
                 lsn = change.lsn if self.target.guarded(change) else None
                 for sql, args in truncate_statements(change.table, lsn, self.config.ordering_column,
-                                                     self.config.truncates_table):
+                                                     self.config.truncates_table, self.markers):
                     cur.execute(sql, args)
                 applied.statements += 1
                 continue
@@ -218,7 +219,7 @@ class Writer:
             ident = (shape, tuple(types.get(n) for n in shape.keys + shape.columns))
             staged = self._staged.get(ident)
             if staged is None:
-                staged = self._staged[ident] = staged_statements(mode, shape, types, guard, truncates)
+                staged = self._staged[ident] = staged_statements(mode, shape, types, guard, truncates, self.markers)
             if self.target.stage(cur, staged.table):
                 cur.execute(staged.create)
             if self.target.fill(cur, staged.table):  # a second run of this shape in this transaction
@@ -228,9 +229,9 @@ class Writer:
             cur.execute(staged.merge)
         else:
             if shape.kind == DELETE:
-                sql, template = delete_statement(shape, types, guard)
+                sql, template = delete_statement(shape, types, guard, self.markers)
             else:
-                sql, template = write_statement(mode, shape, types, guard, truncates)
+                sql, template = write_statement(mode, shape, types, guard, truncates, self.markers)
             psycopg2.extras.execute_values(cur, sql, [r.key + r.values for r in run], template=template,
                                            page_size=len(run))
         applied.statements += 1

@@ -136,6 +136,9 @@ class SinkConfig:
     ordering_guard: str = "lsn"  # lsn | none
     ordering_column: str = "__pgbridge_lsn"
     truncates_table: str = "__pgbridge_sink_truncates"
+    delete_markers: bool = False  # bridge.sink.markers: deletes remembered (guard on, deletes applied)
+    delete_markers_table: str = "__pgbridge_sink_deletes"
+    delete_markers_retention_ms: int = 604_800_000
     decode: DecodeOptions = field(default_factory=DecodeOptions)  # how the source encoded (schemaless JSON)
     flow: FlowConfig = field(default_factory=FlowConfig)
     workers: int = 1
@@ -211,6 +214,9 @@ def read_sink(r: PropertyReader, workers: int | None = None) -> SinkConfig:
         ordering_guard=r.choice("bridge.sink.ordering.guard", "lsn", ("lsn", "none")),
         ordering_column=r.str("bridge.sink.ordering.column", "__pgbridge_lsn"),
         truncates_table=r.str("bridge.sink.truncates.table", "__pgbridge_sink_truncates"),
+        delete_markers=_delete_markers(r, offsets, delete_enabled),
+        delete_markers_table=r.str("bridge.sink.delete.markers.table", "__pgbridge_sink_deletes"),
+        delete_markers_retention_ms=r.int("bridge.sink.delete.markers.retention.ms", 604_800_000, minimum=1),
         decode=DecodeOptions.from_reader(r), flow=_flow(r, batch_size),
         workers=_workers(r, workers), linger_ms=r.int("bridge.sink.linger.ms", 100),
         http=_http(r),
@@ -218,6 +224,25 @@ def read_sink(r: PropertyReader, workers: int | None = None) -> SinkConfig:
     r.int("tasks.max", 1, minimum=1)
     r.raw("config.action.reload")  # the file is read once at start: a change takes a restart
     return config
+
+
+def _delete_markers(r: PropertyReader, offsets: str, delete_enabled: bool) -> bool:
+    """`bridge.sink.delete.markers` (`bridge.sink.markers`): by default on with the LSN guard and
+    offsets in Kafka, whose redeliveries replay older inserts after their delete. With offsets in
+    the target one partition is applied exactly once and in order, so only a table fed from
+    several partitions of one key (two topics, a topic given more partitions) or a dead-letter
+    replay needs them: `true` asks for them there, at a per-row probe of the marker table on every
+    insert (the default exactly-once path keeps its speed). They need the guard's LSNs: `true`
+    without it is refused. Without `delete.enabled` there is no delete to mark."""
+    key = "bridge.sink.delete.markers"
+    guard = r.choice("bridge.sink.ordering.guard", "lsn", ("lsn", "none"))
+    if r.raw(key) in (None, ""):
+        return guard == "lsn" and offsets == "kafka" and delete_enabled
+    wanted = r.bool(key, False)
+    if wanted and guard != "lsn":
+        raise ConfigError(f"{r.label(key)}=true needs {r.label('bridge.sink.ordering.guard')}=lsn (a marker "
+                          "compares LSNs); remove it or turn the guard on")
+    return wanted and delete_enabled
 
 
 def _synchronous_commit(r: PropertyReader, offsets: str) -> bool:
