@@ -13,6 +13,7 @@ import pytest
 
 from bridge.kafka.settings import KafkaConnection
 from bridge.sink.apply import Writer
+from bridge.sink.markers import markers_table
 from bridge.sink.offsets import OffsetsMoved, OffsetStore
 from bridge.sink.records import Readers
 from bridge.sink.settings import SinkConfig
@@ -33,6 +34,12 @@ def _record(id_: int, v: str, lsn: int, op: str = "c") -> tuple[bytes, bytes]:
     payload = {"before": None, "after": {"id": id_, "v": v}, "source": {"lsn": lsn}, "op": op}
     return (json.dumps(key, separators=(",", ":")).encode(),
             json.dumps({"schema": VALUE_SCHEMA, "payload": payload}, separators=(",", ":")).encode())
+
+
+def _delete(id_: int, lsn: int) -> tuple[bytes, bytes]:
+    key, _ = _record(id_, "", lsn)
+    payload = {"before": {"id": id_, "v": None}, "after": None, "source": {"lsn": lsn}, "op": "d"}
+    return key, json.dumps({"schema": VALUE_SCHEMA, "payload": payload}, separators=(",", ":")).encode()
 
 
 @pytest.fixture
@@ -118,3 +125,41 @@ def test_offsets_of_several_partitions_are_compared_and_set_together(target):
             mine.write(cur, {("t", 0): 12, ("t", 1): 14})
         conn.rollback()
         assert OffsetStore(table, "g").read(cur, [("t", 0), ("t", 1)]) == {("t", 0): 9, ("t", 1): 20}
+
+
+@pytest.mark.parametrize("others", [0, 1])  # the row alone (VALUES) or in a run of two (COPY and merge)
+def test_a_delete_marker_keeps_an_older_insert_from_resurrecting_the_row(target, others):
+    conn, schema = target
+    config = SinkConfig(name="s", topics=("t",), topics_regex=None, dsn="", kafka=KafkaConnection({}), consumer={},
+                        insert_mode="upsert", pk_mode="record_key", delete_enabled=True, table_format=f"{schema}.t",
+                        delete_markers=True, delete_markers_table="marks")
+    reader, writer = Readers(config, "__debezium_unavailable_value"), Writer(config, config.decode)
+
+    def write(record) -> list[str]:
+        """Key 1's `record` (and key 2's, in the same run): key 1's value after it."""
+        changes = [reader.read("t", 0, 0, *record(id_)) for id_ in range(1, 2 + others)]
+        with conn.cursor() as cur:
+            writer.write(cur, changes)
+        conn.commit()
+        writer.target.committed()
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT v FROM {schema}.t WHERE id = 1")
+            return [v for (v,) in cur.fetchall()]
+
+    with conn.cursor() as cur:
+        cur.execute(f"SET search_path = {schema}")
+        for sql in markers_table("marks"):
+            cur.execute(sql)
+    conn.commit()
+    # GIVEN a row inserted at LSN 10 and deleted at LSN 20
+    assert write(lambda i: _record(i, "a", 10)) == ["a"]
+    assert write(lambda i: _delete(i, 20)) == []
+    # WHEN the insert at LSN 10 comes again (a redelivery, another topic, a replay), or an update at 15
+    assert write(lambda i: _record(i, "a", 10)) == []
+    assert write(lambda i: _record(i, "b", 15, "u")) == []
+    # THEN the row stays deleted; a newer insert re-creates it, and the delete, arriving again, leaves it
+    assert write(lambda i: _record(i, "c", 30)) == ["c"]
+    assert write(lambda i: _delete(i, 20)) == ["c"]
+    with conn.cursor() as cur:
+        cur.execute("SELECT table_name, key, lsn FROM marks WHERE key = '(1)'")
+        assert cur.fetchall() == [(f"{schema}.t", "(1)", 20)]
