@@ -5,7 +5,6 @@ the offsets' compare-and-set over several partitions in one statement."""
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import psycopg2
@@ -17,30 +16,9 @@ from bridge.sink.markers import markers_table
 from bridge.sink.offsets import OffsetsMoved, OffsetStore
 from bridge.sink.records import Readers
 from bridge.sink.settings import SinkConfig
+from tests.integration.support import sink_delete, sink_record
 
 pytestmark = pytest.mark.integration
-
-ROW = {"type": "struct", "optional": True, "fields": [{"field": "id", "type": "int64", "optional": False},
-                                                      {"field": "v", "type": "string", "optional": True}]}
-VALUE_SCHEMA = {"type": "struct", "name": "srv.s.t.Envelope", "optional": False,
-                "fields": [{**ROW, "field": "before"}, {**ROW, "field": "after"},
-                           {"field": "source", "type": "struct", "optional": False, "fields": []},
-                           {"field": "op", "type": "string", "optional": False}]}
-KEY_SCHEMA = {"type": "struct", "optional": False, "fields": [{"field": "id", "type": "int64", "optional": False}]}
-
-
-def _record(id_: int, v: str, lsn: int, op: str = "c") -> tuple[bytes, bytes]:
-    key = {"schema": KEY_SCHEMA, "payload": {"id": id_}}
-    payload = {"before": None, "after": {"id": id_, "v": v}, "source": {"lsn": lsn}, "op": op}
-    return (json.dumps(key, separators=(",", ":")).encode(),
-            json.dumps({"schema": VALUE_SCHEMA, "payload": payload}, separators=(",", ":")).encode())
-
-
-def _delete(id_: int, lsn: int) -> tuple[bytes, bytes]:
-    key, _ = _record(id_, "", lsn)
-    payload = {"before": {"id": id_, "v": None}, "after": None, "source": {"lsn": lsn}, "op": "d"}
-    return key, json.dumps({"schema": VALUE_SCHEMA, "payload": payload}, separators=(",", ":")).encode()
-
 
 @pytest.fixture
 def target(pg_dsn):
@@ -72,17 +50,17 @@ def test_runs_through_one_staging_table_twice_in_a_transaction_write_each_row_on
     reader, writer = Readers(config, "__debezium_unavailable_value"), Writer(config, config.decode)
     # GIVEN a batch whose repeated keys split it into runs of one shape, and a second batch of it
     # (without the LSN guard, which would skip a row merged twice, only an empty staging table helps)
-    first = [_record(1, "a", 10), _record(2, "b", 11), _record(3, "c\tx\\y", 12)]
-    again = [_record(1, "a2", 20, "u"), _record(2, "b2", 21, "u"), _record(4, "d", 22)]
+    first = [sink_record(1, "a", 10), sink_record(2, "b", 11), sink_record(3, "c\tx\\y", 12)]
+    again = [sink_record(1, "a2", 20, "u"), sink_record(2, "b2", 21, "u"), sink_record(4, "d", 22)]
     changes = [reader.read("t", 0, n, key, value) for n, (key, value) in enumerate(first + again)]
     if insert_mode == "insert":
-        changes = changes[:3] + [reader.read("t", 0, 9, *_record(5, "e", 30))]  # new keys only: a plain INSERT
+        changes = changes[:3] + [reader.read("t", 0, 9, *sink_record(5, "e", 30))]  # new keys only: a plain INSERT
     with conn.cursor() as cur:
         # WHEN both runs are written in one transaction, then another batch after the commit
         applied = writer.write(cur, changes)
         conn.commit()
         writer.target.committed()
-        later = [reader.read("t", 1, n, *_record(10 + n, "later", 40 + n)) for n in range(2)]
+        later = [reader.read("t", 1, n, *sink_record(10 + n, "later", 40 + n)) for n in range(2)]
         writer.write(cur, later)
         conn.commit()
         writer.target.committed()
@@ -152,14 +130,14 @@ def test_a_delete_marker_keeps_an_older_insert_from_resurrecting_the_row(target,
             cur.execute(sql)
     conn.commit()
     # GIVEN a row inserted at LSN 10 and deleted at LSN 20
-    assert write(lambda i: _record(i, "a", 10)) == ["a"]
-    assert write(lambda i: _delete(i, 20)) == []
+    assert write(lambda i: sink_record(i, "a", 10)) == ["a"]
+    assert write(lambda i: sink_delete(i, 20)) == []
     # WHEN the insert at LSN 10 comes again (a redelivery, another topic, a replay), or an update at 15
-    assert write(lambda i: _record(i, "a", 10)) == []
-    assert write(lambda i: _record(i, "b", 15, "u")) == []
+    assert write(lambda i: sink_record(i, "a", 10)) == []
+    assert write(lambda i: sink_record(i, "b", 15, "u")) == []
     # THEN the row stays deleted; a newer insert re-creates it, and the delete, arriving again, leaves it
-    assert write(lambda i: _record(i, "c", 30)) == ["c"]
-    assert write(lambda i: _delete(i, 20)) == ["c"]
+    assert write(lambda i: sink_record(i, "c", 30)) == ["c"]
+    assert write(lambda i: sink_delete(i, 20)) == ["c"]
     with conn.cursor() as cur:
         cur.execute("SELECT table_name, key, lsn FROM marks WHERE key = '(1)'")
         assert cur.fetchall() == [(f"{schema}.t", "(1)", 20)]
