@@ -12,7 +12,7 @@ import pytest
 
 from bridge.kafka.settings import KafkaConnection
 from bridge.sink.apply import Writer
-from bridge.sink.markers import markers_table
+from bridge.sink.markers import Pruner, markers_table
 from bridge.sink.offsets import OffsetsMoved, OffsetStore
 from bridge.sink.records import Readers
 from bridge.sink.settings import SinkConfig
@@ -141,3 +141,22 @@ def test_a_delete_marker_keeps_an_older_insert_from_resurrecting_the_row(target,
     with conn.cursor() as cur:
         cur.execute("SELECT table_name, key, lsn FROM marks WHERE key = '(1)'")
         assert cur.fetchall() == [(f"{schema}.t", "(1)", 20)]
+
+
+def test_pruning_drops_the_markers_past_their_retention_only(target):
+    conn, schema = target
+    with conn.cursor() as cur:
+        cur.execute(f"SET search_path = {schema}")
+        for sql in markers_table("marks"):
+            cur.execute(sql)
+        # GIVEN markers written two hours ago and one a minute ago
+        cur.execute("INSERT INTO marks (table_name, key, lsn, marked_at) SELECT 't', '(' || i || ')', i, "
+                    "now() - interval '2 hours' FROM generate_series(1, 3) i")
+        cur.execute("INSERT INTO marks (table_name, key, lsn, marked_at) VALUES ('t', '(9)', 9, now() - interval '1 minute')")
+    conn.commit()
+    # WHEN a worker prunes with a retention of an hour
+    assert Pruner("marks", 3_600_000).prune(conn) == 3
+    # THEN only the recent one is left
+    with conn.cursor() as cur:
+        cur.execute("SELECT key FROM marks")
+        assert cur.fetchall() == [("(9)",)]
