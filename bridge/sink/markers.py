@@ -29,8 +29,7 @@ bytea_output, are the database's and the same for every session of the sink.)
   days, Kafka's default `retention.ms`: under it no older copy of a change is left in the source
   topics or the dead-letter topic to replay) are deleted by each worker at most once a minute, in
   chunks of their own transactions; SKIP LOCKED lets workers prune side by side. The table holds
-  about deletes/s x retention rows: lower the retention for delete-heavy topics with shorter
-  retention.
+  about deletes/s x retention rows: with a shorter topic retention, a shorter one suits too.
 """
 
 from __future__ import annotations
