@@ -153,7 +153,7 @@ class Writer:
         `RecordRefused` (a decode or catalog refusal) or psycopg2's error; the caller rolls back."""
         applied = Applied()
         if self.config.reduction:
-            changes = reduced(changes)
+            changes = reduced(changes, self.config.ordering_guard == "lsn")
         run: list[_Row] = []
         keys: set[tuple] = set()
         for change in changes:
@@ -241,9 +241,11 @@ class Writer:
             applied.guard_skips += len(run) - cur.rowcount
 
 
-def reduced(changes: list[Change]) -> list[Change]:
+def reduced(changes: list[Change], by_lsn: bool = False) -> list[Change]:
     """The last change per (table, key) between truncates; an update missing unchanged-TOAST
-    columns takes them from the row write it replaces."""
+    columns takes them from the row write it replaces. `by_lsn` (the LSN guard): a change older
+    than the one it would replace (from another partition, a replay) is dropped, as the guard or a
+    delete marker would skip it; kept, it would move the row back or undo a delete."""
     out: list[Change] = []
     pending: dict[tuple, Change] = {}
     for change in changes:
@@ -259,6 +261,10 @@ def reduced(changes: list[Change]) -> list[Change]:
             continue
         ident = (change.table, change.key_columns, tuple(map(repr, change.key)))
         earlier = pending.pop(ident, None)
+        if by_lsn and earlier is not None and change.lsn is not None and earlier.lsn is not None \
+                and change.lsn < earlier.lsn:
+            pending[ident] = earlier
+            continue
         if earlier is not None and earlier.kind == UPSERT and change.kind == UPSERT:
             change = _merged(earlier, change)
         pending[ident] = change

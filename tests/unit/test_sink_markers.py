@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from bridge.errors import ConfigError
+from bridge.sink.apply import reduced
 from bridge.sink.markers import PRUNE_EVERY_S, Pruner, key_text, markers_table
 from bridge.sink.naming import TableName
-from bridge.sink.records import DELETE, UPSERT
+from bridge.sink.records import DELETE, UPSERT, Change
 from bridge.sink.statements import Shape, delete_statement, staged_statements, truncate_statements, write_statement
 from tests.unit.builders import sink_file_config
 
@@ -150,3 +151,17 @@ def test_the_table_and_the_retention_are_read(tmp_path):
                                          "bridge.sink.delete.markers.table": "marks",
                                          "bridge.sink.delete.markers.retention.ms": "60000"})
     assert (config.delete_markers_table, config.delete_markers_retention_ms) == ("marks", 60000)
+
+
+def _change(kind: int, lsn: int, v: str | None = None) -> Change:
+    return Change(kind, TABLE, ("id",), (1,), None, ("v",) if v else (), (v,) if v else (), None, lsn)
+
+
+@pytest.mark.parametrize("late", [_change(UPSERT, 10, "old"), _change(DELETE, 10)])
+def test_with_the_guard_the_reduction_drops_a_change_older_than_the_one_it_would_replace(late):
+    # a delete at 20 (or an insert at 20) read before an older change of its key: the older one is dropped,
+    # as the delete's marker (or the guard) would skip it, instead of undoing the delete (or the insert)
+    for newer in (_change(DELETE, 20), _change(UPSERT, 20, "new")):
+        assert reduced([newer, late], by_lsn=True) == [newer]
+        assert reduced([newer, late]) == [late]  # without the guard: the last read stands, as before
+        assert reduced([late, newer], by_lsn=True) == [newer]
