@@ -87,6 +87,7 @@ class Writer:
         self._cache: dict[tuple, tuple[Callable, ...]] = {}
         self._plans: dict[tuple, _Plan] = {}
         self._staged: dict[tuple, Staged] = {}  # (shape, its column types) -> its staged statements
+        self.markers = config.delete_markers_table if config.delete_markers else None  # bridge.sink.markers
 
     # -- one change -> one row of text ------------------------------------------------------
 
@@ -152,7 +153,7 @@ class Writer:
         `RecordRefused` (a decode or catalog refusal) or psycopg2's error; the caller rolls back."""
         applied = Applied()
         if self.config.reduction:
-            changes = reduced(changes)
+            changes = reduced(changes, self.config.ordering_guard == "lsn")
         run: list[_Row] = []
         keys: set[tuple] = set()
         for change in changes:
@@ -162,7 +163,7 @@ class Writer:
                 self.target.table(cur, change)
                 lsn = change.lsn if self.target.guarded(change) else None
                 for sql, args in truncate_statements(change.table, lsn, self.config.ordering_column,
-                                                     self.config.truncates_table):
+                                                     self.config.truncates_table, self.markers):
                     cur.execute(sql, args)
                 applied.statements += 1
                 continue
@@ -218,7 +219,7 @@ class Writer:
             ident = (shape, tuple(types.get(n) for n in shape.keys + shape.columns))
             staged = self._staged.get(ident)
             if staged is None:
-                staged = self._staged[ident] = staged_statements(mode, shape, types, guard, truncates)
+                staged = self._staged[ident] = staged_statements(mode, shape, types, guard, truncates, self.markers)
             if self.target.stage(cur, staged.table):
                 cur.execute(staged.create)
             if self.target.fill(cur, staged.table):  # a second run of this shape in this transaction
@@ -228,9 +229,9 @@ class Writer:
             cur.execute(staged.merge)
         else:
             if shape.kind == DELETE:
-                sql, template = delete_statement(shape, types, guard)
+                sql, template = delete_statement(shape, types, guard, self.markers)
             else:
-                sql, template = write_statement(mode, shape, types, guard, truncates)
+                sql, template = write_statement(mode, shape, types, guard, truncates, self.markers)
             psycopg2.extras.execute_values(cur, sql, [r.key + r.values for r in run], template=template,
                                            page_size=len(run))
         applied.statements += 1
@@ -240,9 +241,11 @@ class Writer:
             applied.guard_skips += len(run) - cur.rowcount
 
 
-def reduced(changes: list[Change]) -> list[Change]:
+def reduced(changes: list[Change], by_lsn: bool = False) -> list[Change]:
     """The last change per (table, key) between truncates; an update missing unchanged-TOAST
-    columns takes them from the row write it replaces."""
+    columns takes them from the row write it replaces. `by_lsn` (the LSN guard): a change older
+    than the one it would replace (from another partition, a replay) is dropped, as the guard or a
+    delete marker would skip it; kept, it would move the row back or undo a delete."""
     out: list[Change] = []
     pending: dict[tuple, Change] = {}
     for change in changes:
@@ -258,6 +261,10 @@ def reduced(changes: list[Change]) -> list[Change]:
             continue
         ident = (change.table, change.key_columns, tuple(map(repr, change.key)))
         earlier = pending.pop(ident, None)
+        if by_lsn and earlier is not None and change.lsn is not None and earlier.lsn is not None \
+                and change.lsn < earlier.lsn:
+            pending[ident] = earlier
+            continue
         if earlier is not None and earlier.kind == UPSERT and change.kind == UPSERT:
             change = _merged(earlier, change)
         pending[ident] = change

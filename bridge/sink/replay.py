@@ -26,6 +26,7 @@ from bridge.errors import BridgeError, ConfigError, ConnectionFailed, ExitCode
 from bridge.kafka import clients
 from bridge.sink.apply import TRANSIENT, Writer
 from bridge.sink.dlq import PREFIX
+from bridge.sink.markers import markers_table
 from bridge.sink.records import Readers, RecordRefused
 from bridge.sink.settings import SinkConfig
 from bridge.sink.statements import truncates_table
@@ -138,6 +139,9 @@ class Replay:
                 cur.execute("SELECT set_config('TimeZone', %s, false)", (self.config.time_zone,))
                 if self.config.ordering_guard == "lsn" and self.config.truncate_enabled:
                     cur.execute(truncates_table(self.config.truncates_table))
+                if self.config.delete_markers:
+                    for sql in markers_table(self.config.delete_markers_table):
+                        cur.execute(sql)
             conn.commit()
             return conn
         except psycopg2.OperationalError as exc:

@@ -136,6 +136,9 @@ class SinkConfig:
     ordering_guard: str = "lsn"  # lsn | none
     ordering_column: str = "__pgbridge_lsn"
     truncates_table: str = "__pgbridge_sink_truncates"
+    delete_markers: bool = False  # bridge.sink.markers: deletes remembered (guard on, deletes applied)
+    delete_markers_table: str = "__pgbridge_sink_deletes"
+    delete_markers_retention_ms: int = 604_800_000
     decode: DecodeOptions = field(default_factory=DecodeOptions)  # how the source encoded (schemaless JSON)
     flow: FlowConfig = field(default_factory=FlowConfig)
     workers: int = 1
@@ -196,6 +199,10 @@ def read_sink(r: PropertyReader, workers: int | None = None) -> SinkConfig:
     pattern = r.str("cloud.events.schema.name.pattern", r".*CloudEvents\.Envelope$")
     _regex(r, "cloud.events.schema.name.pattern", pattern)
     r.bool("connection.restart.on.errors", False)  # bridge sink reconnects inside the retry budget either way
+    quarantine = read_quarantine(r, errors.dlq_replication_factor)
+    # a key's changes can come again, older, after its delete: from another topic, or replayed
+    replayable = (bool(regex) or len(topics) > 1 or quarantine.enabled
+                  or (errors.tolerance == "all" and errors.dlq_topic is not None))
     config = SinkConfig(
         name=name, topics=topics, topics_regex=regex, dsn=dsn, kafka=kafka, consumer=consumer,
         dlq_producer=_override(r, PRODUCER, kafka), dlq_admin=_override(r, ADMIN, kafka),
@@ -204,13 +211,16 @@ def read_sink(r: PropertyReader, workers: int | None = None) -> SinkConfig:
         quote_identifiers=r.bool("quote.identifiers", False), batch_size=batch_size, max_poll_records=max_poll,
         reduction=r.bool("use.reduction.buffer", False), fields=_field_filter(r), time_zone=time_zone,
         key_schemas=key_schemas, value_schemas=value_schemas, key_avro=key_avro, value_avro=value_avro,
-        errors=errors, breaker=_breaker(r), quarantine=read_quarantine(r, errors.dlq_replication_factor),
+        errors=errors, breaker=_breaker(r), quarantine=quarantine,
         dedup=read_dedup(r),
         offsets=offsets, synchronous_commit=_synchronous_commit(r, offsets),
         offsets_table=r.str("bridge.sink.offsets.table", "__pgbridge_sink_offsets"),
         ordering_guard=r.choice("bridge.sink.ordering.guard", "lsn", ("lsn", "none")),
         ordering_column=r.str("bridge.sink.ordering.column", "__pgbridge_lsn"),
         truncates_table=r.str("bridge.sink.truncates.table", "__pgbridge_sink_truncates"),
+        delete_markers=_delete_markers(r, delete_enabled, offsets == "kafka" or replayable),
+        delete_markers_table=r.str("bridge.sink.delete.markers.table", "__pgbridge_sink_deletes"),
+        delete_markers_retention_ms=r.int("bridge.sink.delete.markers.retention.ms", 604_800_000, minimum=1),
         decode=DecodeOptions.from_reader(r), flow=_flow(r, batch_size),
         workers=_workers(r, workers), linger_ms=r.int("bridge.sink.linger.ms", 100),
         http=_http(r),
@@ -218,6 +228,27 @@ def read_sink(r: PropertyReader, workers: int | None = None) -> SinkConfig:
     r.int("tasks.max", 1, minimum=1)
     r.raw("config.action.reload")  # the file is read once at start: a change takes a restart
     return config
+
+
+def _delete_markers(r: PropertyReader, delete_enabled: bool, replays: bool) -> bool:
+    """`bridge.sink.delete.markers` (`bridge.sink.markers`). With offsets in the target each
+    partition is applied exactly once and in order, so a key's older change can follow its delete
+    only when it comes from elsewhere: another topic (several `topics`, `topics.regex`), a
+    dead-letter or quarantine topic replayed, or a topic given more partitions (keys move). The
+    default (`replays`) is on with the LSN guard where the configuration shows such a source or
+    keeps offsets in Kafka (its redeliveries after a crash replay older changes), off otherwise:
+    markers cost every insert a probe of the marker table, and the plain exactly-once path keeps
+    its speed (`true` covers the resized topic). They need the guard's LSNs: `true` without it is
+    refused. Without `delete.enabled` there is no delete to mark."""
+    key = "bridge.sink.delete.markers"
+    guard = r.choice("bridge.sink.ordering.guard", "lsn", ("lsn", "none"))
+    if r.raw(key) in (None, ""):
+        return guard == "lsn" and replays and delete_enabled
+    wanted = r.bool(key, False)
+    if wanted and guard != "lsn":
+        raise ConfigError(f"{r.label(key)}=true needs {r.label('bridge.sink.ordering.guard')}=lsn (a marker "
+                          "compares LSNs); remove it or turn the guard on")
+    return wanted and delete_enabled
 
 
 def _synchronous_commit(r: PropertyReader, offsets: str) -> bool:

@@ -10,6 +10,8 @@ the LSN guard the hidden column takes the change's LSN and a change older than t
 (`WHERE t.lsn IS NULL OR t.lsn < v.lsn`), so a replayed or reordered change never moves a row back;
 a truncate deletes the rows older than it and is remembered per table (`bridge.sink.truncates.table`),
 so a change older than the truncate that arrives after it (from another partition) is not written.
+With delete markers (`bridge.sink.markers`, `markers` below: the marker table, None when off) a
+delete also records its key and LSN, and a row write skips a key deleted at or after its LSN.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from bridge.sink.markers import mark, truncated, unmarked
 from bridge.sink.naming import TableName, quote
 from bridge.sink.records import DELETE
 
@@ -43,19 +46,25 @@ def _after_truncate(shape: Shape, truncates: str, v: str) -> str:
 
 
 def write_statement(mode: str, shape: Shape, types: dict[str, str], guard: str,
-                    truncates: str | None) -> tuple[str, str]:
+                    truncates: str | None, markers: str | None = None) -> tuple[str, str]:
     """(statement with one `%s` for the VALUES list, per-row template) of a row write; `truncates`:
     the table of truncate LSNs (None: truncates are not applied, nothing to compare with)."""
     names = _names(shape, guard)
     listed = ", ".join(quote(n) for n in names)
     template = _template(names, {**types, guard: "bigint"})
-    return _write(mode, shape, guard, truncates, "", f"(VALUES %s) AS v({listed})", "VALUES %s"), template
+    return _write(mode, shape, types, guard, truncates, markers, f"(VALUES %s) AS v({listed})",
+                  "VALUES %s"), template
 
 
-def delete_statement(shape: Shape, types: dict[str, str], guard: str) -> tuple[str, str]:
+def delete_statement(shape: Shape, types: dict[str, str], guard: str,
+                     markers: str | None = None) -> tuple[str, str]:
     names = _names(shape, guard)
+    listed = ", ".join(quote(n) for n in names)
     template = _template(names, {**types, guard: "bigint"})
-    return _delete(shape, guard, "", f"(VALUES %s) AS v({', '.join(quote(n) for n in names)})"), template
+    if shape.guarded and markers:  # the rows are read twice: by the marker write and the delete
+        prefix = f"WITH v ({listed}) AS (VALUES %s), {_mark(shape, types, guard, markers, 'v')} "
+        return _delete(shape, guard, prefix, "v"), template
+    return _delete(shape, guard, "", f"(VALUES %s) AS v({listed})"), template
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +80,8 @@ class Staged:
     merge: str
 
 
-def staged_statements(mode: str, shape: Shape, types: dict[str, str], guard: str, truncates: str | None) -> Staged:
+def staged_statements(mode: str, shape: Shape, types: dict[str, str], guard: str, truncates: str | None,
+                      markers: str | None = None) -> Staged:
     """A run of `shape` through a temporary table typed as the statements' casts are, emptied by
     each commit or rollback (ON COMMIT DELETE ROWS); the caller empties it before a second use in
     one transaction."""
@@ -85,9 +95,10 @@ def staged_statements(mode: str, shape: Shape, types: dict[str, str], guard: str
               + ", ".join(f"{quote(n)} {all_types[n]}" for n in names) + ") ON COMMIT DELETE ROWS")
     rows = f"pg_temp.{table} AS v"
     if shape.kind == DELETE:
-        merge = _delete(shape, guard, "", rows)
+        prefix = f"WITH {_mark(shape, types, guard, markers, rows)} " if shape.guarded and markers else ""
+        merge = _delete(shape, guard, prefix, rows)
     else:
-        merge = _write(mode, shape, guard, truncates, "", rows, f"SELECT {listed} FROM {rows}")
+        merge = _write(mode, shape, types, guard, truncates, markers, rows, f"SELECT {listed} FROM {rows}")
     return Staged(table, create, f"TRUNCATE pg_temp.{table}", f"COPY pg_temp.{table} FROM STDIN", merge)
 
 
@@ -95,10 +106,14 @@ def _names(shape: Shape, guard: str) -> tuple[str, ...]:
     return shape.keys + shape.columns + ((guard,) if shape.guarded else ())
 
 
-def _write(mode: str, shape: Shape, guard: str, truncates: str | None, prefix: str, rows: str,
-           plain_rows: str) -> str:
-    """A row write reading its rows from `rows` (`v`), after `prefix` (a WITH clause or nothing);
-    `plain_rows` follows the column list when there is no truncate to compare with."""
+def _mark(shape: Shape, types: dict[str, str], guard: str, markers: str, rows: str) -> str:
+    return mark(markers, str(shape.table), shape.keys, types, f"v.{quote(guard)}", rows)
+
+
+def _write(mode: str, shape: Shape, types: dict[str, str], guard: str, truncates: str | None, markers: str | None,
+           rows: str, plain_rows: str) -> str:
+    """A row write reading its rows from `rows` (`v`); `plain_rows` follows the column list when
+    there is no truncate or delete marker to compare with."""
     table, keys, columns = shape.table.sql(), shape.keys, shape.columns
     listed = ", ".join(quote(n) for n in _names(shape, guard))
     g = quote(guard)
@@ -109,13 +124,17 @@ def _write(mode: str, shape: Shape, guard: str, truncates: str | None, prefix: s
             where.append(f"(t.{g} IS NULL OR t.{g} < v.{g})")
             if truncates:
                 where.append(_after_truncate(shape, truncates, f"v.{g}"))
-        return (f"{prefix}UPDATE {table} AS t SET {', '.join(sets)} FROM {rows}"
+        return (f"UPDATE {table} AS t SET {', '.join(sets)} FROM {rows}"
                 + (f" WHERE {' AND '.join(where)}" if where else ""))
+    conditions = []
     if shape.guarded and truncates:  # rows older than the table's last truncate are not written
-        sql = (f"{prefix}INSERT INTO {table} AS t ({listed}) SELECT * FROM {rows} "
-               f"WHERE {_after_truncate(shape, truncates, f'v.{g}')}")
+        conditions.append(_after_truncate(shape, truncates, f"v.{g}"))
+    if shape.guarded and markers and keys:  # nor rows of a key deleted at or after them
+        conditions.append(unmarked(markers, str(shape.table), keys, types, f"v.{g}"))
+    if conditions:
+        sql = f"INSERT INTO {table} AS t ({listed}) SELECT * FROM {rows} WHERE {' AND '.join(conditions)}"
     else:
-        sql = f"{prefix}INSERT INTO {table} AS t ({listed}) {plain_rows}"
+        sql = f"INSERT INTO {table} AS t ({listed}) {plain_rows}"
     if mode == "upsert":
         sets = [f"{quote(c)} = EXCLUDED.{quote(c)}" for c in columns] + ([f"{g} = EXCLUDED.{g}"] if shape.guarded
                                                                           else [])
@@ -137,16 +156,20 @@ def _delete(shape: Shape, guard: str, prefix: str, rows: str) -> str:
     return f"{prefix}DELETE FROM {shape.table.sql()} AS t USING {rows} WHERE {' AND '.join(where)}"
 
 
-def truncate_statements(table: TableName, lsn: int | None, guard: str, truncates: str) -> list[tuple[str, tuple]]:
+def truncate_statements(table: TableName, lsn: int | None, guard: str, truncates: str,
+                        markers: str | None = None) -> list[tuple[str, tuple]]:
     """A truncate. With the guard (a source LSN) only rows older than it are deleted and its LSN
     is kept, so that a change from before it applied later (another partition, a replay) stays out
-    and a newer row written earlier stays in."""
+    and a newer row written earlier stays in; it stands for the table's older delete markers."""
     if lsn is None:
         return [(f"TRUNCATE TABLE {table.sql()}", ())]
     g, t = quote(guard), quote(truncates)
-    return [(f"DELETE FROM {table.sql()} WHERE {g} IS NULL OR {g} < %s", (lsn,)),
-            (f"INSERT INTO {t} VALUES (%s, %s) ON CONFLICT (table_name) DO UPDATE SET lsn = EXCLUDED.lsn "
-             f"WHERE {t}.lsn < EXCLUDED.lsn", (str(table), lsn))]
+    statements = [(f"DELETE FROM {table.sql()} WHERE {g} IS NULL OR {g} < %s", (lsn,)),
+                  (f"INSERT INTO {t} VALUES (%s, %s) ON CONFLICT (table_name) DO UPDATE SET lsn = EXCLUDED.lsn "
+                   f"WHERE {t}.lsn < EXCLUDED.lsn", (str(table), lsn))]
+    if markers:
+        statements.append(truncated(markers, str(table), lsn))
+    return statements
 
 
 def truncates_table(truncates: str) -> str:

@@ -40,6 +40,7 @@ from bridge.sink.breaker import Breaker
 from bridge.sink.dedup.window import window_for
 from bridge.sink.dlq import DeadLetters
 from bridge.sink.flow import Flow
+from bridge.sink.markers import Pruner, markers_table
 from bridge.sink.offsets import OffsetsMoved, OffsetStore
 from bridge.sink.quarantine.mismatch import mismatch_reason
 from bridge.sink.quarantine.topic import quarantine_producer, reason_headers
@@ -96,6 +97,8 @@ class SinkWorker:
         self.readers = Readers(config, config.decode.unavailable_value_placeholder, wait=stop.wait)
         self.writer = Writer(config, config.decode)
         self.offsets = OffsetStore(config.offsets_table, config.group) if config.offsets == "target" else None
+        self.pruner = (Pruner(config.delete_markers_table, config.delete_markers_retention_ms)
+                       if config.delete_markers else None)
         self.dead = DeadLetters(config, index)
         self.quarantine = quarantine_producer(config, index) if config.quarantine.enabled else None
         tolerated = config.errors.tolerance == "all" or self.quarantine is not None
@@ -130,6 +133,9 @@ class SinkWorker:
                         self.offsets.create(cur)
                     if self.config.ordering_guard == "lsn" and self.config.truncate_enabled:
                         cur.execute(truncates_table(self.config.truncates_table))
+                    if self.config.delete_markers:
+                        for sql in markers_table(self.config.delete_markers_table):
+                            cur.execute(sql)
                 conn.commit()
                 self.conn = conn
                 return conn
@@ -318,6 +324,17 @@ class SinkWorker:
         self.stats.add(self.index, records=len(batch), rows=sum(applied.rows.values()), batches=1,
                        dead_letters=len(refused_now) - quarantined, guard_skips=applied.guard_skips,
                        quarantined=quarantined, dedup_skipped=skipped)
+        if self.pruner is not None and self.pruner.due():
+            self._prune()
+
+    def _prune(self) -> None:
+        """Drop the delete markers past their retention, in transactions of their own; a failure
+        is logged and left to the next time (the markers only wait longer)."""
+        try:
+            self.pruner.prune(self._connect())
+        except psycopg2.Error as exc:
+            self._rollback()
+            log.warning("pruning delete markers failed (retried in a minute): %s", str(exc).strip())
 
     def _commit(self) -> None:
         """The Kafka commit of what the writer committed into the target, on the poll loop's

@@ -540,3 +540,30 @@ def rows_as_text(dsn: str, query: str) -> list[tuple]:
             return cur.fetchall()
     finally:
         conn.close()
+
+
+# A Debezium-format record of a table (id bigint key, v text), JSON with schemas as pgbridge writes it.
+_SINK_ROW = {"type": "struct", "optional": True, "fields": [{"field": "id", "type": "int64", "optional": False},
+                                                            {"field": "v", "type": "string", "optional": True}]}
+_SINK_VALUE_SCHEMA = {"type": "struct", "name": "srv.s.t.Envelope", "optional": False,
+                      "fields": [{**_SINK_ROW, "field": "before"}, {**_SINK_ROW, "field": "after"},
+                                 {"field": "source", "type": "struct", "optional": False, "fields": []},
+                                 {"field": "op", "type": "string", "optional": False}]}
+_SINK_KEY_SCHEMA = {"type": "struct", "optional": False,
+                    "fields": [{"field": "id", "type": "int64", "optional": False}]}
+
+
+def _sink_json(schema: dict, payload: dict) -> bytes:
+    return json.dumps({"schema": schema, "payload": payload}, separators=(",", ":")).encode()
+
+
+def sink_record(id_: int, v: str, lsn: int, op: str = "c") -> tuple[bytes, bytes]:
+    """(key, value) of a row write of `id_` at source LSN `lsn`."""
+    payload = {"before": None, "after": {"id": id_, "v": v}, "source": {"lsn": lsn}, "op": op}
+    return _sink_json(_SINK_KEY_SCHEMA, {"id": id_}), _sink_json(_SINK_VALUE_SCHEMA, payload)
+
+
+def sink_delete(id_: int, lsn: int) -> tuple[bytes, bytes]:
+    """(key, value) of the delete of `id_` at source LSN `lsn`."""
+    payload = {"before": {"id": id_, "v": None}, "after": None, "source": {"lsn": lsn}, "op": "d"}
+    return _sink_json(_SINK_KEY_SCHEMA, {"id": id_}), _sink_json(_SINK_VALUE_SCHEMA, payload)

@@ -5,7 +5,6 @@ the offsets' compare-and-set over several partitions in one statement."""
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import psycopg2
@@ -13,27 +12,13 @@ import pytest
 
 from bridge.kafka.settings import KafkaConnection
 from bridge.sink.apply import Writer
+from bridge.sink.markers import Pruner, markers_table
 from bridge.sink.offsets import OffsetsMoved, OffsetStore
 from bridge.sink.records import Readers
 from bridge.sink.settings import SinkConfig
+from tests.integration.support import sink_delete, sink_record
 
 pytestmark = pytest.mark.integration
-
-ROW = {"type": "struct", "optional": True, "fields": [{"field": "id", "type": "int64", "optional": False},
-                                                      {"field": "v", "type": "string", "optional": True}]}
-VALUE_SCHEMA = {"type": "struct", "name": "srv.s.t.Envelope", "optional": False,
-                "fields": [{**ROW, "field": "before"}, {**ROW, "field": "after"},
-                           {"field": "source", "type": "struct", "optional": False, "fields": []},
-                           {"field": "op", "type": "string", "optional": False}]}
-KEY_SCHEMA = {"type": "struct", "optional": False, "fields": [{"field": "id", "type": "int64", "optional": False}]}
-
-
-def _record(id_: int, v: str, lsn: int, op: str = "c") -> tuple[bytes, bytes]:
-    key = {"schema": KEY_SCHEMA, "payload": {"id": id_}}
-    payload = {"before": None, "after": {"id": id_, "v": v}, "source": {"lsn": lsn}, "op": op}
-    return (json.dumps(key, separators=(",", ":")).encode(),
-            json.dumps({"schema": VALUE_SCHEMA, "payload": payload}, separators=(",", ":")).encode())
-
 
 @pytest.fixture
 def target(pg_dsn):
@@ -65,17 +50,17 @@ def test_runs_through_one_staging_table_twice_in_a_transaction_write_each_row_on
     reader, writer = Readers(config, "__debezium_unavailable_value"), Writer(config, config.decode)
     # GIVEN a batch whose repeated keys split it into runs of one shape, and a second batch of it
     # (without the LSN guard, which would skip a row merged twice, only an empty staging table helps)
-    first = [_record(1, "a", 10), _record(2, "b", 11), _record(3, "c\tx\\y", 12)]
-    again = [_record(1, "a2", 20, "u"), _record(2, "b2", 21, "u"), _record(4, "d", 22)]
+    first = [sink_record(1, "a", 10), sink_record(2, "b", 11), sink_record(3, "c\tx\\y", 12)]
+    again = [sink_record(1, "a2", 20, "u"), sink_record(2, "b2", 21, "u"), sink_record(4, "d", 22)]
     changes = [reader.read("t", 0, n, key, value) for n, (key, value) in enumerate(first + again)]
     if insert_mode == "insert":
-        changes = changes[:3] + [reader.read("t", 0, 9, *_record(5, "e", 30))]  # new keys only: a plain INSERT
+        changes = changes[:3] + [reader.read("t", 0, 9, *sink_record(5, "e", 30))]  # new keys only: a plain INSERT
     with conn.cursor() as cur:
         # WHEN both runs are written in one transaction, then another batch after the commit
         applied = writer.write(cur, changes)
         conn.commit()
         writer.target.committed()
-        later = [reader.read("t", 1, n, *_record(10 + n, "later", 40 + n)) for n in range(2)]
+        later = [reader.read("t", 1, n, *sink_record(10 + n, "later", 40 + n)) for n in range(2)]
         writer.write(cur, later)
         conn.commit()
         writer.target.committed()
@@ -118,3 +103,60 @@ def test_offsets_of_several_partitions_are_compared_and_set_together(target):
             mine.write(cur, {("t", 0): 12, ("t", 1): 14})
         conn.rollback()
         assert OffsetStore(table, "g").read(cur, [("t", 0), ("t", 1)]) == {("t", 0): 9, ("t", 1): 20}
+
+
+@pytest.mark.parametrize("others", [0, 1])  # the row alone (VALUES) or in a run of two (COPY and merge)
+def test_a_delete_marker_keeps_an_older_insert_from_resurrecting_the_row(target, others):
+    conn, schema = target
+    config = SinkConfig(name="s", topics=("t",), topics_regex=None, dsn="", kafka=KafkaConnection({}), consumer={},
+                        insert_mode="upsert", pk_mode="record_key", delete_enabled=True, table_format=f"{schema}.t",
+                        delete_markers=True, delete_markers_table="marks")
+    reader, writer = Readers(config, "__debezium_unavailable_value"), Writer(config, config.decode)
+
+    def write(record) -> list[str]:
+        """Key 1's `record` (and key 2's, in the same run): key 1's value after it."""
+        changes = [reader.read("t", 0, 0, *record(id_)) for id_ in range(1, 2 + others)]
+        with conn.cursor() as cur:
+            writer.write(cur, changes)
+        conn.commit()
+        writer.target.committed()
+        with conn.cursor() as cur:
+            cur.execute(f"SELECT v FROM {schema}.t WHERE id = 1")
+            return [v for (v,) in cur.fetchall()]
+
+    with conn.cursor() as cur:
+        cur.execute(f"SET search_path = {schema}")
+        for sql in markers_table("marks"):
+            cur.execute(sql)
+    conn.commit()
+    # GIVEN a row inserted at LSN 10 and deleted at LSN 20
+    assert write(lambda i: sink_record(i, "a", 10)) == ["a"]
+    assert write(lambda i: sink_delete(i, 20)) == []
+    # WHEN the insert at LSN 10 comes again (a redelivery, another topic, a replay), or an update at 15
+    assert write(lambda i: sink_record(i, "a", 10)) == []
+    assert write(lambda i: sink_record(i, "b", 15, "u")) == []
+    # THEN the row stays deleted; a newer insert re-creates it, and the delete, arriving again, leaves it
+    assert write(lambda i: sink_record(i, "c", 30)) == ["c"]
+    assert write(lambda i: sink_delete(i, 20)) == ["c"]
+    with conn.cursor() as cur:
+        cur.execute("SELECT table_name, key, lsn FROM marks WHERE key = '(1)'")
+        assert cur.fetchall() == [(f"{schema}.t", "(1)", 20)]
+
+
+def test_pruning_drops_the_markers_past_their_retention_only(target):
+    conn, schema = target
+    with conn.cursor() as cur:
+        cur.execute(f"SET search_path = {schema}")
+        for sql in markers_table("marks"):
+            cur.execute(sql)
+        # GIVEN markers written two hours ago and one a minute ago
+        cur.execute("INSERT INTO marks (table_name, key, lsn, marked_at) SELECT 't', '(' || i || ')', i, "
+                    "now() - interval '2 hours' FROM generate_series(1, 3) i")
+        cur.execute("INSERT INTO marks (table_name, key, lsn, marked_at) VALUES ('t', '(9)', 9, now() - interval '1 minute')")
+    conn.commit()
+    # WHEN a worker prunes with a retention of an hour
+    assert Pruner("marks", 3_600_000).prune(conn) == 3
+    # THEN only the recent one is left
+    with conn.cursor() as cur:
+        cur.execute("SELECT key FROM marks")
+        assert cur.fetchall() == [("(9)",)]
