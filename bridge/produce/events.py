@@ -378,7 +378,8 @@ class EventBuilder:
 
     def _unwrapped(self, t: TableEvents) -> Unwrapping | None:
         """The fast path of `t`'s creates and updates (`bridge.produce.unwrapped`), when the
-        chain only unwraps them (and renames their topic) and the converters write JSON."""
+        chain only unwraps them (and renames their topic) and the converters write JSON, or
+        Avro (`bridge.produce.avro_unwrapped`)."""
         envelope = t.value_writer.schema  # type: ignore[attr-defined]  # a capturing writer's
         try:
             found = self._chain.unwrap_only(t.topic, envelope, self.headers)  # type: ignore[union-attr]
