@@ -80,6 +80,16 @@ def compile_avro(ncols: int, picks: tuple, key_picks: tuple, value_writer, key_w
     envelope = AvroEnvelope.of(value_writer.avro, source)
     if envelope is None or len(envelope.row_fields) != len(picks):
         return None
+    reader = row_reader(ncols, picks, key_picks, [f["type"] for f in envelope.row_fields], envelope.row_space,
+                        key_writer)
+    return None if reader is None else AvroTable(reader, envelope, value_writer, key_writer)
+
+
+def row_reader(ncols: int, picks: tuple, key_picks: tuple, row_nodes: list, row_space: str | None,
+               key_writer) -> Reader | None:
+    """The tuple reader writing a row as the fields `row_nodes` (the Avro types of `picks`'
+    fields, in namespace `row_space`) and the key record as `key_writer` (an Avro writer)
+    writes it; None when not every field is compiled."""
     key_fields: list = []
     key_space = None
     if key_picks:
@@ -87,9 +97,7 @@ def compile_avro(ncols: int, picks: tuple, key_picks: tuple, value_writer, key_w
         if not isinstance(node, dict) or node.get("type") != "record" or len(node["fields"]) != len(key_picks):
             return None
         key_fields, key_space = [f["type"] for f in node["fields"]], node.get("namespace")
-    reader = _compile_reader(ncols, picks, key_picks, [f["type"] for f in envelope.row_fields], key_fields,
-                             (envelope.row_space, key_space))
-    return None if reader is None else AvroTable(reader, envelope, value_writer, key_writer)
+    return _compile_reader(ncols, picks, key_picks, row_nodes, key_fields, (row_space, key_space))
 
 
 def _constant(node, encode, value, utf8: bool, records: dict, space: str | None) -> bytes | None:

@@ -39,7 +39,7 @@ import logging
 import struct
 import time
 import uuid
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 
@@ -58,7 +58,7 @@ from bridge.format.json import json_bytes, literal
 from bridge.format.source import SourceTemplate
 from bridge.pgoutput.messages import UNCHANGED_TOAST, Delete, Insert, Relation, Update
 from bridge.produce.fastrows import Reader, compile_reader, key_mask
-from bridge.produce.unwrapped import Unwrapped
+from bridge.produce.unwrapped import Unwrapped, Unwrapping
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF, WHOLE
 from bridge.route.settings import EventConfig
 from bridge.source.catalog import TableInfo
@@ -66,6 +66,9 @@ from bridge.transform.chain import Chain, Written, capturing
 from bridge.transform.columns import ColumnMapper, mapper_for
 from bridge.transform.record import ConnectRecord
 from bridge.transform.settings import NO_RULES, ColumnRules
+
+if TYPE_CHECKING:
+    from bridge.produce.avrorows import Reader as AvroReader
 
 log = logging.getLogger(__name__)
 _encode = msgspec.json.Encoder().encode
@@ -204,7 +207,7 @@ class TableEvents:
                                      self.key_writer, self.source)
         self.key_mask = key_mask(self.key_picks)
         # with a chain that only unwraps, its creates and updates' fast path (`EventBuilder.relation`)
-        self.unwrapped: Unwrapped | None = None
+        self.unwrapped: Unwrapping | None = None
 
     def reader_for(self, row_writer: Writer, key_writer: Writer | None) -> Reader | None:
         """The fast path's tuple reader (`bridge.produce.fastrows`) writing the row's payload as
@@ -213,6 +216,15 @@ class TableEvents:
         if any(p[0] in self._mappers for p in self.key_picks):
             return None
         return compile_reader(len(self._columns), self.picks, self.key_picks, row_writer, key_writer)
+
+    def avro_reader_for(self, row_nodes: list, row_space: str | None, key_writer: Writer | None) -> AvroReader | None:
+        """`reader_for` for Avro writers (`bridge.produce.avrorows.row_reader`): the row written
+        as the record fields of types `row_nodes` (in namespace `row_space`), the key as
+        `key_writer` writes it."""
+        if any(p[0] in self._mappers for p in self.key_picks):
+            return None
+        from bridge.produce.avrorows import row_reader
+        return row_reader(len(self._columns), self.picks, self.key_picks, row_nodes, row_space, key_writer)
 
     def snapshot_picks(self) -> tuple:
         """`picks` with the converters of values read by a snapshot (`snapshot_converter_for`)."""
@@ -323,7 +335,8 @@ class EventBuilder:
         event.converting.failure.handling.mode (`bridge.produce.failures`); `chain`: the
         transforms (`bridge.transform.chain`), which take the events as Connect values: with
         one, every table takes the general path and the chain writes the records, but the creates
-        and updates of a table whose chain only unwraps them (`fast_unwrapped`)."""
+        and updates of a table whose chain only unwraps them (`fast_unwrapped`; with Avro values
+        `bridge.produce.avro_unwrapped`)."""
         self._converting = converting
         self._events = events
         self._columns = columns
@@ -347,6 +360,9 @@ class EventBuilder:
             from bridge.produce.avrorows import avro_fast_change
             self.fast_change = avro_fast_change(self._tables, self._skipped, events.tombstones_on_delete,  # type: ignore[method-assign]
                                                 self.headers)
+        elif chain is not None and getattr(self._writes.value, "binary", False):  # and with a chain that unwraps
+            from bridge.produce.avro_unwrapped import avro_fast_unwrapped
+            self.fast_change = avro_fast_unwrapped(self._tables, self._skipped)  # type: ignore[method-assign]
 
     def relation(self, msg: Relation, info: TableInfo, topic: str) -> TableEvents:
         """A Relation message (first use or after ALTER TABLE) replaces the table's shape; `topic`
@@ -360,9 +376,10 @@ class EventBuilder:
         self._tables[msg.relation_id] = table
         return table
 
-    def _unwrapped(self, t: TableEvents) -> Unwrapped | None:
+    def _unwrapped(self, t: TableEvents) -> Unwrapping | None:
         """The fast path of `t`'s creates and updates (`bridge.produce.unwrapped`), when the
-        chain only unwraps them (and renames their topic) and the converters write JSON."""
+        chain only unwraps them (and renames their topic) and the converters write JSON, or
+        Avro (`bridge.produce.avro_unwrapped`)."""
         envelope = t.value_writer.schema  # type: ignore[attr-defined]  # a capturing writer's
         try:
             found = self._chain.unwrap_only(t.topic, envelope, self.headers)  # type: ignore[union-attr]
@@ -374,8 +391,13 @@ class EventBuilder:
             value_schema, rewrite, fields, header_refs = step.row_plan(envelope)
         except ConfigError:
             return None  # what the step refuses, it refuses on the general path
-        if not Unwrapped.supports(fields, header_refs, [p[1] for p in t.picks]) or (fields or rewrite) and not t.picks:
+        if not Unwrapped.supports(fields, header_refs, [p[1] for p in t.picks], rewrite) or \
+                (fields or rewrite) and not t.picks:
             return None
+        if getattr(self._writes.value, "binary", False):  # Avro: the chain's writers
+            from bridge.produce.avro_unwrapped import AvroUnwrapped
+            return AvroUnwrapped.of(t, topic, self._chain, value_schema, rewrite, fields, header_refs,  # type: ignore[arg-type]
+                                    self._events.header_format, self.headers)
         value_writer = self._writes.value.prepare(value_schema, topic, VALUE)
         key_writer = None if t.key_writer is None else \
             self._writes.key.prepare(t.key_writer.schema, topic, KEY)  # type: ignore[attr-defined]
@@ -586,7 +608,7 @@ class EventBuilder:
                 return None  # deletes, and what is not a change, take the general path
             if u.txn is not txn:
                 u.renew(txn)
-            formats = u.formats
+            formats = u.values
             if formats is None:
                 return None
             if u.timed:

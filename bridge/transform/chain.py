@@ -237,15 +237,17 @@ class Chain:
         tombstone; with one, JsonConverter writes the schema), with the partition a step set."""
         topic = record.topic
         key = None if record.key is None and record.key_schema is None else \
-            self._writer(topic, KEY, record.key_schema).write(record.key)
+            self.writer(topic, KEY, record.key_schema).write(record.key)
         value = None if record.value is None and record.value_schema is None else \
-            self._writer(topic, VALUE, record.value_schema).write(record.value)
+            self.writer(topic, VALUE, record.value_schema).write(record.value)
         out = Written(topic, key, value, record.headers)
         if record.partition is not None:
             out.partition = record.partition
         return out
 
-    def _writer(self, topic: str, field: str, schema: Schema | None) -> RecordWriter:
+    def writer(self, topic: str, field: str, schema: Schema | None) -> RecordWriter:
+        """The writer of the records of `topic` whose key or value (`field`) has `schema`,
+        prepared once (the unwrap fast path writes with it too: `bridge.produce.avro_unwrapped`)."""
         slot = (topic, field, id(schema))
         found = self._writers.get(slot)
         if found is None or found[0] is not schema:

@@ -26,7 +26,7 @@ import math
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -70,7 +70,9 @@ class Case:
     """One Debezium run: connector `options`, the tables (`setup`, before it starts), the
     `workload` (after it streams), and the records to read: topic suffix (after the prefix; a
     leading `!` names a topic without it, `{prefix}` filled in) -> how many (of a transaction
-    topic: how many transactions). `{s}` stands for the PostgreSQL schema everywhere."""
+    topic: how many transactions). `{s}` stands for the PostgreSQL schema everywhere.
+    `transforms`: Connect's `transforms*` keys, which both connectors run (such a case is
+    compared live only: the envelope cases' references cover the converter)."""
 
     name: str
     options: dict[str, str]
@@ -78,6 +80,7 @@ class Case:
     setup: tuple[str, ...]
     workload: tuple[str, ...]
     topics: dict[str, int]
+    transforms: dict[str, str] = field(default_factory=dict)
 
     def options_in(self, schema: str) -> dict[str, str]:
         return {k: v.replace("{s}", schema) for k, v in self.options.items()}
@@ -173,6 +176,30 @@ CASES: dict[str, Case] = {c.name: c for c in (
             "SELECT pg_logical_emit_message(true, '{s}-tx', 'in a transaction'); COMMIT",
         ),
         {"{s}.tx": 2, "transaction": 1, "message": 1, "!__debezium-heartbeat.{prefix}": 1}),
+    Case(
+        # The commonest production chain in Avro: unwrap (rewrite, fields and a header added) and
+        # RegexRouter; several rows per producer, so that pgbridge's unwrap fast path writes most.
+        "unwrap", {}, ("orders",),
+        ("CREATE TABLE {s}.orders (id int PRIMARY KEY, qty int NOT NULL, big bigint, email text, "
+         "price numeric(12,2), at timestamptz, ok boolean, attrs jsonb, u uuid, ratio double precision, day date)",),
+        (
+            "INSERT INTO {s}.orders SELECT n, n * 3, n * 1000000000000, 'user' || n || '@example.com', n * 1.25, "
+            "'2024-05-01 12:34:56.789012+00'::timestamptz + n * interval '1 day', n % 2 = 0, "
+            "jsonb_build_object('tier', n), ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1' || n)::uuid, n / 7.0, "
+            "date '2024-02-28' + n FROM generate_series(1, 8) n",
+            "INSERT INTO {s}.orders (id, qty) VALUES (9, 0)",  # nulls
+            "UPDATE {s}.orders SET qty = qty + 1, email = NULL WHERE id <= 2",
+            "DELETE FROM {s}.orders WHERE id = 8",  # __deleted true; its tombstone dropped
+        ),
+        {"!{prefix}.{s}.orders.events.v1": 12},
+        {"transforms": "unwrap,route",
+         "transforms.unwrap.type": "io.debezium.transforms.ExtractNewRecordState",
+         "transforms.unwrap.delete.tombstone.handling.mode": "rewrite",
+         "transforms.unwrap.add.fields": "op,table,lsn,source.ts_ms",
+         "transforms.unwrap.add.headers": "op",
+         "transforms.route.type": "org.apache.kafka.connect.transforms.RegexRouter",
+         "transforms.route.regex": "([^.]+)[.]([^.]+)[.]([^.]+)",
+         "transforms.route.replacement": "$1.$2.$3.events.v1"}),
 )}
 
 

@@ -27,38 +27,13 @@ from bridge.produce import events as events_module
 from bridge.produce.events import EventBuilder, TxnContext
 from bridge.source.catalog import TableInfo
 from tests.pgoutput_encoder import encode
-from tests.unit.builders import MINIMAL
+from tests.unit.builders import AVRO_MATRIX as MATRIX, AVRO_MODES as MODES, AVRO_NOT_COMPILED as GENERAL, \
+    MINIMAL, NUMERIC_12_2
 
 AVRO = {"debezium.format.key": "avro", "debezium.format.value": "avro",
         "debezium.format.schema.registry.url": "http://registry:8081"}
 TXN = TxnContext(xid=700, commit_ts_us=1_700_000_000_123_456, last_commit_lsn=1000)
 FIRST_TXN = TxnContext(xid=701, commit_ts_us=1_700_000_000_123_456, last_commit_lsn=None)
-NUMERIC_12_2 = ((12 << 16) | 2) + 4
-
-# (type oid, typmod, values as pgoutput's text): every family pgbridge converts
-MATRIX = [
-    (16, -1, [b"t", b"f"]), (21, -1, [b"-32768", b"7"]), (23, -1, [b"-2147483648", b"63", b"64", b"8191"]),
-    (20, -1, [b"9223372036854775807", b"-9223372036854775808", b"0", b"268435455", b"268435456"]),
-    (700, -1, [b"3.3", b"NaN", b"-Infinity", b"1e+30"]), (701, -1, [b"0.1", b"Infinity", b"-1.5e-300"]),
-    (1700, NUMERIC_12_2, [b"1234.50", b"-0.01", b"0.00", b"NaN"]), (1700, -1, [b"22.2200", b"-1e3"]),
-    (790, -1, [b"$1,234.11", b"-$0.25"]), (25, -1, [b"", b"x" * 63, b"y" * 64, "žš ☃ 𝄞".encode(), b"a\"\\\n"]),
-    (1043, -1, [b"abc"]), (1042, -1, [b"x  "]), (114, -1, [b'{"a": 1}']), (3802, -1, [b'{"b": [true, null]}']),
-    (142, -1, [b"<a/>"]), (2950, -1, [b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"]), (17, -1, [b"\\x010203", b"\\x"]),
-    (1082, -1, [b"2024-02-29", b"infinity"]), (1083, -1, [b"13:14:15.123456"]), (1266, -1, [b"13:14:15+02"]),
-    (1114, -1, [b"2024-02-29 13:14:15.5", b"-infinity"]), (1184, -1, [b"2024-02-29 13:14:15.5+02"]),
-    (1186, -1, [b"1 day 02:00:00", b"-00:00:01"]), (869, -1, [b"10.0.0.1"]), (650, -1, [b"10.0.0.0/8"]),
-    (829, -1, [b"08:00:2b:01:02:03"]), (1560, 1, [b"1"]), (1560, 3, [b"101"]), (1562, -1, [b"10110"]),
-    (600, -1, [b"(1.5,2.5)"]), (3904, -1, [b"[1,5)"]), (3220, -1, [b"16/B374D848"]), (26, -1, [b"4294967295"]),
-    (1007, -1, [b"{1,NULL,3}"]), (1009, -1, [b"{a,b}"]),
-]
-MODES = [{}, {"debezium.source.decimal.handling.mode": "string"},
-         {"debezium.source.decimal.handling.mode": "double"},
-         {"debezium.source.time.precision.mode": "connect"},
-         {"debezium.source.time.precision.mode": "adaptive_time_microseconds"},
-         {"debezium.source.binary.handling.mode": "hex"},
-         {"debezium.source.interval.handling.mode": "string"}]
-# what the fast path leaves to the general one: arrays (not compiled into binary encoders)
-GENERAL = {1007, 1009}
 
 
 @pytest.fixture(autouse=True)

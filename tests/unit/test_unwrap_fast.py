@@ -174,10 +174,14 @@ def test_a_step_that_applies_to_the_table_sends_it_the_general_way():
     assert fast(keyed, insert) is None
 
 
-def test_an_added_field_named_as_a_column_takes_the_general_path():
+def test_an_added_field_named_as_a_column_or_deleted_takes_the_general_path():
     clash = builder(unwrap(**{"add.fields": "op:note", "add.fields.prefix": ""}))
     assert fast(clash, Insert(16384, ROW)) is None
     assert json.loads(general(clash, Insert(16384, ROW))[0][2])["payload"]["note"] == "c"  # replaced in place
+    # named as `__deleted` in a rewrite mode: the template would write the name twice
+    deleted = builder(unwrap(**{"delete.tombstone.handling.mode": "rewrite", "add.fields": "op:deleted"}))
+    assert fast(deleted, Insert(16384, ROW)) is None
+    assert json.loads(general(deleted, Insert(16384, ROW))[0][2])["payload"]["__deleted"] == "c"
 
 
 def test_a_new_transaction_or_shape_renews_the_templates():
