@@ -28,6 +28,10 @@ KAFKA_HEAP=${BRIDGE_KAFKA_HEAP:--Xms256m -Xmx768m}
 
 say() { echo "[local] $*" >&2; }
 
+# True while process $1 runs. A zombie has exited (its files and sockets are closed), however long
+# the init process takes to reap it (some container inits reap only every second or two).
+process_alive() { kill -0 "$1" 2>/dev/null && [ "$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null)" != Z ]; }
+
 # True when something accepts TCP connections on 127.0.0.1:$1.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

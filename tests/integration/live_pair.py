@@ -89,9 +89,9 @@ class LivePair:
         accepts; pgbridge stopped then."""
         bridge = self.bridge
         assert bridge is not None
-        got_dbz = parity.consume_prefix(self.bootstrap, self.dbz, ended, quiet=quiet, timeout=120)
-        got_ours = parity.consume_prefix(self.bootstrap, self.ours, ended, quiet=quiet, timeout=90,
-                                         alive=bridge.running)
+        got_dbz, got_ours = parity.consume_together(
+            self.bootstrap, dict(prefix=self.dbz, done=ended, quiet=quiet, timeout=120),
+            dict(prefix=self.ours, done=ended, quiet=quiet, timeout=90, alive=bridge.running))
         if keep is not None:
             got_dbz, got_ours = [r for r in got_dbz if keep(r)], [r for r in got_ours if keep(r)]
         code = bridge.stop()

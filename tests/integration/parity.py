@@ -27,8 +27,10 @@ import difflib
 import json
 import os
 import re
+import threading
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -217,10 +219,11 @@ def consume_records(bootstrap: str, counts: dict[str, int], *, timeout: float = 
 
 
 def consume_prefix(bootstrap: str, prefix: str, done, *, quiet: float = 2.0, timeout: float = 90.0,
-                   alive=lambda: True) -> list[Record]:
+                   alive=lambda: True, together: _Together | None = None) -> list[Record]:
     """Every record of the topics `<prefix>.*`, read from the beginning (partitions assigned as
     topics appear), until `done(records)` holds and nothing new arrived for `quiet` seconds.
-    Fails after `timeout`, or when `alive()` turns false while `done` does not hold."""
+    Fails after `timeout`, or when `alive()` turns false while `done` does not hold.
+    `together`: read on until the other reads of `consume_together` are complete too."""
     consumer = Consumer({
         "bootstrap.servers": bootstrap,
         "group.id": f"parity-{os.getpid()}-{time.monotonic_ns()}",
@@ -261,15 +264,56 @@ def consume_prefix(bootstrap: str, prefix: str, done, *, quiet: float = 2.0, tim
                 ))
                 last_seen = time.monotonic()
             finished = done(records)
-            if finished and time.monotonic() - last_seen >= quiet:
+            complete = finished and time.monotonic() - last_seen >= quiet
+            if together is None and complete or together is not None and together.all_complete(prefix, complete):
                 return records
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline and not complete:
                 raise AssertionError(f"topics {prefix}.*: not complete after {timeout}s "
                                      f"({len(records)} records from {sorted(assigned)})")
             if not finished and not alive() and time.monotonic() - last_seen > 5:
                 raise AssertionError(f"topics {prefix}.*: the writer stopped after {len(records)} records")
     finally:
         consumer.close()
+
+
+class _Together:
+    """The reads of one `consume_together`: whether each is complete now, and whether one failed."""
+
+    def __init__(self, prefixes: list[str]) -> None:
+        self._complete = dict.fromkeys(prefixes, False)
+        self._lock = threading.Lock()
+        self.failed = False
+
+    def all_complete(self, prefix: str, complete: bool) -> bool:
+        """Note `prefix`'s state; true when every read is complete (or another read failed)."""
+        with self._lock:
+            self._complete[prefix] = complete
+            return self.failed or all(self._complete.values())
+
+
+def consume_together(bootstrap: str, *reads: dict) -> list[list[Record]]:
+    """`consume_prefix(bootstrap, **read)` for each of `reads` (prefix, done, quiet, timeout,
+    alive) at once, each in its own thread, so that their quiet periods overlap instead of adding
+    up. Each read ends only when its own condition holds and every other read's holds too: no
+    read stops sooner than it would alone. The records of each read, in order; the first failure
+    is raised."""
+    prefixes = [read["prefix"] for read in reads]
+    assert len(set(prefixes)) == len(prefixes), f"one read per prefix: {prefixes}"
+    together = _Together(prefixes)
+
+    def one(read: dict) -> list[Record]:
+        try:
+            return consume_prefix(bootstrap, **read, together=together)
+        except BaseException:
+            together.failed = True
+            raise
+
+    with ThreadPoolExecutor(len(reads)) as pool:
+        futures = [pool.submit(one, read) for read in reads]
+        for future in futures:
+            if future.exception() is not None:
+                raise future.exception()
+        return [future.result() for future in futures]
 
 
 def topics_with_prefix(bootstrap: str, prefix: str) -> set[str]:

@@ -237,15 +237,15 @@ def live(request, pg_dsn, kafka_bootstrap, tmp_path_factory):
 
         # WHEN the rows change, then (both past those changes) the defaults change
         _run(conn, STREAM_SQL, schema)
-        for prefix, alive in ((dbz, lambda: True), (ours, bridge.running)):
-            parity.consume_prefix(kafka_bootstrap, prefix, _ended(1, prefix, schema), quiet=0.5, timeout=90,
-                                  alive=alive)
+        parity.consume_together(kafka_bootstrap, *(dict(prefix=prefix, done=_ended(1, prefix, schema), quiet=0.5,
+                                                        timeout=90, alive=alive)
+                                                   for prefix, alive in ((dbz, lambda: True), (ours, bridge.running))))
         _run(conn, ALTER_SQL, schema)
 
         # THEN both write everything
-        got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, _ended(2, dbz, schema), quiet=3.0, timeout=90)
-        got_ours = parity.consume_prefix(kafka_bootstrap, ours, _ended(2, ours, schema), quiet=2.0, timeout=60,
-                                         alive=bridge.running)
+        got_dbz, got_ours = parity.consume_together(
+            kafka_bootstrap, dict(prefix=dbz, done=_ended(2, dbz, schema), quiet=3.0, timeout=90),
+            dict(prefix=ours, done=_ended(2, ours, schema), quiet=2.0, timeout=60, alive=bridge.running))
         code = bridge.stop()
         assert code == 0, f"pgbridge exited with {code}:\n{bridge.log()}"
         for name, records in (("debezium", got_dbz), ("pgbridge", got_ours)):

@@ -147,8 +147,8 @@ def live(pg_dsn, kafka_bootstrap, tmp_path_factory):
 
         # WHEN the changes stream, and once both wrote them, an incremental snapshot runs
         pair.run(stream(tag))
-        parity.consume_prefix(kafka_bootstrap, pair.dbz, _streamed, quiet=1.0, timeout=120)
-        parity.consume_prefix(kafka_bootstrap, pair.ours, _streamed, quiet=1.0, timeout=90, alive=pair.bridge.running)
+        parity.consume_together(kafka_bootstrap, dict(prefix=pair.dbz, done=_streamed, quiet=1.0, timeout=120),
+                                dict(prefix=pair.ours, done=_streamed, quiet=1.0, timeout=90, alive=pair.bridge.running))
         pair.run([incremental_snapshot(tag)])
         with pair.conn.cursor() as cur:
             cur.execute(f"SELECT (SELECT count(*) FROM {tag}.m) + (SELECT count(*) FROM {tag}.k)")

@@ -59,9 +59,9 @@ def test_adjusted_names_match_debezium(mode, pg_dsn, kafka_bootstrap, tmp_path):
         parity.run_sql(conn, [f'INSERT INTO {schema}."odd-table" VALUES (2, \'two\')',
                               f'UPDATE {schema}."odd-table" SET "v-x" = \'changed\' WHERE "1st-col" = 1',
                               f'DELETE FROM {schema}."odd-table" WHERE "1st-col" = 2'])
-        got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, _ended(dbz, schema), quiet=2.0, timeout=90)
-        got_ours = parity.consume_prefix(kafka_bootstrap, ours, _ended(ours, schema), quiet=1.0, timeout=60,
-                                         alive=bridge.running)
+        got_dbz, got_ours = parity.consume_together(
+            kafka_bootstrap, dict(prefix=dbz, done=_ended(dbz, schema), quiet=2.0, timeout=90),
+            dict(prefix=ours, done=_ended(ours, schema), quiet=1.0, timeout=60, alive=bridge.running))
         assert bridge.stop() == 0, bridge.log()
 
         # THEN Debezium adjusted the names as expected: its topic keeps the table's name

@@ -121,10 +121,9 @@ def live(pg_dsn, kafka_bootstrap, tmp_path_factory):
 
         # THEN both write everything (read back until the last row arrived and the topics are quiet)
         end = (f"{stream}.small2", {"id": 999})
-        got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, lambda rs: _finished(rs, dbz, *end),
-                                        quiet=3.0, timeout=90)
-        got_ours = parity.consume_prefix(kafka_bootstrap, ours, lambda rs: _finished(rs, ours, *end),
-                                         quiet=2.0, timeout=60, alive=bridge.running)
+        got_dbz, got_ours = parity.consume_together(
+            kafka_bootstrap, dict(prefix=dbz, done=lambda rs: _finished(rs, dbz, *end), quiet=3.0, timeout=90),
+            dict(prefix=ours, done=lambda rs: _finished(rs, ours, *end), quiet=2.0, timeout=60, alive=bridge.running))
         code = bridge.stop()
         assert code == 0, f"pgbridge exited with {code}:\n{bridge.log()}"
         got_dbz, got_ours = _from_common_transactions(got_dbz, dbz, got_ours, ours)

@@ -185,9 +185,9 @@ def live(pg_dsn, kafka_bootstrap, tmp_path_factory):
             try:
                 # AND both stream: a warm-up transaction's captured row reached both
                 warm = _transaction(work, (_WARM_ROW,), tag)
-                parity.consume_prefix(kafka_bootstrap, dbz, lambda rs: _ended(rs, warm), quiet=0, timeout=90)
-                parity.consume_prefix(kafka_bootstrap, ours, lambda rs: _ended(rs, warm), quiet=0, timeout=60,
-                                      alive=bridge.running)
+                parity.consume_together(
+                    kafka_bootstrap, dict(prefix=dbz, done=lambda rs: _ended(rs, warm), quiet=0, timeout=90),
+                    dict(prefix=ours, done=lambda rs: _ended(rs, warm), quiet=0, timeout=60, alive=bridge.running))
                 # WHEN each case runs as one transaction, then (once the other session committed
                 # one more) a last captured row
                 before = other.committed
@@ -199,9 +199,9 @@ def live(pg_dsn, kafka_bootstrap, tmp_path_factory):
                 other.stop()
 
             # THEN both write everything (read back until the last transaction's END arrived)
-            got_dbz = parity.consume_prefix(kafka_bootstrap, dbz, lambda rs: _ended(rs, end), quiet=3.0, timeout=90)
-            got_ours = parity.consume_prefix(kafka_bootstrap, ours, lambda rs: _ended(rs, end), quiet=2.0, timeout=60,
-                                             alive=bridge.running)
+            got_dbz, got_ours = parity.consume_together(
+                kafka_bootstrap, dict(prefix=dbz, done=lambda rs: _ended(rs, end), quiet=3.0, timeout=90),
+                dict(prefix=ours, done=lambda rs: _ended(rs, end), quiet=2.0, timeout=60, alive=bridge.running))
             code = bridge.stop()
             assert code == 0, f"pgbridge exited with {code}:\n{bridge.log()}"
             for name, records in (("debezium", got_dbz), ("pgbridge", got_ours)):

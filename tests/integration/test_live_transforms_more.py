@@ -242,9 +242,10 @@ def test_outbox_messages_equal_outbox_rows_and_keep_aggregate_order_over_2_produ
         # THEN both write every event, record for record equal (but for the topic), and per
         # aggregate numbered 1, 2, 3 ... in order
         total = per_thread * threads
-        got = {side: parity.consume_prefix(kafka_bootstrap, side + ".events", lambda rs: len(rs) >= total,
-                                           quiet=2.0, timeout=120, alive=lambda: all(b.running() for b in bridges))
-               for side in (rows_side, msgs_side)}
+        sides = (rows_side, msgs_side)
+        got = dict(zip(sides, parity.consume_together(
+            kafka_bootstrap, *(dict(prefix=side + ".events", done=lambda rs: len(rs) >= total, quiet=2.0, timeout=120,
+                                    alive=lambda: all(b.running() for b in bridges)) for side in sides))))
 
         def shape(r: parity.Record, side: str) -> tuple:  # each its own topic prefix
             return (r.key, r.value.replace(side, "<prefix>"),
