@@ -247,9 +247,18 @@ def test_rows_are_decoded_to_text_and_a_value_that_cannot_be_is_refused_naming_i
     # the layout's plan is reused, the same shape for the next row
     assert writer._row(None, read.read(TOPIC, 0, 2, _key(2), _value("c", after={"id": 2, "Note": "n", "qty": 4}))
                        ).shape is row.shape
-    bad = read.read(TOPIC, 0, 3, _key(3), _value("c", after={"id": 3, "Note": "n", "qty": "many"}))
+    assert row.copy_line() == "1\t\\N\t3\t1234\n" == copy_rows([row.key + row.values])
+    # a value is decoded when its run is written: as text, or straight into COPY's text
+    bad = writer._row(None, read.read(TOPIC, 0, 3, _key(3), _value("c", after={"id": 3, "Note": "n", "qty": "many"})))
     with pytest.raises(RecordRefused, match="srv_inventory_orders: qty: cannot decode 'many'"):
-        writer._row(None, bad)
+        bad.values  # noqa: B018
+    with pytest.raises(RecordRefused, match="srv_inventory_orders: qty: cannot decode 'many'"):
+        bad.copy_line()
+    # a key, when the change joins a run
+    bad_key = read.read(TOPIC, 0, 4, json.dumps({"schema": KEY_SCHEMA, "payload": {"id": "x"}}).encode(),
+                        _value("c", after={"id": 4, "Note": "n", "qty": 4}))
+    with pytest.raises(RecordRefused, match="srv_inventory_orders: id: cannot decode 'x'"):
+        writer._row(None, bad_key)
 
 
 def test_a_value_with_the_last_schema_is_read_from_its_payload_alone_and_the_same():

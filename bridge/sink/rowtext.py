@@ -1,0 +1,81 @@
+"""A change's values as PostgreSQL text, by functions generated once per plan (per layout of
+changes): Python runs one function per row instead of a loop over its values.
+
+- `key_text(decoders)`: the key's JSON values -> a tuple of texts (None for NULL).
+- `copy_line(key_kinds, decoders, guarded)`: (key texts, the row's JSON values, LSN) -> the row
+  as a line of COPY's text format, the same as `copy_line_of` makes of the decoded values: NULL
+  is \\N; backslash, tab, newline and CR escaped (`values.text_kind` tells which values can hold
+  none of them); with `guarded` the LSN is the last column.
+Both use the unchecked decoders (`values.unchecked`): on an error (`values.DECODE_ERRORS`) the
+caller decodes the row again with the checked ones, for the message naming the column.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable
+
+from bridge.sink.values import text_kind, unchecked
+
+NULL = "\\N"
+_SPECIAL = re.compile(r"[\\\t\n\r]").search
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_line_of(values: Iterable[str | None]) -> str:
+    """Text values (None: NULL) as a line of COPY's text format."""
+    special, escapes = _SPECIAL, _ESCAPES
+    return "\t".join([(NULL if v is None else v.translate(escapes) if special(v) else v) for v in values]) + "\n"
+
+
+def _text(kind: str, v: str, d: str) -> str:
+    """The expression of the text of value `v` decoded by `d`: NULL, or the escaped text."""
+    if kind == "integer":
+        return f"(NULL if {v} is None else {v} if {v}.__class__ is int else {d}({v}))"
+    if kind == "boolean":
+        return f"(NULL if {v} is None else '1' if {v} is True else '0' if {v} is False else {d}({v}))"
+    if kind == "string":
+        return (f"(NULL if {v} is None else ({v}.translate(ESC) if SPECIAL({v}) else {v}) if {v}.__class__ is str "
+                f"else {d}({v}))")
+    if kind == "plain":
+        return f"(NULL if {v} is None else {d}({v}))"
+    return f"(NULL if {v} is None else (t.translate(ESC) if SPECIAL(t := {d}({v})) else t))"
+
+
+def _compile(source: str, name: str, namespace: dict) -> Callable:
+    namespace = {"NULL": NULL, "ESC": _ESCAPES, "SPECIAL": _SPECIAL, **namespace}
+    exec(compile(source, f"<sink {name}>", "exec"), namespace)  # noqa: S102 - code made here, from names only
+    return namespace[name]
+
+
+def _unpack(names: list[str], tuple_name: str) -> str:
+    return f"    {', '.join(names)}, = {tuple_name}\n" if names else ""
+
+
+def key_text(decoders: tuple[Callable, ...]) -> Callable[[tuple], tuple]:
+    names = [f"k{i}" for i in range(len(decoders))]
+    texts = []
+    for i, (name, decoder) in enumerate(zip(names, decoders)):
+        kind = text_kind(decoder)
+        if kind == "integer":
+            texts.append(f"(None if {name} is None else str({name}) if {name}.__class__ is int else d{i}({name}))")
+        else:
+            texts.append(f"(None if {name} is None else d{i}({name}))")
+    source = f"def key_text(key):\n{_unpack(names, 'key')}    return ({''.join(t + ', ' for t in texts)})\n"
+    return _compile(source, "key_text", {f"d{i}": unchecked(d) for i, d in enumerate(decoders)})
+
+
+def copy_line(key_kinds: tuple[str, ...], decoders: tuple[Callable, ...], guarded: bool) -> Callable[..., str]:
+    """`key_kinds`: the `text_kind` of each key column's decoder (the key arrives as text)."""
+    keys = [f"k{i}" for i in range(len(key_kinds))]
+    values = [f"v{i}" for i in range(len(decoders))]
+    fields = [f"(NULL if {k} is None else {k})" if kind in ("integer", "boolean", "plain")
+              else f"(NULL if {k} is None else ({k}.translate(ESC) if SPECIAL({k}) else {k}))"
+              for k, kind in zip(keys, key_kinds)]
+    fields += [_text(text_kind(d), v, f"d{i}") for i, (v, d) in enumerate(zip(values, decoders))]
+    if guarded:
+        fields.append("lsn")
+    line = "\\t".join("{" + f + "}" for f in fields)
+    source = (f"def copy_line(key, values, lsn):\n{_unpack(keys, 'key')}{_unpack(values, 'values')}"
+              f"    return f\"{line}\\n\"\n")
+    return _compile(source, "copy_line", {f"d{i}": unchecked(d) for i, d in enumerate(decoders)})
