@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import threading
@@ -16,6 +17,11 @@ log = logging.getLogger("bridge.sink")
 
 
 def sink_main(index: int, config: SinkConfig, cells, reports, parent_pid: int, log_level: str) -> None:
+    # A worker's records make no reference cycles: what start-up made is kept out of the cyclic
+    # collector's scans, and a young collection waits for 20,000 new objects instead of 700
+    # (a batch makes several per record; measured: about 1 µs of CPU less per record).
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
     stop = threading.Event()
     start_child(f"sink-{index}", parent_pid, log_level, stop)
     reports.cancel_join_thread()  # a report not yet sent never holds up the exit
