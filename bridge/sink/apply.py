@@ -27,7 +27,7 @@ import psycopg2
 import psycopg2.extras
 
 from bridge.sink.records import DELETE, TRUNCATE, UPSERT, Change, RecordRefused
-from bridge.sink.rowtext import copy_line, copy_line_of, key_text
+from bridge.sink.rowtext import copy_line, copy_line_of, texts
 from bridge.sink.settings import SinkConfig
 from bridge.sink.statements import Shape, Staged, delete_statement, staged_statements, truncate_statements, write_statement
 from bridge.sink.target import TableInfo, Target
@@ -65,7 +65,8 @@ class _Plan:
     shape: Shape
     key: tuple[Callable, ...]
     values: tuple[Callable, ...]
-    key_text: Callable[[tuple], tuple]
+    key_texts: Callable[[tuple], tuple]
+    value_texts: Callable[[tuple], tuple]
     copy_line: Callable[..., str]
 
 
@@ -83,9 +84,12 @@ class _Row:
         """The values as text (the LSN last when guarded), or `RecordRefused` naming the column."""
         change, plan = self.change, self.plan
         try:
-            values = tuple([d(v) for d, v in zip(plan.values, change.values)])
-        except BridgeError as exc:  # the value is the record's fault
-            raise RecordRefused(f"{change.table}: {exc}", "TASK_PUT", exc) from None
+            values = plan.value_texts(change.values)
+        except _DECODING:  # again through the checked decoders, for the message naming the column
+            try:
+                values = tuple([d(v) for d, v in zip(plan.values, change.values)])
+            except BridgeError as exc:  # the value is the record's fault
+                raise RecordRefused(f"{change.table}: {exc}", "TASK_PUT", exc) from None
         return values + (str(change.lsn),) if plan.shape.guarded else values
 
     def copy_line(self) -> str:
@@ -134,7 +138,7 @@ class Writer:
             values = self._decoders(info, change.columns, change.value_fields)
         except BridgeError as exc:  # the record's schema
             raise RecordRefused(f"{change.table}: {exc}", "TASK_PUT", exc) from None
-        plan = self._plans[ident] = _Plan(self.target.generation, shape, key, values, key_text(key),
+        plan = self._plans[ident] = _Plan(self.target.generation, shape, key, values, texts(key), texts(values),
                                           copy_line(tuple(map(text_kind, key)), values, guarded))
         return plan
 
@@ -153,7 +157,7 @@ class Writer:
         if plan is None or plan.generation != self.target.generation:
             plan = self._plan(cur, change, ident)
         try:
-            key = plan.key_text(change.key)
+            key = plan.key_texts(change.key)
         except _DECODING:  # again through the checked decoders, for the message naming the column
             try:
                 key = tuple([d(v) for d, v in zip(plan.key, change.key)])

@@ -1,7 +1,8 @@
 """A change's values as PostgreSQL text, by functions generated once per plan (per layout of
 changes): Python runs one function per row instead of a loop over its values.
 
-- `key_text(decoders)`: the key's JSON values -> a tuple of texts (None for NULL).
+- `texts(decoders)`: JSON values -> a tuple of texts (None for NULL): a key, or the values of a
+  row written with VALUES.
 - `copy_line(key_kinds, decoders, guarded)`: (key texts, the row's JSON values, LSN) -> the row
   as a line of COPY's text format, the same as `copy_line_of` makes of the decoded values: NULL
   is \\N; backslash, tab, newline and CR escaped (`values.text_kind` tells which values can hold
@@ -59,17 +60,16 @@ def _unpack(names: list[str], tuple_name: str) -> str:
     return f"    {', '.join(names)}, = {tuple_name}\n" if names else ""
 
 
-def key_text(decoders: tuple[Callable, ...]) -> Callable[[tuple], tuple]:
-    names = [f"k{i}" for i in range(len(decoders))]
-    texts = []
+def texts(decoders: tuple[Callable, ...]) -> Callable[[tuple], tuple]:
+    names = [f"v{i}" for i in range(len(decoders))]
+    exprs = []
     for i, (name, decoder) in enumerate(zip(names, decoders)):
-        kind = text_kind(decoder)
-        if kind == "integer":
-            texts.append(f"(None if {name} is None else str({name}) if {name}.__class__ is int else d{i}({name}))")
+        if text_kind(decoder) == "integer":
+            exprs.append(f"(None if {name} is None else str({name}) if {name}.__class__ is int else d{i}({name}))")
         else:
-            texts.append(f"(None if {name} is None else d{i}({name}))")
-    source = f"def key_text(key):\n{_unpack(names, 'key')}    return ({''.join(t + ', ' for t in texts)})\n"
-    return _compile(source, "key_text", {f"d{i}": unchecked(d) for i, d in enumerate(decoders)})
+            exprs.append(f"(None if {name} is None else d{i}({name}))")
+    source = f"def texts(values):\n{_unpack(names, 'values')}    return ({''.join(e + ', ' for e in exprs)})\n"
+    return _compile(source, "texts", {f"d{i}": unchecked(d) for i, d in enumerate(decoders)})
 
 
 def copy_line(key_kinds: tuple[str, ...], decoders: tuple[Callable, ...], guarded: bool) -> Callable[..., str]:

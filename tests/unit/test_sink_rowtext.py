@@ -1,5 +1,5 @@
-"""bridge.sink.rowtext: the functions generated per plan write the same text as decoding value by
-value (`field_decoder`) and `copy_rows` (COPY's text format), for every kind of decoder, NULLs,
+"""bridge.sink.rowtext: the functions generated per plan write the same texts as decoding value by
+value (`field_decoder`), and the same line as `copy_rows` (COPY's text format), for every kind of decoder, NULLs,
 the characters COPY escapes and texts that are not printable; a value a decoder refuses raises
 what the decoder raises (the writer then names the column)."""
 
@@ -10,7 +10,7 @@ import base64
 import pytest
 
 from bridge.sink.apply import copy_rows
-from bridge.sink.rowtext import copy_line, key_text
+from bridge.sink.rowtext import copy_line, texts
 from bridge.sink.values import DECODE_ERRORS, DecodeOptions, field_decoder, text_kind
 
 D = DecodeOptions()
@@ -65,15 +65,16 @@ def test_the_kinds_cover_the_decoders():
 def test_a_generated_copy_line_is_copy_rows_of_the_decoded_values(guarded):
     decoders = _decoders(FIELDS)
     key_decoders = _decoders([({"type": "int64"}, "bigint", []), ({"type": "string"}, "text", [])])
-    line, key = copy_line(tuple(map(text_kind, key_decoders)), decoders, guarded), key_text(key_decoders)
+    line, key = copy_line(tuple(map(text_kind, key_decoders)), decoders, guarded), texts(key_decoders)
     rows = max(len(values) for _, _, values in FIELDS)
     for r in range(rows):
         values = tuple(values[r % len(values)] for _, _, values in FIELDS)
         raw_key = (r - 3, TRICKY[r % len(TRICKY)])
-        texts = key(raw_key)
-        assert texts == tuple(d(v) for d, v in zip(key_decoders, raw_key))
-        decoded = texts + tuple(d(v) for d, v in zip(decoders, values)) + ((str(10**12 + r),) if guarded else ())
-        assert line(texts, values, 10**12 + r) == copy_rows([decoded]), values
+        key_texts = key(raw_key)
+        assert key_texts == tuple(d(v) for d, v in zip(key_decoders, raw_key))
+        assert texts(decoders)(values) == tuple(d(v) for d, v in zip(decoders, values))
+        decoded = key_texts + tuple(d(v) for d, v in zip(decoders, values)) + ((str(10**12 + r),) if guarded else ())
+        assert line(key_texts, values, 10**12 + r) == copy_rows([decoded]), values
 
 
 def test_nulls_and_an_empty_row():
@@ -96,4 +97,4 @@ def test_a_value_the_decoder_refuses_raises_as_the_decoder_does(field, pg, value
     with pytest.raises(DECODE_ERRORS):
         copy_line((), decoders, False)((), (value,), None)
     with pytest.raises(DECODE_ERRORS):
-        key_text(decoders)((value,))
+        texts(decoders)((value,))
