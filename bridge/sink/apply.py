@@ -12,13 +12,14 @@ topic or to stop the sink.
 
 A run of two rows or more goes through COPY into a staging table and one merge statement
 (`statements.staged_statements`): the same statement over the same typed values as the VALUES
-form, which a single row keeps (one round trip).
+form, which a single row keeps (one round trip). A row's key is decoded when it joins a run (a
+repeated key ends the run), its values when the run is written: straight into COPY's text by a
+function generated per layout (`bridge.sink.rowtext`), or as texts for the VALUES form.
 """
 
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -26,25 +27,23 @@ import psycopg2
 import psycopg2.extras
 
 from bridge.sink.records import DELETE, TRUNCATE, UPSERT, Change, RecordRefused
+from bridge.sink.rowtext import copy_line, copy_line_of, texts
 from bridge.sink.settings import SinkConfig
 from bridge.sink.statements import Shape, Staged, delete_statement, staged_statements, truncate_statements, write_statement
 from bridge.sink.target import TableInfo, Target
 from bridge.errors import BridgeError
-from bridge.sink.values import DECODE_ERRORS, DecodeOptions, field_decoder, text_decoder, unchecked
+from bridge.sink.values import DECODE_ERRORS, DecodeOptions, field_decoder, text_decoder, text_kind
 
 # Database errors that say nothing about the records: the batch is retried, never dead-lettered.
 TRANSIENT = (psycopg2.OperationalError, psycopg2.InterfaceError)
 STAGED_ROWS = 2  # runs from this length are copied into a staging table and merged
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_DECODING = (*DECODE_ERRORS, BridgeError)  # what a fast decoding raises on a value it cannot read
 
 
 def copy_rows(rows: Iterable[tuple[str | None, ...]]) -> str:
     """Rows of text values in COPY's text format: NULL is \\N; backslash, tab, newline and CR
     escaped (a value holding none of them, the usual case, is taken as it is)."""
-    special, escapes = _COPY_SPECIAL.search, _COPY_ESCAPES
-    return "".join(["\t".join([("\\N" if v is None else v.translate(escapes) if special(v) else v)
-                                for v in row]) + "\n" for row in rows])
+    return "".join(map(copy_line_of, rows))
 
 
 @dataclass(slots=True)
@@ -56,25 +55,50 @@ class Applied:
     statements: int = 0
 
 
-@dataclass(slots=True)
-class _Row:
-    change: Change
-    shape: Shape
-    key: tuple[str | None, ...]
-    values: tuple[str | None, ...]
-
-
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """How the changes of one layout (table, kind, columns, schema) become rows: their shape and
-    decoders, checked and unchecked; made again after the catalog cache was dropped."""
+    """How the changes of one layout (table, kind, columns, schema) become rows: their shape, the
+    checked decoders and the generated functions (`rowtext`); made again after the catalog cache
+    was dropped."""
 
     generation: int
     shape: Shape
     key: tuple[Callable, ...]
     values: tuple[Callable, ...]
-    fast_key: tuple[Callable, ...]
-    fast_values: tuple[Callable, ...]
+    key_texts: Callable[[tuple], tuple]
+    value_texts: Callable[[tuple], tuple]
+    copy_line: Callable[..., str]
+
+
+@dataclass(slots=True)
+class _Row:
+    """A change on its way into a run: its key as text, its values still as the record held them."""
+
+    change: Change
+    shape: Shape
+    key: tuple[str | None, ...]
+    plan: _Plan
+
+    @property
+    def values(self) -> tuple[str | None, ...]:
+        """The values as text (the LSN last when guarded), or `RecordRefused` naming the column."""
+        change, plan = self.change, self.plan
+        try:
+            values = plan.value_texts(change.values)
+        except _DECODING:  # again through the checked decoders, for the message naming the column
+            try:
+                values = tuple([d(v) for d, v in zip(plan.values, change.values)])
+            except BridgeError as exc:  # the value is the record's fault
+                raise RecordRefused(f"{change.table}: {exc}", "TASK_PUT", exc) from None
+        return values + (str(change.lsn),) if plan.shape.guarded else values
+
+    def copy_line(self) -> str:
+        """The row as a line of COPY's text format (as `copy_rows` makes of `key + values`)."""
+        change = self.change
+        try:
+            return self.plan.copy_line(self.key, change.values, change.lsn)
+        except _DECODING:  # again through the checked decoders, for the message naming the column
+            return copy_line_of(self.key + self.values)
 
 
 class Writer:
@@ -114,8 +138,8 @@ class Writer:
             values = self._decoders(info, change.columns, change.value_fields)
         except BridgeError as exc:  # the record's schema
             raise RecordRefused(f"{change.table}: {exc}", "TASK_PUT", exc) from None
-        plan = self._plans[ident] = _Plan(self.target.generation, shape, key, values,
-                                          tuple(map(unchecked, key)), tuple(map(unchecked, values)))
+        plan = self._plans[ident] = _Plan(self.target.generation, shape, key, values, texts(key), texts(values),
+                                          copy_line(tuple(map(text_kind, key)), values, guarded))
         return plan
 
     @staticmethod
@@ -124,27 +148,22 @@ class Writer:
                 id(change.value_fields), change.lsn is None)
 
     def _row(self, cur, change: Change) -> _Row:
-        """The change as text values for its table (the table made able to take it, once per
-        change layout while the catalog cache holds)."""
-        ident = self._ident(change)
+        """The change with its key as text (the table made able to take it, once per change
+        layout while the catalog cache holds)."""
+        ident = change.layout
+        if ident is None:
+            ident = self._ident(change)
         plan = self._plans.get(ident)
         if plan is None or plan.generation != self.target.generation:
             plan = self._plan(cur, change, ident)
-        return self._decoded(plan, change)
-
-    def _decoded(self, plan: _Plan, change: Change) -> _Row:
         try:
-            key = tuple([None if v is None else d(v) for d, v in zip(plan.fast_key, change.key)])
-            values = tuple([None if v is None else d(v) for d, v in zip(plan.fast_values, change.values)])
-        except (*DECODE_ERRORS, BridgeError):  # again through the checked decoders, for the message naming the column
+            key = plan.key_texts(change.key)
+        except _DECODING:  # again through the checked decoders, for the message naming the column
             try:
                 key = tuple([d(v) for d, v in zip(plan.key, change.key)])
-                values = tuple([d(v) for d, v in zip(plan.values, change.values)])
             except BridgeError as exc:  # the value is the record's fault
                 raise RecordRefused(f"{change.table}: {exc}", "TASK_PUT", exc) from None
-        if plan.shape.guarded:
-            values = values + (str(change.lsn),)
-        return _Row(change, plan.shape, key, values)
+        return _Row(change, plan.shape, key, plan)
 
     # -- a batch --------------------------------------------------------------------------
 
@@ -156,6 +175,7 @@ class Writer:
             changes = reduced(changes, self.config.ordering_guard == "lsn")
         run: list[_Row] = []
         keys: set[tuple] = set()
+        update = self.config.insert_mode == "update"
         for change in changes:
             if change.kind == TRUNCATE:
                 self._flush(cur, run, applied)
@@ -168,10 +188,10 @@ class Writer:
                 applied.statements += 1
                 continue
             row = self._row(cur, change)
-            if self.config.insert_mode == "update" and change.kind == UPSERT and not change.columns:
+            if update and change.kind == UPSERT and not change.columns:
                 continue  # nothing to set
-            single = self.config.insert_mode == "update" and not change.key_columns
-            if run and (run[0].shape != row.shape or row.key in keys or single):
+            single = update and not change.key_columns
+            if run and ((run[0].shape is not row.shape and run[0].shape != row.shape) or row.key in keys or single):
                 self._flush(cur, run, applied)
                 run, keys = [], set()
             run.append(row)
@@ -224,7 +244,10 @@ class Writer:
                 cur.execute(staged.create)
             if self.target.fill(cur, staged.table):  # a second run of this shape in this transaction
                 cur.execute(staged.empty)
-            text = copy_rows([r.key + r.values for r in run])
+            try:
+                text = "".join([r.plan.copy_line(r.key, r.change.values, r.change.lsn) for r in run])
+            except _DECODING:  # row by row, a row that cannot be decoded refused naming its column
+                text = "".join([r.copy_line() for r in run])
             cur.copy_expert(staged.copy, io.StringIO(text), size=len(text) + 1)
             cur.execute(staged.merge)
         else:

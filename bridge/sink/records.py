@@ -16,20 +16,23 @@ Unchanged-TOAST columns of an update (the placeholder in its per-type encodings)
 from __future__ import annotations
 
 import re
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import msgspec
+from msgspec.structs import astuple
 
 from bridge.errors import BridgeError
+from bridge.sink import rowstructs
 from bridge.sink.naming import Naming, TableName
 from bridge.sink.settings import SinkConfig
-from bridge.sink.values import is_unavailable
+from bridge.sink.values import unavailable_at
 
 UPSERT, DELETE, TRUNCATE = 1, 2, 3
 KAFKA_COLUMNS = ("__connect_topic", "__connect_partition", "__connect_offset")
-_TOASTABLE = (str, list, dict)  # the placeholder's encodings (values.toast)
 _UNKNOWN = object()
+_GENERAL = object()  # a record the lane does not read: read the general way
 _TABLES_KEPT = 10_000
 _SOURCE_FIELD = re.compile(r"\$\{source\.(.*?)\}")
 _SKIPPED_SCHEMAS = ("io.debezium.connector.common.Heartbeat", "io.debezium.connector.common.TransactionMetadataValue",
@@ -61,6 +64,9 @@ class Change:
     values: tuple[object, ...] = ()
     value_fields: Mapping[str, dict] | None = None
     lsn: int | None = None
+    # set by a lane (`_Lane`): one object per layout (all but key, values and LSN), so that the
+    # writer finds its plan without hashing them; None: the writer works the layout out
+    layout: object | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def field(self, column: str) -> dict | None:
         """The Connect schema field of a column (schema evolution), None when unknown."""
@@ -119,6 +125,30 @@ class _KeyPlan:
     columns: tuple[str, ...]  # their target column names
 
 
+@dataclass(frozen=True, slots=True)
+class _Lane:
+    """How the records of one topic whose value and key carry the schemas of a record already
+    read are read without a look at either schema (their JSON must start with the same bytes):
+    the payload decoded into structs generated for the row's fields (`rowstructs`), the row's
+    values taken out in schema order, everything else the first record's."""
+
+    topic: str
+    value_prefix: bytes  # JsonConverter's text up to the payload
+    key_prefix: bytes | None  # the same for the key (primary.key.mode=record_key)
+    envelope: msgspec.json.Decoder
+    key: msgspec.json.Decoder | None  # None: no key is read (primary.key.mode none, kafka)
+    kafka_key: bool
+    table: TableName
+    key_columns: tuple[str, ...]
+    key_fields: Mapping[str, dict] | None
+    pick: Callable[[object], tuple]  # the row's values of `columns`
+    columns: tuple[str, ...]
+    value_fields: Mapping[str, dict]
+    layouts: tuple[object, object, object, object]  # (kind UPSERT / DELETE) x (with / without an LSN)
+    value_cut: int  # where the payload starts: len(value_prefix)
+    key_cut: int
+
+
 class Readers:
     """Reads records into changes for one worker; plans cached by schema bytes."""
 
@@ -139,11 +169,16 @@ class Readers:
                 self._value_avro = AvroInput(config.value_avro, config.errors, "VALUE_CONVERTER", **waits)
         # the plans of the last schema seen: a topic's records mostly share theirs
         self._last_value: tuple[bytes, _ValuePlan] | None = None  # (JsonConverter's text up to the payload, plan)
-        self._last_key: tuple[str, msgspec.Raw, _KeyPlan] | None = None
+        self._last_key: tuple[str, msgspec.Raw, _KeyPlan, bytes] | None = None  # (topic, schema, plan, text up to the payload)
         # the table of a topic (and of the source fields the format names), worked out once
         self._source_fields = tuple(_SOURCE_FIELD.findall(config.table_format))
         self._tables: dict[tuple, TableName | None] = {}
         self._rows: dict[tuple, tuple[tuple[str, ...], tuple[str, ...]]] = {}  # see _set_row
+        self._lane: _Lane | None = None  # that of the last record read the general way
+        self._lanes: dict[tuple, _Lane] = {}
+        self._lanes_on = (self._key_avro is None and self._value_avro is None and config.value_schemas
+                          and not self._source_fields and config.pk_mode != "record_value"
+                          and (config.key_schemas or config.pk_mode != "record_key"))
 
     # -- plans ------------------------------------------------------------------------------
 
@@ -202,7 +237,103 @@ class Readers:
     # -- records ----------------------------------------------------------------------------
 
     def read(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> Change | None:
-        """The change of one record, or None when the sink skips it."""
+        """The change of one record, or None when the sink skips it: through the lane of the last
+        record read the general way when it has one and the record fits it, else the general way."""
+        lane = self._lane
+        if lane is not None and value is not None and topic == lane.topic and value.startswith(lane.value_prefix) \
+                and value.endswith(b"}"):
+            change = self._through(lane, topic, partition, offset, key, value)
+            if change is not _GENERAL:
+                return change  # type: ignore[return-value]
+        change = self._read(topic, partition, offset, key, value)
+        if self._lanes_on and change is not None and change.kind != TRUNCATE:
+            self._lane = self._lane_of(topic, key, value, change)
+        return change
+
+    def _through(self, lane: _Lane, topic: str, partition: int, offset: int, key: bytes | None,
+                 value: bytes) -> Change | None | object:
+        """`read` through `lane`; `_GENERAL` when the record does not fit it."""
+        try:
+            event = lane.envelope.decode(value[lane.value_cut:-1])  # a copy of the payload: cheaper than a memoryview
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return _GENERAL
+        op = event.op
+        if op == "d":
+            if not self.config.delete_enabled:
+                return None
+            row, kind = event.before, DELETE
+        elif op == "m" or op == "t" or op is None:
+            return _GENERAL
+        else:
+            row, kind = event.after, UPSERT
+        if row is None:
+            return _GENERAL
+        if lane.key is not None:
+            if key is None or not key.startswith(lane.key_prefix) or not key.endswith(b"}"):  # type: ignore[arg-type]
+                return _GENERAL
+            try:
+                key_values = astuple(lane.key.decode(key[lane.key_cut:-1]))
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                return _GENERAL
+        else:
+            key_values = (topic, partition, offset) if lane.kafka_key else ()
+        source = event.source
+        lsn = source.lsn if source is not None else None
+        if type(lsn) is not int:
+            lsn = None
+        layout = lane.layouts[(kind == DELETE) * 2 + (lsn is None)]
+        if kind == DELETE:
+            return Change(DELETE, lane.table, lane.key_columns, key_values, lane.key_fields, lsn=lsn, layout=layout)
+        columns, values = lane.columns, lane.pick(row)
+        if op != "r":  # a snapshot read holds real values; a create can hold the placeholder (a key change's new row)
+            unchanged = unavailable_at(values, self.placeholder)
+            if unchanged:
+                columns = tuple(c for i, c in enumerate(columns) if i not in unchanged)
+                values = tuple(v for i, v in enumerate(values) if i not in unchanged)
+                layout = None
+        return Change(UPSERT, lane.table, lane.key_columns, key_values, lane.key_fields, columns, values,
+                      lane.value_fields, lsn, layout)
+
+    def _lane_of(self, topic: str, key: bytes | None, value: bytes | None, change: Change) -> _Lane | None:
+        """The lane of the records like this one, just read the general way (None: they have none)."""
+        last_value, last_key = self._last_value, self._last_key
+        if last_value is None or value is None or not value.startswith(last_value[0]):
+            return None
+        plan = last_value[1]
+        if not plan.envelope or plan.skip or len(set(map(self.naming.column, plan.fields))) < len(plan.fields):
+            return None  # (two fields of one column: the general way keeps the last)
+        key_prefix = None
+        if self.config.pk_mode == "record_key":
+            if last_key is None or last_key[0] != topic or last_key[2].primitive or key is None \
+                    or not key.startswith(last_key[3]) or len(set(last_key[2].names)) < len(last_key[2].names):
+                return None
+            key_prefix = last_key[3]
+        lane = self._lane
+        if lane is not None and lane.topic == topic and lane.value_prefix is last_value[0] \
+                and lane.key_prefix is key_prefix:
+            return lane
+        ident = (topic, last_value[0], key_prefix)
+        lane = self._lanes.get(ident)
+        if lane is None:
+            if len(self._lanes) >= _TABLES_KEPT:
+                self._lanes.clear()
+            lane = self._lanes[ident] = self._new_lane(topic, last_value[0], key_prefix, plan, change)
+        return lane
+
+    def _new_lane(self, topic: str, value_prefix: bytes, key_prefix: bytes | None, plan: _ValuePlan,
+                  change: Change) -> _Lane | None:
+        names = tuple(plan.fields)
+        keeps, column = self.config.fields.keeps, self.naming.column
+        kept = tuple(i for i, n in enumerate(names) if column(n) not in change.key_columns and keeps(topic, n))
+        key_names = self._last_key[2].names if key_prefix is not None else ()  # type: ignore[index]
+        return _Lane(topic, value_prefix, key_prefix, rowstructs.envelope_decoder(names),
+                     rowstructs.key_decoder(key_names) if key_prefix is not None else None,
+                     self.config.pk_mode == "kafka", change.table, change.key_columns, change.key_fields,
+                     rowstructs.getter(kept), tuple(column(names[i]) for i in kept), plan.by_column,
+                     (object(), object(), object(), object()), len(value_prefix), len(key_prefix or b""))
+
+    def _read(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> Change | None:
+        """`read` the general way."""
         config = self.config
         if value is None:
             return self._tombstone(topic, key)
@@ -370,7 +501,7 @@ class Readers:
                     key_plan = self._keys.get(schema_bytes)
                     if key_plan is None:
                         key_plan = self._keys[schema_bytes] = self._key_plan(_plain.decode(schema_bytes), topic)
-                    self._last_key = (topic, wrapped.schema, key_plan)
+                    self._last_key = (topic, wrapped.schema, key_plan, b'{"schema":' + schema_bytes + b',"payload":')
                 payload = wrapped.payload
             else:
                 payload = _plain.decode(key)
@@ -405,10 +536,7 @@ class Readers:
         names, columns = picks
         values = tuple([row[n] for n in names])
         if toast:
-            fields = plan.fields if plan is not None else {}
-            placeholder = self.placeholder
-            unchanged = [i for i, v in enumerate(values) if type(v) in _TOASTABLE
-                         and is_unavailable(fields.get(names[i]), v, placeholder)]
+            unchanged = unavailable_at(values, self.placeholder)
             if unchanged:
                 columns = tuple(c for i, c in enumerate(columns) if i not in unchanged)
                 values = tuple(v for i, v in enumerate(values) if i not in unchanged)

@@ -201,22 +201,12 @@ class SinkWorker:
                 ready = len(self.pending) >= flow.batch_size
                 # a full batch waiting for the writer: take only what is at hand, then wait for it
                 messages = self.consumer.consume(max(1, flow.room(buffered)), 0 if ready else 0.1)
-                for message in messages:
-                    error = message.error()
-                    if error is not None:
-                        if error.fatal():
-                            raise ConnectionFailed(f"Kafka consumer failed: {error.str()}")
-                        if error.code() in AUTHORIZATION:
-                            raise ConnectionFailed(
-                                f"Kafka at {config.kafka.bootstrap_servers} refused the sink's consumer "
-                                f"(group {config.group!r}): {error.str()} ({error.name()}); "
-                                f"{authorization_hint(error, config.kafka.settings)}")
-                        if error.code() != KafkaError._PARTITION_EOF:
-                            log.warning("Kafka consumer: %s", error.str())
-                        continue
-                    if not self.pending:
+                if messages:
+                    if [m for m in messages if m.error() is not None]:
+                        messages = self._records(messages)
+                    if messages and not self.pending:
                         first = time.monotonic()
-                    self.pending.append(message)
+                    self.pending += messages
                 if self.pending and not self.reseek and (len(self.pending) >= flow.batch_size
                                                          or time.monotonic() - first >= linger):
                     if ready and not applier.idle:
@@ -242,6 +232,26 @@ class SinkWorker:
                 applier.close()
                 if self.conn is not None:
                     self.conn.close()
+
+    def _records(self, messages: list) -> list:
+        """The records among what a poll returned; its errors raised (fatal, authorization) or logged."""
+        config = self.config
+        records = []
+        for message in messages:
+            error = message.error()
+            if error is None:
+                records.append(message)
+                continue
+            if error.fatal():
+                raise ConnectionFailed(f"Kafka consumer failed: {error.str()}")
+            if error.code() in AUTHORIZATION:
+                raise ConnectionFailed(
+                    f"Kafka at {config.kafka.bootstrap_servers} refused the sink's consumer "
+                    f"(group {config.group!r}): {error.str()} ({error.name()}); "
+                    f"{authorization_hint(error, config.kafka.settings)}")
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.warning("Kafka consumer: %s", error.str())
+        return records
 
     def _on_kafka_error(self):
         """The consumer's `error_cb`: a refusal no retry fixes (an untrusted certificate, a mechanism
@@ -275,10 +285,13 @@ class SinkWorker:
 
     def _write(self, batch: list) -> None:
         changes, refused = [], []
+        next_offsets: dict[tuple[str, int], int] = {}
+        read = self.readers.read
         for message in batch:
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            next_offsets[(topic, partition)] = offset + 1
             try:
-                change = self.readers.read(message.topic(), message.partition(), message.offset(), message.key(),
-                                           message.value())
+                change = read(topic, partition, offset, message.key(), message.value())
             except RecordRefused as error:
                 refused.append((message, error))
                 continue
@@ -287,9 +300,6 @@ class SinkWorker:
         skipped = 0
         if self.window is not None:
             changes, idents, skipped = self.window.fresh(changes)
-        next_offsets: dict[tuple[str, int], int] = {}
-        for message in batch:
-            next_offsets[(message.topic(), message.partition())] = message.offset() + 1
         retry = _Retry(self.config)
         while True:
             try:

@@ -1,7 +1,8 @@
 """Round trip of every value family: PostgreSQL -> pgbridge's own event building -> JSON -> the
 sink's decoders (bridge.sink.values) -> `%s::type` into a table of the same types, and through
-COPY's text format (`copy_rows`, the sink's staged path) into another, and both targets' `::text`
-must be byte-equal to the source's, column by column.
+COPY's text format into two others (`copy_rows` of the decoded values; the line generated for the
+row's decoders, `rowtext.copy_line`, the sink's staged path), and every target's `::text` must be
+byte-equal to the source's, column by column.
 
 The source side is the producers' code in-process: the columns' pgoutput text (the output
 functions' text under the walsender's session options) goes as an Insert through
@@ -35,6 +36,7 @@ from bridge.pgoutput.messages import Insert, Relation, RelationColumn
 from bridge.produce.events import EventBuilder, TxnContext
 from bridge.route.settings import EventConfig
 from bridge.sink.apply import copy_rows
+from bridge.sink.rowtext import copy_line
 from bridge.sink.values import DecodeOptions, field_decoder, text_decoder
 from bridge.source.catalog import describe_table
 from tests.integration.type_families import (BINARY, DATES, DECIMALS, DECIMALS_EXACT, DECIMALS_SPECIAL, DEFAULT,
@@ -155,11 +157,13 @@ def test_round_trip_is_byte_equal(db, mode, schemas):
     events = _events(db, table, attrs, options, schemas)
     decode_options = DecodeOptions(**options)
     # WHEN each event's values are decoded and written with %s::type into a table of the same types,
-    # and into another through COPY's text format (the sink's staged path for runs of rows)
-    copied = []
+    # into another through COPY's text format (`copy_rows`), and into a third through the lines the
+    # sink's staged path writes (`rowtext.copy_line`, generated for the row's decoders)
+    copied, lines = [], []
     with db.cursor() as cur:
         cur.execute(f"CREATE TABLE {table}_target (LIKE {table})")
         cur.execute(f"CREATE TABLE {table}_copied (LIKE {table})")
+        cur.execute(f"CREATE TABLE {table}_lined (LIKE {table})")
         for after, fields in events:
             names = list(after)
             decoders = [field_decoder(fields[n], decode_options, pg_type) if schemas
@@ -170,10 +174,12 @@ def test_round_trip_is_byte_equal(db, mode, schemas):
                         f"({', '.join(f'%s::{t}' for t in types)})",
                         [decode(after[n]) for decode, n in zip(decoders, names)])
             copied.append(tuple(decode(after[n]) for decode, n in zip(decoders, names)))
+            lines.append(copy_line((), tuple(decoders), False)((), tuple(after[n] for n in names), None))
         cur.copy_expert(f"COPY {table}_copied ({', '.join(names)}) FROM STDIN", io.StringIO(copy_rows(copied)))
-    # THEN every column's text is the source's, byte for byte, both ways
+        cur.copy_expert(f"COPY {table}_lined ({', '.join(names)}) FROM STDIN", io.StringIO("".join(lines)))
+    # THEN every column's text is the source's, byte for byte, every way
     source = _column_texts(db, table, attrs)
     types = [pg_type for _, pg_type, *_ in attrs]
-    for written in (f"{table}_target", f"{table}_copied"):
+    for written in (f"{table}_target", f"{table}_copied", f"{table}_lined"):
         for s_row, t_row in zip(source, _column_texts(db, written, attrs), strict=True):
             assert list(zip(types, t_row)) == list(zip(types, s_row)), written

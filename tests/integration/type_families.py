@@ -33,7 +33,7 @@ DECIMALS = [  # exact in every decimal mode
 ]
 DECIMALS_SPECIAL = [("numeric", ["'NaN'", "'Infinity'", "'-Infinity'", "1.25"])]  # string mode
 STRINGS = [
-    ("text", ["'a\"b\\c ☃ {x,y} NULL'", "''", "'NULL'", "' lead and trail '"]),
+    ("text", ["'a\"b\\c ☃ {x,y} NULL'", "''", "'NULL'", "' lead and trail '", "E'tab\\t, line\\n, cr\\r'", "'\\N'"]),
     ("char(6)", ["'ab'", "'\"q\"'"]),
     ('"char"', ["'x'", "'\\'"]),
     ("varchar(10)", ["''", "'ž\"\\'"]),

@@ -12,7 +12,7 @@ from bridge.kafka.settings import KafkaConnection
 from bridge.sink.apply import Writer, copy_rows, reduced
 from bridge.sink.naming import Naming, TableName
 from bridge.sink.records import DELETE, TRUNCATE, UPSERT, Readers, RecordRefused
-from bridge.sink.settings import Errors, SinkConfig
+from bridge.sink.settings import Errors, FieldFilter, SinkConfig
 from bridge.sink.target import TableInfo
 from bridge.sink.values import DecodeOptions
 from bridge.sink.statements import Shape, delete_statement, staged_statements, truncate_statements, write_statement
@@ -247,9 +247,18 @@ def test_rows_are_decoded_to_text_and_a_value_that_cannot_be_is_refused_naming_i
     # the layout's plan is reused, the same shape for the next row
     assert writer._row(None, read.read(TOPIC, 0, 2, _key(2), _value("c", after={"id": 2, "Note": "n", "qty": 4}))
                        ).shape is row.shape
-    bad = read.read(TOPIC, 0, 3, _key(3), _value("c", after={"id": 3, "Note": "n", "qty": "many"}))
+    assert row.copy_line() == "1\t\\N\t3\t1234\n" == copy_rows([row.key + row.values])
+    # a value is decoded when its run is written: as text, or straight into COPY's text
+    bad = writer._row(None, read.read(TOPIC, 0, 3, _key(3), _value("c", after={"id": 3, "Note": "n", "qty": "many"})))
     with pytest.raises(RecordRefused, match="srv_inventory_orders: qty: cannot decode 'many'"):
-        writer._row(None, bad)
+        bad.values  # noqa: B018
+    with pytest.raises(RecordRefused, match="srv_inventory_orders: qty: cannot decode 'many'"):
+        bad.copy_line()
+    # a key, when the change joins a run
+    bad_key = read.read(TOPIC, 0, 4, json.dumps({"schema": KEY_SCHEMA, "payload": {"id": "x"}}).encode(),
+                        _value("c", after={"id": 4, "Note": "n", "qty": 4}))
+    with pytest.raises(RecordRefused, match="srv_inventory_orders: id: cannot decode 'x'"):
+        writer._row(None, bad_key)
 
 
 def test_a_value_with_the_last_schema_is_read_from_its_payload_alone_and_the_same():
@@ -295,3 +304,101 @@ def test_an_envelope_read_from_its_payload_alone_is_the_same_change(op, before, 
     fast, plan = reader._same_schema(value)
     assert plan is not None and isinstance(fast, dict) == (source == "not a block")  # else the typed envelope
     assert reader.read(TOPIC, 0, 1, _key(1), value) == general
+
+
+def _compact(op: str, before=None, after=None, source=SOURCE, **extra) -> bytes:
+    """A value as JsonConverter writes it (no spaces): the form a lane reads."""
+    payload = {"before": before, "after": after, "source": source, "op": op, "ts_ms": 1, **extra}
+    return json.dumps({"schema": VALUE_SCHEMA, "payload": payload}, separators=(",", ":")).encode()
+
+
+def _compact_key(id_, schema: dict = KEY_SCHEMA) -> bytes:
+    return json.dumps({"schema": schema, "payload": {"id": id_}}, separators=(",", ":")).encode()
+
+
+ROW_1 = {"id": 1, "Note": "a", "qty": 1}
+
+
+@pytest.mark.parametrize("config", [
+    _config(), _config(pk_mode="none", insert_mode="insert"), _config(pk_mode="kafka"),
+    _config(fields=FieldFilter(((None, "qty"),), include=False)), _config(delete_enabled=False),
+    _config(quote_identifiers=True)])
+@pytest.mark.parametrize("key, value", [
+    (_compact_key(2), _compact("c", after={"id": 2, "Note": "b", "qty": 2})),
+    (_compact_key(2), _compact("r", after={"id": 2, "Note": PLACEHOLDER, "qty": 2})),
+    (_compact_key(2), _compact("u", before=ROW_1, after={"id": 2, "Note": PLACEHOLDER, "qty": 2})),
+    (_compact_key(2), _compact("u", after={"id": 2, "Note": None, "qty": [PLACEHOLDER]})),
+    (_compact_key(2), _compact("d", before={"id": 2, "Note": None, "qty": None})),
+    (_compact_key(2), _compact("c", after={"id": 2, "Note": "b", "qty": 2}, source={"lsn": "5"})),
+    (_compact_key(2), _compact("c", after={"id": 2, "Note": "b", "qty": 2}, source=None)),
+])
+def test_a_record_read_through_its_lane_is_the_change_the_general_way_makes(config, key, value):
+    reader = Readers(config, PLACEHOLDER)
+    reader.read(TOPIC, 0, 1, _compact_key(1), _compact("c", after=ROW_1))  # the general way: it opens the lane
+    through = reader.read(TOPIC, 0, 2, key, value)
+    general = Readers(config, PLACEHOLDER).read(TOPIC, 0, 2, key, value)
+    assert through == general
+    if general is not None:  # read through the lane: its layout, unless TOAST columns were left out
+        toast_left_out = through.kind == UPSERT and len(through.columns) < len(reader._lane.columns)
+        assert (through.layout is None) == toast_left_out
+        assert through.layout is reader.read(TOPIC, 0, 3, key, value).layout
+
+
+WIDER_KEY = {**KEY_SCHEMA, "fields": [*KEY_SCHEMA["fields"], {"field": "v", "type": "int32", "optional": True}]}
+INT32_KEY = {**KEY_SCHEMA, "fields": [{"field": "id", "type": "int32", "optional": False}]}  # as long as int64's
+
+
+@pytest.mark.parametrize("key, value", [
+    (_compact_key(2), _compact("c", after={"id": 2, "Note": "b"})),  # a field missing
+    (_compact_key(2), _compact("c", after={"id": 2, "Note": "b", "qty": 2, "more": 1})),  # another field
+    (_compact_key(2), _compact("c", after={"id": 2, "Note": "b", "qty": 2, "qty": 3})),  # noqa: F601 - twice
+    (_compact_key(2), _compact("c", after=None)),
+    (_compact_key(2), _compact("c", after=[1, 2])),
+    (_compact_key(2), _compact("c", after={"id": 2, "Note": "b", "qty": 2}, source="not a block")),
+    (_compact_key(2), _compact("t")),
+    (_compact_key(2), _compact("m")),
+    (_compact_key(2), _compact("c", after={"id": 2, "Note": "b", "qty": 2})[:-1] + b',"x":1}'),
+    (_compact_key(2, WIDER_KEY), _compact("c", after={"id": 2, "Note": "b", "qty": 2})),  # another key schema
+    (_compact_key(2, INT32_KEY), _compact("c", after={"id": 2, "Note": "b", "qty": 2})),
+    (_key(2), _compact("c", after={"id": 2, "Note": "b", "qty": 2})),  # a key with spaces
+    (_compact_key("2"), _compact("c", after={"id": 2, "Note": "b", "qty": 2})),
+    (b'{"schema":' + json.dumps(KEY_SCHEMA, separators=(",", ":")).encode() + b',"payload":7}',
+     _compact("c", after={"id": 2, "Note": "b", "qty": 2})),
+    (None, _compact("c", after={"id": 2, "Note": "b", "qty": 2})),
+    (_compact_key(2), None),
+])
+def test_a_record_that_does_not_fit_the_lane_is_read_the_general_way(key, value):
+    reader = Readers(_config(), PLACEHOLDER)
+    reader.read(TOPIC, 0, 1, _compact_key(1), _compact("c", after=ROW_1))
+    assert reader._lane is not None
+
+    def outcome(r: Readers):
+        try:
+            return r.read(TOPIC, 0, 2, key, value)
+        except RecordRefused as exc:
+            return str(exc), exc.stage
+
+    assert outcome(reader) == outcome(Readers(_config(), PLACEHOLDER))
+
+
+def test_a_lane_is_per_topic_and_the_general_way_is_taken_without_one():
+    other = "srv.Inventory.Other"
+    config = _config(topics=(TOPIC, other))
+    reader = Readers(config, PLACEHOLDER)
+    first = reader.read(TOPIC, 0, 1, _compact_key(1), _compact("c", after=ROW_1))
+    assert first.layout is None and reader._lane.topic == TOPIC
+    elsewhere = reader.read(other, 0, 1, _compact_key(1), _compact("c", after=ROW_1))
+    assert elsewhere.table == TableName(None, "srv_inventory_other") and reader._lane.topic == other
+    # back on the first topic: its lane is kept, and read through
+    assert reader.read(TOPIC, 0, 2, _compact_key(1), _compact("c", after=ROW_1)).layout is None
+    assert reader.read(TOPIC, 0, 3, _compact_key(1), _compact("c", after=ROW_1)).layout is not None
+    # no lane for values read by Avro, without schemas, by record_value keys or for source-named tables
+    for no_lane in (_config(value_schemas=False), _config(pk_mode="record_value"),
+                    _config(table_format="${source.schema}_${source.table}"), _config(key_schemas=False)):
+        reader = Readers(no_lane, PLACEHOLDER)
+        for offset in range(2):
+            value = _compact("c", after=ROW_1) if no_lane.value_schemas else json.dumps(
+                {"before": None, "after": ROW_1, "source": SOURCE, "op": "c"}).encode()
+            key = _compact_key(1) if no_lane.key_schemas else b'{"id":1}'
+            assert reader.read(TOPIC, 0, offset, key, value).layout is None
+        assert reader._lane is None

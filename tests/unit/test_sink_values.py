@@ -13,7 +13,8 @@ import pytest
 
 from bridge.errors import ConfigError
 from bridge.properties import PropertyReader
-from bridge.sink.values import DecodeOptions, ValueNotDecoded, column_type, field_decoder, is_unavailable, text_decoder
+from bridge.sink.values import (DecodeOptions, ValueNotDecoded, column_type, field_decoder, is_unavailable, text_decoder,
+                                unavailable_at)
 
 D = DecodeOptions()
 PH = "__debezium_unavailable_value"
@@ -242,15 +243,18 @@ def test_postgis_keeps_the_ewkb_and_adds_a_separate_srid():
 ])
 def test_unavailable_placeholder_encodings(field, value):
     assert is_unavailable(field, value, PH)
+    assert unavailable_at((1, value, None, value), PH) == [1, 3]  # a row's, in one call
 
 
 @pytest.mark.parametrize("value", [None, "", "text", [], [1, 2], {"a": "b"}, 5, True])
 def test_real_values_are_available(value):
     assert not is_unavailable(None, value, PH)
+    assert unavailable_at((value, PH), PH) == [1]
 
 
 def test_placeholder_is_configurable():
     assert is_unavailable(None, ["X"], "X") and not is_unavailable(None, [PH], "X")
+    assert unavailable_at((["X"], [PH]), "X") == [0]
 
 
 @pytest.mark.parametrize(("field", "expected"), [

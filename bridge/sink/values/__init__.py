@@ -13,7 +13,11 @@ target column's type reads back to the source's value (None for SQL NULL): the s
 - `text_decoder(pg_type, options)`: schemaless records; the target column's type and the
   source's options (`DecodeOptions`) give the Connect schema the source used.
 - `unchecked(decoder)`: the same decoding without the per-value NULL test and error wrapping.
-- `is_unavailable(field, value, placeholder)`: the unchanged-TOAST placeholder in its encodings.
+- `text_kind(decoder)`: what its text can be, for code that writes it straight into COPY's text
+  format: "integer", "boolean", "string" (the value itself) or "plain" (a text never holding a
+  character COPY escapes), else "any".
+- `is_unavailable(field, value, placeholder)`: the unchanged-TOAST placeholder in its encodings;
+  `unavailable_at(values, placeholder)`: where a row holds it.
 - `column_type(field)`: the column type `schema.evolution=basic` creates, as Debezium's JDBC sink
   (PostgreSQL dialect) picks it.
 """
@@ -32,10 +36,10 @@ from bridge.sink.values.columns import column_type
 from bridge.sink.values.errors import ValueNotDecoded
 from bridge.sink.values.options import DecodeOptions
 from bridge.sink.values.pgtypes import parse
-from bridge.sink.values.toast import is_unavailable
+from bridge.sink.values.toast import is_unavailable, unavailable_at
 
 __all__ = ["DECODE_ERRORS", "DecodeOptions", "ValueNotDecoded", "column_type", "field_decoder", "is_unavailable",
-           "text_decoder", "unchecked"]
+           "text_decoder", "text_kind", "unavailable_at", "unchecked"]
 
 Decoder = Callable[[object], "str | None"]
 _Decode = Callable[[object], str]
@@ -108,6 +112,23 @@ def unchecked(decoder: Decoder) -> _Decode:
     """The decoder without its NULL test and error wrapping, for a caller that tests NULL itself,
     catches `DECODE_ERRORS` for a whole row and then runs the checked decoders for the message."""
     return decoder.unchecked  # type: ignore[attr-defined]
+
+
+_KINDS = {sc.integer: "integer", sc.boolean: "boolean", sc.string: "string"}
+# The decoders that spell numbers, dates and times (digits, signs, '.', ':', ' ', 'BC', 'infinity',
+# 'NaN'), by their code (the same for every closure a factory makes).
+_PLAIN = frozenset(decode.__code__ for decode in (
+    sc.floating, sc.decimal_of_double, sc.variable_scale_decimal, *sc.decimal_decoders(), sc.bits(1, False),
+    tm.date_of_days, *(tm.time(unit) for unit in ("ms", "us", "ns")),
+    *(tm.timestamp(unit) for unit in ("ms", "us", "ns"))))
+
+
+def text_kind(decoder: Decoder) -> str:
+    decode = unchecked(decoder)
+    kind = _KINDS.get(decode)  # type: ignore[call-overload]
+    if kind is not None:
+        return kind
+    return "plain" if getattr(decode, "__code__", None) in _PLAIN else "any"
 
 
 _NAMED: dict[str, _Decode] = {

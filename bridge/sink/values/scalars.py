@@ -18,6 +18,7 @@ function of the target type reads back to the source's value.
 from __future__ import annotations
 
 from base64 import b64decode, urlsafe_b64decode
+from binascii import a2b_base64
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -81,18 +82,39 @@ def unscaled_of(value: object) -> int:
     """A Connect BYTES decimal as JsonConverter writes it: base64 -> the signed big-endian integer."""
     if type(value) is not str:
         raise ValueError(f"{value!r} is not a base64 decimal")
-    return int.from_bytes(b64decode(value, validate=True), "big", signed=True)
+    return int.from_bytes(a2b_base64(value, strict_mode=True), "big", signed=True)  # b64decode(validate=True)
 
 
 def decimal(scale: int) -> Decode:
-    """org.apache.kafka.connect.data.Decimal of `scale` (also MONEY in precise mode)."""
+    """org.apache.kafka.connect.data.Decimal of `scale` (also MONEY in precise mode): `scaled`
+    and `unscaled_of` in one function (it runs for every such value)."""
+    if scale <= 0:
+        factor = 10**-scale
+
+        def decode_integral(value: object) -> str:
+            if type(value) is str:
+                return str(int.from_bytes(a2b_base64(value, strict_mode=True), "big", signed=True) * factor)
+            return _number(value)  # decimal.format=NUMERIC
+
+        return decode_integral
+    width = scale + 1
 
     def decode(value: object) -> str:
         if type(value) is str:
-            return scaled(unscaled_of(value), scale)
+            n = int.from_bytes(a2b_base64(value, strict_mode=True), "big", signed=True)
+            if n < 0:
+                digits = str(-n).rjust(width, "0")
+                return f"-{digits[:-scale]}.{digits[-scale:]}"
+            digits = str(n).rjust(width, "0")
+            return f"{digits[:-scale]}.{digits[-scale:]}"
         return _number(value)  # decimal.format=NUMERIC
 
     return decode
+
+
+def decimal_decoders() -> tuple[Decode, Decode]:
+    """One decoder of each form `decimal` makes (for `values.text_kind`)."""
+    return decimal(0), decimal(1)
 
 
 def _number(value: object) -> str:

@@ -41,3 +41,10 @@ def is_unavailable(field: dict | None, value: object, placeholder: str) -> bool:
     if kind is dict:
         return value == _encodings(placeholder)[2]
     return False
+
+
+def unavailable_at(values: tuple, placeholder: str) -> list[int]:
+    """The positions of `values` that hold the placeholder (`is_unavailable` over a row, in one call)."""
+    strings, lists, mapping = _encodings(placeholder)
+    return [i for i, v in enumerate(values) if (type(v) is str and v in strings) or (
+        type(v) is list and v and v in lists) or (type(v) is dict and v == mapping)]
