@@ -3,6 +3,7 @@ publication and topic prefix, dropped afterwards."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 
@@ -12,6 +13,11 @@ import pytest
 from bridge.ops.drill import Toxiproxy
 from tests.integration.drills import run_down, run_up
 from tests.integration.support import REPO, BridgeProcess, drop_slot_and_publication, write_properties
+
+# The real Debezium and its JDBC sink (deploy/local/debezium/run, jdbc-sink/run) start faster with
+# only the JIT's first tier; their output does not depend on it. Benchmarks leave it unset.
+for _jvm_opts in ("BRIDGE_DEBEZIUM_JVM_OPTS", "BRIDGE_JDBC_SINK_JVM_OPTS"):
+    os.environ.setdefault(_jvm_opts, "-XX:TieredStopAtLevel=1")
 
 
 @pytest.fixture
