@@ -1,9 +1,13 @@
 """The thread that writes a sink worker's batches while its poll loop keeps reading.
 
-One batch at a time: the poll loop hands a batch over when the thread is idle and meanwhile
-keeps polling (the consumer stays in its group however long the target takes, serves rebalances,
-measures lag, and pauses its partitions when the buffer is full: `bridge.sink.flow`). An error
-the write raises is kept and raised again on the poll loop's thread (`check`).
+Two batches in flight at most: one being written, the next one prepared and waiting. The poll
+loop prepares a batch (`prepare`: everything that needs no database, the records read as
+changes) on its own thread while the writer thread has the previous one's statements and commit
+with PostgreSQL (the GIL released), then queues it; the writer takes batches in the order they
+were queued. Meanwhile the poll loop keeps polling (the consumer stays in its group however long
+the target takes, serves rebalances, measures lag, and pauses its partitions when the buffer is
+full: `bridge.sink.flow`). An error the preparation or the write raises is kept and raised again
+on the poll loop's thread (`check`); nothing is written after it.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from typing import Callable
 
 
 class Applier:
-    def __init__(self, write: Callable[[list], None], name: str) -> None:
+    def __init__(self, prepare: Callable[[list], object], write: Callable[[object], None], name: str) -> None:
+        self._prepare = prepare
         self._write = write
         self._ready = threading.Condition()
-        self._batch: list | None = None
+        self._writing: tuple[list, object] | None = None
+        self._waiting: tuple[list, object] | None = None  # prepared, the next one written
         self._closed = False
         self.failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -24,32 +30,60 @@ class Applier:
 
     @property
     def idle(self) -> bool:
-        return self._batch is None
+        return self._writing is None and self._waiting is None
+
+    @property
+    def room(self) -> bool:
+        """Whether a batch can be submitted now (none waiting behind the one being written)."""
+        return self._waiting is None
 
     @property
     def in_flight(self) -> int:
-        """Records of the batch being written (they count as buffered until it commits)."""
-        batch = self._batch
-        return len(batch) if batch is not None else 0
+        """Records of the batches submitted (they count as buffered until they commit)."""
+        writing, waiting = self._writing, self._waiting
+        return (len(writing[0]) if writing is not None else 0) + (len(waiting[0]) if waiting is not None else 0)
 
     def oldest(self):
-        """The first record of the batch being written, or None."""
-        batch = self._batch
-        return batch[0] if batch else None
+        """The first record of the batches submitted, or None."""
+        for pair in (self._writing, self._waiting):
+            if pair is not None and pair[0]:
+                return pair[0][0]
+        return None
 
     def submit(self, batch: list) -> None:
+        """Prepare `batch` here, on the caller's thread, and queue it behind the one being
+        written. A preparation error is kept as the failure (`check` raises it)."""
+        assert self._waiting is None, "one batch waiting at a time"
+        if self.failure is not None:
+            return
+        try:
+            prepared = self._prepare(batch)
+        except BaseException as exc:  # noqa: BLE001 - raised by check, as a write's error is
+            self.failure = exc
+            return
         with self._ready:
-            assert self._batch is None, "one batch at a time"
-            self._batch = batch
+            self._waiting = (batch, prepared)
             self._ready.notify_all()
 
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until the batch being written is done (or `timeout` seconds); whether it is."""
+    def take_waiting(self) -> list:
+        """Take back the batch waiting to be written (it never will be); its records, or []."""
         with self._ready:
-            return self._ready.wait_for(lambda: self._batch is None, timeout)
+            waiting, self._waiting = self._waiting, None
+            self._ready.notify_all()
+        return waiting[0] if waiting is not None else []
+
+    def wait_room(self, timeout: float | None = None) -> bool:
+        """Wait until a batch can be submitted (or `timeout` seconds); whether it can."""
+        with self._ready:
+            return self._ready.wait_for(lambda: self._waiting is None, timeout)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until the batches submitted are written (or `timeout` seconds); whether they are."""
+        with self._ready:
+            return self._ready.wait_for(lambda: self._writing is None and self._waiting is None, timeout)
 
     def check(self) -> None:
-        """Raise the write's error here, on the caller's thread."""
+        """Raise the preparation's or the write's error here, on the caller's thread."""
         if self.failure is not None:
             raise self.failure
 
@@ -62,15 +96,17 @@ class Applier:
     def _run(self) -> None:
         while True:
             with self._ready:
-                self._ready.wait_for(lambda: self._batch is not None or self._closed)
-                if self._batch is None:
+                self._ready.wait_for(lambda: self._waiting is not None or self._closed)
+                if self._waiting is None:
                     return
-                batch = self._batch
+                self._writing, self._waiting = self._waiting, None
+                self._ready.notify_all()  # room for the next one
+                prepared = self._writing[1]
             try:
                 if self.failure is None:
-                    self._write(batch)
+                    self._write(prepared)
             except BaseException as exc:  # noqa: BLE001 - raised again on the poll loop's thread
                 self.failure = exc
             with self._ready:
-                self._batch = None
+                self._writing = None
                 self._ready.notify_all()
