@@ -24,6 +24,7 @@ class Applier:
         self._writing: tuple[list, object] | None = None
         self._waiting: tuple[list, object] | None = None  # prepared, the next one written
         self._closed = False
+        self._written = 0  # batches written so far
         self.failure: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -77,6 +78,14 @@ class Applier:
         with self._ready:
             return self._ready.wait_for(lambda: self._waiting is None, timeout)
 
+    def wait_written(self, timeout: float | None = None) -> bool:
+        """Wait until the batch being written is done (or `timeout` seconds); whether it is."""
+        with self._ready:
+            if self._writing is None and self._waiting is None:
+                return True
+            written = self._written
+            return self._ready.wait_for(lambda: self._written != written, timeout)
+
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until the batches submitted are written (or `timeout` seconds); whether they are."""
         with self._ready:
@@ -109,4 +118,5 @@ class Applier:
                 self.failure = exc
             with self._ready:
                 self._writing = None
+                self._written += 1
                 self._ready.notify_all()

@@ -212,6 +212,11 @@ class SinkWorker:
                     self._reseek()
                 buffered = len(self.pending) + applier.in_flight
                 ready = len(self.pending) >= flow.batch_size
+                if not ready and not flow.room(buffered) and not applier.idle:
+                    # the buffer is full of batches the writer has: resume as soon as one is written
+                    applier.wait_written(0.1)
+                    buffered = len(self.pending) + applier.in_flight
+                    flow.regulate(self.consumer, buffered, self.assigned)
                 # a full batch waiting for the writer: take only what is at hand, then wait for it
                 messages = self.consumer.consume(max(1, flow.room(buffered)), 0 if ready else 0.1)
                 if messages:
