@@ -302,8 +302,8 @@ class SinkWorker:
         self._commit()
 
     def _prepare(self, batch: list) -> _Prepared:
-        """The batch's records read as changes (no database needed: the poll loop's thread does it
-        while the writer has the previous batch with the target)."""
+        """The batch's records read as changes (no database needed: the applier's preparing thread
+        does it while the writer has the previous batch with the target)."""
         changes, refused = [], []
         next_offsets: dict[tuple[str, int], int] = {}
         read = self.readers.read
