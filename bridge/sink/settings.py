@@ -446,7 +446,7 @@ def _breaker(r: PropertyReader) -> BreakerConfig:
 
 def _flow(r: PropertyReader, batch_size: int) -> FlowConfig:
     """`bridge.sink.*` flow control (`bridge.sink.flow`): catch-up batches 5000 records (or
-    batch.size when larger), the buffer two of them (one being written, the next filling)."""
+    batch.size when larger), the buffer two of them (one being written, the next prepared or filling)."""
     catchup = r.int("bridge.sink.catchup.batch.size", max(batch_size, 5000), minimum=1)
     return FlowConfig(buffer_max_records=r.int("bridge.sink.buffer.max.records", 2 * catchup, minimum=1),
                       catchup_batch_size=catchup,

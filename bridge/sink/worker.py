@@ -87,6 +87,17 @@ class _Retry:
         return delay / 1000
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A batch read as changes, waiting for the writer: the records, the changes they ask for, the
+    records refused on the way and the next offset per partition."""
+
+    batch: list
+    changes: list
+    refused: list
+    next_offsets: dict
+
+
 class SinkWorker:
     def __init__(self, config: SinkConfig, index: int, stats: Stats, stop: threading.Event,
                  report: Callable[[dict], None] | None = None) -> None:
@@ -169,9 +180,11 @@ class SinkWorker:
         consumer.incremental_unassign(partitions)
 
     def _on_lost(self, consumer, partitions: list[TopicPartition]) -> None:
-        if self.applier is not None:
-            self.applier.wait_idle()  # its offsets write fails if another worker took them
         lost = {(p.topic, p.partition) for p in partitions}
+        if self.applier is not None:
+            # the batch waiting is never written for them: its records go back to be read again
+            self.pending = self.applier.take_waiting() + self.pending
+            self.applier.wait_idle()  # its offsets write fails if another worker took them
         self.pending = [m for m in self.pending if (m.topic(), m.partition()) not in lost]
         self._drop(list(lost))
         consumer.incremental_unassign(partitions)
@@ -186,7 +199,7 @@ class SinkWorker:
         self._connect()
         self.consumer = clients.consumer(config.kafka, config.group, keys="consumer.override.",
                                          **{"error_cb": self._on_kafka_error(), **config.consumer})
-        self.applier = Applier(self._write, f"sink-{self.index}-writer")
+        self.applier = Applier(self._prepare, self._apply, f"sink-{self.index}-writer")
         self.consumer.subscribe(list(config.topics) if config.topics else ["^" + config.topics_regex.lstrip("^")],
                                 on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
         linger = config.linger_ms / 1000
@@ -199,6 +212,11 @@ class SinkWorker:
                     self._reseek()
                 buffered = len(self.pending) + applier.in_flight
                 ready = len(self.pending) >= flow.batch_size
+                if not ready and not flow.room(buffered) and not applier.idle:
+                    # the buffer is full of batches the writer has: resume as soon as one is written
+                    applier.wait_written(0.1)
+                    buffered = len(self.pending) + applier.in_flight
+                    flow.regulate(self.consumer, buffered, self.assigned)
                 # a full batch waiting for the writer: take only what is at hand, then wait for it
                 messages = self.consumer.consume(max(1, flow.room(buffered)), 0 if ready else 0.1)
                 if messages:
@@ -209,9 +227,9 @@ class SinkWorker:
                     self.pending += messages
                 if self.pending and not self.reseek and (len(self.pending) >= flow.batch_size
                                                          or time.monotonic() - first >= linger):
-                    if ready and not applier.idle:
-                        applier.wait_idle(0.1)
-                    if applier.idle:
+                    if ready and not applier.room:
+                        applier.wait_room(0.1)
+                    if applier.room:
                         applier.check()
                         size = flow.batch_size
                         applier.submit(self.pending[:size])
@@ -280,10 +298,12 @@ class SinkWorker:
                 return  # the poll loop raises it
         if self.pending and not self.reseek:
             batch, self.pending = self.pending, []
-            self._write(batch)
+            self._apply(self._prepare(batch))
         self._commit()
 
-    def _write(self, batch: list) -> None:
+    def _prepare(self, batch: list) -> _Prepared:
+        """The batch's records read as changes (no database needed: the applier's preparing thread
+        does it while the writer has the previous batch with the target)."""
         changes, refused = [], []
         next_offsets: dict[tuple[str, int], int] = {}
         read = self.readers.read
@@ -297,6 +317,13 @@ class SinkWorker:
                 continue
             if change is not None:
                 changes.append((message, change))
+        return _Prepared(batch, changes, refused, next_offsets)
+
+    def _apply(self, prepared: _Prepared) -> None:
+        """Write a prepared batch and its offsets in one transaction (the writer's thread)."""
+        if self.reseek:
+            return  # queued behind a batch whose offsets moved: dropped, the poll loop seeks
+        batch, changes, refused, next_offsets = prepared.batch, prepared.changes, prepared.refused, prepared.next_offsets
         skipped = 0
         if self.window is not None:
             changes, idents, skipped = self.window.fresh(changes)

@@ -184,7 +184,7 @@ def test_the_writer_thread_writes_one_batch_at_a_time_and_hands_its_error_over()
         if batch == ["bad"]:
             raise RuntimeError("refused")
         written.append(batch)
-    applier = Applier(write, "test-writer")
+    applier = Applier(list, write, "test-writer")
     try:
         applier.submit(["a", "b"])
         assert not applier.idle and applier.in_flight == 2 and applier.oldest() == "a"
