@@ -40,6 +40,18 @@ STAGED_ROWS = 2  # runs from this length are copied into a staging table and mer
 _DECODING = (*DECODE_ERRORS, BridgeError)  # what a fast decoding raises on a value it cannot read
 
 
+def _texts(fast: Callable, decoders: tuple, values: tuple, table: object) -> tuple[str | None, ...]:
+    """`values` as text by the generated `fast` function; when it cannot read one, again through
+    the checked `decoders`, for the error naming the column (`RecordRefused`: the record's fault)."""
+    try:
+        return fast(values)
+    except _DECODING:
+        try:
+            return tuple([d(v) for d, v in zip(decoders, values)])
+        except BridgeError as exc:
+            raise RecordRefused(f"{table}: {exc}", "TASK_PUT", exc) from None
+
+
 def copy_rows(rows: Iterable[tuple[str | None, ...]]) -> str:
     """Rows of text values in COPY's text format: NULL is \\N; backslash, tab, newline and CR
     escaped (a value holding none of them, the usual case, is taken as it is)."""
@@ -83,13 +95,7 @@ class _Row:
     def values(self) -> tuple[str | None, ...]:
         """The values as text (the LSN last when guarded), or `RecordRefused` naming the column."""
         change, plan = self.change, self.plan
-        try:
-            values = plan.value_texts(change.values)
-        except _DECODING:  # again through the checked decoders, for the message naming the column
-            try:
-                values = tuple([d(v) for d, v in zip(plan.values, change.values)])
-            except BridgeError as exc:  # the value is the record's fault
-                raise RecordRefused(f"{change.table}: {exc}", "TASK_PUT", exc) from None
+        values = _texts(plan.value_texts, plan.values, change.values, change.table)
         return values + (str(change.lsn),) if plan.shape.guarded else values
 
     def copy_line(self) -> str:
@@ -156,14 +162,7 @@ class Writer:
         plan = self._plans.get(ident)
         if plan is None or plan.generation != self.target.generation:
             plan = self._plan(cur, change, ident)
-        try:
-            key = plan.key_texts(change.key)
-        except _DECODING:  # again through the checked decoders, for the message naming the column
-            try:
-                key = tuple([d(v) for d, v in zip(plan.key, change.key)])
-            except BridgeError as exc:  # the value is the record's fault
-                raise RecordRefused(f"{change.table}: {exc}", "TASK_PUT", exc) from None
-        return _Row(change, plan.shape, key, plan)
+        return _Row(change, plan.shape, _texts(plan.key_texts, plan.key, change.key, change.table), plan)
 
     # -- a batch --------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 from confluent_kafka import TopicPartition
@@ -143,6 +144,11 @@ def test_lost_partitions_records_in_the_prepared_batch_are_dropped_and_the_other
         consumer = _Consumer()
         lost = threading.Thread(target=worker._on_lost, args=(consumer, [TopicPartition(TOPIC, 1)]))
         lost.start()
+        # the writer is held in the first batch: only `take_waiting` can empty the queue behind it
+        applier = worker.applier
+        deadline = time.monotonic() + 5
+        while (applier._waiting is not None or applier._queued is not None) and time.monotonic() < deadline:
+            time.sleep(0.001)
         gate.open.set()  # the batch being written finishes: its offsets write is what fails for a taken partition
         lost.join(5)
         assert not lost.is_alive() and worker.applier.idle
