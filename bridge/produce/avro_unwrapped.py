@@ -31,7 +31,7 @@ from bridge.format.settings import HeaderFormat
 from bridge.format.source import SourceTemplate
 from bridge.produce.avrorows import Reader
 from bridge.produce.fastrows import Unsupported
-from bridge.produce.unwrapped import CLOCK, LSN_DIGITS, OPS, Unwrapping
+from bridge.produce.unwrapped import CLOCK, LSN_DIGITS, OPS, Unwrapping, row_change
 from bridge.route.records import WHOLE
 from bridge.transform.unwrap import FieldReference
 
@@ -155,8 +155,8 @@ def _slot(ref: FieldReference, where: str | None, block: dict, encode: Encode) -
 
 
 def avro_fast_unwrapped(tables: dict, skipped: frozenset) -> Callable:
-    """`EventBuilder.fast_unwrapped` for Avro writers: the same contract and tuple reading (keep
-    the two in step), over `tables`' `unwrapped` (`AvroUnwrapped`)."""
+    """`EventBuilder.fast_unwrapped` for Avro writers: the same contract and tuple reading
+    (`row_change`), over `tables`' `unwrapped` (`AvroUnwrapped`)."""
 
     def fast_unwrapped(buf: bytes, pos: int, end: int, txn, lsn: int, half: int = WHOLE):
         try:
@@ -164,31 +164,10 @@ def avro_fast_unwrapped(tables: dict, skipped: frozenset) -> Callable:
             u = t.unwrapped
             if u is None or u.head is None and not u.resolve():
                 return None  # the first record of a schema: the general path asks the registry
-            kind, marker = buf[pos], buf[pos + 5]
-            if kind == 0x49:  # 'I' relid 'N' new
-                row, key, p, toast = u.reader(buf, pos + 6)
-                if p != end or toast or marker != 0x4E or "c" in skipped:
-                    return None
-                op = b"c"
-            elif kind == 0x55 and "u" not in skipped:  # 'U' relid [('K' | 'O') old] 'N' new
-                if marker == 0x4E:  # no old tuple: the key did not change
-                    row, key, p, toast = u.reader(buf, pos + 6)
-                    if toast & t.key_mask:
-                        return None
-                else:
-                    _, old_key, p, old_toast = u.reader(buf, pos + 6)
-                    if buf[p] != 0x4E or old_toast:
-                        return None
-                    row, key, p, toast = u.reader(buf, p + 1)
-                    if toast & t.key_mask or key != old_key:
-                        return None  # a key from the old tuple, or a primary-key change
-                    if marker == 0x4F and toast or marker != 0x4F and marker != 0x4B:
-                        return None  # REPLICA IDENTITY FULL fills TOASTed values in from the old row
-                if p != end:
-                    return None
-                op = b"u"
-            else:
-                return None  # deletes, and what is not a change, take the general path
+            change = row_change(u.reader, t.key_mask, buf, pos, end, skipped)
+            if change is None:
+                return None
+            op, row, key = change
             if u.txn is not txn:
                 u.renew(txn)
             values = u.values

@@ -58,7 +58,7 @@ from bridge.format.json import json_bytes, literal
 from bridge.format.source import SourceTemplate
 from bridge.pgoutput.messages import UNCHANGED_TOAST, Delete, Insert, Relation, Update
 from bridge.produce.fastrows import Reader, compile_reader, key_mask
-from bridge.produce.unwrapped import Unwrapped, Unwrapping
+from bridge.produce.unwrapped import Unwrapped, Unwrapping, row_change
 from bridge.route.records import NEW_KEY_HALF, OLD_KEY_HALF, WHOLE
 from bridge.route.settings import EventConfig
 from bridge.source.catalog import TableInfo
@@ -575,37 +575,16 @@ class EventBuilder:
                        half: int = WHOLE) -> tuple[tuple[str, bytes | None, bytes | None, Headers], ...] | None:
         """`fast_change` with a chain: what `change` returns for a create or update of a table
         whose chain only unwraps it (`TableEvents.unwrapped`), written from its template; None
-        for the rest, as `fast_change` (whose tuple reading this repeats: keep the two in step)."""
+        for the rest, as `fast_change` (its tuples read by `row_change`)."""
         try:
             t = self._tables.get(_U32(buf, pos + 1)[0])
             u = None if t is None else t.unwrapped
             if u is None:
                 return None
-            kind, marker = buf[pos], buf[pos + 5]
-            if kind == 0x49:  # 'I' relid 'N' new
-                row, key, p, toast = u.reader(buf, pos + 6)
-                if p != end or toast or marker != 0x4E or "c" in self._skipped:
-                    return None
-                op = b"c"
-            elif kind == 0x55 and "u" not in self._skipped:  # 'U' relid [('K' | 'O') old] 'N' new
-                if marker == 0x4E:  # no old tuple: the key did not change
-                    row, key, p, toast = u.reader(buf, pos + 6)
-                    if toast & t.key_mask:  # type: ignore[union-attr]
-                        return None
-                else:
-                    _, old_key, p, old_toast = u.reader(buf, pos + 6)
-                    if buf[p] != 0x4E or old_toast:
-                        return None
-                    row, key, p, toast = u.reader(buf, p + 1)
-                    if toast & t.key_mask or key != old_key:  # type: ignore[union-attr]
-                        return None  # a key from the old tuple, or a primary-key change
-                    if marker == 0x4F and toast or marker != 0x4F and marker != 0x4B:
-                        return None  # REPLICA IDENTITY FULL fills TOASTed values in from the old row
-                if p != end:
-                    return None
-                op = b"u"
-            else:
-                return None  # deletes, and what is not a change, take the general path
+            change = row_change(u.reader, t.key_mask, buf, pos, end, self._skipped)  # type: ignore[union-attr]
+            if change is None:
+                return None
+            op, row, key = change
             if u.txn is not txn:
                 u.renew(txn)
             formats = u.values

@@ -45,6 +45,40 @@ PER_EVENT = {"lsn", "sequence"}  # source fields holding the event's LSN
 CLOCK = {"ts_ms": b"%(m)s", "ts_us": b"%(u)s", "ts_ns": b"%(n)s"}  # the envelope's processing time
 
 
+
+def row_change(reader, key_mask: int, buf: bytes, pos: int, end: int, skipped: frozenset) -> tuple | None:
+    """(op, row, key) of the pgoutput Insert or Update at `buf[pos:end]`, its tuples read by
+    `reader` (the JSON or the Avro fast path's: (row, key, position after, unchanged-TOAST mask)),
+    or None for what the unwrap fast paths leave to the general path: deletes and other messages,
+    skipped operations, unchanged TOAST in an insert or in the key, a primary-key change, a
+    REPLICA IDENTITY FULL update with unchanged TOAST (filled in from the old row).
+
+        Insert: 'I' relid:Int32 'N' TupleData
+        Update: 'U' relid:Int32 [('K' | 'O') TupleData] 'N' TupleData
+    """
+    kind, marker = buf[pos], buf[pos + 5]
+    if kind == 0x49:  # 'I'
+        row, key, p, toast = reader(buf, pos + 6)
+        if p != end or toast or marker != 0x4E or "c" in skipped:
+            return None
+        return b"c", row, key
+    if kind != 0x55 or "u" in skipped:  # not 'U'
+        return None
+    if marker == 0x4E:  # no old tuple: the key did not change
+        row, key, p, toast = reader(buf, pos + 6)
+        if toast & key_mask:
+            return None
+    else:
+        _, old_key, p, old_toast = reader(buf, pos + 6)
+        if buf[p] != 0x4E or old_toast:
+            return None
+        row, key, p, toast = reader(buf, p + 1)
+        if toast & key_mask or key != old_key:
+            return None  # a key from the old tuple, or a primary-key change
+        if marker == 0x4F and toast or marker != 0x4F and marker != 0x4B:
+            return None
+    return (b"u", row, key) if p == end else None
+
 class Unwrapping:
     """What the unwrap fast paths of one table share, whatever writes the values: `topic`, the
     `reader` of its rows, and per transaction (`renew`) the pieces of the values by op
