@@ -12,7 +12,13 @@ topic or to stop the sink.
 
 A run of two rows or more goes through COPY into a staging table and one merge statement
 (`statements.staged_statements`): the same statement over the same typed values as the VALUES
-form, which a single row keeps (one round trip). A row's key is decoded when it joins a run (a
+form, which a single row keeps (one round trip). A run of creates and snapshot reads (rows the
+target does not hold yet, as a rule) is first COPYed straight into its table, under a savepoint:
+without a conflicting row that writes what the merge would, for about half of PostgreSQL's work
+(no staging table, no conflict checks by the merge); a conflict (a replay, a pre-filled target)
+rolls the savepoint back and the run takes the merge, and that table's runs skip the direct COPY
+for a while (doubling, up to `DIRECT_BACKOFF_MAX` runs), so a target already holding the rows
+does not pay for a failed COPY per run. A row's key is decoded when it joins a run (a
 repeated key ends the run), its values when the run is written: straight into COPY's text by a
 function generated per layout (`bridge.sink.rowtext`), or as texts for the VALUES form.
 """
@@ -30,6 +36,7 @@ from bridge.sink.records import DELETE, TRUNCATE, UPSERT, Change, RecordRefused
 from bridge.sink.rowtext import copy_line, copy_line_of, texts
 from bridge.sink.settings import SinkConfig
 from bridge.sink.statements import Shape, Staged, delete_statement, staged_statements, truncate_statements, write_statement
+from bridge.sink.naming import TableName, quote
 from bridge.sink.target import TableInfo, Target
 from bridge.errors import BridgeError
 from bridge.sink.values import DECODE_ERRORS, DecodeOptions, field_decoder, text_decoder, text_kind
@@ -37,6 +44,10 @@ from bridge.sink.values import DECODE_ERRORS, DecodeOptions, field_decoder, text
 # Database errors that say nothing about the records: the batch is retried, never dead-lettered.
 TRANSIENT = (psycopg2.OperationalError, psycopg2.InterfaceError)
 STAGED_ROWS = 2  # runs from this length are copied into a staging table and merged
+# direct COPYs tried per transaction, each in a subtransaction: PostgreSQL keeps a backend's first
+# 64 subtransactions in shared memory, beyond that other sessions' visibility checks slow down
+DIRECT_ATTEMPTS = 16
+DIRECT_BACKOFF_MAX = 1024  # runs of a table that skip the direct COPY after failures in a row
 _DECODING = (*DECODE_ERRORS, BridgeError)  # what a fast decoding raises on a value it cannot read
 
 
@@ -65,6 +76,7 @@ class Applied:
     rows: dict[str, int] = field(default_factory=dict)  # table -> row changes written
     guard_skips: int = 0
     statements: int = 0
+    direct: int = 0  # runs COPYed straight into their table
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +102,7 @@ class _Row:
     shape: Shape
     key: tuple[str | None, ...]
     plan: _Plan
+    line: str | None = None  # the row as COPY's line, when made ahead (`Writer.pretext`)
 
     @property
     def values(self) -> tuple[str | None, ...]:
@@ -118,6 +131,8 @@ class Writer:
         self._plans: dict[tuple, _Plan] = {}
         self._staged: dict[tuple, Staged] = {}  # (shape, its column types) -> its staged statements
         self.markers = config.delete_markers_table if config.delete_markers else None  # bridge.sink.markers
+        self._attempts = 0  # direct COPYs tried in this transaction
+        self._backoff: dict[TableName, list[int]] = {}  # table -> [runs still to skip, the next skip]
 
     # -- one change -> one row of text ------------------------------------------------------
 
@@ -156,6 +171,10 @@ class Writer:
     def _row(self, cur, change: Change) -> _Row:
         """The change with its key as text (the table made able to take it, once per change
         layout while the catalog cache holds)."""
+        ahead = change.text
+        if ahead is not None and ahead[0].generation == self.target.generation:
+            plan = ahead[0]
+            return _Row(change, plan.shape, ahead[1], plan, ahead[2])
         ident = change.layout
         if ident is None:
             ident = self._ident(change)
@@ -164,12 +183,32 @@ class Writer:
             plan = self._plan(cur, change, ident)
         return _Row(change, plan.shape, _texts(plan.key_texts, plan.key, change.key, change.table), plan)
 
+    def pretext(self, changes: Iterable[Change]) -> None:
+        """Each change's key texts and COPY line made ahead, by the preparing thread while the
+        writer has the target, where a plan for its layout (a lane's) is known: the writer takes
+        them when that plan is still current (no rollback since), else makes them itself, as it
+        does for a value this cannot read (the error is then raised on the writer's thread)."""
+        plans, generation = self._plans, self.target.generation
+        for change in changes:
+            layout = change.layout
+            if layout is None:
+                continue
+            plan = plans.get(layout)
+            if plan is None or plan.generation != generation:
+                continue
+            try:
+                key = plan.key_texts(change.key)
+                change.text = (plan, key, plan.copy_line(key, change.values, change.lsn))
+            except _DECODING:
+                continue
+
     # -- a batch --------------------------------------------------------------------------
 
     def write(self, cur, changes: list[Change]) -> Applied:
         """Every change, in order, as few statements as their order allows. Raises
         `RecordRefused` (a decode or catalog refusal) or psycopg2's error; the caller rolls back."""
         applied = Applied()
+        self._attempts = 0
         if self.config.reduction:
             changes = reduced(changes, self.config.ordering_guard == "lsn")
         run: list[_Row] = []
@@ -228,7 +267,8 @@ class Writer:
         if not run:
             return
         shape = run[0].shape
-        types = self.target.table(cur, run[0].change).casts
+        info = self.target.table(cur, run[0].change)
+        types = info.casts
         mode = self.config.insert_mode
         if shape.kind != DELETE and mode == "upsert" and not shape.keys:
             raise RecordRefused(f"cannot upsert into {shape.table} with no key fields (primary.key.mode=none)")
@@ -239,14 +279,19 @@ class Writer:
             staged = self._staged.get(ident)
             if staged is None:
                 staged = self._staged[ident] = staged_statements(mode, shape, types, guard, truncates, self.markers)
+            try:
+                text = "".join([r.plan.copy_line(r.key, r.change.values, r.change.lsn) if r.line is None else r.line
+                                for r in run])
+            except _DECODING:  # row by row, a row that cannot be decoded refused naming its column
+                text = "".join([r.copy_line() for r in run])
+            if staged.direct is not None and info.copyable and self._direct(cur, staged.direct, run, text, truncates):
+                applied.direct += 1
+                self._count(applied, shape, len(run), len(run))
+                return
             if self.target.stage(cur, staged.table):
                 cur.execute(staged.create)
             if self.target.fill(cur, staged.table):  # a second run of this shape in this transaction
                 cur.execute(staged.empty)
-            try:
-                text = "".join([r.plan.copy_line(r.key, r.change.values, r.change.lsn) for r in run])
-            except _DECODING:  # row by row, a row that cannot be decoded refused naming its column
-                text = "".join([r.copy_line() for r in run])
             cur.copy_expert(staged.copy, io.StringIO(text), size=len(text) + 1)
             cur.execute(staged.merge)
         else:
@@ -256,11 +301,48 @@ class Writer:
                 sql, template = write_statement(mode, shape, types, guard, truncates, self.markers)
             psycopg2.extras.execute_values(cur, sql, [r.key + r.values for r in run], template=template,
                                            page_size=len(run))
+        self._count(applied, shape, len(run), cur.rowcount)
+
+    @staticmethod
+    def _count(applied: Applied, shape: Shape, rows: int, written: int) -> None:
         applied.statements += 1
         table = str(shape.table)
-        applied.rows[table] = applied.rows.get(table, 0) + len(run)
-        if shape.guarded and cur.rowcount >= 0:
-            applied.guard_skips += len(run) - cur.rowcount
+        applied.rows[table] = applied.rows.get(table, 0) + rows
+        if shape.guarded and written >= 0:
+            applied.guard_skips += rows - written
+
+    def _direct(self, cur, copy: str, run: list[_Row], text: str, truncates: str | None) -> bool:
+        """COPY a run of creates straight into its table, under a savepoint; whether it did (else
+        nothing was written). Tried when every change of the run is a create or a read, the table
+        is not backing off, and (the guard comparing with truncates) the run is newer than the
+        table's last truncate, as the merge would check row by row."""
+        table = run[0].shape.table
+        backoff = self._backoff.get(table)
+        if backoff is not None and backoff[0] > 0:
+            backoff[0] -= 1
+            return False
+        if self._attempts >= DIRECT_ATTEMPTS or not all([r.change.created for r in run]):
+            return False
+        if truncates and run[0].shape.guarded:
+            cur.execute(f"SELECT lsn FROM {quote(truncates)} WHERE table_name = %s", (str(table),))
+            last = cur.fetchone()
+            if last is not None and min(r.change.lsn for r in run) <= last[0]:
+                return False
+        self._attempts += 1
+        cur.execute("SAVEPOINT pgbridge_direct")
+        try:
+            cur.copy_expert(copy, io.StringIO(text), size=len(text) + 1)
+        except TRANSIENT:
+            raise
+        except psycopg2.Error:  # a row the target holds already (or what the merge will say again)
+            cur.execute("ROLLBACK TO SAVEPOINT pgbridge_direct")
+            cur.execute("RELEASE SAVEPOINT pgbridge_direct")
+            skip = backoff[1] if backoff is not None else 1
+            self._backoff[table] = [skip, min(skip * 2, DIRECT_BACKOFF_MAX)]
+            return False
+        cur.execute("RELEASE SAVEPOINT pgbridge_direct")
+        self._backoff.pop(table, None)
+        return True
 
 
 def reduced(changes: list[Change], by_lsn: bool = False) -> list[Change]:

@@ -67,6 +67,11 @@ class Change:
     # set by a lane (`_Lane`): one object per layout (all but key, values and LSN), so that the
     # writer finds its plan without hashing them; None: the writer works the layout out
     layout: object | None = dataclasses.field(default=None, compare=False, repr=False)
+    # a create or snapshot read (`c`, `r`): a row the target most likely does not hold yet, which
+    # the writer may COPY straight into its table (`apply`); False for anything else
+    created: bool = dataclasses.field(default=False, compare=False, repr=False)
+    # (plan, key texts, COPY line) made ahead on the preparing thread (`apply.Writer.pretext`)
+    text: tuple | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def field(self, column: str) -> dict | None:
         """The Connect schema field of a column (schema evolution), None when unknown."""
@@ -292,7 +297,7 @@ class Readers:
                 values = tuple(v for i, v in enumerate(values) if i not in unchanged)
                 layout = None
         return Change(UPSERT, lane.table, lane.key_columns, key_values, lane.key_fields, columns, values,
-                      lane.value_fields, lsn, layout)
+                      lane.value_fields, lsn, layout, op == "c" or op == "r")
 
     def _lane_of(self, topic: str, key: bytes | None, value: bytes | None, change: Change) -> _Lane | None:
         """The lane of the records like this one, just read the general way (None: they have none)."""
@@ -401,7 +406,7 @@ class Readers:
         """The change of a row event (`kind` UPSERT or DELETE) once its table is known."""
         if table is None:
             return None
-        change = Change(kind, table, lsn=lsn if type(lsn) is int else None)
+        change = Change(kind, table, lsn=lsn if type(lsn) is int else None, created=op == "c" or op == "r")
         self._set_key(change, topic, partition, offset, key, row, plan)
         if kind == UPSERT:
             # a snapshot read holds real values; a create can hold the placeholder (a key change's new row)

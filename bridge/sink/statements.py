@@ -71,13 +71,16 @@ def delete_statement(shape: Shape, types: dict[str, str], guard: str,
 class Staged:
     """The statements of a run written through a staging table: `create` it (once per session),
     `empty` it (when it already holds rows of this transaction), `copy` the rows into it, `merge`
-    them into the target."""
+    them into the target. `direct`: COPY of the same rows straight into the target, which writes
+    what the merge would when no row conflicts with the target's (insert and upsert of rows; None
+    where the merge does more: updates, deletes, delete markers to consult)."""
 
     table: str
     create: str
     empty: str
     copy: str
     merge: str
+    direct: str | None = None
 
 
 def staged_statements(mode: str, shape: Shape, types: dict[str, str], guard: str, truncates: str | None,
@@ -94,12 +97,15 @@ def staged_statements(mode: str, shape: Shape, types: dict[str, str], guard: str
     create = (f"CREATE TEMPORARY TABLE IF NOT EXISTS {table} ("
               + ", ".join(f"{quote(n)} {all_types[n]}" for n in names) + ") ON COMMIT DELETE ROWS")
     rows = f"pg_temp.{table} AS v"
+    direct = None
     if shape.kind == DELETE:
         prefix = f"WITH {_mark(shape, types, guard, markers, rows)} " if shape.guarded and markers else ""
         merge = _delete(shape, guard, prefix, rows)
     else:
         merge = _write(mode, shape, types, guard, truncates, markers, rows, f"SELECT {listed} FROM {rows}")
-    return Staged(table, create, f"TRUNCATE pg_temp.{table}", f"COPY pg_temp.{table} FROM STDIN", merge)
+        if mode != "update" and not (shape.guarded and markers) and (shape.keys or mode == "insert"):
+            direct = f"COPY {shape.table.sql()} ({listed}) FROM STDIN"
+    return Staged(table, create, f"TRUNCATE pg_temp.{table}", f"COPY pg_temp.{table} FROM STDIN", merge, direct)
 
 
 def _names(shape: Shape, guard: str) -> tuple[str, ...]:

@@ -25,6 +25,10 @@ FROM pg_attribute a
 WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum"""
 
+# COPY FROM runs a table's triggers and checks as INSERT does, but not its rules; it writes into
+# a plain or partitioned table only
+_COPYABLE = "SELECT relkind IN ('r', 'p') AND NOT relhasrules FROM pg_class WHERE oid = to_regclass(%s)"
+
 
 # A cast to the type without its modifier lets the column's own assignment judge the value (a
 # too-long string is an error, as it is for Debezium's bound parameters, not cut as an explicit
@@ -46,6 +50,7 @@ class TableInfo:
     name: TableName
     types: dict[str, str]  # column -> format_type() with its modifier (what the decoders read)
     casts: dict[str, str]  # column -> the type its text is cast to in statements
+    copyable: bool = False  # COPY into it does what INSERT does (`apply`'s direct COPY)
 
 
 class Target:
@@ -94,8 +99,10 @@ class Target:
         rows = cur.fetchall()
         if not rows:
             return None
+        cur.execute(_COPYABLE, (name.sql(),))
+        copyable = bool(cur.fetchone()[0])
         info = self._tables[name] = TableInfo(name, {c: t for c, t, _ in rows},
-                                              {c: _UNSIZED.get(u, u) for c, _, u in rows})
+                                              {c: _UNSIZED.get(u, u) for c, _, u in rows}, copyable)
         return info
 
     def table(self, cur, change: Change) -> TableInfo:

@@ -317,6 +317,7 @@ class SinkWorker:
                 continue
             if change is not None:
                 changes.append((message, change))
+        self.writer.pretext([change for _, change in changes])
         return _Prepared(batch, changes, refused, next_offsets)
 
     def _apply(self, prepared: _Prepared) -> None:
