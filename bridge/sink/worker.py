@@ -191,6 +191,7 @@ class SinkWorker:
 
     def _drop(self, partitions: list[tuple[str, int]]) -> None:
         self.assigned.difference_update(partitions)
+        self.flow.revoked(partitions)
         if self.offsets is not None:
             self.offsets.forget(partitions)
 
@@ -404,7 +405,7 @@ class SinkWorker:
             stored = self.offsets.read(cur, sorted(self.assigned))
         conn.commit()
         for (topic, partition), offset in stored.items():
-            self.consumer.seek(TopicPartition(topic, partition, offset))
+            self.flow.seek(self.consumer, TopicPartition(topic, partition, offset))
 
     def _transaction(self, batch: list, changes: list, refused: list,
                      next_offsets: dict) -> tuple[Applied, list, int]:
