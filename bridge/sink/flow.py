@@ -66,7 +66,7 @@ class Flow:
         self.catchup = False
         self.buffered_max = 0
         self.lag: dict[tuple[str, int], int] = {}
-        # the last known position and high watermark per partition (-1001 while unknown)
+        # the last known position and high watermark per partition (none: never known since assigned)
         self.positions: dict[tuple[str, int], int] = {}
         self.highs: dict[tuple[str, int], int] = {}
         self.lag_ms = 0
