@@ -12,12 +12,24 @@
 - Lag, measured once a second: per partition the high watermark (librdkafka's, updated by every
   fetch) minus the position; in time, the age of the oldest record read and not yet written
   (its Kafka timestamp), else, while records wait unread, the age of the last one written.
+  An unknown measurement is never read as "nothing behind": after the seek that wakes a resumed
+  partition librdkafka reports its position as unknown (-1001) until a record of it is read, so
+  each partition's last known position (from `position()`, a seek, or the offset it was
+  assigned at) and high watermark stand until new ones are known, and are dropped only when
+  the partition is revoked or lost. Dropping its lag instead made catch-up flap: behind fell to
+  the buffer alone, under half the threshold, for the second until the next measurement. A
+  partition never measured since its assignment (nothing read, no stored offset) is not counted.
 - Catch-up mode: when the records behind (lag + buffered) pass `bridge.sink.lag.pause.messages`
   or the lag in time passes `bridge.sink.lag.pause.ms`, batches grow from `batch.size` to
   `bridge.sink.catchup.batch.size`: a transaction's fixed costs (its commit's WAL flush, the
   offsets row, one statement per table and kind) are paid once per many more rows while nobody
   waits on latency. Back to normal when both are under half their threshold (never while
-  paused: a full buffer means the target is the bottleneck).
+  paused: a full buffer means the target is the bottleneck). One measurement decides, both
+  ways: the band between the threshold and its half is the hysteresis, and with an unknown
+  measurement standing at the last known one, a remembered position is where the partition
+  still is (nothing of it was read since) and a remembered watermark misses only what reached
+  the topic since, never a partition's whole lag; a second, confirming measurement would only
+  hold the large batches a second longer.
 """
 
 from __future__ import annotations
@@ -54,6 +66,9 @@ class Flow:
         self.catchup = False
         self.buffered_max = 0
         self.lag: dict[tuple[str, int], int] = {}
+        # the last known position and high watermark per partition (none: never known since assigned)
+        self.positions: dict[tuple[str, int], int] = {}
+        self.highs: dict[tuple[str, int], int] = {}
         self.lag_ms = 0
         self.last_written_ms: int | None = None  # Kafka timestamp of the last record written
         self.next_measure = 0.0
@@ -84,15 +99,30 @@ class Flow:
             try:
                 for tp in consumer.position(partitions):
                     if tp.offset >= 0:
-                        consumer.seek(tp)
+                        self.seek(consumer, tp)
             except KafkaException as exc:  # not fetching yet: it starts on its own
                 log.debug("no seek after the resume: %s", exc)
             log.debug("%d records buffered: partitions resumed", buffered)
 
+    def seek(self, consumer, tp: TopicPartition) -> None:
+        """Seek, remembering the position: librdkafka reports it unknown until a record is read."""
+        self.positions[(tp.topic, tp.partition)] = tp.offset
+        consumer.seek(tp)
+
     def assigned(self, consumer, partitions: list[TopicPartition]) -> None:
-        """Newly assigned partitions follow the buffer's state (after `incremental_assign`)."""
+        """Newly assigned partitions follow the buffer's state (after `incremental_assign`); one
+        assigned at an offset (the target's stored one) is there until a record of it is read."""
         if partitions:
             (consumer.pause if self.paused else consumer.resume)(partitions)
+        for tp in partitions:
+            if tp.offset >= 0:
+                self.positions[(tp.topic, tp.partition)] = tp.offset
+
+    def revoked(self, partitions: list[tuple[str, int]]) -> None:
+        """Revoked or lost partitions: their last known measurements go."""
+        for key in partitions:
+            self.positions.pop(key, None)
+            self.highs.pop(key, None)
 
     def written(self, batch: list) -> None:
         """A batch committed: its last record's timestamp is how far the target has got."""
@@ -106,14 +136,19 @@ class Flow:
         if now < self.next_measure:
             return
         self.next_measure = now + self.MEASURE_EVERY_S
-        self.lag = lag = {}
+        positions, highs = self.positions, self.highs
         try:
             for tp in consumer.position(_partitions(assigned)):
+                key = (tp.topic, tp.partition)
+                if tp.offset >= 0:
+                    positions[key] = tp.offset
                 _, high = consumer.get_watermark_offsets(tp, cached=True)
-                if high >= 0 and tp.offset >= 0:
-                    lag[(tp.topic, tp.partition)] = max(0, high - tp.offset)
-        except KafkaException as exc:  # a partition revoked meanwhile: measured next time
+                if high >= 0:
+                    highs[key] = high
+        except KafkaException as exc:  # a partition revoked meanwhile: the last known values stand
             log.debug("lag not measured: %s", exc)
+        self.lag = lag = {key: max(0, highs[key] - positions[key]) for key in sorted(assigned)
+                          if key in positions and key in highs}
         behind = sum(lag.values()) + buffered
         stamp = None
         if oldest is not None:

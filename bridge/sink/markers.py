@@ -28,8 +28,13 @@ bytea_output, are the database's and the same for every session of the sink.)
 - Pruned by wall clock: markers older than `bridge.sink.delete.markers.retention.ms` (default 7
   days, Kafka's default `retention.ms`: under it no older copy of a change is left in the source
   topics or the dead-letter topic to replay) are deleted by each worker at most once a minute, in
-  chunks of their own transactions; SKIP LOCKED lets workers prune side by side. The table holds
-  about deletes/s x retention rows: with a shorter topic retention, a shorter one suits too.
+  chunks of their own transactions; SKIP LOCKED lets workers prune side by side. `bridge sink
+  replay` prunes the same way while it runs. The table holds about deletes/s x retention rows:
+  with a shorter topic retention, a shorter one suits too.
+- Counted in `/q/metrics`: `pgbridge_sink_delete_markers_total` the deletes applied with a marker
+  (`marked`: each left or raised its key's marker, or found a newer one) and
+  `pgbridge_sink_delete_markers_pruned_total` the markers pruned; their difference is about the
+  table's growth.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import time
 from typing import Callable
 
 from bridge.sink.naming import quote
+from bridge.sink.records import DELETE
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 60.0
@@ -81,6 +87,15 @@ def mark(markers: str, table: str, keys: tuple[str, ...], types: dict[str, str],
 def truncated(markers: str, table: str, lsn: int) -> tuple[str, tuple]:
     """A truncate at `lsn` stands for the table's older markers."""
     return f"DELETE FROM {quote(markers)} WHERE table_name = %s AND lsn < %s", (table, lsn)
+
+
+def marked(changes: list, refused: list) -> int:
+    """How many of a written batch's (record, change) pairs were deletes under the guard (a source
+    LSN and a key: those `mark` records), less the records the target refused. (A delete that
+    `use.reduction.buffer` replaced by a later change of its key in the batch counts too.)"""
+    out = {id(record) for record, _ in refused} if refused else ()
+    return sum(1 for record, change in changes if change.kind == DELETE and change.lsn is not None
+               and change.key_columns and id(record) not in out)
 
 
 def prune_statement(markers: str) -> str:

@@ -12,6 +12,14 @@ The replay reads what the topic holds when it starts, from the consumer group
 again stays: it is reported, and the group's offset in its partition is committed only up to it
 (after the transaction holding the records before it), so the next replay starts there again
 (the records after it are re-applied too: an upsert and the guard make that harmless).
+
+With `bridge.sink.delete.markers` on, the replay's deletes leave markers as a worker's do, and it
+prunes those past their retention as a worker does (`markers.Pruner`: after its first
+transaction, then at most once a minute). It is short-lived and the workers prune the same table,
+but it may be what runs while they are stopped (the sink stopped until the fix it replays after),
+so it keeps the table bounded on its own. Pruning is as safe here as in a worker: with the
+retention at least the topics' own (the dead-letter topic's included), no copy of a change older
+than a pruned marker is left to replay.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from bridge.errors import BridgeError, ConfigError, ConnectionFailed, ExitCode
 from bridge.kafka import clients
 from bridge.sink.apply import TRANSIENT, Writer
 from bridge.sink.dlq import PREFIX
-from bridge.sink.markers import markers_table
+from bridge.sink.markers import Pruner, markers_table
 from bridge.sink.records import Readers, RecordRefused
 from bridge.sink.settings import SinkConfig
 from bridge.sink.statements import truncates_table
@@ -62,6 +70,7 @@ class Outcome:
     replayed: int = 0
     failed: list[tuple[DeadLetter, str]] = field(default_factory=list)
     committed: dict[int, int] = field(default_factory=dict)  # DLQ partition -> next offset
+    pruned: int = 0  # delete markers pruned past their retention
 
 
 def dead_letter(message) -> DeadLetter:
@@ -82,6 +91,8 @@ class Replay:
         self.readers = Readers(config, config.decode.unavailable_value_placeholder)
         self.writer = Writer(config, config.decode)
         self.outcome = Outcome()
+        self.pruner = (Pruner(config.delete_markers_table, config.delete_markers_retention_ms)
+                       if config.delete_markers else None)
         self._stuck: set[int] = set()  # DLQ partitions with a record refused again
 
     def run(self) -> Outcome:
@@ -103,6 +114,8 @@ class Replay:
                 if batch:
                     self._apply(conn, batch)
                     self._commit(consumer, batch)
+                    if self.pruner is not None and self.pruner.due():
+                        self._prune(conn)
                 for partition, end in list(ends.items()):
                     position = consumer.position([TopicPartition(self.topic, partition)])[0].offset
                     if position >= end:
@@ -176,6 +189,17 @@ class Replay:
         for letter, why in failed:
             log.error("still refused: %s: %s", letter.where(), why)
 
+    def _prune(self, conn) -> None:
+        """Drop the delete markers past their retention; a failure is logged, not the replay's."""
+        try:
+            self.outcome.pruned += self.pruner.prune(conn)
+        except psycopg2.Error as exc:
+            log.warning("pruning delete markers failed (retried in a minute): %s", str(exc).strip())
+            try:
+                conn.rollback()
+            except TRANSIENT:  # the connection is gone: the next batch says so
+                pass
+
     def _commit(self, consumer, batch: list[DeadLetter]) -> None:
         """The group's offsets past the records applied, never past one refused again."""
         refused = {(f.dlq_partition, f.dlq_offset) for f, _ in self.outcome.failed}
@@ -198,6 +222,9 @@ def replay(config: SinkConfig, topic: str) -> int:
     """Run the replay and report it; the exit code (DELIVERY when records were refused again)."""
     outcome = Replay(config, topic).run()
     print(f"replayed {outcome.replayed} dead letter(s) from {topic}; {len(outcome.failed)} refused again")
+    if outcome.pruned:
+        print(f"pruned {outcome.pruned} delete marker(s) older than bridge.sink.delete.markers.retention.ms="
+              f"{config.delete_markers_retention_ms}")
     for letter, why in outcome.failed:
         print(f"  still refused: {letter.where()}: {why}")
     if outcome.failed:

@@ -20,6 +20,10 @@ COUNTERS = {
     "guard_skips": ("pgbridge_sink_guard_skips_total", "changes the LSN guard skipped as older than the row"),
     "quarantined": ("pgbridge_sink_quarantined_total", "records refused for a schema mismatch (quarantine topic)"),
     "dedup_skipped": ("pgbridge_sink_dedup_skipped_total", "records skipped as applied within the dedup window"),
+    "delete_markers": ("pgbridge_sink_delete_markers_total",
+                       "deletes applied with a delete marker (bridge.sink.delete.markers)"),
+    "markers_pruned": ("pgbridge_sink_delete_markers_pruned_total",
+                       "delete markers pruned past bridge.sink.delete.markers.retention.ms"),
 }
 _INDEX = {name: i for i, name in enumerate(COUNTERS)}
 # a worker's report key -> (metric, help)

@@ -40,7 +40,7 @@ from bridge.sink.breaker import Breaker
 from bridge.sink.dedup.window import window_for
 from bridge.sink.dlq import DeadLetters
 from bridge.sink.flow import Flow
-from bridge.sink.markers import Pruner, markers_table
+from bridge.sink.markers import Pruner, marked, markers_table
 from bridge.sink.offsets import OffsetsMoved, OffsetStore
 from bridge.sink.quarantine.mismatch import mismatch_reason
 from bridge.sink.quarantine.topic import quarantine_producer, reason_headers
@@ -191,6 +191,7 @@ class SinkWorker:
 
     def _drop(self, partitions: list[tuple[str, int]]) -> None:
         self.assigned.difference_update(partitions)
+        self.flow.revoked(partitions)
         if self.offsets is not None:
             self.offsets.forget(partitions)
 
@@ -362,14 +363,18 @@ class SinkWorker:
         self.stats.add(self.index, records=len(batch), rows=sum(applied.rows.values()), batches=1,
                        dead_letters=len(refused_now) - quarantined, guard_skips=applied.guard_skips,
                        quarantined=quarantined, dedup_skipped=skipped)
-        if self.pruner is not None and self.pruner.due():
-            self._prune()
+        if self.pruner is not None:
+            self._markers(changes, refused_now)
 
-    def _prune(self) -> None:
-        """Drop the delete markers past their retention, in transactions of their own; a failure
-        is logged and left to the next time (the markers only wait longer)."""
+    def _markers(self, changes: list, refused: list) -> None:
+        """Count the batch's marked deletes; when it is time, drop the delete markers past their
+        retention, in transactions of their own (a failure is logged and left to the next time:
+        the markers only wait longer)."""
+        self.stats.add(self.index, delete_markers=marked(changes, refused))
+        if not self.pruner.due():
+            return
         try:
-            self.pruner.prune(self._connect())
+            self.stats.add(self.index, markers_pruned=self.pruner.prune(self._connect()))
         except psycopg2.Error as exc:
             self._rollback()
             log.warning("pruning delete markers failed (retried in a minute): %s", str(exc).strip())
@@ -405,7 +410,7 @@ class SinkWorker:
             stored = self.offsets.read(cur, sorted(self.assigned))
         conn.commit()
         for (topic, partition), offset in stored.items():
-            self.consumer.seek(TopicPartition(topic, partition, offset))
+            self.flow.seek(self.consumer, TopicPartition(topic, partition, offset))
 
     def _transaction(self, batch: list, changes: list, refused: list,
                      next_offsets: dict) -> tuple[Applied, list, int]:

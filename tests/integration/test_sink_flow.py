@@ -5,7 +5,8 @@ session holds ACCESS EXCLUSIVE) for some seconds: the worker fills its buffer to
 `bridge.sink.buffer.max.records`, pauses its partitions and keeps its memory bounded while it
 waits; it enters catch-up mode (large batches) and says so in its log and metrics; `--progress`
 prints records behind, rate and ETA as plain lines (stderr is not a terminal here). When the
-lock goes, everything lands, the sink returns to normal mode, and the target equals the source.
+lock goes, everything lands, the sink returns to normal mode (once: no flapping back and forth
+while it catches up), and the target equals the source.
 """
 
 from __future__ import annotations
@@ -131,6 +132,9 @@ def test_a_slow_target_pauses_the_partitions_catch_up_then_normal_mode(filled, t
     log = sink.log_path.read_text()
     assert re.search(r"catch-up mode: \d+ records behind, .*batches of 1000 records", log), log[-3000:]
     assert re.search(r"normal mode: \d+ records behind, .*batches of 200 records", log), log[-3000:]
+    # once each way over the whole catch-up: no return to normal mode right after a resume
+    switches = re.findall(r"bridge\.sink\.flow: (catch-up|normal) mode: ", log)
+    assert switches == ["catch-up", "normal"], switches
     # the progress lines: records behind, rate and ETA, then caught up (plain lines: no terminal)
     lines = re.findall(r"^bridge sink: ([\d,]+) records behind, ([\d,]+) records/s, ETA (\S+)$", log, re.M)
     assert len(lines) >= 3 and int(lines[0][0].replace(",", "")) >= ROWS - 1000, log[-3000:]

@@ -190,6 +190,10 @@ def test_mixed_workload_reaches_the_target_equal_to_the_source(pair, tmp_path, p
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/q/metrics", timeout=10).read().decode()
     rows = sum(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("pgbridge_sink_rows_total{"))
     assert rows >= 120 + 40, metrics
+    # delete markers (on: topics.regex): 5 items deleted, 6 pairs deleted and 6 key changes (their
+    # delete under the old key), each marked once; none old enough to prune
+    assert metric_total(int(port), "pgbridge_sink_delete_markers_total") == 17, metrics
+    assert 'pgbridge_sink_delete_markers_pruned_total{worker="1"} 0' in metrics, metrics
     assert sink.stop() == 0, sink.log()
     bridge.stop()
 
@@ -415,12 +419,18 @@ def test_replay_re_applies_dead_letters_after_the_fix_and_keeps_those_refused_ag
     wait_until(lambda: topic_size(kafka_bootstrap, dlq) == 2 and len(rows_as_text(pair["target"],
                f"SELECT a FROM {s}.pairs")) == 2, timeout=90, interval=1, what="two rows and two dead letters")
     assert sink.stop() == 0, sink.log()
+    # (and delete markers, on with a DLQ: one past the retention, one not)
+    _run_target(pair, ["INSERT INTO __pgbridge_sink_deletes (table_name, key, lsn, marked_at) VALUES "
+                       "('gone', '(1)', 1, now() - interval '8 days'), ('kept', '(1)', 1, now() - interval '6 days')"])
     # WHEN the column is widened enough for one of them and the DLQ is replayed
     _narrow_val(pair, 8)
     code, out = _replay(pair, tmp_path, dlq)
     # THEN that one arrives; the other is reported and stays (the replay group stops before it)
     assert code == 7, out
     assert "replayed 1 dead letter(s)" in out and "1 refused again" in out, out
+    # AND the replay pruned the marker past the retention (7 days), as a worker does
+    assert "pruned 1 delete marker(s) older than bridge.sink.delete.markers.retention.ms=604800000" in out, out
+    assert rows_as_text(pair["target"], "SELECT table_name FROM __pgbridge_sink_deletes") == [("kept",)]
     # (the two rows' source partitions differ: either may be the DLQ's first record; only 'much too long'
     # is too long for varchar(8))
     refused = re.search(rf"still refused: {re.escape(prefix)}\.{s}\.pairs\[\d+\]@\d+ \(dead letter @0:([01])\): "

@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from bridge.sink.applier import Applier
 from bridge.sink.flow import Flow, FlowConfig
@@ -27,11 +27,13 @@ class _Message:
 
 
 class _Consumer:
-    """Positions and cached high watermarks per partition; records pause and resume calls."""
+    """Positions and cached high watermarks per partition; records pause and resume calls. As
+    librdkafka's, a seek leaves the position unknown until a record of the partition is read."""
 
     def __init__(self, positions: dict, highs: dict) -> None:
         self.positions, self.highs = positions, highs
         self.calls: list = []
+        self.failing = False  # position() raises, as for a partition revoked meanwhile
 
     def pause(self, partitions) -> None:
         self.calls.append(("pause", sorted((p.topic, p.partition) for p in partitions)))
@@ -41,8 +43,11 @@ class _Consumer:
 
     def seek(self, partition) -> None:
         self.calls.append(("seek", partition.topic, partition.partition, partition.offset))
+        self.positions.pop((partition.topic, partition.partition), None)
 
     def position(self, partitions):
+        if self.failing:
+            raise KafkaException(KafkaError(KafkaError._UNKNOWN_PARTITION))
         for p in partitions:
             p.offset = self.positions.get((p.topic, p.partition), -1001)
         return partitions
@@ -79,9 +84,9 @@ def test_partitions_pause_at_the_bound_resume_at_half_and_new_ones_follow():
     assert flow.buffered_max == 100
 
 
-def _measure(flow: Flow, consumer, buffered=0, oldest=None) -> None:
+def _measure(flow: Flow, consumer, buffered=0, oldest=None, assigned=ASSIGNED) -> None:
     flow.next_measure = 0.0
-    flow.measure(consumer, ASSIGNED, buffered, oldest)
+    flow.measure(consumer, assigned, buffered, oldest)
 
 
 def test_lag_enters_catch_up_past_a_threshold_and_leaves_under_half(caplog):
@@ -129,6 +134,75 @@ def test_catch_up_is_not_left_while_the_partitions_are_paused():
     consumer.positions[("t", 0)] = 500  # the cached watermark is stale while paused
     _measure(flow, consumer, buffered=10)
     assert flow.catchup and flow.paused
+
+
+def _switches(caplog) -> list[str]:
+    return [r.getMessage().split(":")[0] for r in caplog.records if r.name == "bridge.sink.flow"
+            and r.getMessage().startswith(("catch-up mode", "normal mode"))]
+
+
+def test_a_long_catch_up_switches_once_each_way_though_positions_are_unknown_after_each_resume(caplog):
+    # GIVEN two partitions 10,000 records behind each, a buffer of 1,000, catch-up past 5,000 behind
+    flow = Flow(FlowConfig(buffer_max_records=1000, lag_pause_messages=5000, lag_pause_ms=0), batch_size=100,
+                max_poll=500, worker=0)
+    end = 10_000
+    consumer = _Consumer({("t", 0): 0, ("t", 1): 0}, {("t", 0): end, ("t", 1): end})
+    with caplog.at_level(logging.INFO, logger="bridge.sink.flow"):
+        _measure(flow, consumer)
+        assert flow.catchup
+        read = 0
+        while read < end:
+            # WHEN the buffer fills, is drained to half, and the partitions are resumed: the seek
+            # that wakes the fetcher leaves both positions unknown until a record of each is read
+            flow.regulate(consumer, 1000, ASSIGNED)
+            flow.regulate(consumer, 500, ASSIGNED)
+            assert consumer.positions == {} and not flow.paused
+            _measure(flow, consumer, buffered=500)
+            # THEN the partitions still count at their last known positions: catching up goes on
+            # while the records behind are over half the threshold
+            assert flow.lag == {("t", 0): end - read, ("t", 1): end - read}
+            assert flow.catchup or 2 * (end - read) + 500 < 2500
+            read += 500
+            consumer.positions[("t", 0)] = read  # one partition read from, the other not yet
+            _measure(flow, consumer, buffered=1000)
+            assert flow.lag == {("t", 0): end - read, ("t", 1): end - read + 500}
+            consumer.positions[("t", 1)] = read
+        _measure(flow, consumer, buffered=200)
+    # AND over the whole catch-up the mode switched once each way
+    assert not flow.catchup
+    assert _switches(caplog) == ["catch-up mode", "normal mode"]
+
+
+def test_an_unknown_watermark_or_a_failed_measurement_keeps_the_last_known_lag():
+    flow = Flow(FlowConfig(lag_pause_messages=1000, lag_pause_ms=0), batch_size=50, max_poll=500, worker=0)
+    consumer = _Consumer({("t", 0): 100, ("t", 1): 100}, {("t", 0): 1100, ("t", 1): 1100})
+    _measure(flow, consumer)
+    assert flow.lag == {("t", 0): 1000, ("t", 1): 1000} and flow.catchup
+    consumer.highs[("t", 1)] = -1001  # e.g. its leader changed: no fetch response yet
+    consumer.positions[("t", 0)] = 600
+    _measure(flow, consumer)
+    assert flow.lag == {("t", 0): 500, ("t", 1): 1000} and flow.catchup
+    consumer.failing = True
+    _measure(flow, consumer)
+    assert flow.lag == {("t", 0): 500, ("t", 1): 1000} and flow.catchup
+
+
+def test_a_revoked_partitions_lag_goes_and_one_assigned_at_a_stored_offset_counts_from_it():
+    flow = Flow(FlowConfig(lag_pause_messages=1000, lag_pause_ms=0), batch_size=50, max_poll=500, worker=0)
+    consumer = _Consumer({("t", 0): 100, ("t", 1): 100}, {("t", 0): 1100, ("t", 1): 300, ("t", 2): 900})
+    _measure(flow, consumer)
+    assert flow.catchup
+    # WHEN t1 is revoked and t2 assigned at the target's stored offset 500 (nothing of it read yet)
+    flow.revoked([("t", 1)])
+    flow.assigned(consumer, [TopicPartition("t", 2, 500)])
+    _measure(flow, consumer, assigned={("t", 0), ("t", 2)})
+    # THEN t1 is gone and t2 is 400 behind
+    assert flow.lag == {("t", 0): 1000, ("t", 2): 400}
+    # AND a partition revoked and assigned again without a stored offset is not counted from before
+    flow.revoked([("t", 0)])
+    consumer.positions.pop(("t", 0))
+    _measure(flow, consumer, assigned={("t", 0), ("t", 2)})
+    assert flow.lag == {("t", 2): 400}
 
 
 def test_the_progress_line_says_records_behind_rate_and_eta():

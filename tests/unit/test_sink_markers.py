@@ -3,14 +3,21 @@ setting's default and refusals, and when a worker prunes."""
 
 from __future__ import annotations
 
+import json
+import threading
+
 import pytest
 
 from bridge.errors import ConfigError
 from bridge.sink.apply import reduced
-from bridge.sink.markers import PRUNE_EVERY_S, Pruner, key_text, markers_table
+from bridge.sink.apply import Applied
+from bridge.sink.markers import PRUNE_EVERY_S, Pruner, key_text, marked, markers_table
 from bridge.sink.naming import TableName
-from bridge.sink.records import DELETE, UPSERT, Change
+from bridge.sink.records import DELETE, UPSERT, Change, RecordRefused
 from bridge.sink.statements import Shape, delete_statement, staged_statements, truncate_statements, write_statement
+from bridge.sink.stats import COUNTERS, SinkState, Stats
+from bridge.sink.worker import SinkWorker
+from bridge.status.http import respond
 from tests.unit.builders import sink_file_config
 
 GUARD = "__pgbridge_lsn"
@@ -82,6 +89,8 @@ def test_the_marker_table_is_keyed_by_table_and_key_and_indexed_for_pruning():
 class _Conn:
     """Counts the prune's chunks; each deletes what `chunks` says."""
 
+    closed = False
+
     def __init__(self, chunks: list[int]) -> None:
         self.chunks, self.commits, self.args = chunks, 0, []
 
@@ -112,6 +121,67 @@ def test_a_worker_prunes_at_most_once_a_minute_a_chunk_per_transaction():
     assert not pruner.due()
     now[0] += 1
     assert pruner.due()
+
+
+def test_the_marked_deletes_are_the_guarded_ones_the_target_took():
+    records = [object() for _ in range(5)]
+    changes = list(zip(records, [_change(DELETE, 10), _change(UPSERT, 11), _change(DELETE, None),
+                                 Change(DELETE, TABLE, (), (), None, (), (), None, 12), _change(DELETE, 13)]))
+    assert marked(changes, []) == 2
+    assert marked(changes, [(records[4], RecordRefused("no"))]) == 1
+
+
+class _Record:
+    """A Kafka record of `srv.public.t` as the worker reads it (JSON without schemas)."""
+
+    def __init__(self, offset: int, op: str) -> None:
+        self._offset, self.op = offset, op
+
+    def topic(self) -> str:
+        return "srv.public.t"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> bytes:
+        return json.dumps({"id": self._offset}).encode()
+
+    def value(self) -> bytes:
+        row = {"id": self._offset}
+        return json.dumps({"before": row if self.op == "d" else None, "after": None if self.op == "d" else row,
+                           "op": self.op, "source": {"lsn": 100 + self._offset}}).encode()
+
+    def timestamp(self) -> tuple[int, int]:
+        return 1, self._offset
+
+
+def test_a_worker_counts_its_marked_deletes_and_the_markers_it_prunes_in_the_metrics(tmp_path):
+    # GIVEN a worker with delete markers (on by default with offsets in Kafka)
+    config = sink_file_config(tmp_path, {"value.converter.schemas.enable": "false",
+                                         "key.converter.schemas.enable": "false", **DELETES,
+                                         "bridge.sink.offsets": "kafka", "bridge.sink.dedup.size": "0"})
+    assert config.delete_markers
+    stats = Stats(1, [0] * len(COUNTERS))
+    worker = SinkWorker(config, 0, stats, threading.Event())
+    now = [0.0]
+    worker.pruner = Pruner("marks", 1000, clock=lambda: now[0])
+    worker.conn = _Conn([4, 3])
+    batch = [_Record(1, "c"), _Record(2, "d"), _Record(3, "d"), _Record(4, "d")]
+    refused = [(batch[3], RecordRefused("refused"))]
+    worker._transaction = lambda batch, changes, before, offsets: (Applied(), before + refused, 0)
+    # WHEN it writes a batch of three deletes, one of them refused, then another after a minute
+    worker._apply(worker._prepare(batch))
+    worker._apply(worker._prepare([_Record(5, "d")]))
+    now[0] += PRUNE_EVERY_S
+    worker._apply(worker._prepare([_Record(6, "c")]))
+    # THEN three deletes were marked, and the first batch and the one a minute later each pruned
+    assert stats.get(0, "delete_markers") == 3 and stats.get(0, "markers_pruned") == 7
+    text = respond(SinkState(stats, [lambda: True], phase="streaming"), "GET", "/q/metrics")[2].decode()
+    assert 'pgbridge_sink_delete_markers_total{worker="0"} 3' in text
+    assert 'pgbridge_sink_delete_markers_pruned_total{worker="0"} 7' in text
 
 
 DELETES = {"delete.enabled": "true", "primary.key.mode": "record_key"}

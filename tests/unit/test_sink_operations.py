@@ -1,15 +1,21 @@
 """What `bridge sink` tells operators: Connect's dead-letter context headers (and how a replay
-reads them back) and the metrics and health its supervisor serves."""
+reads them back, and prunes delete markers) and the metrics and health its supervisor serves."""
 
 from __future__ import annotations
 
-import psycopg2.errors
+from types import SimpleNamespace
 
+import psycopg2.errors
+import pytest
+from confluent_kafka import OFFSET_INVALID, TopicPartition
+
+from bridge.sink import replay as replay_module
 from bridge.sink.dlq import context_headers
 from bridge.sink.records import RecordRefused
-from bridge.sink.replay import DeadLetter, dead_letter
+from bridge.sink.replay import DeadLetter, Replay, dead_letter, replay
 from bridge.sink.stats import COUNTERS, SinkState, Stats
 from bridge.status.http import respond
+from tests.unit.builders import sink_file_config
 
 
 def test_context_headers_are_connects_names_and_strings():
@@ -57,6 +63,100 @@ def test_a_replay_reads_the_original_coordinates_back_from_the_context_headers()
     assert dead_letter(_DeadLetterMessage(headers)).where() == "srv.public.t[2]@41 (dead letter @0:7)"
     without = dead_letter(_DeadLetterMessage(None))
     assert without.original is None and without.where() == "dead letter @0:7"
+
+
+class _Letter(_DeadLetterMessage):
+    def __init__(self, offset: int) -> None:
+        super().__init__(context_headers(RecordRefused("no"), "srv.public.t", 0, offset, "orders-sink", 0))
+        self._offset = offset
+
+    def offset(self) -> int:
+        return self._offset
+
+    def error(self):
+        return None
+
+
+class _DeadLetterTopic:
+    """A consumer of a dead-letter topic of one partition holding `count` records, `per_poll` a poll."""
+
+    def __init__(self, topic: str, count: int, per_poll: int) -> None:
+        self.topic, self.count, self.per_poll, self.next = topic, count, per_poll, 0
+
+    def list_topics(self, topic, timeout):
+        return SimpleNamespace(topics={topic: SimpleNamespace(error=None, partitions={0: None})})
+
+    def committed(self, partitions, timeout):
+        return [TopicPartition(self.topic, 0, OFFSET_INVALID)]
+
+    def get_watermark_offsets(self, partition, timeout):
+        return 0, self.count
+
+    def assign(self, partitions) -> None:
+        self.next = partitions[0].offset
+
+    def consume(self, count, timeout):
+        letters = [_Letter(o) for o in range(self.next, min(self.count, self.next + self.per_poll))]
+        self.next += len(letters)
+        return letters
+
+    def position(self, partitions):
+        return [TopicPartition(self.topic, 0, self.next)]
+
+    def commit(self, offsets, asynchronous) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _Target:
+    """The target connection as the pruning sees it: each DELETE removes `pruned` markers."""
+
+    def __init__(self, pruned: int) -> None:
+        self.pruned, self.statements = pruned, []
+
+    def cursor(self):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def execute(self, sql, args) -> None:
+        self.statements.append(sql)
+        self.rowcount = self.pruned
+
+    def commit(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("markers", ["true", "false"])
+def test_a_replay_prunes_the_delete_markers_past_their_retention_as_a_worker_does(tmp_path, monkeypatch, capsys,
+                                                                                  markers):
+    # GIVEN a dead-letter topic of 5 records read 2 a poll, and a target holding 4 markers past the retention
+    config = sink_file_config(tmp_path, {"delete.enabled": "true", "primary.key.mode": "record_key",
+                                         "bridge.sink.delete.markers": markers})
+    topic, target = "orders-dlq", _Target(4)
+    monkeypatch.setattr(replay_module.clients, "consumer", lambda *args, **kw: _DeadLetterTopic(topic, 5, 2))
+    monkeypatch.setattr(Replay, "_connect", lambda self: target)
+    batches = []
+    monkeypatch.setattr(Replay, "_apply", lambda self, conn, batch: batches.append(len(batch)))
+    # WHEN it is replayed
+    replay(config, topic)
+    # THEN with markers on, the first transaction is followed by one pruning (the next is due in a minute)
+    assert batches == [2, 2, 1]
+    out = capsys.readouterr().out
+    if markers == "true":
+        assert len(target.statements) == 1 and "DELETE FROM \"__pgbridge_sink_deletes\"" in target.statements[0]
+        assert "pruned 4 delete marker(s) older than bridge.sink.delete.markers.retention.ms=604800000" in out
+    else:
+        assert target.statements == [] and "pruned" not in out
 
 
 def test_metrics_count_per_worker_and_health_follows_the_workers():
