@@ -446,9 +446,10 @@ def _breaker(r: PropertyReader) -> BreakerConfig:
 
 def _flow(r: PropertyReader, batch_size: int) -> FlowConfig:
     """`bridge.sink.*` flow control (`bridge.sink.flow`): catch-up batches 5000 records (or
-    batch.size when larger), the buffer two of them (one being written, the next prepared or filling)."""
+    batch.size when larger), the buffer three of them: one being written, the next prepared, the one
+    after read meanwhile (with two, reading waited for a write to end and the writer for reading)."""
     catchup = r.int("bridge.sink.catchup.batch.size", max(batch_size, 5000), minimum=1)
-    return FlowConfig(buffer_max_records=r.int("bridge.sink.buffer.max.records", 2 * catchup, minimum=1),
+    return FlowConfig(buffer_max_records=r.int("bridge.sink.buffer.max.records", 3 * catchup, minimum=1),
                       catchup_batch_size=catchup,
                       lag_pause_messages=r.int("bridge.sink.lag.pause.messages", 5000, minimum=0),
                       lag_pause_ms=r.int("bridge.sink.lag.pause.ms", 120_000, minimum=0))

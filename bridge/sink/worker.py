@@ -214,12 +214,14 @@ class SinkWorker:
                 buffered = len(self.pending) + applier.in_flight
                 ready = len(self.pending) >= flow.batch_size
                 if not ready and not flow.room(buffered) and not applier.idle:
-                    # the buffer is full of batches the writer has: resume as soon as one is written
+                    # the buffer is full of batches the writer has: go on as soon as one is written
                     applier.wait_written(0.1)
                     buffered = len(self.pending) + applier.in_flight
                     flow.regulate(self.consumer, buffered, self.assigned)
-                # a full batch waiting for the writer: take only what is at hand, then wait for it
-                messages = self.consumer.consume(max(1, flow.room(buffered)), 0 if ready else 0.1)
+                # no room: nothing polled until the writer makes some, or the partitions are paused
+                # (`flow`); a full batch waiting for the writer: take only what is at hand
+                room = flow.room(buffered)
+                messages = self.consumer.consume(max(1, room), 0 if ready else 0.1) if room or flow.paused else None
                 if messages:
                     if [m for m in messages if m.error() is not None]:
                         messages = self._records(messages)

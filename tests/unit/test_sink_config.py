@@ -129,9 +129,9 @@ def test_flow_keys_and_their_defaults(tmp_path):
     config, _ = _config(tmp_path)
     flow = config.flow
     assert (flow.catchup_batch_size, flow.buffer_max_records, flow.lag_pause_messages, flow.lag_pause_ms) == \
-        (5000, 10000, 5000, 120000)
+        (5000, 15000, 5000, 120000)
     bigger, _ = _config(tmp_path, {"batch.size": "8000"})
-    assert (bigger.flow.catchup_batch_size, bigger.flow.buffer_max_records) == (8000, 16000)
+    assert (bigger.flow.catchup_batch_size, bigger.flow.buffer_max_records) == (8000, 24000)
     set_, keys = _config(tmp_path, {"bridge.sink.buffer.max.records": "300", "bridge.sink.catchup.batch.size": "100",
                                     "bridge.sink.lag.pause.messages": "0", "bridge.sink.lag.pause.ms": "1000"})
     assert set_.flow == type(flow)(300, 100, 0, 1000) and keys.refused == ()

@@ -61,7 +61,7 @@ ASSIGNED = {("t", 0), ("t", 1)}
 
 
 def test_partitions_pause_at_the_bound_resume_at_half_and_new_ones_follow():
-    flow = Flow(FlowConfig(buffer_max_records=100), batch_size=10, max_poll=30, worker=0)
+    flow = Flow(FlowConfig(buffer_max_records=100, pause_after_ms=0), batch_size=10, max_poll=30, worker=0)
     consumer = _Consumer({}, {})
     assert flow.room(0) == 30 and flow.room(80) == 20 and flow.room(100) == 0
     flow.regulate(consumer, 99, ASSIGNED)
@@ -82,6 +82,28 @@ def test_partitions_pause_at_the_bound_resume_at_half_and_new_ones_follow():
     flow.assigned(consumer, [TopicPartition("t", 3)])
     assert consumer.calls[-1] == ("resume", [("t", 3)])
     assert flow.buffered_max == 100
+
+
+def test_a_full_buffer_pauses_only_once_it_has_stayed_full_for_pause_after_ms(monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr("bridge.sink.flow.time.monotonic", lambda: clock[0])
+    flow = Flow(FlowConfig(buffer_max_records=100, pause_after_ms=500), batch_size=10, max_poll=30, worker=0)
+    consumer = _Consumer({}, {})
+    # GIVEN a buffer full of batches the writer has
+    flow.regulate(consumer, 100, ASSIGNED)
+    clock[0] += 0.4
+    flow.regulate(consumer, 100, ASSIGNED)
+    # THEN no pause while the writer empties it within the grace: librdkafka keeps its prefetch
+    assert consumer.calls == [] and not flow.paused
+    flow.regulate(consumer, 50, ASSIGNED)  # a batch written: the grace starts again
+    flow.regulate(consumer, 100, ASSIGNED)
+    clock[0] += 0.499
+    flow.regulate(consumer, 100, ASSIGNED)
+    assert consumer.calls == [] and not flow.paused
+    # WHEN it stays full for the whole grace (a slow target) THEN the partitions are paused
+    clock[0] += 0.001
+    flow.regulate(consumer, 100, ASSIGNED)
+    assert consumer.calls == [("pause", [("t", 0), ("t", 1)])] and flow.paused
 
 
 def _measure(flow: Flow, consumer, buffered=0, oldest=None, assigned=ASSIGNED) -> None:
@@ -126,8 +148,8 @@ def test_lag_in_time_is_the_oldest_unwritten_records_age_and_triggers_catch_up()
 
 
 def test_catch_up_is_not_left_while_the_partitions_are_paused():
-    flow = Flow(FlowConfig(buffer_max_records=10, lag_pause_messages=100, lag_pause_ms=0), batch_size=5,
-                max_poll=5, worker=0)
+    flow = Flow(FlowConfig(buffer_max_records=10, lag_pause_messages=100, lag_pause_ms=0, pause_after_ms=0),
+                batch_size=5, max_poll=5, worker=0)
     consumer = _Consumer({("t", 0): 0}, {("t", 0): 500})
     _measure(flow, consumer)
     flow.regulate(consumer, 10, ASSIGNED)
@@ -143,8 +165,8 @@ def _switches(caplog) -> list[str]:
 
 def test_a_long_catch_up_switches_once_each_way_though_positions_are_unknown_after_each_resume(caplog):
     # GIVEN two partitions 10,000 records behind each, a buffer of 1,000, catch-up past 5,000 behind
-    flow = Flow(FlowConfig(buffer_max_records=1000, lag_pause_messages=5000, lag_pause_ms=0), batch_size=100,
-                max_poll=500, worker=0)
+    flow = Flow(FlowConfig(buffer_max_records=1000, lag_pause_messages=5000, lag_pause_ms=0, pause_after_ms=0),
+                batch_size=100, max_poll=500, worker=0)
     end = 10_000
     consumer = _Consumer({("t", 0): 0, ("t", 1): 0}, {("t", 0): end, ("t", 1): end})
     with caplog.at_level(logging.INFO, logger="bridge.sink.flow"):
