@@ -25,9 +25,12 @@ FROM pg_attribute a
 WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum"""
 
-# COPY FROM runs a table's triggers and checks as INSERT does, but not its rules; it writes into
-# a plain or partitioned table only
-_COPYABLE = "SELECT relkind IN ('r', 'p') AND NOT relhasrules FROM pg_class WHERE oid = to_regclass(%s)"
+# COPY FROM runs a table's triggers and checks as INSERT does, but not its rules (ON INSERT: event
+# type '3'; pg_class.relhasrules stays true once a table had one); it writes into a plain or
+# partitioned table only
+_COPYABLE = """
+SELECT c.relkind IN ('r', 'p') AND NOT EXISTS (SELECT FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type = '3')
+FROM pg_class c WHERE c.oid = to_regclass(%s)"""
 
 
 # A cast to the type without its modifier lets the column's own assignment judge the value (a

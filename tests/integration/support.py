@@ -563,6 +563,12 @@ def sink_record(id_: int, v: str, lsn: int, op: str = "c") -> tuple[bytes, bytes
     return _sink_json(_SINK_KEY_SCHEMA, {"id": id_}), _sink_json(_SINK_VALUE_SCHEMA, payload)
 
 
+def sink_truncate(lsn: int) -> tuple[None, bytes]:
+    """(key, value) of a truncate at source LSN `lsn` (no key, as Debezium writes it)."""
+    payload = {"before": None, "after": None, "source": {"lsn": lsn}, "op": "t"}
+    return None, _sink_json(_SINK_VALUE_SCHEMA, payload)
+
+
 def sink_delete(id_: int, lsn: int) -> tuple[bytes, bytes]:
     """(key, value) of the delete of `id_` at source LSN `lsn`."""
     payload = {"before": {"id": id_, "v": None}, "after": None, "source": {"lsn": lsn}, "op": "d"}

@@ -11,12 +11,13 @@ import psycopg2
 import pytest
 
 from bridge.kafka.settings import KafkaConnection
-from bridge.sink.apply import Writer
+from bridge.sink.apply import Applied, Writer
 from bridge.sink.markers import Pruner, markers_table
 from bridge.sink.offsets import OffsetsMoved, OffsetStore
 from bridge.sink.records import Readers
 from bridge.sink.settings import SinkConfig
-from tests.integration.support import sink_delete, sink_record
+from bridge.sink.statements import truncates_table
+from tests.integration.support import sink_delete, sink_record, sink_truncate
 
 pytestmark = pytest.mark.integration
 
@@ -49,30 +50,106 @@ def test_runs_through_one_staging_table_twice_in_a_transaction_write_each_row_on
                         ordering_guard=guard)
     reader, writer = Readers(config, "__debezium_unavailable_value"), Writer(config, config.decode)
     # GIVEN a batch whose repeated keys split it into runs of one shape, and a second batch of it
-    # (without the LSN guard, which would skip a row merged twice, only an empty staging table helps)
-    first = [sink_record(1, "a", 10), sink_record(2, "b", 11), sink_record(3, "c\tx\\y", 12)]
+    # (without the LSN guard, which would skip a row merged twice, only an empty staging table helps);
+    # updates, which are never COPYed straight into the table
+    first = [sink_record(1, "a", 10, "u"), sink_record(2, "b", 11, "u"), sink_record(3, "c\tx\\y", 12, "u")]
     again = [sink_record(1, "a2", 20, "u"), sink_record(2, "b2", 21, "u"), sink_record(4, "d", 22)]
     changes = [reader.read("t", 0, n, key, value) for n, (key, value) in enumerate(first + again)]
-    if insert_mode == "insert":
-        changes = changes[:3] + [reader.read("t", 0, 9, *sink_record(5, "e", 30))]  # new keys only: a plain INSERT
+    if insert_mode == "insert":  # new keys only: a plain INSERT
+        changes = changes[:3] + [reader.read("t", 0, 9, *sink_record(5, "e", 30, "u"))]
     with conn.cursor() as cur:
         # WHEN both runs are written in one transaction, then another batch after the commit
         applied = writer.write(cur, changes)
         conn.commit()
         writer.target.committed()
-        later = [reader.read("t", 1, n, *sink_record(10 + n, "later", 40 + n)) for n in range(2)]
+        later = [reader.read("t", 1, n, *sink_record(10 + n, "later", 40 + n, "u")) for n in range(2)]
         writer.write(cur, later)
         conn.commit()
         writer.target.committed()
         cur.execute(f"SELECT id, v, writes FROM {schema}.t ORDER BY id")
         rows = cur.fetchall()
     # THEN every row holds its last value, each change written exactly once
-    assert applied.statements == (2 if insert_mode == "upsert" else 1)
+    assert applied.statements == (2 if insert_mode == "upsert" else 1) and applied.direct == 0
     if insert_mode == "upsert":
         assert rows == [(1, "a2", 2), (2, "b2", 2), (3, "c\tx\\y", 1), (4, "d", 1), (10, "later", 1),
                         (11, "later", 1)]
     else:
         assert rows == [(1, "a", 1), (2, "b", 1), (3, "c\tx\\y", 1), (5, "e", 1), (10, "later", 1), (11, "later", 1)]
+
+
+def _config(schema: str, **options) -> SinkConfig:
+    return SinkConfig(name="s", topics=("t",), topics_regex=None, dsn="", kafka=KafkaConnection({}), consumer={},
+                      pk_mode="record_key", table_format=f"{schema}.t", **{"insert_mode": "upsert", **options})
+
+
+def _write(conn, reader, writer, records, partition=0) -> Applied:
+    changes = [reader.read("t", partition, n, key, value) for n, (key, value) in enumerate(records)]
+    with conn.cursor() as cur:
+        applied = writer.write(cur, changes)
+    conn.commit()
+    writer.target.committed()
+    return applied
+
+
+def _rows(conn, table: str) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT id, v, writes FROM {table} ORDER BY id")
+        rows = cur.fetchall()
+    conn.commit()
+    return rows
+
+
+def test_a_run_of_creates_is_copied_straight_in_and_one_meeting_existing_rows_is_merged(target):
+    conn, schema = target
+    config = _config(schema)
+    reader, writer = Readers(config, "__debezium_unavailable_value"), Writer(config, config.decode)
+    # GIVEN a run of creates of new keys: COPYed straight into the table (its trigger runs per row)
+    applied = _write(conn, reader, writer, [sink_record(1, "a", 10), sink_record(2, "b", 11), sink_record(3, "c", 12)])
+    assert applied.direct == 1 and applied.rows == {f"{schema}.t": 3}
+    assert _rows(conn, f"{schema}.t") == [(1, "a", 1), (2, "b", 1), (3, "c", 1)]
+    # WHEN a run of creates meets rows the table holds (a replay: key 2 older, key 3 newer) and a new key
+    applied = _write(conn, reader, writer, [sink_record(2, "old", 5), sink_record(3, "c2", 20), sink_record(4, "d", 21)])
+    # THEN the COPY is rolled back to its savepoint and the run merged: the guard skips the older
+    # change, the newer one updates, the new key is inserted, each written once
+    assert applied.direct == 0 and applied.guard_skips == 1
+    assert _rows(conn, f"{schema}.t") == [(1, "a", 1), (2, "b", 1), (3, "c2", 2), (4, "d", 1)]
+    # AND the table's next run skips the direct COPY (backing off), the one after tries it again
+    assert _write(conn, reader, writer, [sink_record(5, "e", 30), sink_record(6, "f", 31)]).direct == 0
+    assert _write(conn, reader, writer, [sink_record(7, "g", 32), sink_record(8, "h", 33)]).direct == 1
+    # AND updates are merged whatever their keys
+    assert _write(conn, reader, writer, [sink_record(9, "i", 40, "u"), sink_record(10, "j", 41, "u")]).direct == 0
+    assert [r[0] for r in _rows(conn, f"{schema}.t")] == list(range(1, 11))
+
+
+def test_no_direct_copy_into_a_table_with_rules_nor_of_creates_older_than_a_truncate(target):
+    conn, schema = target
+    with conn.cursor() as cur:  # COPY would not run the rule: the merge's INSERT does
+        cur.execute(f"CREATE TABLE {schema}.seen (id bigint)")
+        cur.execute(f"CREATE RULE log AS ON INSERT TO {schema}.t DO ALSO INSERT INTO {schema}.seen VALUES (NEW.id)")
+    conn.commit()
+    inserting = _config(schema, insert_mode="insert")  # PostgreSQL refuses ON CONFLICT with such rules
+    writer = Writer(inserting, inserting.decode)
+    reader = Readers(inserting, "__debezium_unavailable_value")
+    assert _write(conn, reader, writer, [sink_record(1, "a", 10), sink_record(2, "b", 11)]).direct == 0
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT id FROM {schema}.seen ORDER BY id")
+        assert cur.fetchall() == [(1,), (2,)]
+        cur.execute(f"DROP RULE log ON {schema}.t")
+    conn.commit()
+    # GIVEN the table truncated at LSN 100 (no rule now: a new writer reads the catalog afresh)
+    config = _config(schema, truncate_enabled=True, truncates_table="truncates")
+    reader, writer = Readers(config, "__debezium_unavailable_value"), Writer(config, config.decode)
+    with conn.cursor() as cur:
+        cur.execute(f"SET search_path = {schema}")  # the truncates table in the test's schema
+        cur.execute(truncates_table(config.truncates_table))
+    conn.commit()
+    _write(conn, reader, writer, [sink_truncate(100)])
+    # WHEN a run of creates from before and after it arrives (another partition, a replay)
+    applied = _write(conn, reader, writer, [sink_record(3, "c", 50), sink_record(4, "d", 150)], partition=1)
+    # THEN it is merged, which leaves the older create out; creates all newer than it go straight in
+    assert applied.direct == 0 and _rows(conn, f"{schema}.t") == [(4, "d", 1)]
+    assert _write(conn, reader, writer, [sink_record(5, "e", 160), sink_record(6, "f", 170)]).direct == 1
+    assert _rows(conn, f"{schema}.t") == [(4, "d", 1), (5, "e", 1), (6, "f", 1)]
 
 
 def test_offsets_of_several_partitions_are_compared_and_set_together(target):
