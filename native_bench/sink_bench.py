@@ -15,7 +15,10 @@ row (start-up, JVM or Python imports and table creation are not counted) and sto
 N; rows/s = the rows written in between / the time; CPU µs per row = the user+system CPU of the
 system's processes (from /proc, the process and its descendants) over the same interval / those
 rows. PostgreSQL's CPU is reported apart: that of the backends connected to the target
-database when its first row arrived (the writers), per row.
+database when its first row arrived (the writers), per row. The rows are counted by one
+connection, at most every fifth of a count's cost (a count scans the table: polled every 0.1 s on
+new connections, the watch took a good part of a core from the systems measured near the end),
+closer together as the end nears.
 """
 
 from __future__ import annotations
@@ -89,56 +92,94 @@ def fill_topic(services: Services, tag: str, rows: int, partitions: int, logs: P
     return topic
 
 
-def _count(dsn: str, table: str) -> int:
-    try:
-        conn = psycopg2.connect(dsn)
-    except psycopg2.OperationalError:
-        return 0
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f'SELECT count(*) FROM "{table}"')
-            return cur.fetchone()[0]
-    except psycopg2.errors.UndefinedTable:
-        return 0
-    finally:
-        conn.close()
+class _Counter:
+    """The target table's committed rows, counted on one connection of its own (a connection per
+    poll cost a backend's start-up each time), without parallel workers: a count is a scan of the
+    whole table, so the watch polls no more often than its cost allows (`_watch`)."""
+
+    def __init__(self, dsn: str, table: str) -> None:
+        self.dsn, self.table = dsn, table
+        self.conn = None
+
+    def count(self) -> int:
+        try:
+            if self.conn is None:
+                self.conn = psycopg2.connect(self.dsn)
+                self.conn.autocommit = True
+                with self.conn.cursor() as cur:
+                    cur.execute("SET max_parallel_workers_per_gather = 0")
+            with self.conn.cursor() as cur:
+                cur.execute(f'SELECT count(*) FROM "{self.table}"')
+                return cur.fetchone()[0]
+        except psycopg2.errors.UndefinedTable:
+            return 0
+        except psycopg2.OperationalError:  # the database not made yet
+            self.close()
+            return 0
+
+    def pid(self) -> int | None:
+        return self.conn.info.backend_pid if self.conn is not None else None
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
 
 
-def _backends(dsn: str) -> list[int]:
-    """The PostgreSQL backends connected to the target database (the system's writers, and this poll)."""
+def _backends(dsn: str, besides: int | None) -> list[int]:
+    """The PostgreSQL backends connected to the target database (the system's writers), but the
+    watch's own (`besides`) and this one."""
     conn = psycopg2.connect(dsn)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid() AND pid IS DISTINCT FROM %s", (besides,))
             return [pid for (pid,) in cur.fetchall()]
     finally:
         conn.close()
+
+
+def _next_poll(cost: float, rate: float | None, remaining: int) -> float:
+    """Seconds to the next count: at least 0.1 s and five times what the last one took (the count
+    takes at most a sixth of a core from the systems measured), but no more than half the time the
+    rows still missing should take at the rate so far, so that the last count comes within a few
+    hundredths of a second of the end (a few more, cheap against the run, near it)."""
+    delay = max(0.1, 5 * cost)
+    if rate:
+        delay = min(delay, max(0.02, remaining / rate / 2))
+    return delay
 
 
 def _watch(dsn: str, table: str, rows: int, pids, alive) -> dict:
     """Poll the target until it holds `rows`; the figures between its first row and the last."""
     deadline = time.monotonic() + TIMEOUT_S
     first = None
-    while time.monotonic() < deadline:
-        if not alive():
-            raise RuntimeError("the sink exited before the target held every row")
-        count = _count(dsn, table)
-        now = time.monotonic()
-        if first is None and count > 0:
-            tree, server = ProcessTree(pids()), ProcessTree(_backends(dsn))
-            first = (now, count, tree.cpu_seconds(), server.cpu_seconds())
-        if count >= rows:
-            if first is None or count == first[1]:
-                raise RuntimeError("the target went from empty to full between two polls: use more --rows")
-            start, at_start, cpu_start, server_start = first
-            written = count - at_start
-            seconds = now - start
-            cpu = tree.cpu_seconds() - cpu_start
-            server_cpu = server.cpu_seconds() - server_start
-            return {"rows": written, "seconds": round(seconds, 3), "rows_per_s": round(written / seconds),
-                    "cpu_us_per_row": round(cpu / written * 1e6, 1), "cpu_s": round(cpu, 2),
-                    "pg_cpu_us_per_row": round(server_cpu / written * 1e6, 1)}
-        time.sleep(0.1)
+    counter = _Counter(dsn, table)
+    try:
+        while time.monotonic() < deadline:
+            if not alive():
+                raise RuntimeError("the sink exited before the target held every row")
+            now = time.monotonic()  # the count's snapshot is taken as it starts
+            count = counter.count()
+            cost = time.monotonic() - now
+            if first is None and count > 0:
+                tree, server = ProcessTree(pids()), ProcessTree(_backends(dsn, counter.pid()))
+                first = (now, count, tree.cpu_seconds(), server.cpu_seconds())
+            if count >= rows:
+                if first is None or count == first[1]:
+                    raise RuntimeError("the target went from empty to full between two polls: use more --rows")
+                start, at_start, cpu_start, server_start = first
+                written = count - at_start
+                seconds = now - start
+                cpu = tree.cpu_seconds() - cpu_start
+                server_cpu = server.cpu_seconds() - server_start
+                return {"rows": written, "seconds": round(seconds, 3), "rows_per_s": round(written / seconds),
+                        "cpu_us_per_row": round(cpu / written * 1e6, 1), "cpu_s": round(cpu, 2),
+                        "pg_cpu_us_per_row": round(server_cpu / written * 1e6, 1)}
+            rate = (count - first[1]) / (now - first[0]) if first is not None and now > first[0] else None
+            time.sleep(_next_poll(cost, rate, rows - count))
+    finally:
+        counter.close()
     raise RuntimeError(f"the target did not hold {rows} rows within {TIMEOUT_S} s")
 
 
