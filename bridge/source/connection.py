@@ -64,6 +64,9 @@ _CAUSES_BY_CODE = {
     "57P03": "the server is not accepting connections (SQLSTATE 57P03: starting up or shutting down)",
 }
 _CAUSES_BY_TEXT = (
+    # the server's message without its SQLSTATE (psycopg2's COPY_BOTH error carries no pgcode;
+    # libpq's text still holds the FATAL, often followed by "server closed the connection")
+    ("terminating connection due to administrator command", _CAUSES_BY_CODE["57P01"]),
     ("replication timeout", "the server's wal_sender_timeout ended it (no status update from pgbridge in time)"),
     ("server closed the connection", "the server closed the connection (a server crash or restart, or a proxy "
                                      "or firewall dropping it)"),

@@ -110,6 +110,18 @@ def test_a_terminated_backend_is_named_by_its_sqlstate():
         "terminating connection due to administrator command")
 
 
+def test_a_terminated_backend_is_named_from_libpqs_message_when_psycopg2_gives_no_sqlstate():
+    class Conn:
+        class info:
+            error_message = ("FATAL:  terminating connection due to administrator command\nserver closed the "
+                             "connection unexpectedly\n")
+
+    exc = psycopg2.DatabaseError("error with status PGRES_COPY_BOTH and no message from the libpq")
+    assert connection_loss(exc, Conn()) == (
+        "terminated by an administrator (SQLSTATE 57P01: pg_terminate_backend, or the server shutting down): "
+        "terminating connection due to administrator command server closed the connection unexpectedly")
+
+
 def test_a_timeout_and_an_unknown_cause():
     assert connection_loss(psycopg2.OperationalError("could not receive data from server: Connection timed out"),
                            None).startswith("the connection timed out: ")
