@@ -26,10 +26,12 @@ WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum"""
 
 # COPY FROM runs a table's triggers and checks as INSERT does, but not its rules (ON INSERT: event
-# type '3'; pg_class.relhasrules stays true once a table had one); it writes into a plain or
-# partitioned table only
+# type '3'; pg_class.relhasrules stays true once a table had one), and it writes a GENERATED ALWAYS
+# identity column that INSERT refuses; it writes into a plain or partitioned table only
 _COPYABLE = """
-SELECT c.relkind IN ('r', 'p') AND NOT EXISTS (SELECT FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type = '3')
+SELECT c.relkind IN ('r', 'p')
+    AND NOT EXISTS (SELECT FROM pg_rewrite r WHERE r.ev_class = c.oid AND r.ev_type = '3')
+    AND NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attidentity = 'a' AND NOT a.attisdropped)
 FROM pg_class c WHERE c.oid = to_regclass(%s)"""
 
 

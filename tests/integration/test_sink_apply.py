@@ -152,6 +152,22 @@ def test_no_direct_copy_into_a_table_with_rules_nor_of_creates_older_than_a_trun
     assert _rows(conn, f"{schema}.t") == [(4, "d", 1), (5, "e", 1), (6, "f", 1)]
 
 
+def test_creates_into_a_generated_always_identity_key_are_refused_as_insert_refuses_them(target):
+    conn, schema = target
+    with conn.cursor() as cur:  # COPY would write the column (as OVERRIDING SYSTEM VALUE): the merge refuses
+        cur.execute(f"CREATE TABLE {schema}.g (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text)")
+    conn.commit()
+    config = SinkConfig(name="s", topics=("t",), topics_regex=None, dsn="", kafka=KafkaConnection({}), consumer={},
+                        insert_mode="upsert", pk_mode="record_key", table_format=f"{schema}.g")
+    reader, writer = Readers(config, "__debezium_unavailable_value"), Writer(config, config.decode)
+    with pytest.raises(psycopg2.errors.GeneratedAlways), conn.cursor() as cur:
+        writer.write(cur, [reader.read("t", 0, n, *sink_record(n, "a", 10 + n)) for n in (1, 2)])
+    conn.rollback()
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT count(*) FROM {schema}.g")
+        assert cur.fetchone() == (0,)
+
+
 def test_offsets_of_several_partitions_are_compared_and_set_together(target):
     conn, schema = target
     table = "offsets"  # in the test's schema (search_path): the store quotes its name as one identifier
