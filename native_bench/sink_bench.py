@@ -1,14 +1,22 @@
 """Sink benchmark: `bridge sink` against Debezium's JDBC sink connector, same topic, same run.
 
-    python -m native_bench.sink_bench [--rows N] [--partitions P] [--systems S1,S2,...] [--out DIR]
+    python -m native_bench.sink_bench [--rows N] [--partitions P] [--systems S1,S2,...] [--format json|avro]
+                                      [--out DIR]
 
 A table of N typical 8-column rows (W1's row) is snapshotted by `bridge run`
-(snapshot.mode=initial_only) into one topic of P partitions: Debezium JSON with schemas, read
-events. Each system then consumes that whole topic into a fresh database of its own with the
-same connector options (insert.mode=upsert, primary.key.mode=record_key, delete.enabled=true,
-schema.evolution=basic; table from `${topic}`). Systems: bridge-1, bridge-2 (`bridge sink
---workers 1|2`, exactly once: offsets in the target, the LSN guard on) and debezium-jdbc-1,
-debezium-jdbc-2 (Kafka Connect standalone with tasks.max=1|2, deploy/local/jdbc-sink/run).
+(snapshot.mode=initial_only) into one topic of P partitions: read events, Debezium JSON with
+schemas (`--format json`, the default) or Avro keys and values (`--format avro`: pgbridge's
+AvroConverter registering with the schema registry of deploy/local/registry/up, started when
+needed, as the Avro parity tests configure it). Each system then consumes that whole topic into a
+fresh database of its own with the same connector options (insert.mode=upsert,
+primary.key.mode=record_key, delete.enabled=true, schema.evolution=basic; table from `${topic}`)
+and the same converters: JsonConverter with schemas (both sinks' default), or Apicurio's
+AvroConverter 2.6.13 in its Confluent-compatible mode on the same registry (the AvroConverter of
+Maven Central the JDBC sink can load; bridge sink reads it as it reads Confluent's). Systems:
+bridge-1, bridge-2 (`bridge sink --workers 1|2`, exactly once: offsets in the target, the LSN
+guard on) and debezium-jdbc-1, debezium-jdbc-2 (Kafka Connect standalone with tasks.max=1|2,
+deploy/local/jdbc-sink/run; with Avro, `plugins=avro` puts the converter on its plugin path).
+The registry's CPU is counted for neither (each sink asks it once per schema id).
 
 Figures, the same way for every system: the clock starts when the target table first holds a
 row (start-up, JVM or Python imports and table creation are not counted) and stops when it holds
@@ -41,6 +49,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from native_bench.measure import ProcessTree
 from native_bench.services import REPO, Services, discover
+from native_bench.variants import delete_subjects, registry_url
 from native_bench.workloads import ROW_DDL, ROW_SQL
 
 JDBC_SINK = REPO / "deploy" / "local" / "jdbc-sink"
@@ -48,6 +57,39 @@ SYSTEMS = ("bridge-1", "bridge-2", "debezium-jdbc-1", "debezium-jdbc-2")
 OPTIONS = {"insert.mode": "upsert", "primary.key.mode": "record_key", "delete.enabled": "true",
            "schema.evolution": "basic", "errors.tolerance": "none"}
 TIMEOUT_S = 1800
+FORMATS = {"json": "JSON with schemas", "avro": "Avro, schema registry"}
+APICURIO = "io.apicurio.registry.utils.converter.AvroConverter"
+
+
+def source_formats(fmt: str, registry: str | None) -> dict[str, str]:
+    """`bridge run`'s record format keys: none for JSON with schemas (its default); for Avro,
+    pgbridge's AvroConverter on keys and values with the registry's Confluent API (`registry`),
+    as the Avro parity tests set them (`key.converter=avro` and its `schema.registry.url`)."""
+    if fmt == "json":
+        return {}
+    return {f"debezium.format.{side}{option}": value for side in ("key", "value")
+            for option, value in (("", "avro"), (".schema.registry.url", registry))}
+
+
+def sink_converters(fmt: str, registry: str | None) -> dict[str, str]:
+    """The converter keys both sinks read the topic with, as a connector configuration names
+    them: none for JSON with schemas (JsonConverter, both sinks' default); for Avro, Apicurio's
+    AvroConverter in its Confluent-compatible mode (`00 <contentId:4> <Avro>`, what the
+    registry's Confluent API gives pgbridge as ids) on Apicurio's own API of the same registry."""
+    if fmt == "json":
+        return {}
+    per_side = {"": APICURIO, ".apicurio.registry.url": registry.replace("/apis/ccompat/v7", "/apis/registry/v2"),
+                ".apicurio.registry.as-confluent": "true", ".apicurio.registry.headers.enabled": "false",
+                ".apicurio.registry.use-id": "contentId"}
+    return {f"{side}.converter{option}": value for side in ("key", "value") for option, value in per_side.items()}
+
+
+def jdbc_sink_arguments(converters: dict[str, str]) -> list[str]:
+    """deploy/local/jdbc-sink/run's arguments for those converters: Connect's worker keys (what
+    its worker reads for every connector), the Avro converter's plugin folder on its plugin path."""
+    if not converters:
+        return []
+    return ["plugins=avro", *(f"worker.{k}={v}" for k, v in converters.items())]
 
 
 def _dsn(services: Services, dbname: str) -> str:
@@ -60,8 +102,10 @@ def _admin(services: Services):
     return conn
 
 
-def fill_topic(services: Services, tag: str, rows: int, partitions: int, logs: Path) -> str:
-    """The topic of `rows` snapshot events of a fresh table; returns its name."""
+def fill_topic(services: Services, tag: str, rows: int, partitions: int, logs: Path,
+               formats: dict[str, str]) -> str:
+    """The topic of `rows` snapshot events of a fresh table, in the record format of `formats`
+    (`source_formats`); returns its name."""
     table, topic = f"{tag}_rows", f"{tag}.public.{tag}_rows"
     conn = _admin(services)
     with conn.cursor() as cur:
@@ -80,7 +124,7 @@ def fill_topic(services: Services, tag: str, rows: int, partitions: int, logs: P
         "debezium.source.database.dbname": p["dbname"], "debezium.source.topic.prefix": tag,
         "debezium.source.slot.name": f"{tag}_slot", "debezium.source.publication.name": f"{tag}_pub",
         "debezium.source.publication.autocreate.mode": "disabled", "debezium.source.plugin.name": "pgoutput",
-        "debezium.source.snapshot.mode": "initial_only", "bridge.http.port": "0",
+        "debezium.source.snapshot.mode": "initial_only", "bridge.http.port": "0", **formats,
     }
     cfg = logs / f"{tag}-source.properties"
     cfg.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
@@ -183,12 +227,13 @@ def _watch(dsn: str, table: str, rows: int, pids, alive) -> dict:
     raise RuntimeError(f"the target did not hold {rows} rows within {TIMEOUT_S} s")
 
 
-def run_bridge(services: Services, topic: str, target: str, workers: int, rows: int, logs: Path, name: str) -> dict:
+def run_bridge(services: Services, topic: str, target: str, workers: int, rows: int, logs: Path, name: str,
+               converters: dict[str, str]) -> dict:
     p = psycopg2.extensions.parse_dsn(target)
     config = {"connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector", "topics": topic,
               "connection.url": f"jdbc:postgresql://{p['host']}:{p['port']}/{p['dbname']}",
               "connection.username": p["user"], "connection.password": p.get("password", ""),
-              "bridge.kafka.bootstrap.servers": services.kafka, "bridge.http.port": "0", **OPTIONS}
+              "bridge.kafka.bootstrap.servers": services.kafka, "bridge.http.port": "0", **OPTIONS, **converters}
     path = logs / f"{name}.json"
     path.write_text(json.dumps({"name": name, "config": config}, indent=1))
     with open(logs / f"{name}.log", "wb") as log:
@@ -201,13 +246,15 @@ def run_bridge(services: Services, topic: str, target: str, workers: int, rows: 
         proc.wait(120)
 
 
-def run_debezium(services: Services, topic: str, target: str, tasks: int, rows: int, logs: Path, name: str) -> dict:
+def run_debezium(services: Services, topic: str, target: str, tasks: int, rows: int, logs: Path, name: str,
+                 converters: dict[str, str]) -> dict:
     env = dict(os.environ, BRIDGE_PG_DSN=services.admin_dsn, BRIDGE_KAFKA_BOOTSTRAP=services.kafka)
     if services.state_dir is not None:
         env["BRIDGE_STATE_DIR"] = str(services.state_dir)
     p = psycopg2.extensions.parse_dsn(target)
     args = [str(JDBC_SINK / "run"), name, f"connection.url=jdbc:postgresql://{p['host']}:{p['port']}/{p['dbname']}",
-            f"topics={topic}", f"tasks.max={tasks}", *(f"{k}={v}" for k, v in OPTIONS.items())]
+            f"topics={topic}", f"tasks.max={tasks}", *(f"{k}={v}" for k, v in OPTIONS.items()),
+            *jdbc_sink_arguments(converters)]
     pid_file = (services.state_dir or Path("/nonexistent")) / f"jdbc-sink-{name}" / "connect.pid"
     log = open(logs / f"{name}.run.log", "wb")
     runner = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -237,7 +284,7 @@ def run_debezium(services: Services, topic: str, target: str, tasks: int, rows: 
 
 def summary(results: dict) -> str:
     lines = [f"Sink benchmark: {results['rows']:,} rows, topic of {results['partitions']} partitions "
-             f"(JSON with schemas), {results['date']}", "",
+             f"({FORMATS[results.get('format', 'json')]}), {results['date']}", "",
              "| system | rows/s into PostgreSQL | CPU µs per row | PostgreSQL CPU µs per row | seconds |",
              "|---|---:|---:|---:|---:|"]
     for name, fig in results["systems"].items():
@@ -266,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--systems", default=",".join(SYSTEMS), help="comma list of " + ", ".join(SYSTEMS))
+    parser.add_argument("--format", choices=tuple(FORMATS), default="json",
+                        help="the topic's records and both sinks' converters: " +
+                             ", ".join(f"{k} ({v})" for k, v in FORMATS.items()))
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     names = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -277,11 +327,14 @@ def main(argv: list[str] | None = None) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     services = discover(None, None)
     tag = f"sb{uuid.uuid4().hex[:6]}"
-    results = {"rows": args.rows, "partitions": args.partitions, "date": stamp, "options": OPTIONS,
+    registry = registry_url() if args.format == "avro" else None
+    converters = sink_converters(args.format, registry)
+    results = {"rows": args.rows, "partitions": args.partitions, "format": args.format, "date": stamp,
+               "options": OPTIONS, "converters": converters,
                "command": " ".join(["python -m native_bench.sink_bench", *(argv or sys.argv[1:])]), "systems": {}}
     admin = _admin(services)
     try:
-        topic = fill_topic(services, tag, args.rows, args.partitions, logs)
+        topic = fill_topic(services, tag, args.rows, args.partitions, logs, source_formats(args.format, registry))
         for name in names:
             db = f"{tag}_{name.replace('-', '_')}"
             with admin.cursor() as cur:
@@ -290,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 run = run_bridge if kind == "bridge" else run_debezium
                 results["systems"][name] = run(services, topic, _dsn(services, db), int(n), args.rows, logs,
-                                               f"{tag}_{name.replace('-', '_')}")
+                                               f"{tag}_{name.replace('-', '_')}", converters)
             except (RuntimeError, subprocess.SubprocessError) as exc:
                 results["systems"][name] = {"error": str(exc)}
             finally:
@@ -306,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
         admin.close()
         kafka = AdminClient({"bootstrap.servers": services.kafka})
         kafka.delete_topics([f"{tag}.public.{tag}_rows"])[f"{tag}.public.{tag}_rows"].exception(30)
+        if registry is not None:
+            delete_subjects([f"{tag}.public.{tag}_rows-{side}" for side in ("key", "value")])
     (out / "results.json").write_text(json.dumps(results, indent=1))
     text = summary(results)
     (out / "summary.md").write_text(text + "\n")
