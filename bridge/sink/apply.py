@@ -77,6 +77,7 @@ class Applied:
     guard_skips: int = 0
     statements: int = 0
     direct: int = 0  # runs COPYed straight into their table
+    marked: int = 0  # deletes written with a delete marker
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +262,8 @@ class Writer:
                 total.rows[table] = total.rows.get(table, 0) + n
             total.guard_skips += applied.guard_skips
             total.statements += applied.statements
+            total.direct += applied.direct
+            total.marked += applied.marked
         return total, refused
 
     def _flush(self, cur, run: list[_Row], applied: Applied) -> None:
@@ -303,13 +306,14 @@ class Writer:
                                            page_size=len(run))
         self._count(applied, shape, len(run), cur.rowcount)
 
-    @staticmethod
-    def _count(applied: Applied, shape: Shape, rows: int, written: int) -> None:
+    def _count(self, applied: Applied, shape: Shape, rows: int, written: int) -> None:
         applied.statements += 1
         table = str(shape.table)
         applied.rows[table] = applied.rows.get(table, 0) + rows
         if shape.guarded and written >= 0:
             applied.guard_skips += rows - written
+        if shape.kind == DELETE and shape.guarded and self.markers:
+            applied.marked += rows  # each marked, whether or not the row was there (`markers.mark`)
 
     def _direct(self, cur, copy: str, run: list[_Row], text: str, truncates: str | None) -> bool:
         """COPY a run of creates straight into its table, under a savepoint; whether it did (else

@@ -44,7 +44,6 @@ import time
 from typing import Callable
 
 from bridge.sink.naming import quote
-from bridge.sink.records import DELETE
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY_S = 60.0
@@ -87,15 +86,6 @@ def mark(markers: str, table: str, keys: tuple[str, ...], types: dict[str, str],
 def truncated(markers: str, table: str, lsn: int) -> tuple[str, tuple]:
     """A truncate at `lsn` stands for the table's older markers."""
     return f"DELETE FROM {quote(markers)} WHERE table_name = %s AND lsn < %s", (table, lsn)
-
-
-def marked(changes: list, refused: list) -> int:
-    """How many of a written batch's (record, change) pairs were deletes under the guard (a source
-    LSN and a key: those `mark` records), less the records the target refused. (A delete that
-    `use.reduction.buffer` replaced by a later change of its key in the batch counts too.)"""
-    out = {id(record) for record, _ in refused} if refused else ()
-    return sum(1 for record, change in changes if change.kind == DELETE and change.lsn is not None
-               and change.key_columns and id(record) not in out)
 
 
 def prune_statement(markers: str) -> str:

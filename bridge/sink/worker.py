@@ -40,7 +40,7 @@ from bridge.sink.breaker import Breaker
 from bridge.sink.dedup.window import window_for
 from bridge.sink.dlq import DeadLetters
 from bridge.sink.flow import Flow
-from bridge.sink.markers import Pruner, marked, markers_table
+from bridge.sink.markers import Pruner, markers_table
 from bridge.sink.offsets import OffsetsMoved, OffsetStore
 from bridge.sink.quarantine.mismatch import mismatch_reason
 from bridge.sink.quarantine.topic import quarantine_producer, reason_headers
@@ -366,13 +366,13 @@ class SinkWorker:
                        dead_letters=len(refused_now) - quarantined, guard_skips=applied.guard_skips,
                        quarantined=quarantined, dedup_skipped=skipped)
         if self.pruner is not None:
-            self._markers(changes, refused_now)
+            self._markers(applied.marked)
 
-    def _markers(self, changes: list, refused: list) -> None:
+    def _markers(self, marked: int) -> None:
         """Count the batch's marked deletes; when it is time, drop the delete markers past their
         retention, in transactions of their own (a failure is logged and left to the next time:
         the markers only wait longer)."""
-        self.stats.add(self.index, delete_markers=marked(changes, refused))
+        self.stats.add(self.index, delete_markers=marked)
         if not self.pruner.due():
             return
         try:

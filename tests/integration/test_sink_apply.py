@@ -206,11 +206,13 @@ def test_a_delete_marker_keeps_an_older_insert_from_resurrecting_the_row(target,
                         delete_markers=True, delete_markers_table="marks")
     reader, writer = Readers(config, "__debezium_unavailable_value"), Writer(config, config.decode)
 
+    marked = []
+
     def write(record) -> list[str]:
         """Key 1's `record` (and key 2's, in the same run): key 1's value after it."""
         changes = [reader.read("t", 0, 0, *record(id_)) for id_ in range(1, 2 + others)]
         with conn.cursor() as cur:
-            writer.write(cur, changes)
+            marked.append(writer.write(cur, changes).marked)
         conn.commit()
         writer.target.committed()
         with conn.cursor() as cur:
@@ -231,6 +233,8 @@ def test_a_delete_marker_keeps_an_older_insert_from_resurrecting_the_row(target,
     # THEN the row stays deleted; a newer insert re-creates it, and the delete, arriving again, leaves it
     assert write(lambda i: sink_record(i, "c", 30)) == ["c"]
     assert write(lambda i: sink_delete(i, 20)) == ["c"]
+    # AND the writer counted each delete it wrote with its marker (the metric), nothing else
+    assert marked == [0, 1 + others, 0, 0, 0, 1 + others]
     with conn.cursor() as cur:
         cur.execute("SELECT table_name, key, lsn FROM marks WHERE key = '(1)'")
         assert cur.fetchall() == [(f"{schema}.t", "(1)", 20)]

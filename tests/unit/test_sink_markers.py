@@ -9,11 +9,10 @@ import threading
 import pytest
 
 from bridge.errors import ConfigError
-from bridge.sink.apply import reduced
-from bridge.sink.apply import Applied
-from bridge.sink.markers import PRUNE_EVERY_S, Pruner, key_text, marked, markers_table
+from bridge.sink.apply import Applied, reduced
+from bridge.sink.markers import PRUNE_EVERY_S, Pruner, key_text, markers_table
 from bridge.sink.naming import TableName
-from bridge.sink.records import DELETE, UPSERT, Change, RecordRefused
+from bridge.sink.records import DELETE, UPSERT, Change
 from bridge.sink.statements import Shape, delete_statement, staged_statements, truncate_statements, write_statement
 from bridge.sink.stats import COUNTERS, SinkState, Stats
 from bridge.sink.worker import SinkWorker
@@ -123,14 +122,6 @@ def test_a_worker_prunes_at_most_once_a_minute_a_chunk_per_transaction():
     assert pruner.due()
 
 
-def test_the_marked_deletes_are_the_guarded_ones_the_target_took():
-    records = [object() for _ in range(5)]
-    changes = list(zip(records, [_change(DELETE, 10), _change(UPSERT, 11), _change(DELETE, None),
-                                 Change(DELETE, TABLE, (), (), None, (), (), None, 12), _change(DELETE, 13)]))
-    assert marked(changes, []) == 2
-    assert marked(changes, [(records[4], RecordRefused("no"))]) == 1
-
-
 class _Record:
     """A Kafka record of `srv.public.t` as the worker reads it (JSON without schemas)."""
 
@@ -170,9 +161,10 @@ def test_a_worker_counts_its_marked_deletes_and_the_markers_it_prunes_in_the_met
     worker.pruner = Pruner("marks", 1000, clock=lambda: now[0])
     worker.conn = _Conn([4, 3])
     batch = [_Record(1, "c"), _Record(2, "d"), _Record(3, "d"), _Record(4, "d")]
-    refused = [(batch[3], RecordRefused("refused"))]
-    worker._transaction = lambda batch, changes, before, offsets: (Applied(), before + refused, 0)
-    # WHEN it writes a batch of three deletes, one of them refused, then another after a minute
+    # the writer counts the deletes it wrote with a marker (tests/integration/test_sink_apply.py)
+    marked = iter([2, 1, 0])
+    worker._transaction = lambda batch, changes, before, offsets: (Applied(marked=next(marked)), before, 0)
+    # WHEN it writes batches in which the writer marked 2, 1 and 0 deletes, the last a minute later
     worker._apply(worker._prepare(batch))
     worker._apply(worker._prepare([_Record(5, "d")]))
     now[0] += PRUNE_EVERY_S
