@@ -68,6 +68,36 @@ class FakeCursor:
             file.write(line)
 
 
+class PruneTarget:
+    """The target connection as the delete markers' pruning (`bridge.sink.markers.Pruner`) sees it:
+    each statement deletes the next of `chunks` markers; statements, arguments and commits kept."""
+
+    closed = False
+
+    def __init__(self, chunks: list[int]) -> None:
+        self.chunks, self.statements, self.args, self.commits = chunks, [], [], 0
+
+    def cursor(self) -> PruneTarget:
+        return self
+
+    def __enter__(self) -> PruneTarget:
+        return self
+
+    def __exit__(self, *exc: object) -> bool:
+        return False
+
+    def execute(self, sql: str, args: tuple) -> None:
+        self.statements.append(sql)
+        self.args.append(args)
+        self.rowcount = self.chunks.pop(0)
+
+    def commit(self) -> None:
+        self.commits += 1
+
+    def close(self) -> None:
+        pass
+
+
 class FakeSink:
     """A `KafkaOutput` with one partition per topic: keeps (topic, key, value) as parsed JSON and
     never acknowledges, for tests of what is built rather than what is acked."""

@@ -17,6 +17,7 @@ from bridge.sink.statements import Shape, delete_statement, staged_statements, t
 from bridge.sink.stats import COUNTERS, SinkState, Stats
 from bridge.sink.worker import SinkWorker
 from bridge.status.http import respond
+from tests.fakes import PruneTarget
 from tests.unit.builders import sink_file_config
 
 GUARD = "__pgbridge_lsn"
@@ -85,36 +86,11 @@ def test_the_marker_table_is_keyed_by_table_and_key_and_indexed_for_pruning():
     assert index.endswith('ON "__pgbridge_sink_deletes" (marked_at)')
 
 
-class _Conn:
-    """Counts the prune's chunks; each deletes what `chunks` says."""
-
-    closed = False
-
-    def __init__(self, chunks: list[int]) -> None:
-        self.chunks, self.commits, self.args = chunks, 0, []
-
-    def cursor(self):
-        return self
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def execute(self, sql, args):
-        self.args.append(args)
-        self.rowcount = self.chunks.pop(0)
-
-    def commit(self):
-        self.commits += 1
-
-
 def test_a_worker_prunes_at_most_once_a_minute_a_chunk_per_transaction():
     now = [100.0]
     pruner = Pruner("marks", 5000, clock=lambda: now[0])
     assert pruner.due()
-    conn = _Conn([10_000, 10_000, 3])
+    conn = PruneTarget([10_000, 10_000, 3])
     assert pruner.prune(conn) == 20_003 and conn.commits == 3 and conn.args[0] == (5000, 5000)
     now[0] += PRUNE_EVERY_S - 1
     assert not pruner.due()
@@ -159,7 +135,7 @@ def test_a_worker_counts_its_marked_deletes_and_the_markers_it_prunes_in_the_met
     worker = SinkWorker(config, 0, stats, threading.Event())
     now = [0.0]
     worker.pruner = Pruner("marks", 1000, clock=lambda: now[0])
-    worker.conn = _Conn([4, 3])
+    worker.conn = PruneTarget([4, 3])
     batch = [_Record(1, "c"), _Record(2, "d"), _Record(3, "d"), _Record(4, "d")]
     # the writer counts the deletes it wrote with a marker (tests/integration/test_sink_apply.py)
     marked = iter([2, 1, 0])

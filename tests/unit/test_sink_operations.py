@@ -15,6 +15,7 @@ from bridge.sink.records import RecordRefused
 from bridge.sink.replay import DeadLetter, Replay, dead_letter, replay
 from bridge.sink.stats import COUNTERS, SinkState, Stats
 from bridge.status.http import respond
+from tests.fakes import PruneTarget
 from tests.unit.builders import sink_file_config
 
 
@@ -110,39 +111,13 @@ class _DeadLetterTopic:
         pass
 
 
-class _Target:
-    """The target connection as the pruning sees it: each DELETE removes `pruned` markers."""
-
-    def __init__(self, pruned: int) -> None:
-        self.pruned, self.statements = pruned, []
-
-    def cursor(self):
-        return self
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def execute(self, sql, args) -> None:
-        self.statements.append(sql)
-        self.rowcount = self.pruned
-
-    def commit(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 @pytest.mark.parametrize("markers", ["true", "false"])
 def test_a_replay_prunes_the_delete_markers_past_their_retention_as_a_worker_does(tmp_path, monkeypatch, capsys,
                                                                                   markers):
     # GIVEN a dead-letter topic of 5 records read 2 a poll, and a target holding 4 markers past the retention
     config = sink_file_config(tmp_path, {"delete.enabled": "true", "primary.key.mode": "record_key",
                                          "bridge.sink.delete.markers": markers})
-    topic, target = "orders-dlq", _Target(4)
+    topic, target = "orders-dlq", PruneTarget([4])
     monkeypatch.setattr(replay_module.clients, "consumer", lambda *args, **kw: _DeadLetterTopic(topic, 5, 2))
     monkeypatch.setattr(Replay, "_connect", lambda self: target)
     batches = []
