@@ -4,10 +4,10 @@ Two batches in flight at most: one being written, the next one prepared and wait
 submitted is prepared (`prepare`: everything that needs no database, the records read as
 changes) on a thread of its own while the writer thread has the previous one's statements and
 commit with PostgreSQL (the GIL released), so that neither the writer nor the poll loop waits for
-it; the writer takes batches in the order they were submitted. Meanwhile the poll loop keeps
-polling (the consumer stays in its group however long the target takes, serves rebalances,
-measures lag, keeps librdkafka's small prefetch queue drained, and pauses its partitions when the
-buffer is full: `bridge.sink.flow`). An error the preparation or the write raises is kept and
+it; the writer takes batches in the order they were submitted. Meanwhile the poll loop reads the
+batch after them, and once the buffer is full waits for a write to end, pausing its partitions
+and polling on if that takes long (it stays in its group however long the target takes, serves
+rebalances, measures lag: `bridge.sink.flow`). An error the preparation or the write raises is kept and
 raised again on the poll loop's thread (`check`); nothing is prepared or written after it.
 """
 

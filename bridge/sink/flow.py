@@ -5,8 +5,8 @@
   `bridge.sink.buffer.max.records`. Each poll asks for at most the room left. With no room the
   poll loop first waits for the writer without polling: librdkafka's own queue is bounded
   (`queued.min.messages`), so its fetcher stops too, and keeps what it prefetched. A full buffer is
-  the normal state of a catch-up (two batches of `catchup.batch.size` fill the default bound), and
-  its writes end within milliseconds. Only when the buffer has stayed full for
+  the normal state of a catch-up (the batch written, the one prepared and the one read fill the
+  default bound), and its writes end within milliseconds. Only when the buffer has stayed full for
   `FlowConfig.pause_after_ms` (a slow target) is every assigned partition paused
   (`consumer.pause`: librdkafka drops what it had prefetched) and the poll loop polls again (the
   worker stays in its group and serves rebalances); at half the bound they are resumed and

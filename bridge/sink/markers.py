@@ -32,7 +32,8 @@ bytea_output, are the database's and the same for every session of the sink.)
   replay` prunes the same way while it runs. The table holds about deletes/s x retention rows:
   with a shorter topic retention, a shorter one suits too.
 - Counted in `/q/metrics`: `pgbridge_sink_delete_markers_total` the deletes applied with a marker
-  (`marked`: each left or raised its key's marker, or found a newer one) and
+  (counted by the writer, `apply.Applied.marked`: each left or raised its key's marker, or found a
+  newer one) and
   `pgbridge_sink_delete_markers_pruned_total` the markers pruned; their difference is about the
   table's growth.
 """

@@ -364,17 +364,13 @@ class SinkWorker:
         self.flow.written(batch)
         self.stats.add(self.index, records=len(batch), rows=sum(applied.rows.values()), batches=1,
                        dead_letters=len(refused_now) - quarantined, guard_skips=applied.guard_skips,
-                       quarantined=quarantined, dedup_skipped=skipped)
-        if self.pruner is not None:
-            self._markers(applied.marked)
+                       quarantined=quarantined, dedup_skipped=skipped, delete_markers=applied.marked)
+        if self.pruner is not None and self.pruner.due():
+            self._prune()
 
-    def _markers(self, marked: int) -> None:
-        """Count the batch's marked deletes; when it is time, drop the delete markers past their
-        retention, in transactions of their own (a failure is logged and left to the next time:
-        the markers only wait longer)."""
-        self.stats.add(self.index, delete_markers=marked)
-        if not self.pruner.due():
-            return
+    def _prune(self) -> None:
+        """Drop the delete markers past their retention, in transactions of their own; a failure
+        is logged and left to the next time (the markers only wait longer)."""
         try:
             self.stats.add(self.index, markers_pruned=self.pruner.prune(self._connect()))
         except psycopg2.Error as exc:
