@@ -23,10 +23,11 @@ row (start-up, JVM or Python imports and table creation are not counted) and sto
 N; rows/s = the rows written in between / the time; CPU µs per row = the user+system CPU of the
 system's processes (from /proc, the process and its descendants) over the same interval / those
 rows. PostgreSQL's CPU is reported apart: that of the backends connected to the target
-database when its first row arrived (the writers), per row. The rows are counted by one
-connection, at most every fifth of a count's cost (a count scans the table: polled every 0.1 s on
-new connections, the watch took a good part of a core from the systems measured near the end),
-closer together as the end nears.
+database when its first row arrived (the writers), per row. The watch (one connection) counts the
+rows only while the table is small and once at the end: in between it looks up the key of each
+partition's last record every 20 ms (both sinks write a partition in its order, so the target
+holds every row once it holds those; the final count checks it). Counting all along (a scan of
+the table) took up to a sixth of a core from the systems measured, back to back near the end.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from pathlib import Path
 import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from native_bench.measure import ProcessTree
@@ -137,15 +139,14 @@ def fill_topic(services: Services, tag: str, rows: int, partitions: int, logs: P
 
 
 class _Counter:
-    """The target table's committed rows, counted on one connection of its own (a connection per
-    poll cost a backend's start-up each time), without parallel workers: a count is a scan of the
-    whole table, so the watch polls no more often than its cost allows (`_watch`)."""
+    """The target table's committed rows, on one connection of its own: `count` scans the whole
+    table (cheap only while it is small), `holding` looks keys up in its primary key index."""
 
     def __init__(self, dsn: str, table: str) -> None:
         self.dsn, self.table = dsn, table
         self.conn = None
 
-    def count(self) -> int:
+    def _query(self, sql: str, args: tuple = ()) -> int:
         try:
             if self.conn is None:
                 self.conn = psycopg2.connect(self.dsn)
@@ -153,13 +154,20 @@ class _Counter:
                 with self.conn.cursor() as cur:
                     cur.execute("SET max_parallel_workers_per_gather = 0")
             with self.conn.cursor() as cur:
-                cur.execute(f'SELECT count(*) FROM "{self.table}"')
+                cur.execute(sql, args)
                 return cur.fetchone()[0]
         except psycopg2.errors.UndefinedTable:
             return 0
         except psycopg2.OperationalError:  # the database not made yet
             self.close()
             return 0
+
+    def count(self) -> int:
+        return self._query(f'SELECT count(*) FROM "{self.table}"')
+
+    def holding(self, ids: list[int]) -> int:
+        """How many of the rows of `ids` the table holds."""
+        return self._query(f'SELECT count(*) FROM "{self.table}" WHERE id = ANY(%s)', (ids,))
 
     def pid(self) -> int | None:
         return self.conn.info.backend_pid if self.conn is not None else None
@@ -183,19 +191,58 @@ def _backends(dsn: str, besides: int | None) -> list[int]:
         conn.close()
 
 
-def _next_poll(cost: float, rate: float | None, remaining: int) -> float:
-    """Seconds to the next count: at least 0.1 s and five times what the last one took (the count
-    takes at most a sixth of a core from the systems measured), but no more than half the time the
-    rows still missing should take at the rate so far, so that the last count comes within a few
-    hundredths of a second of the end (a few more, cheap against the run, near it)."""
-    delay = max(0.1, 5 * cost)
-    if rate:
-        delay = min(delay, max(0.02, remaining / rate / 2))
-    return delay
+def avro_long_key(key: bytes) -> int:
+    """The id of a key record `{id: long}` in Confluent's wire format (`00`, a 4-byte schema id,
+    the Avro body): the body of such a record is the long alone, a zigzag varint."""
+    if len(key) < 6 or key[0] != 0:
+        raise ValueError(f"not a Confluent-framed Avro key: {key[:8]!r}")
+    n = shift = 0
+    for byte in key[5:]:
+        n |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return (n >> 1) ^ -(n & 1)
+    raise ValueError(f"a truncated Avro long: {key!r}")
 
 
-def _watch(dsn: str, table: str, rows: int, pids, alive) -> dict:
-    """Poll the target until it holds `rows`; the figures between its first row and the last."""
+def key_id(key: bytes, fmt: str) -> int:
+    """The `id` of a record key of the benchmark's table, in the topic's format."""
+    if fmt == "avro":
+        return avro_long_key(key)
+    return int(json.loads(key)["payload"]["id"])
+
+
+def last_ids(kafka: str, topic: str, fmt: str) -> list[int]:
+    """The key of each partition's last record: a sink that holds them all holds the whole topic,
+    as both sinks write a partition's records in their order (neither reduces: each key once)."""
+    consumer = Consumer({"bootstrap.servers": kafka, "group.id": f"sink-bench-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False, "enable.partition.eof": False})
+    try:
+        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        ids = []
+        for partition in sorted(partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(topic, partition, high - 1)])
+            deadline = time.monotonic() + 30
+            message = None
+            while message is None or message.error() is not None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"no record read at {topic}[{partition}]@{high - 1}")
+                message = consumer.poll(1)
+            ids.append(key_id(message.key(), fmt))
+        return ids
+    finally:
+        consumer.close()
+
+
+def _watch(dsn: str, table: str, rows: int, last: list[int], pids, alive) -> dict:
+    """Watch the target from its first row until it holds every partition's last record; the
+    figures in between. Counting the rows (a scan of the table) only while the table is small and
+    once at the end, and otherwise looking up the last keys in the primary key index every 20 ms,
+    the watch takes next to no CPU from the systems measured (counting all along, it took up to
+    a sixth of a core, back to back near the end)."""
     deadline = time.monotonic() + TIMEOUT_S
     first = None
     counter = _Counter(dsn, table)
@@ -203,32 +250,37 @@ def _watch(dsn: str, table: str, rows: int, pids, alive) -> dict:
         while time.monotonic() < deadline:
             if not alive():
                 raise RuntimeError("the sink exited before the target held every row")
-            now = time.monotonic()  # the count's snapshot is taken as it starts
+            now = time.monotonic()  # a statement's snapshot is taken as it starts
+            if first is None:
+                count = counter.count()
+                if count > 0:
+                    tree, server = ProcessTree(pids()), ProcessTree(_backends(dsn, counter.pid()))
+                    first = (now, count, tree.cpu_seconds(), server.cpu_seconds())
+                else:
+                    time.sleep(0.05)
+                    continue
+            if counter.holding(last) < len(last):
+                time.sleep(0.02)
+                continue
+            cpu, server_cpu = tree.cpu_seconds() - first[2], server.cpu_seconds() - first[3]
             count = counter.count()
-            cost = time.monotonic() - now
-            if first is None and count > 0:
-                tree, server = ProcessTree(pids()), ProcessTree(_backends(dsn, counter.pid()))
-                first = (now, count, tree.cpu_seconds(), server.cpu_seconds())
-            if count >= rows:
-                if first is None or count == first[1]:
-                    raise RuntimeError("the target went from empty to full between two polls: use more --rows")
-                start, at_start, cpu_start, server_start = first
-                written = count - at_start
-                seconds = now - start
-                cpu = tree.cpu_seconds() - cpu_start
-                server_cpu = server.cpu_seconds() - server_start
-                return {"rows": written, "seconds": round(seconds, 3), "rows_per_s": round(written / seconds),
-                        "cpu_us_per_row": round(cpu / written * 1e6, 1), "cpu_s": round(cpu, 2),
-                        "pg_cpu_us_per_row": round(server_cpu / written * 1e6, 1)}
-            rate = (count - first[1]) / (now - first[0]) if first is not None and now > first[0] else None
-            time.sleep(_next_poll(cost, rate, rows - count))
+            if count < rows:
+                raise RuntimeError(f"the target held every partition's last record but {count} of {rows} rows: "
+                                   "a sink wrote a partition out of order")
+            start, at_start = first[0], first[1]
+            if count == at_start:
+                raise RuntimeError("the target went from empty to full between two polls: use more --rows")
+            written, seconds = count - at_start, now - start
+            return {"rows": written, "seconds": round(seconds, 3), "rows_per_s": round(written / seconds),
+                    "cpu_us_per_row": round(cpu / written * 1e6, 1), "cpu_s": round(cpu, 2),
+                    "pg_cpu_us_per_row": round(server_cpu / written * 1e6, 1)}
     finally:
         counter.close()
     raise RuntimeError(f"the target did not hold {rows} rows within {TIMEOUT_S} s")
 
 
-def run_bridge(services: Services, topic: str, target: str, workers: int, rows: int, logs: Path, name: str,
-               converters: dict[str, str]) -> dict:
+def run_bridge(services: Services, topic: str, target: str, workers: int, rows: int, last: list[int], logs: Path,
+               name: str, converters: dict[str, str]) -> dict:
     p = psycopg2.extensions.parse_dsn(target)
     config = {"connector.class": "io.debezium.connector.jdbc.JdbcSinkConnector", "topics": topic,
               "connection.url": f"jdbc:postgresql://{p['host']}:{p['port']}/{p['dbname']}",
@@ -240,14 +292,14 @@ def run_bridge(services: Services, topic: str, target: str, workers: int, rows: 
         proc = subprocess.Popen([sys.executable, "-m", "bridge.cli", "sink", "-c", str(path), "--workers",
                                  str(workers)], cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
     try:
-        return _watch(target, topic.replace(".", "_"), rows, lambda: [proc.pid], lambda: proc.poll() is None)
+        return _watch(target, topic.replace(".", "_"), rows, last, lambda: [proc.pid], lambda: proc.poll() is None)
     finally:
         proc.terminate()
         proc.wait(120)
 
 
-def run_debezium(services: Services, topic: str, target: str, tasks: int, rows: int, logs: Path, name: str,
-                 converters: dict[str, str]) -> dict:
+def run_debezium(services: Services, topic: str, target: str, tasks: int, rows: int, last: list[int], logs: Path,
+                 name: str, converters: dict[str, str]) -> dict:
     env = dict(os.environ, BRIDGE_PG_DSN=services.admin_dsn, BRIDGE_KAFKA_BOOTSTRAP=services.kafka)
     if services.state_dir is not None:
         env["BRIDGE_STATE_DIR"] = str(services.state_dir)
@@ -270,7 +322,7 @@ def run_debezium(services: Services, topic: str, target: str, tasks: int, rows: 
         return code is None or (code == 0 and any(os.path.exists(f"/proc/{p}") for p in pid()))
 
     try:
-        return _watch(target, topic.replace(".", "_"), rows, pid, alive)
+        return _watch(target, topic.replace(".", "_"), rows, last, pid, alive)
     finally:
         runner.wait(600)
         log.close()
@@ -335,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     admin = _admin(services)
     try:
         topic = fill_topic(services, tag, args.rows, args.partitions, logs, source_formats(args.format, registry))
+        last = last_ids(services.kafka, topic, args.format)
         for name in names:
             db = f"{tag}_{name.replace('-', '_')}"
             with admin.cursor() as cur:
@@ -342,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
             kind, _, n = name.rpartition("-")
             try:
                 run = run_bridge if kind == "bridge" else run_debezium
-                results["systems"][name] = run(services, topic, _dsn(services, db), int(n), args.rows, logs,
+                results["systems"][name] = run(services, topic, _dsn(services, db), int(n), args.rows, last, logs,
                                                f"{tag}_{name.replace('-', '_')}", converters)
             except (RuntimeError, subprocess.SubprocessError) as exc:
                 results["systems"][name] = {"error": str(exc)}

@@ -1,18 +1,38 @@
-"""The sink benchmark's watch: how often it counts the target's rows."""
+"""The sink benchmark's watch: the key of a partition's last record, in either format."""
 
 from __future__ import annotations
 
-from native_bench.sink_bench import _next_poll
+import io
+import struct
+
+import fastavro  # the avro extra, which the test command installs
+import pytest
+
+from native_bench.sink_bench import avro_long_key, key_id
+
+KEY_SCHEMA = fastavro.parse_schema({"type": "record", "name": "Key", "fields": [{"name": "id", "type": "long"}]})
 
 
-def test_counts_no_more_often_than_five_times_their_cost_nor_than_every_tenth_of_a_second():
-    assert _next_poll(0.001, None, 1_000_000) == 0.1
-    assert _next_poll(0.06, None, 1_000_000) == 0.3  # a count of 60 ms: a sixth of a core at most
+def _avro_key(id_: int, schema_id: int = 7) -> bytes:
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, KEY_SCHEMA, {"id": id_})
+    return b"\x00" + struct.pack(">I", schema_id) + body.getvalue()
 
 
-def test_counts_closer_together_as_the_end_nears():
-    # 100,000 rows/s, a count of 60 ms: every 0.3 s while far from the end...
-    assert _next_poll(0.06, 100_000, 500_000) == 0.3
-    # ...then half the time the missing rows should take, down to 20 ms
-    assert _next_poll(0.06, 100_000, 20_000) == 0.1
-    assert _next_poll(0.06, 100_000, 1_000) == 0.02
+@pytest.mark.parametrize("id_", [0, 1, -1, 63, 64, 1_000_000, 2**40, -(2**63), 2**63 - 1])
+def test_an_avro_key_s_id_is_what_fastavro_wrote(id_):
+    assert avro_long_key(_avro_key(id_)) == id_
+    assert key_id(_avro_key(id_, schema_id=123456), "avro") == id_
+
+
+def test_a_key_not_in_confluent_s_framing_or_cut_short_is_refused():
+    with pytest.raises(ValueError, match="Confluent-framed"):
+        avro_long_key(b"\x01\x00\x00\x00\x07\x02")
+    with pytest.raises(ValueError, match="truncated"):
+        avro_long_key(_avro_key(1_000_000)[:-1])
+
+
+def test_a_json_key_s_id_is_its_payload_s():
+    key = (b'{"schema":{"type":"struct","fields":[{"type":"int64","optional":false,"field":"id"}],'
+           b'"optional":false,"name":"t.public.rows.Key"},"payload":{"id":999000}}')
+    assert key_id(key, "json") == 999000
