@@ -257,3 +257,40 @@ def test_pruning_drops_the_markers_past_their_retention_only(target):
     with conn.cursor() as cur:
         cur.execute("SELECT key FROM marks")
         assert cur.fetchall() == [("(9)",)]
+
+
+@pytest.mark.parametrize("op", ["c", "u"])  # a create is COPYed straight into the table, an update merged
+def test_text_is_copied_in_the_target_s_own_encoding(pg_dsn, op):
+    # GIVEN a target database in LATIN1 (its client encoding unless a client sets another) and
+    # values outside ASCII that LATIN1 holds
+    admin = psycopg2.connect(pg_dsn)
+    admin.autocommit = True
+    name = f"sink_latin1_{uuid.uuid4().hex[:8]}"
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+    try:
+        conn = psycopg2.connect(psycopg2.extensions.make_dsn(pg_dsn, dbname=name))
+        assert conn.encoding == "LATIN1"
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE t (id bigint PRIMARY KEY, v text)")
+        conn.commit()
+        config = SinkConfig(name="s", topics=("t",), topics_regex=None, dsn="", kafka=KafkaConnection({}),
+                            consumer={}, insert_mode="upsert", pk_mode="record_key", table_format="t",
+                            ordering_guard="none")
+        reader, writer = Readers(config, "__debezium_unavailable_value"), Writer(config, config.decode)
+        texts = {1: "café crème", 2: "Ärger über Öl", 3: "ñ\tà\\ÿ"}
+        changes = [reader.read("t", 0, n, *sink_record(n, v, n, op)) for n, v in texts.items()]
+        # WHEN the writer COPYs them in
+        with conn.cursor() as cur:
+            applied = writer.write(cur, changes)
+        conn.commit()
+        # THEN the target holds them as they were, by the path the operation takes
+        assert applied.direct == (1 if op == "c" else 0)
+        with conn.cursor() as cur:
+            cur.execute("SELECT id, v FROM t ORDER BY id")
+            assert dict(cur.fetchall()) == texts
+        conn.close()
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
