@@ -135,7 +135,9 @@ class _Lane:
     """How the records of one topic whose value and key carry the schemas of a record already
     read are read without a look at either schema (their JSON must start with the same bytes):
     the payload decoded into structs generated for the row's fields (`rowstructs`), the row's
-    values taken out in schema order, everything else the first record's."""
+    values taken out in schema order, everything else the first record's. Without schemas
+    (`whole`), the records whose row and key have exactly the fields of one already read: the
+    structs refuse any other (that record is read the general way)."""
 
     topic: str
     value_prefix: bytes  # JsonConverter's text up to the payload
@@ -148,10 +150,12 @@ class _Lane:
     key_fields: Mapping[str, dict] | None
     pick: Callable[[object], tuple]  # the row's values of `columns`
     columns: tuple[str, ...]
-    value_fields: Mapping[str, dict]
+    value_fields: Mapping[str, dict] | None
     layouts: tuple[object, object, object, object]  # (kind UPSERT / DELETE) x (with / without an LSN)
     value_cut: int  # where the payload starts: len(value_prefix)
     key_cut: int
+    whole: bool = False  # JSON without schemas: the value and key are the payloads (no prefix, no cut)
+    fields: tuple | None = None  # with `whole`: (the row's field names, the key's or None)
 
 
 class Readers:
@@ -181,9 +185,14 @@ class Readers:
         self._rows: dict[tuple, tuple[tuple[str, ...], tuple[str, ...]]] = {}  # see _set_row
         self._lane: _Lane | None = None  # that of the last record read the general way
         self._lanes: dict[tuple, _Lane] = {}
-        self._lanes_on = (self._key_avro is None and self._value_avro is None and config.value_schemas
-                          and not self._source_fields and config.pk_mode != "record_value"
-                          and (config.key_schemas or config.pk_mode != "record_key"))
+        lanes = self._key_avro is None and self._value_avro is None and not self._source_fields \
+            and config.pk_mode != "record_value"
+        self._lanes_on = lanes and config.value_schemas and (config.key_schemas or config.pk_mode != "record_key")
+        # JSON without schemas (a key too, with record_key): lanes by the fields of the last row read
+        self._plain_lanes = lanes and not config.value_schemas and not (config.key_schemas and
+                                                                        config.pk_mode == "record_key")
+        self._last_fields: tuple | None = None  # (row's field names, key's or None) of the last general read
+        self._plain_key: tuple[str, ...] | None = None  # the key's fields of the record being read, all of them keys
 
     # -- plans ------------------------------------------------------------------------------
 
@@ -253,13 +262,18 @@ class Readers:
         change = self._read(topic, partition, offset, key, value)
         if self._lanes_on and change is not None and change.kind != TRUNCATE:
             self._lane = self._lane_of(topic, key, value, change)
+        elif self._plain_lanes:
+            fields, self._last_fields = self._last_fields, None
+            if change is not None and change.kind == UPSERT and fields is not None:
+                self._lane = self._plain_lane_of(topic, change, *fields)
         return change
 
     def _through(self, lane: _Lane, topic: str, partition: int, offset: int, key: bytes | None,
                  value: bytes) -> Change | None | object:
         """`read` through `lane`; `_GENERAL` when the record does not fit it."""
         try:
-            event = lane.envelope.decode(value[lane.value_cut:-1])  # a copy of the payload: cheaper than a memoryview
+            # a copy of the payload: cheaper than a memoryview
+            event = lane.envelope.decode(value if lane.whole else value[lane.value_cut:-1])
         except (msgspec.DecodeError, msgspec.ValidationError):
             return _GENERAL
         op = event.op
@@ -277,7 +291,7 @@ class Readers:
             if key is None or not key.startswith(lane.key_prefix) or not key.endswith(b"}"):  # type: ignore[arg-type]
                 return _GENERAL
             try:
-                key_values = astuple(lane.key.decode(key[lane.key_cut:-1]))
+                key_values = astuple(lane.key.decode(key if lane.whole else key[lane.key_cut:-1]))
             except (msgspec.DecodeError, msgspec.ValidationError):
                 return _GENERAL
         else:
@@ -336,6 +350,34 @@ class Readers:
                      self.config.pk_mode == "kafka", change.table, change.key_columns, change.key_fields,
                      rowstructs.getter(kept), tuple(column(names[i]) for i in kept), plan.by_column,
                      (object(), object(), object(), object()), len(value_prefix), len(key_prefix or b""))
+
+    def _plain_lane_of(self, topic: str, change: Change, names: tuple[str, ...],
+                       key_names: tuple[str, ...] | None) -> _Lane | None:
+        """The lane of the records without schemas like the row just read the general way: its
+        fields `names` (and its key's, `key_names`, with record_key), none two of one column."""
+        column = self.naming.column
+        if len(set(map(column, names))) < len(names):
+            return None  # (two fields of one column: the general way keeps the last)
+        record_key = self.config.pk_mode == "record_key"
+        if record_key and (key_names is None or len(set(key_names)) < len(key_names)):
+            return None
+        lane = self._lane
+        ident = (topic, names, key_names)
+        if lane is not None and lane.whole and lane.topic == topic and lane.fields == (names, key_names):
+            return lane
+        lane = self._lanes.get(ident)
+        if lane is None:
+            if len(self._lanes) >= _TABLES_KEPT:
+                self._lanes.clear()
+            keeps = self.config.fields.keeps
+            kept = tuple(i for i, n in enumerate(names) if column(n) not in change.key_columns and keeps(topic, n))
+            lane = self._lanes[ident] = _Lane(
+                topic, b"", b"" if record_key else None, rowstructs.envelope_decoder(names),
+                rowstructs.key_decoder(key_names, exact=True) if record_key else None,  # type: ignore[arg-type]
+                self.config.pk_mode == "kafka", change.table, change.key_columns, None, rowstructs.getter(kept),
+                tuple(column(names[i]) for i in kept), None, (object(), object(), object(), object()), 0, 0, True,
+                (names, key_names))
+        return lane
 
     def _read(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> Change | None:
         """`read` the general way."""
@@ -407,10 +449,13 @@ class Readers:
         if table is None:
             return None
         change = Change(kind, table, lsn=lsn if type(lsn) is int else None, created=op == "c" or op == "r")
+        self._plain_key = None
         self._set_key(change, topic, partition, offset, key, row, plan)
         if kind == UPSERT:
             # a snapshot read holds real values; a create can hold the placeholder (a key change's new row)
             self._set_row(change, topic, row, plan, op != "r")
+            if self._plain_lanes:
+                self._last_fields = (tuple(row), self._plain_key)
         return change
 
     def _same_schema(self, value: bytes) -> tuple[object, _ValuePlan | None]:
@@ -521,8 +566,11 @@ class Readers:
             if key_plan is not None:
                 names, change.key_columns = key_plan.names, key_plan.columns
             else:
-                names = self._key_names(topic, tuple(payload))
+                fields = tuple(payload)
+                names = self._key_names(topic, fields)
                 change.key_columns = tuple(column(n) for n in names)
+                if names == fields:  # a lane reads keys of exactly these fields (`_plain_lane_of`)
+                    self._plain_key = fields
             change.key = tuple([payload.get(n) for n in names])
         if key_plan is not None:
             change.key_fields = key_plan.by_column

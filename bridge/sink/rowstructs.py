@@ -4,7 +4,8 @@ its fields in schema order (no dict per row, the values taken out in one C call)
 - `envelope_decoder(names)`: a change event's payload whose `before`/`after` rows have exactly
   the fields `names`, every one present (a row missing one, or holding another, fails
   validation: the caller reads that record the general way and gets the same change).
-- `key_decoder(names)`: a record key's payload, `names` taken (absent: None), others ignored.
+- `key_decoder(names)`: a record key's payload, `names` taken (absent: None), others ignored;
+  with `exact`, exactly those fields (as `envelope_decoder`'s rows).
 - `getter(fields)`: a row's values of `fields`, in that order, as a tuple.
 Field attributes are named f0, f1... (renamed to the JSON names) so that any name works.
 """
@@ -34,8 +35,10 @@ def envelope_decoder(names: tuple[str, ...]) -> msgspec.json.Decoder:
     return msgspec.json.Decoder(envelope)
 
 
-def key_decoder(names: tuple[str, ...]) -> msgspec.json.Decoder:
-    return msgspec.json.Decoder(_struct("Key", names, False))
+def key_decoder(names: tuple[str, ...], exact: bool = False) -> msgspec.json.Decoder:
+    """`exact`: the key must have the fields `names` and no other (JSON without schemas, where
+    nothing else says the key is like the one the lane was made from)."""
+    return msgspec.json.Decoder(_struct("Key", names, exact))
 
 
 def getter(fields: tuple[int, ...]) -> Callable[[object], tuple]:

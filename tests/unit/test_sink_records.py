@@ -381,6 +381,90 @@ def test_a_record_that_does_not_fit_the_lane_is_read_the_general_way(key, value)
     assert outcome(reader) == outcome(Readers(_config(), PLACEHOLDER))
 
 
+PLAIN = {"value_schemas": False, "key_schemas": False}
+
+
+def _plain(op: str, before=None, after=None, source=SOURCE, **extra) -> bytes:
+    """A value as JsonConverter writes it without schemas."""
+    payload = {"before": before, "after": after, "source": source, "op": op, "ts_ms": 1, **extra}
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def _as_written(change):
+    """What a change writes: its key and row as column -> value (a lane keeps the field order of
+    the record it was made from; the general way, each record's own)."""
+    if change is None:
+        return None
+    return (change.kind, change.table, dict(zip(change.key_columns, change.key)),
+            dict(zip(change.columns, change.values)), change.lsn, change.created)
+
+
+@pytest.mark.parametrize("config", [
+    _config(**PLAIN), _config(**PLAIN, pk_mode="none", insert_mode="insert"), _config(**PLAIN, pk_mode="kafka"),
+    _config(**PLAIN, fields=FieldFilter(((None, "qty"),), include=False)), _config(**PLAIN, delete_enabled=False),
+    _config(**PLAIN, quote_identifiers=True)])
+@pytest.mark.parametrize("key, value", [
+    (b'{"id":2}', _plain("c", after={"id": 2, "Note": "b", "qty": 2})),
+    (b'{"id":2}', _plain("r", after={"id": 2, "Note": PLACEHOLDER, "qty": 2})),
+    (b'{"id":2}', _plain("u", before=ROW_1, after={"id": 2, "Note": PLACEHOLDER, "qty": 2})),
+    (b'{"id":2}', _plain("u", after={"id": 2, "Note": None, "qty": [PLACEHOLDER]})),
+    (b'{"id":2}', _plain("d", before={"id": 2, "Note": None, "qty": None})),
+    (b'{"id":2}', _plain("c", after={"id": 2, "Note": "b", "qty": 2}, source={"lsn": "5"})),
+    (b'{"id":2}', _plain("c", after={"id": 2, "Note": "b", "qty": 2}, source=None)),
+    (b'{"id": 2}', _plain("c", after={"qty": 2, "id": 2, "Note": "b"})),  # spaces, the fields in another order
+])
+def test_a_record_without_schemas_read_through_its_lane_is_the_change_the_general_way_makes(config, key, value):
+    reader = Readers(config, PLACEHOLDER)
+    reader.read(TOPIC, 0, 1, b'{"id":1}', _plain("c", after=ROW_1))  # the general way: it opens the lane
+    assert reader._lane is not None and reader._lane.whole
+    through = reader.read(TOPIC, 0, 2, key, value)
+    general = Readers(config, PLACEHOLDER).read(TOPIC, 0, 2, key, value)
+    assert _as_written(through) == _as_written(general)
+    if general is not None:  # read through the lane: its layout, unless TOAST columns were left out
+        toast_left_out = through.kind == UPSERT and len(through.columns) < len(reader._lane.columns)
+        assert (through.layout is None) == toast_left_out
+
+
+@pytest.mark.parametrize("key, value", [
+    (b'{"id":2}', _plain("c", after={"id": 2, "Note": "b"})),  # a field missing
+    (b'{"id":2}', _plain("c", after={"id": 2, "Note": "b", "qty": 2, "more": 1})),  # another field
+    (b'{"id":2,"v":1}', _plain("c", after={"id": 2, "Note": "b", "qty": 2})),  # a key of another field more
+    (b'{"v":2}', _plain("c", after={"id": 2, "Note": "b", "qty": 2})),  # a key of another field
+    (b'7', _plain("c", after={"id": 2, "Note": "b", "qty": 2})),
+    (None, _plain("c", after={"id": 2, "Note": "b", "qty": 2})),
+    (b'{"id":2}', _plain("c", after=None)),
+    (b'{"id":2}', _plain("c", after=[1, 2])),
+    (b'{"id":2}', _plain("t")),
+    (b'{"id":2}', _plain("m")),
+    (b'{"id":2}', b'{"id":2,"Note":"b","qty":2}'),  # an unwrapped row (ExtractNewRecordState)
+    (b'{"id":2}', b'{"ts_ms":5}'),  # a heartbeat
+    (b'{"id":2}', b'null'),
+    (b'{"id":2}', None),
+])
+def test_a_record_without_schemas_that_does_not_fit_the_lane_is_read_the_general_way(key, value):
+    reader = Readers(_config(**PLAIN), PLACEHOLDER)
+    reader.read(TOPIC, 0, 1, b'{"id":1}', _plain("c", after=ROW_1))
+    assert reader._lane is not None
+
+    def outcome(r: Readers):
+        try:
+            return _as_written(r.read(TOPIC, 0, 2, key, value))
+        except RecordRefused as exc:
+            return str(exc), exc.stage
+
+    assert outcome(reader) == outcome(Readers(_config(**PLAIN), PLACEHOLDER))
+
+
+def test_no_lane_without_schemas_for_keys_with_schemas_nor_keys_short_of_the_record_s_fields():
+    row = _plain("c", after=ROW_1)
+    for config, key in ((_config(value_schemas=False), _compact_key(1)),
+                        (_config(**PLAIN, pk_fields=("id",)), b'{"id":1,"v":2}')):
+        reader = Readers(config, PLACEHOLDER)
+        for offset in range(2):
+            assert reader.read(TOPIC, 0, offset, key, row).layout is None
+        assert reader._lane is None
+
+
 def test_a_lane_is_per_topic_and_the_general_way_is_taken_without_one():
     other = "srv.Inventory.Other"
     config = _config(topics=(TOPIC, other))
@@ -392,7 +476,7 @@ def test_a_lane_is_per_topic_and_the_general_way_is_taken_without_one():
     # back on the first topic: its lane is kept, and read through
     assert reader.read(TOPIC, 0, 2, _compact_key(1), _compact("c", after=ROW_1)).layout is None
     assert reader.read(TOPIC, 0, 3, _compact_key(1), _compact("c", after=ROW_1)).layout is not None
-    # no lane for values read by Avro, without schemas, by record_value keys or for source-named tables
+    # no lane for values read without schemas but keys with, by record_value keys or for source-named tables
     for no_lane in (_config(value_schemas=False), _config(pk_mode="record_value"),
                     _config(table_format="${source.schema}_${source.table}"), _config(key_schemas=False)):
         reader = Readers(no_lane, PLACEHOLDER)
