@@ -1,13 +1,15 @@
 """Sink benchmark: `bridge sink` against Debezium's JDBC sink connector, same topic, same run.
 
-    python -m native_bench.sink_bench [--rows N] [--partitions P] [--systems S1,S2,...] [--format json|avro]
+    python -m native_bench.sink_bench [--rows N] [--partitions P] [--systems S1,S2,...] [--format json|avro|json-plain]
                                       [--out DIR]
 
 A table of N typical 8-column rows (W1's row) is snapshotted by `bridge run`
 (snapshot.mode=initial_only) into one topic of P partitions: read events, Debezium JSON with
 schemas (`--format json`, the default) or Avro keys and values (`--format avro`: pgbridge's
 AvroConverter registering with the schema registry of deploy/local/registry/up, started when
-needed, as the Avro parity tests configure it). Each system then consumes that whole topic into a
+needed, as the Avro parity tests configure it) or JSON without schemas (`--format json-plain`:
+bridge systems only, as Debezium's JDBC sink refuses such records; the target table made
+beforehand, as the source's, since no schema says what it is). Each system then consumes that whole topic into a
 fresh database of its own with the same connector options (insert.mode=upsert,
 primary.key.mode=record_key, delete.enabled=true, schema.evolution=basic; table from `${topic}`)
 and the same converters: JsonConverter with schemas (both sinks' default), or Apicurio's

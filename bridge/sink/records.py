@@ -155,7 +155,6 @@ class _Lane:
     value_cut: int  # where the payload starts: len(value_prefix)
     key_cut: int
     whole: bool = False  # JSON without schemas: the value and key are the payloads (no prefix, no cut)
-    fields: tuple | None = None  # with `whole`: (the row's field names, the key's or None)
 
 
 class Readers:
@@ -361,10 +360,7 @@ class Readers:
         record_key = self.config.pk_mode == "record_key"
         if record_key and (key_names is None or len(set(key_names)) < len(key_names)):
             return None
-        lane = self._lane
         ident = (topic, names, key_names)
-        if lane is not None and lane.whole and lane.topic == topic and lane.fields == (names, key_names):
-            return lane
         lane = self._lanes.get(ident)
         if lane is None:
             if len(self._lanes) >= _TABLES_KEPT:
@@ -375,8 +371,7 @@ class Readers:
                 topic, b"", b"" if record_key else None, rowstructs.envelope_decoder(names),
                 rowstructs.key_decoder(key_names, exact=True) if record_key else None,  # type: ignore[arg-type]
                 self.config.pk_mode == "kafka", change.table, change.key_columns, None, rowstructs.getter(kept),
-                tuple(column(names[i]) for i in kept), None, (object(), object(), object(), object()), 0, 0, True,
-                (names, key_names))
+                tuple(column(names[i]) for i in kept), None, (object(), object(), object(), object()), 0, 0, True)
         return lane
 
     def _read(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> Change | None:

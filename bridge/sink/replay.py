@@ -38,6 +38,7 @@ from bridge.sink.markers import Pruner, markers_table
 from bridge.sink.records import Readers, RecordRefused
 from bridge.sink.settings import SinkConfig
 from bridge.sink.statements import truncates_table
+from bridge.sink.target import connect
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ class Replay:
 
     def _connect(self):
         try:
-            conn = psycopg2.connect(self.config.dsn)
+            conn = connect(self.config.dsn)
             with conn.cursor() as cur:
                 cur.execute("SELECT set_config('TimeZone', %s, false)", (self.config.time_zone,))
                 if self.config.ordering_guard == "lsn" and self.config.truncate_enabled:

@@ -12,12 +12,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import psycopg2
+
 from bridge.sink.defaults import default_clause
 from bridge.sink.naming import TableName, quote
 from bridge.sink.quarantine.mismatch import SchemaMismatch
 from bridge.sink.records import TRUNCATE, Change, RecordRefused
 from bridge.sink.settings import SinkConfig
 from bridge.sink.values import column_type
+
+def connect(dsn: str):
+    """A connection to the target in the UTF8 client encoding whatever the database's, as PgJDBC's
+    (Debezium's JDBC sink's) always is: a character the database's encoding cannot hold is then
+    PostgreSQL's error on that record's row (22P05: the record refused, dead-lettered with
+    errors.tolerance=all) instead of Python's UnicodeEncodeError on the whole batch, which
+    stopped the sink on every restart."""
+    return psycopg2.connect(dsn, client_encoding="UTF8")
+
 
 _COLUMNS = """
 SELECT a.attname, format_type(a.atttypid, a.atttypmod), format_type(a.atttypid, NULL)

@@ -48,7 +48,7 @@ from bridge.sink.records import Readers, RecordRefused
 from bridge.sink.settings import SinkConfig
 from bridge.sink.statements import truncates_table
 from bridge.sink.stats import Stats
-from bridge.sink.target import lock_ddl
+from bridge.sink.target import connect, lock_ddl
 
 log = logging.getLogger(__name__)
 # How long a Kafka refusal no retry fixes may go on before a worker stops (bridge.connect.*'s default budget).
@@ -133,7 +133,7 @@ class SinkWorker:
         retry = _Retry(self.config)
         while True:
             try:
-                conn = psycopg2.connect(self.config.dsn)
+                conn = connect(self.config.dsn)
                 with conn.cursor() as cur:
                     cur.execute("SELECT set_config('TimeZone', %s, false)", (self.config.time_zone,))
                     if not self.config.synchronous_commit:  # safe with offsets=target only (settings)

@@ -17,6 +17,7 @@ from bridge.sink.offsets import OffsetsMoved, OffsetStore
 from bridge.sink.records import Readers
 from bridge.sink.settings import SinkConfig
 from bridge.sink.statements import truncates_table
+from bridge.sink.target import connect
 from tests.integration.support import sink_delete, sink_record, sink_truncate
 
 pytestmark = pytest.mark.integration
@@ -289,6 +290,48 @@ def test_text_is_copied_in_the_target_s_own_encoding(pg_dsn, op):
         with conn.cursor() as cur:
             cur.execute("SELECT id, v FROM t ORDER BY id")
             assert dict(cur.fetchall()) == texts
+        conn.close()
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+def test_a_character_the_target_s_encoding_cannot_hold_refuses_that_record_alone(pg_dsn):
+    # GIVEN a LATIN1 target reached as the sink reaches it (`target.connect`: UTF8 client encoding)
+    # and a batch one of whose rows holds a character LATIN1 has not
+    admin = psycopg2.connect(pg_dsn)
+    admin.autocommit = True
+    name = f"sink_latin1_{uuid.uuid4().hex[:8]}"
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+    try:
+        conn = connect(psycopg2.extensions.make_dsn(pg_dsn, dbname=name))
+        assert conn.encoding == "UTF8"
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE t (id bigint PRIMARY KEY, v text)")
+        conn.commit()
+        config = SinkConfig(name="s", topics=("t",), topics_regex=None, dsn="", kafka=KafkaConnection({}),
+                            consumer={}, insert_mode="upsert", pk_mode="record_key", table_format="t",
+                            ordering_guard="none")
+        reader, writer = Readers(config, "__debezium_unavailable_value"), Writer(config, config.decode)
+        texts = {1: "café", 2: "10 €", 3: "Öl"}
+        pairs = [(n, reader.read("t", 0, n, *sink_record(n, v, n))) for n, v in texts.items()]
+        # WHEN the batch is written: PostgreSQL refuses it (not Python, before it is sent)
+        with conn.cursor() as cur:
+            with pytest.raises(psycopg2.errors.UntranslatableCharacter):
+                writer.write(cur, [change for _, change in pairs])
+        conn.rollback()
+        writer.target.forget()
+        # THEN written record by record (the worker's fallback) that record alone is refused, named
+        with conn.cursor() as cur:
+            applied, refused = writer.write_each(cur, pairs)
+        conn.commit()
+        assert [record for record, _ in refused] == [2]
+        assert "LATIN1" in str(refused[0][1]) and refused[0][1].stage == "TASK_PUT"
+        with conn.cursor() as cur:
+            cur.execute("SELECT id, v FROM t ORDER BY id")
+            assert cur.fetchall() == [(1, "café"), (3, "Öl")]
         conn.close()
     finally:
         with admin.cursor() as cur:
