@@ -260,80 +260,74 @@ def test_pruning_drops_the_markers_past_their_retention_only(target):
         assert cur.fetchall() == [("(9)",)]
 
 
+@pytest.fixture
+def latin1(pg_dsn):
+    """A database in LATIN1 holding `t (id, v text)`, a sink config writing into it, its reader
+    and writer; yields (its DSN, reader, writer)."""
+    admin = psycopg2.connect(pg_dsn)
+    admin.autocommit = True
+    name = f"sink_latin1_{uuid.uuid4().hex[:8]}"
+    with admin.cursor() as cur:
+        cur.execute(f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+    dsn = psycopg2.extensions.make_dsn(pg_dsn, dbname=name)
+    try:
+        with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE t (id bigint PRIMARY KEY, v text)")
+        conn.close()
+        config = SinkConfig(name="s", topics=("t",), topics_regex=None, dsn="", kafka=KafkaConnection({}),
+                            consumer={}, insert_mode="upsert", pk_mode="record_key", table_format="t",
+                            ordering_guard="none")
+        yield dsn, Readers(config, "__debezium_unavailable_value"), Writer(config, config.decode)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.close()
+
+
+def _latin1_rows(conn) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute("SELECT id, v FROM t ORDER BY id")
+        return cur.fetchall()
+
+
 @pytest.mark.parametrize("op", ["c", "u"])  # a create is COPYed straight into the table, an update merged
-def test_text_is_copied_in_the_target_s_own_encoding(pg_dsn, op):
-    # GIVEN a target database in LATIN1 (its client encoding unless a client sets another) and
+def test_text_is_copied_in_the_target_s_own_encoding(latin1, op):
+    # GIVEN a LATIN1 database reached in its own encoding (the client's unless it sets another) and
     # values outside ASCII that LATIN1 holds
-    admin = psycopg2.connect(pg_dsn)
-    admin.autocommit = True
-    name = f"sink_latin1_{uuid.uuid4().hex[:8]}"
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
-    try:
-        conn = psycopg2.connect(psycopg2.extensions.make_dsn(pg_dsn, dbname=name))
-        assert conn.encoding == "LATIN1"
-        with conn.cursor() as cur:
-            cur.execute("CREATE TABLE t (id bigint PRIMARY KEY, v text)")
-        conn.commit()
-        config = SinkConfig(name="s", topics=("t",), topics_regex=None, dsn="", kafka=KafkaConnection({}),
-                            consumer={}, insert_mode="upsert", pk_mode="record_key", table_format="t",
-                            ordering_guard="none")
-        reader, writer = Readers(config, "__debezium_unavailable_value"), Writer(config, config.decode)
-        texts = {1: "café crème", 2: "Ärger über Öl", 3: "ñ\tà\\ÿ"}
-        changes = [reader.read("t", 0, n, *sink_record(n, v, n, op)) for n, v in texts.items()]
-        # WHEN the writer COPYs them in
-        with conn.cursor() as cur:
-            applied = writer.write(cur, changes)
-        conn.commit()
-        # THEN the target holds them as they were, by the path the operation takes
-        assert applied.direct == (1 if op == "c" else 0)
-        with conn.cursor() as cur:
-            cur.execute("SELECT id, v FROM t ORDER BY id")
-            assert dict(cur.fetchall()) == texts
-        conn.close()
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+    dsn, reader, writer = latin1
+    conn = psycopg2.connect(dsn)
+    assert conn.encoding == "LATIN1"
+    texts = {1: "café crème", 2: "Ärger über Öl", 3: "ñ\tà\\ÿ"}
+    changes = [reader.read("t", 0, n, *sink_record(n, v, n, op)) for n, v in texts.items()]
+    # WHEN the writer COPYs them in
+    with conn.cursor() as cur:
+        applied = writer.write(cur, changes)
+    conn.commit()
+    # THEN the target holds them as they were, by the path the operation takes
+    assert applied.direct == (1 if op == "c" else 0)
+    assert dict(_latin1_rows(conn)) == texts
+    conn.close()
 
 
-def test_a_character_the_target_s_encoding_cannot_hold_refuses_that_record_alone(pg_dsn):
-    # GIVEN a LATIN1 target reached as the sink reaches it (`target.connect`: UTF8 client encoding)
-    # and a batch one of whose rows holds a character LATIN1 has not
-    admin = psycopg2.connect(pg_dsn)
-    admin.autocommit = True
-    name = f"sink_latin1_{uuid.uuid4().hex[:8]}"
-    with admin.cursor() as cur:
-        cur.execute(f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
-    try:
-        conn = connect(psycopg2.extensions.make_dsn(pg_dsn, dbname=name))
-        assert conn.encoding == "UTF8"
-        with conn.cursor() as cur:
-            cur.execute("CREATE TABLE t (id bigint PRIMARY KEY, v text)")
-        conn.commit()
-        config = SinkConfig(name="s", topics=("t",), topics_regex=None, dsn="", kafka=KafkaConnection({}),
-                            consumer={}, insert_mode="upsert", pk_mode="record_key", table_format="t",
-                            ordering_guard="none")
-        reader, writer = Readers(config, "__debezium_unavailable_value"), Writer(config, config.decode)
-        texts = {1: "café", 2: "10 €", 3: "Öl"}
-        pairs = [(n, reader.read("t", 0, n, *sink_record(n, v, n))) for n, v in texts.items()]
-        # WHEN the batch is written: PostgreSQL refuses it (not Python, before it is sent)
-        with conn.cursor() as cur:
-            with pytest.raises(psycopg2.errors.UntranslatableCharacter):
-                writer.write(cur, [change for _, change in pairs])
-        conn.rollback()
-        writer.target.forget()
-        # THEN written record by record (the worker's fallback) that record alone is refused, named
-        with conn.cursor() as cur:
-            applied, refused = writer.write_each(cur, pairs)
-        conn.commit()
-        assert [record for record, _ in refused] == [2]
-        assert "LATIN1" in str(refused[0][1]) and refused[0][1].stage == "TASK_PUT"
-        with conn.cursor() as cur:
-            cur.execute("SELECT id, v FROM t ORDER BY id")
-            assert cur.fetchall() == [(1, "café"), (3, "Öl")]
-        conn.close()
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.close()
+def test_a_character_the_target_s_encoding_cannot_hold_refuses_that_record_alone(latin1):
+    # GIVEN the LATIN1 database reached as the sink reaches it (`target.connect`: UTF8 client
+    # encoding) and a batch one of whose rows holds a character LATIN1 has not
+    dsn, reader, writer = latin1
+    conn = connect(dsn)
+    assert conn.encoding == "UTF8"
+    texts = {1: "café", 2: "10 €", 3: "Öl"}
+    pairs = [(n, reader.read("t", 0, n, *sink_record(n, v, n))) for n, v in texts.items()]
+    # WHEN the batch is written: PostgreSQL refuses it (not Python, before it is sent)
+    with conn.cursor() as cur:
+        with pytest.raises(psycopg2.errors.UntranslatableCharacter):
+            writer.write(cur, [change for _, change in pairs])
+    conn.rollback()
+    writer.target.forget()
+    # THEN written record by record (the worker's fallback) that record alone is refused, named
+    with conn.cursor() as cur:
+        applied, refused = writer.write_each(cur, pairs)
+    conn.commit()
+    assert [record for record, _ in refused] == [2]
+    assert "LATIN1" in str(refused[0][1]) and refused[0][1].stage == "TASK_PUT"
+    assert _latin1_rows(conn) == [(1, "café"), (3, "Öl")]
+    conn.close()
