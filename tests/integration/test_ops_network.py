@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 
 from tests.integration.support import child_pids, consume, slot_active, wait_until
 
@@ -22,17 +23,28 @@ def test_a_terminated_walsender_is_named_and_the_bridge_reconnects(pg, bridge_fa
                                           "bridge.source.keepalive.idle.s": "7"}, tables=[table])
     bridge.start()
     wait_until(lambda: slot_active(pg, slot), what="the bridge to start streaming")
-    # the decoder's replication socket runs a keepalive timer (/proc/net/tcp "tr" 2) of at most 7 s
+    # the decoder's replication socket runs a keepalive timer (/proc/net/tcp "tr" 2) of at most 7 s;
+    # the kernel shows it only while no segment awaits its ACK (then "tr" is 1, retransmit), so the
+    # read is repeated until the socket is idle
     decoder = child_pids(bridge.proc.pid)["pgb-decoder"]
-    timers = _tcp_timers(decoder, pg.info.port)
-    assert timers and all(kind == 2 and 0 < seconds <= 7 for kind, seconds in timers), timers
+    deadline, timers = time.monotonic() + 15, []
+    while time.monotonic() < deadline:
+        timers = _tcp_timers(decoder, pg.info.port)
+        if timers and all(kind == 2 and 0 < seconds <= 7 for kind, seconds in timers):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"no keepalive timer of at most 7 s on the replication socket: {timers}")
     with pg.cursor() as cur:
         cur.execute("SELECT active_pid FROM pg_replication_slots WHERE slot_name = %s", (slot,))
         walsender = cur.fetchone()[0]
         cur.execute("SELECT pg_terminate_backend(%s)", (walsender,))
     # THEN the log names the cause, and the pipeline restarts and streams again
-    wait_until(lambda: "terminated by an administrator (SQLSTATE 57P01" in bridge.log(), timeout=60,
-               what="the cause in the log")
+    try:
+        wait_until(lambda: "terminated by an administrator (SQLSTATE 57P01" in bridge.log(), timeout=60,
+                   what="the cause in the log")
+    except AssertionError as missing:  # what the bridge said instead is the diagnosis
+        raise AssertionError(f"{missing}; the bridge's log ends:\n{bridge.log()[-4000:]}") from None
     assert "PGRES_COPY_BOTH" not in bridge.log()
     wait_until(lambda: slot_active(pg, slot) and _active_pid(pg, slot) != walsender, timeout=90,
                what="the bridge to reconnect")
