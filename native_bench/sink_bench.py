@@ -345,7 +345,8 @@ def run_debezium(services: Services, topic: str, target: str, tasks: int, rows: 
 
 def summary(results: dict) -> str:
     lines = [f"Sink benchmark: {results['rows']:,} rows, topic of {results['partitions']} partitions "
-             f"({FORMATS[results.get('format', 'json')]}), {results['date']}", "",
+             f"({FORMATS[results.get('format', 'json')]}, compression {results.get('compression', 'lz4')}), "
+             f"{results['date']}", "",
              "| system | rows/s into PostgreSQL | CPU µs per row | PostgreSQL CPU µs per row | seconds |",
              "|---|---:|---:|---:|---:|"]
     for name, fig in results["systems"].items():
@@ -377,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=tuple(FORMATS), default="json",
                         help="the topic's records and both sinks' converters: " +
                              ", ".join(f"{k} ({v})" for k, v in FORMATS.items()))
+    parser.add_argument("--compression", choices=("lz4", "none", "zstd", "snappy", "gzip"), default="lz4",
+                        help="the topic's compression.type as bridge run writes it: lz4 (pgbridge's default) or "
+                             "none (Kafka Connect's producer default, what Debezium writes)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     names = [s.strip() for s in args.systems.split(",") if s.strip()]
@@ -395,12 +399,15 @@ def main(argv: list[str] | None = None) -> int:
     tag = f"sb{uuid.uuid4().hex[:6]}"
     registry = registry_url() if args.format == "avro" else None
     converters = sink_converters(args.format, registry)
-    results = {"rows": args.rows, "partitions": args.partitions, "format": args.format, "date": stamp,
+    results = {"rows": args.rows, "partitions": args.partitions, "format": args.format,
+               "compression": args.compression, "date": stamp,
                "options": OPTIONS, "converters": converters,
                "command": " ".join(["python -m native_bench.sink_bench", *(argv or sys.argv[1:])]), "systems": {}}
     admin = _admin(services)
     try:
-        topic = fill_topic(services, tag, args.rows, args.partitions, logs, source_formats(args.format, registry))
+        topic = fill_topic(services, tag, args.rows, args.partitions, logs,
+                           {**source_formats(args.format, registry),
+                            "debezium.sink.kafka.producer.compression.type": args.compression})
         last = last_ids(services.kafka, topic, args.format)
         for name in names:
             db = f"{tag}_{name.replace('-', '_')}"

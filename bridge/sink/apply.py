@@ -116,30 +116,25 @@ def copy_in(cur, sql: str, text: str) -> None:
     cur.copy_expert(sql, _Once(data), size=len(data) + 1)
 
 
-@dataclass(slots=True)
-class _Row:
-    """A change on its way into a run: its key as text, its values still as the record held them."""
+def _values(change: Change) -> tuple[str | None, ...]:
+    """A change's values as text (the LSN last when guarded), or `RecordRefused` naming the column;
+    `change.text` holds its plan (`Writer._row`)."""
+    plan = change.text[0]  # type: ignore[index]
+    values = _texts(plan.value_texts, plan.values, change.values, change.table)
+    return values + (str(change.lsn),) if plan.shape.guarded else values
 
-    change: Change
-    shape: Shape
-    key: tuple[str | None, ...]
-    plan: _Plan
-    line: str | None = None  # the row as COPY's line, when made ahead (`Writer.pretext`)
 
-    @property
-    def values(self) -> tuple[str | None, ...]:
-        """The values as text (the LSN last when guarded), or `RecordRefused` naming the column."""
-        change, plan = self.change, self.plan
-        values = _texts(plan.value_texts, plan.values, change.values, change.table)
-        return values + (str(change.lsn),) if plan.shape.guarded else values
-
-    def copy_line(self) -> str:
-        """The row as a line of COPY's text format (as `copy_rows` makes of `key + values`)."""
-        change = self.change
-        try:
-            return self.plan.copy_line(self.key, change.values, change.lsn)
-        except _DECODING:  # again through the checked decoders, for the message naming the column
-            return copy_line_of(self.key + self.values)
+def _copy_line(change: Change) -> str:
+    """A change as a line of COPY's text format (as `copy_rows` makes of its key and values): the
+    line made ahead, else made now by its plan's generated function, else (a value it cannot
+    read) by the checked decoders, for the message naming the column."""
+    plan, key, line = change.text  # type: ignore[misc]
+    if line is not None:
+        return line
+    try:
+        return plan.copy_line(key, change.values, change.lsn)
+    except _DECODING:
+        return copy_line_of(key + _values(change))
 
 
 class Writer:
@@ -190,20 +185,21 @@ class Writer:
         return (change.table, change.kind, change.key_columns, change.columns, id(change.key_fields),
                 id(change.value_fields), change.lsn is None)
 
-    def _row(self, cur, change: Change) -> _Row:
-        """The change with its key as text (the table made able to take it, once per change
-        layout while the catalog cache holds)."""
+    def _row(self, cur, change: Change) -> tuple:
+        """`change.text`: (plan, key as text, COPY line or None), the plan current (made once per
+        change layout while the catalog cache holds, the table made able to take it), the line
+        when it was made ahead (`pretext`) with that plan."""
         ahead = change.text
         if ahead is not None and ahead[0].generation == self.target.generation:
-            plan = ahead[0]
-            return _Row(change, plan.shape, ahead[1], plan, ahead[2])
+            return ahead
         ident = change.layout
         if ident is None:
             ident = self._ident(change)
         plan = self._plans.get(ident)
         if plan is None or plan.generation != self.target.generation:
             plan = self._plan(cur, change, ident)
-        return _Row(change, plan.shape, _texts(plan.key_texts, plan.key, change.key, change.table), plan)
+        ahead = change.text = (plan, _texts(plan.key_texts, plan.key, change.key, change.table), None)
+        return ahead
 
     def pretext(self, changes: Iterable[Change]) -> None:
         """Each change's key texts and COPY line made ahead, by the preparing thread while the
@@ -233,7 +229,8 @@ class Writer:
         self._attempts = 0
         if self.config.reduction:
             changes = reduced(changes, self.config.ordering_guard == "lsn")
-        run: list[_Row] = []
+        run: list[Change] = []  # each with its `text` (`_row`)
+        shape = None  # the run's
         keys: set[tuple] = set()
         update = self.config.insert_mode == "update"
         for change in changes:
@@ -247,15 +244,17 @@ class Writer:
                     cur.execute(sql, args)
                 applied.statements += 1
                 continue
-            row = self._row(cur, change)
+            plan, key, _ = self._row(cur, change)
             if update and change.kind == UPSERT and not change.columns:
                 continue  # nothing to set
             single = update and not change.key_columns
-            if run and ((run[0].shape is not row.shape and run[0].shape != row.shape) or row.key in keys or single):
+            if run and ((shape is not plan.shape and shape != plan.shape) or key in keys or single):
                 self._flush(cur, run, applied)
                 run, keys = [], set()
-            run.append(row)
-            keys.add(row.key)
+            if not run:
+                shape = plan.shape
+            run.append(change)
+            keys.add(key)
         self._flush(cur, run, applied)
         return applied
 
@@ -287,11 +286,11 @@ class Writer:
             total.marked += applied.marked
         return total, refused
 
-    def _flush(self, cur, run: list[_Row], applied: Applied) -> None:
+    def _flush(self, cur, run: list[Change], applied: Applied) -> None:
         if not run:
             return
-        shape = run[0].shape
-        info = self.target.table(cur, run[0].change)
+        shape = run[0].text[0].shape  # type: ignore[index]
+        info = self.target.table(cur, run[0])
         types = info.casts
         mode = self.config.insert_mode
         if shape.kind != DELETE and mode == "upsert" and not shape.keys:
@@ -303,11 +302,7 @@ class Writer:
             staged = self._staged.get(ident)
             if staged is None:
                 staged = self._staged[ident] = staged_statements(mode, shape, types, guard, truncates, self.markers)
-            try:
-                text = "".join([r.plan.copy_line(r.key, r.change.values, r.change.lsn) if r.line is None else r.line
-                                for r in run])
-            except _DECODING:  # row by row, a row that cannot be decoded refused naming its column
-                text = "".join([r.copy_line() for r in run])
+            text = "".join(map(_copy_line, run))
             if staged.direct is not None and info.copyable and self._direct(cur, staged.direct, run, text, truncates):
                 applied.direct += 1
                 self._count(applied, shape, len(run), len(run))
@@ -323,8 +318,8 @@ class Writer:
                 sql, template = delete_statement(shape, types, guard, self.markers)
             else:
                 sql, template = write_statement(mode, shape, types, guard, truncates, self.markers)
-            psycopg2.extras.execute_values(cur, sql, [r.key + r.values for r in run], template=template,
-                                           page_size=len(run))
+            rows = [c.text[1] + _values(c) for c in run]  # type: ignore[index]
+            psycopg2.extras.execute_values(cur, sql, rows, template=template, page_size=len(run))
         self._count(applied, shape, len(run), cur.rowcount)
 
     def _count(self, applied: Applied, shape: Shape, rows: int, written: int) -> None:
@@ -336,22 +331,22 @@ class Writer:
         if shape.kind == DELETE and shape.guarded and self.markers:
             applied.marked += rows  # each marked, whether or not the row was there (`markers.mark`)
 
-    def _direct(self, cur, copy: str, run: list[_Row], text: str, truncates: str | None) -> bool:
+    def _direct(self, cur, copy: str, run: list[Change], text: str, truncates: str | None) -> bool:
         """COPY a run of creates straight into its table, under a savepoint; whether it did (else
         nothing was written). Tried when every change of the run is a create or a read, the table
         is not backing off, and (the guard comparing with truncates) the run is newer than the
         table's last truncate, as the merge would check row by row."""
-        table = run[0].shape.table
+        table = run[0].table
         backoff = self._backoff.get(table)
         if backoff is not None and backoff[0] > 0:
             backoff[0] -= 1
             return False
-        if self._attempts >= DIRECT_ATTEMPTS or not all([r.change.created for r in run]):
+        if self._attempts >= DIRECT_ATTEMPTS or not all([c.created for c in run]):
             return False
-        if truncates and run[0].shape.guarded:
+        if truncates and run[0].text[0].shape.guarded:  # type: ignore[index]
             cur.execute(f"SELECT lsn FROM {quote(truncates)} WHERE table_name = %s", (str(table),))
             last = cur.fetchone()
-            if last is not None and min(r.change.lsn for r in run) <= last[0]:
+            if last is not None and min(c.lsn for c in run) <= last[0]:
                 return False
         self._attempts += 1
         cur.execute("SAVEPOINT pgbridge_direct")

@@ -16,7 +16,6 @@ Unchanged-TOAST columns of an update (the placeholder in its per-type encodings)
 from __future__ import annotations
 
 import re
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -49,11 +48,12 @@ class RecordRefused(BridgeError):
         self.cause = cause
 
 
-@dataclass(slots=True)
-class Change:
+class Change(msgspec.Struct, gc=False, eq=False):
     """One change for one table: key and row values as the JSON held them. `key_fields` /
     `value_fields` map each column to its Connect schema field (None: schemaless JSON, the
-    target's column types decide); they are a plan's, shared by every record of a schema."""
+    target's column types decide); they are a plan's, shared by every record of a schema.
+    A struct made in C and left out of the garbage collector (it holds no cycle): one is made
+    and freed per record."""
 
     kind: int
     table: TableName
@@ -66,12 +66,21 @@ class Change:
     lsn: int | None = None
     # set by a lane (`_Lane`): one object per layout (all but key, values and LSN), so that the
     # writer finds its plan without hashing them; None: the writer works the layout out
-    layout: object | None = dataclasses.field(default=None, compare=False, repr=False)
+    layout: object | None = None
     # a create or snapshot read (`c`, `r`): a row the target most likely does not hold yet, which
     # the writer may COPY straight into its table (`apply`); False for anything else
-    created: bool = dataclasses.field(default=False, compare=False, repr=False)
+    created: bool = False
     # (plan, key texts, COPY line) made ahead on the preparing thread (`apply.Writer.pretext`)
-    text: tuple | None = dataclasses.field(default=None, compare=False, repr=False)
+    text: tuple | None = None
+
+    def _compared(self) -> tuple:  # what equality compares: all but the writer's hints (layout, created, text)
+        return (self.kind, self.table, self.key_columns, self.key, self.key_fields, self.columns, self.values,
+                self.value_fields, self.lsn)
+
+    def __eq__(self, other: object) -> bool:
+        return self._compared() == other._compared() if isinstance(other, Change) else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable (`text`), as the dataclass it replaced
 
     def field(self, column: str) -> dict | None:
         """The Connect schema field of a column (schema evolution), None when unknown."""

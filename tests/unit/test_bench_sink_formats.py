@@ -56,5 +56,6 @@ def test_the_jdbc_sink_gets_the_same_converters_as_worker_keys_with_the_converte
 
 def test_the_summary_names_the_format():
     results = {"rows": 1000, "partitions": 2, "date": "20261207T131000Z", "systems": {}}
-    assert "(Avro, schema registry)" in summary({**results, "format": "avro"}).splitlines()[0]
-    assert "(JSON with schemas)" in summary({**results, "format": "json"}).splitlines()[0]
+    assert "(Avro, schema registry, compression lz4)" in summary({**results, "format": "avro"}).splitlines()[0]
+    assert "(JSON with schemas, compression none)" in summary(
+        {**results, "format": "json", "compression": "none"}).splitlines()[0]
