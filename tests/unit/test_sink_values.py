@@ -250,6 +250,9 @@ def test_unavailable_placeholder_encodings(field, value):
 def test_real_values_are_available(value):
     assert not is_unavailable(None, value, PH)
     assert unavailable_at((value, PH), PH) == [1]
+    # a row without the placeholder: none (scalars only, or with a list or a map among them)
+    assert unavailable_at((value, 1.5, "text", False), PH) == []
+    assert unavailable_at((value, [PH + "x"], {PH: "x"}), PH) == []
 
 
 def test_placeholder_is_configurable():

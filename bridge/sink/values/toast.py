@@ -46,5 +46,10 @@ def is_unavailable(field: dict | None, value: object, placeholder: str) -> bool:
 def unavailable_at(values: tuple, placeholder: str) -> list[int]:
     """The positions of `values` that hold the placeholder (`is_unavailable` over a row, in one call)."""
     strings, lists, mapping = _encodings(placeholder)
+    try:  # a row of scalars (the usual one) in one C call: only a string can equal one of `strings`
+        if strings.isdisjoint(values):
+            return []
+    except TypeError:  # a list or a dict among them (not hashable): each value tested
+        pass
     return [i for i, v in enumerate(values) if (type(v) is str and v in strings) or (
         type(v) is list and v and v in lists) or (type(v) is dict and v == mapping)]
