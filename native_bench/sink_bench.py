@@ -343,6 +343,41 @@ def run_debezium(services: Services, topic: str, target: str, tasks: int, rows: 
                        check=False)
 
 
+def _one_run(services: Services, admin, topic: str, label: str, name: str, args, last: list[int], logs: Path,
+             converters: dict[str, str]) -> dict:
+    """One system's run into a fresh database of its own (`label`: the database, the connector's
+    name and so its consumer group: each run reads the topic from its start)."""
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{label}"')
+    try:
+        if args.format == "json-plain":  # no schema to make the table from: made beforehand, as the source's
+            target = psycopg2.connect(_dsn(services, label))
+            with target, target.cursor() as cur:
+                cur.execute(f'CREATE TABLE "{topic.replace(".", "_")}" {ROW_DDL}')
+            target.close()
+        kind, _, n = name.rpartition("-")
+        run = run_bridge if kind == "bridge" else run_debezium
+        return run(services, topic, _dsn(services, label), int(n), args.rows, last, logs, label, converters)
+    except (RuntimeError, subprocess.SubprocessError) as exc:
+        return {"error": str(exc)}
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{label}" WITH (FORCE)')
+
+
+def median_run(runs: list[dict]) -> dict:
+    """A system's figures over its runs: those of the median run by rows/s (the lower middle one
+    of an even number), with every run's rows/s; the first error when a run failed."""
+    failed = [run for run in runs if "error" in run]
+    if failed:
+        return failed[0]
+    ordered = sorted(runs, key=lambda run: run["rows_per_s"])
+    median = dict(ordered[(len(ordered) - 1) // 2])
+    if len(runs) > 1:
+        median["runs_rows_per_s"] = [run["rows_per_s"] for run in runs]
+    return median
+
+
 def summary(results: dict) -> str:
     lines = [f"Sink benchmark: {results['rows']:,} rows, topic of {results['partitions']} partitions "
              f"({FORMATS[results.get('format', 'json')]}, compression {results.get('compression', 'lz4')}), "
@@ -353,7 +388,9 @@ def summary(results: dict) -> str:
         if "error" in fig:
             lines.append(f"| {name} | failed: {fig['error']} | | | |")
         else:
-            lines.append(f"| {name} | {fig['rows_per_s']:,} | {fig['cpu_us_per_row']} | {fig['pg_cpu_us_per_row']} | "
+            runs = fig.get("runs_rows_per_s")
+            rate = f"{fig['rows_per_s']:,}" + (f" (median of {', '.join(f'{r:,}' for r in runs)})" if runs else "")
+            lines.append(f"| {name} | {rate} | {fig['cpu_us_per_row']} | {fig['pg_cpu_us_per_row']} | "
                          f"{fig['seconds']} |")
     best = {k: v for k, v in results["systems"].items() if "error" not in v}
     theirs = [v["rows_per_s"] for k, v in best.items() if k.startswith("debezium")]
@@ -381,8 +418,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compression", choices=("lz4", "none", "zstd", "snappy", "gzip"), default="lz4",
                         help="the topic's compression.type as bridge run writes it: lz4 (pgbridge's default) or "
                              "none (Kafka Connect's producer default, what Debezium writes)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each system, interleaved (bridge, Debezium, bridge, ...): each system's "
+                             "figures are those of its median run by rows/s, every run's rows/s listed")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat: at least 1")
     names = [s.strip() for s in args.systems.split(",") if s.strip()]
     if unknown := [s for s in names if s not in SYSTEMS]:
         parser.error(f"unknown system(s) {', '.join(unknown)}")
@@ -409,26 +451,14 @@ def main(argv: list[str] | None = None) -> int:
                            {**source_formats(args.format, registry),
                             "debezium.sink.kafka.producer.compression.type": args.compression})
         last = last_ids(services.kafka, topic, args.format)
-        for name in names:
-            db = f"{tag}_{name.replace('-', '_')}"
-            with admin.cursor() as cur:
-                cur.execute(f'CREATE DATABASE "{db}"')
-            if args.format == "json-plain":  # no schema to make the table from: made beforehand, as the source's
-                target = psycopg2.connect(_dsn(services, db))
-                with target, target.cursor() as cur:
-                    cur.execute(f'CREATE TABLE "{topic.replace(".", "_")}" {ROW_DDL}')
-                target.close()
-            kind, _, n = name.rpartition("-")
-            try:
-                run = run_bridge if kind == "bridge" else run_debezium
-                results["systems"][name] = run(services, topic, _dsn(services, db), int(n), args.rows, last, logs,
-                                               f"{tag}_{name.replace('-', '_')}", converters)
-            except (RuntimeError, subprocess.SubprocessError) as exc:
-                results["systems"][name] = {"error": str(exc)}
-            finally:
-                with admin.cursor() as cur:
-                    cur.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-            print(name, results["systems"][name], flush=True)
+        runs: dict[str, list[dict]] = {name: [] for name in names}
+        for attempt in range(args.repeat):
+            for name in names:
+                label = f"{tag}_{name.replace('-', '_')}" + (f"_{attempt + 1}" if args.repeat > 1 else "")
+                run = _one_run(services, admin, topic, label, name, args, last, logs, converters)
+                runs[name].append(run)
+                print(name, f"run {attempt + 1}/{args.repeat}" if args.repeat > 1 else "", run, flush=True)
+        results["systems"] = {name: median_run(done) for name, done in runs.items()}
     finally:
         with admin.cursor() as cur:
             cur.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s "

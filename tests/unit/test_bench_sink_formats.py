@@ -7,7 +7,8 @@ import json
 
 from bridge.config import config_from_properties
 from bridge.sink.files import read_sink_file, sink_config
-from native_bench.sink_bench import APICURIO, jdbc_sink_arguments, sink_converters, source_formats, summary
+from native_bench.sink_bench import (APICURIO, jdbc_sink_arguments, median_run, sink_converters, source_formats,
+                                     summary)
 from tests.unit.builders import MINIMAL
 
 CCOMPAT = "http://127.0.0.1:18081/apis/ccompat/v7"
@@ -59,3 +60,17 @@ def test_the_summary_names_the_format():
     assert "(Avro, schema registry, compression lz4)" in summary({**results, "format": "avro"}).splitlines()[0]
     assert "(JSON with schemas, compression none)" in summary(
         {**results, "format": "json", "compression": "none"}).splitlines()[0]
+
+
+def test_a_systems_figures_are_its_median_runs_and_the_summary_lists_every_run():
+    runs = [{"rows_per_s": r, "cpu_us_per_row": c, "pg_cpu_us_per_row": 2.0, "seconds": 1.0}
+            for r, c in ((120, 9.0), (100, 11.0), (140, 8.0), (130, 8.5))]
+    # the lower middle run of four by rows/s, its own CPU figure with it
+    median = median_run(runs)
+    assert (median["rows_per_s"], median["cpu_us_per_row"]) == (120, 9.0)
+    assert median["runs_rows_per_s"] == [120, 100, 140, 130]
+    assert median_run(runs[:3])["rows_per_s"] == 120 and "runs_rows_per_s" not in median_run(runs[:1])
+    # a failed run is the system's figure: no median hides it
+    assert median_run([runs[0], {"error": "boom"}]) == {"error": "boom"}
+    text = summary({"rows": 1000, "partitions": 2, "date": "d", "systems": {"bridge-2": median}})
+    assert "| bridge-2 | 120 (median of 120, 100, 140, 130) | 9.0 |" in text
