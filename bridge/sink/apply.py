@@ -32,7 +32,7 @@ import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
 
-from bridge.sink.records import DELETE, TRUNCATE, UPSERT, Change, RecordRefused
+from bridge.sink.records import DELETE, TRUNCATE, UPSERT, Change, CreatedRun, RecordRefused
 from bridge.sink.rowtext import copy_line, copy_line_of, texts
 from bridge.sink.settings import SinkConfig
 from bridge.sink.statements import Shape, Staged, delete_statement, staged_statements, truncate_statements, write_statement
@@ -146,7 +146,7 @@ class Writer:
         self.target = Target(config)
         self._cache: dict[tuple, tuple[Callable, ...]] = {}
         self._plans: dict[tuple, _Plan] = {}
-        self._staged: dict[tuple, Staged] = {}  # (shape, its column types) -> its staged statements
+        self._staged_sql: dict[tuple, Staged] = {}  # (shape, its column types) -> its staged statements
         self.markers = config.delete_markers_table if config.delete_markers else None  # bridge.sink.markers
         self._attempts = 0  # direct COPYs tried in this transaction
         self._backoff: dict[TableName, list[int]] = {}  # table -> [runs still to skip, the next skip]
@@ -222,18 +222,37 @@ class Writer:
 
     # -- a batch --------------------------------------------------------------------------
 
-    def write(self, cur, changes: list[Change]) -> Applied:
-        """Every change, in order, as few statements as their order allows. Raises
-        `RecordRefused` (a decode or catalog refusal) or psycopg2's error; the caller rolls back."""
+    def write(self, cur, changes: list) -> Applied:
+        """Every change (or `CreatedRun` of changes), in order, as few statements as their order
+        allows. Raises `RecordRefused` (a decode or catalog refusal) or psycopg2's error; the
+        caller rolls back."""
         applied = Applied()
         self._attempts = 0
         if self.config.reduction:
-            changes = reduced(changes, self.config.ordering_guard == "lsn")
+            changes = reduced(one_by_one(changes), self.config.ordering_guard == "lsn")
+        self._write(cur, changes, applied)
+        return applied
+
+    def current_plan(self, layout: object) -> _Plan | None:
+        """The plan of a lane's layout while it is current (none made yet, or made before a
+        rollback: None), for `Readers.read_batch` on the preparing thread."""
+        plan = self._plans.get(layout)
+        return plan if plan is not None and plan.generation == self.target.generation else None
+
+    def _write(self, cur, changes: list, applied: Applied) -> None:
         run: list[Change] = []  # each with its `text` (`_row`)
         shape = None  # the run's
         keys: set[tuple] = set()
         update = self.config.insert_mode == "update"
         for change in changes:
+            if change.__class__ is CreatedRun:
+                self._flush(cur, run, applied)
+                run, keys = [], set()
+                if change.plan.generation == self.target.generation and not update:
+                    self._flush_created(cur, change, applied)
+                else:  # its plan is stale (a rollback since): its changes, one by one
+                    self._write(cur, [c for _, c in change.changes()], applied)
+                continue
             if change.kind == TRUNCATE:
                 self._flush(cur, run, applied)
                 run, keys = [], set()
@@ -256,7 +275,6 @@ class Writer:
             run.append(change)
             keys.add(key)
         self._flush(cur, run, applied)
-        return applied
 
     def write_each(self, cur, pairs: list[tuple[object, Change]]) -> tuple[Applied, list[tuple[object, RecordRefused]]]:
         """Each (record, change) under a savepoint, in order: what was written, and the records
@@ -291,36 +309,59 @@ class Writer:
             return
         shape = run[0].text[0].shape  # type: ignore[index]
         info = self.target.table(cur, run[0])
+        if len(run) >= STAGED_ROWS:
+            self._staged(cur, shape, info, "".join(map(_copy_line, run)), len(run), all([c.created for c in run]),
+                         lambda: min(c.lsn for c in run), applied)  # type: ignore[type-var]
+            return
         types = info.casts
         mode = self.config.insert_mode
-        if shape.kind != DELETE and mode == "upsert" and not shape.keys:
-            raise RecordRefused(f"cannot upsert into {shape.table} with no key fields (primary.key.mode=none)")
         guard = self.config.ordering_column
         truncates = self.config.truncates_table if self.config.truncate_enabled else None
-        if len(run) >= STAGED_ROWS:
-            ident = (shape, tuple(types.get(n) for n in shape.keys + shape.columns))
-            staged = self._staged.get(ident)
-            if staged is None:
-                staged = self._staged[ident] = staged_statements(mode, shape, types, guard, truncates, self.markers)
-            text = "".join(map(_copy_line, run))
-            if staged.direct is not None and info.copyable and self._direct(cur, staged.direct, run, text, truncates):
-                applied.direct += 1
-                self._count(applied, shape, len(run), len(run))
-                return
-            if self.target.stage(cur, staged.table):
-                cur.execute(staged.create)
-            if self.target.fill(cur, staged.table):  # a second run of this shape in this transaction
-                cur.execute(staged.empty)
-            copy_in(cur, staged.copy, text)
-            cur.execute(staged.merge)
+        if shape.kind == DELETE:
+            sql, template = delete_statement(shape, types, guard, self.markers)
         else:
-            if shape.kind == DELETE:
-                sql, template = delete_statement(shape, types, guard, self.markers)
-            else:
-                sql, template = write_statement(mode, shape, types, guard, truncates, self.markers)
-            rows = [c.text[1] + _values(c) for c in run]  # type: ignore[index]
-            psycopg2.extras.execute_values(cur, sql, rows, template=template, page_size=len(run))
+            self._keyed(shape)
+            sql, template = write_statement(mode, shape, types, guard, truncates, self.markers)
+        rows = [c.text[1] + _values(c) for c in run]  # type: ignore[index]
+        psycopg2.extras.execute_values(cur, sql, rows, template=template, page_size=len(run))
         self._count(applied, shape, len(run), cur.rowcount)
+
+    def _flush_created(self, cur, created: CreatedRun, applied: Applied) -> None:
+        """A run of creates read straight into COPY's lines: the same statements as `_flush` makes
+        of their changes."""
+        shape = created.plan.shape
+        info = self.target.table(cur, created.first())
+        self._staged(cur, shape, info, "".join(created.lines), len(created.lines), True,
+                     lambda: min(created.lsns), applied)
+
+    def _keyed(self, shape: Shape) -> None:
+        if shape.kind != DELETE and self.config.insert_mode == "upsert" and not shape.keys:
+            raise RecordRefused(f"cannot upsert into {shape.table} with no key fields (primary.key.mode=none)")
+
+    def _staged(self, cur, shape: Shape, info: TableInfo, text: str, rows: int, created: bool,
+                min_lsn: Callable[[], int], applied: Applied) -> None:
+        """`rows` rows (`text`, COPY's lines) of one shape: COPYed straight into their table when
+        all are creates (`_direct`), else through a staging table and one merge."""
+        self._keyed(shape)
+        types = info.casts
+        truncates = self.config.truncates_table if self.config.truncate_enabled else None
+        ident = (shape, tuple(types.get(n) for n in shape.keys + shape.columns))
+        staged = self._staged_sql.get(ident)
+        if staged is None:
+            staged = self._staged_sql[ident] = staged_statements(self.config.insert_mode, shape, types,
+                                                                 self.config.ordering_column, truncates, self.markers)
+        if staged.direct is not None and info.copyable and created \
+                and self._direct(cur, staged.direct, shape, text, truncates, min_lsn):
+            applied.direct += 1
+            self._count(applied, shape, rows, rows)
+            return
+        if self.target.stage(cur, staged.table):
+            cur.execute(staged.create)
+        if self.target.fill(cur, staged.table):  # a second run of this shape in this transaction
+            cur.execute(staged.empty)
+        copy_in(cur, staged.copy, text)
+        cur.execute(staged.merge)
+        self._count(applied, shape, rows, cur.rowcount)
 
     def _count(self, applied: Applied, shape: Shape, rows: int, written: int) -> None:
         applied.statements += 1
@@ -331,22 +372,23 @@ class Writer:
         if shape.kind == DELETE and shape.guarded and self.markers:
             applied.marked += rows  # each marked, whether or not the row was there (`markers.mark`)
 
-    def _direct(self, cur, copy: str, run: list[Change], text: str, truncates: str | None) -> bool:
+    def _direct(self, cur, copy: str, shape: Shape, text: str, truncates: str | None,
+                min_lsn: Callable[[], int]) -> bool:
         """COPY a run of creates straight into its table, under a savepoint; whether it did (else
-        nothing was written). Tried when every change of the run is a create or a read, the table
-        is not backing off, and (the guard comparing with truncates) the run is newer than the
-        table's last truncate, as the merge would check row by row."""
-        table = run[0].table
+        nothing was written). Tried when the table is not backing off and (the guard comparing
+        with truncates) the run is newer than the table's last truncate, as the merge would check
+        row by row."""
+        table = shape.table
         backoff = self._backoff.get(table)
         if backoff is not None and backoff[0] > 0:
             backoff[0] -= 1
             return False
-        if self._attempts >= DIRECT_ATTEMPTS or not all([c.created for c in run]):
+        if self._attempts >= DIRECT_ATTEMPTS:
             return False
-        if truncates and run[0].text[0].shape.guarded:  # type: ignore[index]
+        if truncates and shape.guarded:
             cur.execute(f"SELECT lsn FROM {quote(truncates)} WHERE table_name = %s", (str(table),))
             last = cur.fetchone()
-            if last is not None and min(c.lsn for c in run) <= last[0]:
+            if last is not None and min_lsn() <= last[0]:
                 return False
         self._attempts += 1
         cur.execute("SAVEPOINT pgbridge_direct")
@@ -363,6 +405,13 @@ class Writer:
         cur.execute("RELEASE SAVEPOINT pgbridge_direct")
         self._backoff.pop(table, None)
         return True
+
+
+def one_by_one(changes: list) -> list[Change]:
+    """`changes` with each `CreatedRun` given as its changes."""
+    if not any(c.__class__ is CreatedRun for c in changes):
+        return changes
+    return [x for c in changes for x in ([c for _, c in c.changes()] if c.__class__ is CreatedRun else (c,))]
 
 
 def reduced(changes: list[Change], by_lsn: bool = False) -> list[Change]:

@@ -15,6 +15,7 @@ Unchanged-TOAST columns of an update (the placeholder in its per-type encodings)
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -26,12 +27,14 @@ from bridge.errors import BridgeError
 from bridge.sink import rowstructs
 from bridge.sink.naming import Naming, TableName
 from bridge.sink.settings import SinkConfig
-from bridge.sink.values import unavailable_at
+from bridge.sink.values import DECODE_ERRORS, unavailable_at
 
 UPSERT, DELETE, TRUNCATE = 1, 2, 3
 KAFKA_COLUMNS = ("__connect_topic", "__connect_partition", "__connect_offset")
 _UNKNOWN = object()
 _GENERAL = object()  # a record the lane does not read: read the general way
+_TEXT_ERRORS = (*DECODE_ERRORS, BridgeError)  # what a plan's generated functions raise on a value
+_RUN_MIN = 2  # a shorter run of creates is given as changes
 _TABLES_KEPT = 10_000
 _SOURCE_FIELD = re.compile(r"\$\{source\.(.*?)\}")
 _SKIPPED_SCHEMAS = ("io.debezium.connector.common.Heartbeat", "io.debezium.connector.common.TransactionMetadataValue",
@@ -166,6 +169,37 @@ class _Lane:
     whole: bool = False  # JSON without schemas: the value and key are the payloads (no prefix, no cut)
 
 
+@dataclass(slots=True)
+class CreatedRun:
+    """Consecutive records of one lane, each a create or a snapshot read with an LSN and a key of
+    its own in the run, read straight into COPY's lines by the writer's plan of the lane's layout
+    (`Readers.read_batch`): no `Change` per record. `changes` gives them back one by one (a
+    rollback made the plan stale, a record the target refuses)."""
+
+    lane: _Lane
+    plan: Any  # the writer's plan of `lane.layouts[0]`: `copy_line`, `key_texts`, `shape`, `generation`
+    records: list = dataclasses.field(default_factory=list)  # the Kafka messages
+    keys: list = dataclasses.field(default_factory=list)  # each record's key values
+    texts: list = dataclasses.field(default_factory=list)  # ... as text (`plan.key_texts`)
+    values: list = dataclasses.field(default_factory=list)  # the row's values of `lane.columns`
+    lsns: list = dataclasses.field(default_factory=list)
+    lines: list = dataclasses.field(default_factory=list)  # the rows as COPY's lines
+
+    def first(self) -> Change:
+        """The first record's change (what the writer asks the target's catalog about)."""
+        lane = self.lane
+        return Change(UPSERT, lane.table, lane.key_columns, self.keys[0], lane.key_fields, lane.columns,
+                      self.values[0], lane.value_fields, self.lsns[0], lane.layouts[0], True)
+
+    def changes(self) -> list[tuple[object, Change]]:
+        """(record, change) of each record, as `read` makes it, with its texts made ahead."""
+        lane, plan, layout = self.lane, self.plan, self.lane.layouts[0]
+        return [(record, Change(UPSERT, lane.table, lane.key_columns, key, lane.key_fields, lane.columns, values,
+                                lane.value_fields, lsn, layout, True, (plan, text, line)))
+                for record, key, text, values, lsn, line in zip(self.records, self.keys, self.texts, self.values,
+                                                                  self.lsns, self.lines)]
+
+
 class Readers:
     """Reads records into changes for one worker; plans cached by schema bytes."""
 
@@ -276,6 +310,119 @@ class Readers:
                 self._lane = self._plain_lane_of(topic, change, *fields)
         return change
 
+    def read_batch(self, batch: list, plan_of: Callable[[object], Any] | None, next_offsets: dict,
+                   refused: list) -> list:
+        """The (record, change) pairs of a batch of Kafka messages, in order, as `read` makes them
+        one by one; each partition's next offset set in `next_offsets`, the records refused added
+        to `refused` with their error. With `plan_of` (the writer's current plan of a layout, or
+        None), consecutive creates and snapshot reads of the current lane whose layout has a plan
+        come as one (None, `CreatedRun`): read straight into COPY's lines, the writer's work for
+        them done here, with no `Change` per record."""
+        out: list = []
+        read, n, i = self.read, len(batch), 0
+        while i < n:
+            if self._lane is not None:
+                i = self._lane_loop(batch, i, plan_of, next_offsets, out)
+                if i >= n:
+                    break
+            message = batch[i]
+            i += 1
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            next_offsets[(topic, partition)] = offset + 1
+            try:
+                change = read(topic, partition, offset, message.key(), message.value())
+            except RecordRefused as error:
+                refused.append((message, error))
+                continue
+            if change is not None:
+                out.append((message, change))
+        return out
+
+    def _lane_loop(self, batch: list, i: int, plan_of: Callable[[object], Any] | None, next_offsets: dict,
+                   out: list) -> int:
+        """`read_batch` over the records from `i` on that the current lane reads; where the next
+        record starts (one the lane does not read, or the batch's end)."""
+        lane = self._lane
+        plan = plan_of(lane.layouts[0]) if plan_of is not None else None  # type: ignore[union-attr]
+        copy_line = key_texts = None
+        if plan is not None:
+            copy_line, key_texts = plan.copy_line, plan.key_texts
+        topic, prefix, cut, whole = lane.topic, lane.value_prefix, lane.value_cut, lane.whole  # type: ignore[union-attr]
+        decode = lane.envelope.decode  # type: ignore[union-attr]
+        key_decode = lane.key.decode if lane.key is not None else None  # type: ignore[union-attr]
+        key_prefix, key_cut, kafka_key = lane.key_prefix, lane.key_cut, lane.kafka_key  # type: ignore[union-attr]
+        pick, placeholder = lane.pick, self.placeholder  # type: ignore[union-attr]
+        run: CreatedRun | None = None
+        part = None  # the partition of the records read last
+        n, j = len(batch), i
+        while j < n:
+            message = batch[j]
+            value = message.value()
+            if value is None or message.topic() != topic or not value.startswith(prefix) or value[-1:] != b"}":
+                break
+            try:
+                event = decode(value if whole else value[cut:-1])
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                break
+            p = message.partition()
+            op = event.op
+            if copy_line is not None and (op == "r" or op == "c") and event.after is not None:
+                source = event.source
+                lsn = source.lsn if source is not None else None
+                key = message.key()
+                key_values = None
+                if type(lsn) is int:
+                    if key_decode is None:
+                        key_values = (topic, p, message.offset()) if kafka_key else ()
+                    elif key is not None and key.startswith(key_prefix) and key[-1:] == b"}":  # type: ignore[arg-type]
+                        try:
+                            key_values = astuple(key_decode(key if whole else key[key_cut:-1]))
+                        except (msgspec.DecodeError, msgspec.ValidationError):
+                            pass
+                if key_values is not None:
+                    values = pick(event.after)
+                    line = None
+                    if op == "r" or not unavailable_at(values, placeholder):
+                        try:
+                            texts = key_texts(key_values)  # type: ignore[misc]
+                            line = copy_line(texts, values, lsn)  # type: ignore[misc]
+                        except _TEXT_ERRORS:  # the writer makes it again, for the error naming the column
+                            pass
+                    if line is not None:
+                        if run is None:
+                            run = CreatedRun(lane, plan)  # type: ignore[arg-type]
+                        run.records.append(message)
+                        run.keys.append(key_values)
+                        run.texts.append(texts)
+                        run.values.append(values)
+                        run.lsns.append(lsn)
+                        run.lines.append(line)
+                        if p != part:
+                            if part is not None:
+                                next_offsets[(topic, part)] = batch[j - 1].offset() + 1
+                            part = p
+                        j += 1
+                        continue
+            # any other record the lane reads: its change, as `read` makes it
+            change = self._through_event(lane, topic, p, message.offset(), message.key(), event)  # type: ignore[arg-type]
+            if change is _GENERAL:
+                break
+            if run is not None:
+                _add_run(run, out)
+                run = None
+            if change is not None:
+                out.append((message, change))
+            if p != part:
+                if part is not None:
+                    next_offsets[(topic, part)] = batch[j - 1].offset() + 1
+                part = p
+            j += 1
+        if run is not None:
+            _add_run(run, out)
+        if part is not None:
+            next_offsets[(topic, part)] = batch[j - 1].offset() + 1
+        return j
+
     def _through(self, lane: _Lane, topic: str, partition: int, offset: int, key: bytes | None,
                  value: bytes) -> Change | None | object:
         """`read` through `lane`; `_GENERAL` when the record does not fit it."""
@@ -284,6 +431,11 @@ class Readers:
             event = lane.envelope.decode(value if lane.whole else value[lane.value_cut:-1])
         except (msgspec.DecodeError, msgspec.ValidationError):
             return _GENERAL
+        return self._through_event(lane, topic, partition, offset, key, event)
+
+    def _through_event(self, lane: _Lane, topic: str, partition: int, offset: int, key: bytes | None,
+                       event) -> Change | None | object:
+        """`_through` once the lane has decoded the record's payload (`event`)."""
         op = event.op
         if op == "d":
             if not self.config.delete_enabled:
@@ -600,3 +752,12 @@ class Readers:
         change.columns = columns
         change.values = values
         change.value_fields = plan.by_column if plan is not None else None
+
+
+def _add_run(run: CreatedRun, out: list) -> None:
+    """A run of creates into `out`: as one (None, run), or as its changes when it is short or holds
+    a key twice (the writer then starts a new statement at the repeated key)."""
+    if len(run.texts) < _RUN_MIN or len(set(run.texts)) < len(run.texts):
+        out.extend(run.changes())
+    else:
+        out.append((None, run))

@@ -44,7 +44,7 @@ from bridge.sink.markers import Pruner, markers_table
 from bridge.sink.offsets import OffsetsMoved, OffsetStore
 from bridge.sink.quarantine.mismatch import mismatch_reason
 from bridge.sink.quarantine.topic import quarantine_producer, reason_headers
-from bridge.sink.records import Readers, RecordRefused
+from bridge.sink.records import CreatedRun, Readers, RecordRefused
 from bridge.sink.settings import SinkConfig
 from bridge.sink.statements import truncates_table
 from bridge.sink.stats import Stats
@@ -121,6 +121,10 @@ class SinkWorker:
         self.consumer = None
         self.flow = Flow(config.flow, config.batch_size, config.max_poll_records, index, report)
         self.applier: Applier | None = None
+        # runs of creates read straight into COPY's lines (`Readers.read_batch`), when no change
+        # needs to be seen on its own
+        runs = self.window is None and not config.reduction and config.insert_mode != "update"
+        self._plan_of = self.writer.current_plan if runs else None
         self.reseek = False  # the target's offsets moved under this worker: drop what was read, seek
         self.commits: dict[tuple[str, int], int] = {}  # written into the target, not yet committed to Kafka
         self.commits_lock = threading.Lock()
@@ -306,21 +310,13 @@ class SinkWorker:
 
     def _prepare(self, batch: list) -> _Prepared:
         """The batch's records read as changes (no database needed: the applier's preparing thread
-        does it while the writer has the previous batch with the target)."""
-        changes, refused = [], []
+        does it while the writer has the previous batch with the target). Runs of creates come
+        as `CreatedRun`s, their COPY lines made here, unless each change must be seen one by one
+        (the dedup window, the reduction buffer) or a create is an update (insert.mode=update)."""
+        refused: list = []
         next_offsets: dict[tuple[str, int], int] = {}
-        read = self.readers.read
-        for message in batch:
-            topic, partition, offset = message.topic(), message.partition(), message.offset()
-            next_offsets[(topic, partition)] = offset + 1
-            try:
-                change = read(topic, partition, offset, message.key(), message.value())
-            except RecordRefused as error:
-                refused.append((message, error))
-                continue
-            if change is not None:
-                changes.append((message, change))
-        self.writer.pretext([change for _, change in changes])
+        changes = self.readers.read_batch(batch, self._plan_of, next_offsets, refused)
+        self.writer.pretext([change for _, change in changes if change.__class__ is not CreatedRun])
         return _Prepared(batch, changes, refused, next_offsets)
 
     def _apply(self, prepared: _Prepared) -> None:
@@ -425,7 +421,7 @@ class SinkWorker:
             except (RecordRefused, psycopg2.Error):
                 conn.rollback()
                 self.writer.target.forget()
-                applied, refused_now = self.writer.write_each(cur, changes)
+                applied, refused_now = self.writer.write_each(cur, one_pair_each(changes))
                 refused += refused_now
             if self.offsets is not None:
                 self.offsets.write(cur, next_offsets)
@@ -466,3 +462,11 @@ class SinkWorker:
             self.quarantine.flush()
         self.dead.flush()
         return len(mismatched)
+
+
+def one_pair_each(pairs: list) -> list:
+    """(record, change) pairs with each (None, `CreatedRun`) given as its records' pairs."""
+    if not any(change.__class__ is CreatedRun for _, change in pairs):
+        return pairs
+    return [pair for record, change in pairs
+            for pair in (change.changes() if change.__class__ is CreatedRun else ((record, change),))]
