@@ -14,10 +14,11 @@ from bridge.kafka.settings import KafkaConnection
 from bridge.sink.apply import Applied, Writer
 from bridge.sink.markers import Pruner, markers_table
 from bridge.sink.offsets import OffsetsMoved, OffsetStore
-from bridge.sink.records import Readers
+from bridge.sink.records import CreatedRun, Readers
 from bridge.sink.settings import SinkConfig
 from bridge.sink.statements import truncates_table
 from bridge.sink.target import connect
+from bridge.sink.worker import one_pair_each
 from tests.integration.support import sink_delete, sink_record, sink_truncate
 
 pytestmark = pytest.mark.integration
@@ -331,3 +332,76 @@ def test_a_character_the_target_s_encoding_cannot_hold_refuses_that_record_alone
     assert "LATIN1" in str(refused[0][1]) and refused[0][1].stage == "TASK_PUT"
     assert _latin1_rows(conn) == [(1, "café"), (3, "Öl")]
     conn.close()
+
+
+class _Message:
+    def __init__(self, partition: int, offset: int, record: tuple[bytes, bytes]) -> None:
+        self.fields = ("t", partition, offset, *record)
+
+    def topic(self):
+        return self.fields[0]
+
+    def partition(self):
+        return self.fields[1]
+
+    def offset(self):
+        return self.fields[2]
+
+    def key(self):
+        return self.fields[3]
+
+    def value(self):
+        return self.fields[4]
+
+
+def _batch(reader, writer, records, first_offset: int) -> list:
+    messages = [_Message(0, first_offset + n, record) for n, record in enumerate(records)]
+    return reader.read_batch(messages, writer.current_plan, {}, [])
+
+
+def test_runs_of_creates_read_into_copy_lines_are_written_as_their_changes_would_be(target):
+    conn, schema = target
+    with conn.cursor() as cur:
+        cur.execute(f"ALTER TABLE {schema}.t ADD CHECK (v <> 'refused')")
+    conn.commit()
+    config = _config(schema)
+    reader, writer = Readers(config, "__debezium_unavailable_value"), Writer(config, config.decode)
+    # GIVEN a first batch, written as changes (the writer makes its plan of their layout)
+    first = _batch(reader, writer, [sink_record(n, f"v{n}", 10 + n) for n in (1, 2, 3)], 0)
+    assert not any(isinstance(c, CreatedRun) for _, c in first)
+    with conn.cursor() as cur:
+        writer.write(cur, [c for _, c in first])
+    conn.commit()
+    writer.target.committed()
+    # WHEN the next batch of creates is read with that plan: one run, COPYed straight into the table
+    run = _batch(reader, writer, [sink_record(n, f"v{n}", 10 + n) for n in (4, 5, 6)], 3)
+    assert [type(c) for _, c in run] == [CreatedRun]
+    with conn.cursor() as cur:
+        applied = writer.write(cur, [c for _, c in run])
+    conn.commit()
+    writer.target.committed()
+    assert applied.direct == 1 and applied.rows == {f"{schema}.t": 3}
+    assert _rows(conn, f"{schema}.t") == [(n, f"v{n}", 1) for n in range(1, 7)]
+    # AND a run read before a rollback (its plan stale) is written as its changes: the same rows
+    stale = _batch(reader, writer, [sink_record(n, f"v{n}", 10 + n) for n in (7, 8)], 6)
+    assert [type(c) for _, c in stale] == [CreatedRun]
+    writer.target.forget()
+    with conn.cursor() as cur:
+        applied = writer.write(cur, [c for _, c in stale])
+    conn.commit()
+    writer.target.committed()
+    assert applied.rows == {f"{schema}.t": 2} and [r[0] for r in _rows(conn, f"{schema}.t")] == list(range(1, 9))
+    # AND a run holding a record the target refuses: the batch fails, then, record by record, only
+    # that record is refused and the others are written once
+    refusing = _batch(reader, writer, [sink_record(9, "v9", 40), sink_record(10, "refused", 41),
+                                       sink_record(11, "v11", 42)], 8)
+    assert [type(c) for _, c in refusing] == [CreatedRun]
+    with pytest.raises(psycopg2.errors.CheckViolation), conn.cursor() as cur:
+        writer.write(cur, [c for _, c in refusing])
+    conn.rollback()
+    writer.target.forget()
+    with conn.cursor() as cur:
+        applied, refused = writer.write_each(cur, one_pair_each(refusing))
+    conn.commit()
+    assert [m.offset() for m, _ in refused] == [9] and "refused" in str(refused[0][1])
+    assert _rows(conn, f"{schema}.t") == [(n, f"v{n}", 1) for n in range(1, 10)] + [(11, "v11", 1)]
