@@ -12,7 +12,7 @@ from bridge.sink.records import CreatedRun, Readers
 from bridge.sink.target import TableInfo
 from bridge.sink.values import DecodeOptions
 from bridge.sink.worker import one_pair_each
-from tests.unit.test_sink_records import KEY_SCHEMA, PLACEHOLDER, SOURCE, TOPIC, VALUE_SCHEMA, _config
+from tests.unit.sink_topic import KEY_SCHEMA, PLACEHOLDER, SOURCE, TOPIC, VALUE_SCHEMA, sink_config
 
 OTHER = "srv.Inventory.Other"
 TYPES = {"id": "bigint", "note": "text", "qty": "integer", "__pgbridge_lsn": "bigint"}
@@ -92,7 +92,7 @@ def _read_batch(config, writer, batch):
 
 
 def test_a_batch_read_with_runs_gives_the_changes_and_lines_of_its_records_read_one_by_one():
-    config = _config(topics=(TOPIC, OTHER))
+    config = sink_config(topics=(TOPIC, OTHER))
     writer, batch = _writer(config), _batch()
     out, next_offsets, refused = _read_batch(config, writer, batch)
     runs = [c for _, c in out if isinstance(c, CreatedRun)]
@@ -119,7 +119,7 @@ def test_a_batch_read_with_runs_gives_the_changes_and_lines_of_its_records_read_
 
 
 def test_no_run_without_the_writers_plan_nor_for_records_the_lane_leaves_to_the_general_way():
-    config = _config(topics=(TOPIC, OTHER))
+    config = sink_config(topics=(TOPIC, OTHER))
     batch = _batch()
     reader = Readers(config, PLACEHOLDER)
     out = reader.read_batch(batch, None, {}, [])  # no plan_of: the dedup window, the reduction buffer
@@ -138,7 +138,7 @@ def test_no_run_without_the_writers_plan_nor_for_records_the_lane_leaves_to_the_
 
 
 def test_a_record_the_batch_cannot_read_is_refused_alone_and_its_neighbours_read():
-    config = _config()
+    config = sink_config()
     writer = _writer(config)
     batch = [_record("r", n, offset=n) for n in (1, 2, 4, 5)]
     batch.insert(2, Message(TOPIC, 0, 3, b'{"id":1}', b"not json"))

@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import pytest
 
-from bridge.kafka.settings import KafkaConnection
 from bridge.sink.apply import Writer, _copy_line, _values, copy_rows, reduced
 from bridge.sink.naming import Naming, TableName
 from bridge.sink.records import DELETE, TRUNCATE, UPSERT, Readers, RecordRefused
@@ -17,27 +16,7 @@ from bridge.sink.target import TableInfo
 from bridge.sink.values import DecodeOptions
 from bridge.sink.statements import Shape, delete_statement, staged_statements, truncate_statements, write_statement
 from bridge.sink.worker import _Retry
-
-PLACEHOLDER = "__debezium_unavailable_value"
-TOPIC = "srv.Inventory.Orders"
-ROW = {"type": "struct", "optional": True, "name": "srv.Inventory.Orders.Value",
-       "fields": [{"field": "id", "type": "int64", "optional": False},
-                  {"field": "Note", "type": "string", "optional": True},
-                  {"field": "qty", "type": "int32", "optional": True}]}
-VALUE_SCHEMA = {"type": "struct", "name": "srv.Inventory.Orders.Envelope", "optional": False,
-                "fields": [{**ROW, "field": "before"}, {**ROW, "field": "after"},
-                           {"field": "source", "type": "struct", "optional": False, "fields": []},
-                           {"field": "op", "type": "string", "optional": False}]}
-KEY_SCHEMA = {"type": "struct", "name": "srv.Inventory.Orders.Key", "optional": False,
-              "fields": [{"field": "id", "type": "int64", "optional": False}]}
-SOURCE = {"schema": "Inventory", "table": "Orders", "lsn": 1234}
-
-
-def _config(**changes) -> SinkConfig:
-    base = SinkConfig(name="s", topics=(TOPIC,), topics_regex=None, dsn="", kafka=KafkaConnection({}), consumer={},
-                      insert_mode="upsert", delete_enabled=True, truncate_enabled=True, pk_mode="record_key")
-    return replace(base, **changes)
-
+from tests.unit.sink_topic import KEY_SCHEMA, PLACEHOLDER, ROW, SOURCE, TOPIC, VALUE_SCHEMA, sink_config
 
 def _key(id_: int, schemas: bool = True) -> bytes:
     return json.dumps({"schema": KEY_SCHEMA, "payload": {"id": id_}} if schemas else {"id": id_}).encode()
@@ -53,7 +32,7 @@ def _read(config: SinkConfig, key, value):
 
 
 def test_a_create_is_a_row_write_keyed_by_the_record_key():
-    change = _read(_config(), _key(1), _value("c", after={"id": 1, "Note": "x", "qty": 3}))
+    change = _read(sink_config(), _key(1), _value("c", after={"id": 1, "Note": "x", "qty": 3}))
     assert change.kind == UPSERT and change.table == TableName(None, "srv_inventory_orders")
     assert (change.key_columns, change.key, change.columns, change.values) == (("id",), (1,), ("note", "qty"),
                                                                                 ("x", 3))
@@ -61,38 +40,38 @@ def test_a_create_is_a_row_write_keyed_by_the_record_key():
 
 
 def test_an_update_leaves_unchanged_toast_columns_out():
-    change = _read(_config(), _key(1), _value("u", after={"id": 1, "Note": PLACEHOLDER, "qty": 4}))
+    change = _read(sink_config(), _key(1), _value("u", after={"id": 1, "Note": PLACEHOLDER, "qty": 4}))
     assert change.columns == ("qty",) and change.values == (4,)
 
 
 def test_a_snapshot_read_keeps_every_column():
-    change = _read(_config(), _key(1), _value("r", after={"id": 1, "Note": PLACEHOLDER, "qty": 4}))
+    change = _read(sink_config(), _key(1), _value("r", after={"id": 1, "Note": PLACEHOLDER, "qty": 4}))
     assert change.columns == ("note", "qty")
 
 
 def test_deletes_tombstones_and_truncates_follow_the_settings():
     before = {"id": 1, "Note": None, "qty": None}
-    assert _read(_config(), _key(1), _value("d", before=before)).kind == DELETE
-    assert _read(_config(delete_enabled=False, pk_mode="record_value"), _key(1), _value("d", before=before)) is None
-    tombstone = _read(_config(), _key(1), None)
+    assert _read(sink_config(), _key(1), _value("d", before=before)).kind == DELETE
+    assert _read(sink_config(delete_enabled=False, pk_mode="record_value"), _key(1), _value("d", before=before)) is None
+    tombstone = _read(sink_config(), _key(1), None)
     assert tombstone.kind == DELETE and tombstone.key == (1,)
-    assert _read(_config(pk_mode="record_value"), _key(1), None) is None  # Debezium skips it too
-    truncate = _read(_config(), None, _value("t"))
+    assert _read(sink_config(pk_mode="record_value"), _key(1), None) is None  # Debezium skips it too
+    truncate = _read(sink_config(), None, _value("t"))
     assert truncate.kind == TRUNCATE and truncate.lsn == 1234
-    assert _read(_config(truncate_enabled=False), None, _value("t")) is None
-    assert _read(_config(), None, _value("m")) is None
+    assert _read(sink_config(truncate_enabled=False), None, _value("t")) is None
+    assert _read(sink_config(), None, _value("m")) is None
 
 
 def test_heartbeats_and_transaction_metadata_are_skipped():
     heartbeat = json.dumps({"schema": {"type": "struct", "name": "io.debezium.connector.common.Heartbeat",
                                        "fields": [{"field": "ts_ms", "type": "int64"}]},
                             "payload": {"ts_ms": 1}}).encode()
-    assert _read(_config(), _key(1), heartbeat) is None
-    assert _read(_config(value_schemas=False), _key(1), b'{"ts_ms": 1}') is None
+    assert _read(sink_config(), _key(1), heartbeat) is None
+    assert _read(sink_config(value_schemas=False), _key(1), b'{"ts_ms": 1}') is None
 
 
 def test_schemaless_json_reads_the_same_change_without_fields():
-    config = _config(key_schemas=False, value_schemas=False)
+    config = sink_config(key_schemas=False, value_schemas=False)
     change = _read(config, _key(1, False), _value("c", after={"id": 1, "Note": "x", "qty": 3}, schemas=False))
     assert (change.key_columns, change.columns, change.values) == (("id",), ("note", "qty"), ("x", 3))
     assert change.key_fields is None and change.value_fields is None
@@ -100,37 +79,37 @@ def test_schemaless_json_reads_the_same_change_without_fields():
 
 def test_an_unwrapped_row_is_a_row_write():
     row = json.dumps({"schema": ROW, "payload": {"id": 2, "Note": "n", "qty": None}}).encode()
-    change = _read(_config(), _key(2), row)
+    change = _read(sink_config(), _key(2), row)
     assert change.kind == UPSERT and change.columns == ("note", "qty") and change.lsn is None
 
 
 def test_primary_key_modes():
     after = {"id": 1, "Note": "x", "qty": 3}
-    by_value = _read(_config(pk_mode="record_value", pk_fields=("id", "qty")), None, _value("c", after=after))
+    by_value = _read(sink_config(pk_mode="record_value", pk_fields=("id", "qty")), None, _value("c", after=after))
     assert (by_value.key_columns, by_value.key, by_value.columns) == (("id", "qty"), (1, 3), ("note",))
-    kafka = _read(_config(pk_mode="kafka", delete_enabled=False), None, _value("c", after=after))
+    kafka = _read(sink_config(pk_mode="kafka", delete_enabled=False), None, _value("c", after=after))
     assert kafka.key_columns == ("__connect_topic", "__connect_partition", "__connect_offset")
     assert kafka.key == (TOPIC, 0, 7)
-    none = _read(_config(pk_mode="none", insert_mode="insert", delete_enabled=False), _key(1), _value("c", after=after))
+    none = _read(sink_config(pk_mode="none", insert_mode="insert", delete_enabled=False), _key(1), _value("c", after=after))
     assert none.key_columns == () and none.columns == ("id", "note", "qty")
     primitive = json.dumps({"schema": {"type": "int64", "optional": False}, "payload": 1}).encode()
     with pytest.raises(RecordRefused, match="needs primary.key.fields to name exactly one column"):
-        _read(_config(), primitive, _value("c", after=after))
-    assert _read(_config(pk_fields=("id",)), primitive, _value("c", after=after)).key == (1,)
+        _read(sink_config(), primitive, _value("c", after=after))
+    assert _read(sink_config(pk_fields=("id",)), primitive, _value("c", after=after)).key == (1,)
 
 
 def test_field_filters_and_quoted_identifiers():
     from bridge.sink.settings import FieldFilter
 
     after = {"id": 1, "Note": "x", "qty": 3}
-    config = _config(fields=FieldFilter(((TOPIC, "qty"),), include=False), quote_identifiers=True)
+    config = sink_config(fields=FieldFilter(((TOPIC, "qty"),), include=False), quote_identifiers=True)
     change = _read(config, _key(1), _value("c", after=after))
     assert change.columns == ("Note",) and change.table == TableName(None, "srv_Inventory_Orders")
 
 
 def test_a_value_that_is_not_json_is_refused_at_the_converter_stage():
     with pytest.raises(RecordRefused) as refused:
-        _read(_config(), _key(1), b"{not json")
+        _read(sink_config(), _key(1), b"{not json")
     assert refused.value.stage == "VALUE_CONVERTER"
 
 
@@ -195,7 +174,7 @@ def test_staged_statements_merge_what_copy_put_in_a_typed_staging_table():
 
 
 def test_a_staging_table_is_emptied_before_a_second_use_in_one_transaction():
-    target = Writer(_config(), DecodeOptions()).target
+    target = Writer(sink_config(), DecodeOptions()).target
 
     class Cursor:
         class connection:  # noqa: N801 - psycopg2's attribute names
@@ -217,7 +196,7 @@ def test_copy_rows_escape_what_copy_reads_specially():
 
 
 def test_reduction_keeps_the_last_change_per_key_and_carries_unchanged_toast():
-    reader = Readers(_config(), PLACEHOLDER)
+    reader = Readers(sink_config(), PLACEHOLDER)
     first = reader.read(TOPIC, 0, 1, _key(1), _value("c", after={"id": 1, "Note": "big", "qty": 1}))
     second = reader.read(TOPIC, 0, 2, _key(1), _value("u", after={"id": 1, "Note": PLACEHOLDER, "qty": 2}))
     other = reader.read(TOPIC, 0, 3, _key(2), _value("c", after={"id": 2, "Note": "o", "qty": 5}))
@@ -228,19 +207,19 @@ def test_reduction_keeps_the_last_change_per_key_and_carries_unchanged_toast():
 
 
 def test_the_retry_budget_is_debeziums_retries_then_connects_timeout():
-    retry = _Retry(_config(errors=Errors(flush_max_retries=2, flush_retry_delay_ms=100, retry_timeout_ms=0)))
+    retry = _Retry(sink_config(errors=Errors(flush_max_retries=2, flush_retry_delay_ms=100, retry_timeout_ms=0)))
     assert [retry.next_delay(), retry.next_delay(), retry.next_delay()] == [0.1, 0.1, None]
-    forever = _Retry(_config(errors=Errors(flush_max_retries=0, retry_timeout_ms=-1, retry_delay_max_ms=5000)))
+    forever = _Retry(sink_config(errors=Errors(flush_max_retries=0, retry_timeout_ms=-1, retry_delay_max_ms=5000)))
     delays = [forever.next_delay() for _ in range(8)]
     assert delays[0] < delays[1] and delays[-1] == 5.0
 
 
 def test_rows_are_decoded_to_text_and_a_value_that_cannot_be_is_refused_naming_its_column():
-    writer = Writer(_config(), DecodeOptions())
+    writer = Writer(sink_config(), DecodeOptions())
     types = {"id": "bigint", "note": "text", "qty": "integer", "__pgbridge_lsn": "bigint"}
     writer.target._tables[TableName(None, "srv_inventory_orders")] = TableInfo(
         TableName(None, "srv_inventory_orders"), types, types)
-    read = Readers(_config(), PLACEHOLDER)
+    read = Readers(sink_config(), PLACEHOLDER)
     good = read.read(TOPIC, 0, 1, _key(1), _value("c", after={"id": 1, "Note": None, "qty": 3}))
     plan, key, line = writer._row(None, good)
     assert (key, _values(good), plan.shape.guarded, line) == (("1",), (None, "3", "1234"), True, None)
@@ -263,7 +242,7 @@ def test_rows_are_decoded_to_text_and_a_value_that_cannot_be_is_refused_naming_i
 
 
 def test_a_value_with_the_last_schema_is_read_from_its_payload_alone_and_the_same():
-    reader = Readers(_config(), PLACEHOLDER)
+    reader = Readers(sink_config(), PLACEHOLDER)
 
     def compact(after, tail: str = "") -> bytes:
         payload = {"before": None, "after": after, "source": SOURCE, "op": "c", "ts_ms": 1}
@@ -299,7 +278,7 @@ def test_a_value_with_the_last_schema_is_read_from_its_payload_alone_and_the_sam
 def test_an_envelope_read_from_its_payload_alone_is_the_same_change(op, before, after, source):
     payload = {"before": before, "after": after, "source": source, "op": op, "ts_ms": 1}
     value = json.dumps({"schema": VALUE_SCHEMA, "payload": payload}, separators=(",", ":")).encode()
-    reader = Readers(_config(), PLACEHOLDER)
+    reader = Readers(sink_config(), PLACEHOLDER)
     assert reader._same_schema(value) == (None, None)
     general = reader.read(TOPIC, 0, 1, _key(1), value)  # in full: the schema is new
     fast, plan = reader._same_schema(value)
@@ -321,9 +300,9 @@ ROW_1 = {"id": 1, "Note": "a", "qty": 1}
 
 
 @pytest.mark.parametrize("config", [
-    _config(), _config(pk_mode="none", insert_mode="insert"), _config(pk_mode="kafka"),
-    _config(fields=FieldFilter(((None, "qty"),), include=False)), _config(delete_enabled=False),
-    _config(quote_identifiers=True)])
+    sink_config(), sink_config(pk_mode="none", insert_mode="insert"), sink_config(pk_mode="kafka"),
+    sink_config(fields=FieldFilter(((None, "qty"),), include=False)), sink_config(delete_enabled=False),
+    sink_config(quote_identifiers=True)])
 @pytest.mark.parametrize("key, value", [
     (_compact_key(2), _compact("c", after={"id": 2, "Note": "b", "qty": 2})),
     (_compact_key(2), _compact("r", after={"id": 2, "Note": PLACEHOLDER, "qty": 2})),
@@ -369,7 +348,7 @@ INT32_KEY = {**KEY_SCHEMA, "fields": [{"field": "id", "type": "int32", "optional
     (_compact_key(2), None),
 ])
 def test_a_record_that_does_not_fit_the_lane_is_read_the_general_way(key, value):
-    reader = Readers(_config(), PLACEHOLDER)
+    reader = Readers(sink_config(), PLACEHOLDER)
     reader.read(TOPIC, 0, 1, _compact_key(1), _compact("c", after=ROW_1))
     assert reader._lane is not None
 
@@ -379,7 +358,7 @@ def test_a_record_that_does_not_fit_the_lane_is_read_the_general_way(key, value)
         except RecordRefused as exc:
             return str(exc), exc.stage
 
-    assert outcome(reader) == outcome(Readers(_config(), PLACEHOLDER))
+    assert outcome(reader) == outcome(Readers(sink_config(), PLACEHOLDER))
 
 
 PLAIN = {"value_schemas": False, "key_schemas": False}
@@ -401,9 +380,9 @@ def _as_written(change):
 
 
 @pytest.mark.parametrize("config", [
-    _config(**PLAIN), _config(**PLAIN, pk_mode="none", insert_mode="insert"), _config(**PLAIN, pk_mode="kafka"),
-    _config(**PLAIN, fields=FieldFilter(((None, "qty"),), include=False)), _config(**PLAIN, delete_enabled=False),
-    _config(**PLAIN, quote_identifiers=True)])
+    sink_config(**PLAIN), sink_config(**PLAIN, pk_mode="none", insert_mode="insert"), sink_config(**PLAIN, pk_mode="kafka"),
+    sink_config(**PLAIN, fields=FieldFilter(((None, "qty"),), include=False)), sink_config(**PLAIN, delete_enabled=False),
+    sink_config(**PLAIN, quote_identifiers=True)])
 @pytest.mark.parametrize("key, value", [
     (b'{"id":2}', _plain("c", after={"id": 2, "Note": "b", "qty": 2})),
     (b'{"id":2}', _plain("r", after={"id": 2, "Note": PLACEHOLDER, "qty": 2})),
@@ -443,7 +422,7 @@ def test_a_record_without_schemas_read_through_its_lane_is_the_change_the_genera
     (b'{"id":2}', None),
 ])
 def test_a_record_without_schemas_that_does_not_fit_the_lane_is_read_the_general_way(key, value):
-    reader = Readers(_config(**PLAIN), PLACEHOLDER)
+    reader = Readers(sink_config(**PLAIN), PLACEHOLDER)
     reader.read(TOPIC, 0, 1, b'{"id":1}', _plain("c", after=ROW_1))
     assert reader._lane is not None
 
@@ -453,13 +432,13 @@ def test_a_record_without_schemas_that_does_not_fit_the_lane_is_read_the_general
         except RecordRefused as exc:
             return str(exc), exc.stage
 
-    assert outcome(reader) == outcome(Readers(_config(**PLAIN), PLACEHOLDER))
+    assert outcome(reader) == outcome(Readers(sink_config(**PLAIN), PLACEHOLDER))
 
 
 def test_no_lane_without_schemas_for_keys_with_schemas_nor_keys_short_of_the_record_s_fields():
     row = _plain("c", after=ROW_1)
-    for config, key in ((_config(value_schemas=False), _compact_key(1)),
-                        (_config(**PLAIN, pk_fields=("id",)), b'{"id":1,"v":2}')):
+    for config, key in ((sink_config(value_schemas=False), _compact_key(1)),
+                        (sink_config(**PLAIN, pk_fields=("id",)), b'{"id":1,"v":2}')):
         reader = Readers(config, PLACEHOLDER)
         for offset in range(2):
             assert reader.read(TOPIC, 0, offset, key, row).layout is None
@@ -468,7 +447,7 @@ def test_no_lane_without_schemas_for_keys_with_schemas_nor_keys_short_of_the_rec
 
 def test_a_lane_is_per_topic_and_the_general_way_is_taken_without_one():
     other = "srv.Inventory.Other"
-    config = _config(topics=(TOPIC, other))
+    config = sink_config(topics=(TOPIC, other))
     reader = Readers(config, PLACEHOLDER)
     first = reader.read(TOPIC, 0, 1, _compact_key(1), _compact("c", after=ROW_1))
     assert first.layout is None and reader._lane.topic == TOPIC
@@ -478,8 +457,8 @@ def test_a_lane_is_per_topic_and_the_general_way_is_taken_without_one():
     assert reader.read(TOPIC, 0, 2, _compact_key(1), _compact("c", after=ROW_1)).layout is None
     assert reader.read(TOPIC, 0, 3, _compact_key(1), _compact("c", after=ROW_1)).layout is not None
     # no lane for values read without schemas but keys with, by record_value keys or for source-named tables
-    for no_lane in (_config(value_schemas=False), _config(pk_mode="record_value"),
-                    _config(table_format="${source.schema}_${source.table}"), _config(key_schemas=False)):
+    for no_lane in (sink_config(value_schemas=False), sink_config(pk_mode="record_value"),
+                    sink_config(table_format="${source.schema}_${source.table}"), sink_config(key_schemas=False)):
         reader = Readers(no_lane, PLACEHOLDER)
         for offset in range(2):
             value = _compact("c", after=ROW_1) if no_lane.value_schemas else json.dumps(
