@@ -171,3 +171,25 @@ class FakeProducer:
     def poll(self, timeout):
         self.polls += 1
         return 0
+
+
+class KafkaMessage:
+    """A record as confluent-kafka's consumer gives it: the accessors the sink reads."""
+
+    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> None:
+        self.fields = (topic, partition, offset, key, value)
+
+    def topic(self) -> str:
+        return self.fields[0]
+
+    def partition(self) -> int:
+        return self.fields[1]
+
+    def offset(self) -> int:
+        return self.fields[2]
+
+    def key(self) -> bytes | None:
+        return self.fields[3]
+
+    def value(self) -> bytes | None:
+        return self.fields[4]

@@ -19,6 +19,7 @@ from bridge.sink.settings import SinkConfig
 from bridge.sink.statements import truncates_table
 from bridge.sink.target import connect
 from bridge.sink.worker import one_pair_each
+from tests.fakes import KafkaMessage
 from tests.integration.support import sink_delete, sink_record, sink_truncate
 
 pytestmark = pytest.mark.integration
@@ -334,28 +335,8 @@ def test_a_character_the_target_s_encoding_cannot_hold_refuses_that_record_alone
     conn.close()
 
 
-class _Message:
-    def __init__(self, partition: int, offset: int, record: tuple[bytes, bytes]) -> None:
-        self.fields = ("t", partition, offset, *record)
-
-    def topic(self):
-        return self.fields[0]
-
-    def partition(self):
-        return self.fields[1]
-
-    def offset(self):
-        return self.fields[2]
-
-    def key(self):
-        return self.fields[3]
-
-    def value(self):
-        return self.fields[4]
-
-
 def _batch(reader, writer, records, first_offset: int) -> list:
-    messages = [_Message(0, first_offset + n, record) for n, record in enumerate(records)]
+    messages = [KafkaMessage("t", 0, first_offset + n, *record) for n, record in enumerate(records)]
     return reader.read_batch(messages, writer.current_plan, {}, [])
 
 

@@ -12,32 +12,11 @@ from bridge.sink.records import CreatedRun, Readers
 from bridge.sink.target import TableInfo
 from bridge.sink.values import DecodeOptions
 from bridge.sink.worker import one_pair_each
+from tests.fakes import KafkaMessage
 from tests.unit.sink_topic import KEY_SCHEMA, PLACEHOLDER, SOURCE, TOPIC, VALUE_SCHEMA, sink_config
 
 OTHER = "srv.Inventory.Other"
 TYPES = {"id": "bigint", "note": "text", "qty": "integer", "__pgbridge_lsn": "bigint"}
-
-
-class Message:
-    """What a Kafka consumer gives: the accessors the sink reads."""
-
-    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> None:
-        self._fields = (topic, partition, offset, key, value)
-
-    def topic(self):
-        return self._fields[0]
-
-    def partition(self):
-        return self._fields[1]
-
-    def offset(self):
-        return self._fields[2]
-
-    def key(self):
-        return self._fields[3]
-
-    def value(self):
-        return self._fields[4]
 
 
 def _record(op: str, id_: int, note="n", qty=1, lsn=1234, topic=TOPIC, partition=0, offset=0, key_id=None):
@@ -46,7 +25,7 @@ def _record(op: str, id_: int, note="n", qty=1, lsn=1234, topic=TOPIC, partition
                "source": {**SOURCE, "lsn": lsn}, "op": op, "ts_ms": 1}
     key = {"schema": KEY_SCHEMA, "payload": {"id": id_ if key_id is None else key_id}}
     compact = {"separators": (",", ":")}
-    return Message(topic, partition, offset, json.dumps(key, **compact).encode(),
+    return KafkaMessage(topic, partition, offset, json.dumps(key, **compact).encode(),
                    json.dumps({"schema": VALUE_SCHEMA, "payload": payload}, **compact).encode())
 
 
@@ -58,7 +37,7 @@ def _writer(config) -> Writer:
     return writer
 
 
-def _batch() -> list[Message]:
+def _batch() -> list[KafkaMessage]:
     """Creates and reads of two partitions, then what ends a run: an update, a create holding the
     placeholder, a delete, another topic, a key twice, an LSN that is not a number."""
     records = [_record("r", n, partition=n % 2) for n in range(1, 7)]
@@ -68,9 +47,9 @@ def _batch() -> list[Message]:
                 _record("r", 16), _record("c", 20), _record("c", 21), _record("c", 20, note="again"), _record("c", 22)]
     offsets: dict[int, int] = {}
     for record in records:  # each partition's offsets in order
-        topic, partition, _, key, value = record._fields
+        topic, partition, _, key, value = record.fields
         offsets[partition] = offsets.get(partition, 99) + 1
-        record._fields = (topic, partition, offsets[partition], key, value)
+        record.fields = (topic, partition, offsets[partition], key, value)
     return records
 
 
@@ -83,8 +62,8 @@ def _one_by_one(config, batch):
 def _read_batch(config, writer, batch):
     reader = Readers(config, PLACEHOLDER)
     # the writer's plans: made for the lane's layout by writing one change of it (as the first batch does)
-    first = reader.read(TOPIC, 0, 1, *_record("c", 99)._fields[3:])
-    first = reader.read(TOPIC, 0, 2, *_record("c", 98)._fields[3:])
+    first = reader.read(TOPIC, 0, 1, *_record("c", 99).fields[3:])
+    first = reader.read(TOPIC, 0, 2, *_record("c", 98).fields[3:])
     writer._row(None, first)
     next_offsets, refused = {}, []
     out = reader.read_batch(batch, writer.current_plan, next_offsets, refused)
@@ -132,8 +111,8 @@ def test_no_run_without_the_writers_plan_nor_for_records_the_lane_leaves_to_the_
     writer.target.forget()
     writer.target._tables.update(_writer(config).target._tables)
     reader = Readers(config, PLACEHOLDER)
-    reader.read(TOPIC, 0, 1, *_record("c", 99)._fields[3:])
-    reader.read(TOPIC, 0, 2, *_record("c", 98)._fields[3:])
+    reader.read(TOPIC, 0, 1, *_record("c", 99).fields[3:])
+    reader.read(TOPIC, 0, 2, *_record("c", 98).fields[3:])
     assert not any(isinstance(c, CreatedRun) for _, c in reader.read_batch(batch[:4], writer.current_plan, {}, []))
 
 
@@ -141,7 +120,7 @@ def test_a_record_the_batch_cannot_read_is_refused_alone_and_its_neighbours_read
     config = sink_config()
     writer = _writer(config)
     batch = [_record("r", n, offset=n) for n in (1, 2, 4, 5)]
-    batch.insert(2, Message(TOPIC, 0, 3, b'{"id":1}', b"not json"))
+    batch.insert(2, KafkaMessage(TOPIC, 0, 3, b'{"id":1}', b"not json"))
     out, next_offsets, refused = _read_batch(config, writer, batch)
     assert [m for m, _ in refused] == [batch[2]] and refused[0][1].stage == "VALUE_CONVERTER"
     assert [m for m, _ in one_pair_each(out)] == [batch[0], batch[1], batch[3], batch[4]]
