@@ -20,7 +20,10 @@ rolls the savepoint back and the run takes the merge, and that table's runs skip
 for a while (doubling, up to `DIRECT_BACKOFF_MAX` runs), so a target already holding the rows
 does not pay for a failed COPY per run. A row's key is decoded when it joins a run (a
 repeated key ends the run), its values when the run is written: straight into COPY's text by a
-function generated per layout (`bridge.sink.rowtext`), or as texts for the VALUES form.
+function generated per layout (`bridge.sink.rowtext`), or as texts for the VALUES form. A
+`CreatedRun` (`Readers.read_batch`: creates read straight into COPY's lines with a layout's plan,
+on the preparing thread) is such a run already made; one whose plan went stale (a rollback since)
+is written as its changes.
 """
 
 from __future__ import annotations
