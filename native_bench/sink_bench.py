@@ -1,7 +1,7 @@
 """Sink benchmark: `bridge sink` against Debezium's JDBC sink connector, same topic, same run.
 
     python -m native_bench.sink_bench [--rows N] [--partitions P] [--systems S1,S2,...] [--format json|avro|json-plain]
-                                      [--out DIR]
+                                      [--compression lz4|none|zstd|snappy|gzip] [--repeat N] [--out DIR]
 
 A table of N typical 8-column rows (W1's row) is snapshotted by `bridge run`
 (snapshot.mode=initial_only) into one topic of P partitions: read events, Debezium JSON with

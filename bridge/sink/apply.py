@@ -35,7 +35,7 @@ import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
 
-from bridge.sink.records import DELETE, TRUNCATE, UPSERT, Change, CreatedRun, RecordRefused
+from bridge.sink.records import DELETE, TRUNCATE, UPSERT, Change, CreatedRun, RecordRefused, one_pair_each
 from bridge.sink.rowtext import copy_line, copy_line_of, texts
 from bridge.sink.settings import SinkConfig
 from bridge.sink.statements import Shape, Staged, delete_statement, staged_statements, truncate_statements, write_statement
@@ -232,7 +232,8 @@ class Writer:
         applied = Applied()
         self._attempts = 0
         if self.config.reduction:
-            changes = reduced(one_by_one(changes), self.config.ordering_guard == "lsn")
+            changes = reduced([c for _, c in one_pair_each([(None, c) for c in changes])],
+                              self.config.ordering_guard == "lsn")
         self._write(cur, changes, applied)
         return applied
 
@@ -333,7 +334,7 @@ class Writer:
         """A run of creates read straight into COPY's lines: the same statements as `_flush` makes
         of their changes."""
         shape = created.plan.shape
-        info = self.target.table(cur, created.first())
+        info = self.target.table(cur, created.change(0))
         self._staged(cur, shape, info, "".join(created.lines), len(created.lines), True,
                      lambda: min(created.lsns), applied)
 
@@ -408,13 +409,6 @@ class Writer:
         cur.execute("RELEASE SAVEPOINT pgbridge_direct")
         self._backoff.pop(table, None)
         return True
-
-
-def one_by_one(changes: list) -> list[Change]:
-    """`changes` with each `CreatedRun` given as its changes."""
-    if not any(c.__class__ is CreatedRun for c in changes):
-        return changes
-    return [x for c in changes for x in ([c for _, c in c.changes()] if c.__class__ is CreatedRun else (c,))]
 
 
 def reduced(changes: list[Change], by_lsn: bool = False) -> list[Change]:

@@ -185,19 +185,16 @@ class CreatedRun:
     lsns: list = dataclasses.field(default_factory=list)
     lines: list = dataclasses.field(default_factory=list)  # the rows as COPY's lines
 
-    def first(self) -> Change:
-        """The first record's change (what the writer asks the target's catalog about)."""
+    def change(self, i: int) -> Change:
+        """The change of the run's `i`-th record, as `read` makes it, with its texts made ahead."""
         lane = self.lane
-        return Change(UPSERT, lane.table, lane.key_columns, self.keys[0], lane.key_fields, lane.columns,
-                      self.values[0], lane.value_fields, self.lsns[0], lane.layouts[0], True)
+        return Change(UPSERT, lane.table, lane.key_columns, self.keys[i], lane.key_fields, lane.columns,
+                      self.values[i], lane.value_fields, self.lsns[i], lane.layouts[0], True,
+                      (self.plan, self.texts[i], self.lines[i]))
 
     def changes(self) -> list[tuple[object, Change]]:
-        """(record, change) of each record, as `read` makes it, with its texts made ahead."""
-        lane, plan, layout = self.lane, self.plan, self.lane.layouts[0]
-        return [(record, Change(UPSERT, lane.table, lane.key_columns, key, lane.key_fields, lane.columns, values,
-                                lane.value_fields, lsn, layout, True, (plan, text, line)))
-                for record, key, text, values, lsn, line in zip(self.records, self.keys, self.texts, self.values,
-                                                                  self.lsns, self.lines)]
+        """(record, change) of each record."""
+        return [(record, self.change(i)) for i, record in enumerate(self.records)]
 
 
 class Readers:
@@ -366,6 +363,7 @@ class Readers:
                 break
             p = message.partition()
             op = event.op
+            line = None  # the record's COPY line when it joins the run
             if copy_line is not None and (op == "r" or op == "c") and event.after is not None:
                 source = event.source
                 lsn = source.lsn if source is not None else None
@@ -381,37 +379,30 @@ class Readers:
                             pass
                 if key_values is not None:
                     values = pick(event.after)
-                    line = None
                     if op == "r" or not unavailable_at(values, placeholder):
                         try:
                             texts = key_texts(key_values)  # type: ignore[misc]
                             line = copy_line(texts, values, lsn)  # type: ignore[misc]
                         except _TEXT_ERRORS:  # the writer makes it again, for the error naming the column
                             pass
-                    if line is not None:
-                        if run is None:
-                            run = CreatedRun(lane, plan)  # type: ignore[arg-type]
-                        run.records.append(message)
-                        run.keys.append(key_values)
-                        run.texts.append(texts)
-                        run.values.append(values)
-                        run.lsns.append(lsn)
-                        run.lines.append(line)
-                        if p != part:
-                            if part is not None:
-                                next_offsets[(topic, part)] = batch[j - 1].offset() + 1
-                            part = p
-                        j += 1
-                        continue
-            # any other record the lane reads: its change, as `read` makes it
-            change = self._through_event(lane, topic, p, message.offset(), message.key(), event)  # type: ignore[arg-type]
-            if change is _GENERAL:
-                break
-            if run is not None:
-                _add_run(run, out)
-                run = None
-            if change is not None:
-                out.append((message, change))
+            if line is not None:
+                if run is None:
+                    run = CreatedRun(lane, plan)  # type: ignore[arg-type]
+                run.records.append(message)
+                run.keys.append(key_values)
+                run.texts.append(texts)
+                run.values.append(values)
+                run.lsns.append(lsn)
+                run.lines.append(line)
+            else:  # any other record the lane reads: its change, as `read` makes it
+                change = self._through_event(lane, topic, p, message.offset(), message.key(), event)  # type: ignore[arg-type]
+                if change is _GENERAL:
+                    break
+                if run is not None:
+                    _add_run(run, out)
+                    run = None
+                if change is not None:
+                    out.append((message, change))
             if p != part:
                 if part is not None:
                     next_offsets[(topic, part)] = batch[j - 1].offset() + 1
@@ -761,3 +752,11 @@ def _add_run(run: CreatedRun, out: list) -> None:
         out.extend(run.changes())
     else:
         out.append((None, run))
+
+
+def one_pair_each(pairs: list) -> list:
+    """(record, change) pairs with each (None, `CreatedRun`) given as its records' pairs."""
+    if not any(change.__class__ is CreatedRun for _, change in pairs):
+        return pairs
+    return [pair for record, change in pairs
+            for pair in (change.changes() if change.__class__ is CreatedRun else ((record, change),))]

@@ -44,7 +44,7 @@ from bridge.sink.markers import Pruner, markers_table
 from bridge.sink.offsets import OffsetsMoved, OffsetStore
 from bridge.sink.quarantine.mismatch import mismatch_reason
 from bridge.sink.quarantine.topic import quarantine_producer, reason_headers
-from bridge.sink.records import CreatedRun, Readers, RecordRefused
+from bridge.sink.records import CreatedRun, Readers, RecordRefused, one_pair_each
 from bridge.sink.settings import SinkConfig
 from bridge.sink.statements import truncates_table
 from bridge.sink.stats import Stats
@@ -463,10 +463,3 @@ class SinkWorker:
         self.dead.flush()
         return len(mismatched)
 
-
-def one_pair_each(pairs: list) -> list:
-    """(record, change) pairs with each (None, `CreatedRun`) given as its records' pairs."""
-    if not any(change.__class__ is CreatedRun for _, change in pairs):
-        return pairs
-    return [pair for record, change in pairs
-            for pair in (change.changes() if change.__class__ is CreatedRun else ((record, change),))]

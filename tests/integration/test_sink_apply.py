@@ -14,11 +14,10 @@ from bridge.kafka.settings import KafkaConnection
 from bridge.sink.apply import Applied, Writer
 from bridge.sink.markers import Pruner, markers_table
 from bridge.sink.offsets import OffsetsMoved, OffsetStore
-from bridge.sink.records import CreatedRun, Readers
+from bridge.sink.records import CreatedRun, Readers, one_pair_each
 from bridge.sink.settings import SinkConfig
 from bridge.sink.statements import truncates_table
 from bridge.sink.target import connect
-from bridge.sink.worker import one_pair_each
 from tests.fakes import KafkaMessage
 from tests.integration.support import sink_delete, sink_record, sink_truncate
 

@@ -8,10 +8,9 @@ import json
 
 from bridge.sink.apply import Writer, _copy_line
 from bridge.sink.naming import TableName
-from bridge.sink.records import CreatedRun, Readers
+from bridge.sink.records import CreatedRun, Readers, one_pair_each
 from bridge.sink.target import TableInfo
 from bridge.sink.values import DecodeOptions
-from bridge.sink.worker import one_pair_each
 from tests.fakes import KafkaMessage
 from tests.unit.sink_topic import KEY_SCHEMA, PLACEHOLDER, SOURCE, TOPIC, VALUE_SCHEMA, sink_config
 
